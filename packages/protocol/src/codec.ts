@@ -1,0 +1,283 @@
+/**
+ * The v1 codec: JSON frames, newline-delimited within one transport message.
+ *
+ * `encode*` turn frames into text; `decode*` split a message into frames and
+ * validate every one with a precise message naming the field at fault.
+ *
+ * @example
+ * ```ts
+ * const text = encodeFrames([{ id: 1, type: 'connect', token }]);
+ * for (const d of decodeClientMessage(text)) {
+ *   if (d.ok) handle(d.frame); else if (d.fatal) close(); else reply(d.id, d.error);
+ * }
+ * ```
+ */
+import { ErrorCode, type ErrorCode as ErrorCodeT } from './codes.js';
+import type {
+  ClientFrame,
+  Command,
+  CommandType,
+  ErrorBody,
+  Publication,
+  PublicationPush,
+  Reply,
+  ServerFrame,
+} from './frames.js';
+
+/** Frames in one message are separated by this character. */
+export const FRAME_SEPARATOR = '\n';
+
+/** Largest command id a client may use (fits an unsigned 32-bit integer). */
+export const MAX_COMMAND_ID = 0xffffffff;
+
+// ---------------------------------------------------------------- encoding
+
+/** Encodes one frame of either direction. */
+export function encodeFrame(frame: ClientFrame | ServerFrame): string {
+  return JSON.stringify(frame);
+}
+
+/** Encodes several frames into one message. */
+export function encodeFrames(frames: readonly (ClientFrame | ServerFrame)[]): string {
+  return frames.map((f) => JSON.stringify(f)).join(FRAME_SEPARATOR);
+}
+
+/** Joins frames that are already encoded into one message. */
+export function joinEncoded(encoded: readonly string[]): string {
+  return encoded.join(FRAME_SEPARATOR);
+}
+
+/**
+ * Encodes a publication push. Same output as `encodeFrame({type:'publication', channel, ...pub})`,
+ * field order fixed, so a server encodes a publication once and writes the bytes to every subscriber.
+ */
+export function encodePublication(channel: string, pub: Publication): string {
+  let s = '{"type":"publication","channel":' + JSON.stringify(channel);
+  if (pub.offset !== undefined) s += ',"offset":' + pub.offset;
+  s += ',"data":' + (pub.data === undefined ? 'null' : JSON.stringify(pub.data));
+  if (pub.info !== undefined) s += ',"info":' + JSON.stringify(pub.info);
+  return s + '}';
+}
+
+/** Encodes a successful reply. */
+export function encodeResult(id: number, result: unknown): string {
+  return '{"id":' + id + ',"result":' + JSON.stringify(result) + '}';
+}
+
+/** Encodes an error reply. */
+export function encodeError(id: number, error: ErrorBody): string {
+  return '{"id":' + id + ',"error":' + JSON.stringify(error) + '}';
+}
+
+// ---------------------------------------------------------------- decoding
+
+/** A frame that decoded and validated. */
+export interface DecodedOk<F> {
+  ok: true;
+  frame: F;
+}
+
+/**
+ * A frame that failed. `fatal` failures (not JSON, no usable id) cannot be answered
+ * with a reply: the server closes with `CloseCode.BadRequest`. Others carry the
+ * `id` to answer with `error`.
+ */
+export interface DecodedError {
+  ok: false;
+  fatal: boolean;
+  id?: number;
+  error: { code: ErrorCodeT; message: string };
+}
+
+export type Decoded<F> = DecodedOk<F> | DecodedError;
+
+type FieldType = 'string' | 'integer' | 'boolean' | 'position' | 'any';
+
+interface FieldSpec {
+  type: FieldType;
+  required?: boolean;
+  /** For strings: maximum length. For integers: maximum value. */
+  max?: number;
+  /** For integers: minimum value. */
+  min?: number;
+}
+
+/** Field rules per command type; a field not listed is ignored (forward compatible). */
+const COMMAND_FIELDS: Record<CommandType, Record<string, FieldSpec>> = {
+  connect: {
+    token: { type: 'string', max: 16384 },
+    name: { type: 'string', max: 64 },
+    version: { type: 'string', max: 64 },
+  },
+  refresh: { token: { type: 'string', required: true, max: 16384 } },
+  subscribe: {
+    channel: { type: 'string', required: true },
+    token: { type: 'string', max: 16384 },
+    recover: { type: 'position' },
+  },
+  unsubscribe: { channel: { type: 'string', required: true } },
+  publish: {
+    channel: { type: 'string', required: true },
+    data: { type: 'any', required: true },
+    idempotencyKey: { type: 'string', max: 128 },
+  },
+  history: {
+    channel: { type: 'string', required: true },
+    limit: { type: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER },
+    since: { type: 'position' },
+    reverse: { type: 'boolean' },
+  },
+  presence: { channel: { type: 'string', required: true } },
+  presence_stats: { channel: { type: 'string', required: true } },
+  rpc: {
+    method: { type: 'string', required: true, max: 256 },
+    data: { type: 'any' },
+  },
+};
+
+/** Every command type this protocol version knows. */
+export const COMMAND_TYPES: readonly CommandType[] = Object.keys(COMMAND_FIELDS) as CommandType[];
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Returns why `value` breaks `spec`, or null. */
+function fieldError(path: string, value: unknown, spec: FieldSpec): string | null {
+  switch (spec.type) {
+    case 'string':
+      if (typeof value !== 'string') return `${path}: expected string, got ${typeName(value)}`;
+      if (spec.max !== undefined && value.length > spec.max) return `${path}: longer than ${spec.max} characters`;
+      return null;
+    case 'integer':
+      if (typeof value !== 'number' || !Number.isInteger(value)) return `${path}: expected integer, got ${typeName(value)}`;
+      if (spec.min !== undefined && value < spec.min) return `${path}: must be >= ${spec.min}`;
+      if (spec.max !== undefined && value > spec.max) return `${path}: must be <= ${spec.max}`;
+      return null;
+    case 'boolean':
+      return typeof value === 'boolean' ? null : `${path}: expected boolean, got ${typeName(value)}`;
+    case 'position':
+      if (!isPlainObject(value)) return `${path}: expected object {epoch, offset}, got ${typeName(value)}`;
+      if (typeof value.epoch !== 'string') return `${path}.epoch: expected string, got ${typeName(value.epoch)}`;
+      if (typeof value.offset !== 'number' || !Number.isSafeInteger(value.offset) || value.offset < 0) {
+        return `${path}.offset: expected non-negative integer, got ${typeName(value.offset)}`;
+      }
+      return null;
+    case 'any':
+      return null;
+  }
+}
+
+function fail(fatal: boolean, code: ErrorCodeT, message: string, id?: number): DecodedError {
+  return id === undefined ? { ok: false, fatal, error: { code, message } } : { ok: false, fatal, id, error: { code, message } };
+}
+
+/** Validates one parsed client frame. */
+export function validateClientFrame(value: unknown): Decoded<ClientFrame> {
+  if (!isPlainObject(value)) return fail(true, ErrorCode.BadRequest, `frame: expected object, got ${typeName(value)}`);
+  const id = value.id;
+  if (id === undefined) {
+    if (value.type === 'pong') return { ok: true, frame: { type: 'pong' } };
+    return fail(true, ErrorCode.BadRequest, 'frame: "id" is required on every command');
+  }
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > MAX_COMMAND_ID) {
+    return fail(true, ErrorCode.BadRequest, `id: expected integer 1..${MAX_COMMAND_ID}`);
+  }
+  const type = value.type;
+  if (typeof type !== 'string') return fail(false, ErrorCode.BadRequest, `type: expected string, got ${typeName(type)}`, id);
+  const fields = Object.prototype.hasOwnProperty.call(COMMAND_FIELDS, type) ? COMMAND_FIELDS[type as CommandType] : undefined;
+  if (!fields) return fail(false, ErrorCode.UnknownCommand, `unknown command type "${type}"`, id);
+  for (const [name, spec] of Object.entries(fields)) {
+    const v = value[name];
+    if (v === undefined) {
+      if (spec.required) return fail(false, ErrorCode.BadRequest, `${type}.${name}: required`, id);
+      continue;
+    }
+    const err = fieldError(`${type}.${name}`, v, spec);
+    if (err) return fail(false, ErrorCode.BadRequest, err, id);
+  }
+  return { ok: true, frame: value as unknown as Command };
+}
+
+/**
+ * Splits a message from a client into frames and validates each.
+ * Empty lines are skipped; a message with no frame at all is a fatal error.
+ */
+export function decodeClientMessage(text: string): Decoded<ClientFrame>[] {
+  const out: Decoded<ClientFrame>[] = [];
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf(FRAME_SEPARATOR, start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end);
+    start = end + 1;
+    if (line.trim().length === 0) continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      out.push(fail(true, ErrorCode.BadRequest, 'frame: malformed JSON'));
+      continue;
+    }
+    out.push(validateClientFrame(parsed));
+  }
+  if (out.length === 0) out.push(fail(true, ErrorCode.BadRequest, 'message holds no frame'));
+  return out;
+}
+
+const PUSH_TYPES = new Set(['publication', 'join', 'leave', 'subscribe', 'unsubscribe', 'disconnect', 'ping']);
+
+/** Validates one parsed server frame (for clients). Unknown push types are errors the client may ignore. */
+export function validateServerFrame(value: unknown): ServerFrame | string {
+  if (!isPlainObject(value)) return `frame: expected object, got ${typeName(value)}`;
+  if (value.id !== undefined) {
+    if (typeof value.id !== 'number' || !Number.isInteger(value.id) || value.id < 1) return 'id: expected positive integer';
+    if (isPlainObject(value.error)) {
+      const e = value.error;
+      if (typeof e.code !== 'string' || typeof e.message !== 'string') return 'error: expected {code, message}';
+      return value as unknown as Reply;
+    }
+    if (!('result' in value)) return 'reply: expected "result" or "error"';
+    return value as unknown as Reply;
+  }
+  if (typeof value.type !== 'string') return 'push: expected string "type"';
+  if (!PUSH_TYPES.has(value.type)) return `push: unknown type "${value.type}"`;
+  if (value.type !== 'ping' && value.type !== 'disconnect' && typeof value.channel !== 'string') {
+    return `${value.type}.channel: expected string`;
+  }
+  if (value.type === 'publication' && value.offset !== undefined && !Number.isSafeInteger(value.offset)) {
+    return 'publication.offset: expected integer';
+  }
+  if ((value.type === 'disconnect' || value.type === 'unsubscribe') && typeof value.code !== 'number') {
+    return `${value.type}.code: expected number`;
+  }
+  return value as unknown as ServerFrame;
+}
+
+/** Splits a message from the server into frames; each is a frame or an error string. */
+export function decodeServerMessage(text: string): (ServerFrame | string)[] {
+  const out: (ServerFrame | string)[] = [];
+  for (const line of text.split(FRAME_SEPARATOR)) {
+    if (line.trim().length === 0) continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      out.push('frame: malformed JSON');
+      continue;
+    }
+    out.push(validateServerFrame(parsed));
+  }
+  return out;
+}
+
+/** Narrowing helper for pushes. */
+export function isPublicationPush(frame: ServerFrame): frame is PublicationPush {
+  return (frame as PublicationPush).type === 'publication';
+}

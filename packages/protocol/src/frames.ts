@@ -1,0 +1,314 @@
+/**
+ * Frames of protocol v1, as discriminated unions.
+ *
+ * - A **command** goes from client to server, carries a positive integer `id`
+ *   and a `type`; the server answers it with exactly one **reply** echoing the id.
+ * - A **reply** has `id` and either `result` or `error`.
+ * - A **push** goes from server to client unasked; it has a `type` and no `id`.
+ * - `pong` is the one client frame without an id: the answer to a `ping` push.
+ *
+ * One WebSocket message carries one or more frames separated by `\n`
+ * (newline-delimited JSON). See docs/protocol.md.
+ */
+
+/** Version of the protocol described here. */
+export const PROTOCOL_VERSION = 1;
+
+/** The WebSocket subprotocol a v1 client offers, and the server selects. */
+export const WS_SUBPROTOCOL = 'tidings.v1';
+
+/**
+ * Prefix of the `Sec-WebSocket-Protocol` entry that carries a connection token
+ * in the handshake: `tidings.bearer.<jwt>`. The server never selects (echoes) it.
+ */
+export const WS_BEARER_PREFIX = 'tidings.bearer.';
+
+/** Position in a channel's stream: `offset` of the last publication within `epoch`. */
+export interface StreamPosition {
+  epoch: string;
+  offset: number;
+}
+
+/** Public description of a connection: who published, who joined. */
+export interface ClientInfo {
+  /** User id (`sub` of the token); empty string for anonymous connections. */
+  user: string;
+  /** Connection id, unique per connection. */
+  client: string;
+  /** The token's `info` claim (public profile: name, avatar, ...). */
+  info?: Record<string, unknown>;
+}
+
+/** One publication as kept in history and delivered to subscribers. */
+export interface Publication {
+  /** Position in the channel's stream; present when the channel keeps history. */
+  offset?: number;
+  /** Application payload: any JSON value. */
+  data: unknown;
+  /** Publisher, when a client published. */
+  info?: ClientInfo;
+}
+
+// ---------------------------------------------------------------- commands
+
+interface CommandBase {
+  /** Positive integer, unique among this connection's commands awaiting a reply. */
+  id: number;
+}
+
+export interface ConnectCommand extends CommandBase {
+  type: 'connect';
+  /** Connection JWT; optional when given in the handshake or when anonymous access is on. */
+  token?: string;
+  /** Client name and version, for logs and the dashboard. */
+  name?: string;
+  version?: string;
+}
+
+export interface RefreshCommand extends CommandBase {
+  type: 'refresh';
+  /** A new connection JWT for the same user. */
+  token: string;
+}
+
+export interface SubscribeCommand extends CommandBase {
+  type: 'subscribe';
+  channel: string;
+  /** Subscription JWT (`sub` and `channel` claims) granting access to this channel. */
+  token?: string;
+  /** Last position the client saw: ask the server for every publication after it. */
+  recover?: StreamPosition;
+}
+
+export interface UnsubscribeCommand extends CommandBase {
+  type: 'unsubscribe';
+  channel: string;
+}
+
+export interface PublishCommand extends CommandBase {
+  type: 'publish';
+  channel: string;
+  data: unknown;
+  /** Publishes with the same key within the server's window publish once. */
+  idempotencyKey?: string;
+}
+
+export interface HistoryCommand extends CommandBase {
+  type: 'history';
+  channel: string;
+  /** Maximum publications to return (server caps it). 0 returns only the position. */
+  limit?: number;
+  /** Return publications after this position (its epoch must match). */
+  since?: StreamPosition;
+  /** Newest first. */
+  reverse?: boolean;
+}
+
+export interface PresenceCommand extends CommandBase {
+  type: 'presence';
+  channel: string;
+}
+
+export interface PresenceStatsCommand extends CommandBase {
+  type: 'presence_stats';
+  channel: string;
+}
+
+export interface RpcCommand extends CommandBase {
+  type: 'rpc';
+  method: string;
+  data?: unknown;
+}
+
+export type Command =
+  | ConnectCommand
+  | RefreshCommand
+  | SubscribeCommand
+  | UnsubscribeCommand
+  | PublishCommand
+  | HistoryCommand
+  | PresenceCommand
+  | PresenceStatsCommand
+  | RpcCommand;
+
+export type CommandType = Command['type'];
+
+/** The client's answer to a `ping` push. */
+export interface PongFrame {
+  type: 'pong';
+}
+
+/** Anything a client may send. */
+export type ClientFrame = Command | PongFrame;
+
+// ---------------------------------------------------------------- results
+
+export interface ConnectResult {
+  /** This connection's id. */
+  client: string;
+  /** User id; empty for anonymous connections. */
+  user: string;
+  /** Server version string. */
+  version: string;
+  /** Protocol version. */
+  protocol: number;
+  /** Token expiry, Unix seconds; absent when the token has no `exp`. */
+  expires?: number;
+  /** Seconds until the token expires, as the server counts them. */
+  ttl?: number;
+  /** Seconds between the server's pings. */
+  ping: number;
+  /** Seconds the server waits for a pong after each ping. */
+  pong: number;
+  /** Server-side subscriptions made for this connection (personal channel, token `channels`). */
+  subs: Record<string, SubscribeResult>;
+}
+
+export interface RefreshResult {
+  expires?: number;
+  ttl?: number;
+}
+
+export interface SubscribeResult {
+  /** Stream epoch, when the channel keeps history. */
+  epoch?: string;
+  /** Offset of the newest publication (0 when none yet), when the channel keeps history. */
+  offset?: number;
+  /** Whether the namespace allows recovery. */
+  recoverable: boolean;
+  /** Present when the command asked to recover: true when every missed publication is in `publications`. */
+  recovered?: boolean;
+  /** Missed publications in order, when recovery was asked for. */
+  publications?: Publication[];
+}
+
+export interface PublishResult {
+  /** Offset given to the publication, when the channel keeps history. */
+  offset?: number;
+  epoch?: string;
+  /** True when an earlier publish with the same idempotency key was found. */
+  deduplicated?: boolean;
+}
+
+export interface HistoryResult {
+  epoch: string;
+  /** Offset of the newest publication in the stream. */
+  offset: number;
+  publications: Publication[];
+}
+
+export interface PresenceResult {
+  clients: Record<string, ClientInfo>;
+}
+
+export interface PresenceStatsResult {
+  clients: number;
+  users: number;
+}
+
+export interface RpcResult {
+  data?: unknown;
+}
+
+/** Maps each command type to the type of its result. */
+export interface ResultByCommand {
+  connect: ConnectResult;
+  refresh: RefreshResult;
+  subscribe: SubscribeResult;
+  unsubscribe: Record<string, never>;
+  publish: PublishResult;
+  history: HistoryResult;
+  presence: PresenceResult;
+  presence_stats: PresenceStatsResult;
+  rpc: RpcResult;
+}
+
+// ---------------------------------------------------------------- replies
+
+export interface ErrorBody {
+  /** One of `ErrorCode`, or an application code from a server hook. */
+  code: string;
+  message: string;
+  /** True when retrying later may succeed. */
+  temporary?: boolean;
+}
+
+export interface SuccessReply<R = unknown> {
+  id: number;
+  result: R;
+}
+
+export interface ErrorReply {
+  id: number;
+  error: ErrorBody;
+}
+
+export type Reply<R = unknown> = SuccessReply<R> | ErrorReply;
+
+// ---------------------------------------------------------------- pushes
+
+export interface PublicationPush extends Publication {
+  type: 'publication';
+  channel: string;
+}
+
+export interface JoinPush {
+  type: 'join';
+  channel: string;
+  info: ClientInfo;
+}
+
+export interface LeavePush {
+  type: 'leave';
+  channel: string;
+  info: ClientInfo;
+}
+
+/** The server subscribed this connection to a channel after `connect`. */
+export interface SubscribePush extends SubscribeResult {
+  type: 'subscribe';
+  channel: string;
+}
+
+/** The server ended a subscription. See `UnsubscribeCode`. */
+export interface UnsubscribePush {
+  type: 'unsubscribe';
+  channel: string;
+  code: number;
+  reason: string;
+}
+
+/** Sent just before the server closes the connection. */
+export interface DisconnectPush {
+  type: 'disconnect';
+  code: number;
+  reason: string;
+  /** Whether the client should reconnect. */
+  reconnect: boolean;
+  /** Suggested wait before reconnecting, in milliseconds. */
+  delay?: number;
+}
+
+/** The server checks the client is alive; answer with `{"type":"pong"}`. */
+export interface PingPush {
+  type: 'ping';
+}
+
+export type Push =
+  | PublicationPush
+  | JoinPush
+  | LeavePush
+  | SubscribePush
+  | UnsubscribePush
+  | DisconnectPush
+  | PingPush;
+
+export type PushType = Push['type'];
+
+/** Anything a server may send. */
+export type ServerFrame = Reply | Push;
+
+/** True when a server frame is a reply (it carries an `id`). */
+export function isReply(frame: ServerFrame): frame is Reply {
+  return typeof (frame as Reply).id === 'number';
+}
