@@ -91,7 +91,7 @@ export interface DecodedError {
 
 export type Decoded<F> = DecodedOk<F> | DecodedError;
 
-type FieldType = 'string' | 'integer' | 'boolean' | 'position' | 'any';
+type FieldType = 'string' | 'integer' | 'boolean' | 'position' | 'positions' | 'any';
 
 interface FieldSpec {
   type: FieldType;
@@ -108,6 +108,7 @@ const COMMAND_FIELDS: Record<CommandType, Record<string, FieldSpec>> = {
     token: { type: 'string', max: 16384 },
     name: { type: 'string', max: 64 },
     version: { type: 'string', max: 64 },
+    subs: { type: 'positions' },
   },
   refresh: { token: { type: 'string', required: true, max: 16384 } },
   subscribe: {
@@ -169,6 +170,14 @@ function fieldError(path: string, value: unknown, spec: FieldSpec): string | nul
         return `${path}.offset: expected non-negative integer, got ${typeName(value.offset)}`;
       }
       return null;
+    case 'positions': {
+      if (!isPlainObject(value)) return `${path}: expected object {channel: {epoch, offset}}, got ${typeName(value)}`;
+      for (const [channel, pos] of Object.entries(value)) {
+        const err = fieldError(`${path}[${JSON.stringify(channel)}]`, pos, { type: 'position' });
+        if (err) return err;
+      }
+      return null;
+    }
     case 'any':
       return null;
   }

@@ -63,6 +63,11 @@ export interface ConnectCommand extends CommandBase {
   /** Client name and version, for logs and the dashboard. */
   name?: string;
   version?: string;
+  /**
+   * Last positions of server-side subscriptions (personal channel, token `channels`)
+   * from the previous connection: the connect reply recovers them as `subscribe` would.
+   */
+  subs?: Record<string, StreamPosition>;
 }
 
 export interface RefreshCommand extends CommandBase {

@@ -1,0 +1,118 @@
+/**
+ * Who may subscribe to and publish on which channel. Namespace rules come from
+ * config; personal (`user:#id`) and user-limited (`ns:...#a,b`) channels have
+ * fixed rules. Every denial is a TidingsError with a code from the protocol.
+ */
+import { ErrorCode, PERSONAL_NAMESPACE, channelError, parseChannel, type ParsedChannel } from '@tidings/protocol';
+import type { NamespaceConfig, TidingsConfig } from '../config/schema.js';
+import { TidingsError } from '../errors.js';
+import type { TokenVerifier } from './token-verifier.js';
+
+/** The connection asking. */
+export interface Principal {
+  /** Empty for anonymous connections. */
+  user: string;
+  roles: readonly string[];
+}
+
+export interface ResolvedChannel {
+  channel: string;
+  ns: NamespaceConfig;
+  parsed: ParsedChannel;
+  /** `user:#<id>` */
+  personal: boolean;
+}
+
+const denied = (message: string) => new TidingsError(ErrorCode.PermissionDenied, message);
+
+export class ChannelPolicy {
+  private readonly personalNs: NamespaceConfig;
+
+  constructor(
+    private readonly config: TidingsConfig,
+    private readonly verifier: TokenVerifier,
+  ) {
+    const p = config.personal;
+    this.personalNs = {
+      presence: false,
+      joinLeave: false,
+      typing: false,
+      recover: p.recover,
+      clientPublish: 'none',
+      allowedRoles: [],
+      anonymous: false,
+      private: true,
+      maxSubscribers: 0,
+      ...(p.history ? { history: p.history } : {}),
+    };
+  }
+
+  /** Validates a channel name and finds its namespace; throws `invalid_channel` or `unknown_namespace`. */
+  resolve(channel: unknown): ResolvedChannel {
+    const err = channelError(channel);
+    if (err) throw new TidingsError(ErrorCode.InvalidChannel, err);
+    const name = channel as string;
+    const parsed = parseChannel(name);
+    if (parsed.namespace === PERSONAL_NAMESPACE) {
+      if (!this.config.personal.enabled) throw new TidingsError(ErrorCode.UnknownNamespace, 'personal channels are disabled');
+      if (!parsed.rest.startsWith('#') || parsed.users?.length !== 1) {
+        throw new TidingsError(ErrorCode.InvalidChannel, 'personal channels are "user:#<userId>"');
+      }
+      return { channel: name, ns: this.personalNs, parsed, personal: true };
+    }
+    const ns = this.config.namespaces[parsed.namespace];
+    if (!ns) throw new TidingsError(ErrorCode.UnknownNamespace, `namespace "${parsed.namespace}" is not configured`);
+    return { channel: name, ns, parsed, personal: false };
+  }
+
+  /** The namespace of a channel, or undefined when the name or namespace is unknown. */
+  namespaceOf(channel: string): NamespaceConfig | undefined {
+    try {
+      return this.resolve(channel).ns;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Checks a client subscribe. Order: personal channel, anonymous access, user list,
+   * subscription token, private namespace, allowed roles.
+   */
+  async authorizeSubscribe(who: Principal, target: ResolvedChannel, token?: string): Promise<void> {
+    const { ns, parsed, channel } = target;
+    if (target.personal) {
+      if (who.user === '' || parsed.users![0] !== who.user) throw denied('personal channels belong to their user');
+      return;
+    }
+    if (who.user === '' && !ns.anonymous) throw denied(`namespace "${parsed.namespace}" does not allow anonymous connections`);
+    if (parsed.users) {
+      if (!parsed.users.includes(who.user)) throw denied('user is not listed in this user-limited channel');
+      return;
+    }
+    if (token !== undefined) {
+      const claims = await this.verifier.verifySubscription(token);
+      if (claims.user !== who.user) throw denied('subscription token was issued to another user');
+      if (claims.channel !== channel) throw denied('subscription token is for another channel');
+      return;
+    }
+    if (ns.private) throw denied(`namespace "${parsed.namespace}" needs a subscription token`);
+    if (ns.allowedRoles.length > 0 && !ns.allowedRoles.some((r) => who.roles.includes(r))) {
+      throw denied(`namespace "${parsed.namespace}" needs one of the roles: ${ns.allowedRoles.join(', ')}`);
+    }
+  }
+
+  /** Checks a client publish. */
+  authorizePublish(who: Principal, target: ResolvedChannel, subscribed: boolean): void {
+    const { ns, parsed } = target;
+    if (target.personal) throw denied('clients cannot publish to personal channels');
+    const rule = ns.clientPublish;
+    if (rule === 'none') throw denied(`namespace "${parsed.namespace}" does not allow client publishing`);
+    if (who.user === '' && !ns.anonymous) throw denied(`namespace "${parsed.namespace}" does not allow anonymous connections`);
+    if (parsed.users && !parsed.users.includes(who.user)) throw denied('user is not listed in this user-limited channel');
+    if (rule === 'subscribers') {
+      if (!subscribed) throw denied('publishing here requires a subscription to the channel');
+      return;
+    }
+    if (!rule.some((r) => who.roles.includes(r))) throw denied(`publishing here needs one of the roles: ${rule.join(', ')}`);
+  }
+}

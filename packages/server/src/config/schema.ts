@@ -1,0 +1,205 @@
+/**
+ * Every setting of a Tidings node, its default and its validation, in one place.
+ * docs/configuration.md lists the same options; config.test.ts checks the two agree.
+ */
+import { z } from 'zod';
+import { SUPPORTED_ALGORITHMS } from '../auth/token-verifier.js';
+import { parseDuration, parseSize } from './units.js';
+
+const duration = (def: string) =>
+  z
+    .union([z.number(), z.string()])
+    .default(def)
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === null) {
+        ctx.addIssue({ code: 'custom', message: `expected a duration like 500, "250ms", "25s", "5m", "1h", got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const size = (def: string) =>
+  z
+    .union([z.number(), z.string()])
+    .default(def)
+    .transform((v, ctx) => {
+      const bytes = parseSize(v);
+      if (bytes === null) {
+        ctx.addIssue({ code: 'custom', message: `expected a size like 65536, "64KiB", "4MiB", got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return bytes;
+    });
+
+/** Secrets may arrive from env vars that look numeric. */
+const secretString = z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().min(1));
+
+const keySources = {
+  secret: secretString.optional(),
+  publicKey: z.string().min(1).optional(),
+  publicKeyFile: z.string().min(1).optional(),
+  jwksFile: z.string().min(1).optional(),
+  jwksUrl: z.url().optional(),
+};
+
+const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+
+const issuerSchema = z.strictObject({ issuer: z.string().min(1), audience: stringOrList.optional(), ...keySources });
+
+const authSchema = z.strictObject({
+  ...keySources,
+  issuers: z.array(issuerSchema).default([]),
+  audience: stringOrList.optional(),
+  issuer: stringOrList.optional(),
+  algorithms: z.array(z.enum(SUPPORTED_ALGORITHMS)).min(1).optional(),
+  clockTolerance: duration('5s'),
+  allowAnonymous: z.boolean().default(false),
+  jwksCacheMaxAge: duration('10m'),
+  jwksCooldown: duration('30s'),
+  jwksTimeout: duration('5s'),
+});
+
+const apiKeySchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'id: 1-64 characters of A-Z a-z 0-9 _ . -'),
+  key: z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().min(16, 'key must be at least 16 characters')),
+  scopes: z.array(z.enum(['publish', 'read', 'admin'])).min(1),
+});
+
+const namespaceSchema = z
+  .strictObject({
+    presence: z.boolean().default(false),
+    joinLeave: z.boolean().default(false),
+    typing: z.boolean().default(false),
+    history: z
+      .strictObject({
+        size: z.number().int().min(1).max(100_000),
+        ttl: duration('1h'),
+      })
+      .optional(),
+    recover: z.boolean().default(false),
+    clientPublish: z.union([z.enum(['none', 'subscribers']), z.array(z.string().min(1)).min(1)]).default('none'),
+    allowedRoles: z.array(z.string().min(1)).default([]),
+    anonymous: z.boolean().default(false),
+    private: z.boolean().default(false),
+    maxSubscribers: z.number().int().min(0).default(0),
+    rateLimit: z
+      .strictObject({
+        messages: z.number().int().min(1),
+        intervalMs: z.number().int().min(1),
+      })
+      .optional(),
+  })
+  .superRefine((ns, ctx) => {
+    if (ns.recover && !ns.history) ctx.addIssue({ code: 'custom', path: ['recover'], message: 'recover needs history: set history.size' });
+    if (ns.joinLeave && !ns.presence) ctx.addIssue({ code: 'custom', path: ['joinLeave'], message: 'joinLeave needs presence: true' });
+  });
+
+export const configSchema = z
+  .strictObject({
+    host: z.string().min(1).default('0.0.0.0'),
+    port: z.number().int().min(0).max(65535).default(8080),
+    dataDir: z.string().min(1).default('./data'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Browser origins allowed to connect and call the API ("*" for any, "https://*.example.com" patterns). Empty: same origin only. */
+    allowedOrigins: z.array(z.string().min(1)).default([]),
+    auth: authSchema.prefault({}),
+    apiKeys: z.array(apiKeySchema).default([]),
+    websocket: z
+      .strictObject({
+        path: z.string().startsWith('/').default('/connection/websocket'),
+        maxPayload: size('64KiB'),
+        compression: z.boolean().default(false),
+      })
+      .prefault({}),
+    client: z
+      .strictObject({
+        pingInterval: duration('25s'),
+        pongTimeout: duration('10s'),
+        connectTimeout: duration('10s'),
+        maxQueueBytes: size('4MiB'),
+        /** Grace for a slow consumer's close frame before the socket is destroyed. */
+        closeTimeout: duration('1s'),
+      })
+      .prefault({}),
+    history: z
+      .strictObject({
+        metaTtl: duration('30d'),
+        maxLimit: z.number().int().min(1).default(1000),
+        recoveryMaxPublications: z.number().int().min(1).default(1000),
+      })
+      .prefault({}),
+    idempotency: z.strictObject({ window: duration('5m') }).prefault({}),
+    presence: z.strictObject({ ttl: duration('60s') }).prefault({}),
+    /** The personal channel `user:#<id>` every authenticated connection is subscribed to. */
+    personal: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        history: z.strictObject({ size: z.number().int().min(1).max(100_000), ttl: duration('1h') }).optional(),
+        recover: z.boolean().default(false),
+      })
+      .prefault({})
+      .refine((p) => !p.recover || p.history !== undefined, { message: 'personal.recover needs personal.history', path: ['recover'] }),
+    api: z
+      .strictObject({
+        prefix: z.string().startsWith('/').default('/api/v1'),
+        maxBodySize: size('1MiB'),
+      })
+      .prefault({}),
+    shutdown: z
+      .strictObject({
+        /** Reconnect delay hint sent to clients when the node shuts down. */
+        reconnectDelay: duration('1s'),
+        /** Longest wait for in-flight work on shutdown. */
+        timeout: duration('10s'),
+      })
+      .prefault({}),
+    namespaces: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'namespace names use A-Z a-z 0-9 _ - (1-64)'), namespaceSchema).default({}),
+  })
+  .superRefine((cfg, ctx) => {
+    if ('user' in cfg.namespaces) {
+      ctx.addIssue({ code: 'custom', path: ['namespaces', 'user'], message: '"user" is reserved for personal channels' });
+    }
+    for (const [name, ns] of Object.entries(cfg.namespaces)) {
+      if (ns.history && ns.history.ttl > cfg.history.metaTtl) {
+        ctx.addIssue({ code: 'custom', path: ['namespaces', name, 'history', 'ttl'], message: 'must not exceed history.metaTtl' });
+      }
+    }
+    if (cfg.client.pongTimeout >= cfg.client.pingInterval && cfg.client.pingInterval > 0) {
+      ctx.addIssue({ code: 'custom', path: ['client', 'pongTimeout'], message: 'must be shorter than client.pingInterval' });
+    }
+    const ids = new Set<string>();
+    cfg.apiKeys.forEach((k, i) => {
+      if (ids.has(k.id)) ctx.addIssue({ code: 'custom', path: ['apiKeys', i, 'id'], message: `duplicate key id "${k.id}"` });
+      ids.add(k.id);
+    });
+  });
+
+/** Settings as a user writes them (YAML, env, flags, or `createTidings(options)`). */
+export type TidingsConfigInput = z.input<typeof configSchema>;
+/** Settings after defaults and validation: durations in ms, sizes in bytes. */
+export type TidingsConfig = z.output<typeof configSchema>;
+export type NamespaceConfig = TidingsConfig['namespaces'][string];
+export type ApiKeyConfig = TidingsConfig['apiKeys'][number];
+
+/** Thrown for invalid settings; `message` names every bad key and its problem. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates settings and fills defaults. Throws ConfigError naming each bad key. */
+export function resolveConfig(input: unknown): TidingsConfig {
+  const parsed = configSchema.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(
+    parsed.error.issues.map((issue) => {
+      const path = issue.path.map(String).join('.');
+      let message = issue.message;
+      if (issue.code === 'unrecognized_keys') message = `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      return path ? `${path}: ${message}` : message;
+    }),
+  );
+}

@@ -1,0 +1,70 @@
+/**
+ * In-process hooks of the library API. Each may be async; throwing a
+ * `TidingsError` rejects the action with that error code (any other error
+ * becomes `internal`).
+ */
+import type { TransportKind } from './transport/transport.js';
+
+export interface ConnectionContext {
+  /** Connection id. */
+  client: string;
+  /** User id; empty for anonymous connections. */
+  user: string;
+  info?: Record<string, unknown>;
+  roles: readonly string[];
+  transport: TransportKind;
+  remoteAddress: string;
+  /** Client name and version from the connect command. */
+  name?: string;
+  version?: string;
+}
+
+export interface ConnectResultOverride {
+  /** Extra server-side subscriptions for this connection. */
+  channels?: string[];
+}
+
+export interface SubscribeContext extends ConnectionContext {
+  channel: string;
+  /** True for server-side subscriptions (personal channel, token `channels`, hook `channels`). */
+  serverSide: boolean;
+}
+
+export interface PublishContext extends ConnectionContext {
+  channel: string;
+  data: unknown;
+}
+
+export interface PublishOverride {
+  /** Replaces the published data. */
+  data: unknown;
+}
+
+export interface RpcContext extends ConnectionContext {
+  method: string;
+  data: unknown;
+}
+
+export interface DisconnectContext extends ConnectionContext {
+  code: number;
+  reason: string;
+}
+
+export type ConnectHook = (ctx: ConnectionContext) => void | ConnectResultOverride | Promise<void | ConnectResultOverride>;
+export type SubscribeHook = (ctx: SubscribeContext) => void | Promise<void>;
+export type PublishHook = (ctx: PublishContext) => void | PublishOverride | Promise<void | PublishOverride>;
+export type RpcHandler = (ctx: RpcContext) => unknown | Promise<unknown>;
+export type DisconnectHook = (ctx: DisconnectContext) => void | Promise<void>;
+
+export interface Hooks {
+  connect: ConnectHook[];
+  subscribe: SubscribeHook[];
+  publish: PublishHook[];
+  /** Handlers by method; the '' entry handles every method without its own. */
+  rpc: Map<string, RpcHandler>;
+  disconnect: DisconnectHook[];
+}
+
+export function emptyHooks(): Hooks {
+  return { connect: [], subscribe: [], publish: [], rpc: new Map(), disconnect: [] };
+}

@@ -1,0 +1,165 @@
+/**
+ * Node-local registry of sessions and channel subscriptions, and local fan-out.
+ *
+ * The hub only delivers what reaches this node; publishing goes through the node
+ * (`Tidings.publish`), which hands publications to the Broker, which hands them
+ * back here on every node with subscribers. A publication is encoded once here
+ * and the same bytes go to every local subscriber.
+ */
+import { encodeFrame, encodePublication, type ClientInfo, type Publication } from '@tidings/protocol';
+import type { Broker } from '../engine/broker.js';
+
+/** One connection's subscription to one channel, as the hub sees it. */
+export interface HubSubscription {
+  readonly channel: string;
+  /** A publication for this channel; `encoded` is shared by every subscriber. */
+  deliver(pub: Publication, encoded: Buffer): void;
+  /** A join or leave push for this channel (already encoded, shared). */
+  deliverControl(encoded: Buffer): void;
+}
+
+/** A connection, as the hub's registry sees it. */
+export interface HubSession {
+  readonly id: string;
+  /** Empty string for anonymous connections. */
+  readonly user: string;
+}
+
+const RESOLVED = Promise.resolve();
+
+export class Hub<S extends HubSession = HubSession> {
+  private readonly channels = new Map<string, Set<HubSubscription>>();
+  /** Resolves when the broker delivers the channel to this node. */
+  private readonly ready = new Map<string, Promise<void>>();
+  /** Broker subscribe/unsubscribe calls of one channel run one after another. */
+  private readonly ops = new Map<string, Promise<void>>();
+  private readonly sessions = new Map<string, S>();
+  private readonly users = new Map<string, Set<S>>();
+  /** Publications written to sockets (one per subscriber), for stats. */
+  deliveredTotal = 0;
+
+  constructor(private readonly broker: Broker) {}
+
+  // ------------------------------------------------------------ sessions
+
+  addSession(session: S): void {
+    this.sessions.set(session.id, session);
+    let set = this.users.get(session.user);
+    if (!set) {
+      set = new Set();
+      this.users.set(session.user, set);
+    }
+    set.add(session);
+  }
+
+  removeSession(session: S): void {
+    if (this.sessions.get(session.id) !== session) return;
+    this.sessions.delete(session.id);
+    const set = this.users.get(session.user);
+    if (set) {
+      set.delete(session);
+      if (set.size === 0) this.users.delete(session.user);
+    }
+  }
+
+  session(id: string): S | undefined {
+    return this.sessions.get(id);
+  }
+
+  /** Connections of one user on this node. */
+  userSessions(user: string): S[] {
+    return [...(this.users.get(user) ?? [])];
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Distinct users with at least one connection (anonymous connections count as one). */
+  get userCount(): number {
+    return this.users.size;
+  }
+
+  allSessions(): IterableIterator<S> {
+    return this.sessions.values();
+  }
+
+  // ------------------------------------------------------------ subscriptions
+
+  /**
+   * Registers a subscription. From this call on it receives the channel's live
+   * publications that reach this node; the promise resolves once the broker
+   * subscription for the channel is in place (rejects if the broker fails).
+   */
+  subscribe(sub: HubSubscription): Promise<void> {
+    let set = this.channels.get(sub.channel);
+    if (!set) {
+      set = new Set();
+      this.channels.set(sub.channel, set);
+      this.ready.set(sub.channel, this.enqueueOp(sub.channel, () => this.broker.subscribe(sub.channel)));
+    }
+    set.add(sub);
+    return this.ready.get(sub.channel)!;
+  }
+
+  /** Removes a subscription; the last one of a channel releases the broker subscription. */
+  unsubscribe(sub: HubSubscription): void {
+    const set = this.channels.get(sub.channel);
+    if (!set || !set.delete(sub)) return;
+    if (set.size > 0) return;
+    this.channels.delete(sub.channel);
+    this.ready.delete(sub.channel);
+    this.enqueueOp(sub.channel, () => this.broker.unsubscribe(sub.channel)).catch(() => {
+      // A failed unsubscribe only costs unused deliveries, which the hub drops.
+    });
+  }
+
+  subscriberCount(channel: string): number {
+    return this.channels.get(channel)?.size ?? 0;
+  }
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  channelNames(): IterableIterator<string> {
+    return this.channels.keys();
+  }
+
+  // ------------------------------------------------------------ fan-out
+
+  /** Delivers a publication to every local subscriber of `channel`, encoding it once. */
+  deliverPublication(channel: string, pub: Publication): void {
+    const set = this.channels.get(channel);
+    if (!set || set.size === 0) return;
+    const encoded = Buffer.from(encodePublication(channel, pub));
+    for (const sub of set) sub.deliver(pub, encoded);
+    this.deliveredTotal += set.size;
+  }
+
+  deliverJoin(channel: string, info: ClientInfo): void {
+    this.deliverControl(channel, () => encodeFrame({ type: 'join', channel, info }));
+  }
+
+  deliverLeave(channel: string, info: ClientInfo): void {
+    this.deliverControl(channel, () => encodeFrame({ type: 'leave', channel, info }));
+  }
+
+  private deliverControl(channel: string, encode: () => string): void {
+    const set = this.channels.get(channel);
+    if (!set || set.size === 0) return;
+    const encoded = Buffer.from(encode());
+    for (const sub of set) sub.deliverControl(encoded);
+  }
+
+  private enqueueOp(channel: string, op: () => Promise<void>): Promise<void> {
+    const prev = this.ops.get(channel) ?? RESOLVED;
+    const next = prev.then(op, op);
+    this.ops.set(channel, next);
+    const cleanup = () => {
+      if (this.ops.get(channel) === next) this.ops.delete(channel);
+    };
+    next.then(cleanup, cleanup);
+    return next;
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * @tidings/server — the Tidings real-time server as a library.
+ *
+ * @example
+ * ```ts
+ * import { createTidings } from '@tidings/server';
+ * const tidings = createTidings({ auth: { secret: process.env.TIDINGS_SECRET! }, namespaces: { chat: {} } });
+ * await tidings.listen(8080);
+ * ```
+ */
+export { createTidings, Tidings, hasTokenKey } from './node.js';
+export type { TidingsOptions, BroadcastResultItem, ChannelListing, NodeStats } from './node.js';
+export { TidingsError } from './errors.js';
+export { resolveConfig, ConfigError } from './config/schema.js';
+export type { TidingsConfig, TidingsConfigInput, NamespaceConfig } from './config/schema.js';
+export { mintToken } from './auth/token-mint.js';
+export type * from './hooks.js';
+export type { Broker, BrokerHandler, HistoryOptions, HistoryPage, HistoryQuery, PublishOptions, PublishOutcome } from './engine/broker.js';
+export type { PresenceManager, PresenceStats } from './engine/presence.js';
+export { MemoryBroker } from './engine/memory/memory-broker.js';
+export { MemoryPresenceManager } from './engine/memory/memory-presence.js';
+export type { TokenVerifier, ConnectionClaims, SubscriptionClaims } from './auth/token-verifier.js';
+export type { Transport, TransportKind, TransportRequestInfo } from './transport/transport.js';
+export { VERSION } from './version.js';

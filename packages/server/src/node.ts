@@ -1,0 +1,519 @@
+/**
+ * The composition root: the only place that wires the parts together.
+ * `createTidings()` returns a node that a Node backend embeds (`attach` to its
+ * HTTP server, or `listen`) and that the CLI wraps.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  CloseCode,
+  ErrorCode,
+  UnsubscribeCode,
+  encodeFrame,
+  type ClientInfo,
+  type HistoryResult,
+  type PublishResult,
+  type StreamPosition,
+} from '@tidings/protocol';
+import { ServerApi } from './api/server-api.js';
+import { sendError } from './api/http.js';
+import { ChannelPolicy, type ResolvedChannel } from './auth/channel-policy.js';
+import { createJwtVerifier } from './auth/jwt-verifier.js';
+import { createOriginCheck } from './auth/origin.js';
+import type { TokenVerifier } from './auth/token-verifier.js';
+import { resolveConfig, type NamespaceConfig, type TidingsConfig, type TidingsConfigInput } from './config/schema.js';
+import type { Broker, HistoryOptions, PublishOutcome } from './engine/broker.js';
+import { MemoryBroker } from './engine/memory/memory-broker.js';
+import { MemoryPresenceManager } from './engine/memory/memory-presence.js';
+import type { PresenceManager } from './engine/presence.js';
+import { TidingsError } from './errors.js';
+import { emptyHooks, type ConnectHook, type DisconnectHook, type Hooks, type PublishHook, type RpcHandler, type SubscribeHook } from './hooks.js';
+import { Flusher } from './hub/flusher.js';
+import { Hub } from './hub/hub.js';
+import { createLogger, type Logger } from './log.js';
+import type { Counters, SessionServices } from './session/services.js';
+import { Session } from './session/session.js';
+import { WebSocketAcceptor } from './transport/websocket.js';
+import { VERSION } from './version.js';
+
+/** Options of `createTidings`: every config setting, plus parts to plug in. */
+export interface TidingsOptions extends TidingsConfigInput {
+  /** A pino logger to use instead of one built from `logLevel`. */
+  logger?: Logger;
+  /** Engine parts; default: in-memory. */
+  broker?: Broker;
+  presenceManager?: PresenceManager;
+  /** Token verification; default: JWT with the `auth` settings. */
+  verifier?: TokenVerifier;
+}
+
+export interface BroadcastResultItem {
+  channel: string;
+  offset?: number;
+  epoch?: string;
+  deduplicated?: boolean;
+  error?: { code: string; message: string };
+}
+
+export interface ChannelListing {
+  channels: { channel: string; subscribers: number }[];
+  /** Pass as `cursor` to get the next page; absent on the last page. */
+  nextCursor?: string;
+}
+
+export interface NodeStats {
+  nodeId: string;
+  version: string;
+  uptimeSeconds: number;
+  connectedSockets: number;
+  onlineUsers: number;
+  activeRooms: number;
+  publicationsInPerSecond: number;
+  publicationsOutPerSecond: number;
+  publicationsInTotal: number;
+  publicationsOutTotal: number;
+  connectsTotal: number;
+  disconnectsTotal: number;
+  badRequestsTotal: number;
+  slowDisconnectsTotal: number;
+}
+
+/**
+ * Creates a Tidings node.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { createTidings, TidingsError } from '@tidings/server';
+ *
+ * const tidings = createTidings({ auth: { secret: process.env.TIDINGS_SECRET }, namespaces: { chat: { history: { size: 100 }, recover: true } } });
+ * tidings.onRpc('task:join', async ({ user, data }) => ({ ok: true }));
+ * tidings.attach(createServer(app).listen(3000));
+ * await tidings.publish('chat:lobby', { text: 'hello' });
+ * ```
+ */
+export function createTidings(options: TidingsOptions = {}): Tidings {
+  return new Tidings(options);
+}
+
+export class Tidings {
+  readonly config: TidingsConfig;
+  readonly log: Logger;
+  readonly nodeId: string;
+  private readonly hooks: Hooks = emptyHooks();
+  private readonly broker: Broker;
+  private readonly presence: PresenceManager;
+  private readonly verifier: TokenVerifier;
+  private readonly policy: ChannelPolicy;
+  private readonly hub: Hub<Session>;
+  private readonly services: SessionServices;
+  private readonly websocket: WebSocketAcceptor;
+  private readonly api: ServerApi;
+  private readonly counters: Counters = { connectsTotal: 0, disconnectsTotal: 0, publicationsIn: 0, badRequests: 0, slowDisconnects: 0 };
+  private readonly historyOptions = new WeakMap<NamespaceConfig, HistoryOptions>();
+  private readonly startedAt = Date.now();
+  private readonly ownServers: Server[] = [];
+  private readonly rates = { inPerSecond: 0, outPerSecond: 0, lastIn: 0, lastOut: 0 };
+  private readonly rateTimer: NodeJS.Timeout;
+  private readonly presenceTimer: NodeJS.Timeout;
+  private closing = false;
+
+  constructor(options: TidingsOptions = {}) {
+    const { logger, broker, presenceManager, verifier, ...input } = options;
+    this.config = resolveConfig(input);
+    const config = this.config;
+    this.log = logger ?? createLogger(config.logLevel);
+    this.nodeId = Math.random().toString(36).slice(2, 10);
+    this.verifier = verifier ?? createJwtVerifier(jwtOptions(config));
+    this.broker = broker ?? new MemoryBroker({ metaTtlMs: config.history.metaTtl, idempotencyWindowMs: config.idempotency.window });
+    this.presence = presenceManager ?? new MemoryPresenceManager({ ttlMs: config.presence.ttl });
+    this.hub = new Hub<Session>(this.broker);
+    this.broker.setHandler({
+      onPublication: (channel, pub) => this.hub.deliverPublication(channel, pub),
+      onJoin: (channel, info) => this.hub.deliverJoin(channel, info),
+      onLeave: (channel, info) => this.hub.deliverLeave(channel, info),
+    });
+    this.policy = new ChannelPolicy(config, this.verifier);
+    this.services = {
+      config,
+      log: this.log,
+      verifier: this.verifier,
+      policy: this.policy,
+      hub: this.hub,
+      broker: this.broker,
+      presence: this.presence,
+      flusher: new Flusher(),
+      hooks: this.hooks,
+      counters: this.counters,
+      version: VERSION,
+      publish: (target, data, opts) => this.publishTo(target, data, opts),
+    };
+    this.websocket = new WebSocketAcceptor({
+      config,
+      log: this.log,
+      verifier: this.verifier,
+      originAllowed: createOriginCheck(config.allowedOrigins),
+      accepting: () => !this.closing,
+      createSession: (transport, request, claims) => new Session(this.services, transport, request, claims),
+      onProtocolError: () => this.counters.badRequests++,
+    });
+    this.api = new ServerApi(this, this.log);
+    this.rateTimer = setInterval(() => this.sampleRates(), 1000);
+    this.rateTimer.unref();
+    this.presenceTimer = setInterval(() => this.refreshPresence(), Math.max(1000, Math.floor(config.presence.ttl / 3)));
+    this.presenceTimer.unref();
+  }
+
+  // ------------------------------------------------------------ hooks
+
+  /** Runs when a client connects, after its token is verified; throw a TidingsError to refuse it. */
+  onConnect(hook: ConnectHook): this {
+    this.hooks.connect.push(hook);
+    return this;
+  }
+
+  /** Runs before a client subscribe is accepted (after the channel rules passed). */
+  onSubscribe(hook: SubscribeHook): this {
+    this.hooks.subscribe.push(hook);
+    return this;
+  }
+
+  /** Runs before a client publication is published; may replace its data. */
+  onPublish(hook: PublishHook): this {
+    this.hooks.publish.push(hook);
+    return this;
+  }
+
+  /** Answers `rpc` commands: for one method, or for every method without its own handler. */
+  onRpc(method: string, handler: RpcHandler): this;
+  onRpc(handler: RpcHandler): this;
+  onRpc(a: string | RpcHandler, b?: RpcHandler): this {
+    if (typeof a === 'string') this.hooks.rpc.set(a, b!);
+    else this.hooks.rpc.set('', a);
+    return this;
+  }
+
+  /** Runs after a connected client is gone. */
+  onDisconnect(hook: DisconnectHook): this {
+    this.hooks.disconnect.push(hook);
+    return this;
+  }
+
+  // ------------------------------------------------------------ HTTP wiring
+
+  /** Answers a request for the server API; false when the path is not Tidings'. */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    return this.api.handle(req, res);
+  }
+
+  /** Takes a WebSocket upgrade for Tidings' path; false when the path is not Tidings'. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    return this.websocket.handleUpgrade(req, socket, head);
+  }
+
+  /**
+   * Serves Tidings on an existing HTTP server: its WebSocket path and API paths
+   * are answered here, everything else goes to the server's own handlers.
+   */
+  attach(server: Server): this {
+    const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+    server.removeAllListeners('request');
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (this.handleRequest(req, res)) return;
+      if (previous.length === 0) sendError(res, ErrorCode.NotFound, 'not found');
+      for (const listener of previous) listener.call(server, req, res);
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (this.handleUpgrade(req, socket, head)) return;
+      // Another upgrade listener may want it; if none does, do not leave the socket hanging.
+      if (server.listenerCount('upgrade') === 1) socket.destroy();
+    });
+    return this;
+  }
+
+  /** Starts a standalone HTTP server. Resolves with the bound address (port 0 picks a free one). */
+  async listen(port: number = this.config.port, host: string = this.config.host): Promise<AddressInfo> {
+    const server = createServer();
+    server.keepAliveTimeout = 5000;
+    this.attach(server);
+    this.ownServers.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    this.log.info({ host: address.address, port: address.port, version: VERSION }, 'tidings listening');
+    return address;
+  }
+
+  // ------------------------------------------------------------ publishing
+
+  /** Validates a channel name and finds its namespace; throws `invalid_channel` or `unknown_namespace`. */
+  resolveChannel(channel: string): ResolvedChannel {
+    return this.policy.resolve(channel);
+  }
+
+  /**
+   * Publishes to a channel from the server side (no client permission rules apply).
+   * With `idempotencyKey`, a repeat within the configured window publishes nothing
+   * and returns the first result with `deduplicated: true`.
+   */
+  async publish(channel: string, data: unknown, options: { idempotencyKey?: string } = {}): Promise<PublishResult> {
+    const target = this.policy.resolve(channel);
+    const opts = options.idempotencyKey !== undefined ? { idempotencyKey: `s:${options.idempotencyKey}` } : {};
+    return publishResult(await this.publishTo(target, data, opts));
+  }
+
+  /** Publishes one payload to many channels; each channel gets its own result or error. */
+  async broadcast(channels: string[], data: unknown, options: { idempotencyKey?: string } = {}): Promise<BroadcastResultItem[]> {
+    return Promise.all(
+      channels.map(async (channel): Promise<BroadcastResultItem> => {
+        try {
+          return { channel, ...(await this.publish(channel, data, options)) };
+        } catch (err) {
+          if (!(err instanceof TidingsError)) throw err;
+          return { channel, error: { code: err.code, message: err.message } };
+        }
+      }),
+    );
+  }
+
+  private publishTo(target: ResolvedChannel, data: unknown, options: { info?: ClientInfo; idempotencyKey?: string }): Promise<PublishOutcome> {
+    this.counters.publicationsIn++;
+    const history = this.historyOf(target.ns);
+    return this.broker.publish(target.channel, data, {
+      ...(history ? { history } : {}),
+      ...options,
+      idempotencyWindowMs: this.config.idempotency.window,
+    });
+  }
+
+  private historyOf(ns: NamespaceConfig): HistoryOptions | undefined {
+    if (!ns.history) return undefined;
+    let h = this.historyOptions.get(ns);
+    if (!h) {
+      h = { size: ns.history.size, ttlMs: ns.history.ttl };
+      this.historyOptions.set(ns, h);
+    }
+    return h;
+  }
+
+  // ------------------------------------------------------------ reading
+
+  /** A channel's history. `limit` is capped by `history.maxLimit`. */
+  async history(channel: string, query: { limit?: number; since?: StreamPosition; reverse?: boolean } = {}): Promise<HistoryResult> {
+    const target = this.policy.resolve(channel);
+    if (!target.ns.history) throw new TidingsError(ErrorCode.NotAvailable, 'history is off in this namespace');
+    const max = this.config.history.maxLimit;
+    const page = await this.broker.history(target.channel, {
+      limit: Math.min(query.limit ?? max, max),
+      reverse: query.reverse === true,
+      ...(query.since ? { since: query.since } : {}),
+    });
+    return { epoch: page.position.epoch, offset: page.position.offset, publications: page.publications };
+  }
+
+  /** Channels with subscribers on this node, sorted by name, paginated. */
+  channels(query: { prefix?: string; limit?: number; cursor?: string | undefined } = {}): ChannelListing {
+    const prefix = query.prefix ?? '';
+    const limit = query.limit ?? 100;
+    const names = [...this.hub.channelNames()].filter((c) => c.startsWith(prefix) && (query.cursor === undefined || c > query.cursor)).sort();
+    const page = names.slice(0, limit);
+    const listing: ChannelListing = { channels: page.map((channel) => ({ channel, subscribers: this.hub.subscriberCount(channel) })) };
+    if (names.length > limit) listing.nextCursor = page[page.length - 1]!;
+    return listing;
+  }
+
+  /** Subscribers and presence of one channel, in seed 002's field names where it names them. */
+  async channelInfo(channel: string): Promise<Record<string, unknown>> {
+    const target = this.policy.resolve(channel);
+    const info: Record<string, unknown> = { channel: target.channel, subscribers: this.hub.subscriberCount(target.channel) };
+    if (target.ns.presence) {
+      const clients = await this.presence.get(target.channel);
+      const byUser = new Map<string, { userId: string; info?: Record<string, unknown>; clients: number }>();
+      for (const c of Object.values(clients)) {
+        const entry = byUser.get(c.user) ?? { userId: c.user, ...(c.info ? { info: c.info } : {}), clients: 0 };
+        entry.clients++;
+        byUser.set(c.user, entry);
+      }
+      info.presence = clients;
+      info.viewingUsers = [...byUser.values()];
+      info.totalViewing = byUser.size;
+      info.typingUsers = [];
+    }
+    return info;
+  }
+
+  /** Presence of a channel by connection id. */
+  async presenceOf(channel: string): Promise<Record<string, ClientInfo>> {
+    const target = this.policy.resolve(channel);
+    if (!target.ns.presence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
+    return this.presence.get(target.channel);
+  }
+
+  // ------------------------------------------------------------ steering
+
+  /**
+   * Disconnects every connection of a user on this node. Reconnect codes
+   * (4000–4499, default 4005) let the client come back; terminal ones (4500–4999,
+   * e.g. 4503) tell it to stay away. Returns how many connections were closed.
+   */
+  disconnectUser(user: string, options: { code?: number; reason?: string } = {}): number {
+    const sessions = this.hub.userSessions(user);
+    const code = options.code ?? CloseCode.ForceReconnect;
+    for (const s of sessions) s.disconnect(code, options.reason !== undefined ? { reason: options.reason } : {});
+    return sessions.length;
+  }
+
+  /** Ends a user's subscriptions to a channel on this node; the client gets an `unsubscribe` push. */
+  unsubscribeUser(user: string, channel: string): number {
+    let count = 0;
+    const push = Buffer.from(encodeFrame({ type: 'unsubscribe', channel, code: UnsubscribeCode.Server, reason: 'unsubscribed by server' }));
+    for (const s of this.hub.userSessions(user)) {
+      const sub = s.subs.get(channel);
+      if (!sub) continue;
+      s.detach(sub);
+      s.push(push);
+      count++;
+    }
+    return count;
+  }
+
+  // ------------------------------------------------------------ health
+
+  get ready(): boolean {
+    return !this.closing;
+  }
+
+  health(): { status: 'healthy' | 'shutting_down'; timestamp: string; stats: { connectedSockets: number; onlineUsers: number; activeRooms: number } } {
+    return {
+      status: this.closing ? 'shutting_down' : 'healthy',
+      timestamp: new Date().toISOString(),
+      stats: { connectedSockets: this.hub.sessionCount, onlineUsers: this.onlineUsers(), activeRooms: this.hub.channelCount },
+    };
+  }
+
+  stats(): NodeStats {
+    return {
+      nodeId: this.nodeId,
+      version: VERSION,
+      uptimeSeconds: Math.floor((Date.now() - this.startedAt) / 1000),
+      connectedSockets: this.hub.sessionCount,
+      onlineUsers: this.onlineUsers(),
+      activeRooms: this.hub.channelCount,
+      publicationsInPerSecond: this.rates.inPerSecond,
+      publicationsOutPerSecond: this.rates.outPerSecond,
+      publicationsInTotal: this.counters.publicationsIn,
+      publicationsOutTotal: this.hub.deliveredTotal,
+      connectsTotal: this.counters.connectsTotal,
+      disconnectsTotal: this.counters.disconnectsTotal,
+      badRequestsTotal: this.counters.badRequests,
+      slowDisconnectsTotal: this.counters.slowDisconnects,
+    };
+  }
+
+  /** Users with a connection, not counting anonymous ones. */
+  private onlineUsers(): number {
+    return this.hub.userCount - (this.hub.userSessions('').length > 0 ? 1 : 0);
+  }
+
+  private sampleRates(): void {
+    const r = this.rates;
+    r.inPerSecond = this.counters.publicationsIn - r.lastIn;
+    r.outPerSecond = this.hub.deliveredTotal - r.lastOut;
+    r.lastIn = this.counters.publicationsIn;
+    r.lastOut = this.hub.deliveredTotal;
+  }
+
+  /** Keeps this node's presence entries from expiring (the TTL exists for nodes that die). */
+  private refreshPresence(): void {
+    for (const session of this.hub.allSessions()) {
+      for (const sub of session.subs.values()) {
+        if (sub.live && sub.target.ns.presence) {
+          this.presence.add(sub.channel, session.clientInfo).catch((err) => this.log.error({ err }, 'presence refresh failed'));
+        }
+      }
+    }
+  }
+
+  /**
+   * Graceful shutdown: refuse new connections, tell every client to reconnect
+   * (after `shutdown.reconnectDelay`, to spread the reconnect storm), close servers
+   * this node started and release the engine.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    clearInterval(this.rateTimer);
+    clearInterval(this.presenceTimer);
+    const delay = this.config.shutdown.reconnectDelay;
+    for (const session of [...this.hub.allSessions()]) {
+      session.disconnect(CloseCode.Shutdown, { delay: Math.round(delay / 2 + Math.random() * delay) });
+    }
+    await Promise.all(
+      this.ownServers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            const force = setTimeout(() => server.closeAllConnections(), this.config.shutdown.timeout);
+            force.unref();
+            server.close(() => {
+              clearTimeout(force);
+              resolve();
+            });
+            server.closeIdleConnections();
+          }),
+      ),
+    );
+    this.websocket.close();
+    this.verifier.close?.();
+    await Promise.all([this.broker.close(), this.presence.close()]);
+    this.log.info('tidings stopped');
+  }
+}
+
+function publishResult(outcome: PublishOutcome): PublishResult {
+  const result: PublishResult = outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {};
+  if (outcome.deduplicated) result.deduplicated = true;
+  return result;
+}
+
+/** Maps config `auth` to the verifier's options, reading key files. */
+function jwtOptions(config: TidingsConfig) {
+  const a = config.auth;
+  const publicKey = a.publicKey ?? (a.publicKeyFile ? readFileSync(a.publicKeyFile, 'utf8') : undefined);
+  return {
+    ...(a.secret ? { secret: a.secret } : {}),
+    ...(publicKey ? { publicKey } : {}),
+    ...(a.jwksFile ? { jwksFile: a.jwksFile } : {}),
+    ...(a.jwksUrl ? { jwksUrl: a.jwksUrl } : {}),
+    issuers: a.issuers.map((i) => {
+      const pk = i.publicKey ?? (i.publicKeyFile ? readFileSync(i.publicKeyFile, 'utf8') : undefined);
+      return {
+        issuer: i.issuer,
+        ...(i.audience ? { audience: i.audience } : {}),
+        ...(i.secret ? { secret: i.secret } : {}),
+        ...(pk ? { publicKey: pk } : {}),
+        ...(i.jwksFile ? { jwksFile: i.jwksFile } : {}),
+        ...(i.jwksUrl ? { jwksUrl: i.jwksUrl } : {}),
+      };
+    }),
+    ...(a.audience ? { audience: a.audience } : {}),
+    ...(a.issuer ? { issuer: a.issuer } : {}),
+    ...(a.algorithms ? { algorithms: a.algorithms } : {}),
+    clockToleranceMs: a.clockTolerance,
+    jwksCacheMaxAgeMs: a.jwksCacheMaxAge,
+    jwksCooldownMs: a.jwksCooldown,
+    jwksTimeoutMs: a.jwksTimeout,
+  };
+}
+
+/** True when the config names at least one way to verify tokens. */
+export function hasTokenKey(config: TidingsConfig): boolean {
+  const a = config.auth;
+  return Boolean(a.secret || a.publicKey || a.publicKeyFile || a.jwksFile || a.jwksUrl || a.issuers.length > 0);
+}

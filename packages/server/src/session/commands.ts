@@ -1,0 +1,259 @@
+/**
+ * What each command does. A handler either replies itself (so a subscribe reply
+ * and the release of its buffered publications happen in one synchronous step)
+ * or throws a TidingsError, which the session turns into an error reply.
+ */
+import {
+  CloseCode,
+  ErrorCode,
+  PROTOCOL_VERSION,
+  personalChannel,
+  type Command,
+  type ConnectCommand,
+  type ConnectResult,
+  type HistoryCommand,
+  type PresenceCommand,
+  type PresenceStatsCommand,
+  type PublishCommand,
+  type PublishResult,
+  type RefreshCommand,
+  type RpcCommand,
+  type StreamPosition,
+  type SubscribeCommand,
+  type SubscribeResult,
+  type UnsubscribeCommand,
+} from '@tidings/protocol';
+import type { ResolvedChannel } from '../auth/channel-policy.js';
+import type { ConnectionClaims } from '../auth/token-verifier.js';
+import { TidingsError, toErrorBody } from '../errors.js';
+import { recoverySubscribe } from '../features/recovery.js';
+import type { Session } from './session.js';
+import { Subscription } from './subscription.js';
+
+type Handler<C extends Command> = (session: Session, cmd: C) => Promise<void>;
+
+/** The session closed while a command awaited something; nothing more to do. */
+class SessionClosed extends Error {}
+
+function expirySeconds(expiresAt: number | undefined): { expires?: number; ttl?: number } {
+  if (expiresAt === undefined) return {};
+  return { expires: Math.floor(expiresAt / 1000), ttl: Math.max(0, Math.floor((expiresAt - Date.now()) / 1000)) };
+}
+
+/**
+ * Registers a subscription (buffering), then reads the stream position or the
+ * missed publications. The caller queues its reply, then calls `sub.goLive(lastOffset)`.
+ */
+async function attach(
+  session: Session,
+  target: ResolvedChannel,
+  serverSide: boolean,
+  recover: StreamPosition | undefined,
+): Promise<{ sub: Subscription; result: SubscribeResult; lastOffset: number | undefined }> {
+  const { hub, broker, config } = session.services;
+  const sub = new Subscription(session, target, serverSide);
+  session.subs.set(target.channel, sub);
+  try {
+    await hub.subscribe(sub);
+    const { result, lastOffset } = await recoverySubscribe(broker, target, recover, config.history.recoveryMaxPublications);
+    if (session.closed || session.subs.get(target.channel) !== sub) throw new SessionClosed();
+    return { sub, result, lastOffset };
+  } catch (err) {
+    session.detach(sub);
+    throw err;
+  }
+}
+
+/** After the reply is queued: start live delivery and announce presence. */
+function activate(session: Session, sub: Subscription, lastOffset: number | undefined): void {
+  sub.goLive(lastOffset);
+  const ns = sub.target.ns;
+  if (!ns.presence) return;
+  const { presence, broker, log } = session.services;
+  presence.add(sub.channel, session.clientInfo).catch((err) => log.error({ err }, 'presence add failed'));
+  if (ns.joinLeave) broker.publishJoin(sub.channel, session.clientInfo).catch((err) => log.error({ err }, 'join failed'));
+}
+
+function connectFailure(session: Session, id: number, err: unknown): void {
+  const body = toErrorBody(err);
+  session.replyError(id, body);
+  let code: number = CloseCode.InvalidToken;
+  if (body.code === ErrorCode.TokenExpired) code = CloseCode.TokenExpired;
+  else if (body.temporary) code = CloseCode.InternalError;
+  else if (body.code !== ErrorCode.Unauthorized) code = CloseCode.Forbidden;
+  session.disconnect(code);
+}
+
+const connect: Handler<ConnectCommand> = async (session, cmd) => {
+  if (session.state === 'connected') throw new TidingsError(ErrorCode.AlreadyConnected, 'already connected');
+  const { verifier, config, hooks, hub, policy, counters, log, version } = session.services;
+  let claims: ConnectionClaims | undefined;
+  const extraChannels: string[] = [];
+  try {
+    if (cmd.token !== undefined) claims = await verifier.verifyConnection(cmd.token);
+    else if (session.handshakeClaims) claims = session.handshakeClaims;
+    else if (!config.auth.allowAnonymous) {
+      throw new TidingsError(ErrorCode.Unauthorized, 'a token is required: send it in connect.token or in the Sec-WebSocket-Protocol header');
+    }
+    if (session.closed) return;
+    if (claims) {
+      session.user = claims.user;
+      session.info = claims.info;
+      session.roles = claims.roles;
+      session.expiresAt = claims.expiresAt;
+    }
+    session.clientName = cmd.name;
+    session.clientVersion = cmd.version;
+    for (const hook of hooks.connect) {
+      const extra = await hook(session.context);
+      if (extra?.channels) extraChannels.push(...extra.channels);
+    }
+  } catch (err) {
+    if (!session.closed) connectFailure(session, cmd.id, err);
+    return;
+  }
+  if (session.closed) return;
+  session.state = 'connected';
+  counters.connectsTotal++;
+  hub.addSession(session);
+  session.startPinging();
+  session.scheduleExpiry();
+
+  const channels = new Set<string>();
+  if (session.user !== '' && config.personal.enabled) channels.add(personalChannel(session.user));
+  for (const ch of [...(claims?.channels ?? []), ...extraChannels]) channels.add(ch);
+  const subs: Record<string, SubscribeResult> = {};
+  const attached: { sub: Subscription; lastOffset: number | undefined }[] = [];
+  try {
+    for (const channel of channels) {
+      let target: ResolvedChannel;
+      try {
+        target = policy.resolve(channel);
+      } catch (err) {
+        log.warn({ client: session.id, channel, problem: (err as Error).message }, 'skipped server-side subscription');
+        continue;
+      }
+      const r = await attach(session, target, true, cmd.subs?.[channel]);
+      subs[channel] = r.result;
+      attached.push(r);
+    }
+  } catch (err) {
+    if (err instanceof SessionClosed || session.closed) return;
+    connectFailure(session, cmd.id, err);
+    return;
+  }
+  const result: ConnectResult = {
+    client: session.id,
+    user: session.user,
+    version,
+    protocol: PROTOCOL_VERSION,
+    ...expirySeconds(session.expiresAt),
+    ping: Math.round(config.client.pingInterval / 1000),
+    pong: Math.round(config.client.pongTimeout / 1000),
+    subs,
+  };
+  session.reply(cmd.id, result);
+  for (const { sub, lastOffset } of attached) activate(session, sub, lastOffset);
+  log.debug({ client: session.id, user: session.user, transport: session.transport.kind }, 'connected');
+};
+
+const refresh: Handler<RefreshCommand> = async (session, cmd) => {
+  const claims = await session.services.verifier.verifyConnection(cmd.token);
+  if (claims.user !== session.user) throw new TidingsError(ErrorCode.Unauthorized, 'refresh token is for another user');
+  session.expiresAt = claims.expiresAt;
+  if (claims.info) session.info = claims.info;
+  session.roles = claims.roles;
+  session.scheduleExpiry();
+  session.reply(cmd.id, expirySeconds(session.expiresAt));
+};
+
+const subscribe: Handler<SubscribeCommand> = async (session, cmd) => {
+  const { policy, hooks } = session.services;
+  const target = policy.resolve(cmd.channel);
+  if (session.subs.has(target.channel)) throw new TidingsError(ErrorCode.AlreadySubscribed, 'already subscribed');
+  await policy.authorizeSubscribe(session.principal, target, cmd.token);
+  for (const hook of hooks.subscribe) await hook({ ...session.context, channel: target.channel, serverSide: false });
+  if (session.subs.has(target.channel)) throw new TidingsError(ErrorCode.AlreadySubscribed, 'already subscribed');
+  let r;
+  try {
+    r = await attach(session, target, false, cmd.recover);
+  } catch (err) {
+    if (err instanceof SessionClosed) return;
+    throw err;
+  }
+  session.reply(cmd.id, r.result);
+  activate(session, r.sub, r.lastOffset);
+};
+
+const unsubscribe: Handler<UnsubscribeCommand> = async (session, cmd) => {
+  const sub = session.subs.get(cmd.channel);
+  if (!sub) throw new TidingsError(ErrorCode.NotSubscribed, 'not subscribed');
+  session.detach(sub);
+  session.reply(cmd.id, {});
+};
+
+const publish: Handler<PublishCommand> = async (session, cmd) => {
+  const { policy, hooks } = session.services;
+  const target = policy.resolve(cmd.channel);
+  policy.authorizePublish(session.principal, target, session.subs.get(target.channel)?.live === true);
+  let data = cmd.data;
+  for (const hook of hooks.publish) {
+    const override = await hook({ ...session.context, channel: target.channel, data });
+    if (override && 'data' in override) data = override.data;
+  }
+  const options: { info: typeof session.clientInfo; idempotencyKey?: string } = { info: session.clientInfo };
+  // Keys are scoped by user, so one user cannot suppress another's publications.
+  if (cmd.idempotencyKey !== undefined) options.idempotencyKey = `c:${session.user}:${cmd.idempotencyKey}`;
+  const outcome = await session.services.publish(target, data, options);
+  const result: PublishResult = outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {};
+  if (outcome.deduplicated) result.deduplicated = true;
+  session.reply(cmd.id, result);
+};
+
+function requireSubscription(session: Session, channel: string, what: string): ResolvedChannel {
+  const target = session.services.policy.resolve(channel);
+  if (!session.subs.has(target.channel)) throw new TidingsError(ErrorCode.PermissionDenied, `${what} needs a subscription to the channel`);
+  return target;
+}
+
+const history: Handler<HistoryCommand> = async (session, cmd) => {
+  const target = session.services.policy.resolve(cmd.channel);
+  if (!target.ns.history) throw new TidingsError(ErrorCode.NotAvailable, 'history is off in this namespace');
+  requireSubscription(session, cmd.channel, 'history');
+  const max = session.services.config.history.maxLimit;
+  const query = { limit: Math.min(cmd.limit ?? max, max), reverse: cmd.reverse === true, ...(cmd.since ? { since: cmd.since } : {}) };
+  const page = await session.services.broker.history(target.channel, query);
+  session.reply(cmd.id, { epoch: page.position.epoch, offset: page.position.offset, publications: page.publications });
+};
+
+const presence: Handler<PresenceCommand> = async (session, cmd) => {
+  const target = requireSubscription(session, cmd.channel, 'presence');
+  if (!target.ns.presence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
+  session.reply(cmd.id, { clients: await session.services.presence.get(target.channel) });
+};
+
+const presenceStats: Handler<PresenceStatsCommand> = async (session, cmd) => {
+  const target = requireSubscription(session, cmd.channel, 'presence');
+  if (!target.ns.presence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
+  session.reply(cmd.id, await session.services.presence.stats(target.channel));
+};
+
+const rpc: Handler<RpcCommand> = async (session, cmd) => {
+  const handlers = session.services.hooks.rpc;
+  const handler = handlers.get(cmd.method) ?? handlers.get('');
+  if (!handler) throw new TidingsError(ErrorCode.NotAvailable, `no RPC handler for method "${cmd.method}"`);
+  const data = await handler({ ...session.context, method: cmd.method, data: cmd.data });
+  session.reply(cmd.id, data === undefined ? {} : { data });
+};
+
+export const COMMAND_HANDLERS: { [T in Command['type']]: Handler<Extract<Command, { type: T }>> } = {
+  connect,
+  refresh,
+  subscribe,
+  unsubscribe,
+  publish,
+  history,
+  presence,
+  presence_stats: presenceStats,
+  rpc,
+};

@@ -1,0 +1,40 @@
+import type { ClientInfo } from '@tidings/protocol';
+import type { ChannelPolicy, ResolvedChannel } from '../auth/channel-policy.js';
+import type { TokenVerifier } from '../auth/token-verifier.js';
+import type { TidingsConfig } from '../config/schema.js';
+import type { Broker, PublishOutcome } from '../engine/broker.js';
+import type { PresenceManager } from '../engine/presence.js';
+import type { Hooks } from '../hooks.js';
+import type { Flusher } from '../hub/flusher.js';
+import type { Hub } from '../hub/hub.js';
+import type { Logger } from '../log.js';
+import type { Session } from './session.js';
+
+/** Counters a node keeps for /stats and, later, metrics. */
+export interface Counters {
+  connectsTotal: number;
+  disconnectsTotal: number;
+  /** Publications accepted (client, API and library). */
+  publicationsIn: number;
+  /** Bad frames and protocol violations from clients. */
+  badRequests: number;
+  slowDisconnects: number;
+}
+
+/** What a session needs from its node. node.ts builds it; sessions know nothing else. */
+export interface SessionServices {
+  readonly config: TidingsConfig;
+  readonly log: Logger;
+  readonly verifier: TokenVerifier;
+  readonly policy: ChannelPolicy;
+  readonly hub: Hub<Session>;
+  readonly broker: Broker;
+  readonly presence: PresenceManager;
+  readonly flusher: Flusher;
+  readonly hooks: Hooks;
+  readonly counters: Counters;
+  /** Server version reported in the connect reply. */
+  readonly version: string;
+  /** Publishes with the channel's namespace settings (history, idempotency window). */
+  publish(target: ResolvedChannel, data: unknown, options: { info?: ClientInfo; idempotencyKey?: string }): Promise<PublishOutcome>;
+}

@@ -1,0 +1,313 @@
+/**
+ * A Session is one client connection as the protocol sees it: its identity, its
+ * subscriptions, its outgoing queue and the dispatch of its commands. It knows
+ * nothing of WebSocket: a Transport feeds it messages and writes what it flushes.
+ *
+ * Commands of one connection run one after another, in arrival order, so a
+ * client may pipeline `connect`, `subscribe` and `publish` in one message.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  CloseCode,
+  CloseReason,
+  ErrorCode,
+  closeCodeReconnects,
+  decodeClientMessage,
+  encodeError,
+  encodeFrame,
+  encodeResult,
+  type ClientInfo,
+  type Command,
+  type ErrorBody,
+} from '@tidings/protocol';
+import type { Principal } from '../auth/channel-policy.js';
+import type { ConnectionClaims } from '../auth/token-verifier.js';
+import { TidingsError, toErrorBody } from '../errors.js';
+import type { ConnectionContext } from '../hooks.js';
+import type { Flushable } from '../hub/flusher.js';
+import type { HubSession } from '../hub/hub.js';
+import type { Transport, TransportRequestInfo } from '../transport/transport.js';
+import { COMMAND_HANDLERS } from './commands.js';
+import type { SessionServices } from './services.js';
+import type { Subscription, SubscriptionOwner } from './subscription.js';
+
+export type SessionState = 'connecting' | 'connected' | 'closed';
+
+const PING = Buffer.from(encodeFrame({ type: 'ping' }));
+const NEWLINE = 0x0a;
+/** Node fires longer timeouts at once. */
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
+export class Session implements HubSession, Flushable, SubscriptionOwner {
+  readonly id = randomUUID();
+  readonly connectedAt = Date.now();
+  state: SessionState = 'connecting';
+  user = '';
+  info: Record<string, unknown> | undefined;
+  roles: readonly string[] = [];
+  /** Token expiry, ms since the epoch. */
+  expiresAt: number | undefined;
+  clientName: string | undefined;
+  clientVersion: string | undefined;
+  readonly subs = new Map<string, Subscription>();
+
+  private queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private scheduled = false;
+  private chain: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private awaitingPong = false;
+  private expiryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly services: SessionServices,
+    readonly transport: Transport,
+    readonly request: TransportRequestInfo,
+    /** Claims verified from the handshake token, before the upgrade was accepted. */
+    readonly handshakeClaims?: ConnectionClaims,
+  ) {
+    this.timer = setTimeout(() => this.disconnect(CloseCode.ConnectTimeout), services.config.client.connectTimeout);
+  }
+
+  /** True once the session ended (checked after every await). */
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  get principal(): Principal {
+    return { user: this.user, roles: this.roles };
+  }
+
+  /** How this connection appears to others (publisher info, presence). */
+  get clientInfo(): ClientInfo {
+    return this.info ? { user: this.user, client: this.id, info: this.info } : { user: this.user, client: this.id };
+  }
+
+  get context(): ConnectionContext {
+    const ctx: ConnectionContext = {
+      client: this.id,
+      user: this.user,
+      roles: this.roles,
+      transport: this.transport.kind,
+      remoteAddress: this.request.remoteAddress,
+    };
+    if (this.info) ctx.info = this.info;
+    if (this.clientName) ctx.name = this.clientName;
+    if (this.clientVersion) ctx.version = this.clientVersion;
+    return ctx;
+  }
+
+  // ------------------------------------------------------------ input
+
+  /** One message from the transport: one or more frames. */
+  handleMessage(text: string): void {
+    if (this.state === 'closed') return;
+    this.markAlive();
+    for (const decoded of decodeClientMessage(text)) {
+      if (!decoded.ok) {
+        this.services.counters.badRequests++;
+        if (decoded.fatal || decoded.id === undefined) {
+          this.services.log.debug({ client: this.id, problem: decoded.error.message }, 'bad frame');
+          this.disconnect(CloseCode.BadRequest);
+          return;
+        }
+        this.replyError(decoded.id, decoded.error);
+        continue;
+      }
+      const frame = decoded.frame;
+      if (frame.type === 'pong') continue;
+      this.chain = this.chain.then(() => this.execute(frame));
+    }
+  }
+
+  /** A message the transport could not accept (binary frames in v1, bad UTF-8). */
+  handleBadMessage(problem: string): void {
+    this.services.counters.badRequests++;
+    this.services.log.debug({ client: this.id, problem }, 'bad message');
+    this.disconnect(CloseCode.BadRequest);
+  }
+
+  private async execute(cmd: Command): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'connecting' && cmd.type !== 'connect') {
+      this.services.counters.badRequests++;
+      this.replyError(cmd.id, { code: ErrorCode.NotConnected, message: 'send connect first' });
+      this.disconnect(CloseCode.BadRequest);
+      return;
+    }
+    try {
+      await COMMAND_HANDLERS[cmd.type](this, cmd as never);
+    } catch (err) {
+      if (this.closed) return;
+      if (!(err instanceof TidingsError)) this.services.log.error({ err, client: this.id, command: cmd.type }, 'command failed');
+      this.replyError(cmd.id, toErrorBody(err));
+    }
+  }
+
+  // ------------------------------------------------------------ output
+
+  reply(id: number, result: unknown): void {
+    this.push(Buffer.from(encodeResult(id, result)));
+  }
+
+  replyError(id: number, error: ErrorBody): void {
+    this.push(Buffer.from(encodeError(id, error)));
+  }
+
+  /** Queues an encoded frame; the queue is written as one message at the end of the turn. */
+  push(encoded: Buffer): void {
+    if (this.state === 'closed') return;
+    this.queue.push(encoded);
+    this.queuedBytes += encoded.length;
+    if (this.queuedBytes + this.transport.bufferedBytes > this.services.config.client.maxQueueBytes) {
+      this.slow();
+      return;
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.services.flusher.schedule(this);
+    }
+  }
+
+  /** Writes everything queued as one transport message. */
+  flush(): void {
+    this.scheduled = false;
+    const queue = this.queue;
+    if (queue.length === 0) return;
+    let message: Buffer;
+    if (queue.length === 1) {
+      message = queue[0]!;
+    } else {
+      message = Buffer.allocUnsafe(this.queuedBytes + queue.length - 1);
+      let at = 0;
+      for (let i = 0; i < queue.length; i++) {
+        if (i > 0) message[at++] = NEWLINE;
+        at += queue[i]!.copy(message, at);
+      }
+    }
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.transport.write(message);
+  }
+
+  overflow(): void {
+    this.slow();
+  }
+
+  // ------------------------------------------------------------ liveness and expiry
+
+  /** Called once `connect` succeeded. */
+  startPinging(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armPing();
+  }
+
+  private armPing(): void {
+    const interval = this.services.config.client.pingInterval;
+    if (interval > 0) this.timer = setTimeout(this.onPingTimer, interval);
+  }
+
+  private readonly onPingTimer = (): void => {
+    if (this.state !== 'connected') return;
+    if (this.awaitingPong) {
+      this.disconnect(CloseCode.Stale);
+      return;
+    }
+    this.awaitingPong = true;
+    this.push(PING);
+    this.timer = setTimeout(this.onPingTimer, this.services.config.client.pongTimeout);
+  };
+
+  /** Any frame from the client proves it is alive. */
+  private markAlive(): void {
+    if (!this.awaitingPong) return;
+    this.awaitingPong = false;
+    clearTimeout(this.timer);
+    this.armPing();
+  }
+
+  /** (Re)arms the disconnect at token expiry (plus the clock tolerance). */
+  scheduleExpiry(): void {
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    if (this.expiresAt === undefined || this.state === 'closed') return;
+    const due = this.expiresAt + this.services.config.auth.clockTolerance;
+    this.expiryTimer = setTimeout(() => {
+      if (Date.now() >= due) this.disconnect(CloseCode.TokenExpired);
+      else this.scheduleExpiry();
+    }, Math.min(Math.max(0, due - Date.now()), MAX_TIMEOUT));
+  }
+
+  // ------------------------------------------------------------ ending
+
+  /**
+   * Tells the client why (a `disconnect` push), flushes, closes the transport and
+   * releases everything the session held.
+   */
+  disconnect(code: number, options: { reason?: string; delay?: number } = {}): void {
+    if (this.state === 'closed') return;
+    const reason = options.reason ?? CloseReason[code] ?? 'disconnect';
+    const push: Record<string, unknown> = { type: 'disconnect', code, reason, reconnect: closeCodeReconnects(code) };
+    if (options.delay !== undefined) push.delay = options.delay;
+    this.push(Buffer.from(JSON.stringify(push)));
+    this.flush();
+    this.transport.close(code, reason);
+    this.cleanup(code, reason);
+  }
+
+  /** The transport is gone (client closed, network died). */
+  handleTransportClosed(code: number, reason: string): void {
+    this.cleanup(code, reason);
+  }
+
+  /** A slow consumer: drop its queue now and cut it off; it recovers on reconnect. */
+  private slow(): void {
+    if (this.state === 'closed') return;
+    this.services.counters.slowDisconnects++;
+    this.services.log.info({ client: this.id, user: this.user }, 'slow consumer disconnected');
+    this.queue = [];
+    this.queuedBytes = 0;
+    const transport = this.transport;
+    transport.close(CloseCode.Slow, CloseReason[CloseCode.Slow]!);
+    setTimeout(() => transport.terminate(), this.services.config.client.closeTimeout).unref();
+    this.cleanup(CloseCode.Slow, CloseReason[CloseCode.Slow]!);
+  }
+
+  private cleanup(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    const wasConnected = this.state === 'connected';
+    this.state = 'closed';
+    clearTimeout(this.timer);
+    clearTimeout(this.expiryTimer);
+    this.queue = [];
+    this.queuedBytes = 0;
+    for (const sub of this.subs.values()) this.detach(sub);
+    this.subs.clear();
+    const { hub, hooks, counters, log } = this.services;
+    hub.removeSession(this);
+    if (!wasConnected) return;
+    counters.disconnectsTotal++;
+    log.debug({ client: this.id, user: this.user, code }, 'disconnected');
+    const ctx = { ...this.context, code, reason };
+    for (const hook of hooks.disconnect) {
+      Promise.resolve()
+        .then(() => hook(ctx))
+        .catch((err) => log.error({ err, client: this.id }, 'onDisconnect hook failed'));
+    }
+  }
+
+  /** Removes a subscription from the hub and presence; announces the leave. */
+  detach(sub: Subscription): void {
+    const { hub, presence, broker, log } = this.services;
+    hub.unsubscribe(sub);
+    if (this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
+    const ns = sub.target.ns;
+    if (ns.presence) {
+      presence.remove(sub.channel, this.id).catch((err) => log.error({ err }, 'presence remove failed'));
+      if (ns.joinLeave) broker.publishLeave(sub.channel, this.clientInfo).catch((err) => log.error({ err }, 'leave failed'));
+    }
+  }
+}
+
+export { TidingsError };

@@ -1,0 +1,77 @@
+import type { Publication } from '@tidings/protocol';
+import type { ResolvedChannel } from '../auth/channel-policy.js';
+import type { HubSubscription } from '../hub/hub.js';
+
+/** The part of a session a subscription writes to. */
+export interface SubscriptionOwner {
+  push(encoded: Buffer): void;
+  /** Called when a buffering subscription holds more than it may. */
+  overflow(): void;
+}
+
+interface Buffered {
+  /** Offset of a buffered publication; undefined for join/leave pushes and offset-less publications. */
+  offset: number | undefined;
+  encoded: Buffer;
+}
+
+/** Pushes a subscription may hold while its subscribe reply is being prepared. */
+const MAX_BUFFERED = 10_000;
+
+/**
+ * One connection's subscription to one channel.
+ *
+ * It starts *buffering*: registered with the hub, so no live publication can slip
+ * past, but holding what arrives until the subscribe (or connect) reply is queued.
+ * `goLive(afterOffset)` then releases the buffer, skipping publications the reply
+ * already covered, so a publication racing a (re)subscribe is neither lost nor
+ * duplicated.
+ */
+export class Subscription implements HubSubscription {
+  private buffer: Buffered[] | null = [];
+
+  constructor(
+    private readonly owner: SubscriptionOwner,
+    readonly target: ResolvedChannel,
+    readonly serverSide: boolean,
+  ) {}
+
+  get channel(): string {
+    return this.target.channel;
+  }
+
+  /** True once the reply was sent and pushes flow straight to the connection. */
+  get live(): boolean {
+    return this.buffer === null;
+  }
+
+  deliver(pub: Publication, encoded: Buffer): void {
+    if (this.buffer === null) this.owner.push(encoded);
+    else this.hold(pub.offset, encoded);
+  }
+
+  deliverControl(encoded: Buffer): void {
+    if (this.buffer === null) this.owner.push(encoded);
+    else this.hold(undefined, encoded);
+  }
+
+  /**
+   * Switches to live delivery. Buffered publications with an offset at or below
+   * `afterOffset` are dropped: the reply carried them, or the client's position
+   * starts after them.
+   */
+  goLive(afterOffset: number | undefined): void {
+    const held = this.buffer;
+    this.buffer = null;
+    if (!held) return;
+    for (const item of held) {
+      if (afterOffset !== undefined && item.offset !== undefined && item.offset <= afterOffset) continue;
+      this.owner.push(item.encoded);
+    }
+  }
+
+  private hold(offset: number | undefined, encoded: Buffer): void {
+    this.buffer!.push({ offset, encoded });
+    if (this.buffer!.length > MAX_BUFFERED) this.owner.overflow();
+  }
+}

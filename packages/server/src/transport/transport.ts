@@ -1,0 +1,30 @@
+/**
+ * A Transport moves whole messages between one client and its Session. The
+ * session never sees sockets: WebSocket is one transport; SSE and long-polling
+ * plug in by implementing this interface and feeding `Session.handleMessage`.
+ */
+export type TransportKind = 'websocket' | 'sse' | 'polling';
+
+export interface Transport {
+  readonly kind: TransportKind;
+  /**
+   * Sends one message holding one or more frames separated by "\n".
+   * The buffer is shared with other sessions (fan-out): a transport must not modify it.
+   */
+  write(message: Buffer): void;
+  /** Bytes accepted by `write` that the kernel has not taken yet; counts toward `maxQueueBytes`. */
+  readonly bufferedBytes: number;
+  /** Sends what is queued, then closes with `code`. The transport reports the end through `onClose`. */
+  close(code: number, reason: string): void;
+  /** Drops the connection at once, discarding anything queued. */
+  terminate(): void;
+}
+
+/** What a transport knows about the request that opened it (for hooks, logs and limits). */
+export interface TransportRequestInfo {
+  remoteAddress: string;
+  /** Request headers, lower-cased; never logged as a whole. */
+  headers: Record<string, string | string[] | undefined>;
+  /** Request path without the query string. */
+  path: string;
+}
