@@ -1,0 +1,317 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CloseCode } from '@tidings/protocol';
+import { TidingsError } from '../errors.js';
+import { TestClient } from '../test-support/test-client.js';
+import { startTestNode, type TestNode } from '../test-support/test-node.js';
+
+let t: TestNode;
+beforeAll(async () => {
+  t = await startTestNode();
+  t.node.onRpc('echo', ({ data, user }) => ({ echoed: data, user }));
+  t.node.onRpc('fail', () => {
+    throw new TidingsError('app_rejected', 'no way');
+  });
+  t.node.onRpc('crash', () => {
+    throw new Error('boom');
+  });
+  t.node.onSubscribe(({ channel }) => {
+    if (channel === 'news:forbidden-by-hook') throw new TidingsError('permission_denied', 'hook says no');
+  });
+  t.node.onPublish(({ channel, data }) => {
+    if (channel === 'chat:shout') return { data: String(data).toUpperCase() };
+    if (channel === 'chat:moderated') throw new TidingsError('permission_denied', 'moderated');
+    return undefined;
+  });
+});
+afterAll(() => t.close());
+
+async function connected(user = 'alice', claims = {}) {
+  return (await TestClient.connect(t.wsUrl, await t.token(user, claims))).client;
+}
+
+describe('protocol handling', () => {
+  it('closes with bad_request on malformed JSON, after a disconnect push', async () => {
+    const c = await connected();
+    c.send('{not json');
+    const closed = await c.closed;
+    expect(closed.code).toBe(CloseCode.BadRequest);
+    expect(c.pushes.find((p) => p.type === 'disconnect')).toMatchObject({ code: CloseCode.BadRequest, reconnect: false });
+  });
+
+  it('answers an unknown command with unknown_command and keeps the connection', async () => {
+    const c = await connected();
+    const reply = await c.call('teleport', { to: 'mars' });
+    expect(reply).toEqual({ id: 2, error: { code: 'unknown_command', message: 'unknown command type "teleport"' } });
+    expect(await c.ok('subscribe', { channel: 'live:a' })).toEqual({ recoverable: false });
+    c.close();
+  });
+
+  it('answers wrong field types with bad_request naming the field', async () => {
+    const c = await connected();
+    expect(await c.call('subscribe', { channel: 42 })).toMatchObject({ error: { code: 'bad_request', message: 'subscribe.channel: expected string, got number' } });
+    expect(await c.call('history', { channel: 'news:a', limit: 'ten' })).toMatchObject({ error: { code: 'bad_request', message: 'history.limit: expected integer, got string' } });
+    expect(await c.call('publish', { channel: 'chat:a' })).toMatchObject({ error: { code: 'bad_request', message: 'publish.data: required' } });
+    c.close();
+  });
+
+  it('refuses commands before connect with not_connected and closes', async () => {
+    const c = await TestClient.open(t.wsUrl);
+    const reply = await c.call('subscribe', { channel: 'live:a' });
+    expect(reply).toMatchObject({ error: { code: 'not_connected' } });
+    expect((await c.closed).code).toBe(CloseCode.BadRequest);
+  });
+
+  it('closes on a frame without id', async () => {
+    const c = await connected();
+    c.send('{"type":"subscribe","channel":"live:a"}');
+    expect((await c.closed).code).toBe(CloseCode.BadRequest);
+  });
+
+  it('closes on binary messages', async () => {
+    const c = await connected();
+    c.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    expect((await c.closed).code).toBe(CloseCode.BadRequest);
+  });
+
+  it('refuses a second connect', async () => {
+    const c = await connected();
+    expect(await c.call('connect', { token: await t.token('alice') })).toMatchObject({ error: { code: 'already_connected' } });
+    c.close();
+  });
+
+  it('runs pipelined commands in order from one message and echoes ids', async () => {
+    const c = await TestClient.open(t.wsUrl);
+    const token = await t.token('bob');
+    const replies: unknown[] = [];
+    c.ws.on('message', (m) => replies.push(...m.toString().split('\n').map((l) => JSON.parse(l))));
+    c.send(
+      [
+        JSON.stringify({ id: 7, type: 'connect', token }),
+        JSON.stringify({ id: 8, type: 'subscribe', channel: 'chat:pipe' }),
+        JSON.stringify({ id: 9, type: 'publish', channel: 'chat:pipe', data: 'x' }),
+      ].join('\n'),
+    );
+    await c.waitForPush((p) => p.type === 'publication');
+    const ids = replies.filter((r): r is { id: number } => typeof (r as { id?: number }).id === 'number').map((r) => r.id);
+    expect(ids).toEqual([7, 8, 9]);
+    c.close();
+  });
+
+  it('coalesces pushes of one turn into one WebSocket message', async () => {
+    const c = await connected();
+    await c.ok('subscribe', { channel: 'live:burst' });
+    const before = c.messages.length;
+    await Promise.all(Array.from({ length: 20 }, (_, i) => t.node.publish('live:burst', i)));
+    await c.waitForPush((p) => p.type === 'publication' && p.data === 19);
+    const msgs = c.messages.slice(before);
+    expect(msgs.length).toBeLessThan(20);
+    expect(msgs.join('\n').split('\n').length).toBe(20);
+    expect(c.publications('live:burst').map((p) => p.data)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    c.close();
+  });
+
+  it('keeps other clients working while one misbehaves', async () => {
+    const good = await connected('good');
+    await good.ok('subscribe', { channel: 'live:shared' });
+    const bad = await connected('bad');
+    bad.send('\u0000\u0001garbage');
+    await bad.closed;
+    await t.node.publish('live:shared', 'still here');
+    expect(await good.waitForPush((p) => p.type === 'publication')).toMatchObject({ data: 'still here' });
+    good.close();
+  });
+});
+
+describe('channels and permissions', () => {
+  it('rejects invalid channel names and unknown namespaces', async () => {
+    const c = await connected();
+    expect(await c.call('subscribe', { channel: 'no-namespace' })).toMatchObject({ error: { code: 'invalid_channel' } });
+    expect(await c.call('subscribe', { channel: 'chat:a*' })).toMatchObject({ error: { code: 'invalid_channel' } });
+    expect(await c.call('subscribe', { channel: 'chat:a\u0000b' })).toMatchObject({ error: { code: 'invalid_channel' } });
+    expect(await c.call('subscribe', { channel: 'chat:' + 'x'.repeat(300) })).toMatchObject({ error: { code: 'invalid_channel' } });
+    expect(await c.call('subscribe', { channel: 'nope:a' })).toMatchObject({ error: { code: 'unknown_namespace' } });
+    expect(await c.call('subscribe', { channel: 'user:alice' })).toMatchObject({ error: { code: 'invalid_channel' } });
+    c.close();
+  });
+
+  it('admits real user ids in channel names', async () => {
+    const c = await connected('jane.doe+test@example.com');
+    expect(await c.ok('subscribe', { channel: 'dm:#jane.doe+test@example.com,auth0|123' })).toMatchObject({ recoverable: true });
+    c.close();
+  });
+
+  it('enforces user-limited channels', async () => {
+    const alice = await connected('alice');
+    const mallory = await connected('mallory');
+    expect(await alice.ok('subscribe', { channel: 'dm:#alice,bob' })).toMatchObject({ offset: 0 });
+    expect(await mallory.call('subscribe', { channel: 'dm:#alice,bob' })).toMatchObject({ error: { code: 'permission_denied' } });
+    expect(await mallory.call('publish', { channel: 'dm:#alice,bob', data: 'x' })).toMatchObject({ error: { code: 'permission_denied' } });
+    alice.close();
+    mallory.close();
+  });
+
+  it('subscribes the personal channel server-side and delivers only to that user', async () => {
+    const { client: alice, result } = await TestClient.connect(t.wsUrl, await t.token('alice'));
+    expect(result.subs['user:#alice']).toEqual({ recoverable: false });
+    const bob = await connected('bob');
+    expect(await bob.call('subscribe', { channel: 'user:#alice' })).toMatchObject({ error: { code: 'permission_denied' } });
+    expect(await alice.call('publish', { channel: 'user:#alice', data: 'x' })).toMatchObject({ error: { code: 'permission_denied' } });
+    await t.node.publish('user:#alice', { kind: 'direct' });
+    expect(await alice.waitForPush((p) => p.type === 'publication')).toMatchObject({ channel: 'user:#alice', data: { kind: 'direct' } });
+    expect(bob.publications()).toEqual([]);
+    alice.close();
+    bob.close();
+  });
+
+  it('subscribes the token channels claim server-side and announces it in the connect reply', async () => {
+    const { client, result } = await TestClient.connect(t.wsUrl, await t.token('carol', { channels: ['news:global', 'task:7'] }));
+    expect(Object.keys(result.subs).sort()).toEqual(['news:global', 'task:7', 'user:#carol']);
+    expect(result.subs['news:global']).toMatchObject({ recoverable: true, offset: expect.any(Number) });
+    await t.node.publish('task:7', 'update');
+    expect(await client.waitForPush((p) => p.type === 'publication')).toMatchObject({ channel: 'task:7', data: 'update' });
+    client.close();
+  });
+
+  it('needs a subscription token for private namespaces and checks it', async () => {
+    const c = await connected('alice');
+    expect(await c.call('subscribe', { channel: 'task:123' })).toMatchObject({ error: { code: 'permission_denied' } });
+    const wrongChannel = await t.token('alice', { channel: 'task:999' });
+    expect(await c.call('subscribe', { channel: 'task:123', token: wrongChannel })).toMatchObject({ error: { code: 'permission_denied' } });
+    const wrongUser = await t.token('bob', { channel: 'task:123' });
+    expect(await c.call('subscribe', { channel: 'task:123', token: wrongUser })).toMatchObject({ error: { code: 'permission_denied' } });
+    expect(await c.call('subscribe', { channel: 'task:123', token: 'garbage' })).toMatchObject({ error: { code: 'unauthorized' } });
+    const good = await t.token('alice', { channel: 'task:123' });
+    expect(await c.ok('subscribe', { channel: 'task:123', token: good })).toMatchObject({ recoverable: true });
+    c.close();
+  });
+
+  it('enforces allowedRoles and role-based clientPublish', async () => {
+    const guest = await connected('guest');
+    expect(await guest.call('subscribe', { channel: 'staff:room' })).toMatchObject({ error: { code: 'permission_denied' } });
+    const staff = await connected('sam', { roles: ['staff'] });
+    expect(await staff.ok('subscribe', { channel: 'staff:room' })).toEqual({ recoverable: false });
+    expect(await staff.ok('publish', { channel: 'staff:room', data: 'memo' })).toEqual({});
+    expect(await guest.call('publish', { channel: 'staff:room', data: 'memo' })).toMatchObject({ error: { code: 'permission_denied' } });
+    guest.close();
+    staff.close();
+  });
+
+  it('allows client publish only where the namespace says, with publisher info', async () => {
+    const alice = await connected('alice', { info: { name: 'Alice' } });
+    expect(await alice.call('publish', { channel: 'news:a', data: 'x' })).toMatchObject({ error: { code: 'permission_denied' } });
+    expect(await alice.call('publish', { channel: 'chat:room1', data: 'x' })).toMatchObject({ error: { code: 'permission_denied', message: expect.stringContaining('subscription') } });
+    await alice.ok('subscribe', { channel: 'chat:room1' });
+    const res = await alice.ok('publish', { channel: 'chat:room1', data: { text: 'hello' } });
+    expect(res).toMatchObject({ offset: 1, epoch: expect.any(String) });
+    const pub = await alice.waitForPush((p) => p.type === 'publication');
+    expect(pub).toEqual({
+      type: 'publication',
+      channel: 'chat:room1',
+      offset: 1,
+      data: { text: 'hello' },
+      info: { user: 'alice', client: expect.any(String), info: { name: 'Alice' } },
+    });
+    alice.close();
+  });
+
+  it('publishes once per client idempotency key', async () => {
+    const c = await connected('alice');
+    await c.ok('subscribe', { channel: 'chat:idem' });
+    const a = await c.ok('publish', { channel: 'chat:idem', data: 1, idempotencyKey: 'k-1' });
+    const b = await c.ok('publish', { channel: 'chat:idem', data: 1, idempotencyKey: 'k-1' });
+    expect(b).toEqual({ ...a, deduplicated: true });
+    // Another user's identical key does not collide.
+    const other = await connected('bob');
+    await other.ok('subscribe', { channel: 'chat:idem' });
+    expect(await other.ok('publish', { channel: 'chat:idem', data: 2, idempotencyKey: 'k-1' })).toMatchObject({ offset: a.offset + 1 });
+    await c.waitForPush((p) => p.type === 'publication' && p.data === 2);
+    expect(c.publications('chat:idem').map((p) => p.data)).toEqual([1, 2]);
+    c.close();
+    other.close();
+  });
+
+  it('allows anonymous connections only when configured, and only in anonymous namespaces', async () => {
+    const strict = await TestClient.open(t.wsUrl);
+    expect(await strict.call('connect')).toMatchObject({ error: { code: 'unauthorized' } });
+    expect((await strict.closed).code).toBe(CloseCode.InvalidToken);
+
+    const anonNode = await startTestNode({ auth: { secret: 'another-secret-0123456789abcdef', allowAnonymous: true } });
+    try {
+      const anon = await TestClient.open(anonNode.wsUrl);
+      const result = await anon.ok('connect');
+      expect(result).toMatchObject({ user: '', subs: {} });
+      expect(await anon.ok('subscribe', { channel: 'open:lobby' })).toEqual({ recoverable: false });
+      expect(await anon.call('subscribe', { channel: 'chat:lobby' })).toMatchObject({ error: { code: 'permission_denied' } });
+      anon.close();
+    } finally {
+      await anonNode.close();
+    }
+  });
+
+  it('answers unsubscribe and already/not subscribed', async () => {
+    const c = await connected();
+    await c.ok('subscribe', { channel: 'live:x' });
+    expect(await c.call('subscribe', { channel: 'live:x' })).toMatchObject({ error: { code: 'already_subscribed' } });
+    expect(await c.ok('unsubscribe', { channel: 'live:x' })).toEqual({});
+    expect(await c.call('unsubscribe', { channel: 'live:x' })).toMatchObject({ error: { code: 'not_subscribed' } });
+    await t.node.publish('live:x', 'after');
+    await c.ok('subscribe', { channel: 'live:y' });
+    expect(c.publications('live:x')).toEqual([]);
+    c.close();
+  });
+});
+
+describe('history, presence and rpc commands', () => {
+  it('reads history with limit, since and reverse, for subscribers only', async () => {
+    const c = await connected();
+    expect(await c.call('history', { channel: 'news:h' })).toMatchObject({ error: { code: 'permission_denied' } });
+    expect(await c.call('history', { channel: 'live:h' })).toMatchObject({ error: { code: 'not_available' } });
+    const sub = await c.ok('subscribe', { channel: 'news:h' });
+    for (let i = 1; i <= 5; i++) await t.node.publish('news:h', i);
+    const all = await c.ok('history', { channel: 'news:h' });
+    expect(all).toMatchObject({ epoch: sub.epoch, offset: 5 });
+    expect(all.publications.map((p: { data: number }) => p.data)).toEqual([1, 2, 3, 4, 5]);
+    const since = await c.ok('history', { channel: 'news:h', since: { epoch: sub.epoch, offset: 3 } });
+    expect(since.publications.map((p: { offset: number }) => p.offset)).toEqual([4, 5]);
+    const rev = await c.ok('history', { channel: 'news:h', limit: 2, reverse: true });
+    expect(rev.publications.map((p: { offset: number }) => p.offset)).toEqual([5, 4]);
+    c.close();
+  });
+
+  it('lists presence and joins/leaves where the namespace enables them', async () => {
+    const a = await connected('alice', { info: { name: 'Alice' } });
+    const b = await connected('bob');
+    await a.ok('subscribe', { channel: 'chat:presence' });
+    await b.ok('subscribe', { channel: 'chat:presence' });
+    const join = await a.waitForPush((p) => p.type === 'join' && p.info.user === 'bob');
+    expect(join).toMatchObject({ channel: 'chat:presence', info: { user: 'bob' } });
+    const pres = await a.ok('presence', { channel: 'chat:presence' });
+    expect(Object.values(pres.clients).map((c: any) => c.user).sort()).toEqual(['alice', 'bob']);
+    expect(await a.ok('presence_stats', { channel: 'chat:presence' })).toEqual({ clients: 2, users: 2 });
+    b.close();
+    expect(await a.waitForPush((p) => p.type === 'leave')).toMatchObject({ info: { user: 'bob' } });
+    await a.ok('subscribe', { channel: 'live:np' });
+    expect(await a.call('presence', { channel: 'live:np' })).toMatchObject({ error: { code: 'not_available' } });
+    a.close();
+  });
+
+  it('answers rpc through onRpc, and not_available without a handler', async () => {
+    const c = await connected('alice');
+    expect(await c.ok('rpc', { method: 'echo', data: { n: 1 } })).toEqual({ data: { echoed: { n: 1 }, user: 'alice' } });
+    expect(await c.call('rpc', { method: 'missing' })).toEqual({ id: 3, error: { code: 'not_available', message: 'no RPC handler for method "missing"' } });
+    expect(await c.call('rpc', { method: 'fail' })).toMatchObject({ error: { code: 'app_rejected', message: 'no way' } });
+    expect(await c.call('rpc', { method: 'crash' })).toMatchObject({ error: { code: 'internal', message: 'internal error', temporary: true } });
+    c.close();
+  });
+
+  it('lets hooks reject subscribes and rewrite or reject publications', async () => {
+    const c = await connected('alice');
+    expect(await c.call('subscribe', { channel: 'news:forbidden-by-hook' })).toMatchObject({ error: { code: 'permission_denied', message: 'hook says no' } });
+    await c.ok('subscribe', { channel: 'chat:shout' });
+    await c.ok('publish', { channel: 'chat:shout', data: 'hello' });
+    expect(await c.waitForPush((p) => p.type === 'publication')).toMatchObject({ data: 'HELLO' });
+    await c.ok('subscribe', { channel: 'chat:moderated' });
+    expect(await c.call('publish', { channel: 'chat:moderated', data: 'x' })).toMatchObject({ error: { code: 'permission_denied', message: 'moderated' } });
+    c.close();
+  });
+});
