@@ -44,12 +44,10 @@ function parseBody<T>(schema: z.ZodType<T>, value: unknown): T {
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const path = issue.path.map(String).join('.');
-  const message = issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
+  let message = issue.message;
+  if (issue.code === 'unrecognized_keys') message = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  else if (issue.code === 'invalid_type' && /received undefined$/.test(issue.message)) message = 'required';
   throw new TidingsError(ErrorCode.BadRequest, path ? `${path}: ${message}` : message);
-}
-
-function requireData(body: { data?: unknown }): void {
-  if (body.data === undefined) throw new TidingsError(ErrorCode.BadRequest, 'data: required');
 }
 
 function intParam(query: URLSearchParams, name: string, min: number, max: number): number | undefined {
@@ -150,7 +148,6 @@ export class ServerApi {
         scope: 'publish',
         handle: async ({ req, res }) => {
           const body = parseBody(publishBody, await this.body(req));
-          requireData(body);
           const options = body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {};
           sendData(res, await node.publish(body.channel, body.data, options));
         },
@@ -161,7 +158,6 @@ export class ServerApi {
         scope: 'publish',
         handle: async ({ req, res }) => {
           const body = parseBody(broadcastBody, await this.body(req));
-          requireData(body);
           const options = body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {};
           sendData(res, { results: await node.broadcast(body.channels, body.data, options) });
         },

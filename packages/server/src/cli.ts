@@ -1,0 +1,308 @@
+#!/usr/bin/env node
+/**
+ * The `tidings` command: `serve` (production), `dev` (demo setup, prints a token
+ * and a curl line) and `token` (mints HS256 tokens). Exit codes: 0 ok, 1 runtime
+ * failure (e.g. port in use), 2 bad usage or bad configuration.
+ */
+import { realpathSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { pino } from 'pino';
+import { mintToken } from './auth/token-mint.js';
+import { loadConfigInput, loadConfigWithInput } from './config/load.js';
+import { ConfigError, type TidingsConfig, type TidingsConfigInput } from './config/schema.js';
+import { parseDuration } from './config/units.js';
+import { prepareDevInput, readDevSecrets, DEV_SECRETS_FILE } from './dev-defaults.js';
+import { createLogger } from './log.js';
+import { createTidings, hasTokenKey, type Tidings } from './node.js';
+import { VERSION } from './version.js';
+
+/** An error whose message is for the user as is (no stack), with the exit code to use. */
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 2,
+  ) {
+    super(message);
+  }
+}
+
+const NO_KEY_MESSAGE =
+  'tidings serve needs a key to verify connection tokens. Set one of: auth.secret (HS256), ' +
+  'auth.publicKey / auth.publicKeyFile (RS256/ES256), auth.jwksFile, auth.jwksUrl, or auth.issuers ' +
+  'in the config file, or env TIDINGS_AUTH__SECRET=... (or set auth.allowAnonymous: true to accept only anonymous connections).';
+
+interface ServerFlags {
+  config?: string;
+  port?: string;
+  host?: string;
+  dataDir?: string;
+  logLevel?: string;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('tidings');
+  program
+    .description('Tidings real-time server')
+    .version(VERSION)
+    // Throw instead of exiting so main() maps usage errors to exit code 2 in one place.
+    .exitOverride()
+    .addHelpText(
+      'after',
+      '\nSettings come from a YAML file (--config or env TIDINGS_CONFIG), env vars (TIDINGS_PORT,\n' +
+        'TIDINGS_AUTH__SECRET, TIDINGS_CLIENT__PING_INTERVAL, ...) and flags, later ones winning.\n\n' +
+        'Examples:\n  tidings dev\n  TIDINGS_AUTH__SECRET=... tidings serve --config tidings.yaml\n  tidings token alice --role admin --ttl 10m',
+    );
+
+  withServerFlags(program.command('serve').description('run a Tidings node with the given settings'))
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .action((opts: ServerFlags) => serve(opts));
+
+  withServerFlags(program.command('dev').description('run with demo namespaces and a persistent dev secret; prints a token and API key'))
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .action((opts: ServerFlags) => dev(opts));
+
+  program
+    .command('token')
+    .description('mint an HS256 connection token (or a subscription token with --channel) and print it')
+    .argument('<user>', 'user id (the token sub)')
+    .option('-r, --role <role>', 'role to grant; repeat or comma-separate', collectList, [] as string[])
+    .option('--ttl <duration>', 'lifetime such as 10m, 1h, 7d; 0 for no expiry', '1h')
+    .option('--info <json>', 'public profile as a JSON object, e.g. \'{"name":"Alice"}\'')
+    .option('--channel <channel>', 'mint a subscription token for this channel instead')
+    .option('--channels <list>', 'server-side subscriptions; repeat or comma-separate', collectList, [] as string[])
+    .option('--secret <secret>', 'HS256 secret (default: auth.secret from config/env, else <data-dir>/' + DEV_SECRETS_FILE + ')')
+    .option('-c, --config <file>', 'YAML config file')
+    .option('--data-dir <dir>', 'where `tidings dev` keeps its secrets (default: ./data)')
+    .action((user: string, opts: TokenFlags) => token(user, opts));
+
+  return program;
+}
+
+function withServerFlags(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <file>', 'YAML config file (default: env TIDINGS_CONFIG)')
+    .option('-p, --port <port>', 'port to listen on (0: any free port)')
+    .option('--host <host>', 'address to bind')
+    .option('--data-dir <dir>', 'data directory' + (cmd.name() === 'dev' ? ' (default: ./data)' : ''));
+}
+
+function collectList(value: string, previous: string[]): string[] {
+  return [...previous, ...value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)];
+}
+
+/** Flags as config input. A non-numeric port is passed through so validation reports it as `port`. */
+function flagsOf(opts: ServerFlags): Partial<TidingsConfigInput> {
+  const flags: Record<string, unknown> = {};
+  if (opts.port !== undefined) flags['port'] = /^\d+$/.test(opts.port) ? Number(opts.port) : opts.port;
+  if (opts.host !== undefined) flags['host'] = opts.host;
+  if (opts.dataDir !== undefined) flags['dataDir'] = opts.dataDir;
+  if (opts.logLevel !== undefined) flags['logLevel'] = opts.logLevel;
+  return flags as Partial<TidingsConfigInput>;
+}
+
+// ------------------------------------------------------------------ serve
+
+async function serve(opts: ServerFlags): Promise<void> {
+  const { input, config } = loadConfigWithInput({ file: opts.config, env: process.env, flags: flagsOf(opts) });
+  if (!hasTokenKey(config) && !config.auth.allowAnonymous) throw new CliError(NO_KEY_MESSAGE);
+  const tidings = createTidings(input);
+  await listenOrFail(tidings, config);
+  stopOnSignals(tidings);
+}
+
+// ------------------------------------------------------------------ dev
+
+async function dev(opts: ServerFlags): Promise<void> {
+  const env = process.env;
+  const flags = flagsOf(opts);
+  // The data dir decides which dev secrets to use, so find it before the demo setup is built.
+  const userInput = loadConfigInput({ file: opts.config, env, flags });
+  const dataDir = typeof userInput.dataDir === 'string' ? userInput.dataDir : './data';
+  const devSetup = await prepareDevInput(dataDir);
+  const { input, config } = loadConfigWithInput({ file: opts.config, env, flags, defaults: devSetup.input });
+
+  // stdout carries the banner (scripts grep TOKEN=), so logs go to stderr.
+  const tidings = createTidings({ ...input, logger: createLogger(config.logLevel, pino.destination(2)) });
+  const address = await listenOrFail(tidings, config);
+  stopOnSignals(tidings);
+
+  const host = displayHost(address);
+  const base = `${host}:${address.port}`;
+  const wsUrl = `ws://${base}${config.websocket.path}`;
+  const secret = config.auth.secret ?? devSetup.secret;
+  const jwt = await mintToken(secret, { sub: 'demo', info: { name: 'Demo' }, ttlSeconds: 24 * 3600, ...claimsFor(config) });
+  // The user's config may replace apiKeys (arrays replace); show a key that can publish, if any.
+  const apiKey = (config.apiKeys.find((k) => k.id === 'dev') ?? config.apiKeys.find((k) => k.scopes.includes('admin') || k.scopes.includes('publish')))?.key;
+
+  const lines = [
+    '',
+    `Tidings ${VERSION} dev server is running.`,
+    `Dev secrets: ${dataDir}/${DEV_SECRETS_FILE} (${devSetup.created ? 'created' : 'reused'}). Namespaces: ${Object.keys(config.namespaces).join(', ')}.`,
+    '',
+    `WS_URL=${wsUrl}`,
+    `TOKEN=${jwt}`,
+  ];
+  if (apiKey) lines.push(`API_KEY=${apiKey}`);
+  lines.push('', 'TOKEN connects as user "demo" for 24h. Mint others with: npx tidings token <user> [--role admin] [--ttl 1h]');
+  if (apiKey) {
+    const body = JSON.stringify({ channel: 'chat:lobby', data: { text: 'hello' } });
+    lines.push(
+      '',
+      'Publish to chat:lobby:',
+      `  curl -X POST http://${base}${config.api.prefix}/publish -H 'Authorization: Bearer ${apiKey}' -H 'Content-Type: application/json' -d '${body}'`,
+    );
+  }
+  lines.push('', 'Press Ctrl+C to stop.', '');
+  process.stdout.write(lines.join('\n'));
+
+  if (!isLoopback(address.address)) {
+    process.stderr.write(`warning: the dev server is reachable on ${address.address}; it accepts any origin and has an admin API key. Use \`tidings serve\` for anything shared.\n`);
+  }
+}
+
+/** 0.0.0.0 and :: mean "every interface"; a client reaches them via loopback. */
+function displayHost(address: AddressInfo): string {
+  const a = address.address;
+  if (a === '0.0.0.0' || a === '::' || a === '') return '127.0.0.1';
+  return a.includes(':') ? `[${a}]` : a;
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1' || address === '::ffff:127.0.0.1';
+}
+
+/** Audience and issuer the node checks, so a minted token passes its checks. */
+function claimsFor(config: TidingsConfig): { audience?: string; issuer?: string } {
+  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+  const audience = first(config.auth.audience);
+  const issuer = first(config.auth.issuer);
+  return { ...(audience ? { audience } : {}), ...(issuer ? { issuer } : {}) };
+}
+
+// ------------------------------------------------------------------ running
+
+async function listenOrFail(tidings: Tidings, config: TidingsConfig): Promise<AddressInfo> {
+  try {
+    return await tidings.listen();
+  } catch (err) {
+    await tidings.close();
+    throw new CliError(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`, 1);
+  }
+}
+
+/** First SIGINT/SIGTERM: graceful close, exit 0. A second one: exit at once. */
+function stopOnSignals(tidings: Tidings): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    tidings.log.info({ signal }, 'shutting down');
+    tidings.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        tidings.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+// ------------------------------------------------------------------ token
+
+interface TokenFlags {
+  role: string[];
+  ttl: string;
+  info?: string;
+  channel?: string;
+  channels: string[];
+  secret?: string;
+  config?: string;
+  dataDir?: string;
+}
+
+async function token(user: string, opts: TokenFlags): Promise<void> {
+  const ttlMs = parseDuration(opts.ttl);
+  if (ttlMs === null) throw new CliError(`--ttl: expected a duration like 10m, 1h or 7d (0 for no expiry), got ${JSON.stringify(opts.ttl)}`);
+  let info: Record<string, unknown> | undefined;
+  if (opts.info !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(opts.info);
+    } catch (err) {
+      throw new CliError(`--info: not valid JSON (${(err as Error).message})`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new CliError('--info: expected a JSON object, e.g. \'{"name":"Alice"}\'');
+    info = parsed as Record<string, unknown>;
+  }
+
+  const secret = await findSecret(opts);
+  try {
+    const jwt = await mintToken(secret, {
+      sub: user,
+      ...(info ? { info } : {}),
+      ...(opts.role.length > 0 ? { roles: opts.role } : {}),
+      ...(opts.channels.length > 0 ? { channels: opts.channels } : {}),
+      ...(opts.channel !== undefined ? { channel: opts.channel } : {}),
+      ...(ttlMs > 0 ? { ttlSeconds: ttlMs / 1000 } : {}),
+    });
+    process.stdout.write(`${jwt}\n`);
+  } catch (err) {
+    // mintToken refuses claims the server would reject (bad user id, bad channel name).
+    if (err instanceof TypeError || err instanceof RangeError) throw new CliError(err.message.replace(/^mintToken: /, ''));
+    throw err;
+  }
+}
+
+/** --secret, else auth.secret from the config file/env, else the dev secrets `tidings dev` created. */
+async function findSecret(opts: TokenFlags): Promise<string> {
+  if (opts.secret) return opts.secret;
+  // Only auth.secret and dataDir matter here, so the rest of the config is not validated.
+  const input = loadConfigInput({ file: opts.config, env: process.env });
+  const configured = input.auth?.secret as unknown;
+  if (typeof configured === 'string' && configured.length > 0) return configured;
+  if (typeof configured === 'number') return String(configured);
+  const dataDir = opts.dataDir ?? (typeof input.dataDir === 'string' ? input.dataDir : './data');
+  const dev = await readDevSecrets(dataDir);
+  if (dev) return dev.secret;
+  throw new CliError(
+    `no secret to sign with: pass --secret, set auth.secret in the config file or env TIDINGS_AUTH__SECRET, ` +
+      `or run \`tidings dev\` once to create ${dataDir}/${DEV_SECRETS_FILE} (use --data-dir if it lives elsewhere).`,
+  );
+}
+
+// ------------------------------------------------------------------ entry
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has already printed help, the version or the usage error.
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+    } else if (err instanceof ConfigError || err instanceof CliError) {
+      // Messages that already start with the command name read badly with a second "tidings:".
+      process.stderr.write(err.message.startsWith('tidings ') ? `${err.message}\n` : `tidings: ${err.message}\n`);
+      process.exitCode = err instanceof CliError ? err.exitCode : 2;
+    } else {
+      process.stderr.write(`tidings: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+/** npm links bin entries as symlinks, so both sides are compared after resolving links. */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return pathToFileURL(realpathSync(script)).href === pathToFileURL(realpathSync(fileURLToPath(import.meta.url))).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) void main();

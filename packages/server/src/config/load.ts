@@ -1,0 +1,193 @@
+/**
+ * Where settings come from, for the CLI: a YAML file, `TIDINGS_*` env vars and
+ * command-line flags, merged in that order (later wins), then validated by
+ * `resolveConfig`. Validation errors name the env var a bad key came from, since
+ * "auth: unknown option "secrt"" alone does not tell a user where to look.
+ */
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument } from 'yaml';
+import { ConfigError, resolveConfig, type TidingsConfig, type TidingsConfigInput } from './schema.js';
+
+export interface LoadConfigOptions {
+  /** YAML config file; default: env `TIDINGS_CONFIG`, else none. */
+  file?: string | undefined;
+  /** Environment to read `TIDINGS_*` and `PORT` from; default: `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Command-line settings; they win over everything else. */
+  flags?: Partial<TidingsConfigInput>;
+  /** Settings below the file (used by `tidings dev` for its demo setup). */
+  defaults?: TidingsConfigInput;
+}
+
+type Plain = Record<string, unknown>;
+
+const ENV_PREFIX = 'TIDINGS_';
+/** Names the loader reads itself rather than as an option. */
+const LOADER_VARS = new Set(['TIDINGS_CONFIG']);
+
+/** Merged settings, before validation. Throws ConfigError for an unreadable file or a malformed env var. */
+export function loadConfigInput(opts: LoadConfigOptions = {}): TidingsConfigInput {
+  return collect(opts).input;
+}
+
+/** Merged and validated settings. Throws ConfigError; problems caused by env vars name them. */
+export function loadConfig(opts: LoadConfigOptions = {}): TidingsConfig {
+  return loadConfigWithInput(opts).config;
+}
+
+/** Both the merged input (to hand to `createTidings`) and its validated form. */
+export function loadConfigWithInput(opts: LoadConfigOptions = {}): { input: TidingsConfigInput; config: TidingsConfig } {
+  const { input, envOrigins } = collect(opts);
+  try {
+    return { input, config: resolveConfig(input) };
+  } catch (err) {
+    if (err instanceof ConfigError && envOrigins.size > 0) throw new ConfigError(err.problems.map((p) => withEnvOrigin(p, envOrigins)));
+    throw err;
+  }
+}
+
+function collect(opts: LoadConfigOptions): { input: TidingsConfigInput; envOrigins: Map<string, string> } {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? (env['TIDINGS_CONFIG'] || undefined);
+  const fromEnv = readEnv(env);
+  let merged: Plain = deepMerge({}, (opts.defaults ?? {}) as Plain);
+  if (file !== undefined) merged = deepMerge(merged, readYamlFile(file));
+  merged = deepMerge(merged, fromEnv.values);
+  merged = deepMerge(merged, (opts.flags ?? {}) as Plain);
+  return { input: merged as TidingsConfigInput, envOrigins: fromEnv.origins };
+}
+
+// ------------------------------------------------------------------ file
+
+function readYamlFile(file: string): Plain {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError([code === 'ENOENT' ? `config file "${file}" not found` : `config file "${file}" could not be read: ${(err as Error).message}`]);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, lineCounter });
+  const error = doc.errors[0];
+  if (error) {
+    const pos = lineCounter.linePos(error.pos[0]);
+    const where = pos.line > 0 ? `, line ${pos.line}, column ${pos.col}` : '';
+    throw new ConfigError([`config file "${file}"${where}: ${error.message.split('\n')[0]}`]);
+  }
+  const value: unknown = doc.toJS();
+  // An empty file (or one with only comments) means "no settings", not an error.
+  if (value === null || value === undefined) return {};
+  if (!isPlain(value)) throw new ConfigError([`config file "${file}": expected a mapping of options (key: value) at the top level`]);
+  return value;
+}
+
+// ------------------------------------------------------------------ env
+
+/** `TIDINGS_CLIENT__PING_INTERVAL` → `client.pingInterval`; `PORT` → `port`. Returns values and which var set each path. */
+function readEnv(env: NodeJS.ProcessEnv): { values: Plain; origins: Map<string, string> } {
+  const entries: { name: string; path: string[]; raw: string }[] = [];
+  for (const [name, raw] of Object.entries(env)) {
+    // Empty values are skipped: compose files and CI often pass `FOO=` for "unset".
+    if (raw === undefined || raw === '' || LOADER_VARS.has(name)) continue;
+    if (name.startsWith(ENV_PREFIX)) entries.push({ name, path: envPath(name), raw });
+  }
+  // Plain PORT is what PaaS hosts set; an explicit TIDINGS_PORT wins over it.
+  if (env['PORT'] && !entries.some((e) => e.path.length === 1 && e.path[0] === 'port')) {
+    entries.push({ name: 'PORT', path: ['port'], raw: env['PORT'] });
+  }
+  // Shallow paths first so `TIDINGS_AUTH='{...}'` can be refined by `TIDINGS_AUTH__SECRET`.
+  entries.sort((a, b) => a.path.length - b.path.length || a.name.localeCompare(b.name));
+
+  const values: Plain = {};
+  const origins = new Map<string, string>();
+  for (const { name, path, raw } of entries) {
+    let target = values;
+    for (let i = 0; i < path.length - 1; i++) {
+      const seg = path[i]!;
+      const next = Object.hasOwn(target, seg) ? target[seg] : undefined;
+      if (next === undefined) defineOwn(target, seg, {});
+      else if (!isPlain(next)) throw new ConfigError([`env ${name}: ${path.slice(0, i + 1).join('.')} is already set to a non-object by ${origins.get(path.slice(0, i + 1).join('.'))}`]);
+      target = target[seg] as Plain;
+    }
+    const leaf = path[path.length - 1]!;
+    const value = envValue(name, raw);
+    const existing = Object.hasOwn(target, leaf) ? target[leaf] : undefined;
+    defineOwn(target, leaf, isPlain(existing) && isPlain(value) ? deepMerge(existing, value) : value);
+    origins.set(path.join('.'), name);
+  }
+  return { values, origins };
+}
+
+function envPath(name: string): string[] {
+  const segments = name.slice(ENV_PREFIX.length).split('__');
+  if (segments.some((s) => !/^[A-Za-z0-9]+(_[A-Za-z0-9]+)*$/.test(s))) {
+    throw new ConfigError([`env ${name}: malformed name; use TIDINGS_ + the option path in SCREAMING_SNAKE_CASE with __ between levels, e.g. TIDINGS_CLIENT__PING_INTERVAL`]);
+  }
+  return segments.map((s, i) =>
+    // Namespace names are the user's own (they may contain "_"), so they are only lowercased.
+    i > 0 && segments[i - 1] === 'NAMESPACES' ? s.toLowerCase() : s.toLowerCase().replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase()),
+  );
+}
+
+/** JSON-looking values (true, 42, ["*"], {...}) are parsed; anything else stays a string. */
+function envValue(name: string, raw: string): unknown {
+  const text = raw.trim();
+  if (/^(true|false|null)$/.test(text)) return JSON.parse(text);
+  if (/^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(text)) {
+    const n = Number(text);
+    // A long numeric secret must not lose digits to float rounding.
+    return /^-?\d+$/.test(text) && !Number.isSafeInteger(n) ? raw : n;
+  }
+  if (text.startsWith('[') || text.startsWith('{')) {
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError([`env ${name}: looks like JSON but does not parse (${(err as Error).message})`]);
+    }
+  }
+  return raw;
+}
+
+/** Appends "(set by env X)" to a problem whose key came from an env var. */
+function withEnvOrigin(problem: string, origins: Map<string, string>): string {
+  // resolveConfig formats problems as "<path>: <message>" or just "<message>" for the root.
+  const m = /^([A-Za-z0-9_.-]+): (.*)$/s.exec(problem);
+  const path = m ? m[1]! : '';
+  const message = m ? m[2]! : problem;
+  const unknown = /^unknown options? (.*)$/.exec(message);
+  const keys = unknown ? [...unknown[1]!.matchAll(/"([^"]*)"/g)].map((k) => (path ? `${path}.${k[1]}` : k[1]!)) : [path];
+  const names = new Set<string>();
+  for (const [envPathKey, name] of origins) {
+    for (const key of keys) {
+      // The env var set exactly this key, something inside it, or an object containing it.
+      if (key !== '' && (envPathKey === key || envPathKey.startsWith(`${key}.`) || key.startsWith(`${envPathKey}.`))) names.add(name);
+    }
+  }
+  return names.size > 0 ? `${problem} (set by env ${[...names].join(', ')})` : problem;
+}
+
+// ------------------------------------------------------------------ merge
+
+function isPlain(v: unknown): v is Plain {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Own-property write, so a "__proto__" key from YAML stays a key (and is reported as unknown) instead of changing a prototype. */
+function defineOwn(target: Plain, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** Plain objects merge key by key; arrays and everything else replace; undefined leaves the lower value. */
+export function deepMerge(base: Plain, over: Plain): Plain {
+  const out: Plain = {};
+  for (const [k, v] of Object.entries(base)) defineOwn(out, k, isPlain(v) ? deepMerge({}, v) : v);
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const prev = Object.hasOwn(out, k) ? out[k] : undefined;
+    defineOwn(out, k, isPlain(v) ? deepMerge(isPlain(prev) ? prev : {}, v) : v);
+  }
+  return out;
+}

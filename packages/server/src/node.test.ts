@@ -1,0 +1,108 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { CloseCode } from '@tidings/protocol';
+import { mintToken } from './auth/token-mint.js';
+import { ConfigError } from './config/schema.js';
+import { TidingsError } from './errors.js';
+import { createTidings } from './node.js';
+import { TestClient } from './test-support/test-client.js';
+import { startTestNode, TEST_NAMESPACES, TEST_SECRET } from './test-support/test-node.js';
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+describe('createTidings', () => {
+  it('rejects invalid options with every problem named', () => {
+    expect(() => createTidings({ port: -1, namespaces: { chat: { recover: true } } } as never)).toThrow(ConfigError);
+    try {
+      createTidings({ port: -1, namespaces: { chat: { recover: true } } } as never);
+    } catch (err) {
+      expect((err as ConfigError).problems).toEqual([expect.stringMatching(/^port: /), 'namespaces.chat.recover: recover needs history: set history.size']);
+    }
+  });
+
+  it('attaches to an existing HTTP server and leaves its other routes and upgrades alone', async () => {
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(`app:${req.url}`);
+    });
+    const otherWss = new WebSocketServer({ noServer: true });
+    server.on('upgrade', (req, socket, head) => {
+      if (req.url === '/app-socket') otherWss.handleUpgrade(req, socket, head, (ws) => ws.send('app socket'));
+    });
+    const tidings = createTidings({ logLevel: 'silent', auth: { secret: TEST_SECRET }, namespaces: TEST_NAMESPACES, apiKeys: [] });
+    tidings.attach(server);
+    const port = await listen(server);
+    try {
+      expect(await (await fetch(`http://127.0.0.1:${port}/hello`)).text()).toBe('app:/hello');
+      expect((await fetch(`http://127.0.0.1:${port}/api/v1/health`)).status).toBe(200);
+      const { client, result } = await TestClient.connect(`ws://127.0.0.1:${port}/connection/websocket`, await mintToken(TEST_SECRET, { sub: 'alice' }));
+      expect(result.user).toBe('alice');
+      await client.ok('subscribe', { channel: 'live:embedded' });
+      await tidings.publish('live:embedded', { from: 'backend' });
+      expect(await client.waitForPush((p) => p.type === 'publication')).toMatchObject({ data: { from: 'backend' } });
+      const appSocket = new WebSocket(`ws://127.0.0.1:${port}/app-socket`);
+      const first = await new Promise<string>((resolve) => appSocket.once('message', (m) => resolve(m.toString())));
+      expect(first).toBe('app socket');
+      appSocket.terminate();
+      client.close();
+    } finally {
+      await tidings.close();
+      otherWss.close();
+      server.close();
+    }
+  });
+});
+
+describe('hooks', () => {
+  it('onConnect can refuse with a code or add server-side channels; onDisconnect sees the code', async () => {
+    const t = await startTestNode();
+    const disconnects: { user: string; code: number }[] = [];
+    t.node.onConnect(({ user }) => {
+      if (user === 'banned') throw new TidingsError('permission_denied', 'banned user');
+      if (user === 'busy') throw new TidingsError('unavailable', 'try later');
+      return { channels: ['news:team-42'] };
+    });
+    t.node.onDisconnect(({ user, code }) => {
+      disconnects.push({ user, code });
+    });
+    try {
+      const banned = await TestClient.open(t.wsUrl);
+      expect(await banned.call('connect', { token: await t.token('banned') })).toMatchObject({ error: { code: 'permission_denied', message: 'banned user' } });
+      expect((await banned.closed).code).toBe(CloseCode.Forbidden);
+      const busy = await TestClient.open(t.wsUrl);
+      expect(await busy.call('connect', { token: await t.token('busy') })).toMatchObject({ error: { code: 'unavailable', temporary: true } });
+      expect((await busy.closed).code).toBe(CloseCode.InternalError);
+      const { client, result } = await TestClient.connect(t.wsUrl, await t.token('alice'));
+      expect(Object.keys(result.subs).sort()).toEqual(['news:team-42', 'user:#alice']);
+      client.close();
+      await client.closed;
+      await new Promise((r) => setTimeout(r, 50));
+      // Refused connections never counted as connected, so only alice's disconnect is reported.
+      expect(disconnects).toEqual([{ user: 'alice', code: 1005 }]);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('tells clients to reconnect after a delay, refuses new connections and reports not ready', async () => {
+    const t = await startTestNode({ shutdown: { reconnectDelay: 2000, timeout: 2000 } });
+    const { client } = await TestClient.connect(t.wsUrl, await t.token('alice'));
+    const closing = t.node.close();
+    const closed = await client.closed;
+    expect(closed.code).toBe(CloseCode.Shutdown);
+    const push = client.pushes.find((p) => p.type === 'disconnect');
+    expect(push).toMatchObject({ code: CloseCode.Shutdown, reconnect: true });
+    expect((push as { delay: number }).delay).toBeGreaterThanOrEqual(1000);
+    expect((push as { delay: number }).delay).toBeLessThanOrEqual(3000);
+    expect(t.node.ready).toBe(false);
+    expect(t.node.health().status).toBe('shutting_down');
+    await closing;
+    await expect(TestClient.open(t.wsUrl)).rejects.toThrow();
+  });
+});
