@@ -50,6 +50,7 @@ export function channelError(name: unknown): string | null {
   const hash = rest.indexOf('#');
   if (hash >= 0) {
     if (rest.indexOf('#', hash + 1) >= 0) return 'channel may hold at most one "#"';
+    if (rest.slice(0, hash).includes(',')) return '"," is only allowed in the user list after "#"';
     const users = rest.slice(hash + 1).split(',');
     if (users.some((u) => u.length === 0)) return 'user-limited channel lists an empty user id';
   } else if (rest.includes(',')) {

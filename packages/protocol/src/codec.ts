@@ -48,20 +48,22 @@ export function joinEncoded(encoded: readonly string[]): string {
 }
 
 /**
- * Encodes a publication push. Same output as `encodeFrame({type:'publication', channel, ...pub})`,
- * field order fixed, so a server encodes a publication once and writes the bytes to every subscriber.
+ * Encodes a publication push, so a server encodes a publication once and writes
+ * the bytes to every subscriber. For a publication `{offset?, data, info?}` whose
+ * data is a JSON value, the output equals `encodeFrame({type:'publication', channel, ...pub})`;
+ * data that JSON cannot represent (undefined, a function) is sent as `null`.
  */
 export function encodePublication(channel: string, pub: Publication): string {
   let s = '{"type":"publication","channel":' + JSON.stringify(channel);
   if (pub.offset !== undefined) s += ',"offset":' + pub.offset;
-  s += ',"data":' + (pub.data === undefined ? 'null' : JSON.stringify(pub.data));
+  s += ',"data":' + (JSON.stringify(pub.data) ?? 'null');
   if (pub.info !== undefined) s += ',"info":' + JSON.stringify(pub.info);
   return s + '}';
 }
 
-/** Encodes a successful reply. */
+/** Encodes a successful reply; a result JSON cannot represent (undefined) is sent as `null`. */
 export function encodeResult(id: number, result: unknown): string {
-  return '{"id":' + id + ',"result":' + JSON.stringify(result) + '}';
+  return '{"id":' + id + ',"result":' + (JSON.stringify(result) ?? 'null') + '}';
 }
 
 /** Encodes an error reply. */
@@ -201,7 +203,10 @@ export function validateClientFrame(value: unknown): Decoded<ClientFrame> {
   const type = value.type;
   if (typeof type !== 'string') return fail(false, ErrorCode.BadRequest, `type: expected string, got ${typeName(type)}`, id);
   const fields = Object.prototype.hasOwnProperty.call(COMMAND_FIELDS, type) ? COMMAND_FIELDS[type as CommandType] : undefined;
-  if (!fields) return fail(false, ErrorCode.UnknownCommand, `unknown command type "${type}"`, id);
+  if (!fields) {
+    const shown = type.length > 64 ? `${type.slice(0, 64)}…` : type;
+    return fail(false, ErrorCode.UnknownCommand, `unknown command type "${shown}"`, id);
+  }
   for (const [name, spec] of Object.entries(fields)) {
     const v = value[name];
     if (v === undefined) {

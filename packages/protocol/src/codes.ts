@@ -5,8 +5,9 @@
  * Close-code ranges tell a client what to do without knowing every code:
  * - 4000–4499: reconnect (with backoff; honour a `delay` hint when given).
  * - 4500–4999: terminal; do not reconnect until the application intervenes.
- * - 1000–2999: standard WebSocket codes; 1000 and 1001 reconnect only if the
- *   application wants to, 1009 (frame too big) is treated as reconnectable.
+ * - 1000–2999: standard WebSocket codes. 1000 (normal closure) does not
+ *   reconnect; every other one (1001 going away, 1006 network failure, 1009
+ *   frame too big, 1011 server error) does.
  *
  * @example
  * ```ts

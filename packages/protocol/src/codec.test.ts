@@ -1,0 +1,510 @@
+import { describe, expect, it } from 'vitest';
+import { clientFrames, invalidClientFrames, multiFrames, serverFrames, type FrameFixture } from '../test/golden.js';
+import { CloseReason, ErrorCode, closeCodeReconnects } from './codes.js';
+import {
+  COMMAND_TYPES,
+  FRAME_SEPARATOR,
+  MAX_COMMAND_ID,
+  decodeClientMessage,
+  decodeServerMessage,
+  encodeError,
+  encodeFrame,
+  encodeFrames,
+  encodePublication,
+  encodeResult,
+  isPublicationPush,
+  joinEncoded,
+  validateClientFrame,
+  validateServerFrame,
+  type DecodedError,
+} from './codec.js';
+import {
+  PROTOCOL_VERSION,
+  WS_BEARER_PREFIX,
+  WS_SUBPROTOCOL,
+  isReply,
+  type ClientFrame,
+  type Command,
+  type ErrorReply,
+  type Publication,
+  type PublicationPush,
+  type Push,
+  type ServerFrame,
+  type SuccessReply,
+} from './frames.js';
+
+const byName = <F>(list: FrameFixture<F>[], name: string): F => {
+  const f = list.find((x) => x.name === name);
+  if (!f) throw new Error(`no fixture named ${JSON.stringify(name)}`);
+  return f.frame;
+};
+
+const isCommand = (f: ClientFrame): f is Command => 'id' in f;
+const isPush = (f: ServerFrame): f is Push => !('id' in f);
+const isErrorReply = (f: ServerFrame): f is ErrorReply => 'id' in f && 'error' in f;
+const isSuccessReply = (f: ServerFrame): f is SuccessReply => 'id' in f && 'result' in f;
+
+const errorCodes = new Set<string>(Object.values(ErrorCode));
+
+describe('constants', () => {
+  it('pins the v1 identifiers', () => {
+    expect(PROTOCOL_VERSION).toBe(1);
+    expect(WS_SUBPROTOCOL).toBe('tidings.v1');
+    expect(WS_BEARER_PREFIX).toBe('tidings.bearer.');
+    expect(FRAME_SEPARATOR).toBe('\n');
+    expect(MAX_COMMAND_ID).toBe(2 ** 32 - 1);
+  });
+
+  it('COMMAND_TYPES lists exactly the nine v1 commands', () => {
+    expect([...COMMAND_TYPES].sort()).toEqual(
+      ['connect', 'history', 'presence', 'presence_stats', 'publish', 'refresh', 'rpc', 'subscribe', 'unsubscribe'].sort(),
+    );
+  });
+});
+
+// ---------------------------------------------------------------- golden: client
+
+describe('golden client frames', () => {
+  it('fixture names are unique', () => {
+    expect(new Set(clientFrames.map((f) => f.name)).size).toBe(clientFrames.length);
+  });
+
+  it.each(clientFrames)('$name: encodeFrame gives the golden text', ({ frame, text }) => {
+    expect(encodeFrame(frame)).toBe(text);
+    expect(text).not.toContain('\n');
+  });
+
+  it.each(clientFrames)('$name: decodeClientMessage gives the frame back', ({ frame, text }) => {
+    expect(decodeClientMessage(text)).toEqual([{ ok: true, frame }]);
+    expect(validateClientFrame(JSON.parse(text))).toEqual({ ok: true, frame });
+  });
+
+  it('cover every command type and pong', () => {
+    const types = new Set(clientFrames.map((f) => f.frame.type));
+    for (const t of COMMAND_TYPES) expect(types, t).toContain(t);
+    expect(types).toContain('pong');
+  });
+
+  it('cover every optional command field', () => {
+    const has = (type: string, ...fields: string[]) =>
+      clientFrames.some((f) => f.frame.type === type && fields.every((k) => k in f.frame));
+    expect(has('connect', 'token', 'name', 'version', 'subs')).toBe(true);
+    expect(has('refresh', 'token')).toBe(true);
+    expect(has('subscribe', 'token', 'recover')).toBe(true);
+    expect(has('publish', 'idempotencyKey')).toBe(true);
+    expect(has('history', 'limit', 'since', 'reverse')).toBe(true);
+    expect(has('rpc', 'method', 'data')).toBe(true);
+    expect(clientFrames.some((f) => f.frame.type === 'rpc' && !('data' in f.frame))).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------- golden: server
+
+describe('golden server frames', () => {
+  it('fixture names are unique', () => {
+    expect(new Set(serverFrames.map((f) => f.name)).size).toBe(serverFrames.length);
+  });
+
+  it.each(serverFrames)('$name: encodeFrame gives the golden text', ({ frame, text }) => {
+    expect(encodeFrame(frame)).toBe(text);
+    expect(text).not.toContain('\n');
+  });
+
+  it.each(serverFrames)('$name: decodeServerMessage gives the frame back', ({ frame, text }) => {
+    expect(decodeServerMessage(text)).toEqual([frame]);
+    expect(validateServerFrame(JSON.parse(text))).toEqual(frame);
+    expect(isReply(frame)).toBe('id' in frame);
+    expect(isPublicationPush(frame)).toBe(!('id' in frame) && frame.type === 'publication');
+  });
+
+  const replies = serverFrames.filter((f) => isSuccessReply(f.frame));
+  it.each(replies)('$name: encodeResult equals encodeFrame', ({ frame, text }) => {
+    const r = frame as SuccessReply;
+    expect(encodeResult(r.id, r.result)).toBe(text);
+  });
+
+  const errors = serverFrames.filter((f) => isErrorReply(f.frame));
+  it.each(errors)('$name: encodeError equals encodeFrame', ({ frame, text }) => {
+    const r = frame as ErrorReply;
+    expect(encodeError(r.id, r.error)).toBe(text);
+  });
+
+  const publications = serverFrames.filter((f) => isPush(f.frame) && f.frame.type === 'publication');
+  it.each(publications)('$name: encodePublication equals encodeFrame', ({ frame, text }) => {
+    const { type: _type, channel, ...pub } = frame as PublicationPush;
+    expect(encodePublication(channel, pub)).toBe(text);
+  });
+
+  it('cover every push type', () => {
+    const types = new Set(serverFrames.flatMap((f) => (isPush(f.frame) ? [f.frame.type] : [])));
+    expect([...types].sort()).toEqual(['disconnect', 'join', 'leave', 'ping', 'publication', 'subscribe', 'unsubscribe']);
+  });
+
+  it('cover every reply shape', () => {
+    const S = (name: string) => byName(serverFrames, name);
+    const result = (name: string) => (S(name) as SuccessReply<Record<string, unknown>>).result;
+    expect(Object.keys(result('reply connect: with subs').subs as object).length).toBeGreaterThan(0);
+    expect(result('reply subscribe: fresh, with history')).not.toHaveProperty('recovered');
+    expect(result('reply subscribe: recovered with publications')).toMatchObject({ recovered: true });
+    expect((result('reply subscribe: recovered with publications').publications as unknown[]).length).toBeGreaterThan(0);
+    expect(result('reply publish: with offset')).toHaveProperty('offset');
+    expect(result('reply publish: without offset (no history)')).not.toHaveProperty('offset');
+    expect(result('reply publish: deduplicated')).toMatchObject({ deduplicated: true });
+    expect(errors.some((e) => 'temporary' in (e.frame as ErrorReply).error)).toBe(true);
+    expect(errors.some((e) => !('temporary' in (e.frame as ErrorReply).error))).toBe(true);
+    const pubPushes = publications.map((p) => p.frame as PublicationPush);
+    expect(pubPushes.some((p) => 'offset' in p && 'info' in p)).toBe(true);
+    expect(pubPushes.some((p) => !('offset' in p) && !('info' in p))).toBe(true);
+    const disconnects = serverFrames.flatMap((f) => (isPush(f.frame) && f.frame.type === 'disconnect' ? [f.frame] : []));
+    expect(disconnects.some((d) => 'delay' in d)).toBe(true);
+    expect(disconnects.some((d) => !('delay' in d))).toBe(true);
+  });
+
+  it('disconnect pushes agree with CloseReason and closeCodeReconnects', () => {
+    for (const { frame } of serverFrames) {
+      if (!isPush(frame) || frame.type !== 'disconnect') continue;
+      expect(frame.reason).toBe(CloseReason[frame.code]);
+      expect(frame.reconnect).toBe(closeCodeReconnects(frame.code));
+    }
+  });
+
+  it('error replies use known error codes, except the application-code fixture', () => {
+    for (const { name, frame } of errors) {
+      const code = (frame as ErrorReply).error.code;
+      if (name === 'reply error: application code') expect(errorCodes.has(code)).toBe(false);
+      else expect(errorCodes.has(code)).toBe(true);
+    }
+  });
+});
+
+// ---------------------------------------------------------------- encodePublication
+
+describe('encodePublication', () => {
+  const alice = { user: 'alice', client: 'c-1', info: { name: 'Alice "A"\nLiddell' } };
+  // Key order offset, data, info: the order encodePublication writes.
+  const cases: [string, Publication][] = [
+    ['offset, data, info', { offset: 42, data: { text: 'hi' }, info: alice }],
+    ['offset 0', { offset: 0, data: 1 }],
+    ['no offset', { data: { text: 'hi' }, info: alice }],
+    ['no offset, no info', { data: { text: 'hi' } }],
+    ['data null', { offset: 3, data: null }],
+    ['data false', { data: false }],
+    ['data 0', { data: 0 }],
+    ['data empty string', { data: '' }],
+    ['data array', { data: [1, 'two', null, { three: [3] }] }],
+    ['data string with newlines', { offset: 7, data: 'line 1\nline 2\r\nline 3\n' }],
+    ['data string with unicode', { data: 'café — 日本語 — 🎉 — \u2028\u2029 — \u0000\u001f' }],
+    ['data lone surrogate', { data: 'broken \ud800 pair' }],
+    ['newline in an object key', { data: { 'a\nb': 'c\nd' } }],
+    ['large safe offset', { offset: Number.MAX_SAFE_INTEGER, data: 'x' }],
+    ['info without profile', { offset: 1, data: 'x', info: { user: '', client: 'c-anon' } }],
+    ['explicit undefined offset and info', { offset: undefined, data: 'x', info: undefined }],
+  ];
+
+  it.each(cases)('%s: equals encodeFrame byte for byte', (_name, pub) => {
+    const channel = 'dm:#alice,bob';
+    const text = encodePublication(channel, pub);
+    expect(text).toBe(encodeFrame({ type: 'publication', channel, ...pub }));
+  });
+
+  it.each(cases)('%s: stays on one line and decodes back', (_name, pub) => {
+    const text = encodePublication('chat:lobby', pub);
+    expect(text).not.toContain('\n');
+    const decoded = decodeServerMessage(joinEncoded([text, text]));
+    const expected = JSON.parse(JSON.stringify({ type: 'publication', channel: 'chat:lobby', ...pub })) as unknown;
+    expect(decoded).toEqual([expected, expected]);
+  });
+
+  it('writes its fixed field order whatever the key order of the publication', () => {
+    const canonical = encodePublication('a:b', { offset: 5, data: { x: 1 }, info: alice });
+    expect(encodePublication('a:b', { info: alice, data: { x: 1 }, offset: 5 })).toBe(canonical);
+    expect(canonical.startsWith('{"type":"publication","channel":"a:b","offset":5,"data":')).toBe(true);
+  });
+
+  it('escapes the channel name', () => {
+    // Channel names are validated elsewhere; the encoder must still produce valid JSON.
+    const text = encodePublication('a:"b"\n', { data: 1 });
+    expect(JSON.parse(text)).toEqual({ type: 'publication', channel: 'a:"b"\n', data: 1 });
+  });
+
+  it('writes "data":null for undefined data (valid JSON, data always present)', () => {
+    const text = encodePublication('a:b', { data: undefined });
+    expect(JSON.parse(text)).toEqual({ type: 'publication', channel: 'a:b', data: null });
+  });
+
+  // KNOWN ISSUE (reported): encodeFrame drops `data` when it is undefined, encodePublication writes
+  // "data":null, so the documented byte-for-byte equivalence does not hold. Flip to `it` once fixed.
+  it('data that JSON cannot represent is sent as null, keeping the frame valid JSON', () => {
+    for (const data of [undefined, () => 1, Symbol('s')]) {
+      const text = encodePublication('a:b', { data } as Publication);
+      expect(text).toBe('{"type":"publication","channel":"a:b","data":null}');
+      expect(JSON.parse(text)).toEqual({ type: 'publication', channel: 'a:b', data: null });
+    }
+  });
+});
+
+// ---------------------------------------------------------------- encodeResult / encodeError
+
+describe('encodeResult and encodeError', () => {
+  const results: unknown[] = [{}, { data: null }, { data: 'a\nb' }, [], null, 0, 'text', { nested: { deep: [1, { x: '🎉' }] } }];
+  it.each(results.map((r) => [JSON.stringify(r), r] as const))('result %s equals encodeFrame', (_s, result) => {
+    for (const id of [1, 17, MAX_COMMAND_ID]) {
+      expect(encodeResult(id, result)).toBe(encodeFrame({ id, result }));
+    }
+  });
+
+  it('error bodies equal encodeFrame, with and without temporary', () => {
+    const bodies = [
+      { code: 'bad_request', message: 'subscribe.channel: required' },
+      { code: 'rate_limited', message: 'slow down', temporary: true },
+      { code: 'internal', message: 'line 1\nline 2 "quoted"', temporary: false },
+      { code: 'bad_request', message: 'x', temporary: undefined },
+    ];
+    for (const error of bodies) {
+      const text = encodeError(9, error);
+      expect(text).toBe(encodeFrame({ id: 9, error }));
+      expect(text).not.toContain('\n');
+      expect(decodeServerMessage(text)).toEqual([JSON.parse(JSON.stringify({ id: 9, error }))]);
+    }
+  });
+
+  // KNOWN ISSUE (reported): JSON.stringify(undefined) is undefined, so encodeResult(1, undefined)
+  // writes `{"id":1,"result":undefined}`, which is not JSON. Flip to `it` once fixed.
+  it('encodeResult(id, undefined) produces valid JSON with a null result', () => {
+    expect(JSON.parse(encodeResult(1, undefined))).toEqual({ id: 1, result: null });
+  });
+});
+
+// ---------------------------------------------------------------- several frames per message
+
+describe('multi-frame messages', () => {
+  it.each(multiFrames)('$name: decodes to its frames', (m) => {
+    if (m.direction === 'client') {
+      expect(decodeClientMessage(m.text)).toEqual(m.frames.map((frame) => ({ ok: true, frame })));
+    } else {
+      expect(decodeServerMessage(m.text)).toEqual(m.frames);
+    }
+  });
+
+  it.each(multiFrames.filter((m) => m.canonical))('$name: encodeFrames and joinEncoded give the text', (m) => {
+    const frames: (ClientFrame | ServerFrame)[] = m.frames;
+    expect(frames.length).toBeGreaterThan(1);
+    expect(encodeFrames(frames)).toBe(m.text);
+    expect(joinEncoded(frames.map(encodeFrame))).toBe(m.text);
+    expect(m.text.split('\n')).toHaveLength(frames.length);
+  });
+
+  it('has client and server examples, canonical and not', () => {
+    expect(multiFrames.some((m) => m.direction === 'client' && m.canonical)).toBe(true);
+    expect(multiFrames.some((m) => m.direction === 'client' && !m.canonical)).toBe(true);
+    expect(multiFrames.some((m) => m.direction === 'server' && m.canonical)).toBe(true);
+    expect(multiFrames.some((m) => m.direction === 'server' && !m.canonical)).toBe(true);
+  });
+
+  it('every golden client frame in one message decodes back in order', () => {
+    const frames = clientFrames.map((f) => f.frame);
+    const text = encodeFrames(frames);
+    expect(text).toBe(joinEncoded(clientFrames.map((f) => f.text)));
+    expect(decodeClientMessage(text)).toEqual(frames.map((frame) => ({ ok: true, frame })));
+  });
+
+  it('every golden server frame in one message decodes back in order', () => {
+    const frames = serverFrames.map((f) => f.frame);
+    const text = encodeFrames(frames);
+    expect(text).toBe(joinEncoded(serverFrames.map((f) => f.text)));
+    expect(decodeServerMessage(text)).toEqual(frames);
+  });
+
+  it('publications from encodePublication join with replies from encodeResult', () => {
+    const text = joinEncoded([
+      encodeResult(3, { epoch: 'e', offset: 2, recoverable: true }),
+      encodePublication('chat:lobby', { offset: 3, data: 'a\nb' }),
+      encodeError(4, { code: 'rate_limited', message: 'later', temporary: true }),
+    ]);
+    expect(decodeServerMessage(text)).toEqual([
+      { id: 3, result: { epoch: 'e', offset: 2, recoverable: true } },
+      { type: 'publication', channel: 'chat:lobby', offset: 3, data: 'a\nb' },
+      { id: 4, error: { code: 'rate_limited', message: 'later', temporary: true } },
+    ]);
+  });
+
+  it('empty inputs: encodeFrames([]) is empty and no frame is a fatal client error', () => {
+    expect(encodeFrames([])).toBe('');
+    expect(joinEncoded([])).toBe('');
+    expect(decodeServerMessage('')).toEqual([]);
+    expect(decodeClientMessage(encodeFrames([]))).toEqual([
+      { ok: false, fatal: true, error: { code: 'bad_request', message: 'message holds no frame' } },
+    ]);
+  });
+
+  it('a bad line does not stop the lines after it (client)', () => {
+    const text = [
+      '{"id":1,"type":"presence","channel":"a:b"}',
+      'not json',
+      '{"id":2,"type":"teleport"}',
+      '{"type":"pong"}',
+    ].join('\n');
+    expect(decodeClientMessage(text)).toEqual([
+      { ok: true, frame: { id: 1, type: 'presence', channel: 'a:b' } },
+      { ok: false, fatal: true, error: { code: 'bad_request', message: 'frame: malformed JSON' } },
+      { ok: false, fatal: false, id: 2, error: { code: 'unknown_command', message: 'unknown command type "teleport"' } },
+      { ok: true, frame: { type: 'pong' } },
+    ]);
+  });
+
+  it('a bad line does not stop the lines after it (server)', () => {
+    const text = ['{"type":"ping"}', '{oops', '{"type":"teleport"}', '{"id":1,"result":{}}'].join('\n');
+    expect(decodeServerMessage(text)).toEqual([
+      { type: 'ping' },
+      'frame: malformed JSON',
+      'push: unknown type "teleport"',
+      { id: 1, result: {} },
+    ]);
+  });
+});
+
+// ---------------------------------------------------------------- invalid client frames
+
+describe('invalid client frames', () => {
+  const toDecoded = (e: (typeof invalidClientFrames)[number]['expect']): DecodedError => {
+    const base = { ok: false as const, fatal: e.fatal, error: { code: e.code as DecodedError['error']['code'], message: e.message } };
+    return e.id === undefined ? base : { ...base, id: e.id };
+  };
+
+  it('fixture names are unique', () => {
+    expect(new Set(invalidClientFrames.map((f) => f.name)).size).toBe(invalidClientFrames.length);
+  });
+
+  it.each(invalidClientFrames)('$name: decodes to exactly the expected error', ({ text, expect: e }) => {
+    expect(decodeClientMessage(text)).toEqual([toDecoded(e)]);
+  });
+
+  it.each(invalidClientFrames)('$name: error is well formed', ({ expect: e }) => {
+    expect(errorCodes.has(e.code)).toBe(true);
+    expect(e.message.length).toBeGreaterThan(0);
+    // A non-fatal error is answered with a reply, so it must carry the command id; a fatal one has none.
+    if (e.fatal) expect(e.id).toBeUndefined();
+    else expect(Number.isInteger(e.id) && e.id! >= 1 && e.id! <= MAX_COMMAND_ID).toBe(true);
+  });
+
+  const singleLine = invalidClientFrames.filter((f) => f.text.trim().length > 0 && !f.text.includes('\n'));
+  it.each(singleLine)('$name: same error when it follows a valid frame in one message', ({ text, expect: e }) => {
+    expect(decodeClientMessage(`{"type":"pong"}\n${text}`)).toEqual([{ ok: true, frame: { type: 'pong' } }, toDecoded(e)]);
+  });
+
+  it('cover the cases the protocol promises to reject', () => {
+    const names = new Set(invalidClientFrames.map((f) => f.name));
+    for (const n of [
+      'malformed JSON',
+      'array instead of object',
+      'missing id',
+      'id 0',
+      'id -1',
+      'id 1.5',
+      'id as string',
+      'id above 2^32-1',
+      'missing type',
+      'unknown type',
+      'subscribe without channel',
+      'publish without data',
+      'refresh without token',
+      'rpc without method',
+      'channel as number',
+      'history limit as string',
+      'history limit negative',
+      'history reverse as string',
+      'subscribe recover without epoch',
+      'subscribe recover negative offset',
+      'connect subs with a bad entry',
+      'connect token too long',
+      'empty message',
+      'message of only newlines',
+    ]) {
+      expect(names, n).toContain(n);
+    }
+  });
+
+  it('every field-level message names its field as "<type>.<field>"', () => {
+    for (const { text, expect: e } of invalidClientFrames) {
+      if (e.fatal || e.code !== 'bad_request' || e.message.startsWith('type:')) continue;
+      const type = (JSON.parse(text) as { type: string }).type;
+      expect(e.message, text.slice(0, 80)).toMatch(new RegExp(`^${type}\\.[A-Za-z]+[.\\[:]`));
+    }
+  });
+});
+
+// ---------------------------------------------------------------- forward compatibility & edges
+
+describe('forward compatibility', () => {
+  const commands = clientFrames.filter((f) => isCommand(f.frame));
+
+  it.each(commands)('$name: unknown extra fields are ignored', ({ frame }) => {
+    const extended = { ...frame, future: { nested: [1, 2] }, flag: true, 'x-trace': 'abc' };
+    const [d] = decodeClientMessage(JSON.stringify(extended));
+    expect(d).toEqual({ ok: true, frame: extended });
+  });
+
+  it('unknown fields inside a stream position are ignored', () => {
+    const cmd = { id: 1, type: 'subscribe', channel: 'a:b', recover: { epoch: 'e', offset: 1, generation: 2 } };
+    expect(decodeClientMessage(JSON.stringify(cmd))).toEqual([{ ok: true, frame: cmd }]);
+  });
+
+  it('pong ignores extra fields and decodes to a bare pong', () => {
+    expect(decodeClientMessage('{"type":"pong","t":123}')).toEqual([{ ok: true, frame: { type: 'pong' } }]);
+  });
+
+  it('server frames with unknown extra fields still decode', () => {
+    const push = { type: 'publication', channel: 'a:b', offset: 1, data: 1, tags: ['x'] };
+    expect(decodeServerMessage(JSON.stringify(push))).toEqual([push]);
+    const reply = { id: 1, result: { recoverable: true, future: 1 }, meta: {} };
+    expect(decodeServerMessage(JSON.stringify(reply))).toEqual([reply]);
+  });
+
+  it('publish accepts any JSON value as data, including null, false and 0', () => {
+    for (const data of [null, false, 0, '', [], {}, 'x', [null]]) {
+      const cmd = { id: 1, type: 'publish', channel: 'a:b', data };
+      expect(decodeClientMessage(JSON.stringify(cmd))).toEqual([{ ok: true, frame: cmd }]);
+    }
+  });
+
+  it('boundaries that are valid: id 1 and 2^32-1, limit 0 and MAX_SAFE_INTEGER, max-length strings', () => {
+    const ok = (cmd: Record<string, unknown>) => expect(decodeClientMessage(JSON.stringify(cmd))).toEqual([{ ok: true, frame: cmd }]);
+    ok({ id: 1, type: 'presence', channel: 'a:b' });
+    ok({ id: MAX_COMMAND_ID, type: 'presence', channel: 'a:b' });
+    ok({ id: 2, type: 'history', channel: 'a:b', limit: 0 });
+    ok({ id: 2, type: 'history', channel: 'a:b', limit: Number.MAX_SAFE_INTEGER });
+    ok({ id: 3, type: 'history', channel: 'a:b', since: { epoch: '', offset: Number.MAX_SAFE_INTEGER } });
+    ok({ id: 4, type: 'connect', token: 't'.repeat(16384), name: 'n'.repeat(64), version: 'v'.repeat(64) });
+    ok({ id: 5, type: 'refresh', token: 't'.repeat(16384) });
+    ok({ id: 6, type: 'publish', channel: 'a:b', data: 1, idempotencyKey: 'k'.repeat(128) });
+    ok({ id: 7, type: 'rpc', method: 'm'.repeat(256) });
+    ok({ id: 8, type: 'rpc', method: '' });
+  });
+});
+
+describe('validateServerFrame', () => {
+  const cases: [string, unknown, string][] = [
+    ['array', [], 'frame: expected object, got array'],
+    ['null', null, 'frame: expected object, got null'],
+    ['id 0', { id: 0, result: {} }, 'id: expected positive integer'],
+    ['id as string', { id: '1', result: {} }, 'id: expected positive integer'],
+    ['reply without result or error', { id: 1 }, 'reply: expected "result" or "error"'],
+    ['error without message', { id: 1, error: { code: 'x' } }, 'error: expected {code, message}'],
+    ['error code as number', { id: 1, error: { code: 1, message: 'm' } }, 'error: expected {code, message}'],
+    ['push without type', {}, 'push: expected string "type"'],
+    ['unknown push type', { type: 'teleport' }, 'push: unknown type "teleport"'],
+    ['publication without channel', { type: 'publication', data: 1 }, 'publication.channel: expected string'],
+    ['join without channel', { type: 'join', info: { user: '', client: 'c' } }, 'join.channel: expected string'],
+    ['publication with fractional offset', { type: 'publication', channel: 'a:b', offset: 1.5, data: 1 }, 'publication.offset: expected integer'],
+    ['disconnect without code', { type: 'disconnect', reason: 'x', reconnect: true }, 'disconnect.code: expected number'],
+    ['unsubscribe with code as string', { type: 'unsubscribe', channel: 'a:b', code: '2000', reason: 'x' }, 'unsubscribe.code: expected number'],
+  ];
+  it.each(cases)('%s', (_name, value, message) => {
+    expect(validateServerFrame(value)).toBe(message);
+    expect(decodeServerMessage(JSON.stringify(value))).toEqual([message]);
+  });
+
+  it('reports malformed JSON per line', () => {
+    expect(decodeServerMessage('{"type":"ping"')).toEqual(['frame: malformed JSON']);
+  });
+});

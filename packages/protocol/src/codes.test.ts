@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CloseCode,
+  CloseReason,
+  ErrorCode,
+  TEMPORARY_ERROR_CODES,
+  UnsubscribeCode,
+  closeCodeIsTerminal,
+  closeCodeReconnects,
+  unsubscribeCodeResubscribes,
+} from './codes.js';
+
+const closeEntries = Object.entries(CloseCode);
+const closeValues: number[] = Object.values(CloseCode);
+
+describe('CloseCode', () => {
+  it('values are unique', () => {
+    expect(new Set(closeValues).size).toBe(closeValues.length);
+  });
+
+  it('every value has a reason, and every reason belongs to a value', () => {
+    for (const [name, code] of closeEntries) {
+      expect(typeof CloseReason[code], name).toBe('string');
+    }
+    expect(Object.keys(CloseReason).map(Number).sort()).toEqual([...closeValues].sort());
+  });
+
+  it('reasons are unique, non-empty, lowercase and fit a WebSocket close frame (<= 123 bytes)', () => {
+    const reasons = Object.values(CloseReason);
+    expect(new Set(reasons).size).toBe(reasons.length);
+    for (const r of reasons) {
+      expect(r).toMatch(/^[a-z][a-z ]*[a-z]$/);
+      expect(Buffer.byteLength(r, 'utf8')).toBeLessThanOrEqual(123);
+    }
+  });
+
+  it('values are standard codes (1000-1015) or application codes (4000-4999)', () => {
+    for (const [name, code] of closeEntries) {
+      expect((code >= 1000 && code <= 1015) || (code >= 4000 && code <= 4999), name).toBe(true);
+    }
+  });
+
+  it('named 4000-4499 codes reconnect and are not terminal', () => {
+    const named = closeEntries.filter(([, c]) => c >= 4000 && c <= 4499);
+    expect(named.map(([n]) => n).sort()).toEqual(
+      ['ConnectTimeout', 'ForceReconnect', 'InternalError', 'Shutdown', 'Slow', 'Stale', 'TokenExpired'].sort(),
+    );
+    for (const [name, code] of named) {
+      expect(closeCodeReconnects(code), name).toBe(true);
+      expect(closeCodeIsTerminal(code), name).toBe(false);
+    }
+  });
+
+  it('named 4500-4999 codes are terminal and do not reconnect', () => {
+    const named = closeEntries.filter(([, c]) => c >= 4500 && c <= 4999);
+    expect(named.map(([n]) => n).sort()).toEqual(['BadRequest', 'ForceDisconnect', 'Forbidden', 'InvalidToken'].sort());
+    for (const [name, code] of named) {
+      expect(closeCodeReconnects(code), name).toBe(false);
+      expect(closeCodeIsTerminal(code), name).toBe(true);
+    }
+  });
+
+  it('the whole 4000-4499 range reconnects and the whole 4500-4999 range is terminal', () => {
+    for (let code = 4000; code <= 4499; code++) {
+      expect(closeCodeReconnects(code)).toBe(true);
+      expect(closeCodeIsTerminal(code)).toBe(false);
+    }
+    for (let code = 4500; code <= 4999; code++) {
+      expect(closeCodeReconnects(code)).toBe(false);
+      expect(closeCodeIsTerminal(code)).toBe(true);
+    }
+  });
+
+  it('standard codes: 1000 does not reconnect; 1006, 1009 and 1011 do; none is terminal', () => {
+    expect(closeCodeReconnects(CloseCode.Normal)).toBe(false);
+    expect(closeCodeReconnects(1006)).toBe(true);
+    expect(closeCodeReconnects(CloseCode.MessageTooBig)).toBe(true);
+    expect(closeCodeReconnects(1011)).toBe(true);
+    for (let code = 1000; code <= 1015; code++) expect(closeCodeIsTerminal(code)).toBe(false);
+  });
+
+  it('a terminal code never reconnects', () => {
+    for (let code = 0; code <= 6000; code++) {
+      if (closeCodeIsTerminal(code)) expect(closeCodeReconnects(code)).toBe(false);
+    }
+  });
+});
+
+describe('UnsubscribeCode', () => {
+  it('values are unique', () => {
+    const values = Object.values(UnsubscribeCode);
+    expect(new Set(values).size).toBe(values.length);
+  });
+
+  it('Server is final and Resubscribe resubscribes', () => {
+    expect(unsubscribeCodeResubscribes(UnsubscribeCode.Server)).toBe(false);
+    expect(unsubscribeCodeResubscribes(UnsubscribeCode.Resubscribe)).toBe(true);
+  });
+
+  it('2000-2499 are final, 2500-2999 resubscribe, nothing outside does', () => {
+    for (let code = 2000; code <= 2499; code++) expect(unsubscribeCodeResubscribes(code)).toBe(false);
+    for (let code = 2500; code <= 2999; code++) expect(unsubscribeCodeResubscribes(code)).toBe(true);
+    for (const code of [0, 1999, 3000, 4000, 4500]) expect(unsubscribeCodeResubscribes(code)).toBe(false);
+  });
+
+  it('every named code is in 2000-2999', () => {
+    for (const [name, code] of Object.entries(UnsubscribeCode)) expect(code >= 2000 && code <= 2999, name).toBe(true);
+  });
+});
+
+describe('ErrorCode', () => {
+  const values: string[] = Object.values(ErrorCode);
+
+  it('values are unique', () => {
+    expect(new Set(values).size).toBe(values.length);
+  });
+
+  it('values are lowercase snake_case', () => {
+    for (const v of values) expect(v).toMatch(/^[a-z]+(_[a-z]+)*$/);
+  });
+
+  it('each key is the PascalCase of its value', () => {
+    // Keys and values describe the same thing: `token_expired` is `TokenExpired`.
+    for (const [key, value] of Object.entries(ErrorCode)) {
+      const pascal = value.replace(/(^|_)([a-z])/g, (_m, _s: string, c: string) => c.toUpperCase());
+      expect(key).toBe(pascal);
+    }
+  });
+
+  it('TEMPORARY_ERROR_CODES holds only ErrorCode values', () => {
+    expect(TEMPORARY_ERROR_CODES.size).toBeGreaterThan(0);
+    for (const c of TEMPORARY_ERROR_CODES) expect(values).toContain(c);
+  });
+
+  it('client mistakes are not temporary', () => {
+    for (const c of [
+      ErrorCode.BadRequest,
+      ErrorCode.UnknownCommand,
+      ErrorCode.NotConnected,
+      ErrorCode.AlreadyConnected,
+      ErrorCode.InvalidChannel,
+      ErrorCode.PermissionDenied,
+    ]) {
+      expect(TEMPORARY_ERROR_CODES.has(c), c).toBe(false);
+    }
+    expect(TEMPORARY_ERROR_CODES.has(ErrorCode.RateLimited)).toBe(true);
+  });
+});
