@@ -93,7 +93,9 @@ describe('graceful shutdown', () => {
   it('tells clients to reconnect after a delay, refuses new connections and reports not ready', async () => {
     const t = await startTestNode({ shutdown: { reconnectDelay: 2000, timeout: 2000 } });
     const { client } = await TestClient.connect(t.wsUrl, await t.token('alice'));
+    const silent = await TestClient.open(t.wsUrl); // never sends connect
     const closing = t.node.close();
+    expect((await silent.closed).code).toBe(CloseCode.Shutdown);
     const closed = await client.closed;
     expect(closed.code).toBe(CloseCode.Shutdown);
     const push = client.pushes.find((p) => p.type === 'disconnect');

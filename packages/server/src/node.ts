@@ -115,6 +115,8 @@ export class Tidings {
   private readonly historyOptions = new WeakMap<NamespaceConfig, HistoryOptions>();
   private readonly startedAt = Date.now();
   private readonly ownServers: Server[] = [];
+  /** Every open connection, including those that have not sent `connect` yet (the hub holds only connected ones). */
+  private readonly connections = new Set<Session>();
   private readonly rates = { inPerSecond: 0, outPerSecond: 0, lastIn: 0, lastOut: 0 };
   private readonly rateTimer: NodeJS.Timeout;
   private readonly presenceTimer: NodeJS.Timeout;
@@ -156,7 +158,18 @@ export class Tidings {
       verifier: this.verifier,
       originAllowed: createOriginCheck(config.allowedOrigins),
       accepting: () => !this.closing,
-      createSession: (transport, request, claims) => new Session(this.services, transport, request, claims),
+      createSession: (transport, request, claims) => {
+        const session = new Session(this.services, transport, request, claims);
+        this.connections.add(session);
+        return {
+          handleMessage: (text) => session.handleMessage(text),
+          handleBadMessage: (problem) => session.handleBadMessage(problem),
+          handleTransportClosed: (code, reason) => {
+            this.connections.delete(session);
+            session.handleTransportClosed(code, reason);
+          },
+        };
+      },
       onProtocolError: () => this.counters.badRequests++,
     });
     this.api = new ServerApi(this, this.log);
@@ -452,9 +465,13 @@ export class Tidings {
     clearInterval(this.rateTimer);
     clearInterval(this.presenceTimer);
     const delay = this.config.shutdown.reconnectDelay;
-    for (const session of [...this.hub.allSessions()]) {
+    const sessions = [...this.connections];
+    for (const session of sessions) {
       session.disconnect(CloseCode.Shutdown, { delay: Math.round(delay / 2 + Math.random() * delay) });
     }
+    // Peers that do not complete the close handshake are cut off after the timeout.
+    const cutoff = setTimeout(() => sessions.forEach((s) => s.transport.terminate()), this.config.shutdown.timeout);
+    cutoff.unref();
     await Promise.all(
       this.ownServers.map(
         (server) =>
@@ -469,6 +486,7 @@ export class Tidings {
           }),
       ),
     );
+    clearTimeout(cutoff);
     this.websocket.close();
     this.verifier.close?.();
     await Promise.all([this.broker.close(), this.presence.close()]);
