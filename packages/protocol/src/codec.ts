@@ -100,7 +100,7 @@ interface FieldSpec {
   required?: boolean;
   /** For strings: maximum length. For integers: maximum value. */
   max?: number;
-  /** For integers: minimum value. */
+  /** For strings: minimum length. For integers: minimum value. */
   min?: number;
 }
 
@@ -122,7 +122,7 @@ const COMMAND_FIELDS: Record<CommandType, Record<string, FieldSpec>> = {
   publish: {
     channel: { type: 'string', required: true },
     data: { type: 'any', required: true },
-    idempotencyKey: { type: 'string', max: 128 },
+    idempotencyKey: { type: 'string', min: 1, max: 128 },
   },
   history: {
     channel: { type: 'string', required: true },
@@ -157,6 +157,7 @@ function fieldError(path: string, value: unknown, spec: FieldSpec): string | nul
     case 'string':
       if (typeof value !== 'string') return `${path}: expected string, got ${typeName(value)}`;
       if (spec.max !== undefined && value.length > spec.max) return `${path}: longer than ${spec.max} characters`;
+      if (spec.min !== undefined && value.length < spec.min) return `${path}: shorter than ${spec.min} characters`;
       return null;
     case 'integer':
       if (typeof value !== 'number' || !Number.isInteger(value)) return `${path}: expected integer, got ${typeName(value)}`;

@@ -44,7 +44,7 @@ export const CloseCode = {
   // 4500–4999: terminal
   /** The token is invalid: bad signature, wrong audience or issuer, malformed, missing claims. */
   InvalidToken: 4500,
-  /** A protocol violation: malformed JSON, a frame without id or type, a command before `connect`. */
+  /** A protocol violation: malformed JSON, a frame without a valid id, a binary message, a command before `connect`. */
   BadRequest: 4501,
   /** The connection is not allowed (anonymous access disabled, forbidden by a hook). */
   Forbidden: 4502,

@@ -251,6 +251,14 @@ describe('tidings token', () => {
     expect(payload.exp).toBeUndefined();
   });
 
+  it('adds the audience and issuer the node checks, from flags or config', async () => {
+    const fromEnv = await run(['token', 'erin', '--secret', SECRET], { TIDINGS_AUTH__AUDIENCE: '["tidings","other"]', TIDINGS_AUTH__ISSUER: 'https://issuer.example' });
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    expect(jwtPayload(fromEnv.stdout)).toMatchObject({ sub: 'erin', aud: 'tidings', iss: 'https://issuer.example' });
+    const fromFlags = await run(['token', 'erin', '--secret', SECRET, '--audience', 'app', '--issuer', 'me']);
+    expect(jwtPayload(fromFlags.stdout)).toMatchObject({ aud: 'app', iss: 'me' });
+  });
+
   it('exits 2 on bad --info, a bad --ttl, or no secret', async () => {
     const badInfo = await run(['token', 'alice', '--secret', SECRET, '--info', '{name:']);
     expect(badInfo.code).toBe(2);

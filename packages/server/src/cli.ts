@@ -73,6 +73,8 @@ export function buildProgram(): Command {
     .option('--channel <channel>', 'mint a subscription token for this channel instead')
     .option('--channels <list>', 'server-side subscriptions; repeat or comma-separate', collectList, [] as string[])
     .option('--secret <secret>', 'HS256 secret (default: auth.secret from config/env, else <data-dir>/' + DEV_SECRETS_FILE + ')')
+    .option('--audience <aud>', 'aud claim (default: the first auth.audience from config/env)')
+    .option('--issuer <iss>', 'iss claim (default: the first auth.issuer from config/env)')
     .option('-c, --config <file>', 'YAML config file')
     .option('--data-dir <dir>', 'where `tidings dev` keeps its secrets (default: ./data)')
     .action((user: string, opts: TokenFlags) => token(user, opts));
@@ -220,6 +222,8 @@ interface TokenFlags {
   channel?: string;
   channels: string[];
   secret?: string;
+  audience?: string;
+  issuer?: string;
   config?: string;
   dataDir?: string;
 }
@@ -240,9 +244,12 @@ async function token(user: string, opts: TokenFlags): Promise<void> {
   }
 
   const secret = await findSecret(opts);
+  const { audience, issuer } = audienceAndIssuer(opts);
   try {
     const jwt = await mintToken(secret, {
       sub: user,
+      ...(audience ? { audience } : {}),
+      ...(issuer ? { issuer } : {}),
       ...(info ? { info } : {}),
       ...(opts.role.length > 0 ? { roles: opts.role } : {}),
       ...(opts.channels.length > 0 ? { channels: opts.channels } : {}),
@@ -255,6 +262,15 @@ async function token(user: string, opts: TokenFlags): Promise<void> {
     if (err instanceof TypeError || err instanceof RangeError) throw new CliError(err.message.replace(/^mintToken: /, ''));
     throw err;
   }
+}
+
+/** --audience/--issuer, else the first configured auth.audience/auth.issuer, so the token passes the node's checks. */
+function audienceAndIssuer(opts: TokenFlags): { audience?: string; issuer?: string } {
+  const auth = (loadConfigInput({ file: opts.config, env: process.env }).auth ?? {}) as { audience?: unknown; issuer?: unknown };
+  const first = (v: unknown): string | undefined => (typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined);
+  const audience = opts.audience ?? first(auth.audience);
+  const issuer = opts.issuer ?? first(auth.issuer);
+  return { ...(audience ? { audience } : {}), ...(issuer ? { issuer } : {}) };
 }
 
 /** --secret, else auth.secret from the config file/env, else the dev secrets `tidings dev` created. */

@@ -24,10 +24,9 @@ export interface ConnectResultOverride {
   channels?: string[];
 }
 
+/** Context of `onSubscribe`, which runs for client subscribes only: server-side subscriptions are decided by the backend already. */
 export interface SubscribeContext extends ConnectionContext {
   channel: string;
-  /** True for server-side subscriptions (personal channel, token `channels`, hook `channels`). */
-  serverSide: boolean;
 }
 
 export interface PublishContext extends ConnectionContext {

@@ -24,6 +24,36 @@ describe('createTidings', () => {
     }
   });
 
+  it('reports bad keys and duplicates as configuration errors', () => {
+    const bad = (options: object, problem: RegExp) => {
+      try {
+        createTidings({ logLevel: 'silent', ...options });
+        throw new Error('accepted');
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        expect((err as ConfigError).problems.join('\n')).toMatch(problem);
+      }
+    };
+    bad({ auth: { publicKeyFile: '/nonexistent/key.pem' } }, /^auth: /);
+    bad({ auth: { publicKey: 'not a pem' } }, /^auth: /);
+    bad({ auth: { jwksUrl: 'ftp://example.com/jwks.json' } }, /auth\.jwksUrl: expected an http\(s\) URL/);
+    bad({ auth: { issuers: [{ issuer: 'a', secret: 's' }, { issuer: 'a', secret: 't' }] } }, /issuer "a" is listed twice/);
+    bad({ apiKeys: [{ id: 'one', key: 'k'.repeat(20), scopes: ['read'] }, { id: 'two', key: 'k'.repeat(20), scopes: ['admin'] }] }, /apiKeys\.1\.key: the same key/);
+  });
+
+  it('truncates long close reasons to the WebSocket limit', async () => {
+    const t = await startTestNode();
+    try {
+      const { client } = await TestClient.connect(t.wsUrl, await t.token('long'));
+      expect(t.node.disconnectUser('long', { reason: 'é'.repeat(100) })).toBe(1);
+      const closed = await client.closed;
+      expect(Buffer.byteLength(closed.reason)).toBeLessThanOrEqual(123);
+      expect(closed.reason.startsWith('éé')).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('attaches to an existing HTTP server and leaves its other routes and upgrades alone', async () => {
     const server = createServer((req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });

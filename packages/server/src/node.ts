@@ -23,7 +23,7 @@ import { ChannelPolicy, type ResolvedChannel } from './auth/channel-policy.js';
 import { createJwtVerifier } from './auth/jwt-verifier.js';
 import { createOriginCheck } from './auth/origin.js';
 import type { TokenVerifier } from './auth/token-verifier.js';
-import { resolveConfig, type NamespaceConfig, type TidingsConfig, type TidingsConfigInput } from './config/schema.js';
+import { ConfigError, resolveConfig, type NamespaceConfig, type TidingsConfig, type TidingsConfigInput } from './config/schema.js';
 import type { Broker, HistoryOptions, PublishOutcome } from './engine/broker.js';
 import { MemoryBroker } from './engine/memory/memory-broker.js';
 import { MemoryPresenceManager } from './engine/memory/memory-presence.js';
@@ -128,7 +128,12 @@ export class Tidings {
     const config = this.config;
     this.log = logger ?? createLogger(config.logLevel);
     this.nodeId = Math.random().toString(36).slice(2, 10);
-    this.verifier = verifier ?? createJwtVerifier(jwtOptions(config));
+    try {
+      this.verifier = verifier ?? createJwtVerifier(jwtOptions(config));
+    } catch (err) {
+      // Unreadable key files, bad PEMs: configuration problems, reported like the others.
+      throw new ConfigError([`auth: ${(err as Error).message}`]);
+    }
     this.broker = broker ?? new MemoryBroker({ metaTtlMs: config.history.metaTtl, idempotencyWindowMs: config.idempotency.window });
     this.presence = presenceManager ?? new MemoryPresenceManager({ ttlMs: config.presence.ttl });
     this.hub = new Hub<Session>(this.broker);
@@ -296,14 +301,15 @@ export class Tidings {
     );
   }
 
-  private publishTo(target: ResolvedChannel, data: unknown, options: { info?: ClientInfo; idempotencyKey?: string }): Promise<PublishOutcome> {
-    this.counters.publicationsIn++;
+  private async publishTo(target: ResolvedChannel, data: unknown, options: { info?: ClientInfo; idempotencyKey?: string }): Promise<PublishOutcome> {
     const history = this.historyOf(target.ns);
-    return this.broker.publish(target.channel, data, {
+    const outcome = await this.broker.publish(target.channel, data, {
       ...(history ? { history } : {}),
       ...options,
       idempotencyWindowMs: this.config.idempotency.window,
     });
+    if (!outcome.deduplicated) this.counters.publicationsIn++;
+    return outcome;
   }
 
   private historyOf(ns: NamespaceConfig): HistoryOptions | undefined {
@@ -335,6 +341,7 @@ export class Tidings {
   channels(query: { prefix?: string; limit?: number; cursor?: string | undefined } = {}): ChannelListing {
     const prefix = query.prefix ?? '';
     const limit = query.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TidingsError(ErrorCode.BadRequest, 'limit: expected integer 1..1000');
     const names = [...this.hub.channelNames()].filter((c) => c.startsWith(prefix) && (query.cursor === undefined || c > query.cursor)).sort();
     const page = names.slice(0, limit);
     const listing: ChannelListing = { channels: page.map((channel) => ({ channel, subscribers: this.hub.subscriberCount(channel) })) };
@@ -350,6 +357,7 @@ export class Tidings {
       const clients = await this.presence.get(target.channel);
       const byUser = new Map<string, { userId: string; info?: Record<string, unknown>; clients: number }>();
       for (const c of Object.values(clients)) {
+        if (c.user === '') continue; // anonymous viewers are counted in subscribers, not as users
         const entry = byUser.get(c.user) ?? { userId: c.user, ...(c.info ? { info: c.info } : {}), clients: 0 };
         entry.clients++;
         byUser.set(c.user, entry);
@@ -377,14 +385,16 @@ export class Tidings {
    * e.g. 4503) tell it to stay away. Returns how many connections were closed.
    */
   disconnectUser(user: string, options: { code?: number; reason?: string } = {}): number {
-    const sessions = this.hub.userSessions(user);
     const code = options.code ?? CloseCode.ForceReconnect;
+    if (!Number.isInteger(code) || code < 4000 || code > 4999) throw new TidingsError(ErrorCode.BadRequest, 'code: expected 4000..4999');
+    const sessions = this.hub.userSessions(user);
     for (const s of sessions) s.disconnect(code, options.reason !== undefined ? { reason: options.reason } : {});
     return sessions.length;
   }
 
   /** Ends a user's subscriptions to a channel on this node; the client gets an `unsubscribe` push. */
   unsubscribeUser(user: string, channel: string): number {
+    channel = this.policy.resolve(channel).channel;
     let count = 0;
     const push = Buffer.from(encodeFrame({ type: 'unsubscribe', channel, code: UnsubscribeCode.Server, reason: 'unsubscribed by server' }));
     for (const s of this.hub.userSessions(user)) {

@@ -46,8 +46,11 @@ export function sendError(res: ServerResponse, code: string, message: string, st
 
 /** Reads and parses a JSON body, enforcing content type and size. Throws TidingsError. */
 export async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const type = req.headers['content-type'] ?? '';
-  if (!/^application\/json\s*(;|$)/i.test(type)) {
+  const type = req.headers['content-type'];
+  // A request without a body (all fields optional) needs no content type.
+  const bodyless = type === undefined && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0') && req.headers['transfer-encoding'] === undefined;
+  if (bodyless) return {};
+  if (!/^application\/json\s*(;|$)/i.test(type ?? '')) {
     throw new TidingsError(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json');
   }
   const declared = Number(req.headers['content-length']);

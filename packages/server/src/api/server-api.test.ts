@@ -57,8 +57,10 @@ describe('publishing', () => {
     await client.ok('subscribe', { channel: 'news:api' });
     const first = await t.api('POST', '/publish', { channel: 'news:api', data: { n: 1 }, idempotencyKey: 'order-1' });
     expect(first).toEqual({ status: 200, body: { data: { offset: 1, epoch: expect.any(String) } } });
+    const before = t.node.stats().publicationsInTotal;
     const again = await t.api('POST', '/publish', { channel: 'news:api', data: { n: 1 }, idempotencyKey: 'order-1' });
     expect(again.body.data).toEqual({ ...first.body.data, deduplicated: true });
+    expect(t.node.stats().publicationsInTotal).toBe(before);
     await t.api('POST', '/publish', { channel: 'news:api', data: { n: 2 } });
     await client.waitForPush((p) => p.type === 'publication' && p.offset === 2);
     expect(client.publications('news:api').map((p) => p.data)).toEqual([{ n: 1 }, { n: 2 }]);
@@ -186,6 +188,11 @@ describe('steering connections', () => {
     expect(await c.closed).toEqual({ code: CloseCode.ForceDisconnect, reason: 'banned' });
     expect(c.pushes.find((p) => p.type === 'disconnect')).toMatchObject({ reconnect: false, reason: 'banned' });
     expect((await t.api('POST', `/users/x/disconnect`, { terminal: true, code: 4005 })).status).toBe(400);
+    expect((await t.api('POST', `/users/x/disconnect`, { reason: 'é'.repeat(62) })).status).toBe(400);
+    // No body at all is fine: every field is optional.
+    const bare = await fetch(`${t.apiUrl}/users/nobody/disconnect`, { method: 'POST', headers: { authorization: `Bearer ${TEST_API_KEY}` } });
+    expect(bare.status).toBe(200);
+    expect(() => t.node.disconnectUser('x', { code: 1000 })).toThrow('code: expected 4000..4999');
     expect((await t.api('POST', `/users/x/disconnect`, { code: 1000 })).status).toBe(400);
   });
 

@@ -34,7 +34,10 @@ const publishBody = z.strictObject({ channel: z.string(), data: z.unknown(), ide
 const broadcastBody = z.strictObject({ channels: z.array(z.string()).min(1).max(1000), data: z.unknown(), idempotencyKey });
 const disconnectBody = z.strictObject({
   code: z.number().int().min(4000).max(4999).optional(),
-  reason: z.string().max(100).optional(),
+  reason: z
+    .string()
+    .refine((r) => Buffer.byteLength(r) <= 123, 'at most 123 bytes of UTF-8 (the WebSocket close reason limit)')
+    .optional(),
   terminal: z.boolean().optional(),
 });
 const unsubscribeBody = z.strictObject({ user: z.string().min(1) });
@@ -202,7 +205,6 @@ export class ServerApi {
         scope: 'admin',
         handle: async ({ req, res, params }) => {
           const body = parseBody(unsubscribeBody, await this.body(req));
-          node.resolveChannel(params[0]!);
           sendData(res, { unsubscribed: node.unsubscribeUser(body.user, params[0]!) });
         },
       },

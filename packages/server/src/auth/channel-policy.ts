@@ -114,5 +114,15 @@ export class ChannelPolicy {
       return;
     }
     if (!rule.some((r) => who.roles.includes(r))) throw denied(`publishing here needs one of the roles: ${rule.join(', ')}`);
+    // A publish role does not bypass the read rules: in a private namespace the
+    // publisher must hold a subscription (granted by a token); elsewhere it must pass allowedRoles.
+    if (parsed.users) return;
+    if (ns.private) {
+      if (!subscribed) throw denied(`namespace "${parsed.namespace}" needs a subscription (with a subscription token) to publish`);
+      return;
+    }
+    if (ns.allowedRoles.length > 0 && !ns.allowedRoles.some((r) => who.roles.includes(r))) {
+      throw denied(`namespace "${parsed.namespace}" needs one of the roles: ${ns.allowedRoles.join(', ')}`);
+    }
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Every setting of a Tidings node, its default and its validation, in one place.
- * docs/configuration.md lists the same options; config.test.ts checks the two agree.
+ * docs/configuration.md lists the same options; config/docs.test.ts checks the two agree.
  */
 import { z } from 'zod';
 import { SUPPORTED_ALGORITHMS } from '../auth/token-verifier.js';
@@ -40,7 +40,7 @@ const keySources = {
   publicKey: z.string().min(1).optional(),
   publicKeyFile: z.string().min(1).optional(),
   jwksFile: z.string().min(1).optional(),
-  jwksUrl: z.url().optional(),
+  jwksUrl: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional(),
 };
 
 const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
@@ -101,7 +101,7 @@ export const configSchema = z
     port: z.number().int().min(0).max(65535).default(8080),
     dataDir: z.string().min(1).default('./data'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** Browser origins allowed to connect and call the API ("*" for any, "https://*.example.com" patterns). Empty: same origin only. */
+    /** Browser origins allowed to open WebSocket connections ("*" for any, "https://*.example.com" patterns). Empty: same origin only. */
     allowedOrigins: z.array(z.string().min(1)).default([]),
     auth: authSchema.prefault({}),
     apiKeys: z.array(apiKeySchema).default([]),
@@ -169,9 +169,17 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['client', 'pongTimeout'], message: 'must be shorter than client.pingInterval' });
     }
     const ids = new Set<string>();
+    const keys = new Set<string>();
     cfg.apiKeys.forEach((k, i) => {
       if (ids.has(k.id)) ctx.addIssue({ code: 'custom', path: ['apiKeys', i, 'id'], message: `duplicate key id "${k.id}"` });
+      if (keys.has(k.key)) ctx.addIssue({ code: 'custom', path: ['apiKeys', i, 'key'], message: 'the same key is configured twice' });
       ids.add(k.id);
+      keys.add(k.key);
+    });
+    const issuers = new Set<string>();
+    cfg.auth.issuers.forEach((iss, i) => {
+      if (issuers.has(iss.issuer)) ctx.addIssue({ code: 'custom', path: ['auth', 'issuers', i, 'issuer'], message: `issuer "${iss.issuer}" is listed twice` });
+      issuers.add(iss.issuer);
     });
   });
 

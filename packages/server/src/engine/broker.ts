@@ -68,7 +68,8 @@ export interface BrokerHandler {
  * - **Positions outlive history**: when publications expire by `ttlMs`, the
  *   stream's (epoch, top offset) stays; offsets never restart within an epoch.
  *   The epoch changes only when the stream itself is lost (engine restart, or
- *   the stream's metadata expired after `metaTtlMs` without publications).
+ *   the stream's metadata expired after `metaTtlMs` without publications while
+ *   no node was subscribed to it).
  * - **Idempotency**: a second publish with the same (channel, key) inside its
  *   window publishes nothing and returns the first outcome with `deduplicated: true`.
  */

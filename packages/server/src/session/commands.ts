@@ -148,8 +148,9 @@ const connect: Handler<ConnectCommand> = async (session, cmd) => {
     version,
     protocol: PROTOCOL_VERSION,
     ...expirySeconds(session.expiresAt),
-    ping: Math.round(config.client.pingInterval / 1000),
-    pong: Math.round(config.client.pongTimeout / 1000),
+    // Whole seconds, rounded up so a sub-second test setting never reads as 0 ("off").
+    ping: Math.ceil(config.client.pingInterval / 1000),
+    pong: Math.ceil(config.client.pongTimeout / 1000),
     subs,
   };
   session.reply(cmd.id, result);
@@ -172,7 +173,7 @@ const subscribe: Handler<SubscribeCommand> = async (session, cmd) => {
   const target = policy.resolve(cmd.channel);
   if (session.subs.has(target.channel)) throw new TidingsError(ErrorCode.AlreadySubscribed, 'already subscribed');
   await policy.authorizeSubscribe(session.principal, target, cmd.token);
-  for (const hook of hooks.subscribe) await hook({ ...session.context, channel: target.channel, serverSide: false });
+  for (const hook of hooks.subscribe) await hook({ ...session.context, channel: target.channel });
   if (session.subs.has(target.channel)) throw new TidingsError(ErrorCode.AlreadySubscribed, 'already subscribed');
   let r;
   try {
@@ -217,9 +218,8 @@ function requireSubscription(session: Session, channel: string, what: string): R
 }
 
 const history: Handler<HistoryCommand> = async (session, cmd) => {
-  const target = session.services.policy.resolve(cmd.channel);
+  const target = requireSubscription(session, cmd.channel, 'history');
   if (!target.ns.history) throw new TidingsError(ErrorCode.NotAvailable, 'history is off in this namespace');
-  requireSubscription(session, cmd.channel, 'history');
   const max = session.services.config.history.maxLimit;
   const query = { limit: Math.min(cmd.limit ?? max, max), reverse: cmd.reverse === true, ...(cmd.since ? { since: cmd.since } : {}) };
   const page = await session.services.broker.history(target.channel, query);

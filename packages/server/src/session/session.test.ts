@@ -11,6 +11,10 @@ beforeAll(async () => {
   t.node.onRpc('fail', () => {
     throw new TidingsError('app_rejected', 'no way');
   });
+  t.node.onRpc('slow', async () => {
+    await new Promise((r) => setTimeout(r, 50));
+    return 'slow done';
+  });
   t.node.onRpc('crash', () => {
     throw new Error('boom');
   });
@@ -95,6 +99,29 @@ describe('protocol handling', () => {
     const ids = replies.filter((r): r is { id: number } => typeof (r as { id?: number }).id === 'number').map((r) => r.id);
     expect(ids).toEqual([7, 8, 9]);
     c.close();
+  });
+
+  it('keeps replies in command order when a bad frame sits between slow commands', async () => {
+    const c = await connected();
+    const order: number[] = [];
+    c.ws.on('message', (m) => {
+      for (const line of m.toString().split('\n')) {
+        const f = JSON.parse(line);
+        if (typeof f.id === 'number') order.push(f.id);
+      }
+    });
+    c.send(['{"id":10,"type":"rpc","method":"slow"}', '{"id":11,"type":"bogus"}', '{"id":12,"type":"publish","channel":"chat:x","data":1,"idempotencyKey":""}', '{"id":13,"type":"rpc","method":"echo"}'].join('\n'));
+    await new Promise((r) => setTimeout(r, 150));
+    expect(order).toEqual([10, 11, 12, 13]);
+    c.close();
+  });
+
+  it('answers earlier commands before closing on a fatal frame', async () => {
+    const c = await connected();
+    const slow = c.call('rpc', { method: 'slow' });
+    c.send('not json');
+    expect(await slow).toMatchObject({ result: { data: 'slow done' } });
+    expect((await c.closed).code).toBe(CloseCode.BadRequest);
   });
 
   it('coalesces pushes of one turn into one WebSocket message', async () => {
@@ -196,6 +223,18 @@ describe('channels and permissions', () => {
     staff.close();
   });
 
+  it('does not let a publish role bypass a private namespace', async () => {
+    const editor = await connected('ed', { roles: ['editor'] });
+    expect(await editor.call('publish', { channel: 'board:b1', data: 1 })).toMatchObject({ error: { code: 'permission_denied' } });
+    await editor.ok('subscribe', { channel: 'board:b1', token: await t.token('ed', { channel: 'board:b1' }) });
+    expect(await editor.ok('publish', { channel: 'board:b1', data: 1 })).toEqual({});
+    const viewer = await connected('vi');
+    await viewer.ok('subscribe', { channel: 'board:b1', token: await t.token('vi', { channel: 'board:b1' }) });
+    expect(await viewer.call('publish', { channel: 'board:b1', data: 1 })).toMatchObject({ error: { code: 'permission_denied' } });
+    editor.close();
+    viewer.close();
+  });
+
   it('allows client publish only where the namespace says, with publisher info', async () => {
     const alice = await connected('alice', { info: { name: 'Alice' } });
     expect(await alice.call('publish', { channel: 'news:a', data: 'x' })).toMatchObject({ error: { code: 'permission_denied' } });
@@ -265,6 +304,7 @@ describe('history, presence and rpc commands', () => {
   it('reads history with limit, since and reverse, for subscribers only', async () => {
     const c = await connected();
     expect(await c.call('history', { channel: 'news:h' })).toMatchObject({ error: { code: 'permission_denied' } });
+    await c.ok('subscribe', { channel: 'live:h' });
     expect(await c.call('history', { channel: 'live:h' })).toMatchObject({ error: { code: 'not_available' } });
     const sub = await c.ok('subscribe', { channel: 'news:h' });
     for (let i = 1; i <= 5; i++) await t.node.publish('news:h', i);

@@ -55,6 +55,8 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   private queuedBytes = 0;
   private scheduled = false;
   private chain: Promise<void> = Promise.resolve();
+  /** A fatal frame arrived: earlier commands finish and get their replies, then the connection closes. */
+  private doomed = false;
   private timer: NodeJS.Timeout | undefined;
   private awaitingPong = false;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -101,17 +103,20 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
 
   /** One message from the transport: one or more frames. */
   handleMessage(text: string): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.doomed) return;
     this.markAlive();
     for (const decoded of decodeClientMessage(text)) {
       if (!decoded.ok) {
         this.services.counters.badRequests++;
         if (decoded.fatal || decoded.id === undefined) {
           this.services.log.debug({ client: this.id, problem: decoded.error.message }, 'bad frame');
-          this.disconnect(CloseCode.BadRequest);
+          this.doomed = true;
+          this.chain = this.chain.then(() => this.disconnect(CloseCode.BadRequest));
           return;
         }
-        this.replyError(decoded.id, decoded.error);
+        // Through the chain too, so replies keep command order.
+        const { id, error } = decoded;
+        this.chain = this.chain.then(() => this.replyError(id, error));
         continue;
       }
       const frame = decoded.frame;
@@ -247,7 +252,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
    */
   disconnect(code: number, options: { reason?: string; delay?: number } = {}): void {
     if (this.state === 'closed') return;
-    const reason = options.reason ?? CloseReason[code] ?? 'disconnect';
+    const reason = closeReason(options.reason ?? CloseReason[code] ?? 'disconnect');
     const push: Record<string, unknown> = { type: 'disconnect', code, reason, reconnect: closeCodeReconnects(code) };
     if (options.delay !== undefined) push.delay = options.delay;
     this.push(Buffer.from(JSON.stringify(push)));
@@ -310,4 +315,10 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   }
 }
 
-export { TidingsError };
+/** A WebSocket close reason holds at most 123 bytes of UTF-8. */
+function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let cut = reason.slice(0, 123);
+  while (Buffer.byteLength(cut) > 123) cut = cut.slice(0, -1);
+  return cut;
+}

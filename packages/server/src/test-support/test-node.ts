@@ -26,6 +26,7 @@ export const TEST_NAMESPACES: TidingsOptions['namespaces'] = {
   task: { private: true, history: { size: 10, ttl: '10m' }, recover: true },
   dm: { history: { size: 100, ttl: '10m' }, recover: true, clientPublish: 'subscribers' },
   open: { anonymous: true, clientPublish: 'subscribers' },
+  board: { private: true, clientPublish: ['editor'] },
 };
 
 export async function startTestNode(options: TidingsOptions = {}): Promise<TestNode> {

@@ -167,7 +167,9 @@ describe('expiry, refresh and liveness', () => {
   });
 
   it('pings, and closes a peer that stops answering', async () => {
-    const { client: alive } = await TestClient.connect(n.wsUrl, await n.token('alive'));
+    const { client: alive, result } = await TestClient.connect(n.wsUrl, await n.token('alive'));
+    // Sub-second settings are announced rounded up, never as 0 ("no pings").
+    expect(result).toMatchObject({ ping: 1, pong: 1 });
     const { client: dead } = await TestClient.connect(n.wsUrl, await n.token('dead'));
     dead.autoPong = false;
     const closed = await dead.closed;

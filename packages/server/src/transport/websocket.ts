@@ -58,7 +58,7 @@ export interface WebSocketAcceptorDeps {
   onProtocolError(): void;
 }
 
-function rejectUpgrade(socket: Duplex, status: number, text: string, body: { code: string; message: string }): void {
+function rejectUpgrade(socket: Duplex, status: number, text: string, body: { code: string; message: string; temporary?: boolean }): void {
   if (socket.destroyed) return;
   const json = JSON.stringify({ error: body });
   socket.end(
@@ -95,7 +95,7 @@ export class WebSocketAcceptor {
     if (path !== this.deps.config.websocket.path) return false;
     socket.on('error', () => socket.destroy());
     if (!this.deps.accepting()) {
-      rejectUpgrade(socket, 503, 'Service Unavailable', { code: 'unavailable', message: 'server is shutting down' });
+      rejectUpgrade(socket, 503, 'Service Unavailable', { code: 'unavailable', message: 'server is shutting down', temporary: true });
       return true;
     }
     const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined;

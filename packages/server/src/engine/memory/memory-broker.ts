@@ -156,9 +156,14 @@ export class MemoryBroker implements Broker {
     return this.streams.size;
   }
 
+  /** A stream expires after `metaTtlMs` without publications, unless this node has subscribers to it. */
+  private expired(channel: string, stream: Stream, now: number): boolean {
+    return now - stream.touchedAt > this.options.metaTtlMs && !this.subscribed.has(channel);
+  }
+
   private stream(channel: string, now: number): Stream {
     let stream = this.streams.get(channel);
-    if (stream && now - stream.touchedAt > this.options.metaTtlMs) {
+    if (stream && this.expired(channel, stream, now)) {
       this.streams.delete(channel);
       stream = undefined;
     }
@@ -179,7 +184,7 @@ export class MemoryBroker implements Broker {
   sweep(): void {
     const now = this.now();
     for (const [channel, stream] of this.streams) {
-      if (now - stream.touchedAt > this.options.metaTtlMs) this.streams.delete(channel);
+      if (this.expired(channel, stream, now)) this.streams.delete(channel);
       else this.dropExpired(stream, now);
     }
     for (const [key, entry] of this.idempotency) {

@@ -1,3 +1,4 @@
+import { describe, expect, it } from 'vitest';
 import { brokerContract } from '../broker.contract.js';
 import { presenceContract } from '../presence.contract.js';
 import { MemoryBroker } from './memory-broker.js';
@@ -5,3 +6,21 @@ import { MemoryPresenceManager } from './memory-presence.js';
 
 brokerContract('MemoryBroker', async (options) => new MemoryBroker({ ...options, sweepIntervalMs: 50 }));
 presenceContract('MemoryPresenceManager', async (options) => new MemoryPresenceManager(options));
+
+describe('MemoryBroker stream lifetime', () => {
+  it('keeps a stream with local subscribers past metaTtl, so its epoch cannot change under them', async () => {
+    const broker = new MemoryBroker({ metaTtlMs: 100, idempotencyWindowMs: 1000, sweepIntervalMs: 20 });
+    broker.setHandler({ onPublication: () => {}, onJoin: () => {}, onLeave: () => {} });
+    try {
+      await broker.subscribe('x:kept');
+      const a = await broker.position('x:kept');
+      await new Promise((r) => setTimeout(r, 250));
+      expect(await broker.position('x:kept')).toEqual(a);
+      await broker.unsubscribe('x:kept');
+      await new Promise((r) => setTimeout(r, 250));
+      expect((await broker.position('x:kept')).epoch).not.toBe(a.epoch);
+    } finally {
+      await broker.close();
+    }
+  });
+});
