@@ -107,7 +107,7 @@ function randomCommand(r: Rng): Command {
     case 3:
       return { id, type: 'unsubscribe', channel };
     case 4:
-      return clean({ id, type: 'publish', channel, data: randomJson(r), idempotencyKey: opt(() => boundedString(r, 128)) });
+      return clean({ id, type: 'publish', channel, data: randomJson(r), idempotencyKey: opt(() => 'k' + boundedString(r, 127)) });
     case 5:
       return clean({
         id,
