@@ -349,7 +349,7 @@ export class Tidings {
     return listing;
   }
 
-  /** Subscribers and presence of one channel, in seed 002's field names where it names them. */
+  /** Subscribers and presence of one channel, with the field names task-viewer UIs already use (viewingUsers, typingUsers, totalViewing). */
   async channelInfo(channel: string): Promise<Record<string, unknown>> {
     const target = this.policy.resolve(channel);
     const info: Record<string, unknown> = { channel: target.channel, subscribers: this.hub.subscriberCount(target.channel) };
