@@ -93,7 +93,7 @@ export interface DecodedError {
 
 export type Decoded<F> = DecodedOk<F> | DecodedError;
 
-type FieldType = 'string' | 'integer' | 'boolean' | 'position' | 'positions' | 'any';
+type FieldType = 'string' | 'integer' | 'boolean' | 'position' | 'positions' | 'userIds' | 'any';
 
 interface FieldSpec {
   type: FieldType;
@@ -102,6 +102,8 @@ interface FieldSpec {
   max?: number;
   /** For strings: minimum length. For integers: minimum value. */
   min?: number;
+  /** For strings: the allowed values. */
+  oneOf?: readonly string[];
 }
 
 /** Field rules per command type; a field not listed is ignored (forward compatible). */
@@ -132,6 +134,17 @@ const COMMAND_FIELDS: Record<CommandType, Record<string, FieldSpec>> = {
   },
   presence: { channel: { type: 'string', required: true } },
   presence_stats: { channel: { type: 'string', required: true } },
+  typing: {
+    channel: { type: 'string', required: true },
+    typing: { type: 'boolean', required: true },
+  },
+  status: { status: { type: 'string', required: true, oneOf: ['online', 'away'] } },
+  presence_state: {
+    channel: { type: 'string', required: true },
+    state: { type: 'any', required: true },
+  },
+  follow: { users: { type: 'userIds', required: true, max: 1000 } },
+  unfollow: { users: { type: 'userIds', required: true, max: 1000 } },
   rpc: {
     method: { type: 'string', required: true, max: 256 },
     data: { type: 'any' },
@@ -158,6 +171,7 @@ function fieldError(path: string, value: unknown, spec: FieldSpec): string | nul
       if (typeof value !== 'string') return `${path}: expected string, got ${typeName(value)}`;
       if (spec.max !== undefined && value.length > spec.max) return `${path}: longer than ${spec.max} characters`;
       if (spec.min !== undefined && value.length < spec.min) return `${path}: shorter than ${spec.min} characters`;
+      if (spec.oneOf !== undefined && !spec.oneOf.includes(value)) return `${path}: expected one of ${spec.oneOf.map((v) => `"${v}"`).join(', ')}`;
       return null;
     case 'integer':
       if (typeof value !== 'number' || !Number.isInteger(value)) return `${path}: expected integer, got ${typeName(value)}`;
@@ -173,6 +187,14 @@ function fieldError(path: string, value: unknown, spec: FieldSpec): string | nul
         return `${path}.offset: expected non-negative integer, got ${typeName(value.offset)}`;
       }
       return null;
+    case 'userIds': {
+      if (!Array.isArray(value)) return `${path}: expected array of strings, got ${typeName(value)}`;
+      if (value.length > (spec.max ?? 1000)) return `${path}: more than ${spec.max ?? 1000} entries`;
+      for (let i = 0; i < value.length; i++) {
+        if (typeof value[i] !== 'string' || value[i].length === 0) return `${path}[${i}]: expected non-empty string`;
+      }
+      return null;
+    }
     case 'positions': {
       if (!isPlainObject(value)) return `${path}: expected object {channel: {epoch, offset}}, got ${typeName(value)}`;
       for (const [channel, pos] of Object.entries(value)) {
@@ -246,7 +268,7 @@ export function decodeClientMessage(text: string): Decoded<ClientFrame>[] {
   return out;
 }
 
-const PUSH_TYPES = new Set(['publication', 'join', 'leave', 'subscribe', 'unsubscribe', 'disconnect', 'ping']);
+const PUSH_TYPES = new Set(['publication', 'join', 'leave', 'typing', 'presence', 'status', 'subscribe', 'unsubscribe', 'disconnect', 'ping']);
 
 /** Validates one parsed server frame (for clients). Unknown push types are errors the client may ignore. */
 export function validateServerFrame(value: unknown): ServerFrame | string {
@@ -263,6 +285,10 @@ export function validateServerFrame(value: unknown): ServerFrame | string {
   }
   if (typeof value.type !== 'string') return 'push: expected string "type"';
   if (!PUSH_TYPES.has(value.type)) return `push: unknown type "${value.type}"`;
+  if (value.type === 'status') {
+    if (typeof value.user !== 'string' || typeof value.status !== 'string') return 'status: expected string "user" and "status"';
+    return value as unknown as ServerFrame;
+  }
   if (value.type !== 'ping' && value.type !== 'disconnect' && typeof value.channel !== 'string') {
     return `${value.type}.channel: expected string`;
   }

@@ -40,6 +40,10 @@ export const CloseCode = {
   ForceReconnect: 4005,
   /** An unexpected server error; reconnect with backoff. */
   InternalError: 4006,
+  /** A connection limit was reached (per user, per node, or new connections per IP); retry with backoff. */
+  ConnectionLimit: 4007,
+  /** Sustained abuse of a rate limit after repeated `rate_limited` errors; reconnect with backoff. */
+  RateLimit: 4008,
 
   // 4500–4999: terminal
   /** The token is invalid: bad signature, wrong audience or issuer, malformed, missing claims. */
@@ -66,6 +70,8 @@ export const CloseReason: Readonly<Record<number, string>> = {
   [CloseCode.ConnectTimeout]: 'connect timeout',
   [CloseCode.ForceReconnect]: 'force reconnect',
   [CloseCode.InternalError]: 'internal error',
+  [CloseCode.ConnectionLimit]: 'connection limit',
+  [CloseCode.RateLimit]: 'rate limit',
   [CloseCode.InvalidToken]: 'invalid token',
   [CloseCode.BadRequest]: 'bad request',
   [CloseCode.Forbidden]: 'forbidden',

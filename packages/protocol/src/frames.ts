@@ -29,6 +29,10 @@ export interface StreamPosition {
   offset: number;
 }
 
+/** A connection's or user's presence status. `offline` only appears in user status. */
+export type PresenceStatus = 'online' | 'away';
+export type UserStatusValue = PresenceStatus | 'offline';
+
 /** Public description of a connection: who published, who joined. */
 export interface ClientInfo {
   /** User id (`sub` of the token); empty string for anonymous connections. */
@@ -119,6 +123,37 @@ export interface PresenceStatsCommand extends CommandBase {
   channel: string;
 }
 
+export interface TypingCommand extends CommandBase {
+  type: 'typing';
+  channel: string;
+  /** true while typing (refresh it before `typingTimeout`), false when done. */
+  typing: boolean;
+}
+
+/** Sets this connection's status in every channel and in the user's global status. */
+export interface StatusCommand extends CommandBase {
+  type: 'status';
+  status: PresenceStatus;
+}
+
+/** Sets this connection's app-defined presence state in a channel (`null` clears it). */
+export interface PresenceStateCommand extends CommandBase {
+  type: 'presence_state';
+  channel: string;
+  state: unknown;
+}
+
+/** Follow the global status of users (online badges) without subscribing to their channels. */
+export interface FollowCommand extends CommandBase {
+  type: 'follow';
+  users: string[];
+}
+
+export interface UnfollowCommand extends CommandBase {
+  type: 'unfollow';
+  users: string[];
+}
+
 export interface RpcCommand extends CommandBase {
   type: 'rpc';
   method: string;
@@ -134,6 +169,11 @@ export type Command =
   | HistoryCommand
   | PresenceCommand
   | PresenceStatsCommand
+  | TypingCommand
+  | StatusCommand
+  | PresenceStateCommand
+  | FollowCommand
+  | UnfollowCommand
   | RpcCommand;
 
 export type CommandType = Command['type'];
@@ -185,6 +225,8 @@ export interface SubscribeResult {
   recovered?: boolean;
   /** Missed publications in order, when recovery was asked for. */
   publications?: Publication[];
+  /** Presence snapshot, in namespaces with presence. */
+  presence?: PresenceResult;
 }
 
 export interface PublishResult {
@@ -202,8 +244,44 @@ export interface HistoryResult {
   publications: Publication[];
 }
 
+/** One connection in a channel's presence. */
+export interface PresenceClient extends ClientInfo {
+  status: PresenceStatus;
+  /** App-defined state this connection set with `presence_state`. */
+  state?: unknown;
+}
+
+/** One user in a channel's presence, aggregated over the user's connections. */
+export interface PresenceUser {
+  user: string;
+  info?: Record<string, unknown>;
+  /** `online` if any of the user's connections here is online, else `away`. */
+  status: PresenceStatus;
+  /** The most recently set state among the user's connections. */
+  state?: unknown;
+  /** Last time the user was seen in this channel, ms since the epoch. */
+  lastSeen: number;
+  /** Connections of this user in the channel (0 during the leave grace period). */
+  clients: number;
+}
+
 export interface PresenceResult {
-  clients: Record<string, ClientInfo>;
+  /** By connection id. */
+  clients: Record<string, PresenceClient>;
+  /** One entry per user. */
+  users: PresenceUser[];
+}
+
+/** A user's global status. */
+export interface UserStatus {
+  status: UserStatusValue;
+  /** Last time the user was seen online, ms since the epoch; absent if never seen. */
+  lastSeen?: number;
+}
+
+export interface FollowResult {
+  /** Current status of each followed user. */
+  statuses: Record<string, UserStatus>;
 }
 
 export interface PresenceStatsResult {
@@ -225,6 +303,11 @@ export interface ResultByCommand {
   history: HistoryResult;
   presence: PresenceResult;
   presence_stats: PresenceStatsResult;
+  typing: Record<string, never>;
+  status: Record<string, never>;
+  presence_state: Record<string, never>;
+  follow: FollowResult;
+  unfollow: Record<string, never>;
   rpc: RpcResult;
 }
 
@@ -269,6 +352,28 @@ export interface LeavePush {
   info: ClientInfo;
 }
 
+/** Someone else in the channel started or stopped typing. */
+export interface TypingPush {
+  type: 'typing';
+  channel: string;
+  user: string;
+  info?: Record<string, unknown>;
+  typing: boolean;
+}
+
+/** A user's status or state in the channel changed. */
+export interface PresencePush {
+  type: 'presence';
+  channel: string;
+  user: PresenceUser;
+}
+
+/** A followed user's global status changed. */
+export interface StatusPush extends UserStatus {
+  type: 'status';
+  user: string;
+}
+
 /** The server subscribed this connection to a channel after `connect`. */
 export interface SubscribePush extends SubscribeResult {
   type: 'subscribe';
@@ -303,6 +408,9 @@ export type Push =
   | PublicationPush
   | JoinPush
   | LeavePush
+  | TypingPush
+  | PresencePush
+  | StatusPush
   | SubscribePush
   | UnsubscribePush
   | DisconnectPush

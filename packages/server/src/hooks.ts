@@ -53,6 +53,13 @@ export type ConnectHook = (ctx: ConnectionContext) => void | ConnectResultOverri
 export type SubscribeHook = (ctx: SubscribeContext) => void | Promise<void>;
 export type PublishHook = (ctx: PublishContext) => void | PublishOverride | Promise<void | PublishOverride>;
 export type RpcHandler = (ctx: RpcContext) => unknown | Promise<unknown>;
+export interface FollowContext extends ConnectionContext {
+  /** User ids the connection asks to follow. */
+  users: string[];
+}
+
+/** May return the subset of `users` this connection is allowed to follow, or throw to refuse. */
+export type FollowHook = (ctx: FollowContext) => void | string[] | Promise<void | string[]>;
 export type DisconnectHook = (ctx: DisconnectContext) => void | Promise<void>;
 
 export interface Hooks {
@@ -61,9 +68,10 @@ export interface Hooks {
   publish: PublishHook[];
   /** Handlers by method; the '' entry handles every method without its own. */
   rpc: Map<string, RpcHandler>;
+  follow: FollowHook[];
   disconnect: DisconnectHook[];
 }
 
 export function emptyHooks(): Hooks {
-  return { connect: [], subscribe: [], publish: [], rpc: new Map(), disconnect: [] };
+  return { connect: [], subscribe: [], publish: [], rpc: new Map(), follow: [], disconnect: [] };
 }

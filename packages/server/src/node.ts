@@ -14,6 +14,7 @@ import {
   encodeFrame,
   type ClientInfo,
   type HistoryResult,
+  type PresenceResult,
   type PublishResult,
   type StreamPosition,
 } from '@tidings/protocol';
@@ -24,16 +25,32 @@ import { createJwtVerifier } from './auth/jwt-verifier.js';
 import { createOriginCheck } from './auth/origin.js';
 import type { TokenVerifier } from './auth/token-verifier.js';
 import { ConfigError, resolveConfig, type NamespaceConfig, type TidingsConfig, type TidingsConfigInput } from './config/schema.js';
-import type { Broker, HistoryOptions, PublishOutcome } from './engine/broker.js';
+import type { Broker, HistoryOptions } from './engine/broker.js';
+import type { IdempotencyStore } from './engine/idempotency.js';
 import { MemoryBroker } from './engine/memory/memory-broker.js';
+import { MemoryIdempotencyStore } from './engine/memory/memory-idempotency.js';
 import { MemoryPresenceManager } from './engine/memory/memory-presence.js';
+import { MemoryTypingStore } from './engine/memory/memory-typing.js';
+import { MemoryUserStatusStore } from './engine/memory/memory-user-status.js';
 import type { PresenceManager } from './engine/presence.js';
+import type { TypingStore } from './engine/typing.js';
+import type { UserListPage, UserStatusEntry, UserStatusStore } from './engine/user-status.js';
+import { PresenceFeature, publicStatus } from './features/presence.js';
 import { TidingsError } from './errors.js';
-import { emptyHooks, type ConnectHook, type DisconnectHook, type Hooks, type PublishHook, type RpcHandler, type SubscribeHook } from './hooks.js';
+import {
+  emptyHooks,
+  type ConnectHook,
+  type DisconnectHook,
+  type FollowHook,
+  type Hooks,
+  type PublishHook,
+  type RpcHandler,
+  type SubscribeHook,
+} from './hooks.js';
 import { Flusher } from './hub/flusher.js';
 import { Hub } from './hub/hub.js';
 import { createLogger, type Logger } from './log.js';
-import type { Counters, SessionServices } from './session/services.js';
+import type { Counters, PublishedOutcome, SessionServices } from './session/services.js';
 import { Session } from './session/session.js';
 import { WebSocketAcceptor } from './transport/websocket.js';
 import { VERSION } from './version.js';
@@ -45,6 +62,9 @@ export interface TidingsOptions extends TidingsConfigInput {
   /** Engine parts; default: in-memory. */
   broker?: Broker;
   presenceManager?: PresenceManager;
+  userStatusStore?: UserStatusStore;
+  typingStore?: TypingStore;
+  idempotencyStore?: IdempotencyStore;
   /** Token verification; default: JWT with the `auth` settings. */
   verifier?: TokenVerifier;
 }
@@ -105,6 +125,10 @@ export class Tidings {
   private readonly hooks: Hooks = emptyHooks();
   private readonly broker: Broker;
   private readonly presence: PresenceManager;
+  private readonly userStatus: UserStatusStore;
+  private readonly typing: TypingStore;
+  private readonly idempotency: IdempotencyStore;
+  private readonly presenceFeature: PresenceFeature;
   private readonly verifier: TokenVerifier;
   private readonly policy: ChannelPolicy;
   private readonly hub: Hub<Session>;
@@ -123,7 +147,7 @@ export class Tidings {
   private closing = false;
 
   constructor(options: TidingsOptions = {}) {
-    const { logger, broker, presenceManager, verifier, ...input } = options;
+    const { logger, broker, presenceManager, userStatusStore, typingStore, idempotencyStore, verifier, ...input } = options;
     this.config = resolveConfig(input);
     const config = this.config;
     this.log = logger ?? createLogger(config.logLevel);
@@ -134,13 +158,25 @@ export class Tidings {
       // Unreadable key files, bad PEMs: configuration problems, reported like the others.
       throw new ConfigError([`auth: ${(err as Error).message}`]);
     }
-    this.broker = broker ?? new MemoryBroker({ metaTtlMs: config.history.metaTtl, idempotencyWindowMs: config.idempotency.window });
+    this.broker = broker ?? new MemoryBroker({ metaTtlMs: config.history.metaTtl });
     this.presence = presenceManager ?? new MemoryPresenceManager({ ttlMs: config.presence.ttl });
+    this.userStatus = userStatusStore ?? new MemoryUserStatusStore({ ttlMs: config.presence.ttl, lastSeenTtlMs: config.status.lastSeenTtl });
+    this.typing = typingStore ?? new MemoryTypingStore();
+    this.idempotency = idempotencyStore ?? new MemoryIdempotencyStore();
     this.hub = new Hub<Session>(this.broker);
     this.broker.setHandler({
       onPublication: (channel, pub) => this.hub.deliverPublication(channel, pub),
-      onJoin: (channel, info) => this.hub.deliverJoin(channel, info),
-      onLeave: (channel, info) => this.hub.deliverLeave(channel, info),
+      onControl: (channel, event) => this.hub.deliverControl(channel, event),
+    });
+    this.presenceFeature = new PresenceFeature({
+      config,
+      log: this.log,
+      hub: this.hub,
+      broker: this.broker,
+      presence: this.presence,
+      userStatus: this.userStatus,
+      typing: this.typing,
+      hooks: this.hooks,
     });
     this.policy = new ChannelPolicy(config, this.verifier);
     this.services = {
@@ -151,6 +187,7 @@ export class Tidings {
       hub: this.hub,
       broker: this.broker,
       presence: this.presence,
+      presenceFeature: this.presenceFeature,
       flusher: new Flusher(),
       hooks: this.hooks,
       counters: this.counters,
@@ -180,7 +217,7 @@ export class Tidings {
     this.api = new ServerApi(this, this.log);
     this.rateTimer = setInterval(() => this.sampleRates(), 1000);
     this.rateTimer.unref();
-    this.presenceTimer = setInterval(() => this.refreshPresence(), Math.max(1000, Math.floor(config.presence.ttl / 3)));
+    this.presenceTimer = setInterval(() => this.presenceFeature.refresh(this.hub.allSessions()), Math.max(1000, Math.floor(config.presence.ttl / 3)));
     this.presenceTimer.unref();
   }
 
@@ -210,6 +247,15 @@ export class Tidings {
   onRpc(a: string | RpcHandler, b?: RpcHandler): this {
     if (typeof a === 'string') this.hooks.rpc.set(a, b!);
     else this.hooks.rpc.set('', a);
+    return this;
+  }
+
+  /**
+   * Decides which users a connection may follow the status of: return the allowed
+   * subset of `ctx.users`, or throw a TidingsError to refuse the whole request.
+   */
+  onFollow(hook: FollowHook): this {
+    this.hooks.follow.push(hook);
     return this;
   }
 
@@ -301,15 +347,17 @@ export class Tidings {
     );
   }
 
-  private async publishTo(target: ResolvedChannel, data: unknown, options: { info?: ClientInfo; idempotencyKey?: string }): Promise<PublishOutcome> {
+  private async publishTo(target: ResolvedChannel, data: unknown, options: { info?: ClientInfo; idempotencyKey?: string }): Promise<PublishedOutcome> {
     const history = this.historyOf(target.ns);
-    const outcome = await this.broker.publish(target.channel, data, {
-      ...(history ? { history } : {}),
-      ...options,
-      idempotencyWindowMs: this.config.idempotency.window,
-    });
-    if (!outcome.deduplicated) this.counters.publicationsIn++;
-    return outcome;
+    const publish = async () => {
+      const outcome = await this.broker.publish(target.channel, data, { ...(history ? { history } : {}), ...(options.info ? { info: options.info } : {}) });
+      this.counters.publicationsIn++;
+      return outcome;
+    };
+    if (options.idempotencyKey === undefined) return { ...(await publish()), deduplicated: false };
+    const key = `publish\u0000${target.channel}\u0000${options.idempotencyKey}`;
+    const { value, fresh } = await this.idempotency.once(key, this.config.idempotency.window, publish);
+    return { ...value, deduplicated: !fresh };
   }
 
   private historyOf(ns: NamespaceConfig): HistoryOptions | undefined {
@@ -354,27 +402,52 @@ export class Tidings {
     const target = this.policy.resolve(channel);
     const info: Record<string, unknown> = { channel: target.channel, subscribers: this.hub.subscriberCount(target.channel) };
     if (target.ns.presence) {
-      const clients = await this.presence.get(target.channel);
-      const byUser = new Map<string, { userId: string; info?: Record<string, unknown>; clients: number }>();
-      for (const c of Object.values(clients)) {
-        if (c.user === '') continue; // anonymous viewers are counted in subscribers, not as users
-        const entry = byUser.get(c.user) ?? { userId: c.user, ...(c.info ? { info: c.info } : {}), clients: 0 };
-        entry.clients++;
-        byUser.set(c.user, entry);
-      }
-      info.presence = clients;
-      info.viewingUsers = [...byUser.values()];
-      info.totalViewing = byUser.size;
-      info.typingUsers = [];
+      const [clients, users] = await Promise.all([this.presence.clients(target.channel), this.presence.users(target.channel)]);
+      // Anonymous viewers count in subscribers and presence, not as users.
+      const viewing = users.filter((u) => u.user !== '');
+      info.presence = { clients, users };
+      info.viewingUsers = viewing.map((u) => ({
+        userId: u.user,
+        ...(u.info ? { info: u.info } : {}),
+        status: u.status,
+        lastSeen: new Date(u.lastSeen).toISOString(),
+        ...(u.state !== undefined ? { state: u.state } : {}),
+        clients: u.clients,
+      }));
+      info.totalViewing = viewing.length;
+    }
+    if (target.ns.typing) {
+      const typing = await this.presenceFeature.typingUsers(target.channel);
+      info.typingUsers = typing.map((t) => t.user).sort();
     }
     return info;
   }
 
-  /** Presence of a channel by connection id. */
-  async presenceOf(channel: string): Promise<Record<string, ClientInfo>> {
+  /** Presence of a channel: connections by id and users aggregated. */
+  async presenceOf(channel: string): Promise<PresenceResult> {
     const target = this.policy.resolve(channel);
     if (!target.ns.presence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
-    return this.presence.get(target.channel);
+    const [clients, users] = await Promise.all([this.presence.clients(target.channel), this.presence.users(target.channel)]);
+    return { clients, users };
+  }
+
+  /** A user's global status, in the shape of the server API. */
+  async userStatusOf(user: string): Promise<{ userId: string; isOnline: boolean; status: string; lastSeen: string | null; info?: Record<string, unknown> }> {
+    const entry = await this.userStatus.get(user);
+    return apiUserStatus(entry);
+  }
+
+  /** Online and away users, sorted by id, paginated. */
+  async onlineUsers(query: { cursor?: string; limit?: number } = {}): Promise<{ count: number; users: ReturnType<typeof apiUserStatus>[]; nextCursor?: string }> {
+    const limit = query.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TidingsError(ErrorCode.BadRequest, 'limit: expected integer 1..1000');
+    const [page, count]: [UserListPage, number] = await Promise.all([
+      this.userStatus.listOnline({ limit, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) }),
+      this.userStatus.countOnline(),
+    ]);
+    const out: { count: number; users: ReturnType<typeof apiUserStatus>[]; nextCursor?: string } = { count, users: page.users.map(apiUserStatus) };
+    if (page.nextCursor !== undefined) out.nextCursor = page.nextCursor;
+    return out;
   }
 
   // ------------------------------------------------------------ steering
@@ -417,7 +490,7 @@ export class Tidings {
     return {
       status: this.closing ? 'shutting_down' : 'healthy',
       timestamp: new Date().toISOString(),
-      stats: { connectedSockets: this.hub.sessionCount, onlineUsers: this.onlineUsers(), activeRooms: this.hub.channelCount },
+      stats: { connectedSockets: this.hub.sessionCount, onlineUsers: this.localUserCount(), activeRooms: this.hub.channelCount },
     };
   }
 
@@ -427,7 +500,7 @@ export class Tidings {
       version: VERSION,
       uptimeSeconds: Math.floor((Date.now() - this.startedAt) / 1000),
       connectedSockets: this.hub.sessionCount,
-      onlineUsers: this.onlineUsers(),
+      onlineUsers: this.localUserCount(),
       activeRooms: this.hub.channelCount,
       publicationsInPerSecond: this.rates.inPerSecond,
       publicationsOutPerSecond: this.rates.outPerSecond,
@@ -440,8 +513,8 @@ export class Tidings {
     };
   }
 
-  /** Users with a connection, not counting anonymous ones. */
-  private onlineUsers(): number {
+  /** Users with a connection on this node, not counting anonymous ones. */
+  private localUserCount(): number {
     return this.hub.userCount - (this.hub.userSessions('').length > 0 ? 1 : 0);
   }
 
@@ -451,17 +524,6 @@ export class Tidings {
     r.outPerSecond = this.hub.deliveredTotal - r.lastOut;
     r.lastIn = this.counters.publicationsIn;
     r.lastOut = this.hub.deliveredTotal;
-  }
-
-  /** Keeps this node's presence entries from expiring (the TTL exists for nodes that die). */
-  private refreshPresence(): void {
-    for (const session of this.hub.allSessions()) {
-      for (const sub of session.subs.values()) {
-        if (sub.live && sub.target.ns.presence) {
-          this.presence.add(sub.channel, session.clientInfo).catch((err) => this.log.error({ err }, 'presence refresh failed'));
-        }
-      }
-    }
   }
 
   /**
@@ -499,12 +561,25 @@ export class Tidings {
     clearTimeout(cutoff);
     this.websocket.close();
     this.verifier.close?.();
-    await Promise.all([this.broker.close(), this.presence.close()]);
+    this.presenceFeature.close();
+    await Promise.all([this.broker.close(), this.presence.close(), this.userStatus.close(), this.typing.close(), this.idempotency.close()]);
     this.log.info('tidings stopped');
   }
 }
 
-function publishResult(outcome: PublishOutcome): PublishResult {
+/** Seed-style status body: userId, isOnline, status, lastSeen as ISO time. */
+function apiUserStatus(entry: UserStatusEntry) {
+  const s = publicStatus(entry);
+  return {
+    userId: entry.user,
+    ...(entry.info ? { info: entry.info } : {}),
+    isOnline: s.status !== 'offline',
+    status: s.status,
+    lastSeen: s.lastSeen !== undefined ? new Date(s.lastSeen).toISOString() : null,
+  };
+}
+
+function publishResult(outcome: PublishedOutcome): PublishResult {
   const result: PublishResult = outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {};
   if (outcome.deduplicated) result.deduplicated = true;
   return result;

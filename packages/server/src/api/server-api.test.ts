@@ -119,9 +119,13 @@ describe('inspecting', () => {
       subscribers: 3,
       totalViewing: 2,
       typingUsers: [],
-      viewingUsers: expect.arrayContaining([{ userId: 'alice', info: { name: 'Alice' }, clients: 2 }, { userId: 'bob', clients: 1 }]),
+      viewingUsers: [
+        { userId: 'alice', info: { name: 'Alice' }, status: 'online', lastSeen: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), clients: 2 },
+        { userId: 'bob', status: 'online', lastSeen: expect.any(String), clients: 1 },
+      ],
     });
-    expect(Object.keys(res.body.data.presence)).toHaveLength(3);
+    expect(Object.keys(res.body.data.presence.clients)).toHaveLength(3);
+    expect(res.body.data.presence.users.map((u: { user: string }) => u.user)).toEqual(['alice', 'bob']);
     expect((await t.api('GET', `/channels/${enc('live:nobody')}`)).body.data).toEqual({ channel: 'live:nobody', subscribers: 0 });
     [a, a2, b].forEach((c) => c.close());
   });

@@ -224,6 +224,22 @@ export class ServerApi {
       },
       {
         method: 'GET',
+        pattern: /^\/users\/online$/,
+        scope: 'read',
+        handle: async ({ res, query }) => {
+          const limit = intParam(query, 'limit', 1, 1000) ?? 100;
+          const cursor = query.get('cursor');
+          sendData(res, await node.onlineUsers({ limit, ...(cursor !== null ? { cursor } : {}) }));
+        },
+      },
+      {
+        method: 'GET',
+        pattern: /^\/users\/([^/]+)\/status$/,
+        scope: 'read',
+        handle: async ({ res, params }) => sendData(res, await node.userStatusOf(params[0]!)),
+      },
+      {
+        method: 'GET',
         pattern: /^\/stats$/,
         scope: 'read',
         handle: ({ res }) => sendData(res, node.stats()),

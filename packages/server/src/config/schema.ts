@@ -130,7 +130,62 @@ export const configSchema = z
       })
       .prefault({}),
     idempotency: z.strictObject({ window: duration('5m') }).prefault({}),
-    presence: z.strictObject({ ttl: duration('60s') }).prefault({}),
+    presence: z
+      .strictObject({
+        /** Engine entries not refreshed for this long disappear (a node that died leaves no ghosts). */
+        ttl: duration('60s'),
+        /** A user whose last connection left is announced as gone (leave, offline) only after this. */
+        leaveGrace: duration('5s'),
+        /** Largest JSON size of a connection's presence `state`. */
+        maxStateSize: size('1KiB'),
+      })
+      .prefault({}),
+    typing: z
+      .strictObject({
+        /** A typing indicator expires after this unless refreshed. */
+        timeout: duration('5s'),
+        /** A connection's typing starts are forwarded at most once per this interval per channel. */
+        throttle: duration('1s'),
+      })
+      .prefault({}),
+    status: z
+      .strictObject({
+        /** Who may follow user statuses: any authenticated connection, or nobody. The onFollow hook narrows it further. */
+        follow: z.enum(['authenticated', 'none']).default('authenticated'),
+        /** Users one connection may follow. */
+        maxFollows: z.number().int().min(1).default(1000),
+        /** How long the lastSeen of an offline user is kept. */
+        lastSeenTtl: duration('30d'),
+      })
+      .prefault({}),
+    limits: z
+      .strictObject({
+        /** Open connections per user across the cluster (0: no limit). */
+        connectionsPerUser: z.number().int().min(0).default(100),
+        /** Open connections on this node (0: no limit). */
+        connectionsPerNode: z.number().int().min(0).default(0),
+        /** New connections per second from one client IP (0: no limit); bursts up to twice that. */
+        connectionRatePerIp: z.number().int().min(0).default(200),
+        /** Subscriptions one connection may hold (server-side ones included). */
+        subscriptionsPerConnection: z.number().int().min(1).default(1000),
+        /** Commands per second one connection may send (0: no limit); bursts up to twice that. */
+        commandRate: z.number().int().min(0).default(200),
+        /** Time allowed to send the HTTP request headers of the handshake (against slowloris). */
+        handshakeTimeout: duration('10s'),
+        /** `rate_limited` errors within 10 s after which the connection is closed with 4008. */
+        rateLimitStrikes: z.number().int().min(1).default(20),
+      })
+      .prefault({}),
+    /** Addresses (or CIDR ranges) of proxies whose X-Forwarded-For is trusted for the client IP. */
+    trustedProxies: z.array(z.string().min(1)).default([]),
+    metrics: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        path: z.string().startsWith('/').default('/metrics'),
+        /** Require an API key with the `read` scope to scrape. */
+        requireKey: z.boolean().default(false),
+      })
+      .prefault({}),
     /** The personal channel `user:#<id>` every authenticated connection is subscribed to. */
     personal: z
       .strictObject({

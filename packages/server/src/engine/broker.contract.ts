@@ -10,7 +10,6 @@ import type { Broker } from './broker.js';
 
 export interface BrokerFactoryOptions {
   metaTtlMs: number;
-  idempotencyWindowMs: number;
 }
 
 export type BrokerFactory = (options: BrokerFactoryOptions) => Promise<Broker>;
@@ -28,7 +27,7 @@ export function brokerContract(name: string, factory: BrokerFactory): void {
   describe(`Broker contract: ${name}`, () => {
     const open: Broker[] = [];
     async function make(options: Partial<BrokerFactoryOptions> = {}) {
-      const broker = await factory({ metaTtlMs: 3_600_000, idempotencyWindowMs: 60_000, ...options });
+      const broker = await factory({ metaTtlMs: 3_600_000, ...options });
       open.push(broker);
       const received: { channel: string; pub: Publication }[] = [];
       const events: string[] = [];
@@ -37,8 +36,7 @@ export function brokerContract(name: string, factory: BrokerFactory): void {
           received.push({ channel, pub });
           events.push(`pub:${channel}:${JSON.stringify(pub.data)}`);
         },
-        onJoin: (channel, info) => events.push(`join:${channel}:${info.client}`),
-        onLeave: (channel, info) => events.push(`leave:${channel}:${info.client}`),
+        onControl: (channel, event) => events.push(`${event.type}:${channel}:${JSON.stringify(event)}`),
       });
       return { broker, received, events };
     }
@@ -56,22 +54,37 @@ export function brokerContract(name: string, factory: BrokerFactory): void {
       await waitFor(() => received.length >= 1);
       await sleep(20);
       expect(received).toEqual([{ channel: a, pub: { data: { n: 1 } } }]);
-      expect(outcome).toEqual({ deduplicated: false });
+      expect(outcome).toEqual({});
     });
 
-    it('delivers joins and leaves in order with publications, only for subscribed channels', async () => {
+    it('delivers control events in order with publications, only for subscribed channels', async () => {
       const { broker, events } = await make();
       const c = freshChannel();
       const other = freshChannel();
       await broker.subscribe(c);
       const info = { user: 'alice', client: 'c1' };
-      await broker.publishJoin(c, info);
+      const typing = { type: 'typing', user: 'alice', typing: true, exceptUser: 'alice' } as const;
+      const presence = { type: 'presence', user: { user: 'alice', status: 'away', lastSeen: 5, clients: 1 } } as const;
+      const status = { type: 'status', user: 'alice', status: 'offline', lastSeen: 7 } as const;
+      await broker.publishControl(c, { type: 'join', info });
       await broker.publish(c, 'hi', { history: HISTORY });
-      await broker.publishLeave(c, info);
-      await broker.publishJoin(other, info);
-      await waitFor(() => events.length >= 3);
+      await broker.publishControl(c, typing);
+      await broker.publishControl(c, presence);
+      await broker.publishControl(c, status);
+      await broker.publishControl(c, { type: 'leave', info });
+      await broker.publishControl(other, { type: 'join', info });
+      await waitFor(() => events.length >= 6);
       await sleep(20);
-      expect(events).toEqual([`join:${c}:c1`, `pub:${c}:"hi"`, `leave:${c}:c1`]);
+      expect(events).toEqual([
+        `join:${c}:${JSON.stringify({ type: 'join', info })}`,
+        `pub:${c}:"hi"`,
+        `typing:${c}:${JSON.stringify(typing)}`,
+        `presence:${c}:${JSON.stringify(presence)}`,
+        `status:${c}:${JSON.stringify(status)}`,
+        `leave:${c}:${JSON.stringify({ type: 'leave', info })}`,
+      ]);
+      // Control events are never stored.
+      expect((await broker.history(c, { limit: 10 })).publications.map((p) => p.data)).toEqual(['hi']);
     });
 
     it('stops delivering after unsubscribe', async () => {
@@ -170,26 +183,6 @@ export function brokerContract(name: string, factory: BrokerFactory): void {
       const b = await broker.publish(c, 2, { history: { size: 10, ttlMs: 100 } });
       expect(b.position!.epoch).not.toBe(a.position!.epoch);
       expect(b.position!.offset).toBe(1);
-    });
-
-    it('publishes once per idempotency key within the window', async () => {
-      const { broker, received } = await make({ idempotencyWindowMs: 200 });
-      const c = freshChannel();
-      const d = freshChannel();
-      await broker.subscribe(c);
-      const first = await broker.publish(c, 'x', { history: HISTORY, idempotencyKey: 'k1' });
-      const again = await broker.publish(c, 'x', { history: HISTORY, idempotencyKey: 'k1' });
-      expect(first.deduplicated).toBe(false);
-      expect(again).toEqual({ position: first.position, deduplicated: true });
-      const elsewhere = await broker.publish(d, 'x', { history: HISTORY, idempotencyKey: 'k1' });
-      expect(elsewhere.deduplicated).toBe(false);
-      await sleep(20);
-      expect(received.length).toBe(1);
-      expect((await broker.history(c, { limit: 10 })).publications.length).toBe(1);
-      await sleep(400);
-      const later = await broker.publish(c, 'x', { history: HISTORY, idempotencyKey: 'k1' });
-      expect(later.deduplicated).toBe(false);
-      expect(later.position!.offset).toBe(2);
     });
 
     it('keeps per-channel order under concurrent publishes', async () => {

@@ -4,7 +4,7 @@
  * Implementations: `MemoryBroker` (one node; state lives in the process) and,
  * later, a Redis broker. Every implementation passes broker.contract.ts.
  */
-import type { ClientInfo, Publication, StreamPosition } from '@tidings/protocol';
+import type { ClientInfo, PresenceUser, Publication, StreamPosition, UserStatusValue } from '@tidings/protocol';
 
 /** History settings of a channel's namespace. */
 export interface HistoryOptions {
@@ -17,9 +17,6 @@ export interface HistoryOptions {
 export interface PublishOptions {
   /** Keep this publication in history and give it an offset. Absent: live delivery only. */
   history?: HistoryOptions;
-  /** Publishes with the same (channel, key) within `idempotencyWindowMs` publish once. */
-  idempotencyKey?: string;
-  idempotencyWindowMs?: number;
   /** Publisher, when a client published. */
   info?: ClientInfo;
 }
@@ -27,9 +24,19 @@ export interface PublishOptions {
 export interface PublishOutcome {
   /** Offset given to the publication (history on), and the stream's epoch. */
   position?: StreamPosition;
-  /** True when the idempotency key matched an earlier publish: nothing was published now. */
-  deduplicated: boolean;
 }
+
+/**
+ * Events other than publications that travel through a channel: presence and
+ * typing changes, and (on internal `$status:` channels) user status changes.
+ * `exceptUser` events are not delivered to that user's own connections.
+ */
+export type ControlEvent =
+  | { type: 'join'; info: ClientInfo }
+  | { type: 'leave'; info: ClientInfo }
+  | { type: 'typing'; user: string; info?: Record<string, unknown>; typing: boolean; exceptUser: string }
+  | { type: 'presence'; user: PresenceUser }
+  | { type: 'status'; user: string; status: UserStatusValue; lastSeen?: number };
 
 export interface HistoryQuery {
   /** Return publications with offset > since.offset. If since.epoch differs from the stream's, none are returned. */
@@ -50,10 +57,8 @@ export interface HistoryPage {
 export interface BrokerHandler {
   /** A publication on a channel this node subscribed to, in the channel's order. */
   onPublication(channel: string, publication: Publication): void;
-  /** A connection joined `channel` (namespaces with `joinLeave`). */
-  onJoin(channel: string, info: ClientInfo): void;
-  /** A connection left `channel`. */
-  onLeave(channel: string, info: ClientInfo): void;
+  /** A control event on a channel this node subscribed to, ordered with its publications. */
+  onControl(channel: string, event: ControlEvent): void;
 }
 
 /**
@@ -70,8 +75,6 @@ export interface BrokerHandler {
  *   The epoch changes only when the stream itself is lost (engine restart, or
  *   the stream's metadata expired after `metaTtlMs` without publications while
  *   no node was subscribed to it).
- * - **Idempotency**: a second publish with the same (channel, key) inside its
- *   window publishes nothing and returns the first outcome with `deduplicated: true`.
  */
 export interface Broker {
   /** Registers the node's handler; called once before any subscribe. */
@@ -80,11 +83,8 @@ export interface Broker {
   /** Publishes to every node subscribed to `channel` (including this one). */
   publish(channel: string, data: unknown, options: PublishOptions): Promise<PublishOutcome>;
 
-  /** Announces a join to every node subscribed to `channel`; ordered with the channel's publications. */
-  publishJoin(channel: string, info: ClientInfo): Promise<void>;
-
-  /** Announces a leave to every node subscribed to `channel`; ordered with the channel's publications. */
-  publishLeave(channel: string, info: ClientInfo): Promise<void>;
+  /** Sends a control event to every node subscribed to `channel`, ordered with the channel's publications. Never stored. */
+  publishControl(channel: string, event: ControlEvent): Promise<void>;
 
   /** This node wants publications of `channel` (called when its first local subscriber arrives). */
   subscribe(channel: string): Promise<void>;

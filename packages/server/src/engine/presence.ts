@@ -1,33 +1,65 @@
 /**
- * The PresenceManager keeps who is in a channel, across nodes.
+ * The PresenceManager keeps who is in a channel, per connection and per user,
+ * across nodes.
  *
  * Implementations: `MemoryPresenceManager` and, later, a Redis one. Every
  * implementation passes presence.contract.ts.
  */
-import type { ClientInfo } from '@tidings/protocol';
+import type { PresenceClient, PresenceStatus, PresenceUser } from '@tidings/protocol';
 
 export interface PresenceStats {
   /** Connections present. */
   clients: number;
-  /** Distinct users among them (anonymous connections count as one user ""). */
+  /** Distinct users present (a user in the leave grace period still counts). */
   users: number;
+}
+
+export interface PresenceAddResult {
+  /** True when this is the user's first connection in the channel and the user was not within a leave grace period. */
+  userJoined: boolean;
+}
+
+export interface PresenceRemoveResult {
+  /** True when the user has no connection left here: call `settleLeave` after the grace period. */
+  lastClient: boolean;
+}
+
+export interface PresenceUpdateResult {
+  /** The user's aggregated entry after the change; undefined when the connection is not present. */
+  user: PresenceUser | undefined;
+  /** True when the aggregated entry changed (a push should follow). */
+  changed: boolean;
 }
 
 /**
  * Guarantees every implementation keeps:
- * - `add` is an upsert keyed by `info.client`: adding again refreshes the entry
- *   and replaces its info, never duplicates it.
- * - An entry not refreshed for `ttlMs` (given at construction) disappears, so a
- *   node that dies without cleaning up leaves no ghosts. Nodes refresh their
- *   entries well within the TTL.
- * - `remove` of an absent entry is a no-op.
- * - `get` and `stats` of one channel agree with each other at any single moment.
+ * - `add` is an upsert keyed by `client.client`: adding again refreshes the entry,
+ *   replaces its info and keeps its status and state unless given, never duplicates it.
+ * - A user's **join** is reported once, by the `add` that brings the user's first
+ *   connection while the user is absent. A connection added while the user still
+ *   has another one, or within the leave grace period, is not a join.
+ * - A user's **leave** happens in two steps: `remove` of the last connection
+ *   starts a grace period (the user stays listed with `clients: 0`); after it,
+ *   `settleLeave` removes the user and returns true unless a connection came back.
+ *   Each leave is reported (true) at most once.
+ * - Entries not refreshed for `ttlMs` (given at construction) disappear, so a node
+ *   that dies leaves no ghosts; nodes refresh their entries well within the TTL.
+ * - Aggregates: a user is `online` if any of its connections here is online, else
+ *   `away`; its `state` is the most recently set state; `lastSeen` is the last
+ *   time any of its connections was added, updated, refreshed or removed here.
+ * - Reads of one channel are consistent with each other at any single moment.
  */
 export interface PresenceManager {
-  add(channel: string, info: ClientInfo): Promise<void>;
-  remove(channel: string, clientId: string): Promise<void>;
-  /** Entries by connection id. */
-  get(channel: string): Promise<Record<string, ClientInfo>>;
+  add(channel: string, client: PresenceClient): Promise<PresenceAddResult>;
+  /** Changes a present connection's status and/or state (state `null` clears it). */
+  update(channel: string, clientId: string, patch: { status?: PresenceStatus; state?: unknown }): Promise<PresenceUpdateResult>;
+  remove(channel: string, clientId: string): Promise<PresenceRemoveResult>;
+  /** After the grace period: true when the user is now gone (a leave to announce). */
+  settleLeave(channel: string, user: string): Promise<boolean>;
+  /** Connections by id. */
+  clients(channel: string): Promise<Record<string, PresenceClient>>;
+  /** Users, aggregated, sorted by user id. */
+  users(channel: string): Promise<PresenceUser[]>;
   stats(channel: string): Promise<PresenceStats>;
   close(): Promise<void>;
 }

@@ -6,15 +6,17 @@
  * back here on every node with subscribers. A publication is encoded once here
  * and the same bytes go to every local subscriber.
  */
-import { encodeFrame, encodePublication, type ClientInfo, type Publication } from '@tidings/protocol';
-import type { Broker } from '../engine/broker.js';
+import { encodeFrame, encodePublication, type Publication, type Push } from '@tidings/protocol';
+import type { Broker, ControlEvent } from '../engine/broker.js';
 
 /** One connection's subscription to one channel, as the hub sees it. */
 export interface HubSubscription {
   readonly channel: string;
+  /** The subscriber's user id (control events can skip the sender's own connections). */
+  readonly user: string;
   /** A publication for this channel; `encoded` is shared by every subscriber. */
   deliver(pub: Publication, encoded: Buffer): void;
-  /** A join or leave push for this channel (already encoded, shared). */
+  /** A control push for this channel (join, leave, typing, presence, status; already encoded, shared). */
   deliverControl(encoded: Buffer): void;
 }
 
@@ -137,19 +139,13 @@ export class Hub<S extends HubSession = HubSession> {
     this.deliveredTotal += set.size;
   }
 
-  deliverJoin(channel: string, info: ClientInfo): void {
-    this.deliverControl(channel, () => encodeFrame({ type: 'join', channel, info }));
-  }
-
-  deliverLeave(channel: string, info: ClientInfo): void {
-    this.deliverControl(channel, () => encodeFrame({ type: 'leave', channel, info }));
-  }
-
-  private deliverControl(channel: string, encode: () => string): void {
+  /** Delivers a control event to every local subscriber of `channel` (but the excluded user), encoding it once. */
+  deliverControl(channel: string, event: ControlEvent): void {
     const set = this.channels.get(channel);
     if (!set || set.size === 0) return;
-    const encoded = Buffer.from(encode());
-    for (const sub of set) sub.deliverControl(encoded);
+    const encoded = Buffer.from(encodeFrame(controlPush(channel, event)));
+    const except = event.type === 'typing' ? event.exceptUser : undefined;
+    for (const sub of set) if (sub.user !== except) sub.deliverControl(encoded);
   }
 
   private enqueueOp(channel: string, op: () => Promise<void>): Promise<void> {
@@ -161,5 +157,27 @@ export class Hub<S extends HubSession = HubSession> {
     };
     next.then(cleanup, cleanup);
     return next;
+  }
+}
+
+/** The push a control event becomes on the wire. */
+function controlPush(channel: string, event: ControlEvent): Push {
+  switch (event.type) {
+    case 'join':
+    case 'leave':
+      return { type: event.type, channel, info: event.info };
+    case 'typing': {
+      const push: Push = { type: 'typing', channel, user: event.user, typing: event.typing };
+      if (event.info) push.info = event.info;
+      return push;
+    }
+    case 'presence':
+      return { type: 'presence', channel, user: event.user };
+    case 'status': {
+      // Status travels on internal channels; the push names the user, not the channel.
+      const push: Push = { type: 'status', user: event.user, status: event.status };
+      if (event.lastSeen !== undefined) push.lastSeen = event.lastSeen;
+      return push;
+    }
   }
 }

@@ -11,16 +11,21 @@ import {
   type Command,
   type ConnectCommand,
   type ConnectResult,
+  type FollowCommand,
   type HistoryCommand,
   type PresenceCommand,
+  type PresenceStateCommand,
   type PresenceStatsCommand,
   type PublishCommand,
   type PublishResult,
   type RefreshCommand,
   type RpcCommand,
+  type StatusCommand,
   type StreamPosition,
   type SubscribeCommand,
   type SubscribeResult,
+  type TypingCommand,
+  type UnfollowCommand,
   type UnsubscribeCommand,
 } from '@tidings/protocol';
 import type { ResolvedChannel } from '../auth/channel-policy.js';
@@ -50,12 +55,14 @@ async function attach(
   serverSide: boolean,
   recover: StreamPosition | undefined,
 ): Promise<{ sub: Subscription; result: SubscribeResult; lastOffset: number | undefined }> {
-  const { hub, broker, config } = session.services;
+  const { hub, broker, config, presenceFeature } = session.services;
   const sub = new Subscription(session, target, serverSide);
   session.subs.set(target.channel, sub);
   try {
     await hub.subscribe(sub);
     const { result, lastOffset } = await recoverySubscribe(broker, target, recover, config.history.recoveryMaxPublications);
+    const presence = await presenceFeature.enterChannel(session, sub);
+    if (presence) result.presence = presence;
     if (session.closed || session.subs.get(target.channel) !== sub) throw new SessionClosed();
     return { sub, result, lastOffset };
   } catch (err) {
@@ -64,21 +71,12 @@ async function attach(
   }
 }
 
-/** After the reply is queued: start live delivery and announce presence. */
-function activate(session: Session, sub: Subscription, lastOffset: number | undefined): void {
-  sub.goLive(lastOffset);
-  const ns = sub.target.ns;
-  if (!ns.presence) return;
-  const { presence, broker, log } = session.services;
-  presence.add(sub.channel, session.clientInfo).catch((err) => log.error({ err }, 'presence add failed'));
-  if (ns.joinLeave) broker.publishJoin(sub.channel, session.clientInfo).catch((err) => log.error({ err }, 'join failed'));
-}
-
 function connectFailure(session: Session, id: number, err: unknown): void {
   const body = toErrorBody(err);
   session.replyError(id, body);
   let code: number = CloseCode.InvalidToken;
   if (body.code === ErrorCode.TokenExpired) code = CloseCode.TokenExpired;
+  else if (body.code === ErrorCode.LimitExceeded) code = CloseCode.ConnectionLimit;
   else if (body.temporary) code = CloseCode.InternalError;
   else if (body.code !== ErrorCode.Unauthorized) code = CloseCode.Forbidden;
   session.disconnect(code);
@@ -86,7 +84,7 @@ function connectFailure(session: Session, id: number, err: unknown): void {
 
 const connect: Handler<ConnectCommand> = async (session, cmd) => {
   if (session.state === 'connected') throw new TidingsError(ErrorCode.AlreadyConnected, 'already connected');
-  const { verifier, config, hooks, hub, policy, counters, log, version } = session.services;
+  const { verifier, config, hooks, hub, policy, counters, log, version, presenceFeature } = session.services;
   let claims: ConnectionClaims | undefined;
   const extraChannels: string[] = [];
   try {
@@ -108,6 +106,8 @@ const connect: Handler<ConnectCommand> = async (session, cmd) => {
       const extra = await hook(session.context);
       if (extra?.channels) extraChannels.push(...extra.channels);
     }
+    if (session.closed) return;
+    await presenceFeature.connectionOpened(session);
   } catch (err) {
     if (!session.closed) connectFailure(session, cmd.id, err);
     return;
@@ -129,6 +129,7 @@ const connect: Handler<ConnectCommand> = async (session, cmd) => {
       let target: ResolvedChannel;
       try {
         target = policy.resolve(channel);
+        if (session.subs.size >= config.limits.subscriptionsPerConnection) throw new Error('limits.subscriptionsPerConnection reached');
       } catch (err) {
         log.warn({ client: session.id, channel, problem: (err as Error).message }, 'skipped server-side subscription');
         continue;
@@ -154,7 +155,7 @@ const connect: Handler<ConnectCommand> = async (session, cmd) => {
     subs,
   };
   session.reply(cmd.id, result);
-  for (const { sub, lastOffset } of attached) activate(session, sub, lastOffset);
+  for (const { sub, lastOffset } of attached) sub.goLive(lastOffset);
   log.debug({ client: session.id, user: session.user, transport: session.transport.kind }, 'connected');
 };
 
@@ -169,9 +170,18 @@ const refresh: Handler<RefreshCommand> = async (session, cmd) => {
 };
 
 const subscribe: Handler<SubscribeCommand> = async (session, cmd) => {
-  const { policy, hooks } = session.services;
+  const { policy, hooks, config, hub } = session.services;
   const target = policy.resolve(cmd.channel);
   if (session.subs.has(target.channel)) throw new TidingsError(ErrorCode.AlreadySubscribed, 'already subscribed');
+  const perConnection = config.limits.subscriptionsPerConnection;
+  if (session.subs.size >= perConnection) {
+    throw new TidingsError(ErrorCode.LimitExceeded, `a connection may hold ${perConnection} subscriptions (limits.subscriptionsPerConnection)`);
+  }
+  // Counted per node: the memory engine is one node; a cluster engine counts cluster-wide.
+  const max = target.ns.maxSubscribers;
+  if (max > 0 && hub.subscriberCount(target.channel) >= max) {
+    throw new TidingsError(ErrorCode.LimitExceeded, `channel has ${max} subscribers already (maxSubscribers)`);
+  }
   await policy.authorizeSubscribe(session.principal, target, cmd.token);
   for (const hook of hooks.subscribe) await hook({ ...session.context, channel: target.channel });
   if (session.subs.has(target.channel)) throw new TidingsError(ErrorCode.AlreadySubscribed, 'already subscribed');
@@ -183,7 +193,7 @@ const subscribe: Handler<SubscribeCommand> = async (session, cmd) => {
     throw err;
   }
   session.reply(cmd.id, r.result);
-  activate(session, r.sub, r.lastOffset);
+  r.sub.goLive(r.lastOffset);
 };
 
 const unsubscribe: Handler<UnsubscribeCommand> = async (session, cmd) => {
@@ -211,14 +221,21 @@ const publish: Handler<PublishCommand> = async (session, cmd) => {
   session.reply(cmd.id, result);
 };
 
-function requireSubscription(session: Session, channel: string, what: string): ResolvedChannel {
+function requireSubscription(session: Session, channel: string, what: string): Subscription {
   const target = session.services.policy.resolve(channel);
-  if (!session.subs.has(target.channel)) throw new TidingsError(ErrorCode.PermissionDenied, `${what} needs a subscription to the channel`);
-  return target;
+  const sub = session.subs.get(target.channel);
+  if (!sub) throw new TidingsError(ErrorCode.PermissionDenied, `${what} needs a subscription to the channel`);
+  return sub;
+}
+
+function requirePresence(session: Session, channel: string): Subscription {
+  const sub = requireSubscription(session, channel, 'presence');
+  if (!sub.target.ns.presence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
+  return sub;
 }
 
 const history: Handler<HistoryCommand> = async (session, cmd) => {
-  const target = requireSubscription(session, cmd.channel, 'history');
+  const { target } = requireSubscription(session, cmd.channel, 'history');
   if (!target.ns.history) throw new TidingsError(ErrorCode.NotAvailable, 'history is off in this namespace');
   const max = session.services.config.history.maxLimit;
   const query = { limit: Math.min(cmd.limit ?? max, max), reverse: cmd.reverse === true, ...(cmd.since ? { since: cmd.since } : {}) };
@@ -227,15 +244,45 @@ const history: Handler<HistoryCommand> = async (session, cmd) => {
 };
 
 const presence: Handler<PresenceCommand> = async (session, cmd) => {
-  const target = requireSubscription(session, cmd.channel, 'presence');
-  if (!target.ns.presence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
-  session.reply(cmd.id, { clients: await session.services.presence.get(target.channel) });
+  const { channel } = requirePresence(session, cmd.channel);
+  const pm = session.services.presence;
+  const [clients, users] = await Promise.all([pm.clients(channel), pm.users(channel)]);
+  session.reply(cmd.id, { clients, users });
 };
 
 const presenceStats: Handler<PresenceStatsCommand> = async (session, cmd) => {
-  const target = requireSubscription(session, cmd.channel, 'presence');
-  if (!target.ns.presence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
-  session.reply(cmd.id, await session.services.presence.stats(target.channel));
+  const { channel } = requirePresence(session, cmd.channel);
+  session.reply(cmd.id, await session.services.presence.stats(channel));
+};
+
+const presenceState: Handler<PresenceStateCommand> = async (session, cmd) => {
+  const sub = requirePresence(session, cmd.channel);
+  await session.services.presenceFeature.setState(session, sub, cmd.state);
+  session.reply(cmd.id, {});
+};
+
+const status: Handler<StatusCommand> = async (session, cmd) => {
+  await session.services.presenceFeature.setStatus(session, cmd.status);
+  session.reply(cmd.id, {});
+};
+
+const typing: Handler<TypingCommand> = async (session, cmd) => {
+  const sub = requireSubscription(session, cmd.channel, 'typing');
+  if (!sub.target.ns.typing) throw new TidingsError(ErrorCode.NotAvailable, 'typing is off in this namespace');
+  if (session.user === '') throw new TidingsError(ErrorCode.PermissionDenied, 'anonymous connections cannot send typing indicators');
+  await session.services.presenceFeature.typing(session, sub, cmd.typing);
+  session.reply(cmd.id, {});
+};
+
+const follow: Handler<FollowCommand> = async (session, cmd) => {
+  const { follows, statuses } = await session.services.presenceFeature.follow(session, cmd.users);
+  session.reply(cmd.id, { statuses });
+  for (const f of follows) f.goLive();
+};
+
+const unfollow: Handler<UnfollowCommand> = async (session, cmd) => {
+  session.services.presenceFeature.unfollow(session, cmd.users);
+  session.reply(cmd.id, {});
 };
 
 const rpc: Handler<RpcCommand> = async (session, cmd) => {
@@ -255,5 +302,10 @@ export const COMMAND_HANDLERS: { [T in Command['type']]: Handler<Extract<Command
   history,
   presence,
   presence_stats: presenceStats,
+  presence_state: presenceState,
+  status,
+  typing,
+  follow,
+  unfollow,
   rpc,
 };

@@ -3,7 +3,11 @@ import type { ChannelPolicy, ResolvedChannel } from '../auth/channel-policy.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { TidingsConfig } from '../config/schema.js';
 import type { Broker, PublishOutcome } from '../engine/broker.js';
+
+/** A publish's outcome, and whether an idempotency key matched an earlier publish (nothing published now). */
+export type PublishedOutcome = PublishOutcome & { deduplicated: boolean };
 import type { PresenceManager } from '../engine/presence.js';
+import type { PresenceFeature } from '../features/presence.js';
 import type { Hooks } from '../hooks.js';
 import type { Flusher } from '../hub/flusher.js';
 import type { Hub } from '../hub/hub.js';
@@ -30,11 +34,13 @@ export interface SessionServices {
   readonly hub: Hub<Session>;
   readonly broker: Broker;
   readonly presence: PresenceManager;
+  /** Presence, status, typing and follow rules. */
+  readonly presenceFeature: PresenceFeature;
   readonly flusher: Flusher;
   readonly hooks: Hooks;
   readonly counters: Counters;
   /** Server version reported in the connect reply. */
   readonly version: string;
   /** Publishes with the channel's namespace settings (history, idempotency window). */
-  publish(target: ResolvedChannel, data: unknown, options: { info?: ClientInfo; idempotencyKey?: string }): Promise<PublishOutcome>;
+  publish(target: ResolvedChannel, data: unknown, options: { info?: ClientInfo; idempotencyKey?: string }): Promise<PublishedOutcome>;
 }

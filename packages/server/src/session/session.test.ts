@@ -327,6 +327,7 @@ describe('history, presence and rpc commands', () => {
     expect(join).toMatchObject({ channel: 'chat:presence', info: { user: 'bob' } });
     const pres = await a.ok('presence', { channel: 'chat:presence' });
     expect(Object.values(pres.clients).map((c: any) => c.user).sort()).toEqual(['alice', 'bob']);
+    expect(pres.users.map((u: any) => u.user)).toEqual(['alice', 'bob']);
     expect(await a.ok('presence_stats', { channel: 'chat:presence' })).toEqual({ clients: 2, users: 2 });
     b.close();
     expect(await a.waitForPush((p) => p.type === 'leave')).toMatchObject({ info: { user: 'bob' } });

@@ -19,6 +19,7 @@ import {
   type ClientInfo,
   type Command,
   type ErrorBody,
+  type PresenceStatus,
 } from '@tidings/protocol';
 import type { Principal } from '../auth/channel-policy.js';
 import type { ConnectionClaims } from '../auth/token-verifier.js';
@@ -29,6 +30,7 @@ import type { HubSession } from '../hub/hub.js';
 import type { Transport, TransportRequestInfo } from '../transport/transport.js';
 import { COMMAND_HANDLERS } from './commands.js';
 import type { SessionServices } from './services.js';
+import type { StatusFollow } from '../features/presence.js';
 import type { Subscription, SubscriptionOwner } from './subscription.js';
 
 export type SessionState = 'connecting' | 'connected' | 'closed';
@@ -50,6 +52,12 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   clientName: string | undefined;
   clientVersion: string | undefined;
   readonly subs = new Map<string, Subscription>();
+  /** This connection's status (`status` command); the user's status aggregates it. */
+  status: PresenceStatus = 'online';
+  /** Counted in the user's global status (set once connect registered it). */
+  statusTracked = false;
+  /** Users whose status this connection follows. */
+  readonly follows = new Map<string, StatusFollow>();
 
   private queue: Buffer[] = [];
   private queuedBytes = 0;
@@ -289,7 +297,8 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     this.queuedBytes = 0;
     for (const sub of this.subs.values()) this.detach(sub);
     this.subs.clear();
-    const { hub, hooks, counters, log } = this.services;
+    const { hub, hooks, counters, log, presenceFeature } = this.services;
+    presenceFeature.connectionClosed(this);
     hub.removeSession(this);
     if (!wasConnected) return;
     counters.disconnectsTotal++;
@@ -302,16 +311,11 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     }
   }
 
-  /** Removes a subscription from the hub and presence; announces the leave. */
+  /** Removes a subscription from the hub, presence and typing. */
   detach(sub: Subscription): void {
-    const { hub, presence, broker, log } = this.services;
-    hub.unsubscribe(sub);
+    this.services.hub.unsubscribe(sub);
     if (this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
-    const ns = sub.target.ns;
-    if (ns.presence) {
-      presence.remove(sub.channel, this.id).catch((err) => log.error({ err }, 'presence remove failed'));
-      if (ns.joinLeave) broker.publishLeave(sub.channel, this.clientInfo).catch((err) => log.error({ err }, 'leave failed'));
-    }
+    this.services.presenceFeature.leaveChannel(this, sub);
   }
 }
 

@@ -4,6 +4,7 @@ import type { HubSubscription } from '../hub/hub.js';
 
 /** The part of a session a subscription writes to. */
 export interface SubscriptionOwner {
+  readonly user: string;
   push(encoded: Buffer): void;
   /** Called when a buffering subscription holds more than it may. */
   overflow(): void;
@@ -29,6 +30,12 @@ const MAX_BUFFERED = 10_000;
  */
 export class Subscription implements HubSubscription {
   private buffer: Buffered[] | null = [];
+  /** In the channel's presence (namespaces with presence). */
+  inPresence = false;
+  /** Typing state of this connection here: since when, when last forwarded, and the expiry timer. */
+  typingSince: number | undefined;
+  typingForwardedAt = 0;
+  typingTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly owner: SubscriptionOwner,
@@ -38,6 +45,10 @@ export class Subscription implements HubSubscription {
 
   get channel(): string {
     return this.target.channel;
+  }
+
+  get user(): string {
+    return this.owner.user;
   }
 
   /** True once the reply was sent and pushes flow straight to the connection. */

@@ -19,7 +19,7 @@ export interface TestNode {
 }
 
 export const TEST_NAMESPACES: TidingsOptions['namespaces'] = {
-  chat: { history: { size: 1000, ttl: '10m' }, recover: true, clientPublish: 'subscribers', presence: true, joinLeave: true },
+  chat: { history: { size: 1000, ttl: '10m' }, recover: true, clientPublish: 'subscribers', presence: true, joinLeave: true, typing: true },
   news: { history: { size: 100, ttl: '10m' }, recover: true },
   live: {},
   staff: { allowedRoles: ['staff'], clientPublish: ['staff'] },
@@ -39,6 +39,9 @@ export async function startTestNode(options: TidingsOptions = {}): Promise<TestN
       { id: 'publisher', key: TEST_API_KEY + '-pub', scopes: ['publish'] },
     ],
     namespaces: TEST_NAMESPACES,
+    // Short grace and typing timers: tests wait for leaves and expiries.
+    presence: { leaveGrace: 150 },
+    typing: { timeout: 400, throttle: 100 },
     ...options,
   });
   const address = await node.listen(0, '127.0.0.1');

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { ClientInfo, Publication, StreamPosition } from '@tidings/protocol';
+import type { Publication, StreamPosition } from '@tidings/protocol';
 import type {
   Broker,
   BrokerHandler,
+  ControlEvent,
   HistoryPage,
   HistoryQuery,
   PublishOptions,
@@ -12,9 +13,7 @@ import type {
 export interface MemoryBrokerOptions {
   /** A stream without publications for this long is forgotten (its next publish starts a new epoch). */
   metaTtlMs: number;
-  /** Default idempotency window when a publish gives none. */
-  idempotencyWindowMs: number;
-  /** How often expired streams and idempotency keys are swept. */
+  /** How often expired streams are swept. */
   sweepIntervalMs?: number;
   /** Clock, for tests. */
   now?: () => number;
@@ -33,11 +32,6 @@ interface Stream {
   touchedAt: number;
 }
 
-interface IdempotencyEntry {
-  outcome: PublishOutcome;
-  expiresAt: number;
-}
-
 function newEpoch(): string {
   return randomBytes(6).toString('base64url');
 }
@@ -51,8 +45,6 @@ export class MemoryBroker implements Broker {
   private handler: BrokerHandler | undefined;
   private readonly streams = new Map<string, Stream>();
   private readonly subscribed = new Set<string>();
-  /** Insertion order is expiry order when every key uses the same window. */
-  private readonly idempotency = new Map<string, IdempotencyEntry>();
   private readonly now: () => number;
   private readonly sweepTimer: NodeJS.Timeout;
 
@@ -73,12 +65,6 @@ export class MemoryBroker implements Broker {
   /** Synchronous core of `publish`, so the library's hot path pays for no extra promise hop. */
   publishSync(channel: string, data: unknown, options: PublishOptions): PublishOutcome {
     const now = this.now();
-    let idemKey: string | undefined;
-    if (options.idempotencyKey !== undefined) {
-      idemKey = channel + '\u0000' + options.idempotencyKey;
-      const seen = this.idempotency.get(idemKey);
-      if (seen && seen.expiresAt > now) return { ...seen.outcome, deduplicated: true };
-    }
     const pub: Publication = options.info ? { data, info: options.info } : { data };
     let outcome: PublishOutcome;
     if (options.history && options.history.size > 0) {
@@ -87,25 +73,16 @@ export class MemoryBroker implements Broker {
       stream.touchedAt = now;
       stream.items.push({ pub, expiresAt: now + options.history.ttlMs });
       while (stream.items.length > options.history.size) stream.items.shift();
-      outcome = { position: { epoch: stream.epoch, offset: pub.offset }, deduplicated: false };
+      outcome = { position: { epoch: stream.epoch, offset: pub.offset } };
     } else {
-      outcome = { deduplicated: false };
-    }
-    if (idemKey !== undefined) {
-      // Re-insert so Map order stays expiry order for the sweep.
-      this.idempotency.delete(idemKey);
-      this.idempotency.set(idemKey, { outcome, expiresAt: now + (options.idempotencyWindowMs ?? this.options.idempotencyWindowMs) });
+      outcome = {};
     }
     if (this.handler && this.subscribed.has(channel)) this.handler.onPublication(channel, pub);
     return outcome;
   }
 
-  async publishJoin(channel: string, info: ClientInfo): Promise<void> {
-    if (this.handler && this.subscribed.has(channel)) this.handler.onJoin(channel, info);
-  }
-
-  async publishLeave(channel: string, info: ClientInfo): Promise<void> {
-    if (this.handler && this.subscribed.has(channel)) this.handler.onLeave(channel, info);
+  async publishControl(channel: string, event: ControlEvent): Promise<void> {
+    if (this.handler && this.subscribed.has(channel)) this.handler.onControl(channel, event);
   }
 
   async subscribe(channel: string): Promise<void> {
@@ -180,16 +157,12 @@ export class MemoryBroker implements Broker {
     if (n > 0) stream.items.splice(0, n);
   }
 
-  /** Frees memory of expired publications, forgotten streams and old idempotency keys. */
+  /** Frees memory of expired publications and forgotten streams. */
   sweep(): void {
     const now = this.now();
     for (const [channel, stream] of this.streams) {
       if (this.expired(channel, stream, now)) this.streams.delete(channel);
       else this.dropExpired(stream, now);
-    }
-    for (const [key, entry] of this.idempotency) {
-      if (entry.expiresAt > now) break;
-      this.idempotency.delete(key);
     }
   }
 }

@@ -1,5 +1,5 @@
-import type { ClientInfo } from '@tidings/protocol';
-import type { PresenceManager, PresenceStats } from '../presence.js';
+import type { PresenceClient, PresenceStatus, PresenceUser } from '@tidings/protocol';
+import type { PresenceAddResult, PresenceManager, PresenceRemoveResult, PresenceStats, PresenceUpdateResult } from '../presence.js';
 
 export interface MemoryPresenceOptions {
   /** An entry not refreshed by `add` for this long disappears. */
@@ -8,62 +8,177 @@ export interface MemoryPresenceOptions {
   now?: () => number;
 }
 
-interface Entry {
-  info: ClientInfo;
+interface ClientEntry {
+  client: PresenceClient;
   expiresAt: number;
+  /** When its state was last set; the newest state wins in the user's aggregate. */
+  stateAt: number;
 }
 
-/** Presence for a single node. Expired entries are dropped when their channel is read. */
+interface UserEntry {
+  clients: Set<string>;
+  info?: Record<string, unknown>;
+  lastSeen: number;
+  /** Set while the user has no connection and waits out the leave grace period. */
+  leavingSince?: number;
+  /** The aggregate as it was when the last connection left, shown during the grace period. */
+  last?: { status: PresenceStatus; state?: unknown };
+}
+
+interface ChannelEntry {
+  clients: Map<string, ClientEntry>;
+  users: Map<string, UserEntry>;
+}
+
+/** Presence for a single node. Expired entries are dropped when their channel is touched. */
 export class MemoryPresenceManager implements PresenceManager {
-  private readonly channels = new Map<string, Map<string, Entry>>();
+  private readonly channels = new Map<string, ChannelEntry>();
   private readonly now: () => number;
 
   constructor(private readonly options: MemoryPresenceOptions) {
     this.now = options.now ?? Date.now;
   }
 
-  async add(channel: string, info: ClientInfo): Promise<void> {
-    let entries = this.channels.get(channel);
-    if (!entries) {
-      entries = new Map();
-      this.channels.set(channel, entries);
+  async add(channel: string, client: PresenceClient): Promise<PresenceAddResult> {
+    const now = this.now();
+    const ch = this.channel(channel, true)!;
+    const existing = ch.clients.get(client.client);
+    const merged: PresenceClient = existing ? { ...existing.client, ...client } : client;
+    if (existing && !('state' in client) && 'state' in existing.client) merged.state = existing.client.state;
+    ch.clients.set(client.client, { client: merged, expiresAt: now + this.options.ttlMs, stateAt: existing?.stateAt ?? now });
+    let user = ch.users.get(client.user);
+    const userJoined = !user;
+    if (!user) {
+      user = { clients: new Set(), lastSeen: now };
+      ch.users.set(client.user, user);
     }
-    entries.set(info.client, { info, expiresAt: this.now() + this.options.ttlMs });
+    user.clients.add(client.client);
+    user.lastSeen = now;
+    delete user.leavingSince;
+    delete user.last;
+    if (client.info) user.info = client.info;
+    return { userJoined };
   }
 
-  async remove(channel: string, clientId: string): Promise<void> {
-    const entries = this.channels.get(channel);
-    if (!entries) return;
-    entries.delete(clientId);
-    if (entries.size === 0) this.channels.delete(channel);
+  async update(channel: string, clientId: string, patch: { status?: PresenceStatus; state?: unknown }): Promise<PresenceUpdateResult> {
+    const ch = this.channel(channel, false);
+    const entry = ch?.clients.get(clientId);
+    if (!ch || !entry) return { user: undefined, changed: false };
+    const user = ch.users.get(entry.client.user)!;
+    const before = visible(aggregate(entry.client.user, user, ch));
+    if (patch.status !== undefined) entry.client.status = patch.status;
+    if ('state' in patch) {
+      if (patch.state === null || patch.state === undefined) delete entry.client.state;
+      else entry.client.state = patch.state;
+      entry.stateAt = this.now();
+    }
+    user.lastSeen = this.now();
+    const after = aggregate(entry.client.user, user, ch);
+    return { user: after, changed: visible(after) !== before };
   }
 
-  async get(channel: string): Promise<Record<string, ClientInfo>> {
-    const out: Record<string, ClientInfo> = {};
-    for (const [id, entry] of this.live(channel)) out[id] = entry.info;
+  async remove(channel: string, clientId: string): Promise<PresenceRemoveResult> {
+    const ch = this.channel(channel, false);
+    const entry = ch?.clients.get(clientId);
+    if (!ch || !entry) return { lastClient: false };
+    const userId = entry.client.user;
+    const user = ch.users.get(userId)!;
+    const snapshot = aggregate(userId, user, ch);
+    ch.clients.delete(clientId);
+    user.clients.delete(clientId);
+    user.lastSeen = this.now();
+    if (user.clients.size > 0) return { lastClient: false };
+    user.leavingSince = this.now();
+    user.last = snapshot.state === undefined ? { status: snapshot.status } : { status: snapshot.status, state: snapshot.state };
+    return { lastClient: true };
+  }
+
+  async settleLeave(channel: string, userId: string): Promise<boolean> {
+    const ch = this.channel(channel, false);
+    const user = ch?.users.get(userId);
+    if (!ch || !user || user.clients.size > 0 || user.leavingSince === undefined) return false;
+    ch.users.delete(userId);
+    this.dropIfEmpty(channel, ch);
+    return true;
+  }
+
+  async clients(channel: string): Promise<Record<string, PresenceClient>> {
+    const out: Record<string, PresenceClient> = {};
+    const ch = this.channel(channel, false);
+    if (ch) for (const [id, entry] of ch.clients) out[id] = entry.client;
     return out;
   }
 
+  async users(channel: string): Promise<PresenceUser[]> {
+    const ch = this.channel(channel, false);
+    if (!ch) return [];
+    return [...ch.users.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, user]) => aggregate(id, user, ch));
+  }
+
   async stats(channel: string): Promise<PresenceStats> {
-    const users = new Set<string>();
-    let clients = 0;
-    for (const [, entry] of this.live(channel)) {
-      clients++;
-      users.add(entry.info.user);
-    }
-    return { clients, users: users.size };
+    const ch = this.channel(channel, false);
+    return ch ? { clients: ch.clients.size, users: ch.users.size } : { clients: 0, users: 0 };
   }
 
   async close(): Promise<void> {
     this.channels.clear();
   }
 
-  private live(channel: string): Map<string, Entry> {
-    const entries = this.channels.get(channel);
-    if (!entries) return new Map();
+  /** The channel's entry with expired connections and abandoned grace periods dropped. */
+  private channel(channel: string, create: boolean): ChannelEntry | undefined {
+    let ch = this.channels.get(channel);
+    if (!ch) {
+      if (!create) return undefined;
+      ch = { clients: new Map(), users: new Map() };
+      this.channels.set(channel, ch);
+      return ch;
+    }
     const now = this.now();
-    for (const [id, entry] of entries) if (entry.expiresAt <= now) entries.delete(id);
-    if (entries.size === 0) this.channels.delete(channel);
-    return entries;
+    for (const [id, entry] of ch.clients) {
+      if (entry.expiresAt > now) continue;
+      ch.clients.delete(id);
+      const user = ch.users.get(entry.client.user);
+      if (!user) continue;
+      user.clients.delete(id);
+      // A node that died leaves no ghost: the user disappears with its last expired connection.
+      if (user.clients.size === 0 && user.leavingSince === undefined) ch.users.delete(entry.client.user);
+    }
+    for (const [id, user] of ch.users) {
+      if (user.leavingSince !== undefined && now - user.leavingSince > this.options.ttlMs) ch.users.delete(id);
+    }
+    if (!create && this.dropIfEmpty(channel, ch)) return undefined;
+    return ch;
   }
+
+  private dropIfEmpty(channel: string, ch: ChannelEntry): boolean {
+    if (ch.clients.size > 0 || ch.users.size > 0) return false;
+    this.channels.delete(channel);
+    return true;
+  }
+}
+
+/** What a change of which a push must tell consists of: status and state. */
+function visible(user: PresenceUser): string {
+  return JSON.stringify([user.status, user.state ?? null]);
+}
+
+function aggregate(id: string, user: UserEntry, ch: ChannelEntry): PresenceUser {
+  const out: PresenceUser = { user: id, status: 'away', lastSeen: user.lastSeen, clients: user.clients.size };
+  if (user.info) out.info = user.info;
+  if (user.clients.size === 0) {
+    out.status = user.last?.status ?? 'away';
+    if (user.last && 'state' in user.last) out.state = user.last.state;
+    return out;
+  }
+  let stateAt = -1;
+  for (const clientId of user.clients) {
+    const entry = ch.clients.get(clientId);
+    if (!entry) continue;
+    if (entry.client.status === 'online') out.status = 'online';
+    if ('state' in entry.client && entry.stateAt > stateAt) {
+      stateAt = entry.stateAt;
+      out.state = entry.client.state;
+    }
+  }
+  return out;
 }

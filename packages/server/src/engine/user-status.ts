@@ -1,0 +1,63 @@
+/**
+ * The UserStatusStore keeps every user's global status across channels and
+ * nodes, and counts each user's connections (for the per-user limit).
+ *
+ * Implementations: `MemoryUserStatusStore` and, later, a Redis one. Every
+ * implementation passes user-status.contract.ts.
+ */
+import type { PresenceStatus, UserStatusValue } from '@tidings/protocol';
+
+export interface UserStatusEntry {
+  user: string;
+  /** `online` if any connection is online, `away` if all are away, `offline` with none (after the grace period). */
+  status: UserStatusValue;
+  /** Last time the user was seen connected, ms since the epoch; absent if never seen. */
+  lastSeen?: number;
+  /** The token's `info` of the user's latest connection. */
+  info?: Record<string, unknown>;
+  /** Open connections. */
+  connections: number;
+}
+
+export interface AddConnectionResult {
+  /** False when the user already had `limit` connections: nothing was added. */
+  accepted: boolean;
+  /** The user's connections after the call. */
+  connections: number;
+  /** The user's entry, when its status changed (e.g. offline → online). */
+  changed?: UserStatusEntry;
+}
+
+export interface UserListPage {
+  users: UserStatusEntry[];
+  /** Pass as `cursor` for the next page; absent on the last page. */
+  nextCursor?: string;
+}
+
+/**
+ * Guarantees every implementation keeps:
+ * - `addConnection` checks the limit and adds in one atomic step: concurrent adds
+ *   from several nodes never take a user past `limit` (0 means no limit).
+ * - Going offline takes two steps: `removeConnection` of the last connection starts
+ *   a grace period (status unchanged); `settleOffline` afterwards turns the user
+ *   `offline` unless a connection came back, and reports that change once.
+ * - `lastSeen` survives the user going offline (kept for `lastSeenTtlMs`).
+ * - Connections not refreshed for `ttlMs` disappear (a dead node leaves no ghosts).
+ * - `listOnline` returns users that are online or away, sorted by user id, and a
+ *   cursor walk visits each such user once.
+ */
+export interface UserStatusStore {
+  addConnection(user: string, client: string, status: PresenceStatus, info: Record<string, unknown> | undefined, limit: number): Promise<AddConnectionResult>;
+  /** Changes one connection's status; returns the user's entry when the user's status changed. */
+  setStatus(user: string, client: string, status: PresenceStatus): Promise<UserStatusEntry | undefined>;
+  /** True when it was the user's last connection: call `settleOffline` after the grace period. */
+  removeConnection(user: string, client: string): Promise<{ lastConnection: boolean }>;
+  /** After the grace period: the user's entry if the user is now offline (a change to announce). */
+  settleOffline(user: string): Promise<UserStatusEntry | undefined>;
+  /** Keeps a connection from expiring and moves `lastSeen`. */
+  refresh(user: string, client: string): Promise<void>;
+  get(user: string): Promise<UserStatusEntry>;
+  listOnline(query: { cursor?: string; limit: number }): Promise<UserListPage>;
+  countOnline(): Promise<number>;
+  close(): Promise<void>;
+}

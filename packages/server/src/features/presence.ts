@@ -1,0 +1,290 @@
+/**
+ * The rules of presence, user status, typing and status following.
+ *
+ * - Channel presence is per user, aggregated over connections; join/leave are
+ *   announced at the edges only, and a leave (or going offline) waits out
+ *   `presence.leaveGrace` so a page reload does not flap.
+ * - Global status: online if any connection is online, away if all are away,
+ *   offline after the grace period with none. Changes are published on the
+ *   internal channel `$status:<user>`, which followers subscribe to.
+ * - Typing reaches other users' connections, is throttled per connection and
+ *   expires after `typing.timeout` unless refreshed.
+ */
+import { ErrorCode, isValidUserId, type PresenceResult, type PresenceStatus, type UserStatus } from '@tidings/protocol';
+import type { TidingsConfig } from '../config/schema.js';
+import type { Broker, ControlEvent } from '../engine/broker.js';
+import type { PresenceManager } from '../engine/presence.js';
+import type { TypingEntry, TypingStore } from '../engine/typing.js';
+import type { UserStatusEntry, UserStatusStore } from '../engine/user-status.js';
+import { TidingsError } from '../errors.js';
+import type { Hooks } from '../hooks.js';
+import type { Hub, HubSubscription } from '../hub/hub.js';
+import type { Logger } from '../log.js';
+import type { Session } from '../session/session.js';
+import type { Subscription } from '../session/subscription.js';
+
+/** The internal channel carrying a user's status changes. Not a valid client channel name. */
+export const statusChannel = (user: string): string => `$status:${user}`;
+
+export interface PresenceFeatureDeps {
+  config: TidingsConfig;
+  log: Logger;
+  hub: Hub<Session>;
+  broker: Broker;
+  presence: PresenceManager;
+  userStatus: UserStatusStore;
+  typing: TypingStore;
+  hooks: Hooks;
+}
+
+/** A connection following one user's status: an internal hub subscription, buffered until the follow reply is sent. */
+export class StatusFollow implements HubSubscription {
+  private held: Buffer[] | null = [];
+
+  constructor(
+    private readonly session: Session,
+    readonly followed: string,
+  ) {}
+
+  get channel(): string {
+    return statusChannel(this.followed);
+  }
+
+  get user(): string {
+    return this.session.user;
+  }
+
+  deliver(): void {
+    // Status channels carry no publications.
+  }
+
+  deliverControl(encoded: Buffer): void {
+    if (this.held) this.held.push(encoded);
+    else this.session.push(encoded);
+  }
+
+  goLive(): void {
+    const held = this.held;
+    this.held = null;
+    for (const e of held ?? []) this.session.push(e);
+  }
+}
+
+export class PresenceFeature {
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(private readonly deps: PresenceFeatureDeps) {}
+
+  // ------------------------------------------------------------ connections and global status
+
+  /** Registers a connected session in the user's status; throws `limit_exceeded` past `limits.connectionsPerUser`. */
+  async connectionOpened(session: Session): Promise<void> {
+    if (session.user === '') return;
+    const limit = this.deps.config.limits.connectionsPerUser;
+    const r = await this.deps.userStatus.addConnection(session.user, session.id, session.status, session.info, limit);
+    if (!r.accepted) throw new TidingsError(ErrorCode.LimitExceeded, `user already has ${limit} connections (limits.connectionsPerUser)`);
+    session.statusTracked = true;
+    if (r.changed) this.announceStatus(r.changed);
+  }
+
+  /** Releases everything a closed session held: follows, typing, presence, status. */
+  connectionClosed(session: Session): void {
+    for (const follow of session.follows.values()) this.deps.hub.unsubscribe(follow);
+    session.follows.clear();
+    if (!session.statusTracked) return;
+    session.statusTracked = false;
+    const user = session.user;
+    this.background(async () => {
+      const { lastConnection } = await this.deps.userStatus.removeConnection(user, session.id);
+      if (!lastConnection) return;
+      this.afterGrace(async () => {
+        const offline = await this.deps.userStatus.settleOffline(user);
+        if (offline) this.announceStatus(offline);
+      });
+    });
+  }
+
+  /** Sets one connection's status everywhere: global status and every presence channel it is in. */
+  async setStatus(session: Session, status: PresenceStatus): Promise<void> {
+    session.status = status;
+    if (session.statusTracked) {
+      const changed = await this.deps.userStatus.setStatus(session.user, session.id, status);
+      if (changed) this.announceStatus(changed);
+    }
+    await Promise.all(
+      [...session.subs.values()].filter((sub) => sub.inPresence).map(async (sub) => {
+        const r = await this.deps.presence.update(sub.channel, session.id, { status });
+        if (r.changed && r.user) await this.control(sub.channel, { type: 'presence', user: r.user });
+      }),
+    );
+  }
+
+  // ------------------------------------------------------------ channel presence
+
+  /**
+   * Adds the connection to the channel's presence while its subscription still
+   * buffers, announces a join at the user's edge, and returns the snapshot for
+   * the subscribe reply (which therefore includes the subscriber).
+   */
+  async enterChannel(session: Session, sub: Subscription): Promise<PresenceResult | undefined> {
+    const ns = sub.target.ns;
+    if (!ns.presence) return undefined;
+    const client = { ...session.clientInfo, status: session.status };
+    const { userJoined } = await this.deps.presence.add(sub.channel, client);
+    sub.inPresence = true;
+    if (userJoined && ns.joinLeave) await this.control(sub.channel, { type: 'join', info: session.clientInfo });
+    const [clients, users] = await Promise.all([this.deps.presence.clients(sub.channel), this.deps.presence.users(sub.channel)]);
+    return { clients, users };
+  }
+
+  /** Takes the connection out of the channel's presence; the user's leave follows after the grace period. */
+  leaveChannel(session: Session, sub: Subscription): void {
+    this.background(() => this.stopTyping(session, sub));
+    if (!sub.inPresence) return;
+    sub.inPresence = false;
+    const { channel } = sub;
+    const { joinLeave } = sub.target.ns;
+    const info = session.clientInfo;
+    this.background(async () => {
+      const { lastClient } = await this.deps.presence.remove(channel, session.id);
+      if (!lastClient) return;
+      this.afterGrace(async () => {
+        const left = await this.deps.presence.settleLeave(channel, info.user);
+        if (left && joinLeave) await this.control(channel, { type: 'leave', info });
+      });
+    });
+  }
+
+  /** Sets the connection's app-defined state in a channel (`null` clears). */
+  async setState(session: Session, sub: Subscription, state: unknown): Promise<void> {
+    if (!sub.inPresence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
+    const max = this.deps.config.presence.maxStateSize;
+    const size = state === null ? 0 : Buffer.byteLength(JSON.stringify(state) ?? '');
+    if (size > max) throw new TidingsError(ErrorCode.PayloadTooLarge, `presence state is ${size} bytes, more than presence.maxStateSize (${max})`);
+    const r = await this.deps.presence.update(sub.channel, session.id, { state });
+    if (r.changed && r.user) await this.control(sub.channel, { type: 'presence', user: r.user });
+  }
+
+  // ------------------------------------------------------------ typing
+
+  /** Applies a `typing` command: forwards starts at most once per `typing.throttle`, stops at once. */
+  async typing(session: Session, sub: Subscription, typing: boolean): Promise<void> {
+    if (!typing) return this.stopTyping(session, sub);
+    const { timeout, throttle } = this.deps.config.typing;
+    clearTimeout(sub.typingTimer);
+    sub.typingTimer = setTimeout(() => this.background(() => this.stopTyping(session, sub)), timeout);
+    sub.typingTimer.unref();
+    const now = Date.now();
+    if (sub.typingSince !== undefined && now - sub.typingForwardedAt < throttle) return;
+    sub.typingSince ??= now;
+    sub.typingForwardedAt = now;
+    await this.deps.typing.start(sub.channel, session.user, session.info, timeout);
+    // Re-announced on every forwarded refresh, so receivers can extend their own expiry.
+    await this.control(sub.channel, typingEvent(session, true));
+  }
+
+  /** Ends the connection's typing in a channel (command, expiry, unsubscribe or disconnect). */
+  async stopTyping(session: Session, sub: Subscription): Promise<void> {
+    clearTimeout(sub.typingTimer);
+    sub.typingTimer = undefined;
+    if (sub.typingSince === undefined) return;
+    sub.typingSince = undefined;
+    const { stopped } = await this.deps.typing.stop(sub.channel, session.user);
+    if (stopped) await this.control(sub.channel, typingEvent(session, false));
+  }
+
+  // ------------------------------------------------------------ following statuses
+
+  /**
+   * Follows users' global statuses. Allowed for authenticated connections when
+   * `status.follow` is `authenticated`; `onFollow` hooks may narrow the list or refuse.
+   * Returns the current status of each user now followed.
+   */
+  async follow(session: Session, users: string[]): Promise<{ follows: StatusFollow[]; statuses: Record<string, UserStatus> }> {
+    const { config, hooks, hub, userStatus } = this.deps;
+    if (config.status.follow === 'none') throw new TidingsError(ErrorCode.PermissionDenied, 'following statuses is disabled (status.follow)');
+    if (session.user === '') throw new TidingsError(ErrorCode.PermissionDenied, 'anonymous connections cannot follow statuses');
+    const bad = users.find((u) => !isValidUserId(u));
+    if (bad !== undefined) throw new TidingsError(ErrorCode.BadRequest, `follow.users: "${String(bad).slice(0, 64)}" is not a valid user id`);
+    let allowed = [...new Set(users)];
+    for (const hook of hooks.follow) {
+      const narrowed = await hook({ ...session.context, users: allowed });
+      if (Array.isArray(narrowed)) allowed = allowed.filter((u) => narrowed.includes(u));
+    }
+    const fresh = allowed.filter((u) => !session.follows.has(u));
+    if (session.follows.size + fresh.length > config.status.maxFollows) {
+      throw new TidingsError(ErrorCode.LimitExceeded, `a connection may follow at most ${config.status.maxFollows} users (status.maxFollows)`);
+    }
+    const follows = fresh.map((u) => new StatusFollow(session, u));
+    for (const f of follows) session.follows.set(f.followed, f);
+    await Promise.all(follows.map((f) => hub.subscribe(f)));
+    const entries = await Promise.all(allowed.map((u) => userStatus.get(u)));
+    const statuses: Record<string, UserStatus> = {};
+    for (const e of entries) statuses[e.user] = publicStatus(e);
+    return { follows, statuses };
+  }
+
+  unfollow(session: Session, users: string[]): void {
+    for (const u of users) {
+      const f = session.follows.get(u);
+      if (!f) continue;
+      session.follows.delete(u);
+      this.deps.hub.unsubscribe(f);
+    }
+  }
+
+  // ------------------------------------------------------------ upkeep and reads
+
+  /** Keeps this node's entries alive in the engine (their TTL exists for nodes that die). */
+  refresh(sessions: Iterable<Session>): void {
+    for (const session of sessions) {
+      if (session.statusTracked) this.background(() => this.deps.userStatus.refresh(session.user, session.id));
+      for (const sub of session.subs.values()) {
+        if (sub.inPresence) this.background(() => this.deps.presence.add(sub.channel, { ...session.clientInfo, status: session.status }));
+        if (sub.typingSince !== undefined) this.background(() => this.deps.typing.start(sub.channel, session.user, session.info, this.deps.config.typing.timeout));
+      }
+    }
+  }
+
+  async typingUsers(channel: string): Promise<TypingEntry[]> {
+    return this.deps.typing.list(channel);
+  }
+
+  close(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private announceStatus(entry: UserStatusEntry): void {
+    this.background(() => this.control(statusChannel(entry.user), { type: 'status', user: entry.user, ...publicStatus(entry) }));
+  }
+
+  private control(channel: string, event: ControlEvent): Promise<void> {
+    return this.deps.broker.publishControl(channel, event);
+  }
+
+  private afterGrace(work: () => Promise<void>): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.background(work);
+    }, this.deps.config.presence.leaveGrace);
+    timer.unref();
+    this.timers.add(timer);
+  }
+
+  /** Runs engine work nobody waits for; failures are logged, never thrown into a socket handler. */
+  private background(work: () => Promise<unknown>): void {
+    work().catch((err) => this.deps.log.error({ err }, 'presence work failed'));
+  }
+}
+
+function typingEvent(session: Session, typing: boolean): ControlEvent {
+  const event: ControlEvent = { type: 'typing', user: session.user, typing, exceptUser: session.user };
+  if (session.info) event.info = session.info;
+  return event;
+}
+
+/** The status a client may see: no connection count, no info. */
+export function publicStatus(entry: UserStatusEntry): UserStatus {
+  return entry.lastSeen !== undefined ? { status: entry.status, lastSeen: entry.lastSeen } : { status: entry.status };
+}
