@@ -83,6 +83,19 @@ export interface ChannelListing {
   nextCursor?: string;
 }
 
+/** One connection, as `GET /api/v1/connections` and the dashboard show it. */
+export interface ConnectionListing {
+  client: string;
+  user: string;
+  transport: string;
+  /** Client IP (from the socket, or X-Forwarded-For through a trusted proxy). */
+  ip: string;
+  userAgent?: string;
+  connectedAt: string;
+  subscriptions: number;
+  status: string;
+}
+
 export interface NodeStats {
   nodeId: string;
   version: string;
@@ -447,6 +460,36 @@ export class Tidings {
     ]);
     const out: { count: number; users: ReturnType<typeof apiUserStatus>[]; nextCursor?: string } = { count, users: page.users.map(apiUserStatus) };
     if (page.nextCursor !== undefined) out.nextCursor = page.nextCursor;
+    return out;
+  }
+
+  /**
+   * Connections on this node, sorted by id, paginated; optionally one user's only.
+   * Connections that have not sent `connect` yet are not listed.
+   */
+  listConnections(query: { user?: string; cursor?: string; limit?: number } = {}): { connections: ConnectionListing[]; nextCursor?: string } {
+    const limit = query.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TidingsError(ErrorCode.BadRequest, 'limit: expected integer 1..1000');
+    const sessions = (query.user !== undefined ? this.hub.userSessions(query.user) : [...this.hub.allSessions()])
+      .filter((s) => query.cursor === undefined || s.id > query.cursor)
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const page = sessions.slice(0, limit);
+    const out: { connections: ConnectionListing[]; nextCursor?: string } = {
+      connections: page.map((s) => {
+        const ua = s.request.headers['user-agent'];
+        return {
+          client: s.id,
+          user: s.user,
+          transport: s.transport.kind,
+          ip: s.request.remoteAddress,
+          ...(typeof ua === 'string' ? { userAgent: ua } : {}),
+          connectedAt: new Date(s.connectedAt).toISOString(),
+          subscriptions: s.subs.size,
+          status: s.status,
+        };
+      }),
+    };
+    if (sessions.length > limit) out.nextCursor = page[page.length - 1]!.id;
     return out;
   }
 

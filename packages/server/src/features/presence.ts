@@ -178,7 +178,8 @@ export class PresenceFeature {
     if (sub.typingSince !== undefined && now - sub.typingForwardedAt < throttle) return;
     sub.typingSince ??= now;
     sub.typingForwardedAt = now;
-    await this.deps.typing.start(sub.channel, session.user, session.info, timeout);
+    // The stored entry outlives our own timer by a throttle interval, so it never lapses between refreshes.
+    await this.deps.typing.start(sub.channel, session.user, session.info, timeout + throttle);
     // Re-announced on every forwarded refresh, so receivers can extend their own expiry.
     await this.control(sub.channel, typingEvent(session, true));
   }
@@ -189,8 +190,9 @@ export class PresenceFeature {
     sub.typingTimer = undefined;
     if (sub.typingSince === undefined) return;
     sub.typingSince = undefined;
-    const { stopped } = await this.deps.typing.stop(sub.channel, session.user);
-    if (stopped) await this.control(sub.channel, typingEvent(session, false));
+    await this.deps.typing.stop(sub.channel, session.user);
+    // This connection was typing, so its stop is announced even if the stored entry already lapsed.
+    await this.control(sub.channel, typingEvent(session, false));
   }
 
   // ------------------------------------------------------------ following statuses
@@ -241,7 +243,10 @@ export class PresenceFeature {
       if (session.statusTracked) this.background(() => this.deps.userStatus.refresh(session.user, session.id));
       for (const sub of session.subs.values()) {
         if (sub.inPresence) this.background(() => this.deps.presence.add(sub.channel, { ...session.clientInfo, status: session.status }));
-        if (sub.typingSince !== undefined) this.background(() => this.deps.typing.start(sub.channel, session.user, session.info, this.deps.config.typing.timeout));
+        if (sub.typingSince !== undefined) {
+          const { timeout, throttle } = this.deps.config.typing;
+          this.background(() => this.deps.typing.start(sub.channel, session.user, session.info, timeout + throttle));
+        }
       }
     }
   }
