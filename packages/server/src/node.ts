@@ -22,7 +22,9 @@ import { ServerApi } from './api/server-api.js';
 import { sendError } from './api/http.js';
 import { ChannelPolicy, type ResolvedChannel } from './auth/channel-policy.js';
 import { createJwtVerifier } from './auth/jwt-verifier.js';
+import { createClientIpResolver, type ClientIpResolver } from './auth/client-ip.js';
 import { createOriginCheck } from './auth/origin.js';
+import { KeyedRateLimiter } from './auth/rate-limit.js';
 import type { TokenVerifier } from './auth/token-verifier.js';
 import { ConfigError, resolveConfig, type NamespaceConfig, type TidingsConfig, type TidingsConfigInput } from './config/schema.js';
 import type { Broker, HistoryOptions } from './engine/broker.js';
@@ -158,6 +160,11 @@ export class Tidings {
   private readonly rateTimer: NodeJS.Timeout;
   private readonly presenceTimer: NodeJS.Timeout;
   private closing = false;
+  private readonly clientIp: ClientIpResolver;
+  /** New connections per IP (limits.connectionRatePerIp). */
+  private readonly ipLimiter: KeyedRateLimiter | undefined;
+  /** Publishes per user, one limiter per namespace with a `rateLimit`. */
+  private readonly publishLimiters = new Map<NamespaceConfig, KeyedRateLimiter>();
 
   constructor(options: TidingsOptions = {}) {
     const { logger, broker, presenceManager, userStatusStore, typingStore, idempotencyStore, verifier, ...input } = options;
@@ -171,6 +178,13 @@ export class Tidings {
       // Unreadable key files, bad PEMs: configuration problems, reported like the others.
       throw new ConfigError([`auth: ${(err as Error).message}`]);
     }
+    try {
+      this.clientIp = createClientIpResolver(config.trustedProxies);
+    } catch (err) {
+      throw new ConfigError([(err as Error).message]);
+    }
+    const perIp = config.limits.connectionRatePerIp;
+    if (perIp > 0) this.ipLimiter = new KeyedRateLimiter(perIp, perIp * 2);
     this.broker = broker ?? new MemoryBroker({ metaTtlMs: config.history.metaTtl });
     this.presence = presenceManager ?? new MemoryPresenceManager({ ttlMs: config.presence.ttl });
     this.userStatus = userStatusStore ?? new MemoryUserStatusStore({ ttlMs: config.presence.ttl, lastSeenTtlMs: config.status.lastSeenTtl });
@@ -206,12 +220,16 @@ export class Tidings {
       counters: this.counters,
       version: VERSION,
       publish: (target, data, opts) => this.publishTo(target, data, opts),
+      publishAllowed: (target, user) => this.publishAllowed(target.ns, `${target.parsed.namespace}\u0000${user}`),
+      limitHit: (limit, details) => this.limitHit(limit, details),
     };
     this.websocket = new WebSocketAcceptor({
       config,
       log: this.log,
       verifier: this.verifier,
       originAllowed: createOriginCheck(config.allowedOrigins),
+      clientIp: this.clientIp,
+      admit: (ip) => this.admit(ip),
       accepting: () => !this.closing,
       createSession: (transport, request, claims) => {
         const session = new Session(this.services, transport, request, claims);
@@ -312,7 +330,11 @@ export class Tidings {
 
   /** Starts a standalone HTTP server. Resolves with the bound address (port 0 picks a free one). */
   async listen(port: number = this.config.port, host: string = this.config.host): Promise<AddressInfo> {
-    const server = createServer();
+    const handshake = this.config.limits.handshakeTimeout;
+    // Slowloris: a peer must finish its request headers (a WebSocket handshake too) within the timeout.
+    const server = createServer({ connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(handshake / 2))) });
+    server.headersTimeout = handshake;
+    server.requestTimeout = Math.max(handshake, 30_000);
     server.keepAliveTimeout = 5000;
     this.attach(server);
     this.ownServers.push(server);
@@ -523,6 +545,37 @@ export class Tidings {
     return count;
   }
 
+  // ------------------------------------------------------------ limits
+
+  /** Node-wide admission of a new connection: per-node count and per-IP rate. */
+  private admit(ip: string): { status: number; code: string; message: string; temporary: boolean } | undefined {
+    const perNode = this.config.limits.connectionsPerNode;
+    if (perNode > 0 && this.connections.size >= perNode) {
+      this.limitHit('connections_per_node', { ip });
+      return { status: 503, code: ErrorCode.LimitExceeded, message: `node has ${perNode} connections (limits.connectionsPerNode)`, temporary: true };
+    }
+    if (this.ipLimiter && !this.ipLimiter.take(ip)) {
+      this.limitHit('connection_rate_per_ip', { ip });
+      return { status: 429, code: ErrorCode.RateLimited, message: 'too many new connections from this address (limits.connectionRatePerIp)', temporary: true };
+    }
+    return undefined;
+  }
+
+  private publishAllowed(ns: NamespaceConfig, key: string): boolean {
+    const rl = ns.rateLimit;
+    if (!rl) return true;
+    let limiter = this.publishLimiters.get(ns);
+    if (!limiter) {
+      limiter = new KeyedRateLimiter(rl.messages / (rl.intervalMs / 1000), rl.messages);
+      this.publishLimiters.set(ns, limiter);
+    }
+    return limiter.take(key);
+  }
+
+  private limitHit(limit: string, details: { user?: string; client?: string; ip?: string }): void {
+    this.log.info({ limit, ...details }, 'limit hit');
+  }
+
   // ------------------------------------------------------------ health
 
   get ready(): boolean {
@@ -605,6 +658,8 @@ export class Tidings {
     this.websocket.close();
     this.verifier.close?.();
     this.presenceFeature.close();
+    this.ipLimiter?.close();
+    for (const l of this.publishLimiters.values()) l.close();
     await Promise.all([this.broker.close(), this.presence.close(), this.userStatus.close(), this.typing.close(), this.idempotency.close()]);
     this.log.info('tidings stopped');
   }

@@ -76,7 +76,10 @@ function connectFailure(session: Session, id: number, err: unknown): void {
   session.replyError(id, body);
   let code: number = CloseCode.InvalidToken;
   if (body.code === ErrorCode.TokenExpired) code = CloseCode.TokenExpired;
-  else if (body.code === ErrorCode.LimitExceeded) code = CloseCode.ConnectionLimit;
+  else if (body.code === ErrorCode.LimitExceeded) {
+    code = CloseCode.ConnectionLimit;
+    session.services.limitHit('connections_per_user', { user: session.user, client: session.id, ip: session.request.remoteAddress });
+  }
   else if (body.temporary) code = CloseCode.InternalError;
   else if (body.code !== ErrorCode.Unauthorized) code = CloseCode.Forbidden;
   session.disconnect(code);
@@ -175,11 +178,13 @@ const subscribe: Handler<SubscribeCommand> = async (session, cmd) => {
   if (session.subs.has(target.channel)) throw new TidingsError(ErrorCode.AlreadySubscribed, 'already subscribed');
   const perConnection = config.limits.subscriptionsPerConnection;
   if (session.subs.size >= perConnection) {
+    session.services.limitHit('subscriptions_per_connection', { user: session.user, client: session.id });
     throw new TidingsError(ErrorCode.LimitExceeded, `a connection may hold ${perConnection} subscriptions (limits.subscriptionsPerConnection)`);
   }
   // Counted per node: the memory engine is one node; a cluster engine counts cluster-wide.
   const max = target.ns.maxSubscribers;
   if (max > 0 && hub.subscriberCount(target.channel) >= max) {
+    session.services.limitHit('max_subscribers', { user: session.user, client: session.id });
     throw new TidingsError(ErrorCode.LimitExceeded, `channel has ${max} subscribers already (maxSubscribers)`);
   }
   await policy.authorizeSubscribe(session.principal, target, cmd.token);
@@ -207,6 +212,11 @@ const publish: Handler<PublishCommand> = async (session, cmd) => {
   const { policy, hooks } = session.services;
   const target = policy.resolve(cmd.channel);
   policy.authorizePublish(session.principal, target, session.subs.get(target.channel)?.live === true);
+  if (!session.services.publishAllowed(target, session.user)) {
+    const rl = target.ns.rateLimit!;
+    session.rateLimited(cmd.id, 'publish_rate', `more than ${rl.messages} publications per ${rl.intervalMs} ms in namespace "${target.parsed.namespace}"`);
+    return;
+  }
   let data = cmd.data;
   for (const hook of hooks.publish) {
     const override = await hook({ ...session.context, channel: target.channel, data });

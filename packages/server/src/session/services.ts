@@ -41,6 +41,10 @@ export interface SessionServices {
   readonly counters: Counters;
   /** Server version reported in the connect reply. */
   readonly version: string;
+  /** True when the user may publish once more in the channel's namespace (namespace `rateLimit`). */
+  publishAllowed(target: ResolvedChannel, user: string): boolean;
+  /** Reports a limit that was hit (logs, metrics, audit). */
+  limitHit(limit: string, details: { user?: string; client?: string; ip?: string }): void;
   /** Publishes with the channel's namespace settings (history, idempotency window). */
   publish(target: ResolvedChannel, data: unknown, options: { info?: ClientInfo; idempotencyKey?: string }): Promise<PublishedOutcome>;
 }

@@ -22,6 +22,7 @@ import {
   type PresenceStatus,
 } from '@tidings/protocol';
 import type { Principal } from '../auth/channel-policy.js';
+import { StrikeCounter, TokenBucket } from '../auth/rate-limit.js';
 import type { ConnectionClaims } from '../auth/token-verifier.js';
 import { TidingsError, toErrorBody } from '../errors.js';
 import type { ConnectionContext } from '../hooks.js';
@@ -65,6 +66,10 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   private chain: Promise<void> = Promise.resolve();
   /** A fatal frame arrived: earlier commands finish and get their replies, then the connection closes. */
   private doomed = false;
+  /** Commands per second (limits.commandRate); undefined when unlimited. */
+  private readonly commandBucket: TokenBucket | undefined;
+  /** `rate_limited` answers in the last 10 s; past limits.rateLimitStrikes the connection is closed. */
+  private readonly strikes: StrikeCounter;
   private timer: NodeJS.Timeout | undefined;
   private awaitingPong = false;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -77,6 +82,9 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     readonly handshakeClaims?: ConnectionClaims,
   ) {
     this.timer = setTimeout(() => this.disconnect(CloseCode.ConnectTimeout), services.config.client.connectTimeout);
+    const { commandRate, rateLimitStrikes } = services.config.limits;
+    if (commandRate > 0) this.commandBucket = new TokenBucket(commandRate, commandRate * 2);
+    this.strikes = new StrikeCounter(rateLimitStrikes, 10_000);
   }
 
   /** True once the session ended (checked after every await). */
@@ -129,6 +137,10 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
       }
       const frame = decoded.frame;
       if (frame.type === 'pong') continue;
+      if (this.commandBucket && !this.commandBucket.take()) {
+        this.chain = this.chain.then(() => this.rateLimited(frame.id, 'command_rate', 'too many commands (limits.commandRate)'));
+        continue;
+      }
       this.chain = this.chain.then(() => this.execute(frame));
     }
   }
@@ -155,6 +167,17 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
       if (!(err instanceof TidingsError)) this.services.log.error({ err, client: this.id, command: cmd.type }, 'command failed');
       this.replyError(cmd.id, toErrorBody(err));
     }
+  }
+
+  /**
+   * Answers a command over a rate limit with a temporary `rate_limited` error;
+   * sustained abuse (limits.rateLimitStrikes within 10 s) closes with 4008.
+   */
+  rateLimited(id: number, limit: string, message: string): void {
+    if (this.state === 'closed') return;
+    this.services.limitHit(limit, { user: this.user, client: this.id, ip: this.request.remoteAddress });
+    this.replyError(id, { code: ErrorCode.RateLimited, message, temporary: true });
+    if (this.strikes.strike()) this.disconnect(CloseCode.RateLimit);
   }
 
   // ------------------------------------------------------------ output

@@ -9,6 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { WS_BEARER_PREFIX, WS_SUBPROTOCOL } from '@tidings/protocol';
+import type { ClientIpResolver } from '../auth/client-ip.js';
 import type { OriginCheck } from '../auth/origin.js';
 import type { ConnectionClaims, TokenVerifier } from '../auth/token-verifier.js';
 import type { TidingsConfig } from '../config/schema.js';
@@ -52,10 +53,29 @@ export interface WebSocketAcceptorDeps {
   log: Logger;
   verifier: TokenVerifier;
   originAllowed: OriginCheck;
+  clientIp: ClientIpResolver;
+  /** Checks node-wide admission limits for a new connection from `ip`; returns the rejection, if any. */
+  admit(ip: string): Rejection | undefined;
   /** False while the node shuts down: upgrades get 503. */
   accepting: () => boolean;
   createSession(transport: Transport, request: TransportRequestInfo, claims: ConnectionClaims | undefined): WebSocketSessionSink;
   onProtocolError(): void;
+}
+
+/** Why an upgrade is refused: HTTP status and the error body. */
+export interface Rejection {
+  status: number;
+  code: string;
+  message: string;
+  temporary?: boolean;
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+
+function refuse(socket: Duplex, r: Rejection): void {
+  const body: { code: string; message: string; temporary?: boolean } = { code: r.code, message: r.message };
+  if (r.temporary) body.temporary = true;
+  rejectUpgrade(socket, r.status, STATUS_TEXT[r.status] ?? 'Error', body);
 }
 
 function rejectUpgrade(socket: Duplex, status: number, text: string, body: { code: string; message: string; temporary?: boolean }): void {
@@ -104,10 +124,16 @@ export class WebSocketAcceptor {
       rejectUpgrade(socket, 403, 'Forbidden', { code: 'forbidden', message: 'origin not allowed' });
       return true;
     }
+    const ip = this.deps.clientIp(req);
+    const rejection = this.deps.admit(ip);
+    if (rejection) {
+      refuse(socket, rejection);
+      return true;
+    }
     const offered = offeredProtocols(req);
     const bearer = offered.find((p) => p.startsWith(WS_BEARER_PREFIX));
     if (bearer === undefined) {
-      this.accept(req, socket, head, undefined);
+      this.accept(req, socket, head, ip, undefined);
       return true;
     }
     if (!offered.includes(WS_SUBPROTOCOL)) {
@@ -118,7 +144,7 @@ export class WebSocketAcceptor {
       return true;
     }
     this.deps.verifier.verifyConnection(bearer.slice(WS_BEARER_PREFIX.length)).then(
-      (claims) => this.accept(req, socket, head, claims),
+      (claims) => this.accept(req, socket, head, ip, claims),
       (err) => {
         const body = toErrorBody(err);
         this.deps.log.info({ path, code: body.code }, 'websocket handshake token rejected');
@@ -129,12 +155,12 @@ export class WebSocketAcceptor {
     return true;
   }
 
-  private accept(req: IncomingMessage, socket: Duplex, head: Buffer, claims: ConnectionClaims | undefined): void {
+  private accept(req: IncomingMessage, socket: Duplex, head: Buffer, ip: string, claims: ConnectionClaims | undefined): void {
     if (socket.destroyed) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const transport = new WebSocketTransport(ws);
       const request: TransportRequestInfo = {
-        remoteAddress: req.socket.remoteAddress ?? '',
+        remoteAddress: ip,
         headers: req.headers,
         path: safePath(req.url),
       };
