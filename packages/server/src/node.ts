@@ -113,6 +113,10 @@ export interface NodeStats {
   disconnectsTotal: number;
   badRequestsTotal: number;
   slowDisconnectsTotal: number;
+  /** Resident memory of the process, bytes. */
+  memoryRssBytes: number;
+  /** V8 heap in use, bytes. */
+  heapUsedBytes: number;
 }
 
 /**
@@ -316,6 +320,8 @@ export class Tidings {
     const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
     server.removeAllListeners('request');
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      // While shutting down, requests still in flight end their connection when answered.
+      if (this.closing) res.setHeader('connection', 'close');
       if (this.handleRequest(req, res)) return;
       if (previous.length === 0) sendError(res, ErrorCode.NotFound, 'not found');
       for (const listener of previous) listener.call(server, req, res);
@@ -606,6 +612,8 @@ export class Tidings {
       disconnectsTotal: this.counters.disconnectsTotal,
       badRequestsTotal: this.counters.badRequests,
       slowDisconnectsTotal: this.counters.slowDisconnects,
+      memoryRssBytes: process.memoryUsage.rss(),
+      heapUsedBytes: process.memoryUsage().heapUsed,
     };
   }
 
@@ -646,8 +654,12 @@ export class Tidings {
           new Promise<void>((resolve) => {
             const force = setTimeout(() => server.closeAllConnections(), this.config.shutdown.timeout);
             force.unref();
+            // Keep-alive connections that finish their last request after close() began go idle later.
+            const sweep = setInterval(() => server.closeIdleConnections(), 100);
+            sweep.unref();
             server.close(() => {
               clearTimeout(force);
+              clearInterval(sweep);
               resolve();
             });
             server.closeIdleConnections();
