@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { clientFrames, serverFrames } from '../test/golden.js';
 import { ErrorCode } from './codes.js';
 import {
+  COMMAND_TYPES,
   MAX_COMMAND_ID,
   decodeClientMessage,
   decodeServerMessage,
@@ -85,6 +86,17 @@ function boundedString(r: Rng, max: number): string {
   return randomString(r, Math.min(max, 40));
 }
 
+/** A user id as the codec sees it: any non-empty string (the server checks the charset). */
+function randomUserId(r: Rng): string {
+  return randomString(r, 20) || pick(r, ['a', 'bob', 'auth0|123', 'carol@example.com']);
+}
+
+/** A list of 1..1000 user ids, sometimes exactly 1000 to hit the boundary. */
+function randomUsers(r: Rng): string[] {
+  const n = chance(r, 0.05) ? 1000 : int(r, 1, 6);
+  return Array.from({ length: n }, () => randomUserId(r));
+}
+
 function randomId(r: Rng): number {
   return chance(r, 0.1) ? pick(r, [1, MAX_COMMAND_ID]) : int(r, 1, MAX_COMMAND_ID);
 }
@@ -95,7 +107,7 @@ function randomCommand(r: Rng): Command {
   const channel = randomString(r, 30); // the codec only checks that channel is a string
   const opt = <T>(make: () => T): T | undefined => (chance(r, 0.5) ? make() : undefined);
   const clean = <T extends object>(o: T): T => JSON.parse(JSON.stringify(o)) as T; // drop undefined fields
-  switch (int(r, 0, 8)) {
+  switch (int(r, 0, 13)) {
     case 0: {
       const subs = opt(() => Object.fromEntries(Array.from({ length: int(r, 0, 3) }, () => [`s:${randomString(r, 8)}`, randomPosition(r)])));
       return clean({ id, type: 'connect', token: opt(() => boundedString(r, 16384)), name: opt(() => boundedString(r, 64)), version: opt(() => boundedString(r, 64)), subs });
@@ -121,6 +133,16 @@ function randomCommand(r: Rng): Command {
       return { id, type: 'presence', channel };
     case 7:
       return { id, type: 'presence_stats', channel };
+    case 8:
+      return { id, type: 'typing', channel, typing: chance(r, 0.5) };
+    case 9:
+      return { id, type: 'status', status: pick(r, ['online', 'away'] as const) };
+    case 10:
+      return { id, type: 'presence_state', channel, state: chance(r, 0.2) ? null : randomJson(r) };
+    case 11:
+      return { id, type: 'follow', users: randomUsers(r) };
+    case 12:
+      return { id, type: 'unfollow', users: randomUsers(r) };
     default:
       return clean({ id, type: 'rpc', method: boundedString(r, 256), data: opt(() => randomJson(r)) });
   }
@@ -137,10 +159,13 @@ function randomFrameishJson(r: Rng): string {
       () => ({ 'a:b': { epoch: pick(r, ['e', 3]), offset: pick(r, [0, -1, 'x']) } }),
       () => [],
       () => null,
+      () => pick(r, ['online', 'away', 'offline', 'Online']),
+      () => Array.from({ length: int(r, 0, 4) }, () => pick(r, ['alice', '', 1, null, ['x'], {}])),
+      () => Array.from({ length: pick(r, [1000, 1001]) }, (_, i) => `u${i}`),
     ])();
   if (chance(r, 0.15)) return JSON.stringify(randomJson(r));
-  const fields = ['id', 'type', 'channel', 'token', 'name', 'version', 'subs', 'recover', 'data', 'idempotencyKey', 'limit', 'since', 'reverse', 'method', '__proto__', 'constructor'];
-  const types = ['connect', 'refresh', 'subscribe', 'unsubscribe', 'publish', 'history', 'presence', 'presence_stats', 'rpc', 'pong', 'ping', 'toString', '__proto__', 'hasOwnProperty', ''];
+  const fields = ['id', 'type', 'channel', 'token', 'name', 'version', 'subs', 'recover', 'data', 'idempotencyKey', 'limit', 'since', 'reverse', 'method', 'typing', 'status', 'state', 'users', '__proto__', 'constructor'];
+  const types = ['connect', 'refresh', 'subscribe', 'unsubscribe', 'publish', 'history', 'presence', 'presence_stats', 'typing', 'status', 'presence_state', 'follow', 'unfollow', 'rpc', 'pong', 'ping', 'toString', '__proto__', 'hasOwnProperty', ''];
   const parts: string[] = [];
   if (chance(r, 0.85)) parts.push(`"id":${JSON.stringify(chance(r, 0.7) ? randomId(r) : value())}`);
   if (chance(r, 0.9)) parts.push(`"type":${JSON.stringify(chance(r, 0.8) ? pick(r, types) : value())}`);
@@ -241,7 +266,20 @@ describe('decodeClientMessage never throws', () => {
     const r = prng(5);
     const odd = [undefined, NaN, Infinity, -Infinity, -0, 10n, Symbol('s'), () => 1, new Date(0), new Map(), Object.create(null) as object];
     for (let i = 0; i < 3000; i++) {
-      const v = chance(r, 0.3) ? pick(r, odd) : { id: chance(r, 0.5) ? randomId(r) : pick(r, odd), type: pick(r, ['connect', 'history', 'subscribe', 'pong', pick(r, odd)]), channel: pick(r, odd), limit: pick(r, odd), recover: { epoch: 'e', offset: pick(r, odd) }, subs: { 'a:b': pick(r, odd) } };
+      const v = chance(r, 0.3)
+        ? pick(r, odd)
+        : {
+            id: chance(r, 0.5) ? randomId(r) : pick(r, odd),
+            type: pick(r, ['connect', 'history', 'subscribe', 'typing', 'status', 'presence_state', 'follow', 'unfollow', 'pong', pick(r, odd)]),
+            channel: chance(r, 0.3) ? 'a:b' : pick(r, odd),
+            limit: pick(r, odd),
+            recover: { epoch: 'e', offset: pick(r, odd) },
+            subs: { 'a:b': pick(r, odd) },
+            typing: pick(r, odd),
+            status: pick(r, odd),
+            state: pick(r, odd),
+            users: chance(r, 0.5) ? pick(r, odd) : ['a', pick(r, odd)],
+          };
       let d: Decoded<ClientFrame> | undefined;
       expect(() => (d = validateClientFrame(v))).not.toThrow();
       expect(d).toBeDefined();
@@ -281,11 +319,29 @@ describe('random valid commands', () => {
       history: (c) => ((c.channel = 'a:b'), (c.limit = -1), 'history.limit: must be >= 0'),
       presence: (c) => ((c.channel = []), 'presence.channel: expected string, got array'),
       presence_stats: (c) => (delete c.channel, 'presence_stats.channel: required'),
+      typing: (c) => ((c.typing = pick(r, ['true', 'false', 'yes'])), 'typing.typing: expected boolean, got string'),
+      status: (c) => ((c.status = pick(r, ['offline', 'Online', 'AWAY', '', 'busy'])), 'status.status: expected one of "online", "away"'),
+      presence_state: (c) => (delete c.state, 'presence_state.state: required'),
+      follow: (c) => {
+        // An empty id (or a non-string) at a random position; every entry before it is valid.
+        const users = c.users as unknown[];
+        const at = int(r, 0, Math.min(users.length, 999));
+        users.splice(at, chance(r, 0.5) ? 0 : 1, pick(r, ['', 0, null, ['x']]));
+        if (users.length > 1000) users.pop();
+        return `follow.users[${at}]: expected non-empty string`;
+      },
+      unfollow: (c) => {
+        const users = c.users as unknown[];
+        while (users.length <= 1000) users.push(randomUserId(r));
+        return 'unfollow.users: more than 1000 entries';
+      },
       rpc: (c) => ((c.method = 'x'.repeat(257)), 'rpc.method: longer than 256 characters'),
     };
+    const seen = new Set<string>();
     for (let i = 0; i < 1000; i++) {
       const good = randomCommand(r);
       const bad = JSON.parse(JSON.stringify(randomCommand(r))) as Record<string, unknown> & Command;
+      seen.add(bad.type);
       const message = breakers[bad.type]!(bad);
       const results = decodeClientMessage(encodeFrames([good, bad as Command, good]));
       expect(results).toEqual([
@@ -293,6 +349,73 @@ describe('random valid commands', () => {
         { ok: false, fatal: false, id: bad.id, error: { code: 'bad_request', message } },
         { ok: true, frame: good },
       ]);
+    }
+    expect(Object.keys(breakers).sort()).toEqual([...COMMAND_TYPES].sort());
+    expect([...seen].sort()).toEqual([...COMMAND_TYPES].sort());
+  });
+
+  it('cover every command type', () => {
+    const r = prng(11);
+    const seen = new Set<string>();
+    for (let i = 0; i < 500; i++) seen.add(randomCommand(r).type);
+    expect([...seen].sort()).toEqual([...COMMAND_TYPES].sort());
+  });
+});
+
+describe('new field rules against a reference model', () => {
+  /** What the protocol promises for a user list, written independently of the codec. */
+  function usersError(path: string, users: unknown): string | null {
+    if (!Array.isArray(users)) return `${path}: expected array of strings, got ${users === null ? 'null' : typeof users}`;
+    if (users.length > 1000) return `${path}: more than 1000 entries`;
+    if (users.length === 0) return `${path}: expected at least 1 entry`;
+    const bad = users.findIndex((u) => typeof u !== 'string' || u === '');
+    return bad < 0 ? null : `${path}[${bad}]: expected non-empty string`;
+  }
+
+  function randomUsersValue(r: Rng): unknown {
+    const entry = () => (chance(r, 0.9) ? randomUserId(r) : pick(r, ['', 0, 1, null, true, [], ['a'], {}, { user: 'a' }]));
+    return pick(r, [
+      () => Array.from({ length: int(r, 0, 8) }, entry),
+      () => Array.from({ length: pick(r, [999, 1000, 1001, 1002]) }, () => (chance(r, 0.999) ? randomUserId(r) : '')),
+      () => pick(r, [null, 'alice', '', 0, true, {}, { 0: 'a', length: 1 }]),
+    ])();
+  }
+
+  it('follow and unfollow accept at most 1000 non-empty strings and name the first entry at fault', () => {
+    const r = prng(12);
+    for (let i = 0; i < 3000; i++) {
+      const type = pick(r, ['follow', 'unfollow'] as const);
+      const users = randomUsersValue(r);
+      const cmd = { id: randomId(r), type, users };
+      const expected = usersError(`${type}.users`, users);
+      const [d] = decodeClientMessage(JSON.stringify(cmd));
+      if (expected === null) expect(d).toEqual({ ok: true, frame: cmd });
+      else expect(d).toEqual({ ok: false, fatal: false, id: cmd.id, error: { code: 'bad_request', message: expected } });
+    }
+  });
+
+  it('status accepts exactly "online" and "away"; typing needs a boolean; presence_state any present state', () => {
+    const r = prng(13);
+    const values: unknown[] = ['online', 'away', 'offline', 'Online', 'away ', '', 0, 1, true, false, null, [], {}, ['online']];
+    const name = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+    for (let i = 0; i < 2000; i++) {
+      const v = chance(r, 0.7) ? pick(r, values) : randomJson(r);
+      const id = randomId(r);
+      const check = (cmd: Record<string, unknown>, message: string | null) => {
+        const [d] = decodeClientMessage(JSON.stringify(cmd));
+        if (message === null) expect(d).toEqual({ ok: true, frame: cmd });
+        else expect(d).toEqual({ ok: false, fatal: false, id, error: { code: 'bad_request', message } });
+      };
+      check(
+        { id, type: 'status', status: v },
+        typeof v !== 'string'
+          ? `status.status: expected string, got ${name(v)}`
+          : v === 'online' || v === 'away'
+            ? null
+            : 'status.status: expected one of "online", "away"',
+      );
+      check({ id, type: 'typing', channel: 'a:b', typing: v }, typeof v === 'boolean' ? null : `typing.typing: expected boolean, got ${name(v)}`);
+      check({ id, type: 'presence_state', channel: 'a:b', state: v }, null);
     }
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clientFrames, invalidClientFrames, multiFrames, serverFrames, type FrameFixture } from '../test/golden.js';
-import { CloseReason, ErrorCode, closeCodeReconnects } from './codes.js';
+import { CloseCode, CloseReason, ErrorCode, closeCodeReconnects } from './codes.js';
 import {
   COMMAND_TYPES,
   FRAME_SEPARATOR,
@@ -26,11 +26,17 @@ import {
   type ClientFrame,
   type Command,
   type ErrorReply,
+  type FollowResult,
+  type PresencePush,
+  type PresenceResult,
   type Publication,
   type PublicationPush,
   type Push,
   type ServerFrame,
+  type StatusPush,
+  type SubscribeResult,
   type SuccessReply,
+  type TypingPush,
 } from './frames.js';
 
 const byName = <F>(list: FrameFixture<F>[], name: string): F => {
@@ -55,9 +61,24 @@ describe('constants', () => {
     expect(MAX_COMMAND_ID).toBe(2 ** 32 - 1);
   });
 
-  it('COMMAND_TYPES lists exactly the nine v1 commands', () => {
+  it('COMMAND_TYPES lists exactly the fourteen v1 commands', () => {
     expect([...COMMAND_TYPES].sort()).toEqual(
-      ['connect', 'history', 'presence', 'presence_stats', 'publish', 'refresh', 'rpc', 'subscribe', 'unsubscribe'].sort(),
+      [
+        'connect',
+        'follow',
+        'history',
+        'presence',
+        'presence_state',
+        'presence_stats',
+        'publish',
+        'refresh',
+        'rpc',
+        'status',
+        'subscribe',
+        'typing',
+        'unfollow',
+        'unsubscribe',
+      ].sort(),
     );
   });
 });
@@ -95,6 +116,27 @@ describe('golden client frames', () => {
     expect(has('history', 'limit', 'since', 'reverse')).toBe(true);
     expect(has('rpc', 'method', 'data')).toBe(true);
     expect(clientFrames.some((f) => f.frame.type === 'rpc' && !('data' in f.frame))).toBe(true);
+  });
+
+  it('cover the values of the presence commands', () => {
+    const frames = clientFrames.map((f) => f.frame).filter(isCommand);
+    const typing = frames.flatMap((f) => (f.type === 'typing' ? [f.typing] : []));
+    expect(typing).toContain(true);
+    expect(typing).toContain(false);
+    const statuses = frames.flatMap((f) => (f.type === 'status' ? [f.status] : []));
+    expect([...new Set(statuses)].sort()).toEqual(['away', 'online']);
+    const states = frames.flatMap((f) => (f.type === 'presence_state' ? [f.state] : []));
+    expect(states).toContain(null); // null clears the state: present, not omitted
+    expect(states.some((s) => typeof s === 'object' && s !== null)).toBe(true);
+    for (const type of ['follow', 'unfollow'] as const) {
+      const lists = frames.flatMap((f) => (f.type === type ? [f.users] : []));
+      expect(lists.length, type).toBeGreaterThan(0);
+      for (const users of lists) {
+        expect(users.length).toBeGreaterThan(0);
+        for (const u of users) expect(typeof u === 'string' && u.length > 0).toBe(true);
+      }
+    }
+    expect(frames.some((f) => f.type === 'follow' && f.users.length > 1)).toBe(true);
   });
 });
 
@@ -137,7 +179,9 @@ describe('golden server frames', () => {
 
   it('cover every push type', () => {
     const types = new Set(serverFrames.flatMap((f) => (isPush(f.frame) ? [f.frame.type] : [])));
-    expect([...types].sort()).toEqual(['disconnect', 'join', 'leave', 'ping', 'publication', 'subscribe', 'unsubscribe']);
+    expect([...types].sort()).toEqual(
+      ['disconnect', 'join', 'leave', 'ping', 'presence', 'publication', 'status', 'subscribe', 'typing', 'unsubscribe'].sort(),
+    );
   });
 
   it('cover every reply shape', () => {
@@ -158,6 +202,69 @@ describe('golden server frames', () => {
     const disconnects = serverFrames.flatMap((f) => (isPush(f.frame) && f.frame.type === 'disconnect' ? [f.frame] : []));
     expect(disconnects.some((d) => 'delay' in d)).toBe(true);
     expect(disconnects.some((d) => !('delay' in d))).toBe(true);
+    expect(disconnects.map((d) => d.code)).toEqual(expect.arrayContaining([CloseCode.ConnectionLimit, CloseCode.RateLimit]));
+  });
+
+  it('cover the presence, status and typing shapes', () => {
+    const S = (name: string) => byName(serverFrames, name);
+    const result = <R>(name: string) => (S(name) as SuccessReply<R>).result;
+    const pushes = serverFrames.map((f) => f.frame).filter(isPush);
+
+    // presence: every connection carries a status, state only when set; one aggregated entry per user
+    const presences = [
+      result<PresenceResult>('reply presence'),
+      result<PresenceResult>('reply presence: empty channel'),
+      result<PresenceResult>('reply presence: user in leave grace (no connection left)'),
+    ];
+    const clients = presences.flatMap((p) => Object.entries(p.clients));
+    const users = presences.flatMap((p) => p.users);
+    for (const [id, c] of clients) {
+      expect(c.client).toBe(id);
+      expect(['online', 'away']).toContain(c.status);
+    }
+    expect(clients.some(([, c]) => 'state' in c)).toBe(true);
+    expect(clients.some(([, c]) => !('state' in c))).toBe(true);
+    expect(clients.some(([, c]) => c.status === 'online')).toBe(true);
+    expect(clients.some(([, c]) => c.status === 'away')).toBe(true);
+    expect(users.some((u) => 'info' in u && 'state' in u)).toBe(true);
+    expect(users.some((u) => !('info' in u) && !('state' in u))).toBe(true);
+    expect(users.some((u) => u.clients === 0)).toBe(true); // leave grace
+    expect(users.some((u) => u.clients > 1)).toBe(true);
+    expect(presences.some((p) => Object.keys(p.clients).length === 0 && p.users.length === 0)).toBe(true);
+    for (const p of presences) {
+      // users is an array of distinct users; each connection's user has an entry
+      expect(Array.isArray(p.users)).toBe(true);
+      expect(new Set(p.users.map((u) => u.user)).size).toBe(p.users.length);
+      for (const c of Object.values(p.clients)) expect(p.users.map((u) => u.user)).toContain(c.user);
+      for (const u of p.users) {
+        expect(Number.isSafeInteger(u.lastSeen)).toBe(true);
+        expect(Object.values(p.clients).filter((c) => c.user === u.user)).toHaveLength(u.clients);
+      }
+    }
+
+    // subscribe (reply and push) may carry a presence snapshot
+    expect(result<SubscribeResult>('reply subscribe: with presence').presence).toEqual(result<PresenceResult>('reply presence'));
+    expect(S('push subscribe: with presence')).toHaveProperty('presence', { clients: {}, users: [] });
+
+    // follow: statuses by user id, lastSeen absent for a user never seen
+    const statuses = Object.values(result<FollowResult>('reply follow').statuses);
+    expect(statuses.map((s) => s.status).sort()).toEqual(['away', 'offline', 'offline', 'online']);
+    expect(statuses.some((s) => s.status === 'offline' && !('lastSeen' in s))).toBe(true);
+    expect(result<FollowResult>('reply follow: nothing allowed')).toEqual({ statuses: {} });
+
+    // typing, status, presence_state and unfollow answer with an empty result
+    for (const name of ['reply typing', 'reply status', 'reply presence_state', 'reply unfollow']) expect(result(name), name).toEqual({});
+
+    const typing = pushes.filter((p): p is TypingPush => p.type === 'typing');
+    expect(typing.some((t) => t.typing && 'info' in t)).toBe(true);
+    expect(typing.some((t) => !t.typing && !('info' in t))).toBe(true);
+    const presencePushes = pushes.filter((p): p is PresencePush => p.type === 'presence');
+    expect(presencePushes.some((p) => 'state' in p.user && p.user.clients > 0)).toBe(true);
+    expect(presencePushes.some((p) => !('state' in p.user) && p.user.clients === 0)).toBe(true);
+    const statusPushes = pushes.filter((p): p is StatusPush => p.type === 'status');
+    expect(statusPushes.map((p) => p.status).sort()).toEqual(['away', 'offline', 'offline', 'online']);
+    expect(statusPushes.some((p) => !('lastSeen' in p))).toBe(true);
+    for (const p of statusPushes) expect(p).not.toHaveProperty('channel'); // status names the user, not a channel
   });
 
   it('disconnect pushes agree with CloseReason and closeCodeReconnects', () => {
@@ -419,9 +526,44 @@ describe('invalid client frames', () => {
       'connect token too long',
       'empty message',
       'message of only newlines',
+      'typing without channel',
+      'typing without typing',
+      'typing typing as string',
+      'status without status',
+      'status offline (a value only the server sends)',
+      'status as number',
+      'presence_state without state',
+      'presence_state without channel',
+      'follow without users',
+      'follow users as string',
+      'follow more than 1000 users',
+      'follow users with an empty id',
+      'follow users with a number',
+      'unfollow without users',
+      'unfollow more than 1000 users',
+      'unfollow users with an empty id',
     ]) {
       expect(names, n).toContain(n);
     }
+  });
+
+  it('every command type has an invalid fixture naming one of its fields', () => {
+    for (const type of COMMAND_TYPES) {
+      const hits = invalidClientFrames.filter(({ text, expect: e }) => {
+        if (e.fatal || e.code !== 'bad_request') return false;
+        return (JSON.parse(text) as { type?: unknown }).type === type && e.message.startsWith(`${type}.`);
+      });
+      expect(hits.length, type).toBeGreaterThan(0);
+    }
+  });
+
+  it('oneOf and user-list messages quote the allowed values and name the entry at fault', () => {
+    const messages = new Map(invalidClientFrames.map((f) => [f.name, f.expect.message]));
+    expect(messages.get('status offline (a value only the server sends)')).toBe('status.status: expected one of "online", "away"');
+    expect(messages.get('follow users with an empty id')).toBe('follow.users[2]: expected non-empty string');
+    expect(messages.get('follow more than 1000 users')).toBe('follow.users: more than 1000 entries');
+    expect(messages.get('follow users as string')).toBe('follow.users: expected array of strings, got string');
+    expect(messages.get('unfollow users with an empty id')).toBe('unfollow.users[0]: expected non-empty string');
   });
 
   it('every field-level message names its field as "<type>.<field>"', () => {
@@ -479,6 +621,29 @@ describe('forward compatibility', () => {
     ok({ id: 6, type: 'publish', channel: 'a:b', data: 1, idempotencyKey: 'k'.repeat(128) });
     ok({ id: 7, type: 'rpc', method: 'm'.repeat(256) });
     ok({ id: 8, type: 'rpc', method: '' });
+    ok({ id: 9, type: 'follow', users: Array.from({ length: 1000 }, (_, i) => `u${i}`) });
+    ok({ id: 10, type: 'unfollow', users: Array.from({ length: 1000 }, (_, i) => `u${i}`) });
+    ok({ id: 11, type: 'follow', users: ['a', 'a'] }); // single-character ids; duplicates are the server's business
+    ok({ id: 12, type: 'typing', channel: '', typing: false }); // channel names are checked by the server, not the codec
+  });
+
+  it('presence_state accepts any JSON value as state, including null, false and 0', () => {
+    for (const state of [null, false, 0, '', [], {}, 'x', [null], { nested: { deep: [1] } }]) {
+      const cmd = { id: 1, type: 'presence_state', channel: 'a:b', state };
+      expect(decodeClientMessage(JSON.stringify(cmd))).toEqual([{ ok: true, frame: cmd }]);
+    }
+  });
+
+  it('status accepts exactly "online" and "away"', () => {
+    for (const status of ['online', 'away']) {
+      const cmd = { id: 1, type: 'status', status };
+      expect(decodeClientMessage(JSON.stringify(cmd))).toEqual([{ ok: true, frame: cmd }]);
+    }
+    for (const status of ['offline', 'ONLINE', 'online ', 'aw', 'awayy', 'toString', '__proto__']) {
+      expect(decodeClientMessage(JSON.stringify({ id: 1, type: 'status', status }))).toEqual([
+        { ok: false, fatal: false, id: 1, error: { code: 'bad_request', message: 'status.status: expected one of "online", "away"' } },
+      ]);
+    }
   });
 });
 
@@ -498,10 +663,21 @@ describe('validateServerFrame', () => {
     ['publication with fractional offset', { type: 'publication', channel: 'a:b', offset: 1.5, data: 1 }, 'publication.offset: expected integer'],
     ['disconnect without code', { type: 'disconnect', reason: 'x', reconnect: true }, 'disconnect.code: expected number'],
     ['unsubscribe with code as string', { type: 'unsubscribe', channel: 'a:b', code: '2000', reason: 'x' }, 'unsubscribe.code: expected number'],
+    ['typing without channel', { type: 'typing', user: 'alice', typing: true }, 'typing.channel: expected string'],
+    ['presence without channel', { type: 'presence', user: { user: 'alice', status: 'online', lastSeen: 1, clients: 1 } }, 'presence.channel: expected string'],
+    ['status without user', { type: 'status', status: 'online' }, 'status: expected string "user" and "status"'],
+    ['status with user as object', { type: 'status', user: { user: 'alice' }, status: 'online' }, 'status: expected string "user" and "status"'],
+    ['status without status', { type: 'status', user: 'alice' }, 'status: expected string "user" and "status"'],
   ];
   it.each(cases)('%s', (_name, value, message) => {
     expect(validateServerFrame(value)).toBe(message);
     expect(decodeServerMessage(JSON.stringify(value))).toEqual([message]);
+  });
+
+  it('a status push needs no channel; other channel pushes do', () => {
+    const status = { type: 'status', user: 'alice', status: 'offline' };
+    expect(validateServerFrame(status)).toEqual(status);
+    expect(validateServerFrame({ ...status, channel: 'ignored:x' })).toEqual({ ...status, channel: 'ignored:x' });
   });
 
   it('reports malformed JSON per line', () => {

@@ -143,8 +143,8 @@ const COMMAND_FIELDS: Record<CommandType, Record<string, FieldSpec>> = {
     channel: { type: 'string', required: true },
     state: { type: 'any', required: true },
   },
-  follow: { users: { type: 'userIds', required: true, max: 1000 } },
-  unfollow: { users: { type: 'userIds', required: true, max: 1000 } },
+  follow: { users: { type: 'userIds', required: true, min: 1, max: 1000 } },
+  unfollow: { users: { type: 'userIds', required: true, min: 1, max: 1000 } },
   rpc: {
     method: { type: 'string', required: true, max: 256 },
     data: { type: 'any' },
@@ -190,6 +190,7 @@ function fieldError(path: string, value: unknown, spec: FieldSpec): string | nul
     case 'userIds': {
       if (!Array.isArray(value)) return `${path}: expected array of strings, got ${typeName(value)}`;
       if (value.length > (spec.max ?? 1000)) return `${path}: more than ${spec.max ?? 1000} entries`;
+      if (value.length < (spec.min ?? 0)) return `${path}: expected at least ${spec.min} ${spec.min === 1 ? 'entry' : 'entries'}`;
       for (let i = 0; i < value.length; i++) {
         if (typeof value[i] !== 'string' || value[i].length === 0) return `${path}[${i}]: expected non-empty string`;
       }

@@ -43,12 +43,55 @@ describe('CloseCode', () => {
   it('named 4000-4499 codes reconnect and are not terminal', () => {
     const named = closeEntries.filter(([, c]) => c >= 4000 && c <= 4499);
     expect(named.map(([n]) => n).sort()).toEqual(
-      ['ConnectTimeout', 'ForceReconnect', 'InternalError', 'Shutdown', 'Slow', 'Stale', 'TokenExpired'].sort(),
+      [
+        'ConnectTimeout',
+        'ConnectionLimit',
+        'ForceReconnect',
+        'InternalError',
+        'RateLimit',
+        'Shutdown',
+        'Slow',
+        'Stale',
+        'TokenExpired',
+      ].sort(),
     );
     for (const [name, code] of named) {
       expect(closeCodeReconnects(code), name).toBe(true);
       expect(closeCodeIsTerminal(code), name).toBe(false);
     }
+  });
+
+  it('pins the limit codes: ConnectionLimit 4007 "connection limit", RateLimit 4008 "rate limit", both reconnect', () => {
+    expect(CloseCode.ConnectionLimit).toBe(4007);
+    expect(CloseCode.RateLimit).toBe(4008);
+    expect(CloseReason[4007]).toBe('connection limit');
+    expect(CloseReason[4008]).toBe('rate limit');
+    for (const code of [CloseCode.ConnectionLimit, CloseCode.RateLimit]) {
+      expect(closeCodeReconnects(code), String(code)).toBe(true);
+      expect(closeCodeIsTerminal(code), String(code)).toBe(false);
+    }
+  });
+
+  it('pins every close code and reason (the wire values never change within v1)', () => {
+    const pinned = Object.fromEntries(closeEntries.map(([name, code]) => [name, [code, CloseReason[code]]]));
+    expect(pinned).toEqual({
+      Normal: [1000, 'normal'],
+      GoingAway: [1001, 'going away'],
+      MessageTooBig: [1009, 'message too big'],
+      Shutdown: [4000, 'shutdown'],
+      Stale: [4001, 'stale'],
+      Slow: [4002, 'slow'],
+      TokenExpired: [4003, 'token expired'],
+      ConnectTimeout: [4004, 'connect timeout'],
+      ForceReconnect: [4005, 'force reconnect'],
+      InternalError: [4006, 'internal error'],
+      ConnectionLimit: [4007, 'connection limit'],
+      RateLimit: [4008, 'rate limit'],
+      InvalidToken: [4500, 'invalid token'],
+      BadRequest: [4501, 'bad request'],
+      Forbidden: [4502, 'forbidden'],
+      ForceDisconnect: [4503, 'force disconnect'],
+    });
   });
 
   it('named 4500-4999 codes are terminal and do not reconnect', () => {

@@ -183,6 +183,51 @@ describe('tidings serve', () => {
   });
 });
 
+describe('tidings serve: SIGHUP', () => {
+  it('reloads namespaces and API keys, and keeps the running configuration when the new one is broken', async () => {
+    const file = join(dir, 'reload.yaml');
+    const oldKey = 'old-key-0123456789abcdef';
+    const newKey = 'new-key-0123456789abcdef';
+    const yaml = (namespaces: string[], keys: [string, string][]) =>
+      `host: 127.0.0.1\nlogLevel: info\nauth:\n  secret: ${SECRET}\n` +
+      `apiKeys:\n${keys.map(([id, key]) => `  - { id: ${id}, key: ${key}, scopes: [publish] }\n`).join('')}` +
+      `namespaces:\n${namespaces.map((n) => `  ${n}: {}\n`).join('')}`;
+    await writeFile(file, yaml(['a'], [['old', oldKey]]));
+    const r = start(['serve', '--config', file, '--port', '0']);
+    const port = await waitFor('listening log line', r, () => /"port":(\d+).*"msg":"tidings listening"/.exec(r.stdout())?.[1]);
+    const publish = async (key: string, channel: string) =>
+      (
+        await fetch(`http://127.0.0.1:${port}/api/v1/publish`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ channel, data: 1 }),
+        })
+      ).status;
+    expect(await publish(oldKey, 'a:x')).toBe(200);
+    expect(await publish(newKey, 'b:x')).toBe(401);
+
+    await writeFile(file, yaml(['a', 'b'], [['old', oldKey], ['new', newKey]]));
+    r.child.kill('SIGHUP');
+    const deadline = Date.now() + 10_000;
+    let status = 0;
+    while ((status = await publish(newKey, 'b:x')) !== 200 && Date.now() < deadline && r.child.exitCode === null) {
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(status, `stdout:\n${r.stdout()}\nstderr:\n${r.stderr()}`).toBe(200);
+    expect(await publish(oldKey, 'a:x')).toBe(200);
+
+    await writeFile(file, 'namespaces: [unclosed\n');
+    r.child.kill('SIGHUP');
+    await waitFor('reload error in the log', r, () => (/configuration reload failed/.test(r.stdout() + r.stderr()) ? true : undefined));
+    const output = r.stdout() + r.stderr();
+    expect(output).toContain(`config file \\"${file}\\"`);
+    expect(r.child.exitCode).toBeNull();
+    expect(await publish(newKey, 'b:x')).toBe(200);
+    expect(await publish(oldKey, 'a:x')).toBe(200);
+    await stop(r);
+  });
+});
+
 describe('tidings dev', () => {
   it('prints a token, API key and URL that work, and keeps its secret across restarts', async () => {
     const dataDir = join(dir, 'dev-data');

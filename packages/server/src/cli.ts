@@ -2,7 +2,8 @@
 /**
  * The `tidings` command: `serve` (production), `dev` (demo setup, prints a token
  * and a curl line) and `token` (mints HS256 tokens). Exit codes: 0 ok, 1 runtime
- * failure (e.g. port in use), 2 bad usage or bad configuration.
+ * failure (e.g. port in use), 2 bad usage or bad configuration. SIGINT/SIGTERM
+ * stop gracefully; SIGHUP reloads namespaces, token keys and API keys.
  */
 import { realpathSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -107,11 +108,14 @@ function flagsOf(opts: ServerFlags): Partial<TidingsConfigInput> {
 // ------------------------------------------------------------------ serve
 
 async function serve(opts: ServerFlags): Promise<void> {
-  const { input, config } = loadConfigWithInput({ file: opts.config, env: process.env, flags: flagsOf(opts) });
+  // Read again on SIGHUP, from the same file, env and flags.
+  const load = () => loadConfigWithInput({ file: opts.config, env: process.env, flags: flagsOf(opts) });
+  const { input, config } = load();
   if (!hasTokenKey(config) && !config.auth.allowAnonymous) throw new CliError(NO_KEY_MESSAGE);
   const tidings = createTidings(input);
   await listenOrFail(tidings, config);
-  stopOnSignals(tidings);
+  const stopping = stopOnSignals(tidings);
+  reloadOnSighup(tidings, load, stopping);
 }
 
 // ------------------------------------------------------------------ dev
@@ -123,12 +127,15 @@ async function dev(opts: ServerFlags): Promise<void> {
   const userInput = loadConfigInput({ file: opts.config, env, flags });
   const dataDir = typeof userInput.dataDir === 'string' ? userInput.dataDir : './data';
   const devSetup = await prepareDevInput(dataDir);
-  const { input, config } = loadConfigWithInput({ file: opts.config, env, flags, defaults: devSetup.input });
+  // Read again on SIGHUP, with the same demo setup underneath (the data dir, hence the dev secret, stays).
+  const load = () => loadConfigWithInput({ file: opts.config, env, flags, defaults: devSetup.input });
+  const { input, config } = load();
 
   // stdout carries the banner (scripts grep TOKEN=), so logs go to stderr.
   const tidings = createTidings({ ...input, logger: createLogger(config.logLevel, pino.destination(2)) });
   const address = await listenOrFail(tidings, config);
-  stopOnSignals(tidings);
+  const stopping = stopOnSignals(tidings);
+  reloadOnSighup(tidings, load, stopping);
 
   const host = displayHost(address);
   const base = `${host}:${address.port}`;
@@ -194,8 +201,8 @@ async function listenOrFail(tidings: Tidings, config: TidingsConfig): Promise<Ad
   }
 }
 
-/** First SIGINT/SIGTERM: graceful close, exit 0. A second one: exit at once. */
-function stopOnSignals(tidings: Tidings): void {
+/** First SIGINT/SIGTERM: graceful close, exit 0. A second one: exit at once. Returns whether a stop began. */
+function stopOnSignals(tidings: Tidings): () => boolean {
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) process.exit(1);
@@ -211,6 +218,51 @@ function stopOnSignals(tidings: Tidings): void {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  return () => stopping;
+}
+
+/** Settings `Tidings.reload` applies; a change to any other top-level setting needs a restart. */
+const RELOADABLE = new Set(['namespaces', 'auth', 'apiKeys']);
+
+/**
+ * SIGHUP: read the configuration again and apply what can change while running
+ * (namespaces, token keys, API keys). A configuration that does not load or
+ * validate is logged and the running one stays, so a typo never takes a node down.
+ * Reloads run one at a time; signals during one queue a single further reload.
+ */
+function reloadOnSighup(tidings: Tidings, load: () => { input: TidingsConfigInput; config: TidingsConfig }, stopping: () => boolean): void {
+  let running: Promise<void> | undefined;
+  let again = false;
+  const reload = async (): Promise<void> => {
+    try {
+      const { input, config } = load();
+      if (!hasTokenKey(config) && !config.auth.allowAnonymous) throw new CliError(NO_KEY_MESSAGE);
+      await tidings.reload(input);
+      const current = tidings.config as unknown as Record<string, unknown>;
+      const next = config as unknown as Record<string, unknown>;
+      const needRestart = Object.keys(next).filter((k) => !RELOADABLE.has(k) && JSON.stringify(next[k]) !== JSON.stringify(current[k]));
+      if (needRestart.length > 0) tidings.log.warn({ signal: 'SIGHUP', settings: needRestart }, `configuration reloaded, but ${needRestart.join(', ')} changed and need a restart to apply`);
+      else tidings.log.info({ signal: 'SIGHUP' }, 'SIGHUP: configuration reloaded');
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.problems : undefined;
+      const message = err instanceof ConfigError || err instanceof CliError ? err.message : String((err as Error)?.stack ?? err);
+      tidings.log.error({ signal: 'SIGHUP', ...(problems ? { problems } : {}) }, `configuration reload failed, keeping the running configuration: ${message}`);
+    }
+  };
+  const next = (): void => {
+    running = reload().finally(() => {
+      running = undefined;
+      if (again && !stopping()) {
+        again = false;
+        next();
+      }
+    });
+  };
+  process.on('SIGHUP', () => {
+    if (stopping()) return;
+    if (running) again = true;
+    else next();
+  });
 }
 
 // ------------------------------------------------------------------ token

@@ -119,6 +119,38 @@ describe('hooks', () => {
   });
 });
 
+describe('reload', () => {
+  it('applies namespaces, token keys and API keys without dropping connections; bad input changes nothing', async () => {
+    const t = await startTestNode();
+    try {
+      const { client } = await TestClient.connect(t.wsUrl, await t.token('stayer'));
+      await client.ok('subscribe', { channel: 'live:kept' });
+      const newSecret = 'rotated-secret-0123456789abcdefghij';
+      const newKey = 'rotated-api-key-0123456789abcdef';
+      await expect(t.node.reload({ namespaces: { fresh: { recover: true } } } as never)).rejects.toBeInstanceOf(ConfigError);
+      expect((await t.api('POST', '/publish', { channel: 'fresh:x', data: 1 })).status).toBe(400);
+      await t.node.reload({
+        auth: { secret: newSecret },
+        apiKeys: [{ id: 'rotated', key: newKey, scopes: ['admin'] }],
+        namespaces: { ...TEST_NAMESPACES, fresh: { history: { size: 10 } } },
+      });
+      // The old connection is still there and still receives.
+      await t.node.publish('live:kept', 'still');
+      expect(await client.waitForPush((p) => p.type === 'publication')).toMatchObject({ data: 'still' });
+      // New namespace, new API key (the old one is gone), new token key.
+      expect((await t.api('POST', '/publish', { channel: 'fresh:x', data: 1 }, { authorization: `Bearer ${newKey}` })).body.data).toMatchObject({ offset: 1 });
+      expect((await t.api('GET', '/stats')).status).toBe(401);
+      const refused = await TestClient.open(t.wsUrl);
+      expect(await refused.call('connect', { token: await t.token('old-key-user') })).toMatchObject({ error: { code: 'unauthorized' } });
+      const { result } = await TestClient.connect(t.wsUrl, await mintToken(newSecret, { sub: 'new-key-user' }));
+      expect(result.user).toBe('new-key-user');
+      client.close();
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('graceful shutdown', () => {
   it('tells clients to reconnect after a delay, refuses new connections and reports not ready', async () => {
     const t = await startTestNode({ shutdown: { reconnectDelay: 2000, timeout: 2000 } });

@@ -52,7 +52,9 @@ import {
 import { Flusher } from './hub/flusher.js';
 import { Hub } from './hub/hub.js';
 import { createLogger, type Logger } from './log.js';
-import type { Counters, PublishedOutcome, SessionServices } from './session/services.js';
+import { LogAuditSink, type AuditSink } from './ops/audit.js';
+import { NodeMetrics } from './ops/metrics.js';
+import type { Counters, PublishedOutcome, PublishRequest, SessionServices } from './session/services.js';
 import { Session } from './session/session.js';
 import { WebSocketAcceptor } from './transport/websocket.js';
 import { VERSION } from './version.js';
@@ -141,6 +143,9 @@ export class Tidings {
   readonly config: TidingsConfig;
   readonly log: Logger;
   readonly nodeId: string;
+  /** Prometheus metrics of this node (served at `metrics.path`). */
+  readonly metrics: NodeMetrics;
+  private readonly audit: AuditSink;
   private readonly hooks: Hooks = emptyHooks();
   private readonly broker: Broker;
   private readonly presence: PresenceManager;
@@ -149,6 +154,8 @@ export class Tidings {
   private readonly idempotency: IdempotencyStore;
   private readonly presenceFeature: PresenceFeature;
   private readonly verifier: TokenVerifier;
+  private currentVerifier: TokenVerifier;
+  private readonly customVerifier: boolean;
   private readonly policy: ChannelPolicy;
   private readonly hub: Hub<Session>;
   private readonly services: SessionServices;
@@ -176,12 +183,16 @@ export class Tidings {
     const config = this.config;
     this.log = logger ?? createLogger(config.logLevel);
     this.nodeId = Math.random().toString(36).slice(2, 10);
-    try {
-      this.verifier = verifier ?? createJwtVerifier(jwtOptions(config));
-    } catch (err) {
-      // Unreadable key files, bad PEMs: configuration problems, reported like the others.
-      throw new ConfigError([`auth: ${(err as Error).message}`]);
-    }
+    this.metrics = new NodeMetrics();
+    this.audit = new LogAuditSink(this.log);
+    this.customVerifier = verifier !== undefined;
+    this.currentVerifier = verifier ?? buildVerifier(config);
+    // Everything holds this delegate, so a reload can swap the keys underneath.
+    this.verifier = {
+      verifyConnection: (token) => this.currentVerifier.verifyConnection(token),
+      verifySubscription: (token) => this.currentVerifier.verifySubscription(token),
+      close: () => this.currentVerifier.close?.(),
+    };
     try {
       this.clientIp = createClientIpResolver(config.trustedProxies);
     } catch (err) {
@@ -194,7 +205,12 @@ export class Tidings {
     this.userStatus = userStatusStore ?? new MemoryUserStatusStore({ ttlMs: config.presence.ttl, lastSeenTtlMs: config.status.lastSeenTtl });
     this.typing = typingStore ?? new MemoryTypingStore();
     this.idempotency = idempotencyStore ?? new MemoryIdempotencyStore();
-    this.hub = new Hub<Session>(this.broker);
+    this.hub = new Hub<Session>(this.broker, (n) => this.metrics.publicationsOut(n));
+    this.metrics.setSource(() => {
+      let subscriptions = 0;
+      for (const s of this.hub.allSessions()) subscriptions += s.subs.size;
+      return { connections: this.hub.sessionCount, users: this.localUserCount(), subscriptions, channels: this.hub.channelCount };
+    });
     this.broker.setHandler({
       onPublication: (channel, pub) => this.hub.deliverPublication(channel, pub),
       onControl: (channel, event) => this.hub.deliverControl(channel, event),
@@ -208,6 +224,7 @@ export class Tidings {
       userStatus: this.userStatus,
       typing: this.typing,
       hooks: this.hooks,
+      limitHit: (limit, details) => this.limitHit(limit, details),
     });
     this.policy = new ChannelPolicy(config, this.verifier);
     this.services = {
@@ -226,6 +243,8 @@ export class Tidings {
       publish: (target, data, opts) => this.publishTo(target, data, opts),
       publishAllowed: (target, user) => this.publishAllowed(target.ns, `${target.parsed.namespace}\u0000${user}`),
       limitHit: (limit, details) => this.limitHit(limit, details),
+      metrics: this.metrics,
+      audit: this.audit,
     };
     this.websocket = new WebSocketAcceptor({
       config,
@@ -239,7 +258,7 @@ export class Tidings {
         const session = new Session(this.services, transport, request, claims);
         this.connections.add(session);
         return {
-          handleMessage: (text) => session.handleMessage(text),
+          handleMessage: (text, bytes) => session.handleMessage(text, bytes),
           handleBadMessage: (problem) => session.handleBadMessage(problem),
           handleTransportClosed: (code, reason) => {
             this.connections.delete(session);
@@ -247,9 +266,13 @@ export class Tidings {
           },
         };
       },
-      onProtocolError: () => this.counters.badRequests++,
+      onProtocolError: () => {
+        this.counters.badRequests++;
+        this.metrics.error('bad_request');
+      },
+      onAuthFailure: (ip, reason) => this.audit.emit({ type: 'auth_failure', ip, transport: 'websocket', reason }),
     });
-    this.api = new ServerApi(this, this.log);
+    this.api = new ServerApi(this, this.log, { metrics: this.metrics, audit: this.audit });
     this.rateTimer = setInterval(() => this.sampleRates(), 1000);
     this.rateTimer.unref();
     this.presenceTimer = setInterval(() => this.presenceFeature.refresh(this.hub.allSessions()), Math.max(1000, Math.floor(config.presence.ttl / 3)));
@@ -304,7 +327,7 @@ export class Tidings {
 
   /** Answers a request for the server API; false when the path is not Tidings'. */
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
-    return this.api.handle(req, res);
+    return this.api.handleMetrics(req, res) || this.api.handle(req, res);
   }
 
   /** Takes a WebSocket upgrade for Tidings' path; false when the path is not Tidings'. */
@@ -341,6 +364,17 @@ export class Tidings {
     const server = createServer({ connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(handshake / 2))) });
     server.headersTimeout = handshake;
     server.requestTimeout = Math.max(handshake, 30_000);
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      // Taking this event over from Node means answering the socket ourselves.
+      const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      if (timedOut) this.limitHit('handshake_timeout', { ip: (socket as Duplex & { remoteAddress?: string }).remoteAddress ?? '' });
+      if (socket.writable && !(socket as Duplex & { _httpMessage?: unknown })._httpMessage) {
+        const response = timedOut ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
+        socket.end(response, () => socket.destroy());
+      } else {
+        socket.destroy();
+      }
+    });
     server.keepAliveTimeout = 5000;
     this.attach(server);
     this.ownServers.push(server);
@@ -368,14 +402,14 @@ export class Tidings {
    * With `idempotencyKey`, a repeat within the configured window publishes nothing
    * and returns the first result with `deduplicated: true`.
    */
-  async publish(channel: string, data: unknown, options: { idempotencyKey?: string } = {}): Promise<PublishResult> {
+  async publish(channel: string, data: unknown, options: { idempotencyKey?: string; source?: 'api' | 'library' } = {}): Promise<PublishResult> {
     const target = this.policy.resolve(channel);
-    const opts = options.idempotencyKey !== undefined ? { idempotencyKey: `s:${options.idempotencyKey}` } : {};
+    const opts = { source: options.source ?? 'library', ...(options.idempotencyKey !== undefined ? { idempotencyKey: `s:${options.idempotencyKey}` } : {}) };
     return publishResult(await this.publishTo(target, data, opts));
   }
 
   /** Publishes one payload to many channels; each channel gets its own result or error. */
-  async broadcast(channels: string[], data: unknown, options: { idempotencyKey?: string } = {}): Promise<BroadcastResultItem[]> {
+  async broadcast(channels: string[], data: unknown, options: { idempotencyKey?: string; source?: 'api' | 'library' } = {}): Promise<BroadcastResultItem[]> {
     return Promise.all(
       channels.map(async (channel): Promise<BroadcastResultItem> => {
         try {
@@ -388,11 +422,12 @@ export class Tidings {
     );
   }
 
-  private async publishTo(target: ResolvedChannel, data: unknown, options: { info?: ClientInfo; idempotencyKey?: string }): Promise<PublishedOutcome> {
+  private async publishTo(target: ResolvedChannel, data: unknown, options: PublishRequest): Promise<PublishedOutcome> {
     const history = this.historyOf(target.ns);
     const publish = async () => {
       const outcome = await this.broker.publish(target.channel, data, { ...(history ? { history } : {}), ...(options.info ? { info: options.info } : {}) });
       this.counters.publicationsIn++;
+      this.metrics.publicationIn(options.source);
       return outcome;
     };
     if (options.idempotencyKey === undefined) return { ...(await publish()), deduplicated: false };
@@ -551,6 +586,27 @@ export class Tidings {
     return count;
   }
 
+  /**
+   * Applies a new configuration without dropping connections (SIGHUP): namespaces,
+   * token keys (`auth`) and API keys. Other settings need a restart. Throws
+   * ConfigError and changes nothing when the new settings are invalid.
+   * Existing subscriptions keep the namespace settings they started with.
+   */
+  async reload(input: TidingsConfigInput): Promise<void> {
+    const next = resolveConfig(input);
+    const verifier = this.customVerifier ? this.currentVerifier : buildVerifier(next);
+    const previous = this.currentVerifier;
+    this.config.namespaces = next.namespaces;
+    this.config.auth = next.auth;
+    this.config.apiKeys = next.apiKeys;
+    this.currentVerifier = verifier;
+    if (previous !== verifier) previous.close?.();
+    for (const limiter of this.publishLimiters.values()) limiter.close();
+    this.publishLimiters.clear();
+    this.api.reload();
+    this.log.info({ namespaces: Object.keys(next.namespaces), apiKeys: next.apiKeys.map((k) => k.id) }, 'configuration reloaded');
+  }
+
   // ------------------------------------------------------------ limits
 
   /** Node-wide admission of a new connection: per-node count and per-IP rate. */
@@ -580,6 +636,8 @@ export class Tidings {
 
   private limitHit(limit: string, details: { user?: string; client?: string; ip?: string }): void {
     this.log.info({ limit, ...details }, 'limit hit');
+    this.metrics.limitHit(limit);
+    this.audit.emit({ type: 'limit_hit', limit, ...details });
   }
 
   // ------------------------------------------------------------ health
@@ -693,6 +751,15 @@ function publishResult(outcome: PublishedOutcome): PublishResult {
   const result: PublishResult = outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {};
   if (outcome.deduplicated) result.deduplicated = true;
   return result;
+}
+
+/** The JWT verifier for `config.auth`; key-file and PEM problems are configuration errors. */
+function buildVerifier(config: TidingsConfig): TokenVerifier {
+  try {
+    return createJwtVerifier(jwtOptions(config));
+  } catch (err) {
+    throw new ConfigError([`auth: ${(err as Error).message}`]);
+  }
 }
 
 /** Maps config `auth` to the verifier's options, reading key files. */

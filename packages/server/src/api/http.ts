@@ -1,8 +1,9 @@
 /**
  * Small HTTP helpers for the server API: JSON bodies with a size limit, the
- * response envelope (`{"data": ...}` or `{"error": {code, message}}`) and the
- * mapping of error codes to HTTP statuses.
+ * response envelope (`{"data": ...}` or `{"error": {code, message}}`), the
+ * mapping of error codes to HTTP statuses, and request ids.
  */
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
@@ -36,12 +37,31 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(json);
 }
 
+/** A non-JSON response, such as the Prometheus text exposition. */
+export function sendText(res: ServerResponse, status: number, contentType: string, body: string): void {
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+}
+
 export function sendData(res: ServerResponse, data: unknown, status = 200): void {
   sendJson(res, status, { data });
 }
 
 export function sendError(res: ServerResponse, code: string, message: string, status = statusOf(code)): void {
   sendJson(res, status, { error: { code, message } });
+}
+
+/** What a caller's `X-Request-Id` may look like to be adopted: safe in logs and headers as is. */
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/**
+ * The request's id: the caller's `X-Request-Id` when it is 1-128 characters of
+ * A-Z a-z 0-9 . _ -, so a backend can follow its own ids into our logs; otherwise
+ * (absent, repeated, or anything else) a fresh random one.
+ */
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
 /** Reads and parses a JSON body, enforcing content type and size. Throws TidingsError. */

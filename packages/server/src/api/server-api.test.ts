@@ -1,7 +1,16 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CloseCode } from '@tidings/protocol';
+import { CloseCode, ErrorCode } from '@tidings/protocol';
+import { createLogger, type Logger } from '../log.js';
+import type { Tidings } from '../node.js';
+import type { AuditEvent } from '../ops/audit.js';
+import { NodeMetrics } from '../ops/metrics.js';
 import { TestClient } from '../test-support/test-client.js';
 import { startTestNode, TEST_API_KEY, type TestNode } from '../test-support/test-node.js';
+import { sendError } from './http.js';
+import { ServerApi } from './server-api.js';
 
 let t: TestNode;
 beforeAll(async () => {
@@ -214,5 +223,265 @@ describe('steering connections', () => {
     expect((await t.api('POST', `/channels/${enc('live:unsub')}/unsubscribe`, {})).status).toBe(400);
     a.close();
     b.close();
+  });
+});
+
+// ------------------------------------------------------------------ request ids, metrics, audit
+
+/**
+ * A ServerApi of our own in front of a node, on its own HTTP server, so its
+ * metrics and audit events can be looked at directly (the node's own ServerApi
+ * answers `t.api`).
+ */
+async function serveApi(node: Tidings, log: Logger = createLogger('silent')) {
+  const metrics = new NodeMetrics({ defaultMetrics: false });
+  const events: AuditEvent[] = [];
+  const api = new ServerApi(node, log, { metrics, audit: { emit: (e) => events.push(e) } });
+  const server = createServer((req, res) => {
+    if (api.handleMetrics(req, res) || api.handle(req, res)) return;
+    sendError(res, ErrorCode.NotFound, 'not found');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    api,
+    metrics,
+    events,
+    base,
+    fetch: (path: string, init: RequestInit = {}) => fetch(base + path, init),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Every non-empty line is a HELP/TYPE comment or `name{labels} number` (metrics.test.ts parses strictly). */
+function looksLikeExposition(text: string): boolean {
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .every((l) => /^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$/.test(l) || /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? (NaN|[+-]Inf|-?[0-9.e+-]+)$/.test(l));
+}
+
+describe('request ids', () => {
+  it('adopts a well-formed X-Request-Id and makes one up otherwise', async () => {
+    const s = await serveApi(t.node);
+    try {
+      const given = await s.fetch('/api/v1/stats', { headers: { ...bearer(TEST_API_KEY), 'x-request-id': 'req-42.A_b' } });
+      expect(given.status).toBe(200);
+      expect(given.headers.get('x-request-id')).toBe('req-42.A_b');
+      const seen = new Set<string>();
+      for (const bad of [undefined, '', 'has space', 'x'.repeat(129), 'semi;colon', 'ünïcode']) {
+        const headers: Record<string, string> = bad === undefined ? {} : { 'x-request-id': bad };
+        const res = await s.fetch('/api/v1/health', { headers });
+        const id = res.headers.get('x-request-id')!;
+        expect(id, String(bad)).toMatch(UUID);
+        seen.add(id);
+      }
+      expect(seen.size).toBe(6);
+      expect((await s.fetch('/api/v1/stats', { headers: { 'x-request-id': 'x'.repeat(128) } })).headers.get('x-request-id')).toBe('x'.repeat(128));
+      // Error answers carry it too: 404, 401, 405.
+      for (const [path, method] of [['/api/v1/nothing', 'GET'], ['/api/v1/stats', 'GET'], ['/api/v1/publish', 'GET']] as const) {
+        const res = await s.fetch(path, { method, headers: { 'x-request-id': 'err-1' } });
+        expect(res.status).toBeGreaterThanOrEqual(400);
+        expect(res.headers.get('x-request-id')).toBe('err-1');
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('goes on the log lines of the request', async () => {
+    let text = '';
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        text += chunk.toString();
+        cb();
+      },
+    });
+    const s = await serveApi(t.node, createLogger('debug', sink));
+    try {
+      await s.fetch('/api/v1/stats', { headers: { ...bearer(TEST_API_KEY), 'x-request-id': 'trace-me-1' } });
+      const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      expect(lines.find((l) => l.msg === 'api call')).toMatchObject({ requestId: 'trace-me-1', keyId: 'admin', status: 200 });
+      expect(text).not.toContain(TEST_API_KEY);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('is echoed by the API the node serves', async () => {
+    const res = await fetch(`${t.apiUrl}/health`, { headers: { 'x-request-id': 'through-node' } });
+    expect(res.headers.get('x-request-id')).toBe('through-node');
+  });
+});
+
+describe('API metrics', () => {
+  it('times requests by route pattern, never by concrete path', async () => {
+    const s = await serveApi(t.node);
+    try {
+      await s.fetch(`/api/v1/channels/${enc('live:secret-room-42')}`, { headers: bearer(TEST_API_KEY) });
+      await s.fetch(`/api/v1/channels/${enc('live:other-room')}`, { headers: bearer(TEST_API_KEY) });
+      await s.fetch('/api/v1/no/such/thing', { headers: bearer(TEST_API_KEY) });
+      await s.fetch('/api/v1/publish', { headers: bearer(TEST_API_KEY) });
+      await s.fetch('/api/v1/stats');
+      const text = await s.metrics.render();
+      const count = (labels: string) => Number(new RegExp(`^tidings_api_request_duration_seconds_count\\{${labels}\\} (\\d+)$`, 'm').exec(text)?.[1]);
+      expect(count('method="GET",route="/channels/:channel",status="200"')).toBe(2);
+      expect(count('method="GET",route="unmatched",status="404"')).toBe(1);
+      expect(count('method="GET",route="/publish",status="405"')).toBe(1);
+      expect(count('method="GET",route="/stats",status="401"')).toBe(1);
+      for (const concrete of ['secret-room-42', 'other-room', 'no/such']) expect(text).not.toContain(concrete);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('API audit', () => {
+  it('records calls made with a key, and requests with a missing or unknown key', async () => {
+    const s = await serveApi(t.node);
+    try {
+      const ok = await s.fetch('/api/v1/stats', { headers: bearer(`${TEST_API_KEY}-read`) });
+      const forbidden = await s.fetch('/api/v1/publish', {
+        method: 'POST',
+        headers: { ...bearer(`${TEST_API_KEY}-read`), 'content-type': 'application/json' },
+        body: JSON.stringify({ channel: 'live:a', data: 1 }),
+      });
+      const bad = await s.fetch('/api/v1/publish', { method: 'POST', headers: { ...bearer(`${TEST_API_KEY}-pub`), 'content-type': 'application/json' }, body: '{' });
+      await s.fetch('/api/v1/stats');
+      await s.fetch('/api/v1/stats', { headers: bearer('not-a-key-0123456789') });
+      await s.fetch('/api/v1/health');
+      await s.fetch('/api/v1/nothing');
+      expect(s.events).toEqual([
+        { type: 'api_call', keyId: 'reader', method: 'GET', route: '/stats', status: 200, requestId: ok.headers.get('x-request-id') },
+        { type: 'api_call', keyId: 'reader', method: 'POST', route: '/publish', status: 403, requestId: forbidden.headers.get('x-request-id') },
+        { type: 'api_call', keyId: 'publisher', method: 'POST', route: '/publish', status: 400, requestId: bad.headers.get('x-request-id') },
+        { type: 'auth_failure', ip: '127.0.0.1', transport: 'api', reason: 'no API key' },
+        { type: 'auth_failure', ip: '127.0.0.1', transport: 'api', reason: 'unknown API key' },
+      ]);
+      expect(JSON.stringify(s.events)).not.toContain('not-a-key');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('uses the keys of a reloaded configuration', async () => {
+    const n = await startTestNode();
+    const s = await serveApi(n.node);
+    try {
+      const fresh = 'fresh-key-0123456789abcdef';
+      expect((await s.fetch('/api/v1/stats', { headers: bearer(fresh) })).status).toBe(401);
+      n.node.config.apiKeys = [{ id: 'fresh', key: fresh, scopes: ['read'] }];
+      s.api.reload();
+      expect((await s.fetch('/api/v1/stats', { headers: bearer(fresh) })).status).toBe(200);
+      expect((await s.fetch('/api/v1/stats', { headers: bearer(TEST_API_KEY) })).status).toBe(401);
+    } finally {
+      await s.close();
+      await n.close();
+    }
+  });
+});
+
+describe('the metrics endpoint', () => {
+  it('serves the text exposition at metrics.path, outside the API prefix', async () => {
+    const s = await serveApi(t.node);
+    try {
+      s.metrics.commandReceived('publish');
+      const res = await s.fetch('/metrics', { headers: { 'x-request-id': 'scrape-1' } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe(s.metrics.contentType);
+      expect(res.headers.get('x-request-id')).toBe('scrape-1');
+      const text = await res.text();
+      expect(looksLikeExposition(text)).toBe(true);
+      expect(text).toMatch(/^tidings_commands_total\{type="publish"\} 1$/m);
+      const head = await s.fetch('/metrics', { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(await head.text()).toBe('');
+      const post = await s.fetch('/metrics', { method: 'POST' });
+      expect(post.status).toBe(405);
+      expect(post.headers.get('allow')).toBe('GET, HEAD');
+      // Only the exact path; the query string does not matter.
+      expect((await s.fetch('/metrics?x=1')).status).toBe(200);
+      expect((await s.fetch('/metrics/')).status).toBe(404);
+      // Scrapes are not API calls: no audit, no API timing.
+      expect(s.events).toEqual([]);
+      expect(await s.metrics.render()).not.toContain('_count{');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('with requireKey, needs a key with the read scope', async () => {
+    const n = await startTestNode({ metrics: { requireKey: true } });
+    const s = await serveApi(n.node);
+    try {
+      const none = await s.fetch('/metrics');
+      expect(none.status).toBe(401);
+      expect(((await none.json()) as any).error.code).toBe('unauthorized');
+      expect((await s.fetch('/metrics', { headers: bearer('wrong-key-0123456789') })).status).toBe(401);
+      expect((await s.fetch('/metrics', { headers: bearer(`${TEST_API_KEY}-pub`) })).status).toBe(403);
+      const read = await s.fetch('/metrics', { headers: bearer(`${TEST_API_KEY}-read`) });
+      expect(read.status).toBe(200);
+      expect(looksLikeExposition(await read.text())).toBe(true);
+      expect((await s.fetch('/metrics', { headers: { 'x-api-key': TEST_API_KEY } })).status).toBe(200);
+      expect(s.events).toEqual([
+        { type: 'auth_failure', ip: '127.0.0.1', transport: 'metrics', reason: 'no API key' },
+        { type: 'auth_failure', ip: '127.0.0.1', transport: 'metrics', reason: 'unknown API key' },
+      ]);
+    } finally {
+      await s.close();
+      await n.close();
+    }
+  });
+
+  it('is not answered when disabled, and moves with metrics.path', async () => {
+    const off = await startTestNode({ metrics: { enabled: false } });
+    const moved = await startTestNode({ metrics: { path: '/internal/prom' } });
+    const a = await serveApi(off.node);
+    const b = await serveApi(moved.node);
+    try {
+      expect((await a.fetch('/metrics')).status).toBe(404);
+      expect((await b.fetch('/metrics')).status).toBe(404);
+      expect((await b.fetch('/internal/prom')).status).toBe(200);
+    } finally {
+      await Promise.all([a.close(), b.close(), off.close(), moved.close()]);
+    }
+  });
+});
+
+describe('the metrics endpoint through the node (needs node.ts wiring)', () => {
+  it('serves the metrics of the node: gauges from the hub, API timings', async () => {
+    const { client } = await TestClient.connect(t.wsUrl, await t.token('metrics-user'));
+    await client.ok('subscribe', { channel: 'live:metrics' });
+    await t.api('GET', '/stats');
+    const res = await fetch(`http://127.0.0.1:${t.port}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    expect(looksLikeExposition(text)).toBe(true);
+    expect(Number(/^tidings_connections (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(Number(/^tidings_channels (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^tidings_api_request_duration_seconds_count\{method="GET",route="\/stats",status="200"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^tidings_nodejs_eventloop_lag_seconds /m);
+    expect(text).not.toContain('metrics-user');
+    client.close();
+  });
+
+  it('falls through to the app when disabled, and honours requireKey', async () => {
+    const off = await startTestNode({ metrics: { enabled: false } });
+    const locked = await startTestNode({ metrics: { requireKey: true } });
+    try {
+      expect(await fetch(`http://127.0.0.1:${off.port}/metrics`).then((r) => r.status)).toBe(404);
+      expect(await fetch(`http://127.0.0.1:${locked.port}/metrics`).then((r) => r.status)).toBe(401);
+      expect(await fetch(`http://127.0.0.1:${locked.port}/metrics`, { headers: bearer(`${TEST_API_KEY}-read`) }).then((r) => r.status)).toBe(200);
+    } finally {
+      await Promise.all([off.close(), locked.close()]);
+    }
   });
 });

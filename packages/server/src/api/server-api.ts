@@ -2,15 +2,25 @@
  * The server HTTP API under `/api/v1` (configurable prefix). Backends call it to
  * publish and to inspect or steer connections. Keys and scopes: auth/api-keys.ts.
  * Every response is `{"data": ...}` or `{"error": {"code", "message"}}`.
+ *
+ * Every request gets a request id (echoed in `X-Request-Id`, carried by its log
+ * lines and audit event), is timed into `api_request_duration_seconds` by route
+ * pattern, and, when it presents a key, is audited. The Prometheus endpoint
+ * (`metrics.path`, outside the prefix) is answered here too, by `handleMetrics`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import { CloseCode, ErrorCode } from '@tidings/protocol';
 import { ApiKeyAuthenticator, type ApiScope } from '../auth/api-keys.js';
+import { createClientIpResolver, type ClientIpResolver } from '../auth/client-ip.js';
+import type { ApiKeyConfig } from '../config/schema.js';
 import { TidingsError } from '../errors.js';
 import { safePath, type Logger } from '../log.js';
 import type { Tidings } from '../node.js';
-import { readJson, sendData, sendError } from './http.js';
+import type { AuditSink } from '../ops/audit.js';
+import type { NodeMetrics } from '../ops/metrics.js';
+import { readJson, requestIdOf, sendData, sendError, sendText } from './http.js';
 
 interface RequestContext {
   req: IncomingMessage;
@@ -19,10 +29,14 @@ interface RequestContext {
   query: URLSearchParams;
   /** Id of the API key used, for logs and audit. */
   keyId: string | undefined;
+  /** The request's logger, carrying its `requestId`. */
+  log: Logger;
 }
 
 interface Route {
   method: 'GET' | 'POST';
+  /** The pattern as metrics and audit show it (`/channels/:channel`): bounded, unlike concrete paths. */
+  name: string;
   pattern: RegExp;
   /** Undefined: no key needed (health, readiness). */
   scope: ApiScope | undefined;
@@ -61,18 +75,40 @@ function intParam(query: URLSearchParams, name: string, min: number, max: number
   return n;
 }
 
+export interface ServerApiDeps {
+  metrics: NodeMetrics;
+  audit: AuditSink;
+}
+
+/** Route name of requests that match no endpoint. */
+const UNMATCHED = 'unmatched';
+const MISSING_KEY = 'a valid API key is required (Authorization: Bearer or X-API-Key)';
+
 export class ServerApi {
-  private readonly keys: ApiKeyAuthenticator;
+  private keys: ApiKeyAuthenticator;
   private readonly routes: Route[];
   private readonly prefix: string;
+  private readonly metrics: NodeMetrics;
+  private readonly audit: AuditSink;
+  /** For auth_failure audit events; the node has validated `trustedProxies` already. */
+  private readonly clientIp: ClientIpResolver;
 
   constructor(
     private readonly node: Tidings,
     private readonly log: Logger,
+    deps: ServerApiDeps,
   ) {
     this.prefix = node.config.api.prefix;
     this.keys = new ApiKeyAuthenticator(node.config.apiKeys);
+    this.metrics = deps.metrics;
+    this.audit = deps.audit;
+    this.clientIp = createClientIpResolver(node.config.trustedProxies);
     this.routes = this.buildRoutes();
+  }
+
+  /** Picks up `node.config.apiKeys` after a configuration reload. */
+  reload(): void {
+    this.keys = new ApiKeyAuthenticator(this.node.config.apiKeys);
   }
 
   /** True when the request is for the API (and is now being answered). */
@@ -83,39 +119,100 @@ export class ServerApi {
     return true;
   }
 
+  /**
+   * True when the request is for the Prometheus endpoint (`metrics.path`) and
+   * metrics are enabled; it is then being answered. Call before `handle`.
+   */
+  handleMetrics(req: IncomingMessage, res: ServerResponse): boolean {
+    const settings = this.node.config.metrics;
+    if (!settings.enabled || safePath(req.url) !== settings.path) return false;
+    void this.scrape(req, res, settings.requireKey);
+    return true;
+  }
+
+  private async scrape(req: IncomingMessage, res: ServerResponse, requireKey: boolean): Promise<void> {
+    const requestId = requestIdOf(req);
+    res.setHeader('x-request-id', requestId);
+    try {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('allow', 'GET, HEAD');
+        throw new TidingsError(ErrorCode.MethodNotAllowed, `${req.method} is not allowed here`);
+      }
+      if (requireKey) this.authorize(this.authenticate(req, 'metrics'), 'read');
+      const text = await this.metrics.render();
+      // For HEAD, Node sends the headers (with the GET length) and drops the body.
+      sendText(res, 200, this.metrics.contentType, text);
+    } catch (err) {
+      this.fail(res, err, this.log.child({ requestId }), { path: safePath(req.url) });
+    }
+  }
+
   private async dispatch(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const started = performance.now();
+    const requestId = requestIdOf(req);
+    res.setHeader('x-request-id', requestId);
+    const log = this.log.child({ requestId });
+    let route = UNMATCHED;
     let keyId: string | undefined;
     try {
       const matches = this.routes.map((r) => ({ route: r, m: r.pattern.exec(path) })).filter((x) => x.m !== null);
       if (matches.length === 0) throw new TidingsError(ErrorCode.NotFound, `no such endpoint: ${path}`);
+      // A wrong method on a known path still counts under that path's pattern.
+      route = matches[0]!.route.name;
       const hit = matches.find((x) => x.route.method === req.method);
       if (!hit) {
         res.setHeader('allow', matches.map((x) => x.route.method).join(', '));
         throw new TidingsError(ErrorCode.MethodNotAllowed, `${req.method} is not allowed here`);
       }
+      route = hit.route.name;
       if (hit.route.scope !== undefined) {
-        const key = this.keys.authenticate(ApiKeyAuthenticator.presented(req));
-        if (!key) throw new TidingsError(ErrorCode.Unauthorized, 'a valid API key is required (Authorization: Bearer or X-API-Key)');
+        const key = this.authenticate(req, 'api');
         keyId = key.id;
-        if (!ApiKeyAuthenticator.allows(key, hit.route.scope)) {
-          throw new TidingsError(ErrorCode.Forbidden, `API key "${key.id}" lacks the "${hit.route.scope}" scope`);
-        }
+        this.authorize(key, hit.route.scope);
       }
       const params = hit.m!.slice(1).map((p) => decodeURIComponent(p));
       const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
-      await hit.route.handle({ req, res, params, query, keyId });
-      if (hit.route.scope !== undefined) this.log.info({ method: req.method, path: `${this.prefix}${path}`, keyId, status: res.statusCode }, 'api call');
+      await hit.route.handle({ req, res, params, query, keyId, log });
+      // The audit event below is the record at info level; this line is for debugging.
+      if (keyId !== undefined) log.debug({ method: req.method, path: `${this.prefix}${path}`, keyId, status: res.statusCode }, 'api call');
     } catch (err) {
-      if (res.headersSent) return;
-      if (err instanceof TidingsError) {
-        if (err.code === ErrorCode.PayloadTooLarge) res.setHeader('connection', 'close');
-        sendError(res, err.code, err.message);
-      } else if (err instanceof URIError) {
-        sendError(res, ErrorCode.BadRequest, 'malformed percent-encoding in path');
-      } else {
-        this.log.error({ err, path: `${this.prefix}${path}`, keyId }, 'api call failed');
-        sendError(res, ErrorCode.Internal, 'internal error');
+      this.fail(res, err, log, { path: `${this.prefix}${path}`, keyId });
+    } finally {
+      // Nothing here may throw: `handle` does not await this, so a rejection would be unhandled and end the process.
+      try {
+        const status = res.statusCode;
+        this.metrics.apiRequest(req.method ?? 'GET', route, status, (performance.now() - started) / 1000);
+        if (keyId !== undefined) this.audit.emit({ type: 'api_call', keyId, method: req.method ?? 'GET', route, status, requestId });
+      } catch (err) {
+        log.error({ err }, 'recording an api call failed');
       }
+    }
+  }
+
+  /** The key a request presents; 401 (and an auth_failure audit event) when it has none or an unknown one. */
+  private authenticate(req: IncomingMessage, transport: string): ApiKeyConfig {
+    const presented = ApiKeyAuthenticator.presented(req);
+    const key = this.keys.authenticate(presented);
+    if (key) return key;
+    this.audit.emit({ type: 'auth_failure', ip: this.clientIp(req), transport, reason: presented ? 'unknown API key' : 'no API key' });
+    throw new TidingsError(ErrorCode.Unauthorized, MISSING_KEY);
+  }
+
+  private authorize(key: ApiKeyConfig, scope: ApiScope): void {
+    if (!ApiKeyAuthenticator.allows(key, scope)) throw new TidingsError(ErrorCode.Forbidden, `API key "${key.id}" lacks the "${scope}" scope`);
+  }
+
+  /** Answers an error; unexpected ones are logged and answered as `internal`. */
+  private fail(res: ServerResponse, err: unknown, log: Logger, context: Record<string, unknown>): void {
+    if (res.headersSent) return;
+    if (err instanceof TidingsError) {
+      if (err.code === ErrorCode.PayloadTooLarge) res.setHeader('connection', 'close');
+      sendError(res, err.code, err.message);
+    } else if (err instanceof URIError) {
+      sendError(res, ErrorCode.BadRequest, 'malformed percent-encoding in path');
+    } else {
+      log.error({ err, ...context }, 'api call failed');
+      sendError(res, ErrorCode.Internal, 'internal error');
     }
   }
 
@@ -129,6 +226,7 @@ export class ServerApi {
     return [
       {
         method: 'GET',
+        name: '/health',
         pattern: /^\/health$/,
         scope: undefined,
         handle: ({ res }) => {
@@ -138,6 +236,7 @@ export class ServerApi {
       },
       {
         method: 'GET',
+        name: '/ready',
         pattern: /^\/ready$/,
         scope: undefined,
         handle: ({ res }) => {
@@ -147,26 +246,29 @@ export class ServerApi {
       },
       {
         method: 'POST',
+        name: '/publish',
         pattern: /^\/publish$/,
         scope: 'publish',
         handle: async ({ req, res }) => {
           const body = parseBody(publishBody, await this.body(req));
-          const options = body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {};
+          const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}) };
           sendData(res, await node.publish(body.channel, body.data, options));
         },
       },
       {
         method: 'POST',
+        name: '/broadcast',
         pattern: /^\/broadcast$/,
         scope: 'publish',
         handle: async ({ req, res }) => {
           const body = parseBody(broadcastBody, await this.body(req));
-          const options = body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {};
+          const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}) };
           sendData(res, { results: await node.broadcast(body.channels, body.data, options) });
         },
       },
       {
         method: 'GET',
+        name: '/channels',
         pattern: /^\/channels$/,
         scope: 'read',
         handle: ({ res, query }) => {
@@ -176,12 +278,14 @@ export class ServerApi {
       },
       {
         method: 'GET',
+        name: '/channels/:channel',
         pattern: new RegExp(`^/channels/${channelParam}$`),
         scope: 'read',
         handle: async ({ res, params }) => sendData(res, await node.channelInfo(params[0]!)),
       },
       {
         method: 'GET',
+        name: '/channels/:channel/history',
         pattern: new RegExp(`^/channels/${channelParam}/history$`),
         scope: 'read',
         handle: async ({ res, params, query }) => {
@@ -201,6 +305,7 @@ export class ServerApi {
       },
       {
         method: 'POST',
+        name: '/channels/:channel/unsubscribe',
         pattern: new RegExp(`^/channels/${channelParam}/unsubscribe$`),
         scope: 'admin',
         handle: async ({ req, res, params }) => {
@@ -210,6 +315,7 @@ export class ServerApi {
       },
       {
         method: 'POST',
+        name: '/users/:id/disconnect',
         pattern: /^\/users\/([^/]+)\/disconnect$/,
         scope: 'admin',
         handle: async ({ req, res, params }) => {
@@ -224,6 +330,7 @@ export class ServerApi {
       },
       {
         method: 'GET',
+        name: '/users/online',
         pattern: /^\/users\/online$/,
         scope: 'read',
         handle: async ({ res, query }) => {
@@ -234,12 +341,26 @@ export class ServerApi {
       },
       {
         method: 'GET',
+        name: '/users/:id/status',
         pattern: /^\/users\/([^/]+)\/status$/,
         scope: 'read',
         handle: async ({ res, params }) => sendData(res, await node.userStatusOf(params[0]!)),
       },
       {
         method: 'GET',
+        name: '/connections',
+        pattern: /^\/connections$/,
+        scope: 'admin',
+        handle: ({ res, query }) => {
+          const limit = intParam(query, 'limit', 1, 1000) ?? 100;
+          const user = query.get('user');
+          const cursor = query.get('cursor');
+          sendData(res, node.listConnections({ limit, ...(user !== null ? { user } : {}), ...(cursor !== null ? { cursor } : {}) }));
+        },
+      },
+      {
+        method: 'GET',
+        name: '/stats',
         pattern: /^\/stats$/,
         scope: 'read',
         handle: ({ res }) => sendData(res, node.stats()),

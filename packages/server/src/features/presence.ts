@@ -35,6 +35,7 @@ export interface PresenceFeatureDeps {
   userStatus: UserStatusStore;
   typing: TypingStore;
   hooks: Hooks;
+  limitHit(limit: string, details: { user?: string; client?: string }): void;
 }
 
 /** A connection following one user's status: an internal hub subscription, buffered until the follow reply is sent. */
@@ -160,6 +161,7 @@ export class PresenceFeature {
     if (!sub.inPresence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
     const max = this.deps.config.presence.maxStateSize;
     const size = state === null ? 0 : Buffer.byteLength(JSON.stringify(state) ?? '');
+    if (size > max) this.deps.limitHit('presence_state_size', { user: session.user, client: session.id });
     if (size > max) throw new TidingsError(ErrorCode.PayloadTooLarge, `presence state is ${size} bytes, more than presence.maxStateSize (${max})`);
     const r = await this.deps.presence.update(sub.channel, session.id, { state });
     if (r.changed && r.user) await this.control(sub.channel, { type: 'presence', user: r.user });

@@ -40,7 +40,11 @@ export class Hub<S extends HubSession = HubSession> {
   /** Publications written to sockets (one per subscriber), for stats. */
   deliveredTotal = 0;
 
-  constructor(private readonly broker: Broker) {}
+  constructor(
+    private readonly broker: Broker,
+    /** Told how many subscribers each publication reached (metrics). */
+    private readonly onDelivered: (subscribers: number) => void = () => {},
+  ) {}
 
   // ------------------------------------------------------------ sessions
 
@@ -137,6 +141,7 @@ export class Hub<S extends HubSession = HubSession> {
     const encoded = Buffer.from(encodePublication(channel, pub));
     for (const sub of set) sub.deliver(pub, encoded);
     this.deliveredTotal += set.size;
+    this.onDelivered(set.size);
   }
 
   /** Delivers a control event to every local subscriber of `channel` (but the excluded user), encoding it once. */

@@ -32,6 +32,7 @@ import type { ResolvedChannel } from '../auth/channel-policy.js';
 import type { ConnectionClaims } from '../auth/token-verifier.js';
 import { TidingsError, toErrorBody } from '../errors.js';
 import { recoverySubscribe } from '../features/recovery.js';
+import type { PublishRequest } from './services.js';
 import type { Session } from './session.js';
 import { Subscription } from './subscription.js';
 
@@ -73,6 +74,9 @@ async function attach(
 
 function connectFailure(session: Session, id: number, err: unknown): void {
   const body = toErrorBody(err);
+  if (body.code === ErrorCode.Unauthorized || body.code === ErrorCode.TokenExpired) {
+    session.services.audit.emit({ type: 'auth_failure', ip: session.request.remoteAddress, transport: session.transport.kind, reason: body.message });
+  }
   session.replyError(id, body);
   let code: number = CloseCode.InvalidToken;
   if (body.code === ErrorCode.TokenExpired) code = CloseCode.TokenExpired;
@@ -159,6 +163,7 @@ const connect: Handler<ConnectCommand> = async (session, cmd) => {
   };
   session.reply(cmd.id, result);
   for (const { sub, lastOffset } of attached) sub.goLive(lastOffset);
+  session.services.audit.emit({ type: 'connect', client: session.id, user: session.user, ip: session.request.remoteAddress, transport: session.transport.kind });
   log.debug({ client: session.id, user: session.user, transport: session.transport.kind }, 'connected');
 };
 
@@ -222,7 +227,7 @@ const publish: Handler<PublishCommand> = async (session, cmd) => {
     const override = await hook({ ...session.context, channel: target.channel, data });
     if (override && 'data' in override) data = override.data;
   }
-  const options: { info: typeof session.clientInfo; idempotencyKey?: string } = { info: session.clientInfo };
+  const options: PublishRequest = { source: 'client', info: session.clientInfo };
   // Keys are scoped by user, so one user cannot suppress another's publications.
   if (cmd.idempotencyKey !== undefined) options.idempotencyKey = `c:${session.user}:${cmd.idempotencyKey}`;
   const outcome = await session.services.publish(target, data, options);

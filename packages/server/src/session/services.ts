@@ -4,6 +4,13 @@ import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { TidingsConfig } from '../config/schema.js';
 import type { Broker, PublishOutcome } from '../engine/broker.js';
 
+/** Who published, and how. */
+export interface PublishRequest {
+  source: 'client' | 'api' | 'library';
+  info?: ClientInfo;
+  idempotencyKey?: string;
+}
+
 /** A publish's outcome, and whether an idempotency key matched an earlier publish (nothing published now). */
 export type PublishedOutcome = PublishOutcome & { deduplicated: boolean };
 import type { PresenceManager } from '../engine/presence.js';
@@ -12,6 +19,8 @@ import type { Hooks } from '../hooks.js';
 import type { Flusher } from '../hub/flusher.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
+import type { AuditSink } from '../ops/audit.js';
+import type { NodeMetrics } from '../ops/metrics.js';
 import type { Session } from './session.js';
 
 /** Counters a node keeps for /stats and, later, metrics. */
@@ -46,5 +55,7 @@ export interface SessionServices {
   /** Reports a limit that was hit (logs, metrics, audit). */
   limitHit(limit: string, details: { user?: string; client?: string; ip?: string }): void;
   /** Publishes with the channel's namespace settings (history, idempotency window). */
-  publish(target: ResolvedChannel, data: unknown, options: { info?: ClientInfo; idempotencyKey?: string }): Promise<PublishedOutcome>;
+  publish(target: ResolvedChannel, data: unknown, options: PublishRequest): Promise<PublishedOutcome>;
+  readonly metrics: NodeMetrics;
+  readonly audit: AuditSink;
 }

@@ -117,9 +117,10 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
 
   // ------------------------------------------------------------ input
 
-  /** One message from the transport: one or more frames. */
-  handleMessage(text: string): void {
+  /** One message from the transport: one or more frames (`bytes`: its size on the wire). */
+  handleMessage(text: string, bytes = text.length): void {
     if (this.state === 'closed' || this.doomed) return;
+    this.services.metrics.bytesIn(bytes);
     this.markAlive();
     for (const decoded of decodeClientMessage(text)) {
       if (!decoded.ok) {
@@ -160,6 +161,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
       this.disconnect(CloseCode.BadRequest);
       return;
     }
+    this.services.metrics.commandReceived(cmd.type);
     try {
       await COMMAND_HANDLERS[cmd.type](this, cmd as never);
     } catch (err) {
@@ -187,6 +189,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   }
 
   replyError(id: number, error: ErrorBody): void {
+    this.services.metrics.error(error.code);
     this.push(Buffer.from(encodeError(id, error)));
   }
 
@@ -223,6 +226,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     }
     this.queue = [];
     this.queuedBytes = 0;
+    this.services.metrics.bytesOut(message.length);
     this.transport.write(message);
   }
 
@@ -320,11 +324,13 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     this.queuedBytes = 0;
     for (const sub of this.subs.values()) this.detach(sub);
     this.subs.clear();
-    const { hub, hooks, counters, log, presenceFeature } = this.services;
+    const { hub, hooks, counters, log, presenceFeature, metrics, audit } = this.services;
     presenceFeature.connectionClosed(this);
     hub.removeSession(this);
+    metrics.disconnect(code);
     if (!wasConnected) return;
     counters.disconnectsTotal++;
+    audit.emit({ type: 'disconnect', client: this.id, user: this.user, code, reason });
     log.debug({ client: this.id, user: this.user, code }, 'disconnected');
     const ctx = { ...this.context, code, reason };
     for (const hook of hooks.disconnect) {

@@ -43,7 +43,7 @@ export class WebSocketTransport implements Transport {
 
 /** What the acceptor hands a new connection to. */
 export interface WebSocketSessionSink {
-  handleMessage(text: string): void;
+  handleMessage(text: string, bytes?: number): void;
   handleBadMessage(problem: string): void;
   handleTransportClosed(code: number, reason: string): void;
 }
@@ -60,6 +60,8 @@ export interface WebSocketAcceptorDeps {
   accepting: () => boolean;
   createSession(transport: Transport, request: TransportRequestInfo, claims: ConnectionClaims | undefined): WebSocketSessionSink;
   onProtocolError(): void;
+  /** A handshake token was refused. */
+  onAuthFailure(ip: string, reason: string): void;
 }
 
 /** Why an upgrade is refused: HTTP status and the error body. */
@@ -148,6 +150,7 @@ export class WebSocketAcceptor {
       (err) => {
         const body = toErrorBody(err);
         this.deps.log.info({ path, code: body.code }, 'websocket handshake token rejected');
+        this.deps.onAuthFailure(ip, body.message);
         const unavailable = body.temporary && body.code !== 'token_expired';
         rejectUpgrade(socket, unavailable ? 503 : 401, unavailable ? 'Service Unavailable' : 'Unauthorized', body);
       },
@@ -167,7 +170,7 @@ export class WebSocketAcceptor {
       const session = this.deps.createSession(transport, request, claims);
       ws.on('message', (data, isBinary) => {
         if (isBinary) session.handleBadMessage('binary messages are not part of protocol v1');
-        else session.handleMessage(data.toString());
+        else session.handleMessage(data.toString(), (data as Buffer).length);
       });
       ws.on('error', (err: Error & { code?: string }) => {
         // ws closes the socket itself after a protocol error (1009 too big, 1007 bad UTF-8, ...).

@@ -1,0 +1,247 @@
+/**
+ * Prometheus metrics of one node, served at `metrics.path` (default `/metrics`).
+ *
+ * Each node has its own registry, never prom-client's global one: an app (or a test
+ * file) may run several nodes in one process, and they must not share counters.
+ * Label values always come from small fixed or capped sets; channel names and user
+ * ids never become labels, since every distinct label value is a time series kept
+ * forever by the node and by Prometheus.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { COMMAND_TYPES } from '@tidings/protocol';
+
+/** What the gauges read at scrape time. */
+export interface MetricsSnapshot {
+  connections: number;
+  users: number;
+  subscriptions: number;
+  channels: number;
+}
+
+export type PublicationSource = 'client' | 'api' | 'library';
+
+/** The protocol's command types; a new command is counted by name as soon as the protocol knows it. */
+export const DEFAULT_COMMAND_TYPES: readonly string[] = COMMAND_TYPES;
+
+export const LIMIT_NAMES: readonly string[] = [
+  'connections_per_user',
+  'connections_per_node',
+  'connection_rate_per_ip',
+  'subscriptions_per_connection',
+  'max_subscribers',
+  'command_rate',
+  'publish_rate',
+  'presence_state_size',
+  'handshake_timeout',
+];
+
+const PUBLICATION_SOURCES: readonly PublicationSource[] = ['client', 'api', 'library'];
+/** Node's HTTP parser accepts ~35 methods; anything but these is lumped together. */
+const HTTP_METHODS: readonly string[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
+/** Longer label values are treated as overflow: a hook's error code is not meant to carry text. */
+const MAX_LABEL_LENGTH = 64;
+
+export interface NodeMetricsOptions {
+  /** Prefix of every metric name; default `tidings_`. */
+  prefix?: string;
+  /** Also report process metrics (CPU, memory, event-loop lag, GC); default true. */
+  defaultMetrics?: boolean;
+  /** Command types counted by name; others count as `unknown`. */
+  commandTypes?: readonly string[];
+  /** Distinct `code` labels of `errors_total` and `disconnects_total` before the rest count as `other`; default 50. */
+  maxCodes?: number;
+}
+
+/**
+ * Label values taken as they come until `max` distinct ones were seen, then the
+ * overflow value. Children are cached, so a hot-path `inc` is a map lookup.
+ */
+class CappedCounter {
+  private readonly children = new Map<string, Counter.Internal>();
+  private readonly overflow: Counter.Internal;
+
+  constructor(
+    private readonly counter: Counter<string>,
+    private readonly max: number,
+    overflowValue: string,
+  ) {
+    this.overflow = counter.labels(overflowValue);
+  }
+
+  child(value: string): Counter.Internal {
+    const known = this.children.get(value);
+    if (known) return known;
+    if (this.children.size >= this.max || value.length === 0 || value.length > MAX_LABEL_LENGTH) return this.overflow;
+    const created = this.counter.labels(value);
+    this.children.set(value, created);
+    return created;
+  }
+}
+
+/**
+ * Process metrics describe the process, not a node, and prom-client's collectors
+ * for them (a GC observer, an event-loop delay histogram) can never be stopped. So
+ * they are collected once per process (per prefix) into a registry every node's
+ * output includes, instead of once per node, which would leak a collector pair for
+ * every node a test file starts and closes.
+ */
+const processRegistries = new Map<string, Registry>();
+
+function processRegistry(prefix: string): Registry {
+  let registry = processRegistries.get(prefix);
+  if (!registry) {
+    registry = new Registry();
+    collectDefaultMetrics({ register: registry, prefix });
+    processRegistries.set(prefix, registry);
+  }
+  return registry;
+}
+
+/**
+ * prom-client's `labels()` child only appears in the output once incremented; a
+ * sample of 0 from the start lets `rate()` see the first increment too.
+ */
+function zeroed(child: Counter.Internal): Counter.Internal {
+  child.inc(0);
+  return child;
+}
+
+export class NodeMetrics {
+  /** This node's own metrics (process metrics live in a shared registry; see `processRegistry`). */
+  readonly registry = new Registry();
+  readonly contentType: string = this.registry.contentType;
+
+  private source: () => MetricsSnapshot = () => ({ connections: 0, users: 0, subscriptions: 0, channels: 0 });
+  /** The snapshot of the scrape in progress, so one scrape calls the source once for all four gauges. */
+  private scrape: MetricsSnapshot | undefined;
+  private readonly processRegistry: Registry | undefined;
+
+  private readonly commands = new Map<string, Counter.Internal>();
+  private readonly unknownCommand: Counter.Internal;
+  private readonly errors: CappedCounter;
+  private readonly disconnects: CappedCounter;
+  private readonly publicationsBySource = new Map<string, Counter.Internal>();
+  private readonly publicationsOutCounter: Counter<string>;
+  private readonly bytesInCounter: Counter<string>;
+  private readonly bytesOutCounter: Counter<string>;
+  private readonly limits = new Map<string, Counter.Internal>();
+  private readonly otherLimit: Counter.Internal;
+  private readonly apiDuration: Histogram<string>;
+  private readonly apiChildren = new Map<string, Histogram.Internal<string>>();
+
+  constructor(options: NodeMetricsOptions = {}) {
+    const prefix = options.prefix ?? 'tidings_';
+    const maxCodes = options.maxCodes ?? 50;
+    const registers = [this.registry];
+    const name = (n: string) => prefix + n;
+
+    const gauge = (n: keyof MetricsSnapshot, help: string) => {
+      // prom-client calls `collect` on every scrape.
+      const g: Gauge = new Gauge({ name: name(n), help, registers, collect: () => g.set((this.scrape ?? this.source())[n]) });
+    };
+    gauge('connections', 'Open client connections on this node that completed connect.');
+    gauge('users', 'Distinct users connected to this node (anonymous connections not counted).');
+    gauge('subscriptions', 'Channel subscriptions held by connections on this node.');
+    gauge('channels', 'Channels with at least one subscriber on this node.');
+
+    const commands = new Counter({ name: name('commands_total'), help: 'Protocol commands received, by type.', labelNames: ['type'], registers });
+    for (const type of options.commandTypes ?? DEFAULT_COMMAND_TYPES) this.commands.set(type, zeroed(commands.labels(type)));
+    this.unknownCommand = zeroed(commands.labels('unknown'));
+
+    const errors = new Counter({ name: name('errors_total'), help: 'Error replies sent to clients, by error code.', labelNames: ['code'], registers });
+    this.errors = new CappedCounter(errors, maxCodes, 'other');
+    const disconnects = new Counter({ name: name('disconnects_total'), help: 'Closed client connections, by WebSocket close code.', labelNames: ['code'], registers });
+    this.disconnects = new CappedCounter(disconnects, maxCodes, 'other');
+
+    const pubsIn = new Counter({
+      name: name('publications_in_total'),
+      help: 'Publications accepted, by where they came from (client, api, library).',
+      labelNames: ['source'],
+      registers,
+    });
+    for (const source of PUBLICATION_SOURCES) this.publicationsBySource.set(source, zeroed(pubsIn.labels(source)));
+    this.publicationsOutCounter = new Counter({ name: name('publications_out_total'), help: 'Publications delivered to subscribers on this node.', registers });
+    this.bytesInCounter = new Counter({ name: name('bytes_in_total'), help: 'Bytes received from clients.', registers });
+    this.bytesOutCounter = new Counter({ name: name('bytes_out_total'), help: 'Bytes sent to clients.', registers });
+
+    const limits = new Counter({ name: name('limit_hits_total'), help: 'Requests refused by a limit, by limit.', labelNames: ['limit'], registers });
+    for (const limit of LIMIT_NAMES) this.limits.set(limit, zeroed(limits.labels(limit)));
+    this.otherLimit = zeroed(limits.labels('other'));
+
+    this.apiDuration = new Histogram({
+      name: name('api_request_duration_seconds'),
+      help: 'Server API requests by method, route pattern and status.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+
+    if (options.defaultMetrics ?? true) this.processRegistry = processRegistry(prefix);
+  }
+
+  /** Where the gauges read connections, users, subscriptions and channels from, at scrape time. */
+  setSource(fn: () => MetricsSnapshot): void {
+    this.source = fn;
+  }
+
+  commandReceived(type: string): void {
+    (this.commands.get(type) ?? this.unknownCommand).inc();
+  }
+
+  error(code: string): void {
+    this.errors.child(code).inc();
+  }
+
+  disconnect(code: number): void {
+    this.disconnects.child(String(code)).inc();
+  }
+
+  publicationIn(source: PublicationSource): void {
+    this.publicationsBySource.get(source)?.inc();
+  }
+
+  publicationsOut(n: number): void {
+    // prom-client throws on a negative or non-finite increment; a hot path must not.
+    if (n > 0 && n !== Infinity) this.publicationsOutCounter.inc(n);
+  }
+
+  bytesIn(n: number): void {
+    if (n > 0 && n !== Infinity) this.bytesInCounter.inc(n);
+  }
+
+  bytesOut(n: number): void {
+    if (n > 0 && n !== Infinity) this.bytesOutCounter.inc(n);
+  }
+
+  limitHit(limit: string): void {
+    (this.limits.get(limit) ?? this.otherLimit).inc();
+  }
+
+  /** `route` is the route's pattern name (`/channels/:channel`), never the requested path. */
+  apiRequest(method: string, route: string, status: number, seconds: number): void {
+    if (!(seconds >= 0) || seconds === Infinity) return;
+    const m = HTTP_METHODS.includes(method) ? method : 'other';
+    const key = `${m} ${route} ${status}`;
+    let child = this.apiChildren.get(key);
+    if (!child) {
+      // Routes come from the API's own table; the cap only guards against a caller passing paths.
+      if (this.apiChildren.size >= 1000) return;
+      child = this.apiDuration.labels(m, route, String(status));
+      this.apiChildren.set(key, child);
+    }
+    child.observe(seconds);
+  }
+
+  /** The Prometheus text exposition of this node's metrics and the process metrics. */
+  async render(): Promise<string> {
+    this.scrape = this.source();
+    try {
+      const own = await this.registry.metrics();
+      const text = this.processRegistry ? own + (await this.processRegistry.metrics()) : own;
+      // prom-client 15 writes NaN (an event-loop lag mean with no samples yet) as "Nan"; the format says "NaN".
+      return text.replace(/ Nan$/gm, ' NaN');
+    } finally {
+      this.scrape = undefined;
+    }
+  }
+}
