@@ -9,16 +9,24 @@
  * ```
  */
 export { createTidings, Tidings, hasTokenKey } from './node.js';
-export type { TidingsOptions, BroadcastResultItem, ChannelListing, NodeStats } from './node.js';
+export type { TidingsOptions, BroadcastResultItem, ChannelListing, ConnectionListing, ApiUserStatus, NodeHealth, NodeStats } from './node.js';
 export { TidingsError } from './errors.js';
 export { resolveConfig, ConfigError } from './config/schema.js';
 export type { TidingsConfig, TidingsConfigInput, NamespaceConfig } from './config/schema.js';
 export { mintToken } from './auth/token-mint.js';
 export type * from './hooks.js';
-export type { Broker, BrokerHandler, HistoryOptions, HistoryPage, HistoryQuery, PublishOptions, PublishOutcome } from './engine/broker.js';
-export type { PresenceManager, PresenceStats } from './engine/presence.js';
+export type { Broker, BrokerHandler, ControlEvent, HistoryOptions, HistoryPage, HistoryQuery, PublishOptions, PublishOutcome } from './engine/broker.js';
+export type { PresenceManager, PresenceStats, PresenceAddResult, PresenceRemoveResult, PresenceUpdateResult } from './engine/presence.js';
+export type { UserStatusStore, UserStatusEntry, AddConnectionResult, UserListPage } from './engine/user-status.js';
+export type { TypingStore, TypingEntry } from './engine/typing.js';
+export type { IdempotencyStore, IdempotentResult } from './engine/idempotency.js';
 export { MemoryBroker } from './engine/memory/memory-broker.js';
 export { MemoryPresenceManager } from './engine/memory/memory-presence.js';
+export { MemoryUserStatusStore } from './engine/memory/memory-user-status.js';
+export { MemoryTypingStore } from './engine/memory/memory-typing.js';
+export { MemoryIdempotencyStore } from './engine/memory/memory-idempotency.js';
+export { NodeMetrics } from './ops/metrics.js';
+export type { AuditEvent, AuditSink } from './ops/audit.js';
 export type { TokenVerifier, ConnectionClaims, SubscriptionClaims } from './auth/token-verifier.js';
 export type { Transport, TransportKind, TransportRequestInfo } from './transport/transport.js';
 export { VERSION } from './version.js';

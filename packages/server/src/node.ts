@@ -3,8 +3,7 @@
  * `createTidings()` returns a node that a Node backend embeds (`attach` to its
  * HTTP server, or `listen`) and that the CLI wraps.
  */
-import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -12,20 +11,20 @@ import {
   ErrorCode,
   UnsubscribeCode,
   encodeFrame,
-  type ClientInfo,
   type HistoryResult,
   type PresenceResult,
   type PublishResult,
   type StreamPosition,
 } from '@tidings/protocol';
+import { attachHandlers, closeHttpServer, createGuardedServer } from './api/http-server.js';
+import { NodeInspector, type ApiUserStatus, type ChannelListing, type ConnectionListing, type NodeHealth, type NodeStats } from './api/inspector.js';
 import { ServerApi } from './api/server-api.js';
-import { sendError } from './api/http.js';
 import { ChannelPolicy, type ResolvedChannel } from './auth/channel-policy.js';
-import { createJwtVerifier } from './auth/jwt-verifier.js';
-import { createClientIpResolver, type ClientIpResolver } from './auth/client-ip.js';
+import { createClientIpResolver } from './auth/client-ip.js';
+import { NodeLimits } from './auth/limits.js';
 import { createOriginCheck } from './auth/origin.js';
-import { KeyedRateLimiter } from './auth/rate-limit.js';
 import type { TokenVerifier } from './auth/token-verifier.js';
+import { buildVerifier } from './auth/verifier-config.js';
 import { ConfigError, resolveConfig, type NamespaceConfig, type TidingsConfig, type TidingsConfigInput } from './config/schema.js';
 import type { Broker, HistoryOptions } from './engine/broker.js';
 import type { IdempotencyStore } from './engine/idempotency.js';
@@ -36,8 +35,8 @@ import { MemoryTypingStore } from './engine/memory/memory-typing.js';
 import { MemoryUserStatusStore } from './engine/memory/memory-user-status.js';
 import type { PresenceManager } from './engine/presence.js';
 import type { TypingStore } from './engine/typing.js';
-import type { UserListPage, UserStatusEntry, UserStatusStore } from './engine/user-status.js';
-import { PresenceFeature, publicStatus } from './features/presence.js';
+import type { UserStatusStore } from './engine/user-status.js';
+import { PresenceFeature } from './features/presence.js';
 import { TidingsError } from './errors.js';
 import {
   emptyHooks,
@@ -81,45 +80,8 @@ export interface BroadcastResultItem {
   error?: { code: string; message: string };
 }
 
-export interface ChannelListing {
-  channels: { channel: string; subscribers: number }[];
-  /** Pass as `cursor` to get the next page; absent on the last page. */
-  nextCursor?: string;
-}
-
-/** One connection, as `GET /api/v1/connections` and the dashboard show it. */
-export interface ConnectionListing {
-  client: string;
-  user: string;
-  transport: string;
-  /** Client IP (from the socket, or X-Forwarded-For through a trusted proxy). */
-  ip: string;
-  userAgent?: string;
-  connectedAt: string;
-  subscriptions: number;
-  status: string;
-}
-
-export interface NodeStats {
-  nodeId: string;
-  version: string;
-  uptimeSeconds: number;
-  connectedSockets: number;
-  onlineUsers: number;
-  activeRooms: number;
-  publicationsInPerSecond: number;
-  publicationsOutPerSecond: number;
-  publicationsInTotal: number;
-  publicationsOutTotal: number;
-  connectsTotal: number;
-  disconnectsTotal: number;
-  badRequestsTotal: number;
-  slowDisconnectsTotal: number;
-  /** Resident memory of the process, bytes. */
-  memoryRssBytes: number;
-  /** V8 heap in use, bytes. */
-  heapUsedBytes: number;
-}
+export type { ApiUserStatus, ChannelListing, ConnectionListing, NodeHealth, NodeStats };
+export { hasTokenKey } from './auth/verifier-config.js';
 
 /**
  * Creates a Tidings node.
@@ -153,29 +115,24 @@ export class Tidings {
   private readonly typing: TypingStore;
   private readonly idempotency: IdempotencyStore;
   private readonly presenceFeature: PresenceFeature;
+  /** Everything holds this delegate, so a reload can swap `currentVerifier` underneath. */
   private readonly verifier: TokenVerifier;
   private currentVerifier: TokenVerifier;
   private readonly customVerifier: boolean;
   private readonly policy: ChannelPolicy;
+  private readonly limits: NodeLimits;
   private readonly hub: Hub<Session>;
   private readonly services: SessionServices;
   private readonly websocket: WebSocketAcceptor;
   private readonly api: ServerApi;
+  private readonly inspector: NodeInspector;
   private readonly counters: Counters = { connectsTotal: 0, disconnectsTotal: 0, publicationsIn: 0, badRequests: 0, slowDisconnects: 0 };
   private readonly historyOptions = new WeakMap<NamespaceConfig, HistoryOptions>();
-  private readonly startedAt = Date.now();
   private readonly ownServers: Server[] = [];
   /** Every open connection, including those that have not sent `connect` yet (the hub holds only connected ones). */
   private readonly connections = new Set<Session>();
-  private readonly rates = { inPerSecond: 0, outPerSecond: 0, lastIn: 0, lastOut: 0 };
-  private readonly rateTimer: NodeJS.Timeout;
   private readonly presenceTimer: NodeJS.Timeout;
   private closing = false;
-  private readonly clientIp: ClientIpResolver;
-  /** New connections per IP (limits.connectionRatePerIp). */
-  private readonly ipLimiter: KeyedRateLimiter | undefined;
-  /** Publishes per user, one limiter per namespace with a `rateLimit`. */
-  private readonly publishLimiters = new Map<NamespaceConfig, KeyedRateLimiter>();
 
   constructor(options: TidingsOptions = {}) {
     const { logger, broker, presenceManager, userStatusStore, typingStore, idempotencyStore, verifier, ...input } = options;
@@ -187,72 +144,58 @@ export class Tidings {
     this.audit = new LogAuditSink(this.log);
     this.customVerifier = verifier !== undefined;
     this.currentVerifier = verifier ?? buildVerifier(config);
-    // Everything holds this delegate, so a reload can swap the keys underneath.
     this.verifier = {
       verifyConnection: (token) => this.currentVerifier.verifyConnection(token),
       verifySubscription: (token) => this.currentVerifier.verifySubscription(token),
       close: () => this.currentVerifier.close?.(),
     };
+    let clientIp;
     try {
-      this.clientIp = createClientIpResolver(config.trustedProxies);
+      clientIp = createClientIpResolver(config.trustedProxies);
     } catch (err) {
       throw new ConfigError([(err as Error).message]);
     }
-    const perIp = config.limits.connectionRatePerIp;
-    if (perIp > 0) this.ipLimiter = new KeyedRateLimiter(perIp, perIp * 2);
+    const limitHit = (limit: string, details: { user?: string; client?: string; ip?: string }) => this.limitHit(limit, details);
+    this.limits = new NodeLimits(config, limitHit);
     this.broker = broker ?? new MemoryBroker({ metaTtlMs: config.history.metaTtl });
     this.presence = presenceManager ?? new MemoryPresenceManager({ ttlMs: config.presence.ttl });
     this.userStatus = userStatusStore ?? new MemoryUserStatusStore({ ttlMs: config.presence.ttl, lastSeenTtlMs: config.status.lastSeenTtl });
     this.typing = typingStore ?? new MemoryTypingStore();
     this.idempotency = idempotencyStore ?? new MemoryIdempotencyStore();
     this.hub = new Hub<Session>(this.broker, (n) => this.metrics.publicationsOut(n));
-    this.metrics.setSource(() => {
-      let subscriptions = 0;
-      for (const s of this.hub.allSessions()) subscriptions += s.subs.size;
-      return { connections: this.hub.sessionCount, users: this.localUserCount(), subscriptions, channels: this.hub.channelCount };
-    });
     this.broker.setHandler({
       onPublication: (channel, pub) => this.hub.deliverPublication(channel, pub),
       onControl: (channel, event) => this.hub.deliverControl(channel, event),
     });
-    this.presenceFeature = new PresenceFeature({
-      config,
-      log: this.log,
-      hub: this.hub,
-      broker: this.broker,
-      presence: this.presence,
-      userStatus: this.userStatus,
-      typing: this.typing,
-      hooks: this.hooks,
-      limitHit: (limit, details) => this.limitHit(limit, details),
-    });
+    const { log, hub, hooks } = this;
+    this.presenceFeature = new PresenceFeature({ config, log, hub, broker: this.broker, presence: this.presence, userStatus: this.userStatus, typing: this.typing, hooks, limitHit });
     this.policy = new ChannelPolicy(config, this.verifier);
     this.services = {
       config,
-      log: this.log,
+      log,
       verifier: this.verifier,
       policy: this.policy,
-      hub: this.hub,
+      hub,
       broker: this.broker,
       presence: this.presence,
       presenceFeature: this.presenceFeature,
       flusher: new Flusher(),
-      hooks: this.hooks,
+      hooks,
       counters: this.counters,
       version: VERSION,
       publish: (target, data, opts) => this.publishTo(target, data, opts),
-      publishAllowed: (target, user) => this.publishAllowed(target.ns, `${target.parsed.namespace}\u0000${user}`),
-      limitHit: (limit, details) => this.limitHit(limit, details),
+      publishAllowed: (target, user) => this.limits.publishAllowed(target.parsed.namespace, target.ns, user),
+      limitHit,
       metrics: this.metrics,
       audit: this.audit,
     };
     this.websocket = new WebSocketAcceptor({
       config,
-      log: this.log,
+      log,
       verifier: this.verifier,
       originAllowed: createOriginCheck(config.allowedOrigins),
-      clientIp: this.clientIp,
-      admit: (ip) => this.admit(ip),
+      clientIp,
+      admit: (ip) => this.limits.admit(ip, this.connections.size),
       accepting: () => !this.closing,
       createSession: (transport, request, claims) => {
         const session = new Session(this.services, transport, request, claims);
@@ -272,10 +215,19 @@ export class Tidings {
       },
       onAuthFailure: (ip, reason) => this.audit.emit({ type: 'auth_failure', ip, transport: 'websocket', reason }),
     });
-    this.api = new ServerApi(this, this.log, { metrics: this.metrics, audit: this.audit });
-    this.rateTimer = setInterval(() => this.sampleRates(), 1000);
-    this.rateTimer.unref();
-    this.presenceTimer = setInterval(() => this.presenceFeature.refresh(this.hub.allSessions()), Math.max(1000, Math.floor(config.presence.ttl / 3)));
+    this.inspector = new NodeInspector({
+      nodeId: this.nodeId,
+      policy: this.policy,
+      hub,
+      presence: this.presence,
+      userStatus: this.userStatus,
+      presenceFeature: this.presenceFeature,
+      counters: this.counters,
+      closing: () => this.closing,
+    });
+    this.metrics.setSource(() => this.inspector.gauges());
+    this.api = new ServerApi(this, log, { metrics: this.metrics, audit: this.audit });
+    this.presenceTimer = setInterval(() => this.presenceFeature.refresh(hub.allSessions()), Math.max(1000, Math.floor(config.presence.ttl / 3)));
     this.presenceTimer.unref();
   }
 
@@ -325,7 +277,7 @@ export class Tidings {
 
   // ------------------------------------------------------------ HTTP wiring
 
-  /** Answers a request for the server API; false when the path is not Tidings'. */
+  /** Answers a request for the server API or metrics; false when the path is not Tidings'. */
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
     return this.api.handleMetrics(req, res) || this.api.handle(req, res);
   }
@@ -340,42 +292,17 @@ export class Tidings {
    * are answered here, everything else goes to the server's own handlers.
    */
   attach(server: Server): this {
-    const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
-    server.removeAllListeners('request');
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      // While shutting down, requests still in flight end their connection when answered.
-      if (this.closing) res.setHeader('connection', 'close');
-      if (this.handleRequest(req, res)) return;
-      if (previous.length === 0) sendError(res, ErrorCode.NotFound, 'not found');
-      for (const listener of previous) listener.call(server, req, res);
-    });
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (this.handleUpgrade(req, socket, head)) return;
-      // Another upgrade listener may want it; if none does, do not leave the socket hanging.
-      if (server.listenerCount('upgrade') === 1) socket.destroy();
+    attachHandlers(server, {
+      handleRequest: (req, res) => this.handleRequest(req, res),
+      handleUpgrade: (req, socket, head) => this.handleUpgrade(req, socket, head),
+      closing: () => this.closing,
     });
     return this;
   }
 
   /** Starts a standalone HTTP server. Resolves with the bound address (port 0 picks a free one). */
   async listen(port: number = this.config.port, host: string = this.config.host): Promise<AddressInfo> {
-    const handshake = this.config.limits.handshakeTimeout;
-    // Slowloris: a peer must finish its request headers (a WebSocket handshake too) within the timeout.
-    const server = createServer({ connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(handshake / 2))) });
-    server.headersTimeout = handshake;
-    server.requestTimeout = Math.max(handshake, 30_000);
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      // Taking this event over from Node means answering the socket ourselves.
-      const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-      if (timedOut) this.limitHit('handshake_timeout', { ip: (socket as Duplex & { remoteAddress?: string }).remoteAddress ?? '' });
-      if (socket.writable && !(socket as Duplex & { _httpMessage?: unknown })._httpMessage) {
-        const response = timedOut ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
-        socket.end(response, () => socket.destroy());
-      } else {
-        socket.destroy();
-      }
-    });
-    server.keepAliveTimeout = 5000;
+    const server = createGuardedServer(this.config.limits.handshakeTimeout, (ip) => this.limitHit('handshake_timeout', { ip }));
     this.attach(server);
     this.ownServers.push(server);
     await new Promise<void>((resolve, reject) => {
@@ -400,7 +327,7 @@ export class Tidings {
   /**
    * Publishes to a channel from the server side (no client permission rules apply).
    * With `idempotencyKey`, a repeat within the configured window publishes nothing
-   * and returns the first result with `deduplicated: true`.
+   * and returns the first result with `deduplicated: true`. `source` labels metrics.
    */
   async publish(channel: string, data: unknown, options: { idempotencyKey?: string; source?: 'api' | 'library' } = {}): Promise<PublishResult> {
     const target = this.policy.resolve(channel);
@@ -463,97 +390,44 @@ export class Tidings {
 
   /** Channels with subscribers on this node, sorted by name, paginated. */
   channels(query: { prefix?: string; limit?: number; cursor?: string | undefined } = {}): ChannelListing {
-    const prefix = query.prefix ?? '';
-    const limit = query.limit ?? 100;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TidingsError(ErrorCode.BadRequest, 'limit: expected integer 1..1000');
-    const names = [...this.hub.channelNames()].filter((c) => c.startsWith(prefix) && (query.cursor === undefined || c > query.cursor)).sort();
-    const page = names.slice(0, limit);
-    const listing: ChannelListing = { channels: page.map((channel) => ({ channel, subscribers: this.hub.subscriberCount(channel) })) };
-    if (names.length > limit) listing.nextCursor = page[page.length - 1]!;
-    return listing;
+    return this.inspector.channels(query);
   }
 
-  /** Subscribers and presence of one channel, with the field names task-viewer UIs already use (viewingUsers, typingUsers, totalViewing). */
-  async channelInfo(channel: string): Promise<Record<string, unknown>> {
-    const target = this.policy.resolve(channel);
-    const info: Record<string, unknown> = { channel: target.channel, subscribers: this.hub.subscriberCount(target.channel) };
-    if (target.ns.presence) {
-      const [clients, users] = await Promise.all([this.presence.clients(target.channel), this.presence.users(target.channel)]);
-      // Anonymous viewers count in subscribers and presence, not as users.
-      const viewing = users.filter((u) => u.user !== '');
-      info.presence = { clients, users };
-      info.viewingUsers = viewing.map((u) => ({
-        userId: u.user,
-        ...(u.info ? { info: u.info } : {}),
-        status: u.status,
-        lastSeen: new Date(u.lastSeen).toISOString(),
-        ...(u.state !== undefined ? { state: u.state } : {}),
-        clients: u.clients,
-      }));
-      info.totalViewing = viewing.length;
-    }
-    if (target.ns.typing) {
-      const typing = await this.presenceFeature.typingUsers(target.channel);
-      info.typingUsers = typing.map((t) => t.user).sort();
-    }
-    return info;
+  /** Subscribers, presence and typing of one channel (viewingUsers, typingUsers, totalViewing). */
+  channelInfo(channel: string): Promise<Record<string, unknown>> {
+    return this.inspector.channelInfo(channel);
   }
 
   /** Presence of a channel: connections by id and users aggregated. */
-  async presenceOf(channel: string): Promise<PresenceResult> {
-    const target = this.policy.resolve(channel);
-    if (!target.ns.presence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
-    const [clients, users] = await Promise.all([this.presence.clients(target.channel), this.presence.users(target.channel)]);
-    return { clients, users };
+  presenceOf(channel: string): Promise<PresenceResult> {
+    return this.inspector.presenceOf(channel);
   }
 
   /** A user's global status, in the shape of the server API. */
-  async userStatusOf(user: string): Promise<{ userId: string; isOnline: boolean; status: string; lastSeen: string | null; info?: Record<string, unknown> }> {
-    const entry = await this.userStatus.get(user);
-    return apiUserStatus(entry);
+  userStatusOf(user: string): Promise<ApiUserStatus> {
+    return this.inspector.userStatusOf(user);
   }
 
   /** Online and away users, sorted by id, paginated. */
-  async onlineUsers(query: { cursor?: string; limit?: number } = {}): Promise<{ count: number; users: ReturnType<typeof apiUserStatus>[]; nextCursor?: string }> {
-    const limit = query.limit ?? 100;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TidingsError(ErrorCode.BadRequest, 'limit: expected integer 1..1000');
-    const [page, count]: [UserListPage, number] = await Promise.all([
-      this.userStatus.listOnline({ limit, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) }),
-      this.userStatus.countOnline(),
-    ]);
-    const out: { count: number; users: ReturnType<typeof apiUserStatus>[]; nextCursor?: string } = { count, users: page.users.map(apiUserStatus) };
-    if (page.nextCursor !== undefined) out.nextCursor = page.nextCursor;
-    return out;
+  onlineUsers(query: { cursor?: string; limit?: number } = {}): Promise<{ count: number; users: ApiUserStatus[]; nextCursor?: string }> {
+    return this.inspector.onlineUsers(query);
   }
 
-  /**
-   * Connections on this node, sorted by id, paginated; optionally one user's only.
-   * Connections that have not sent `connect` yet are not listed.
-   */
+  /** Connections on this node (those that sent `connect`), sorted by id, paginated; optionally one user's only. */
   listConnections(query: { user?: string; cursor?: string; limit?: number } = {}): { connections: ConnectionListing[]; nextCursor?: string } {
-    const limit = query.limit ?? 100;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TidingsError(ErrorCode.BadRequest, 'limit: expected integer 1..1000');
-    const sessions = (query.user !== undefined ? this.hub.userSessions(query.user) : [...this.hub.allSessions()])
-      .filter((s) => query.cursor === undefined || s.id > query.cursor)
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const page = sessions.slice(0, limit);
-    const out: { connections: ConnectionListing[]; nextCursor?: string } = {
-      connections: page.map((s) => {
-        const ua = s.request.headers['user-agent'];
-        return {
-          client: s.id,
-          user: s.user,
-          transport: s.transport.kind,
-          ip: s.request.remoteAddress,
-          ...(typeof ua === 'string' ? { userAgent: ua } : {}),
-          connectedAt: new Date(s.connectedAt).toISOString(),
-          subscriptions: s.subs.size,
-          status: s.status,
-        };
-      }),
-    };
-    if (sessions.length > limit) out.nextCursor = page[page.length - 1]!.id;
-    return out;
+    return this.inspector.listConnections(query);
+  }
+
+  get ready(): boolean {
+    return !this.closing;
+  }
+
+  health(): NodeHealth {
+    return this.inspector.health();
+  }
+
+  stats(): NodeStats {
+    return this.inspector.stats();
   }
 
   // ------------------------------------------------------------ steering
@@ -601,37 +475,9 @@ export class Tidings {
     this.config.apiKeys = next.apiKeys;
     this.currentVerifier = verifier;
     if (previous !== verifier) previous.close?.();
-    for (const limiter of this.publishLimiters.values()) limiter.close();
-    this.publishLimiters.clear();
+    this.limits.resetPublishLimits();
     this.api.reload();
     this.log.info({ namespaces: Object.keys(next.namespaces), apiKeys: next.apiKeys.map((k) => k.id) }, 'configuration reloaded');
-  }
-
-  // ------------------------------------------------------------ limits
-
-  /** Node-wide admission of a new connection: per-node count and per-IP rate. */
-  private admit(ip: string): { status: number; code: string; message: string; temporary: boolean } | undefined {
-    const perNode = this.config.limits.connectionsPerNode;
-    if (perNode > 0 && this.connections.size >= perNode) {
-      this.limitHit('connections_per_node', { ip });
-      return { status: 503, code: ErrorCode.LimitExceeded, message: `node has ${perNode} connections (limits.connectionsPerNode)`, temporary: true };
-    }
-    if (this.ipLimiter && !this.ipLimiter.take(ip)) {
-      this.limitHit('connection_rate_per_ip', { ip });
-      return { status: 429, code: ErrorCode.RateLimited, message: 'too many new connections from this address (limits.connectionRatePerIp)', temporary: true };
-    }
-    return undefined;
-  }
-
-  private publishAllowed(ns: NamespaceConfig, key: string): boolean {
-    const rl = ns.rateLimit;
-    if (!rl) return true;
-    let limiter = this.publishLimiters.get(ns);
-    if (!limiter) {
-      limiter = new KeyedRateLimiter(rl.messages / (rl.intervalMs / 1000), rl.messages);
-      this.publishLimiters.set(ns, limiter);
-    }
-    return limiter.take(key);
   }
 
   private limitHit(limit: string, details: { user?: string; client?: string; ip?: string }): void {
@@ -640,63 +486,15 @@ export class Tidings {
     this.audit.emit({ type: 'limit_hit', limit, ...details });
   }
 
-  // ------------------------------------------------------------ health
-
-  get ready(): boolean {
-    return !this.closing;
-  }
-
-  health(): { status: 'healthy' | 'shutting_down'; timestamp: string; stats: { connectedSockets: number; onlineUsers: number; activeRooms: number } } {
-    return {
-      status: this.closing ? 'shutting_down' : 'healthy',
-      timestamp: new Date().toISOString(),
-      stats: { connectedSockets: this.hub.sessionCount, onlineUsers: this.localUserCount(), activeRooms: this.hub.channelCount },
-    };
-  }
-
-  stats(): NodeStats {
-    return {
-      nodeId: this.nodeId,
-      version: VERSION,
-      uptimeSeconds: Math.floor((Date.now() - this.startedAt) / 1000),
-      connectedSockets: this.hub.sessionCount,
-      onlineUsers: this.localUserCount(),
-      activeRooms: this.hub.channelCount,
-      publicationsInPerSecond: this.rates.inPerSecond,
-      publicationsOutPerSecond: this.rates.outPerSecond,
-      publicationsInTotal: this.counters.publicationsIn,
-      publicationsOutTotal: this.hub.deliveredTotal,
-      connectsTotal: this.counters.connectsTotal,
-      disconnectsTotal: this.counters.disconnectsTotal,
-      badRequestsTotal: this.counters.badRequests,
-      slowDisconnectsTotal: this.counters.slowDisconnects,
-      memoryRssBytes: process.memoryUsage.rss(),
-      heapUsedBytes: process.memoryUsage().heapUsed,
-    };
-  }
-
-  /** Users with a connection on this node, not counting anonymous ones. */
-  private localUserCount(): number {
-    return this.hub.userCount - (this.hub.userSessions('').length > 0 ? 1 : 0);
-  }
-
-  private sampleRates(): void {
-    const r = this.rates;
-    r.inPerSecond = this.counters.publicationsIn - r.lastIn;
-    r.outPerSecond = this.hub.deliveredTotal - r.lastOut;
-    r.lastIn = this.counters.publicationsIn;
-    r.lastOut = this.hub.deliveredTotal;
-  }
-
   /**
    * Graceful shutdown: refuse new connections, tell every client to reconnect
-   * (after `shutdown.reconnectDelay`, to spread the reconnect storm), close servers
-   * this node started and release the engine.
+   * (after `shutdown.reconnectDelay`, jittered per client to spread the reconnect
+   * storm), let in-flight API requests finish, close servers this node started
+   * and release the engine, all within `shutdown.timeout`.
    */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    clearInterval(this.rateTimer);
     clearInterval(this.presenceTimer);
     const delay = this.config.shutdown.reconnectDelay;
     const sessions = [...this.connections];
@@ -706,94 +504,20 @@ export class Tidings {
     // Peers that do not complete the close handshake are cut off after the timeout.
     const cutoff = setTimeout(() => sessions.forEach((s) => s.transport.terminate()), this.config.shutdown.timeout);
     cutoff.unref();
-    await Promise.all(
-      this.ownServers.map(
-        (server) =>
-          new Promise<void>((resolve) => {
-            const force = setTimeout(() => server.closeAllConnections(), this.config.shutdown.timeout);
-            force.unref();
-            // Keep-alive connections that finish their last request after close() began go idle later.
-            const sweep = setInterval(() => server.closeIdleConnections(), 100);
-            sweep.unref();
-            server.close(() => {
-              clearTimeout(force);
-              clearInterval(sweep);
-              resolve();
-            });
-            server.closeIdleConnections();
-          }),
-      ),
-    );
+    await Promise.all(this.ownServers.map((server) => closeHttpServer(server, this.config.shutdown.timeout)));
     clearTimeout(cutoff);
     this.websocket.close();
     this.verifier.close?.();
     this.presenceFeature.close();
-    this.ipLimiter?.close();
-    for (const l of this.publishLimiters.values()) l.close();
+    this.inspector.close();
+    this.limits.close();
     await Promise.all([this.broker.close(), this.presence.close(), this.userStatus.close(), this.typing.close(), this.idempotency.close()]);
     this.log.info('tidings stopped');
   }
-}
-
-/** Seed-style status body: userId, isOnline, status, lastSeen as ISO time. */
-function apiUserStatus(entry: UserStatusEntry) {
-  const s = publicStatus(entry);
-  return {
-    userId: entry.user,
-    ...(entry.info ? { info: entry.info } : {}),
-    isOnline: s.status !== 'offline',
-    status: s.status,
-    lastSeen: s.lastSeen !== undefined ? new Date(s.lastSeen).toISOString() : null,
-  };
 }
 
 function publishResult(outcome: PublishedOutcome): PublishResult {
   const result: PublishResult = outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {};
   if (outcome.deduplicated) result.deduplicated = true;
   return result;
-}
-
-/** The JWT verifier for `config.auth`; key-file and PEM problems are configuration errors. */
-function buildVerifier(config: TidingsConfig): TokenVerifier {
-  try {
-    return createJwtVerifier(jwtOptions(config));
-  } catch (err) {
-    throw new ConfigError([`auth: ${(err as Error).message}`]);
-  }
-}
-
-/** Maps config `auth` to the verifier's options, reading key files. */
-function jwtOptions(config: TidingsConfig) {
-  const a = config.auth;
-  const publicKey = a.publicKey ?? (a.publicKeyFile ? readFileSync(a.publicKeyFile, 'utf8') : undefined);
-  return {
-    ...(a.secret ? { secret: a.secret } : {}),
-    ...(publicKey ? { publicKey } : {}),
-    ...(a.jwksFile ? { jwksFile: a.jwksFile } : {}),
-    ...(a.jwksUrl ? { jwksUrl: a.jwksUrl } : {}),
-    issuers: a.issuers.map((i) => {
-      const pk = i.publicKey ?? (i.publicKeyFile ? readFileSync(i.publicKeyFile, 'utf8') : undefined);
-      return {
-        issuer: i.issuer,
-        ...(i.audience ? { audience: i.audience } : {}),
-        ...(i.secret ? { secret: i.secret } : {}),
-        ...(pk ? { publicKey: pk } : {}),
-        ...(i.jwksFile ? { jwksFile: i.jwksFile } : {}),
-        ...(i.jwksUrl ? { jwksUrl: i.jwksUrl } : {}),
-      };
-    }),
-    ...(a.audience ? { audience: a.audience } : {}),
-    ...(a.issuer ? { issuer: a.issuer } : {}),
-    ...(a.algorithms ? { algorithms: a.algorithms } : {}),
-    clockToleranceMs: a.clockTolerance,
-    jwksCacheMaxAgeMs: a.jwksCacheMaxAge,
-    jwksCooldownMs: a.jwksCooldown,
-    jwksTimeoutMs: a.jwksTimeout,
-  };
-}
-
-/** True when the config names at least one way to verify tokens. */
-export function hasTokenKey(config: TidingsConfig): boolean {
-  const a = config.auth;
-  return Boolean(a.secret || a.publicKey || a.publicKeyFile || a.jwksFile || a.jwksUrl || a.issuers.length > 0);
 }

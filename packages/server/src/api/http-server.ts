@@ -1,0 +1,76 @@
+/**
+ * Tidings on a `node:http` server: the one it starts (`listen`) or the app's own (`attach`).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ErrorCode } from '@tidings/protocol';
+import { sendError } from './http.js';
+
+export interface HttpHandlers {
+  /** True when the request was Tidings' (and is being answered). */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
+  /** True when the upgrade was Tidings' (and is being handled). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** While shutting down, answered requests close their connection. */
+  closing(): boolean;
+}
+
+/**
+ * Routes Tidings' paths to Tidings and everything else to the server's own
+ * request listeners (taken over from the server, as Socket.IO does).
+ */
+export function attachHandlers(server: Server, handlers: HttpHandlers): void {
+  const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (handlers.closing()) res.setHeader('connection', 'close');
+    if (handlers.handleRequest(req, res)) return;
+    if (previous.length === 0) sendError(res, ErrorCode.NotFound, 'not found');
+    for (const listener of previous) listener.call(server, req, res);
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (handlers.handleUpgrade(req, socket, head)) return;
+    // Another upgrade listener may want it; if none does, do not leave the socket hanging.
+    if (server.listenerCount('upgrade') === 1) socket.destroy();
+  });
+}
+
+/**
+ * A server whose peers must finish their request headers (a WebSocket handshake
+ * too) within `handshakeTimeoutMs`: slowloris connections get 408 and are closed.
+ */
+export function createGuardedServer(handshakeTimeoutMs: number, onHandshakeTimeout: (ip: string) => void): Server {
+  const server = createServer({ connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(handshakeTimeoutMs / 2))) });
+  server.headersTimeout = handshakeTimeoutMs;
+  server.requestTimeout = Math.max(handshakeTimeoutMs, 30_000);
+  server.keepAliveTimeout = 5000;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex & { remoteAddress?: string; _httpMessage?: unknown }) => {
+    // Taking this event over from Node means answering the socket ourselves.
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (timedOut) onHandshakeTimeout(socket.remoteAddress ?? '');
+    if (socket.writable && !socket._httpMessage) {
+      const response = timedOut ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
+      socket.end(response, () => socket.destroy());
+    } else {
+      socket.destroy();
+    }
+  });
+  return server;
+}
+
+/** Stops accepting, lets in-flight requests finish, and cuts everything off after `timeoutMs`. */
+export function closeHttpServer(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const force = setTimeout(() => server.closeAllConnections(), timeoutMs);
+    force.unref();
+    // Keep-alive connections that finish their last request after close() began go idle later.
+    const sweep = setInterval(() => server.closeIdleConnections(), 100);
+    sweep.unref();
+    server.close(() => {
+      clearTimeout(force);
+      clearInterval(sweep);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

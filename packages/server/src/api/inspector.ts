@@ -1,0 +1,261 @@
+/**
+ * Read-only views of a node for the server API, the library and (later) the
+ * dashboard: channels, presence, user status, connections, stats and health.
+ */
+import { ErrorCode, type PresenceResult } from '@tidings/protocol';
+import type { ChannelPolicy } from '../auth/channel-policy.js';
+import type { PresenceManager } from '../engine/presence.js';
+import type { UserStatusEntry, UserStatusStore } from '../engine/user-status.js';
+import { TidingsError } from '../errors.js';
+import { publicStatus, type PresenceFeature } from '../features/presence.js';
+import type { Hub } from '../hub/hub.js';
+import type { Counters } from '../session/services.js';
+import type { Session } from '../session/session.js';
+import { VERSION } from '../version.js';
+
+export interface ChannelListing {
+  channels: { channel: string; subscribers: number }[];
+  /** Pass as `cursor` to get the next page; absent on the last page. */
+  nextCursor?: string;
+}
+
+/** One connection, as `GET /api/v1/connections` and the dashboard show it. */
+export interface ConnectionListing {
+  client: string;
+  user: string;
+  transport: string;
+  /** Client IP (from the socket, or X-Forwarded-For through a trusted proxy). */
+  ip: string;
+  userAgent?: string;
+  connectedAt: string;
+  subscriptions: number;
+  status: string;
+}
+
+/** A user's global status as the API shows it: ISO `lastSeen`, null when never seen. */
+export interface ApiUserStatus {
+  userId: string;
+  info?: Record<string, unknown>;
+  isOnline: boolean;
+  status: string;
+  lastSeen: string | null;
+}
+
+export interface NodeStats {
+  nodeId: string;
+  version: string;
+  uptimeSeconds: number;
+  connectedSockets: number;
+  onlineUsers: number;
+  activeRooms: number;
+  publicationsInPerSecond: number;
+  publicationsOutPerSecond: number;
+  publicationsInTotal: number;
+  publicationsOutTotal: number;
+  connectsTotal: number;
+  disconnectsTotal: number;
+  badRequestsTotal: number;
+  slowDisconnectsTotal: number;
+  /** Resident memory of the process, bytes. */
+  memoryRssBytes: number;
+  /** V8 heap in use, bytes. */
+  heapUsedBytes: number;
+}
+
+export interface NodeHealth {
+  status: 'healthy' | 'shutting_down';
+  timestamp: string;
+  stats: { connectedSockets: number; onlineUsers: number; activeRooms: number };
+}
+
+export interface InspectorDeps {
+  nodeId: string;
+  policy: ChannelPolicy;
+  hub: Hub<Session>;
+  presence: PresenceManager;
+  userStatus: UserStatusStore;
+  presenceFeature: PresenceFeature;
+  counters: Counters;
+  closing(): boolean;
+}
+
+function checkLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TidingsError(ErrorCode.BadRequest, 'limit: expected integer 1..1000');
+}
+
+const byId = <T extends { id: string }>(a: T, b: T) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+export class NodeInspector {
+  private readonly startedAt = Date.now();
+  private readonly rates = { inPerSecond: 0, outPerSecond: 0, lastIn: 0, lastOut: 0 };
+  private readonly rateTimer: NodeJS.Timeout;
+
+  constructor(private readonly deps: InspectorDeps) {
+    this.rateTimer = setInterval(() => this.sampleRates(), 1000);
+    this.rateTimer.unref();
+  }
+
+  /** Channels with subscribers on this node, sorted by name, paginated. */
+  channels(query: { prefix?: string; limit?: number; cursor?: string | undefined } = {}): ChannelListing {
+    const { hub } = this.deps;
+    const prefix = query.prefix ?? '';
+    const limit = query.limit ?? 100;
+    checkLimit(limit);
+    const names = [...hub.channelNames()].filter((c) => c.startsWith(prefix) && (query.cursor === undefined || c > query.cursor)).sort();
+    const page = names.slice(0, limit);
+    const listing: ChannelListing = { channels: page.map((channel) => ({ channel, subscribers: hub.subscriberCount(channel) })) };
+    if (names.length > limit) listing.nextCursor = page[page.length - 1]!;
+    return listing;
+  }
+
+  /** Subscribers, presence and typing of one channel, with the field names task-viewer UIs already use. */
+  async channelInfo(channel: string): Promise<Record<string, unknown>> {
+    const target = this.deps.policy.resolve(channel);
+    const info: Record<string, unknown> = { channel: target.channel, subscribers: this.deps.hub.subscriberCount(target.channel) };
+    if (target.ns.presence) {
+      const presence = await this.presenceOf(target.channel);
+      // Anonymous viewers count in subscribers and presence, not as users.
+      const viewing = presence.users.filter((u) => u.user !== '');
+      info.presence = presence;
+      info.viewingUsers = viewing.map((u) => ({
+        userId: u.user,
+        ...(u.info ? { info: u.info } : {}),
+        status: u.status,
+        lastSeen: new Date(u.lastSeen).toISOString(),
+        ...(u.state !== undefined ? { state: u.state } : {}),
+        clients: u.clients,
+      }));
+      info.totalViewing = viewing.length;
+    }
+    if (target.ns.typing) {
+      const typing = await this.deps.presenceFeature.typingUsers(target.channel);
+      info.typingUsers = typing.map((t) => t.user).sort();
+    }
+    return info;
+  }
+
+  /** Presence of a channel: connections by id and users aggregated. */
+  async presenceOf(channel: string): Promise<PresenceResult> {
+    const target = this.deps.policy.resolve(channel);
+    if (!target.ns.presence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
+    const { presence } = this.deps;
+    const [clients, users] = await Promise.all([presence.clients(target.channel), presence.users(target.channel)]);
+    return { clients, users };
+  }
+
+  async userStatusOf(user: string): Promise<ApiUserStatus> {
+    return apiUserStatus(await this.deps.userStatus.get(user));
+  }
+
+  /** Online and away users, sorted by id, paginated. */
+  async onlineUsers(query: { cursor?: string; limit?: number } = {}): Promise<{ count: number; users: ApiUserStatus[]; nextCursor?: string }> {
+    const limit = query.limit ?? 100;
+    checkLimit(limit);
+    const { userStatus } = this.deps;
+    const [page, count] = await Promise.all([
+      userStatus.listOnline({ limit, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) }),
+      userStatus.countOnline(),
+    ]);
+    const out: { count: number; users: ApiUserStatus[]; nextCursor?: string } = { count, users: page.users.map(apiUserStatus) };
+    if (page.nextCursor !== undefined) out.nextCursor = page.nextCursor;
+    return out;
+  }
+
+  /** Connected sessions on this node, sorted by id, paginated; optionally one user's only. */
+  listConnections(query: { user?: string; cursor?: string; limit?: number } = {}): { connections: ConnectionListing[]; nextCursor?: string } {
+    const limit = query.limit ?? 100;
+    checkLimit(limit);
+    const { hub } = this.deps;
+    const sessions = (query.user !== undefined ? hub.userSessions(query.user) : [...hub.allSessions()])
+      .filter((s) => query.cursor === undefined || s.id > query.cursor)
+      .sort(byId);
+    const page = sessions.slice(0, limit);
+    const out: { connections: ConnectionListing[]; nextCursor?: string } = { connections: page.map(connectionListing) };
+    if (sessions.length > limit) out.nextCursor = page[page.length - 1]!.id;
+    return out;
+  }
+
+  health(): NodeHealth {
+    const { hub } = this.deps;
+    return {
+      status: this.deps.closing() ? 'shutting_down' : 'healthy',
+      timestamp: new Date().toISOString(),
+      stats: { connectedSockets: hub.sessionCount, onlineUsers: this.localUserCount(), activeRooms: hub.channelCount },
+    };
+  }
+
+  stats(): NodeStats {
+    const { hub, counters } = this.deps;
+    return {
+      nodeId: this.deps.nodeId,
+      version: VERSION,
+      uptimeSeconds: Math.floor((Date.now() - this.startedAt) / 1000),
+      connectedSockets: hub.sessionCount,
+      onlineUsers: this.localUserCount(),
+      activeRooms: hub.channelCount,
+      publicationsInPerSecond: this.rates.inPerSecond,
+      publicationsOutPerSecond: this.rates.outPerSecond,
+      publicationsInTotal: counters.publicationsIn,
+      publicationsOutTotal: hub.deliveredTotal,
+      connectsTotal: counters.connectsTotal,
+      disconnectsTotal: counters.disconnectsTotal,
+      badRequestsTotal: counters.badRequests,
+      slowDisconnectsTotal: counters.slowDisconnects,
+      memoryRssBytes: process.memoryUsage.rss(),
+      heapUsedBytes: process.memoryUsage().heapUsed,
+    };
+  }
+
+  /** Gauges for metrics: connections, users, subscriptions and channels on this node. */
+  gauges(): { connections: number; users: number; subscriptions: number; channels: number } {
+    const { hub } = this.deps;
+    let subscriptions = 0;
+    for (const s of hub.allSessions()) subscriptions += s.subs.size;
+    return { connections: hub.sessionCount, users: this.localUserCount(), subscriptions, channels: hub.channelCount };
+  }
+
+  close(): void {
+    clearInterval(this.rateTimer);
+  }
+
+  /** Users with a connection on this node, not counting anonymous ones. */
+  private localUserCount(): number {
+    const { hub } = this.deps;
+    return hub.userCount - (hub.userSessions('').length > 0 ? 1 : 0);
+  }
+
+  private sampleRates(): void {
+    const r = this.rates;
+    const { counters, hub } = this.deps;
+    r.inPerSecond = counters.publicationsIn - r.lastIn;
+    r.outPerSecond = hub.deliveredTotal - r.lastOut;
+    r.lastIn = counters.publicationsIn;
+    r.lastOut = hub.deliveredTotal;
+  }
+}
+
+function connectionListing(s: Session): ConnectionListing {
+  const ua = s.request.headers['user-agent'];
+  return {
+    client: s.id,
+    user: s.user,
+    transport: s.transport.kind,
+    ip: s.request.remoteAddress,
+    ...(typeof ua === 'string' ? { userAgent: ua } : {}),
+    connectedAt: new Date(s.connectedAt).toISOString(),
+    subscriptions: s.subs.size,
+    status: s.status,
+  };
+}
+
+/** Seed-style status body: userId, isOnline, status, lastSeen as ISO time. */
+function apiUserStatus(entry: UserStatusEntry): ApiUserStatus {
+  const s = publicStatus(entry);
+  return {
+    userId: entry.user,
+    ...(entry.info ? { info: entry.info } : {}),
+    isOnline: s.status !== 'offline',
+    status: s.status,
+    lastSeen: s.lastSeen !== undefined ? new Date(s.lastSeen).toISOString() : null,
+  };
+}
