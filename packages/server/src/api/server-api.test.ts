@@ -455,7 +455,7 @@ describe('the metrics endpoint', () => {
   });
 });
 
-describe('the metrics endpoint through the node (needs node.ts wiring)', () => {
+describe('the metrics endpoint through the node', () => {
   it('serves the metrics of the node: gauges from the hub, API timings', async () => {
     const { client } = await TestClient.connect(t.wsUrl, await t.token('metrics-user'));
     await client.ok('subscribe', { channel: 'live:metrics' });
