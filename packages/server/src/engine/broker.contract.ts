@@ -4,9 +4,10 @@
  * Timing-dependent cases use real time with short TTLs, so a broker backed by an
  * external server (Redis) runs the same suite unchanged.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Publication } from '@tidings/protocol';
 import type { Broker } from './broker.js';
+import { closesAfterEach, sleep, unique } from './contract-support.js';
 
 export interface BrokerFactoryOptions {
   metaTtlMs: number;
@@ -14,21 +15,15 @@ export interface BrokerFactoryOptions {
 
 export type BrokerFactory = (options: BrokerFactoryOptions) => Promise<Broker>;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HISTORY = { size: 100, ttlMs: 60_000 };
 
-let seq = 0;
-/** A channel name no other test (or earlier run against a shared server) used. */
-function freshChannel(): string {
-  return `test:c${process.pid}-${Date.now()}-${++seq}`;
-}
+const freshChannel = () => unique('test:c');
 
 export function brokerContract(name: string, factory: BrokerFactory): void {
   describe(`Broker contract: ${name}`, () => {
-    const open: Broker[] = [];
+    const track = closesAfterEach<Broker>();
     async function make(options: Partial<BrokerFactoryOptions> = {}) {
-      const broker = await factory({ metaTtlMs: 3_600_000, ...options });
-      open.push(broker);
+      const broker = track(await factory({ metaTtlMs: 3_600_000, ...options }));
       const received: { channel: string; pub: Publication }[] = [];
       const events: string[] = [];
       broker.setHandler({
@@ -40,9 +35,6 @@ export function brokerContract(name: string, factory: BrokerFactory): void {
       });
       return { broker, received, events };
     }
-    afterEach(async () => {
-      await Promise.all(open.splice(0).map((b) => b.close()));
-    });
 
     it('delivers live publications only for subscribed channels', async () => {
       const { broker, received } = await make();

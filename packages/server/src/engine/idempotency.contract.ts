@@ -1,26 +1,18 @@
 /**
  * The contract every IdempotencyStore implementation passes.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { closesAfterEach, sleep, unique } from './contract-support.js';
 import type { IdempotencyStore } from './idempotency.js';
 
 export type IdempotencyFactory = () => Promise<IdempotencyStore>;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-let seq = 0;
-const freshKey = () => `test:k${process.pid}-${Date.now()}-${++seq}`;
+const freshKey = () => unique('test:k');
 
 export function idempotencyContract(name: string, factory: IdempotencyFactory): void {
   describe(`IdempotencyStore contract: ${name}`, () => {
-    const open: IdempotencyStore[] = [];
-    async function make() {
-      const store = await factory();
-      open.push(store);
-      return store;
-    }
-    afterEach(async () => {
-      await Promise.all(open.splice(0).map((s) => s.close()));
-    });
+    const track = closesAfterEach<IdempotencyStore>();
+    const make = async () => track(await factory());
 
     it('runs once per key within the window and returns the first result to every repeat', async () => {
       const s = await make();

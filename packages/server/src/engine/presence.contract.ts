@@ -1,28 +1,20 @@
 /**
  * The contract every PresenceManager implementation passes.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PresenceClient } from '@tidings/protocol';
+import { closesAfterEach, sleep, unique } from './contract-support.js';
 import type { PresenceManager } from './presence.js';
 
 export type PresenceFactory = (options: { ttlMs: number }) => Promise<PresenceManager>;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-let seq = 0;
-const freshChannel = () => `test:p${process.pid}-${Date.now()}-${++seq}`;
+const freshChannel = () => unique('test:p');
 const client = (user: string, id: string, extra: Partial<PresenceClient> = {}): PresenceClient => ({ user, client: id, status: 'online', ...extra });
 
 export function presenceContract(name: string, factory: PresenceFactory): void {
   describe(`PresenceManager contract: ${name}`, () => {
-    const open: PresenceManager[] = [];
-    async function make(ttlMs = 60_000) {
-      const pm = await factory({ ttlMs });
-      open.push(pm);
-      return pm;
-    }
-    afterEach(async () => {
-      await Promise.all(open.splice(0).map((p) => p.close()));
-    });
+    const track = closesAfterEach<PresenceManager>();
+    const make = async (ttlMs = 60_000) => track(await factory({ ttlMs }));
 
     it('lists connections and aggregates them per user', async () => {
       const pm = await make();

@@ -1,26 +1,18 @@
 /**
  * The contract every TypingStore implementation passes.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { closesAfterEach, sleep, unique } from './contract-support.js';
 import type { TypingStore } from './typing.js';
 
 export type TypingFactory = () => Promise<TypingStore>;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-let seq = 0;
-const freshChannel = () => `test:t${process.pid}-${Date.now()}-${++seq}`;
+const freshChannel = () => unique('test:t');
 
 export function typingContract(name: string, factory: TypingFactory): void {
   describe(`TypingStore contract: ${name}`, () => {
-    const open: TypingStore[] = [];
-    async function make() {
-      const store = await factory();
-      open.push(store);
-      return store;
-    }
-    afterEach(async () => {
-      await Promise.all(open.splice(0).map((s) => s.close()));
-    });
+    const track = closesAfterEach<TypingStore>();
+    const make = async () => track(await factory());
 
     it('reports each start and stop once, per user and channel', async () => {
       const s = await make();

@@ -1,26 +1,18 @@
 /**
  * The contract every UserStatusStore implementation passes.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { closesAfterEach, sleep, unique } from './contract-support.js';
 import type { UserStatusStore } from './user-status.js';
 
 export type UserStatusFactory = (options: { ttlMs: number; lastSeenTtlMs: number }) => Promise<UserStatusStore>;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-let seq = 0;
-const freshUser = (name: string) => `${name}-${process.pid}-${Date.now()}-${++seq}`;
+const freshUser = (name: string) => unique(`${name}-`);
 
 export function userStatusContract(name: string, factory: UserStatusFactory): void {
   describe(`UserStatusStore contract: ${name}`, () => {
-    const open: UserStatusStore[] = [];
-    async function make(ttlMs = 60_000, lastSeenTtlMs = 3_600_000) {
-      const store = await factory({ ttlMs, lastSeenTtlMs });
-      open.push(store);
-      return store;
-    }
-    afterEach(async () => {
-      await Promise.all(open.splice(0).map((s) => s.close()));
-    });
+    const track = closesAfterEach<UserStatusStore>();
+    const make = async (ttlMs = 60_000, lastSeenTtlMs = 3_600_000) => track(await factory({ ttlMs, lastSeenTtlMs }));
 
     it('aggregates connections: online if any is online, away if all are away', async () => {
       const s = await make();
