@@ -121,9 +121,11 @@ export class NodeMetrics {
   private readonly errors: CappedCounter;
   private readonly disconnects: CappedCounter;
   private readonly publicationsBySource = new Map<string, Counter.Internal>();
-  private readonly publicationsOutCounter: Counter<string>;
-  private readonly bytesInCounter: Counter<string>;
-  private readonly bytesOutCounter: Counter<string>;
+  /**
+   * Per-write counts accumulate in plain numbers and reach prom-client at scrape
+   * time: these sit on the fan-out path, once per socket write.
+   */
+  private readonly pending = { publicationsOut: 0, bytesIn: 0, bytesOut: 0 };
   private readonly limits = new Map<string, Counter.Internal>();
   private readonly otherLimit: Counter.Internal;
   private readonly apiDuration: Histogram<string>;
@@ -160,9 +162,21 @@ export class NodeMetrics {
       registers,
     });
     for (const source of PUBLICATION_SOURCES) this.publicationsBySource.set(source, zeroed(pubsIn.labels(source)));
-    this.publicationsOutCounter = new Counter({ name: name('publications_out_total'), help: 'Publications delivered to subscribers on this node.', registers });
-    this.bytesInCounter = new Counter({ name: name('bytes_in_total'), help: 'Bytes received from clients.', registers });
-    this.bytesOutCounter = new Counter({ name: name('bytes_out_total'), help: 'Bytes sent to clients.', registers });
+    const accumulated = (n: string, help: string, key: keyof NodeMetrics['pending']) => {
+      const pending = this.pending;
+      const c: Counter = new Counter({
+        name: name(n),
+        help,
+        registers,
+        collect: () => {
+          if (pending[key] > 0) c.inc(pending[key]);
+          pending[key] = 0;
+        },
+      });
+    };
+    accumulated('publications_out_total', 'Publications delivered to subscribers on this node.', 'publicationsOut');
+    accumulated('bytes_in_total', 'Bytes received from clients.', 'bytesIn');
+    accumulated('bytes_out_total', 'Bytes sent to clients.', 'bytesOut');
 
     const limits = new Counter({ name: name('limit_hits_total'), help: 'Requests refused by a limit, by limit.', labelNames: ['limit'], registers });
     for (const limit of LIMIT_NAMES) this.limits.set(limit, zeroed(limits.labels(limit)));
@@ -200,17 +214,17 @@ export class NodeMetrics {
     this.publicationsBySource.get(source)?.inc();
   }
 
+  // prom-client throws on a negative or non-finite increment; a hot path must not.
   publicationsOut(n: number): void {
-    // prom-client throws on a negative or non-finite increment; a hot path must not.
-    if (n > 0 && n !== Infinity) this.publicationsOutCounter.inc(n);
+    if (n > 0 && n !== Infinity) this.pending.publicationsOut += n;
   }
 
   bytesIn(n: number): void {
-    if (n > 0 && n !== Infinity) this.bytesInCounter.inc(n);
+    if (n > 0 && n !== Infinity) this.pending.bytesIn += n;
   }
 
   bytesOut(n: number): void {
-    if (n > 0 && n !== Infinity) this.bytesOutCounter.inc(n);
+    if (n > 0 && n !== Infinity) this.pending.bytesOut += n;
   }
 
   limitHit(limit: string): void {
