@@ -476,6 +476,7 @@ export class Tidings {
     this.currentVerifier = verifier;
     if (previous !== verifier) previous.close?.();
     this.limits.resetPublishLimits();
+    this.policy.forgetResolved();
     this.api.reload();
     this.log.info({ namespaces: Object.keys(next.namespaces), apiKeys: next.apiKeys.map((k) => k.id) }, 'configuration reloaded');
   }

@@ -25,8 +25,12 @@ export interface ResolvedChannel {
 
 const denied = (message: string) => new TidingsError(ErrorCode.PermissionDenied, message);
 
+/** Resolved names kept, so hot channels skip validation; cleared when full or on reload. */
+const RESOLVE_CACHE_SIZE = 10_000;
+
 export class ChannelPolicy {
   private readonly personalNs: NamespaceConfig;
+  private readonly resolved = new Map<string, ResolvedChannel>();
 
   constructor(
     private readonly config: TidingsConfig,
@@ -49,6 +53,22 @@ export class ChannelPolicy {
 
   /** Validates a channel name and finds its namespace; throws `invalid_channel` or `unknown_namespace`. */
   resolve(channel: unknown): ResolvedChannel {
+    if (typeof channel === 'string') {
+      const hit = this.resolved.get(channel);
+      if (hit) return hit;
+    }
+    const target = this.resolveUncached(channel);
+    if (this.resolved.size >= RESOLVE_CACHE_SIZE) this.resolved.clear();
+    this.resolved.set(target.channel, target);
+    return target;
+  }
+
+  /** Forgets resolved names: namespaces changed (reload). */
+  forgetResolved(): void {
+    this.resolved.clear();
+  }
+
+  private resolveUncached(channel: unknown): ResolvedChannel {
     const err = channelError(channel);
     if (err) throw new TidingsError(ErrorCode.InvalidChannel, err);
     const name = channel as string;
