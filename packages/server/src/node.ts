@@ -26,7 +26,7 @@ import { createOriginCheck } from './auth/origin.js';
 import type { TokenVerifier } from './auth/token-verifier.js';
 import { buildVerifier } from './auth/verifier-config.js';
 import { ConfigError, resolveConfig, type NamespaceConfig, type TidingsConfig, type TidingsConfigInput } from './config/schema.js';
-import type { Broker, HistoryOptions } from './engine/broker.js';
+import type { Broker, HistoryOptions, PublishOptions, PublishOutcome } from './engine/broker.js';
 import type { IdempotencyStore } from './engine/idempotency.js';
 import { MemoryBroker } from './engine/memory/memory-broker.js';
 import { MemoryIdempotencyStore } from './engine/memory/memory-idempotency.js';
@@ -350,17 +350,24 @@ export class Tidings {
   }
 
   private async publishTo(target: ResolvedChannel, data: unknown, options: PublishRequest): Promise<PublishedOutcome> {
-    const history = this.historyOf(target.ns);
-    const publish = async () => {
-      const outcome = await this.broker.publish(target.channel, data, { ...(history ? { history } : {}), ...(options.info ? { info: options.info } : {}) });
-      this.counters.publicationsIn++;
-      this.metrics.publicationIn(options.source);
-      return outcome;
-    };
-    if (options.idempotencyKey === undefined) return { ...(await publish()), deduplicated: false };
+    if (options.idempotencyKey === undefined) {
+      const outcome = await this.publishNow(target, data, options);
+      return outcome.position ? { position: outcome.position, deduplicated: false } : { deduplicated: false };
+    }
     const key = `publish\u0000${target.channel}\u0000${options.idempotencyKey}`;
-    const { value, fresh } = await this.idempotency.once(key, this.config.idempotency.window, publish);
+    const { value, fresh } = await this.idempotency.once(key, this.config.idempotency.window, () => this.publishNow(target, data, options));
     return { ...value, deduplicated: !fresh };
+  }
+
+  private async publishNow(target: ResolvedChannel, data: unknown, options: PublishRequest): Promise<PublishOutcome> {
+    const history = this.historyOf(target.ns);
+    const brokerOptions: PublishOptions = {};
+    if (history) brokerOptions.history = history;
+    if (options.info) brokerOptions.info = options.info;
+    const outcome = await this.broker.publish(target.channel, data, brokerOptions);
+    this.counters.publicationsIn++;
+    this.metrics.publicationIn(options.source);
+    return outcome;
   }
 
   private historyOf(ns: NamespaceConfig): HistoryOptions | undefined {

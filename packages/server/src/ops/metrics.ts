@@ -126,6 +126,8 @@ export class NodeMetrics {
    * time: these sit on the fan-out path, once per socket write.
    */
   private readonly pending = { publicationsOut: 0, bytesIn: 0, bytesOut: 0 };
+  /** The same for labelled counters on per-command and per-publication paths. */
+  private readonly pendingByLabel = { commands: new Map<string, number>(), publications: new Map<string, number>() };
   private readonly limits = new Map<string, Counter.Internal>();
   private readonly otherLimit: Counter.Internal;
   private readonly apiDuration: Histogram<string>;
@@ -146,7 +148,17 @@ export class NodeMetrics {
     gauge('subscriptions', 'Channel subscriptions held by connections on this node.');
     gauge('channels', 'Channels with at least one subscriber on this node.');
 
-    const commands = new Counter({ name: name('commands_total'), help: 'Protocol commands received, by type.', labelNames: ['type'], registers });
+    const drain = (pending: Map<string, number>, child: (key: string) => Counter.Internal | undefined) => () => {
+      for (const [key, n] of pending) child(key)?.inc(n);
+      pending.clear();
+    };
+    const commands = new Counter({
+      name: name('commands_total'),
+      help: 'Protocol commands received, by type.',
+      labelNames: ['type'],
+      registers,
+      collect: drain(this.pendingByLabel.commands, (key) => this.commands.get(key) ?? this.unknownCommand),
+    });
     for (const type of options.commandTypes ?? DEFAULT_COMMAND_TYPES) this.commands.set(type, zeroed(commands.labels(type)));
     this.unknownCommand = zeroed(commands.labels('unknown'));
 
@@ -160,6 +172,7 @@ export class NodeMetrics {
       help: 'Publications accepted, by where they came from (client, api, library).',
       labelNames: ['source'],
       registers,
+      collect: drain(this.pendingByLabel.publications, (key) => this.publicationsBySource.get(key)),
     });
     for (const source of PUBLICATION_SOURCES) this.publicationsBySource.set(source, zeroed(pubsIn.labels(source)));
     const accumulated = (n: string, help: string, key: keyof NodeMetrics['pending']) => {
@@ -199,7 +212,9 @@ export class NodeMetrics {
   }
 
   commandReceived(type: string): void {
-    (this.commands.get(type) ?? this.unknownCommand).inc();
+    // Label children hash their labels on every inc(); count in a plain number instead.
+    const key = this.commands.has(type) ? type : 'unknown';
+    this.pendingByLabel.commands.set(key, (this.pendingByLabel.commands.get(key) ?? 0) + 1);
   }
 
   error(code: string): void {
@@ -211,7 +226,8 @@ export class NodeMetrics {
   }
 
   publicationIn(source: PublicationSource): void {
-    this.publicationsBySource.get(source)?.inc();
+    if (!this.publicationsBySource.has(source)) return;
+    this.pendingByLabel.publications.set(source, (this.pendingByLabel.publications.get(source) ?? 0) + 1);
   }
 
   // prom-client throws on a negative or non-finite increment; a hot path must not.

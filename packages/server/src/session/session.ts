@@ -60,8 +60,11 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   /** Users whose status this connection follows. */
   readonly follows = new Map<string, StatusFollow>();
 
-  private queue: Buffer[] = [];
+  private readonly queue: Buffer[] = [];
   private queuedBytes = 0;
+  /** Hot-path settings, read once (client.maxQueueBytes, the node's flusher). */
+  private readonly maxQueueBytes: number;
+  private readonly flusher: SessionServices['flusher'];
   private scheduled = false;
   private chain: Promise<void> = Promise.resolve();
   /** A fatal frame arrived: earlier commands finish and get their replies, then the connection closes. */
@@ -82,6 +85,8 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     readonly handshakeClaims?: ConnectionClaims,
   ) {
     this.timer = setTimeout(() => this.disconnect(CloseCode.ConnectTimeout), services.config.client.connectTimeout);
+    this.maxQueueBytes = services.config.client.maxQueueBytes;
+    this.flusher = services.flusher;
     const { commandRate, rateLimitStrikes } = services.config.limits;
     if (commandRate > 0) this.commandBucket = new TokenBucket(commandRate, commandRate * 2);
     this.strikes = new StrikeCounter(rateLimitStrikes, 10_000);
@@ -193,26 +198,33 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     this.push(Buffer.from(encodeError(id, error)));
   }
 
-  /** Queues an encoded frame; the queue is written as one message at the end of the turn. */
+  /**
+   * Queues an encoded frame; the queue is written as one message at the end of the turn.
+   * The bound counts what this turn queued here; `flush` adds what the socket still holds.
+   */
   push(encoded: Buffer): void {
     if (this.state === 'closed') return;
     this.queue.push(encoded);
     this.queuedBytes += encoded.length;
-    if (this.queuedBytes + this.transport.bufferedBytes > this.services.config.client.maxQueueBytes) {
+    if (this.queuedBytes > this.maxQueueBytes) {
       this.slow();
       return;
     }
     if (!this.scheduled) {
       this.scheduled = true;
-      this.services.flusher.schedule(this);
+      this.flusher.schedule(this);
     }
   }
 
-  /** Writes everything queued as one transport message. */
+  /** Writes everything queued as one transport message, or cuts off a consumer that fell too far behind. */
   flush(): void {
     this.scheduled = false;
     const queue = this.queue;
     if (queue.length === 0) return;
+    if (this.queuedBytes + this.transport.bufferedBytes > this.maxQueueBytes) {
+      this.slow();
+      return;
+    }
     let message: Buffer;
     if (queue.length === 1) {
       message = queue[0]!;
@@ -224,7 +236,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
         at += queue[i]!.copy(message, at);
       }
     }
-    this.queue = [];
+    queue.length = 0;
     this.queuedBytes = 0;
     this.services.metrics.bytesOut(message.length);
     this.transport.write(message);
@@ -306,7 +318,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     if (this.state === 'closed') return;
     this.services.counters.slowDisconnects++;
     this.services.log.info({ client: this.id, user: this.user }, 'slow consumer disconnected');
-    this.queue = [];
+    this.queue.length = 0;
     this.queuedBytes = 0;
     const transport = this.transport;
     transport.close(CloseCode.Slow, CloseReason[CloseCode.Slow]!);
@@ -320,7 +332,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     this.state = 'closed';
     clearTimeout(this.timer);
     clearTimeout(this.expiryTimer);
-    this.queue = [];
+    this.queue.length = 0;
     this.queuedBytes = 0;
     for (const sub of this.subs.values()) this.detach(sub);
     this.subs.clear();
