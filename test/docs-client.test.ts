@@ -529,7 +529,7 @@ describe('a client written from docs/protocol.md against `tidings dev`', () => {
 
     // --- Reconnect on a new socket with a fresh token, this time in connect.token (§2 way B),
     // pipelining connect (with the personal channel's position in subs) and the recovering
-    // subscribe in one message (§9 step 3, §12).
+    // subscribe in one message (§9 step 3, §13).
     const token2 = await mintToken('reader');
     const c2 = await DocClient.open(wsUrl);
     expect(c2.ws.protocol).toBe(SUBPROTOCOL);
@@ -582,7 +582,7 @@ describe('a client written from docs/protocol.md against `tidings dev`', () => {
     // No stray duplicates: exactly one live publication on this socket for the channel.
     expect(c2.delivered.filter((d) => d.channel === channel && !d.recovered)).toHaveLength(1);
 
-    // --- Close normally (§12 "Close"): unsubscribe, then close with 1000.
+    // --- Close normally (§13 "Close"): unsubscribe, then close with 1000.
     expect(await c2.command('unsubscribe', { channel })).toEqual({});
     const healthBefore = await curl('GET', `${httpBase}/api/v1/health`);
     expect(healthBefore.status).toBe(200);

@@ -37,10 +37,10 @@ export function presenceContract(name: string, factory: PresenceFactory): void {
     it('reports a join only for the first connection of a user', async () => {
       const pm = await make();
       const c = freshChannel();
-      expect(await pm.add(c, client('alice', 'laptop'))).toEqual({ userJoined: true });
-      expect(await pm.add(c, client('alice', 'phone'))).toEqual({ userJoined: false });
-      expect(await pm.add(c, client('alice', 'phone'))).toEqual({ userJoined: false });
-      expect(await pm.add(c, client('bob', 'b1'))).toEqual({ userJoined: true });
+      expect(await pm.add(c, client('alice', 'laptop'))).toMatchObject({ userJoined: true, changed: false });
+      expect(await pm.add(c, client('alice', 'phone'))).toMatchObject({ userJoined: false, changed: false });
+      expect(await pm.add(c, client('alice', 'phone'))).toMatchObject({ userJoined: false, changed: false });
+      expect(await pm.add(c, client('bob', 'b1'))).toMatchObject({ userJoined: true });
     });
 
     it('does not flap when one of two devices reconnects', async () => {
@@ -48,8 +48,8 @@ export function presenceContract(name: string, factory: PresenceFactory): void {
       const c = freshChannel();
       await pm.add(c, client('alice', 'laptop'));
       await pm.add(c, client('alice', 'phone'));
-      expect(await pm.remove(c, 'phone')).toEqual({ lastClient: false });
-      expect(await pm.add(c, client('alice', 'phone-2'))).toEqual({ userJoined: false });
+      expect(await pm.remove(c, 'phone')).toMatchObject({ lastClient: false, changed: false });
+      expect(await pm.add(c, client('alice', 'phone-2'))).toMatchObject({ userJoined: false });
       expect(await pm.settleLeave(c, 'alice')).toBe(false);
     });
 
@@ -57,18 +57,18 @@ export function presenceContract(name: string, factory: PresenceFactory): void {
       const pm = await make();
       const c = freshChannel();
       await pm.add(c, client('alice', 'c1', { state: { task: 't1' } }));
-      expect(await pm.remove(c, 'c1')).toEqual({ lastClient: true });
+      expect(await pm.remove(c, 'c1')).toMatchObject({ lastClient: true });
       // During the grace period the user is still listed, with no connection.
       expect(await pm.users(c)).toEqual([expect.objectContaining({ user: 'alice', clients: 0, state: { task: 't1' } })]);
       expect(await pm.stats(c)).toEqual({ clients: 0, users: 1 });
       // A page reload: back within the grace period, no join.
-      expect(await pm.add(c, client('alice', 'c2'))).toEqual({ userJoined: false });
+      expect(await pm.add(c, client('alice', 'c2'))).toMatchObject({ userJoined: false });
       expect(await pm.settleLeave(c, 'alice')).toBe(false);
-      expect(await pm.remove(c, 'c2')).toEqual({ lastClient: true });
+      expect(await pm.remove(c, 'c2')).toMatchObject({ lastClient: true });
       expect(await pm.settleLeave(c, 'alice')).toBe(true);
       expect(await pm.settleLeave(c, 'alice')).toBe(false);
       expect(await pm.users(c)).toEqual([]);
-      expect(await pm.add(c, client('alice', 'c3'))).toEqual({ userJoined: true });
+      expect(await pm.add(c, client('alice', 'c3'))).toMatchObject({ userJoined: true });
     });
 
     it('updates status and state, reporting real changes only', async () => {
@@ -93,13 +93,25 @@ export function presenceContract(name: string, factory: PresenceFactory): void {
       expect(await pm.update(c, 'nobody', { status: 'away' })).toEqual({ user: undefined, changed: false });
     });
 
+    it('reports aggregate changes made by adding or removing a device', async () => {
+      const pm = await make();
+      const c = freshChannel();
+      await pm.add(c, client('alice', 'away-tab', { status: 'away' }));
+      const online = await pm.add(c, client('alice', 'online-tab'));
+      expect(online).toMatchObject({ userJoined: false, changed: true, user: { user: 'alice', status: 'online', clients: 2 } });
+      const gone = await pm.remove(c, 'online-tab');
+      expect(gone).toMatchObject({ lastClient: false, changed: true, user: { status: 'away', clients: 1 } });
+      await pm.add(c, client('alice', 'away-2', { status: 'away' }));
+      expect(await pm.remove(c, 'away-2')).toMatchObject({ lastClient: false, changed: false });
+    });
+
     it('keeps channels apart; removing an absent entry is a no-op', async () => {
       const pm = await make();
       const a = freshChannel();
       const b = freshChannel();
       await pm.add(a, client('alice', 'c1'));
       expect(await pm.clients(b)).toEqual({});
-      expect(await pm.remove(b, 'c1')).toEqual({ lastClient: false });
+      expect(await pm.remove(b, 'c1')).toEqual({ lastClient: false, changed: false });
       expect(await pm.settleLeave(b, 'alice')).toBe(false);
     });
 

@@ -17,11 +17,19 @@ export interface PresenceStats {
 export interface PresenceAddResult {
   /** True when this is the user's first connection in the channel and the user was not within a leave grace period. */
   userJoined: boolean;
+  /** The user's aggregated entry after the add. */
+  user: PresenceUser;
+  /** True when a user already present changed status or state by this add (a push should follow). */
+  changed: boolean;
 }
 
 export interface PresenceRemoveResult {
   /** True when the user has no connection left here: call `settleLeave` after the grace period. */
   lastClient: boolean;
+  /** With other connections left: the user's aggregated entry after the removal. */
+  user?: PresenceUser;
+  /** True when the remaining connections changed the user's status or state (a push should follow). */
+  changed: boolean;
 }
 
 export interface PresenceUpdateResult {

@@ -105,6 +105,24 @@ describe('channel presence per user', () => {
   });
 });
 
+describe('presence pushes on device changes', () => {
+  it('pushes when an online device joins beside an away one, and when it leaves', async () => {
+    const ch = `chat:${fresh('devices-status')}`;
+    const watcher = await connect('watcher');
+    await watcher.ok('subscribe', { channel: ch });
+    const away = await connect('dev');
+    await away.ok('status', { status: 'away' });
+    await away.ok('subscribe', { channel: ch });
+    const online = await connect('dev');
+    await online.ok('subscribe', { channel: ch });
+    expect(await watcher.waitForPush((p) => p.type === 'presence' && p.user.status === 'online')).toMatchObject({ user: { user: 'dev', clients: 2 } });
+    online.close();
+    expect(await watcher.waitForPush((p) => p.type === 'presence' && p.user.status === 'away')).toMatchObject({ user: { user: 'dev', clients: 1 } });
+    away.close();
+    watcher.close();
+  });
+});
+
 describe('global user status', () => {
   it('is online if any connection is online, away if all are, offline after the grace period; lastSeen survives', async () => {
     const user = fresh('sam');
@@ -164,6 +182,9 @@ describe('global user status', () => {
     // Following is refused where the rules say so.
     expect(await fan.call('follow', { users: ['forbidden-follow'] })).toMatchObject({ error: { code: 'permission_denied', message: 'not your contact' } });
     expect(await fan.call('follow', { users: ['bad user'] })).toMatchObject({ error: { code: 'bad_request' } });
+    // Follows are internal: they do not show up as channels.
+    const listing = (await t.api('GET', '/channels?limit=1000')).body.data;
+    expect(listing.channels.some((c: { channel: string }) => c.channel.startsWith('$'))).toBe(false);
     // Unfollow stops the pushes.
     await fan.ok('unfollow', { users: [friend] });
     const before = fan.pushes.length;

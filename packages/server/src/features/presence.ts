@@ -35,7 +35,7 @@ export interface PresenceFeatureDeps {
   userStatus: UserStatusStore;
   typing: TypingStore;
   hooks: Hooks;
-  limitHit(limit: string, details: { user?: string; client?: string }): void;
+  limitHit(limit: string, details: { user?: string; client?: string; ip?: string }): void;
 }
 
 /** A connection following one user's status: an internal hub subscription, buffered until the follow reply is sent. */
@@ -83,6 +83,7 @@ export class PresenceFeature {
     if (session.user === '') return;
     const limit = this.deps.config.limits.connectionsPerUser;
     const r = await this.deps.userStatus.addConnection(session.user, session.id, session.status, session.info, limit);
+    if (!r.accepted) this.deps.limitHit('connections_per_user', { user: session.user, client: session.id, ip: session.request.remoteAddress });
     if (!r.accepted) throw new TidingsError(ErrorCode.LimitExceeded, `user already has ${limit} connections (limits.connectionsPerUser)`);
     session.statusTracked = true;
     if (r.changed) this.announceStatus(r.changed);
@@ -131,9 +132,11 @@ export class PresenceFeature {
     const ns = sub.target.ns;
     if (!ns.presence) return undefined;
     const client = { ...session.clientInfo, status: session.status };
-    const { userJoined } = await this.deps.presence.add(sub.channel, client);
+    const added = await this.deps.presence.add(sub.channel, client);
     sub.inPresence = true;
-    if (userJoined && ns.joinLeave) await this.control(sub.channel, { type: 'join', info: session.clientInfo });
+    if (added.userJoined && ns.joinLeave) await this.control(sub.channel, { type: 'join', info: session.clientInfo });
+    // Another device of a user already here (an online tab beside an away one) can change the user's status.
+    if (added.changed) await this.control(sub.channel, { type: 'presence', user: added.user });
     const [clients, users] = await Promise.all([this.deps.presence.clients(sub.channel), this.deps.presence.users(sub.channel)]);
     return { clients, users };
   }
@@ -147,8 +150,9 @@ export class PresenceFeature {
     const { joinLeave } = sub.target.ns;
     const info = session.clientInfo;
     this.background(async () => {
-      const { lastClient } = await this.deps.presence.remove(channel, session.id);
-      if (!lastClient) return;
+      const removed = await this.deps.presence.remove(channel, session.id);
+      if (removed.changed && removed.user) await this.control(channel, { type: 'presence', user: removed.user });
+      if (!removed.lastClient) return;
       this.afterGrace(async () => {
         const left = await this.deps.presence.settleLeave(channel, info.user);
         if (left && joinLeave) await this.control(channel, { type: 'leave', info });
@@ -217,6 +221,7 @@ export class PresenceFeature {
     }
     const fresh = allowed.filter((u) => !session.follows.has(u));
     if (session.follows.size + fresh.length > config.status.maxFollows) {
+      this.deps.limitHit('max_follows', { user: session.user, client: session.id });
       throw new TidingsError(ErrorCode.LimitExceeded, `a connection may follow at most ${config.status.maxFollows} users (status.maxFollows)`);
     }
     const follows = fresh.map((u) => new StatusFollow(session, u));

@@ -39,6 +39,7 @@ export class Hub<S extends HubSession = HubSession> {
   private readonly users = new Map<string, Set<S>>();
   /** Publications written to sockets (one per subscriber), for stats. */
   deliveredTotal = 0;
+  private internalChannels = 0;
 
   constructor(
     private readonly broker: Broker,
@@ -102,6 +103,7 @@ export class Hub<S extends HubSession = HubSession> {
     if (!set) {
       set = new Set();
       this.channels.set(sub.channel, set);
+      if (isInternal(sub.channel)) this.internalChannels++;
       this.ready.set(sub.channel, this.enqueueOp(sub.channel, () => this.broker.subscribe(sub.channel)));
     }
     set.add(sub);
@@ -114,6 +116,7 @@ export class Hub<S extends HubSession = HubSession> {
     if (!set || !set.delete(sub)) return;
     if (set.size > 0) return;
     this.channels.delete(sub.channel);
+    if (isInternal(sub.channel)) this.internalChannels--;
     this.ready.delete(sub.channel);
     this.enqueueOp(sub.channel, () => this.broker.unsubscribe(sub.channel)).catch(() => {
       // A failed unsubscribe only costs unused deliveries, which the hub drops.
@@ -124,12 +127,14 @@ export class Hub<S extends HubSession = HubSession> {
     return this.channels.get(channel)?.size ?? 0;
   }
 
+  /** Channels with local subscribers, not counting internal ones (`$status:` follows). */
   get channelCount(): number {
-    return this.channels.size;
+    return this.channels.size - this.internalChannels;
   }
 
-  channelNames(): IterableIterator<string> {
-    return this.channels.keys();
+  /** Names of channels with local subscribers; internal channels are not listed (they would reveal who follows whom). */
+  *channelNames(): IterableIterator<string> {
+    for (const name of this.channels.keys()) if (!isInternal(name)) yield name;
   }
 
   // ------------------------------------------------------------ fan-out
@@ -163,6 +168,11 @@ export class Hub<S extends HubSession = HubSession> {
     next.then(cleanup, cleanup);
     return next;
   }
+}
+
+/** Internal channels carry node traffic such as status changes; client channel names cannot start with `$`. */
+function isInternal(channel: string): boolean {
+  return channel.charCodeAt(0) === 36; // '$'
 }
 
 /** The push a control event becomes on the wire. */

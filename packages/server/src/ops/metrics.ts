@@ -33,6 +33,7 @@ export const LIMIT_NAMES: readonly string[] = [
   'publish_rate',
   'presence_state_size',
   'handshake_timeout',
+  'max_follows',
 ];
 
 const PUBLICATION_SOURCES: readonly PublicationSource[] = ['client', 'api', 'library'];

@@ -80,10 +80,7 @@ function connectFailure(session: Session, id: number, err: unknown): void {
   session.replyError(id, body);
   let code: number = CloseCode.InvalidToken;
   if (body.code === ErrorCode.TokenExpired) code = CloseCode.TokenExpired;
-  else if (body.code === ErrorCode.LimitExceeded) {
-    code = CloseCode.ConnectionLimit;
-    session.services.limitHit('connections_per_user', { user: session.user, client: session.id, ip: session.request.remoteAddress });
-  }
+  else if (body.code === ErrorCode.LimitExceeded) code = CloseCode.ConnectionLimit;
   else if (body.temporary) code = CloseCode.InternalError;
   else if (body.code !== ErrorCode.Unauthorized) code = CloseCode.Forbidden;
   session.disconnect(code);
@@ -186,7 +183,7 @@ const subscribe: Handler<SubscribeCommand> = async (session, cmd) => {
     session.services.limitHit('subscriptions_per_connection', { user: session.user, client: session.id });
     throw new TidingsError(ErrorCode.LimitExceeded, `a connection may hold ${perConnection} subscriptions (limits.subscriptionsPerConnection)`);
   }
-  // Counted per node: the memory engine is one node; a cluster engine counts cluster-wide.
+  // Counted on this node; a cluster-wide count needs an engine counter (with the Redis engine).
   const max = target.ns.maxSubscribers;
   if (max > 0 && hub.subscriberCount(target.channel) >= max) {
     session.services.limitHit('max_subscribers', { user: session.user, client: session.id });
@@ -217,7 +214,8 @@ const publish: Handler<PublishCommand> = async (session, cmd) => {
   const { policy, hooks } = session.services;
   const target = policy.resolve(cmd.channel);
   policy.authorizePublish(session.principal, target, session.subs.get(target.channel)?.live === true);
-  if (!session.services.publishAllowed(target, session.user)) {
+  // Anonymous connections share no user id, so each gets its own budget.
+  if (!session.services.publishAllowed(target, session.user === '' ? `#${session.id}` : session.user)) {
     const rl = target.ns.rateLimit!;
     session.rateLimited(cmd.id, 'publish_rate', `more than ${rl.messages} publications per ${rl.intervalMs} ms in namespace "${target.parsed.namespace}"`);
     return;

@@ -42,6 +42,8 @@ export class MemoryPresenceManager implements PresenceManager {
   async add(channel: string, client: PresenceClient): Promise<PresenceAddResult> {
     const now = this.now();
     const ch = this.channel(channel, true)!;
+    const present = ch.users.get(client.user);
+    const before = present ? visible(aggregate(client.user, present, ch)) : undefined;
     const existing = ch.clients.get(client.client);
     const merged: PresenceClient = existing ? { ...existing.client, ...client } : client;
     if (existing && !('state' in client) && 'state' in existing.client) merged.state = existing.client.state;
@@ -57,7 +59,8 @@ export class MemoryPresenceManager implements PresenceManager {
     delete user.leavingSince;
     delete user.last;
     if (client.info) user.info = client.info;
-    return { userJoined };
+    const after = aggregate(client.user, user, ch);
+    return { userJoined, user: after, changed: before !== undefined && visible(after) !== before };
   }
 
   async update(channel: string, clientId: string, patch: { status?: PresenceStatus; state?: unknown }): Promise<PresenceUpdateResult> {
@@ -80,17 +83,20 @@ export class MemoryPresenceManager implements PresenceManager {
   async remove(channel: string, clientId: string): Promise<PresenceRemoveResult> {
     const ch = this.channel(channel, false);
     const entry = ch?.clients.get(clientId);
-    if (!ch || !entry) return { lastClient: false };
+    if (!ch || !entry) return { lastClient: false, changed: false };
     const userId = entry.client.user;
     const user = ch.users.get(userId)!;
     const snapshot = aggregate(userId, user, ch);
     ch.clients.delete(clientId);
     user.clients.delete(clientId);
     user.lastSeen = this.now();
-    if (user.clients.size > 0) return { lastClient: false };
+    if (user.clients.size > 0) {
+      const after = aggregate(userId, user, ch);
+      return { lastClient: false, user: after, changed: visible(after) !== visible(snapshot) };
+    }
     user.leavingSince = this.now();
     user.last = snapshot.state === undefined ? { status: snapshot.status } : { status: snapshot.status, state: snapshot.state };
-    return { lastClient: true };
+    return { lastClient: true, changed: false };
   }
 
   async settleLeave(channel: string, userId: string): Promise<boolean> {
