@@ -37,7 +37,6 @@ import type { Subscription, SubscriptionOwner } from './subscription.js';
 export type SessionState = 'connecting' | 'connected' | 'closed';
 
 const PING = Buffer.from(encodeFrame({ type: 'ping' }));
-const NEWLINE = 0x0a;
 /** Node fires longer timeouts at once. */
 const MAX_TIMEOUT = 2 ** 31 - 1;
 
@@ -225,21 +224,11 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
       this.slow();
       return;
     }
-    let message: Buffer;
-    if (queue.length === 1) {
-      message = queue[0]!;
-    } else {
-      message = Buffer.allocUnsafe(this.queuedBytes + queue.length - 1);
-      let at = 0;
-      for (let i = 0; i < queue.length; i++) {
-        if (i > 0) message[at++] = NEWLINE;
-        at += queue[i]!.copy(message, at);
-      }
-    }
+    const bytes = this.queuedBytes;
+    this.services.metrics.bytesOut(bytes + queue.length - 1);
+    this.transport.write(queue, bytes);
     queue.length = 0;
     this.queuedBytes = 0;
-    this.services.metrics.bytesOut(message.length);
-    this.transport.write(message);
   }
 
   overflow(): void {

@@ -8,10 +8,12 @@ export type TransportKind = 'websocket' | 'sse' | 'polling';
 export interface Transport {
   readonly kind: TransportKind;
   /**
-   * Sends one message holding one or more frames separated by "\n".
-   * The buffer is shared with other sessions (fan-out): a transport must not modify it.
+   * Sends the frames queued for this client in one turn, as one message (frames
+   * joined by "\n") or however the transport carries frames. `bytes` is the sum of
+   * their lengths. The buffers are shared with other sessions (fan-out) and the
+   * array is reused by the caller after the call: keep neither, modify neither.
    */
-  write(message: Buffer): void;
+  write(frames: readonly Buffer[], bytes: number): void;
   /** Bytes accepted by `write` that the kernel has not taken yet; counts toward `maxQueueBytes`. */
   readonly bufferedBytes: number;
   /** Sends what is queued, then closes with `code`. The transport reports the end through `onClose`. */

@@ -231,6 +231,33 @@ describe('limits on the wire', () => {
   }, 30_000);
 });
 
+describe('frames built by the server', () => {
+  it('carry payloads across every header-length boundary, alone and coalesced, with and without compression', async () => {
+    const sizes = [0, 1, 100, 125, 126, 127, 1000, 65_535, 65_536, 70_000, 200_000];
+    for (const compression of [false, true]) {
+      const n = await startTestNode({ websocket: { compression, maxPayload: '1MiB' }, client: { maxQueueBytes: '8MiB' } });
+      try {
+        const { client } = await TestClient.connect(n.wsUrl, await n.token('frames'));
+        await client.ok('subscribe', { channel: 'live:frames' });
+        // Pad so the whole frame (not only the data) crosses each boundary.
+        const base = '{"type":"publication","channel":"live:frames","data":""}'.length;
+        const payloads = sizes.map((size) => 'x'.repeat(Math.max(0, size - base)));
+        for (const p of payloads) await n.node.publish('live:frames', p); // one per turn: coalesced
+        await new Promise((r) => setTimeout(r, 10));
+        for (const p of payloads) {
+          await n.node.publish('live:frames', p);
+          await new Promise((r) => setImmediate(r)); // one per message: the shared pre-built frame
+        }
+        await client.waitForPush((p) => p.type === 'publication' && client.publications().length === payloads.length * 2, 10_000);
+        expect(client.publications().map((p) => p.data)).toEqual([...payloads, ...payloads]);
+        client.close();
+      } finally {
+        await n.close();
+      }
+    }
+  });
+});
+
 describe('logs', () => {
   it('never contain tokens or API keys', async () => {
     let text = '';

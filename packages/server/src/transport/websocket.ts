@@ -16,16 +16,28 @@ import type { TidingsConfig } from '../config/schema.js';
 import { toErrorBody } from '../errors.js';
 import { safePath, type Logger } from '../log.js';
 import type { Transport, TransportRequestInfo } from './transport.js';
+import { sharedTextFrame, textFrame, writeFrame } from './ws-frames.js';
 
 const SEND_OPTIONS = { binary: false } as const;
 
 export class WebSocketTransport implements Transport {
   readonly kind = 'websocket' as const;
 
-  constructor(private readonly ws: WebSocket) {}
+  /** Frames are built here unless permessage-deflate was negotiated (then `ws` compresses and frames). */
+  private readonly preframe: boolean;
 
-  write(message: Buffer): void {
-    if (this.ws.readyState === 1) this.ws.send(message, SEND_OPTIONS);
+  constructor(private readonly ws: WebSocket) {
+    this.preframe = ws.extensions === '';
+  }
+
+  write(frames: readonly Buffer[], bytes: number): void {
+    if (this.ws.readyState !== 1) return;
+    if (this.preframe) {
+      // One frame is most often a publication shared by every subscriber: framed once, written as is.
+      const frame = frames.length === 1 ? sharedTextFrame(frames[0]!) : textFrame(frames, bytes);
+      if (writeFrame(this.ws, frame)) return;
+    }
+    this.ws.send(frames.length === 1 ? frames[0]! : joinFrames(frames, bytes), SEND_OPTIONS);
   }
 
   get bufferedBytes(): number {
@@ -39,6 +51,16 @@ export class WebSocketTransport implements Transport {
   terminate(): void {
     this.ws.terminate();
   }
+}
+
+function joinFrames(frames: readonly Buffer[], bytes: number): Buffer {
+  const message = Buffer.allocUnsafe(bytes + frames.length - 1);
+  let at = 0;
+  for (let i = 0; i < frames.length; i++) {
+    if (i > 0) message[at++] = 0x0a;
+    at += frames[i]!.copy(message, at);
+  }
+  return message;
 }
 
 /** What the acceptor hands a new connection to. */
