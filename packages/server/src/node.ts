@@ -50,6 +50,7 @@ import {
 } from './hooks.js';
 import { Flusher } from './hub/flusher.js';
 import { Hub } from './hub/hub.js';
+import { OutFrame } from './hub/out-frame.js';
 import { createLogger, type Logger } from './log.js';
 import { LogAuditSink, type AuditSink } from './ops/audit.js';
 import { NodeMetrics } from './ops/metrics.js';
@@ -456,7 +457,7 @@ export class Tidings {
   unsubscribeUser(user: string, channel: string): number {
     channel = this.policy.resolve(channel).channel;
     let count = 0;
-    const push = Buffer.from(encodeFrame({ type: 'unsubscribe', channel, code: UnsubscribeCode.Server, reason: 'unsubscribed by server' }));
+    const push = OutFrame.fromText(encodeFrame({ type: 'unsubscribe', channel, code: UnsubscribeCode.Server, reason: 'unsubscribed by server' }));
     for (const s of this.hub.userSessions(user)) {
       const sub = s.subs.get(channel);
       if (!sub) continue;

@@ -19,6 +19,7 @@ import type { UserStatusEntry, UserStatusStore } from '../engine/user-status.js'
 import { TidingsError } from '../errors.js';
 import type { Hooks } from '../hooks.js';
 import type { Hub, HubSubscription } from '../hub/hub.js';
+import type { OutFrame } from '../hub/out-frame.js';
 import type { Logger } from '../log.js';
 import type { Session } from '../session/session.js';
 import type { Subscription } from '../session/subscription.js';
@@ -40,7 +41,7 @@ export interface PresenceFeatureDeps {
 
 /** A connection following one user's status: an internal hub subscription, buffered until the follow reply is sent. */
 export class StatusFollow implements HubSubscription {
-  private held: Buffer[] | null = [];
+  private held: OutFrame[] | null = [];
 
   constructor(
     private readonly session: Session,
@@ -59,9 +60,9 @@ export class StatusFollow implements HubSubscription {
     // Status channels carry no publications.
   }
 
-  deliverControl(encoded: Buffer): void {
-    if (this.held) this.held.push(encoded);
-    else this.session.push(encoded);
+  deliverControl(frame: OutFrame): void {
+    if (this.held) this.held.push(frame);
+    else this.session.push(frame);
   }
 
   goLive(): void {

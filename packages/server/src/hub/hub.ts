@@ -8,16 +8,17 @@
  */
 import { encodeFrame, encodePublication, type Publication, type Push } from '@tidings/protocol';
 import type { Broker, ControlEvent } from '../engine/broker.js';
+import { OutFrame } from './out-frame.js';
 
 /** One connection's subscription to one channel, as the hub sees it. */
 export interface HubSubscription {
   readonly channel: string;
   /** The subscriber's user id (control events can skip the sender's own connections). */
   readonly user: string;
-  /** A publication for this channel; `encoded` is shared by every subscriber. */
-  deliver(pub: Publication, encoded: Buffer): void;
+  /** A publication for this channel; `frame` is shared by every subscriber. */
+  deliver(pub: Publication, frame: OutFrame): void;
   /** A control push for this channel (join, leave, typing, presence, status; already encoded, shared). */
-  deliverControl(encoded: Buffer): void;
+  deliverControl(frame: OutFrame): void;
 }
 
 /** A connection, as the hub's registry sees it. */
@@ -143,8 +144,8 @@ export class Hub<S extends HubSession = HubSession> {
   deliverPublication(channel: string, pub: Publication): void {
     const set = this.channels.get(channel);
     if (!set || set.size === 0) return;
-    const encoded = Buffer.from(encodePublication(channel, pub));
-    for (const sub of set) sub.deliver(pub, encoded);
+    const frame = OutFrame.fromText(encodePublication(channel, pub));
+    for (const sub of set) sub.deliver(pub, frame);
     this.deliveredTotal += set.size;
     this.onDelivered(set.size);
   }
@@ -153,9 +154,9 @@ export class Hub<S extends HubSession = HubSession> {
   deliverControl(channel: string, event: ControlEvent): void {
     const set = this.channels.get(channel);
     if (!set || set.size === 0) return;
-    const encoded = Buffer.from(encodeFrame(controlPush(channel, event)));
+    const frame = OutFrame.fromText(encodeFrame(controlPush(channel, event)));
     const except = event.type === 'typing' ? event.exceptUser : undefined;
-    for (const sub of set) if (sub.user !== except) sub.deliverControl(encoded);
+    for (const sub of set) if (sub.user !== except) sub.deliverControl(frame);
   }
 
   private enqueueOp(channel: string, op: () => Promise<void>): Promise<void> {

@@ -28,6 +28,7 @@ import { TidingsError, toErrorBody } from '../errors.js';
 import type { ConnectionContext } from '../hooks.js';
 import type { Flushable } from '../hub/flusher.js';
 import type { HubSession } from '../hub/hub.js';
+import { OutFrame } from '../hub/out-frame.js';
 import type { Transport, TransportRequestInfo } from '../transport/transport.js';
 import { COMMAND_HANDLERS } from './commands.js';
 import type { SessionServices } from './services.js';
@@ -36,7 +37,7 @@ import type { Subscription, SubscriptionOwner } from './subscription.js';
 
 export type SessionState = 'connecting' | 'connected' | 'closed';
 
-const PING = Buffer.from(encodeFrame({ type: 'ping' }));
+const PING = OutFrame.fromText(encodeFrame({ type: 'ping' }));
 /** Node fires longer timeouts at once. */
 const MAX_TIMEOUT = 2 ** 31 - 1;
 
@@ -59,7 +60,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   /** Users whose status this connection follows. */
   readonly follows = new Map<string, StatusFollow>();
 
-  private readonly queue: Buffer[] = [];
+  private readonly queue: OutFrame[] = [];
   private queuedBytes = 0;
   /** Hot-path settings, read once (client.maxQueueBytes, the node's flusher). */
   private readonly maxQueueBytes: number;
@@ -189,22 +190,22 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   // ------------------------------------------------------------ output
 
   reply(id: number, result: unknown): void {
-    this.push(Buffer.from(encodeResult(id, result)));
+    this.push(OutFrame.fromText(encodeResult(id, result)));
   }
 
   replyError(id: number, error: ErrorBody): void {
     this.services.metrics.error(error.code);
-    this.push(Buffer.from(encodeError(id, error)));
+    this.push(OutFrame.fromText(encodeError(id, error)));
   }
 
   /**
    * Queues an encoded frame; the queue is written as one message at the end of the turn.
    * The bound counts what this turn queued here; `flush` adds what the socket still holds.
    */
-  push(encoded: Buffer): void {
+  push(frame: OutFrame): void {
     if (this.state === 'closed') return;
-    this.queue.push(encoded);
-    this.queuedBytes += encoded.length;
+    this.queue.push(frame);
+    this.queuedBytes += frame.length;
     if (this.queuedBytes > this.maxQueueBytes) {
       this.slow();
       return;
@@ -291,7 +292,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     const reason = closeReason(options.reason ?? CloseReason[code] ?? 'disconnect');
     const push: Record<string, unknown> = { type: 'disconnect', code, reason, reconnect: closeCodeReconnects(code) };
     if (options.delay !== undefined) push.delay = options.delay;
-    this.push(Buffer.from(JSON.stringify(push)));
+    this.push(OutFrame.fromText(JSON.stringify(push)));
     this.flush();
     this.transport.close(code, reason);
     this.cleanup(code, reason);

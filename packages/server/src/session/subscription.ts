@@ -1,11 +1,12 @@
 import type { Publication } from '@tidings/protocol';
 import type { ResolvedChannel } from '../auth/channel-policy.js';
 import type { HubSubscription } from '../hub/hub.js';
+import type { OutFrame } from '../hub/out-frame.js';
 
 /** The part of a session a subscription writes to. */
 export interface SubscriptionOwner {
   readonly user: string;
-  push(encoded: Buffer): void;
+  push(frame: OutFrame): void;
   /** Called when a buffering subscription holds more than it may. */
   overflow(): void;
 }
@@ -13,7 +14,7 @@ export interface SubscriptionOwner {
 interface Buffered {
   /** Offset of a buffered publication; undefined for join/leave pushes and offset-less publications. */
   offset: number | undefined;
-  encoded: Buffer;
+  frame: OutFrame;
 }
 
 /** Pushes a subscription may hold while its subscribe reply is being prepared. */
@@ -56,14 +57,14 @@ export class Subscription implements HubSubscription {
     return this.buffer === null;
   }
 
-  deliver(pub: Publication, encoded: Buffer): void {
-    if (this.buffer === null) this.owner.push(encoded);
-    else this.hold(pub.offset, encoded);
+  deliver(pub: Publication, frame: OutFrame): void {
+    if (this.buffer === null) this.owner.push(frame);
+    else this.hold(pub.offset, frame);
   }
 
-  deliverControl(encoded: Buffer): void {
-    if (this.buffer === null) this.owner.push(encoded);
-    else this.hold(undefined, encoded);
+  deliverControl(frame: OutFrame): void {
+    if (this.buffer === null) this.owner.push(frame);
+    else this.hold(undefined, frame);
   }
 
   /**
@@ -77,12 +78,12 @@ export class Subscription implements HubSubscription {
     if (!held) return;
     for (const item of held) {
       if (afterOffset !== undefined && item.offset !== undefined && item.offset <= afterOffset) continue;
-      this.owner.push(item.encoded);
+      this.owner.push(item.frame);
     }
   }
 
-  private hold(offset: number | undefined, encoded: Buffer): void {
-    this.buffer!.push({ offset, encoded });
+  private hold(offset: number | undefined, frame: OutFrame): void {
+    this.buffer!.push({ offset, frame });
     if (this.buffer!.length > MAX_BUFFERED) this.owner.overflow();
   }
 }

@@ -3,6 +3,8 @@
  * session never sees sockets: WebSocket is one transport; SSE and long-polling
  * plug in by implementing this interface and feeding `Session.handleMessage`.
  */
+import type { OutFrame } from '../hub/out-frame.js';
+
 export type TransportKind = 'websocket' | 'sse' | 'polling';
 
 export interface Transport {
@@ -13,7 +15,7 @@ export interface Transport {
    * their lengths. The buffers are shared with other sessions (fan-out) and the
    * array is reused by the caller after the call: keep neither, modify neither.
    */
-  write(frames: readonly Buffer[], bytes: number): void;
+  write(frames: readonly OutFrame[], bytes: number): void;
   /** Bytes accepted by `write` that the kernel has not taken yet; counts toward `maxQueueBytes`. */
   readonly bufferedBytes: number;
   /** Sends what is queued, then closes with `code`. The transport reports the end through `onClose`. */

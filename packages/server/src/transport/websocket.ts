@@ -16,7 +16,8 @@ import type { TidingsConfig } from '../config/schema.js';
 import { toErrorBody } from '../errors.js';
 import { safePath, type Logger } from '../log.js';
 import type { Transport, TransportRequestInfo } from './transport.js';
-import { sharedTextFrame, textFrame, writeFrame } from './ws-frames.js';
+import type { OutFrame } from '../hub/out-frame.js';
+import { joinedPayload, joinedTextFrame, sharedTextFrame, writeFrame } from './ws-frames.js';
 
 const SEND_OPTIONS = { binary: false } as const;
 
@@ -30,14 +31,14 @@ export class WebSocketTransport implements Transport {
     this.preframe = ws.extensions === '';
   }
 
-  write(frames: readonly Buffer[], bytes: number): void {
+  write(frames: readonly OutFrame[], bytes: number): void {
     if (this.ws.readyState !== 1) return;
     if (this.preframe) {
       // One frame is most often a publication shared by every subscriber: framed once, written as is.
-      const frame = frames.length === 1 ? sharedTextFrame(frames[0]!) : textFrame(frames, bytes);
-      if (writeFrame(this.ws, frame)) return;
+      const wire = frames.length === 1 ? sharedTextFrame(frames[0]!) : joinedTextFrame(frames, bytes);
+      if (writeFrame(this.ws, wire)) return;
     }
-    this.ws.send(frames.length === 1 ? frames[0]! : joinFrames(frames, bytes), SEND_OPTIONS);
+    this.ws.send(joinedPayload(frames, bytes), SEND_OPTIONS);
   }
 
   get bufferedBytes(): number {
@@ -51,16 +52,6 @@ export class WebSocketTransport implements Transport {
   terminate(): void {
     this.ws.terminate();
   }
-}
-
-function joinFrames(frames: readonly Buffer[], bytes: number): Buffer {
-  const message = Buffer.allocUnsafe(bytes + frames.length - 1);
-  let at = 0;
-  for (let i = 0; i < frames.length; i++) {
-    if (i > 0) message[at++] = 0x0a;
-    at += frames[i]!.copy(message, at);
-  }
-  return message;
 }
 
 /** What the acceptor hands a new connection to. */
