@@ -330,10 +330,11 @@ export class Tidings {
    * With `idempotencyKey`, a repeat within the configured window publishes nothing
    * and returns the first result with `deduplicated: true`. `source` labels metrics.
    */
-  async publish(channel: string, data: unknown, options: { idempotencyKey?: string; source?: 'api' | 'library' } = {}): Promise<PublishResult> {
+  async publish(channel: string, data: unknown, options?: { idempotencyKey?: string; source?: 'api' | 'library' }): Promise<PublishResult> {
     const target = this.policy.resolve(channel);
-    const opts = { source: options.source ?? 'library', ...(options.idempotencyKey !== undefined ? { idempotencyKey: `s:${options.idempotencyKey}` } : {}) };
-    return publishResult(await this.publishTo(target, data, opts));
+    const request: PublishRequest = options === undefined ? LIBRARY_PUBLISH : { source: options.source ?? 'library' };
+    if (options?.idempotencyKey !== undefined) request.idempotencyKey = `s:${options.idempotencyKey}`;
+    return publishResult(await this.publishTo(target, data, request));
   }
 
   /** Publishes one payload to many channels; each channel gets its own result or error. */
@@ -524,6 +525,9 @@ export class Tidings {
     this.log.info('tidings stopped');
   }
 }
+
+/** The request of a plain library publish, shared (it is never modified). */
+const LIBRARY_PUBLISH: PublishRequest = Object.freeze({ source: 'library' });
 
 function publishResult(outcome: PublishedOutcome): PublishResult {
   const result: PublishResult = outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {};

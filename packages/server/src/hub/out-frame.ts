@@ -9,15 +9,16 @@
 const HEADROOM = 10; // the longest WebSocket server frame header
 
 export class OutFrame {
-  /** The frame's JSON, UTF-8. */
-  readonly payload: Buffer;
-  /** `payload` with HEADROOM bytes before it in the same memory. */
+  /** Byte length of the frame's JSON. */
+  readonly length: number;
+  /** The JSON, UTF-8, after HEADROOM bytes of room for a header. */
   private readonly room: Buffer;
+  private view: Buffer | undefined;
   private wrapped: Buffer | undefined;
 
   private constructor(room: Buffer, length: number) {
     this.room = room;
-    this.payload = room.subarray(HEADROOM, HEADROOM + length);
+    this.length = length;
   }
 
   static fromText(text: string): OutFrame {
@@ -26,8 +27,14 @@ export class OutFrame {
     return new OutFrame(room, length);
   }
 
-  get length(): number {
-    return this.payload.length;
+  /** The frame's JSON, UTF-8 (a view, made on first use: the fan-out path rarely needs it). */
+  get payload(): Buffer {
+    return (this.view ??= this.room.subarray(HEADROOM, HEADROOM + this.length));
+  }
+
+  /** Copies the JSON into `target` at `at`; returns the bytes copied. */
+  copyTo(target: Buffer, at: number): number {
+    return this.room.copy(target, at, HEADROOM, HEADROOM + this.length);
   }
 
   /**
@@ -36,7 +43,7 @@ export class OutFrame {
    */
   wrap(headerLength: number, writeHeader: (target: Buffer) => void): Buffer {
     if (this.wrapped === undefined) {
-      const framed = this.room.subarray(HEADROOM - headerLength, HEADROOM + this.payload.length);
+      const framed = this.room.subarray(HEADROOM - headerLength, HEADROOM + this.length);
       writeHeader(framed);
       this.wrapped = framed;
     }

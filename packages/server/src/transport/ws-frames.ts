@@ -44,7 +44,7 @@ export function joinedTextFrame(frames: readonly OutFrame[], bytes: number): Buf
   let at = writeHeader(target, length);
   for (let i = 0; i < frames.length; i++) {
     if (i > 0) target[at++] = 0x0a;
-    at += frames[i]!.payload.copy(target, at);
+    at += frames[i]!.copyTo(target, at);
   }
   return target;
 }
@@ -56,7 +56,7 @@ export function joinedPayload(frames: readonly OutFrame[], bytes: number): Buffe
   let at = 0;
   for (let i = 0; i < frames.length; i++) {
     if (i > 0) message[at++] = 0x0a;
-    at += frames[i]!.payload.copy(message, at);
+    at += frames[i]!.copyTo(message, at);
   }
   return message;
 }
