@@ -11,6 +11,7 @@ import {
   ErrorCode,
   UnsubscribeCode,
   encodeFrame,
+  type ClientInfo,
   type HistoryResult,
   type PresenceResult,
   type PublishResult,
@@ -26,7 +27,7 @@ import { createOriginCheck } from './auth/origin.js';
 import type { TokenVerifier } from './auth/token-verifier.js';
 import { buildVerifier } from './auth/verifier-config.js';
 import { ConfigError, resolveConfig, type NamespaceConfig, type TidingsConfig, type TidingsConfigInput } from './config/schema.js';
-import type { Broker, HistoryOptions, PublishOptions, PublishOutcome } from './engine/broker.js';
+import type { Broker, PublishOptions, PublishOutcome } from './engine/broker.js';
 import type { IdempotencyStore } from './engine/idempotency.js';
 import { MemoryBroker } from './engine/memory/memory-broker.js';
 import { MemoryIdempotencyStore } from './engine/memory/memory-idempotency.js';
@@ -128,7 +129,7 @@ export class Tidings {
   private readonly api: ServerApi;
   private readonly inspector: NodeInspector;
   private readonly counters: Counters = { connectsTotal: 0, disconnectsTotal: 0, publicationsIn: 0, badRequests: 0, slowDisconnects: 0 };
-  private readonly historyOptions = new WeakMap<NamespaceConfig, HistoryOptions>();
+  private readonly historyOptions = new WeakMap<NamespaceConfig, PublishOptions>();
   private readonly ownServers: Server[] = [];
   /** Every open connection, including those that have not sent `connect` yet (the hub holds only connected ones). */
   private readonly connections = new Set<Session>();
@@ -330,11 +331,21 @@ export class Tidings {
    * With `idempotencyKey`, a repeat within the configured window publishes nothing
    * and returns the first result with `deduplicated: true`. `source` labels metrics.
    */
-  async publish(channel: string, data: unknown, options?: { idempotencyKey?: string; source?: 'api' | 'library' }): Promise<PublishResult> {
-    const target = this.policy.resolve(channel);
-    const request: PublishRequest = options === undefined ? LIBRARY_PUBLISH : { source: options.source ?? 'library' };
-    if (options?.idempotencyKey !== undefined) request.idempotencyKey = `s:${options.idempotencyKey}`;
-    return publishResult(await this.publishTo(target, data, request));
+  publish(channel: string, data: unknown, options?: { idempotencyKey?: string; source?: 'api' | 'library' }): Promise<PublishResult> {
+    try {
+      const target = this.policy.resolve(channel);
+      // Hot path: an in-process engine publishes at once, with no promise chain to build.
+      if (options?.idempotencyKey === undefined && this.broker.publishSync) {
+        const outcome = this.broker.publishSync(target.channel, data, this.brokerOptions(target.ns, undefined));
+        this.published(options?.source ?? 'library');
+        return Promise.resolve(outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {});
+      }
+      const request: PublishRequest = options === undefined ? LIBRARY_PUBLISH : { source: options.source ?? 'library' };
+      if (options?.idempotencyKey !== undefined) request.idempotencyKey = `s:${options.idempotencyKey}`;
+      return this.publishTo(target, data, request).then(publishResult);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Publishes one payload to many channels; each channel gets its own result or error. */
@@ -362,24 +373,24 @@ export class Tidings {
   }
 
   private async publishNow(target: ResolvedChannel, data: unknown, options: PublishRequest): Promise<PublishOutcome> {
-    const history = this.historyOf(target.ns);
-    const brokerOptions: PublishOptions = {};
-    if (history) brokerOptions.history = history;
-    if (options.info) brokerOptions.info = options.info;
-    const outcome = await this.broker.publish(target.channel, data, brokerOptions);
-    this.counters.publicationsIn++;
-    this.metrics.publicationIn(options.source);
+    const outcome = await this.broker.publish(target.channel, data, this.brokerOptions(target.ns, options.info));
+    this.published(options.source);
     return outcome;
   }
 
-  private historyOf(ns: NamespaceConfig): HistoryOptions | undefined {
-    if (!ns.history) return undefined;
-    let h = this.historyOptions.get(ns);
-    if (!h) {
-      h = { size: ns.history.size, ttlMs: ns.history.ttl };
-      this.historyOptions.set(ns, h);
+  private published(source: PublishRequest['source']): void {
+    this.counters.publicationsIn++;
+    this.metrics.publicationIn(source);
+  }
+
+  /** Broker options of a namespace (cached: the common case, no publisher info, allocates nothing). */
+  private brokerOptions(ns: NamespaceConfig, info: ClientInfo | undefined): PublishOptions {
+    let base = this.historyOptions.get(ns);
+    if (!base) {
+      base = ns.history ? { history: { size: ns.history.size, ttlMs: ns.history.ttl } } : {};
+      this.historyOptions.set(ns, base);
     }
-    return h;
+    return info ? { ...base, info } : base;
   }
 
   // ------------------------------------------------------------ reading

@@ -83,6 +83,13 @@ export interface Broker {
   /** Publishes to every node subscribed to `channel` (including this one). */
   publish(channel: string, data: unknown, options: PublishOptions): Promise<PublishOutcome>;
 
+  /**
+   * The same as `publish`, completed before returning. Only engines that deliver
+   * inside the process (memory) offer it; the node uses it to skip the promise
+   * machinery on its hottest path.
+   */
+  publishSync?(channel: string, data: unknown, options: PublishOptions): PublishOutcome;
+
   /** Sends a control event to every node subscribed to `channel`, ordered with the channel's publications. Never stored. */
   publishControl(channel: string, event: ControlEvent): Promise<void>;
 
