@@ -1,7 +1,10 @@
 import { generateKeyPair, exportSPKI, SignJWT } from 'jose';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import type { AddressInfo } from 'node:net';
+import WebSocket, { WebSocketServer } from 'ws';
+import { OutFrame } from '../hub/out-frame.js';
+import { sharedTextFrame, writeFrame } from './ws-frames.js';
 import { CloseCode, WS_BEARER_PREFIX, WS_SUBPROTOCOL } from '@tidings/protocol';
 import { mintToken } from '../auth/token-mint.js';
 import { createLogger } from '../log.js';
@@ -232,6 +235,21 @@ describe('limits on the wire', () => {
 });
 
 describe('frames built by the server', () => {
+  it('go through the ws sender of this ws version (the fast path is not silently lost)', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => wss.once('listening', r));
+    const port = (wss.address() as AddressInfo).port;
+    const serverSide = new Promise<WebSocket>((r) => wss.once('connection', r));
+    const client = new WebSocket(`ws://127.0.0.1:${port}`);
+    const got = new Promise<string>((r) => client.once('message', (m) => r(m.toString())));
+    const ws = await serverSide;
+    const frame = OutFrame.fromText('{"type":"ping"}');
+    expect(writeFrame(ws, sharedTextFrame(frame))).toBe(true);
+    expect(await got).toBe('{"type":"ping"}');
+    client.close();
+    wss.close();
+  });
+
   it('carry payloads across every header-length boundary, alone and coalesced, with and without compression', async () => {
     const sizes = [0, 1, 100, 125, 126, 127, 1000, 65_535, 65_536, 70_000, 200_000];
     for (const compression of [false, true]) {
