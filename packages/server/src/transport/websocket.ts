@@ -38,7 +38,7 @@ export class WebSocketTransport implements Transport {
       const wire = frames.length === 1 ? sharedTextFrame(frames[0]!) : joinedTextFrame(frames, bytes);
       if (writeFrame(this.ws, wire)) return;
     }
-    this.ws.send(joinedPayload(frames, bytes), SEND_OPTIONS);
+    this.ws.send(joinedPayload(frames), SEND_OPTIONS);
   }
 
   get bufferedBytes(): number {

@@ -37,28 +37,24 @@ export function sharedTextFrame(frame: OutFrame): Buffer {
   return frame.wrap(headerLength(length), (target) => writeHeader(target, length));
 }
 
+/** The texts of `frames` joined with "\n" (one native encode beats a copy call per frame). */
+function joinedText(frames: readonly OutFrame[]): string {
+  let text = frames[0]!.text;
+  for (let i = 1; i < frames.length; i++) text += '\n' + frames[i]!.text;
+  return text;
+}
+
 /** One text frame holding the payloads of `frames` joined with "\n"; `bytes` is the sum of their lengths. */
 export function joinedTextFrame(frames: readonly OutFrame[], bytes: number): Buffer {
   const length = bytes + frames.length - 1;
   const target = Buffer.allocUnsafe(headerLength(length) + length);
-  let at = writeHeader(target, length);
-  for (let i = 0; i < frames.length; i++) {
-    if (i > 0) target[at++] = 0x0a;
-    at += frames[i]!.copyTo(target, at);
-  }
+  target.write(joinedText(frames), writeHeader(target, length));
   return target;
 }
 
 /** The payloads of `frames` joined with "\n", for `ws.send`. */
-export function joinedPayload(frames: readonly OutFrame[], bytes: number): Buffer {
-  if (frames.length === 1) return frames[0]!.payload;
-  const message = Buffer.allocUnsafe(bytes + frames.length - 1);
-  let at = 0;
-  for (let i = 0; i < frames.length; i++) {
-    if (i > 0) message[at++] = 0x0a;
-    at += frames[i]!.copyTo(message, at);
-  }
-  return message;
+export function joinedPayload(frames: readonly OutFrame[]): Buffer | string {
+  return frames.length === 1 ? frames[0]!.payload : joinedText(frames);
 }
 
 /** The parts of `ws` a pre-built frame goes through. Not public API of `ws`; checked at use. */
