@@ -1,0 +1,787 @@
+#!/usr/bin/env node
+/**
+ * Fan-out benchmark orchestrator: Tidings vs two bare `ws` baselines.
+ *
+ *   npm run bench                    # build, then the full run
+ *   node bench/run.js --quick        # smoke run (~1 minute)
+ *   node bench/run.js --help         # every flag
+ *
+ * For each workload and each server (one server at a time), it forks the server
+ * process and N sink processes, connects every subscriber, then measures:
+ *   - "turn": one publication per event-loop turn (setImmediate loop in the server);
+ *   - "sweep": fixed publication rates stepping up until delivered msg/s stops rising.
+ * See bench/README.md for what every number means.
+ */
+import { execFileSync, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatSummary, summarizeProfile } from './lib/profile-summary.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..');
+
+const SERVERS = {
+  tidings: { file: 'servers/tidings-server.js', label: 'Tidings' },
+  'ws-per-sub': { file: 'servers/ws-per-sub-server.js', label: 'bare ws, per-subscriber send' },
+  'ws-coalesced': { file: 'servers/ws-coalesced-server.js', label: 'bare ws, coalesced' },
+};
+
+const WORKLOADS = {
+  A: { id: 'A', label: '1 channel × 2,000 subscribers', channels: 1, subsPerChannel: 2000 },
+  B: { id: 'B', label: '500 channels × 10 subscribers', channels: 500, subsPerChannel: 10 },
+};
+
+const BARS = { turn: 0.8, saturation: 0.5 };
+
+// ---------------------------------------------------------------- options
+
+const HELP = `usage: node bench/run.js [flags]
+
+  --quick               smoke run: --window 2 --warmup 0.5 --rounds 1 --factor 2 --max-steps 4
+  --workloads A,B       workloads to run (A: 1 ch x 2000 subs, B: 500 ch x 10 subs)
+  --servers LIST        subset of: ${Object.keys(SERVERS).join(',')}
+  --modes turn,sweep    which publish modes to run
+  --window SEC          measurement window per step (default 4)
+  --warmup SEC          publishing before each window starts (default 1)
+  --rounds N            "turn" measurements per server, interleaved; the median is
+                        reported (default 5)
+  --rates LIST          sweep targets in delivered msg/s, e.g. 50000,100000,200000
+                        (default: --start-rate, x --factor per step, up to --max-steps)
+  --start-rate N        first sweep target, delivered msg/s (default 20000)
+  --factor X            sweep step factor (default 1.5)
+  --max-steps N         sweep steps at most (default 14)
+  --sinks N             sink processes (default 2)
+  --probes N            latency probe connections per workload (default 20)
+  --concurrency N       connections being opened at once, over all sinks (default 200)
+  --drain-timeout SEC   longest wait for sinks to receive everything after a step (default 30)
+  --pin                 pin the server to CPU 0 and the sinks to the other CPUs (taskset)
+  --profile LIST        CPU-profile these servers' measurement windows (in-process
+                        inspector); writes bench/out/prof/*.cpuprofile and prints top functions
+  --out DIR             where results go (default bench/out)
+  --help
+`;
+
+function parseArgs(argv) {
+  const o = {
+    quick: false,
+    workloads: ['A', 'B'],
+    servers: Object.keys(SERVERS),
+    modes: ['turn', 'sweep'],
+    window: 4,
+    warmup: 1,
+    rates: null,
+    rounds: 5,
+    startRate: 20_000,
+    factor: 1.5,
+    maxSteps: 14,
+    sinks: 2,
+    probes: 20,
+    concurrency: 200,
+    drainTimeout: 30,
+    pin: false,
+    profile: [],
+    out: path.join(HERE, 'out'),
+  };
+  const explicit = new Set();
+  const list = (v) => v.split(',').map((s) => s.trim()).filter(Boolean);
+  const num = (k, v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${k}: expected a positive number, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let value;
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${JSON.stringify(arg)}`);
+    arg = arg.slice(2);
+    const eq = arg.indexOf('=');
+    if (eq >= 0) {
+      value = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    const flag = ['quick', 'pin', 'help'].includes(arg);
+    if (!flag && value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new Error(`--${arg} needs a value`);
+    }
+    explicit.add(arg);
+    switch (arg) {
+      case 'help':
+        process.stdout.write(HELP);
+        process.exit(0);
+      case 'quick':
+        o.quick = true;
+        break;
+      case 'pin':
+        o.pin = true;
+        break;
+      case 'workloads':
+        o.workloads = list(value).map((w) => w.toUpperCase());
+        for (const w of o.workloads) if (!WORKLOADS[w]) throw new Error(`unknown workload ${w}`);
+        break;
+      case 'servers':
+        o.servers = list(value);
+        for (const s of o.servers) if (!SERVERS[s]) throw new Error(`unknown server ${s}`);
+        break;
+      case 'modes':
+        o.modes = list(value);
+        for (const m of o.modes) if (m !== 'turn' && m !== 'sweep') throw new Error(`unknown mode ${m}`);
+        break;
+      case 'profile':
+        o.profile = list(value);
+        for (const s of o.profile) if (!SERVERS[s]) throw new Error(`unknown server ${s}`);
+        break;
+      case 'rates':
+        o.rates = list(value).map((v) => num(arg, v));
+        break;
+      case 'window':
+      case 'warmup':
+      case 'rounds':
+      case 'factor':
+      case 'drain-timeout':
+      case 'start-rate':
+      case 'max-steps':
+      case 'sinks':
+      case 'probes':
+      case 'concurrency': {
+        const key = arg.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+        o[key] = num(arg, value);
+        break;
+      }
+      case 'out':
+        o.out = path.resolve(value);
+        break;
+      default:
+        throw new Error(`unknown flag --${arg} (see --help)`);
+    }
+  }
+  if (o.quick) {
+    if (!explicit.has('window')) o.window = 2;
+    if (!explicit.has('warmup')) o.warmup = 0.5;
+    if (!explicit.has('factor')) o.factor = 2;
+    if (!explicit.has('rounds')) o.rounds = 1;
+    if (!explicit.has('max-steps')) o.maxSteps = 4;
+  }
+  if (o.factor <= 1) throw new Error('--factor must be > 1');
+  o.sinks = Math.floor(o.sinks);
+  o.maxSteps = Math.floor(o.maxSteps);
+  o.rounds = Math.floor(o.rounds);
+  return o;
+}
+
+// ---------------------------------------------------------------- children
+
+const children = new Set();
+let interrupted = false;
+
+function killAll() {
+  for (const c of children) {
+    try {
+      c.proc.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    interrupted = true;
+    log(`\n${sig}: stopping children`);
+    killAll();
+    process.exit(130);
+  });
+}
+
+let nextId = 1;
+
+/** Forks `file` with IPC; `request()` sends a message and waits for the reply with the same id. */
+function spawnChild(file, name, { execArgv = [], onUnsolicited } = {}) {
+  const proc = fork(path.join(HERE, file), [], {
+    cwd: ROOT,
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced',
+  });
+  const waiters = new Map();
+  let dead = null;
+  let closing = false;
+  const child = { proc, name, pid: proc.pid };
+  const failAll = (err) => {
+    dead = err;
+    for (const w of waiters.values()) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    waiters.clear();
+  };
+  proc.on('message', (msg) => {
+    if (msg.type === 'error') {
+      failAll(new Error(`${name} failed: ${msg.message}`));
+      return;
+    }
+    const w = msg.id !== undefined ? waiters.get(msg.id) : undefined;
+    if (w) {
+      waiters.delete(msg.id);
+      clearTimeout(w.timer);
+      w.resolve(msg);
+    } else if (onUnsolicited) {
+      onUnsolicited(msg);
+    }
+  });
+  const exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => {
+      children.delete(child);
+      if (!closing) failAll(dead ?? new Error(`${name} (pid ${proc.pid}) exited unexpectedly (code ${code}, signal ${signal})`));
+      resolve();
+    });
+  });
+  proc.on('error', (err) => failAll(new Error(`${name}: ${err.message}`)));
+  child.request = (msg, timeoutMs, what = msg.type) => {
+    if (dead) return Promise.reject(dead);
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(id);
+        reject(new Error(`${name}: no answer to "${what}" within ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
+      waiters.set(id, { resolve, reject, timer });
+      proc.send({ ...msg, id });
+    });
+  };
+  child.isDead = () => dead !== null;
+  child.send = (msg) => {
+    if (!dead && proc.connected) proc.send(msg);
+  };
+  /** Asks the child to close; kills it (by its pid) if it has not exited within `timeoutMs`. */
+  child.close = async (timeoutMs = 5000) => {
+    closing = true;
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    try {
+      if (proc.connected) proc.send({ type: 'close' });
+    } catch {
+      // channel already closed
+    }
+    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+    await exited;
+    clearTimeout(timer);
+  };
+  children.add(child);
+  return child;
+}
+
+// ---------------------------------------------------------------- helpers
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function log(...args) {
+  process.stderr.write(args.join(' ') + '\n');
+}
+
+function cpuMs(cpu) {
+  return (cpu.user + cpu.system) / 1000;
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx];
+}
+
+function pin(pid, cpus) {
+  try {
+    execFileSync('taskset', ['-a', '-pc', cpus, String(pid)], { stdio: 'ignore' });
+  } catch (err) {
+    log(`  warning: taskset failed for pid ${pid}: ${err.message}`);
+  }
+}
+
+/** Subscriber layout: which channel each connection subscribes to, which are probes, which sink holds it. */
+function layout(workload, sinks, probes) {
+  const channels = Array.from({ length: workload.channels }, (_, i) => `bench:c${i}`);
+  const total = workload.channels * workload.subsPerChannel;
+  const perSink = Array.from({ length: sinks }, () => []);
+  // Probes: spread evenly over the channels, over each channel's subscription order
+  // (the order a server writes in) and over the sinks (connection k is in sink k % sinks).
+  const probeSet = new Set();
+  const nProbes = Math.min(probes, total);
+  for (let p = 0; p < nProbes; p++) {
+    const ch = Math.floor((p * workload.channels) / nProbes);
+    const slot = Math.floor((p * workload.subsPerChannel) / nProbes) % workload.subsPerChannel;
+    let k = slot * workload.channels + ch;
+    // Same channel, next subscriber, until the sink and the connection fit.
+    for (let tries = 0; tries < workload.subsPerChannel && (k % sinks !== p % sinks || probeSet.has(k)); tries++) {
+      k = (k + workload.channels) % total;
+    }
+    probeSet.add(k);
+  }
+  // Connection k subscribes to channel k % channels; round-robin over sinks.
+  for (let k = 0; k < total; k++) {
+    perSink[k % sinks].push({ k, channel: channels[k % workload.channels], probe: probeSet.has(k) });
+  }
+  return { channels, total, perSink, probes: probeSet.size };
+}
+
+// ---------------------------------------------------------------- one workload, every server
+
+function median(values) {
+  if (values.length === 0) return null;
+  const v = [...values].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+}
+
+/** Median of `steps` by delivered msg/s (the lower middle for an even count). */
+function medianStep(steps) {
+  const sorted = [...steps].sort((a, b) => a.deliveredMsgPerSec - b.deliveredMsgPerSec);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+/**
+ * Starts every server of the workload (each in its own process) and the sinks,
+ * which hold the subscribers of all of them. Then runs the steps one server at a
+ * time, interleaved (step 1 of each server, step 2 of each server, ...): only
+ * the server under test publishes, the others sit idle, so background noise on
+ * a shared machine hits every server alike.
+ */
+async function runWorkload(opts, workload, serverKeys, secret, mintToken) {
+  const { channels, total, perSink, probes } = layout(workload, opts.sinks, opts.probes);
+  // One user per connection, as in a real deployment (and per-user connection limits stay out of the way).
+  for (const conns of perSink) for (const c of conns) c.token = await mintToken(secret, { sub: `b${c.k}`, ttlSeconds: 24 * 3600 });
+  const results = serverKeys.map((key) => ({
+    server: key,
+    label: SERVERS[key].label,
+    workload: workload.id,
+    connections: total,
+    probes,
+    profiled: opts.profile.includes(key),
+    lostConnections: 0,
+    steps: [],
+  }));
+  const servers = [];
+  const sinks = [];
+  try {
+    for (let i = 0; i < serverKeys.length; i++) {
+      const child = spawnChild(SERVERS[serverKeys[i]].file, `${serverKeys[i]} server`);
+      servers.push(child);
+      const ready = await child.request({ type: 'init', channels, secret }, 30_000, 'init');
+      if (opts.pin) pin(child.pid, '0');
+      child.url = `ws://127.0.0.1:${ready.port}${ready.path}`;
+      log(`  ${SERVERS[serverKeys[i]].label}: pid ${child.pid}, ${child.url}`);
+    }
+    const urls = servers.map((s) => s.url);
+    for (let i = 0; i < perSink.length; i++) {
+      const child = spawnChild('sink.js', `sink ${i}`, {
+        onUnsolicited: (msg) => {
+          if (msg.type === 'lost') results[msg.srv].lostConnections += msg.count;
+        },
+      });
+      sinks.push(child);
+      if (opts.pin && os.cpus().length > 1) pin(child.pid, `1-${os.cpus().length - 1}`);
+    }
+    const perSinkConcurrency = Math.max(1, Math.ceil(opts.concurrency / sinks.length));
+    const t0 = Date.now();
+    const subscribed = await Promise.all(
+      sinks.map((s, i) => {
+        // Every server's subscribers, server by server.
+        const conns = [];
+        for (let srv = 0; srv < servers.length; srv++) for (const c of perSink[i]) conns.push({ srv, ...c });
+        return s.request({ type: 'init', urls, conns, concurrency: perSinkConcurrency }, 60_000 + 40 * conns.length, 'connect and subscribe');
+      }),
+    );
+    for (let srv = 0; srv < servers.length; srv++) {
+      const n = subscribed.reduce((sum, r) => sum + r.perServer[srv], 0);
+      if (n !== total) throw new Error(`${serverKeys[srv]}: only ${n} of ${total} connections subscribed`);
+    }
+    const connectSeconds = (Date.now() - t0) / 1000;
+    const rateLimited = subscribed.reduce((n, r) => n + r.rateLimited, 0);
+    log(
+      `  ${servers.length} x ${total} connections subscribed in ${connectSeconds.toFixed(1)} s (${sinks.length} sinks, ${probes} probes per server)` +
+        (rateLimited ? `; ${rateLimited} handshakes answered 429 and retried` : ''),
+    );
+    await sleep(500);
+
+    const markSinks = (srv, latency) => Promise.all(sinks.map((s) => s.request({ type: 'mark', srv, latency }, 15_000, 'mark')));
+    const frameTotal = (marks) => marks.reduce((n, m) => n + m.frames, 0);
+    const sinksAlive = () => sinks.every((s) => !s.isDead());
+
+    const measure = async (srv, mode, rate, label) => {
+      const server = servers[srv];
+      const key = serverKeys[srv];
+      const result = results[srv];
+      const profiling = result.profiled;
+      const lostBefore = result.lostConnections;
+      await sleep(250); // let the previous step's sockets and GC settle
+      const base = frameTotal(await markSinks(srv));
+      server.send({ type: 'run', mode, rate });
+      await sleep(opts.warmup * 1000);
+      if (profiling) await server.request({ type: 'profile-start' }, 10_000);
+      const [s0, k0] = await Promise.all([server.request({ type: 'mark' }, 10_000), markSinks(srv, 'reset')]);
+      await sleep(opts.window * 1000);
+      const [s1, k1] = await Promise.all([server.request({ type: 'mark' }, 10_000), markSinks(srv, 'collect')]);
+      const stopped = await server.request({ type: 'stop' }, 10_000);
+      let profile;
+      if (profiling) {
+        const dir = path.join(opts.out, 'prof');
+        mkdirSync(dir, { recursive: true });
+        const file = path.join(dir, `${workload.id}-${key}-${label.replace(/[^A-Za-z0-9.]+/g, '_')}.cpuprofile`);
+        await server.request({ type: 'profile-stop', file }, 30_000);
+        profile = { file: path.relative(ROOT, file), summary: summarizeProfile(JSON.parse(readFileSync(file, 'utf8')), 20) };
+      }
+
+      // Wait until the sinks received every frame of this step (or stopped receiving).
+      const expected = stopped.published * workload.subsPerChannel;
+      const drainStart = Date.now();
+      let received = frameTotal(await markSinks(srv)) - base;
+      let last = received;
+      let lastChange = Date.now();
+      while (received < expected && Date.now() - drainStart < opts.drainTimeout * 1000 && Date.now() - lastChange < 3000) {
+        await sleep(200);
+        received = frameTotal(await markSinks(srv)) - base;
+        if (received !== last) {
+          last = received;
+          lastChange = Date.now();
+        }
+      }
+
+      const frames = k1.reduce((n, m, i) => n + m.frames - k0[i].frames, 0);
+      const delivered = k1.reduce((n, m, i) => n + (m.frames - k0[i].frames) / ((m.now - k0[i].now) / 1000), 0);
+      const serverSeconds = (s1.now - s0.now) / 1000;
+      const serverCpuMs = cpuMs(s1.cpu) - cpuMs(s0.cpu);
+      const lat = [];
+      for (const m of k1) for (const v of m.lat) lat.push(v);
+      lat.sort((a, b) => a - b);
+      const step = {
+        mode,
+        label,
+        ...(rate !== undefined ? { targetPubPerSec: rate, targetMsgPerSec: rate * workload.subsPerChannel } : {}),
+        seconds: serverSeconds,
+        deliveredMsgPerSec: delivered,
+        publishedPerSec: (s1.published - s0.published) / serverSeconds,
+        skippedPublications: s1.dropped - s0.dropped,
+        latencyMs: { samples: lat.length, p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat.length ? lat[lat.length - 1] : null },
+        serverCpuPct: (serverCpuMs / (s1.now - s0.now)) * 100,
+        serverCpuUsPerMsg: frames > 0 ? (serverCpuMs * 1000) / frames : null,
+        sinksCpuPct: k1.reduce((n, m, i) => n + ((cpuMs(m.cpu) - cpuMs(k0[i].cpu)) / (m.now - k0[i].now)) * 100, 0),
+        publishedInStep: stopped.published,
+        expectedFrames: expected,
+        receivedFrames: received,
+        drainSeconds: (Date.now() - drainStart) / 1000,
+        lostConnections: result.lostConnections - lostBefore,
+        ...(profile ? { profile } : {}),
+      };
+      if (rate !== undefined) step.saturated = delivered < 0.95 * step.targetMsgPerSec || step.skippedPublications > 0.02 * rate * serverSeconds;
+      result.steps.push(step);
+      log(
+        `    ${SERVERS[key].label.padEnd(28)} ${label.padEnd(12)} delivered ${fmtInt(delivered).padStart(9)} msg/s  pub ${fmtInt(step.publishedPerSec).padStart(7)}/s  ` +
+          `p50 ${fmtMs(step.latencyMs.p50)} p99 ${fmtMs(step.latencyMs.p99)} ms  server CPU ${step.serverCpuPct.toFixed(0)}% (${fmtUs(step.serverCpuUsPerMsg)} µs/msg)  sinks CPU ${step.sinksCpuPct.toFixed(0)}%` +
+          (step.saturated ? '  [saturated]' : '') +
+          (received !== expected ? `  [received ${received} of ${expected} frames]` : '') +
+          (step.lostConnections ? `  [${step.lostConnections} connections lost]` : ''),
+      );
+      if (profile) log(formatSummary(profile.summary, `profile ${profile.file}`).replace(/^/gm, '      '));
+      return step;
+    };
+
+    /** Runs one step of one server; a failing server is dropped, failing sinks end the workload. */
+    const attempt = async (srv, ...args) => {
+      if (results[srv].error) return null;
+      try {
+        return await measure(srv, ...args);
+      } catch (err) {
+        if (!sinksAlive()) throw err;
+        results[srv].error = err.message;
+        log(`  ERROR (${serverKeys[srv]}): ${err.message}`);
+        return null;
+      }
+    };
+
+    if (opts.modes.includes('turn')) {
+      const rounds = serverKeys.map(() => []);
+      for (let r = 0; r < opts.rounds; r++) {
+        // Rotate who goes first, so no server always follows the same one.
+        for (let j = 0; j < servers.length; j++) {
+          const srv = (r + j) % servers.length;
+          const step = await attempt(srv, 'turn', undefined, opts.rounds > 1 ? `turn #${r + 1}` : 'turn');
+          if (step) rounds[srv].push(step);
+        }
+      }
+      for (let srv = 0; srv < servers.length; srv++) {
+        if (rounds[srv].length === 0) continue;
+        results[srv].turnRounds = rounds[srv].map((s) => s.deliveredMsgPerSec);
+        results[srv].turn = medianStep(rounds[srv]);
+        // Median CPU cost per message over the rounds (less exposed to how much CPU a round got).
+        results[srv].turnCpuUsPerMsg = median(rounds[srv].map((s) => s.serverCpuUsPerMsg).filter(Number.isFinite));
+      }
+    }
+
+    if (opts.modes.includes('sweep')) {
+      const state = serverKeys.map(() => ({ best: null, saturatedSteps: 0, done: false }));
+      for (const r of results) r.sweep = [];
+      for (let i = 0; i < opts.maxSteps; i++) {
+        const target = opts.rates ? opts.rates[i] : Math.round(opts.startRate * opts.factor ** i);
+        if (target === undefined) break;
+        if (state.every((st, srv) => st.done || results[srv].error)) break;
+        for (let srv = 0; srv < servers.length; srv++) {
+          const st = state[srv];
+          // Every server is measured at the same targets until the last one stops rising:
+          // the same workload for all, and a server whose curve plateaus before a later
+          // rise (bigger batches at higher rates) is not cut off early.
+          const step = await attempt(srv, 'rate', target / workload.subsPerChannel, `${fmtK(target)} msg/s`);
+          if (!step) continue;
+          results[srv].sweep.push(step);
+          const rising = st.best === null || step.deliveredMsgPerSec > st.best.deliveredMsgPerSec * 1.03;
+          if (st.best === null || step.deliveredMsgPerSec > st.best.deliveredMsgPerSec) st.best = step;
+          // A server that coalesces can fall behind its target and still deliver more at the
+          // next rate, so the sweep goes on while delivered msg/s rises; a server is done after
+          // two steps in a row that are saturated and deliver no more than 3% over its best so
+          // far (two, so that one step disturbed by other load on the machine does not end it),
+          // and the sweep ends when every server is done.
+          if (step.saturated) st.saturatedSteps++;
+          st.flat = step.saturated && !rising ? (st.flat ?? 0) + 1 : 0;
+          if (st.flat >= 2) st.done = true;
+        }
+      }
+      for (let srv = 0; srv < servers.length; srv++) {
+        const r = results[srv];
+        r.best = state[srv].best;
+        const unsaturated = r.sweep.filter((s) => !s.saturated);
+        r.highestUnsaturated = unsaturated.length ? unsaturated[unsaturated.length - 1] : null;
+        r.sweepReachedSaturation = r.sweep.some((s) => s.saturated);
+      }
+    }
+    for (let srv = 0; srv < servers.length; srv++) {
+      if (results[srv].error) continue;
+      try {
+        results[srv].serverInfo = (await servers[srv].request({ type: 'info' }, 10_000)).info;
+      } catch (err) {
+        results[srv].error = err.message;
+      }
+    }
+    results.forEach((r) => (r.connectSeconds = connectSeconds));
+  } catch (err) {
+    log(`  ERROR: ${err.message}`);
+    for (const r of results) r.error ??= err.message;
+  } finally {
+    // Sinks first (their sockets go away), then the servers; each killed by pid if it lingers.
+    await Promise.all(sinks.map((c) => c.close(5000)));
+    await Promise.all(servers.map((c) => c.close(5000)));
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------- formatting
+
+function fmtInt(n) {
+  return n === null || n === undefined || !Number.isFinite(n) ? '—' : Math.round(n).toLocaleString('en-US');
+}
+function fmtK(n) {
+  if (n >= 1e6) return `${+(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${+(n / 1e3).toFixed(1)}k`;
+  return String(Math.round(n));
+}
+function fmtMs(n) {
+  if (n === null || n === undefined) return '—';
+  return n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0);
+}
+function fmtUs(n) {
+  return n === null || n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(2);
+}
+function fmtPct(n) {
+  return n === null || n === undefined ? '—' : `${n.toFixed(0)}%`;
+}
+function fmtRatio(r) {
+  return r === null || r === undefined || !Number.isFinite(r) ? '—' : r.toFixed(2);
+}
+
+function markdown(results, opts) {
+  const out = [];
+  const byKey = (wl, s) => results.runs.find((r) => r.workload === wl && r.server === s);
+  for (const wl of opts.workloads) {
+    const w = WORKLOADS[wl];
+    out.push(`### Workload ${wl}: ${w.label} (${fmtInt(w.channels * w.subsPerChannel)} connections)`, '');
+    if (opts.modes.includes('turn')) {
+      const rounds = opts.rounds > 1 ? ` (median of ${opts.rounds} interleaved rounds)` : '';
+      out.push(`One publication per event-loop turn${rounds}:`, '');
+      out.push(
+        '| Server | delivered msg/s | publications/s | p50 ms | p99 ms | server CPU | server CPU µs/msg' + (opts.rounds > 1 ? ' (median of rounds)' : '') + ' | sinks CPU |' +
+          (opts.rounds > 1 ? ' all rounds, msg/s |' : ''),
+        '|---|---:|---:|---:|---:|---:|---:|---:|' + (opts.rounds > 1 ? '---|' : ''),
+      );
+      for (const s of opts.servers) {
+        const r = byKey(wl, s);
+        const t = r?.turn;
+        if (!t) {
+          out.push(`| ${SERVERS[s].label} | ${r?.error ? 'error' : '—'} | | | | | | |`);
+          continue;
+        }
+        out.push(
+          `| ${SERVERS[s].label} | ${fmtInt(t.deliveredMsgPerSec)} | ${fmtInt(t.publishedPerSec)} | ${fmtMs(t.latencyMs.p50)} | ${fmtMs(t.latencyMs.p99)} | ` +
+            `${fmtPct(t.serverCpuPct)} | ${fmtUs(r.turnCpuUsPerMsg)} | ${fmtPct(t.sinksCpuPct)} |` +
+            (opts.rounds > 1 ? ` ${r.turnRounds.map(fmtK).join(', ')} |` : ''),
+        );
+      }
+      out.push('');
+    }
+    if (opts.modes.includes('sweep')) {
+      out.push('Rate sweep, best delivered (saturation), and latency at the highest rate below saturation:', '');
+      out.push(
+        '| Server | best delivered msg/s | at target msg/s | server CPU at best | server CPU µs/msg at best | highest unsaturated target | p50 ms | p99 ms | server CPU |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+      );
+      for (const s of opts.servers) {
+        const r = byKey(wl, s);
+        const b = r?.best;
+        if (!b) {
+          out.push(`| ${SERVERS[s].label} | ${r?.error ? 'error' : '—'} | | | | | | | |`);
+          continue;
+        }
+        const u = r.highestUnsaturated;
+        out.push(
+          `| ${SERVERS[s].label} | ${fmtInt(b.deliveredMsgPerSec)}${r.sweepReachedSaturation ? '' : ' (not saturated)'} | ${fmtK(b.targetMsgPerSec)} | ${fmtPct(b.serverCpuPct)} | ${fmtUs(b.serverCpuUsPerMsg)} | ` +
+            (u ? `${fmtK(u.targetMsgPerSec)} | ${fmtMs(u.latencyMs.p50)} | ${fmtMs(u.latencyMs.p99)} | ${fmtPct(u.serverCpuPct)} |` : 'none | | | |'),
+        );
+      }
+      out.push('');
+      const targets = [...new Set(opts.servers.flatMap((s) => (byKey(wl, s)?.sweep ?? []).map((st) => st.targetMsgPerSec)))].sort((a, b) => a - b);
+      if (targets.length) {
+        out.push('Sweep detail (delivered msg/s · p50/p99 ms · server CPU; * = saturated):', '');
+        out.push(`| target msg/s | ${opts.servers.map((s) => SERVERS[s].label).join(' | ')} |`, `|---:|${opts.servers.map(() => '---:').join('|')}|`);
+        for (const t of targets) {
+          const cells = opts.servers.map((s) => {
+            const st = byKey(wl, s)?.sweep?.find((x) => x.targetMsgPerSec === t);
+            if (!st) return '';
+            return `${fmtK(st.deliveredMsgPerSec)}${st.saturated ? '*' : ''} · ${fmtMs(st.latencyMs.p50)}/${fmtMs(st.latencyMs.p99)} · ${fmtPct(st.serverCpuPct)}`;
+          });
+          out.push(`| ${fmtK(t)} | ${cells.join(' | ')} |`);
+        }
+        out.push('');
+      }
+    }
+  }
+  if (results.ratios.length) {
+    out.push(
+      'Ratios (Tidings / baseline, delivered msg/s; paired = median over rounds of round-by-round ratios; ' +
+        'CPU-normalized = baseline server CPU µs/msg ÷ Tidings server CPU µs/msg):',
+      '',
+    );
+    out.push('| Ratio | Workload | Value | Bar | Verdict | paired | CPU-normalized |', '|---|---|---:|---:|---|---:|---:|');
+    for (const r of results.ratios) {
+      out.push(
+        `| ${r.label} | ${r.workload} | ${fmtRatio(r.value)} | ≥ ${r.bar.toFixed(2)} | ${r.value === null ? '—' : r.value >= r.bar ? 'meets' : 'BELOW'}${r.note ? ` (${r.note})` : ''} | ${fmtRatio(r.paired)} | ${fmtRatio(r.cpuNormalized)} |`,
+      );
+    }
+    out.push('');
+  }
+  const problems = results.runs.filter((r) => r.error || r.lostConnections || (r.steps ?? []).some((s) => s.receivedFrames !== s.expectedFrames));
+  for (const r of problems) {
+    const short = (r.steps ?? []).filter((s) => s.receivedFrames !== s.expectedFrames).length;
+    out.push(
+      `Note: ${r.workload}/${r.server}: ${r.error ? `error: ${r.error}; ` : ''}${r.lostConnections ? `${r.lostConnections} connections lost; ` : ''}${short ? `${short} steps did not deliver every frame` : ''}`,
+    );
+  }
+  return out.join('\n');
+}
+
+function ratios(results, opts) {
+  const list = [];
+  const get = (wl, s) => results.runs.find((r) => r.workload === wl && r.server === s && !r.error);
+  for (const wl of opts.workloads) {
+    const t = get(wl, 'tidings');
+    const p = get(wl, 'ws-per-sub');
+    const c = get(wl, 'ws-coalesced');
+    if (opts.modes.includes('turn') && t?.turn && p?.turn) {
+      list.push({
+        label: 'Tidings / bare per-subscriber, one publication per turn',
+        workload: wl,
+        value: t.turn.deliveredMsgPerSec / p.turn.deliveredMsgPerSec,
+        bar: BARS.turn,
+        cpuNormalized: p.turnCpuUsPerMsg / t.turnCpuUsPerMsg,
+        // Round r of Tidings against round r of the baseline (run back to back): less exposed to slow drifts in background load.
+        paired: median(t.turnRounds.map((v, i) => (p.turnRounds[i] ? v / p.turnRounds[i] : NaN)).filter(Number.isFinite)),
+      });
+    }
+    if (opts.modes.includes('sweep') && t?.best && c?.best) {
+      list.push({
+        label: 'Tidings / bare coalesced, at saturation (best of sweep)',
+        workload: wl,
+        value: t.best.deliveredMsgPerSec / c.best.deliveredMsgPerSec,
+        bar: BARS.saturation,
+        cpuNormalized: c.best.serverCpuUsPerMsg / t.best.serverCpuUsPerMsg,
+        ...(t.sweepReachedSaturation && c.sweepReachedSaturation ? {} : { note: 'sweep ended before saturation: raise --max-steps or --start-rate' }),
+      });
+    }
+  }
+  return list;
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  const { mintToken } = await import('../packages/server/dist/index.js').catch((err) => {
+    console.error(`cannot load the built server (run \`npx tsc -b packages/protocol packages/server\` first): ${err.message}`);
+    process.exit(2);
+  });
+  const secret = randomBytes(32).toString('hex');
+  const git = (...args) => {
+    try {
+      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return null;
+    }
+  };
+  const meta = {
+    date: new Date().toISOString(),
+    gitCommit: git('rev-parse', '--short', 'HEAD'),
+    gitDirtyPackages: (git('status', '--porcelain', '--', 'packages') ?? '') !== '',
+    command: ['node', ...process.argv.slice(1).map((a, i) => (i === 0 ? path.relative(ROOT, a) : a))].join(' '),
+    node: process.version,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    options: { ...opts, out: path.relative(ROOT, opts.out) },
+  };
+  log(`fan-out bench: ${meta.date}, node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel})`);
+  log(`window ${opts.window} s, warmup ${opts.warmup} s, turn rounds ${opts.rounds}, ${opts.sinks} sinks, ${opts.probes} probes${opts.pin ? ', pinned' : ''}`);
+  const started = Date.now();
+  const results = { meta, runs: [], ratios: [] };
+  for (const wl of opts.workloads) {
+    const w = WORKLOADS[wl];
+    log(`\nworkload ${wl}: ${w.label}`);
+    if (interrupted) break;
+    results.runs.push(...(await runWorkload(opts, w, opts.servers, secret, mintToken)));
+  }
+  results.ratios = ratios(results, opts);
+  meta.elapsedSeconds = (Date.now() - started) / 1000;
+  const md = markdown(results, opts);
+  mkdirSync(opts.out, { recursive: true });
+  const stamp = meta.date.replace(/[:.]/g, '-');
+  const jsonFile = path.join(opts.out, `results-${stamp}.json`);
+  writeFileSync(jsonFile, JSON.stringify(results, null, 2));
+  writeFileSync(path.join(opts.out, 'latest.json'), JSON.stringify(results, null, 2));
+  const header =
+    `Command: \`${meta.command}\`  \nDate: ${meta.date}  \nMachine: ${meta.cpus} CPUs (nproc), ${meta.cpuModel}, ${meta.platform}, node ${meta.node}  \n` +
+    `Code: commit ${meta.gitCommit ?? '?'}${meta.gitDirtyPackages ? ' + uncommitted changes under packages/' : ''}  \n` +
+    `Window ${opts.window} s per step after ${opts.warmup} s warm-up; ${opts.sinks} sink processes; ${opts.probes} latency probes per server; ` +
+    `turn rounds ${opts.rounds}; elapsed ${Math.round(meta.elapsedSeconds)} s\n`;
+  writeFileSync(path.join(opts.out, 'latest.md'), header + '\n' + md + '\n');
+  process.stdout.write('\n' + header + '\n' + md + '\n');
+  log(`\nresults: ${path.relative(ROOT, jsonFile)} (also latest.json, latest.md) in ${Math.round(meta.elapsedSeconds)} s`);
+  const failed = results.runs.some((r) => r.error);
+  process.exitCode = failed ? 1 : 0;
+}
+
+main().catch((err) => {
+  console.error(err);
+  killAll();
+  process.exit(1);
+});
