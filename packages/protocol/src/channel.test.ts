@@ -10,6 +10,7 @@ import {
   parseChannel,
   personalChannel,
 } from './channel.js';
+import { prng } from '../test/prng.js';
 
 const CHARSET = 'channel holds a character outside A-Z a-z 0-9 _ - . @ + = / | ~ : # ,';
 const SHAPE = 'channel must be "namespace:name"';
@@ -199,17 +200,6 @@ describe('personalChannel', () => {
 });
 
 describe('properties', () => {
-  // mulberry32: small seeded PRNG, so a failure reproduces.
-  function prng(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
   const ALPHABET = 'abcXYZ019_-.@+=/|~:#,:#, *?>\n\t\0é🎉';
   const NS_CHARS = 'abcXYZ019_-';
   const REST_CHARS = 'abcXYZ019_-.@+=/|~:#,';

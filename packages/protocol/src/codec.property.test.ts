@@ -17,22 +17,12 @@ import {
   type Decoded,
 } from './codec.js';
 import type { ClientFrame, ClientInfo, Command, Publication } from './frames.js';
+import { prng } from '../test/prng.js';
 
 // ---------------------------------------------------------------- PRNG and generators
 
 type Rng = () => number;
 
-/** mulberry32: tiny, fast, good enough for test inputs. */
-function prng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const int = (r: Rng, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
 const pick = <T>(r: Rng, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
