@@ -133,11 +133,6 @@ export class MemoryBroker implements Broker {
     clearInterval(this.sweepTimer);
   }
 
-  /** Number of streams held (for tests and stats). */
-  get streamCount(): number {
-    return this.streams.size;
-  }
-
   /** A stream expires after `metaTtlMs` without publications, unless this node has subscribers to it. */
   private expired(channel: string, stream: Stream, now: number): boolean {
     return now - stream.touchedAt > this.options.metaTtlMs && !this.subscribed.has(channel);
