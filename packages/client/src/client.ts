@@ -1,0 +1,716 @@
+/**
+ * The Tidings client: one connection to a Tidings server, restored after every failure.
+ *
+ * - States `disconnected` → `connecting` → `connected`, each with an event.
+ * - Reconnects with exponential backoff and full jitter; terminal close codes (4500–4999)
+ *   stop it with a typed error.
+ * - Restores subscriptions (recovering missed publications), status, presence state and
+ *   follows after every reconnect; typing is reset.
+ * - Queues commands made while disconnected and sends them in order once connected.
+ */
+import {
+  CloseCode,
+  closeCodeReconnects,
+  type ConnectResult,
+  type DisconnectPush,
+  type FollowResult,
+  type HistoryResult,
+  type PresenceResult,
+  type PresenceStatsResult,
+  type PresenceStatus,
+  type PublishResult,
+  type Push,
+  type RefreshResult,
+  type RpcResult,
+  type StatusPush,
+  type StreamPosition,
+  type SubscribeResult,
+  type UserStatus,
+} from '@tidings/protocol';
+import { Emitter } from './emitter.js';
+import { onNetworkOnline, onVisibilityChange, isPageHidden } from './environment.js';
+import { ClientErrorCode, TidingsError } from './errors.js';
+import { randomId } from './ids.js';
+import { Outbox, type CommandBody } from './outbox.js';
+import { Subscription, type SubscriptionHost } from './subscription.js';
+import { backoffDelay, startTimer } from './timers.js';
+import { globalWebSocket, websocketTransport, type ClientTransport, type TransportFactory, type WebSocketConstructor } from './transport.js';
+import type {
+  ClientEvents,
+  ConnectionState,
+  HistoryOptions,
+  PublishOptions,
+  SubscriptionOptions,
+  TidingsOptions,
+} from './types.js';
+import { CLIENT_NAME, CLIENT_VERSION } from './version.js';
+
+let defaultWebSocket: WebSocketConstructor | undefined;
+
+/** @internal Sets the WebSocket used when neither the options nor the runtime provide one (the Node entry sets `ws`). */
+export function setDefaultWebSocket(impl: WebSocketConstructor): void {
+  defaultWebSocket = impl;
+}
+
+interface Resolved {
+  minReconnectDelay: number;
+  maxReconnectDelay: number;
+  timeout: number;
+  pingSlack: number;
+  typing: { throttle: number; idle: number; timeout: number };
+  awayWhenHidden: boolean;
+  reconnectOnOnline: boolean;
+}
+
+/**
+ * A connection to a Tidings server.
+ *
+ * @example
+ * ```ts
+ * import { Tidings } from '@tidings/client';
+ *
+ * const client = new Tidings('wss://rt.example.com/connection/websocket', {
+ *   getToken: () => fetch('/api/tidings-token').then((r) => r.text()),
+ * });
+ * client.on('state', ({ state }) => console.log(state));
+ * await client.connect();
+ * const sub = client.subscribe<{ text: string }>('chat:lobby');
+ * sub.on('publication', (p) => console.log(p.data.text));
+ * ```
+ */
+export class Tidings extends Emitter<ClientEvents> {
+  /** The server's connection URL. */
+  readonly url: string;
+  readonly #options: TidingsOptions;
+  readonly #config: Resolved;
+  readonly #outbox: Outbox;
+  readonly #subs = new Map<string, Subscription<never>>();
+  readonly #host: SubscriptionHost;
+  #transportFactory: TransportFactory | undefined;
+  #state: ConnectionState = 'disconnected';
+  #transport: ClientTransport | null = null;
+  /** Bumped for every transport: callbacks of an older one are ignored. */
+  #generation = 0;
+  #token: string | undefined;
+  #attempt = 0;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  #deadTimer: ReturnType<typeof setTimeout> | undefined;
+  #deadAfter = 0;
+  #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  #disconnectHint: DisconnectPush | null = null;
+  #connectError: TidingsError | null = null;
+  #connection: (ConnectResult & { transport: string }) | null = null;
+  #status: PresenceStatus = 'online';
+  readonly #followed = new Set<string>();
+  readonly #statuses = new Map<string, UserStatus>();
+  #waiters: { resolve(): void; reject(err: TidingsError): void }[] = [];
+  #detachEnvironment: (() => void) | null = null;
+
+  constructor(url: string, options: TidingsOptions = {}) {
+    super();
+    this.url = url;
+    this.#options = options;
+    if (options.token !== undefined) this.#token = options.token;
+    const typing = options.typing ?? {};
+    this.#config = {
+      minReconnectDelay: options.minReconnectDelay ?? 500,
+      maxReconnectDelay: options.maxReconnectDelay ?? 20_000,
+      timeout: options.timeout ?? 10_000,
+      pingSlack: options.pingSlack ?? 5_000,
+      typing: { throttle: typing.throttle ?? 1_000, idle: typing.idle ?? 3_000, timeout: typing.timeout ?? 6_000 },
+      awayWhenHidden: options.awayWhenHidden ?? false,
+      reconnectOnOnline: options.reconnectOnOnline ?? true,
+    };
+    if (this.#config.minReconnectDelay > this.#config.maxReconnectDelay) {
+      throw new TypeError('minReconnectDelay must not exceed maxReconnectDelay');
+    }
+    this.#outbox = new Outbox({
+      timeout: this.#config.timeout,
+      queueMax: options.offlineQueue?.max ?? 1_000,
+      queueTimeout: options.offlineQueue?.timeout ?? 60_000,
+      maxMessageBytes: options.maxMessageBytes ?? 65_536,
+    });
+    const ws = options.websocket ?? globalWebSocket() ?? defaultWebSocket;
+    this.#transportFactory = options.transport ?? (ws ? websocketTransport(ws) : undefined);
+    this.#host = this.#makeHost();
+  }
+
+  /** `disconnected`, `connecting` or `connected`. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** This connection's id while connected. */
+  get clientId(): string | undefined {
+    return this.#connection?.client;
+  }
+
+  /** The user id of the current connection (`''` when anonymous), while connected. */
+  get user(): string | undefined {
+    return this.#connection?.user;
+  }
+
+  /** Name of the transport in use while connected (`websocket`, …). */
+  get transport(): string | undefined {
+    return this.#connection?.transport;
+  }
+
+  /** Commands waiting in the offline queue. */
+  get queued(): number {
+    return this.#outbox.queuedCount;
+  }
+
+  /**
+   * Connects, and keeps reconnecting until `disconnect()` or a terminal error. Resolves once
+   * connected; rejects when the client stops first (terminal error or `disconnect()`).
+   */
+  connect(): Promise<void> {
+    if (this.#state === 'connected') return Promise.resolve();
+    const promise = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    if (this.#state === 'disconnected') {
+      this.#attachEnvironment();
+      this.#setState('connecting');
+      this.emit('connecting', { code: 0, reason: 'connect called' });
+      void this.#open();
+    }
+    return promise;
+  }
+
+  /** Resolves when connected; unlike `connect()` it does not start connecting. */
+  ready(timeout = this.#config.timeout): Promise<void> {
+    if (this.#state === 'connected') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (err: TidingsError) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      const timer = startTimer(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(new TidingsError(ClientErrorCode.Timeout, `not connected within ${timeout} ms`, { temporary: true }));
+      }, timeout);
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /**
+   * Closes the connection and stops reconnecting. Queued and pending commands reject with
+   * `disconnected`. Subscriptions are kept and restored by the next `connect()`.
+   */
+  disconnect(): void {
+    if (this.#state === 'disconnected') return;
+    this.#stop(CloseCode.Normal, 'disconnect called', null);
+  }
+
+  /**
+   * Subscribes to a channel, or returns the existing subscription to it. Type the
+   * publications with the generic parameter.
+   *
+   * @example
+   * ```ts
+   * type TaskEvent = { kind: 'moved'; column: string } | { kind: 'renamed'; title: string };
+   * const sub = client.subscribe<TaskEvent>('task:1', { onGap: () => refetchTask() });
+   * sub.on('publication', ({ data }) => data.kind === 'moved' && moveCard(data.column));
+   * ```
+   */
+  subscribe<T = unknown>(channel: string, options: SubscriptionOptions = {}): Subscription<T> {
+    const existing = this.#subs.get(channel);
+    if (existing) return existing as unknown as Subscription<T>;
+    const sub = new Subscription<T>(this.#host, channel, options, false);
+    this.#subs.set(channel, sub as Subscription<never>);
+    if (this.#state === 'connected') sub._subscribeNow(false);
+    return sub;
+  }
+
+  /** The subscription to a channel, if any (server-side ones included). */
+  getSubscription<T = unknown>(channel: string): Subscription<T> | undefined {
+    return this.#subs.get(channel) as unknown as Subscription<T> | undefined;
+  }
+
+  /** Every subscription, server-side ones included. */
+  subscriptions(): Subscription[] {
+    return [...this.#subs.values()] as Subscription[];
+  }
+
+  /**
+   * Publishes to a channel (subscribed or not, as the server allows). Queued while
+   * disconnected; carries an idempotency key so that a resend after a lost ack publishes once.
+   */
+  publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
+    const body: CommandBody = { type: 'publish', channel, data, idempotencyKey: options.idempotencyKey ?? randomId() };
+    return this.#outbox.call(body, { resend: true }) as Promise<PublishResult>;
+  }
+
+  /** Reads a channel's history. */
+  history(channel: string, options: HistoryOptions = {}): Promise<HistoryResult> {
+    return this.#outbox.call({ type: 'history', channel, ...options }) as Promise<HistoryResult>;
+  }
+
+  /** Reads who is in a channel. */
+  presence(channel: string): Promise<PresenceResult> {
+    return this.#outbox.call({ type: 'presence', channel }) as Promise<PresenceResult>;
+  }
+
+  /** Reads a channel's counts of connections and users. */
+  presenceStats(channel: string): Promise<PresenceStatsResult> {
+    return this.#outbox.call({ type: 'presence_stats', channel }) as Promise<PresenceStatsResult>;
+  }
+
+  /**
+   * Calls the server's RPC handler. Rejects with `timeout` after `options.timeout` ms.
+   *
+   * @example
+   * ```ts
+   * const { total } = await client.rpc<{ total: number }>('cart.total', { cartId: 7 }, { timeout: 3000 });
+   * ```
+   */
+  async rpc<R = unknown>(method: string, data?: unknown, options: { timeout?: number } = {}): Promise<R> {
+    const body: CommandBody = data === undefined ? { type: 'rpc', method } : { type: 'rpc', method, data };
+    const result = (await this.#outbox.call(body, options.timeout !== undefined ? { timeout: options.timeout } : {})) as RpcResult;
+    return result.data as R;
+  }
+
+  /** The status this client sets (`online` unless set otherwise). */
+  get status(): PresenceStatus {
+    return this.#status;
+  }
+
+  /** Sets this connection's status everywhere; kept and set again after every reconnect. */
+  setStatus(status: PresenceStatus): Promise<void> {
+    this.#status = status;
+    if (this.#state !== 'connected') return Promise.resolve();
+    return new Promise((resolve, reject) => this.#outbox.sendNow({ type: 'status', status }, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /**
+   * Follows users' global status (`status` events); followed again after every reconnect.
+   * Resolves with their statuses; while disconnected, with what is known (the follow is sent on connect).
+   */
+  follow(users: readonly string[]): Promise<Record<string, UserStatus>> {
+    const fresh = users.filter((u) => !this.#followed.has(u));
+    for (const u of fresh) this.#followed.add(u);
+    if (this.#state !== 'connected' || fresh.length === 0) return Promise.resolve(this.#knownStatuses(users));
+    return new Promise((resolve, reject) => {
+      this.#outbox.sendNow({ type: 'follow', users: fresh }, (err, result) => {
+        if (err) {
+          for (const u of fresh) this.#followed.delete(u);
+          reject(err);
+          return;
+        }
+        this.#applyStatuses(result as FollowResult);
+        resolve(this.#knownStatuses(users));
+      });
+    });
+  }
+
+  /** Stops following users. */
+  unfollow(users: readonly string[]): Promise<void> {
+    const gone = users.filter((u) => this.#followed.delete(u));
+    for (const u of gone) this.#statuses.delete(u);
+    if (this.#state !== 'connected' || gone.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#outbox.sendNow({ type: 'unfollow', users: gone }, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** A followed user's last known status. */
+  userStatus(user: string): UserStatus | undefined {
+    return this.#statuses.get(user);
+  }
+
+  /** Users being followed. */
+  followed(): string[] {
+    return [...this.#followed];
+  }
+
+  // ------------------------------------------------------------- connection lifecycle
+
+  async #open(): Promise<void> {
+    const generation = ++this.#generation;
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    if (this.#token === undefined && this.#options.getToken) {
+      let token: string | null;
+      try {
+        token = await this.#options.getToken();
+      } catch (err) {
+        if (generation !== this.#generation) return;
+        this.emit('error', new TidingsError(ClientErrorCode.TokenUnavailable, `getToken failed: ${String(err)}`, { temporary: true }));
+        this.#scheduleReconnect(undefined);
+        return;
+      }
+      if (generation !== this.#generation) return;
+      if (!token) {
+        this.#stop(0, 'no token', new TidingsError('unauthorized', 'getToken returned no token', { temporary: false }));
+        return;
+      }
+      this.#token = token;
+    }
+    const factory = this.#transportFactory;
+    if (!factory) {
+      this.#stop(0, 'no transport', new TidingsError(ClientErrorCode.NoTransport, 'no WebSocket implementation: pass one as the `websocket` option', { temporary: false }));
+      return;
+    }
+    this.#connectError = null;
+    this.#disconnectHint = null;
+    this.#connectTimer = startTimer(() => {
+      if (generation === this.#generation) this.#drop(CloseCode.ConnectTimeout, 'connect timeout');
+    }, this.#config.timeout);
+    this.#debug(`opening ${factory.name} to ${this.url}`);
+    const transport = factory.open(this.url, {
+      onOpen: () => {
+        if (generation === this.#generation) this.#onOpen(factory.name);
+      },
+      onMessage: (text) => {
+        if (generation === this.#generation) this.#onMessage(text);
+      },
+      onClose: (code, reason) => {
+        if (generation === this.#generation) this.#onClose(code, reason);
+      },
+    });
+    if (generation === this.#generation) this.#transport = transport;
+    else transport.close();
+  }
+
+  #onOpen(transportName: string): void {
+    const transport = this.#transport;
+    this.#outbox.attach((text) => transport?.send(text));
+    const subs: Record<string, StreamPosition> = {};
+    for (const sub of this.#subs.values()) {
+      const position = sub.serverSide ? sub._recoverPosition() : undefined;
+      if (position) subs[sub.channel] = position;
+    }
+    const body: CommandBody = {
+      type: 'connect',
+      ...(this.#token ? { token: this.#token } : {}),
+      name: this.#options.name ?? CLIENT_NAME,
+      version: this.#options.version ?? CLIENT_VERSION,
+      ...(Object.keys(subs).length > 0 ? { subs } : {}),
+    };
+    this.#outbox.sendNow(body, (err, result) => {
+      if (err) {
+        this.#connectError = err;
+        if (err.code === 'token_expired') this.#token = undefined;
+        // The server closes after a failed connect; a timeout or a lost reply needs our own close.
+        if (err.code === ClientErrorCode.Timeout) this.#drop(CloseCode.ConnectTimeout, 'connect timeout');
+        return;
+      }
+      this.#onConnected(result as ConnectResult, subs, transportName);
+    });
+  }
+
+  #onConnected(result: ConnectResult, sent: Record<string, StreamPosition>, transportName: string): void {
+    clearTimeout(this.#connectTimer);
+    this.#attempt = 0;
+    this.#connection = { ...result, transport: transportName };
+    this.#setState('connected');
+    this.#deadAfter = result.ping > 0 ? (result.ping + result.pong) * 1000 + this.#config.pingSlack : 0;
+    this.#resetDeadTimer();
+    if (result.ttl !== undefined) this.#scheduleRefresh(result.ttl);
+
+    // Server-side subscriptions: made (and recovered) by the connect itself.
+    const serverSide = result.subs ?? {};
+    for (const [channel, subResult] of Object.entries(serverSide)) {
+      let sub = this.#subs.get(channel);
+      if (!sub) {
+        sub = new Subscription<never>(this.#host, channel, {}, true);
+        this.#subs.set(channel, sub);
+      }
+      sub._setServerSide(true);
+      sub._applyResult(subResult, sent[channel]);
+    }
+    for (const sub of [...this.#subs.values()]) {
+      if (channelIn(serverSide, sub.channel)) continue;
+      if (sub.serverSide) sub._endByServer('no longer subscribed by the server');
+      else sub._subscribeNow(false);
+    }
+    if (this.#status !== 'online') this.#outbox.sendNow({ type: 'status', status: this.#status });
+    if (this.#followed.size > 0) {
+      this.#outbox.sendNow({ type: 'follow', users: [...this.#followed] }, (err, res) => {
+        if (err) this.emit('error', err);
+        else this.#applyStatuses(res as FollowResult);
+      });
+    }
+    this.#outbox.open();
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.resolve();
+    this.emit('connected', {
+      client: result.client,
+      user: result.user,
+      transport: transportName,
+      ...(result.expires !== undefined ? { expires: result.expires } : {}),
+    });
+  }
+
+  #onMessage(text: string): void {
+    this.#resetDeadTimer();
+    for (const line of text.split('\n')) {
+      if (line.length === 0) continue;
+      let frame: { id?: unknown; type?: unknown; channel?: unknown };
+      try {
+        frame = JSON.parse(line) as typeof frame;
+      } catch {
+        this.#debug('ignoring a frame that is not JSON', line.slice(0, 200));
+        continue;
+      }
+      if (typeof frame !== 'object' || frame === null) continue;
+      if (typeof frame.id === 'number') {
+        this.#outbox.handleReply(frame as { id: number });
+        continue;
+      }
+      this.#onPush(frame as { type: string; channel?: string });
+    }
+  }
+
+  #onPush(push: { type: string; channel?: string }): void {
+    switch (push.type) {
+      case 'ping':
+        this.#outbox.sendRaw('{"type":"pong"}');
+        return;
+      case 'disconnect':
+        this.#disconnectHint = push as unknown as DisconnectPush;
+        return;
+      case 'status': {
+        const s = push as unknown as StatusPush;
+        if (!this.#followed.has(s.user)) return;
+        const status: UserStatus = s.lastSeen !== undefined ? { status: s.status, lastSeen: s.lastSeen } : { status: s.status };
+        this.#statuses.set(s.user, status);
+        this.emit('status', { user: s.user, ...status });
+        return;
+      }
+      case 'subscribe': {
+        // Reserved in v1: a server-side subscription made after connect.
+        const channel = push.channel!;
+        let sub = this.#subs.get(channel);
+        if (!sub) {
+          sub = new Subscription<never>(this.#host, channel, {}, true);
+          this.#subs.set(channel, sub);
+        }
+        sub._setServerSide(true);
+        sub._applyResult(push as unknown as SubscribeResult, undefined);
+        return;
+      }
+      default:
+        if (typeof push.channel === 'string') this.#subs.get(push.channel)?._onPush(push as unknown as Push);
+        else this.#debug(`ignoring push ${String(push.type)}`);
+    }
+  }
+
+  #onClose(code: number, reason: string): void {
+    const hint = this.#disconnectHint;
+    if (hint) {
+      code = hint.code;
+      reason = hint.reason;
+    }
+    const connectError = this.#connectError;
+    this.#teardown();
+    const reconnect = hint ? hint.reconnect : closeCodeReconnects(code);
+    this.#debug(`connection closed: ${code} ${reason}`, { reconnect });
+    if (!reconnect) {
+      this.#stop(code, reason, connectError && !connectError.temporary ? withClose(connectError, code) : TidingsError.fromClose(code, reason));
+      return;
+    }
+    if (code === CloseCode.TokenExpired) {
+      this.#token = undefined;
+      if (!this.#options.getToken) {
+        this.#stop(code, reason, new TidingsError('token_expired', 'the token expired and there is no getToken to fetch another', { temporary: false, closeCode: code }));
+        return;
+      }
+    }
+    if (connectError && connectError.code !== ClientErrorCode.Timeout) this.emit('error', connectError);
+    this.#setState('connecting');
+    this.emit('connecting', { code, reason });
+    this.#scheduleReconnect(hint?.delay);
+  }
+
+  /** Closes the current transport ourselves and handles it as a close with `code`. */
+  #drop(code: number, reason: string): void {
+    const transport = this.#transport;
+    if (!transport) return;
+    this.#transport = null;
+    transport.close(code, reason);
+    this.#onClose(code, reason);
+  }
+
+  /** Forgets the current connection: timers, pending commands, subscription states. */
+  #teardown(): void {
+    this.#generation++;
+    clearTimeout(this.#connectTimer);
+    clearTimeout(this.#deadTimer);
+    clearTimeout(this.#refreshTimer);
+    this.#deadTimer = this.#refreshTimer = this.#connectTimer = undefined;
+    this.#transport = null;
+    this.#connection = null;
+    this.#disconnectHint = null;
+    this.#connectError = null;
+    this.#outbox.connectionLost(new TidingsError(ClientErrorCode.ConnectionLost, 'the connection closed before the reply', { temporary: true }));
+    for (const sub of this.#subs.values()) sub._connectionLost();
+  }
+
+  #scheduleReconnect(hintDelay: number | undefined): void {
+    const delay = hintDelay ?? backoffDelay(this.#attempt++, this.#config.minReconnectDelay, this.#config.maxReconnectDelay);
+    this.#debug(`reconnecting in ${delay} ms`);
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = startTimer(() => {
+      this.#reconnectTimer = undefined;
+      void this.#open();
+    }, delay);
+  }
+
+  #stop(code: number, reason: string, error: TidingsError | null): void {
+    const transport = this.#transport;
+    this.#transport = null;
+    transport?.close(CloseCode.Normal, '');
+    this.#teardown();
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    this.#outbox.rejectAll(error ?? new TidingsError(ClientErrorCode.Disconnected, 'the client is disconnected', { temporary: false }));
+    this.#detachEnvironment?.();
+    this.#detachEnvironment = null;
+    this.#setState('disconnected');
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    const rejection = error ?? new TidingsError(ClientErrorCode.Disconnected, 'disconnect() was called before the connection was established', { temporary: false });
+    for (const w of waiters) w.reject(rejection);
+    if (error) this.emit('error', error);
+    this.emit('disconnected', error ? { code, reason, error } : { code, reason });
+  }
+
+  #resetDeadTimer(): void {
+    if (this.#deadAfter <= 0 || this.#state !== 'connected') return;
+    clearTimeout(this.#deadTimer);
+    this.#deadTimer = startTimer(() => this.#drop(CloseCode.Stale, 'no message from the server'), this.#deadAfter);
+  }
+
+  #scheduleRefresh(ttlSeconds: number): void {
+    clearTimeout(this.#refreshTimer);
+    if (!this.#options.getToken) return;
+    const ttl = ttlSeconds * 1000;
+    const delay = ttl - Math.min(60_000, ttl * 0.2);
+    this.#refreshTimer = startTimer(() => void this.#refresh(), delay);
+  }
+
+  async #refresh(): Promise<void> {
+    const generation = this.#generation;
+    let token: string | null;
+    try {
+      token = await this.#options.getToken!();
+    } catch (err) {
+      if (generation !== this.#generation) return;
+      this.emit('error', new TidingsError(ClientErrorCode.TokenUnavailable, `getToken failed: ${String(err)}`, { temporary: true }));
+      this.#refreshTimer = startTimer(() => void this.#refresh(), this.#config.minReconnectDelay);
+      return;
+    }
+    if (generation !== this.#generation || this.#state !== 'connected') return;
+    if (!token) {
+      this.#stop(0, 'no token', new TidingsError('unauthorized', 'getToken returned no token', { temporary: false }));
+      return;
+    }
+    this.#token = token;
+    this.#outbox.sendNow({ type: 'refresh', token }, (err, result) => {
+      if (generation !== this.#generation) return;
+      if (err) {
+        this.emit('error', err);
+        if (err.temporary) this.#refreshTimer = startTimer(() => void this.#refresh(), this.#config.minReconnectDelay);
+        return;
+      }
+      const ttl = (result as RefreshResult).ttl;
+      if (ttl !== undefined) this.#scheduleRefresh(ttl);
+    });
+  }
+
+  #attachEnvironment(): void {
+    if (this.#detachEnvironment) return;
+    const offOnline = this.#config.reconnectOnOnline
+      ? onNetworkOnline(() => {
+          if (this.#state === 'connecting' && this.#reconnectTimer !== undefined) {
+            this.#debug('network is back: reconnecting now');
+            this.#attempt = 0;
+            void this.#open();
+          }
+        })
+      : () => {};
+    let offVisibility = () => {};
+    if (this.#config.awayWhenHidden) {
+      if (isPageHidden()) this.#status = 'away';
+      offVisibility = onVisibilityChange((hidden) => void this.setStatus(hidden ? 'away' : 'online').catch(() => {}));
+    }
+    this.#detachEnvironment = () => {
+      offOnline();
+      offVisibility();
+    };
+  }
+
+  #applyStatuses(result: FollowResult): void {
+    for (const [user, status] of Object.entries(result.statuses)) {
+      if (!this.#followed.has(user)) continue;
+      const known = this.#statuses.get(user);
+      this.#statuses.set(user, status);
+      if (!known || known.status !== status.status || known.lastSeen !== status.lastSeen) this.emit('status', { user, ...status });
+    }
+  }
+
+  #knownStatuses(users: readonly string[]): Record<string, UserStatus> {
+    const out: Record<string, UserStatus> = {};
+    for (const u of users) {
+      const s = this.#statuses.get(u);
+      if (s) out[u] = s;
+    }
+    return out;
+  }
+
+  #setState(state: ConnectionState): void {
+    const previous = this.#state;
+    if (previous === state) return;
+    this.#state = state;
+    this.emit('state', { state, previous });
+  }
+
+  #debug(message: string, details?: unknown): void {
+    this.#options.debug?.(message, details);
+  }
+
+  #makeHost(): SubscriptionHost {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const client = this;
+    return {
+      get connected() {
+        return client.#state === 'connected';
+      },
+      sendNow: (body, done) => this.#outbox.sendNow(body, done),
+      publish: (channel, data, options) => this.publish(channel, data, options),
+      history: (channel, options) => this.history(channel, options),
+      presence: (channel) => this.presence(channel),
+      presenceStats: (channel) => this.presenceStats(channel),
+      adopt: (sub) => {
+        const existing = this.#subs.get(sub.channel);
+        if (existing && existing !== sub) throw new TidingsError('already_subscribed', `another subscription to ${sub.channel} exists`, { temporary: false });
+        this.#subs.set(sub.channel, sub);
+      },
+      forget: (sub) => {
+        if (this.#subs.get(sub.channel) === sub) this.#subs.delete(sub.channel);
+      },
+      resync: (reason) => {
+        this.#debug(`reconnecting to recover: ${reason}`);
+        this.#drop(CloseCode.ForceReconnect, reason);
+      },
+      typing: this.#config.typing,
+      minRetryDelay: this.#config.minReconnectDelay,
+      maxRetryDelay: this.#config.maxReconnectDelay,
+      debug: (message, details) => this.#debug(message, details),
+    };
+  }
+}
+
+function channelIn(subs: Record<string, SubscribeResult>, channel: string): boolean {
+  return Object.prototype.hasOwnProperty.call(subs, channel);
+}
+
+function withClose(error: TidingsError, closeCode: number): TidingsError {
+  return new TidingsError(error.code, error.message, { temporary: error.temporary, closeCode });
+}

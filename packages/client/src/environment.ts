@@ -1,0 +1,38 @@
+/**
+ * Guarded access to browser globals. The SDK runs in browsers, Node and React Native,
+ * so it never assumes `window`, `document` or `navigator` exist.
+ */
+
+interface EventTargetLike {
+  addEventListener(type: string, listener: () => void): void;
+  removeEventListener(type: string, listener: () => void): void;
+}
+
+function target(value: unknown): EventTargetLike | undefined {
+  const t = value as Partial<EventTargetLike> | undefined;
+  return t && typeof t.addEventListener === 'function' && typeof t.removeEventListener === 'function' ? (t as EventTargetLike) : undefined;
+}
+
+/** Listens to the browser's `online` event; returns the remover (a no-op elsewhere). */
+export function onNetworkOnline(listener: () => void): () => void {
+  const win = target((globalThis as { window?: unknown }).window);
+  if (!win) return () => {};
+  win.addEventListener('online', listener);
+  return () => win.removeEventListener('online', listener);
+}
+
+/** Listens to page visibility changes, reporting whether the page is hidden; returns the remover. */
+export function onVisibilityChange(listener: (hidden: boolean) => void): () => void {
+  const doc = (globalThis as { document?: { hidden?: boolean; visibilityState?: string } }).document;
+  const t = target(doc);
+  if (!t || !doc) return () => {};
+  const handler = () => listener(isPageHidden());
+  t.addEventListener('visibilitychange', handler);
+  return () => t.removeEventListener('visibilitychange', handler);
+}
+
+/** True when a document exists and is hidden. */
+export function isPageHidden(): boolean {
+  const doc = (globalThis as { document?: { hidden?: boolean; visibilityState?: string } }).document;
+  return doc?.visibilityState === 'hidden' || doc?.hidden === true;
+}

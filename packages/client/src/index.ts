@@ -1,0 +1,22 @@
+/**
+ * @tidings/client — the Tidings SDK for browsers, Node 20+ and React Native.
+ *
+ * @example
+ * ```ts
+ * import { Tidings } from '@tidings/client';
+ *
+ * const client = new Tidings('wss://rt.example.com/connection/websocket', { getToken });
+ * await client.connect();
+ * client.subscribe('news:team-42').on('publication', ({ data }) => show(data));
+ * ```
+ */
+export { Tidings } from './client.js';
+export { Subscription } from './subscription.js';
+export { Emitter, type Listener } from './emitter.js';
+export { TidingsError, ClientErrorCode } from './errors.js';
+export { websocketTransport, type ClientTransport, type TransportFactory, type TransportHandlers, type WebSocketConstructor, type WebSocketLike } from './transport.js';
+export { backoffDelay, clampDelay, MAX_TIMER_DELAY } from './timers.js';
+export { CLIENT_NAME, CLIENT_VERSION } from './version.js';
+export type * from './types.js';
+export { CloseCode, ErrorCode, UnsubscribeCode } from '@tidings/protocol';
+export type { ClientInfo, PresenceUser, PresenceResult, PresenceStatsResult, PresenceStatus, UserStatus, UserStatusValue, HistoryResult, PublishResult, Publication, StreamPosition } from '@tidings/protocol';

@@ -1,0 +1,11 @@
+/**
+ * Node entry of @tidings/client (picked by the `node` export condition): Node 20 has no
+ * global WebSocket, so this entry makes the `ws` package the default.
+ */
+import WebSocket from 'ws';
+import { setDefaultWebSocket } from './client.js';
+import type { WebSocketConstructor } from './transport.js';
+
+setDefaultWebSocket(WebSocket as unknown as WebSocketConstructor);
+
+export * from './index.js';

@@ -1,0 +1,102 @@
+/**
+ * How the client reaches the server. A transport carries protocol text messages (one or
+ * more newline-separated frames each) both ways; everything else (connect, commands,
+ * recovery) is the client's and the same on every transport.
+ *
+ * WebSocket is built in. SSE and HTTP long-polling plug in through the same interface.
+ */
+import { WS_SUBPROTOCOL } from '@tidings/protocol';
+
+export interface TransportHandlers {
+  /** The transport is open: the client may send `connect`. */
+  onOpen(): void;
+  /** One received message (may hold several frames). */
+  onMessage(text: string): void;
+  /** The transport closed, or failed to open (code 1006 when nothing better is known). */
+  onClose(code: number, reason: string): void;
+}
+
+/** One open (or opening) transport connection. */
+export interface ClientTransport {
+  send(text: string): void;
+  /** Closes the connection; `onClose` is not called afterwards. */
+  close(code?: number, reason?: string): void;
+}
+
+export interface TransportFactory {
+  /** Name reported in the `connected` event and `client.transport`: `websocket`, `sse`, … */
+  readonly name: string;
+  open(url: string, handlers: TransportHandlers): ClientTransport;
+}
+
+/** The part of the WebSocket API the SDK uses: the browser's, React Native's and `ws` all fit. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  binaryType?: string;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/** The runtime's own WebSocket (browsers, React Native, Node 22+), if any. */
+export function globalWebSocket(): WebSocketConstructor | undefined {
+  return (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+}
+
+const textDecoder: { decode(data: ArrayBuffer | ArrayBufferView): string } | undefined =
+  typeof TextDecoder === 'function' ? new TextDecoder() : undefined;
+
+function toText(data: unknown): string {
+  if (typeof data === 'string') return data;
+  // `ws` with the plain `message` API hands over Buffers; binary frames are not part of v1.
+  if (textDecoder && (data instanceof ArrayBuffer || ArrayBuffer.isView(data))) return textDecoder.decode(data as ArrayBuffer);
+  return String(data);
+}
+
+/** The WebSocket transport, over any WebSocket implementation. */
+export function websocketTransport(WebSocketImpl: WebSocketConstructor): TransportFactory {
+  return {
+    name: 'websocket',
+    open(url, handlers) {
+      const ws = new WebSocketImpl(url, [WS_SUBPROTOCOL]);
+      let closed = false;
+      const finish = (code: number, reason: string) => {
+        if (closed) return;
+        closed = true;
+        ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+        handlers.onClose(code, reason);
+      };
+      ws.onopen = () => handlers.onOpen();
+      ws.onmessage = (ev) => {
+        if (!closed) handlers.onMessage(toText(ev.data));
+      };
+      ws.onclose = (ev) => finish(ev.code || 1006, ev.reason || '');
+      // An error is always followed by a close; the close carries the code.
+      ws.onerror = () => {};
+      return {
+        send: (text) => {
+          if (!closed && ws.readyState === 1) ws.send(text);
+        },
+        close: (code = 1000, reason = '') => {
+          if (closed) return;
+          closed = true;
+          ws.onopen = ws.onmessage = ws.onclose = null;
+          ws.onerror = () => {};
+          const terminate = (ws as { terminate?: () => void }).terminate;
+          try {
+            // `ws` can drop a socket at once; a browser WebSocket does the close handshake.
+            if (code !== 1000 && typeof terminate === 'function') terminate.call(ws);
+            else ws.close(code, reason);
+          } catch {
+            // Closing a socket that never opened throws in some runtimes; it is gone either way.
+          }
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,219 @@
+/**
+ * Public types of the SDK: options, states and event payloads.
+ */
+import type { ClientInfo, PresenceStatus, PresenceUser, StreamPosition, UserStatus } from '@tidings/protocol';
+import type { TidingsError } from './errors.js';
+import type { TransportFactory, WebSocketConstructor } from './transport.js';
+
+/** Connection state. */
+export type ConnectionState = 'disconnected' | 'connecting' | 'connected';
+
+/** Subscription state. */
+export type SubscriptionState = 'unsubscribed' | 'subscribing' | 'subscribed';
+
+/** Supplies a connection token. Return `null` when the user is signed out: the client stops with `unauthorized`. */
+export type GetToken = () => string | null | Promise<string | null>;
+
+export interface TidingsOptions {
+  /** A fixed connection JWT. With `getToken` too, this one is used first. */
+  token?: string;
+  /**
+   * Called for the first token when `token` is not given, again to refresh the token before
+   * it expires (scheduled from the connect reply), and after the server rejected an expired one.
+   */
+  getToken?: GetToken;
+  /** WebSocket implementation. Default: the runtime's `WebSocket`; on Node, the `ws` package. */
+  websocket?: WebSocketConstructor;
+  /** A custom transport, instead of WebSocket. */
+  transport?: TransportFactory;
+  /** Client name and version sent in `connect`. Default: `@tidings/client` and its version. */
+  name?: string;
+  version?: string;
+  /** Reconnect backoff: delays grow from `minReconnectDelay` to `maxReconnectDelay` (ms), with full jitter. Default 500 and 20000. */
+  minReconnectDelay?: number;
+  maxReconnectDelay?: number;
+  /** Milliseconds to wait for a reply (and for the transport to open and `connect` to succeed). Default 10000. */
+  timeout?: number;
+  /**
+   * Extra milliseconds beyond the server's `ping + pong` interval before a silent server is
+   * considered dead and the client reconnects. Default 5000.
+   */
+  pingSlack?: number;
+  /** The queue of commands made while disconnected. */
+  offlineQueue?: {
+    /** Most commands held. Default 1000. Further ones reject with `queue_full`. */
+    max?: number;
+    /** Longest wait for a connection, ms. Default 60000. Then the command rejects with `queue_timeout`. */
+    timeout?: number;
+  };
+  /** Typing indicators. */
+  typing?: {
+    /** Least time between two `typing: true` sent for one channel, ms. Default 1000. */
+    throttle?: number;
+    /** After this long without `setTyping(true)`, the client sends `typing: false`. Default 3000. */
+    idle?: number;
+    /** A remote user without a fresh `typing: true` for this long is dropped from `typingUsers()`. Default 6000. */
+    timeout?: number;
+  };
+  /** Set status `away` while the page is hidden and `online` when it is visible again (browsers). Default false. */
+  awayWhenHidden?: boolean;
+  /** Reconnect at once on the browser's `online` event. Default true. */
+  reconnectOnOnline?: boolean;
+  /** Largest message sent, bytes; a bigger command is refused with `payload_too_large`. Default 65536 (the server's default). */
+  maxMessageBytes?: number;
+  /** Receives debug messages. */
+  debug?: (message: string, details?: unknown) => void;
+}
+
+/** Payload of the `state` event. */
+export interface StateChange {
+  state: ConnectionState;
+  previous: ConnectionState;
+}
+
+/** Payload of the `connected` event. */
+export interface ConnectedContext {
+  client: string;
+  user: string;
+  transport: string;
+  /** Token expiry (Unix seconds), when the token has one. */
+  expires?: number;
+}
+
+/** Payload of the `connecting` and `disconnected` events: why the previous connection ended. */
+export interface DisconnectContext {
+  /** Close code (see docs/errors.md); 0 when the connection never closed. */
+  code: number;
+  reason: string;
+  /** Set on `disconnected` when the client stopped for an error (a terminal close code, a rejected token). */
+  error?: TidingsError;
+}
+
+/** A publication as the SDK delivers it. */
+export interface PublicationContext<T = unknown> {
+  channel: string;
+  data: T;
+  /** Position in the channel's stream, when it keeps history. */
+  offset?: number;
+  /** The publisher, when a client published. */
+  info?: ClientInfo;
+  /** True for publications replayed by recovery after a reconnect. */
+  recovered?: boolean;
+}
+
+/** Payload of a subscription's `subscribed` event. */
+export interface SubscribedContext {
+  channel: string;
+  /** The namespace keeps history and allows recovery. */
+  recoverable: boolean;
+  /** The client asked to recover missed publications (after a reconnect or a gap). */
+  wasRecovering: boolean;
+  /** Every missed publication was delivered. False with `wasRecovering` means a gap: see the `gap` event. */
+  recovered: boolean;
+  /** The server made this subscription (personal channel, the token's `channels`). */
+  serverSide: boolean;
+  /** Stream position after the subscribe, with history. */
+  epoch?: string;
+  offset?: number;
+}
+
+/** Payload of the `gap` event: publications were missed and could not be recovered. Refetch state. */
+export interface GapContext {
+  channel: string;
+  /** The last position the client had. */
+  from: StreamPosition;
+  /** The stream's position now: live publications continue after it. */
+  to: Partial<StreamPosition>;
+}
+
+/** Payload of a subscription's `unsubscribed` event. */
+export interface UnsubscribedContext {
+  channel: string;
+  /** Unsubscribe code from the server (2000–2999), or 0 when the application unsubscribed. */
+  code: number;
+  reason: string;
+  /** True when the server ended the subscription. */
+  server: boolean;
+}
+
+/** A join or leave. */
+export interface JoinLeaveContext {
+  channel: string;
+  info: ClientInfo;
+}
+
+/** Payload of a subscription's `typing` event. */
+export interface TypingContext {
+  channel: string;
+  user: string;
+  info?: Record<string, unknown>;
+  typing: boolean;
+}
+
+/** A remote user typing in a channel. */
+export interface TypingUser {
+  user: string;
+  info?: Record<string, unknown>;
+}
+
+/** Payload of a subscription's `presence` event: a user's entry changed. */
+export interface PresenceContext {
+  channel: string;
+  user: PresenceUser;
+}
+
+/** Payload of the client's `status` event: a followed user's global status changed. */
+export interface StatusContext extends UserStatus {
+  user: string;
+}
+
+export type { PresenceStatus };
+
+export interface ClientEvents {
+  state: StateChange;
+  connecting: DisconnectContext;
+  connected: ConnectedContext;
+  disconnected: DisconnectContext;
+  error: TidingsError;
+  status: StatusContext;
+}
+
+export interface SubscriptionEvents<T> {
+  state: { state: SubscriptionState; previous: SubscriptionState };
+  subscribing: { channel: string };
+  subscribed: SubscribedContext;
+  unsubscribed: UnsubscribedContext;
+  publication: PublicationContext<T>;
+  gap: GapContext;
+  join: JoinLeaveContext;
+  leave: JoinLeaveContext;
+  presence: PresenceContext;
+  typing: TypingContext;
+  error: TidingsError;
+}
+
+/** Options of `client.subscribe`. */
+export interface SubscriptionOptions {
+  /** Fetches a subscription token for private namespaces; called before every (re)subscribe. */
+  getToken?: (channel: string) => string | Promise<string>;
+  /** Recover missed publications after a reconnect (when the namespace allows it). Default true. */
+  recover?: boolean;
+  /** Called when publications were missed and could not be recovered: refetch the state. */
+  onGap?: (gap: GapContext) => void;
+}
+
+/** Options of `history`. */
+export interface HistoryOptions {
+  /** Most publications to return (the server caps it). */
+  limit?: number;
+  /** Only publications after this position. */
+  since?: StreamPosition;
+  /** Newest first. */
+  reverse?: boolean;
+}
+
+/** Options of `publish`. */
+export interface PublishOptions {
+  /** Idempotency key; the SDK generates one when absent. */
+  idempotencyKey?: string;
+}
