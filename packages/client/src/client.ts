@@ -421,7 +421,7 @@ export class Tidings extends Emitter<ClientEvents> {
         this.#subs.set(channel, sub);
       }
       sub._setServerSide(true);
-      sub._applyResult(subResult, sent[channel]);
+      sub._applyResult(subResult, sent[channel], sent[channel] ? undefined : sub.position);
     }
     for (const sub of [...this.#subs.values()]) {
       if (channelIn(serverSide, sub.channel)) continue;

@@ -256,6 +256,8 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     clearTimeout(this.#retryTimer);
     this.#setState('subscribing');
     const recover = this._recoverPosition();
+    // Without recovery, the last position still tells whether something was missed.
+    const known = recover ? undefined : this.position;
     const send = (token: string | undefined) => {
       if (generation !== this.#generation || !this.#host.connected) return;
       if (resubscribe) this.#host.sendNow({ type: 'unsubscribe', channel: this.channel });
@@ -264,7 +266,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
         (err, result) => {
           if (generation !== this.#generation) return;
           if (err) this.#subscribeFailed(err);
-          else this._applyResult(result as SubscribeResult, recover);
+          else this._applyResult(result as SubscribeResult, recover, known);
         },
       );
     };
@@ -280,8 +282,12 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
       });
   }
 
-  /** @internal Applies a subscribe result (a reply, or an entry of the connect reply's `subs`). */
-  _applyResult(result: SubscribeResult, recover: StreamPosition | undefined): void {
+  /**
+   * @internal Applies a subscribe result (a reply, or an entry of the connect reply's `subs`).
+   * `recover` is the position sent for recovery; `known` the last position when none was sent
+   * (history without recovery), to report a gap when the stream moved on meanwhile.
+   */
+  _applyResult(result: SubscribeResult, recover: StreamPosition | undefined, known?: StreamPosition): void {
     clearTimeout(this.#retryTimer);
     this.#attempt = 0;
     const wasRecovering = recover !== undefined;
@@ -293,6 +299,8 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
       }
     } else if (wasRecovering) {
       gap = { channel: this.channel, from: recover, to: { epoch: result.epoch, offset: result.offset } };
+    } else if (known && (known.epoch !== result.epoch || known.offset !== result.offset)) {
+      gap = { channel: this.channel, from: known, to: { epoch: result.epoch, offset: result.offset } };
     }
     this.#epoch = result.epoch;
     this.#offset = result.offset;
@@ -411,7 +419,12 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     // recovery delivers them.
     if (this.#state !== 'subscribed') return;
     if (push.offset !== undefined && this.#offset !== undefined) {
-      if (push.offset !== this.#offset + 1) {
+      if (push.offset !== this.#offset + 1 && !this.#recoverable) {
+        // Nothing can be replayed here: say so, and go on from this publication.
+        const gap: GapContext = { channel: this.channel, from: this.position!, to: { epoch: this.#epoch, offset: push.offset } };
+        this.emit('gap', gap);
+        this.#options.onGap?.(gap);
+      } else if (push.offset !== this.#offset + 1) {
         this.#host.debug('publication offset is not last + 1: recovering', { channel: this.channel, last: this.#offset, got: push.offset });
         if (this.#serverSide) this.#host.resync(`gap in ${this.channel}`);
         else this._subscribeNow(true);

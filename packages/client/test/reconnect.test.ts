@@ -102,6 +102,32 @@ describe('reconnecting', () => {
     expect(sub.position).toEqual({ epoch: gaps[0]!.to.epoch, offset: 1 });
   });
 
+  test('with history but without recovery, what was missed is reported as a gap, live or across a reconnect', async () => {
+    const server = await node({ namespaces: { feed: { history: { size: 100, ttl: '10m' }, recover: false } } });
+    const ws = instrumentedWebSocket();
+    const client = clients.make(server.wsUrl, { ...FAST, minReconnectDelay: 300, maxReconnectDelay: 400, websocket: ws.WebSocket, token: await server.token('alice') });
+    await client.connect();
+    const sub = client.subscribe<{ n: number }>('feed:f');
+    await sub.ready();
+    expect(sub.recoverable).toBe(false);
+    const gaps: GapContext[] = [];
+    sub.on('gap', (g) => gaps.push(g));
+    const got = collect(sub);
+    let dropped = 0;
+    ws.drop = (f) => f.type === 'publication' && f.offset === 2 && dropped++ === 0;
+    for (let n = 1; n <= 3; n++) await server.api('POST', '/publish', { channel: 'feed:f', data: { n } });
+    await until(() => got.length === 2, () => JSON.stringify(got));
+    expect(got.map((d) => d.n)).toEqual([1, 3]);
+    expect(gaps).toEqual([{ channel: 'feed:f', from: { epoch: expect.any(String), offset: 1 }, to: { epoch: expect.any(String), offset: 3 } }]);
+    ws.cut();
+    await until(() => client.state === 'connecting', 'connecting');
+    await server.api('POST', '/publish', { channel: 'feed:f', data: { n: 4 } });
+    await until(() => sub.state === 'subscribed' && gaps.length === 2, () => JSON.stringify(gaps));
+    expect(gaps[1]).toMatchObject({ from: { offset: 3 }, to: { offset: 4 } });
+    // Nothing replayed without recovery.
+    expect(got.map((d) => d.n)).toEqual([1, 3]);
+  });
+
   test('status, presence state and follows are re-applied after a reconnect; typing is reset', async () => {
     const server = await node();
     const alice = clients.make(server.wsUrl, { ...FAST, token: await server.token('alice'), typing: { idle: 5_000, throttle: 50, timeout: 5_000 } });
