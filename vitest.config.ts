@@ -18,5 +18,11 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
+    // Type-level tests (`*.test-d.ts`) run through tsc: typed channels must stay typed.
+    typecheck: {
+      enabled: true,
+      include: ['packages/*/test/**/*.test-d.ts'],
+      tsconfig: './packages/client/test/tsconfig.json',
+    },
   },
 });

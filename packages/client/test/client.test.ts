@@ -269,6 +269,36 @@ describe('presence, typing and status', () => {
   });
 });
 
+describe('page visibility', () => {
+  test('with awayWhenHidden, a hidden page sets status away and a visible one online again', async () => {
+    const doc = Object.assign(new EventTarget(), { visibilityState: 'visible' });
+    (globalThis as { document?: unknown }).document = doc;
+    try {
+      const alice = await connected('alice', { awayWhenHidden: true });
+      const bob = await connected('bob');
+      await bob.follow(['alice']);
+      expect(bob.userStatus('alice')?.status).toBe('online');
+      doc.visibilityState = 'hidden';
+      doc.dispatchEvent(new Event('visibilitychange'));
+      await until(() => bob.userStatus('alice')?.status === 'away', 'away');
+      expect(alice.status).toBe('away');
+      doc.visibilityState = 'visible';
+      doc.dispatchEvent(new Event('visibilitychange'));
+      await until(() => bob.userStatus('alice')?.status === 'online', 'online again');
+      // Without the option, visibility is left alone.
+      const carol = await connected('carol');
+      await bob.follow(['carol']);
+      doc.visibilityState = 'hidden';
+      doc.dispatchEvent(new Event('visibilitychange'));
+      await until(() => bob.userStatus('alice')?.status === 'away', 'alice away');
+      expect(carol.status).toBe('online');
+      expect(bob.userStatus('carol')?.status).toBe('online');
+    } finally {
+      delete (globalThis as { document?: unknown }).document;
+    }
+  });
+});
+
 describe('rpc and errors', () => {
   test('rpc returns the handler data, times out, and reports not_available', async () => {
     const client = await connected('alice');
