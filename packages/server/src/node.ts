@@ -57,7 +57,10 @@ import { LogAuditSink, type AuditSink } from './ops/audit.js';
 import { NodeMetrics } from './ops/metrics.js';
 import type { Counters, PublishedOutcome, PublishRequest, SessionServices } from './session/services.js';
 import { Session } from './session/session.js';
+import { HttpTransportAcceptor } from './transport/http-transports.js';
+import type { Transport, TransportRequestInfo } from './transport/transport.js';
 import { WebSocketAcceptor } from './transport/websocket.js';
+import type { ConnectionClaims } from './auth/token-verifier.js';
 import { VERSION } from './version.js';
 
 /** Options of `createTidings`: every config setting, plus parts to plug in. */
@@ -126,6 +129,7 @@ export class Tidings {
   private readonly hub: Hub<Session>;
   private readonly services: SessionServices;
   private readonly websocket: WebSocketAcceptor;
+  private readonly http: HttpTransportAcceptor;
   private readonly api: ServerApi;
   private readonly inspector: NodeInspector;
   private readonly counters: Counters = { connectsTotal: 0, disconnectsTotal: 0, publicationsIn: 0, badRequests: 0, slowDisconnects: 0 };
@@ -191,31 +195,34 @@ export class Tidings {
       metrics: this.metrics,
       audit: this.audit,
     };
+    const originAllowed = createOriginCheck(config.allowedOrigins);
+    const badRequest = () => {
+      this.counters.badRequests++;
+      this.metrics.error('bad_request');
+    };
     this.websocket = new WebSocketAcceptor({
       config,
       log,
       verifier: this.verifier,
-      originAllowed: createOriginCheck(config.allowedOrigins),
+      originAllowed,
       clientIp,
       admit: (ip) => this.limits.admit(ip, this.connections.size),
       accepting: () => !this.closing,
-      createSession: (transport, request, claims) => {
-        const session = new Session(this.services, transport, request, claims);
-        this.connections.add(session);
-        return {
-          handleMessage: (text, bytes) => session.handleMessage(text, bytes),
-          handleBadMessage: (problem) => session.handleBadMessage(problem),
-          handleTransportClosed: (code, reason) => {
-            this.connections.delete(session);
-            session.handleTransportClosed(code, reason);
-          },
-        };
-      },
-      onProtocolError: () => {
-        this.counters.badRequests++;
-        this.metrics.error('bad_request');
-      },
+      createSession: (transport, request, claims) => this.openSession(transport, request, claims),
+      onProtocolError: badRequest,
       onAuthFailure: (ip, reason) => this.audit.emit({ type: 'auth_failure', ip, transport: 'websocket', reason }),
+    });
+    this.http = new HttpTransportAcceptor({
+      config,
+      log,
+      verifier: () => this.verifier,
+      originAllowed,
+      clientIp,
+      admit: (ip) => this.limits.admit(ip, this.connections.size),
+      accepting: () => !this.closing,
+      createSession: (transport, request, claims) => this.openSession(transport, request, claims),
+      onBadRequest: badRequest,
+      onAuthFailure: (ip, transport, reason) => this.audit.emit({ type: 'auth_failure', ip, transport, reason }),
     });
     this.inspector = new NodeInspector({
       nodeId: this.nodeId,
@@ -279,9 +286,24 @@ export class Tidings {
 
   // ------------------------------------------------------------ HTTP wiring
 
-  /** Answers a request for the server API or metrics; false when the path is not Tidings'. */
+  /** A new connection on any transport becomes a Session. */
+  private openSession(transport: Transport, request: TransportRequestInfo, claims: ConnectionClaims | undefined) {
+    const session = new Session(this.services, transport, request, claims);
+    this.connections.add(session);
+    return {
+      handleMessage: (text: string, bytes?: number) => session.handleMessage(text, bytes),
+      handleBadMessage: (problem: string) => session.handleBadMessage(problem),
+      handleTransportClosed: (code: number, reason: string) => {
+        this.connections.delete(session);
+        session.handleTransportClosed(code, reason);
+      },
+      user: () => session.user,
+    };
+  }
+
+  /** Answers a request for the HTTP transports, the server API or metrics; false when the path is not Tidings'. */
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
-    return this.api.handleMetrics(req, res) || this.api.handle(req, res);
+    return this.http.handleRequest(req, res) || this.api.handleMetrics(req, res) || this.api.handle(req, res);
   }
 
   /** Takes a WebSocket upgrade for Tidings' path; false when the path is not Tidings'. */
@@ -528,6 +550,7 @@ export class Tidings {
     await Promise.all(this.ownServers.map((server) => closeHttpServer(server, this.config.shutdown.timeout)));
     clearTimeout(cutoff);
     this.websocket.close();
+    this.http.close();
     this.verifier.close?.();
     this.presenceFeature.close();
     this.inspector.close();

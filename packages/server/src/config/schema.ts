@@ -112,6 +112,28 @@ export const configSchema = z
         compression: z.boolean().default(false),
       })
       .prefault({}),
+    /** HTTP transports: Server-Sent Events and long-polling, for networks that block WebSocket. */
+    http: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Base path: `<path>/open`, `<path>/sse`, `<path>/sse/<session>`, `<path>/poll/<session>`. */
+        path: z.string().startsWith('/').default('/connection'),
+        /** How long a ticket may take to open its event stream. */
+        ticketTtl: duration('30s'),
+        /** A session with no open stream and no poll for this long ends. */
+        sessionTimeout: duration('30s'),
+        /** A poll with nothing to deliver is answered (empty) after this long. */
+        pollTimeout: duration('25s'),
+        /** Interval of SSE comment heartbeats that keep proxies from closing idle streams. */
+        heartbeat: duration('15s'),
+        /** Reconnect delay an EventSource is told to use (`retry:`). */
+        retry: duration('1s'),
+        /** Frames already sent on an event stream kept for a resume with `Last-Event-ID`. */
+        replayBytes: size('1MiB'),
+        /** Polls per session per second beyond which a poll is refused with `rate_limited`. */
+        maxPollsPerSecond: z.number().int().min(1).default(20),
+      })
+      .prefault({}),
     client: z
       .strictObject({
         pingInterval: duration('25s'),

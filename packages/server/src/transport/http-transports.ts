@@ -1,0 +1,313 @@
+/**
+ * The HTTP transports: Server-Sent Events and long-polling, for networks where WebSocket
+ * is blocked. Both carry the same frames as WebSocket into the same Session.
+ *
+ * Routes, under `http.path` (default `/connection`):
+ * - `POST /open` `{transport: "sse"|"polling", token?}` (or `Authorization: Bearer`) opens a
+ *   session: `{session, ticket?}`. The token is verified here, as in a WebSocket handshake.
+ * - `GET /sse?ticket=…` opens the event stream (EventSource cannot send headers, and tokens
+ *   must not sit in URLs, so a ticket stands in: valid `http.ticketTtl` to open the stream,
+ *   then only to resume that session's stream with `Last-Event-ID`).
+ * - `POST /sse/:session`, `POST /poll/:session`: client frames (NDJSON), answered on the stream or poll.
+ * - `GET /poll/:session?ack=N`: a long poll.
+ * - `DELETE /sse/:session`, `DELETE /poll/:session`: the client ends the session.
+ * A session opened with a token only accepts requests bearing a token of the same user.
+ * CORS: allowed origins (`allowedOrigins`) get credentials and preflight answers.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCode } from '@tidings/protocol';
+import type { ClientIpResolver } from '../auth/client-ip.js';
+import type { OriginCheck } from '../auth/origin.js';
+import type { ConnectionClaims, TokenVerifier } from '../auth/token-verifier.js';
+import type { TidingsConfig } from '../config/schema.js';
+import { TidingsError, toErrorBody } from '../errors.js';
+import { safePath, type Logger } from '../log.js';
+import { HttpSessionTransport, randomKey, type HttpSessionSink } from './http-session.js';
+import type { Transport, TransportRequestInfo } from './transport.js';
+import type { Rejection } from './websocket.js';
+
+export interface HttpTransportDeps {
+  config: TidingsConfig;
+  log: Logger;
+  verifier: () => TokenVerifier;
+  originAllowed: OriginCheck;
+  clientIp: ClientIpResolver;
+  admit(ip: string): Rejection | undefined;
+  accepting: () => boolean;
+  createSession(transport: Transport, request: TransportRequestInfo, claims: ConnectionClaims | undefined): HttpSessionSink;
+  onBadRequest(): void;
+  onAuthFailure(ip: string, transport: 'sse' | 'polling', reason: string): void;
+}
+
+const ALLOWED_BODY_TYPES = /^(text\/plain|application\/x-ndjson|application\/json)\s*(;|$)/i;
+
+/** CORS headers for an allowed origin (none for requests without Origin). */
+export function corsHeaders(origin: string | undefined): Record<string, string> {
+  if (origin === undefined) return {};
+  return { 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', vary: 'Origin' };
+}
+
+/** Answers a CORS preflight for an allowed origin. */
+export function answerPreflight(res: ServerResponse, origin: string | undefined, methods: string): void {
+  res.writeHead(204, {
+    ...corsHeaders(origin),
+    'access-control-allow-methods': methods,
+    'access-control-allow-headers': 'authorization, content-type, last-event-id, x-request-id, idempotency-key',
+    'access-control-max-age': '600',
+  });
+  res.end();
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json), 'cache-control': 'no-store' });
+  res.end(json);
+}
+
+const STATUS: Record<string, number> = {
+  [ErrorCode.BadRequest]: 400,
+  [ErrorCode.Unauthorized]: 401,
+  [ErrorCode.TokenExpired]: 401,
+  [ErrorCode.Forbidden]: 403,
+  [ErrorCode.NotFound]: 404,
+  [ErrorCode.MethodNotAllowed]: 405,
+  [ErrorCode.PayloadTooLarge]: 413,
+  [ErrorCode.UnsupportedMediaType]: 415,
+  [ErrorCode.RateLimited]: 429,
+  [ErrorCode.LimitExceeded]: 429,
+  [ErrorCode.Unavailable]: 503,
+  [ErrorCode.Internal]: 500,
+};
+
+function sendError(res: ServerResponse, code: string, message: string, headers: Record<string, string>, temporary?: boolean): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, STATUS[code] ?? 400, { error: temporary ? { code, message, temporary } : { code, message } }, { ...headers, 'x-tidings-error': code });
+}
+
+function bearerOf(req: IncomingMessage): string | undefined {
+  const h = req.headers.authorization;
+  if (typeof h !== 'string') return undefined;
+  const m = /^Bearer\s+(\S+)$/i.exec(h.trim());
+  return m?.[1];
+}
+
+async function readText(req: IncomingMessage, maxBytes: number): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) throw new TidingsError(ErrorCode.PayloadTooLarge, `body is larger than ${maxBytes} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) throw new TidingsError(ErrorCode.PayloadTooLarge, `body is larger than ${maxBytes} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+interface Ticket {
+  transport: HttpSessionTransport;
+  /** Until when it may open the stream the first time. */
+  expires: number;
+  used: boolean;
+}
+
+export class HttpTransportAcceptor {
+  readonly #sessions = new Map<string, HttpSessionTransport>();
+  readonly #tickets = new Map<string, Ticket>();
+  readonly #ticketOf = new WeakMap<HttpSessionTransport, string>();
+
+  constructor(private readonly deps: HttpTransportDeps) {}
+
+  /** Open HTTP sessions (for tests and stats). */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** True when the request is for an HTTP transport path (and is being answered). */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    const cfg = this.deps.config.http;
+    if (!cfg.enabled) return false;
+    const path = safePath(req.url);
+    if (!path.startsWith(cfg.path + '/')) return false;
+    const rest = path.slice(cfg.path.length);
+    const route = /^\/(open|sse|poll)(?:\/([A-Za-z0-9_-]{1,64}))?$/.exec(rest);
+    if (!route) return false;
+    const [, kind, key] = route as unknown as [string, 'open' | 'sse' | 'poll', string | undefined];
+    const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined;
+    if (!this.deps.originAllowed(origin, req.headers.host)) {
+      sendError(res, ErrorCode.Forbidden, 'origin not allowed', {});
+      return true;
+    }
+    const cors = corsHeaders(origin);
+    const methods = kind === 'open' ? 'POST, OPTIONS' : key ? 'GET, POST, DELETE, OPTIONS' : 'GET, OPTIONS';
+    if (req.method === 'OPTIONS') {
+      answerPreflight(res, origin, methods);
+      return true;
+    }
+    res.on('error', () => {});
+    this.#route(req, res, kind, key, cors).catch((err: unknown) => {
+      const body = toErrorBody(err);
+      if (body.code === ErrorCode.Internal) this.deps.log.error({ err, path }, 'http transport request failed');
+      sendError(res, body.code, body.message, cors, body.temporary);
+    });
+    return true;
+  }
+
+  async #route(req: IncomingMessage, res: ServerResponse, kind: 'open' | 'sse' | 'poll', key: string | undefined, cors: Record<string, string>): Promise<void> {
+    const method = req.method ?? 'GET';
+    if (kind === 'open') {
+      if (key !== undefined || method !== 'POST') throw new TidingsError(ErrorCode.MethodNotAllowed, 'use POST to open a session');
+      return this.#open(req, res, cors);
+    }
+    if (kind === 'sse' && key === undefined) {
+      if (method !== 'GET') throw new TidingsError(ErrorCode.MethodNotAllowed, 'use GET to open the event stream');
+      return this.#stream(req, res, cors);
+    }
+    if (key === undefined) throw new TidingsError(ErrorCode.NotFound, 'no session in the path');
+    const transport = this.#sessions.get(key);
+    const expected = kind === 'sse' ? 'sse' : 'polling';
+    if (!transport || transport.ended || transport.kind !== expected) throw new TidingsError(ErrorCode.NotFound, 'unknown or expired session');
+    await this.#checkUser(req, transport);
+    const url = new URL(req.url ?? '/', 'http://x');
+    const ack = Number(url.searchParams.get('ack') ?? '0');
+    if (!Number.isSafeInteger(ack) || ack < 0) throw new TidingsError(ErrorCode.BadRequest, 'ack: expected a non-negative integer');
+    if (method === 'DELETE') {
+      transport.clientClosed();
+      res.writeHead(204, cors).end();
+      return;
+    }
+    if (method === 'POST') return this.#commands(req, res, transport, ack, cors);
+    if (method === 'GET' && kind === 'poll') {
+      if (!transport.attachPoll(res, ack, cors)) throw new TidingsError(ErrorCode.RateLimited, 'too many polls', { temporary: true });
+      return;
+    }
+    throw new TidingsError(ErrorCode.MethodNotAllowed, `${method} is not supported here`);
+  }
+
+  async #open(req: IncomingMessage, res: ServerResponse, cors: Record<string, string>): Promise<void> {
+    if (!this.deps.accepting()) throw new TidingsError(ErrorCode.Unavailable, 'server is shutting down', { temporary: true });
+    const ip = this.deps.clientIp(req);
+    const type = req.headers['content-type'];
+    let body: { transport?: unknown; token?: unknown } = {};
+    const text = await readText(req, 32 * 1024);
+    if (text.trim() !== '') {
+      if (!/^(application\/json|text\/plain)\s*(;|$)/i.test(type ?? '')) throw new TidingsError(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json or text/plain');
+      try {
+        body = JSON.parse(text) as typeof body;
+      } catch {
+        throw new TidingsError(ErrorCode.BadRequest, 'body is not valid JSON');
+      }
+      if (typeof body !== 'object' || body === null) throw new TidingsError(ErrorCode.BadRequest, 'body: expected an object');
+    }
+    const kind = body.transport;
+    if (kind !== 'sse' && kind !== 'polling') throw new TidingsError(ErrorCode.BadRequest, 'transport: expected "sse" or "polling"');
+    if (body.token !== undefined && typeof body.token !== 'string') throw new TidingsError(ErrorCode.BadRequest, 'token: expected string');
+    const token = (body.token as string | undefined) ?? bearerOf(req);
+    const rejection = this.deps.admit(ip);
+    if (rejection) throw new TidingsError(rejection.code, rejection.message, rejection.temporary ? { temporary: true } : {});
+    let claims: ConnectionClaims | undefined;
+    if (token !== undefined) {
+      try {
+        claims = await this.deps.verifier().verifyConnection(token);
+      } catch (err) {
+        const e = toErrorBody(err);
+        this.deps.onAuthFailure(ip, kind, e.message);
+        throw new TidingsError(e.code, e.message, e.temporary ? { temporary: true } : {});
+      }
+    }
+    const cfg = this.deps.config.http;
+    const transport = new HttpSessionTransport(
+      kind,
+      {
+        sessionTimeout: cfg.sessionTimeout,
+        pollTimeout: cfg.pollTimeout,
+        heartbeat: cfg.heartbeat,
+        retry: cfg.retry,
+        replayBytes: cfg.replayBytes,
+        maxPollsPerSecond: cfg.maxPollsPerSecond,
+      },
+      (t) => this.#forget(t),
+    );
+    transport.boundUser = claims?.user;
+    if (token !== undefined) transport.verifiedToken = token;
+    const request: TransportRequestInfo = { remoteAddress: ip, headers: req.headers, path: safePath(req.url) };
+    transport.sink = this.deps.createSession(transport, request, claims);
+    this.#sessions.set(transport.key, transport);
+    const out: Record<string, unknown> = { session: transport.key, transport: kind };
+    if (kind === 'sse') {
+      const ticket = randomKey();
+      this.#tickets.set(ticket, { transport, expires: Date.now() + cfg.ticketTtl, used: false });
+      this.#ticketOf.set(transport, ticket);
+      out.ticket = ticket;
+    }
+    sendJson(res, 200, out, cors);
+  }
+
+  #stream(req: IncomingMessage, res: ServerResponse, cors: Record<string, string>): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const ticket = this.#tickets.get(url.searchParams.get('ticket') ?? '');
+    if (!ticket || ticket.transport.ended || (!ticket.used && Date.now() > ticket.expires)) {
+      this.deps.onAuthFailure(this.deps.clientIp(req), 'sse', 'unknown or expired ticket');
+      throw new TidingsError(ErrorCode.Unauthorized, 'unknown or expired ticket');
+    }
+    const header = req.headers['last-event-id'] ?? url.searchParams.get('lastEventId') ?? undefined;
+    let lastEventId: number | undefined;
+    if (header !== undefined && header !== '') {
+      lastEventId = Number(header);
+      if (!Number.isSafeInteger(lastEventId) || lastEventId < 0) throw new TidingsError(ErrorCode.BadRequest, 'Last-Event-ID: expected a non-negative integer');
+    }
+    // A first open (not a resume) uses the ticket up.
+    if (ticket.used && lastEventId === undefined) throw new TidingsError(ErrorCode.Unauthorized, 'this ticket was used; resume with Last-Event-ID');
+    ticket.used = true;
+    ticket.transport.attachStream(res, lastEventId, cors);
+  }
+
+  async #commands(req: IncomingMessage, res: ServerResponse, transport: HttpSessionTransport, ack: number, cors: Record<string, string>): Promise<void> {
+    const type = req.headers['content-type'];
+    if (!ALLOWED_BODY_TYPES.test(type ?? '')) throw new TidingsError(ErrorCode.UnsupportedMediaType, 'Content-Type must be text/plain, application/x-ndjson or application/json');
+    const max = this.deps.config.websocket.maxPayload;
+    const text = await readText(req, max);
+    if (transport.ended) throw new TidingsError(ErrorCode.NotFound, 'unknown or expired session');
+    transport.acknowledge(ack);
+    res.writeHead(204, cors).end();
+    if (text.trim() === '') transport.sink.handleBadMessage('a message must hold at least one frame');
+    else transport.sink.handleMessage(text, Buffer.byteLength(text));
+  }
+
+  /** A session of an authenticated user accepts only requests bearing a token of that user. */
+  async #checkUser(req: IncomingMessage, transport: HttpSessionTransport): Promise<void> {
+    const user = transport.sink.user() || transport.boundUser;
+    if (!user) return;
+    const token = bearerOf(req);
+    if (token === undefined) throw new TidingsError(ErrorCode.Unauthorized, 'this session needs the Authorization header of its user');
+    if (token === transport.verifiedToken) return;
+    let sub: string;
+    try {
+      sub = (await this.deps.verifier().verifyConnection(token)).user;
+    } catch (err) {
+      const e = toErrorBody(err);
+      this.deps.onAuthFailure(this.deps.clientIp(req), transport.kind, e.message);
+      throw new TidingsError(e.code, e.message, e.temporary ? { temporary: true } : {});
+    }
+    if (sub !== user) {
+      this.deps.onAuthFailure(this.deps.clientIp(req), transport.kind, 'session of another user');
+      throw new TidingsError(ErrorCode.Forbidden, 'this session belongs to another user');
+    }
+    transport.verifiedToken = token;
+  }
+
+  #forget(transport: HttpSessionTransport): void {
+    this.#sessions.delete(transport.key);
+    const ticket = this.#ticketOf.get(transport);
+    if (ticket !== undefined) this.#tickets.delete(ticket);
+  }
+
+  /** Ends every HTTP session (shutdown). */
+  close(): void {
+    for (const t of [...this.#sessions.values()]) t.terminate();
+    this.#tickets.clear();
+  }
+}
