@@ -1,0 +1,124 @@
+/**
+ * The browser bundle stays small and browser-only, and bundlers pick the browser entry:
+ * - `scripts/bundle.js` (the build's own esbuild settings, platform browser) builds without
+ *   errors or warnings, to at most 15 KB gzipped;
+ * - the bundle has no import left at all: no `ws`, no `node:` built-in, no `require(`;
+ * - package.json sends Node to dist/node.js (which brings `ws`) and everything else to
+ *   dist/index.js, whose module graph never reaches `ws` or a Node built-in.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { build, type BuildResult, type OutputFile } from 'esbuild';
+import { beforeAll, describe, expect, test } from 'vitest';
+
+const CLIENT = fileURLToPath(new URL('..', import.meta.url));
+const REPO = resolve(CLIENT, '../..');
+const GZIP_BUDGET = 15 * 1024;
+
+type BundleClient = (options: { write?: boolean }) => Promise<BuildResult & { outputFiles?: OutputFile[] }>;
+
+describe('browser bundle (scripts/bundle.js)', () => {
+  let result: BuildResult & { outputFiles?: OutputFile[] };
+  let code: string;
+
+  beforeAll(async () => {
+    // The build's own script (plain JS, untyped): imported by URL and typed here.
+    const script = new URL('../scripts/bundle.js', import.meta.url).href;
+    const { bundleClient } = (await import(script)) as { bundleClient: BundleClient };
+    result = await bundleClient({ write: false });
+    const js = result.outputFiles?.find((f) => f.path.endsWith('tidings.browser.js'));
+    if (!js) throw new Error(`no tidings.browser.js among ${result.outputFiles?.map((f) => f.path).join(', ')}`);
+    code = js.text;
+  }, 60_000);
+
+  test('builds for the browser without errors or warnings', () => {
+    expect(result.errors).toEqual([]);
+    expect(result.warnings).toEqual([]);
+    expect(code.length).toBeGreaterThan(1000);
+    expect(code).toMatch(/export\s*\{[^}]*\bas Tidings\b/);
+  });
+
+  test(`is at most ${GZIP_BUDGET} bytes gzipped (level 9)`, () => {
+    const gzipped = gzipSync(code, { level: 9 }).length;
+    console.log(`browser bundle: ${code.length} bytes minified, ${gzipped} bytes gzipped (level 9; budget ${GZIP_BUDGET})`);
+    expect(gzipped).toBeLessThanOrEqual(GZIP_BUDGET);
+  });
+
+  test('has no Node-only imports: no ws, no node: built-ins, no require()', () => {
+    expect(code).not.toMatch(/\bfrom\s*["']ws["']/);
+    expect(code).not.toMatch(/\bimport\s*\(\s*["']ws["']\s*\)/);
+    expect(code).not.toMatch(/["']node:[\w/]+["']/);
+    expect(code).not.toMatch(/\brequire\s*\(/);
+    // Everything is inside: the bundle imports nothing, statically or dynamically.
+    expect(code).not.toMatch(/\bimport\s*["'{*]|\bfrom\s*["']|\bimport\s*\(/);
+  });
+});
+
+describe('package entries', () => {
+  const pkg = JSON.parse(readFileSync(join(CLIENT, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string>> };
+
+  test('Node gets dist/node.js; browsers, React Native and the rest get dist/index.js', () => {
+    const root = pkg.exports['.']!;
+    expect(root.node).toBe('./dist/node.js');
+    expect(root.browser).toBe('./dist/index.js');
+    expect(root.default).toBe('./dist/index.js');
+    // Conditions match in key order: `node` must come before `browser` and `default`.
+    const keys = Object.keys(root);
+    expect(keys.indexOf('node')).toBeLessThan(keys.indexOf('browser'));
+    expect(keys.indexOf('default')).toBe(keys.length - 1);
+  });
+
+  /** Every module specifier of one compiled file (static imports, re-exports, dynamic imports). */
+  function specifiers(file: string): string[] {
+    // Without comments: the JSDoc examples tsc keeps show imports too.
+    const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+    const found = new Set<string>();
+    for (const m of text.matchAll(/\b(?:import|export)\s[^'";]*?\bfrom\s*['"]([^'"]+)['"]|\bimport\s*['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+      found.add((m[1] ?? m[2] ?? m[3])!);
+    }
+    return [...found];
+  }
+
+  /** The bare (non-relative) imports reachable from one compiled entry, through its relative imports. */
+  function externalImports(entry: string): Map<string, string[]> {
+    const external = new Map<string, string[]>();
+    const seen = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      if (!existsSync(file)) throw new Error(`${relative(REPO, file)} is missing: run \`npm run build\` first (\`npm test\` does)`);
+      for (const spec of specifiers(file)) {
+        if (spec.startsWith('.')) visit(resolve(dirname(file), spec));
+        else external.set(spec, [...(external.get(spec) ?? []), relative(CLIENT, file)]);
+      }
+    };
+    visit(join(CLIENT, entry));
+    return external;
+  }
+
+  test('dist/index.js (tsc output) reaches no ws and no Node built-in; dist/node.js imports ws', () => {
+    const browser = externalImports('dist/index.js');
+    expect([...browser.keys()].sort()).toEqual(['@tidings/protocol']);
+    expect(specifiers(join(CLIENT, 'dist/node.js'))).toContain('ws');
+    expect([...externalImports('dist/node.js').keys()].sort()).toEqual(['@tidings/protocol', 'ws']);
+  });
+
+  test('a browser bundler resolving @tidings/client picks dist/index.js, not dist/node.js or ws', async () => {
+    const out = await build({
+      stdin: { contents: "export { Tidings } from '@tidings/client';", resolveDir: REPO, loader: 'js' },
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    expect(out.errors).toEqual([]);
+    const inputs = Object.keys(out.metafile!.inputs).map((p) => relative(REPO, resolve(REPO, p)));
+    expect(inputs).toContain('packages/client/dist/index.js');
+    expect(inputs).not.toContain('packages/client/dist/node.js');
+    expect(inputs.filter((p) => /(^|\/)node_modules\/ws\//.test(p))).toEqual([]);
+  });
+});
