@@ -34,7 +34,7 @@ import { randomId } from './ids.js';
 import { Outbox, type CommandBody } from './outbox.js';
 import { Subscription, type SubscriptionHost } from './subscription.js';
 import { backoffDelay, startTimer } from './timers.js';
-import { globalWebSocket, websocketTransport, type ClientTransport, type TransportFactory, type WebSocketConstructor } from './transport.js';
+import { globalWebSocket, websocketTransport, type ClientTransport, type TransportFactory, type WebSocketConstructor } from './transports/websocket.js';
 import type {
   ClientEvents,
   ConnectionState,

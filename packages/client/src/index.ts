@@ -14,7 +14,7 @@ export { Tidings } from './client.js';
 export { Subscription } from './subscription.js';
 export { Emitter, type Listener } from './emitter.js';
 export { TidingsError, ClientErrorCode } from './errors.js';
-export { websocketTransport, type ClientTransport, type TransportFactory, type TransportHandlers, type WebSocketConstructor, type WebSocketLike } from './transport.js';
+export { websocketTransport, type ClientTransport, type TransportFactory, type TransportHandlers, type WebSocketConstructor, type WebSocketLike } from './transports/websocket.js';
 export { backoffDelay, clampDelay, MAX_TIMER_DELAY } from './timers.js';
 export { CLIENT_NAME, CLIENT_VERSION } from './version.js';
 export type * from './types.js';

@@ -4,7 +4,7 @@
  */
 import WebSocket from 'ws';
 import { setDefaultWebSocket } from './client.js';
-import type { WebSocketConstructor } from './transport.js';
+import type { WebSocketConstructor } from './transports/websocket.js';
 
 setDefaultWebSocket(WebSocket as unknown as WebSocketConstructor);
 

@@ -3,7 +3,7 @@
  */
 import type { ClientInfo, PresenceStatus, PresenceUser, StreamPosition, UserStatus } from '@tidings/protocol';
 import type { TidingsError } from './errors.js';
-import type { TransportFactory, WebSocketConstructor } from './transport.js';
+import type { TransportFactory, WebSocketConstructor } from './transports/websocket.js';
 
 /** Connection state. */
 export type ConnectionState = 'disconnected' | 'connecting' | 'connected';
