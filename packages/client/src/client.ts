@@ -34,7 +34,10 @@ import { randomId } from './ids.js';
 import { Outbox, type CommandBody } from './outbox.js';
 import { Subscription, type SubscriptionHost } from './subscription.js';
 import { backoffDelay, startTimer } from './timers.js';
-import { globalWebSocket, websocketTransport, type ClientTransport, type TransportFactory, type WebSocketConstructor } from './transports/websocket.js';
+import { pollingTransport } from './transports/polling.js';
+import { sseTransport } from './transports/sse.js';
+import type { ClientTransport, TransportFactory } from './transports/types.js';
+import { globalWebSocket, websocketTransport, type WebSocketConstructor } from './transports/websocket.js';
 import type {
   ClientEvents,
   ConnectionState,
@@ -60,6 +63,8 @@ interface Resolved {
   typing: { throttle: number; idle: number; timeout: number };
   awayWhenHidden: boolean;
   reconnectOnOnline: boolean;
+  transportTimeout: number;
+  blockedTransportRetry: number;
 }
 
 /**
@@ -86,7 +91,15 @@ export class Tidings extends Emitter<ClientEvents> {
   readonly #outbox: Outbox;
   readonly #subs = new Map<string, Subscription<never>>();
   readonly #host: SubscriptionHost;
-  #transportFactory: TransportFactory | undefined;
+  readonly #factories: TransportFactory[];
+  /** Transports that failed to open while a later one reached the server: skipped until then (ms). */
+  readonly #blocked = new Map<string, number>();
+  /** This round's transports, in order, and the one being tried. */
+  #round: TransportFactory[] = [];
+  #roundPos = 0;
+  #roundFailed: string[] = [];
+  #transportOpened = false;
+  #transportTimer: ReturnType<typeof setTimeout> | undefined;
   #state: ConnectionState = 'disconnected';
   #transport: ClientTransport | null = null;
   /** Bumped for every transport: callbacks of an older one are ignored. */
@@ -121,6 +134,8 @@ export class Tidings extends Emitter<ClientEvents> {
       typing: { throttle: typing.throttle ?? 1_000, idle: typing.idle ?? 3_000, timeout: typing.timeout ?? 6_000 },
       awayWhenHidden: options.awayWhenHidden ?? false,
       reconnectOnOnline: options.reconnectOnOnline ?? true,
+      transportTimeout: options.transportTimeout ?? 5_000,
+      blockedTransportRetry: options.blockedTransportRetry ?? 60_000,
     };
     if (this.#config.minReconnectDelay > this.#config.maxReconnectDelay) {
       throw new TypeError('minReconnectDelay must not exceed maxReconnectDelay');
@@ -132,7 +147,17 @@ export class Tidings extends Emitter<ClientEvents> {
       maxMessageBytes: options.maxMessageBytes ?? 65_536,
     });
     const ws = options.websocket ?? globalWebSocket() ?? defaultWebSocket;
-    this.#transportFactory = options.transport ?? (ws ? websocketTransport(ws) : undefined);
+    const http = options.httpUrl !== undefined ? { base: options.httpUrl } : {};
+    const wanted = options.transport ? [options.transport] : options.transports ?? ['websocket', 'sse', 'polling'];
+    this.#factories = [];
+    for (const t of wanted) {
+      if (typeof t !== 'string') this.#factories.push(t);
+      else if (t === 'websocket') {
+        if (ws) this.#factories.push(websocketTransport(ws));
+      } else if (t === 'sse') this.#factories.push(sseTransport(http));
+      else if (t === 'polling') this.#factories.push(pollingTransport(http));
+      else throw new TypeError(`unknown transport ${JSON.stringify(t)}: use "websocket", "sse", "polling" or a TransportFactory`);
+    }
     this.#host = this.#makeHost();
   }
 
@@ -350,28 +375,53 @@ export class Tidings extends Emitter<ClientEvents> {
       }
       this.#token = token;
     }
-    const factory = this.#transportFactory;
-    if (!factory) {
-      this.#stop(0, 'no transport', new TidingsError(ClientErrorCode.NoTransport, 'no WebSocket implementation: pass one as the `websocket` option', { temporary: false }));
+    if (this.#factories.length === 0) {
+      this.#stop(0, 'no transport', new TidingsError(ClientErrorCode.NoTransport, 'no transport available: pass a WebSocket implementation as `websocket`, or list transports', { temporary: false }));
       return;
     }
+    if (this.#roundPos === 0 || this.#roundPos >= this.#round.length) this.#startRound();
+    this.#openTransport(generation, this.#round[this.#roundPos]!);
+  }
+
+  /** A new round of attempts: every transport in order, but those recently found blocked. */
+  #startRound(): void {
+    const now = Date.now();
+    for (const [name, until] of this.#blocked) if (until <= now) this.#blocked.delete(name);
+    const usable = this.#factories.filter((f) => !this.#blocked.has(f.name));
+    this.#round = usable.length > 0 ? usable : [...this.#factories];
+    this.#roundPos = 0;
+    this.#roundFailed = [];
+  }
+
+  #openTransport(generation: number, factory: TransportFactory): void {
     this.#connectError = null;
     this.#disconnectHint = null;
+    this.#transportOpened = false;
     this.#connectTimer = startTimer(() => {
       if (generation === this.#generation) this.#drop(CloseCode.ConnectTimeout, 'connect timeout');
     }, this.#config.timeout);
+    this.#transportTimer = startTimer(() => {
+      if (generation === this.#generation && !this.#transportOpened) this.#drop(1006, `${factory.name} did not open within ${this.#config.transportTimeout} ms`);
+    }, this.#config.transportTimeout);
     this.#debug(`opening ${factory.name} to ${this.url}`);
-    const transport = factory.open(this.url, {
-      onOpen: () => {
-        if (generation === this.#generation) this.#onOpen(factory.name);
+    const transport = factory.open(
+      this.url,
+      {
+        onOpen: () => {
+          if (generation !== this.#generation) return;
+          this.#transportOpened = true;
+          clearTimeout(this.#transportTimer);
+          this.#onOpen(factory.name);
+        },
+        onMessage: (text) => {
+          if (generation === this.#generation) this.#onMessage(text);
+        },
+        onClose: (code, reason) => {
+          if (generation === this.#generation) this.#onClose(code, reason);
+        },
       },
-      onMessage: (text) => {
-        if (generation === this.#generation) this.#onMessage(text);
-      },
-      onClose: (code, reason) => {
-        if (generation === this.#generation) this.#onClose(code, reason);
-      },
-    });
+      { token: () => this.#token },
+    );
     if (generation === this.#generation) this.#transport = transport;
     else transport.close();
   }
@@ -406,6 +456,10 @@ export class Tidings extends Emitter<ClientEvents> {
   #onConnected(result: ConnectResult, sent: Record<string, StreamPosition>, transportName: string): void {
     clearTimeout(this.#connectTimer);
     this.#attempt = 0;
+    // Transports that failed to open this round while this one got through are blocked for a while.
+    for (const name of this.#roundFailed) if (name !== transportName) this.#blocked.set(name, Date.now() + this.#config.blockedTransportRetry);
+    this.#roundFailed = [];
+    this.#roundPos = 0;
     this.#connection = { ...result, transport: transportName };
     this.#setState('connected');
     this.#deadAfter = result.ping > 0 ? (result.ping + result.pong) * 1000 + this.#config.pingSlack : 0;
@@ -508,7 +562,19 @@ export class Tidings extends Emitter<ClientEvents> {
       reason = hint.reason;
     }
     const connectError = this.#connectError;
+    const failedToOpen = !this.#transportOpened && this.#state === 'connecting';
+    const failedName = this.#round[this.#roundPos]?.name;
     this.#teardown();
+    if (failedToOpen && failedName !== undefined && this.#roundPos + 1 < this.#round.length && closeCodeReconnects(code)) {
+      // This transport could not reach the server: try the next one at once.
+      this.#debug(`${failedName} failed to open (${code} ${reason}); trying ${this.#round[this.#roundPos + 1]!.name}`);
+      this.#roundFailed.push(failedName);
+      this.#roundPos++;
+      void this.#open();
+      return;
+    }
+    if (failedToOpen && failedName !== undefined) this.#roundFailed.push(failedName);
+    this.#roundPos = 0;
     const reconnect = hint ? hint.reconnect : closeCodeReconnects(code);
     this.#debug(`connection closed: ${code} ${reason}`, { reconnect });
     if (!reconnect) {
@@ -541,6 +607,7 @@ export class Tidings extends Emitter<ClientEvents> {
   #teardown(): void {
     this.#generation++;
     clearTimeout(this.#connectTimer);
+    clearTimeout(this.#transportTimer);
     clearTimeout(this.#deadTimer);
     clearTimeout(this.#refreshTimer);
     this.#deadTimer = this.#refreshTimer = this.#connectTimer = undefined;
@@ -569,6 +636,7 @@ export class Tidings extends Emitter<ClientEvents> {
     this.#teardown();
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
+    this.#roundPos = 0;
     this.#outbox.rejectAll(error ?? new TidingsError(ClientErrorCode.Disconnected, 'the client is disconnected', { temporary: false }));
     this.#detachEnvironment?.();
     this.#detachEnvironment = null;

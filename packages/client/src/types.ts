@@ -3,7 +3,8 @@
  */
 import type { ClientInfo, PresenceStatus, PresenceUser, StreamPosition, UserStatus } from '@tidings/protocol';
 import type { TidingsError } from './errors.js';
-import type { TransportFactory, WebSocketConstructor } from './transports/websocket.js';
+import type { TransportFactory } from './transports/types.js';
+import type { WebSocketConstructor } from './transports/websocket.js';
 
 /** Connection state. */
 export type ConnectionState = 'disconnected' | 'connecting' | 'connected';
@@ -24,8 +25,21 @@ export interface TidingsOptions {
   getToken?: GetToken;
   /** WebSocket implementation. Default: the runtime's `WebSocket`; on Node, the `ws` package. */
   websocket?: WebSocketConstructor;
-  /** A custom transport, instead of WebSocket. */
+  /**
+   * Transports to try, in order: `websocket`, `sse` (Server-Sent Events) and `polling` (HTTP
+   * long-polling), or custom factories. Default `['websocket', 'sse', 'polling']`. A transport
+   * that fails to open is skipped for the next one; it is remembered as blocked (and skipped
+   * for `blockedTransportRetry`) only when a later one then reaches the server.
+   */
+  transports?: Array<'websocket' | 'sse' | 'polling' | TransportFactory>;
+  /** One custom transport, instead of `transports`. */
   transport?: TransportFactory;
+  /** Base URL of the HTTP transports. Default: derived from `url` (`wss://h/connection/websocket` → `https://h/connection`). */
+  httpUrl?: string;
+  /** Milliseconds a transport gets to open before the next one is tried. Default 5000. */
+  transportTimeout?: number;
+  /** Milliseconds a transport found blocked is skipped before being tried again. Default 60000. */
+  blockedTransportRetry?: number;
   /** Client name and version sent in `connect`. Default: `@tidings/client` and its version. */
   name?: string;
   version?: string;

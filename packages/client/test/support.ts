@@ -4,7 +4,7 @@
  * the TCP connection like a broken network), and bounded waits.
  */
 import WS from 'ws';
-import type { WebSocketConstructor } from '@tidings/client';
+import { pollingTransport, sseTransport, websocketTransport, type TransportFactory, type WebSocketConstructor } from '@tidings/client';
 import { Tidings, type Subscription, type TidingsOptions } from '@tidings/client';
 import { createTidings, type TidingsOptions as NodeOptions } from '../../server/src/node.js';
 import { startTestNode, TEST_API_KEY, TEST_NAMESPACES, TEST_SECRET as SECRET, type TestNode } from '../../server/src/test-support/test-node.js';
@@ -164,4 +164,65 @@ export class Clients {
   closeAll(): void {
     for (const c of this.#all.splice(0)) c.disconnect();
   }
+}
+
+/** The transports every feature test runs over. */
+export const TRANSPORTS = ['websocket', 'sse', 'polling'] as const;
+export type TransportName = (typeof TRANSPORTS)[number];
+
+/**
+ * A TCP proxy in front of a server port, to cut every connection through it at once, as a
+ * broken network would, whatever the transport (WebSocket, an event stream, a poll in flight).
+ */
+export async function tcpProxy(targetPort: number): Promise<{ port: number; url(wsUrl: string): string; cut(): void; close(): Promise<void> }> {
+  const { createServer, connect } = await import('node:net');
+  const sockets = new Set<import('node:net').Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    sockets.add(client);
+    sockets.add(upstream);
+    client.pipe(upstream).pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  return {
+    port,
+    url: (wsUrl) => wsUrl.replace(/:\d+\//, `:${port}/`),
+    cut() {
+      for (const s of sockets) s.resetAndDestroy?.() ?? s.destroy();
+      sockets.clear();
+    },
+    async close() {
+      this.cut();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A transport of the given kind that records every frame the client sends. */
+export function recording(name: TransportName): { factory: TransportFactory; sent: Array<Record<string, unknown>> } {
+  const inner = name === 'websocket' ? websocketTransport(WS as unknown as WebSocketConstructor) : name === 'sse' ? sseTransport() : pollingTransport();
+  const sent: Array<Record<string, unknown>> = [];
+  const factory: TransportFactory = {
+    name: inner.name,
+    open(url, handlers, context) {
+      const t = inner.open(url, handlers, context);
+      return {
+        send(text) {
+          for (const line of text.split('\n')) if (line) sent.push(JSON.parse(line) as Record<string, unknown>);
+          t.send(text);
+        },
+        close: (code, reason) => t.close(code, reason),
+      };
+    },
+  };
+  return { factory, sent };
 }

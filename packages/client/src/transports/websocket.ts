@@ -1,33 +1,6 @@
-/**
- * How the client reaches the server. A transport carries protocol text messages (one or
- * more newline-separated frames each) both ways; everything else (connect, commands,
- * recovery) is the client's and the same on every transport.
- *
- * WebSocket is built in. SSE and HTTP long-polling plug in through the same interface.
- */
+/** The WebSocket transport, over the browser's, React Native's or the `ws` package's WebSocket. */
 import { WS_SUBPROTOCOL } from '@tidings/protocol';
-
-export interface TransportHandlers {
-  /** The transport is open: the client may send `connect`. */
-  onOpen(): void;
-  /** One received message (may hold several frames). */
-  onMessage(text: string): void;
-  /** The transport closed, or failed to open (code 1006 when nothing better is known). */
-  onClose(code: number, reason: string): void;
-}
-
-/** One open (or opening) transport connection. */
-export interface ClientTransport {
-  send(text: string): void;
-  /** Closes the connection; `onClose` is not called afterwards. */
-  close(code?: number, reason?: string): void;
-}
-
-export interface TransportFactory {
-  /** Name reported in the `connected` event and `client.transport`: `websocket`, `sse`, … */
-  readonly name: string;
-  open(url: string, handlers: TransportHandlers): ClientTransport;
-}
+import type { TransportFactory } from './types.js';
 
 /** The part of the WebSocket API the SDK uses: the browser's, React Native's and `ws` all fit. */
 export interface WebSocketLike {

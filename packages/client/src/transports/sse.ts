@@ -1,0 +1,212 @@
+/**
+ * The Server-Sent Events transport: frames from the server arrive as SSE events (named
+ * after the push type, `reply` for replies, each with an `id:`), frames to the server go
+ * as POSTs. Browsers use EventSource, which resumes a broken stream with `Last-Event-ID`
+ * by itself; elsewhere (Node 20 has no EventSource) a fetch-based reader does the same.
+ */
+import type { TransportFactory } from './types.js';
+import { HttpClose, OrderedSender, authHeaders, closeFor, globalFetch, httpBaseOf, openSession, type FetchLike, type HttpTransportOptions } from './http.js';
+
+/** Event names the server uses: every push type, `reply`, and the transport's own `close`. */
+const EVENTS = ['reply', 'publication', 'join', 'leave', 'presence', 'typing', 'status', 'subscribe', 'unsubscribe', 'disconnect', 'ping', 'notification', 'message'];
+
+interface EventSourceLike {
+  readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  addEventListener(type: string, listener: (ev: { data: string }) => void): void;
+  close(): void;
+}
+type EventSourceConstructor = new (url: string, init?: { withCredentials?: boolean }) => EventSourceLike;
+
+export interface SseTransportOptions extends HttpTransportOptions {
+  /** EventSource implementation; default the global one, else a fetch-based reader. Pass `null` to force the reader. */
+  EventSource?: EventSourceConstructor | null;
+  /** Attempts of the fetch-based reader to resume a broken stream before giving up. Default 3. */
+  resumeAttempts?: number;
+}
+
+interface StreamHandlers {
+  onOpen(): void;
+  onEvent(name: string, data: string): void;
+  onEnd(code: number, reason: string): void;
+}
+
+/** Reads an event stream with fetch, resuming with Last-Event-ID like EventSource does. */
+function readWithFetch(fetchImpl: FetchLike, url: string, credentials: boolean, attempts: number, handlers: StreamHandlers): () => void {
+  const controller = new AbortController();
+  let lastEventId: string | undefined;
+  let retry = 1000;
+  let opened = false;
+  let stopped = false;
+  const decoder = new TextDecoder();
+
+  const run = async (attempt: number): Promise<void> => {
+    try {
+      const res = await fetchImpl(url, {
+        headers: { accept: 'text/event-stream', ...(lastEventId !== undefined ? { 'last-event-id': lastEventId } : {}) },
+        signal: controller.signal,
+        credentials: credentials ? 'include' : 'same-origin',
+      });
+      if (!res.ok || !res.body) throw await closeFor(res);
+      if (!opened) {
+        opened = true;
+        handlers.onOpen();
+      }
+      attempt = 0;
+      const reader = res.body.getReader();
+      let buffer = '';
+      let event = 'message';
+      let data: string[] = [];
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let nl: number;
+        while ((nl = buffer.indexOf('\n')) !== -1) {
+          const line = buffer.slice(0, nl).replace(/\r$/, '');
+          buffer = buffer.slice(nl + 1);
+          if (line === '') {
+            if (data.length > 0) handlers.onEvent(event, data.join('\n'));
+            event = 'message';
+            data = [];
+            continue;
+          }
+          if (line.startsWith(':')) continue;
+          const colon = line.indexOf(':');
+          const field = colon === -1 ? line : line.slice(0, colon);
+          const val = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
+          if (field === 'event') event = val;
+          else if (field === 'data') data.push(val);
+          else if (field === 'id') lastEventId = val;
+          else if (field === 'retry' && /^\d+$/.test(val)) retry = Number(val);
+        }
+        if (stopped) return;
+      }
+    } catch (err) {
+      if (stopped) return;
+      if (err instanceof HttpClose) {
+        handlers.onEnd(err.code, err.reason);
+        return;
+      }
+    }
+    if (stopped) return;
+    // The stream broke: resume from the last event, as EventSource would.
+    if (!opened || attempt >= attempts) {
+      handlers.onEnd(1006, opened ? 'event stream lost' : 'event stream did not open');
+      return;
+    }
+    setTimeout(() => void run(attempt + 1), retry);
+  };
+  void run(0);
+  return () => {
+    stopped = true;
+    controller.abort();
+  };
+}
+
+/**
+ * The SSE transport.
+ *
+ * @example
+ * ```ts
+ * new Tidings(url, { transports: [sseTransport({ base: 'https://rt.example.com/connection' })] });
+ * ```
+ */
+export function sseTransport(options: SseTransportOptions = {}): TransportFactory {
+  return {
+    name: 'sse',
+    open(url, handlers, context) {
+      const base = options.base ?? httpBaseOf(url);
+      const fetchImpl = options.fetch ?? globalFetch();
+      const credentials = options.withCredentials ?? false;
+      const controller = new AbortController();
+      let closed = false;
+      let session: string | undefined;
+      let stopStream: (() => void) | undefined;
+      const finish = (code: number, reason: string) => {
+        if (closed) return;
+        closed = true;
+        sender.stop();
+        stopStream?.();
+        handlers.onClose(code, reason);
+      };
+      const sender = new OrderedSender(
+        async (text) => {
+          const res = await fetchImpl!(`${base}/sse/${session}`, {
+            method: 'POST',
+            headers: { 'content-type': 'text/plain', ...authHeaders(context.token()) },
+            body: text,
+            credentials: credentials ? 'include' : 'same-origin',
+          });
+          if (!res.ok) throw await closeFor(res);
+        },
+        (err) => finish(err instanceof HttpClose ? err.code : 1006, err instanceof Error ? err.message : 'send failed'),
+      );
+      const onEvent = (name: string, data: string) => {
+        if (closed) return;
+        if (name === 'close') {
+          let info: { code?: number; reason?: string } = {};
+          try {
+            info = JSON.parse(data) as typeof info;
+          } catch {
+            // A malformed close still ends the stream.
+          }
+          finish(info.code ?? 1006, info.reason ?? 'closed');
+          return;
+        }
+        handlers.onMessage(data);
+      };
+      if (!fetchImpl) {
+        queueMicrotask(() => finish(1006, 'no fetch available for the SSE transport'));
+      } else {
+        openSession(fetchImpl, base, 'sse', context.token(), credentials, controller.signal).then(
+          (opened) => {
+            if (closed) return;
+            session = opened.session;
+            const streamUrl = `${base}/sse?ticket=${encodeURIComponent(opened.ticket ?? '')}`;
+            const ES = options.EventSource === undefined ? (globalThis as { EventSource?: EventSourceConstructor }).EventSource : options.EventSource ?? undefined;
+            if (ES) {
+              const es = new ES(streamUrl, { withCredentials: credentials });
+              stopStream = () => es.close();
+              let opened = false;
+              es.onopen = () => {
+                if (!opened) {
+                  opened = true;
+                  handlers.onOpen();
+                }
+              };
+              // EventSource reconnects by itself; it gives up (CLOSED) only when the server refuses.
+              es.onerror = () => {
+                if (es.readyState === 2) finish(1006, 'event stream closed');
+              };
+              for (const name of [...EVENTS, 'close']) es.addEventListener(name, (ev) => onEvent(name, ev.data));
+            } else {
+              stopStream = readWithFetch(fetchImpl, streamUrl, credentials, options.resumeAttempts ?? 3, {
+                onOpen: () => handlers.onOpen(),
+                onEvent,
+                onEnd: finish,
+              });
+            }
+          },
+          (err: unknown) => finish(err instanceof HttpClose ? err.code : 1006, err instanceof Error ? err.message : 'open failed'),
+        );
+      }
+      return {
+        send: (text) => {
+          if (!closed && session) sender.send(text);
+        },
+        close: () => {
+          if (closed) return;
+          closed = true;
+          sender.stop();
+          stopStream?.();
+          controller.abort();
+          if (session && fetchImpl) {
+            fetchImpl(`${base}/sse/${session}`, { method: 'DELETE', headers: authHeaders(context.token()), keepalive: true }).catch(() => {});
+          }
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * How the client reaches the server. A transport carries protocol text messages (one or
+ * more newline-separated frames each) both ways; everything else (connect, commands,
+ * recovery) is the client's and the same on every transport.
+ *
+ * WebSocket, Server-Sent Events and HTTP long-polling are built in; others plug in
+ * through the same interface.
+ */
+export interface TransportHandlers {
+  /** The transport is open: the client may send `connect`. */
+  onOpen(): void;
+  /** One received message (may hold several frames). */
+  onMessage(text: string): void;
+  /** The transport closed, or failed to open (code 1006 when nothing better is known). */
+  onClose(code: number, reason: string): void;
+}
+
+/** One open (or opening) transport connection. */
+export interface ClientTransport {
+  send(text: string): void;
+  /** Closes the connection; `onClose` is not called afterwards. */
+  close(code?: number, reason?: string): void;
+}
+
+/** What a transport may ask of the client while it runs. */
+export interface TransportContext {
+  /** The current connection token (HTTP transports send it with every request). */
+  token(): string | undefined;
+}
+
+export interface TransportFactory {
+  /** Name reported in the `connected` event and `client.transport`: `websocket`, `sse`, `polling`, … */
+  readonly name: string;
+  /** Opens a connection to the server at `url` (the client's WebSocket URL; HTTP transports derive their base from it). */
+  open(url: string, handlers: TransportHandlers, context: TransportContext): ClientTransport;
+}
+
