@@ -8,7 +8,7 @@ import type { GapContext, SubscribedContext } from '@tidings/client';
 import { mintToken } from '../../server/src/auth/token-mint.js';
 import { startServerProcess } from '../../../test/support/server-process.js';
 import { startTestNode, type TestNode } from '../../server/src/test-support/test-node.js';
-import { Clients, FAST, collect, instrumentedWebSocket, sleep, startRestartableNode, until } from './support.js';
+import { Clients, FAST, TRANSPORTS, collect, instrumentedWebSocket, sleep, startRestartableNode, tcpProxy, until } from './support.js';
 
 const clients = new Clients();
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -180,6 +180,52 @@ describe('reconnecting', () => {
     win.dispatchEvent(new Event('online'));
     await until(() => client.state === 'connected', 'connected after online', 3_000);
     expect(Date.now() - started).toBeLessThan(3_000);
+  });
+});
+
+describe.each(TRANSPORTS)('over %s', (transport) => {
+  test('a TCP cut in the middle of a burst loses nothing: every publication once, in order', async () => {
+    const server = await node();
+    const proxy = await tcpProxy(server.port);
+    cleanups.push(() => proxy.close());
+    const client = clients.make(proxy.url(server.wsUrl), { ...FAST, transports: [transport], token: await server.token('alice') });
+    let reconnects = 0;
+    client.on('connecting', (ctx) => ctx.code !== 0 && reconnects++);
+    await client.connect();
+    const sub = client.subscribe<{ n: number }>('chat:burst');
+    await sub.ready();
+    const got = collect(sub);
+    const burst = (async () => {
+      for (let n = 1; n <= 500; n++) {
+        await server.node.publish('chat:burst', { n });
+        if (n % 50 === 0) await sleep(5);
+      }
+    })();
+    await until(() => got.length >= 100, 'first part of the burst');
+    proxy.cut();
+    await burst;
+    await until(() => got.length >= 500, () => `${got.length} of 500`, 10_000);
+    await sleep(50);
+    expect(got.map((d) => d.n)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+    // WebSocket reconnects and recovers; SSE resumes from Last-Event-ID and polling asks again, in the same session.
+    expect(reconnects).toBe(transport === 'websocket' ? 1 : 0);
+  });
+
+  test('a server that drops the connection: reconnect, resubscribe, recover', async () => {
+    const server = await node();
+    const client = clients.make(server.wsUrl, { ...FAST, minReconnectDelay: 200, maxReconnectDelay: 300, transports: [transport], token: await server.token('alice') });
+    await client.connect();
+    const sub = client.subscribe<{ n: number }>('chat:drop');
+    await sub.ready();
+    const got = collect(sub);
+    await server.api('POST', '/publish', { channel: 'chat:drop', data: { n: 1 } });
+    await until(() => got.length === 1, 'first');
+    await server.api('POST', '/users/alice/disconnect');
+    await until(() => client.state === 'connecting', 'connecting');
+    for (let n = 2; n <= 4; n++) await server.api('POST', '/publish', { channel: 'chat:drop', data: { n } });
+    await until(() => got.length === 4 && client.state === 'connected', () => JSON.stringify(got));
+    expect(got.map((d) => d.n)).toEqual([1, 2, 3, 4]);
+    expect(client.transport).toBe(transport);
   });
 });
 
