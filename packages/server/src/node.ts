@@ -235,7 +235,7 @@ export class Tidings {
       closing: () => this.closing,
     });
     this.metrics.setSource(() => this.inspector.gauges());
-    this.api = new ServerApi(this, log, { metrics: this.metrics, audit: this.audit });
+    this.api = new ServerApi(this, log, { metrics: this.metrics, audit: this.audit, originAllowed });
     this.presenceTimer = setInterval(() => this.presenceFeature.refresh(hub.allSessions()), Math.max(1000, Math.floor(config.presence.ttl / 3)));
     this.presenceTimer.unref();
   }

@@ -14,6 +14,8 @@ import { z } from 'zod';
 import { CloseCode, ErrorCode } from '@tidings/protocol';
 import { ApiKeyAuthenticator, type ApiScope } from '../auth/api-keys.js';
 import { createClientIpResolver, type ClientIpResolver } from '../auth/client-ip.js';
+import type { OriginCheck } from '../auth/origin.js';
+import { answerPreflight, corsHeaders } from '../transport/http-transports.js';
 import type { ApiKeyConfig } from '../config/schema.js';
 import { TidingsError } from '../errors.js';
 import { safePath, type Logger } from '../log.js';
@@ -76,6 +78,8 @@ function intParam(query: URLSearchParams, name: string, min: number, max: number
 }
 
 export interface ServerApiDeps {
+  /** Browser origins allowed to call the API (CORS); requests without Origin always pass. */
+  originAllowed?: OriginCheck;
   metrics: NodeMetrics;
   audit: AuditSink;
 }
@@ -92,6 +96,7 @@ export class ServerApi {
   private readonly audit: AuditSink;
   /** For auth_failure audit events; the node has validated `trustedProxies` already. */
   private readonly clientIp: ClientIpResolver;
+  private readonly originAllowed: OriginCheck;
 
   constructor(
     private readonly node: Tidings,
@@ -103,6 +108,7 @@ export class ServerApi {
     this.metrics = deps.metrics;
     this.audit = deps.audit;
     this.clientIp = createClientIpResolver(node.config.trustedProxies);
+    this.originAllowed = deps.originAllowed ?? (() => true);
     this.routes = this.buildRoutes();
   }
 
@@ -115,6 +121,17 @@ export class ServerApi {
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const path = safePath(req.url);
     if (path !== this.prefix && !path.startsWith(this.prefix + '/')) return false;
+    // CORS, for browser apps on allowed origins (the API key still decides what a caller may do).
+    const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined;
+    if (!this.originAllowed(origin, req.headers.host)) {
+      sendError(res, ErrorCode.Forbidden, 'origin not allowed');
+      return true;
+    }
+    if (req.method === 'OPTIONS') {
+      answerPreflight(res, origin, 'GET, POST, OPTIONS');
+      return true;
+    }
+    for (const [name, value] of Object.entries(corsHeaders(origin))) res.setHeader(name, value);
     void this.dispatch(req, res, path.slice(this.prefix.length) || '/');
     return true;
   }

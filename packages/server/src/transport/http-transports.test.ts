@@ -1,0 +1,328 @@
+/**
+ * The SSE and long-polling endpoints over real HTTP on 127.0.0.1: the wire format, resume
+ * and acknowledgements, user binding, CORS, and bad input (which gets a clear error and
+ * never hurts the server or other sessions).
+ */
+import { afterEach, describe, expect, test } from 'vitest';
+import { startTestNode, type TestNode } from '../test-support/test-node.js';
+
+let server: TestNode;
+afterEach(async () => {
+  await server?.close();
+});
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function base(): string {
+  return `http://127.0.0.1:${server.port}/connection`;
+}
+
+async function open(transport: 'sse' | 'polling', token?: string, headers: Record<string, string> = {}): Promise<{ session: string; ticket?: string }> {
+  const res = await fetch(`${base()}/open`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+    body: JSON.stringify({ transport }),
+  });
+  expect(res.status).toBe(200);
+  return (await res.json()) as { session: string; ticket?: string };
+}
+
+function post(kind: 'sse' | 'poll', session: string, body: string, token?: string, contentType = 'text/plain') {
+  return fetch(`${base()}/${kind}/${session}`, { method: 'POST', headers: { 'content-type': contentType, ...(token ? { authorization: `Bearer ${token}` } : {}) }, body });
+}
+
+interface SseEvent {
+  id?: string;
+  event: string;
+  data: string;
+}
+
+/** Reads an event stream into parsed events (comments counted apart). */
+function readStream(url: string, headers: Record<string, string> = {}) {
+  const controller = new AbortController();
+  const events: SseEvent[] = [];
+  let comments = 0;
+  let status = 0;
+  const done = (async () => {
+    const res = await fetch(url, { headers, signal: controller.signal });
+    status = res.status;
+    if (!res.body) return;
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = '';
+    let cur: Partial<SseEvent> & { data?: string } = {};
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += decoder.decode(value, { stream: true });
+        let i: number;
+        while ((i = buf.indexOf('\n')) !== -1) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          if (line === '') {
+            if (cur.data !== undefined) events.push({ event: cur.event ?? 'message', data: cur.data, ...(cur.id ? { id: cur.id } : {}) });
+            cur = {};
+          } else if (line.startsWith(':')) comments++;
+          else if (line.startsWith('id: ')) cur.id = line.slice(4);
+          else if (line.startsWith('event: ')) cur.event = line.slice(7);
+          else if (line.startsWith('data: ')) cur.data = line.slice(6);
+        }
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  return {
+    events,
+    comments: () => comments,
+    status: () => status,
+    stop: () => controller.abort(),
+    done,
+  };
+}
+
+async function until(check: () => boolean, what: string, timeout = 3_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await sleep(5);
+  }
+}
+
+describe('SSE', () => {
+  test('frames arrive as events named after their type, with increasing ids; replies too', async () => {
+    server = await startTestNode({ http: { heartbeat: 50 } });
+    const token = await server.token('alice');
+    const { session, ticket } = await open('sse', token);
+    expect(session).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    const stream = readStream(`${base()}/sse?ticket=${ticket}`);
+    expect((await post('sse', session, '{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"chat:a"}', token)).status).toBe(204);
+    await until(() => stream.events.length >= 3, 'connect, subscribe, join');
+    await server.api('POST', '/publish', { channel: 'chat:a', data: { n: 1 } });
+    await until(() => stream.events.some((e) => e.event === 'publication'), 'publication');
+    expect(stream.events.map((e) => e.event)).toEqual(['reply', 'reply', 'join', 'publication']);
+    expect(stream.events.map((e) => Number(e.id))).toEqual([1, 2, 3, 4]);
+    expect(JSON.parse(stream.events[0]!.data)).toMatchObject({ id: 1, result: { user: 'alice' } });
+    expect(JSON.parse(stream.events[3]!.data)).toEqual({ type: 'publication', channel: 'chat:a', offset: 1, data: { n: 1 } });
+    // Heartbeats keep the stream busy.
+    await until(() => stream.comments() >= 3, 'heartbeats');
+    stream.stop();
+  });
+
+  test('a stream that breaks resumes from Last-Event-ID without loss or duplicates', async () => {
+    server = await startTestNode({ http: { sessionTimeout: 5_000 } });
+    const token = await server.token('alice');
+    const { session, ticket } = await open('sse', token);
+    const first = readStream(`${base()}/sse?ticket=${ticket}`);
+    await post('sse', session, '{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"news:r"}', token);
+    await server.api('POST', '/publish', { channel: 'news:r', data: { n: 1 } });
+    await until(() => first.events.length === 3, 'three events');
+    const lastId = first.events.at(-1)!.id!;
+    first.stop();
+    await sleep(50);
+    // Published while no stream is open.
+    for (let n = 2; n <= 4; n++) await server.api('POST', '/publish', { channel: 'news:r', data: { n } });
+    const second = readStream(`${base()}/sse?ticket=${ticket}`, { 'last-event-id': lastId });
+    await until(() => second.events.length === 3, 'replayed');
+    expect(second.events.map((e) => JSON.parse(e.data).data.n)).toEqual([2, 3, 4]);
+    expect(second.events.map((e) => Number(e.id))).toEqual([4, 5, 6]);
+    second.stop();
+  });
+
+  test('tickets: unknown or expired ones are refused, and a used one only resumes', async () => {
+    server = await startTestNode({ http: { ticketTtl: 100 } });
+    const token = await server.token('alice');
+    expect((await fetch(`${base()}/sse?ticket=nope`)).status).toBe(401);
+    const late = await open('sse', token);
+    await sleep(150);
+    const expired = await fetch(`${base()}/sse?ticket=${late.ticket}`);
+    expect(expired.status).toBe(401);
+    expect(await expired.json()).toEqual({ error: { code: 'unauthorized', message: 'unknown or expired ticket' } });
+    const ok = await open('sse', token);
+    const stream = readStream(`${base()}/sse?ticket=${ok.ticket}`);
+    await until(() => stream.status() === 200, 'stream open');
+    const again = await fetch(`${base()}/sse?ticket=${ok.ticket}`);
+    expect(again.status).toBe(401);
+    stream.stop();
+  });
+
+  test('a resume from before the replay window gets a close event (4005) and the session ends', async () => {
+    server = await startTestNode({ http: { replayBytes: 200 } });
+    const token = await server.token('alice');
+    const { session, ticket } = await open('sse', token);
+    const first = readStream(`${base()}/sse?ticket=${ticket}`);
+    await post('sse', session, '{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"news:w"}', token);
+    for (let n = 1; n <= 20; n++) await server.api('POST', '/publish', { channel: 'news:w', data: { n, pad: 'x'.repeat(40) } });
+    await until(() => first.events.length === 22, 'all events');
+    first.stop();
+    const second = readStream(`${base()}/sse?ticket=${ticket}`, { 'last-event-id': '1' });
+    await second.done;
+    expect(second.events).toEqual([{ event: 'close', data: JSON.stringify({ code: 4005, reason: 'cannot resume' }) }]);
+    expect((await post('sse', session, '{"type":"pong"}', token)).status).toBe(404);
+  });
+});
+
+describe('long-polling', () => {
+  test('a poll returns every unacknowledged frame; a lost response is delivered again', async () => {
+    server = await startTestNode();
+    const token = await server.token('alice');
+    const { session } = await open('polling', token);
+    const auth = { authorization: `Bearer ${token}` };
+    await post('poll', session, '{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"news:p"}', token);
+    for (let n = 1; n <= 5; n++) await server.api('POST', '/publish', { channel: 'news:p', data: { n } });
+    const first = (await (await fetch(`${base()}/poll/${session}?ack=0`, { headers: auth })).json()) as { from: number; frames: Array<{ data?: { n: number } }> };
+    expect(first.from).toBe(1);
+    expect(first.frames).toHaveLength(7);
+    // The response "was lost": asking again with the same ack gets the same frames.
+    const again = (await (await fetch(`${base()}/poll/${session}?ack=0`, { headers: auth })).json()) as typeof first;
+    expect(again).toEqual(first);
+    // Acknowledged frames are gone; the next poll waits for new ones.
+    const waiting = fetch(`${base()}/poll/${session}?ack=7`, { headers: auth }).then((r) => r.json() as Promise<typeof first>);
+    await sleep(50);
+    await server.api('POST', '/publish', { channel: 'news:p', data: { n: 6 } });
+    const next = await waiting;
+    expect(next.from).toBe(8);
+    expect(next.frames.map((f) => f.data?.n)).toEqual([6]);
+  });
+
+  test('a poll with nothing to deliver is answered empty after pollTimeout; a newer poll answers the waiting one', async () => {
+    server = await startTestNode({ http: { pollTimeout: 150 } });
+    const token = await server.token('alice');
+    const { session } = await open('polling', token);
+    const auth = { authorization: `Bearer ${token}` };
+    await post('poll', session, '{"id":1,"type":"connect"}', token);
+    await fetch(`${base()}/poll/${session}?ack=0`, { headers: auth });
+    const started = Date.now();
+    const empty = (await (await fetch(`${base()}/poll/${session}?ack=1`, { headers: auth })).json()) as { from: number; frames: unknown[] };
+    expect(empty).toEqual({ from: 2, frames: [] });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    const older = fetch(`${base()}/poll/${session}?ack=1`, { headers: auth }).then((r) => r.json());
+    await sleep(20);
+    const newer = fetch(`${base()}/poll/${session}?ack=1`, { headers: auth });
+    expect(await older).toEqual({ from: 2, frames: [] });
+    expect((await newer).status).toBe(200);
+  });
+
+  test('a flood of polls is refused with 429 and the session keeps working', async () => {
+    server = await startTestNode({ http: { maxPollsPerSecond: 5, pollTimeout: 100 } });
+    const token = await server.token('alice');
+    const { session } = await open('polling', token);
+    const auth = { authorization: `Bearer ${token}` };
+    await post('poll', session, '{"id":1,"type":"connect"}', token);
+    const statuses = await Promise.all(Array.from({ length: 12 }, () => fetch(`${base()}/poll/${session}?ack=0`, { headers: auth }).then((r) => r.status)));
+    expect(statuses.filter((s) => s === 429).length).toBe(7);
+    expect(statuses.filter((s) => s === 200).length).toBe(5);
+    await sleep(1_000);
+    const res = await fetch(`${base()}/poll/${session}?ack=0`, { headers: auth });
+    expect(res.status).toBe(200);
+  });
+
+  test('a session without polls ends after sessionTimeout, and leaves its channels', async () => {
+    server = await startTestNode({ http: { sessionTimeout: 150 } });
+    const token = await server.token('alice');
+    const { session } = await open('polling', token);
+    await post('poll', session, '{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"chat:idle"}', token);
+    await until(() => server.node.listConnections({ user: 'alice' }).connections.length === 1, 'connected');
+    await until(() => server.node.listConnections({ user: 'alice' }).connections.length === 0, 'timed out', 2_000);
+    expect((await post('poll', session, '{"type":"pong"}', token)).status).toBe(404);
+  });
+
+  test('DELETE ends the session at once', async () => {
+    server = await startTestNode();
+    const token = await server.token('alice');
+    const { session } = await open('polling', token);
+    await post('poll', session, '{"id":1,"type":"connect"}', token);
+    await until(() => server.node.listConnections({ user: 'alice' }).connections.length === 1, 'connected');
+    const res = await fetch(`${base()}/poll/${session}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(204);
+    expect(server.node.listConnections({ user: 'alice' }).connections).toHaveLength(0);
+  });
+});
+
+describe('bad input gets a clear error and hurts nobody', () => {
+  test('unknown sessions, another user, missing token, size, content type, method', async () => {
+    server = await startTestNode();
+    const alice = await server.token('alice');
+    const bob = await server.token('bob');
+    const { session } = await open('polling', alice);
+    await post('poll', session, '{"id":1,"type":"connect"}', alice);
+    const errorOf = async (res: Response) => ({ status: res.status, code: ((await res.json()) as { error: { code: string } }).error.code });
+    expect(await errorOf(await post('poll', 'AAAAAAAAAAAAAAAAAAAAAA', '{"type":"pong"}', alice))).toEqual({ status: 404, code: 'not_found' });
+    // The SSE path does not reach a polling session.
+    expect(await errorOf(await post('sse', session, '{"type":"pong"}', alice))).toEqual({ status: 404, code: 'not_found' });
+    expect(await errorOf(await post('poll', session, '{"type":"pong"}', bob))).toEqual({ status: 403, code: 'forbidden' });
+    expect(await errorOf(await post('poll', session, '{"type":"pong"}'))).toEqual({ status: 401, code: 'unauthorized' });
+    expect(await errorOf(await fetch(`${base()}/poll/${session}?ack=0`, { headers: { authorization: `Bearer ${bob}` } }))).toEqual({ status: 403, code: 'forbidden' });
+    expect(await errorOf(await post('poll', session, 'x'.repeat(70_000), alice))).toEqual({ status: 413, code: 'payload_too_large' });
+    expect(await errorOf(await post('poll', session, '{"type":"pong"}', alice, 'application/xml'))).toEqual({ status: 415, code: 'unsupported_media_type' });
+    expect(await errorOf(await fetch(`${base()}/poll/${session}?ack=-1`, { headers: { authorization: `Bearer ${alice}` } }))).toEqual({ status: 400, code: 'bad_request' });
+    expect(await errorOf(await fetch(`${base()}/poll/${session}`, { method: 'PUT', headers: { authorization: `Bearer ${alice}` } }))).toEqual({ status: 405, code: 'method_not_allowed' });
+    expect(await errorOf(await fetch(`${base()}/open`, { method: 'GET' }))).toEqual({ status: 405, code: 'method_not_allowed' });
+    // The session survived all of it.
+    const res = await fetch(`${base()}/poll/${session}?ack=0`, { headers: { authorization: `Bearer ${alice}` } });
+    expect(((await res.json()) as { frames: unknown[] }).frames).toHaveLength(1);
+  });
+
+  test('opening: bad bodies and bad tokens', async () => {
+    server = await startTestNode();
+    const openWith = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => fetch(`${base()}/open`, { method: 'POST', headers, body });
+    expect((await openWith('{"transport":"carrier-pigeon"}')).status).toBe(400);
+    expect((await openWith('not json')).status).toBe(400);
+    expect((await openWith('[]')).status).toBe(400);
+    expect((await openWith('{"transport":"sse"}', { 'content-type': 'application/xml' })).status).toBe(415);
+    const bad = await openWith('{"transport":"sse","token":"not-a-jwt"}');
+    expect(bad.status).toBe(401);
+    expect(bad.headers.get('x-tidings-error')).toBe('unauthorized');
+    // Anonymous sessions open; their connect decides (here anonymous access is off).
+    const anon = await open('polling');
+    await post('poll', anon.session, '{"id":1,"type":"connect"}');
+    const answer = (await (await fetch(`${base()}/poll/${anon.session}?ack=0`)).json()) as { frames: Array<{ error?: { code: string } }>; close?: { code: number } };
+    expect(answer.frames[0]?.error?.code).toBe('unauthorized');
+    expect(answer.close?.code).toBe(4500);
+  });
+
+  test('malformed frames close that session with 4501, like on WebSocket; others are untouched', async () => {
+    server = await startTestNode();
+    const token = await server.token('alice');
+    const victim = await open('polling', token);
+    const bystander = await open('polling', token);
+    await post('poll', victim.session, '{"id":1,"type":"connect"}', token);
+    await post('poll', bystander.session, '{"id":1,"type":"connect"}', token);
+    expect((await post('poll', victim.session, 'this is not json', token)).status).toBe(204);
+    const auth = { authorization: `Bearer ${token}` };
+    const answer = (await (await fetch(`${base()}/poll/${victim.session}?ack=0`, { headers: auth })).json()) as { close?: { code: number } };
+    expect(answer.close?.code).toBe(4501);
+    const other = (await (await fetch(`${base()}/poll/${bystander.session}?ack=0`, { headers: auth })).json()) as { frames: unknown[]; close?: unknown };
+    expect(other.frames).toHaveLength(1);
+    expect(other.close).toBeUndefined();
+  });
+});
+
+describe('CORS', () => {
+  test('allowed origins get preflight answers and credentials; others get 403, on transports and the API', async () => {
+    server = await startTestNode({ allowedOrigins: ['https://app.example.com'] });
+    for (const path of ['/connection/open', '/api/v1/publish']) {
+      const pre = await fetch(`http://127.0.0.1:${server.port}${path}`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+      });
+      expect(pre.status).toBe(204);
+      expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+      expect(pre.headers.get('access-control-allow-credentials')).toBe('true');
+      expect(pre.headers.get('access-control-allow-headers')).toContain('authorization');
+      expect(pre.headers.get('access-control-allow-methods')).toContain('POST');
+      const denied = await fetch(`http://127.0.0.1:${server.port}${path}`, { method: 'OPTIONS', headers: { origin: 'https://evil.example.net' } });
+      expect(denied.status).toBe(403);
+    }
+    const token = await server.token('alice');
+    const opened = await fetch(`${base()}/open`, { method: 'POST', headers: { origin: 'https://app.example.com', 'content-type': 'text/plain', authorization: `Bearer ${token}` }, body: '{"transport":"sse"}' });
+    expect(opened.status).toBe(200);
+    expect(opened.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    const api = await fetch(`http://127.0.0.1:${server.port}/api/v1/stats`, { headers: { origin: 'https://app.example.com', authorization: `Bearer ${'test-api-key-0123456789abcdef'}` } });
+    expect(api.status).toBe(200);
+    expect(api.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    // Without Origin (a backend), the API works as before.
+    expect((await server.api('GET', '/stats')).status).toBe(200);
+  });
+});
