@@ -19,8 +19,10 @@ export const ClientErrorCode = {
   QueueTimeout: 'queue_timeout',
   /** `getToken` failed (threw or rejected); the client retries with backoff. */
   TokenUnavailable: 'token_unavailable',
-  /** No WebSocket implementation was found: pass `websocket` in the options. */
+  /** No transport could be used (no WebSocket implementation and no HTTP transport listed). */
   NoTransport: 'no_transport',
+  /** The subscription ended (by the server, or by the application) before it was ready. */
+  Unsubscribed: 'unsubscribed',
 } as const;
 
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];

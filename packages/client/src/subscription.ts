@@ -18,7 +18,7 @@ import {
   type SubscribeResult,
 } from '@tidings/protocol';
 import { Emitter } from './emitter.js';
-import { TidingsError } from './errors.js';
+import { ClientErrorCode, TidingsError } from './errors.js';
 import type { CommandBody, Done } from './outbox.js';
 import { backoffDelay, startTimer } from './timers.js';
 import type {
@@ -134,7 +134,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
       };
       const timer = startTimer(() => {
         cleanup();
-        reject(new TidingsError('timeout', `not subscribed to ${this.channel} within ${timeout} ms`, { temporary: true }));
+        reject(new TidingsError(ClientErrorCode.Timeout, `not subscribed to ${this.channel} within ${timeout} ms`, { temporary: true }));
       }, timeout);
       const offSub = this.on('subscribed', () => {
         cleanup();
@@ -144,7 +144,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
       const offErr = this.on('error', (e) => (lastError = e));
       const offUnsub = this.on('unsubscribed', (ctx) => {
         cleanup();
-        reject(lastError ?? new TidingsError('unsubscribed', `subscription to ${this.channel} ended: ${ctx.reason}`, { temporary: false }));
+        reject(lastError ?? new TidingsError(ClientErrorCode.Unsubscribed, `subscription to ${this.channel} ended: ${ctx.reason}`, { temporary: false }));
       });
     });
   }
@@ -278,7 +278,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
       .then(() => this.#options.getToken!(this.channel))
       .then(send, (err: unknown) => {
         if (generation !== this.#generation) return;
-        this.#subscribeFailed(new TidingsError('token_unavailable', `getToken for ${this.channel} failed: ${String(err)}`, { temporary: true }));
+        this.#subscribeFailed(new TidingsError(ClientErrorCode.TokenUnavailable, `getToken for ${this.channel} failed: ${String(err)}`, { temporary: true }));
       });
   }
 
