@@ -33,6 +33,7 @@ import { ClientErrorCode, TidingsError } from './errors.js';
 import { randomId } from './ids.js';
 import { Outbox, type CommandBody } from './outbox.js';
 import { Subscription, type SubscriptionHost } from './subscription.js';
+import { withTimeout } from './timeout.js';
 import { backoffDelay, startTimer } from './timers.js';
 import { pollingTransport } from './transports/polling.js';
 import { sseTransport } from './transports/sse.js';
@@ -202,6 +203,18 @@ export class Tidings extends Emitter<ClientEvents> {
     return promise;
   }
 
+  /**
+   * While waiting to reconnect, tries now instead of waiting out the backoff: for apps that
+   * know the network is back (React Native's NetInfo or AppState; browsers get the `online`
+   * event handled already). Does nothing in other states.
+   */
+  reconnectNow(): void {
+    if (this.#state !== 'connecting' || this.#reconnectTimer === undefined) return;
+    this.#debug('reconnecting now');
+    this.#attempt = 0;
+    void this.#open();
+  }
+
   /** Resolves when connected; unlike `connect()` it does not start connecting. */
   ready(timeout = this.#config.timeout): Promise<void> {
     if (this.#state === 'connected') return Promise.resolve();
@@ -324,7 +337,8 @@ export class Tidings extends Emitter<ClientEvents> {
     return new Promise((resolve, reject) => {
       this.#outbox.sendNow({ type: 'follow', users: fresh }, (err, result) => {
         if (err) {
-          for (const u of fresh) this.#followed.delete(u);
+          // A reply lost with the connection is not a refusal: the reconnect follows them again.
+          if (err.code !== ClientErrorCode.ConnectionLost) for (const u of fresh) this.#followed.delete(u);
           reject(err);
           return;
         }
@@ -361,7 +375,7 @@ export class Tidings extends Emitter<ClientEvents> {
     if (this.#token === undefined && this.#options.getToken) {
       let token: string | null;
       try {
-        token = await this.#options.getToken();
+        token = await withTimeout(this.#options.getToken(), this.#config.timeout, 'getToken');
       } catch (err) {
         if (generation !== this.#generation) return;
         this.emit('error', new TidingsError(ClientErrorCode.TokenUnavailable, `getToken failed: ${String(err)}`, { temporary: true }));
@@ -427,8 +441,8 @@ export class Tidings extends Emitter<ClientEvents> {
   }
 
   #onOpen(transportName: string): void {
-    const transport = this.#transport;
-    this.#outbox.attach((text) => transport?.send(text));
+    // Looked up at send time: a transport may report open before `open()` has returned it.
+    this.#outbox.attach((text) => this.#transport?.send(text));
     const subs: Record<string, StreamPosition> = {};
     for (const sub of this.#subs.values()) {
       const position = sub.serverSide ? sub._recoverPosition() : undefined;
@@ -477,10 +491,14 @@ export class Tidings extends Emitter<ClientEvents> {
       sub._setServerSide(true);
       sub._applyResult(subResult, sent[channel], sent[channel] ? undefined : sub.position);
     }
+    const sending: Promise<void>[] = [];
     for (const sub of [...this.#subs.values()]) {
       if (channelIn(serverSide, sub.channel)) continue;
       if (sub.serverSide) sub._endByServer('no longer subscribed by the server');
-      else sub._subscribeNow(false);
+      else {
+        const later = sub._subscribeNow(false);
+        if (later) sending.push(later);
+      }
     }
     if (this.#status !== 'online') this.#outbox.sendNow({ type: 'status', status: this.#status });
     if (this.#followed.size > 0) {
@@ -489,7 +507,14 @@ export class Tidings extends Emitter<ClientEvents> {
         else this.#applyStatuses(res as FollowResult);
       });
     }
-    this.#outbox.open();
+    // Queued commands go after every subscribe: a publish may need the subscription first.
+    if (sending.length === 0) this.#outbox.open();
+    else {
+      const generation = this.#generation;
+      void Promise.all(sending).then(() => {
+        if (generation === this.#generation) this.#outbox.open();
+      });
+    }
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w.resolve();
@@ -564,7 +589,8 @@ export class Tidings extends Emitter<ClientEvents> {
     const connectError = this.#connectError;
     const failedToOpen = !this.#transportOpened && this.#state === 'connecting';
     const failedName = this.#round[this.#roundPos]?.name;
-    this.#teardown();
+    // 1009: the server refused a message as too big. Resending it would loop: drop the biggest command.
+    this.#teardown(undefined, code === CloseCode.MessageTooBig);
     if (failedToOpen && failedName !== undefined && this.#roundPos + 1 < this.#round.length && closeCodeReconnects(code)) {
       // This transport could not reach the server: try the next one at once.
       this.#debug(`${failedName} failed to open (${code} ${reason}); trying ${this.#round[this.#roundPos + 1]!.name}`);
@@ -578,6 +604,8 @@ export class Tidings extends Emitter<ClientEvents> {
     const reconnect = hint ? hint.reconnect : closeCodeReconnects(code);
     this.#debug(`connection closed: ${code} ${reason}`, { reconnect });
     if (!reconnect) {
+      // A refused token is not offered again: the next connect() asks getToken for a fresh one.
+      if (this.#options.getToken && (code === CloseCode.InvalidToken || connectError?.code === 'unauthorized')) this.#token = undefined;
       this.#stop(code, reason, connectError && !connectError.temporary ? withClose(connectError, code) : TidingsError.fromClose(code, reason));
       return;
     }
@@ -603,8 +631,11 @@ export class Tidings extends Emitter<ClientEvents> {
     this.#onClose(code, reason);
   }
 
-  /** Forgets the current connection: timers, pending commands, subscription states. */
-  #teardown(): void {
+  /**
+   * Forgets the current connection: timers, pending commands (rejected with `error`, or
+   * `connection_lost`; publishes wait for the next connection), subscription states.
+   */
+  #teardown(error?: TidingsError, dropLargest = false): void {
     this.#generation++;
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#transportTimer);
@@ -615,7 +646,7 @@ export class Tidings extends Emitter<ClientEvents> {
     this.#connection = null;
     this.#disconnectHint = null;
     this.#connectError = null;
-    this.#outbox.connectionLost(new TidingsError(ClientErrorCode.ConnectionLost, 'the connection closed before the reply', { temporary: true }));
+    this.#outbox.connectionLost(error ?? new TidingsError(ClientErrorCode.ConnectionLost, 'the connection closed before the reply', { temporary: true }), dropLargest);
     for (const sub of this.#subs.values()) sub._connectionLost();
   }
 
@@ -633,11 +664,12 @@ export class Tidings extends Emitter<ClientEvents> {
     const transport = this.#transport;
     this.#transport = null;
     transport?.close(CloseCode.Normal, '');
-    this.#teardown();
+    const stopped = error ?? new TidingsError(ClientErrorCode.Disconnected, 'the client is disconnected', { temporary: false });
+    this.#teardown(stopped);
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
     this.#roundPos = 0;
-    this.#outbox.rejectAll(error ?? new TidingsError(ClientErrorCode.Disconnected, 'the client is disconnected', { temporary: false }));
+    this.#outbox.rejectAll(stopped);
     this.#detachEnvironment?.();
     this.#detachEnvironment = null;
     this.#setState('disconnected');
@@ -663,15 +695,24 @@ export class Tidings extends Emitter<ClientEvents> {
     this.#refreshTimer = startTimer(() => void this.#refresh(), delay);
   }
 
+  #refreshAttempt = 0;
+
+  /** Tries the refresh again, with backoff (the token is still valid for a while). */
+  #retryRefresh(): void {
+    clearTimeout(this.#refreshTimer);
+    const delay = backoffDelay(this.#refreshAttempt++, this.#config.minReconnectDelay, this.#config.maxReconnectDelay);
+    this.#refreshTimer = startTimer(() => void this.#refresh(), delay);
+  }
+
   async #refresh(): Promise<void> {
     const generation = this.#generation;
     let token: string | null;
     try {
-      token = await this.#options.getToken!();
+      token = await withTimeout(this.#options.getToken!(), this.#config.timeout, 'getToken');
     } catch (err) {
       if (generation !== this.#generation) return;
       this.emit('error', new TidingsError(ClientErrorCode.TokenUnavailable, `getToken failed: ${String(err)}`, { temporary: true }));
-      this.#refreshTimer = startTimer(() => void this.#refresh(), this.#config.minReconnectDelay);
+      this.#retryRefresh();
       return;
     }
     if (generation !== this.#generation || this.#state !== 'connected') return;
@@ -684,9 +725,10 @@ export class Tidings extends Emitter<ClientEvents> {
       if (generation !== this.#generation) return;
       if (err) {
         this.emit('error', err);
-        if (err.temporary) this.#refreshTimer = startTimer(() => void this.#refresh(), this.#config.minReconnectDelay);
+        if (err.temporary) this.#retryRefresh();
         return;
       }
+      this.#refreshAttempt = 0;
       const ttl = (result as RefreshResult).ttl;
       if (ttl !== undefined) this.#scheduleRefresh(ttl);
     });
@@ -695,13 +737,7 @@ export class Tidings extends Emitter<ClientEvents> {
   #attachEnvironment(): void {
     if (this.#detachEnvironment) return;
     const offOnline = this.#config.reconnectOnOnline
-      ? onNetworkOnline(() => {
-          if (this.#state === 'connecting' && this.#reconnectTimer !== undefined) {
-            this.#debug('network is back: reconnecting now');
-            this.#attempt = 0;
-            void this.#open();
-          }
-        })
+      ? onNetworkOnline(() => this.reconnectNow())
       : () => {};
     let offVisibility = () => {};
     if (this.#config.awayWhenHidden) {
@@ -770,6 +806,7 @@ export class Tidings extends Emitter<ClientEvents> {
       typing: this.#config.typing,
       minRetryDelay: this.#config.minReconnectDelay,
       maxRetryDelay: this.#config.maxReconnectDelay,
+      timeout: this.#config.timeout,
       debug: (message, details) => this.#debug(message, details),
     };
   }
@@ -782,3 +819,4 @@ function channelIn(subs: Record<string, SubscribeResult>, channel: string): bool
 function withClose(error: TidingsError, closeCode: number): TidingsError {
   return new TidingsError(error.code, error.message, { temporary: error.temporary, closeCode });
 }
+

@@ -31,6 +31,8 @@ interface Entry {
   resend: boolean;
   timeout: number;
   id?: number;
+  /** Encoded size, once sent. */
+  bytes?: number;
   timer?: ReturnType<typeof setTimeout>;
 }
 
@@ -87,13 +89,21 @@ export class Outbox {
    * The connection is gone. Pending commands marked `resend` return to the front of the
    * queue (in the order they were sent); the others reject with `error`.
    */
-  connectionLost(error: TidingsError): void {
+  connectionLost(error: TidingsError, dropLargest = false): void {
     this.#open = false;
     this.#send = null;
     this.#batch = [];
     this.#batchBytes = 0;
     const requeue: Entry[] = [];
-    for (const entry of [...this.#pending.values()].sort((a, b) => a.id! - b.id!)) {
+    const sent = [...this.#pending.values()].sort((a, b) => a.id! - b.id!);
+    if (dropLargest && sent.length > 0) {
+      // The server closed with 1009 (message too big): the biggest command in flight caused it.
+      const largest = sent.reduce((a, b) => ((b.bytes ?? 0) > (a.bytes ?? 0) ? b : a));
+      sent.splice(sent.indexOf(largest), 1);
+      clearTimeout(largest.timer);
+      largest.done(new TidingsError('payload_too_large', `the server refused a ${largest.bytes}-byte message as too big (close 1009)`, { temporary: false }));
+    }
+    for (const entry of sent) {
       clearTimeout(entry.timer);
       delete entry.id;
       if (entry.resend) requeue.push(entry);
@@ -124,6 +134,12 @@ export class Outbox {
       const entry: Entry = { body, done, resend: options.resend ?? false, timeout: options.timeout ?? this.#options.timeout };
       if (this.#open) {
         this.#transmit(entry);
+        return;
+      }
+      // Refuse at once what could never be sent (the id is at most 10 digits).
+      const size = utf8Length(encodeFrame({ ...body, id: MAX_COMMAND_ID } as Command));
+      if (size > this.#options.maxMessageBytes) {
+        done(new TidingsError('payload_too_large', `command is ${size} bytes, over the ${this.#options.maxMessageBytes}-byte message limit`, { temporary: false }));
         return;
       }
       if (this.#waiting.length >= this.#options.queueMax) {
@@ -181,6 +197,7 @@ export class Outbox {
       return;
     }
     entry.id = id;
+    entry.bytes = bytes;
     this.#pending.set(id, entry);
     entry.timer = startTimer(() => {
       if (this.#pending.get(id) !== entry) return;

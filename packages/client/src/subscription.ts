@@ -19,6 +19,7 @@ import {
 } from '@tidings/protocol';
 import { Emitter } from './emitter.js';
 import { ClientErrorCode, TidingsError } from './errors.js';
+import { withTimeout } from './timeout.js';
 import type { CommandBody, Done } from './outbox.js';
 import { backoffDelay, startTimer } from './timers.js';
 import type {
@@ -49,6 +50,8 @@ export interface SubscriptionHost {
   readonly typing: { throttle: number; idle: number; timeout: number };
   readonly minRetryDelay: number;
   readonly maxRetryDelay: number;
+  /** The client's `timeout` option: replies, getToken, ready(). */
+  readonly timeout: number;
   debug(message: string, details?: unknown): void;
 }
 
@@ -123,7 +126,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
    * await client.subscribe('chat:lobby').ready();
    * ```
    */
-  ready(timeout = 10_000): Promise<void> {
+  ready(timeout = this.#host.timeout): Promise<void> {
     if (this.#state === 'subscribed') return Promise.resolve();
     return new Promise((resolve, reject) => {
       const cleanup = () => {
@@ -250,8 +253,13 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     return this.position;
   }
 
-  /** @internal Sends `subscribe` (after `unsubscribe` when `resubscribe`), recovering from the last position. */
-  _subscribeNow(resubscribe: boolean): void {
+  /**
+   * @internal Sends `subscribe` (after `unsubscribe` when `resubscribe`), recovering from the
+   * last position. With a subscription `getToken` the command goes out later: the returned
+   * promise settles once it was sent or given up, so the client can hold queued commands
+   * (a publish to this private channel) until then.
+   */
+  _subscribeNow(resubscribe: boolean): Promise<void> | undefined {
     const generation = ++this.#generation;
     clearTimeout(this.#retryTimer);
     this.#setState('subscribing');
@@ -272,14 +280,12 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     };
     if (!this.#options.getToken) {
       send(undefined);
-      return;
+      return undefined;
     }
-    Promise.resolve()
-      .then(() => this.#options.getToken!(this.channel))
-      .then(send, (err: unknown) => {
-        if (generation !== this.#generation) return;
-        this.#subscribeFailed(new TidingsError(ClientErrorCode.TokenUnavailable, `getToken for ${this.channel} failed: ${String(err)}`, { temporary: true }));
-      });
+    return withTimeout(Promise.resolve().then(() => this.#options.getToken!(this.channel)), this.#host.timeout, 'getToken').then(send, (err: unknown) => {
+      if (generation !== this.#generation) return;
+      this.#subscribeFailed(new TidingsError(ClientErrorCode.TokenUnavailable, `getToken for ${this.channel} failed: ${String(err)}`, { temporary: true }));
+    });
   }
 
   /**
@@ -420,8 +426,10 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     if (this.#state !== 'subscribed') return;
     if (push.offset !== undefined && this.#offset !== undefined) {
       if (push.offset !== this.#offset + 1 && !this.#recoverable) {
-        // Nothing can be replayed here: say so, and go on from this publication.
-        const gap: GapContext = { channel: this.channel, from: this.position!, to: { epoch: this.#epoch, offset: push.offset } };
+        // Nothing can be replayed here: say so, and go on from this publication. (An offset that
+        // went down means a new epoch, which publications do not carry: `to` has no epoch then.)
+        const to = push.offset > this.#offset ? { epoch: this.#epoch, offset: push.offset } : { offset: push.offset };
+        const gap: GapContext = { channel: this.channel, from: this.position!, to };
         this.emit('gap', gap);
         this.#options.onGap?.(gap);
       } else if (push.offset !== this.#offset + 1) {

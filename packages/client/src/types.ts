@@ -23,7 +23,7 @@ export interface TidingsOptions {
    * it expires (scheduled from the connect reply), and after the server rejected an expired one.
    */
   getToken?: GetToken;
-  /** WebSocket implementation. Default: the runtime's `WebSocket`; on Node, the `ws` package. */
+  /** WebSocket implementation. Default: the runtime's `WebSocket` (browsers, React Native, Node 22+); on Node 20, the `ws` package. */
   websocket?: WebSocketConstructor;
   /**
    * Transports to try, in order: `websocket`, `sse` (Server-Sent Events) and `polling` (HTTP

@@ -48,7 +48,8 @@ function readWithFetch(fetchImpl: FetchLike, url: string, credentials: boolean, 
         signal: controller.signal,
         credentials: credentials ? 'include' : 'same-origin',
       });
-      if (!res.ok || !res.body) throw await closeFor(res);
+      if (!res.ok) throw await closeFor(res);
+      if (!res.body || typeof res.body.getReader !== 'function') throw new HttpClose(1006, 'this runtime cannot stream a response body');
       if (!opened) {
         opened = true;
         handlers.onOpen();
@@ -157,15 +158,16 @@ export function sseTransport(options: SseTransportOptions = {}): TransportFactor
         }
         handlers.onMessage(data);
       };
-      if (!fetchImpl) {
-        queueMicrotask(() => finish(1006, 'no fetch available for the SSE transport'));
+      const ES = options.EventSource === undefined ? (globalThis as { EventSource?: EventSourceConstructor }).EventSource : options.EventSource ?? undefined;
+      if (!fetchImpl || (!ES && typeof TextDecoder !== 'function')) {
+        // React Native, for one, has neither EventSource nor a streaming fetch: fail at once so the next transport is tried.
+        queueMicrotask(() => finish(1006, 'this runtime cannot read an event stream'));
       } else {
         openSession(fetchImpl, base, 'sse', context.token(), credentials, controller.signal).then(
           (opened) => {
             if (closed) return;
             session = opened.session;
             const streamUrl = `${base}/sse?ticket=${encodeURIComponent(opened.ticket ?? '')}`;
-            const ES = options.EventSource === undefined ? (globalThis as { EventSource?: EventSourceConstructor }).EventSource : options.EventSource ?? undefined;
             if (ES) {
               const es = new ES(streamUrl, { withCredentials: credentials });
               stopStream = () => es.close();
