@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
- * Fan-out benchmark orchestrator: Tidings vs two bare `ws` baselines.
+ * Fan-out benchmark orchestrator: Tidings vs two bare `ws` baselines, and
+ * Tidings over Server-Sent Events vs Tidings over WebSocket (`--sse`).
  *
  *   npm run bench                    # build, then the full run
  *   node bench/run.js --quick        # smoke run (~1 minute)
+ *   node bench/run.js --sse          # workload A, Tidings over WebSocket and over SSE (~4 minutes)
  *   node bench/run.js --help         # every flag
  *
  * For each workload and each server (one server at a time), it forks the server
@@ -23,11 +25,15 @@ import { formatSummary, summarizeProfile } from './lib/profile-summary.js';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
 
+/** `transport`: how the sinks connect to it (`ws`: WebSocket; `sse`: Tidings' Server-Sent Events transport). */
 const SERVERS = {
-  tidings: { file: 'servers/tidings-server.js', label: 'Tidings' },
-  'ws-per-sub': { file: 'servers/ws-per-sub-server.js', label: 'bare ws, per-subscriber send' },
-  'ws-coalesced': { file: 'servers/ws-coalesced-server.js', label: 'bare ws, coalesced' },
+  tidings: { file: 'servers/tidings-server.js', label: 'Tidings', transport: 'ws' },
+  'ws-per-sub': { file: 'servers/ws-per-sub-server.js', label: 'bare ws, per-subscriber send', transport: 'ws' },
+  'ws-coalesced': { file: 'servers/ws-coalesced-server.js', label: 'bare ws, coalesced', transport: 'ws' },
+  // The same Tidings server (its own process, same settings), its subscribers on SSE.
+  'tidings-sse': { file: 'servers/tidings-server.js', label: 'Tidings over SSE', transport: 'sse' },
 };
+const DEFAULT_SERVERS = ['tidings', 'ws-per-sub', 'ws-coalesced'];
 
 const WORKLOADS = {
   A: { id: 'A', label: '1 channel × 2,000 subscribers', channels: 1, subsPerChannel: 2000 },
@@ -41,8 +47,12 @@ const BARS = { turn: 0.8, saturation: 0.5 };
 const HELP = `usage: node bench/run.js [flags]
 
   --quick               smoke run: --window 2 --warmup 0.5 --rounds 1 --factor 2 --max-steps 4
+  --sse                 SSE vs WebSocket: --workloads A --servers tidings,tidings-sse --rounds 3
+                        (each still overridable); prints SSE / WebSocket ratios
   --workloads A,B       workloads to run (A: 1 ch x 2000 subs, B: 500 ch x 10 subs)
   --servers LIST        subset of: ${Object.keys(SERVERS).join(',')}
+                        (default ${DEFAULT_SERVERS.join(',')}; tidings-sse is Tidings with
+                        its subscribers on Server-Sent Events)
   --modes turn,sweep    which publish modes to run
   --window SEC          measurement window per step (default 4)
   --warmup SEC          publishing before each window starts (default 1)
@@ -60,6 +70,8 @@ const HELP = `usage: node bench/run.js [flags]
   --pin                 pin the server to CPU 0 and the sinks to the other CPUs (taskset)
   --profile LIST        CPU-profile these servers' measurement windows (in-process
                         inspector); writes bench/out/prof/*.cpuprofile and prints top functions
+  --http-replay-bytes N set Tidings' http.replayBytes (SSE replay window; default: the
+                        server's own default, 1 MiB); for experiments
   --out DIR             where results go (default bench/out)
   --help
 `;
@@ -67,8 +79,9 @@ const HELP = `usage: node bench/run.js [flags]
 function parseArgs(argv) {
   const o = {
     quick: false,
+    sse: false,
     workloads: ['A', 'B'],
-    servers: Object.keys(SERVERS),
+    servers: DEFAULT_SERVERS,
     modes: ['turn', 'sweep'],
     window: 4,
     warmup: 1,
@@ -83,6 +96,7 @@ function parseArgs(argv) {
     drainTimeout: 30,
     pin: false,
     profile: [],
+    httpReplayBytes: undefined,
     out: path.join(HERE, 'out'),
   };
   const explicit = new Set();
@@ -102,7 +116,7 @@ function parseArgs(argv) {
       value = arg.slice(eq + 1);
       arg = arg.slice(0, eq);
     }
-    const flag = ['quick', 'pin', 'help'].includes(arg);
+    const flag = ['quick', 'sse', 'pin', 'help'].includes(arg);
     if (!flag && value === undefined) {
       value = argv[++i];
       if (value === undefined) throw new Error(`--${arg} needs a value`);
@@ -114,6 +128,9 @@ function parseArgs(argv) {
         process.exit(0);
       case 'quick':
         o.quick = true;
+        break;
+      case 'sse':
+        o.sse = true;
         break;
       case 'pin':
         o.pin = true;
@@ -151,12 +168,23 @@ function parseArgs(argv) {
         o[key] = num(arg, value);
         break;
       }
+      case 'http-replay-bytes': {
+        const n = Number(value);
+        if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${arg}: expected a byte count, got ${JSON.stringify(value)}`);
+        o.httpReplayBytes = n;
+        break;
+      }
       case 'out':
         o.out = path.resolve(value);
         break;
       default:
         throw new Error(`unknown flag --${arg} (see --help)`);
     }
+  }
+  if (o.sse) {
+    if (!explicit.has('workloads')) o.workloads = ['A'];
+    if (!explicit.has('servers')) o.servers = ['tidings', 'tidings-sse'];
+    if (!explicit.has('rounds') && !o.quick) o.rounds = 3;
   }
   if (o.quick) {
     if (!explicit.has('window')) o.window = 2;
@@ -353,6 +381,7 @@ async function runWorkload(opts, workload, serverKeys, secret, mintToken) {
   const results = serverKeys.map((key) => ({
     server: key,
     label: SERVERS[key].label,
+    transport: SERVERS[key].transport,
     workload: workload.id,
     connections: total,
     probes,
@@ -366,12 +395,16 @@ async function runWorkload(opts, workload, serverKeys, secret, mintToken) {
     for (let i = 0; i < serverKeys.length; i++) {
       const child = spawnChild(SERVERS[serverKeys[i]].file, `${serverKeys[i]} server`);
       servers.push(child);
-      const ready = await child.request({ type: 'init', channels, secret }, 30_000, 'init');
+      const options = opts.httpReplayBytes !== undefined ? { httpReplayBytes: opts.httpReplayBytes } : {};
+      const ready = await child.request({ type: 'init', channels, secret, options }, 30_000, 'init');
       if (opts.pin) pin(child.pid, '0');
-      child.url = `ws://127.0.0.1:${ready.port}${ready.path}`;
+      child.transport = SERVERS[serverKeys[i]].transport;
+      results[i].serverMeta = { ...(ready.meta ?? {}), frameBytes: ready.frameBytes };
+      child.url = child.transport === 'sse' ? `http://127.0.0.1:${ready.port}${ready.httpPath}` : `ws://127.0.0.1:${ready.port}${ready.path}`;
       log(`  ${SERVERS[serverKeys[i]].label}: pid ${child.pid}, ${child.url}`);
     }
     const urls = servers.map((s) => s.url);
+    const transports = servers.map((s) => s.transport);
     for (let i = 0; i < perSink.length; i++) {
       const child = spawnChild('sink.js', `sink ${i}`, {
         onUnsolicited: (msg) => {
@@ -388,7 +421,7 @@ async function runWorkload(opts, workload, serverKeys, secret, mintToken) {
         // Every server's subscribers, server by server.
         const conns = [];
         for (let srv = 0; srv < servers.length; srv++) for (const c of perSink[i]) conns.push({ srv, ...c });
-        return s.request({ type: 'init', urls, conns, concurrency: perSinkConcurrency }, 60_000 + 40 * conns.length, 'connect and subscribe');
+        return s.request({ type: 'init', urls, transports, conns, concurrency: perSinkConcurrency }, 60_000 + 40 * conns.length, 'connect and subscribe');
       }),
     );
     for (let srv = 0; srv < servers.length; srv++) {
@@ -407,6 +440,9 @@ async function runWorkload(opts, workload, serverKeys, secret, mintToken) {
     const frameTotal = (marks) => marks.reduce((n, m) => n + m.frames, 0);
     const sinksAlive = () => sinks.every((s) => !s.isDead());
 
+    // Publications made by each server so far: an SSE session's replay window
+    // (http.replayBytes) fills with them, and a full window changes its costs.
+    const publishedSoFar = serverKeys.map(() => 0);
     const measure = async (srv, mode, rate, label) => {
       const server = servers[srv];
       const key = serverKeys[srv];
@@ -422,6 +458,8 @@ async function runWorkload(opts, workload, serverKeys, secret, mintToken) {
       await sleep(opts.window * 1000);
       const [s1, k1] = await Promise.all([server.request({ type: 'mark' }, 10_000), markSinks(srv, 'collect')]);
       const stopped = await server.request({ type: 'stop' }, 10_000);
+      const framesPerSessionBefore = publishedSoFar[srv] / workload.channels;
+      publishedSoFar[srv] += stopped.published;
       let profile;
       if (profiling) {
         const dir = path.join(opts.out, 'prof');
@@ -466,6 +504,7 @@ async function runWorkload(opts, workload, serverKeys, secret, mintToken) {
         serverCpuUsPerMsg: frames > 0 ? (serverCpuMs * 1000) / frames : null,
         sinksCpuPct: k1.reduce((n, m, i) => n + ((cpuMs(m.cpu) - cpuMs(k0[i].cpu)) / (m.now - k0[i].now)) * 100, 0),
         publishedInStep: stopped.published,
+        framesPerSessionBefore,
         expectedFrames: expected,
         receivedFrames: received,
         drainSeconds: (Date.now() - drainStart) / 1000,
@@ -675,6 +714,7 @@ function markdown(results, opts) {
     }
     out.push('');
   }
+  if (results.sseVsWs?.length) out.push(sseMarkdown(results.sseVsWs));
   const problems = results.runs.filter((r) => r.error || r.lostConnections || (r.steps ?? []).some((s) => s.receivedFrames !== s.expectedFrames));
   for (const r of problems) {
     const short = (r.steps ?? []).filter((s) => s.receivedFrames !== s.expectedFrames).length;
@@ -717,6 +757,108 @@ function ratios(results, opts) {
   return list;
 }
 
+/**
+ * Tidings over SSE against Tidings over WebSocket, same workload, same run: delivered
+ * msg/s (SSE / WS: < 1 means SSE delivers less), server CPU µs/msg (SSE / WS: > 1 means
+ * SSE costs more per message) and latency, one entry per workload where both ran.
+ */
+function sseComparison(results, opts) {
+  const list = [];
+  const get = (wl, s) => results.runs.find((r) => r.workload === wl && r.server === s && !r.error);
+  for (const wl of opts.workloads) {
+    const ws = get(wl, 'tidings');
+    const sse = get(wl, 'tidings-sse');
+    if (!ws || !sse) continue;
+    const c = { workload: wl };
+    if (ws.turn && sse.turn) {
+      c.turn = {
+        ws: ws.turn,
+        sse: sse.turn,
+        wsCpuUsPerMsg: ws.turnCpuUsPerMsg,
+        sseCpuUsPerMsg: sse.turnCpuUsPerMsg,
+        ratio: sse.turn.deliveredMsgPerSec / ws.turn.deliveredMsgPerSec,
+        paired: median(sse.turnRounds.map((v, i) => (ws.turnRounds[i] ? v / ws.turnRounds[i] : NaN)).filter(Number.isFinite)),
+        cpuRatio: sse.turnCpuUsPerMsg / ws.turnCpuUsPerMsg,
+      };
+    }
+    if (ws.best && sse.best) {
+      c.saturation = {
+        ws: ws.best,
+        sse: sse.best,
+        ratio: sse.best.deliveredMsgPerSec / ws.best.deliveredMsgPerSec,
+        cpuRatio: sse.best.serverCpuUsPerMsg / ws.best.serverCpuUsPerMsg,
+        reached: ws.sweepReachedSaturation && sse.sweepReachedSaturation,
+      };
+      // Latency where both kept up: the highest target at which neither was saturated.
+      const common = sse.sweep.filter((st) => !st.saturated && ws.sweep.some((w) => w.targetMsgPerSec === st.targetMsgPerSec && !w.saturated));
+      const top = common[common.length - 1];
+      if (top) c.latency = { targetMsgPerSec: top.targetMsgPerSec, ws: ws.sweep.find((w) => w.targetMsgPerSec === top.targetMsgPerSec), sse: top };
+      // How full the SSE sessions' replay windows were before each step.
+      c.framesBefore = sse.sweep.map((st) => ({ targetMsgPerSec: st.targetMsgPerSec, frames: st.framesPerSessionBefore }));
+      // Per target, delivered SSE / WS.
+      c.perTarget = sse.sweep
+        .map((st) => {
+          const w = ws.sweep.find((x) => x.targetMsgPerSec === st.targetMsgPerSec);
+          return w ? { targetMsgPerSec: st.targetMsgPerSec, ratio: st.deliveredMsgPerSec / w.deliveredMsgPerSec } : null;
+        })
+        .filter(Boolean);
+    }
+    const m = sse.serverMeta ?? {};
+    if (m.httpReplayBytes !== undefined && m.frameBytes) c.replay = { bytes: m.httpReplayBytes, frameBytes: m.frameBytes, frames: Math.floor(m.httpReplayBytes / m.frameBytes) };
+    list.push(c);
+  }
+  return list;
+}
+
+function sseMarkdown(list) {
+  const out = [];
+  for (const c of list) {
+    out.push(
+      `SSE vs WebSocket, workload ${c.workload} (Tidings over SSE ÷ Tidings over WebSocket, same run; msg/s: < 1 means SSE delivers less; ` +
+        'CPU µs/msg: > 1 means SSE costs the server more per message):',
+      '',
+      '| Measure | Tidings over WebSocket | Tidings over SSE | SSE / WS |',
+      '|---|---:|---:|---:|',
+    );
+    const lat = (st) => `${fmtMs(st.latencyMs.p50)} / ${fmtMs(st.latencyMs.p99)}`;
+    if (c.turn) {
+      const t = c.turn;
+      out.push(
+        `| one publication per turn: delivered msg/s | ${fmtInt(t.ws.deliveredMsgPerSec)} | ${fmtInt(t.sse.deliveredMsgPerSec)} | **${fmtRatio(t.ratio)}** (paired ${fmtRatio(t.paired)}) |`,
+        `| one publication per turn: server CPU µs/msg | ${fmtUs(t.wsCpuUsPerMsg)} | ${fmtUs(t.sseCpuUsPerMsg)} | ${fmtRatio(t.cpuRatio)} |`,
+        `| one publication per turn: p50 / p99 ms | ${lat(t.ws)} | ${lat(t.sse)} | ${fmtRatio(t.sse.latencyMs.p50 / t.ws.latencyMs.p50)} / ${fmtRatio(t.sse.latencyMs.p99 / t.ws.latencyMs.p99)} |`,
+      );
+    }
+    if (c.saturation) {
+      const b = c.saturation;
+      out.push(
+        `| best delivered msg/s of the sweep (saturation) | ${fmtInt(b.ws.deliveredMsgPerSec)} at ${fmtK(b.ws.targetMsgPerSec)} | ${fmtInt(b.sse.deliveredMsgPerSec)} at ${fmtK(b.sse.targetMsgPerSec)} | **${fmtRatio(b.ratio)}**${b.reached ? '' : ' (sweep ended before saturation)'} |`,
+        `| server CPU µs/msg at best (server CPU) | ${fmtUs(b.ws.serverCpuUsPerMsg)} (${fmtPct(b.ws.serverCpuPct)}) | ${fmtUs(b.sse.serverCpuUsPerMsg)} (${fmtPct(b.sse.serverCpuPct)}) | ${fmtRatio(b.cpuRatio)} |`,
+      );
+    }
+    if (c.latency) {
+      const l = c.latency;
+      out.push(
+        `| p50 / p99 ms at ${fmtK(l.targetMsgPerSec)} msg/s (highest target neither saturated) | ${lat(l.ws)} | ${lat(l.sse)} | ${fmtRatio(l.sse.latencyMs.p50 / l.ws.latencyMs.p50)} / ${fmtRatio(l.sse.latencyMs.p99 / l.ws.latencyMs.p99)} |`,
+      );
+    } else if (c.saturation) {
+      out.push('| latency where both kept up | no target below saturation for both | | |');
+    }
+    if (c.perTarget?.length) out.push('', `Delivered SSE / WS per sweep target: ${c.perTarget.map((p) => `${fmtK(p.targetMsgPerSec)} ${fmtRatio(p.ratio)}`).join(' · ')}`);
+    if (c.replay) {
+      const full = c.framesBefore?.find((f) => f.frames >= c.replay.frames);
+      out.push(
+        '',
+        `SSE replay window: http.replayBytes ${fmtInt(c.replay.bytes)} B ÷ ~${c.replay.frameBytes}-byte frames ≈ ${fmtInt(c.replay.frames)} frames per session; ` +
+          `it fills as the run goes (${full ? `full from the ${fmtK(full.targetMsgPerSec)} step on` : 'not full by the end of the sweep'}). ` +
+          `Frames per session before each sweep step: ${(c.framesBefore ?? []).map((f) => `${fmtK(f.targetMsgPerSec)} ${fmtK(f.frames)}`).join(' · ')}`,
+      );
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -753,7 +895,7 @@ async function main() {
   log(`fan-out bench: ${meta.date}, node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel})`);
   log(`window ${opts.window} s, warmup ${opts.warmup} s, turn rounds ${opts.rounds}, ${opts.sinks} sinks, ${opts.probes} probes${opts.pin ? ', pinned' : ''}`);
   const started = Date.now();
-  const results = { meta, runs: [], ratios: [] };
+  const results = { meta, runs: [], ratios: [], sseVsWs: [] };
   for (const wl of opts.workloads) {
     const w = WORKLOADS[wl];
     log(`\nworkload ${wl}: ${w.label}`);
@@ -761,6 +903,7 @@ async function main() {
     results.runs.push(...(await runWorkload(opts, w, opts.servers, secret, mintToken)));
   }
   results.ratios = ratios(results, opts);
+  results.sseVsWs = sseComparison(results, opts);
   meta.elapsedSeconds = (Date.now() - started) / 1000;
   const md = markdown(results, opts);
   mkdirSync(opts.out, { recursive: true });

@@ -5,7 +5,9 @@
  * between servers, so the publishing side is identical by construction.
  *
  * IPC (orchestrator -> server):
- *   {type:'init', id, channels:[...], secret}    -> {type:'ready', id, port, path}
+ *   {type:'init', id, channels:[...], secret, options?}  -> {type:'ready', id, port, path, httpPath?, meta?, frameBytes}
+ *                                                 (`httpPath`: base of Tidings' HTTP transports, SSE and polling;
+ *                                                 `meta`: settings worth reporting; `frameBytes`: size of a publication frame)
  *   {type:'run', mode:'turn'}                     one publication per event-loop turn (setImmediate loop)
  *   {type:'run', mode:'rate', rate}               `rate` publications/s, paced by a 1 ms timer
  *   {type:'mark', id}                             -> {type:'mark', id, now, cpu, published, dropped}
@@ -102,8 +104,8 @@ export function encodePublicationFrame(channel, data) {
 }
 
 /**
- * Runs a bench server process. `start({channels, secret})` starts the server and
- * resolves `{port, path, deliver(channel, data), info?(), close?()}`.
+ * Runs a bench server process. `start({channels, secret, options})` starts the server and
+ * resolves `{port, path, httpPath?, meta?, deliver(channel, data), info?(), close?()}`.
  */
 export function runServerProcess(name, start) {
   if (!process.send) {
@@ -131,9 +133,10 @@ export function runServerProcess(name, start) {
     try {
       switch (msg.type) {
         case 'init': {
-          server = await start({ channels: msg.channels, secret: msg.secret });
+          server = await start({ channels: msg.channels, secret: msg.secret, options: msg.options ?? {} });
           publisher = createPublisher(msg.channels, server.deliver);
-          send({ type: 'ready', id: msg.id, port: server.port, path: server.path, pid: process.pid });
+          const frameBytes = Buffer.byteLength(encodePublicationFrame(msg.channels[0], { t: nowMs(), n: 100_000, p: PAD }));
+          send({ type: 'ready', id: msg.id, port: server.port, path: server.path, httpPath: server.httpPath, meta: server.meta, frameBytes, pid: process.pid });
           break;
         }
         case 'run':
