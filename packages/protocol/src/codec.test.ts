@@ -61,7 +61,7 @@ describe('constants', () => {
     expect(MAX_COMMAND_ID).toBe(2 ** 32 - 1);
   });
 
-  it('COMMAND_TYPES lists exactly the fourteen v1 commands', () => {
+  it('COMMAND_TYPES lists exactly the twenty v1 commands', () => {
     expect([...COMMAND_TYPES].sort()).toEqual(
       [
         'connect',
@@ -78,6 +78,12 @@ describe('constants', () => {
         'typing',
         'unfollow',
         'unsubscribe',
+        'notifications',
+        'notification_count',
+        'notification_read',
+        'notification_delete',
+        'activity',
+        'progress',
       ].sort(),
     );
   });
@@ -115,6 +121,11 @@ describe('golden client frames', () => {
     expect(has('publish', 'idempotencyKey')).toBe(true);
     expect(has('history', 'limit', 'since', 'reverse')).toBe(true);
     expect(has('rpc', 'method', 'data')).toBe(true);
+    expect(has('notifications', 'limit', 'cursor', 'unread')).toBe(true);
+    expect(has('notification_read', 'ids')).toBe(true);
+    expect(has('notification_read', 'all')).toBe(true);
+    expect(has('activity', 'scope', 'limit', 'cursor', 'token')).toBe(true);
+    expect(has('progress', 'jobId')).toBe(true);
     expect(clientFrames.some((f) => f.frame.type === 'rpc' && !('data' in f.frame))).toBe(true);
   });
 
@@ -180,7 +191,7 @@ describe('golden server frames', () => {
   it('cover every push type', () => {
     const types = new Set(serverFrames.flatMap((f) => (isPush(f.frame) ? [f.frame.type] : [])));
     expect([...types].sort()).toEqual(
-      ['disconnect', 'join', 'leave', 'ping', 'presence', 'publication', 'status', 'subscribe', 'typing', 'unsubscribe'].sort(),
+      ['disconnect', 'join', 'leave', 'ping', 'presence', 'publication', 'status', 'subscribe', 'typing', 'unsubscribe', 'notification', 'notification_update', 'progress'].sort(),
     );
   });
 
@@ -548,7 +559,8 @@ describe('invalid client frames', () => {
   });
 
   it('every command type has an invalid fixture naming one of its fields', () => {
-    for (const type of COMMAND_TYPES) {
+    // notification_count has no fields to get wrong.
+    for (const type of COMMAND_TYPES.filter((t) => t !== 'notification_count')) {
       const hits = invalidClientFrames.filter(({ text, expect: e }) => {
         if (e.fatal || e.code !== 'bad_request') return false;
         return (JSON.parse(text) as { type?: unknown }).type === type && e.message.startsWith(`${type}.`);

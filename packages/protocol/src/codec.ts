@@ -149,6 +149,24 @@ const COMMAND_FIELDS: Record<CommandType, Record<string, FieldSpec>> = {
     method: { type: 'string', required: true, max: 256 },
     data: { type: 'any' },
   },
+  notifications: {
+    limit: { type: 'integer', min: 0, max: 100 },
+    cursor: { type: 'string', min: 1, max: 128 },
+    unread: { type: 'boolean' },
+  },
+  notification_count: {},
+  notification_read: {
+    ids: { type: 'userIds', min: 1, max: 100 },
+    all: { type: 'boolean' },
+  },
+  notification_delete: { ids: { type: 'userIds', required: true, min: 1, max: 100 } },
+  activity: {
+    scope: { type: 'string', required: true, min: 1, max: 128 },
+    limit: { type: 'integer', min: 1, max: 100 },
+    cursor: { type: 'string', min: 1, max: 128 },
+    token: { type: 'string', max: 16384 },
+  },
+  progress: { jobId: { type: 'string', min: 1, max: 128 } },
 };
 
 /** Every command type this protocol version knows. */
@@ -269,7 +287,9 @@ export function decodeClientMessage(text: string): Decoded<ClientFrame>[] {
   return out;
 }
 
-const PUSH_TYPES = new Set(['publication', 'join', 'leave', 'typing', 'presence', 'status', 'subscribe', 'unsubscribe', 'disconnect', 'ping']);
+const PUSH_TYPES = new Set(['publication', 'join', 'leave', 'typing', 'presence', 'status', 'subscribe', 'unsubscribe', 'disconnect', 'ping', 'notification', 'notification_update', 'progress']);
+/** Pushes addressed to the connection's user as a whole, not to one of its channels. */
+const USER_PUSH_TYPES = new Set(['ping', 'disconnect', 'notification', 'notification_update', 'progress']);
 
 /** Validates one parsed server frame (for clients). Unknown push types are errors the client may ignore. */
 export function validateServerFrame(value: unknown): ServerFrame | string {
@@ -290,7 +310,16 @@ export function validateServerFrame(value: unknown): ServerFrame | string {
     if (typeof value.user !== 'string' || typeof value.status !== 'string') return 'status: expected string "user" and "status"';
     return value as unknown as ServerFrame;
   }
-  if (value.type !== 'ping' && value.type !== 'disconnect' && typeof value.channel !== 'string') {
+  if (value.type === 'notification') {
+    if (!isPlainObject(value.notification) || typeof value.notification.id !== 'string') return 'notification.notification: expected object with string "id"';
+    if (typeof value.unread !== 'number') return 'notification.unread: expected number';
+  }
+  if (value.type === 'notification_update') {
+    if (value.change !== 'read' && value.change !== 'deleted') return 'notification_update.change: expected "read" or "deleted"';
+    if (typeof value.unread !== 'number') return 'notification_update.unread: expected number';
+  }
+  if (value.type === 'progress' && (!isPlainObject(value.job) || typeof value.job.jobId !== 'string')) return 'progress.job: expected object with string "jobId"';
+  if (!USER_PUSH_TYPES.has(value.type) && typeof value.channel !== 'string') {
     return `${value.type}.channel: expected string`;
   }
   if (value.type === 'publication' && value.offset !== undefined && !Number.isSafeInteger(value.offset)) {

@@ -160,6 +160,125 @@ export interface RpcCommand extends CommandBase {
   data?: unknown;
 }
 
+// ------------------------------------------------ durable features: notifications, activity, progress
+
+/** Kinds of notification the server accepts. */
+export type NotificationType = 'info' | 'success' | 'warning' | 'error' | 'mention' | 'assignment' | 'comment' | 'update' | 'deadline' | 'system';
+export const NOTIFICATION_TYPES: readonly NotificationType[] = ['info', 'success', 'warning', 'error', 'mention', 'assignment', 'comment', 'update', 'deadline', 'system'];
+
+/** How prominently a notification should be shown. */
+export type NotificationPriority = 'low' | 'normal' | 'high' | 'urgent';
+export const NOTIFICATION_PRIORITIES: readonly NotificationPriority[] = ['low', 'normal', 'high', 'urgent'];
+
+/** A button shown with a notification; `action` tells the application what to do. */
+export interface NotificationAction {
+  label: string;
+  /** Application-defined: an action name (`accept`) or a URL. */
+  action: string;
+  style?: 'primary' | 'secondary' | 'danger';
+}
+
+/** One notification in a user's inbox. */
+export interface Notification {
+  /** Unique id (`n_…`). */
+  id: string;
+  /** The recipient. */
+  user: string;
+  type: NotificationType;
+  title: string;
+  message?: string;
+  /** Application data, as the backend sent it. */
+  data?: unknown;
+  actions?: NotificationAction[];
+  priority: NotificationPriority;
+  /** ms since the epoch. */
+  createdAt: number;
+  /** When it disappears by itself, ms since the epoch. */
+  expiresAt?: number;
+  read: boolean;
+  /** When it was marked read, ms since the epoch. */
+  readAt?: number;
+}
+
+/** One entry of an activity feed. */
+export interface Activity {
+  /** Unique id (`a_…`); ids of one scope sort in the order entries were appended. */
+  id: string;
+  /** The feed: `global` or an application scope such as `project-7`. */
+  scope: string;
+  /** Application-defined kind, e.g. `task`. */
+  type: string;
+  /** Who did it: a user id, or an object such as `{id, name}`. */
+  actor?: unknown;
+  /** What was done, e.g. `created`. */
+  action: string;
+  /** What it was done to: a string or an object. */
+  target?: unknown;
+  data?: unknown;
+  /** ms since the epoch. */
+  createdAt: number;
+}
+
+/** The latest state of one long-running job of a user. */
+export interface JobProgress {
+  jobId: string;
+  /** 0..100. */
+  percent: number;
+  stage?: string;
+  /** True when the job finished (successfully, or with `error`). */
+  done: boolean;
+  error?: string;
+  data?: unknown;
+  /** ms since the epoch. */
+  updatedAt: number;
+}
+
+/** Reads the user's notifications, newest first. `limit: 0` returns only the counts. */
+export interface NotificationsCommand extends CommandBase {
+  type: 'notifications';
+  /** 0..100, default 20. */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+  /** Only unread ones. */
+  unread?: boolean;
+}
+
+/** The user's unread and total counts. */
+export interface NotificationCountCommand extends CommandBase {
+  type: 'notification_count';
+}
+
+/** Marks notifications read: `ids` (1..100 of them) or `all: true`. */
+export interface NotificationReadCommand extends CommandBase {
+  type: 'notification_read';
+  ids?: string[];
+  all?: boolean;
+}
+
+/** Deletes notifications of the user. */
+export interface NotificationDeleteCommand extends CommandBase {
+  type: 'notification_delete';
+  ids: string[];
+}
+
+/** Reads an activity feed, newest first. Allowed when subscribing to the scope's channel is. */
+export interface ActivityCommand extends CommandBase {
+  type: 'activity';
+  scope: string;
+  /** 1..100, default 20. */
+  limit?: number;
+  cursor?: string;
+  /** Subscription token of the scope's channel, in namespaces that need one. */
+  token?: string;
+}
+
+/** The latest state of the user's jobs, or of one job. */
+export interface ProgressCommand extends CommandBase {
+  type: 'progress';
+  jobId?: string;
+}
+
 export type Command =
   | ConnectCommand
   | RefreshCommand
@@ -174,7 +293,13 @@ export type Command =
   | PresenceStateCommand
   | FollowCommand
   | UnfollowCommand
-  | RpcCommand;
+  | RpcCommand
+  | NotificationsCommand
+  | NotificationCountCommand
+  | NotificationReadCommand
+  | NotificationDeleteCommand
+  | ActivityCommand
+  | ProgressCommand;
 
 export type CommandType = Command['type'];
 
@@ -293,6 +418,39 @@ export interface RpcResult {
   data?: unknown;
 }
 
+export interface NotificationsResult {
+  notifications: Notification[];
+  /** Unread notifications of the user (all of them, not only this page). */
+  unread: number;
+  /** Present when there are more: pass it as `cursor`. */
+  nextCursor?: string;
+}
+
+export interface NotificationCountResult {
+  unread: number;
+  total: number;
+}
+
+export interface NotificationReadResult {
+  /** Notifications that changed from unread to read. */
+  updated: number;
+  unread: number;
+}
+
+export interface NotificationDeleteResult {
+  deleted: number;
+  unread: number;
+}
+
+export interface ActivityResult {
+  activities: Activity[];
+  nextCursor?: string;
+}
+
+export interface ProgressResult {
+  jobs: JobProgress[];
+}
+
 /** Maps each command type to the type of its result. */
 export interface ResultByCommand {
   connect: ConnectResult;
@@ -309,6 +467,12 @@ export interface ResultByCommand {
   follow: FollowResult;
   unfollow: Record<string, never>;
   rpc: RpcResult;
+  notifications: NotificationsResult;
+  notification_count: NotificationCountResult;
+  notification_read: NotificationReadResult;
+  notification_delete: NotificationDeleteResult;
+  activity: ActivityResult;
+  progress: ProgressResult;
 }
 
 // ---------------------------------------------------------------- replies
@@ -404,6 +568,31 @@ export interface PingPush {
   type: 'ping';
 }
 
+/** A new notification for this connection's user. */
+export interface NotificationPush {
+  type: 'notification';
+  notification: Notification;
+  /** The user's unread count with it. */
+  unread: number;
+}
+
+/** Notifications of this user were read or deleted, on this device or another. */
+export interface NotificationUpdatePush {
+  type: 'notification_update';
+  change: 'read' | 'deleted';
+  /** The notifications that changed; absent with `all`. */
+  ids?: string[];
+  /** Every notification of the user was marked read. */
+  all?: boolean;
+  unread: number;
+}
+
+/** A job of this connection's user made progress. */
+export interface ProgressPush {
+  type: 'progress';
+  job: JobProgress;
+}
+
 export type Push =
   | PublicationPush
   | JoinPush
@@ -414,7 +603,10 @@ export type Push =
   | SubscribePush
   | UnsubscribePush
   | DisconnectPush
-  | PingPush;
+  | PingPush
+  | NotificationPush
+  | NotificationUpdatePush
+  | ProgressPush;
 
 export type PushType = Push['type'];
 
