@@ -80,6 +80,7 @@ const testNodeDefaults: NodeOptions = {
   namespaces: TEST_NAMESPACES,
   presence: { leaveGrace: 150 },
   typing: { timeout: 400, throttle: 100 },
+  store: { path: ':memory:' },
 };
 
 export interface Instrumented {

@@ -63,7 +63,7 @@ describe('createTidings', () => {
     server.on('upgrade', (req, socket, head) => {
       if (req.url === '/app-socket') otherWss.handleUpgrade(req, socket, head, (ws) => ws.send('app socket'));
     });
-    const tidings = createTidings({ logLevel: 'silent', auth: { secret: TEST_SECRET }, namespaces: TEST_NAMESPACES, apiKeys: [] });
+    const tidings = createTidings({ logLevel: 'silent', auth: { secret: TEST_SECRET }, namespaces: TEST_NAMESPACES, apiKeys: [], store: { path: ':memory:' } });
     tidings.attach(server);
     const port = await listen(server);
     try {

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import {
   CloseCode,
@@ -32,12 +33,17 @@ import type { IdempotencyStore } from './engine/idempotency.js';
 import { MemoryBroker } from './engine/memory/memory-broker.js';
 import { MemoryIdempotencyStore } from './engine/memory/memory-idempotency.js';
 import { MemoryPresenceManager } from './engine/memory/memory-presence.js';
+import { MemoryProgressStore } from './engine/memory/memory-progress.js';
 import { MemoryTypingStore } from './engine/memory/memory-typing.js';
 import { MemoryUserStatusStore } from './engine/memory/memory-user-status.js';
 import type { PresenceManager } from './engine/presence.js';
+import type { ProgressStore } from './engine/progress.js';
 import type { TypingStore } from './engine/typing.js';
 import type { UserStatusStore } from './engine/user-status.js';
+import { ActivityFeature } from './features/activity.js';
+import { NotificationsFeature } from './features/notifications.js';
 import { PresenceFeature } from './features/presence.js';
+import { ProgressFeature } from './features/progress.js';
 import { TidingsError } from './errors.js';
 import {
   emptyHooks,
@@ -54,6 +60,12 @@ import { Hub } from './hub/hub.js';
 import { OutFrame } from './hub/out-frame.js';
 import { createLogger, type Logger } from './log.js';
 import { LogAuditSink, type AuditSink } from './ops/audit.js';
+import { StoredAuditLog } from './ops/audit-log.js';
+import type { ActivityStore } from './store/activity-store.js';
+import type { AuditStore } from './store/audit-store.js';
+import type { NotificationStore } from './store/notification-store.js';
+import type { SqliteDatabase } from './store/sqlite/database.js';
+import { openSqliteStores } from './store/sqlite/sqlite-stores.js';
 import { NodeMetrics } from './ops/metrics.js';
 import type { Counters, PublishedOutcome, PublishRequest, SessionServices } from './session/services.js';
 import { Session } from './session/session.js';
@@ -73,6 +85,11 @@ export interface TidingsOptions extends TidingsConfigInput {
   userStatusStore?: UserStatusStore;
   typingStore?: TypingStore;
   idempotencyStore?: IdempotencyStore;
+  progressStore?: ProgressStore;
+  /** Durable stores; default: SQLite at `store.path` (opened unless all three are given). */
+  notificationStore?: NotificationStore;
+  activityStore?: ActivityStore;
+  auditStore?: AuditStore;
   /** Token verification; default: JWT with the `auth` settings. */
   verifier?: TokenVerifier;
 }
@@ -113,6 +130,17 @@ export class Tidings {
   /** Prometheus metrics of this node (served at `metrics.path`). */
   readonly metrics: NodeMetrics;
   private readonly audit: AuditSink;
+  /** Durable notifications: `notify`, and each user's inbox. */
+  readonly notifications: NotificationsFeature;
+  /** Durable activity feeds, streamed live on `<activity.namespace>:<scope>`. */
+  readonly activity: ActivityFeature;
+  /** Latest state of users' long-running jobs, pushed live. */
+  readonly progress: ProgressFeature;
+  /** The stored audit log; undefined when `audit.store` is off. */
+  readonly auditLog: StoredAuditLog | undefined;
+  /** The embedded database, when this node opened it. */
+  private readonly database: SqliteDatabase | undefined;
+  private readonly progressStore: ProgressStore;
   private readonly hooks: Hooks = emptyHooks();
   private readonly broker: Broker;
   private readonly presence: PresenceManager;
@@ -141,13 +169,27 @@ export class Tidings {
   private closing = false;
 
   constructor(options: TidingsOptions = {}) {
-    const { logger, broker, presenceManager, userStatusStore, typingStore, idempotencyStore, verifier, ...input } = options;
+    const { logger, broker, presenceManager, userStatusStore, typingStore, idempotencyStore, progressStore, notificationStore, activityStore, auditStore, verifier, ...input } =
+      options;
     this.config = resolveConfig(input);
     const config = this.config;
     this.log = logger ?? createLogger(config.logLevel);
     this.nodeId = Math.random().toString(36).slice(2, 10);
     this.metrics = new NodeMetrics();
-    this.audit = new LogAuditSink(this.log);
+    const stores = this.openStores(notificationStore, activityStore, auditStore);
+    this.database = stores.database;
+    this.auditLog = config.audit.store
+      ? new StoredAuditLog({
+          log: this.log,
+          store: stores.audit,
+          flushIntervalMs: config.audit.flushInterval,
+          maxQueue: config.audit.maxQueue,
+          pruneIntervalMs: config.notifications.sweepInterval,
+          onWritten: (n) => this.metrics.auditWritten(n),
+          onDropped: (n) => this.metrics.auditDropped(n),
+        })
+      : undefined;
+    this.audit = this.auditLog ?? new LogAuditSink(this.log);
     this.customVerifier = verifier !== undefined;
     this.currentVerifier = verifier ?? buildVerifier(config);
     this.verifier = {
@@ -168,6 +210,7 @@ export class Tidings {
     this.userStatus = userStatusStore ?? new MemoryUserStatusStore({ ttlMs: config.presence.ttl, lastSeenTtlMs: config.status.lastSeenTtl });
     this.typing = typingStore ?? new MemoryTypingStore();
     this.idempotency = idempotencyStore ?? new MemoryIdempotencyStore();
+    this.progressStore = progressStore ?? new MemoryProgressStore();
     this.hub = new Hub<Session>(this.broker, (n) => this.metrics.publicationsOut(n));
     this.broker.setHandler({
       onPublication: (channel, pub) => this.hub.deliverPublication(channel, pub),
@@ -176,6 +219,9 @@ export class Tidings {
     const { log, hub, hooks } = this;
     this.presenceFeature = new PresenceFeature({ config, log, hub, broker: this.broker, presence: this.presence, userStatus: this.userStatus, typing: this.typing, hooks, limitHit });
     this.policy = new ChannelPolicy(config, this.verifier);
+    this.notifications = new NotificationsFeature({ config, store: stores.notifications, broker: this.broker, log });
+    this.activity = new ActivityFeature({ config, store: stores.activity, log, publish: (channel, data) => this.publish(channel, data, { source: 'api' }) });
+    this.progress = new ProgressFeature({ config, store: this.progressStore, broker: this.broker, log });
     this.services = {
       config,
       log,
@@ -194,6 +240,9 @@ export class Tidings {
       limitHit,
       metrics: this.metrics,
       audit: this.audit,
+      notifications: this.notifications,
+      activity: this.activity,
+      progress: this.progress,
     };
     const originAllowed = createOriginCheck(config.allowedOrigins);
     const badRequest = () => {
@@ -238,6 +287,25 @@ export class Tidings {
     this.api = new ServerApi(this, log, { metrics: this.metrics, audit: this.audit, originAllowed });
     this.presenceTimer = setInterval(() => this.presenceFeature.refresh(hub.allSessions()), Math.max(1000, Math.floor(config.presence.ttl / 3)));
     this.presenceTimer.unref();
+  }
+
+  /** The durable stores given in the options, with SQLite (at `store.path`) for those not given. */
+  private openStores(notifications?: NotificationStore, activity?: ActivityStore, audit?: AuditStore) {
+    if (notifications && activity && audit) return { notifications, activity, audit, database: undefined };
+    const { config } = this;
+    const sqlite = openSqliteStores({
+      path: config.store.path || join(config.dataDir, 'tidings.db'),
+      onCommit: ({ writes, ms }) => this.metrics.storeCommit(writes, ms / 1000),
+      notifications: { maxPerUser: config.notifications.maxPerUser, maxAgeMs: config.notifications.maxAge, idempotencyWindowMs: config.notifications.idempotencyWindow },
+      activity: { maxPerScope: config.activity.maxPerScope, maxAgeMs: config.activity.maxAge },
+      audit: { retentionMs: config.audit.retention, maxRows: config.audit.maxRows },
+    });
+    return {
+      notifications: notifications ?? sqlite.notifications,
+      activity: activity ?? sqlite.activity,
+      audit: audit ?? sqlite.audit,
+      database: sqlite.database,
+    };
   }
 
   // ------------------------------------------------------------ hooks
@@ -555,7 +623,12 @@ export class Tidings {
     this.presenceFeature.close();
     this.inspector.close();
     this.limits.close();
-    await Promise.all([this.broker.close(), this.presence.close(), this.userStatus.close(), this.typing.close(), this.idempotency.close()]);
+    this.notifications.close();
+    this.activity.close();
+    // Disconnects above were audited: store them, then commit whatever is queued.
+    await this.auditLog?.close();
+    this.database?.close();
+    await Promise.all([this.broker.close(), this.presence.close(), this.userStatus.close(), this.typing.close(), this.idempotency.close(), this.progressStore.close()]);
     this.log.info('tidings stopped');
   }
 }

@@ -22,28 +22,10 @@ import { safePath, type Logger } from '../log.js';
 import type { Tidings } from '../node.js';
 import type { AuditSink } from '../ops/audit.js';
 import type { NodeMetrics } from '../ops/metrics.js';
+import { intParam, parseWith as parseBody } from '../features/validate.js';
+import { durableRoutes } from './durable-routes.js';
 import { readJson, requestIdOf, sendData, sendError, sendText } from './http.js';
-
-interface RequestContext {
-  req: IncomingMessage;
-  res: ServerResponse;
-  params: string[];
-  query: URLSearchParams;
-  /** Id of the API key used, for logs and audit. */
-  keyId: string | undefined;
-  /** The request's logger, carrying its `requestId`. */
-  log: Logger;
-}
-
-interface Route {
-  method: 'GET' | 'POST';
-  /** The pattern as metrics and audit show it (`/channels/:channel`): bounded, unlike concrete paths. */
-  name: string;
-  pattern: RegExp;
-  /** Undefined: no key needed (health, readiness). */
-  scope: ApiScope | undefined;
-  handle(ctx: RequestContext): Promise<void> | void;
-}
+import type { RequestContext, Route } from './route.js';
 
 const idempotencyKey = z.string().min(1).max(128).optional();
 const publishBody = z.strictObject({ channel: z.string(), data: z.unknown(), idempotencyKey });
@@ -57,25 +39,6 @@ const disconnectBody = z.strictObject({
   terminal: z.boolean().optional(),
 });
 const unsubscribeBody = z.strictObject({ user: z.string().min(1) });
-
-function parseBody<T>(schema: z.ZodType<T>, value: unknown): T {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const path = issue.path.map(String).join('.');
-  let message = issue.message;
-  if (issue.code === 'unrecognized_keys') message = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  else if (issue.code === 'invalid_type' && /received undefined$/.test(issue.message)) message = 'required';
-  throw new TidingsError(ErrorCode.BadRequest, path ? `${path}: ${message}` : message);
-}
-
-function intParam(query: URLSearchParams, name: string, min: number, max: number): number | undefined {
-  const raw = query.get(name);
-  if (raw === null) return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new TidingsError(ErrorCode.BadRequest, `${name}: expected integer ${min}..${max}`);
-  return n;
-}
 
 export interface ServerApiDeps {
   /** Browser origins allowed to call the API (CORS); requests without Origin always pass. */
@@ -128,7 +91,7 @@ export class ServerApi {
       return true;
     }
     if (req.method === 'OPTIONS') {
-      answerPreflight(res, origin, 'GET, POST, OPTIONS');
+      answerPreflight(res, origin, 'GET, POST, DELETE, OPTIONS');
       return true;
     }
     for (const [name, value] of Object.entries(corsHeaders(origin))) res.setHeader(name, value);
@@ -382,6 +345,7 @@ export class ServerApi {
         scope: 'read',
         handle: ({ res }) => sendData(res, node.stats()),
       },
+      ...durableRoutes(node, (req) => this.body(req)),
     ];
   }
 }

@@ -217,6 +217,67 @@ export const configSchema = z
       })
       .prefault({})
       .refine((p) => !p.recover || p.history !== undefined, { message: 'personal.recover needs personal.history', path: ['recover'] }),
+    /** The embedded SQLite database of the durable stores (notifications, activity, audit). */
+    store: z
+      .strictObject({
+        /** File of the database; empty: `<dataDir>/tidings.db`. `:memory:` keeps nothing across restarts (tests). */
+        path: z.string().default(''),
+      })
+      .prefault({}),
+    notifications: z
+      .strictObject({
+        /** Notifications kept per user; storing more deletes the oldest. */
+        maxPerUser: z.number().int().min(1).default(1000),
+        /** Notifications older than this are deleted (0: kept until retention or expiry). */
+        maxAge: duration('90d'),
+        /** How long `idempotencyKey`s of `/notify` are remembered. */
+        idempotencyWindow: duration('24h'),
+        /** Recipients of one `/notify`. */
+        maxRecipients: z.number().int().min(1).max(10_000).default(1000),
+        maxTitleLength: z.number().int().min(1).default(200),
+        maxMessageLength: z.number().int().min(1).default(2000),
+        /** Largest JSON size of a notification's `data`. */
+        maxDataSize: size('16KiB'),
+        /** How often expired and old notifications (and old idempotency keys) are deleted. */
+        sweepInterval: duration('1m'),
+      })
+      .prefault({}),
+    activity: z
+      .strictObject({
+        /** Namespace of the live feed channels `<namespace>:<scope>`; added with default rules when not configured. */
+        namespace: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('activity'),
+        /** Entries kept per scope; appending more deletes the oldest. */
+        maxPerScope: z.number().int().min(1).default(1000),
+        /** Entries older than this are deleted (0: kept until retention). */
+        maxAge: duration('30d'),
+        /** Largest JSON size of an entry's `actor`, `target` and `data` together. */
+        maxDataSize: size('16KiB'),
+      })
+      .prefault({}),
+    audit: z
+      .strictObject({
+        /** Store audit events in the database (they are logged either way). */
+        store: z.boolean().default(true),
+        /** Events older than this are deleted. */
+        retention: duration('30d'),
+        /** Events kept at most (0: no limit). */
+        maxRows: z.number().int().min(0).default(1_000_000),
+        /** Events are written in one batch per interval: no connection event costs its own fsync. */
+        flushInterval: duration('250ms'),
+        /** Events waiting for a batch beyond which new ones are dropped (and counted). */
+        maxQueue: z.number().int().min(1).default(100_000),
+      })
+      .prefault({}),
+    progress: z
+      .strictObject({
+        /** A job's latest state is kept this long after its last update while it runs. */
+        ttl: duration('24h'),
+        /** ...and this long after it is done. */
+        doneTtl: duration('1h'),
+        /** Jobs kept per user; reporting more forgets the least recently updated. */
+        maxJobsPerUser: z.number().int().min(1).default(100),
+      })
+      .prefault({}),
     api: z
       .strictObject({
         prefix: z.string().startsWith('/').default('/api/v1'),
@@ -237,6 +298,7 @@ export const configSchema = z
     if ('user' in cfg.namespaces) {
       ctx.addIssue({ code: 'custom', path: ['namespaces', 'user'], message: '"user" is reserved for personal channels' });
     }
+    if (cfg.activity.namespace === 'user') ctx.addIssue({ code: 'custom', path: ['activity', 'namespace'], message: '"user" is reserved for personal channels' });
     for (const [name, ns] of Object.entries(cfg.namespaces)) {
       if (ns.history && ns.history.ttl > cfg.history.metaTtl) {
         ctx.addIssue({ code: 'custom', path: ['namespaces', name, 'history', 'ttl'], message: 'must not exceed history.metaTtl' });
@@ -278,7 +340,12 @@ export class ConfigError extends Error {
 /** Validates settings and fills defaults. Throws ConfigError naming each bad key. */
 export function resolveConfig(input: unknown): TidingsConfig {
   const parsed = configSchema.safeParse(input ?? {});
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    const cfg = parsed.data;
+    // The activity feed's channels need their namespace; unless configured, it gets the default rules.
+    if (!Object.prototype.hasOwnProperty.call(cfg.namespaces, cfg.activity.namespace)) cfg.namespaces[cfg.activity.namespace] = namespaceSchema.parse({});
+    return cfg;
+  }
   throw new ConfigError(
     parsed.error.issues.map((issue) => {
       const path = issue.path.map(String).join('.');

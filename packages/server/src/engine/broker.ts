@@ -4,7 +4,7 @@
  * Implementations: `MemoryBroker` (one node; state lives in the process) and,
  * later, a Redis broker. Every implementation passes broker.contract.ts.
  */
-import type { ClientInfo, PresenceUser, Publication, StreamPosition, UserStatusValue } from '@tidings/protocol';
+import type { ClientInfo, JobProgress, Notification, PresenceUser, Publication, StreamPosition, UserStatusValue } from '@tidings/protocol';
 
 /** History settings of a channel's namespace. */
 export interface HistoryOptions {
@@ -28,7 +28,8 @@ export interface PublishOutcome {
 
 /**
  * Events other than publications that travel through a channel: presence and
- * typing changes, and (on internal `$status:` channels) user status changes.
+ * typing changes, (on internal `$status:` channels) user status changes, and (on a
+ * user's personal channel) notifications, their read state and job progress.
  * `exceptUser` events are not delivered to that user's own connections.
  */
 export type ControlEvent =
@@ -36,7 +37,10 @@ export type ControlEvent =
   | { type: 'leave'; info: ClientInfo }
   | { type: 'typing'; user: string; info?: Record<string, unknown>; typing: boolean; exceptUser: string }
   | { type: 'presence'; user: PresenceUser }
-  | { type: 'status'; user: string; status: UserStatusValue; lastSeen?: number };
+  | { type: 'status'; user: string; status: UserStatusValue; lastSeen?: number }
+  | { type: 'notification'; notification: Notification; unread: number }
+  | { type: 'notification_update'; change: 'read' | 'deleted'; ids?: string[]; all?: boolean; unread: number }
+  | { type: 'progress'; job: JobProgress };
 
 export interface HistoryQuery {
   /** Return publications with offset > since.offset. If since.epoch differs from the stream's, none are returned. */

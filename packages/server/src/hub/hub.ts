@@ -195,5 +195,16 @@ function controlPush(channel: string, event: ControlEvent): Push {
       if (event.lastSeen !== undefined) push.lastSeen = event.lastSeen;
       return push;
     }
+    // These travel on the user's personal channel and are addressed to the user, not the channel.
+    case 'notification':
+      return { type: 'notification', notification: event.notification, unread: event.unread };
+    case 'notification_update': {
+      const push: Push = { type: 'notification_update', change: event.change, unread: event.unread };
+      if (event.ids) push.ids = event.ids;
+      if (event.all) push.all = true;
+      return push;
+    }
+    case 'progress':
+      return { type: 'progress', job: event.job };
   }
 }

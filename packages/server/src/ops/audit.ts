@@ -12,8 +12,8 @@ export type AuditEvent =
   | { type: 'api_call'; keyId?: string; method: string; route: string; status: number; requestId: string };
 
 /**
- * Receives audit events. Today they go to the log (`LogAuditSink`); durable storage
- * arrives with the notifications issue.
+ * Receives audit events: the log (`LogAuditSink`), and the durable audit log
+ * (`StoredAuditLog`, which also logs).
  *
  * `emit` is called on hot paths (connects, disconnects, limit hits): it must never
  * throw and never block. A sink that stores events elsewhere queues them and
@@ -28,7 +28,18 @@ export interface AuditSink {
  * object that picked up something more (a token, a key) by way of a spread cannot
  * leak it, whatever redaction the logger has.
  */
-const FIELDS = ['client', 'user', 'ip', 'transport', 'code', 'reason', 'limit', 'keyId', 'method', 'route', 'status', 'requestId'] as const;
+export const AUDIT_FIELDS = ['client', 'user', 'ip', 'transport', 'code', 'reason', 'limit', 'keyId', 'method', 'route', 'status', 'requestId'] as const;
+
+/** The event's known fields only, copied one by one (see above). */
+export function auditFields(event: AuditEvent): Record<string, string | number> {
+  const source = event as Record<string, unknown>;
+  const fields: Record<string, string | number> = {};
+  for (const f of AUDIT_FIELDS) {
+    const v = source[f];
+    if (typeof v === 'string' || typeof v === 'number') fields[f] = v;
+  }
+  return fields;
+}
 
 /** Writes each event as an info line of a pino child logger marked `audit: true`. */
 export class LogAuditSink implements AuditSink {
@@ -40,13 +51,7 @@ export class LogAuditSink implements AuditSink {
 
   emit(event: AuditEvent): void {
     try {
-      const source = event as Record<string, unknown>;
-      const fields: Record<string, unknown> = { type: event.type };
-      for (const f of FIELDS) {
-        const v = source[f];
-        if (typeof v === 'string' || typeof v === 'number') fields[f] = v;
-      }
-      this.log.info(fields, `audit ${event.type}`);
+      this.log.info({ type: event.type, ...auditFields(event) }, `audit ${event.type}`);
     } catch {
       // Auditing must not break the request or connection that caused the event.
     }

@@ -133,6 +133,10 @@ export class NodeMetrics {
   private readonly otherLimit: Counter.Internal;
   private readonly apiDuration: Histogram<string>;
   private readonly apiChildren = new Map<string, Histogram.Internal<string>>();
+  private readonly storeCommits: Histogram<string>;
+  private readonly storeWrites: Counter;
+  private readonly auditWrittenTotal: Counter;
+  private readonly auditDroppedTotal: Counter;
 
   constructor(options: NodeMetricsOptions = {}) {
     const prefix = options.prefix ?? 'tidings_';
@@ -204,6 +208,16 @@ export class NodeMetrics {
       registers,
     });
 
+    this.storeCommits = new Histogram({
+      name: name('store_commit_seconds'),
+      help: 'Group commits of the durable store (one transaction, one fsync), by duration.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+    this.storeWrites = new Counter({ name: name('store_writes_total'), help: 'Writes committed to the durable store.', registers });
+    this.auditWrittenTotal = new Counter({ name: name('audit_events_written_total'), help: 'Audit events stored in the audit log.', registers });
+    this.auditDroppedTotal = new Counter({ name: name('audit_events_dropped_total'), help: 'Audit events not stored: the queue was full or a write failed.', registers });
+
     if (options.defaultMetrics ?? true) this.processRegistry = processRegistry(prefix);
   }
 
@@ -261,6 +275,19 @@ export class NodeMetrics {
       this.apiChildren.set(key, child);
     }
     child.observe(seconds);
+  }
+
+  storeCommit(writes: number, seconds: number): void {
+    if (writes > 0) this.storeWrites.inc(writes);
+    if (seconds >= 0 && seconds !== Infinity) this.storeCommits.observe(seconds);
+  }
+
+  auditWritten(n: number): void {
+    if (n > 0) this.auditWrittenTotal.inc(n);
+  }
+
+  auditDropped(n: number): void {
+    if (n > 0) this.auditDroppedTotal.inc(n);
   }
 
   /** The Prometheus text exposition of this node's metrics and the process metrics. */

@@ -32,6 +32,7 @@ import type { ResolvedChannel } from '../auth/channel-policy.js';
 import type { ConnectionClaims } from '../auth/token-verifier.js';
 import { TidingsError, toErrorBody } from '../errors.js';
 import { recoverySubscribe } from '../features/recovery.js';
+import { DURABLE_COMMAND_HANDLERS } from './durable-commands.js';
 import type { PublishRequest } from './services.js';
 import type { Session } from './session.js';
 import { Subscription } from './subscription.js';
@@ -321,4 +322,5 @@ export const COMMAND_HANDLERS: { [T in Command['type']]: Handler<Extract<Command
   follow,
   unfollow,
   rpc,
+  ...DURABLE_COMMAND_HANDLERS,
 };

@@ -14,7 +14,10 @@ export interface PublishRequest {
 /** A publish's outcome, and whether an idempotency key matched an earlier publish (nothing published now). */
 export type PublishedOutcome = PublishOutcome & { deduplicated: boolean };
 import type { PresenceManager } from '../engine/presence.js';
+import type { ActivityFeature } from '../features/activity.js';
+import type { NotificationsFeature } from '../features/notifications.js';
 import type { PresenceFeature } from '../features/presence.js';
+import type { ProgressFeature } from '../features/progress.js';
 import type { Hooks } from '../hooks.js';
 import type { Flusher } from '../hub/flusher.js';
 import type { Hub } from '../hub/hub.js';
@@ -58,4 +61,7 @@ export interface SessionServices {
   publish(target: ResolvedChannel, data: unknown, options: PublishRequest): Promise<PublishedOutcome>;
   readonly metrics: NodeMetrics;
   readonly audit: AuditSink;
+  readonly notifications: NotificationsFeature;
+  readonly activity: ActivityFeature;
+  readonly progress: ProgressFeature;
 }

@@ -42,6 +42,8 @@ export async function startTestNode(options: TidingsOptions = {}): Promise<TestN
     // Short grace and typing timers: tests wait for leaves and expiries.
     presence: { leaveGrace: 150 },
     typing: { timeout: 400, throttle: 100 },
+    // An in-memory database: real SQLite, nothing left on disk. Tests of durability pass a file.
+    store: { path: ':memory:' },
     ...options,
   });
   const address = await node.listen(0, '127.0.0.1');

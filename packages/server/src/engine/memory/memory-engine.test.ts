@@ -2,11 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { brokerContract } from '../broker.contract.js';
 import { idempotencyContract } from '../idempotency.contract.js';
 import { presenceContract } from '../presence.contract.js';
+import { progressContract } from '../progress.contract.js';
 import { typingContract } from '../typing.contract.js';
 import { userStatusContract } from '../user-status.contract.js';
 import { MemoryBroker } from './memory-broker.js';
 import { MemoryIdempotencyStore } from './memory-idempotency.js';
 import { MemoryPresenceManager } from './memory-presence.js';
+import { MemoryProgressStore } from './memory-progress.js';
 import { MemoryTypingStore } from './memory-typing.js';
 import { MemoryUserStatusStore } from './memory-user-status.js';
 
@@ -15,6 +17,7 @@ presenceContract('MemoryPresenceManager', async (options) => new MemoryPresenceM
 userStatusContract('MemoryUserStatusStore', async (options) => new MemoryUserStatusStore(options));
 typingContract('MemoryTypingStore', async () => new MemoryTypingStore());
 idempotencyContract('MemoryIdempotencyStore', async () => new MemoryIdempotencyStore(50));
+progressContract('MemoryProgressStore', async () => new MemoryProgressStore(50));
 
 describe('MemoryBroker stream lifetime', () => {
   it('keeps a stream with local subscribers past metaTtl, so its epoch cannot change under them', async () => {

@@ -1,0 +1,88 @@
+/**
+ * The durable audit log: every audit event is logged at once and queued for the
+ * AuditStore, which gets the queue as one batch per `audit.flushInterval`. Emitting
+ * never blocks and never throws; a queue beyond `audit.maxQueue` drops new events
+ * and counts them (`tidings_audit_dropped_total`), so a flood of connections cannot
+ * grow memory without bound.
+ */
+import type { Logger } from '../log.js';
+import type { AuditPage, AuditQuery, AuditStore, NewAuditRecord } from '../store/audit-store.js';
+import { auditFields, LogAuditSink, type AuditEvent, type AuditSink } from './audit.js';
+
+export interface StoredAuditLogOptions {
+  log: Logger;
+  store: AuditStore;
+  flushIntervalMs: number;
+  maxQueue: number;
+  /** How often old events are pruned. */
+  pruneIntervalMs: number;
+  onDropped?: (n: number) => void;
+  onWritten?: (n: number) => void;
+}
+
+export class StoredAuditLog implements AuditSink {
+  private readonly logSink: LogAuditSink;
+  private queue: NewAuditRecord[] = [];
+  private readonly flushTimer: NodeJS.Timeout;
+  private readonly pruneTimer: NodeJS.Timeout;
+  private writing: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly options: StoredAuditLogOptions) {
+    this.logSink = new LogAuditSink(options.log);
+    this.flushTimer = setInterval(() => void this.flush(), options.flushIntervalMs);
+    this.flushTimer.unref();
+    this.pruneTimer = setInterval(() => {
+      options.store.prune(Date.now()).catch((err) => options.log.error({ err }, 'pruning the audit log failed'));
+    }, options.pruneIntervalMs);
+    this.pruneTimer.unref();
+  }
+
+  emit(event: AuditEvent): void {
+    this.logSink.emit(event);
+    if (this.closed) return;
+    if (this.queue.length >= this.options.maxQueue) {
+      this.options.onDropped?.(1);
+      return;
+    }
+    try {
+      const { user, ...rest } = auditFields(event);
+      const record: NewAuditRecord = { time: Date.now(), type: event.type, ...rest };
+      if (typeof user === 'string' && user !== '') record.user = user;
+      this.queue.push(record);
+    } catch {
+      // Auditing must not break the request or connection that caused the event.
+    }
+  }
+
+  /** Writes what is queued as one batch; resolves when it is stored. */
+  flush(): Promise<void> {
+    const batch = this.queue;
+    if (batch.length > 0) {
+      this.queue = [];
+      this.writing = this.writing.then(() =>
+        this.options.store.append(batch).then(
+          () => this.options.onWritten?.(batch.length),
+          (err) => {
+            this.options.onDropped?.(batch.length);
+            this.options.log.error({ err, events: batch.length }, 'writing audit events failed');
+          },
+        ),
+      );
+    }
+    return this.writing;
+  }
+
+  /** Stored events, newest first. Events of the last `flushInterval` may not be there yet. */
+  async query(query: AuditQuery): Promise<AuditPage> {
+    return this.options.store.query(query);
+  }
+
+  /** Writes what is queued; later events are only logged. */
+  async close(): Promise<void> {
+    clearInterval(this.flushTimer);
+    clearInterval(this.pruneTimer);
+    await this.flush();
+    this.closed = true;
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Schema migrations of the embedded database, in order. Migration N (1-based) takes
+ * `PRAGMA user_version` from N-1 to N. Never edit a released migration: add one.
+ */
+export interface Migration {
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    name: 'notifications, activity, audit',
+    sql: `
+      CREATE TABLE notifications (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        id         TEXT NOT NULL UNIQUE,
+        user       TEXT NOT NULL,
+        type       TEXT NOT NULL,
+        title      TEXT NOT NULL,
+        message    TEXT,
+        data       TEXT,
+        actions    TEXT,
+        priority   TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        read_at    INTEGER
+      );
+      CREATE INDEX notifications_by_user ON notifications (user, seq);
+      CREATE INDEX notifications_unread ON notifications (user, seq) WHERE read_at IS NULL;
+      CREATE INDEX notifications_expiry ON notifications (expires_at) WHERE expires_at IS NOT NULL;
+
+      CREATE TABLE notification_keys (
+        key        TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        ids        TEXT NOT NULL
+      );
+      CREATE INDEX notification_keys_age ON notification_keys (created_at);
+
+      CREATE TABLE activity (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope      TEXT NOT NULL,
+        type       TEXT NOT NULL,
+        actor      TEXT,
+        action     TEXT NOT NULL,
+        target     TEXT,
+        data       TEXT,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX activity_by_scope ON activity (scope, seq);
+      CREATE INDEX activity_age ON activity (created_at);
+
+      CREATE TABLE audit (
+        seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+        time   INTEGER NOT NULL,
+        type   TEXT NOT NULL,
+        user   TEXT,
+        fields TEXT NOT NULL
+      );
+      CREATE INDEX audit_time ON audit (time);
+      CREATE INDEX audit_user ON audit (user, seq) WHERE user IS NOT NULL;
+      CREATE INDEX audit_type ON audit (type, seq);
+    `,
+  },
+];

@@ -1,0 +1,82 @@
+/** The store contract on real SQLite files, plus what only SQLite has: migrations, pragmas, group commit. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, test } from 'vitest';
+import { storeContract, type StoreRetention, type StoreSet } from '../stores.contract.js';
+import { SqliteDatabase } from './database.js';
+import { MIGRATIONS } from './migrations.js';
+import { openSqliteStores } from './sqlite-stores.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tidings-store-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+
+function openAt(path: string, r: StoreRetention): StoreSet {
+  const s = openSqliteStores({
+    path,
+    notifications: { maxPerUser: r.maxPerUser, maxAgeMs: r.notificationMaxAgeMs, idempotencyWindowMs: r.idempotencyWindowMs },
+    activity: { maxPerScope: r.maxPerScope, maxAgeMs: r.activityMaxAgeMs },
+    audit: { retentionMs: r.auditRetentionMs, maxRows: r.auditMaxRows },
+  });
+  return {
+    notifications: s.notifications,
+    activity: s.activity,
+    audit: s.audit,
+    async reopen() {
+      s.database.close();
+      return openAt(path, r);
+    },
+    async close() {
+      s.database.close();
+    },
+  };
+}
+
+storeContract('SQLite', async (r) => openAt(join(dir, `contract-${n++}.db`), r));
+
+describe('SqliteDatabase', () => {
+  test('opens in WAL mode with synchronous=FULL and runs every migration once', () => {
+    const path = join(dir, 'pragmas.db');
+    const db = new SqliteDatabase({ path });
+    expect(db.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    expect(db.version).toBe(MIGRATIONS.length);
+    db.close();
+    const again = new SqliteDatabase({ path });
+    expect(again.version).toBe(MIGRATIONS.length);
+    again.close();
+  });
+
+  test('refuses a database from a newer Tidings', () => {
+    const path = join(dir, 'newer.db');
+    const raw = new Database(path);
+    raw.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+    raw.close();
+    expect(() => new SqliteDatabase({ path })).toThrow(/schema version \d+ is newer than this Tidings knows/);
+  });
+
+  test('writes of one turn share one transaction; a failing write rolls back alone', async () => {
+    const commits: number[] = [];
+    const db = new SqliteDatabase({ path: join(dir, 'group.db'), onCommit: (s) => commits.push(s.writes) });
+    db.db.exec('CREATE TABLE t (v INTEGER UNIQUE)');
+    const insert = db.db.prepare('INSERT INTO t (v) VALUES (?)');
+    const results = await Promise.allSettled([
+      db.committer.run(() => insert.run(1).changes),
+      db.committer.run(() => {
+        insert.run(2);
+        insert.run(1); // violates UNIQUE: this write, and its row 2, roll back
+      }),
+      db.committer.run(() => insert.run(3).changes),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(commits).toEqual([3]);
+    expect(db.db.prepare('SELECT v FROM t ORDER BY v').pluck().all()).toEqual([1, 3]);
+    // The next turn is a transaction of its own.
+    await db.committer.run(() => insert.run(4));
+    expect(commits).toEqual([3, 1]);
+    db.close();
+    await expect(db.committer.run(() => 1)).rejects.toThrow(/closed/);
+  });
+});

@@ -1,0 +1,31 @@
+/**
+ * Opens the embedded database and the three stores on it: what node.ts uses for the
+ * default deployment (memory engine + SQLite file).
+ */
+import { SqliteDatabase, type SqliteDatabaseOptions } from './database.js';
+import { SqliteActivityStore, type SqliteActivityStoreOptions } from './sqlite-activity-store.js';
+import { SqliteAuditStore, type SqliteAuditStoreOptions } from './sqlite-audit-store.js';
+import { SqliteNotificationStore, type SqliteNotificationStoreOptions } from './sqlite-notification-store.js';
+
+export interface SqliteStoresOptions extends SqliteDatabaseOptions {
+  notifications: SqliteNotificationStoreOptions;
+  activity: SqliteActivityStoreOptions;
+  audit: SqliteAuditStoreOptions;
+}
+
+export interface SqliteStores {
+  database: SqliteDatabase;
+  notifications: SqliteNotificationStore;
+  activity: SqliteActivityStore;
+  audit: SqliteAuditStore;
+}
+
+export function openSqliteStores(options: SqliteStoresOptions): SqliteStores {
+  const database = new SqliteDatabase(options);
+  return {
+    database,
+    notifications: new SqliteNotificationStore(database, options.notifications),
+    activity: new SqliteActivityStore(database, options.activity),
+    audit: new SqliteAuditStore(database, options.audit),
+  };
+}
