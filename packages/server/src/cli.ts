@@ -6,11 +6,12 @@
  * stop gracefully; SIGHUP reloads namespaces, token keys and API keys.
  */
 import { realpathSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { pino } from 'pino';
-import { mintToken } from './auth/token-mint.js';
+import { mintToken, type MintTokenClaims } from './auth/token-mint.js';
 import { loadConfigInput, loadConfigWithInput } from './config/load.js';
 import { ConfigError, type TidingsConfig, type TidingsConfigInput } from './config/schema.js';
 import { parseDuration } from './config/units.js';
@@ -133,14 +134,16 @@ async function dev(opts: ServerFlags): Promise<void> {
 
   // stdout carries the banner (scripts grep TOKEN=), so logs go to stderr.
   const tidings = createTidings({ ...input, logger: createLogger(config.logLevel, pino.destination(2)) });
-  const address = await listenOrFail(tidings, config);
+  const secret = config.auth.secret ?? devSetup.secret;
+  // The demo app and its backend exist in dev mode only (never in `serve`).
+  const demo = await loadDemo(tidings, secret, claimsFor(config));
+  const address = await listenOrFail(tidings, config, demo ? { onRequest: (req, res) => demo.handle(req, res) || notFound(res) } : {});
   const stopping = stopOnSignals(tidings);
   reloadOnSighup(tidings, load, stopping);
 
   const host = displayHost(address);
   const base = `${host}:${address.port}`;
   const wsUrl = `ws://${base}${config.websocket.path}`;
-  const secret = config.auth.secret ?? devSetup.secret;
   const jwt = await mintToken(secret, { sub: 'demo', info: { name: 'Demo' }, ttlSeconds: 24 * 3600, ...claimsFor(config) });
   // The user's config may replace apiKeys (arrays replace); show a key that can publish, if any.
   const apiKey = (config.apiKeys.find((k) => k.id === 'dev') ?? config.apiKeys.find((k) => k.scopes.includes('admin') || k.scopes.includes('publish')))?.key;
@@ -154,6 +157,12 @@ async function dev(opts: ServerFlags): Promise<void> {
     `TOKEN=${jwt}`,
   ];
   if (apiKey) lines.push(`API_KEY=${apiKey}`);
+  if (config.dashboard.enabled) {
+    lines.push(`DASHBOARD_URL=http://${base}${config.dashboard.path}/`, `DASHBOARD_SIGN_IN=http://${base}${tidings.dashboardSignInPath()}`);
+  }
+  if (demo) lines.push(`DEMO_URL=http://${base}/demo/`);
+  if (config.dashboard.enabled) lines.push('', 'Open DASHBOARD_SIGN_IN once to sign in to the dashboard (the link works one time; later, sign in with API_KEY).');
+  if (demo) lines.push('Open DEMO_URL in two browser windows and pick two names to try the team board.');
   lines.push('', 'TOKEN connects as user "demo" for 24h. Mint others with: npx tidings token <user> [--role admin] [--ttl 1h]');
   if (apiKey) {
     const body = JSON.stringify({ channel: 'chat:lobby', data: { text: 'hello' } });
@@ -169,6 +178,33 @@ async function dev(opts: ServerFlags): Promise<void> {
   if (!isLoopback(address.address)) {
     process.stderr.write(`warning: the dev server is reachable on ${address.address}; it accepts any origin and has an admin API key. Use \`tidings serve\` for anything shared.\n`);
   }
+}
+
+interface DemoBackend {
+  handle(req: IncomingMessage, res: ServerResponse): boolean;
+  close(): void;
+}
+
+/**
+ * The team-board demo (apps/demo): its backend module from the workspace package
+ * `@tidings/demo`, and its built files. Undefined (and dev runs without it) when the
+ * package is not installed.
+ */
+async function loadDemo(tidings: Tidings, secret: string, claims: { audience?: string; issuer?: string }): Promise<DemoBackend | undefined> {
+  let mod: { createDemoBackend(options: Record<string, unknown>): DemoBackend };
+  try {
+    mod = (await import('@tidings/demo/server' as string)) as typeof mod;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return undefined;
+    throw err;
+  }
+  const staticDir = fileURLToPath(new URL('../../../apps/demo/dist', import.meta.url));
+  return mod.createDemoBackend({ tidings, staticDir, prefix: '/demo', mintToken: (c: MintTokenClaims) => mintToken(secret, { ...claims, ...c }) });
+}
+
+function notFound(res: ServerResponse): void {
+  res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
+  res.end('{"error":{"code":"not_found","message":"not found"}}');
 }
 
 /** 0.0.0.0 and :: mean "every interface"; a client reaches them via loopback. */
@@ -192,9 +228,9 @@ function claimsFor(config: TidingsConfig): { audience?: string; issuer?: string 
 
 // ------------------------------------------------------------------ running
 
-async function listenOrFail(tidings: Tidings, config: TidingsConfig): Promise<AddressInfo> {
+async function listenOrFail(tidings: Tidings, config: TidingsConfig, options: Parameters<Tidings['listen']>[2] = {}): Promise<AddressInfo> {
   try {
-    return await tidings.listen();
+    return await tidings.listen(undefined, undefined, options);
   } catch (err) {
     await tidings.close();
     throw new CliError(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`, 1);

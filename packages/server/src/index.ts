@@ -14,6 +14,7 @@ export { TidingsError } from './errors.js';
 export { resolveConfig, ConfigError } from './config/schema.js';
 export type { TidingsConfig, TidingsConfigInput, NamespaceConfig } from './config/schema.js';
 export { mintToken } from './auth/token-mint.js';
+export { serveStatic, type StaticApp } from './api/static-files.js';
 export type * from './hooks.js';
 export type { Broker, BrokerHandler, ControlEvent, HistoryOptions, HistoryPage, HistoryQuery, PublishOptions, PublishOutcome } from './engine/broker.js';
 export type { PresenceManager, PresenceStats, PresenceAddResult, PresenceRemoveResult, PresenceUpdateResult } from './engine/presence.js';

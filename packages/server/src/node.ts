@@ -18,12 +18,14 @@ import {
   type PublishResult,
   type StreamPosition,
 } from '@tidings/protocol';
+import { Dashboard } from './api/dashboard.js';
 import { attachHandlers, closeHttpServer, createGuardedServer } from './api/http-server.js';
 import { NodeInspector, type ApiUserStatus, type ChannelListing, type ConnectionListing, type NodeHealth, type NodeStats } from './api/inspector.js';
 import { ServerApi } from './api/server-api.js';
 import { ChannelPolicy, type ResolvedChannel } from './auth/channel-policy.js';
 import { createClientIpResolver } from './auth/client-ip.js';
 import { NodeLimits } from './auth/limits.js';
+import { DashboardTokens } from './auth/dashboard-sessions.js';
 import { createOriginCheck } from './auth/origin.js';
 import type { TokenVerifier } from './auth/token-verifier.js';
 import { buildVerifier } from './auth/verifier-config.js';
@@ -41,6 +43,7 @@ import type { ProgressStore } from './engine/progress.js';
 import type { TypingStore } from './engine/typing.js';
 import type { UserStatusStore } from './engine/user-status.js';
 import { ActivityFeature } from './features/activity.js';
+import { ADMIN_STATS_CHANNEL, AdminStats } from './features/admin-stats.js';
 import { NotificationsFeature } from './features/notifications.js';
 import { PresenceFeature } from './features/presence.js';
 import { ProgressFeature } from './features/progress.js';
@@ -159,6 +162,8 @@ export class Tidings {
   private readonly websocket: WebSocketAcceptor;
   private readonly http: HttpTransportAcceptor;
   private readonly api: ServerApi;
+  private readonly dashboard: Dashboard;
+  private readonly adminStats: AdminStats;
   private readonly inspector: NodeInspector;
   private readonly counters: Counters = { connectsTotal: 0, disconnectsTotal: 0, publicationsIn: 0, badRequests: 0, slowDisconnects: 0 };
   private readonly historyOptions = new WeakMap<NamespaceConfig, PublishOptions>();
@@ -193,7 +198,8 @@ export class Tidings {
     this.customVerifier = verifier !== undefined;
     this.currentVerifier = verifier ?? buildVerifier(config);
     this.verifier = {
-      verifyConnection: (token) => this.currentVerifier.verifyConnection(token),
+      // The dashboard's own connections carry tokens this node signed itself.
+      verifyConnection: (token) => (DashboardTokens.claims(token) ? this.dashboard.tokens.verify(token) : this.currentVerifier.verifyConnection(token)),
       verifySubscription: (token) => this.currentVerifier.verifySubscription(token),
       close: () => this.currentVerifier.close?.(),
     };
@@ -284,7 +290,18 @@ export class Tidings {
       closing: () => this.closing,
     });
     this.metrics.setSource(() => this.inspector.gauges());
-    this.api = new ServerApi(this, log, { metrics: this.metrics, audit: this.audit, originAllowed });
+    this.dashboard = new Dashboard({ config, log, clientIp, audit: this.audit });
+    this.api = new ServerApi(this, log, { metrics: this.metrics, audit: this.audit, originAllowed, sessionKey: (req) => this.dashboard.apiKeyOf(req) });
+    this.adminStats = new AdminStats({
+      node: this.nodeId,
+      version: VERSION,
+      intervalMs: config.dashboard.statsInterval,
+      watchers: () => hub.subscriberCount(ADMIN_STATS_CHANNEL),
+      gauges: () => this.inspector.gauges(),
+      totals: () => ({ publicationsIn: this.counters.publicationsIn, publicationsOut: hub.deliveredTotal, errors: this.metrics.errorCounts, disconnects: this.metrics.disconnectCounts }),
+      // Straight to the broker: the stats' own publications are not counted as traffic.
+      publish: (channel, data) => this.broker.publish(channel, data, {}),
+    });
     this.presenceTimer = setInterval(() => this.presenceFeature.refresh(hub.allSessions()), Math.max(1000, Math.floor(config.presence.ttl / 3)));
     this.presenceTimer.unref();
   }
@@ -371,7 +388,7 @@ export class Tidings {
 
   /** Answers a request for the HTTP transports, the server API or metrics; false when the path is not Tidings'. */
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
-    return this.http.handleRequest(req, res) || this.api.handleMetrics(req, res) || this.api.handle(req, res);
+    return this.http.handleRequest(req, res) || this.dashboard.handle(req, res) || this.api.handleMetrics(req, res) || this.api.handle(req, res);
   }
 
   /** Takes a WebSocket upgrade for Tidings' path; false when the path is not Tidings'. */
@@ -392,9 +409,13 @@ export class Tidings {
     return this;
   }
 
-  /** Starts a standalone HTTP server. Resolves with the bound address (port 0 picks a free one). */
-  async listen(port: number = this.config.port, host: string = this.config.host): Promise<AddressInfo> {
+  /**
+   * Starts a standalone HTTP server. Resolves with the bound address (port 0 picks a free one).
+   * `onRequest` answers the requests that are not Tidings' (an app's own routes).
+   */
+  async listen(port: number = this.config.port, host: string = this.config.host, options: { onRequest?: (req: IncomingMessage, res: ServerResponse) => void } = {}): Promise<AddressInfo> {
     const server = createGuardedServer(this.config.limits.handshakeTimeout, (ip) => this.limitHit('handshake_timeout', { ip }));
+    if (options.onRequest) server.on('request', options.onRequest);
     this.attach(server);
     this.ownServers.push(server);
     await new Promise<void>((resolve, reject) => {
@@ -407,6 +428,20 @@ export class Tidings {
     const address = server.address() as AddressInfo;
     this.log.info({ host: address.address, port: address.port, version: VERSION }, 'tidings listening');
     return address;
+  }
+
+  /**
+   * Verifies a connection token as a connect would (for an app backend that receives
+   * the same tokens): resolves with the user, info and roles, or rejects with
+   * `unauthorized` / `token_expired`.
+   */
+  verifyToken(token: string): Promise<ConnectionClaims> {
+    return this.verifier.verifyConnection(token);
+  }
+
+  /** A dashboard sign-in path with a fresh one-time code (`tidings dev` prints it as a link). */
+  dashboardSignInPath(): string {
+    return this.dashboard.signInPath();
   }
 
   // ------------------------------------------------------------ publishing
@@ -625,6 +660,7 @@ export class Tidings {
     this.limits.close();
     this.notifications.close();
     this.activity.close();
+    this.adminStats.close();
     // Disconnects above were audited: store them, then commit whatever is queued.
     await this.auditLog?.close();
     this.database?.close();

@@ -45,6 +45,8 @@ export interface ServerApiDeps {
   originAllowed?: OriginCheck;
   metrics: NodeMetrics;
   audit: AuditSink;
+  /** A key a request stands for without presenting one (the dashboard's session cookie). */
+  sessionKey?: (req: IncomingMessage) => ApiKeyConfig | undefined;
 }
 
 /** Route name of requests that match no endpoint. */
@@ -60,6 +62,7 @@ export class ServerApi {
   /** For auth_failure audit events; the node has validated `trustedProxies` already. */
   private readonly clientIp: ClientIpResolver;
   private readonly originAllowed: OriginCheck;
+  private readonly sessionKey: (req: IncomingMessage) => ApiKeyConfig | undefined;
 
   constructor(
     private readonly node: Tidings,
@@ -72,6 +75,7 @@ export class ServerApi {
     this.audit = deps.audit;
     this.clientIp = createClientIpResolver(node.config.trustedProxies);
     this.originAllowed = deps.originAllowed ?? (() => true);
+    this.sessionKey = deps.sessionKey ?? (() => undefined);
     this.routes = this.buildRoutes();
   }
 
@@ -172,7 +176,7 @@ export class ServerApi {
   /** The key a request presents; 401 (and an auth_failure audit event) when it has none or an unknown one. */
   private authenticate(req: IncomingMessage, transport: string): ApiKeyConfig {
     const presented = ApiKeyAuthenticator.presented(req);
-    const key = this.keys.authenticate(presented);
+    const key = this.keys.authenticate(presented) ?? (presented === undefined ? this.sessionKey(req) : undefined);
     if (key) return key;
     this.audit.emit({ type: 'auth_failure', ip: this.clientIp(req), transport, reason: presented ? 'unknown API key' : 'no API key' });
     throw new TidingsError(ErrorCode.Unauthorized, MISSING_KEY);

@@ -278,6 +278,21 @@ export const configSchema = z
         maxJobsPerUser: z.number().int().min(1).default(100),
       })
       .prefault({}),
+    /** The admin dashboard. */
+    dashboard: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        path: z.string().regex(/^\/[A-Za-z0-9_\/-]*[A-Za-z0-9_-]$/, 'expected a path like /dashboard').default('/dashboard'),
+        /** Directory of the built dashboard; empty: apps/dashboard/dist of this checkout. */
+        dir: z.string().default(''),
+        /** How long a sign-in lasts. */
+        sessionTtl: duration('12h'),
+        /** Failed sign-ins per client IP per minute before sign-in answers 429. */
+        signInAttempts: z.number().int().min(1).default(5),
+        /** Interval of the live stats published on `tidings-admin:stats`. */
+        statsInterval: duration('1s'),
+      })
+      .prefault({}),
     api: z
       .strictObject({
         prefix: z.string().startsWith('/').default('/api/v1'),
@@ -298,7 +313,10 @@ export const configSchema = z
     if ('user' in cfg.namespaces) {
       ctx.addIssue({ code: 'custom', path: ['namespaces', 'user'], message: '"user" is reserved for personal channels' });
     }
-    if (cfg.activity.namespace === 'user') ctx.addIssue({ code: 'custom', path: ['activity', 'namespace'], message: '"user" is reserved for personal channels' });
+    if ('tidings-admin' in cfg.namespaces) {
+      ctx.addIssue({ code: 'custom', path: ['namespaces', 'tidings-admin'], message: '"tidings-admin" is reserved for the dashboard' });
+    }
+    if (cfg.activity.namespace === 'user' || cfg.activity.namespace === 'tidings-admin') ctx.addIssue({ code: 'custom', path: ['activity', 'namespace'], message: '"user" is reserved for personal channels' });
     for (const [name, ns] of Object.entries(cfg.namespaces)) {
       if (ns.history && ns.history.ttl > cfg.history.metaTtl) {
         ctx.addIssue({ code: 'custom', path: ['namespaces', name, 'history', 'ttl'], message: 'must not exceed history.metaTtl' });
@@ -344,6 +362,8 @@ export function resolveConfig(input: unknown): TidingsConfig {
     const cfg = parsed.data;
     // The activity feed's channels need their namespace; unless configured, it gets the default rules.
     if (!Object.prototype.hasOwnProperty.call(cfg.namespaces, cfg.activity.namespace)) cfg.namespaces[cfg.activity.namespace] = namespaceSchema.parse({});
+    // The dashboard's stats channel: only its own connections (role tidings-admin) may subscribe.
+    cfg.namespaces['tidings-admin'] = namespaceSchema.parse({ allowedRoles: ['tidings-admin'] });
     return cfg;
   }
   throw new ConfigError(

@@ -107,6 +107,12 @@ function zeroed(child: Counter.Internal): Counter.Internal {
   return child;
 }
 
+/** Counts by a key from clients (codes): capped like the Prometheus labels. */
+function bump(counts: Map<string, number>, key: string): void {
+  const k = counts.has(key) || counts.size < 50 ? key : 'other';
+  counts.set(k, (counts.get(k) ?? 0) + 1);
+}
+
 export class NodeMetrics {
   /** This node's own metrics (process metrics live in a shared registry; see `processRegistry`). */
   readonly registry = new Registry();
@@ -133,6 +139,9 @@ export class NodeMetrics {
   private readonly otherLimit: Counter.Internal;
   private readonly apiDuration: Histogram<string>;
   private readonly apiChildren = new Map<string, Histogram.Internal<string>>();
+  /** Running totals by code, in plain numbers, for the dashboard's per-second rates. */
+  readonly errorCounts = new Map<string, number>();
+  readonly disconnectCounts = new Map<string, number>();
   private readonly storeCommits: Histogram<string>;
   private readonly storeWrites: Counter;
   private readonly auditWrittenTotal: Counter;
@@ -234,10 +243,12 @@ export class NodeMetrics {
 
   error(code: string): void {
     this.errors.child(code).inc();
+    bump(this.errorCounts, code);
   }
 
   disconnect(code: number): void {
     this.disconnects.child(String(code)).inc();
+    bump(this.disconnectCounts, String(code));
   }
 
   publicationIn(source: PublicationSource): void {

@@ -1,0 +1,161 @@
+/**
+ * The dashboard's server side: its files, sign-in with a key or a one-time code,
+ * throttling, the session cookie standing for an admin key (with the CSRF header),
+ * and live stats through the reserved channel tidings-admin:stats.
+ */
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { TestClient } from '../test-support/test-client.js';
+import { startTestNode, TEST_API_KEY, type TestNode } from '../test-support/test-node.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tidings-dash-'));
+mkdirSync(join(dir, 'assets'));
+writeFileSync(join(dir, 'index.html'), '<!doctype html><title>dash</title>');
+writeFileSync(join(dir, 'assets', 'app-1234.js'), 'console.log(1)');
+writeFileSync(join(dir, '..', 'secret.txt'), 'outside');
+
+let t: TestNode;
+let base: string;
+beforeAll(async () => {
+  // Behind a trusted proxy on loopback, X-Forwarded-For gives each test its own address.
+  t = await startTestNode({ dashboard: { dir, statsInterval: 100, signInAttempts: 3 }, trustedProxies: ['127.0.0.1'] });
+  base = `http://127.0.0.1:${t.port}`;
+});
+afterAll(async () => {
+  await t.close();
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(join(dir, '..', 'secret.txt'), { force: true });
+});
+
+/** Requests from distinct addresses in 127/8, so throttling of one test leaves the others alone. */
+let ipSeq = 10;
+function signIn(key: string, ip = `10.0.0.${ipSeq++}`) {
+  return fetch(`${base}/dashboard/api/session`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, body: JSON.stringify({ key }) });
+}
+const cookieOf = (res: Response) => res.headers.get('set-cookie')!.split(';')[0]!;
+
+describe('files', () => {
+  test('serves the app, its assets, client routes, and nothing outside its directory', async () => {
+    const index = await fetch(`${base}/dashboard/`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(index.headers.get('cache-control')).toBe('no-cache');
+    expect(index.headers.get('x-frame-options')).toBe('DENY');
+    expect(await index.text()).toContain('<title>dash</title>');
+    const asset = await fetch(`${base}/dashboard/assets/app-1234.js`);
+    expect(asset.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(asset.headers.get('cache-control')).toContain('immutable');
+    expect(await (await fetch(`${base}/dashboard/channels/chat:lobby`)).text()).toContain('<title>dash</title>');
+    expect((await fetch(`${base}/dashboard/assets/missing.js`)).status).toBe(404);
+    for (const path of ['/dashboard/..%2fsecret.txt', '/dashboard/%2e%2e/secret.txt', '/dashboard/assets/..%2f..%2fsecret.txt']) {
+      const res = await fetch(`${base}${path}`);
+      expect(await res.text(), path).not.toContain('outside');
+    }
+    const bare = await fetch(`${base}/dashboard`, { redirect: 'manual' });
+    expect(bare.status).toBe(301);
+    expect(bare.headers.get('location')).toBe('/dashboard/');
+  });
+});
+
+describe('sign-in', () => {
+  test('an admin key gets an HttpOnly, SameSite=Strict session; the cookie then works as an admin key with the dashboard header only', async () => {
+    expect((await fetch(`${base}/dashboard/api/me`)).status).toBe(401);
+    const res = await signIn(TEST_API_KEY);
+    expect(res.status).toBe(200);
+    expect((await res.json()).data).toMatchObject({ name: 'admin', expiresAt: expect.any(Number) });
+    const setCookie = res.headers.get('set-cookie')!;
+    expect(setCookie).toMatch(/^tidings_dashboard=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
+    expect(setCookie).not.toContain(TEST_API_KEY);
+    const cookie = cookieOf(res);
+    const me = await fetch(`${base}/dashboard/api/me`, { headers: { cookie } });
+    expect((await me.json()).data.name).toBe('admin');
+
+    // The server API: the cookie alone is not enough (CSRF guard), with the header it is an admin key.
+    expect((await fetch(`${base}/api/v1/connections`, { headers: { cookie } })).status).toBe(401);
+    const api = await fetch(`${base}/api/v1/connections`, { headers: { cookie, 'x-tidings-dashboard': '1' } });
+    expect(api.status).toBe(200);
+    const pub = await fetch(`${base}/api/v1/publish`, { method: 'POST', headers: { cookie, 'x-tidings-dashboard': '1', 'content-type': 'application/json' }, body: JSON.stringify({ channel: 'news:x', data: 1 }) });
+    expect(pub.status).toBe(200);
+
+    const out = await fetch(`${base}/dashboard/api/session`, { method: 'DELETE', headers: { cookie } });
+    expect(out.status).toBe(204);
+    expect(out.headers.get('set-cookie')).toContain('Max-Age=0');
+    expect((await fetch(`${base}/dashboard/api/me`, { headers: { cookie } })).status).toBe(401);
+    expect((await fetch(`${base}/api/v1/connections`, { headers: { cookie, 'x-tidings-dashboard': '1' } })).status).toBe(401);
+  });
+
+  test('wrong keys and keys without the admin scope are refused, and throttled per address', async () => {
+    const ip = '10.9.9.9';
+    const wrong = await signIn('not-the-key-0123456789', ip);
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('set-cookie')).toBeNull();
+    expect((await signIn(`${TEST_API_KEY}-read`, ip)).status).toBe(401);
+    expect((await signIn('still-wrong-0123456789', ip)).status).toBe(401);
+    const throttled = await signIn(TEST_API_KEY, ip);
+    expect(throttled.status).toBe(429);
+    expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await throttled.json()).error.code).toBe('rate_limited');
+    // Another address is not affected.
+    expect((await signIn(TEST_API_KEY, '10.9.9.10')).status).toBe(200);
+    expect((await fetch(`${base}/dashboard/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"key": 5}' })).status).toBe(400);
+  });
+
+  test('a one-time code signs in once, then redirects with signin=failed', async () => {
+    const path = t.node.dashboardSignInPath();
+    expect(path).toMatch(/^\/dashboard\/api\/sign-in\?code=[A-Za-z0-9_-]{24}$/);
+    const first = await fetch(`${base}${path}`, { redirect: 'manual', headers: { 'x-forwarded-for': '10.1.1.1' } });
+    expect(first.status).toBe(302);
+    expect(first.headers.get('location')).toBe('/dashboard/');
+    const cookie = cookieOf(first);
+    expect((await (await fetch(`${base}/dashboard/api/me`, { headers: { cookie } })).json()).data.name).toBe('dev');
+    const again = await fetch(`${base}${path}`, { redirect: 'manual', headers: { 'x-forwarded-for': '10.1.1.1' } });
+    expect(again.status).toBe(302);
+    expect(again.headers.get('location')).toBe('/dashboard/?signin=failed');
+    expect(again.headers.get('set-cookie')).toBeNull();
+  });
+});
+
+describe('live stats', () => {
+  test('the dashboard token subscribes to tidings-admin:stats and gets a snapshot every interval; other users cannot', async () => {
+    const cookie = cookieOf(await signIn(TEST_API_KEY));
+    const { data } = await (await fetch(`${base}/dashboard/api/token`, { headers: { cookie } })).json();
+    expect(data.expiresIn).toBe(300);
+    const { client: dash, result } = await TestClient.connect(t.wsUrl, data.token);
+    expect(result.user).toBe('dashboard.admin');
+    const { client: user } = await TestClient.connect(t.wsUrl, await t.token('someone'));
+    expect(await user.call('subscribe', { channel: 'tidings-admin:stats' })).toMatchObject({ error: { code: 'permission_denied' } });
+    await dash.ok('subscribe', { channel: 'tidings-admin:stats' });
+    const first = await dash.waitForPush((p) => p.type === 'publication' && p.channel === 'tidings-admin:stats', 2000);
+    expect((first as { data: unknown }).data).toEqual({
+      time: expect.any(Number),
+      node: t.node.nodeId,
+      version: expect.any(String),
+      uptimeSeconds: expect.any(Number),
+      memory: { rss: expect.any(Number), heapUsed: expect.any(Number) },
+      connections: 2,
+      users: 2,
+      subscriptions: 3,
+      channels: 3,
+      publicationsInPerSecond: expect.any(Number),
+      publicationsOutPerSecond: expect.any(Number),
+      errorsPerSecond: expect.any(Object),
+      disconnectsPerSecond: expect.any(Object),
+      eventLoopLagMs: { mean: expect.any(Number), p99: expect.any(Number) },
+    });
+    // Traffic shows up as rates: 20 publications to one subscriber within an interval.
+    await user.ok('subscribe', { channel: 'news:rates' });
+    for (let i = 0; i < 20; i++) await t.api('POST', '/publish', { channel: 'news:rates', data: i });
+    const deadline = Date.now() + 2000;
+    let saw = false;
+    while (!saw && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      saw = dash.publications('tidings-admin:stats').some((p) => (p.data as { publicationsInPerSecond: number }).publicationsInPerSecond > 0);
+    }
+    expect(saw).toBe(true);
+    expect((await fetch(`${base}/dashboard/api/token`)).status).toBe(401);
+    dash.close();
+    user.close();
+  });
+});

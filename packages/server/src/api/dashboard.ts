@@ -1,0 +1,143 @@
+/**
+ * The admin dashboard at `dashboard.path` (default `/dashboard`): its built files
+ * (apps/dashboard/dist) and the few endpoints it needs beside the server API:
+ *
+ * - `POST <path>/api/session` `{key}`: an admin API key in, a session cookie out.
+ * - `GET <path>/api/sign-in?code=…`: a one-time code (printed by `tidings dev`) in,
+ *   the cookie and a redirect to the dashboard out.
+ * - `GET <path>/api/me`, `DELETE <path>/api/session`.
+ * - `GET <path>/api/token`: a short connection token for the dashboard's own Tidings
+ *   client, which reads live stats from the channel `tidings-admin:stats`.
+ *
+ * With the cookie and the header `X-Tidings-Dashboard: 1`, the page calls the server
+ * API with the admin scope (ServerApi asks `apiKeyOf`).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { ErrorCode } from '@tidings/protocol';
+import { ApiKeyAuthenticator } from '../auth/api-keys.js';
+import type { ClientIpResolver } from '../auth/client-ip.js';
+import { DashboardSessions, DashboardTokens, type DashboardSession } from '../auth/dashboard-sessions.js';
+import type { ApiKeyConfig, TidingsConfig } from '../config/schema.js';
+import { TidingsError } from '../errors.js';
+import { parseWith } from '../features/validate.js';
+import { safePath, type Logger } from '../log.js';
+import type { AuditSink } from '../ops/audit.js';
+import { readJson, sendData, sendError } from './http.js';
+import { serveStatic, type StaticApp } from './static-files.js';
+
+/** apps/dashboard/dist of this checkout, relative to the built server (packages/server/dist/api/). */
+export const BUILT_DASHBOARD = fileURLToPath(new URL('../../../../apps/dashboard/dist', import.meta.url));
+
+const TOKEN_TTL_SECONDS = 300;
+const signInBody = z.strictObject({ key: z.string().min(1).max(1024) });
+
+export interface DashboardDeps {
+  config: TidingsConfig;
+  log: Logger;
+  clientIp: ClientIpResolver;
+  audit: AuditSink;
+}
+
+export class Dashboard {
+  readonly sessions: DashboardSessions;
+  readonly tokens = new DashboardTokens();
+  private readonly prefix: string;
+  private readonly files: StaticApp;
+
+  constructor(private readonly deps: DashboardDeps) {
+    const d = deps.config.dashboard;
+    this.prefix = d.path;
+    this.sessions = new DashboardSessions({ ttlMs: d.sessionTtl, maxFailures: d.signInAttempts });
+    // The page may only talk to its own origin; nothing may frame it.
+    this.files = serveStatic(d.dir || BUILT_DASHBOARD, d.path, {
+      headers: { 'content-security-policy': "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'", 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' },
+    });
+  }
+
+  /** The admin key a dashboard request stands for: a live session cookie plus the CSRF header. */
+  apiKeyOf(req: IncomingMessage): ApiKeyConfig | undefined {
+    if (req.headers['x-tidings-dashboard'] !== '1') return undefined;
+    const session = this.sessions.fromCookie(req.headers.cookie);
+    return session ? { id: `dashboard.${session.name}`, key: '', scopes: ['admin'] } : undefined;
+  }
+
+  /** A sign-in link for `tidings dev`: `<path>/api/sign-in?code=…`. */
+  signInPath(): string {
+    return `${this.prefix}/api/sign-in?code=${this.sessions.issueCode()}`;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse): boolean {
+    if (!this.deps.config.dashboard.enabled) return false;
+    const path = safePath(req.url);
+    if (path !== this.prefix && !path.startsWith(this.prefix + '/')) return false;
+    const api = path.slice(this.prefix.length);
+    if (!api.startsWith('/api/')) return this.files.handle(req, res);
+    res.setHeader('cache-control', 'no-store');
+    void this.answer(req, res, api.slice('/api'.length)).catch((err) => {
+      if (res.headersSent) return;
+      if (err instanceof TidingsError) sendError(res, err.code, err.message);
+      else {
+        this.deps.log.error({ err }, 'dashboard request failed');
+        sendError(res, ErrorCode.Internal, 'internal error');
+      }
+    });
+    return true;
+  }
+
+  private async answer(req: IncomingMessage, res: ServerResponse, route: string): Promise<void> {
+    const method = req.method ?? 'GET';
+    const ip = this.deps.clientIp(req);
+    const secure = req.headers['x-forwarded-proto'] === 'https' || (req.socket as { encrypted?: boolean }).encrypted === true;
+    if (route === '/session' && method === 'POST') {
+      this.refuseWhenThrottled(res, ip);
+      const { key } = parseWith(signInBody, await readJson(req, 4096));
+      const found = new ApiKeyAuthenticator(this.deps.config.apiKeys).authenticate(key);
+      if (!found || !ApiKeyAuthenticator.allows(found, 'admin')) {
+        this.sessions.failed(ip);
+        this.deps.audit.emit({ type: 'auth_failure', ip, transport: 'dashboard', reason: found ? 'key lacks the admin scope' : 'unknown API key' });
+        throw new TidingsError(ErrorCode.Unauthorized, 'that is not an admin API key of this server');
+      }
+      return this.signedIn(res, this.sessions.create(found.id), secure);
+    }
+    if (route === '/sign-in' && method === 'GET') {
+      const code = new URL(req.url ?? '/', 'http://localhost').searchParams.get('code') ?? '';
+      if (this.sessions.throttled(ip) > 0 || !this.sessions.redeemCode(code)) {
+        if (this.sessions.throttled(ip) === 0) this.sessions.failed(ip);
+        this.deps.audit.emit({ type: 'auth_failure', ip, transport: 'dashboard', reason: 'bad sign-in code' });
+        res.writeHead(302, { location: `${this.prefix}/?signin=failed` });
+        res.end();
+        return;
+      }
+      const session = this.sessions.create('dev');
+      res.writeHead(302, { location: `${this.prefix}/`, 'set-cookie': this.sessions.cookieFor(session, secure) });
+      res.end();
+      return;
+    }
+    const session = this.sessions.fromCookie(req.headers.cookie);
+    if (route === '/session' && method === 'DELETE') {
+      if (session) this.sessions.end(session.id);
+      res.writeHead(204, { 'set-cookie': DashboardSessions.clearCookie() });
+      res.end();
+      return;
+    }
+    if (!session) throw new TidingsError(ErrorCode.Unauthorized, 'not signed in');
+    if (route === '/me' && method === 'GET') return sendData(res, { name: session.name, expiresAt: session.expiresAt });
+    if (route === '/token' && method === 'GET') return sendData(res, { token: await this.tokens.mint(session, TOKEN_TTL_SECONDS), expiresIn: TOKEN_TTL_SECONDS });
+    throw new TidingsError(ErrorCode.NotFound, `no such dashboard endpoint: ${method} ${route}`);
+  }
+
+  private refuseWhenThrottled(res: ServerResponse, ip: string): void {
+    const wait = this.sessions.throttled(ip);
+    if (wait > 0) {
+      res.setHeader('retry-after', String(wait));
+      throw new TidingsError(ErrorCode.RateLimited, `too many failed sign-ins: try again in ${wait} s`);
+    }
+  }
+
+  private signedIn(res: ServerResponse, session: DashboardSession, secure: boolean): void {
+    res.setHeader('set-cookie', this.sessions.cookieFor(session, secure));
+    sendData(res, { name: session.name, expiresAt: session.expiresAt });
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Live node statistics for the admin dashboard, delivered through Tidings itself:
+ * once per interval, while anyone is subscribed to `tidings-admin:stats`, the node
+ * publishes a snapshot there. Only connections with the `tidings-admin` role may
+ * subscribe (the namespace is reserved; see config/schema.ts).
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+export const ADMIN_NAMESPACE = 'tidings-admin';
+export const ADMIN_STATS_CHANNEL = `${ADMIN_NAMESPACE}:stats`;
+
+/** One snapshot, as published. Rates are per second over the last interval. */
+export interface AdminStatsSnapshot {
+  time: number;
+  node: string;
+  version: string;
+  uptimeSeconds: number;
+  memory: { rss: number; heapUsed: number };
+  connections: number;
+  users: number;
+  subscriptions: number;
+  channels: number;
+  publicationsInPerSecond: number;
+  publicationsOutPerSecond: number;
+  errorsPerSecond: Record<string, number>;
+  disconnectsPerSecond: Record<string, number>;
+  eventLoopLagMs: { mean: number; p99: number };
+}
+
+export interface AdminStatsDeps {
+  node: string;
+  version: string;
+  intervalMs: number;
+  /** Subscribers of the stats channel on this node: publishing stops when there are none. */
+  watchers(): number;
+  gauges(): { connections: number; users: number; subscriptions: number; channels: number };
+  /** Running totals; the snapshot reports their rate. */
+  totals(): { publicationsIn: number; publicationsOut: number; errors: ReadonlyMap<string, number>; disconnects: ReadonlyMap<string, number> };
+  publish(channel: string, data: AdminStatsSnapshot): Promise<unknown>;
+}
+
+export class AdminStats {
+  private readonly timer: NodeJS.Timeout;
+  private readonly lag = monitorEventLoopDelay({ resolution: 10 });
+  private last: { at: number; totals: ReturnType<AdminStatsDeps['totals']> };
+  private readonly started = Date.now();
+
+  constructor(private readonly deps: AdminStatsDeps) {
+    this.lag.enable();
+    this.last = { at: performance.now(), totals: copy(deps.totals()) };
+    this.timer = setInterval(() => this.tick(), deps.intervalMs);
+    this.timer.unref();
+  }
+
+  /** The snapshot of the time since the last one (also what `tick` publishes). */
+  snapshot(): AdminStatsSnapshot {
+    const now = performance.now();
+    const seconds = Math.max(0.001, (now - this.last.at) / 1000);
+    const totals = copy(this.deps.totals());
+    const rate = (a: number, b: number) => Math.round(((a - b) / seconds) * 100) / 100;
+    const rates = (cur: ReadonlyMap<string, number>, prev: ReadonlyMap<string, number>) => {
+      const out: Record<string, number> = {};
+      for (const [code, n] of cur) if (n !== (prev.get(code) ?? 0)) out[code] = rate(n, prev.get(code) ?? 0);
+      return out;
+    };
+    const mem = process.memoryUsage();
+    const ns = (v: number) => Math.round((Number.isFinite(v) ? v : 0) / 10_000) / 100;
+    const snapshot: AdminStatsSnapshot = {
+      time: Date.now(),
+      node: this.deps.node,
+      version: this.deps.version,
+      uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
+      memory: { rss: mem.rss, heapUsed: mem.heapUsed },
+      ...this.deps.gauges(),
+      publicationsInPerSecond: rate(totals.publicationsIn, this.last.totals.publicationsIn),
+      publicationsOutPerSecond: rate(totals.publicationsOut, this.last.totals.publicationsOut),
+      errorsPerSecond: rates(totals.errors, this.last.totals.errors),
+      disconnectsPerSecond: rates(totals.disconnects, this.last.totals.disconnects),
+      eventLoopLagMs: { mean: ns(this.lag.mean), p99: ns(this.lag.percentile(99)) },
+    };
+    this.last = { at: now, totals };
+    this.lag.reset();
+    return snapshot;
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.lag.disable();
+  }
+
+  private tick(): void {
+    if (this.deps.watchers() === 0) {
+      // Rates start over from here when someone subscribes.
+      this.snapshot();
+      return;
+    }
+    this.deps.publish(ADMIN_STATS_CHANNEL, this.snapshot()).catch(() => {});
+  }
+}
+
+function copy(t: ReturnType<AdminStatsDeps['totals']>): ReturnType<AdminStatsDeps['totals']> {
+  return { publicationsIn: t.publicationsIn, publicationsOut: t.publicationsOut, errors: new Map(t.errors), disconnects: new Map(t.disconnects) };
+}
