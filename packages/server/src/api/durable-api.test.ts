@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Notification } from '@tidings/protocol';
+import { TidingsError } from '../errors.js';
 import { TestClient } from '../test-support/test-client.js';
 import { startTestNode, type TestNode } from '../test-support/test-node.js';
 
@@ -245,6 +246,11 @@ describe('activity feed', () => {
       const { mintToken } = await import('../auth/token-mint.js');
       const subToken = await mintToken('test-secret-0123456789-abcdefghijklmnop', { sub: 'outsider', channel: 'activity:team-a', ttlSeconds: 60 });
       expect((await client.ok('activity', { scope: 'team-a', token: subToken })).activities).toHaveLength(1);
+      // The app's onSubscribe hooks decide too, as for a subscribe.
+      secret.node.onSubscribe(({ channel }) => {
+        if (channel === 'activity:team-a') throw new TidingsError('permission_denied', 'not in team a');
+      });
+      expect(await client.call('activity', { scope: 'team-a', token: subToken })).toMatchObject({ error: { code: 'permission_denied', message: 'not in team a' } });
       client.close();
     } finally {
       await secret.close();

@@ -115,12 +115,7 @@ export function durableRoutes(node: Tidings, body: (req: IncomingMessage) => Pro
           cursor: stringParam(query, 'cursor', 32),
         };
         const defined = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined)) as typeof filters & { limit: number };
-        try {
-          sendData(res, await log.query(defined));
-        } catch (err) {
-          if ((err as Error).name === 'BadCursorError') throw new TidingsError(ErrorCode.BadRequest, (err as Error).message);
-          throw err;
-        }
+        sendData(res, await log.query(defined));
       },
     },
     {

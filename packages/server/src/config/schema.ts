@@ -316,7 +316,9 @@ export const configSchema = z
     if ('tidings-admin' in cfg.namespaces) {
       ctx.addIssue({ code: 'custom', path: ['namespaces', 'tidings-admin'], message: '"tidings-admin" is reserved for the dashboard' });
     }
-    if (cfg.activity.namespace === 'user' || cfg.activity.namespace === 'tidings-admin') ctx.addIssue({ code: 'custom', path: ['activity', 'namespace'], message: '"user" is reserved for personal channels' });
+    if (cfg.activity.namespace === 'user' || cfg.activity.namespace === 'tidings-admin') {
+      ctx.addIssue({ code: 'custom', path: ['activity', 'namespace'], message: `"${cfg.activity.namespace}" is reserved` });
+    }
     for (const [name, ns] of Object.entries(cfg.namespaces)) {
       if (ns.history && ns.history.ttl > cfg.history.metaTtl) {
         ctx.addIssue({ code: 'custom', path: ['namespaces', name, 'history', 'ttl'], message: 'must not exceed history.metaTtl' });

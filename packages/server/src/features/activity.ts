@@ -10,7 +10,7 @@ import { TidingsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ActivityPage, ActivityStore } from '../store/activity-store.js';
 import { BadCursorError } from '../store/notification-store.js';
-import { checkJsonSize, parseWith } from './validate.js';
+import { checkJsonSize, checkLimit, parseWith } from './validate.js';
 
 /** What `/activity` and `tidings.activity.append()` take. */
 export interface ActivityInput {
@@ -91,6 +91,7 @@ export class ActivityFeature {
   /** A page of a scope's feed, newest first. */
   async list(scope: string, query: { limit?: number; cursor?: string } = {}): Promise<ActivityPage> {
     const s = parseWith(scopeSchema, scope, 'scope');
+    checkLimit(query.limit, 1, 100);
     try {
       return await this.deps.store.list(s, { limit: query.limit ?? 20, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) });
     } catch (err) {

@@ -15,7 +15,7 @@ import type { Broker, ControlEvent } from '../engine/broker.js';
 import { TidingsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { BadCursorError, type NotificationCounts, type NotificationPage, type NotificationStore } from '../store/notification-store.js';
-import { checkJsonSize, parseWith, timestamp, userId } from './validate.js';
+import { checkJsonSize, checkLimit, parseWith, timestamp, userId } from './validate.js';
 
 /** What `/notify` and `tidings.notifications.notify()` take. */
 export interface NotifyInput {
@@ -128,6 +128,7 @@ export class NotificationsFeature {
 
   /** A user's notifications, newest first. Throws `bad_request` for a bad cursor. */
   async list(user: string, query: { limit?: number; cursor?: string; unread?: boolean } = {}): Promise<NotificationPage & { unread: number }> {
+    checkLimit(query.limit, 0, 100);
     try {
       const page = await this.store.list(user, { limit: query.limit ?? 20, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}), unread: query.unread === true }, this.now());
       return { ...page, unread: (await this.counts(user)).unread };

@@ -28,6 +28,11 @@ export function intParam(query: URLSearchParams, name: string, min: number, max:
   return n;
 }
 
+/** Throws `bad_request` for a page size outside min..max (undefined: the default applies). */
+export function checkLimit(limit: number | undefined, min: number, max: number): void {
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < min || limit > max)) throw new TidingsError(ErrorCode.BadRequest, `limit: expected integer ${min}..${max}`);
+}
+
 /** Throws `payload_too_large` when the JSON of `value` is larger than `max` bytes. */
 export function checkJsonSize(field: string, value: unknown, max: number): void {
   if (value === undefined) return;

@@ -2,10 +2,13 @@
  * The durable audit log: every audit event is logged at once and queued for the
  * AuditStore, which gets the queue as one batch per `audit.flushInterval`. Emitting
  * never blocks and never throws; a queue beyond `audit.maxQueue` drops new events
- * and counts them (`tidings_audit_dropped_total`), so a flood of connections cannot
+ * and counts them (`tidings_audit_events_dropped_total`), so a flood of connections cannot
  * grow memory without bound.
  */
+import { ErrorCode } from '@tidings/protocol';
+import { TidingsError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { BadCursorError } from '../store/notification-store.js';
 import type { AuditPage, AuditQuery, AuditStore, NewAuditRecord } from '../store/audit-store.js';
 import { auditFields, LogAuditSink, type AuditEvent, type AuditSink } from './audit.js';
 
@@ -75,7 +78,13 @@ export class StoredAuditLog implements AuditSink {
 
   /** Stored events, newest first. Events of the last `flushInterval` may not be there yet. */
   async query(query: AuditQuery): Promise<AuditPage> {
-    return this.options.store.query(query);
+    if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > 1000) throw new TidingsError(ErrorCode.BadRequest, 'limit: expected integer 1..1000');
+    try {
+      return await this.options.store.query(query);
+    } catch (err) {
+      if (err instanceof BadCursorError) throw new TidingsError(ErrorCode.BadRequest, err.message);
+      throw err;
+    }
   }
 
   /** Writes what is queued; later events are only logged. */

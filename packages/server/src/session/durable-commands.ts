@@ -46,12 +46,16 @@ const notificationDelete = async (session: Session, cmd: NotificationDeleteComma
   session.reply(cmd.id, await session.services.notifications.remove(inboxOwner(session), cmd.ids));
 };
 
-/** Reading a feed needs what subscribing to the scope's channel needs. */
+/** Reading a feed needs what subscribing to the scope's channel needs (rules and onSubscribe hooks). */
 const activity = async (session: Session, cmd: ActivityCommand) => {
-  const { activity: feed, policy } = session.services;
+  const { activity: feed, policy, hooks } = session.services;
   const scope = parseWith(scopeSchema, cmd.scope, 'activity.scope');
   const target = policy.resolve(feed.channelOf(scope));
-  if (!session.subs.has(target.channel)) await policy.authorizeSubscribe(session.principal, target, cmd.token);
+  if (!session.subs.has(target.channel)) {
+    // The same checks as a subscribe: channel rules, then the app's onSubscribe hooks.
+    await policy.authorizeSubscribe(session.principal, target, cmd.token);
+    for (const hook of hooks.subscribe) await hook({ ...session.context, channel: target.channel });
+  }
   const page = await feed.list(scope, { limit: cmd.limit ?? 20, ...(cmd.cursor !== undefined ? { cursor: cmd.cursor } : {}) });
   session.reply(cmd.id, page);
 };
