@@ -25,7 +25,7 @@ import { ServerApi } from './api/server-api.js';
 import { ChannelPolicy, type ResolvedChannel } from './auth/channel-policy.js';
 import { createClientIpResolver } from './auth/client-ip.js';
 import { NodeLimits } from './auth/limits.js';
-import { DashboardTokens } from './auth/dashboard-sessions.js';
+import { DASHBOARD_ROLE, DashboardTokens } from './auth/dashboard-sessions.js';
 import { createOriginCheck } from './auth/origin.js';
 import type { TokenVerifier } from './auth/token-verifier.js';
 import { buildVerifier } from './auth/verifier-config.js';
@@ -298,6 +298,18 @@ export class Tidings {
       intervalMs: config.dashboard.statsInterval,
       watchers: () => hub.subscriberCount(ADMIN_STATS_CHANNEL),
       gauges: () => this.inspector.gauges(),
+      dashboardShare: () => {
+        const share = { connections: 0, users: 0, subscriptions: 0 };
+        const users = new Set<string>();
+        for (const s of hub.allSessions()) {
+          if (!s.roles.includes(DASHBOARD_ROLE)) continue;
+          share.connections++;
+          share.subscriptions += s.subs.size;
+          users.add(s.user);
+        }
+        share.users = users.size;
+        return share;
+      },
       totals: () => ({ publicationsIn: this.counters.publicationsIn, publicationsOut: hub.deliveredTotal, errors: this.metrics.errorCounts, disconnects: this.metrics.disconnectCounts }),
       // Straight to the broker: the stats' own publications are not counted as traffic.
       publish: (channel, data) => this.broker.publish(channel, data, {}),
@@ -588,6 +600,16 @@ export class Tidings {
     const sessions = this.hub.userSessions(user);
     for (const s of sessions) s.disconnect(code, options.reason !== undefined ? { reason: options.reason } : {});
     return sessions.length;
+  }
+
+  /** Disconnects one connection on this node by its id (reconnect code 4005 unless told otherwise); false when it is not here. */
+  disconnectClient(client: string, options: { code?: number; reason?: string } = {}): boolean {
+    const code = options.code ?? CloseCode.ForceReconnect;
+    if (!Number.isInteger(code) || code < 4000 || code > 4999) throw new TidingsError(ErrorCode.BadRequest, 'code: expected 4000..4999');
+    const session = this.hub.session(client);
+    if (!session) return false;
+    session.disconnect(code, options.reason !== undefined ? { reason: options.reason } : {});
+    return true;
   }
 
   /** Ends a user's subscriptions to a channel on this node; the client gets an `unsubscribe` push. */

@@ -209,6 +209,19 @@ describe('steering connections', () => {
     expect((await t.api('POST', `/users/x/disconnect`, { code: 1000 })).status).toBe(400);
   });
 
+  it('disconnects one connection by its id, leaving the user\'s others open', async () => {
+    const { client: phone, result } = await TestClient.connect(t.wsUrl, await t.token('two-devices'));
+    const { client: laptop } = await TestClient.connect(t.wsUrl, await t.token('two-devices'));
+    const res = await t.api('POST', `/connections/${result.client}/disconnect`, { terminal: true, reason: 'this one' });
+    expect(res).toMatchObject({ status: 200, body: { data: { disconnected: 1 } } });
+    expect(await phone.closed).toEqual({ code: CloseCode.ForceDisconnect, reason: 'this one' });
+    // The user's other connection still answers commands.
+    expect(await laptop.ok('notification_count')).toEqual({ unread: 0, total: 0 });
+    expect(await t.api('POST', `/connections/${result.client}/disconnect`, {})).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
+    expect((await t.api('POST', `/connections/x/disconnect`, { code: 1000 })).status).toBe(400);
+    laptop.close();
+  });
+
   it('unsubscribes one user from a channel with an unsubscribe push', async () => {
     const { client: a } = await TestClient.connect(t.wsUrl, await t.token('alice'));
     const { client: b } = await TestClient.connect(t.wsUrl, await t.token('bob'));

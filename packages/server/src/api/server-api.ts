@@ -38,6 +38,14 @@ const disconnectBody = z.strictObject({
     .optional(),
   terminal: z.boolean().optional(),
 });
+/** The close code and reason of a disconnect request: `terminal` picks 4503 or 4005 unless `code` says. */
+function disconnectOptions(body: z.infer<typeof disconnectBody>): { code: number; reason?: string } {
+  const code = body.code ?? (body.terminal ? CloseCode.ForceDisconnect : CloseCode.ForceReconnect);
+  if (body.terminal !== undefined && body.terminal !== code >= 4500) {
+    throw new TidingsError(ErrorCode.BadRequest, 'code: terminal codes are 4500-4999, reconnect codes 4000-4499');
+  }
+  return body.reason !== undefined ? { code, reason: body.reason } : { code };
+}
 const unsubscribeBody = z.strictObject({ user: z.string().min(1) });
 
 export interface ServerApiDeps {
@@ -166,7 +174,9 @@ export class ServerApi {
       try {
         const status = res.statusCode;
         this.metrics.apiRequest(req.method ?? 'GET', route, status, (performance.now() - started) / 1000);
-        if (keyId !== undefined) this.audit.emit({ type: 'api_call', keyId, method: req.method ?? 'GET', route, status, requestId });
+        // Reads of an open dashboard (it refreshes every few seconds) are not worth a row each; its changes are.
+        const dashboardRead = req.method === 'GET' && keyId?.startsWith('dashboard.') === true && this.keys.authenticate(ApiKeyAuthenticator.presented(req)) === undefined;
+        if (keyId !== undefined && !dashboardRead) this.audit.emit({ type: 'api_call', keyId, method: req.method ?? 'GET', route, status, requestId });
       } catch (err) {
         log.error({ err }, 'recording an api call failed');
       }
@@ -303,13 +313,18 @@ export class ServerApi {
         pattern: /^\/users\/([^/]+)\/disconnect$/,
         scope: 'admin',
         handle: async ({ req, res, params }) => {
-          const body = parseBody(disconnectBody, await this.body(req));
-          const code = body.code ?? (body.terminal ? CloseCode.ForceDisconnect : CloseCode.ForceReconnect);
-          if (body.terminal !== undefined && body.terminal !== code >= 4500) {
-            throw new TidingsError(ErrorCode.BadRequest, 'code: terminal codes are 4500-4999, reconnect codes 4000-4499');
-          }
-          const options = body.reason !== undefined ? { code, reason: body.reason } : { code };
-          sendData(res, { disconnected: node.disconnectUser(params[0]!, options) });
+          sendData(res, { disconnected: node.disconnectUser(params[0]!, disconnectOptions(parseBody(disconnectBody, await this.body(req)))) });
+        },
+      },
+      {
+        method: 'POST',
+        name: '/connections/:client/disconnect',
+        pattern: /^\/connections\/([^/]+)\/disconnect$/,
+        scope: 'admin',
+        handle: async ({ req, res, params }) => {
+          const found = node.disconnectClient(params[0]!, disconnectOptions(parseBody(disconnectBody, await this.body(req))));
+          if (!found) throw new TidingsError(ErrorCode.NotFound, `no connection "${params[0]}" on this node`);
+          sendData(res, { disconnected: 1 });
         },
       },
       {

@@ -16,6 +16,8 @@ export interface AdminStatsSnapshot {
   version: string;
   uptimeSeconds: number;
   memory: { rss: number; heapUsed: number };
+  /** Open dashboards (their connections are not counted in the figures below). */
+  dashboards: number;
   connections: number;
   users: number;
   subscriptions: number;
@@ -34,6 +36,8 @@ export interface AdminStatsDeps {
   /** Subscribers of the stats channel on this node: publishing stops when there are none. */
   watchers(): number;
   gauges(): { connections: number; users: number; subscriptions: number; channels: number };
+  /** What the dashboards' own connections add to the gauges, taken off so the figures show the apps' traffic. */
+  dashboardShare(): { connections: number; users: number; subscriptions: number };
   /** Running totals; the snapshot reports their rate. */
   totals(): { publicationsIn: number; publicationsOut: number; errors: ReadonlyMap<string, number>; disconnects: ReadonlyMap<string, number> };
   publish(channel: string, data: AdminStatsSnapshot): Promise<unknown>;
@@ -44,10 +48,12 @@ export class AdminStats {
   private readonly lag = monitorEventLoopDelay({ resolution: 10 });
   private last: { at: number; totals: ReturnType<AdminStatsDeps['totals']> };
   private readonly started = Date.now();
+  /** Deliveries of the stats publications themselves, taken off `publicationsOut`. */
+  private ownDeliveries = 0;
 
   constructor(private readonly deps: AdminStatsDeps) {
     this.lag.enable();
-    this.last = { at: performance.now(), totals: copy(deps.totals()) };
+    this.last = { at: performance.now(), totals: this.copy(deps.totals()) };
     this.timer = setInterval(() => this.tick(), deps.intervalMs);
     this.timer.unref();
   }
@@ -56,7 +62,7 @@ export class AdminStats {
   snapshot(): AdminStatsSnapshot {
     const now = performance.now();
     const seconds = Math.max(0.001, (now - this.last.at) / 1000);
-    const totals = copy(this.deps.totals());
+    const totals = this.copy(this.deps.totals());
     const rate = (a: number, b: number) => Math.round(((a - b) / seconds) * 100) / 100;
     const rates = (cur: ReadonlyMap<string, number>, prev: ReadonlyMap<string, number>) => {
       const out: Record<string, number> = {};
@@ -64,19 +70,27 @@ export class AdminStats {
       return out;
     };
     const mem = process.memoryUsage();
-    const ns = (v: number) => Math.round((Number.isFinite(v) ? v : 0) / 10_000) / 100;
+    // The histogram's samples include its own 10 ms resolution timer: what is left is the lag.
+    const lagMs = (v: number) => Math.max(0, Math.round(((Number.isFinite(v) ? v : 0) / 1e6 - LAG_RESOLUTION_MS) * 100) / 100);
+    const gauges = this.deps.gauges();
+    const own = this.deps.dashboardShare();
+    const statsChannel = this.deps.watchers() > 0 ? 1 : 0;
     const snapshot: AdminStatsSnapshot = {
       time: Date.now(),
       node: this.deps.node,
       version: this.deps.version,
       uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
       memory: { rss: mem.rss, heapUsed: mem.heapUsed },
-      ...this.deps.gauges(),
+      dashboards: own.connections,
+      connections: gauges.connections - own.connections,
+      users: gauges.users - own.users,
+      subscriptions: gauges.subscriptions - own.subscriptions,
+      channels: Math.max(0, gauges.channels - statsChannel),
       publicationsInPerSecond: rate(totals.publicationsIn, this.last.totals.publicationsIn),
       publicationsOutPerSecond: rate(totals.publicationsOut, this.last.totals.publicationsOut),
       errorsPerSecond: rates(totals.errors, this.last.totals.errors),
       disconnectsPerSecond: rates(totals.disconnects, this.last.totals.disconnects),
-      eventLoopLagMs: { mean: ns(this.lag.mean), p99: ns(this.lag.percentile(99)) },
+      eventLoopLagMs: { mean: lagMs(this.lag.mean), p99: lagMs(this.lag.percentile(99)) },
     };
     this.last = { at: now, totals };
     this.lag.reset();
@@ -89,15 +103,17 @@ export class AdminStats {
   }
 
   private tick(): void {
-    if (this.deps.watchers() === 0) {
-      // Rates start over from here when someone subscribes.
-      this.snapshot();
-      return;
-    }
-    this.deps.publish(ADMIN_STATS_CHANNEL, this.snapshot()).catch(() => {});
+    const watchers = this.deps.watchers();
+    const snapshot = this.snapshot();
+    // With no one watching, the snapshot only moves the rates' starting point.
+    if (watchers === 0) return;
+    this.ownDeliveries += watchers;
+    this.deps.publish(ADMIN_STATS_CHANNEL, snapshot).catch(() => {});
+  }
+
+  private copy(t: ReturnType<AdminStatsDeps['totals']>): ReturnType<AdminStatsDeps['totals']> {
+    return { publicationsIn: t.publicationsIn, publicationsOut: t.publicationsOut - this.ownDeliveries, errors: new Map(t.errors), disconnects: new Map(t.disconnects) };
   }
 }
 
-function copy(t: ReturnType<AdminStatsDeps['totals']>): ReturnType<AdminStatsDeps['totals']> {
-  return { publicationsIn: t.publicationsIn, publicationsOut: t.publicationsOut, errors: new Map(t.errors), disconnects: new Map(t.disconnects) };
-}
+const LAG_RESOLUTION_MS = 10;
