@@ -1,0 +1,212 @@
+/**
+ * The team board's data, in memory: tasks, their comments and the reactions on
+ * comments. Pure state and rules; publishing through Tidings is the routes' job.
+ *
+ * Every task and comment carries a `version` that grows with each change, so the
+ * browser can merge a list it fetched with live events that crossed it in flight
+ * (keep the higher version) without caring which arrived first.
+ */
+import { randomBytes } from 'node:crypto';
+import { ApiError } from './http.js';
+
+/** @typedef {'todo' | 'doing' | 'done'} TaskStatus */
+/** @typedef {{ id: string, name: string }} Person */
+/**
+ * @typedef {object} Task
+ * @property {string} id
+ * @property {string} title
+ * @property {string} description
+ * @property {TaskStatus} status
+ * @property {Person} createdBy
+ * @property {number} createdAt
+ * @property {number} updatedAt
+ * @property {number} version
+ * @property {number} comments  how many comments it has
+ * @property {string} [summary]  the last generated summary
+ */
+/**
+ * @typedef {object} Comment
+ * @property {string} id
+ * @property {string} taskId
+ * @property {Person} author
+ * @property {string} text
+ * @property {string[]} mentions  user ids mentioned with `@name`
+ * @property {Record<string, string[]>} reactions  emoji → user ids, in the order they reacted
+ * @property {number} createdAt
+ * @property {number} version
+ */
+
+export const STATUSES = /** @type {const} */ (['todo', 'doing', 'done']);
+export const STATUS_LABELS = { todo: 'To do', doing: 'In progress', done: 'Done' };
+export const REACTIONS = /** @type {const} */ (['👍', '❤️', '⭐', '👀']);
+
+export const LIMITS = { tasks: 500, commentsPerTask: 1000, title: 120, description: 2000, comment: 2000, mentions: 10 };
+
+/** `@name` where name is a user id; an email address (`a@b.c`) is not a mention. */
+const MENTION_RE = /(?:^|[^A-Za-z0-9_@.-])@([A-Za-z][A-Za-z0-9_-]{0,31})\b/g;
+
+/**
+ * The user ids a comment mentions, lowercased, each once, in order.
+ *
+ * @param {string} text
+ * @returns {string[]}
+ */
+export function mentionsOf(text) {
+  const ids = new Set();
+  for (const m of text.matchAll(MENTION_RE)) ids.add(m[1].toLowerCase());
+  return [...ids].slice(0, LIMITS.mentions);
+}
+
+/** @param {string} prefix */
+function newId(prefix) {
+  return `${prefix}${randomBytes(6).toString('base64url')}`;
+}
+
+export class Board {
+  /** @type {Map<string, Task>} */
+  #tasks = new Map();
+  /** @type {Map<string, Comment[]>} */
+  #comments = new Map();
+  /** @type {Map<string, Comment>} */
+  #commentById = new Map();
+  #now;
+
+  /** @param {{ now?: () => number }} [options] */
+  constructor(options = {}) {
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Some tasks so a fresh board is not empty. */
+  seed() {
+    const team = { id: 'tidings', name: 'Tidings' };
+    this.createTask(team, { title: 'Set up CI for the mobile app', description: 'Run the tests on every pull request.' });
+    const login = this.createTask(team, { title: 'Fix the login redirect loop', description: 'Users coming back from SSO land on /login again.' });
+    this.updateTask(login.id, { status: 'doing' });
+    this.createTask(team, { title: 'Add a dark theme to the settings page', description: '' });
+    const billing = this.createTask(team, { title: 'Migrate the billing webhooks', description: 'Move them to the new queue and retry failed deliveries.' });
+    this.updateTask(billing.id, { status: 'doing' });
+    const notes = this.createTask(team, { title: 'Write the release notes', description: 'Presence, typing and the notification bell.' });
+    this.updateTask(notes.id, { status: 'done' });
+  }
+
+  /** Tasks, oldest first. @returns {Task[]} */
+  tasks() {
+    return [...this.#tasks.values()];
+  }
+
+  /** @param {string} id @returns {Task} */
+  task(id) {
+    const task = this.#tasks.get(id);
+    if (!task) throw new ApiError(404, 'not_found', `no task ${id}`);
+    return task;
+  }
+
+  /**
+   * @param {Person} by
+   * @param {{ title: string, description?: string }} input
+   * @returns {Task}
+   */
+  createTask(by, input) {
+    if (this.#tasks.size >= LIMITS.tasks) throw new ApiError(409, 'board_full', `the demo board holds at most ${LIMITS.tasks} tasks`);
+    const now = this.#now();
+    /** @type {Task} */
+    const task = {
+      id: newId('t_'),
+      title: input.title,
+      description: input.description ?? '',
+      status: 'todo',
+      createdBy: by,
+      createdAt: now,
+      updatedAt: now,
+      version: 1,
+      comments: 0,
+    };
+    this.#tasks.set(task.id, task);
+    this.#comments.set(task.id, []);
+    return task;
+  }
+
+  /**
+   * Applies the fields given; returns the task and what changed (empty when nothing did).
+   *
+   * @param {string} id
+   * @param {{ title?: string, description?: string, status?: TaskStatus, summary?: string }} patch
+   * @returns {{ task: Task, changed: string[] }}
+   */
+  updateTask(id, patch) {
+    const task = this.task(id);
+    if (patch.status !== undefined && !STATUSES.includes(patch.status)) throw new ApiError(400, 'bad_request', `status: one of ${STATUSES.join(', ')}`);
+    /** @type {string[]} */
+    const changed = [];
+    for (const key of /** @type {const} */ (['title', 'description', 'status', 'summary'])) {
+      const value = patch[key];
+      if (value !== undefined && value !== task[key]) {
+        // @ts-expect-error: each key takes its own type, checked above.
+        task[key] = value;
+        changed.push(key);
+      }
+    }
+    if (changed.length > 0) {
+      task.version++;
+      task.updatedAt = this.#now();
+    }
+    return { task, changed };
+  }
+
+  /** A task's comments, oldest first. @param {string} taskId @returns {Comment[]} */
+  comments(taskId) {
+    this.task(taskId);
+    return this.#comments.get(taskId) ?? [];
+  }
+
+  /**
+   * @param {string} taskId
+   * @param {Person} author
+   * @param {string} text
+   * @returns {Comment}
+   */
+  addComment(taskId, author, text) {
+    const task = this.task(taskId);
+    const list = this.#comments.get(taskId) ?? [];
+    if (list.length >= LIMITS.commentsPerTask) throw new ApiError(409, 'task_full', `a task holds at most ${LIMITS.commentsPerTask} comments`);
+    /** @type {Comment} */
+    const comment = {
+      id: newId('c_'),
+      taskId,
+      author,
+      text,
+      mentions: mentionsOf(text).filter((id) => id !== author.id),
+      reactions: {},
+      createdAt: this.#now(),
+      version: 1,
+    };
+    list.push(comment);
+    this.#comments.set(taskId, list);
+    this.#commentById.set(comment.id, comment);
+    task.comments = list.length;
+    task.version++;
+    return comment;
+  }
+
+  /**
+   * Adds the user's reaction, or takes it back when it is there.
+   *
+   * @param {string} taskId
+   * @param {string} commentId
+   * @param {string} user
+   * @param {string} emoji
+   * @returns {{ comment: Comment, added: boolean }}
+   */
+  toggleReaction(taskId, commentId, user, emoji) {
+    if (!REACTIONS.includes(/** @type {any} */ (emoji))) throw new ApiError(400, 'bad_request', `emoji: one of ${REACTIONS.join(' ')}`);
+    const comment = this.#commentById.get(commentId);
+    if (!comment || comment.taskId !== taskId) throw new ApiError(404, 'not_found', `no comment ${commentId} on task ${taskId}`);
+    const users = comment.reactions[emoji] ?? [];
+    const added = !users.includes(user);
+    const next = added ? [...users, user] : users.filter((u) => u !== user);
+    if (next.length > 0) comment.reactions[emoji] = next;
+    else delete comment.reactions[emoji];
+    comment.version++;
+    return { comment, added };
+  }
+}

@@ -1,0 +1,414 @@
+/**
+ * The "team board" demo (apps/demo) in real Chromium, against `tidings dev` run as a child
+ * process, with two users in two browser profiles (Ada; Ben with two tabs):
+ *
+ * - A opens a task and B sees A among its viewers (and "away" while A's tab is hidden);
+ * - A types and B sees "Ada is typing…", which clears by itself;
+ * - A comments and B sees it live; B's reaction reaches A live;
+ * - A mentions B, B's bell count rises in both tabs; B reads it in one tab and the badge
+ *   drops in the other; the bell works from the keyboard;
+ * - the summary job's progress bar moves to the end and the summary shows for both;
+ * - the server drops every connection: the indicator goes "Reconnecting…" then "Live", and
+ *   no comment is missing, including those posted while B was away.
+ *
+ * Screenshots of the demo at desktop (1280×800) and phone (390×844) widths go to
+ * test-artifacts/screenshots/. Without Chromium the file skips outside CI and fails in CI.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumMissing, launchChromium, watchPage, type ChromiumSession, type PageWatch } from './support/chromium.js';
+
+const ROOT = new URL('../', import.meta.url).pathname;
+const BIN = join(ROOT, 'packages/server/bin/tidings.js');
+const DEMO = join(ROOT, 'apps/demo');
+const SHOTS = join(ROOT, 'test-artifacts/screenshots');
+const WAIT = 10_000;
+
+interface DevServer {
+  child: ChildProcess;
+  demoUrl: string;
+  origin: string;
+  apiKey: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Newest modification time of the files under `dir`. */
+function newest(dir: string): number {
+  let latest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    latest = Math.max(latest, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
+  }
+  return latest;
+}
+
+/** Builds apps/demo when its dist is missing or older than its sources (a fresh clone has none). */
+function ensureDemoBuilt(): void {
+  const index = join(DEMO, 'dist/index.html');
+  const sources = Math.max(newest(join(DEMO, 'src')), statSync(join(DEMO, 'index.html')).mtimeMs, statSync(join(DEMO, 'vite.config.ts')).mtimeMs);
+  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
+  const vite = join(ROOT, 'node_modules/vite/bin/vite.js');
+  // NODE_ENV is "test" under vitest: Vite would then bundle React's development build.
+  const result = spawnSync(process.execPath, [vite, 'build', '--logLevel', 'warn'], { cwd: DEMO, encoding: 'utf8', timeout: 120_000, env: { ...process.env, NODE_ENV: 'production' } });
+  if (result.status !== 0) throw new Error(`building apps/demo failed (${result.status ?? result.signal}):\n${result.stdout}\n${result.stderr}`);
+}
+
+/** `tidings dev` on 127.0.0.1, port 0, with a fresh data dir; resolves once its banner shows DEMO_URL. */
+async function startDev(): Promise<DevServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'tidings-demo-'));
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('TIDINGS_') && k !== 'PORT') env[k] = v;
+  const child = spawn(process.execPath, [BIN, 'dev', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], { cwd: dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(killer);
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const banner = await new Promise<{ demoUrl: string; apiKey: string }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`tidings dev printed no DEMO_URL within 20 s:\n${out}`)), 20_000);
+      const check = () => {
+        const demo = /^DEMO_URL=(\S+)$/m.exec(out);
+        const key = /^API_KEY=(\S+)$/m.exec(out);
+        if (!demo || !key) return;
+        clearTimeout(timer);
+        resolve({ demoUrl: demo[1]!, apiKey: key[1]! });
+      };
+      child.stdout!.on('data', check);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`tidings dev exited (${code}) before printing DEMO_URL:\n${out}`));
+      });
+    });
+    const origin = new URL(banner.demoUrl).origin;
+    if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(origin)) throw new Error(`expected a loopback DEMO_URL, got ${banner.demoUrl}`);
+    return { child, ...banner, origin, output: () => out, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Signs in on the sign-in page by typing a name, and waits until the client is live. */
+async function signIn(page: Page, url: string, name: string): Promise<void> {
+  await page.goto(url);
+  await page.getByLabel('…or type your own').fill(name);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expectLive(page);
+}
+
+async function expectLive(page: Page): Promise<void> {
+  await page.getByTestId('connection').filter({ hasText: /^Live$/ }).waitFor({ timeout: WAIT });
+}
+
+/** The text of the bell's badge, or '' when it shows none. */
+async function badge(page: Page): Promise<string> {
+  // No auto-waiting: the badge may go away between two reads.
+  return (await page.getByTestId('bell-badge').allTextContents()).join('');
+}
+
+/** Waits until `read()` returns `want` (bounded), and says what it last saw otherwise. */
+async function eventually<T>(read: () => Promise<T>, want: T, what: string, ms = WAIT): Promise<void> {
+  const deadline = Date.now() + ms;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await read();
+    if (last === want) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: expected ${JSON.stringify(want)}, last saw ${JSON.stringify(last)} after ${ms} ms`);
+}
+
+/** Pretends the page's tab is hidden (or visible again), as switching tabs does. */
+async function setHidden(page: Page, hidden: boolean): Promise<void> {
+  await page.evaluate((h) => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (h ? 'hidden' : 'visible') });
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => h });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+}
+
+/** Posts a comment through the demo backend as the page's signed-in user (not through the UI). */
+function postComment(page: Page, taskId: string, text: string): Promise<{ id: string }> {
+  return page.evaluate(
+    async ([id, body]) => {
+      const session = JSON.parse(localStorage.getItem('tidings-demo:session') ?? 'null') as { token: string };
+      const res = await fetch(`/demo/api/tasks/${id}/comments`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${session.token}` },
+        body: JSON.stringify({ text: body }),
+      });
+      if (!res.ok) throw new Error(`comment: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { comment: { id: string } }).comment;
+    },
+    [taskId, text] as const,
+  );
+}
+
+async function commentIds(page: Page): Promise<string[]> {
+  return page.locator('[data-testid=comments] [data-comment-id]').evaluateAll((els) => els.map((e) => e.getAttribute('data-comment-id') ?? ''));
+}
+
+async function noHorizontalScroll(page: Page): Promise<void> {
+  const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
+  expect(scroll, 'the page must not scroll sideways').toBeLessThanOrEqual(width);
+}
+
+describe.skipIf(chromiumMissing())('demo app: two users in real Chromium against tidings dev', () => {
+  let dev: DevServer;
+  let browserA: ChromiumSession;
+  let browserB: ChromiumSession;
+  let a: Page;
+  let b1: Page;
+  let b2: Page;
+  const watches: Array<[string, PageWatch]> = [];
+  let taskId = '';
+  let taskUrl = '';
+
+  beforeAll(async () => {
+    ensureDemoBuilt();
+    await mkdir(SHOTS, { recursive: true });
+    dev = await startDev();
+    [browserA, browserB] = await Promise.all([launchChromium(), launchChromium()]);
+    a = browserA.page;
+    b1 = browserB.page;
+    b2 = await browserB.newPage();
+    for (const [name, page] of [['Ada', a], ['Ben tab 1', b1], ['Ben tab 2', b2]] as const) {
+      await page.setViewportSize({ width: 1280, height: 800 });
+      // Screenshots without the live dot's pulse caught mid-animation.
+      await page.emulateMedia({ reducedMotion: 'reduce' });
+      watches.push([name, watchPage(page)]);
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.allSettled([browserA?.close(), browserB?.close()]);
+    await dev?.stop();
+  }, 30_000);
+
+  it('signs in by name and shows the board live in both profiles', async () => {
+    await signIn(a, dev.demoUrl, 'Ada');
+    await signIn(b1, dev.demoUrl, 'Ben');
+    // The second tab of the same profile is signed in already.
+    await b2.goto(dev.demoUrl);
+    await expectLive(b2);
+    expect(await b2.getByTestId('me').textContent()).toBe('Ben');
+
+    // A creates a task; B sees it appear on the board without reloading.
+    await a.getByLabel('New task title').fill('Review the launch checklist');
+    await a.getByRole('button', { name: 'Add task' }).click();
+    const card = b1.locator('[data-testid=column-todo] .card', { hasText: 'Review the launch checklist' });
+    await card.waitFor({ timeout: WAIT });
+    taskId = (await card.getAttribute('data-task-id'))!;
+    expect(taskId).toMatch(/^t_/);
+    taskUrl = new URL(`tasks/${taskId}`, dev.demoUrl).href;
+    await a.locator('.activity-list li', { hasText: 'created' }).first().waitFor({ timeout: WAIT });
+  }, 60_000);
+
+  it('shows who is viewing the task, with away while a tab is hidden', async () => {
+    await a.getByRole('link', { name: 'Review the launch checklist' }).first().click();
+    await a.getByRole('heading', { level: 1, name: 'Review the launch checklist' }).waitFor({ timeout: WAIT });
+    await b1.goto(taskUrl);
+    await expectLive(b1);
+    const adaForBen = b1.locator('[data-testid=viewers] [data-user=ada]');
+    await adaForBen.waitFor({ timeout: WAIT });
+    await a.locator('[data-testid=viewers] [data-user=ben]').waitFor({ timeout: WAIT });
+    expect(await adaForBen.getAttribute('data-status')).toBe('online');
+
+    await setHidden(a, true);
+    await eventually(() => adaForBen.getAttribute('data-status'), 'away', 'Ada seen away by Ben');
+    await setHidden(a, false);
+    await eventually(() => adaForBen.getAttribute('data-status'), 'online', 'Ada seen online again by Ben');
+  }, 60_000);
+
+  it('shows "Ada is typing…" to Ben, and clears it by itself', async () => {
+    const typing = b1.getByTestId('typing');
+    await a.getByLabel('Add a comment').click();
+    await a.keyboard.type('Looks good', { delay: 30 });
+    await eventually(() => typing.textContent(), 'Ada is typing…', 'typing indicator at Ben');
+    // Ada stops typing (the text stays in her box): the indicator goes away on its own.
+    await eventually(() => typing.textContent(), '', 'typing indicator cleared at Ben', 12_000);
+  }, 40_000);
+
+  it("delivers A's comment to B live, and B's reaction to A", async () => {
+    await a.getByLabel('Add a comment').fill('Looks good to me, shipping it.');
+    await a.getByRole('button', { name: 'Comment' }).click();
+    const atBen = b1.locator('[data-testid=comments] .comment', { hasText: 'Looks good to me, shipping it.' });
+    await atBen.waitFor({ timeout: WAIT });
+
+    await atBen.getByRole('button', { name: 'Add a reaction' }).click();
+    await atBen.getByRole('button', { name: 'React with Thumbs up' }).click();
+    await a.locator('.comment', { hasText: 'Looks good to me' }).getByRole('button', { name: 'Thumbs up: 1' }).waitFor({ timeout: WAIT });
+    await atBen.getByRole('button', { name: 'Thumbs up: 1, including you' }).waitFor({ timeout: WAIT });
+  }, 40_000);
+
+  it("raises B's bell in both tabs on a mention, and reading it in one tab clears the other", async () => {
+    expect(await badge(b1)).toBe('');
+    expect(await badge(b2)).toBe('');
+    await a.getByLabel('Add a comment').fill('@ben can you check the staging numbers?');
+    await a.getByRole('button', { name: 'Comment' }).click();
+    await eventually(() => badge(b1), '1', "Ben's badge in tab 1");
+    await eventually(() => badge(b2), '1', "Ben's badge in tab 2");
+    expect(await b2.getByTestId('bell').getAttribute('aria-label')).toBe('Notifications, 1 unread');
+
+    // Keyboard: Enter opens the panel, Escape closes it and gives focus back to the bell.
+    const bell = b1.getByTestId('bell');
+    await bell.focus();
+    await b1.keyboard.press('Enter');
+    const item = b1.locator('[data-testid=bell-list] li.unread', { hasText: 'Ada mentioned you' });
+    await item.waitFor({ timeout: WAIT });
+    await b1.keyboard.press('Escape');
+    await b1.getByRole('region', { name: 'Notifications' }).waitFor({ state: 'hidden', timeout: WAIT });
+    expect(await bell.evaluate((el) => el === document.activeElement)).toBe(true);
+
+    await b1.keyboard.press('Enter');
+    await item.getByRole('button', { name: /^Mark read:/ }).click();
+    await eventually(() => badge(b2), '', "Ben's badge in tab 2 after reading in tab 1");
+    await eventually(() => badge(b1), '', "Ben's badge in tab 1");
+    // Focus stayed on the notification (its "Mark read" went away); Escape still closes the panel.
+    await b1.keyboard.press('Escape');
+    await b1.getByRole('region', { name: 'Notifications' }).waitFor({ state: 'hidden', timeout: WAIT });
+  }, 40_000);
+
+  it('drives the summary progress bar to the end and shows the summary to everyone', async () => {
+    await a.getByRole('button', { name: 'Generate summary' }).click();
+    const bar = a.getByRole('progressbar', { name: 'Summary progress' });
+    await bar.waitFor({ timeout: WAIT });
+    const seen = new Set<string>();
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && (await a.getByTestId('summary-text').count()) === 0) {
+      const now = await bar.getAttribute('aria-valuenow', { timeout: 200 }).catch(() => null);
+      if (now !== null) seen.add(now);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(seen.size, `progress values seen: ${[...seen].join(', ')}`).toBeGreaterThanOrEqual(3);
+    await expect.poll(() => a.getByTestId('summary-text').textContent({ timeout: 1000 }).catch(() => ''), { timeout: WAIT }).toContain('Review the launch checklist');
+    await expect.poll(() => b1.getByTestId('summary-text').textContent({ timeout: 1000 }).catch(() => ''), { timeout: WAIT }).toContain('Review the launch checklist');
+  }, 40_000);
+
+  it('shows Reconnecting… then Live when the server drops the connections, with no comment missing', async () => {
+    // Record every label the indicator shows, however briefly.
+    const record = (page: Page) =>
+      page.evaluate(() => {
+        const el = document.querySelector('[data-testid=connection]')!;
+        const w = window as unknown as { __labels: string[] };
+        w.__labels = [el.textContent ?? ''];
+        new MutationObserver(() => w.__labels.push(el.textContent ?? '')).observe(el, { subtree: true, childList: true, characterData: true });
+      });
+    await record(b1);
+    await record(a);
+
+    const drop = async (user: string) => {
+      const res = await fetch(`${dev.origin}/api/v1/users/${user}/disconnect`, { method: 'POST', headers: { authorization: `Bearer ${dev.apiKey}`, 'content-type': 'application/json' }, body: '{}' });
+      expect(res.status, await res.clone().text()).toBe(200);
+      return ((await res.json()) as { data: { disconnected: number } }).data.disconnected;
+    };
+    // Ben has two tabs open, Ada one.
+    expect(await drop('ben')).toBe(2);
+    // Comments posted while Ben is away, through the backend (Ada's own connection is fine).
+    const posted = [];
+    for (let i = 1; i <= 3; i++) posted.push((await postComment(a, taskId, `Posted while Ben was away #${i}`)).id);
+    expect(await drop('ada')).toBe(1);
+    posted.push((await postComment(a, taskId, 'Posted while both were away')).id);
+
+    for (const page of [b1, a]) {
+      await expectLive(page);
+      const labels = await page.evaluate(() => (window as unknown as { __labels: string[] }).__labels);
+      const reconnecting = labels.indexOf('Reconnecting…');
+      expect(reconnecting, `labels: ${labels.join(' → ')}`).toBeGreaterThan(0);
+      expect(labels.slice(reconnecting).includes('Live'), `labels: ${labels.join(' → ')}`).toBe(true);
+    }
+    await expectLive(b2);
+
+    // Everything the backend has, both pages show, in the same order.
+    const all = await a.evaluate(async (id) => {
+      const session = JSON.parse(localStorage.getItem('tidings-demo:session') ?? 'null') as { token: string };
+      const res = await fetch(`/demo/api/tasks/${id}/comments`, { headers: { authorization: `Bearer ${session.token}` } });
+      return ((await res.json()) as { comments: Array<{ id: string }> }).comments.map((c) => c.id);
+    }, taskId);
+    for (const id of posted) expect(all).toContain(id);
+    await expect.poll(() => commentIds(b1), { timeout: WAIT }).toEqual(all);
+    await expect.poll(() => commentIds(a), { timeout: WAIT }).toEqual(all);
+
+    // And live delivery still works afterwards.
+    await a.getByLabel('Add a comment').fill('Back online.');
+    await a.getByRole('button', { name: 'Comment' }).click();
+    await b1.locator('[data-testid=comments] .comment', { hasText: 'Back online.' }).waitFor({ timeout: WAIT });
+  }, 60_000);
+
+  it('writes screenshots at desktop and phone widths, and fits a phone screen', async () => {
+    const top = (page: Page) => page.evaluate(() => window.scrollTo(0, 0));
+    // Something to see: an unread mention on Ben's bell, Ada typing on Ben's task page.
+    await postComment(a, taskId, '@ben the checklist is in the release folder.');
+    await eventually(() => badge(b2), '1', "Ben's badge for the second mention");
+    await b2.getByRole('heading', { level: 1, name: 'Team board' }).waitFor({ timeout: WAIT });
+    await b2.screenshot({ path: join(SHOTS, 'demo-board-desktop.png') });
+
+    await a.getByLabel('Add a comment').fill('');
+    await a.getByLabel('Add a comment').pressSequentially('On it', { delay: 30 });
+    await eventually(() => b1.getByTestId('typing').textContent(), 'Ada is typing…', 'typing indicator for the screenshot');
+    await b1.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+    await top(b1);
+    await b1.screenshot({ path: join(SHOTS, 'demo-task-desktop.png') });
+    await b1.getByTestId('typing').evaluate((el) => el.scrollIntoView({ block: 'end' }));
+    await b1.screenshot({ path: join(SHOTS, 'demo-comments-desktop.png') });
+
+    await b1.setViewportSize({ width: 390, height: 844 });
+    await top(b1);
+    await noHorizontalScroll(b1);
+    await b1.screenshot({ path: join(SHOTS, 'demo-task-phone.png') });
+    await b2.setViewportSize({ width: 390, height: 844 });
+    await noHorizontalScroll(b2);
+    await b2.screenshot({ path: join(SHOTS, 'demo-board-phone.png') });
+    // The bell's panel fits the phone screen.
+    await b2.getByTestId('bell').click();
+    const panel = b2.getByRole('region', { name: 'Notifications' });
+    await panel.waitFor({ timeout: WAIT });
+    const box = await panel.boundingBox();
+    expect(box !== null && box.x >= 0 && box.x + box.width <= 390, JSON.stringify(box)).toBe(true);
+    await b2.screenshot({ path: join(SHOTS, 'demo-bell-phone.png') });
+    await b2.keyboard.press('Escape');
+    await panel.waitFor({ state: 'hidden', timeout: WAIT });
+    for (const name of ['demo-board-desktop', 'demo-task-desktop', 'demo-comments-desktop', 'demo-task-phone', 'demo-board-phone', 'demo-bell-phone']) {
+      expect(statSync(join(SHOTS, `${name}.png`)).size, name).toBeGreaterThan(10_000);
+    }
+  }, 40_000);
+
+  it('caps the badge at 99+, and "Mark all read" clears it in every tab', async () => {
+    await b1.setViewportSize({ width: 1280, height: 800 });
+    // 120 notifications through the server API, as an app backend would send them.
+    const sent = await Promise.all(
+      Array.from({ length: 120 }, (_, i) =>
+        fetch(`${dev.origin}/api/v1/notify`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${dev.apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ user: 'ben', type: 'info', title: `Build ${i + 1} finished` }),
+        }).then((r) => r.status),
+      ),
+    );
+    expect(new Set(sent)).toEqual(new Set([200]));
+    await eventually(() => badge(b1), '99+', "Ben's capped badge in tab 1");
+    await eventually(() => badge(b2), '99+', "Ben's capped badge in tab 2");
+    expect(await b1.getByTestId('bell').getAttribute('aria-label')).toBe('Notifications, 121 unread');
+    await b1.getByTestId('bell').click();
+    await b1.getByRole('button', { name: 'Mark all read' }).click();
+    await eventually(() => badge(b2), '', "Ben's badge in tab 2 after Mark all read");
+    await eventually(() => badge(b1), '', "Ben's badge in tab 1 after Mark all read");
+  }, 40_000);
+
+  it('logged no page errors', () => {
+    for (const [name, watch] of watches) expect(watch.errors, `${name}:\n${watch.console.join('\n')}`).toEqual([]);
+  });
+});
