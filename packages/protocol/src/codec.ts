@@ -20,6 +20,7 @@ import type {
   ErrorBody,
   Publication,
   PublicationPush,
+  PushType,
   Reply,
   ServerFrame,
 } from './frames.js';
@@ -287,7 +288,15 @@ export function decodeClientMessage(text: string): Decoded<ClientFrame>[] {
   return out;
 }
 
-const PUSH_TYPES = new Set(['publication', 'join', 'leave', 'typing', 'presence', 'status', 'subscribe', 'unsubscribe', 'disconnect', 'ping', 'notification', 'notification_update', 'progress']);
+// A record, so that a push type added to `Push` cannot be forgotten here.
+const PUSH_TYPE_KEYS: Record<PushType, 0> = { publication: 0, join: 0, leave: 0, typing: 0, presence: 0, status: 0, subscribe: 0, unsubscribe: 0, disconnect: 0, ping: 0, notification: 0, notification_update: 0, progress: 0 };
+/**
+ * Every push type of protocol v1. A client that listens by name needs all of them: the SSE
+ * transport names each event after its push type, and an EventSource only delivers the
+ * names it listens to.
+ */
+export const PUSH_TYPES = Object.keys(PUSH_TYPE_KEYS) as readonly PushType[];
+const PUSH_TYPE_SET = new Set<string>(PUSH_TYPES);
 /** Pushes addressed to the connection's user as a whole, not to one of its channels. */
 const USER_PUSH_TYPES = new Set(['ping', 'disconnect', 'notification', 'notification_update', 'progress']);
 
@@ -305,7 +314,7 @@ export function validateServerFrame(value: unknown): ServerFrame | string {
     return value as unknown as Reply;
   }
   if (typeof value.type !== 'string') return 'push: expected string "type"';
-  if (!PUSH_TYPES.has(value.type)) return `push: unknown type "${value.type}"`;
+  if (!PUSH_TYPE_SET.has(value.type)) return `push: unknown type "${value.type}"`;
   if (value.type === 'status') {
     if (typeof value.user !== 'string' || typeof value.status !== 'string') return 'status: expected string "user" and "status"';
     return value as unknown as ServerFrame;
