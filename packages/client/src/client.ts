@@ -7,6 +7,7 @@
  * - Restores subscriptions (recovering missed publications), status, presence state and
  *   follows after every reconnect; typing is reset.
  * - Queues commands made while disconnected and sends them in order once connected.
+ * - Hands out the user-level features: the notification inbox, activity feeds, job progress.
  */
 import {
   CloseCode,
@@ -27,11 +28,14 @@ import {
   type SubscribeResult,
   type UserStatus,
 } from '@tidings/protocol';
+import { ActivityFeed, type ActivityFeedOptions } from './activity.js';
 import { Emitter } from './emitter.js';
 import { onNetworkOnline, onVisibilityChange, isPageHidden } from './environment.js';
 import { ClientErrorCode, TidingsError } from './errors.js';
 import { randomId } from './ids.js';
+import { Notifications } from './notifications.js';
 import { Outbox, type CommandBody } from './outbox.js';
+import { ProgressTracker } from './progress.js';
 import { Subscription, type SubscriptionHost } from './subscription.js';
 import { withTimeout } from './timeout.js';
 import { backoffDelay, startTimer } from './timers.js';
@@ -66,6 +70,8 @@ interface Resolved {
   reconnectOnOnline: boolean;
   transportTimeout: number;
   blockedTransportRetry: number;
+  maxMessageBytes: number;
+  activityNamespace: string;
 }
 
 /**
@@ -120,6 +126,10 @@ export class Tidings extends Emitter<ClientEvents> {
   readonly #statuses = new Map<string, UserStatus>();
   #waiters: { resolve(): void; reject(err: TidingsError): void }[] = [];
   #detachEnvironment: (() => void) | null = null;
+  /** Bumped each time the client stops: work begun before a listener called `disconnect()` is not carried on. */
+  #stops = 0;
+  #inbox: Notifications | undefined;
+  readonly #call = (body: CommandBody): Promise<unknown> => this.#outbox.call(body);
 
   constructor(url: string, options: TidingsOptions = {}) {
     super();
@@ -137,6 +147,8 @@ export class Tidings extends Emitter<ClientEvents> {
       reconnectOnOnline: options.reconnectOnOnline ?? true,
       transportTimeout: options.transportTimeout ?? 5_000,
       blockedTransportRetry: options.blockedTransportRetry ?? 60_000,
+      maxMessageBytes: options.maxMessageBytes ?? 65_536,
+      activityNamespace: options.activityNamespace ?? 'activity',
     };
     if (this.#config.minReconnectDelay > this.#config.maxReconnectDelay) {
       throw new TypeError('minReconnectDelay must not exceed maxReconnectDelay');
@@ -145,7 +157,7 @@ export class Tidings extends Emitter<ClientEvents> {
       timeout: this.#config.timeout,
       queueMax: options.offlineQueue?.max ?? 1_000,
       queueTimeout: options.offlineQueue?.timeout ?? 60_000,
-      maxMessageBytes: options.maxMessageBytes ?? 65_536,
+      maxMessageBytes: this.#config.maxMessageBytes,
     });
     const ws = options.websocket ?? globalWebSocket() ?? defaultWebSocket;
     const http = options.httpUrl !== undefined ? { base: options.httpUrl } : {};
@@ -190,15 +202,22 @@ export class Tidings extends Emitter<ClientEvents> {
   /**
    * Connects, and keeps reconnecting until `disconnect()` or a terminal error. Resolves once
    * connected; rejects when the client stops first (terminal error or `disconnect()`).
+   *
+   * @example
+   * ```ts
+   * try {
+   *   await client.connect();
+   * } catch (err) {
+   *   if (err instanceof TidingsError && err.code === 'unauthorized') redirectToLogin();
+   * }
+   * ```
    */
   connect(): Promise<void> {
     if (this.#state === 'connected') return Promise.resolve();
     const promise = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     if (this.#state === 'disconnected') {
       this.#attachEnvironment();
-      this.#setState('connecting');
-      this.emit('connecting', { code: 0, reason: 'connect called' });
-      void this.#open();
+      this.#enterConnecting(0, 'connect called', () => void this.#open());
     }
     return promise;
   }
@@ -207,6 +226,11 @@ export class Tidings extends Emitter<ClientEvents> {
    * While waiting to reconnect, tries now instead of waiting out the backoff: for apps that
    * know the network is back (React Native's NetInfo or AppState; browsers get the `online`
    * event handled already). Does nothing in other states.
+   *
+   * @example
+   * ```ts
+   * NetInfo.addEventListener((net) => net.isConnected && client.reconnectNow());
+   * ```
    */
   reconnectNow(): void {
     if (this.#state !== 'connecting' || this.#reconnectTimer === undefined) return;
@@ -239,7 +263,15 @@ export class Tidings extends Emitter<ClientEvents> {
 
   /**
    * Closes the connection and stops reconnecting. Queued and pending commands reject with
-   * `disconnected`. Subscriptions are kept and restored by the next `connect()`.
+   * `disconnected`. Subscriptions are kept and restored by the next `connect()`. May be
+   * called from any listener, `connecting` and `state` included.
+   *
+   * @example
+   * ```ts
+   * let attempts = 0;
+   * client.on('connecting', () => ++attempts > 5 && client.disconnect()); // give up
+   * signOutButton.onclick = () => client.disconnect();
+   * ```
    */
   disconnect(): void {
     if (this.#state === 'disconnected') return;
@@ -279,18 +311,38 @@ export class Tidings extends Emitter<ClientEvents> {
   /**
    * Publishes to a channel (subscribed or not, as the server allows). Queued while
    * disconnected; carries an idempotency key so that a resend after a lost ack publishes once.
+   *
+   * @example
+   * ```ts
+   * const { offset } = await client.publish('chat:lobby', { text: 'hi' });
+   * ```
    */
   publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
     const body: CommandBody = { type: 'publish', channel, data, idempotencyKey: options.idempotencyKey ?? randomId() };
     return this.#outbox.call(body, { resend: true }) as Promise<PublishResult>;
   }
 
-  /** Reads a channel's history. */
+  /**
+   * Reads a channel's history.
+   *
+   * @example
+   * ```ts
+   * const { publications } = await client.history('chat:lobby', { limit: 50, reverse: true });
+   * ```
+   */
   history(channel: string, options: HistoryOptions = {}): Promise<HistoryResult> {
     return this.#outbox.call({ type: 'history', channel, ...options }) as Promise<HistoryResult>;
   }
 
-  /** Reads who is in a channel. */
+  /**
+   * Reads who is in a channel.
+   *
+   * @example
+   * ```ts
+   * const { users } = await client.presence('task:42');
+   * console.log(users.map((u) => u.user));
+   * ```
+   */
   presence(channel: string): Promise<PresenceResult> {
     return this.#outbox.call({ type: 'presence', channel }) as Promise<PresenceResult>;
   }
@@ -319,7 +371,14 @@ export class Tidings extends Emitter<ClientEvents> {
     return this.#status;
   }
 
-  /** Sets this connection's status everywhere; kept and set again after every reconnect. */
+  /**
+   * Sets this connection's status everywhere; kept and set again after every reconnect.
+   *
+   * @example
+   * ```ts
+   * idleTimer.on('idle', () => void client.setStatus('away'));
+   * ```
+   */
   setStatus(status: PresenceStatus): Promise<void> {
     this.#status = status;
     if (this.#state !== 'connected') return Promise.resolve();
@@ -329,6 +388,12 @@ export class Tidings extends Emitter<ClientEvents> {
   /**
    * Follows users' global status (`status` events); followed again after every reconnect.
    * Resolves with their statuses; while disconnected, with what is known (the follow is sent on connect).
+   *
+   * @example
+   * ```ts
+   * client.on('status', ({ user, status }) => setBadge(user, status));
+   * const now = await client.follow(['bob', 'carol']);
+   * ```
    */
   follow(users: readonly string[]): Promise<Record<string, UserStatus>> {
     const fresh = users.filter((u) => !this.#followed.has(u));
@@ -348,7 +413,14 @@ export class Tidings extends Emitter<ClientEvents> {
     });
   }
 
-  /** Stops following users. */
+  /**
+   * Stops following users.
+   *
+   * @example
+   * ```ts
+   * await client.unfollow(['carol']);
+   * ```
+   */
   unfollow(users: readonly string[]): Promise<void> {
     const gone = users.filter((u) => this.#followed.delete(u));
     for (const u of gone) this.#statuses.delete(u);
@@ -366,6 +438,48 @@ export class Tidings extends Emitter<ClientEvents> {
     return [...this.#followed];
   }
 
+  /**
+   * The current user's notification inbox: live unread count, the newest notifications,
+   * read and delete, in sync across the user's devices. Made on first use (which loads it).
+   *
+   * @example
+   * ```ts
+   * client.notifications.on('unread', ({ unread }) => setBadge(unread));
+   * await client.notifications.markAllRead();
+   * ```
+   */
+  get notifications(): Notifications {
+    return (this.#inbox ??= new Notifications(this, this.#call));
+  }
+
+  /**
+   * A scope's activity feed: pages read from the server and new entries live, from the
+   * channel `<activityNamespace>:<scope>`. Close it when done.
+   *
+   * @example
+   * ```ts
+   * const feed = client.activity('project-7', { limit: 20 });
+   * feed.on('activity', (a) => console.log(a.actor, a.action, a.target));
+   * ```
+   */
+  activity(scope = 'global', options: ActivityFeedOptions = {}): ActivityFeed {
+    return new ActivityFeed(this, this.#call, this.#config.activityNamespace, scope, options);
+  }
+
+  /**
+   * Tracks one of the user's jobs (`POST /api/v1/progress` on the backend): its current
+   * state at once, then every update. Close it when done.
+   *
+   * @example
+   * ```ts
+   * const job = client.progress('summary-42');
+   * job.on('progress', ({ percent }) => setPercent(percent));
+   * ```
+   */
+  progress(jobId: string): ProgressTracker {
+    return new ProgressTracker(this, this.#call, jobId);
+  }
+
   // ------------------------------------------------------------- connection lifecycle
 
   async #open(): Promise<void> {
@@ -379,7 +493,7 @@ export class Tidings extends Emitter<ClientEvents> {
       } catch (err) {
         if (generation !== this.#generation) return;
         this.emit('error', new TidingsError(ClientErrorCode.TokenUnavailable, `getToken failed: ${String(err)}`, { temporary: true }));
-        this.#scheduleReconnect(undefined);
+        if (generation === this.#generation) this.#scheduleReconnect(undefined);
         return;
       }
       if (generation !== this.#generation) return;
@@ -433,8 +547,11 @@ export class Tidings extends Emitter<ClientEvents> {
         onClose: (code, reason) => {
           if (generation === this.#generation) this.#onClose(code, reason);
         },
+        onRefused: (text) => {
+          if (generation === this.#generation) this.#outbox.refuse(text);
+        },
       },
-      { token: () => this.#token },
+      { token: () => this.#token, maxMessageBytes: this.#config.maxMessageBytes },
     );
     if (generation === this.#generation) this.#transport = transport;
     else transport.close();
@@ -475,7 +592,10 @@ export class Tidings extends Emitter<ClientEvents> {
     this.#roundFailed = [];
     this.#roundPos = 0;
     this.#connection = { ...result, transport: transportName };
+    const generation = this.#generation;
     this.#setState('connected');
+    // A `state` listener called disconnect(): nothing of this connection is left to set up.
+    if (generation !== this.#generation) return;
     this.#deadAfter = result.ping > 0 ? (result.ping + result.pong) * 1000 + this.#config.pingSlack : 0;
     this.#resetDeadTimer();
     if (result.ttl !== undefined) this.#scheduleRefresh(result.ttl);
@@ -510,7 +630,6 @@ export class Tidings extends Emitter<ClientEvents> {
     // Queued commands go after every subscribe: a publish may need the subscription first.
     if (sending.length === 0) this.#outbox.open();
     else {
-      const generation = this.#generation;
       void Promise.all(sending).then(() => {
         if (generation === this.#generation) this.#outbox.open();
       });
@@ -574,6 +693,12 @@ export class Tidings extends Emitter<ClientEvents> {
         sub._applyResult(push as unknown as SubscribeResult, undefined);
         return;
       }
+      case 'notification':
+      case 'notification_update':
+      case 'progress':
+        // User-level pushes, for the inbox and the progress trackers (and the application).
+        this.emit(push.type, push as never);
+        return;
       default:
         if (typeof push.channel === 'string') this.#subs.get(push.channel)?._onPush(push as unknown as Push);
         else this.#debug(`ignoring push ${String(push.type)}`);
@@ -616,10 +741,20 @@ export class Tidings extends Emitter<ClientEvents> {
         return;
       }
     }
+    const stops = this.#stops;
     if (connectError && connectError.code !== ClientErrorCode.Timeout) this.emit('error', connectError);
+    if (stops === this.#stops) this.#enterConnecting(code, reason, () => this.#scheduleReconnect(hint?.delay));
+  }
+
+  /**
+   * State `connecting` and its event, then `next` (open, or wait to reopen) — unless a
+   * listener of those events stopped the client meanwhile.
+   */
+  #enterConnecting(code: number, reason: string, next: () => void): void {
+    const stops = this.#stops;
     this.#setState('connecting');
-    this.emit('connecting', { code, reason });
-    this.#scheduleReconnect(hint?.delay);
+    if (stops === this.#stops) this.emit('connecting', { code, reason });
+    if (stops === this.#stops) next();
   }
 
   /** Closes the current transport ourselves and handles it as a close with `code`. */
@@ -661,6 +796,7 @@ export class Tidings extends Emitter<ClientEvents> {
   }
 
   #stop(code: number, reason: string, error: TidingsError | null): void {
+    this.#stops++;
     const transport = this.#transport;
     this.#transport = null;
     transport?.close(CloseCode.Normal, '');

@@ -35,6 +35,20 @@ const TERMINAL_CLOSE_ERRORS: Readonly<Record<number, string>> = {
   4503: 'force_disconnect',
 };
 
+/**
+ * The error of every rejected promise and `error` event of the SDK.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await client.publish('chat:lobby', { text });
+ * } catch (err) {
+ *   if (err instanceof TidingsError && err.code === 'queue_full') showOfflineBanner();
+ *   else if (err instanceof TidingsError && err.temporary) retryLater();
+ *   else throw err;
+ * }
+ * ```
+ */
 export class TidingsError extends Error {
   /** Stable code: a server `ErrorCode`, a `ClientErrorCode`, or an application code from a server hook. */
   readonly code: string;

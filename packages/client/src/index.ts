@@ -12,6 +12,9 @@
  */
 export { Tidings } from './client.js';
 export { Subscription } from './subscription.js';
+export { Notifications, type NotificationListOptions, type NotificationsEvents, type NotificationUpdate } from './notifications.js';
+export { ActivityFeed, type ActivityFeedEvents, type ActivityFeedOptions } from './activity.js';
+export { ProgressTracker, type ProgressEvents } from './progress.js';
 export { Emitter, type Listener } from './emitter.js';
 export { TidingsError, ClientErrorCode } from './errors.js';
 export { websocketTransport, type WebSocketConstructor, type WebSocketLike } from './transports/websocket.js';
@@ -19,8 +22,8 @@ export { sseTransport, type SseTransportOptions } from './transports/sse.js';
 export { pollingTransport, type PollingTransportOptions } from './transports/polling.js';
 export type { FetchLike, HttpTransportOptions } from './transports/http.js';
 export type { ClientTransport, TransportContext, TransportFactory, TransportHandlers } from './transports/types.js';
-export { backoffDelay, clampDelay, MAX_TIMER_DELAY } from './timers.js';
+export { backoffDelay, clampDelay, startTimer, MAX_TIMER_DELAY } from './timers.js';
 export { CLIENT_NAME, CLIENT_VERSION } from './version.js';
 export type * from './types.js';
 export { CloseCode, ErrorCode, UnsubscribeCode } from '@tidings/protocol';
-export type { ClientInfo, PresenceUser, PresenceResult, PresenceStatsResult, PresenceStatus, UserStatus, UserStatusValue, HistoryResult, PublishResult, Publication, StreamPosition } from '@tidings/protocol';
+export type { Activity, JobProgress, Notification, NotificationAction, NotificationPriority, NotificationType, NotificationsResult, ClientInfo, PresenceUser, PresenceResult, PresenceStatsResult, PresenceStatus, UserStatus, UserStatusValue, HistoryResult, PublishResult, Publication, StreamPosition } from '@tidings/protocol';

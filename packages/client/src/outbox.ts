@@ -8,7 +8,8 @@
  *   Overflow and timeout reject; nothing is dropped silently.
  * - When the connection is lost, commands marked `resend` (publishes, which carry an
  *   idempotency key) go back to the front of the queue in their original order; the others
- *   reject with `connection_lost`.
+ *   reject with `connection_lost`. The queue stays within `queueMax` even then: the newest
+ *   commands that no longer fit reject with `queue_full`.
  */
 import { MAX_COMMAND_ID, encodeFrame, type Command, type ErrorBody } from '@tidings/protocol';
 import { ClientErrorCode, TidingsError } from './errors.js';
@@ -101,7 +102,7 @@ export class Outbox {
       const largest = sent.reduce((a, b) => ((b.bytes ?? 0) > (a.bytes ?? 0) ? b : a));
       sent.splice(sent.indexOf(largest), 1);
       clearTimeout(largest.timer);
-      largest.done(new TidingsError('payload_too_large', `the server refused a ${largest.bytes}-byte message as too big (close 1009)`, { temporary: false }));
+      largest.done(tooBig(largest.bytes ?? 0, 'close 1009'));
     }
     for (const entry of sent) {
       clearTimeout(entry.timer);
@@ -112,6 +113,32 @@ export class Outbox {
     this.#pending.clear();
     for (const entry of requeue) this.#armQueueTimer(entry);
     this.#waiting = [...requeue, ...this.#waiting];
+    // Bounded, and never dropped silently: what does not fit is refused, newest first. (A
+    // refused publish that was in flight may have been published: its ack was lost.)
+    for (const entry of this.#waiting.splice(this.#options.queueMax)) {
+      clearTimeout(entry.timer);
+      entry.done(this.#queueFull());
+    }
+  }
+
+  /**
+   * The server refused a message as too big without running it (HTTP 413): its commands
+   * reject with `payload_too_large` and are not sent again.
+   */
+  refuse(text: string): void {
+    for (const line of text.split('\n')) {
+      let id: unknown;
+      try {
+        id = (JSON.parse(line) as { id?: unknown }).id;
+      } catch {
+        continue;
+      }
+      const entry = this.#pending.get(id as number);
+      if (!entry) continue;
+      this.#pending.delete(id as number);
+      clearTimeout(entry.timer);
+      entry.done(tooBig(utf8Length(line), 'HTTP 413'));
+    }
   }
 
   /** Rejects everything, sent or queued (the client stopped). */
@@ -143,7 +170,7 @@ export class Outbox {
         return;
       }
       if (this.#waiting.length >= this.#options.queueMax) {
-        done(new TidingsError(ClientErrorCode.QueueFull, `offline queue is full (${this.#options.queueMax} commands)`, { temporary: true }));
+        done(this.#queueFull());
         return;
       }
       this.#armQueueTimer(entry);
@@ -177,6 +204,10 @@ export class Outbox {
     if (reply.error) entry.done(TidingsError.fromReply(reply.error));
     else entry.done(null, reply.result ?? {});
     return true;
+  }
+
+  #queueFull(): TidingsError {
+    return new TidingsError(ClientErrorCode.QueueFull, `offline queue is full (${this.#options.queueMax} commands)`, { temporary: true });
   }
 
   #armQueueTimer(entry: Entry): void {
@@ -234,4 +265,8 @@ export class Outbox {
     this.#batchBytes = 0;
     this.#send?.(text);
   }
+}
+
+function tooBig(bytes: number, how: string): TidingsError {
+  return new TidingsError('payload_too_large', `the server refused a ${bytes}-byte message as too big (${how})`, { temporary: false });
 }

@@ -155,12 +155,24 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   /**
    * Publishes to this channel. Resolves with the server's ack (offset, epoch); queued while
    * disconnected, and published once even when resent after a lost ack.
+   *
+   * @example
+   * ```ts
+   * const { offset } = await sub.publish({ text: 'hello' });
+   * ```
    */
   publish(data: T, options?: PublishOptions): Promise<PublishResult> {
     return this.#host.publish(this.channel, data, options);
   }
 
-  /** Reads the channel's history. */
+  /**
+   * Reads the channel's history.
+   *
+   * @example
+   * ```ts
+   * const { publications } = await sub.history({ limit: 20, reverse: true });
+   * ```
+   */
   history(options?: HistoryOptions): Promise<HistoryResult> {
     return this.#host.history(this.channel, options);
   }
@@ -178,13 +190,25 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   /**
    * Users in the channel, as last known: from the subscribe snapshot, kept up to date by
    * `join`, `leave` and `presence` pushes. The same array is returned until something changes.
+   *
+   * @example
+   * ```ts
+   * sub.on('presence', () => renderViewers(sub.presenceUsers().filter((u) => u.status === 'online')));
+   * ```
    */
   presenceUsers(): readonly PresenceUser[] {
     this.#presenceSnapshot ??= [...this.#presence.values()];
     return this.#presenceSnapshot;
   }
 
-  /** Other users typing in the channel now. The same array is returned until something changes. */
+  /**
+   * Other users typing in the channel now. The same array is returned until something changes.
+   *
+   * @example
+   * ```ts
+   * sub.on('typing', () => (hint.textContent = sub.typingUsers().map((t) => t.user).join(', ')));
+   * ```
+   */
   typingUsers(): readonly TypingUser[] {
     this.#typingSnapshot ??= [...this.#typing].map(([user, t]) => (t.info ? { user, info: t.info } : { user }));
     return this.#typingSnapshot;
@@ -211,6 +235,12 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
    * Tells the channel this user is typing (`true`, the default) or stopped (`false`). Call it on
    * every keystroke: `typing: true` goes out at most once per `typing.throttle`, and `typing: false`
    * follows by itself after `typing.idle` without a call.
+   *
+   * @example
+   * ```ts
+   * input.addEventListener('input', () => sub.setTyping());
+   * form.addEventListener('submit', () => sub.setTyping(false));
+   * ```
    */
   setTyping(typing = true): void {
     if (!typing) {
@@ -227,7 +257,14 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     this.#host.sendNow({ type: 'typing', channel: this.channel, typing: true }, (err) => this.#reportError(err));
   }
 
-  /** Ends the subscription. The client forgets it; `subscribe()` starts it again. */
+  /**
+   * Ends the subscription. The client forgets it; `subscribe()` starts it again.
+   *
+   * @example
+   * ```ts
+   * onLeaveRoom(() => sub.unsubscribe());
+   * ```
+   */
   unsubscribe(): void {
     if (this.#state === 'unsubscribed') return;
     this.#generation++;

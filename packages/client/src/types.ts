@@ -1,7 +1,7 @@
 /**
  * Public types of the SDK: options, states and event payloads.
  */
-import type { ClientInfo, PresenceStatus, PresenceUser, StreamPosition, UserStatus } from '@tidings/protocol';
+import type { ClientInfo, NotificationPush, NotificationUpdatePush, PresenceStatus, PresenceUser, ProgressPush, StreamPosition, UserStatus } from '@tidings/protocol';
 import type { TidingsError } from './errors.js';
 import type { TransportFactory } from './transports/types.js';
 import type { WebSocketConstructor } from './transports/websocket.js';
@@ -75,6 +75,8 @@ export interface TidingsOptions {
   reconnectOnOnline?: boolean;
   /** Largest message sent, bytes; a bigger command is refused with `payload_too_large`. Default 65536 (the server's default). */
   maxMessageBytes?: number;
+  /** Namespace of the activity feeds' channels: the server's `activity.namespace`. Default `activity`. */
+  activityNamespace?: string;
   /** Receives debug messages. */
   debug?: (message: string, details?: unknown) => void;
 }
@@ -190,6 +192,12 @@ export interface ClientEvents {
   disconnected: DisconnectContext;
   error: TidingsError;
   status: StatusContext;
+  /** A new notification for the user (`client.notifications` keeps the inbox). */
+  notification: NotificationPush;
+  /** The user's notifications were read or deleted, on this device or another. */
+  notification_update: NotificationUpdatePush;
+  /** A job of the user made progress (`client.progress(jobId)` tracks one). */
+  progress: ProgressPush;
 }
 
 export interface SubscriptionEvents<T> {

@@ -229,6 +229,67 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
   });
 });
 
+describe('over sse: the session ends while the stream is cut', () => {
+  // The stream's resume then gets 401 for its ticket: the session is gone, not the token.
+  // The client opens a new session and recovers (docs/protocol.md section 16).
+  test('by its idle timeout: a new session, and every missed publication recovered', async () => {
+    const server = await node({ http: { sessionTimeout: 150, retry: 500 } });
+    const proxy = await tcpProxy(server.port);
+    cleanups.push(() => proxy.close());
+    const client = clients.make(proxy.url(server.wsUrl), { ...FAST, transports: ['sse'], token: await server.token('alice') });
+    await client.connect();
+    const sub = client.subscribe<{ n: number }>('chat:idle');
+    await sub.ready();
+    const got = collect(sub);
+    const subscribed: SubscribedContext[] = [];
+    sub.on('subscribed', (ctx) => subscribed.push(ctx));
+    await server.api('POST', '/publish', { channel: 'chat:idle', data: { n: 1 } });
+    await until(() => got.length === 1, 'first');
+    const codes: number[] = [];
+    client.on('connecting', (ctx) => codes.push(ctx.code));
+    proxy.cut();
+    await sleep(50);
+    for (let n = 2; n <= 3; n++) await server.api('POST', '/publish', { channel: 'chat:idle', data: { n } });
+    await until(() => codes.length > 0 && client.state === 'connected' && sub.state === 'subscribed', () => `${client.state} ${JSON.stringify(codes)}`, 8_000);
+    await until(() => got.length === 3, () => JSON.stringify(got));
+    expect(got.map((d) => d.n)).toEqual([1, 2, 3]);
+    expect(codes).toEqual([1006]);
+    expect(subscribed).toEqual([expect.objectContaining({ wasRecovering: true, recovered: true })]);
+    expect(client.transport).toBe('sse');
+  });
+
+  test('by a server restart: a new session, and the lost stream reported as a gap', async () => {
+    const server = await startRestartableNode({ http: { retry: 800 } });
+    cleanups.push(() => server.close());
+    const proxy = await tcpProxy(server.port);
+    cleanups.push(() => proxy.close());
+    const client = clients.make(proxy.url(server.wsUrl), { ...FAST, transports: ['sse'], token: await server.token('alice') });
+    await client.connect();
+    const sub = client.subscribe<{ n: number }>('chat:restart-sse');
+    await sub.ready();
+    const gaps: GapContext[] = [];
+    sub.on('gap', (g) => gaps.push(g));
+    await server.api('POST', '/publish', { channel: 'chat:restart-sse', data: { n: 1 } });
+    await until(() => sub.position?.offset === 1, 'first');
+    const codes: number[] = [];
+    client.on('connecting', (ctx) => codes.push(ctx.code));
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    proxy.cut();
+    const restartedAt = Date.now();
+    await server.restart();
+    // The stream resumes 800 ms after the cut: on the new server, whose tickets are all new.
+    expect(Date.now() - restartedAt).toBeLessThan(700);
+    await until(() => codes.length > 0 && client.state === 'connected' && sub.state === 'subscribed', () => `${client.state} ${JSON.stringify(codes)} ${errors}`, 8_000);
+    expect(codes).toEqual([1006]);
+    expect(errors).toEqual([]);
+    expect(gaps).toHaveLength(1);
+    const got = collect(sub);
+    await server.api('POST', '/publish', { channel: 'chat:restart-sse', data: { n: 2 } });
+    await until(() => got.length === 1, 'live after the restart');
+  });
+});
+
 describe('a silent server', () => {
   test('is detected when its pings stop, and the client reconnects once it answers again', async () => {
     const proc = await startServerProcess('client:\n  pingInterval: 1s\n  pongTimeout: 500ms\nnamespaces:\n  chat:\n    history: { size: 100, ttl: 10m }\n    recover: true\n');

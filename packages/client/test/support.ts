@@ -194,36 +194,90 @@ export async function tcpProxy(targetPort: number): Promise<{ port: number; url(
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as import('node:net').AddressInfo).port;
+  const cut = () => {
+    for (const s of sockets) s.resetAndDestroy?.() ?? s.destroy();
+    sockets.clear();
+  };
   return {
     port,
     url: (wsUrl) => wsUrl.replace(/:\d+\//, `:${port}/`),
-    cut() {
-      for (const s of sockets) s.resetAndDestroy?.() ?? s.destroy();
-      sockets.clear();
-    },
+    cut,
     async close() {
-      this.cut();
+      cut();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }
 
-/** A transport of the given kind that records every frame the client sends. */
-export function recording(name: TransportName): { factory: TransportFactory; sent: Array<Record<string, unknown>> } {
+/** A transport of any kind, instrumented: records what the client sends, loses chosen incoming frames, and cuts. */
+export interface RecordingTransport {
+  factory: TransportFactory;
+  /** Every frame the client sent, decoded. */
+  sent: Array<Record<string, unknown>>;
+  /** Incoming frames for which this returns true are dropped (set it at any time). */
+  drop: ((frame: Record<string, unknown>) => boolean) | null;
+  /**
+   * Loses the connection as the client sees it: the transport closes without a word to the
+   * server and the client gets 1006. (On SSE and polling a TCP cut alone is resumed within
+   * the session; this ends the session for the client.)
+   */
+  cut(): void;
+  /** Connections opened so far. */
+  opened(): number;
+}
+
+/** A transport of the given kind (websocket, sse, polling) that records every frame the client sends. */
+export function recording(name: TransportName): RecordingTransport {
   const inner = name === 'websocket' ? websocketTransport(WS as unknown as WebSocketConstructor) : name === 'sse' ? sseTransport() : pollingTransport();
-  const sent: Array<Record<string, unknown>> = [];
-  const factory: TransportFactory = {
+  const open = new Set<() => void>();
+  let opened = 0;
+  const state: RecordingTransport = {
+    factory: undefined as unknown as TransportFactory,
+    sent: [],
+    drop: null,
+    cut: () => [...open].forEach((cut) => cut()),
+    opened: () => opened,
+  };
+  state.factory = {
     name: inner.name,
     open(url, handlers, context) {
-      const t = inner.open(url, handlers, context);
+      opened++;
+      let live = true;
+      const t = inner.open(
+        url,
+        {
+          ...handlers,
+          onMessage(text) {
+            const lines = text.split('\n').filter((l) => l && !state.drop?.(JSON.parse(l) as Record<string, unknown>));
+            if (live && lines.length > 0) handlers.onMessage(lines.join('\n'));
+          },
+          onClose(code, reason) {
+            open.delete(cut);
+            if (live) handlers.onClose(code, reason);
+          },
+        },
+        context,
+      );
+      const cut = () => {
+        open.delete(cut);
+        live = false;
+        // WebSocket: drop the socket (1006 on the server too). HTTP: stop using the session, as a dead network would.
+        t.close(4999, 'cut');
+        handlers.onClose(1006, 'cut by the test');
+      };
+      open.add(cut);
       return {
         send(text) {
-          for (const line of text.split('\n')) if (line) sent.push(JSON.parse(line) as Record<string, unknown>);
+          for (const line of text.split('\n')) if (line) state.sent.push(JSON.parse(line) as Record<string, unknown>);
           t.send(text);
         },
-        close: (code, reason) => t.close(code, reason),
+        close: (code, reason) => {
+          open.delete(cut);
+          live = false;
+          t.close(code, reason);
+        },
       };
     },
   };
-  return { factory, sent };
+  return state;
 }

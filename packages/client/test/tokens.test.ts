@@ -1,12 +1,13 @@
 /**
- * Connection tokens: refresh before expiry, expiry without refresh, signed-out users,
- * getToken failures, and timers longer than setTimeout allows.
+ * Connection tokens, over each transport (the HTTP ones send the token with every request,
+ * so a refreshed token must reach them too): refresh before expiry, expiry without
+ * refresh, signed-out users, getToken failures, and timers longer than setTimeout allows.
  */
-import { afterEach, expect, test } from 'vitest';
+import { afterEach, describe, expect, test } from 'vitest';
 import { MAX_TIMER_DELAY, type TidingsError } from '@tidings/client';
 import { mintToken } from '../../server/src/auth/token-mint.js';
 import { startTestNode, TEST_SECRET, type TestNode } from '../../server/src/test-support/test-node.js';
-import { Clients, FAST, sleep, until } from './support.js';
+import { Clients, FAST, TRANSPORTS, sleep, until } from './support.js';
 
 const clients = new Clients();
 let server: TestNode | undefined;
@@ -21,91 +22,95 @@ async function strictNode(): Promise<TestNode> {
   return server;
 }
 
-test('getToken is called again before expiry and the connection outlives its first token', async () => {
-  const node = await strictNode();
-  let calls = 0;
-  const client = clients.make(node.wsUrl, {
-    ...FAST,
-    getToken: () => {
-      calls++;
-      return mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 2 });
-    },
+describe.each(TRANSPORTS)('over %s', (transport) => {
+  const T = { ...FAST, transports: [transport] };
+
+  test('getToken is called again before expiry and the connection outlives its first token', async () => {
+    const node = await strictNode();
+    let calls = 0;
+    const client = clients.make(node.wsUrl, {
+      ...T,
+      getToken: () => {
+        calls++;
+        return mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 2 });
+      },
+    });
+    const reconnects: number[] = [];
+    client.on('connecting', (ctx) => reconnects.push(ctx.code));
+    await client.connect();
+    const firstClient = client.clientId;
+    // The first token expires within 2 s; stay well past that.
+    await sleep(3_500);
+    expect(calls).toBeGreaterThanOrEqual(3);
+    expect(client.state).toBe('connected');
+    expect(client.clientId).toBe(firstClient);
+    expect(reconnects).toEqual([0]);
   });
-  const reconnects: number[] = [];
-  client.on('connecting', (ctx) => reconnects.push(ctx.code));
-  await client.connect();
-  const firstClient = client.clientId;
-  // The first token expires within 2 s; stay well past that.
-  await sleep(3_500);
-  expect(calls).toBeGreaterThanOrEqual(3);
-  expect(client.state).toBe('connected');
-  expect(client.clientId).toBe(firstClient);
-  expect(reconnects).toEqual([0]);
-});
 
-test('the same short token without getToken: the server closes with 4003 and the client stops with token_expired', async () => {
-  const node = await strictNode();
-  const client = clients.make(node.wsUrl, { ...FAST, token: await mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 1 }) });
-  const stopped = new Promise<{ code: number; error?: TidingsError }>((resolve) => client.on('disconnected', resolve));
-  await client.connect();
-  const ctx = await stopped;
-  expect(ctx.code).toBe(4003);
-  expect(ctx.error).toMatchObject({ code: 'token_expired', temporary: false, closeCode: 4003 });
-});
-
-test('an expired token from getToken: the client fetches a new one and reconnects', async () => {
-  const node = await strictNode();
-  const tokens = [await mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 1 }), await mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 3600 })];
-  await sleep(2_100);
-  let calls = 0;
-  const client = clients.make(node.wsUrl, { ...FAST, getToken: () => tokens[calls++] ?? null });
-  const codes: number[] = [];
-  client.on('connecting', (ctx) => codes.push(ctx.code));
-  await client.connect();
-  expect(calls).toBe(2);
-  expect(codes).toEqual([0, 4003]);
-  expect(client.user).toBe('alice');
-});
-
-test('getToken returning null (signed out) stops the client with unauthorized', async () => {
-  const node = await strictNode();
-  const client = clients.make(node.wsUrl, { ...FAST, getToken: () => null });
-  await expect(client.connect()).rejects.toMatchObject({ code: 'unauthorized', temporary: false });
-  expect(client.state).toBe('disconnected');
-});
-
-test('a failing getToken is retried with backoff and reported as token_unavailable', async () => {
-  const node = await strictNode();
-  let calls = 0;
-  const client = clients.make(node.wsUrl, {
-    ...FAST,
-    getToken: async () => {
-      if (++calls < 3) throw new Error('auth backend down');
-      return mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 600 });
-    },
+  test('the same short token without getToken: the server closes with 4003 and the client stops with token_expired', async () => {
+    const node = await strictNode();
+    const client = clients.make(node.wsUrl, { ...T, token: await mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 1 }) });
+    const stopped = new Promise<{ code: number; error?: TidingsError }>((resolve) => client.on('disconnected', resolve));
+    await client.connect();
+    const ctx = await stopped;
+    expect(ctx.code).toBe(4003);
+    expect(ctx.error).toMatchObject({ code: 'token_expired', temporary: false, closeCode: 4003 });
   });
-  const errors: string[] = [];
-  client.on('error', (e) => errors.push(e.code));
-  await client.connect();
-  expect(calls).toBe(3);
-  expect(errors).toEqual(['token_unavailable', 'token_unavailable']);
-});
 
-test('a token valid for longer than setTimeout allows does not refresh at once', async () => {
-  const node = await strictNode();
-  // 40 days: the refresh delay is beyond 2^31 − 1 ms, which Node would fire immediately.
-  const ttlSeconds = 40 * 24 * 3600;
-  expect(ttlSeconds * 1000 * 0.8).toBeGreaterThan(MAX_TIMER_DELAY);
-  let calls = 0;
-  const client = clients.make(node.wsUrl, {
-    ...FAST,
-    getToken: () => {
-      calls++;
-      return mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds });
-    },
+  test('an expired token from getToken: the client fetches a new one and reconnects', async () => {
+    const node = await strictNode();
+    const tokens = [await mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 1 }), await mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 3600 })];
+    await sleep(2_100);
+    let calls = 0;
+    const client = clients.make(node.wsUrl, { ...T, getToken: () => tokens[calls++] ?? null });
+    const codes: number[] = [];
+    client.on('connecting', (ctx) => codes.push(ctx.code));
+    await client.connect();
+    expect(calls).toBe(2);
+    expect(codes).toEqual([0, 4003]);
+    expect(client.user).toBe('alice');
   });
-  await client.connect();
-  await sleep(300);
-  expect(calls).toBe(1);
-  await until(() => client.state === 'connected', 'still connected');
+
+  test('getToken returning null (signed out) stops the client with unauthorized', async () => {
+    const node = await strictNode();
+    const client = clients.make(node.wsUrl, { ...T, getToken: () => null });
+    await expect(client.connect()).rejects.toMatchObject({ code: 'unauthorized', temporary: false });
+    expect(client.state).toBe('disconnected');
+  });
+
+  test('a failing getToken is retried with backoff and reported as token_unavailable', async () => {
+    const node = await strictNode();
+    let calls = 0;
+    const client = clients.make(node.wsUrl, {
+      ...T,
+      getToken: async () => {
+        if (++calls < 3) throw new Error('auth backend down');
+        return mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 600 });
+      },
+    });
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    await client.connect();
+    expect(calls).toBe(3);
+    expect(errors).toEqual(['token_unavailable', 'token_unavailable']);
+  });
+
+  test('a token valid for longer than setTimeout allows does not refresh at once', async () => {
+    const node = await strictNode();
+    // 40 days: the refresh delay is beyond 2^31 − 1 ms, which Node would fire immediately.
+    const ttlSeconds = 40 * 24 * 3600;
+    expect(ttlSeconds * 1000 * 0.8).toBeGreaterThan(MAX_TIMER_DELAY);
+    let calls = 0;
+    const client = clients.make(node.wsUrl, {
+      ...T,
+      getToken: () => {
+        calls++;
+        return mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds });
+      },
+    });
+    await client.connect();
+    await sleep(300);
+    expect(calls).toBe(1);
+    await until(() => client.state === 'connected', 'still connected');
+  });
 });

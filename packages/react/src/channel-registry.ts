@@ -12,7 +12,7 @@
  * that the server made (the personal channel `user:#<id>`, a token's `channels`) is never
  * unsubscribed by it: the registry only lets go of its reference.
  */
-import type { Subscription, SubscriptionOptions, Tidings } from '@tidings/client';
+import { startTimer, type Subscription, type SubscriptionOptions, type Tidings } from '@tidings/client';
 
 interface Entry {
   readonly subscription: Subscription<unknown>;
@@ -68,12 +68,12 @@ export function acquireChannel<T>(client: Tidings, channel: string, options: Sub
       released = true;
       held.refs--;
       if (held.refs > 0) return;
-      held.timer = setTimeout(() => {
+      held.timer = startTimer(() => {
         held.timer = undefined;
         if (held.refs > 0 || map.get(channel) !== held) return;
         map.delete(channel);
         if (held.owned && !held.subscription.serverSide) held.subscription.unsubscribe();
-      }, Math.max(0, releaseDelay));
+      }, releaseDelay);
     },
   };
 }

@@ -8,12 +8,13 @@
  *
  * Users the application followed itself, before any hook did, are never unfollowed here.
  */
-import type { Tidings } from '@tidings/client';
+import { startTimer, type Tidings } from '@tidings/client';
 
 interface Entry {
   refs: number;
   /** The registry followed this user, so it unfollows them when the last reference is gone. */
   readonly owned: boolean;
+  /** The deferred unfollow that applies to this user, while `refs` is 0. */
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -37,7 +38,8 @@ export function acquireFollows(client: Tidings, users: readonly string[], releas
       map.set(user, entry);
       if (entry.owned) fresh.push(user);
     }
-    clearTimeout(entry.timer);
+    // Users released together share one timer: taking one back must not cancel the others'
+    // unfollow, so the timer is not cleared; it skips entries whose `timer` is no longer it.
     entry.timer = undefined;
     entry.refs++;
     held.push([user, entry]);
@@ -56,7 +58,7 @@ export function acquireFollows(client: Tidings, users: readonly string[], releas
       if (entry.refs === 0) idle.push([user, entry]);
     }
     if (idle.length === 0) return;
-    const timer = setTimeout(() => {
+    const timer = startTimer(() => {
       const gone: string[] = [];
       for (const [user, entry] of idle) {
         if (entry.timer !== timer || entry.refs > 0 || map.get(user) !== entry) continue;
@@ -64,7 +66,7 @@ export function acquireFollows(client: Tidings, users: readonly string[], releas
         if (entry.owned) gone.push(user);
       }
       if (gone.length > 0) client.unfollow(gone).catch(() => {});
-    }, Math.max(0, releaseDelay));
+    }, releaseDelay);
     for (const [, entry] of idle) entry.timer = timer;
   };
 }

@@ -1,6 +1,6 @@
 /**
  * @tidings/react — React hooks over the Tidings client: connection state, channels with
- * history, presence, typing, user status, and (planned) notifications.
+ * history, presence, typing, user status, notifications, activity feeds and job progress.
  *
  * A thin layer: every hook only calls the client and its subscriptions. Hooks on the same
  * channel share one subscription, counted by reference, so StrictMode and several
@@ -36,5 +36,9 @@ export {
   type NotificationAction,
   type NotificationItem,
   type NotificationPriority,
+  type NotificationType,
+  type NotificationsSnapshot,
   type UseNotificationsResult,
 } from './use-notifications.js';
+export { useActivityFeed, type ActivityFeedSnapshot, type UseActivityFeedOptions, type UseActivityFeedResult } from './use-activity-feed.js';
+export { useProgress, type UseProgressResult } from './use-progress.js';

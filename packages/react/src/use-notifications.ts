@@ -1,110 +1,118 @@
 /**
- * `useNotifications`: a user's notification inbox. NOT WIRED YET.
+ * `useNotifications`: the current user's notification inbox, live.
  *
- * The server has no notifications feature yet. The hook's shape is fixed now so that
- * components can be written against it; until the feature lands it reports
- * `supported: false`, an empty list, the error `not_available`, and every action rejects
- * with a `TidingsError` whose code is `not_available`.
+ * One inbox per client (`client.notifications`), shared by every component that uses the
+ * hook: StrictMode and several badges cost one load, and read state stays in step with
+ * the user's other devices.
  */
-import { useMemo } from 'react';
-import { TidingsError } from '@tidings/client';
+import { useMemo, useSyncExternalStore } from 'react';
+import type { Notification, Notifications, Tidings, TidingsError } from '@tidings/client';
 import { useTidingsContext } from './context.js';
+import { Store } from './store.js';
 
-/** How prominently a notification should be shown (planned). */
-export type NotificationPriority = 'low' | 'normal' | 'high' | 'urgent';
+export type { NotificationAction, NotificationPriority, NotificationType } from '@tidings/client';
 
-/** A button shown with a notification (planned). */
-export interface NotificationAction {
-  /** Identifies the action to the application, e.g. `accept`. */
-  id: string;
-  /** Text of the button. */
-  label: string;
-  /** A link to follow instead of handling `id` in code. */
-  url?: string;
-}
+/** One notification, with its `data` typed. */
+export type NotificationItem<D = unknown> = Omit<Notification, 'data'> & { data?: D };
 
-/** One notification (planned shape). */
-export interface NotificationItem<D = unknown> {
-  /** Unique per user. */
-  id: string;
-  /** Application-defined kind, e.g. `task.assigned`. */
-  type: string;
-  title: string;
-  /** Body text. */
-  message?: string;
-  /** Application data, as the backend sent it. */
-  data?: D;
-  actions?: NotificationAction[];
-  priority: NotificationPriority;
-  read: boolean;
-  /** When it was created, ms since the epoch. */
-  createdAt: number;
-  /** When it disappears by itself, ms since the epoch; absent when it does not. */
-  expiresAt?: number;
+/** What `useNotifications` shows, besides the actions. */
+export interface NotificationsSnapshot<D = unknown> {
+  /** Loaded notifications, newest first: the first page, pages from `loadMore`, live ones. */
+  items: readonly NotificationItem<D>[];
+  /** Unread notifications of the user (all of them, not only the loaded ones). */
+  unreadCount: number;
+  /** True until the first page has loaded. */
+  loading: boolean;
+  /** The last failure to load the inbox; cleared by the next successful load. */
+  error: TidingsError | null;
+  /** Older notifications than the loaded ones exist. */
+  hasMore: boolean;
 }
 
 /** What `useNotifications` returns. */
-export interface UseNotificationsResult<D = unknown> {
-  /** Notifications, newest first. Always empty until the feature is wired. */
-  items: readonly NotificationItem<D>[];
-  /** Unread notifications. Always 0 until the feature is wired. */
-  unreadCount: number;
-  /** True while the inbox loads. Always false until the feature is wired. */
-  loading: boolean;
-  /** False until the server offers notifications. */
-  supported: boolean;
-  /** `TidingsError` `not_available` until the feature is wired. */
-  error: TidingsError | null;
-  /** Marks one notification read. Rejects with `not_available` until the feature is wired. */
-  markRead: (id: string) => Promise<void>;
-  /** Marks every notification read. Rejects with `not_available` until the feature is wired. */
+export interface UseNotificationsResult<D = unknown> extends NotificationsSnapshot<D> {
+  /** Always true: the server has notifications (kept for components written against the first shape). */
+  supported: true;
+  /** Marks one or several notifications read, on every device of the user. Stable across renders. */
+  markRead: (id: string | readonly string[]) => Promise<void>;
+  /** Marks every notification read. Stable across renders. */
   markAllRead: () => Promise<void>;
-  /** Deletes one notification. Rejects with `not_available` until the feature is wired. */
-  remove: (id: string) => Promise<void>;
+  /** Deletes one or several notifications. Stable across renders. */
+  remove: (id: string | readonly string[]) => Promise<void>;
+  /** Loads the next page of older notifications; resolves with `hasMore`. Stable across renders. */
+  loadMore: () => Promise<boolean>;
 }
 
-const NOT_AVAILABLE = 'not_available';
-const MESSAGE = 'notifications are not available yet: the Tidings server does not offer them in this version';
+const INITIAL: NotificationsSnapshot<never> = Object.freeze({ items: Object.freeze([]), unreadCount: 0, loading: true, error: null, hasMore: false });
 
-function notAvailable(): Promise<never> {
-  return Promise.reject(new TidingsError(NOT_AVAILABLE, MESSAGE, { temporary: false }));
+/** @internal One per client, shared by every `useNotifications`. */
+export class NotificationsStore extends Store<NotificationsSnapshot> {
+  readonly #client: Tidings;
+  /** Touched only once a component is committed: getting it loads the inbox. */
+  #inbox: Notifications | undefined;
+  #off: (() => void) | undefined;
+  readonly actions: Pick<UseNotificationsResult, 'markRead' | 'markAllRead' | 'remove' | 'loadMore' | 'supported'>;
+
+  constructor(client: Tidings) {
+    super();
+    this.#client = client;
+    const inbox = () => (this.#inbox ??= client.notifications);
+    this.actions = {
+      supported: true,
+      markRead: (id) => inbox().markRead(id).then(() => {}),
+      markAllRead: () => inbox().markAllRead().then(() => {}),
+      remove: (id) => inbox().remove(id).then(() => {}),
+      loadMore: () => inbox().loadMore(),
+    };
+  }
+
+  protected override compute(): NotificationsSnapshot {
+    const inbox = this.#inbox;
+    if (!inbox) return INITIAL;
+    return { items: inbox.items, unreadCount: inbox.unread, loading: inbox.loading, error: inbox.error, hasMore: inbox.hasMore };
+  }
+
+  protected override start(): void {
+    const inbox = (this.#inbox ??= this.#client.notifications);
+    this.#off = inbox.on('change', () => this.changed());
+    this.changed();
+  }
+
+  protected override stop(): void {
+    this.#off?.();
+    this.#off = undefined;
+  }
 }
+
+const stores = new WeakMap<Tidings, NotificationsStore>();
 
 /**
- * The current user's notifications. **Not wired yet**: the shape is final, the data is
- * not. Until the server's notifications feature lands, it returns `supported: false`,
- * no items, the error `not_available`, and actions that reject with `not_available`.
- * Render nothing (or a placeholder) when `supported` is false, and the component will
- * start working when the feature ships.
+ * The current user's notifications, live: new ones appear as they are sent, read state and
+ * deletes sync across the user's devices, and what arrived while offline shows up after
+ * the reconnect. Every component using it shares one inbox.
  *
  * @example
  * ```tsx
  * function Bell() {
- *   const { supported, unreadCount, items, markRead } = useNotifications();
- *   if (!supported) return null;
+ *   const { unreadCount, items, markRead, markAllRead, remove } = useNotifications<{ taskId?: string }>();
  *   return (
- *     <Menu badge={unreadCount}>
- *       {items.map((n) => <Item key={n.id} unread={!n.read} onClick={() => markRead(n.id)}>{n.title}</Item>)}
+ *     <Menu badge={unreadCount} onOpen={() => markAllRead()}>
+ *       {items.map((n) => (
+ *         <Item key={n.id} unread={!n.read} onClick={() => markRead(n.id)} onDelete={() => remove(n.id)}>
+ *           {n.title}
+ *           {n.actions?.map((a) => <button key={a.action} className={a.style}>{a.label}</button>)}
+ *         </Item>
+ *       ))}
  *     </Menu>
  *   );
  * }
  * ```
  */
 export function useNotifications<D = unknown>(): UseNotificationsResult<D> {
-  // The client is not used yet; asking for it keeps the "inside a provider" rule the same
-  // as for the other hooks, so that wiring the feature breaks no caller.
-  useTidingsContext('useNotifications');
-  return useMemo(
-    () => ({
-      items: [],
-      unreadCount: 0,
-      loading: false,
-      supported: false,
-      error: new TidingsError(NOT_AVAILABLE, MESSAGE, { temporary: false }),
-      markRead: () => notAvailable(),
-      markAllRead: () => notAvailable(),
-      remove: () => notAvailable(),
-    }),
-    [],
-  );
+  const { client } = useTidingsContext('useNotifications');
+  let store = stores.get(client);
+  if (!store) stores.set(client, (store = new NotificationsStore(client)));
+  const snapshot = useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot);
+  const actions = store.actions;
+  return useMemo(() => ({ ...(snapshot as NotificationsSnapshot<D>), ...actions }), [snapshot, actions]);
 }

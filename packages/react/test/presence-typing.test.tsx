@@ -1,8 +1,8 @@
-// @vitest-environment jsdom
 /**
  * `usePresence` and `useTyping` against a real Tidings node, with a second real client
  * joining, changing its state and status, typing, stopping and leaving.
  */
+import './dom.js';
 import { useEffect } from 'react';
 import { act, cleanup, render, renderHook, waitFor } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';

@@ -1,13 +1,13 @@
-// @vitest-environment jsdom
 /**
- * The provider, `useTidings`, `useConnectionState` and the (not yet wired) `useNotifications`,
- * against a real Tidings node.
+ * The provider, `useTidings` and `useConnectionState`, against a real Tidings node.
+ * (`useNotifications`, `useActivityFeed` and `useProgress` have durable.test.tsx.)
  */
+import './dom.js';
 import { Component, type ReactNode } from 'react';
 import { act, cleanup, render, renderHook, screen, waitFor } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { TidingsError, type ConnectionState } from '@tidings/client';
-import { useChannel, useConnectionState, useNotifications, usePresence, useTidings, useTyping, useUserStatus } from '@tidings/react';
+import type { ConnectionState } from '@tidings/client';
+import { useActivityFeed, useChannel, useConnectionState, useNotifications, usePresence, useProgress, useTidings, useTyping, useUserStatus } from '@tidings/react';
 import { Clients, providerWrapper, startTestNode, WAIT, type TestNode } from './support.js';
 
 let server: TestNode;
@@ -44,6 +44,8 @@ describe('TidingsProvider', () => {
       ['useTyping', () => useTyping('chat:x')],
       ['useUserStatus', () => useUserStatus(['bob'])],
       ['useNotifications', () => useNotifications()],
+      ['useActivityFeed', () => useActivityFeed('global')],
+      ['useProgress', () => useProgress('job-1')],
     ];
     try {
       for (const [name, hook] of hooks) {
@@ -117,27 +119,5 @@ describe('useConnectionState', () => {
     act(() => client.disconnect());
     expect(result.current).toBe('disconnected');
     expect(seen).toEqual(['disconnected', 'connecting', 'connected', 'connecting', 'connected', 'disconnected']);
-  });
-});
-
-describe('useNotifications (not wired yet)', () => {
-  test('has the planned shape, says it is not supported, and its actions reject with not_available', async () => {
-    const { client } = await clients.make('alice');
-    const { result, rerender } = renderHook(() => useNotifications(), { wrapper: providerWrapper(client) });
-    const n = result.current;
-    expect(n).toMatchObject({ items: [], unreadCount: 0, loading: false, supported: false });
-    expect(n.error).toBeInstanceOf(TidingsError);
-    expect(n.error?.code).toBe('not_available');
-    for (const action of [() => n.markRead('n1'), () => n.markAllRead(), () => n.remove('n1')]) {
-      const outcome = await action().then(
-        () => 'resolved',
-        (error: unknown) => error,
-      );
-      expect(outcome).toBeInstanceOf(TidingsError);
-      expect(outcome).toMatchObject({ code: 'not_available', temporary: false });
-    }
-    // Stable across renders, like the other hooks' results.
-    rerender();
-    expect(result.current).toBe(n);
   });
 });

@@ -1,10 +1,10 @@
-// @vitest-environment jsdom
 /**
  * Subscriptions shared between hooks and components, counted by reference: StrictMode's
  * double mount costs one `subscribe`, several components share one subscription, the last
  * unmount unsubscribes. Checked on the wire (commands the client sent) and on the server
  * (subscribers it counts).
  */
+import './dom.js';
 import { useEffect, useState } from 'react';
 import type { Tidings } from '@tidings/client';
 import { act, cleanup, render, renderHook, screen, waitFor } from '@testing-library/react';
@@ -223,5 +223,17 @@ describe('sharing between components', () => {
     await waitFor(() => expect(result.current.b.state).toBe('subscribed'), WAIT);
     expect(result.current.a.state).toBe('subscribed');
     expect(wire.count('subscribe', 'chat:early')).toBe(1);
+  });
+});
+
+describe('releaseDelay', () => {
+  test('a delay beyond what setTimeout takes (2^31 − 1 ms) is clamped, not fired at once', async () => {
+    const { client, wire } = await clients.connected('alice');
+    const { result, unmount } = renderHook(() => useChannel('chat:long-delay'), { wrapper: providerWrapper(client, { releaseDelay: 40 * 24 * 3600 * 1000 }) });
+    await waitFor(() => expect(result.current.state).toBe('subscribed'), WAIT);
+    unmount();
+    await sleep(100);
+    expect(wire.count('unsubscribe', 'chat:long-delay')).toBe(0);
+    expect(client.getSubscription('chat:long-delay')?.state).toBe('subscribed');
   });
 });

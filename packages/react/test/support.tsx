@@ -11,12 +11,6 @@ import { startTestNode, type TestNode } from '../../server/src/test-support/test
 
 export { startTestNode, type TestNode };
 
-// The jsdom environment replaces the global `Uint8Array` with jsdom's, while `TextEncoder`
-// and `Buffer` still make Node's: the token code of the in-process server (jose checks
-// `key instanceof Uint8Array`) would refuse its own keys. Node's constructor goes back, as
-// vitest's node environment does.
-globalThis.Uint8Array = Object.getPrototypeOf(Buffer.prototype).constructor as Uint8ArrayConstructor;
-
 export type Frame = Record<string, unknown> & { type?: string; channel?: string; id?: number };
 
 /** What a recording socket lets a test see and steer. */

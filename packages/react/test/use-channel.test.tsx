@@ -1,9 +1,9 @@
-// @vitest-environment jsdom
 /**
  * `useChannel` against a real Tidings node: live publications from the server API, `keep`,
  * `history` merged without duplicates, the refetch after a gap, `onPublication`, `publish`,
  * `enabled`, and errors.
  */
+import './dom.js';
 import { useState } from 'react';
 import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';

@@ -1,8 +1,8 @@
-// @vitest-environment jsdom
 /**
  * `useUserStatus` against a real Tidings node: statuses and their changes, and follows
  * counted across components (two components following bob, one unmounts: still followed).
  */
+import './dom.js';
 import { cleanup, render, renderHook, screen, waitFor } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { Tidings } from '@tidings/client';
@@ -75,6 +75,34 @@ describe('useUserStatus', () => {
     rerender(<Page client={alice} a={false} b={false} />);
     await waitFor(() => expect(alice.followed()).toEqual([]), WAIT);
     expect(wire.sent.filter((f) => f.type === 'unfollow').map((f) => f.users)).toEqual([['carol'], ['bob']]);
+  });
+
+  test('an ids change [bob, carol] → [bob] unfollows carol and keeps bob', async () => {
+    const { client: alice, wire } = await clients.connected('alice');
+    const { rerender, result } = renderHook(({ ids }: { ids: string[] }) => useUserStatus(ids), {
+      wrapper: providerWrapper(alice),
+      initialProps: { ids: ['bob', 'carol'] },
+    });
+    await waitFor(() => expect(result.current.carol?.status).toBe('offline'), WAIT);
+    // bob and carol are released together, then bob is taken again: carol's unfollow must still happen.
+    rerender({ ids: ['bob'] });
+    await waitFor(() => expect(wire.count('unfollow')).toBe(1), WAIT);
+    expect(wire.sent.find((f) => f.type === 'unfollow')?.users).toEqual(['carol']);
+    expect(alice.followed()).toEqual(['bob']);
+    expect(Object.keys(result.current)).toEqual(['bob']);
+    await sleep(50);
+    expect(wire.count('follow')).toBe(1);
+    expect(wire.count('unfollow')).toBe(1);
+  });
+
+  test('a releaseDelay beyond what setTimeout takes keeps the follow instead of dropping it at once', async () => {
+    const { client: alice, wire } = await clients.connected('alice');
+    const { unmount, result } = renderHook(() => useUserStatus(['bob']), { wrapper: providerWrapper(alice, { releaseDelay: 40 * 24 * 3600 * 1000 }) });
+    await waitFor(() => expect(result.current.bob?.status).toBe('offline'), WAIT);
+    unmount();
+    await sleep(100);
+    expect(wire.count('unfollow')).toBe(0);
+    expect(alice.followed()).toEqual(['bob']);
   });
 
   test('an inline array with the same ids does not follow again on re-render', async () => {

@@ -3,6 +3,7 @@
  * session, and an ordered sender (one POST at a time, so the server reads commands in the
  * order they were made).
  */
+import { utf8Length } from '../ids.js';
 
 /** Minimal `fetch` signature the transports use (the runtime's global fetch fits). */
 export type FetchLike = (input: string, init?: {
@@ -48,20 +49,30 @@ export class HttpClose extends Error {
   }
 }
 
-/** Maps a refused HTTP request to a close code the client acts on. */
-export async function closeFor(res: { status: number; json(): Promise<unknown> }): Promise<HttpClose> {
+/**
+ * Maps a refused HTTP request to a close code the client acts on (docs/protocol.md, "HTTP
+ * errors"). `ticket`: the request was the event stream's, whose ticket dies with its session,
+ * so a 401 there means the session is gone (server restarted, session timed out), not a bad token.
+ */
+export async function closeFor(res: { status: number; json(): Promise<unknown> }, ticket = false): Promise<HttpClose> {
   let code = 'http_error';
   let message = `HTTP ${res.status}`;
+  let temporary = false;
   try {
-    const body = (await res.json()) as { error?: { code?: string; message?: string } };
+    const body = (await res.json()) as { error?: { code?: string; message?: string; temporary?: boolean } };
     if (body.error?.code) code = body.error.code;
     if (body.error?.message) message = body.error.message;
+    temporary = body.error?.temporary === true;
   } catch {
     // Not JSON: keep the status.
   }
-  if (res.status === 401) return new HttpClose(code === 'token_expired' ? 4003 : 4500, message);
+  if (res.status === 401 && code === 'token_expired') return new HttpClose(4003, message);
+  // A 401 marked temporary (a key set could not be fetched) is retried like a lost connection.
+  if (res.status === 401 && !ticket && !temporary) return new HttpClose(4500, message);
   if (res.status === 403) return new HttpClose(4502, message);
   if (res.status === 429) return new HttpClose(4007, message);
+  // Too big for the server, as WebSocket's 1009: the sender splits or refuses it.
+  if (res.status === 413) return new HttpClose(1009, message);
   return new HttpClose(1006, message);
 }
 
@@ -85,7 +96,11 @@ export async function openSession(fetchImpl: FetchLike, base: string, transport:
 
 /**
  * Sends client messages with one POST at a time: messages made while a POST is out are
- * joined into the next one. A failed POST ends the transport through `fail`.
+ * joined into the next one, up to `limit` bytes (the largest message the client knows the
+ * server takes). A body the server refuses as too big (413) is sent again frame by frame, in
+ * bodies smaller than the refused one; a single frame it refuses goes to `refused` and is not
+ * sent again, as WebSocket's 1009 would have it. Any other failed POST ends the transport
+ * through `fail`.
  */
 export class OrderedSender {
   #pending: string[] = [];
@@ -95,6 +110,8 @@ export class OrderedSender {
   constructor(
     private readonly post: (text: string) => Promise<void>,
     private readonly fail: (err: unknown) => void,
+    private limit: number,
+    private readonly refused: (text: string) => void,
   ) {}
 
   send(text: string): void {
@@ -111,12 +128,23 @@ export class OrderedSender {
   async #drain(): Promise<void> {
     this.#busy = true;
     while (this.#pending.length > 0 && !this.#stopped) {
-      const text = this.#pending.join('\n');
-      this.#pending = [];
+      const pending = this.#pending;
+      let n = 1;
+      for (let bytes = utf8Length(pending[0]!); n < pending.length && (bytes += 1 + utf8Length(pending[n]!)) <= this.limit; ) n++;
+      const text = pending.splice(0, n).join('\n');
       try {
         await this.post(text);
       } catch (err) {
-        if (!this.#stopped) this.fail(err);
+        if (this.#stopped) break;
+        if (err instanceof HttpClose && err.code === 1009) {
+          // The server takes less than the client was told: stay below what it refused from now on.
+          this.limit = Math.min(this.limit, utf8Length(text) - 1);
+          const frames = text.split('\n');
+          if (frames.length > 1) this.#pending.unshift(...frames);
+          else this.refused(text);
+          continue;
+        }
+        this.fail(err);
         break;
       }
     }

@@ -3,6 +3,7 @@
  * acknowledges the last frame it received; the server keeps every frame until then, so a
  * response lost in flight is delivered again by the next poll.
  */
+import { startTimer } from '../timers.js';
 import type { TransportFactory } from './types.js';
 import { HttpClose, OrderedSender, authHeaders, closeFor, globalFetch, httpBaseOf, openSession, type HttpTransportOptions } from './http.js';
 
@@ -56,6 +57,8 @@ export function pollingTransport(options: PollingTransportOptions = {}): Transpo
           if (!res.ok) throw await closeFor(res);
         },
         (err) => finish(err instanceof HttpClose ? err.code : 1006, err instanceof Error ? err.message : 'send failed'),
+        context.maxMessageBytes,
+        (text) => handlers.onRefused?.(text),
       );
       const loop = async () => {
         let failures = 0;
@@ -68,7 +71,7 @@ export function pollingTransport(options: PollingTransportOptions = {}): Transpo
               credentials: credentials ? 'include' : 'same-origin',
             });
             if (res.status === 429) {
-              await new Promise((r) => setTimeout(r, options.retryDelay ?? 250));
+              await new Promise<void>((r) => startTimer(r, options.retryDelay ?? 250));
               continue;
             }
             if (!res.ok) throw await closeFor(res);
@@ -84,7 +87,7 @@ export function pollingTransport(options: PollingTransportOptions = {}): Transpo
               finish(1006, 'polls keep failing');
               return;
             }
-            await new Promise((r) => setTimeout(r, options.retryDelay ?? 250));
+            await new Promise<void>((r) => startTimer(r, options.retryDelay ?? 250));
             continue;
           }
           failures = 0;

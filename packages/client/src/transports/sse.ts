@@ -4,11 +4,13 @@
  * as POSTs. Browsers use EventSource, which resumes a broken stream with `Last-Event-ID`
  * by itself; elsewhere (Node 20 has no EventSource) a fetch-based reader does the same.
  */
+import { PUSH_TYPES } from '@tidings/protocol';
+import { startTimer } from '../timers.js';
 import type { TransportFactory } from './types.js';
 import { HttpClose, OrderedSender, authHeaders, closeFor, globalFetch, httpBaseOf, openSession, type FetchLike, type HttpTransportOptions } from './http.js';
 
-/** Event names the server uses: every push type, `reply`, and the transport's own `close`. */
-const EVENTS = ['reply', 'publication', 'join', 'leave', 'presence', 'typing', 'status', 'subscribe', 'unsubscribe', 'disconnect', 'ping', 'notification', 'message'];
+/** Event names the server uses: every push type, `reply` (and the default `message`); `close` is the transport's own. */
+const EVENTS = ['reply', 'message', ...PUSH_TYPES];
 
 interface EventSourceLike {
   readyState: number;
@@ -39,6 +41,7 @@ function readWithFetch(fetchImpl: FetchLike, url: string, credentials: boolean, 
   let retry = 1000;
   let opened = false;
   let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const decoder = new TextDecoder();
 
   const run = async (attempt: number): Promise<void> => {
@@ -48,7 +51,7 @@ function readWithFetch(fetchImpl: FetchLike, url: string, credentials: boolean, 
         signal: controller.signal,
         credentials: credentials ? 'include' : 'same-origin',
       });
-      if (!res.ok) throw await closeFor(res);
+      if (!res.ok) throw await closeFor(res, true);
       if (!res.body || typeof res.body.getReader !== 'function') throw new HttpClose(1006, 'this runtime cannot stream a response body');
       if (!opened) {
         opened = true;
@@ -97,11 +100,13 @@ function readWithFetch(fetchImpl: FetchLike, url: string, credentials: boolean, 
       handlers.onEnd(1006, opened ? 'event stream lost' : 'event stream did not open');
       return;
     }
-    setTimeout(() => void run(attempt + 1), retry);
+    // `retry` comes from the server: clamped, as a delay past 2^31 − 1 ms would fire at once.
+    timer = startTimer(() => void run(attempt + 1), retry);
   };
   void run(0);
   return () => {
     stopped = true;
+    clearTimeout(timer);
     controller.abort();
   };
 }
@@ -143,6 +148,8 @@ export function sseTransport(options: SseTransportOptions = {}): TransportFactor
           if (!res.ok) throw await closeFor(res);
         },
         (err) => finish(err instanceof HttpClose ? err.code : 1006, err instanceof Error ? err.message : 'send failed'),
+        context.maxMessageBytes,
+        (text) => handlers.onRefused?.(text),
       );
       const onEvent = (name: string, data: string) => {
         if (closed) return;

@@ -13,6 +13,11 @@ export interface TransportHandlers {
   onMessage(text: string): void;
   /** The transport closed, or failed to open (code 1006 when nothing better is known). */
   onClose(code: number, reason: string): void;
+  /**
+   * The server refused one message (a single frame) as too big and did not run it, while
+   * the connection stays up (HTTP 413). WebSocket closes with 1009 instead.
+   */
+  onRefused?(text: string): void;
 }
 
 /** One open (or opening) transport connection. */
@@ -26,6 +31,8 @@ export interface ClientTransport {
 export interface TransportContext {
   /** The current connection token (HTTP transports send it with every request). */
   token(): string | undefined;
+  /** The largest message the client sends (`maxMessageBytes`): HTTP transports keep each request body within it. */
+  readonly maxMessageBytes: number;
 }
 
 export interface TransportFactory {

@@ -31,7 +31,15 @@ function toText(data: unknown): string {
   return String(data);
 }
 
-/** The WebSocket transport, over any WebSocket implementation. */
+/**
+ * The WebSocket transport, over any WebSocket implementation.
+ *
+ * @example
+ * ```ts
+ * import WebSocket from 'ws';
+ * new Tidings(url, { transports: [websocketTransport(WebSocket as unknown as WebSocketConstructor), 'sse'] });
+ * ```
+ */
 export function websocketTransport(WebSocketImpl: WebSocketConstructor): TransportFactory {
   return {
     name: 'websocket',
