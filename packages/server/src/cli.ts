@@ -8,6 +8,7 @@
 import { realpathSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { pino } from 'pino';
@@ -198,7 +199,7 @@ async function loadDemo(tidings: Tidings, secret: string, claims: { audience?: s
     if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return undefined;
     throw err;
   }
-  const staticDir = fileURLToPath(new URL('../../../apps/demo/dist', import.meta.url));
+  const staticDir = join(dirname(fileURLToPath(import.meta.url)), '../../../apps/demo/dist');
   return mod.createDemoBackend({ tidings, staticDir, prefix: '/demo', mintToken: (c: MintTokenClaims) => mintToken(secret, { ...claims, ...c }) });
 }
 

@@ -13,6 +13,7 @@
  * API with the admin scope (ServerApi asks `apiKeyOf`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ErrorCode } from '@tidings/protocol';
@@ -27,8 +28,11 @@ import type { AuditSink } from '../ops/audit.js';
 import { readJson, sendData, sendError } from './http.js';
 import { serveStatic, type StaticApp } from './static-files.js';
 
-/** apps/dashboard/dist of this checkout, relative to the built server (packages/server/dist/api/). */
-export const BUILT_DASHBOARD = fileURLToPath(new URL('../../../../apps/dashboard/dist', import.meta.url));
+/**
+ * apps/dashboard/dist of this checkout, relative to the built server (packages/server/dist/api/).
+ * Joined as a path: bundlers rewrite the `new URL(..., import.meta.url)` form as an asset.
+ */
+export const BUILT_DASHBOARD = join(dirname(fileURLToPath(import.meta.url)), '../../../../apps/dashboard/dist');
 
 const TOKEN_TTL_SECONDS = 300;
 const signInBody = z.strictObject({ key: z.string().min(1).max(1024) });
