@@ -52,7 +52,7 @@ export function answerPreflight(res: ServerResponse, origin: string | undefined,
   res.writeHead(204, {
     ...corsHeaders(origin),
     'access-control-allow-methods': methods,
-    'access-control-allow-headers': 'authorization, content-type, last-event-id, x-request-id, idempotency-key',
+    'access-control-allow-headers': 'authorization, content-type, last-event-id, x-request-id, x-api-key, idempotency-key',
     'access-control-max-age': '600',
   });
   res.end();
@@ -112,6 +112,12 @@ interface Ticket {
   /** Until when it may open the stream the first time. */
   expires: number;
   used: boolean;
+  /**
+   * Who opened the session (client IP and User-Agent): the stream, and every resume of it,
+   * must come from there, so a ticket copied out of a proxy log opens nothing elsewhere.
+   */
+  ip: string;
+  userAgent: string;
 }
 
 export class HttpTransportAcceptor {
@@ -151,6 +157,8 @@ export class HttpTransportAcceptor {
     this.#route(req, res, kind, key, cors).catch((err: unknown) => {
       const body = toErrorBody(err);
       if (body.code === ErrorCode.Internal) this.deps.log.error({ err, path }, 'http transport request failed');
+      // Counted with the WebSocket layer's protocol errors (stats and the bad_request metric).
+      if (body.code === ErrorCode.BadRequest || body.code === ErrorCode.UnsupportedMediaType || body.code === ErrorCode.PayloadTooLarge) this.deps.onBadRequest();
       sendError(res, body.code, body.message, cors, body.temporary);
     });
     return true;
@@ -239,7 +247,7 @@ export class HttpTransportAcceptor {
     const out: Record<string, unknown> = { session: transport.key, transport: kind };
     if (kind === 'sse') {
       const ticket = randomKey();
-      this.#tickets.set(ticket, { transport, expires: Date.now() + cfg.ticketTtl, used: false });
+      this.#tickets.set(ticket, { transport, expires: Date.now() + cfg.ticketTtl, used: false, ip, userAgent: String(req.headers['user-agent'] ?? '') });
       this.#ticketOf.set(transport, ticket);
       out.ticket = ticket;
     }
@@ -251,6 +259,11 @@ export class HttpTransportAcceptor {
     const ticket = this.#tickets.get(url.searchParams.get('ticket') ?? '');
     if (!ticket || ticket.transport.ended || (!ticket.used && Date.now() > ticket.expires)) {
       this.deps.onAuthFailure(this.deps.clientIp(req), 'sse', 'unknown or expired ticket');
+      throw new TidingsError(ErrorCode.Unauthorized, 'unknown or expired ticket');
+    }
+    const ip = this.deps.clientIp(req);
+    if (ip !== ticket.ip || String(req.headers['user-agent'] ?? '') !== ticket.userAgent) {
+      this.deps.onAuthFailure(ip, 'sse', 'ticket presented by another client');
       throw new TidingsError(ErrorCode.Unauthorized, 'unknown or expired ticket');
     }
     const header = req.headers['last-event-id'] ?? url.searchParams.get('lastEventId') ?? undefined;
