@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   createLocalJWKSet,
@@ -38,6 +38,8 @@ interface KeySet {
   issuer?: string | string[];
   audience?: string | string[];
   secret?: Uint8Array;
+  /** The secret imported once per HMAC algorithm: importing it for every token cost more than checking it. */
+  secretKeys?: Map<string, Promise<webcrypto.CryptoKey>>;
   /** An SPKI key, with the one algorithm its type can verify. */
   publicKey?: { key: KeyObject; alg: JwtAlgorithm };
   localJwks?: LocalJWKSet;
@@ -166,7 +168,7 @@ export class JwtVerifier implements TokenVerifier {
     // secret, so a token "signed" with the public key's PEM text finds no HMAC key.
     if (HMAC_ALGORITHMS.includes(alg as JwtAlgorithm)) {
       if (set.secret === undefined) throw unauthorized('no key for token');
-      const result = await jwtVerify(token, set.secret, { ...checks, algorithms: this.#secretAlgorithms });
+      const result = await jwtVerify(token, await secretKey(set, set.secret, alg), { ...checks, algorithms: this.#secretAlgorithms });
       return result.payload;
     }
     return this.#verifyWithPublicKeys(token, header, set, { ...checks, algorithms: this.#publicAlgorithms });
@@ -225,6 +227,17 @@ async function* jwksKeys(
     throw err;
   }
   yield key;
+}
+
+/** The set's secret as a WebCrypto HMAC key for `alg` (HS256, HS384, HS512), imported on first use. */
+function secretKey(set: KeySet, secret: Uint8Array, alg: string): Promise<webcrypto.CryptoKey> {
+  set.secretKeys ??= new Map();
+  let key = set.secretKeys.get(alg);
+  if (!key) {
+    key = webcrypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify']);
+    set.secretKeys.set(alg, key);
+  }
+  return key;
 }
 
 function buildKeySet(
