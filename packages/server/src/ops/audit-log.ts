@@ -23,6 +23,9 @@ export interface StoredAuditLogOptions {
   onWritten?: (n: number) => void;
 }
 
+/** Rows per commit. */
+const MAX_BATCH = 2000;
+
 export class StoredAuditLog implements AuditSink {
   private readonly logSink: LogAuditSink;
   private queue: NewAuditRecord[] = [];
@@ -58,11 +61,14 @@ export class StoredAuditLog implements AuditSink {
     }
   }
 
-  /** Writes what is queued as one batch; resolves when it is stored. */
+  /**
+   * Writes what is queued; resolves when it is stored. A long queue (a reconnect storm)
+   * goes in batches of at most MAX_BATCH rows, one commit each, one after another, so
+   * no single commit holds the event loop for long.
+   */
   flush(): Promise<void> {
-    const batch = this.queue;
-    if (batch.length > 0) {
-      this.queue = [];
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
       this.writing = this.writing.then(() =>
         this.options.store.append(batch).then(
           () => this.options.onWritten?.(batch.length),
