@@ -10,18 +10,22 @@
  *                                                 `meta`: settings worth reporting; `frameBytes`: size of a publication frame)
  *   {type:'run', mode:'turn'}                     one publication per event-loop turn (setImmediate loop)
  *   {type:'run', mode:'rate', rate}               `rate` publications/s, paced by a 1 ms timer
- *   {type:'mark', id}                             -> {type:'mark', id, now, cpu, published, dropped}
+ *   {type:'mark', id, loopDelay?}                 -> {type:'mark', id, now, cpu, published, dropped, loopDelay?}
+ *                                                 (`loopDelay: 'reset'|'collect'`, when init had `options.loopDelay`:
+ *                                                 event-loop lag since the last reset, {p50, p99, max, mean} in ms:
+ *                                                 how late a 10 ms timer fired)
  *   {type:'stop', id}                             -> {type:'stopped', id, published, dropped}
  *   {type:'profile-start', id} / {type:'profile-stop', id, file}
- *   {type:'info', id}                             -> {type:'info', id, info}
+ *   {type:'info', id}                             -> {type:'info', id, info}   (`info()` may return a promise)
  *   {type:'close'}                                closes and exits
  */
 import { writeFileSync } from 'node:fs';
 import { Session as InspectorSession } from 'node:inspector';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 
 /** Pads the payload so `JSON.stringify(data)` is ~100 bytes: {"t":<ms with fraction>,"n":<seq>,"p":"xxx..."} */
 const PAD = 'x'.repeat(58);
+const LOOP_DELAY_RESOLUTION_MS = 10;
 const TIME_ORIGIN = performance.timeOrigin;
 
 /** Milliseconds since the epoch with sub-millisecond precision (comparable across processes). */
@@ -115,6 +119,8 @@ export function runServerProcess(name, start) {
   let server;
   let publisher;
   let inspector;
+  /** Event-loop delay histogram (a 10 ms timer), when `init` asked for it (`options.loopDelay`). */
+  let loopDelay;
 
   const send = (msg) => process.send(msg);
   const fail = (err) => {
@@ -135,6 +141,10 @@ export function runServerProcess(name, start) {
         case 'init': {
           server = await start({ channels: msg.channels, secret: msg.secret, options: msg.options ?? {} });
           publisher = createPublisher(msg.channels, server.deliver);
+          if (msg.options?.loopDelay) {
+            loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+            loopDelay.enable();
+          }
           const frameBytes = Buffer.byteLength(encodePublicationFrame(msg.channels[0], { t: nowMs(), n: 100_000, p: PAD }));
           send({ type: 'ready', id: msg.id, port: server.port, path: server.path, httpPath: server.httpPath, meta: server.meta, frameBytes, pid: process.pid });
           break;
@@ -142,15 +152,23 @@ export function runServerProcess(name, start) {
         case 'run':
           publisher.start(msg.mode, msg.rate);
           break;
-        case 'mark':
-          send({ type: 'mark', id: msg.id, now: performance.now(), cpu: process.cpuUsage(), published: publisher.published, dropped: publisher.dropped });
+        case 'mark': {
+          const reply = { type: 'mark', id: msg.id, now: performance.now(), cpu: process.cpuUsage(), published: publisher.published, dropped: publisher.dropped };
+          if (loopDelay && msg.loopDelay === 'collect') {
+            // The histogram holds the intervals of a 10 ms timer: the lag is what exceeds 10 ms.
+            const ms = (ns) => Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS);
+            reply.loopDelay = { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max), mean: ms(loopDelay.mean) };
+          }
+          if (loopDelay && msg.loopDelay) loopDelay.reset();
+          send(reply);
           break;
+        }
         case 'stop':
           publisher.stop();
           send({ type: 'stopped', id: msg.id, published: publisher.published, dropped: publisher.dropped });
           break;
         case 'info':
-          send({ type: 'info', id: msg.id, info: server.info ? server.info() : {} });
+          send({ type: 'info', id: msg.id, info: server.info ? await server.info() : {} });
           break;
         case 'profile-start':
           if (!inspector) {
