@@ -17,6 +17,7 @@ export class OutFrame {
   private readonly room: Buffer;
   private view: Buffer | undefined;
   private wrapped: Buffer | undefined;
+  private sse: Buffer | undefined;
 
   private constructor(text: string, room: Buffer, length: number) {
     this.text = text;
@@ -47,5 +48,14 @@ export class OutFrame {
       this.wrapped = framed;
     }
     return this.wrapped;
+  }
+
+  /**
+   * The frame as an SSE event without its per-session `id:` line, built by
+   * `build` on first use and cached, as `wrap` caches the WebSocket form: every
+   * SSE session this frame goes to copies the same bytes (see http-session.ts).
+   */
+  sseEvent(build: (text: string) => Buffer): Buffer {
+    return (this.sse ??= build(this.text));
   }
 }

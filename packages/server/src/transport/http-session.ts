@@ -36,11 +36,81 @@ export interface HttpSessionOptions {
   maxPollsPerSecond: number;
 }
 
-interface Buffered {
-  seq: number;
-  text: string;
-  bytes: number;
+/**
+ * The frames a session holds, oldest first. A frame is stored as its text (the string
+ * is shared by every session the frame went to) and its byte length, in two arrays: a
+ * held frame costs a session two array slots, not an object of its own (a full 1 MiB
+ * replay window of small frames is thousands of them per session). Sequence numbers are
+ * contiguous and the newest frame is always the session's last, so they are not stored:
+ * frame `seq` is `last - seq` places before the end. Dropping the oldest moves `head`;
+ * the dropped slots are cut off once they outnumber the live ones.
+ */
+class HeldFrames {
+  texts: string[] = [];
+  sizes: number[] = [];
+  /** Index of the oldest held frame. */
+  head = 0;
+  /** Sum of the held frames' sizes. */
+  bytes = 0;
+
+  get count(): number {
+    return this.texts.length - this.head;
+  }
+
+  push(text: string, size: number): void {
+    this.texts.push(text);
+    this.sizes.push(size);
+    this.bytes += size;
+  }
+
+  dropOldest(): void {
+    const head = this.head;
+    this.bytes -= this.sizes[head]!;
+    this.texts[head] = ''; // let the text go now, not at the next compaction
+    this.head = head + 1;
+    if (this.head >= 64 && this.head * 2 >= this.texts.length) {
+      this.texts.splice(0, this.head);
+      this.sizes.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  /** The held frames' texts joined with ",". */
+  joined(): string {
+    return this.head === 0 ? this.texts.join(',') : this.texts.slice(this.head).join(',');
+  }
 }
+
+/** `event: <name>\ndata: <frame>\n\n`: everything of a frame's SSE event but its `id:` line. */
+function encodeEvent(text: string): Buffer {
+  return Buffer.from(`event: ${eventName(text)}\ndata: ${text}\n\n`);
+}
+
+/** Byte length of `id: <seq>\n`. */
+function idLineLength(seq: number): number {
+  let digits = 1;
+  for (let p = 10; seq >= p; p *= 10) digits++;
+  return digits + 5;
+}
+
+/** Writes `id: <seq>\n` (ASCII) into `target` at `at`; returns the offset after it. */
+function writeIdLine(target: Buffer, at: number, seq: number): number {
+  target[at] = 0x69; // i
+  target[at + 1] = 0x64; // d
+  target[at + 2] = 0x3a; // :
+  target[at + 3] = 0x20; // space
+  const end = at + idLineLength(seq) - 1;
+  let n = seq;
+  for (let p = end - 1; p >= at + 4; p--) {
+    target[p] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  target[end] = 0x0a; // \n
+  return end + 1;
+}
+
+/** Reused by `#writeStream` for the events of one write; emptied after each (no frame is kept). */
+const eventScratch: Buffer[] = [];
 
 /** 128 random bits, URL-safe. */
 export function randomKey(): string {
@@ -63,11 +133,11 @@ export class HttpSessionTransport implements Transport {
   /** The last bearer token checked for this session: the next request with it skips verification. */
   verifiedToken: string | undefined;
 
+  /** Sequence number of the newest frame (the last one held, when any is). */
   #seq = 0;
   /** Frames not yet acknowledged (polling), or the replay window plus unwritten frames (SSE). */
-  #buffer: Buffered[] = [];
-  #bufferBytes = 0;
-  /** SSE: highest sequence written to a stream. */
+  #held = new HeldFrames();
+  /** SSE: highest sequence written to a stream. Frames `#written + 1 … #seq` are unwritten. */
   #written = 0;
   #stream: ServerResponse | null = null;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -92,19 +162,25 @@ export class HttpSessionTransport implements Transport {
 
   write(frames: readonly OutFrame[]): void {
     if (this.#ended || this.#closing) return;
-    for (const f of frames) {
-      this.#buffer.push({ seq: ++this.#seq, text: f.text, bytes: f.length });
-      this.#bufferBytes += f.length;
-    }
-    if (this.#stream) this.#writeStream();
+    const held = this.#held;
+    for (let i = 0; i < frames.length; i++) held.push(frames[i]!.text, frames[i]!.length);
+    this.#seq += frames.length;
+    if (this.#stream) this.#writeStream(frames);
     else if (this.#poll) this.#answerPoll();
   }
 
   get bufferedBytes(): number {
-    if (this.kind === 'polling') return this.#bufferBytes;
+    const held = this.#held;
+    if (this.kind === 'polling') return held.bytes;
     let unwritten = 0;
-    for (let i = this.#buffer.length - 1; i >= 0 && this.#buffer[i]!.seq > this.#written; i--) unwritten += this.#buffer[i]!.bytes;
+    const sizes = held.sizes;
+    for (let i = sizes.length - 1, n = Math.min(this.#seq - this.#written, held.count); n > 0; i--, n--) unwritten += sizes[i]!;
     return unwritten + (this.#stream?.writableLength ?? 0);
+  }
+
+  /** Sequence number of the oldest frame held; `#seq + 1` when none is. */
+  get #oldest(): number {
+    return this.#seq + 1 - this.#held.count;
   }
 
   close(code: number, reason: string): void {
@@ -137,11 +213,9 @@ export class HttpSessionTransport implements Transport {
   /** Drops frames up to `seq` (the client has them). */
   acknowledge(seq: number): void {
     if (!(seq > 0)) return;
-    while (this.#buffer.length > 0 && this.#buffer[0]!.seq <= seq) {
-      // SSE keeps unwritten frames whatever the client claims.
-      if (this.kind === 'sse' && this.#buffer[0]!.seq > this.#written) break;
-      this.#bufferBytes -= this.#buffer.shift()!.bytes;
-    }
+    // SSE keeps unwritten frames whatever the client claims.
+    const upTo = this.kind === 'sse' ? Math.min(seq, this.#written) : seq;
+    for (let n = Math.min(upTo - this.#oldest + 1, this.#held.count); n > 0; n--) this.#held.dropOldest();
   }
 
   // ------------------------------------------------------------ SSE
@@ -152,7 +226,7 @@ export class HttpSessionTransport implements Transport {
    */
   attachStream(res: ServerResponse, lastEventId: number | undefined, headers: Record<string, string>): boolean {
     if (this.#ended) return false;
-    const oldest = this.#buffer[0]?.seq ?? this.#seq + 1;
+    const oldest = this.#oldest;
     if (lastEventId !== undefined && (lastEventId > this.#seq || lastEventId < oldest - 1)) {
       res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
       res.end(`event: close\ndata: ${JSON.stringify({ code: CloseCode.ForceReconnect, reason: 'cannot resume' })}\n\n`);
@@ -174,7 +248,7 @@ export class HttpSessionTransport implements Transport {
       this.acknowledge(lastEventId);
       this.#written = lastEventId;
     } else {
-      this.#written = (this.#buffer[0]?.seq ?? this.#seq + 1) - 1;
+      this.#written = this.#oldest - 1;
     }
     res.on('close', () => {
       if (this.#stream !== res) return;
@@ -189,20 +263,48 @@ export class HttpSessionTransport implements Transport {
     return true;
   }
 
-  #writeStream(): void {
+  /**
+   * Writes the unwritten frames (`#written + 1 … #seq`, found by index: the replay window
+   * before them is not walked) and the close event when closing, as one chunk. Each event
+   * is the frame's shared `event:`/`data:` bytes after this session's `id:` line, so the
+   * frame is neither rebuilt as a string nor encoded again per session. `fresh`, from
+   * `write`, are the newest frames as OutFrames: when they are all the unwritten ones (the
+   * usual case), their events come from the OutFrame, built once for every session the
+   * frame goes to. Otherwise (a stream attached or resumed) they are encoded from the
+   * held texts.
+   */
+  #writeStream(fresh?: readonly OutFrame[]): void {
     const res = this.#stream!;
-    let out = '';
-    for (const f of this.#buffer) {
-      if (f.seq <= this.#written) continue;
-      out += `id: ${f.seq}\nevent: ${eventName(f.text)}\ndata: ${f.text}\n\n`;
-      this.#written = f.seq;
+    const from = this.#written + 1;
+    const count = this.#seq - this.#written;
+    const events = eventScratch;
+    events.length = 0;
+    let size = 0;
+    if (fresh !== undefined && fresh.length === count) {
+      for (let i = 0; i < count; i++) events.push(fresh[i]!.sseEvent(encodeEvent));
+    } else {
+      const texts = this.#held.texts;
+      for (let i = texts.length - count; i < texts.length; i++) events.push(encodeEvent(texts[i]!));
     }
-    if (this.#closing) out += `event: close\ndata: ${JSON.stringify(this.#closing)}\n\n`;
-    if (out) res.write(out);
-    // Keep at most `replayBytes` of written frames for a resume.
-    while (this.#buffer.length > 1 && this.#buffer[0]!.seq <= this.#written && this.#bufferBytes > this.options.replayBytes) {
-      this.#bufferBytes -= this.#buffer.shift()!.bytes;
+    for (let i = 0; i < count; i++) size += idLineLength(from + i) + events[i]!.length;
+    const close = this.#closing ? `event: close\ndata: ${JSON.stringify(this.#closing)}\n\n` : '';
+    if (close) size += Buffer.byteLength(close);
+    if (size > 0) {
+      const out = Buffer.allocUnsafe(size);
+      let at = 0;
+      for (let i = 0; i < count; i++) {
+        at = writeIdLine(out, at, from + i);
+        out.set(events[i]!, at);
+        at += events[i]!.length;
+      }
+      if (close) out.write(close, at);
+      res.write(out);
     }
+    events.length = 0;
+    this.#written = this.#seq;
+    // Keep at most `replayBytes` of written frames for a resume (and at least the last one).
+    const held = this.#held;
+    while (held.count > 1 && held.bytes > this.options.replayBytes) held.dropOldest();
   }
 
   #stopHeartbeat(): void {
@@ -221,7 +323,7 @@ export class HttpSessionTransport implements Transport {
     if (now - this.#pollWindow.start >= 1000) this.#pollWindow = { start: now, count: 0 };
     if (++this.#pollWindow.count > this.options.maxPollsPerSecond) return false;
     this.acknowledge(ack);
-    if (this.#poll) this.#respondPoll(this.#poll, []);
+    if (this.#poll) this.#respondPoll(this.#poll, false);
     clearTimeout(this.#idleTimer);
     const timer = setTimeout(() => {
       if (this.#poll?.res === res) this.#answerPoll();
@@ -234,7 +336,7 @@ export class HttpSessionTransport implements Transport {
       this.#poll = null;
       if (!this.#ended) this.#armIdle();
     });
-    if (this.#buffer.length > 0 || this.#closing) {
+    if (this.#held.count > 0 || this.#closing) {
       this.#answerPoll();
       if (this.#closing) this.#end();
     }
@@ -243,15 +345,16 @@ export class HttpSessionTransport implements Transport {
 
   #answerPoll(): void {
     const poll = this.#poll!;
-    this.#respondPoll(poll, this.#buffer);
+    this.#respondPoll(poll, true);
   }
 
-  #respondPoll(poll: { res: ServerResponse; timer: NodeJS.Timeout; headers?: Record<string, string> }, frames: readonly Buffered[]): void {
+  /** Answers `poll` with every held frame (and the close, if any), or with none. */
+  #respondPoll(poll: { res: ServerResponse; timer: NodeJS.Timeout; headers?: Record<string, string> }, withFrames: boolean): void {
     clearTimeout(poll.timer);
     if (this.#poll === poll) this.#poll = null;
-    const from = frames[0]?.seq ?? this.#seq + 1;
-    let body = `{"from":${from},"frames":[${frames.map((f) => f.text).join(',')}]`;
-    if (this.#closing && frames === this.#buffer) body += `,"close":${JSON.stringify(this.#closing)}`;
+    const from = withFrames ? this.#oldest : this.#seq + 1;
+    let body = `{"from":${from},"frames":[${withFrames ? this.#held.joined() : ''}]`;
+    if (this.#closing && withFrames) body += `,"close":${JSON.stringify(this.#closing)}`;
     body += '}';
     if (!poll.res.headersSent) {
       poll.res.writeHead(200, { ...(poll.headers ?? {}), 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
@@ -289,8 +392,7 @@ export class HttpSessionTransport implements Transport {
       if (!this.#poll.res.writableEnded) this.#poll.res.end();
       this.#poll = null;
     }
-    this.#buffer = [];
-    this.#bufferBytes = 0;
+    this.#held = new HeldFrames();
     const { code, reason } = this.#closing ?? { code: 1006, reason: 'terminated' };
     this.onEnd(this);
     this.sink.handleTransportClosed(code, reason);

@@ -82,6 +82,50 @@ function readStream(url: string, headers: Record<string, string> = {}) {
   };
 }
 
+/** Reads an event stream as text, exactly as it arrives (the body, after chunked decoding). */
+function readRaw(url: string, headers: Record<string, string> = {}) {
+  const controller = new AbortController();
+  let text = '';
+  const done = (async () => {
+    const res = await fetch(url, { headers, signal: controller.signal });
+    if (!res.body) return;
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  return { text: () => text, stop: () => controller.abort(), done };
+}
+
+/** The events in a raw stream text (same rules as readStream). */
+function parseEvents(text: string): SseEvent[] {
+  const events: SseEvent[] = [];
+  let cur: Partial<SseEvent> = {};
+  for (const line of text.split('\n')) {
+    if (line === '') {
+      if (cur.data !== undefined) events.push({ event: cur.event ?? 'message', data: cur.data, ...(cur.id ? { id: cur.id } : {}) });
+      cur = {};
+    } else if (line.startsWith('id: ')) cur.id = line.slice(4);
+    else if (line.startsWith('event: ')) cur.event = line.slice(7);
+    else if (line.startsWith('data: ')) cur.data = line.slice(6);
+  }
+  return events;
+}
+
+/** The wire form of events, as docs/protocol.md section 16 gives it. */
+function wire(events: SseEvent[]): string {
+  return events.map((e) => `${e.id !== undefined ? `id: ${e.id}\n` : ''}event: ${e.event}\ndata: ${e.data}\n\n`).join('');
+}
+
+const PREAMBLE = `retry: 1000\n: ${' '.repeat(16)}\n\n`;
+
 async function until(check: () => boolean, what: string, timeout = 3_000): Promise<void> {
   const deadline = Date.now() + timeout;
   while (!check()) {
@@ -147,6 +191,133 @@ describe('SSE', () => {
     stream.stop();
   });
 
+  test('the stream is byte for byte the documented format: several events per write, non-ASCII text, the close event', async () => {
+    server = await startTestNode();
+    const token = await server.token('alice');
+    const { session, ticket } = await open('sse', token);
+    const raw = readRaw(`${base()}/sse?ticket=${ticket}`);
+    await post('sse', session, '{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"news:bytes"}', token);
+    await until(() => parseEvents(raw.text()).length === 2, 'replies');
+    // Three publications in one turn: one write, three events.
+    await Promise.all([
+      server.node.publish('news:bytes', { n: 1, text: 'héllo ✓ 😀' }),
+      server.node.publish('news:bytes', { n: 2 }),
+      server.node.publish('news:bytes', { n: 3, text: 'Zürich\u2028' }),
+    ]);
+    await until(() => parseEvents(raw.text()).length === 5, 'publications');
+    server.node.disconnectUser('alice');
+    await raw.done;
+    const events = parseEvents(raw.text());
+    expect(events.map((e) => e.event)).toEqual(['reply', 'reply', 'publication', 'publication', 'publication', 'disconnect', 'close']);
+    expect(events.map((e) => e.id)).toEqual(['1', '2', '3', '4', '5', '6', undefined]);
+    expect(raw.text()).toBe(PREAMBLE + wire(events));
+    expect(JSON.parse(events[2]!.data)).toEqual({ type: 'publication', channel: 'news:bytes', offset: 1, data: { n: 1, text: 'héllo ✓ 😀' } });
+    expect(JSON.parse(events[4]!.data).data).toEqual({ n: 3, text: 'Zürich\u2028' });
+    const { code, reason } = JSON.parse(events[5]!.data) as { code: number; reason: string };
+    expect(events[6]!.data).toBe(JSON.stringify({ code, reason }));
+  });
+
+  test('a resume replays the very bytes the first stream carried', async () => {
+    server = await startTestNode({ http: { sessionTimeout: 5_000 } });
+    const token = await server.token('alice');
+    const { session, ticket } = await open('sse', token);
+    const first = readRaw(`${base()}/sse?ticket=${ticket}`);
+    await post('sse', session, '{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"news:same"}', token);
+    await until(() => parseEvents(first.text()).length === 2, 'replies');
+    await Promise.all([server.node.publish('news:same', { text: 'ünïcødé ✓ 😀' }), server.node.publish('news:same', { n: 2 })]);
+    await server.node.publish('news:same', { n: 3 });
+    await until(() => parseEvents(first.text()).length === 5, 'five events');
+    first.stop();
+    await first.done;
+    const events = parseEvents(first.text());
+    expect(events.map((e) => e.id)).toEqual(['1', '2', '3', '4', '5']);
+    expect(first.text()).toBe(PREAMBLE + wire(events));
+    const second = readRaw(`${base()}/sse?ticket=${ticket}`, { 'last-event-id': '2' });
+    await until(() => parseEvents(second.text()).length === 3, 'replayed');
+    second.stop();
+    await second.done;
+    expect(second.text()).toBe(PREAMBLE + wire(events.slice(2)));
+    expect(JSON.parse(parseEvents(second.text())[0]!.data).data).toEqual({ text: 'ünïcødé ✓ 😀' });
+  });
+
+  test('resumes from anywhere in a trimmed replay window replay exactly the frames after it', async () => {
+    const replayBytes = 2_000;
+    server = await startTestNode({ http: { replayBytes, sessionTimeout: 5_000 } });
+    const token = await server.token('alice');
+    const { session, ticket } = await open('sse', token);
+    const first = readRaw(`${base()}/sse?ticket=${ticket}`);
+    await post('sse', session, '{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"news:trim"}', token);
+    // 150 publications, some alone in their turn, some several to a write.
+    for (let n = 1; n <= 150; ) {
+      const burst = n % 7 === 0 ? 5 : 1;
+      const batch: Promise<unknown>[] = [];
+      for (let i = 0; i < burst && n <= 150; i++, n++) batch.push(server.node.publish('news:trim', { n, pad: 'x'.repeat(n % 13) }));
+      await Promise.all(batch);
+      await new Promise((r) => setImmediate(r));
+    }
+    await until(() => parseEvents(first.text()).length === 152, 'all 152 events', 5_000);
+    first.stop();
+    await first.done;
+    const events = parseEvents(first.text());
+    expect(events.map((e) => Number(e.id))).toEqual(Array.from({ length: 152 }, (_, i) => i + 1));
+    expect(first.text()).toBe(PREAMBLE + wire(events));
+    // The window keeps the newest frames whose bytes fit in replayBytes.
+    let kept = 0;
+    for (let i = events.length - 1, bytes = 0; i >= 0 && (bytes += Buffer.byteLength(events[i]!.data)) <= replayBytes; i--) kept++;
+    const oldest = 152 - kept + 1;
+    expect(oldest).toBeGreaterThan(70); // more than 64 dropped: the window compacted
+    // From just before the oldest frame kept: all of it, in the same bytes.
+    const all = readRaw(`${base()}/sse?ticket=${ticket}`, { 'last-event-id': String(oldest - 1) });
+    await until(() => parseEvents(all.text()).length === kept, 'the whole window');
+    await server.node.publish('news:trim', { n: 151 });
+    await until(() => parseEvents(all.text()).length === kept + 1, 'a live one after the replay');
+    all.stop();
+    await all.done;
+    const live = parseEvents(all.text());
+    expect(all.text()).toBe(PREAMBLE + wire(events.slice(oldest - 1)) + wire(live.slice(-1)));
+    expect(live.at(-1)!.id).toBe('153');
+    expect(JSON.parse(live.at(-1)!.data).data).toEqual({ n: 151 });
+    // From the middle: the frames after it.
+    const middle = 140;
+    const tail = readRaw(`${base()}/sse?ticket=${ticket}`, { 'last-event-id': String(middle) });
+    await until(() => parseEvents(tail.text()).length === 153 - middle, 'the tail');
+    tail.stop();
+    await tail.done;
+    expect(parseEvents(tail.text()).map((e) => Number(e.id))).toEqual(Array.from({ length: 153 - middle }, (_, i) => middle + 1 + i));
+    expect(tail.text()).toBe(PREAMBLE + wire([...events, ...live.slice(-1)].slice(middle)));
+    // That resume acknowledged everything up to 140: 139 is gone now.
+    const gone = readStream(`${base()}/sse?ticket=${ticket}`, { 'last-event-id': String(middle - 1) });
+    await gone.done;
+    expect(gone.events).toEqual([{ event: 'close', data: JSON.stringify({ code: 4005, reason: 'cannot resume' }) }]);
+  });
+
+  test('frames piling up without a stream count toward maxQueueBytes: the session closes with 4002', async () => {
+    server = await startTestNode({ client: { maxQueueBytes: 4_096 }, http: { sessionTimeout: 5_000 } });
+    const token = await server.token('alice');
+    const { session, ticket } = await open('sse', token);
+    const first = readStream(`${base()}/sse?ticket=${ticket}`);
+    await post('sse', session, '{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"news:slow"}', token);
+    await until(() => first.events.length === 2, 'replies');
+    first.stop();
+    await first.done;
+    await sleep(50);
+    for (let n = 1; n <= 60; n++) {
+      await server.node.publish('news:slow', { n, pad: 'x'.repeat(100) });
+      await new Promise((r) => setImmediate(r));
+    }
+    const second = readStream(`${base()}/sse?ticket=${ticket}`, { 'last-event-id': '2' });
+    await second.done;
+    const last = second.events.at(-1)!;
+    expect(last.event).toBe('close');
+    expect(JSON.parse(last.data).code).toBe(4002);
+    const ids = second.events.filter((e) => e.id !== undefined).map((e) => Number(e.id));
+    expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => 3 + i));
+    // The frames before the cut-off were all kept, in order.
+    const ns = second.events.filter((e) => e.event === 'publication').map((e) => JSON.parse(e.data).data.n as number);
+    expect(ns).toEqual(Array.from({ length: ns.length }, (_, i) => i + 1));
+    expect(ns.length).toBeLessThan(60);
+  });
+
   test('a resume from before the replay window gets a close event (4005) and the session ends', async () => {
     server = await startTestNode({ http: { replayBytes: 200 } });
     const token = await server.token('alice');
@@ -184,6 +355,33 @@ describe('long-polling', () => {
     const next = await waiting;
     expect(next.from).toBe(8);
     expect(next.frames.map((f) => f.data?.n)).toEqual([6]);
+  });
+
+  test('acknowledgements across many frames: every poll starts right after its ack', async () => {
+    server = await startTestNode();
+    const token = await server.token('alice');
+    const { session } = await open('polling', token);
+    const auth = { authorization: `Bearer ${token}` };
+    type Answer = { from: number; frames: Array<{ data?: { n: number } }> };
+    const poll = async (ack: number) => (await (await fetch(`${base()}/poll/${session}?ack=${ack}`, { headers: auth })).json()) as Answer;
+    await post('poll', session, '{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"news:many"}', token);
+    for (let n = 1; n <= 150; n++) await server.node.publish('news:many', { n });
+    await sleep(20);
+    const all = await poll(0);
+    expect(all.from).toBe(1);
+    expect(all.frames).toHaveLength(152);
+    // Frames 1 and 2 are the replies; frame s from 3 on carries publication s - 2.
+    for (const ack of [1, 2, 70, 100, 101, 151]) {
+      const answer = await poll(ack);
+      expect(answer.from).toBe(ack + 1);
+      expect(answer.frames.map((f) => f.data?.n)).toEqual(Array.from({ length: 152 - ack }, (_, i) => (ack + 1 + i >= 3 ? ack + i - 1 : undefined)));
+    }
+    // A lower ack than before cannot bring frames back: they are gone.
+    expect((await poll(120)).from).toBe(152);
+    const waiting = poll(152);
+    await sleep(30);
+    await server.node.publish('news:many', { n: 151 });
+    expect(await waiting).toEqual({ from: 153, frames: [expect.objectContaining({ data: { n: 151 } })] });
   });
 
   test('a poll with nothing to deliver is answered empty after pollTimeout; a newer poll answers the waiting one', async () => {
