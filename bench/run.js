@@ -40,6 +40,7 @@ import {
   spawnChild,
 } from './lib/orchestrate.js';
 import { formatSummary, summarizeProfile } from './lib/profile-summary.js';
+import { flags, optionKey, positiveNumber } from './lib/args.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -120,26 +121,8 @@ function parseArgs(argv) {
   };
   const explicit = new Set();
   const list = (v) => v.split(',').map((s) => s.trim()).filter(Boolean);
-  const num = (k, v) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${k}: expected a positive number, got ${JSON.stringify(v)}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i];
-    let value;
-    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${JSON.stringify(arg)}`);
-    arg = arg.slice(2);
-    const eq = arg.indexOf('=');
-    if (eq >= 0) {
-      value = arg.slice(eq + 1);
-      arg = arg.slice(0, eq);
-    }
-    const flag = ['quick', 'sse', 'pin', 'help'].includes(arg);
-    if (!flag && value === undefined) {
-      value = argv[++i];
-      if (value === undefined) throw new Error(`--${arg} needs a value`);
-    }
+  const num = positiveNumber;
+  for (const [arg, value] of flags(argv, ['quick', 'sse', 'pin', 'help'])) {
     explicit.add(arg);
     switch (arg) {
       case 'help':
@@ -183,7 +166,7 @@ function parseArgs(argv) {
       case 'sinks':
       case 'probes':
       case 'concurrency': {
-        const key = arg.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+        const key = optionKey(arg);
         o[key] = num(arg, value);
         break;
       }

@@ -44,6 +44,7 @@ import {
   spawnChild,
 } from './lib/orchestrate.js';
 import { formatSummary, summarizeProfile } from './lib/profile-summary.js';
+import { flags, optionKey, positiveNumber } from './lib/args.js';
 
 const SERVERS = {
   tidings: { file: 'servers/tidings-server.js', label: 'Tidings, audit.store off', audit: false },
@@ -106,28 +107,10 @@ function parseArgs(argv) {
     out: path.join(HERE, 'out'),
   };
   const explicit = new Set();
-  const num = (k, v) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${k}: expected a positive number, got ${JSON.stringify(v)}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i];
-    let value;
-    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${JSON.stringify(arg)}`);
-    arg = arg.slice(2);
-    const eq = arg.indexOf('=');
-    if (eq >= 0) {
-      value = arg.slice(eq + 1);
-      arg = arg.slice(0, eq);
-    }
-    const flag = ['quick', 'keep-db', 'help'].includes(arg);
-    if (!flag && value === undefined) {
-      value = argv[++i];
-      if (value === undefined) throw new Error(`--${arg} needs a value`);
-    }
+  const num = positiveNumber;
+  for (const [arg, value] of flags(argv, ['quick', 'keep-db', 'help'])) {
     explicit.add(arg);
-    const key = arg.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+    const key = optionKey(arg);
     switch (arg) {
       case 'help':
         process.stdout.write(HELP);
