@@ -70,6 +70,7 @@ interface Resolved {
   reconnectOnOnline: boolean;
   transportTimeout: number;
   blockedTransportRetry: number;
+  upgradeProbeDelay: number | false;
   maxMessageBytes: number;
   activityNamespace: string;
 }
@@ -107,6 +108,10 @@ export class Tidings extends Emitter<ClientEvents> {
   #roundFailed: string[] = [];
   #transportOpened = false;
   #transportTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The background upgrade probe (a preferred transport tried while connected over a fallback). */
+  #probeTimer: ReturnType<typeof setTimeout> | undefined;
+  #probe: ClientTransport | null = null;
+  #probeFails = 0;
   #state: ConnectionState = 'disconnected';
   #transport: ClientTransport | null = null;
   /** Bumped for every transport: callbacks of an older one are ignored. */
@@ -147,6 +152,7 @@ export class Tidings extends Emitter<ClientEvents> {
       reconnectOnOnline: options.reconnectOnOnline ?? true,
       transportTimeout: options.transportTimeout ?? 5_000,
       blockedTransportRetry: options.blockedTransportRetry ?? 60_000,
+      upgradeProbeDelay: options.upgradeProbeDelay === false ? false : options.upgradeProbeDelay ?? options.blockedTransportRetry ?? 60_000,
       maxMessageBytes: options.maxMessageBytes ?? 65_536,
       activityNamespace: options.activityNamespace ?? 'activity',
     };
@@ -643,6 +649,158 @@ export class Tidings extends Emitter<ClientEvents> {
       transport: transportName,
       ...(result.expires !== undefined ? { expires: result.expires } : {}),
     });
+    if (generation === this.#generation) this.#scheduleProbe(transportName);
+  }
+
+  // ------------------------------------------------------------- background upgrade
+
+  /**
+   * Connected over a fallback because a preferred transport was blocked: try that one again
+   * in the background after `upgradeProbeDelay` (doubling after each failed probe, up to 16×).
+   */
+  #scheduleProbe(current: string): void {
+    clearTimeout(this.#probeTimer);
+    this.#probeTimer = undefined;
+    const delay = this.#config.upgradeProbeDelay;
+    if (delay === false) return;
+    const index = this.#factories.findIndex((f) => f.name === current);
+    const preferred = this.#factories.slice(0, Math.max(index, 0)).find((f) => this.#blocked.has(f.name));
+    if (!preferred) return;
+    const generation = this.#generation;
+    const wait = delay * 2 ** Math.min(this.#probeFails, 4);
+    this.#debug(`probing ${preferred.name} in ${wait} ms`);
+    this.#probeTimer = startTimer(() => {
+      this.#probeTimer = undefined;
+      if (generation === this.#generation && this.#state === 'connected') this.#runProbe(preferred, current);
+    }, wait);
+  }
+
+  /** Opens `factory` beside the current transport, sends `connect` on it, and switches over once it is accepted. */
+  #runProbe(factory: TransportFactory, current: string): void {
+    const generation = this.#generation;
+    let settled = false;
+    let adopted = false;
+    const subs: Record<string, StreamPosition> = {};
+    for (const sub of this.#subs.values()) {
+      const position = sub.serverSide ? sub._recoverPosition() : undefined;
+      if (position) subs[sub.channel] = position;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let probe: ClientTransport | null = null;
+    let openedEarly = false;
+    const sendConnect = (): void => {
+      const connect = {
+        id: 1,
+        type: 'connect',
+        ...(this.#token ? { token: this.#token } : {}),
+        name: this.#options.name ?? CLIENT_NAME,
+        version: this.#options.version ?? CLIENT_VERSION,
+        ...(Object.keys(subs).length > 0 ? { subs } : {}),
+      };
+      probe!.send(JSON.stringify(connect));
+    };
+    const fail = (why: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      probe?.close(CloseCode.Normal, '');
+      if (this.#probe === probe) this.#probe = null;
+      this.#debug(`${factory.name} probe failed: ${why}`);
+      if (generation !== this.#generation) return;
+      this.#probeFails++;
+      this.#blocked.set(factory.name, Date.now() + this.#config.blockedTransportRetry);
+      this.#scheduleProbe(current);
+    };
+    let probeGeneration = -1;
+    this.#debug(`probing ${factory.name}`);
+    const opened: ClientTransport = factory.open(
+      this.url,
+      {
+        onOpen: () => {
+          if (settled) return;
+          if (probe) sendConnect();
+          else openedEarly = true;
+        },
+        onMessage: (text) => {
+          if (adopted) {
+            if (probeGeneration === this.#generation) this.#onMessage(text);
+            return;
+          }
+          if (settled) return;
+          const lines = text.split('\n');
+          for (let i = 0; i < lines.length; i++) {
+            const line = lines[i]!;
+            if (line.length === 0) continue;
+            let frame: { id?: unknown; type?: unknown; result?: unknown; error?: { message?: string } };
+            try {
+              frame = JSON.parse(line) as typeof frame;
+            } catch {
+              continue;
+            }
+            if (frame?.type === 'ping') probe?.send('{"type":"pong"}');
+            if (frame?.id !== 1) continue;
+            if (frame.error || !frame.result) {
+              fail(`connect refused: ${frame.error?.message ?? 'no result'}`);
+              return;
+            }
+            if (generation !== this.#generation || this.#state !== 'connected') {
+              fail('the connection changed meanwhile');
+              return;
+            }
+            settled = adopted = true;
+            clearTimeout(timer);
+            this.#probe = null;
+            probeGeneration = this.#adopt(probe!, factory.name, frame.result as ConnectResult, subs);
+            // Frames after the reply in the same message belong to the new connection.
+            const rest = lines.slice(i + 1).join('\n');
+            if (rest.length > 0 && probeGeneration === this.#generation) this.#onMessage(rest);
+            return;
+          }
+        },
+        onClose: (code, reason) => {
+          if (adopted) {
+            if (probeGeneration === this.#generation) this.#onClose(code, reason);
+            return;
+          }
+          fail(`closed ${code} ${reason}`);
+        },
+        onRefused: (text) => {
+          if (adopted && probeGeneration === this.#generation) this.#outbox.refuse(text);
+        },
+      },
+      { token: () => this.#token, maxMessageBytes: this.#config.maxMessageBytes },
+    );
+    probe = opened;
+    if (settled) {
+      opened.close(CloseCode.Normal, '');
+      return;
+    }
+    this.#probe = opened;
+    timer = startTimer(() => fail('no connect reply in time'), this.#config.timeout);
+    if (openedEarly) sendConnect();
+  }
+
+  /**
+   * Switches to an accepted probe: the old connection is forgotten as a reconnect would
+   * (commands in flight reject with `connection_lost`, publishes go out again with their
+   * idempotency key), the old transport closes (its HTTP session is deleted), and the new one
+   * is set up by the same code as any connect: every subscription recovers from its position.
+   */
+  #adopt(transport: ClientTransport, name: string, result: ConnectResult, sent: Record<string, StreamPosition>): number {
+    this.#debug(`upgrading to ${name}`);
+    const old = this.#transport;
+    this.#transport = null;
+    this.#teardown();
+    old?.close(CloseCode.Normal, 'upgraded');
+    this.#blocked.delete(name);
+    this.#probeFails = 0;
+    this.#transport = transport;
+    this.#transportOpened = true;
+    this.#roundFailed = [];
+    this.#outbox.attach((text) => this.#transport?.send(text));
+    const generation = this.#generation;
+    this.#onConnected(result, sent, name);
+    return generation;
   }
 
   #onMessage(text: string): void {
@@ -776,7 +934,11 @@ export class Tidings extends Emitter<ClientEvents> {
     clearTimeout(this.#transportTimer);
     clearTimeout(this.#deadTimer);
     clearTimeout(this.#refreshTimer);
-    this.#deadTimer = this.#refreshTimer = this.#connectTimer = undefined;
+    clearTimeout(this.#probeTimer);
+    this.#deadTimer = this.#refreshTimer = this.#connectTimer = this.#probeTimer = undefined;
+    const probe = this.#probe;
+    this.#probe = null;
+    probe?.close(CloseCode.Normal, '');
     this.#transport = null;
     this.#connection = null;
     this.#disconnectHint = null;

@@ -337,6 +337,8 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     let gap: GapContext | undefined;
     if (wasRecovering && result.recovered) {
       for (const pub of result.publications ?? []) {
+        // Already delivered live: during an upgrade the old connection keeps delivering until the new one is ready.
+        if (pub.offset !== undefined && this.#offset !== undefined && this.#epoch === result.epoch && pub.offset <= this.#offset) continue;
         if (pub.offset !== undefined) this.#offset = pub.offset;
         this.emit('publication', { channel: this.channel, data: pub.data as T, offset: pub.offset, ...(pub.info ? { info: pub.info } : {}), recovered: true });
       }

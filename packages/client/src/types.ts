@@ -40,6 +40,14 @@ export interface TidingsOptions {
   transportTimeout?: number;
   /** Milliseconds a transport found blocked is skipped before being tried again. Default 60000. */
   blockedTransportRetry?: number;
+  /**
+   * While connected over a fallback because a preferred transport (WebSocket) was blocked,
+   * milliseconds before that transport is probed again in the background; when the probe's
+   * `connect` is accepted the client switches to it without leaving `connected` (subscriptions
+   * recover from their positions, `connected` is emitted with the new transport). A failed
+   * probe doubles the delay, up to 16×. `false` turns probing off. Default `blockedTransportRetry`.
+   */
+  upgradeProbeDelay?: number | false;
   /** Client name and version sent in `connect`. Default: `@tidings/client` and its version. */
   name?: string;
   version?: string;

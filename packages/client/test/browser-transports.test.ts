@@ -6,7 +6,9 @@
  * receives server API publications, publishes to a Node client in the test process, sees
  * that client's presence and typing, and recovers, exactly once and in order, what was
  * published while the server had dropped its connection. Last, the page reaches the server
- * through a proxy that refuses WebSocket upgrades and falls back to SSE by itself.
+ * through a proxy that refuses WebSocket upgrades and falls back to SSE by itself; and an
+ * event stream cut at the TCP level (through the same proxy) is resumed by the browser's own
+ * EventSource with Last-Event-ID, on the same session, losing nothing.
  *
  * A failed test leaves a screenshot of the page (which shows the client's state and its
  * event log) and the page's console in test-artifacts/.
@@ -377,6 +379,52 @@ describe.skipIf(chromiumMissing())('transports in Chromium', () => {
       expectBrowserTransport(opened, transport, serverOrigin(), 2);
       expect(opened.watch.errors, `page console:\n${opened.watch.console.join('\n')}`).toEqual([]);
     });
+  });
+
+  test("EventSource's own reconnect: a stream cut at the TCP level resumes with Last-Event-ID on the same session, every message once, in order", async () => {
+    proxy = await startBlockingProxy(server.port);
+    const viaProxy = proxy.url(server.wsUrl);
+    const proxyOrigin = `http://127.0.0.1:${proxy.port}`;
+    const pageUser = 'page-sse-resume';
+    const channel = 'chat:browser-sse-resume';
+    const opened = await openPage();
+    const { page } = opened;
+    await startPageClient(page, { url: viaProxy, user: pageUser, channel, options: { transports: ['sse'] } });
+    const offsets = [await publish(channel, { n: 1 })];
+    await eventually(page, 'the first publication', (s) => s.received.length >= 1);
+    expect(proxy.streamRequests()).toHaveLength(1);
+
+    // Cut the event stream's TCP connections (browser side and server side); the session lives on.
+    expect(proxy.cutStreams()).toBe(1);
+    for (let n = 2; n <= 4; n++) offsets.push(await publish(channel, { n }));
+    // Published while cut: EventSource waits the stream's `retry` (1000 ms) before resuming.
+    expect(proxy.streamRequests(), 'the resume came before the publications').toHaveLength(1);
+    await until('EventSource to resume', () => proxy!.streamRequests().length >= 2);
+    await eventually(page, 'the publications sent while cut', (s) => s.received.length >= 4);
+    offsets.push(await publish(channel, { n: 5 }));
+    const s = await eventually(page, 'a live publication after the resume', (x) => x.received.some((r) => (r.data as { n: number }).n === 5));
+
+    // Every message once, in order, as live frames (replayed by the server, not recovered by a resubscribe).
+    expect(s.received).toEqual(offsets.map((offset, i) => ({ data: { n: i + 1 }, offset, recovered: false })));
+    expect(offsets).toEqual(Array.from({ length: 5 }, (_, i) => offsets[0]! + i));
+    // The same connection throughout: no reconnect, no second subscribe.
+    expect(s.connecting.map((c) => c.code)).toEqual([0]);
+    expect(s.connected).toEqual([{ user: pageUser, transport: 'sse' }]);
+    expect(s.subscribed).toHaveLength(1);
+    expect(s.state).toBe('connected');
+    expect(s.errors).toEqual([]);
+    // The browser's own EventSource resumed: the same ticket, with Last-Event-ID, and no new /open.
+    const [first, resume] = proxy.streamRequests();
+    expect(resume!.url).toBe(first!.url);
+    expect(first!.lastEventId).toBeUndefined();
+    expect(resume!.lastEventId).toMatch(/^\d+$/);
+    const base = `${proxyOrigin}/connection`;
+    expect(opened.requests.filter((r) => r === `fetch POST ${base}/open`)).toHaveLength(1);
+    expect(opened.requests.filter((r) => r.startsWith(`eventsource GET ${base}/sse?ticket=`))).toHaveLength(2);
+    expect(opened.sockets).toEqual([]);
+    // The cut stream is the only error the browser reports.
+    const unexpected = opened.watch.errors.filter((e) => !/net::ERR_|EventSource/.test(e));
+    expect(unexpected, `page console:\n${opened.watch.console.join('\n')}`).toEqual([]);
   });
 
   test('through a proxy that refuses WebSocket upgrades, the default transports fall back to SSE', async () => {
