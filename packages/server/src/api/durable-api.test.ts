@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Notification } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
 import { TestClient } from '../test-support/test-client.js';
-import { startTestNode, type TestNode } from '../test-support/test-node.js';
+import { startTestNode, TEST_API_KEY, type TestNode } from '../test-support/test-node.js';
 
 let t: TestNode;
 const open: TestClient[] = [];
@@ -145,8 +145,12 @@ describe('notifications', () => {
     const ids = new Set([a, b, c3].map((r) => r.body.data.notifications[0].id));
     expect(ids.size).toBe(1);
     expect(await c.ok('notification_count')).toEqual({ unread: 1, total: 1 });
+    // Keys belong to the caller: another API key (another backend) with the same key stores its own.
+    const other = await t.api('POST', '/notify', body, { authorization: `Bearer ${TEST_API_KEY}-pub` });
+    expect(other.body.data.deduplicated).toBe(false);
+    expect(await c.ok('notification_count')).toEqual({ unread: 2, total: 2 });
     await new Promise((r) => setTimeout(r, 100));
-    expect(c.pushes.filter((p) => p.type === 'notification')).toHaveLength(1);
+    expect(c.pushes.filter((p) => p.type === 'notification')).toHaveLength(2);
   });
 
   test('expired notifications disappear', async () => {

@@ -44,7 +44,7 @@ export function durableRoutes(node: Tidings, body: (req: IncomingMessage) => Pro
       name: '/notify',
       pattern: /^\/notify$/,
       scope: 'publish',
-      handle: async ({ req, res }) => sendData(res, await node.notifications.notify(await body(req))),
+      handle: async ({ req, res, keyId }) => sendData(res, await node.notifications.notify(await body(req), { keyScope: `api:${keyId ?? ''}` })),
     },
     {
       method: 'GET',

@@ -94,13 +94,15 @@ export class NotificationsFeature {
   /**
    * Stores a notification for each recipient, then delivers it live. Resolves once
    * it is durable. Throws `bad_request` (or `payload_too_large` for `data`) for bad input.
+   * `keyScope` names the caller whose `idempotencyKey`s these are (the server API passes
+   * the API key's id); library calls share the scope `library`.
    *
    * @example
    * ```ts
    * await tidings.notifications.notify({ user: 'alice', type: 'mention', title: 'Bob mentioned you', data: { taskId: 't1' } });
    * ```
    */
-  async notify(input: NotifyInput | unknown): Promise<NotifyResult> {
+  async notify(input: NotifyInput | unknown, options: { keyScope?: string } = {}): Promise<NotifyResult> {
     const body = parseWith(this.schema, input);
     checkJsonSize('data', body.data, this.maxDataSize);
     const now = this.now();
@@ -116,7 +118,8 @@ export class NotificationsFeature {
         ...(body.data !== undefined ? { data: body.data } : {}),
         ...(body.actions !== undefined ? { actions: body.actions } : {}),
         ...(body.expiresAt !== undefined ? { expiresAt: body.expiresAt } : {}),
-        ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}),
+        // Keys are per caller (the API key's id, or the library): two backends cannot collide.
+        ...(body.idempotencyKey !== undefined ? { idempotencyKey: `${options.keyScope ?? 'library'}\u0000${body.idempotencyKey}` } : {}),
       },
       now,
     );
