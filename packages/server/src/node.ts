@@ -199,7 +199,7 @@ export class Tidings {
     this.currentVerifier = verifier ?? buildVerifier(config);
     this.verifier = {
       // The dashboard's own connections carry tokens this node signed itself.
-      verifyConnection: (token) => (DashboardTokens.claims(token) ? this.dashboard.tokens.verify(token) : this.currentVerifier.verifyConnection(token)),
+      verifyConnection: (token) => (DashboardTokens.claims(token) ? this.dashboard.tokens.verify(token) : this.verifyAppToken(token)),
       verifySubscription: (token) => this.currentVerifier.verifySubscription(token),
       close: () => this.currentVerifier.close?.(),
     };
@@ -449,6 +449,13 @@ export class Tidings {
    */
   verifyToken(token: string): Promise<ConnectionClaims> {
     return this.verifier.verifyConnection(token);
+  }
+
+  /** An application's token: the role of the dashboard's own connections cannot be claimed by one. */
+  private async verifyAppToken(token: string): Promise<ConnectionClaims> {
+    const claims = await this.currentVerifier.verifyConnection(token);
+    if (claims.roles.includes(DASHBOARD_ROLE)) claims.roles = claims.roles.filter((r) => r !== DASHBOARD_ROLE);
+    return claims;
   }
 
   /** A dashboard sign-in path with a fresh one-time code (`tidings dev` prints it as a link). */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { TestClient } from '../test-support/test-client.js';
-import { startTestNode, TEST_API_KEY, type TestNode } from '../test-support/test-node.js';
+import { startTestNode, TEST_API_KEY, TEST_NAMESPACES, TEST_SECRET, type TestNode } from '../test-support/test-node.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tidings-dash-'));
 mkdirSync(join(dir, 'assets'));
@@ -102,6 +102,19 @@ describe('sign-in', () => {
     expect((await fetch(`${base}/dashboard/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"key": 5}' })).status).toBe(400);
   });
 
+  test('removing the key a dashboard signed in with (and reloading) signs that dashboard out', async () => {
+    const extra = { id: 'ops', key: 'ops-admin-key-0123456789', scopes: ['admin'] as ['admin'] };
+    const keys = t.node.config.apiKeys.map((k) => ({ id: k.id, key: k.key, scopes: k.scopes }));
+    const reload = (apiKeys: typeof keys) => t.node.reload({ auth: { secret: TEST_SECRET }, namespaces: TEST_NAMESPACES, apiKeys });
+    await reload([...keys, extra]);
+    const cookie = cookieOf(await signIn(extra.key));
+    expect((await fetch(`${base}/api/v1/connections`, { headers: { cookie, 'x-tidings-dashboard': '1' } })).status).toBe(200);
+    await reload(keys);
+    expect((await fetch(`${base}/api/v1/connections`, { headers: { cookie, 'x-tidings-dashboard': '1' } })).status).toBe(401);
+    expect((await fetch(`${base}/dashboard/api/me`, { headers: { cookie } })).status).toBe(401);
+    expect((await fetch(`${base}/dashboard/api/token`, { headers: { cookie } })).status).toBe(401);
+  });
+
   test('a one-time code signs in once, then redirects with signin=failed', async () => {
     const path = t.node.dashboardSignInPath();
     expect(path).toMatch(/^\/dashboard\/api\/sign-in\?code=[A-Za-z0-9_-]{24}$/);
@@ -126,6 +139,12 @@ describe('live stats', () => {
     expect(result.user).toBe('dashboard.admin');
     const { client: user } = await TestClient.connect(t.wsUrl, await t.token('someone'));
     expect(await user.call('subscribe', { channel: 'tidings-admin:stats' })).toMatchObject({ error: { code: 'permission_denied' } });
+    // An app token cannot claim the dashboard's role.
+    const { client: pretender } = await TestClient.connect(t.wsUrl, await t.token('pretender', { roles: ['tidings-admin', 'staff'] }));
+    expect(await pretender.call('subscribe', { channel: 'tidings-admin:stats' })).toMatchObject({ error: { code: 'permission_denied' } });
+    await pretender.ok('subscribe', { channel: 'staff:room' });
+    pretender.close();
+    await pretender.closed;
     await dash.ok('subscribe', { channel: 'tidings-admin:stats' });
     const first = await dash.waitForPush((p) => p.type === 'publication' && p.channel === 'tidings-admin:stats', 2000);
     expect((first as { data: unknown }).data).toEqual({

@@ -63,8 +63,22 @@ export class Dashboard {
   /** The admin key a dashboard request stands for: a live session cookie plus the CSRF header. */
   apiKeyOf(req: IncomingMessage): ApiKeyConfig | undefined {
     if (req.headers['x-tidings-dashboard'] !== '1') return undefined;
-    const session = this.sessions.fromCookie(req.headers.cookie);
+    const session = this.liveSession(req);
     return session ? { id: `dashboard.${session.name}`, key: '', scopes: ['admin'] } : undefined;
+  }
+
+  /**
+   * The request's session, while the key it signed in with is still an admin key of this
+   * node: removing a key (and reloading) signs its dashboards out. `dev` sessions came from
+   * a one-time code.
+   */
+  private liveSession(req: IncomingMessage): DashboardSession | undefined {
+    const session = this.sessions.fromCookie(req.headers.cookie);
+    if (!session || session.name === 'dev') return session;
+    const key = this.deps.config.apiKeys.find((k) => k.id === session.name);
+    if (key && ApiKeyAuthenticator.allows(key, 'admin')) return session;
+    this.sessions.end(session.id);
+    return undefined;
   }
 
   /** A sign-in link for `tidings dev`: `<path>/api/sign-in?code=…`. */
@@ -119,7 +133,7 @@ export class Dashboard {
       res.end();
       return;
     }
-    const session = this.sessions.fromCookie(req.headers.cookie);
+    const session = this.liveSession(req);
     if (route === '/session' && method === 'DELETE') {
       if (session) this.sessions.end(session.id);
       res.writeHead(204, { 'set-cookie': DashboardSessions.clearCookie() });

@@ -97,7 +97,9 @@ export class StoredAuditLog implements AuditSink {
   async close(): Promise<void> {
     clearInterval(this.flushTimer);
     clearInterval(this.pruneTimer);
-    await this.flush();
+    // Events emitted while a batch is written (late disconnects of a shutdown) are written too.
+    do await this.flush();
+    while (this.queue.length > 0);
     this.closed = true;
   }
 }

@@ -60,6 +60,9 @@ export class GroupCommitter {
             // A nested transaction function is a savepoint.
             outcomes.push({ ok: true, value: this.db.transaction(item.op)() });
           } catch (err) {
+            // Some errors (disk full, I/O) roll back the whole transaction, not just the savepoint:
+            // the rest of the batch must not run outside it. Every caller is rejected below.
+            if (!this.db.inTransaction) throw err;
             outcomes.push({ ok: false, err });
           }
         }
@@ -69,12 +72,16 @@ export class GroupCommitter {
       for (const item of batch) item.reject(err);
       return;
     }
-    this.onCommit?.({ writes: batch.length, ms: performance.now() - started });
     batch.forEach((item, i) => {
       const outcome = outcomes[i]!;
       if (outcome.ok) item.resolve(outcome.value);
       else item.reject(outcome.err);
     });
+    try {
+      this.onCommit?.({ writes: batch.length, ms: performance.now() - started });
+    } catch {
+      // Metrics must not fail a commit that happened.
+    }
   }
 
   /** Commits what is queued; later writes are refused. */

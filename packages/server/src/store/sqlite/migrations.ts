@@ -61,4 +61,8 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_type ON audit (type, seq);
     `,
   },
+  {
+    name: 'index notifications by age, for the maxAge sweep',
+    sql: `CREATE INDEX notifications_age ON notifications (created_at);`,
+  },
 ];

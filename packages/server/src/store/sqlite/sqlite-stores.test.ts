@@ -79,4 +79,25 @@ describe('SqliteDatabase', () => {
     db.close();
     await expect(db.committer.run(() => 1)).rejects.toThrow(/closed/);
   });
+
+  test('a write that rolls back the whole transaction (disk full) fails the batch, and nothing of it is stored', async () => {
+    const db = new SqliteDatabase({ path: join(dir, 'full.db') });
+    db.db.exec('CREATE TABLE t (v TEXT)');
+    const insert = db.db.prepare('INSERT INTO t (v) VALUES (?)');
+    // Room for little more than what is there: a large row fills the "disk".
+    const pages = db.db.pragma('page_count', { simple: true }) as number;
+    db.db.pragma(`max_page_count = ${pages + 2}`);
+    const results = await Promise.allSettled([
+      db.committer.run(() => insert.run('a')),
+      db.committer.run(() => insert.run('x'.repeat(1_000_000))),
+      db.committer.run(() => insert.run('c')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(db.db.prepare('SELECT v FROM t').pluck().all()).toEqual([]);
+    expect(db.db.inTransaction).toBe(false);
+    // The next batch works again.
+    await db.committer.run(() => insert.run('d'));
+    expect(db.db.prepare('SELECT v FROM t').pluck().all()).toEqual(['d']);
+    db.close();
+  });
 });
