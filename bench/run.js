@@ -14,7 +14,6 @@
  *   - "sweep": fixed publication rates stepping up until delivered msg/s stops rising.
  * See bench/README.md for what every number means.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -31,11 +30,14 @@ import {
   isInterrupted,
   killAll,
   layout,
+  loadBuiltServer,
   log,
   median,
   medianStep,
+  parseOrExit,
   percentile,
   pin,
+  runMeta,
   sleep,
   spawnChild,
 } from './lib/orchestrate.js';
@@ -677,36 +679,12 @@ function sseMarkdown(list) {
 // ---------------------------------------------------------------- main
 
 async function main() {
-  let opts;
-  try {
-    opts = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    console.error(err.message);
-    process.exit(2);
-  }
-  const { mintToken } = await import('../packages/server/dist/index.js').catch((err) => {
-    console.error(`cannot load the built server (run \`npx tsc -b packages/protocol packages/server\` first): ${err.message}`);
-    process.exit(2);
-  });
+  const opts = parseOrExit(parseArgs);
+  const { mintToken } = await loadBuiltServer();
   const secret = randomBytes(32).toString('hex');
-  const git = (...args) => {
-    try {
-      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    } catch {
-      return null;
-    }
-  };
-  const meta = {
-    date: new Date().toISOString(),
-    gitCommit: git('rev-parse', '--short', 'HEAD'),
-    gitDirtyPackages: (git('status', '--porcelain', '--', 'packages') ?? '') !== '',
-    command: ['node', ...process.argv.slice(1).map((a, i) => (i === 0 ? path.relative(ROOT, a) : a))].join(' '),
-    node: process.version,
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model,
-    options: { ...opts, out: path.relative(ROOT, opts.out) },
-  };
+
+  const meta = runMeta(opts);
+
   log(`fan-out bench: ${meta.date}, node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel})`);
   log(`window ${opts.window} s, warmup ${opts.warmup} s, turn rounds ${opts.rounds}, ${opts.sinks} sinks, ${opts.probes} probes${opts.pin ? ', pinned' : ''}`);
   const started = Date.now();

@@ -27,19 +27,22 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import {
-  HERE,
-  ROOT,
   cpuMs,
   fmtInt,
   fmtK,
   fmtMs,
   fmtPct,
   fmtRatio,
+  HERE,
   killAll,
   layout,
+  loadBuiltServer,
   log,
   median,
+  parseOrExit,
   percentile,
+  ROOT,
+  runMeta,
   sleep,
   spawnChild,
 } from './lib/orchestrate.js';
@@ -166,25 +169,10 @@ function parseArgs(argv) {
 // ---------------------------------------------------------------- run
 
 async function main() {
-  let opts;
-  try {
-    opts = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    console.error(err.message);
-    process.exit(2);
-  }
-  const { mintToken } = await import('../packages/server/dist/index.js').catch((err) => {
-    console.error(`cannot load the built server (run \`npx tsc -b packages/protocol packages/server\` first): ${err.message}`);
-    process.exit(2);
-  });
+  const opts = parseOrExit(parseArgs);
+  const { mintToken } = await loadBuiltServer();
   const Database = (await import('better-sqlite3')).default;
-  const git = (...args) => {
-    try {
-      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    } catch {
-      return null;
-    }
-  };
+
   const dbDir = opts.dbDir ?? mkdtempSync(path.join(os.tmpdir(), 'tidings-storm-'));
   mkdirSync(dbDir, { recursive: true });
   let fsType = null;
@@ -194,19 +182,12 @@ async function main() {
     // not Linux, or no findmnt
   }
   const meta = {
-    date: new Date().toISOString(),
-    gitCommit: git('rev-parse', '--short', 'HEAD'),
-    gitDirtyPackages: (git('status', '--porcelain', '--', 'packages') ?? '') !== '',
-    command: ['node', ...process.argv.slice(1).map((a, i) => (i === 0 ? path.relative(ROOT, a) : a))].join(' '),
-    node: process.version,
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model,
+    ...runMeta(opts),
     loadavgStart: os.loadavg(),
     dbDir,
     dbFsType: fsType,
-    options: { ...opts, out: path.relative(ROOT, opts.out) },
   };
+
   log(`reconnect-storm bench: ${meta.date}, node ${meta.node}, ${meta.cpus} CPUs, load average ${meta.loadavgStart.map((l) => l.toFixed(2)).join(' ')}`);
   log(
     `rate ${opts.rate} pub/s x ${opts.subscribers} subscribers = ${fmtK(opts.rate * opts.subscribers)} msg/s; storm ${opts.stormCycles} cycles of ${opts.stormClients} clients ` +

@@ -5,6 +5,7 @@
  * number formatting.
  */
 import { execFileSync, fork } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -199,4 +200,44 @@ export function fmtPct(n) {
 }
 export function fmtRatio(r) {
   return r === null || r === undefined || !Number.isFinite(r) ? '—' : r.toFixed(2);
+}
+
+/** Parses the command line with `parse`, or prints the problem and exits with 2. */
+export function parseOrExit(parse) {
+  try {
+    return parse(process.argv.slice(2));
+  } catch (err) {
+    console.error(err.message);
+    process.exit(2);
+  }
+}
+
+/** The built server library (packages/server/dist), or exits with 2 and says how to build it. */
+export function loadBuiltServer() {
+  return import('../../packages/server/dist/index.js').catch((err) => {
+    console.error(`cannot load the built server (run \`npx tsc -b packages/protocol packages/server\` first): ${err.message}`);
+    process.exit(2);
+  });
+}
+
+/** What every result file records about the run: when, which code, which command, which machine. */
+export function runMeta(opts) {
+  const git = (...args) => {
+    try {
+      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return null;
+    }
+  };
+  return {
+    date: new Date().toISOString(),
+    gitCommit: git('rev-parse', '--short', 'HEAD'),
+    gitDirtyPackages: (git('status', '--porcelain', '--', 'packages') ?? '') !== '',
+    command: ['node', ...process.argv.slice(1).map((a, i) => (i === 0 ? path.relative(ROOT, a) : a))].join(' '),
+    node: process.version,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    options: { ...opts, out: path.relative(ROOT, opts.out) },
+  };
 }
