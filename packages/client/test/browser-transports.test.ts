@@ -15,17 +15,16 @@
  *
  * Outside CI a missing Chromium skips this file with a message; with CI set it fails.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { Page } from 'playwright-core';
 import { Tidings, type PublicationContext, type TidingsOptions } from '@tidings/client';
 import { startTestNode, type TestNode } from '../../server/src/test-support/test-node.js';
 import { startBlockingProxy, type BlockingProxy } from '../../../test/support/blocking-proxy.js';
-import { chromiumMissing, launchChromium, serveFiles, watchPage, within, type ChromiumSession, type FileServer, type PageWatch } from '../../../test/support/chromium.js';
+import { serveBundlePage } from './browser/bundle-page.js';
+import { chromiumMissing, launchChromium, watchPage, within, type ChromiumSession, type FileServer, type PageWatch } from '../../../test/support/chromium.js';
 
-const BUNDLE = fileURLToPath(new URL('../dist/tidings.browser.js', import.meta.url));
-const PAGE = fileURLToPath(new URL('./browser/transports.html', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
 /** Longest wait for any one thing to happen. */
 const WAIT = 5_000;
@@ -81,14 +80,6 @@ interface OpenedPage {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-async function readBundle(): Promise<string> {
-  try {
-    return await readFile(BUNDLE, 'utf8');
-  } catch (err) {
-    throw new Error(`${BUNDLE} is missing: run \`npm run build\` first (\`npm test\` does). ${(err as Error).message}`);
-  }
-}
-
 describe.skipIf(chromiumMissing())('transports in Chromium', () => {
   let files: FileServer;
   let server: TestNode;
@@ -99,14 +90,7 @@ describe.skipIf(chromiumMissing())('transports in Chromium', () => {
   let proxy: BlockingProxy | undefined;
 
   beforeAll(async () => {
-    const bundle = await readBundle();
-    const map = await readFile(`${BUNDLE}.map`, 'utf8').catch(() => undefined);
-    files = await serveFiles({
-      '/transports.html': { body: await readFile(PAGE, 'utf8'), type: 'text/html; charset=utf-8' },
-      '/tidings.js': { body: bundle, type: 'text/javascript; charset=utf-8' },
-      // The bundle's `//# sourceMappingURL=tidings.browser.js.map`, relative to /tidings.js.
-      ...(map ? { '/tidings.browser.js.map': { body: map, type: 'application/json' } } : {}),
-    });
+    files = await serveBundlePage('/transports.html', 'transports.html');
     // The page's origin differs from the node's (another port): allow exactly that origin,
     // for the WebSocket handshake and for the CORS requests of SSE and polling.
     server = await startTestNode({ allowedOrigins: [files.origin] });

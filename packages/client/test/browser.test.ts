@@ -6,16 +6,13 @@
  *
  * Outside CI a missing Chromium skips this file with a message; with CI set it fails.
  */
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { WebSocket as PageWebSocket } from 'playwright-core';
 import type { ConnectedContext, DisconnectContext, PublicationContext, Tidings } from '../src/index.js';
 import { startTestNode, type TestNode } from '../../server/src/test-support/test-node.js';
-import { chromiumMissing, launchChromium, serveFiles, watchPage, within, type ChromiumSession, type FileServer } from '../../../test/support/chromium.js';
+import { serveBundlePage } from './browser/bundle-page.js';
+import { chromiumMissing, launchChromium, watchPage, within, type ChromiumSession, type FileServer } from '../../../test/support/chromium.js';
 
-const BUNDLE = fileURLToPath(new URL('../dist/tidings.browser.js', import.meta.url));
-const PAGE = fileURLToPath(new URL('./browser/index.html', import.meta.url));
 const WAIT = 10_000;
 
 /** What the page and the code evaluated in it keep on `window`. */
@@ -28,28 +25,13 @@ interface PageGlobals {
   disconnected: Array<Pick<DisconnectContext, 'code'>>;
 }
 
-async function readBundle(): Promise<string> {
-  try {
-    return await readFile(BUNDLE, 'utf8');
-  } catch (err) {
-    throw new Error(`${BUNDLE} is missing: run \`npm run build\` first (\`npm test\` does). ${(err as Error).message}`);
-  }
-}
-
 describe.skipIf(chromiumMissing())('browser bundle in Chromium', () => {
   let files: FileServer;
   let server: TestNode;
   let browser: ChromiumSession;
 
   beforeAll(async () => {
-    const bundle = await readBundle();
-    const map = await readFile(`${BUNDLE}.map`, 'utf8').catch(() => undefined);
-    files = await serveFiles({
-      '/': { body: await readFile(PAGE, 'utf8'), type: 'text/html; charset=utf-8' },
-      '/tidings.js': { body: bundle, type: 'text/javascript; charset=utf-8' },
-      // The bundle's `//# sourceMappingURL=tidings.browser.js.map`, relative to /tidings.js.
-      ...(map ? { '/tidings.browser.js.map': { body: map, type: 'application/json' } } : {}),
-    });
+    files = await serveBundlePage('/', 'index.html');
     // The page's origin differs from the node's (another port): allow exactly that origin.
     server = await startTestNode({ allowedOrigins: [files.origin] });
     browser = await launchChromium({ timeout: 30_000 });
