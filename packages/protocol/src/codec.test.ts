@@ -5,6 +5,7 @@ import {
   COMMAND_TYPES,
   FRAME_SEPARATOR,
   MAX_COMMAND_ID,
+  MAX_JSON_DEPTH,
   decodeClientMessage,
   decodeServerMessage,
   encodeError,
@@ -14,6 +15,7 @@ import {
   encodeResult,
   isPublicationPush,
   joinEncoded,
+  jsonDeeperThan,
   validateClientFrame,
   validateServerFrame,
   type DecodedError,
@@ -694,5 +696,85 @@ describe('validateServerFrame', () => {
 
   it('reports malformed JSON per line', () => {
     expect(decodeServerMessage('{"type":"ping"')).toEqual(['frame: malformed JSON']);
+  });
+});
+
+/** `levels` nested arrays around `inner` as JSON text: nestedText(2, '1') is `[[1]]`. */
+const nestedText = (levels: number, inner = '0'): string => '['.repeat(levels) + inner + ']'.repeat(levels);
+const nested = (levels: number): unknown => JSON.parse(nestedText(levels));
+
+describe('JSON depth limit (MAX_JSON_DEPTH)', () => {
+  const tooDeep = (id: number, path: string): DecodedError => ({
+    ok: false,
+    fatal: false,
+    id,
+    error: { code: ErrorCode.BadRequest, message: `${path}: nested deeper than ${MAX_JSON_DEPTH} levels` },
+  });
+
+  it('is 64 levels, and jsonDeeperThan counts a scalar as 0 and each array or object as one level', () => {
+    expect(MAX_JSON_DEPTH).toBe(64);
+    expect(jsonDeeperThan(1, 0)).toBe(false);
+    expect(jsonDeeperThan(null, 0)).toBe(false);
+    expect(jsonDeeperThan([], 0)).toBe(true);
+    expect(jsonDeeperThan([], 1)).toBe(false);
+    expect(jsonDeeperThan({ a: [1] }, 1)).toBe(true);
+    expect(jsonDeeperThan({ a: [1] }, 2)).toBe(false);
+    expect(jsonDeeperThan({ a: 1, b: { c: { d: {} } } }, 3)).toBe(true);
+    expect(jsonDeeperThan(nested(MAX_JSON_DEPTH), MAX_JSON_DEPTH)).toBe(false);
+    expect(jsonDeeperThan(nested(MAX_JSON_DEPTH + 1), MAX_JSON_DEPTH)).toBe(true);
+  });
+
+  it('accepts data nested exactly MAX_JSON_DEPTH levels and refuses one level more, naming the field', () => {
+    const ok = `{"id":3,"type":"publish","channel":"chat:a","data":${nestedText(MAX_JSON_DEPTH)}}`;
+    expect(decodeClientMessage(ok)).toEqual([{ ok: true, frame: JSON.parse(ok) }]);
+    const objects = '{"a":'.repeat(MAX_JSON_DEPTH) + '1' + '}'.repeat(MAX_JSON_DEPTH);
+    expect(decodeClientMessage(`{"id":4,"type":"publish","channel":"chat:a","data":${objects}}`)[0]!.ok).toBe(true);
+    const bad = `{"id":3,"type":"publish","channel":"chat:a","data":${nestedText(MAX_JSON_DEPTH + 1)}}`;
+    expect(decodeClientMessage(bad)).toEqual([tooDeep(3, 'publish.data')]);
+    expect(decodeClientMessage(`{"id":4,"type":"publish","channel":"chat:a","data":{"a":${'{"a":'.repeat(MAX_JSON_DEPTH)}1${'}'.repeat(MAX_JSON_DEPTH)}}}`)).toEqual([
+      tooDeep(4, 'publish.data'),
+    ]);
+  });
+
+  it('holds every free-form field to it: rpc data, presence state, fields this version does not know, extras in a position', () => {
+    const deep = nestedText(MAX_JSON_DEPTH + 1);
+    expect(decodeClientMessage(`{"id":5,"type":"rpc","method":"m","data":${deep}}`)).toEqual([tooDeep(5, 'rpc.data')]);
+    expect(decodeClientMessage(`{"id":6,"type":"presence_state","channel":"chat:a","state":{"x":${deep}}}`)).toEqual([tooDeep(6, 'presence_state.state')]);
+    expect(decodeClientMessage(`{"id":7,"type":"typing","channel":"chat:a","typing":true,"info":${deep}}`)).toEqual([tooDeep(7, 'typing.info')]);
+    expect(decodeClientMessage(`{"id":8,"type":"subscribe","channel":"chat:a","recover":{"epoch":"e","offset":1,"x":${deep}}}`)).toEqual([
+      tooDeep(8, 'subscribe.recover'),
+    ]);
+    expect(decodeClientMessage(`{"id":9,"type":"connect","future":${deep}}`)).toEqual([tooDeep(9, 'connect.future')]);
+    // At the limit, the same fields pass.
+    const atLimit = nestedText(MAX_JSON_DEPTH);
+    for (const text of [
+      `{"id":5,"type":"rpc","method":"m","data":${atLimit}}`,
+      `{"id":6,"type":"presence_state","channel":"chat:a","state":${atLimit}}`,
+      `{"id":9,"type":"connect","future":${atLimit}}`,
+    ]) {
+      expect(decodeClientMessage(text)[0]!.ok, text.slice(0, 40)).toBe(true);
+    }
+  });
+
+  it('a 6,000-level publish (12 KB) is an error reply, not a fatal frame, and the frames after it still decode', () => {
+    const bomb = `{"id":10,"type":"publish","channel":"chat:a","data":${nestedText(6000)}}`;
+    expect(bomb.length).toBeGreaterThan(12_000);
+    const decoded = decodeClientMessage(`${bomb}\n{"id":11,"type":"publish","channel":"chat:a","data":{"ok":true}}`);
+    expect(decoded).toEqual([tooDeep(10, 'publish.data'), { ok: true, frame: { id: 11, type: 'publish', channel: 'chat:a', data: { ok: true } } }]);
+  });
+
+  it('JSON.parse of Node 20 takes 100,000 levels without throwing; the decoder answers with a clean error, never a crash', () => {
+    // V8's JSON parser is iterative: parsing does not overflow, but a recursive walk of the result
+    // (JSON.stringify) would. That is why depth is checked after parsing, and never by recursion
+    // past MAX_JSON_DEPTH + 1 levels.
+    const deep = nestedText(100_000);
+    expect(() => JSON.parse(deep)).not.toThrow();
+    expect(() => JSON.stringify(JSON.parse(deep))).toThrow(RangeError);
+    expect(decodeClientMessage(`{"id":12,"type":"publish","channel":"chat:a","data":${deep}}`)).toEqual([tooDeep(12, 'publish.data')]);
+    expect(decodeClientMessage(`{"id":13,"type":"rpc","method":"m","data":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}`)).toEqual([tooDeep(13, 'rpc.data')]);
+    // A bomb that is the frame itself is not an object: fatal, as any non-object frame.
+    expect(decodeClientMessage(deep)).toEqual([{ ok: false, fatal: true, error: { code: ErrorCode.BadRequest, message: 'frame: expected object, got array' } }]);
+    // Unbalanced (malformed) deep input is malformed JSON, also fatal and clean.
+    expect(decodeClientMessage('['.repeat(100_000))).toEqual([{ ok: false, fatal: true, error: { code: ErrorCode.BadRequest, message: 'frame: malformed JSON' } }]);
   });
 });

@@ -31,6 +31,52 @@ export const FRAME_SEPARATOR = '\n';
 /** Largest command id a client may use (fits an unsigned 32-bit integer). */
 export const MAX_COMMAND_ID = 0xffffffff;
 
+/**
+ * Deepest nesting of arrays and objects allowed in a free-form JSON value a client sends
+ * (`publish.data`, `rpc.data`, `presence_state.state`, any field this version does not
+ * know) and in each field of a server API body. A scalar has depth 0, `{}` and `[]` depth 1,
+ * `{"a":[1]}` depth 2.
+ *
+ * Why 64: application payloads rarely nest past 10 levels, so 64 leaves room for any real
+ * document; yet every recursive consumer of the value (JSON.stringify when a publication is
+ * encoded, MessagePack encoders, structured clone, a client's own rendering) runs a few
+ * thousand levels deep at most before its stack overflows, so 64 keeps them all far from
+ * that, whatever stack they are called on. JSON.parse itself takes far deeper input
+ * (V8's parser is iterative), which is why the limit is checked after parsing.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * True when `value` nests arrays and objects more than `max` levels deep. It looks no deeper
+ * than `max + 1` levels (so it recurses at most that far), and for a value within the limit
+ * visits each array element and object property once.
+ */
+export function jsonDeeperThan(value: unknown, max: number): boolean {
+  return typeof value === 'object' && value !== null && containerDeeperThan(value, max);
+}
+
+// Scalars are skipped without a call: this runs on every client frame.
+function containerDeeperThan(value: object, max: number): boolean {
+  if (max <= 0) return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (typeof v === 'object' && v !== null && containerDeeperThan(v, max - 1)) return true;
+    }
+    return false;
+  }
+  for (const key in value) {
+    const v = (value as Record<string, unknown>)[key];
+    if (typeof v === 'object' && v !== null && containerDeeperThan(v, max - 1)) return true;
+  }
+  return false;
+}
+
+/** The message for a value past `MAX_JSON_DEPTH`, naming where it is (`publish.data`). */
+export function tooDeepMessage(path: string): string {
+  return `${path}: nested deeper than ${MAX_JSON_DEPTH} levels`;
+}
+
 // ---------------------------------------------------------------- encoding
 
 /** Encodes one frame of either direction. */
@@ -53,11 +99,13 @@ export function joinEncoded(encoded: readonly string[]): string {
  * the bytes to every subscriber. For a publication `{offset?, data, info?}` whose
  * data is a JSON value, the output equals `encodeFrame({type:'publication', channel, ...pub})`;
  * data that JSON cannot represent (undefined, a function) is sent as `null`.
+ * `encodedData`, when given, is `pub.data` already encoded as JSON (a server that
+ * encoded it once when it was published): it is written as is, `pub.data` is not read.
  */
-export function encodePublication(channel: string, pub: Publication): string {
+export function encodePublication(channel: string, pub: Publication, encodedData?: string): string {
   let s = '{"type":"publication","channel":' + JSON.stringify(channel);
   if (pub.offset !== undefined) s += ',"offset":' + pub.offset;
-  s += ',"data":' + (JSON.stringify(pub.data) ?? 'null');
+  s += ',"data":' + (encodedData ?? JSON.stringify(pub.data) ?? 'null');
   if (pub.info !== undefined) s += ',"info":' + JSON.stringify(pub.info);
   return s + '}';
 }
@@ -224,6 +272,7 @@ function fieldError(path: string, value: unknown, spec: FieldSpec): string | nul
       return null;
     }
     case 'any':
+      // Its depth is checked with the rest of the frame's (validateClientFrame).
       return null;
   }
 }
@@ -258,6 +307,20 @@ export function validateClientFrame(value: unknown): Decoded<ClientFrame> {
     }
     const err = fieldError(`${type}.${name}`, v, spec);
     if (err) return fail(false, ErrorCode.BadRequest, err, id);
+  }
+  // Every field is held to MAX_JSON_DEPTH: the free-form ones, and those that stay in the frame
+  // unchecked (a field this version does not know, extra keys in a position), so nothing that
+  // walks the frame later (encoding, a log line, a hook) meets a bomb. One walk of the frame;
+  // the field at fault is looked for only when it is too deep.
+  if (jsonDeeperThan(value, MAX_JSON_DEPTH + 1)) {
+    let name = '';
+    for (const key in value) {
+      if (jsonDeeperThan(value[key], MAX_JSON_DEPTH)) {
+        name = key;
+        break;
+      }
+    }
+    return fail(false, ErrorCode.BadRequest, tooDeepMessage(`${type}.${name}`), id);
   }
   return { ok: true, frame: value as unknown as Command };
 }
