@@ -215,7 +215,7 @@ export class Tidings {
     this.presence = presenceManager ?? new MemoryPresenceManager({ ttlMs: config.presence.ttl });
     this.userStatus = userStatusStore ?? new MemoryUserStatusStore({ ttlMs: config.presence.ttl, lastSeenTtlMs: config.status.lastSeenTtl });
     this.typing = typingStore ?? new MemoryTypingStore();
-    this.idempotency = idempotencyStore ?? new MemoryIdempotencyStore();
+    this.idempotency = idempotencyStore ?? new MemoryIdempotencyStore({ maxKeys: config.idempotency.maxKeys, maxBytes: config.idempotency.maxBytes });
     this.progressStore = progressStore ?? new MemoryProgressStore();
     this.hub = new Hub<Session>(this.broker, (n) => this.metrics.publicationsOut(n));
     this.broker.setHandler({

@@ -151,7 +151,15 @@ export const configSchema = z
         recoveryMaxPublications: z.number().int().min(1).default(1000),
       })
       .prefault({}),
-    idempotency: z.strictObject({ window: duration('5m') }).prefault({}),
+    idempotency: z
+      .strictObject({
+        window: duration('5m'),
+        /** Keys remembered at most on this node (memory engine); past it the least recently used is forgotten. */
+        maxKeys: z.number().int().min(1).default(100_000),
+        /** Approximate bytes of remembered keys and results at most (memory engine). */
+        maxBytes: size('64MiB'),
+      })
+      .prefault({}),
     presence: z
       .strictObject({
         /** Engine entries not refreshed for this long disappear (a node that died leaves no ghosts). */

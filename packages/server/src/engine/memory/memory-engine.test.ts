@@ -16,7 +16,7 @@ brokerContract('MemoryBroker', async (options) => new MemoryBroker({ ...options,
 presenceContract('MemoryPresenceManager', async (options) => new MemoryPresenceManager(options));
 userStatusContract('MemoryUserStatusStore', async (options) => new MemoryUserStatusStore(options));
 typingContract('MemoryTypingStore', async () => new MemoryTypingStore());
-idempotencyContract('MemoryIdempotencyStore', async () => new MemoryIdempotencyStore(50));
+idempotencyContract('MemoryIdempotencyStore', async (bounds) => new MemoryIdempotencyStore({ sweepIntervalMs: 50, ...bounds }));
 progressContract('MemoryProgressStore', async () => new MemoryProgressStore(50));
 
 describe('MemoryBroker stream lifetime', () => {
