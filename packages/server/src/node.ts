@@ -485,7 +485,8 @@ export class Tidings {
         return Promise.resolve(outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {});
       }
       const request: PublishRequest = options === undefined ? LIBRARY_PUBLISH : { source: options.source ?? 'library' };
-      if (options?.idempotencyKey !== undefined) request.idempotencyKey = `s:${options.idempotencyKey}`;
+      // Scoped apart from clients' keys (['c', user, key]): a JSON array, so no key can spell another scope's.
+      if (options?.idempotencyKey !== undefined) request.idempotencyKey = JSON.stringify(['s', options.idempotencyKey]);
       return this.publishTo(target, data, request).then(publishResult);
     } catch (err) {
       return Promise.reject(err);
@@ -511,7 +512,7 @@ export class Tidings {
       const outcome = await this.publishNow(target, data, options);
       return outcome.position ? { position: outcome.position, deduplicated: false } : { deduplicated: false };
     }
-    const key = `publish\u0000${target.channel}\u0000${options.idempotencyKey}`;
+    const key = JSON.stringify(['publish', target.channel, options.idempotencyKey]);
     const { value, fresh } = await this.idempotency.once(key, this.config.idempotency.window, () => this.publishNow(target, data, options));
     return { ...value, deduplicated: !fresh };
   }

@@ -118,8 +118,9 @@ export class NotificationsFeature {
         ...(body.data !== undefined ? { data: body.data } : {}),
         ...(body.actions !== undefined ? { actions: body.actions } : {}),
         ...(body.expiresAt !== undefined ? { expiresAt: body.expiresAt } : {}),
-        // Keys are per caller (the API key's id, or the library): two backends cannot collide.
-        ...(body.idempotencyKey !== undefined ? { idempotencyKey: `${options.keyScope ?? 'library'}\u0000${body.idempotencyKey}` } : {}),
+        // Keys are per caller (the API key's id, or the library): two backends cannot collide. A JSON
+        // array, so no scope and key can spell another pair's stored key.
+        ...(body.idempotencyKey !== undefined ? { idempotencyKey: JSON.stringify([options.keyScope ?? 'library', body.idempotencyKey]) } : {}),
       },
       now,
     );

@@ -269,6 +269,21 @@ describe('channels and permissions', () => {
     other.close();
   });
 
+  it('scopes idempotency keys unambiguously: user "alice:x" with key "k" and user "alice" with key "x:k" are both delivered', async () => {
+    const attacker = await connected('alice:x');
+    const victim = await connected('alice');
+    await attacker.ok('subscribe', { channel: 'chat:idem-scope' });
+    await victim.ok('subscribe', { channel: 'chat:idem-scope' });
+    const first = await attacker.ok('publish', { channel: 'chat:idem-scope', data: 'from alice:x', idempotencyKey: 'k' });
+    const second = await victim.ok('publish', { channel: 'chat:idem-scope', data: 'from alice', idempotencyKey: 'x:k' });
+    expect(second.deduplicated).toBeUndefined();
+    expect(second.offset).toBe(first.offset + 1);
+    await attacker.waitForPush((p) => p.type === 'publication' && p.data === 'from alice');
+    expect(attacker.publications('chat:idem-scope').map((p) => p.data)).toEqual(['from alice:x', 'from alice']);
+    attacker.close();
+    victim.close();
+  });
+
   it('allows anonymous connections only when configured, and only in anonymous namespaces', async () => {
     const strict = await TestClient.open(t.wsUrl);
     expect(await strict.call('connect')).toMatchObject({ error: { code: 'unauthorized' } });
