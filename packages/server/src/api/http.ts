@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCode } from '@tidings/protocol';
+import { ErrorCode, MAX_JSON_DEPTH, jsonDeeperThan, tooDeepMessage } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -86,9 +86,27 @@ export async function readJson(req: IncomingMessage, maxBytes: number): Promise<
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return {};
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch {
     throw new TidingsError(ErrorCode.BadRequest, 'body is not valid JSON');
   }
+  checkDepth(body);
+  return body;
+}
+
+/**
+ * Refuses a body with a field nested deeper than MAX_JSON_DEPTH levels (`data: nested deeper
+ * than 64 levels`), before any handler sees it: such a value would overflow the stack of
+ * whatever encodes it later. A body that is not an object is held to the same limit as a whole.
+ */
+function checkDepth(body: unknown): void {
+  if (typeof body === 'object' && body !== null && !Array.isArray(body)) {
+    if (!jsonDeeperThan(body, MAX_JSON_DEPTH + 1)) return;
+    for (const [key, value] of Object.entries(body)) {
+      if (jsonDeeperThan(value, MAX_JSON_DEPTH)) throw new TidingsError(ErrorCode.BadRequest, tooDeepMessage(key));
+    }
+  }
+  if (jsonDeeperThan(body, MAX_JSON_DEPTH)) throw new TidingsError(ErrorCode.BadRequest, tooDeepMessage('body'));
 }

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CloseCode, ErrorCode } from '@tidings/protocol';
+import { CloseCode, ErrorCode, MAX_JSON_DEPTH } from '@tidings/protocol';
 import { createLogger, type Logger } from '../log.js';
 import type { Tidings } from '../node.js';
 import type { AuditEvent } from '../ops/audit.js';
@@ -57,6 +57,43 @@ describe('API keys and errors', () => {
     } finally {
       await small.close();
     }
+  });
+});
+
+describe('JSON depth limit of request bodies', () => {
+  const nestedText = (levels: number): string => '['.repeat(levels) + '0' + ']'.repeat(levels);
+
+  it('refuses a 6,000-level publish with 400 before it is stored; the channel and its history keep working', async () => {
+    const { client } = await TestClient.connect(t.wsUrl, await t.token('alice'));
+    await client.ok('subscribe', { channel: 'news:bomb' });
+    const first = await t.api('POST', '/publish', { channel: 'news:bomb', data: { n: 1 } });
+    expect(first.status).toBe(200);
+    const bomb = `{"channel":"news:bomb","data":${nestedText(6000)}}`;
+    expect(bomb.length).toBeGreaterThan(12_000);
+    expect(await t.api('POST', '/publish', bomb)).toEqual({
+      status: 400,
+      body: { error: { code: 'bad_request', message: `data: nested deeper than ${MAX_JSON_DEPTH} levels` } },
+    });
+    expect(await t.api('POST', '/broadcast', `{"channels":["news:bomb"],"data":${nestedText(6000)}}`)).toMatchObject({
+      status: 400,
+      body: { error: { code: 'bad_request', message: `data: nested deeper than ${MAX_JSON_DEPTH} levels` } },
+    });
+    // A body that is itself too deep is named as the body.
+    expect(await t.api('POST', '/publish', nestedText(100_000))).toMatchObject({ status: 400, body: { error: { message: `body: nested deeper than ${MAX_JSON_DEPTH} levels` } } });
+    // Exactly MAX_JSON_DEPTH levels of data is fine.
+    const atLimit = await t.api('POST', '/publish', `{"channel":"news:bomb","data":${nestedText(MAX_JSON_DEPTH)}}`);
+    expect(atLimit).toMatchObject({ status: 200, body: { data: { offset: 2 } } });
+    const history = await t.api('GET', `/channels/${enc('news:bomb')}/history`);
+    expect(history.status).toBe(200);
+    expect(history.body.data.offset).toBe(2);
+    expect(history.body.data.publications.map((p: { offset: number }) => p.offset)).toEqual([1, 2]);
+    expect(history.body.data.publications[0].data).toEqual({ n: 1 });
+    expect(JSON.stringify(history.body.data.publications[1].data)).toBe(nestedText(MAX_JSON_DEPTH));
+    // The subscriber got the two accepted publications and can still read history itself.
+    await client.waitForPush((p) => p.type === 'publication' && p.offset === 2);
+    expect(client.publications('news:bomb').map((p) => p.offset)).toEqual([1, 2]);
+    expect(await client.ok('history', { channel: 'news:bomb' })).toMatchObject({ offset: 2 });
+    client.close();
   });
 });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CloseCode } from '@tidings/protocol';
+import { CloseCode, MAX_JSON_DEPTH } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
 import { TestClient } from '../test-support/test-client.js';
 import { startTestNode, type TestNode } from '../test-support/test-node.js';
@@ -146,6 +146,69 @@ describe('protocol handling', () => {
     await t.node.publish('live:shared', 'still here');
     expect(await good.waitForPush((p) => p.type === 'publication')).toMatchObject({ data: 'still here' });
     good.close();
+  });
+});
+
+describe('JSON depth limit', () => {
+  const nestedText = (levels: number): string => '['.repeat(levels) + '0' + ']'.repeat(levels);
+  /** Sends a raw frame (one JSON.stringify could not even write) and resolves with its reply. */
+  const rawCall = (c: TestClient, id: number, text: string): Promise<Record<string, unknown>> =>
+    new Promise((resolve) => {
+      const onMessage = (m: Buffer) => {
+        for (const line of m.toString().split('\n')) {
+          const frame = JSON.parse(line) as Record<string, unknown>;
+          if (frame.id === id) {
+            c.ws.off('message', onMessage);
+            resolve(frame);
+          }
+        }
+      };
+      c.ws.on('message', onMessage);
+      c.send(text);
+    });
+
+  it('answers a 6,000-level publish with bad_request; the connection, the channel and its other subscribers go on', async () => {
+    const good = await connected('good');
+    await good.ok('subscribe', { channel: 'chat:bomb' });
+    const bad = await connected('mallory');
+    await bad.ok('subscribe', { channel: 'chat:bomb' });
+    await bad.ok('publish', { channel: 'chat:bomb', data: { n: 1 } });
+    const before = t.node.stats().badRequestsTotal;
+    const reply = await rawCall(bad, 900, `{"id":900,"type":"publish","channel":"chat:bomb","data":${nestedText(6000)}}`);
+    expect(reply).toEqual({ id: 900, error: { code: 'bad_request', message: `publish.data: nested deeper than ${MAX_JSON_DEPTH} levels` } });
+    expect(t.node.stats().badRequestsTotal).toBe(before + 1);
+    // 30,000 levels: as deep as fits in one message under websocket.maxPayload (64 KiB).
+    expect(await rawCall(bad, 901, `{"id":901,"type":"presence_state","channel":"chat:bomb","state":${nestedText(30_000)}}`)).toMatchObject({
+      error: { code: 'bad_request', message: `presence_state.state: nested deeper than ${MAX_JSON_DEPTH} levels` },
+    });
+    // The same connection publishes again, and everyone reads the channel, live and from history.
+    await bad.ok('publish', { channel: 'chat:bomb', data: { n: 2 } });
+    await good.waitForPush((p) => p.type === 'publication' && p.offset === 2);
+    expect(good.publications('chat:bomb').map((p) => p.data)).toEqual([{ n: 1 }, { n: 2 }]);
+    const history = await good.ok('history', { channel: 'chat:bomb' });
+    expect(history.publications.map((p: { data: unknown }) => p.data)).toEqual([{ n: 1 }, { n: 2 }]);
+    good.close();
+    bad.close();
+  });
+
+  it('answers the same bomb in a long-polling POST with an error reply in the next poll; the session goes on', async () => {
+    const token = await t.token('poller');
+    const base = `http://${new URL(t.wsUrl).host}/connection`;
+    const auth = { authorization: `Bearer ${token}` };
+    const opened = await fetch(`${base}/open`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '{"transport":"polling"}' });
+    const { session } = (await opened.json()) as { session: string };
+    const frames = ['{"id":1,"type":"connect"}', '{"id":2,"type":"subscribe","channel":"chat:poll-bomb"}', `{"id":3,"type":"publish","channel":"chat:poll-bomb","data":${nestedText(6000)}}`, '{"id":4,"type":"publish","channel":"chat:poll-bomb","data":"fine"}'];
+    const posted = await fetch(`${base}/poll/${session}`, { method: 'POST', headers: { 'content-type': 'text/plain', ...auth }, body: frames.join('\n') });
+    expect(posted.status).toBe(204);
+    const got: Array<Record<string, unknown>> = [];
+    for (let i = 0; i < 20 && !got.some((f) => f.id === 4); i++) {
+      const poll = (await (await fetch(`${base}/poll/${session}?ack=${got.length}`, { headers: auth })).json()) as { frames: Array<Record<string, unknown>> };
+      got.push(...poll.frames);
+    }
+    expect(got.find((f) => f.id === 3)).toEqual({ id: 3, error: { code: 'bad_request', message: `publish.data: nested deeper than ${MAX_JSON_DEPTH} levels` } });
+    expect(got.find((f) => f.id === 4)).toMatchObject({ result: { offset: 1 } });
+    expect(got.find((f) => f.type === 'publication')).toMatchObject({ channel: 'chat:poll-bomb', offset: 1, data: 'fine' });
+    await fetch(`${base}/poll/${session}`, { method: 'DELETE', headers: auth });
   });
 });
 
