@@ -4,6 +4,7 @@
  * and live stats through the reserved channel tidings-admin:stats.
  */
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -35,6 +36,46 @@ function signIn(key: string, ip = `10.0.0.${ipSeq++}`) {
   return fetch(`${base}/dashboard/api/session`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, body: JSON.stringify({ key }) });
 }
 const cookieOf = (res: Response) => res.headers.get('set-cookie')!.split(';')[0]!;
+
+/**
+ * A sign-in sent with `Expect: 100-continue`: `headersHandled` settles once the server has run
+ * its handler on the headers (it answered 100 Continue, or already a final status); the body
+ * goes only on `sendBody()`.
+ */
+function signInInTwoSteps(port: number, ip: string, key: string) {
+  const body = JSON.stringify({ key });
+  const req = request({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/dashboard/api/session',
+    agent: false,
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-forwarded-for': ip, expect: '100-continue' },
+  });
+  let continued = false;
+  const headersHandled = new Promise<void>((resolve) => {
+    req.once('continue', () => {
+      continued = true;
+      resolve();
+    });
+    req.once('response', () => resolve());
+  });
+  const response = new Promise<{ status: number; retryAfter: string | undefined; body: string }>((resolve, reject) => {
+    req.once('error', reject);
+    req.once('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'] as string | undefined, body: text });
+        // A refused attempt never sends its body.
+        if (!continued) req.destroy();
+      });
+    });
+  });
+  req.flushHeaders();
+  return { headersHandled, response, sendBody: () => (continued ? req.end(body) : undefined) };
+}
 
 describe('files', () => {
   test('serves the app, its assets, client routes, and nothing outside its directory', async () => {
@@ -100,6 +141,45 @@ describe('sign-in', () => {
     // Another address is not affected.
     expect((await signIn(TEST_API_KEY, '10.9.9.10')).status).toBe(200);
     expect((await fetch(`${base}/dashboard/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"key": 5}' })).status).toBe(400);
+  });
+
+  test('40 concurrent wrong sign-ins from one address: signInAttempts (5) are evaluated, the rest get 429 with Retry-After, and so does the right key after them', async () => {
+    // The documented default (5 a minute), on a node of its own.
+    const own = await startTestNode({ dashboard: { dir }, trustedProxies: ['127.0.0.1'] });
+    try {
+      // Every request's headers are handled (the server answers 100 Continue, or refuses) before any body is sent:
+      // the most concurrent the attempts can be.
+      const attempts = Array.from({ length: 40 }, (_, i) => signInInTwoSteps(own.port, '10.7.7.7', `wrong-key-${i}-0123456789`));
+      await Promise.all(attempts.map((a) => a.headersHandled));
+      for (const a of attempts) a.sendBody();
+      const answers = await Promise.all(attempts.map((a) => a.response));
+      const statuses = answers.map((r) => r.status);
+      expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(35);
+      for (const r of answers.filter((a) => a.status === 429)) {
+        expect(Number(r.retryAfter)).toBeGreaterThan(0);
+        expect(Number(r.retryAfter)).toBeLessThanOrEqual(60);
+        expect(JSON.parse(r.body).error.code).toBe('rate_limited');
+      }
+      // Within the minute even the right key is refused (docs/dashboard.md); another address is not.
+      const url = `http://127.0.0.1:${own.port}/dashboard/api/session`;
+      const post = (ip: string) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, body: JSON.stringify({ key: TEST_API_KEY }) });
+      const right = await post('10.7.7.7');
+      expect(right.status).toBe(429);
+      expect(Number(right.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(right.headers.get('set-cookie')).toBeNull();
+      expect((await post('10.7.7.8')).status).toBe(200);
+    } finally {
+      await own.close();
+    }
+  });
+
+  test('successful sign-ins do not use up the address\'s attempts', async () => {
+    const ip = '10.8.8.8';
+    // signInAttempts is 3 on this node: more successes than that, then still 3 wrong keys before 429.
+    for (let i = 0; i < 5; i++) expect((await signIn(TEST_API_KEY, ip)).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await signIn(`wrong-${i}-0123456789`, ip)).status).toBe(401);
+    expect((await signIn(TEST_API_KEY, ip)).status).toBe(429);
   });
 
   test('removing the key a dashboard signed in with (and reloading) signs that dashboard out', async () => {

@@ -109,25 +109,31 @@ export class Dashboard {
     const ip = this.deps.clientIp(req);
     const secure = req.headers['x-forwarded-proto'] === 'https' || (req.socket as { encrypted?: boolean }).encrypted === true;
     if (route === '/session' && method === 'POST') {
-      this.refuseWhenThrottled(res, ip);
+      // The attempt is counted before the body is read: concurrent wrong keys cannot all be tried.
+      const attempt = this.sessions.attempt(ip);
+      if (!attempt.granted) {
+        res.setHeader('retry-after', String(attempt.retryAfterSeconds));
+        throw new TidingsError(ErrorCode.RateLimited, `too many failed sign-ins: try again in ${attempt.retryAfterSeconds} s`);
+      }
       const { key } = parseWith(signInBody, await readJson(req, 4096));
       const found = new ApiKeyAuthenticator(this.deps.config.apiKeys).authenticate(key);
       if (!found || !ApiKeyAuthenticator.allows(found, 'admin')) {
-        this.sessions.failed(ip);
         this.deps.audit.emit({ type: 'auth_failure', ip, transport: 'dashboard', reason: found ? 'key lacks the admin scope' : 'unknown API key' });
         throw new TidingsError(ErrorCode.Unauthorized, 'that is not an admin API key of this server');
       }
+      attempt.succeeded();
       return this.signedIn(res, this.sessions.create(found.id), secure);
     }
     if (route === '/sign-in' && method === 'GET') {
       const code = new URL(req.url ?? '/', 'http://localhost').searchParams.get('code') ?? '';
-      if (this.sessions.throttled(ip) > 0 || !this.sessions.redeemCode(code)) {
-        if (this.sessions.throttled(ip) === 0) this.sessions.failed(ip);
-        this.deps.audit.emit({ type: 'auth_failure', ip, transport: 'dashboard', reason: 'bad sign-in code' });
+      const attempt = this.sessions.attempt(ip);
+      if (!attempt.granted || !this.sessions.redeemCode(code)) {
+        this.deps.audit.emit({ type: 'auth_failure', ip, transport: 'dashboard', reason: attempt.granted ? 'bad sign-in code' : 'too many failed sign-ins' });
         res.writeHead(302, { location: `${this.prefix}/?signin=failed` });
         res.end();
         return;
       }
+      attempt.succeeded();
       const session = this.sessions.create('dev');
       res.writeHead(302, { location: `${this.prefix}/`, 'set-cookie': this.sessions.cookieFor(session, secure) });
       res.end();
@@ -144,14 +150,6 @@ export class Dashboard {
     if (route === '/me' && method === 'GET') return sendData(res, { name: session.name, expiresAt: session.expiresAt });
     if (route === '/token' && method === 'GET') return sendData(res, { token: await this.tokens.mint(session, TOKEN_TTL_SECONDS), expiresIn: TOKEN_TTL_SECONDS });
     throw new TidingsError(ErrorCode.NotFound, `no such dashboard endpoint: ${method} ${route}`);
-  }
-
-  private refuseWhenThrottled(res: ServerResponse, ip: string): void {
-    const wait = this.sessions.throttled(ip);
-    if (wait > 0) {
-      res.setHeader('retry-after', String(wait));
-      throw new TidingsError(ErrorCode.RateLimited, `too many failed sign-ins: try again in ${wait} s`);
-    }
   }
 
   private signedIn(res: ServerResponse, session: DashboardSession, secure: boolean): void {

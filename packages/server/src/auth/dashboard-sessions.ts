@@ -2,7 +2,9 @@
  * Sign-in for the admin dashboard. An admin API key (or, in dev mode, a one-time
  * code printed by `tidings dev`) is exchanged for a short session kept in memory and
  * carried by an HttpOnly, SameSite=Strict cookie: the key never sits in a URL or in
- * browser storage. Wrong keys and codes are throttled per client IP.
+ * browser storage. Wrong keys and codes are throttled per client IP: an attempt takes
+ * one of the IP's `maxFailures` a minute before its key or code is even read, and gives
+ * it back only when it signs in, so concurrent attempts cannot all slip past the check.
  *
  * The dashboard's own Tidings connection uses tokens this node signs with a random
  * secret of its own (`DashboardTokens`), with the role `tidings-admin`.
@@ -24,6 +26,16 @@ export interface DashboardSession {
   expiresAt: number;
 }
 
+/**
+ * One sign-in attempt's place in its IP's budget: `granted` (call `succeeded` when it
+ * signed in, which gives the place back), or refused for `retryAfterSeconds`.
+ */
+export type SignInAttempt = { granted: true; succeeded(): void } | { granted: false; retryAfterSeconds: number };
+
+const THROTTLE_WINDOW_MS = 60_000;
+/** IPs remembered at most: a flood of addresses cannot grow the map for long. */
+const MAX_THROTTLED_IPS = 10_000;
+
 export interface DashboardSessionsOptions {
   ttlMs: number;
   /** Failed attempts per IP per minute before sign-in answers 429. */
@@ -43,24 +55,36 @@ export class DashboardSessions {
     this.now = options.now ?? Date.now;
   }
 
-  /** Seconds until `ip` may try again, or 0 when it may now. */
-  throttled(ip: string): number {
-    const f = this.failures.get(ip);
-    if (!f) return 0;
-    const elapsed = this.now() - f.since;
-    if (elapsed >= 60_000) {
+  /**
+   * Reserves a sign-in attempt for `ip` before its key or code is read: at most
+   * `maxFailures` attempts are in flight or failed within a minute (from the first).
+   * Every attempt counts until it signs in (`succeeded` gives its place back); a refused
+   * one tells how long until the minute is over.
+   */
+  attempt(ip: string): SignInAttempt {
+    const now = this.now();
+    let window = this.failures.get(ip);
+    if (window && now - window.since >= THROTTLE_WINDOW_MS) {
       this.failures.delete(ip);
-      return 0;
+      window = undefined;
     }
-    return f.count >= this.options.maxFailures ? Math.ceil((60_000 - elapsed) / 1000) : 0;
-  }
-
-  failed(ip: string): void {
-    const f = this.failures.get(ip);
-    if (!f || this.now() - f.since >= 60_000) this.failures.set(ip, { count: 1, since: this.now() });
-    else f.count++;
-    // Bounded: a flood of addresses cannot grow the map for long.
-    if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
+    if (!window) {
+      window = { count: 0, since: now };
+      this.failures.set(ip, window);
+      if (this.failures.size > MAX_THROTTLED_IPS) this.failures.delete(this.failures.keys().next().value!);
+    }
+    if (window.count >= this.options.maxFailures) {
+      return { granted: false, retryAfterSeconds: Math.max(1, Math.ceil((THROTTLE_WINDOW_MS - (now - window.since)) / 1000)) };
+    }
+    window.count++;
+    const taken = window;
+    return {
+      granted: true,
+      // Only into the window it was taken from: a later window owes this attempt nothing.
+      succeeded: () => {
+        if (this.failures.get(ip) === taken && taken.count > 0) taken.count--;
+      },
+    };
   }
 
   create(name: string): DashboardSession {
