@@ -6,11 +6,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Publication } from '@tidings/protocol';
-import type { Broker } from './broker.js';
+import { ENCODED_DATA, HistoryBudgetError, publicationBytes, type Broker, type EncodedPublication } from './broker.js';
 import { closesAfterEach, sleep, unique } from './contract-support.js';
 
 export interface BrokerFactoryOptions {
   metaTtlMs: number;
+  /** Node-wide history byte budget (0: none). */
+  maxBytes: number;
+  /** Streams kept at most (0: no limit). */
+  maxStreams: number;
 }
 
 export type BrokerFactory = (options: BrokerFactoryOptions) => Promise<Broker>;
@@ -23,7 +27,7 @@ export function brokerContract(name: string, factory: BrokerFactory): void {
   describe(`Broker contract: ${name}`, () => {
     const track = closesAfterEach<Broker>();
     async function make(options: Partial<BrokerFactoryOptions> = {}) {
-      const broker = track(await factory({ metaTtlMs: 3_600_000, ...options }));
+      const broker = track(await factory({ metaTtlMs: 3_600_000, maxBytes: 0, maxStreams: 0, ...options }));
       const received: { channel: string; pub: Publication }[] = [];
       const events: string[] = [];
       broker.setHandler({
@@ -192,8 +196,172 @@ export function brokerContract(name: string, factory: BrokerFactory): void {
       const info = { user: 'u1', client: 'c1', info: { name: 'U' } };
       await broker.publish(c, 'with-info', { history: HISTORY, info });
       await waitFor(() => received.length === 301);
-      expect(received[300]!.pub).toEqual({ offset: 301, data: 'with-info', info });
+      expect(plain(received[300]!.pub)).toEqual({ offset: 301, data: 'with-info', info });
     });
+
+    budgetContract(make);
+  });
+}
+
+/** A publication without the ENCODED_DATA it may carry. */
+function plain(pub: Publication): Publication {
+  const out: Publication = { data: pub.data };
+  if (pub.info !== undefined) out.info = pub.info;
+  if (pub.offset !== undefined) out.offset = pub.offset;
+  return out;
+}
+
+type Make = (options?: Partial<BrokerFactoryOptions>) => Promise<{ broker: Broker; received: { channel: string; pub: Publication }[] }>;
+
+/** What one publication of `data` (no info) counts against the budgets. */
+const cost = (data: unknown) => publicationBytes(JSON.stringify(data), undefined);
+
+async function refusal(p: Promise<unknown>): Promise<HistoryBudgetError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(HistoryBudgetError);
+  return err as HistoryBudgetError;
+}
+
+function budgetContract(make: Make): void {
+  const offsets = (p: { publications: Publication[] }) => p.publications.map((x) => x.offset);
+
+  it('stores the JSON of the data as published: handlers get it as ENCODED_DATA, history decodes it', async () => {
+    const { broker, received } = await make();
+    const c = freshChannel();
+    await broker.subscribe(c);
+    const data = { text: 'héllo ✓', n: [1, 2.5, null] };
+    const json = JSON.stringify(data);
+    await broker.publish(c, data, { history: HISTORY, json });
+    await waitFor(() => received.length === 1);
+    expect((received[0]!.pub as EncodedPublication)[ENCODED_DATA]).toBe(json);
+    // Changing the object afterwards changes nothing stored: history is the JSON of publish time.
+    data.text = 'changed';
+    const page = await broker.history(c, { limit: 10 });
+    expect(page.publications.map(plain)).toEqual([{ data: { text: 'héllo ✓', n: [1, 2.5, null] }, offset: 1 }]);
+    // Without a caller's JSON the broker encodes the data itself before storing it.
+    await broker.publish(c, { b: 2 }, { history: HISTORY });
+    expect((await broker.history(c, { limit: 10 })).publications.map((p) => p.data)).toEqual([{ text: 'héllo ✓', n: [1, 2.5, null] }, { b: 2 }]);
+  });
+
+  it('refuses data JSON cannot encode before storing anything, and the channel stays readable', async () => {
+    const { broker, received } = await make();
+    const c = freshChannel();
+    await broker.subscribe(c);
+    await broker.publish(c, 'before', { history: HISTORY });
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    for (const bad of [cycle, 10n, deep]) await expect(broker.publish(c, bad, { history: HISTORY })).rejects.toThrow();
+    const after = await broker.publish(c, 'after', { history: HISTORY });
+    expect(after.position!.offset).toBe(2);
+    const page = await broker.history(c, { limit: 10 });
+    expect(page.publications.map((p) => [p.offset, p.data])).toEqual([
+      [1, 'before'],
+      [2, 'after'],
+    ]);
+    await waitFor(() => received.length === 2);
+    expect(received.map((r) => r.pub.data)).toEqual(['before', 'after']);
+  });
+
+  it('evicts the oldest publications node-wide, across channels, beyond the node budget; reads show the gap', async () => {
+    const one = cost({ pad: 'x'.repeat(100) });
+    const { broker } = await make({ maxBytes: one * 5 });
+    const a = freshChannel();
+    const b = freshChannel();
+    const data = { pad: 'x'.repeat(100) };
+    const epochA = (await broker.publish(a, data, { history: HISTORY })).position!.epoch;
+    await broker.publish(a, data, { history: HISTORY });
+    await broker.publish(b, data, { history: HISTORY });
+    await broker.publish(a, data, { history: HISTORY });
+    await broker.publish(b, data, { history: HISTORY });
+    // Five fit exactly; the sixth evicts the oldest of all (a:1), then the seventh the next (a:2).
+    await broker.publish(b, data, { history: HISTORY });
+    expect(offsets(await broker.history(a, { limit: 10 }))).toEqual([2, 3]);
+    await broker.publish(b, data, { history: HISTORY });
+    const pageA = await broker.history(a, { limit: 10, since: { epoch: epochA, offset: 0 } });
+    // Positions outlive evicted publications; the page starts after a gap (offset 3, not 1).
+    expect(pageA.position).toEqual({ epoch: epochA, offset: 3 });
+    expect(offsets(pageA)).toEqual([3]);
+    expect(offsets(await broker.history(b, { limit: 10 }))).toEqual([1, 2, 3, 4]);
+    const next = await broker.publish(a, data, { history: HISTORY });
+    expect(next.position).toEqual({ epoch: epochA, offset: 4 });
+  });
+
+  it('evicts within a shared (namespace) budget only, oldest first', async () => {
+    const one = cost('y'.repeat(50));
+    const { broker } = await make();
+    const shared = { name: unique('ns'), maxBytes: one * 3 };
+    const inNs = { ...HISTORY, shared };
+    const a = freshChannel();
+    const b = freshChannel();
+    const other = freshChannel();
+    const data = 'y'.repeat(50);
+    await broker.publish(other, data, { history: HISTORY });
+    await broker.publish(a, data, { history: inNs });
+    await broker.publish(b, data, { history: inNs });
+    await broker.publish(a, data, { history: inNs });
+    await broker.publish(b, data, { history: inNs });
+    expect(offsets(await broker.history(a, { limit: 10 }))).toEqual([2]);
+    expect(offsets(await broker.history(b, { limit: 10 }))).toEqual([1, 2]);
+    expect(offsets(await broker.history(other, { limit: 10 }))).toEqual([1]);
+  });
+
+  it("refuses an owner's publication beyond the owner's budget: nothing stored, assigned or delivered", async () => {
+    const { broker, received } = await make();
+    const c = freshChannel();
+    await broker.subscribe(c);
+    const data = 'z'.repeat(200);
+    const alice = { id: unique('alice'), maxBytes: cost(data) * 2 };
+    const bob = { id: unique('bob'), maxBytes: cost(data) * 2 };
+    await broker.publish(c, data, { history: HISTORY, owner: alice });
+    await broker.publish(c, data, { history: HISTORY, owner: alice });
+    const err = await refusal(broker.publish(c, data, { history: HISTORY, owner: alice }));
+    expect(err).toMatchObject({ budget: 'user', tooLarge: false, maxBytes: alice.maxBytes });
+    // Another owner, and publications without an owner, are not affected.
+    expect((await broker.publish(c, data, { history: HISTORY, owner: bob })).position!.offset).toBe(3);
+    expect((await broker.publish(c, data, { history: HISTORY })).position!.offset).toBe(4);
+    // Live-only publications hold nothing and are never refused.
+    await broker.publish(c, data, { owner: alice });
+    await waitFor(() => received.length === 5);
+    expect(received.map((r) => r.pub.offset)).toEqual([1, 2, 3, 4, undefined]);
+    // Once the owner's publications leave history, the owner may publish again.
+    await broker.removeHistory(c);
+    expect((await broker.publish(c, data, { history: HISTORY, owner: alice })).position!.offset).toBe(1);
+  });
+
+  it('refuses a publication larger than a budget on its own, storing nothing', async () => {
+    const big = 'w'.repeat(2000);
+    const { broker } = await make({ maxBytes: cost(big) - 1 });
+    const c = freshChannel();
+    const first = await broker.publish(c, 'small', { history: HISTORY });
+    expect(await refusal(broker.publish(c, big, { history: HISTORY }))).toMatchObject({ budget: 'node', tooLarge: true });
+    const shared = { name: unique('ns'), maxBytes: cost(big) - 100 };
+    expect(await refusal(broker.publish(c, 'v'.repeat(1950), { history: { ...HISTORY, shared } }))).toMatchObject({ budget: 'namespace', tooLarge: true });
+    const owner = { id: unique('carol'), maxBytes: 500 };
+    expect(await refusal(broker.publish(c, 'u'.repeat(600), { history: HISTORY, owner }))).toMatchObject({ budget: 'user', tooLarge: true });
+    const page = await broker.history(c, { limit: 10 });
+    expect(page.position).toEqual(first.position);
+    expect(page.publications.map((p) => p.data)).toEqual(['small']);
+  });
+
+  it('forgets the least recently used streams beyond maxStreams, never a subscribed one; a forgotten stream gets a new epoch', async () => {
+    const { broker } = await make({ maxStreams: 3 });
+    const held = freshChannel();
+    const old = freshChannel();
+    await broker.subscribe(held);
+    const heldPos = await broker.position(held);
+    const oldPos = (await broker.publish(old, 1, { history: HISTORY })).position!;
+    for (let i = 0; i < 20; i++) await broker.position(freshChannel());
+    for (let i = 0; i < 3; i++) await broker.publish(freshChannel(), i, { history: HISTORY });
+    // The held stream keeps its epoch; `old` (published, but least recently used) does not.
+    expect(await broker.position(held)).toEqual(heldPos);
+    expect((await broker.position(old)).epoch).not.toBe(oldPos.epoch);
+    const stats = broker.historyStats?.();
+    if (stats) expect(stats.streams).toBeLessThanOrEqual(3);
   });
 }
 

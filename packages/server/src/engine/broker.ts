@@ -6,12 +6,45 @@
  */
 import type { ClientInfo, JobProgress, Notification, PresenceUser, Publication, StreamPosition, UserStatusValue } from '@tidings/protocol';
 
+/**
+ * Where a publication's data, already encoded as JSON, travels with it: the broker
+ * sets it on every publication it hands to `BrokerHandler.onPublication` and returns
+ * from `history` when it has the JSON (it always has it for stored publications), so
+ * the node writes the same text to sockets without encoding `data` again.
+ * `JSON.stringify` ignores symbol keys: the property never reaches the wire.
+ */
+export const ENCODED_DATA: unique symbol = Symbol('tidings.encodedData');
+
+/** A publication that may carry its data's JSON (see `ENCODED_DATA`). */
+export type EncodedPublication = Publication & { [ENCODED_DATA]?: string };
+
+/**
+ * What one stored publication counts against the history byte budgets: the UTF-8
+ * length of its data's JSON and of its publisher info's JSON, plus a fixed
+ * `PUBLICATION_OVERHEAD_BYTES` for the record that holds it (so millions of tiny
+ * publications cannot hide behind a small byte count). UTF-8 length is at least what
+ * the JSON text takes in memory. Every broker counts the same way.
+ */
+export const PUBLICATION_OVERHEAD_BYTES = 160;
+
+export function publicationBytes(json: string, info: ClientInfo | undefined): number {
+  let bytes = PUBLICATION_OVERHEAD_BYTES + Buffer.byteLength(json, 'utf8');
+  if (info !== undefined) bytes += Buffer.byteLength(JSON.stringify(info), 'utf8');
+  return bytes;
+}
+
 /** History settings of a channel's namespace. */
 export interface HistoryOptions {
   /** Publications kept; older ones are dropped. */
   size: number;
   /** Milliseconds a publication is kept. */
   ttlMs: number;
+  /**
+   * A byte budget shared by every channel published with the same `name` (the
+   * namespace): when its stored publications count more than `maxBytes`, the
+   * oldest of them are evicted, whatever their channel.
+   */
+  shared?: { name: string; maxBytes: number };
 }
 
 export interface PublishOptions {
@@ -19,6 +52,53 @@ export interface PublishOptions {
   history?: HistoryOptions;
   /** Publisher, when a client published. */
   info?: ClientInfo;
+  /**
+   * `data` encoded once by the caller (`JSON.stringify(data)`, or `"null"` for data
+   * JSON cannot represent). The broker stores this text, never encodes `data` again,
+   * and hands it along as `ENCODED_DATA`. Absent: the broker encodes `data` itself
+   * when it stores it, and an encoding error (depth, cycle, BigInt) is thrown with
+   * nothing stored.
+   */
+  json?: string;
+  /**
+   * Who is publishing, for the per-user budget: the publication is refused with
+   * `HistoryBudgetError` (budget `user`) when the owner's publications held in
+   * history would count more than `maxBytes` with it. Only stored publications count.
+   */
+  owner?: { id: string; maxBytes: number };
+}
+
+/** Which budget refused a publication. */
+export type HistoryBudget = 'node' | 'namespace' | 'user';
+
+/**
+ * A publication refused by a history byte budget; nothing was stored or delivered.
+ * `tooLarge`: the publication alone counts more than the budget (it can never fit);
+ * otherwise the budget (per user) is full until older publications leave history.
+ */
+export class HistoryBudgetError extends Error {
+  constructor(
+    readonly budget: HistoryBudget,
+    readonly maxBytes: number,
+    readonly bytes: number,
+    readonly tooLarge: boolean,
+  ) {
+    super(tooLarge ? `publication of ${bytes} bytes exceeds the ${budget} history budget of ${maxBytes} bytes` : `the ${budget} history budget of ${maxBytes} bytes is full`);
+    this.name = 'HistoryBudgetError';
+  }
+}
+
+/** Counters of a broker's history, for metrics. Cumulative counts only grow. */
+export interface HistoryStats {
+  /** Bytes (as `publicationBytes` counts them) held by stored publications. */
+  bytes: number;
+  publications: number;
+  streams: number;
+  /** Publications evicted because the node's or a namespace's byte budget was full. */
+  evictedByNodeBudget: number;
+  evictedByNamespaceBudget: number;
+  /** Streams forgotten because there were more than the broker's stream limit. */
+  evictedStreams: number;
 }
 
 export interface PublishOutcome {
@@ -43,7 +123,12 @@ export type ControlEvent =
   | { type: 'progress'; job: JobProgress };
 
 export interface HistoryQuery {
-  /** Return publications with offset > since.offset. If since.epoch differs from the stream's, none are returned. */
+  /**
+   * Return publications with offset > since.offset. If since.epoch differs from the
+   * stream's, none are returned. When some of those already left history (size, ttl,
+   * a budget), the page starts at the oldest one kept: its first offset is then above
+   * since.offset + 1, which is how a caller tells a gap (recovery answers `recovered: false`).
+   */
   since?: StreamPosition;
   /** Maximum publications returned; 0 returns only the position. */
   limit: number;
@@ -74,11 +159,24 @@ export interface BrokerHandler {
  * - **Atomic history**: with `history`, appending to history, assigning the next
  *   offset and delivering happen as one step: no subscriber sees an offset that
  *   history does not hold, and offsets of a channel increase by exactly one.
- * - **Positions outlive history**: when publications expire by `ttlMs`, the
- *   stream's (epoch, top offset) stays; offsets never restart within an epoch.
- *   The epoch changes only when the stream itself is lost (engine restart, or
- *   the stream's metadata expired after `metaTtlMs` without publications while
- *   no node was subscribed to it).
+ * - **Positions outlive history**: when publications expire by `ttlMs` or are
+ *   evicted by a budget, the stream's (epoch, top offset) stays; offsets never
+ *   restart within an epoch. The epoch changes only when the stream itself is lost
+ *   (engine restart, the stream's metadata expired after `metaTtlMs` without
+ *   publications while no node was subscribed to it, or it was among the least
+ *   recently used of more streams than the broker keeps while no node was subscribed).
+ * - **History is encoded before it is stored**: a stored publication is its data's
+ *   JSON (`PublishOptions.json`, or encoded by the broker), so history reads return
+ *   what that JSON decodes to and can never fail to encode it again. Publications
+ *   whose JSON cannot be produced are refused before anything is stored.
+ * - **Byte budgets** (stored publications, counted by `publicationBytes`): a node-wide
+ *   budget (a broker setting) and `HistoryOptions.shared` evict the oldest stored
+ *   publications first, across channels, until under budget; the publication being
+ *   published is never evicted by its own publish. `PublishOptions.owner` refuses a
+ *   publish that would take its owner over budget. A publication that alone counts
+ *   more than any of these budgets is refused. A refusal throws `HistoryBudgetError`
+ *   and stores, assigns and delivers nothing. Eviction only ever removes a channel's
+ *   oldest kept publications, so a history read shows it as a gap (see `HistoryQuery.since`).
  */
 export interface Broker {
   /** Registers the node's handler; called once before any subscribe. */
@@ -111,6 +209,9 @@ export interface Broker {
 
   /** Drops a channel's history and position (next publish starts a new epoch). */
   removeHistory(channel: string): Promise<void>;
+
+  /** History counters for metrics (brokers that can count cheaply). */
+  historyStats?(): HistoryStats;
 
   /** Stops timers and connections. */
   close(): Promise<void>;

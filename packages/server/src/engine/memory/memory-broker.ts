@@ -1,36 +1,52 @@
 import { randomBytes } from 'node:crypto';
-import type { Publication, StreamPosition } from '@tidings/protocol';
-import type {
-  Broker,
-  BrokerHandler,
-  ControlEvent,
-  HistoryPage,
-  HistoryQuery,
-  PublishOptions,
-  PublishOutcome,
+import type { StreamPosition } from '@tidings/protocol';
+import {
+  ENCODED_DATA,
+  publicationBytes,
+  type Broker,
+  type BrokerHandler,
+  type ControlEvent,
+  type EncodedPublication,
+  type HistoryPage,
+  type HistoryQuery,
+  type HistoryStats,
+  type PublishOptions,
+  type PublishOutcome,
 } from '../broker.js';
+import { HistoryBudget, type StoredItem } from './history-budget.js';
 
 export interface MemoryBrokerOptions {
   /** A stream without publications for this long is forgotten (its next publish starts a new epoch). */
   metaTtlMs: number;
+  /** Node-wide byte budget of stored publications (`publicationBytes`); the oldest are evicted beyond it. 0 or absent: none. */
+  maxBytes?: number;
+  /**
+   * Streams (epoch and top offset of a channel, with its history) kept at most.
+   * Beyond it, streams no local subscriber holds are forgotten: first those that
+   * never held a publication (oldest first), then the least recently used. 0 or absent: no limit.
+   */
+  maxStreams?: number;
   /** How often expired streams are swept. */
   sweepIntervalMs?: number;
   /** Clock, for tests. */
   now?: () => number;
 }
 
-interface StoredPublication {
-  pub: Publication;
-  expiresAt: number;
-}
-
 interface Stream {
   epoch: string;
   top: number;
   /** Oldest first; at most the namespace's history size. */
-  items: StoredPublication[];
+  items: StoredItem[];
+  /** Time of the last publication (or creation): `metaTtlMs` counts from it. */
   touchedAt: number;
+  /** When the stream last moved to the recent end of the LRU order. */
+  usedAt: number;
 }
+
+/** A stream used again moves to the recent end of the LRU order at most this often (saves a Map re-insert per publish). */
+const LRU_RESOLUTION_MS = 1000;
+/** Streams looked at per stream-eviction pass, so a node full of subscribed streams costs a bounded scan. */
+const EVICTION_SCAN = 1000;
 
 function newEpoch(): string {
   return randomBytes(6).toString('base64url');
@@ -40,16 +56,25 @@ function newEpoch(): string {
  * Broker for a single node: history and positions live in this process and are
  * lost on restart, which is why every stream gets a fresh random epoch: a client
  * recovering across a restart learns `recovered: false` instead of a silent gap.
+ * History holds each publication's JSON, not its data object: reads decode it.
  */
 export class MemoryBroker implements Broker {
   private handler: BrokerHandler | undefined;
+  /** Insertion order is (to the second) least recently used first. */
   private readonly streams = new Map<string, Stream>();
+  /** Streams that never held a publication in their epoch, oldest first. */
+  private readonly emptyStreams = new Set<string>();
   private readonly subscribed = new Set<string>();
+  private readonly budget: HistoryBudget;
+  private readonly maxStreams: number;
+  private evictedStreams = 0;
   private readonly now: () => number;
   private readonly sweepTimer: NodeJS.Timeout;
 
   constructor(private readonly options: MemoryBrokerOptions) {
     this.now = options.now ?? Date.now;
+    this.budget = new HistoryBudget(options.maxBytes ?? 0);
+    this.maxStreams = options.maxStreams ?? 0;
     this.sweepTimer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
     this.sweepTimer.unref();
   }
@@ -69,19 +94,32 @@ export class MemoryBroker implements Broker {
 
   /** Synchronous core of `publish`, so the library's hot path pays for no extra promise hop. */
   publishSync(channel: string, data: unknown, options: PublishOptions): PublishOutcome {
-    const now = this.now();
-    const pub: Publication = options.info ? { data, info: options.info } : { data };
+    const info = options.info;
+    const history = options.history;
+    let json = options.json;
+    let pub: EncodedPublication;
     let outcome: PublishOutcome;
-    if (options.history && options.history.size > 0) {
+    if (history && history.size > 0) {
+      const now = this.now();
+      // Encoded before anything is stored: a value JSON cannot encode throws here, nothing kept.
+      if (json === undefined) json = JSON.stringify(data) ?? 'null';
+      const bytes = publicationBytes(json, info);
+      this.budget.check(bytes, history, options);
       const stream = this.stream(channel, now);
-      pub.offset = ++stream.top;
+      const offset = ++stream.top;
       stream.touchedAt = now;
-      stream.items.push({ pub, expiresAt: now + options.history.ttlMs });
-      while (stream.items.length > options.history.size) stream.items.shift();
-      outcome = { position: { epoch: stream.epoch, offset: pub.offset } };
+      if (offset === 1) this.emptyStreams.delete(channel);
+      const item: StoredItem = { offset, json, info, expiresAt: now + history.ttlMs, bytes, streamItems: stream.items, pool: undefined, owner: undefined, gone: false };
+      stream.items.push(item);
+      while (stream.items.length > history.size) this.budget.release(stream.items.shift()!);
+      this.budget.add(item, history, options);
+      pub = info ? { data, info, offset } : { data, offset };
+      outcome = { position: { epoch: stream.epoch, offset } };
     } else {
+      pub = info ? { data, info } : { data };
       outcome = {};
     }
+    if (json !== undefined) pub[ENCODED_DATA] = json;
     if (this.handler && this.subscribed.has(channel)) this.handler.onPublication(channel, pub);
     return outcome;
   }
@@ -112,12 +150,14 @@ export class MemoryBroker implements Broker {
     if (query.since) {
       if (query.since.epoch !== stream.epoch) return { position, publications: [] };
       const after = query.since.offset;
-      // Offsets in `items` are consecutive, so the start index is arithmetic.
-      const first = items.length > 0 ? items[0]!.pub.offset! : stream.top + 1;
+      // Offsets in `items` are consecutive, so the start index is arithmetic. When
+      // `after` is older than the first kept item, the page starts at that item: the
+      // caller sees the gap in its first offset (recovery answers recovered: false).
+      const first = items.length > 0 ? items[0]!.offset : stream.top + 1;
       items = items.slice(Math.max(0, after + 1 - first));
     }
     const selected = query.reverse ? items.slice(-query.limit).reverse() : items.slice(0, query.limit);
-    return { position, publications: selected.map((s) => s.pub) };
+    return { position, publications: selected.map(decode) };
   }
 
   async position(channel: string): Promise<StreamPosition> {
@@ -126,7 +166,24 @@ export class MemoryBroker implements Broker {
   }
 
   async removeHistory(channel: string): Promise<void> {
-    this.streams.delete(channel);
+    const stream = this.streams.get(channel);
+    if (stream) this.forget(channel, stream);
+  }
+
+  historyStats(): HistoryStats {
+    return {
+      bytes: this.budget.bytes,
+      publications: this.budget.publications,
+      streams: this.streams.size,
+      evictedByNodeBudget: this.budget.evictedByNodeBudget,
+      evictedByNamespaceBudget: this.budget.evictedByNamespaceBudget,
+      evictedStreams: this.evictedStreams,
+    };
+  }
+
+  /** Bytes held in history by one owner's publications. */
+  ownerBytes(owner: string): number {
+    return this.budget.ownerBytes(owner);
   }
 
   async close(): Promise<void> {
@@ -140,20 +197,67 @@ export class MemoryBroker implements Broker {
 
   private stream(channel: string, now: number): Stream {
     let stream = this.streams.get(channel);
-    if (stream && this.expired(channel, stream, now)) {
-      this.streams.delete(channel);
-      stream = undefined;
+    if (stream) {
+      if (this.expired(channel, stream, now)) {
+        this.forget(channel, stream);
+        stream = undefined;
+      } else if (now - stream.usedAt >= LRU_RESOLUTION_MS) {
+        stream.usedAt = now;
+        this.streams.delete(channel);
+        this.streams.set(channel, stream);
+      }
     }
     if (!stream) {
-      stream = { epoch: newEpoch(), top: 0, items: [], touchedAt: now };
+      stream = { epoch: newEpoch(), top: 0, items: [], touchedAt: now, usedAt: now };
       this.streams.set(channel, stream);
+      this.emptyStreams.add(channel);
+      if (this.maxStreams > 0 && this.streams.size > this.maxStreams) this.evictStreams(channel);
     }
     return stream;
   }
 
+  /** Forgets streams beyond `maxStreams`: never-published ones first, then the least recently used; never subscribed ones. */
+  private evictStreams(keep: string): void {
+    let scan = EVICTION_SCAN;
+    const evictOne = (names: Set<string> | Map<string, Stream>): boolean => {
+      // Entries moved to the end below come round again: look at each at most once per pass.
+      let visits = names.size;
+      for (const name of names.keys()) {
+        if (visits-- <= 0 || scan-- <= 0) return false;
+        if (name === keep) continue;
+        if (this.subscribed.has(name)) {
+          // In use: move it to the recent end, so the next pass does not look at it again.
+          if (names instanceof Set) {
+            names.delete(name);
+            names.add(name);
+          } else {
+            const s = names.get(name)!;
+            names.delete(name);
+            names.set(name, s);
+          }
+          continue;
+        }
+        this.forget(name, this.streams.get(name)!);
+        this.evictedStreams++;
+        return true;
+      }
+      return false;
+    };
+    while (this.streams.size > this.maxStreams && scan > 0) {
+      if (!evictOne(this.emptyStreams) && !evictOne(this.streams)) break;
+    }
+  }
+
+  private forget(channel: string, stream: Stream): void {
+    this.streams.delete(channel);
+    this.emptyStreams.delete(channel);
+    for (const item of stream.items) this.budget.release(item);
+    stream.items.length = 0;
+  }
+
   private dropExpired(stream: Stream, now: number): void {
     let n = 0;
-    while (n < stream.items.length && stream.items[n]!.expiresAt <= now) n++;
+    while (n < stream.items.length && stream.items[n]!.expiresAt <= now) this.budget.release(stream.items[n++]!);
     if (n > 0) stream.items.splice(0, n);
   }
 
@@ -161,8 +265,16 @@ export class MemoryBroker implements Broker {
   sweep(): void {
     const now = this.now();
     for (const [channel, stream] of this.streams) {
-      if (this.expired(channel, stream, now)) this.streams.delete(channel);
+      if (this.expired(channel, stream, now)) this.forget(channel, stream);
       else this.dropExpired(stream, now);
     }
   }
+}
+
+/** A stored item as a publication: its JSON decoded (key order as published: data, info, offset). */
+function decode(item: StoredItem): EncodedPublication {
+  const data: unknown = JSON.parse(item.json);
+  const pub: EncodedPublication = item.info ? { data, info: item.info, offset: item.offset } : { data, offset: item.offset };
+  pub[ENCODED_DATA] = item.json;
+  return pub;
 }

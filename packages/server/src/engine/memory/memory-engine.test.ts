@@ -5,6 +5,7 @@ import { presenceContract } from '../presence.contract.js';
 import { progressContract } from '../progress.contract.js';
 import { typingContract } from '../typing.contract.js';
 import { userStatusContract } from '../user-status.contract.js';
+import { publicationBytes } from '../broker.js';
 import { MemoryBroker } from './memory-broker.js';
 import { MemoryIdempotencyStore } from './memory-idempotency.js';
 import { MemoryPresenceManager } from './memory-presence.js';
@@ -31,6 +32,75 @@ describe('MemoryBroker stream lifetime', () => {
       await broker.unsubscribe('x:kept');
       await new Promise((r) => setTimeout(r, 250));
       expect((await broker.position('x:kept')).epoch).not.toBe(a.epoch);
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
+describe('MemoryBroker stream and byte bounds', () => {
+  const history = { size: 10, ttlMs: 60_000 };
+
+  it('keeps the stream count at history.maxStreams while a connection cycles unique channel names', async () => {
+    const broker = new MemoryBroker({ metaTtlMs: 3_600_000, maxStreams: 100 });
+    broker.setHandler({ onPublication: () => {}, onControl: () => {} });
+    try {
+      const kept = await broker.publish('x:kept', 'data', { history });
+      // What a subscribe does for each name: subscribe, read the position, unsubscribe.
+      for (let i = 0; i < 5000; i++) {
+        const channel = `x:cycle-${i}`;
+        await broker.subscribe(channel);
+        await broker.position(channel);
+        await broker.unsubscribe(channel);
+        expect(broker.historyStats().streams).toBeLessThanOrEqual(100);
+      }
+      expect(broker.historyStats()).toMatchObject({ streams: 100, evictedStreams: 4901 });
+      // Streams that never held a publication go first: the published one kept its position.
+      expect(await broker.position('x:kept')).toEqual(kept.position);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('counts bytes back when publications leave by size, ttl, removal or a forgotten stream', async () => {
+    let now = 1_000_000;
+    const broker = new MemoryBroker({ metaTtlMs: 10_000, now: () => now, sweepIntervalMs: 3_600_000 });
+    broker.setHandler({ onPublication: () => {}, onControl: () => {} });
+    const owner = { id: 'alice', maxBytes: 1_000_000 };
+    const one = publicationBytes(JSON.stringify('p'), undefined);
+    try {
+      for (let i = 0; i < 15; i++) await broker.publish('x:a', 'p', { history, owner });
+      // Ten kept (size), five trimmed.
+      expect(broker.historyStats()).toMatchObject({ bytes: 10 * one, publications: 10 });
+      expect(broker.ownerBytes('alice')).toBe(10 * one);
+      await broker.publish('x:b', 'p', { history: { size: 10, ttlMs: 100 }, owner });
+      now += 200;
+      broker.sweep();
+      expect(broker.ownerBytes('alice')).toBe(10 * one);
+      await broker.removeHistory('x:a');
+      expect(broker.historyStats()).toMatchObject({ bytes: 0, publications: 0 });
+      expect(broker.ownerBytes('alice')).toBe(0);
+      await broker.publish('x:c', 'p', { history, owner });
+      now += 20_000;
+      broker.sweep();
+      expect(broker.historyStats()).toMatchObject({ bytes: 0, publications: 0, streams: 0 });
+      expect(broker.ownerBytes('alice')).toBe(0);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('holds the node budget under a flood of publications to fresh channels, evicting the oldest', async () => {
+    const data = { text: 'x'.repeat(1000) };
+    const one = publicationBytes(JSON.stringify(data), undefined);
+    const broker = new MemoryBroker({ metaTtlMs: 3_600_000, maxBytes: 50 * one });
+    broker.setHandler({ onPublication: () => {}, onControl: () => {} });
+    try {
+      for (let i = 0; i < 20_000; i++) broker.publishSync(`x:flood-${i}`, data, { history });
+      const stats = broker.historyStats();
+      expect(stats).toMatchObject({ bytes: 50 * one, publications: 50, evictedByNodeBudget: 19_950 });
+      expect((await broker.history('x:flood-19999', { limit: 10 })).publications).toHaveLength(1);
+      expect((await broker.history('x:flood-0', { limit: 10 })).publications).toHaveLength(0);
     } finally {
       await broker.close();
     }
