@@ -28,7 +28,7 @@ const STATUS_BY_CODE: Record<string, number> = {
 };
 
 export function statusOf(code: string): number {
-  return STATUS_BY_CODE[code] ?? 400;
+  return Object.hasOwn(STATUS_BY_CODE, code) ? STATUS_BY_CODE[code]! : 400;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -2,11 +2,21 @@
  * Who may subscribe to and publish on which channel. Namespace rules come from
  * config; personal (`user:#id`) and user-limited (`ns:...#a,b`) channels have
  * fixed rules. Every denial is a TidingsError with a code from the protocol.
+ *
+ * The namespace `tidings-admin` is reserved for the dashboard: its channels resolve
+ * only for a plain subscribe by a connection holding the dashboard's role (which only
+ * tokens this node signs for its dashboard carry). Every other path (a token's
+ * `channels` claim, connect hooks, subscription tokens, client and server publishes,
+ * history, presence) is refused with `permission_denied`.
  */
 import { ErrorCode, PERSONAL_NAMESPACE, channelError, parseChannel, type ParsedChannel } from '@tidings/protocol';
 import type { NamespaceConfig, TidingsConfig } from '../config/schema.js';
 import { TidingsError } from '../errors.js';
+import { DASHBOARD_ROLE } from './dashboard-sessions.js';
 import type { TokenVerifier } from './token-verifier.js';
+
+/** The namespace of the dashboard's own channels (`tidings-admin:stats`). */
+export const DASHBOARD_NAMESPACE = 'tidings-admin';
 
 /** The connection asking. */
 export interface Principal {
@@ -21,9 +31,12 @@ export interface ResolvedChannel {
   parsed: ParsedChannel;
   /** `user:#<id>` */
   personal: boolean;
+  /** In the dashboard's namespace: only dashboard connections may subscribe, nothing else reaches it. */
+  reserved?: boolean;
 }
 
 const denied = (message: string) => new TidingsError(ErrorCode.PermissionDenied, message);
+const reservedDenied = () => denied(`namespace "${DASHBOARD_NAMESPACE}" is reserved for the dashboard's own connections`);
 
 /** Resolved names kept, so hot channels skip validation; cleared when full or on reload. */
 const RESOLVE_CACHE_SIZE = 10_000;
@@ -51,15 +64,20 @@ export class ChannelPolicy {
     };
   }
 
-  /** Validates a channel name and finds its namespace; throws `invalid_channel` or `unknown_namespace`. */
-  resolve(channel: unknown): ResolvedChannel {
-    if (typeof channel === 'string') {
-      const hit = this.resolved.get(channel);
-      if (hit) return hit;
+  /**
+   * Validates a channel name and finds its namespace; throws `invalid_channel` or
+   * `unknown_namespace`. A channel of the dashboard's reserved namespace resolves only
+   * for `who` holding the dashboard's role (a client subscribe); for every other caller,
+   * server-side ones included, it throws `permission_denied`.
+   */
+  resolve(channel: unknown, who?: Principal): ResolvedChannel {
+    let target = typeof channel === 'string' ? this.resolved.get(channel) : undefined;
+    if (!target) {
+      target = this.resolveUncached(channel);
+      if (this.resolved.size >= RESOLVE_CACHE_SIZE) this.resolved.clear();
+      this.resolved.set(target.channel, target);
     }
-    const target = this.resolveUncached(channel);
-    if (this.resolved.size >= RESOLVE_CACHE_SIZE) this.resolved.clear();
-    this.resolved.set(target.channel, target);
+    if (target.reserved && !who?.roles.includes(DASHBOARD_ROLE)) throw reservedDenied();
     return target;
   }
 
@@ -78,11 +96,13 @@ export class ChannelPolicy {
       if (!parsed.rest.startsWith('#') || parsed.users?.length !== 1) {
         throw new TidingsError(ErrorCode.InvalidChannel, 'personal channels are "user:#<userId>"');
       }
-      return { channel: name, ns: this.personalNs, parsed, personal: true };
+      return { channel: name, ns: this.personalNs, parsed, personal: true, reserved: false };
     }
-    const ns = this.config.namespaces[parsed.namespace];
+    // An own property only: `constructor`, `__proto__`, `toString` are no namespaces.
+    const namespaces = this.config.namespaces;
+    const ns = Object.hasOwn(namespaces, parsed.namespace) ? namespaces[parsed.namespace] : undefined;
     if (!ns) throw new TidingsError(ErrorCode.UnknownNamespace, `namespace "${parsed.namespace}" is not configured`);
-    return { channel: name, ns, parsed, personal: false };
+    return { channel: name, ns, parsed, personal: false, reserved: parsed.namespace === DASHBOARD_NAMESPACE };
   }
 
   /** The namespace of a channel, or undefined when the name or namespace is unknown. */
@@ -100,6 +120,11 @@ export class ChannelPolicy {
    */
   async authorizeSubscribe(who: Principal, target: ResolvedChannel, token?: string): Promise<void> {
     const { ns, parsed, channel } = target;
+    if (target.reserved) {
+      // Only the dashboard's own connections, with a plain subscribe: no token, no user list.
+      if (token !== undefined || parsed.users || !who.roles.includes(DASHBOARD_ROLE)) throw reservedDenied();
+      return;
+    }
     if (target.personal) {
       if (who.user === '' || parsed.users![0] !== who.user) throw denied('personal channels belong to their user');
       return;
@@ -124,6 +149,7 @@ export class ChannelPolicy {
   /** Checks a client publish. */
   authorizePublish(who: Principal, target: ResolvedChannel, subscribed: boolean): void {
     const { ns, parsed } = target;
+    if (target.reserved) throw reservedDenied();
     if (target.personal) throw denied('clients cannot publish to personal channels');
     const rule = ns.clientPublish;
     if (rule === 'none') throw denied(`namespace "${parsed.namespace}" does not allow client publishing`);

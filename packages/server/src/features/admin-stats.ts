@@ -1,12 +1,15 @@
 /**
  * Live node statistics for the admin dashboard, delivered through Tidings itself:
  * once per interval, while anyone is subscribed to `tidings-admin:stats`, the node
- * publishes a snapshot there. Only connections with the `tidings-admin` role may
- * subscribe (the namespace is reserved; see config/schema.ts).
+ * publishes a snapshot there, straight to the broker. Only the dashboard's own
+ * connections (role `tidings-admin`, in tokens this node signs) may subscribe, with a
+ * plain subscribe; the namespace is reserved against every other path (see
+ * auth/channel-policy.ts and config/schema.ts).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { DASHBOARD_NAMESPACE } from '../auth/channel-policy.js';
 
-export const ADMIN_NAMESPACE = 'tidings-admin';
+export const ADMIN_NAMESPACE = DASHBOARD_NAMESPACE;
 export const ADMIN_STATS_CHANNEL = `${ADMIN_NAMESPACE}:stats`;
 
 /** One snapshot, as published. Rates are per second over the last interval. */

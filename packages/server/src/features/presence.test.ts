@@ -195,6 +195,16 @@ describe('global user status', () => {
     fan.close();
   });
 
+  it('follows users named like Object.prototype members: each has its entry in statuses, __proto__ included', async () => {
+    const fan = await connect(fresh('fan'));
+    const names = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf'];
+    const reply = await fan.ok('follow', { users: names });
+    // JSON.parse makes "__proto__" an own key, so the reply's keys are what the server sent.
+    expect(Object.keys(reply.statuses).sort()).toEqual([...names].sort());
+    for (const name of names) expect(Object.getOwnPropertyDescriptor(reply.statuses, name)?.value).toEqual({ status: 'offline' });
+    fan.close();
+  });
+
   it('limits follows and refuses them when disabled or anonymous', async () => {
     const n = await startTestNode({ status: { follow: 'none' } });
     try {

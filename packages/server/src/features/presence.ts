@@ -229,7 +229,8 @@ export class PresenceFeature {
     for (const f of follows) session.follows.set(f.followed, f);
     await Promise.all(follows.map((f) => hub.subscribe(f)));
     const entries = await Promise.all(allowed.map((u) => userStatus.get(u)));
-    const statuses: Record<string, UserStatus> = {};
+    // No prototype: a user named `__proto__` is an entry like any other, not the object's prototype.
+    const statuses: Record<string, UserStatus> = Object.create(null);
     for (const e of entries) statuses[e.user] = publicStatus(e);
     return { follows, statuses };
   }

@@ -177,7 +177,8 @@ const refresh: Handler<RefreshCommand> = async (session, cmd) => {
 
 const subscribe: Handler<SubscribeCommand> = async (session, cmd) => {
   const { policy, hooks, config, hub } = session.services;
-  const target = policy.resolve(cmd.channel);
+  // With the principal: the dashboard's reserved channel resolves for dashboard connections only.
+  const target = policy.resolve(cmd.channel, session.principal);
   if (session.subs.has(target.channel)) throw new TidingsError(ErrorCode.AlreadySubscribed, 'already subscribed');
   const perConnection = config.limits.subscriptionsPerConnection;
   if (session.subs.size >= perConnection) {
