@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clientFrames, invalidClientFrames, multiFrames, serverFrames, type FrameFixture } from '../test/golden.js';
-import { CloseCode, CloseReason, ErrorCode, closeCodeReconnects } from './codes.js';
+import { CloseCode, CloseReason, ErrorCode, closeCodeIsTerminal, closeCodeReconnects } from './codes.js';
 import {
   COMMAND_TYPES,
   FRAME_SEPARATOR,
@@ -285,7 +285,11 @@ describe('golden server frames', () => {
       if (!isPush(frame) || frame.type !== 'disconnect') continue;
       expect(frame.reason).toBe(CloseReason[frame.code]);
       expect(frame.reconnect).toBe(closeCodeReconnects(frame.code));
+      // Terminal codes say so; the others leave the field out.
+      if (closeCodeIsTerminal(frame.code)) expect(frame.terminal).toBe(true);
+      else expect(frame).not.toHaveProperty('terminal');
     }
+    expect(serverFrames.some(({ frame }) => isPush(frame) && frame.type === 'disconnect' && frame.terminal === true)).toBe(true);
   });
 
   it('error replies use known error codes, except the application-code fixture', () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   CloseCode,
@@ -187,5 +188,100 @@ describe('ErrorCode', () => {
       expect(TEMPORARY_ERROR_CODES.has(c), c).toBe(false);
     }
     expect(TEMPORARY_ERROR_CODES.has(ErrorCode.RateLimited)).toBe(true);
+  });
+});
+
+// ------------------------------------------------------------ the code table against the docs
+
+/** The rows of the first Markdown table after `heading` in `doc`, as trimmed cells (header and rule left out). */
+function tableAfter(doc: string, heading: string, firstHeader: string): string[][] {
+  const start = doc.indexOf(`\n${heading}\n`);
+  if (start < 0) throw new Error(`no heading ${JSON.stringify(heading)}`);
+  const lines = doc.slice(start).split('\n');
+  const head = lines.findIndex((l) => l.startsWith(`| ${firstHeader} |`));
+  if (head < 0) throw new Error(`no table starting with "${firstHeader}" after ${heading}`);
+  const rows: string[][] = [];
+  for (const line of lines.slice(head + 2)) {
+    if (!line.startsWith('|')) break;
+    // Cells split on pipes that are not escaped (`\|` stands inside a cell).
+    rows.push(line.slice(1, -1).split(/(?<!\\)\|/).map((c) => c.trim()));
+  }
+  return rows;
+}
+
+const readDoc = (name: string): string => readFileSync(new URL(`../../../docs/${name}`, import.meta.url), 'utf8');
+
+describe('docs/errors.md agrees with the code table', () => {
+  const doc = readDoc('errors.md');
+
+  it('error codes: every ErrorCode is documented once, with the same temporary flag, and every documented code exists', () => {
+    const rows = tableAfter(doc, '## Error codes', 'Code');
+    const documented = rows.map(([code, temporary]) => {
+      const m = /^\[`([a-z_]+)`\]\(#\1\)$/.exec(code!);
+      expect(m, code).not.toBeNull();
+      return { code: m![1]!, temporary: temporary!.startsWith('**yes**') };
+    });
+    const names = documented.map((d) => d.code);
+    expect(new Set(names).size).toBe(names.length);
+    expect([...names].sort()).toEqual([...Object.values(ErrorCode)].sort());
+    for (const { code, temporary } of documented) expect(temporary, code).toBe(TEMPORARY_ERROR_CODES.has(code));
+    for (const code of names) expect(doc, `section for ${code}`).toContain(`\n### ${code}\n`);
+  });
+
+  it('close codes: every CloseCode is documented with its number, reason and reconnect meaning; every documented code exists', () => {
+    const rows = tableAfter(doc, '## Close codes', 'Code');
+    const documented = new Map(rows.map(([code, name, reason, reconnect]) => [Number(code), { name: name!, reason: reason!, reconnect: reconnect! }]));
+    expect(documented.size).toBe(rows.length);
+    for (const [key, code] of closeEntries) {
+      const row = documented.get(code);
+      expect(row, `${key} ${code} is in the table`).toBeDefined();
+      expect(row!.name, key).toBe(CloseReason[code]);
+      // A standard code (1009) may carry whatever reason the WebSocket layer gives it.
+      const layer = code < 4000 && row!.reason === 'from the WebSocket layer';
+      expect(layer || row!.reason.startsWith(`\`${CloseReason[code]}\``), `${key}: ${row!.reason}`).toBe(true);
+      expect(row!.reconnect.startsWith('no'), `${key}: ${row!.reconnect}`).toBe(!closeCodeReconnects(code));
+      expect(doc, `section for ${code}`).toContain(`\n### ${code} ${CloseReason[code]}\n`);
+    }
+    for (const [code, row] of documented) {
+      if (closeValues.includes(code)) continue;
+      // The rest are standard codes the WebSocket layer or the network sets; Tidings never sends them.
+      expect(code >= 1000 && code <= 1015, `${code} is a named code or a standard one`).toBe(true);
+      expect(row.reason === '—' || row.reason.startsWith('from the WebSocket layer'), `${code}: ${row.reason}`).toBe(true);
+      expect(row.reconnect.startsWith('no'), String(code)).toBe(!closeCodeReconnects(code));
+      expect(closeCodeIsTerminal(code), String(code)).toBe(false);
+    }
+  });
+
+  it('close code ranges: the doc states them as the code applies them, and that terminal codes say so in the push', () => {
+    expect(doc).toContain('Ranges: 4000–4499 reconnect, 4500–4999 terminal');
+    expect(doc).toContain('`{"type":"disconnect","code":4600,"reason":"disconnect","reconnect":false,"terminal":true}`');
+  });
+
+  it('unsubscribe codes: every UnsubscribeCode is documented, final or resubscribing as the code says, and nothing else is', () => {
+    const rows = tableAfter(doc, '## Unsubscribe codes', 'Code');
+    expect(rows.map(([code]) => Number(code)).sort()).toEqual(Object.values(UnsubscribeCode).sort());
+    for (const [code, , , , action] of rows) {
+      expect(/^subscribe again/i.test(action!), `${code}: ${action}`).toBe(unsubscribeCodeResubscribes(Number(code)));
+    }
+  });
+});
+
+describe('docs/protocol.md agrees with the close code table', () => {
+  it('every CloseCode is in section 14 with its reason and client action, and every code there is named or standard', () => {
+    const doc = readDoc('protocol.md');
+    const rows = tableAfter(doc, '### Close codes', 'Code');
+    const documented = new Map(rows.map(([code, , reason, action]) => [Number(code), { reason: reason!, action: action! }]));
+    for (const [key, code] of closeEntries) {
+      const row = documented.get(code);
+      expect(row, `${key} ${code}`).toBeDefined();
+      const layer = code < 4000 && (row!.reason === 'set by the WebSocket layer' || code === CloseCode.Normal);
+      expect(layer || row!.reason.startsWith(`\`${CloseReason[code]}\``), `${key}: ${row!.reason}`).toBe(true);
+      expect(row!.action.startsWith('do not reconnect'), `${key}: ${row!.action}`).toBe(!closeCodeReconnects(code));
+    }
+    for (const [code, row] of documented) {
+      if (closeValues.includes(code)) continue;
+      expect(code >= 1000 && code <= 1015, String(code)).toBe(true);
+      expect(row.action.startsWith('do not reconnect'), String(code)).toBe(!closeCodeReconnects(code));
+    }
   });
 });

@@ -559,6 +559,11 @@ export interface DisconnectPush {
   reason: string;
   /** Whether the client should reconnect. */
   reconnect: boolean;
+  /**
+   * Present and `true` when the code is terminal (4500–4999): the client must not reconnect on
+   * its own, only when the application intervenes (new credentials, user action). Absent otherwise.
+   */
+  terminal?: true;
   /** Suggested wait before reconnecting, in milliseconds. */
   delay?: number;
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CloseCode, MAX_JSON_DEPTH } from '@tidings/protocol';
+import { CloseCode, CloseReason, MAX_JSON_DEPTH, closeCodeIsTerminal, closeCodeReconnects } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
 import { TestClient } from '../test-support/test-client.js';
 import { startTestNode, type TestNode } from '../test-support/test-node.js';
@@ -39,7 +39,27 @@ describe('protocol handling', () => {
     c.send('{not json');
     const closed = await c.closed;
     expect(closed.code).toBe(CloseCode.BadRequest);
-    expect(c.pushes.find((p) => p.type === 'disconnect')).toMatchObject({ code: CloseCode.BadRequest, reconnect: false });
+    expect(c.pushes.find((p) => p.type === 'disconnect')).toMatchObject({ code: CloseCode.BadRequest, reconnect: false, terminal: true });
+  });
+
+  it('every terminal close code says terminal: true in its disconnect push (4600 too); reconnect codes leave it out', async () => {
+    for (const code of [4005, 4321, 4499, 4500, 4503, 4600, 4999]) {
+      const user = `dc-${code}`;
+      const c = await connected(user);
+      expect((await t.api('POST', `/users/${user}/disconnect`, { code })).status).toBe(200);
+      const closed = await c.closed;
+      expect(closed.code, String(code)).toBe(code);
+      const push = c.pushes.find((p) => p.type === 'disconnect');
+      const terminal = code >= 4500;
+      expect(push, String(code)).toEqual({
+        type: 'disconnect',
+        code,
+        reason: CloseReason[code] ?? 'disconnect',
+        reconnect: closeCodeReconnects(code),
+        ...(terminal ? { terminal: true } : {}),
+      });
+      expect(closeCodeIsTerminal(code)).toBe(terminal);
+    }
   });
 
   it('answers an unknown command with unknown_command and keeps the connection', async () => {

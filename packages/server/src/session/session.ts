@@ -11,6 +11,7 @@ import {
   CloseCode,
   CloseReason,
   ErrorCode,
+  closeCodeIsTerminal,
   closeCodeReconnects,
   decodeClientMessage,
   encodeError,
@@ -291,6 +292,8 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     if (this.state === 'closed') return;
     const reason = closeReason(options.reason ?? CloseReason[code] ?? 'disconnect');
     const push: Record<string, unknown> = { type: 'disconnect', code, reason, reconnect: closeCodeReconnects(code) };
+    // Every terminal code (4500-4999, named or chosen by the backend) says so.
+    if (closeCodeIsTerminal(code)) push.terminal = true;
     if (options.delay !== undefined) push.delay = options.delay;
     this.push(OutFrame.fromText(JSON.stringify(push)));
     this.flush();
