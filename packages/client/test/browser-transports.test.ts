@@ -411,6 +411,55 @@ describe.skipIf(chromiumMissing())('transports in Chromium', () => {
     expect(unexpected, `page console:\n${opened.watch.console.join('\n')}`).toEqual([]);
   });
 
+  test("EventSource cut before its first event: the preamble's id lets it resume with Last-Event-ID 0 on the same session, and the first event arrives", async () => {
+    proxy = await startBlockingProxy(server.port);
+    const base = `http://127.0.0.1:${proxy.port}/connection`;
+    const opened = await openPage();
+    const { page } = opened;
+    const token = await server.token('page-sse-zero');
+    // A bare EventSource in the page, on a session the page opens (same browser and address as the stream).
+    const { session } = await within(
+      page.evaluate(
+        async ([base, token]) => {
+          const res = await fetch(`${base}/open`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ transport: 'sse', token }) });
+          const { session, ticket } = (await res.json()) as { session: string; ticket: string };
+          const seen = { opens: 0, errors: 0, events: [] as Array<{ id: string; data: string }> };
+          (window as unknown as { seen: typeof seen }).seen = seen;
+          const es = new EventSource(`${base}/sse?ticket=${ticket}`);
+          es.onopen = () => seen.opens++;
+          es.onerror = () => seen.errors++;
+          es.addEventListener('reply', (ev) => seen.events.push({ id: (ev as MessageEvent).lastEventId, data: (ev as MessageEvent).data as string }));
+          return { session };
+        },
+        [base, token] as const,
+      ),
+      WAIT,
+      'opening a session and its EventSource in the page',
+    );
+    type Seen = { opens: number; errors: number; events: Array<{ id: string; data: string }> };
+    const seen = () => within(page.evaluate(() => (window as unknown as { seen: Seen }).seen), WAIT, 'reading the page');
+    const deadline = Date.now() + WAIT;
+    while ((await seen()).opens < 1 && Date.now() < deadline) await sleep(20);
+    expect((await seen()).opens).toBe(1);
+    await sleep(100);
+    // Cut the stream: the browser has the preamble, and no event yet.
+    expect(proxy.cutStreams()).toBe(1);
+    // The connect reply waits in the session for the stream to come back.
+    const res = await fetch(`http://127.0.0.1:${server.port}/connection/sse/${session}`, { method: 'POST', headers: { 'content-type': 'text/plain', authorization: `Bearer ${token}` }, body: '{"id":1,"type":"connect"}' });
+    expect(res.status).toBe(204);
+    await until('EventSource to resume', () => proxy!.streamRequests().length >= 2);
+    let s = await seen();
+    for (const end = Date.now() + WAIT; s.events.length < 1 && Date.now() < end; s = await seen()) await sleep(20);
+    expect(s.events).toHaveLength(1);
+    expect(s.events[0]!.id).toBe('1');
+    expect(JSON.parse(s.events[0]!.data)).toMatchObject({ id: 1, result: { user: 'page-sse-zero' } });
+    const [first, resume] = proxy.streamRequests();
+    expect(resume!.url).toBe(first!.url);
+    expect(first!.lastEventId).toBeUndefined();
+    expect(resume!.lastEventId).toBe('0');
+    expect(s.opens).toBe(2);
+  });
+
   test('through a proxy that refuses WebSocket upgrades, the default transports fall back to SSE', async () => {
     proxy = await startBlockingProxy(server.port);
     const viaProxy = proxy.url(server.wsUrl);

@@ -8,8 +8,9 @@
  *   toward `client.maxQueueBytes`, like a WebSocket's unsent bytes.
  * - **SSE**: frames are written to the open stream as events whose `id:` is the sequence.
  *   Written frames are kept in a replay window (`http.replayBytes`), so an EventSource that
- *   reconnects with `Last-Event-ID` resumes without loss. Frames made while no stream is
- *   open wait for the next one.
+ *   reconnects with `Last-Event-ID` resumes without loss. Each stream's preamble carries
+ *   the id it starts after (0 on the first), so `Last-Event-ID: 0` resumes a stream cut
+ *   before its first event. Frames made while no stream is open wait for the next one.
  *
  * Without a stream or poll for `http.sessionTimeout`, the session ends (code 1006).
  */
@@ -243,13 +244,15 @@ export class HttpSessionTransport implements Transport {
       'cache-control': 'no-store, no-transform',
       'x-accel-buffering': 'no',
     });
-    res.write(`retry: ${this.options.retry}\n: ${' '.repeat(16)}\n\n`);
     if (lastEventId !== undefined) {
       this.acknowledge(lastEventId);
       this.#written = lastEventId;
     } else {
       this.#written = this.#oldest - 1;
     }
+    // `id:` without data (nothing is dispatched): where the stream starts, 0 on a first open, so
+    // an EventSource cut off before the first event still resumes with a Last-Event-ID.
+    res.write(`retry: ${this.options.retry}\nid: ${this.#written}\n: ${' '.repeat(16)}\n\n`);
     res.on('close', () => {
       if (this.#stream !== res) return;
       this.#stream = null;

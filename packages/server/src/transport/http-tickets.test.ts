@@ -50,6 +50,18 @@ test('a ticket opens and resumes its stream only from the client that opened the
   expect(await streamStatus(ticket, { 'x-forwarded-for': '10.6.6.6', 'user-agent': UA }, 0)).toBe(401);
 });
 
+test('a resume with Last-Event-ID 0 (nothing received yet) is still refused to another client, and accepted from the opener', async () => {
+  const { ticket } = await openSse('10.1.0.2');
+  const opener = { 'x-forwarded-for': '10.1.0.2', 'user-agent': UA };
+  expect(await streamStatus(ticket, opener)).toBe(200);
+  // The same marker from another address or another browser: 401.
+  expect(await streamStatus(ticket, { 'x-forwarded-for': '10.6.6.7', 'user-agent': UA, 'last-event-id': '0' })).toBe(401);
+  expect(await streamStatus(ticket, { ...opener, 'user-agent': 'curl/8', 'last-event-id': '0' })).toBe(401);
+  expect(await streamStatus(ticket, { ...opener, 'last-event-id': '0' })).toBe(200);
+  // Without the marker, a used ticket opens nothing even from the opener.
+  expect(await streamStatus(ticket, opener)).toBe(401);
+});
+
 test('bad requests to the HTTP transports are counted as bad requests', async () => {
   const before = t.node.stats().badRequestsTotal;
   for (const body of ['{"transport":"carrier-pigeon"}', 'not json']) {

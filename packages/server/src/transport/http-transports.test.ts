@@ -124,7 +124,8 @@ function wire(events: SseEvent[]): string {
   return events.map((e) => `${e.id !== undefined ? `id: ${e.id}\n` : ''}event: ${e.event}\ndata: ${e.data}\n\n`).join('');
 }
 
-const PREAMBLE = `retry: 1000\n: ${' '.repeat(16)}\n\n`;
+/** The start of every stream: `retry:`, the id it starts after (an `id:` without data, so no event), padding. */
+const preamble = (from: number) => `retry: 1000\nid: ${from}\n: ${' '.repeat(16)}\n\n`;
 
 async function until(check: () => boolean, what: string, timeout = 3_000): Promise<void> {
   const deadline = Date.now() + timeout;
@@ -210,7 +211,7 @@ describe('SSE', () => {
     const events = parseEvents(raw.text());
     expect(events.map((e) => e.event)).toEqual(['reply', 'reply', 'publication', 'publication', 'publication', 'disconnect', 'close']);
     expect(events.map((e) => e.id)).toEqual(['1', '2', '3', '4', '5', '6', undefined]);
-    expect(raw.text()).toBe(PREAMBLE + wire(events));
+    expect(raw.text()).toBe(preamble(0) + wire(events));
     expect(JSON.parse(events[2]!.data)).toEqual({ type: 'publication', channel: 'news:bytes', offset: 1, data: { n: 1, text: 'héllo ✓ 😀' } });
     expect(JSON.parse(events[4]!.data).data).toEqual({ n: 3, text: 'Zürich\u2028' });
     const { code, reason } = JSON.parse(events[5]!.data) as { code: number; reason: string };
@@ -231,12 +232,12 @@ describe('SSE', () => {
     await first.done;
     const events = parseEvents(first.text());
     expect(events.map((e) => e.id)).toEqual(['1', '2', '3', '4', '5']);
-    expect(first.text()).toBe(PREAMBLE + wire(events));
+    expect(first.text()).toBe(preamble(0) + wire(events));
     const second = readRaw(`${base()}/sse?ticket=${ticket}`, { 'last-event-id': '2' });
     await until(() => parseEvents(second.text()).length === 3, 'replayed');
     second.stop();
     await second.done;
-    expect(second.text()).toBe(PREAMBLE + wire(events.slice(2)));
+    expect(second.text()).toBe(preamble(2) + wire(events.slice(2)));
     expect(JSON.parse(parseEvents(second.text())[0]!.data).data).toEqual({ text: 'ünïcødé ✓ 😀' });
   });
 
@@ -260,7 +261,7 @@ describe('SSE', () => {
     await first.done;
     const events = parseEvents(first.text());
     expect(events.map((e) => Number(e.id))).toEqual(Array.from({ length: 152 }, (_, i) => i + 1));
-    expect(first.text()).toBe(PREAMBLE + wire(events));
+    expect(first.text()).toBe(preamble(0) + wire(events));
     // The window keeps the newest frames whose bytes fit in replayBytes.
     let kept = 0;
     for (let i = events.length - 1, bytes = 0; i >= 0 && (bytes += Buffer.byteLength(events[i]!.data)) <= replayBytes; i--) kept++;
@@ -274,7 +275,7 @@ describe('SSE', () => {
     all.stop();
     await all.done;
     const live = parseEvents(all.text());
-    expect(all.text()).toBe(PREAMBLE + wire(events.slice(oldest - 1)) + wire(live.slice(-1)));
+    expect(all.text()).toBe(preamble(oldest - 1) + wire(events.slice(oldest - 1)) + wire(live.slice(-1)));
     expect(live.at(-1)!.id).toBe('153');
     expect(JSON.parse(live.at(-1)!.data).data).toEqual({ n: 151 });
     // From the middle: the frames after it.
@@ -284,9 +285,43 @@ describe('SSE', () => {
     tail.stop();
     await tail.done;
     expect(parseEvents(tail.text()).map((e) => Number(e.id))).toEqual(Array.from({ length: 153 - middle }, (_, i) => middle + 1 + i));
-    expect(tail.text()).toBe(PREAMBLE + wire([...events, ...live.slice(-1)].slice(middle)));
+    expect(tail.text()).toBe(preamble(middle) + wire([...events, ...live.slice(-1)].slice(middle)));
     // That resume acknowledged everything up to 140: 139 is gone now.
     const gone = readStream(`${base()}/sse?ticket=${ticket}`, { 'last-event-id': String(middle - 1) });
+    await gone.done;
+    expect(gone.events).toEqual([{ event: 'close', data: JSON.stringify({ code: 4005, reason: 'cannot resume' }) }]);
+  });
+
+  test('a stream cut before its first event announced id 0: Last-Event-ID 0 replays from the start of the window, in the same bytes; once the window moved on, it cannot resume', async () => {
+    server = await startTestNode({ http: { replayBytes: 600, sessionTimeout: 5_000 } });
+    const token = await server.token('alice');
+    const { session, ticket } = await open('sse', token);
+    const first = readRaw(`${base()}/sse?ticket=${ticket}`);
+    await until(() => first.text().length > 0, 'the preamble');
+    expect(first.text()).toBe(preamble(0));
+    // The server writes the frames, but the client loses them all (the stream breaks before they arrive).
+    await post('sse', session, '{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"news:zero"}', token);
+    await server.api('POST', '/publish', { channel: 'news:zero', data: { n: 1 } });
+    await until(() => parseEvents(first.text()).length === 3, 'three events written');
+    first.stop();
+    await first.done;
+    const events = parseEvents(first.text());
+    const resumed = readRaw(`${base()}/sse?ticket=${ticket}`, { 'last-event-id': '0' });
+    await until(() => parseEvents(resumed.text()).length === 3, 'replayed from the start');
+    await server.api('POST', '/publish', { channel: 'news:zero', data: { n: 2 } });
+    await until(() => parseEvents(resumed.text()).length === 4, 'live after the replay');
+    resumed.stop();
+    await resumed.done;
+    const live = parseEvents(resumed.text());
+    expect(live.map((e) => e.id)).toEqual(['1', '2', '3', '4']);
+    expect(resumed.text()).toBe(preamble(0) + wire(events) + wire(live.slice(-1)));
+    // Enough traffic to push frame 1 out of the window: 0 is no longer a point to resume from.
+    for (let n = 3; n <= 12; n++) await server.api('POST', '/publish', { channel: 'news:zero', data: { n, pad: 'x'.repeat(60) } });
+    const tail = readStream(`${base()}/sse?ticket=${ticket}`, { 'last-event-id': '4' });
+    await until(() => tail.events.length === 10, 'the frames after 4');
+    tail.stop();
+    await tail.done;
+    const gone = readStream(`${base()}/sse?ticket=${ticket}`, { 'last-event-id': '0' });
     await gone.done;
     expect(gone.events).toEqual([{ event: 'close', data: JSON.stringify({ code: 4005, reason: 'cannot resume' }) }]);
   });
