@@ -1058,7 +1058,8 @@ export class Tidings extends Emitter<ClientEvents> {
   }
 
   #knownStatuses(users: readonly string[]): Record<string, UserStatus> {
-    const out: Record<string, UserStatus> = {};
+    // No prototype: a user named `__proto__` is an entry like any other.
+    const out: Record<string, UserStatus> = Object.create(null);
     for (const u of users) {
       const s = this.#statuses.get(u);
       if (s) out[u] = s;

@@ -275,6 +275,18 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
       expect(alice.userStatus('bob')).toBeUndefined();
       expect(alice.followed()).toEqual(['carol']);
     });
+
+    test('status: follow of users named like Object.prototype members gives each its own entry, __proto__ included', async () => {
+      const alice = await connected('alice');
+      await connected('__proto__');
+      const names = ['__proto__', 'constructor', 'toString'];
+      const statuses = await alice.follow(names);
+      expect(Object.keys(statuses).sort()).toEqual([...names].sort());
+      expect(Object.getOwnPropertyDescriptor(statuses, '__proto__')?.value).toMatchObject({ status: 'online' });
+      expect(Object.getOwnPropertyDescriptor(statuses, 'constructor')?.value).toMatchObject({ status: 'offline' });
+      // Asked again (nothing new to follow), the known statuses come back the same way.
+      expect(Object.keys(await alice.follow(names)).sort()).toEqual([...names].sort());
+    });
   });
 
   describe('page visibility', () => {

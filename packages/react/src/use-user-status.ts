@@ -27,7 +27,8 @@ export class UserStatusStore extends Store<UserStatuses> {
   }
 
   protected override compute(): UserStatuses {
-    const out: Record<string, UserStatus | undefined> = {};
+    // No prototype: a user named `__proto__` is an entry like any other.
+    const out: Record<string, UserStatus | undefined> = Object.create(null);
     for (const user of this.#users) out[user] = this.#client.userStatus(user);
     return out;
   }

@@ -50,6 +50,15 @@ describe('useUserStatus', () => {
     expect(result.current.bob?.lastSeen).toEqual(expect.any(Number));
   });
 
+  test('users named like Object.prototype members each get their own entry, __proto__ included', async () => {
+    const { client: alice } = await clients.connected('alice');
+    await clients.connected('__proto__');
+    const { result } = renderHook(() => useUserStatus(['__proto__', 'constructor']), { wrapper: providerWrapper(alice) });
+    await waitFor(() => expect(Object.getOwnPropertyDescriptor(result.current, '__proto__')?.value?.status).toBe('online'), WAIT);
+    expect(Object.keys(result.current).sort()).toEqual(['__proto__', 'constructor']);
+    expect(Object.getOwnPropertyDescriptor(result.current, 'constructor')?.value?.status).toBe('offline');
+  });
+
   test('follows are counted across components: one unmounting keeps bob followed; the last one unfollows', async () => {
     const { client: alice, wire } = await clients.connected('alice');
     await clients.connected('bob');
