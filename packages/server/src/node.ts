@@ -47,6 +47,7 @@ import { ADMIN_STATS_CHANNEL, AdminStats } from './features/admin-stats.js';
 import { NotificationsFeature } from './features/notifications.js';
 import { PresenceFeature } from './features/presence.js';
 import { ProgressFeature } from './features/progress.js';
+import { budgetLimitName, budgetRefusal, encodeData, HistoryBudgetError } from './features/publish-data.js';
 import { TidingsError } from './errors.js';
 import {
   emptyHooks,
@@ -211,7 +212,8 @@ export class Tidings {
     }
     const limitHit = (limit: string, details: { user?: string; client?: string; ip?: string }) => this.limitHit(limit, details);
     this.limits = new NodeLimits(config, limitHit);
-    this.broker = broker ?? new MemoryBroker({ metaTtlMs: config.history.metaTtl });
+    this.broker =
+      broker ?? new MemoryBroker({ metaTtlMs: config.history.metaTtl, maxBytes: config.history.maxBytes, maxStreams: config.history.maxStreams });
     this.presence = presenceManager ?? new MemoryPresenceManager({ ttlMs: config.presence.ttl });
     this.userStatus = userStatusStore ?? new MemoryUserStatusStore({ ttlMs: config.presence.ttl, lastSeenTtlMs: config.status.lastSeenTtl });
     this.typing = typingStore ?? new MemoryTypingStore();
@@ -291,6 +293,7 @@ export class Tidings {
     });
     this.metrics.setSource(() => this.inspector.gauges());
     this.dashboard = new Dashboard({ config, log, clientIp, audit: this.audit });
+    if (this.broker.historyStats) this.metrics.setHistorySource(() => this.broker.historyStats!());
     this.api = new ServerApi(this, log, { metrics: this.metrics, audit: this.audit, originAllowed, sessionKey: (req) => this.dashboard.apiKeyOf(req) });
     this.adminStats = new AdminStats({
       node: this.nodeId,
@@ -480,7 +483,7 @@ export class Tidings {
       const target = this.policy.resolve(channel);
       // Hot path: an in-process engine publishes at once, with no promise chain to build.
       if (options?.idempotencyKey === undefined && this.broker.publishSync) {
-        const outcome = this.broker.publishSync(target.channel, data, this.brokerOptions(target.ns, undefined));
+        const outcome = this.publishSyncNow(target, data);
         this.published(options?.source ?? 'library');
         return Promise.resolve(outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {});
       }
@@ -509,33 +512,68 @@ export class Tidings {
 
   private async publishTo(target: ResolvedChannel, data: unknown, options: PublishRequest): Promise<PublishedOutcome> {
     if (options.idempotencyKey === undefined) {
-      const outcome = await this.publishNow(target, data, options);
+      const outcome = await this.publishNow(target, data, json, options);
+    // Encoded once, before the idempotency window or history sees it: data JSON cannot encode is refused here.
+    const json = encodeData(data);
       return outcome.position ? { position: outcome.position, deduplicated: false } : { deduplicated: false };
     }
     const key = JSON.stringify(['publish', target.channel, options.idempotencyKey]);
-    const { value, fresh } = await this.idempotency.once(key, this.config.idempotency.window, () => this.publishNow(target, data, options));
+    const { value, fresh } = await this.idempotency.once(key, this.config.idempotency.window, () => this.publishNow(target, data, json, options));
     return { ...value, deduplicated: !fresh };
   }
 
-  private async publishNow(target: ResolvedChannel, data: unknown, options: PublishRequest): Promise<PublishOutcome> {
-    const outcome = await this.broker.publish(target.channel, data, this.brokerOptions(target.ns, options.info));
+  private async publishNow(target: ResolvedChannel, data: unknown, json: string, options: PublishRequest): Promise<PublishOutcome> {
+    const info = options.info;
+    const brokerOptions = this.brokerOptions(target, json, info);
+    // Only clients' publications count against a user's budget; anonymous connections each have their own.
+    if (options.source === 'client' && info && brokerOptions.history && this.config.history.maxBytesPerUser > 0) {
+      brokerOptions.owner = { id: info.user === '' ? `#${info.client}` : info.user, maxBytes: this.config.history.maxBytesPerUser };
+    }
+    let outcome: PublishOutcome;
+    try {
+      outcome = await this.broker.publish(target.channel, data, brokerOptions);
+    } catch (err) {
+      throw this.publishRefusal(err, target, info);
+    }
     this.published(options.source);
     return outcome;
   }
 
   private published(source: PublishRequest['source']): void {
     this.counters.publicationsIn++;
+  /** The library's hot path on an in-process engine: encode once, publish, no promise. */
+  private publishSyncNow(target: ResolvedChannel, data: unknown): PublishOutcome {
+    const json = encodeData(data);
+    try {
+      return this.broker.publishSync!(target.channel, data, this.brokerOptions(target, json, undefined));
+    } catch (err) {
+      throw this.publishRefusal(err, target, undefined);
+    }
+  }
+
+  /** A history budget's refusal becomes `limit_exceeded` (counted and audited); other errors pass. */
+  private publishRefusal(err: unknown, target: ResolvedChannel, info: ClientInfo | undefined): unknown {
+    if (!(err instanceof HistoryBudgetError)) return err;
+    this.limitHit(budgetLimitName(err), info ? { user: info.user, client: info.client } : {});
+    return budgetRefusal(err, target.parsed.namespace);
+  }
+
     this.metrics.publicationIn(source);
   }
 
-  /** Broker options of a namespace (cached: the common case, no publisher info, allocates nothing). */
-  private brokerOptions(ns: NamespaceConfig, info: ClientInfo | undefined): PublishOptions {
+  /** Broker options of a publication (the namespace's history settings are built once per namespace). */
+  private brokerOptions(target: ResolvedChannel, json: string, info: ClientInfo | undefined): PublishOptions {
+    const ns = target.ns;
     let base = this.historyOptions.get(ns);
     if (!base) {
-      base = ns.history ? { history: { size: ns.history.size, ttlMs: ns.history.ttl } } : {};
+      const maxBytes = ns.history?.maxBytes;
+      const shared = maxBytes !== undefined && maxBytes > 0 ? { shared: { name: target.parsed.namespace, maxBytes } } : {};
+      base = ns.history ? { history: { size: ns.history.size, ttlMs: ns.history.ttl, ...shared } } : {};
       this.historyOptions.set(ns, base);
     }
-    return info ? { ...base, info } : base;
+    const history = base.history;
+    if (info) return history ? { history, info, json } : { info, json };
+    return history ? { history, json } : { json };
   }
 
   // ------------------------------------------------------------ reading

@@ -32,6 +32,20 @@ const size = (def: string) =>
       return bytes;
     });
 
+/** A size with no default (an option that is off unless set). */
+const optionalSize = () =>
+  z
+    .union([z.number(), z.string()])
+    .transform((v, ctx) => {
+      const bytes = parseSize(v);
+      if (bytes === null) {
+        ctx.addIssue({ code: 'custom', message: `expected a size like 65536, "64KiB", "4MiB", got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .optional();
+
 /** Secrets may arrive from env vars that look numeric. */
 const secretString = z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().min(1));
 
@@ -75,6 +89,8 @@ const namespaceSchema = z
       .strictObject({
         size: z.number().int().min(1).max(100_000),
         ttl: duration('1h'),
+        /** Bytes the namespace's stored publications may hold together; beyond it the oldest are evicted. Absent or 0: only `history.maxBytes`. */
+        maxBytes: optionalSize(),
       })
       .optional(),
     recover: z.boolean().default(false),
@@ -155,6 +171,12 @@ export const configSchema = z
       .strictObject({
         window: duration('5m'),
         /** Keys remembered at most on this node (memory engine); past it the least recently used is forgotten. */
+        /** Bytes all stored publications of the node may hold; beyond it the oldest, of any channel, are evicted (0: no limit). */
+        maxBytes: size('64MiB'),
+        /** Bytes one user's client publications may hold in history; a publish beyond it is refused (0: no limit). */
+        maxBytesPerUser: size('4MiB'),
+        /** Channel streams (epoch and offset) kept; beyond it unsubscribed ones are forgotten, never-published and least recently used first (0: no limit). */
+        maxStreams: z.number().int().min(0).default(100_000),
         maxKeys: z.number().int().min(1).default(100_000),
         /** Approximate bytes of remembered keys and results at most (memory engine). */
         maxBytes: size('64MiB'),

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Publication } from '@tidings/protocol';
 import type { ResolvedChannel } from '../auth/channel-policy.js';
 import { resolveConfig } from '../config/schema.js';
+import { publicationBytes } from '../engine/broker.js';
 import { MemoryBroker } from '../engine/memory/memory-broker.js';
 import { DelayedBroker } from '../test-support/delayed-broker.js';
 import { TestClient } from '../test-support/test-client.js';
@@ -51,6 +52,45 @@ describe('recoverySubscribe', () => {
     // Other epoch, or a position from the future.
     expect((await recoverySubscribe(broker, t, { epoch: 'other', offset: 7 }, 100)).result).toMatchObject({ recovered: false, epoch });
     expect((await recoverySubscribe(broker, t, { epoch, offset: 9 }, 100)).result).toMatchObject({ recovered: false });
+  });
+});
+
+describe('recoverySubscribe after budget evictions', () => {
+  const history = { size: 100, ttlMs: 60_000 };
+  const data = 'x'.repeat(500);
+  const one = publicationBytes(JSON.stringify(data), undefined);
+  const t = target('x:evicted', { history: { size: 100 }, recover: true });
+
+  it('answers recovered:false, never a partial replay, when the node budget evicted missed publications', async () => {
+    const broker = new MemoryBroker({ metaTtlMs: 60_000, maxBytes: 4 * one });
+    try {
+      let epoch = '';
+      for (let i = 0; i < 3; i++) epoch = (await broker.publish('x:evicted', data, { history })).position!.epoch;
+      // Another channel's publications push x:evicted's oldest two out of the node budget.
+      for (let i = 0; i < 3; i++) await broker.publish('x:other', data, { history });
+      const page = await broker.history('x:evicted', { limit: 10, since: { epoch, offset: 0 } });
+      expect(page.publications.map((p) => p.offset)).toEqual([3]);
+      expect((await recoverySubscribe(broker, t, { epoch, offset: 0 }, 100)).result).toMatchObject({ recovered: false, publications: [], offset: 3, epoch });
+      expect((await recoverySubscribe(broker, t, { epoch, offset: 1 }, 100)).result).toMatchObject({ recovered: false, publications: [] });
+      const ok = await recoverySubscribe(broker, t, { epoch, offset: 2 }, 100);
+      expect(ok.result).toMatchObject({ recovered: true, offset: 3 });
+      expect(ok.result.publications!.map((p) => p.offset)).toEqual([3]);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('answers recovered:false with a new epoch when the stream was forgotten beyond maxStreams', async () => {
+    const broker = new MemoryBroker({ metaTtlMs: 60_000, maxStreams: 10 });
+    try {
+      const { epoch } = (await broker.publish('x:evicted', data, { history })).position!;
+      for (let i = 0; i < 20; i++) await broker.publish(`x:flood-${i}`, 1, { history });
+      const out = await recoverySubscribe(broker, t, { epoch, offset: 1 }, 100);
+      expect(out.result.recovered).toBe(false);
+      expect(out.result.epoch).not.toBe(epoch);
+    } finally {
+      await broker.close();
+    }
   });
 });
 

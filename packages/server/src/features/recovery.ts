@@ -43,7 +43,10 @@ export async function recoverySubscribe(
     }
     return { result, lastOffset: position.offset };
   }
-  // One more than allowed, to tell "exactly at the limit" from "beyond it".
+  // One more than allowed, to tell "exactly at the limit" from "beyond it". When some
+  // missed publications left history (size, ttl, a byte budget's eviction), the page
+  // starts after a gap: fewer publications than missed, the first above recover.offset + 1.
+  // A forgotten stream (metaTtl, maxStreams) has another epoch. Either way: recovered false.
   const page = await broker.history(channel, { since: recover, limit: maxPublications + 1 });
   const { position, publications } = page;
   const missed = position.offset - recover.offset;

@@ -7,7 +7,7 @@
  * and the same bytes go to every local subscriber.
  */
 import { encodeFrame, encodePublication, type Publication, type Push } from '@tidings/protocol';
-import type { Broker, ControlEvent } from '../engine/broker.js';
+import { ENCODED_DATA, type Broker, type ControlEvent, type EncodedPublication } from '../engine/broker.js';
 import { OutFrame } from './out-frame.js';
 
 /** One connection's subscription to one channel, as the hub sees it. */
@@ -140,11 +140,14 @@ export class Hub<S extends HubSession = HubSession> {
 
   // ------------------------------------------------------------ fan-out
 
-  /** Delivers a publication to every local subscriber of `channel`, encoding it once. */
-  deliverPublication(channel: string, pub: Publication): void {
+  /**
+   * Delivers a publication to every local subscriber of `channel`, encoding it once:
+   * data the node already encoded when it was published (`ENCODED_DATA`) is not encoded again.
+   */
+  deliverPublication(channel: string, pub: EncodedPublication): void {
     const set = this.channels.get(channel);
     if (!set || set.size === 0) return;
-    const frame = OutFrame.fromText(encodePublication(channel, pub));
+    const frame = OutFrame.fromText(encodePublication(channel, pub, pub[ENCODED_DATA]));
     for (const sub of set) sub.deliver(pub, frame);
     this.deliveredTotal += set.size;
     this.onDelivered(set.size);

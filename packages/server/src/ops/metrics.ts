@@ -20,6 +20,16 @@ export interface MetricsSnapshot {
 
 export type PublicationSource = 'client' | 'api' | 'library';
 
+/** What the history gauges and eviction counters read at scrape time (the broker's `historyStats`). */
+export interface HistorySnapshot {
+  bytes: number;
+  publications: number;
+  streams: number;
+  evictedByNodeBudget: number;
+  evictedByNamespaceBudget: number;
+  evictedStreams: number;
+}
+
 /** The protocol's command types; a new command is counted by name as soon as the protocol knows it. */
 export const DEFAULT_COMMAND_TYPES: readonly string[] = COMMAND_TYPES;
 
@@ -38,6 +48,8 @@ export const LIMIT_NAMES: readonly string[] = [
 
 const PUBLICATION_SOURCES: readonly PublicationSource[] = ['client', 'api', 'library'];
 /** Node's HTTP parser accepts ~35 methods; anything but these is lumped together. */
+  'history_bytes_per_user',
+  'history_publication_bytes',
 const HTTP_METHODS: readonly string[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
 /** Longer label values are treated as overflow: a hook's error code is not meant to carry text. */
 const MAX_LABEL_LENGTH = 64;
@@ -146,6 +158,7 @@ export class NodeMetrics {
   private readonly storeWrites: Counter;
   private readonly auditWrittenTotal: Counter;
   private readonly auditDroppedTotal: Counter;
+  private historySource: (() => HistorySnapshot) | undefined;
 
   constructor(options: NodeMetricsOptions = {}) {
     const prefix = options.prefix ?? 'tidings_';
@@ -221,6 +234,32 @@ export class NodeMetrics {
       name: name('store_commit_seconds'),
       help: 'Group commits of the durable store (one transaction, one fsync), by duration.',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    // History: read from the broker at scrape time; nothing on the publish path.
+    const historyGauge = (n: string, help: string, key: 'bytes' | 'publications' | 'streams') => {
+      const g: Gauge = new Gauge({ name: name(n), help, registers, collect: () => g.set(this.historySource?.()[key] ?? 0) });
+    };
+    historyGauge('history_bytes', 'Bytes held by publications stored in history on this node (JSON length plus a fixed cost per publication).', 'bytes');
+    historyGauge('history_publications', 'Publications stored in history on this node.', 'publications');
+    historyGauge('history_streams', 'Channel streams (epoch and offset) kept on this node.', 'streams');
+    const evictionReasons = { node_bytes: 'evictedByNodeBudget', namespace_bytes: 'evictedByNamespaceBudget', streams: 'evictedStreams' } as const;
+    const evictedSeen: Record<string, number> = { node_bytes: 0, namespace_bytes: 0, streams: 0 };
+    const evictions: Counter = new Counter({
+      name: name('history_evictions_total'),
+      help: 'Publications evicted from history by a byte budget (node_bytes, namespace_bytes), and streams forgotten beyond history.maxStreams (streams).',
+      labelNames: ['reason'],
+      registers,
+      collect: () => {
+        const stats = this.historySource?.();
+        if (!stats) return;
+        for (const [reason, key] of Object.entries(evictionReasons)) {
+          const delta = stats[key] - evictedSeen[reason]!;
+          if (delta > 0) evictions.labels(reason).inc(delta);
+          evictedSeen[reason] = stats[key];
+        }
+      },
+    });
+    for (const reason of Object.keys(evictionReasons)) zeroed(evictions.labels(reason));
+
       registers,
     });
     this.storeWrites = new Counter({ name: name('store_writes_total'), help: 'Writes committed to the durable store.', registers });
@@ -239,6 +278,11 @@ export class NodeMetrics {
     // Label children hash their labels on every inc(); count in a plain number instead.
     const key = this.commands.has(type) ? type : 'unknown';
     this.pendingByLabel.commands.set(key, (this.pendingByLabel.commands.get(key) ?? 0) + 1);
+  /** Where the history gauges and eviction counters read from, at scrape time. */
+  setHistorySource(fn: () => HistorySnapshot): void {
+    this.historySource = fn;
+  }
+
   }
 
   error(code: string): void {
