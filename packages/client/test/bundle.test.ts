@@ -100,9 +100,10 @@ describe('package entries', () => {
 
   test('dist/index.js (tsc output) reaches no ws and no Node built-in; dist/node.js imports ws', () => {
     const browser = externalImports('dist/index.js');
-    expect([...browser.keys()].sort()).toEqual(['@tidings/protocol']);
+    // eventsource-parser (the SSE transport's parser) imports nothing itself; the bundle test above checks it is inside.
+    expect([...browser.keys()].sort()).toEqual(['@tidings/protocol', 'eventsource-parser']);
     expect(specifiers(join(CLIENT, 'dist/node.js'))).toContain('ws');
-    expect([...externalImports('dist/node.js').keys()].sort()).toEqual(['@tidings/protocol', 'ws']);
+    expect([...externalImports('dist/node.js').keys()].sort()).toEqual(['@tidings/protocol', 'eventsource-parser', 'ws']);
   });
 
   test('a browser bundler resolving @tidings/client picks dist/index.js, not dist/node.js or ws', async () => {

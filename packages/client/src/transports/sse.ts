@@ -2,9 +2,12 @@
  * The Server-Sent Events transport: frames from the server arrive as SSE events (named
  * after the push type, `reply` for replies, each with an `id:`), frames to the server go
  * as POSTs. Browsers use EventSource, which resumes a broken stream with `Last-Event-ID`
- * by itself; elsewhere (Node 20 has no EventSource) a fetch-based reader does the same.
+ * by itself (the server's preamble gives it an id before any event, so even a stream cut
+ * before its first event resumes); elsewhere (Node 20 has no EventSource) a fetch-based
+ * reader does the same.
  */
 import { PUSH_TYPES } from '@tidings/protocol';
+import { createParser } from 'eventsource-parser';
 import { startTimer } from '../timers.js';
 import type { TransportFactory } from './types.js';
 import { HttpClose, OrderedSender, authHeaders, closeFor, globalFetch, httpBaseOf, openSession, type FetchLike, type HttpTransportOptions } from './http.js';
@@ -34,20 +37,41 @@ interface StreamHandlers {
   onEnd(code: number, reason: string): void;
 }
 
-/** Reads an event stream with fetch, resuming with Last-Event-ID like EventSource does. */
+/**
+ * Reads an event stream with fetch, resuming a broken one with `Last-Event-ID` like
+ * EventSource does. The stream's text goes through `eventsource-parser` (every line ending
+ * SSE allows, comments, `retry:`); each response gets a decoder and parser of its own, so a
+ * BOM at its start is dropped and nothing of a cut response (half an event, half a UTF-8
+ * character) is carried into the next one.
+ *
+ * The resume point is the `id:` of the last *whole* event received: an event cut before
+ * its end is not delivered, and the server sends it again. Before any event, it is `0`:
+ * the first stream of a session starts after sequence 0 (docs/protocol.md section 16), so
+ * a stream cut before its first event resumes on the same session too.
+ */
 function readWithFetch(fetchImpl: FetchLike, url: string, credentials: boolean, attempts: number, handlers: StreamHandlers): () => void {
   const controller = new AbortController();
-  let lastEventId: string | undefined;
+  let lastEventId = '0';
   let retry = 1000;
   let opened = false;
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const decoder = new TextDecoder();
+  const parser = createParser({
+    onEvent(ev) {
+      if (stopped) return;
+      if (ev.id !== undefined) lastEventId = ev.id;
+      handlers.onEvent(ev.event ?? 'message', ev.data);
+    },
+    onRetry(ms) {
+      retry = ms;
+    },
+  });
 
   const run = async (attempt: number): Promise<void> => {
     try {
       const res = await fetchImpl(url, {
-        headers: { accept: 'text/event-stream', ...(lastEventId !== undefined ? { 'last-event-id': lastEventId } : {}) },
+        // The first request opens the stream with the ticket; every later one resumes it.
+        headers: { accept: 'text/event-stream', ...(opened ? { 'last-event-id': lastEventId } : {}) },
         signal: controller.signal,
         credentials: credentials ? 'include' : 'same-origin',
       });
@@ -59,33 +83,20 @@ function readWithFetch(fetchImpl: FetchLike, url: string, credentials: boolean, 
       }
       attempt = 0;
       const reader = res.body.getReader();
-      let buffer = '';
-      let event = 'message';
-      let data: string[] = [];
+      const decoder = new TextDecoder();
+      parser.reset();
+      let last = '';
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let nl: number;
-        while ((nl = buffer.indexOf('\n')) !== -1) {
-          const line = buffer.slice(0, nl).replace(/\r$/, '');
-          buffer = buffer.slice(nl + 1);
-          if (line === '') {
-            if (data.length > 0) handlers.onEvent(event, data.join('\n'));
-            event = 'message';
-            data = [];
-            continue;
-          }
-          if (line.startsWith(':')) continue;
-          const colon = line.indexOf(':');
-          const field = colon === -1 ? line : line.slice(0, colon);
-          const val = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
-          if (field === 'event') event = val;
-          else if (field === 'data') data.push(val);
-          else if (field === 'id') lastEventId = val;
-          else if (field === 'retry' && /^\d+$/.test(val)) retry = Number(val);
+        if (stopped) break;
+        if (done) {
+          // A CR the stream ends with is a whole line ending (no LF can follow it now); the
+          // parser waits to see whether one does, so complete it as CRLF, the same line end.
+          if (last.endsWith('\r')) parser.feed('\n');
+          break;
         }
-        if (stopped) return;
+        const text = decoder.decode(value, { stream: true });
+        if (text) parser.feed((last = text));
       }
     } catch (err) {
       if (stopped) return;
@@ -95,7 +106,7 @@ function readWithFetch(fetchImpl: FetchLike, url: string, credentials: boolean, 
       }
     }
     if (stopped) return;
-    // The stream broke: resume from the last event, as EventSource would.
+    // The stream broke: resume after the last whole event, as EventSource would.
     if (!opened || attempt >= attempts) {
       handlers.onEnd(1006, opened ? 'event stream lost' : 'event stream did not open');
       return;
