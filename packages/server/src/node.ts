@@ -268,6 +268,7 @@ export class Tidings {
       createSession: (transport, request, claims) => this.openSession(transport, request, claims),
       onProtocolError: badRequest,
       onAuthFailure: (ip, reason) => this.audit.emit({ type: 'auth_failure', ip, transport: 'websocket', reason }),
+      onLimit: (limit, ip) => limitHit(limit, { ip }),
     });
     this.http = new HttpTransportAcceptor({
       config,
@@ -398,6 +399,7 @@ export class Tidings {
         session.handleTransportClosed(code, reason);
       },
       user: () => session.user,
+      connected: () => session.state === 'connected',
     };
   }
 

@@ -1,6 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { resolveConfig } from '../config/schema.js';
 import { createClientIpResolver } from './client-ip.js';
+import { NodeLimits } from './limits.js';
 import { StrikeCounter, TokenBucket } from './rate-limit.js';
 
 function req(peer: string, xff?: string): IncomingMessage {
@@ -54,5 +56,50 @@ describe('rate limiting', () => {
     now += 1500;
     expect(strikes.strike()).toBe(false);
     expect([strikes.strike(), strikes.strike(), strikes.strike()]).toEqual([false, false, true]);
+  });
+});
+
+describe('connection admission', () => {
+  function limits(input: Record<string, unknown>) {
+    const hits: string[] = [];
+    return { hits, limits: new NodeLimits(resolveConfig({ limits: { connectionRatePerIp: 0, ...input } }), (limit) => hits.push(limit)) };
+  }
+
+  it('holds a slot per open connection from an IP until it is released (limits.connectionsPerIp)', () => {
+    const { hits, limits: l } = limits({ connectionsPerIp: 2 });
+    const a = l.admit('203.0.113.1', 0);
+    const b = l.admit('203.0.113.1', 1);
+    expect(a.release && b.release).toBeTypeOf('function');
+    expect(l.admit('203.0.113.1', 2).rejection).toMatchObject({ status: 429, code: 'limit_exceeded', temporary: true });
+    expect(hits).toEqual(['connections_per_ip']);
+    // Another address has its own count.
+    expect(l.admit('203.0.113.2', 2).rejection).toBeUndefined();
+    // Releasing twice frees one slot, not two.
+    a.release!();
+    a.release!();
+    expect(l.openFrom('203.0.113.1')).toBe(1);
+    const c = l.admit('203.0.113.1', 2);
+    expect(c.rejection).toBeUndefined();
+    expect(l.admit('203.0.113.1', 3).rejection).toBeDefined();
+    b.release!();
+    c.release!();
+    expect(l.openFrom('203.0.113.1')).toBe(0);
+    l.close();
+  });
+
+  it('0 turns the per-IP and per-node caps off', () => {
+    const { limits: l } = limits({ connectionsPerIp: 0, connectionsPerNode: 0 });
+    for (let i = 0; i < 5000; i++) expect(l.admit('198.51.100.1', i).rejection).toBeUndefined();
+    l.close();
+  });
+
+  it('protects a node by default: 20,000 connections per node, 1,000 open per IP', () => {
+    const config = resolveConfig({});
+    expect(config.limits.connectionsPerNode).toBe(20_000);
+    expect(config.limits.connectionsPerIp).toBe(1000);
+    expect(config.websocket).toMatchObject({ maxFragments: 32, preConnectBytes: 65_536, preConnectFrames: 16 });
+    const l = new NodeLimits(config, () => {});
+    expect(l.admit('192.0.2.1', 20_000).rejection).toMatchObject({ status: 503, code: 'limit_exceeded' });
+    l.close();
   });
 });

@@ -126,6 +126,12 @@ export const configSchema = z
         path: z.string().startsWith('/').default('/connection/websocket'),
         maxPayload: size('64KiB'),
         compression: z.boolean().default(false),
+        /** Frames one message may arrive in (every connection); more close it with 1008. */
+        maxFragments: z.number().int().min(1).default(32),
+        /** Raw bytes a connection may send before its `connect` is accepted (0: no limit); more close it with 1008. */
+        preConnectBytes: size('64KiB'),
+        /** Data frames a connection may send before its `connect` is accepted (0: no limit); more close it with 1008. */
+        preConnectFrames: z.number().int().min(0).default(16),
       })
       .prefault({}),
     /** HTTP transports: Server-Sent Events and long-polling, for networks that block WebSocket. */
@@ -215,7 +221,9 @@ export const configSchema = z
         /** Open connections per user across the cluster (0: no limit). */
         connectionsPerUser: z.number().int().min(0).default(100),
         /** Open connections on this node (0: no limit). */
-        connectionsPerNode: z.number().int().min(0).default(0),
+        connectionsPerNode: z.number().int().min(0).default(20000),
+        /** Open connections from one client IP on this node (0: no limit). */
+        connectionsPerIp: z.number().int().min(0).default(1000),
         /** New connections per second from one client IP (0: no limit); bursts up to twice that. */
         connectionRatePerIp: z.number().int().min(0).default(200),
         /** Subscriptions one connection may hold (server-side ones included). */

@@ -17,6 +17,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode } from '@tidings/protocol';
 import type { ClientIpResolver } from '../auth/client-ip.js';
+import type { Admission } from '../auth/limits.js';
 import type { OriginCheck } from '../auth/origin.js';
 import type { ConnectionClaims, TokenVerifier } from '../auth/token-verifier.js';
 import type { TidingsConfig } from '../config/schema.js';
@@ -24,7 +25,6 @@ import { TidingsError, toErrorBody } from '../errors.js';
 import { safePath, type Logger } from '../log.js';
 import { HttpSessionTransport, randomKey, type HttpSessionSink } from './http-session.js';
 import type { Transport, TransportRequestInfo } from './transport.js';
-import type { Rejection } from './websocket.js';
 
 export interface HttpTransportDeps {
   config: TidingsConfig;
@@ -32,7 +32,8 @@ export interface HttpTransportDeps {
   verifier: () => TokenVerifier;
   originAllowed: OriginCheck;
   clientIp: ClientIpResolver;
-  admit(ip: string): Rejection | undefined;
+  /** A rejection, or a slot among the IP's open connections, released when the session ends. */
+  admit(ip: string): Admission;
   accepting: () => boolean;
   createSession(transport: Transport, request: TransportRequestInfo, claims: ConnectionClaims | undefined): HttpSessionSink;
   onBadRequest(): void;
@@ -214,13 +215,17 @@ export class HttpTransportAcceptor {
     if (kind !== 'sse' && kind !== 'polling') throw new TidingsError(ErrorCode.BadRequest, 'transport: expected "sse" or "polling"');
     if (body.token !== undefined && typeof body.token !== 'string') throw new TidingsError(ErrorCode.BadRequest, 'token: expected string');
     const token = (body.token as string | undefined) ?? bearerOf(req);
-    const rejection = this.deps.admit(ip);
-    if (rejection) throw new TidingsError(rejection.code, rejection.message, rejection.temporary ? { temporary: true } : {});
+    const admission = this.deps.admit(ip);
+    if (admission.rejection) {
+      const { code, message, temporary } = admission.rejection;
+      throw new TidingsError(code, message, temporary ? { temporary: true } : {});
+    }
     let claims: ConnectionClaims | undefined;
     if (token !== undefined) {
       try {
         claims = await this.deps.verifier().verifyConnection(token);
       } catch (err) {
+        admission.release();
         const e = toErrorBody(err);
         this.deps.onAuthFailure(ip, kind, e.message);
         throw new TidingsError(e.code, e.message, e.temporary ? { temporary: true } : {});
@@ -237,7 +242,10 @@ export class HttpTransportAcceptor {
         replayBytes: cfg.replayBytes,
         maxPollsPerSecond: cfg.maxPollsPerSecond,
       },
-      (t) => this.#forget(t),
+      (t) => {
+        admission.release();
+        this.#forget(t);
+      },
     );
     transport.boundUser = claims?.user;
     if (token !== undefined) transport.verifiedToken = token;

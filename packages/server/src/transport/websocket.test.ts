@@ -1,10 +1,14 @@
 import { generateKeyPair, exportSPKI, SignJWT } from 'jose';
+import { randomBytes } from 'node:crypto';
+import { connect as netConnect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { OutFrame } from '../hub/out-frame.js';
 import { sharedTextFrame, writeFrame } from './ws-frames.js';
+import { checkFramePath, framePath } from './ws-frame-check.js';
+import { WebSocketTransport } from './websocket.js';
 import { CloseCode, WS_BEARER_PREFIX, WS_SUBPROTOCOL } from '@tidings/protocol';
 import { mintToken } from '../auth/token-mint.js';
 import { createLogger } from '../log.js';
@@ -12,6 +16,59 @@ import { TestClient } from '../test-support/test-client.js';
 import { startTestNode, TEST_API_KEY, TEST_SECRET, type TestNode } from '../test-support/test-node.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One masked client frame. */
+function clientFrame(fin: boolean, opcode: number, payload: Buffer): Buffer {
+  const n = payload.length;
+  const ext = n < 126 ? Buffer.alloc(0) : Buffer.alloc(2);
+  if (n >= 126) ext.writeUInt16BE(n);
+  const mask = randomBytes(4);
+  return Buffer.concat([Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | (n < 126 ? n : 126)]), ext, mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]);
+}
+
+/** A raw TCP client that completed a real WebSocket upgrade; `closeCode` resolves with the code of the server's close frame (undefined if none). */
+async function rawUpgrade(port: number): Promise<{ socket: Socket; closeCode: Promise<number | undefined>; ended: Promise<void> }> {
+  const socket = netConnect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  await new Promise((r) => socket.once('connect', r));
+  socket.write(
+    `GET /connection/websocket HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${WS_SUBPROTOCOL}\r\n\r\n`,
+  );
+  let received = Buffer.alloc(0);
+  let upgraded: () => void;
+  const switched = new Promise<void>((r) => (upgraded = r));
+  let resolveCode: (code: number | undefined) => void;
+  const closeCode = new Promise<number | undefined>((r) => (resolveCode = r));
+  socket.on('data', (d) => {
+    received = Buffer.concat([received, d]);
+    const end = received.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    expect(received.subarray(0, 12).toString()).toBe('HTTP/1.1 101');
+    upgraded();
+    // Server frames (unmasked): skip pongs until a close frame, whose code is in its first two payload bytes.
+    let at = end + 4;
+    while (received.length - at >= 2) {
+      const len7 = received[at + 1]! & 0x7f;
+      const ext = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
+      const length = len7 === 126 ? received.readUInt16BE(at + 2) : len7 === 127 ? Number(received.readBigUInt64BE(at + 2)) : len7;
+      if (received.length - at < 2 + ext + length) break;
+      if ((received[at]! & 0x0f) === 8) resolveCode(received.readUInt16BE(at + 2 + ext));
+      at += 2 + ext + length;
+    }
+  });
+  const ended = new Promise<void>((r) => socket.once('close', () => r()));
+  void ended.then(() => resolveCode(undefined));
+  await switched;
+  return { socket, closeCode, ended };
+}
+
+/** The value of `tidings_limit_hits_total{limit}` on a node. */
+async function limitHits(node: TestNode, limit: string): Promise<number> {
+  const text = await node.node.metrics.render();
+  const m = new RegExp(`^tidings_limit_hits_total\\{limit="${limit}"\\} (\\d+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
 
 let t: TestNode;
 beforeAll(async () => {
@@ -234,6 +291,154 @@ describe('limits on the wire', () => {
   }, 30_000);
 });
 
+describe('what a connection may cost', () => {
+  it('closes a socket parking 1-byte continuation fragments before connect with 1008, counted (websocket.preConnectFrames)', async () => {
+    const n = await startTestNode({ client: { connectTimeout: 5000 } });
+    try {
+      const { socket, closeCode, ended } = await rawUpgrade(n.port);
+      // The attack: an unfinished text message in 5,000 one-byte fragments, and no connect.
+      const fragments = [clientFrame(false, 1, Buffer.from('{')), ...Array.from({ length: 4999 }, () => clientFrame(false, 0, Buffer.from(' ')))];
+      socket.write(Buffer.concat(fragments));
+      expect(await closeCode).toBe(1008);
+      await ended;
+      expect(await limitHits(n, 'pre_connect_frames')).toBe(1);
+      expect(n.node.stats().connectedSockets).toBe(0);
+    } finally {
+      await n.close();
+    }
+  });
+
+  it('closes a socket sending more than websocket.preConnectBytes before connect (unsolicited pongs) with 1008, counted', async () => {
+    const n = await startTestNode({ client: { connectTimeout: 5000 } });
+    try {
+      const { socket, closeCode, ended } = await rawUpgrade(n.port);
+      // 600 pongs of 125 bytes: ~79 KiB, past the default 64 KiB; no frame here is too big or fragmented, and none is answered.
+      socket.write(Buffer.concat(Array.from({ length: 600 }, () => clientFrame(true, 10, Buffer.alloc(125, 0x70)))));
+      expect(await closeCode).toBe(1008);
+      await ended;
+      expect(await limitHits(n, 'pre_connect_bytes')).toBe(1);
+    } finally {
+      await n.close();
+    }
+  });
+
+  it('counts the bytes that arrive with the upgrade request, and honours a smaller preConnectBytes', async () => {
+    const n = await startTestNode({ websocket: { preConnectBytes: 2000 }, client: { connectTimeout: 5000 } });
+    try {
+      // The request and 3,000 bytes of an unfinished frame in one write: they reach the server with the upgrade.
+      const socket = netConnect(n.port, '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise((r) => socket.once('connect', r));
+      const header = Buffer.from([0x01, 0x80 | 126, 0x27, 0x10, 1, 2, 3, 4]); // text, FIN=0, 10,000 bytes announced
+      socket.write(
+        Buffer.concat([
+          Buffer.from(
+            `GET /connection/websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+              `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+          ),
+          header,
+          Buffer.alloc(3000, 0x20),
+        ]),
+      );
+      let received = Buffer.alloc(0);
+      socket.on('data', (d) => (received = Buffer.concat([received, d])));
+      await new Promise((r) => socket.once('close', r));
+      const frame = received.subarray(received.indexOf('\r\n\r\n') + 4);
+      expect(frame[0]! & 0x0f).toBe(8);
+      expect(frame.readUInt16BE(2)).toBe(1008);
+      expect(await limitHits(n, 'pre_connect_bytes')).toBe(1);
+    } finally {
+      await n.close();
+    }
+  });
+
+  it('leaves a connected client alone: a large allowed message, and one in 20 fragments, after connect', async () => {
+    const n = await startTestNode({ websocket: { preConnectBytes: '4KiB', preConnectFrames: 2 } });
+    try {
+      const { client: reader } = await TestClient.connect(n.wsUrl, await n.token('reader'));
+      await reader.ok('subscribe', { channel: 'chat:big' });
+      const { client } = await TestClient.connect(n.wsUrl, await n.token('writer'));
+      await client.ok('subscribe', { channel: 'chat:big' });
+      const big = 'b'.repeat(60_000);
+      expect(await client.ok('publish', { channel: 'chat:big', data: big })).toBeDefined();
+      // The same publish again, sent in 20 frames (ws's own fragmentation API).
+      const text = JSON.stringify({ id: 9, type: 'publish', channel: 'chat:big', data: 'f'.repeat(2000) });
+      const step = Math.ceil(text.length / 20);
+      for (let i = 0; i < 20; i++) client.ws.send(text.slice(i * step, (i + 1) * step), { fin: i === 19 });
+      await reader.waitForPush((p) => p.type === 'publication' && p.data === 'f'.repeat(2000));
+      expect(reader.publications('chat:big').map((p) => (p.data as string).length)).toEqual([60_000, 2000]);
+      expect(client.ws.readyState).toBe(WebSocket.OPEN);
+      expect(await limitHits(n, 'pre_connect_bytes')).toBe(0);
+      expect(await limitHits(n, 'pre_connect_frames')).toBe(0);
+      client.close();
+      reader.close();
+    } finally {
+      await n.close();
+    }
+  });
+
+  it('closes a connected client whose message comes in more than websocket.maxFragments frames with 1008, counted', async () => {
+    const n = await startTestNode();
+    try {
+      const { client } = await TestClient.connect(n.wsUrl, await n.token('chatty'));
+      for (let i = 0; i < 40; i++) client.ws.send(' ', { fin: false });
+      expect((await client.closed).code).toBe(1008);
+      expect(await limitHits(n, 'websocket_fragments')).toBe(1);
+    } finally {
+      await n.close();
+    }
+  });
+
+  it('refuses the (N+1)th open connection from one IP (limits.connectionsPerIp) over every transport, and admits again after one closes', async () => {
+    const n = await startTestNode({ limits: { connectionsPerIp: 3 } });
+    try {
+      const a = await TestClient.open(n.wsUrl);
+      const b = await TestClient.open(n.wsUrl);
+      // A long-polling session holds a slot too.
+      const opened = await fetch(`http://127.0.0.1:${n.port}/connection/open`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ transport: 'polling' }),
+      });
+      expect(opened.status).toBe(200);
+      const { session } = (await opened.json()) as { session: string };
+      const refused = await TestClient.open(n.wsUrl).catch((e) => e);
+      expect(refused.status).toBe(429);
+      expect(JSON.parse(refused.body)).toMatchObject({ error: { code: 'limit_exceeded', temporary: true } });
+      const refusedHttp = await fetch(`http://127.0.0.1:${n.port}/connection/open`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ transport: 'sse' }),
+      });
+      expect(refusedHttp.status).toBe(429);
+      expect(await limitHits(n, 'connections_per_ip')).toBe(2);
+      a.close();
+      await a.closed;
+      await sleep(20);
+      const c = await TestClient.open(n.wsUrl);
+      // Ending the polling session frees its slot as well.
+      expect((await fetch(`http://127.0.0.1:${n.port}/connection/poll/${session}`, { method: 'DELETE' })).status).toBe(204);
+      const d = await TestClient.open(n.wsUrl);
+      expect(await TestClient.open(n.wsUrl).catch((e) => e.status)).toBe(429);
+      for (const x of [b, c, d]) x.close();
+    } finally {
+      await n.close();
+    }
+  });
+
+  it('a refused handshake token gives its slot back', async () => {
+    const n = await startTestNode({ limits: { connectionsPerIp: 1 } });
+    try {
+      for (let i = 0; i < 3; i++) expect((await TestClient.open(n.wsUrl, { token: 'not-a-jwt' }).catch((e) => e)).status).toBe(401);
+      await sleep(20);
+      const ok = await TestClient.open(n.wsUrl);
+      ok.close();
+    } finally {
+      await n.close();
+    }
+  });
+});
+
 describe('frames built by the server', () => {
   it('go through the ws sender of this ws version (the fast path is not silently lost)', async () => {
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
@@ -246,6 +451,86 @@ describe('frames built by the server', () => {
     const frame = OutFrame.fromText('{"type":"ping"}');
     expect(writeFrame(ws, sharedTextFrame(frame))).toBe(true);
     expect(await got).toBe('{"type":"ping"}');
+    client.close();
+    wss.close();
+  });
+
+  it('pass the start-up self-test on this ws, and then travel the fast path end to end: bytes intact, in order', async () => {
+    expect(await framePath.check(createLogger('silent'))).toBe(true);
+    expect(framePath.usable).toBe(true);
+    const n = await startTestNode({ websocket: { maxPayload: '1MiB' }, client: { maxQueueBytes: '8MiB' } });
+    try {
+      const { client } = await TestClient.connect(n.wsUrl, await n.token('fast'));
+      await client.ok('subscribe', { channel: 'live:fast' });
+      const before = framePath.written;
+      const payloads = [0, 1, 120, 130, 65_530, 65_540, 100_000].map((size, i) => `${i}`.padEnd(size, String.fromCharCode(97 + i)));
+      for (const p of payloads) {
+        await n.node.publish('live:fast', p);
+        await new Promise((r) => setImmediate(r));
+      }
+      await client.waitForPush(() => client.publications('live:fast').length === payloads.length, 10_000);
+      expect(client.publications('live:fast').map((p) => p.data)).toEqual(payloads);
+      expect(framePath.written - before).toBeGreaterThanOrEqual(payloads.length);
+      client.close();
+    } finally {
+      await n.close();
+    }
+  });
+
+  it('fail the self-test on a socket whose ws sender behaves differently, and the transport then uses ws.send', async () => {
+    type Sender = { sendFrame: (list: Buffer[], cb?: () => void) => void; send: (...args: unknown[]) => void; _state: number };
+    const senderOf = (ws: WebSocket) => (ws as unknown as { _sender: Sender })._sender;
+    /** Makes the sender treat frames handed to it from outside (writeFrame) with `outside`; ws.send keeps working as before. */
+    const changeOutsideFrames = (ws: WebSocket, outside: (original: Sender['sendFrame'], list: Buffer[]) => void) => {
+      const s = senderOf(ws);
+      const original = s.sendFrame.bind(s);
+      const send = s.send.bind(s);
+      let inSend = false;
+      s.send = (...args) => {
+        inSend = true;
+        try {
+          send(...args);
+        } finally {
+          inSend = false;
+        }
+      };
+      s.sendFrame = (list, cb) => (inSend ? original(list, cb) : outside(original, list));
+    };
+    // A sender that queues outside frames behind later ws.send calls: the order breaks.
+    expect(await checkFramePath({ prepare: (ws) => changeOutsideFrames(ws, (original, list) => void setImmediate(() => original(list))) })).toBe(false);
+    // A sender that frames what it is given itself: the pre-built header arrives inside the payload.
+    const reframing = (original: Sender['sendFrame'], list: Buffer[]) => {
+      const body = Buffer.concat(list);
+      const header = Buffer.alloc(10);
+      header[0] = 0x81;
+      header[1] = 127;
+      header.writeBigUInt64BE(BigInt(body.length), 2);
+      original([header, body]);
+    };
+    expect(await checkFramePath({ prepare: (ws) => changeOutsideFrames(ws, reframing) })).toBe(false);
+    // A sender that takes frames and writes nothing: the check gives up after its timeout.
+    expect(await checkFramePath({ prepare: (ws) => void (senderOf(ws).sendFrame = () => {}), timeoutMs: 300 })).toBe(false);
+    // A sender whose state never reads idle: writeFrame refuses every frame, so the path is reported missing.
+    expect(await checkFramePath({ prepare: (ws) => void (senderOf(ws)._state = 1), timeoutMs: 300 })).toBe(false);
+    // The verdict is what the transport reads: with it false, frames go through ws.send only.
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => wss.once('listening', r));
+    const serverSide = new Promise<WebSocket>((r) => wss.once('connection', r));
+    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+    const got: string[] = [];
+    client.on('message', (m) => got.push(m.toString()));
+    const ws = await serverSide;
+    let privateCalls = 0;
+    changeOutsideFrames(ws, () => void privateCalls++);
+    const verdict = { usable: false, written: 0 };
+    const transport = new WebSocketTransport(ws, verdict);
+    const frames = ['{"a":1}', '{"b":2}'].map((t) => OutFrame.fromText(t));
+    transport.write([frames[0]!], frames[0]!.length);
+    transport.write(frames, frames[0]!.length + frames[1]!.length);
+    while (got.length < 2) await sleep(5);
+    expect(got).toEqual(['{"a":1}', '{"a":1}\n{"b":2}']);
+    expect(privateCalls).toBe(0);
+    expect(verdict.written).toBe(0);
     client.close();
     wss.close();
   });

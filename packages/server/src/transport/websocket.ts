@@ -3,13 +3,16 @@
  *
  * The upgrade is ours: path, origin and (when the client sends one in
  * `Sec-WebSocket-Protocol`) the token are checked before the upgrade is
- * accepted, so a rejected client costs no session.
+ * accepted, so a rejected client costs no session. An admitted connection holds a
+ * slot among its IP's open connections until its socket closes, and until its
+ * `connect` is accepted it is held to the pre-connect budget (ws-guard.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { WS_BEARER_PREFIX, WS_SUBPROTOCOL } from '@tidings/protocol';
 import type { ClientIpResolver } from '../auth/client-ip.js';
+import type { Admission } from '../auth/limits.js';
 import type { OriginCheck } from '../auth/origin.js';
 import type { ConnectionClaims, TokenVerifier } from '../auth/token-verifier.js';
 import type { TidingsConfig } from '../config/schema.js';
@@ -17,7 +20,9 @@ import { toErrorBody } from '../errors.js';
 import { safePath, type Logger } from '../log.js';
 import type { Transport, TransportRequestInfo } from './transport.js';
 import type { OutFrame } from '../hub/out-frame.js';
-import { joinedPayload, joinedTextFrame, sharedTextFrame, writeFrame } from './ws-frames.js';
+import { framePath } from './ws-frame-check.js';
+import { joinedPayload, joinedTextFrame, sharedTextFrame, writeFrame, type FramePathSwitch } from './ws-frames.js';
+import { PreConnectGuard } from './ws-guard.js';
 
 const SEND_OPTIONS = { binary: false } as const;
 
@@ -27,16 +32,23 @@ export class WebSocketTransport implements Transport {
   /** Frames are built here unless permessage-deflate was negotiated (then `ws` compresses and frames). */
   private readonly preframe: boolean;
 
-  constructor(private readonly ws: WebSocket) {
+  /** `path`: whether pre-built frames may go through `ws` internals (the process-wide self-test's verdict). */
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly path: FramePathSwitch = framePath,
+  ) {
     this.preframe = ws.extensions === '';
   }
 
   write(frames: readonly OutFrame[], bytes: number): void {
     if (this.ws.readyState !== 1) return;
-    if (this.preframe) {
+    if (this.preframe && this.path.usable) {
       // One frame is most often a publication shared by every subscriber: framed once, written as is.
       const wire = frames.length === 1 ? sharedTextFrame(frames[0]!) : joinedTextFrame(frames, bytes);
-      if (writeFrame(this.ws, wire)) return;
+      if (writeFrame(this.ws, wire)) {
+        this.path.written++;
+        return;
+      }
     }
     this.ws.send(joinedPayload(frames), SEND_OPTIONS);
   }
@@ -59,6 +71,8 @@ export interface WebSocketSessionSink {
   handleMessage(text: string, bytes?: number): void;
   handleBadMessage(problem: string): void;
   handleTransportClosed(code: number, reason: string): void;
+  /** True once the session's `connect` has been accepted (the pre-connect budget no longer applies). */
+  connected(): boolean;
 }
 
 export interface WebSocketAcceptorDeps {
@@ -67,14 +81,16 @@ export interface WebSocketAcceptorDeps {
   verifier: TokenVerifier;
   originAllowed: OriginCheck;
   clientIp: ClientIpResolver;
-  /** Checks node-wide admission limits for a new connection from `ip`; returns the rejection, if any. */
-  admit(ip: string): Rejection | undefined;
+  /** Checks node-wide admission limits for a new connection from `ip`: a rejection, or a slot to release at close. */
+  admit(ip: string): Admission;
   /** False while the node shuts down: upgrades get 503. */
   accepting: () => boolean;
   createSession(transport: Transport, request: TransportRequestInfo, claims: ConnectionClaims | undefined): WebSocketSessionSink;
   onProtocolError(): void;
   /** A handshake token was refused. */
   onAuthFailure(ip: string, reason: string): void;
+  /** A connection was closed by a limit (`limit_hits_total{limit}`). */
+  onLimit(limit: string, ip: string): void;
 }
 
 /** Why an upgrade is refused: HTTP status and the error body. */
@@ -84,6 +100,11 @@ export interface Rejection {
   message: string;
   temporary?: boolean;
 }
+
+/** Close code of a connection that exceeded its pre-connect budget or `websocket.maxFragments`. */
+const POLICY_VIOLATION = 1008;
+/** What `ws` reports when a message exceeds `maxFragments` (public option; documented error code). */
+const WS_TOO_MANY_PARTS = 'WS_ERR_TOO_MANY_BUFFERED_PARTS';
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
@@ -118,6 +139,8 @@ export class WebSocketAcceptor {
       noServer: true,
       clientTracking: false,
       maxPayload: ws.maxPayload,
+      // Public ws options: frames per message, on every connection.
+      maxFragments: ws.maxFragments,
       perMessageDeflate: ws.compression,
       // Select our subprotocol; never echo the bearer entry (it carries the token).
       handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
@@ -140,11 +163,13 @@ export class WebSocketAcceptor {
       return true;
     }
     const ip = this.deps.clientIp(req);
-    const rejection = this.deps.admit(ip);
-    if (rejection) {
-      refuse(socket, rejection);
+    const admission = this.deps.admit(ip);
+    if (admission.rejection) {
+      refuse(socket, admission.rejection);
       return true;
     }
+    // The IP's slot is held until the socket closes, whatever happens before or after the upgrade.
+    socket.once('close', admission.release);
     const offered = offeredProtocols(req);
     const bearer = offered.find((p) => p.startsWith(WS_BEARER_PREFIX));
     if (bearer === undefined) {
@@ -173,7 +198,11 @@ export class WebSocketAcceptor {
 
   private accept(req: IncomingMessage, socket: Duplex, head: Buffer, ip: string, claims: ConnectionClaims | undefined): void {
     if (socket.destroyed) return;
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
+    void framePath.check(this.deps.log);
+    // The bytes that came with the upgrade request go back into the socket, so that they
+    // reach the guard and ws through 'data' like everything after them.
+    if (head.length > 0) socket.unshift(head);
+    this.wss.handleUpgrade(req, socket, Buffer.alloc(0), (ws) => {
       const transport = new WebSocketTransport(ws);
       const request: TransportRequestInfo = {
         remoteAddress: ip,
@@ -181,16 +210,53 @@ export class WebSocketAcceptor {
         path: safePath(req.url),
       };
       const session = this.deps.createSession(transport, request, claims);
+      this.guard(ws, socket, ip, session);
       ws.on('message', (data, isBinary) => {
         if (isBinary) session.handleBadMessage('binary messages are not part of protocol v1');
         else session.handleMessage(data.toString(), (data as Buffer).length);
       });
       ws.on('error', (err: Error & { code?: string }) => {
-        // ws closes the socket itself after a protocol error (1009 too big, 1007 bad UTF-8, ...).
+        // ws closes the socket itself after a protocol error (1009 too big, 1007 bad UTF-8, 1008 too many fragments, ...).
         this.deps.onProtocolError();
+        if (err.code === WS_TOO_MANY_PARTS) this.deps.onLimit('websocket_fragments', ip);
         this.deps.log.debug({ problem: err.code ?? err.message }, 'websocket error');
       });
       ws.on('close', (code, reason) => session.handleTransportClosed(code, reason.toString()));
+    });
+  }
+
+  /**
+   * Holds the connection to the pre-connect budget until its `connect` is accepted: the
+   * guard reads the raw socket's 'data' ahead of ws and detaches at the first chunk after
+   * `connect` (or at close). Over budget, the connection is closed with 1008 and stops
+   * being read, so nothing more reaches ws or the session.
+   */
+  private guard(ws: WebSocket, socket: Duplex, ip: string, session: WebSocketSessionSink): void {
+    const { preConnectBytes, preConnectFrames } = this.deps.config.websocket;
+    if (preConnectBytes === 0 && preConnectFrames === 0) return;
+    const guard = new PreConnectGuard({ maxBytes: preConnectBytes, maxFrames: preConnectFrames });
+    let linger: NodeJS.Timeout | undefined;
+    const onData = (chunk: Buffer): void => {
+      if (session.connected()) {
+        socket.off('data', onData);
+        return;
+      }
+      const violation = guard.take(chunk);
+      if (!violation) return;
+      socket.off('data', onData);
+      this.deps.onLimit(violation.limit, ip);
+      this.deps.log.debug({ ip, limit: violation.limit, ...guard.counted }, 'websocket closed before connect');
+      ws.pause();
+      ws.close(POLICY_VIOLATION, violation.reason);
+      // Not read any more, so its close reply is not awaited: cut off after client.closeTimeout.
+      linger = setTimeout(() => ws.terminate(), this.deps.config.client.closeTimeout);
+      linger.unref();
+      session.handleTransportClosed(POLICY_VIOLATION, violation.reason);
+    };
+    socket.prependListener('data', onData);
+    ws.once('close', () => {
+      socket.off('data', onData);
+      clearTimeout(linger);
     });
   }
 

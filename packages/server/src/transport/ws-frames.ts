@@ -66,10 +66,24 @@ interface WsInternals {
  * Writes a pre-built frame through the socket's `ws` sender, keeping its ordering.
  * Returns false (the caller falls back to `ws.send`) when the sender is busy with
  * queued work or this `ws` lacks the expected internals.
+ *
+ * This is the one place that uses `ws` internals (`_sender`, its `_state` and
+ * `sendFrame`), which is why `ws` is pinned to the tested minor (`~8.23.0` in
+ * packages/server/package.json). It is only used once `FramePath.check` (see
+ * ws-frame-check.ts) has proven on a loopback socket pair, once per process, that
+ * frames written here interleave with `ws.send` intact and in order; until then, and
+ * for good when the check fails, every message goes through `ws.send`.
  */
 export function writeFrame(ws: WebSocket, frame: Buffer): boolean {
   const sender = (ws as unknown as WsInternals)._sender;
   if (!sender || typeof sender.sendFrame !== 'function' || sender._state !== 0) return false;
   sender.sendFrame([frame]);
   return true;
+}
+
+/** Whether `writeFrame` may be used: decided once per process by the self-test. */
+export interface FramePathSwitch {
+  readonly usable: boolean;
+  /** Frames written through the path (counted by the transports). */
+  written: number;
 }

@@ -1,0 +1,109 @@
+/**
+ * The start-up self-test of the pre-built frame path (`writeFrame` in ws-frames.ts,
+ * which goes through `ws` internals). Once per process, before the first WebSocket
+ * transport may use the path, a real `ws` socket pair on 127.0.0.1 (port 0) carries
+ * messages written alternately with `writeFrame` and `ws.send`, across every frame
+ * header length; the path is used only if every message arrives intact and in order.
+ * Otherwise (another `ws` whose sender behaves differently, no loopback, a timeout) a
+ * warning is logged once and every message goes through `ws.send` for good.
+ */
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import WebSocket, { WebSocketServer } from 'ws';
+import { OutFrame } from '../hub/out-frame.js';
+import type { Logger } from '../log.js';
+import { sharedTextFrame, writeFrame, type FramePathSwitch } from './ws-frames.js';
+
+export interface FramePathCheckOptions {
+  /** Called with the server side of the pair before anything is written (tests give it a sender that behaves differently). */
+  prepare?: (ws: WebSocket) => void;
+  /** Gives up (false) after this long; default 5000 ms. */
+  timeoutMs?: number;
+}
+
+/** Payload sizes crossing the 7-, 16- and 64-bit length boundaries. */
+const SIZES = [0, 1, 125, 126, 1000, 65_535, 65_536, 70_000, 3];
+
+/** The messages of the check: distinct, so a lost, repeated or reordered one shows. */
+function checkMessages(): string[] {
+  return SIZES.map((size, i) => {
+    const head = `${i}:`;
+    return head + String.fromCharCode(97 + i).repeat(Math.max(0, size - head.length));
+  });
+}
+
+/**
+ * Runs the check once: resolves true when `writeFrame` frames interleaved with `ws.send`
+ * arrived intact and in order (and `writeFrame` took at least the ones written while the
+ * sender was idle); false otherwise. Never rejects.
+ */
+export async function checkFramePath(options: FramePathCheckOptions = {}): Promise<boolean> {
+  const server = createServer();
+  const wss = new WebSocketServer({ noServer: true, clientTracking: false });
+  let client: WebSocket | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const serverSide = new Promise<WebSocket>((resolve) => {
+      server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => wss.handleUpgrade(req, socket, head, resolve));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    server.unref();
+    const { port } = server.address() as AddressInfo;
+    const expected = checkMessages();
+    const received: string[] = [];
+    client = new WebSocket(`ws://127.0.0.1:${port}`, { maxPayload: 1 << 20 });
+    const socket = client;
+    const outcome = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), options.timeoutMs ?? 5000);
+      socket.on('message', (data, isBinary) => {
+        received.push(isBinary ? '<binary>' : data.toString());
+        if (received.length === expected.length) resolve(received.every((m, i) => m === expected[i]));
+      });
+      socket.on('error', () => resolve(false));
+      socket.on('close', () => resolve(false));
+    });
+    const ws = await Promise.race([serverSide, outcome.then(() => undefined)]);
+    if (!ws) return false;
+    options.prepare?.(ws);
+    let framed = 0;
+    expected.forEach((text, i) => {
+      if (i % 2 === 0 && writeFrame(ws, sharedTextFrame(OutFrame.fromText(text)))) framed++;
+      else ws.send(text, { binary: false });
+    });
+    const ok = await outcome;
+    // The first frame is written on an idle sender: if even that one was refused, the path is not there.
+    return ok && framed > 0;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    client?.terminate();
+    wss.close();
+    server.close();
+  }
+}
+
+/** The process-wide decision: false until the self-test passed, false for good if it failed. */
+class FramePath implements FramePathSwitch {
+  usable = false;
+  /** Frames written through the path so far (a transport adds to it; tests read it). */
+  written = 0;
+  private started: Promise<boolean> | undefined;
+
+  /** Starts the self-test (once per process); resolves with its outcome. */
+  check(log: Logger): Promise<boolean> {
+    this.started ??= checkFramePath().then((ok) => {
+      this.usable = ok;
+      if (!ok) log.warn('pre-built WebSocket frames disabled: the ws sender self-test failed; every message goes through ws.send');
+      return ok;
+    });
+    return this.started;
+  }
+}
+
+/** The switch every WebSocket transport of this process reads. */
+export const framePath = new FramePath();
