@@ -135,7 +135,7 @@ export class ChannelPolicy {
       return;
     }
     if (token !== undefined) {
-      const claims = await this.verifier.verifySubscription(token);
+      const claims = await this.verifier.verifySubscription(token).catch((e: unknown) => { throw e instanceof TidingsError && e.code === ErrorCode.Unauthorized && !e.temporary ? denied(`subscription token: ${e.message}`) : e; }); // a bad subscription token refuses the subscription, never looks like a connection-level unauthorized; token_expired (temporary) is kept
       if (claims.user !== who.user) throw denied('subscription token was issued to another user');
       if (claims.channel !== channel) throw denied('subscription token is for another channel');
       return;

@@ -1,8 +1,9 @@
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloseCode, CloseReason, MAX_JSON_DEPTH, closeCodeIsTerminal, closeCodeReconnects } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
 import { TestClient } from '../test-support/test-client.js';
-import { startTestNode, type TestNode } from '../test-support/test-node.js';
+import { startTestNode, TEST_SECRET, type TestNode } from '../test-support/test-node.js';
 
 let t: TestNode;
 beforeAll(async () => {
@@ -289,9 +290,36 @@ describe('channels and permissions', () => {
     expect(await c.call('subscribe', { channel: 'task:123', token: wrongChannel })).toMatchObject({ error: { code: 'permission_denied' } });
     const wrongUser = await t.token('bob', { channel: 'task:123' });
     expect(await c.call('subscribe', { channel: 'task:123', token: wrongUser })).toMatchObject({ error: { code: 'permission_denied' } });
-    expect(await c.call('subscribe', { channel: 'task:123', token: 'garbage' })).toMatchObject({ error: { code: 'unauthorized' } });
+    expect(await c.call('subscribe', { channel: 'task:123', token: 'garbage' })).toMatchObject({ error: { code: 'permission_denied' } });
     const good = await t.token('alice', { channel: 'task:123' });
     expect(await c.ok('subscribe', { channel: 'task:123', token: good })).toMatchObject({ recoverable: true });
+    c.close();
+  });
+
+  it('answers every bad subscription token on the subscription alone: permission_denied, or token_expired (temporary) to fetch a new one', async () => {
+    const c = await connected('alice');
+    const secret = new TextEncoder().encode(TEST_SECRET);
+    const now = Math.floor(Date.now() / 1000);
+    const signed = (claims: Record<string, unknown>, key = secret) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject('alice').sign(key);
+    const refused = async (token: string, message: string) => {
+      const reply = await c.call('subscribe', { channel: 'task:9', token });
+      // Not the connection-level `unauthorized` (terminal when it answers connect), and not temporary.
+      expect(reply, message).toEqual({ id: expect.any(Number), error: { code: 'permission_denied', message } });
+    };
+    await refused('garbage', 'subscription token: malformed token');
+    await refused(await signed({ channel: 'task:9' }, new TextEncoder().encode('another-secret-0123456789-abcdefghij')), 'subscription token: invalid signature');
+    await refused(await t.token('alice'), 'subscription token: missing channel');
+    await refused(await signed({ channel: 'task:9', nbf: now + 3600 }), 'subscription token: token not active yet');
+    await refused(await t.token('bob', { channel: 'task:9' }), 'subscription token was issued to another user');
+    await refused(await t.token('alice', { channel: 'task:10' }), 'subscription token is for another channel');
+    // Expired: token_expired and temporary, so a client fetches a new subscription token and retries.
+    const expired = await signed({ channel: 'task:9', exp: now - 60 });
+    expect(await c.call('subscribe', { channel: 'task:9', token: expired })).toMatchObject({ error: { code: 'token_expired', message: 'token expired', temporary: true } });
+    // The same holds for an activity read with a token.
+    expect(await c.call('activity', { scope: 'x', token: 'garbage' })).toMatchObject({ error: { code: 'permission_denied', message: 'subscription token: malformed token' } });
+    // None of it touched the connection: the fresh token subscribes.
+    expect(await c.ok('subscribe', { channel: 'task:9', token: await t.token('alice', { channel: 'task:9' }) })).toMatchObject({ recoverable: true });
+    expect(c.pushes.some((p) => p.type === 'disconnect')).toBe(false);
     c.close();
   });
 
