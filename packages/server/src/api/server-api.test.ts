@@ -1,8 +1,12 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloseCode, ErrorCode, MAX_JSON_DEPTH } from '@tidings/protocol';
+import { prepareDevInput } from '../dev-defaults.js';
 import { createLogger, type Logger } from '../log.js';
 import type { Tidings } from '../node.js';
 import type { AuditEvent } from '../ops/audit.js';
@@ -56,6 +60,77 @@ describe('API keys and errors', () => {
       expect((await small.api('GET', '/health')).status).toBe(200);
     } finally {
       await small.close();
+    }
+  });
+});
+
+describe('CORS', () => {
+  const APP = 'https://app.example.com';
+  const EVIL = 'https://evil.example.net';
+  const cors = (res: Response) => ({
+    origin: res.headers.get('access-control-allow-origin'),
+    credentials: res.headers.get('access-control-allow-credentials'),
+    vary: res.headers.get('vary'),
+  });
+  const preflight = (url: string, origin: string) =>
+    fetch(url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' } });
+  const simple = (n: TestNode, origin?: string) =>
+    fetch(`${n.apiUrl}/health`, { headers: { authorization: `Bearer ${TEST_API_KEY}`, ...(origin ? { origin } : {}) } });
+  const httpOpen = (n: TestNode) => `http://${new URL(n.wsUrl).host}/connection/open`;
+
+  it('serve config (allowedOrigins names the app): the app gets its origin echoed with credentials; another origin gets 403 and no CORS headers', async () => {
+    const n = await startTestNode({ allowedOrigins: [APP] });
+    try {
+      for (const url of [`${n.apiUrl}/publish`, httpOpen(n)]) {
+        const ok = await preflight(url, APP);
+        expect(ok.status, url).toBe(204);
+        expect(cors(ok), url).toEqual({ origin: APP, credentials: 'true', vary: 'Origin' });
+        expect(ok.headers.get('access-control-allow-headers'), url).toContain('authorization');
+        const refused = await preflight(url, EVIL);
+        expect(refused.status, url).toBe(403);
+        expect(cors(refused), url).toEqual({ origin: null, credentials: null, vary: null });
+      }
+      const ok = await simple(n, APP);
+      expect(ok.status).toBe(200);
+      expect(cors(ok)).toEqual({ origin: APP, credentials: 'true', vary: 'Origin' });
+      const refused = await simple(n, EVIL);
+      expect(refused.status).toBe(403);
+      expect(await refused.json()).toEqual({ error: { code: 'forbidden', message: 'origin not allowed' } });
+      expect(cors(refused)).toEqual({ origin: null, credentials: null, vary: null });
+      // A backend (no Origin) gets no CORS headers at all.
+      const backend = await simple(n);
+      expect(backend.status).toBe(200);
+      expect(cors(backend)).toEqual({ origin: null, credentials: null, vary: null });
+    } finally {
+      await n.close();
+    }
+  });
+
+  it('dev config (allowedOrigins "*"): any origin may call, with "*" and never credentials; the server\'s own origin keeps them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tidings-cors-'));
+    const { input } = await prepareDevInput(dir);
+    expect(input.allowedOrigins).toEqual(['*']);
+    const n = await startTestNode({ allowedOrigins: input.allowedOrigins });
+    try {
+      for (const url of [`${n.apiUrl}/publish`, httpOpen(n)]) {
+        for (const origin of [APP, EVIL]) {
+          const res = await preflight(url, origin);
+          expect(res.status, url).toBe(204);
+          expect(cors(res), `${url} ${origin}`).toEqual({ origin: '*', credentials: null, vary: null });
+          expect(res.headers.get('access-control-allow-methods'), url).toContain('POST');
+        }
+      }
+      const any = await simple(n, EVIL);
+      expect(any.status).toBe(200);
+      expect(cors(any)).toEqual({ origin: '*', credentials: null, vary: null });
+      const own = `http://${new URL(n.apiUrl).host}`;
+      expect(cors(await simple(n, own))).toEqual({ origin: own, credentials: 'true', vary: 'Origin' });
+      const opened = await fetch(httpOpen(n), { method: 'POST', headers: { origin: EVIL, 'content-type': 'application/json' }, body: JSON.stringify({ transport: 'polling', token: await n.token('alice') }) });
+      expect(opened.status).toBe(200);
+      expect(cors(opened)).toEqual({ origin: '*', credentials: null, vary: null });
+    } finally {
+      await n.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -15,7 +15,7 @@ import { CloseCode, ErrorCode } from '@tidings/protocol';
 import { ApiKeyAuthenticator, type ApiScope } from '../auth/api-keys.js';
 import { createClientIpResolver, type ClientIpResolver } from '../auth/client-ip.js';
 import type { OriginCheck } from '../auth/origin.js';
-import { answerPreflight, corsHeaders } from '../transport/http-transports.js';
+import { answerPreflight, createCorsPolicy, type CorsPolicy } from '../transport/cors.js';
 import type { ApiKeyConfig } from '../config/schema.js';
 import { TidingsError } from '../errors.js';
 import { safePath, type Logger } from '../log.js';
@@ -70,6 +70,8 @@ export class ServerApi {
   /** For auth_failure audit events; the node has validated `trustedProxies` already. */
   private readonly clientIp: ClientIpResolver;
   private readonly originAllowed: OriginCheck;
+  /** Credentials only for origins `allowedOrigins` names; `*` alone gets a credential-less `*`. */
+  private readonly cors: CorsPolicy;
   private readonly sessionKey: (req: IncomingMessage) => ApiKeyConfig | undefined;
 
   constructor(
@@ -83,6 +85,7 @@ export class ServerApi {
     this.audit = deps.audit;
     this.clientIp = createClientIpResolver(node.config.trustedProxies);
     this.originAllowed = deps.originAllowed ?? (() => true);
+    this.cors = createCorsPolicy(node.config.allowedOrigins);
     this.sessionKey = deps.sessionKey ?? (() => undefined);
     this.routes = this.buildRoutes();
   }
@@ -102,11 +105,12 @@ export class ServerApi {
       sendError(res, ErrorCode.Forbidden, 'origin not allowed');
       return true;
     }
+    const cors = this.cors(origin, req.headers.host);
     if (req.method === 'OPTIONS') {
-      answerPreflight(res, origin, 'GET, POST, DELETE, OPTIONS');
+      answerPreflight(res, cors, 'GET, POST, DELETE, OPTIONS');
       return true;
     }
-    for (const [name, value] of Object.entries(corsHeaders(origin))) res.setHeader(name, value);
+    for (const [name, value] of Object.entries(cors)) res.setHeader(name, value);
     void this.dispatch(req, res, path.slice(this.prefix.length) || '/');
     return true;
   }

@@ -12,7 +12,7 @@
  * - `GET /poll/:session?ack=N`: a long poll.
  * - `DELETE /sse/:session`, `DELETE /poll/:session`: the client ends the session.
  * A session opened with a token only accepts requests bearing a token of the same user.
- * CORS: allowed origins (`allowedOrigins`) get credentials and preflight answers.
+ * CORS: allowed origins (`allowedOrigins`) get preflight answers; see cors.ts for credentials.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode } from '@tidings/protocol';
@@ -23,6 +23,7 @@ import type { ConnectionClaims, TokenVerifier } from '../auth/token-verifier.js'
 import type { TidingsConfig } from '../config/schema.js';
 import { TidingsError, toErrorBody } from '../errors.js';
 import { safePath, type Logger } from '../log.js';
+import { answerPreflight, createCorsPolicy, type CorsPolicy } from './cors.js';
 import { HttpSessionTransport, randomKey, type HttpSessionSink } from './http-session.js';
 import type { Transport, TransportRequestInfo } from './transport.js';
 
@@ -42,22 +43,6 @@ export interface HttpTransportDeps {
 
 const ALLOWED_BODY_TYPES = /^(text\/plain|application\/x-ndjson|application\/json)\s*(;|$)/i;
 
-/** CORS headers for an allowed origin (none for requests without Origin). */
-export function corsHeaders(origin: string | undefined): Record<string, string> {
-  if (origin === undefined) return {};
-  return { 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', vary: 'Origin' };
-}
-
-/** Answers a CORS preflight for an allowed origin. */
-export function answerPreflight(res: ServerResponse, origin: string | undefined, methods: string): void {
-  res.writeHead(204, {
-    ...corsHeaders(origin),
-    'access-control-allow-methods': methods,
-    'access-control-allow-headers': 'authorization, content-type, last-event-id, x-request-id, x-api-key, idempotency-key',
-    'access-control-max-age': '600',
-  });
-  res.end();
-}
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
   const json = JSON.stringify(body);
@@ -126,7 +111,11 @@ export class HttpTransportAcceptor {
   readonly #tickets = new Map<string, Ticket>();
   readonly #ticketOf = new WeakMap<HttpSessionTransport, string>();
 
-  constructor(private readonly deps: HttpTransportDeps) {}
+  readonly #cors: CorsPolicy;
+
+  constructor(private readonly deps: HttpTransportDeps) {
+    this.#cors = createCorsPolicy(deps.config.allowedOrigins);
+  }
 
   /** Open HTTP sessions (for tests and stats). */
   get sessionCount(): number {
@@ -148,10 +137,10 @@ export class HttpTransportAcceptor {
       sendError(res, ErrorCode.Forbidden, 'origin not allowed', {});
       return true;
     }
-    const cors = corsHeaders(origin);
+    const cors = this.#cors(origin, req.headers.host);
     const methods = kind === 'open' ? 'POST, OPTIONS' : key ? 'GET, POST, DELETE, OPTIONS' : 'GET, OPTIONS';
     if (req.method === 'OPTIONS') {
-      answerPreflight(res, origin, methods);
+      answerPreflight(res, cors, methods);
       return true;
     }
     res.on('error', () => {});
