@@ -389,6 +389,34 @@ describe('what a connection may cost', () => {
     }
   });
 
+  it('closes a connection that trickles a frame over more socket reads than websocket.maxBufferedChunks with 1008, counted', async () => {
+    const trickle = async (port: number, bytes: number) => {
+      const raw = await rawUpgrade(port);
+      raw.socket.setNoDelay(true);
+      const frame = clientFrame(true, 0x1, Buffer.from(`"${'x'.repeat(998)}"`));
+      raw.socket.write(frame.subarray(0, 8)); // header, extended length and mask
+      for (let i = 8; i < 8 + bytes && !raw.socket.destroyed; i++) {
+        raw.socket.write(frame.subarray(i, i + 1));
+        await sleep(3);
+      }
+      return raw;
+    };
+    const n = await startTestNode({ websocket: { maxBufferedChunks: 16 } });
+    try {
+      const cut = await trickle(n.port, 60);
+      expect(await cut.closeCode).toBe(1008);
+      expect(await limitHits(n, 'websocket_buffered_chunks')).toBe(1);
+      // On the default (1024 reads) the same trickle is only a slow client.
+      const slow = await trickle(t.port, 60);
+      await sleep(50);
+      expect(slow.socket.destroyed).toBe(false);
+      expect(await limitHits(t, 'websocket_buffered_chunks')).toBe(0);
+      slow.socket.destroy();
+    } finally {
+      await n.close();
+    }
+  });
+
   it('refuses the (N+1)th open connection from one IP (limits.connectionsPerIp) over every transport, and admits again after one closes', async () => {
     const n = await startTestNode({ limits: { connectionsPerIp: 3 } });
     try {

@@ -103,7 +103,7 @@ export interface Rejection {
 
 /** Close code of a connection that exceeded its pre-connect budget or `websocket.maxFragments`. */
 const POLICY_VIOLATION = 1008;
-/** What `ws` reports when a message exceeds `maxFragments` (public option; documented error code). */
+/** What `ws` reports when a message exceeds `maxFragments` or `maxBufferedChunks` (public options; documented error code). */
 const WS_TOO_MANY_PARTS = 'WS_ERR_TOO_MANY_BUFFERED_PARTS';
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
@@ -141,6 +141,8 @@ export class WebSocketAcceptor {
       maxPayload: ws.maxPayload,
       // Public ws options: frames per message, on every connection.
       maxFragments: ws.maxFragments,
+      // ...and socket reads held for an unfinished frame (a peer trickling bytes one TCP read at a time).
+      maxBufferedChunks: ws.maxBufferedChunks,
       perMessageDeflate: ws.compression,
       // Select our subprotocol; never echo the bearer entry (it carries the token).
       handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
@@ -218,7 +220,8 @@ export class WebSocketAcceptor {
       ws.on('error', (err: Error & { code?: string }) => {
         // ws closes the socket itself after a protocol error (1009 too big, 1007 bad UTF-8, 1008 too many fragments, ...).
         this.deps.onProtocolError();
-        if (err.code === WS_TOO_MANY_PARTS) this.deps.onLimit('websocket_fragments', ip);
+        // ws reports both limits with one code; the message tells them apart.
+        if (err.code === WS_TOO_MANY_PARTS) this.deps.onLimit(err.message.includes('chunks') ? 'websocket_buffered_chunks' : 'websocket_fragments', ip);
         this.deps.log.debug({ problem: err.code ?? err.message }, 'websocket error');
       });
       ws.on('close', (code, reason) => session.handleTransportClosed(code, reason.toString()));
