@@ -33,6 +33,8 @@ runServerProcess('tidings', async ({ secret, options }) => {
     websocket: { maxPayload: '1MiB' },
     ...(options.httpReplayBytes !== undefined ? { http: { replayBytes: options.httpReplayBytes } } : {}),
     ...(options.config ?? {}),
+    // Every bench client connects from 127.0.0.1: the per-address and per-node connection caps stay out of the way.
+    limits: { connectionsPerIp: 0, connectionsPerNode: 0, ...(options.config?.limits ?? {}) },
   });
   const address = await tidings.listen(0, '127.0.0.1');
   const onError = (err) => {
