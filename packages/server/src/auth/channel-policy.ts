@@ -38,6 +38,15 @@ export interface ResolvedChannel {
 const denied = (message: string) => new TidingsError(ErrorCode.PermissionDenied, message);
 const reservedDenied = () => denied(`namespace "${DASHBOARD_NAMESPACE}" is reserved for the dashboard's own connections`);
 
+/**
+ * A bad subscription token refuses the subscription (`permission_denied`); it never looks
+ * like a connection-level `unauthorized`, which clients treat as terminal. A temporary
+ * error (`token_expired`, key set unavailable) is kept, so the client fetches a new token or retries.
+ */
+function subscriptionTokenRefused(e: unknown): never {
+  throw e instanceof TidingsError && e.code === ErrorCode.Unauthorized && !e.temporary ? denied(`subscription token: ${e.message}`) : e;
+}
+
 /** Resolved names kept, so hot channels skip validation; cleared when full or on reload. */
 const RESOLVE_CACHE_SIZE = 10_000;
 
@@ -135,7 +144,7 @@ export class ChannelPolicy {
       return;
     }
     if (token !== undefined) {
-      const claims = await this.verifier.verifySubscription(token).catch((e: unknown) => { throw e instanceof TidingsError && e.code === ErrorCode.Unauthorized && !e.temporary ? denied(`subscription token: ${e.message}`) : e; }); // a bad subscription token refuses the subscription, never looks like a connection-level unauthorized; token_expired (temporary) is kept
+      const claims = await this.verifier.verifySubscription(token).catch(subscriptionTokenRefused);
       if (claims.user !== who.user) throw denied('subscription token was issued to another user');
       if (claims.channel !== channel) throw denied('subscription token is for another channel');
       return;
