@@ -59,12 +59,26 @@ class Pool {
 
   /** The oldest item still stored, taken off the queue. */
   takeOldest(): StoredItem | undefined {
-    while (this.head < this.queue.length) {
-      const item = this.queue[this.head++]!;
-      if (!item.gone) return item;
-      this.dead--;
+    const queue = this.queue;
+    let found: StoredItem | undefined;
+    while (this.head < queue.length && !found) {
+      const item = queue[this.head]!;
+      // The slot lets go of the item: a taken item must not stay reachable from here.
+      (queue as (StoredItem | undefined)[])[this.head++] = undefined;
+      if (!item.gone) found = item;
+      else this.dead--;
     }
-    return undefined;
+    // Drop the consumed front once it is most of the array (amortized O(1) per item).
+    if (this.head > 1024 && this.head * 2 > queue.length) {
+      this.queue = queue.slice(this.head);
+      this.head = 0;
+    }
+    return found;
+  }
+
+  /** Array slots the queue holds, consumed ones included (tests: bounded by twice the live items, plus 1024). */
+  get slots(): number {
+    return this.queue.length;
   }
 
   /** `released` was called for an item `takeOldest` had already taken off the queue. */
@@ -166,6 +180,11 @@ export class HistoryBudget {
       owner.bytes -= item.bytes;
       if (owner.bytes <= 0) this.owners.delete(owner.id);
     }
+  }
+
+  /** Slots of the node-wide eviction queue (tests: it must not keep evicted items). */
+  get queueSlots(): number {
+    return this.node.slots;
   }
 
   /** Held bytes of one owner (tests, inspection). */

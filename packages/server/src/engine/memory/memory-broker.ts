@@ -181,6 +181,11 @@ export class MemoryBroker implements Broker {
     };
   }
 
+  /** Slots of the node-wide eviction queue, consumed ones included (tests). */
+  evictionQueueSlots(): number {
+    return this.budget.queueSlots;
+  }
+
   /** Bytes held in history by one owner's publications. */
   ownerBytes(owner: string): number {
     return this.budget.ownerBytes(owner);

@@ -99,6 +99,8 @@ describe('MemoryBroker stream and byte bounds', () => {
       for (let i = 0; i < 20_000; i++) broker.publishSync(`x:flood-${i}`, data, { history });
       const stats = broker.historyStats();
       expect(stats).toMatchObject({ bytes: 50 * one, publications: 50, evictedByNodeBudget: 19_950 });
+      // Evicted publications are not held by the eviction queue either.
+      expect(broker.evictionQueueSlots()).toBeLessThan(2 * 50 + 1100);
       expect((await broker.history('x:flood-19999', { limit: 10 })).publications).toHaveLength(1);
       expect((await broker.history('x:flood-0', { limit: 10 })).publications).toHaveLength(0);
     } finally {
