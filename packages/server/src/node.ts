@@ -293,8 +293,8 @@ export class Tidings {
       closing: () => this.closing,
     });
     this.metrics.setSource(() => this.inspector.gauges());
-    this.dashboard = new Dashboard({ config, log, clientIp, audit: this.audit });
     if (this.broker.historyStats) this.metrics.setHistorySource(() => this.broker.historyStats!());
+    this.dashboard = new Dashboard({ config, log, clientIp, audit: this.audit });
     this.api = new ServerApi(this, log, { metrics: this.metrics, audit: this.audit, originAllowed, sessionKey: (req) => this.dashboard.apiKeyOf(req) });
     this.adminStats = new AdminStats({
       node: this.nodeId,
@@ -513,10 +513,10 @@ export class Tidings {
   }
 
   private async publishTo(target: ResolvedChannel, data: unknown, options: PublishRequest): Promise<PublishedOutcome> {
-    if (options.idempotencyKey === undefined) {
-      const outcome = await this.publishNow(target, data, json, options);
     // Encoded once, before the idempotency window or history sees it: data JSON cannot encode is refused here.
     const json = encodeData(data);
+    if (options.idempotencyKey === undefined) {
+      const outcome = await this.publishNow(target, data, json, options);
       return outcome.position ? { position: outcome.position, deduplicated: false } : { deduplicated: false };
     }
     const key = JSON.stringify(['publish', target.channel, options.idempotencyKey]);
@@ -541,8 +541,6 @@ export class Tidings {
     return outcome;
   }
 
-  private published(source: PublishRequest['source']): void {
-    this.counters.publicationsIn++;
   /** The library's hot path on an in-process engine: encode once, publish, no promise. */
   private publishSyncNow(target: ResolvedChannel, data: unknown): PublishOutcome {
     const json = encodeData(data);
@@ -560,6 +558,8 @@ export class Tidings {
     return budgetRefusal(err, target.parsed.namespace);
   }
 
+  private published(source: PublishRequest['source']): void {
+    this.counters.publicationsIn++;
     this.metrics.publicationIn(source);
   }
 

@@ -132,6 +132,8 @@ export const configSchema = z
         preConnectBytes: size('64KiB'),
         /** Data frames a connection may send before its `connect` is accepted (0: no limit); more close it with 1008. */
         preConnectFrames: z.number().int().min(0).default(16),
+        /** Reads of an unfinished frame a connection may have buffered (every connection); more close it with 1008. */
+        maxBufferedChunks: z.number().int().min(1).default(1024),
       })
       .prefault({}),
     /** HTTP transports: Server-Sent Events and long-polling, for networks that block WebSocket. */
@@ -171,18 +173,18 @@ export const configSchema = z
         metaTtl: duration('30d'),
         maxLimit: z.number().int().min(1).default(1000),
         recoveryMaxPublications: z.number().int().min(1).default(1000),
-      })
-      .prefault({}),
-    idempotency: z
-      .strictObject({
-        window: duration('5m'),
-        /** Keys remembered at most on this node (memory engine); past it the least recently used is forgotten. */
         /** Bytes all stored publications of the node may hold; beyond it the oldest, of any channel, are evicted (0: no limit). */
         maxBytes: size('64MiB'),
         /** Bytes one user's client publications may hold in history; a publish beyond it is refused (0: no limit). */
         maxBytesPerUser: size('4MiB'),
         /** Channel streams (epoch and offset) kept; beyond it unsubscribed ones are forgotten, never-published and least recently used first (0: no limit). */
         maxStreams: z.number().int().min(0).default(100_000),
+      })
+      .prefault({}),
+    idempotency: z
+      .strictObject({
+        window: duration('5m'),
+        /** Keys remembered at most on this node (memory engine); past it the least recently used is forgotten. */
         maxKeys: z.number().int().min(1).default(100_000),
         /** Approximate bytes of remembered keys and results at most (memory engine). */
         maxBytes: size('64MiB'),

@@ -39,6 +39,7 @@ export const LIMIT_NAMES: readonly string[] = [
   'connection_rate_per_ip',
   'connections_per_ip',
   'websocket_fragments',
+  'websocket_buffered_chunks',
   'pre_connect_bytes',
   'pre_connect_frames',
   'subscriptions_per_connection',
@@ -48,12 +49,12 @@ export const LIMIT_NAMES: readonly string[] = [
   'presence_state_size',
   'handshake_timeout',
   'max_follows',
+  'history_bytes_per_user',
+  'history_publication_bytes',
 ];
 
 const PUBLICATION_SOURCES: readonly PublicationSource[] = ['client', 'api', 'library'];
 /** Node's HTTP parser accepts ~35 methods; anything but these is lumped together. */
-  'history_bytes_per_user',
-  'history_publication_bytes',
 const HTTP_METHODS: readonly string[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
 /** Longer label values are treated as overflow: a hook's error code is not meant to carry text. */
 const MAX_LABEL_LENGTH = 64;
@@ -158,11 +159,11 @@ export class NodeMetrics {
   /** Running totals by code, in plain numbers, for the dashboard's per-second rates. */
   readonly errorCounts = new Map<string, number>();
   readonly disconnectCounts = new Map<string, number>();
+  private historySource: (() => HistorySnapshot) | undefined;
   private readonly storeCommits: Histogram<string>;
   private readonly storeWrites: Counter;
   private readonly auditWrittenTotal: Counter;
   private readonly auditDroppedTotal: Counter;
-  private historySource: (() => HistorySnapshot) | undefined;
 
   constructor(options: NodeMetricsOptions = {}) {
     const prefix = options.prefix ?? 'tidings_';
@@ -234,10 +235,6 @@ export class NodeMetrics {
       registers,
     });
 
-    this.storeCommits = new Histogram({
-      name: name('store_commit_seconds'),
-      help: 'Group commits of the durable store (one transaction, one fsync), by duration.',
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     // History: read from the broker at scrape time; nothing on the publish path.
     const historyGauge = (n: string, help: string, key: 'bytes' | 'publications' | 'streams') => {
       const g: Gauge = new Gauge({ name: name(n), help, registers, collect: () => g.set(this.historySource?.()[key] ?? 0) });
@@ -264,6 +261,10 @@ export class NodeMetrics {
     });
     for (const reason of Object.keys(evictionReasons)) zeroed(evictions.labels(reason));
 
+    this.storeCommits = new Histogram({
+      name: name('store_commit_seconds'),
+      help: 'Group commits of the durable store (one transaction, one fsync), by duration.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
     this.storeWrites = new Counter({ name: name('store_writes_total'), help: 'Writes committed to the durable store.', registers });
@@ -278,15 +279,15 @@ export class NodeMetrics {
     this.source = fn;
   }
 
-  commandReceived(type: string): void {
-    // Label children hash their labels on every inc(); count in a plain number instead.
-    const key = this.commands.has(type) ? type : 'unknown';
-    this.pendingByLabel.commands.set(key, (this.pendingByLabel.commands.get(key) ?? 0) + 1);
   /** Where the history gauges and eviction counters read from, at scrape time. */
   setHistorySource(fn: () => HistorySnapshot): void {
     this.historySource = fn;
   }
 
+  commandReceived(type: string): void {
+    // Label children hash their labels on every inc(); count in a plain number instead.
+    const key = this.commands.has(type) ? type : 'unknown';
+    this.pendingByLabel.commands.set(key, (this.pendingByLabel.commands.get(key) ?? 0) + 1);
   }
 
   error(code: string): void {
