@@ -19,32 +19,21 @@ const duration = (def: string) =>
       return ms;
     });
 
-const size = (def: string) =>
-  z
-    .union([z.number(), z.string()])
-    .default(def)
-    .transform((v, ctx) => {
-      const bytes = parseSize(v);
-      if (bytes === null) {
-        ctx.addIssue({ code: 'custom', message: `expected a size like 65536, "64KiB", "4MiB", got ${JSON.stringify(v)}` });
-        return z.NEVER;
-      }
-      return bytes;
-    });
+/** A size given as bytes or as "64KiB", "4MiB"..., turned into bytes. */
+const sizeValue = z.union([z.number(), z.string()]);
+const toBytes = (v: number | string, ctx: { addIssue(issue: { code: 'custom'; message: string }): void }) => {
+  const bytes = parseSize(v);
+  if (bytes === null) {
+    ctx.addIssue({ code: 'custom', message: `expected a size like 65536, "64KiB", "4MiB", got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return bytes;
+};
+
+const size = (def: string) => sizeValue.default(def).transform(toBytes);
 
 /** A size with no default (an option that is off unless set). */
-const optionalSize = () =>
-  z
-    .union([z.number(), z.string()])
-    .transform((v, ctx) => {
-      const bytes = parseSize(v);
-      if (bytes === null) {
-        ctx.addIssue({ code: 'custom', message: `expected a size like 65536, "64KiB", "4MiB", got ${JSON.stringify(v)}` });
-        return z.NEVER;
-      }
-      return bytes;
-    })
-    .optional();
+const optionalSize = () => sizeValue.transform(toBytes).optional();
 
 /** Secrets may arrive from env vars that look numeric. */
 const secretString = z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().min(1));

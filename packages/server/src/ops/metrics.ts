@@ -9,6 +9,8 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { COMMAND_TYPES } from '@tidings/protocol';
+// What the history gauges and eviction counters read at scrape time: the broker's `historyStats`.
+import type { HistoryStats } from '../engine/broker.js';
 
 /** What the gauges read at scrape time. */
 export interface MetricsSnapshot {
@@ -20,15 +22,6 @@ export interface MetricsSnapshot {
 
 export type PublicationSource = 'client' | 'api' | 'library';
 
-/** What the history gauges and eviction counters read at scrape time (the broker's `historyStats`). */
-export interface HistorySnapshot {
-  bytes: number;
-  publications: number;
-  streams: number;
-  evictedByNodeBudget: number;
-  evictedByNamespaceBudget: number;
-  evictedStreams: number;
-}
 
 /** The protocol's command types; a new command is counted by name as soon as the protocol knows it. */
 export const DEFAULT_COMMAND_TYPES: readonly string[] = COMMAND_TYPES;
@@ -159,7 +152,7 @@ export class NodeMetrics {
   /** Running totals by code, in plain numbers, for the dashboard's per-second rates. */
   readonly errorCounts = new Map<string, number>();
   readonly disconnectCounts = new Map<string, number>();
-  private historySource: (() => HistorySnapshot) | undefined;
+  private historySource: (() => HistoryStats) | undefined;
   private readonly storeCommits: Histogram<string>;
   private readonly storeWrites: Counter;
   private readonly auditWrittenTotal: Counter;
@@ -280,7 +273,7 @@ export class NodeMetrics {
   }
 
   /** Where the history gauges and eviction counters read from, at scrape time. */
-  setHistorySource(fn: () => HistorySnapshot): void {
+  setHistorySource(fn: () => HistoryStats): void {
     this.historySource = fn;
   }
 
