@@ -32,7 +32,7 @@ export type { AuditRecord, AuditQuery, AuditPage, AuditStore } from './store/aud
 export type { NotificationStore } from './store/notification-store.js';
 export type { ActivityStore } from './store/activity-store.js';
 export type { ProgressStore } from './engine/progress.js';
-export type { AdminStatsSnapshot } from './features/admin-stats.js';
+export type { AdminStatsSnapshot } from './ops/admin-stats.js';
 export type { TokenVerifier, ConnectionClaims, SubscriptionClaims } from './auth/token-verifier.js';
 export type { Transport, TransportKind, TransportRequestInfo } from './transport/transport.js';
 export { VERSION } from './version.js';

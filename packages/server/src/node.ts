@@ -43,7 +43,7 @@ import type { ProgressStore } from './engine/progress.js';
 import type { TypingStore } from './engine/typing.js';
 import type { UserStatusStore } from './engine/user-status.js';
 import { ActivityFeature } from './features/activity.js';
-import { ADMIN_STATS_CHANNEL, AdminStats } from './features/admin-stats.js';
+import { ADMIN_STATS_CHANNEL, AdminStats } from './ops/admin-stats.js';
 import { NotificationsFeature } from './features/notifications.js';
 import { PresenceFeature } from './features/presence.js';
 import { ProgressFeature } from './features/progress.js';
@@ -59,9 +59,9 @@ import {
   type RpcHandler,
   type SubscribeHook,
 } from './hooks.js';
-import { Flusher } from './hub/flusher.js';
+import { Flusher } from './wire/flusher.js';
 import { Hub } from './hub/hub.js';
-import { OutFrame } from './hub/out-frame.js';
+import { OutFrame } from './wire/out-frame.js';
 import { createLogger, type Logger } from './log.js';
 import { LogAuditSink, type AuditSink } from './ops/audit.js';
 import { StoredAuditLog } from './ops/audit-log.js';

@@ -22,7 +22,7 @@ import type { ClientIpResolver } from '../auth/client-ip.js';
 import { DashboardSessions, DashboardTokens, type DashboardSession } from '../auth/dashboard-sessions.js';
 import type { ApiKeyConfig, TidingsConfig } from '../config/schema.js';
 import { TidingsError } from '../errors.js';
-import { parseWith } from '../features/validate.js';
+import { parseWith } from '../validate.js';
 import { safePath, type Logger } from '../log.js';
 import type { AuditSink } from '../ops/audit.js';
 import { readJson, sendData, sendError } from './http.js';

@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { ErrorCode } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
-import { intParam, parseWith, timestamp } from '../features/validate.js';
+import { intParam, parseWith, timestamp } from '../validate.js';
 import type { Tidings } from '../node.js';
 import { sendData } from './http.js';
 import type { Route } from './route.js';

@@ -10,7 +10,7 @@ import { TidingsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ActivityPage, ActivityStore } from '../store/activity-store.js';
 import { BadCursorError } from '../store/notification-store.js';
-import { checkJsonSize, checkLimit, parseWith } from './validate.js';
+import { checkJsonSize, checkLimit, parseWith } from '../validate.js';
 
 /** What `/activity` and `tidings.activity.append()` take. */
 export interface ActivityInput {

@@ -15,7 +15,7 @@ import type { Broker, ControlEvent } from '../engine/broker.js';
 import { TidingsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { BadCursorError, type NotificationCounts, type NotificationPage, type NotificationStore } from '../store/notification-store.js';
-import { checkJsonSize, checkLimit, parseWith, timestamp, userId } from './validate.js';
+import { checkJsonSize, checkLimit, parseWith, timestamp, userId } from '../validate.js';
 
 /** What `/notify` and `tidings.notifications.notify()` take. */
 export interface NotifyInput {

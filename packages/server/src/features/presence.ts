@@ -19,7 +19,7 @@ import type { UserStatusEntry, UserStatusStore } from '../engine/user-status.js'
 import { TidingsError } from '../errors.js';
 import type { Hooks } from '../hooks.js';
 import type { Hub, HubSubscription } from '../hub/hub.js';
-import type { OutFrame } from '../hub/out-frame.js';
+import type { OutFrame } from '../wire/out-frame.js';
 import type { Logger } from '../log.js';
 import type { Session } from '../session/session.js';
 import type { Subscription } from '../session/subscription.js';

@@ -9,7 +9,7 @@ import type { TidingsConfig } from '../config/schema.js';
 import type { Broker } from '../engine/broker.js';
 import type { ProgressStore } from '../engine/progress.js';
 import type { Logger } from '../log.js';
-import { checkJsonSize, parseWith, userId } from './validate.js';
+import { checkJsonSize, parseWith, userId } from '../validate.js';
 
 /** What `/progress` and `tidings.progress.report()` take. */
 export interface ProgressInput {

@@ -8,7 +8,7 @@
  */
 import { encodeFrame, encodePublication, type Publication, type Push } from '@tidings/protocol';
 import { ENCODED_DATA, type Broker, type ControlEvent, type EncodedPublication } from '../engine/broker.js';
-import { OutFrame } from './out-frame.js';
+import { OutFrame } from '../wire/out-frame.js';
 
 /** One connection's subscription to one channel, as the hub sees it. */
 export interface HubSubscription {

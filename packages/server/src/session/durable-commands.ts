@@ -14,7 +14,7 @@ import {
 } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
 import { scopeSchema } from '../features/activity.js';
-import { parseWith } from '../features/validate.js';
+import { parseWith } from '../validate.js';
 import type { Session } from './session.js';
 
 /** The inbox belongs to a user: anonymous connections have none. */

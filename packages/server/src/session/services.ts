@@ -19,7 +19,7 @@ import type { NotificationsFeature } from '../features/notifications.js';
 import type { PresenceFeature } from '../features/presence.js';
 import type { ProgressFeature } from '../features/progress.js';
 import type { Hooks } from '../hooks.js';
-import type { Flusher } from '../hub/flusher.js';
+import type { Flusher } from '../wire/flusher.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { AuditSink } from '../ops/audit.js';

@@ -1,7 +1,7 @@
 import type { Publication } from '@tidings/protocol';
 import type { ResolvedChannel } from '../auth/channel-policy.js';
 import type { HubSubscription } from '../hub/hub.js';
-import type { OutFrame } from '../hub/out-frame.js';
+import type { OutFrame } from '../wire/out-frame.js';
 
 /** The part of a session a subscription writes to. */
 export interface SubscriptionOwner {

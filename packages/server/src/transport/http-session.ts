@@ -17,7 +17,7 @@
 import type { ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { CloseCode } from '@tidings/protocol';
-import type { OutFrame } from '../hub/out-frame.js';
+import type { OutFrame } from '../wire/out-frame.js';
 import type { Transport } from './transport.js';
 
 export interface HttpSessionSink {

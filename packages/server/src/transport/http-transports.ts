@@ -23,7 +23,7 @@ import type { ConnectionClaims, TokenVerifier } from '../auth/token-verifier.js'
 import type { TidingsConfig } from '../config/schema.js';
 import { TidingsError, toErrorBody } from '../errors.js';
 import { safePath, type Logger } from '../log.js';
-import { answerPreflight, createCorsPolicy, type CorsPolicy } from './cors.js';
+import { answerPreflight, createCorsPolicy, type CorsPolicy } from '../wire/cors.js';
 import { HttpSessionTransport, randomKey, type HttpSessionSink } from './http-session.js';
 import type { Transport, TransportRequestInfo } from './transport.js';
 

@@ -3,7 +3,7 @@
  * session never sees sockets: WebSocket is one transport; SSE and long-polling
  * plug in by implementing this interface and feeding `Session.handleMessage`.
  */
-import type { OutFrame } from '../hub/out-frame.js';
+import type { OutFrame } from '../wire/out-frame.js';
 
 export type TransportKind = 'websocket' | 'sse' | 'polling';
 

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
-import { OutFrame } from '../hub/out-frame.js';
+import { OutFrame } from '../wire/out-frame.js';
 import { sharedTextFrame, writeFrame } from './ws-frames.js';
 import { checkFramePath, framePath } from './ws-frame-check.js';
 import { WebSocketTransport } from './websocket.js';

@@ -19,7 +19,7 @@ import type { TidingsConfig } from '../config/schema.js';
 import { toErrorBody } from '../errors.js';
 import { safePath, type Logger } from '../log.js';
 import type { Transport, TransportRequestInfo } from './transport.js';
-import type { OutFrame } from '../hub/out-frame.js';
+import type { OutFrame } from '../wire/out-frame.js';
 import { framePath } from './ws-frame-check.js';
 import { joinedPayload, joinedTextFrame, sharedTextFrame, writeFrame, type FramePathSwitch } from './ws-frames.js';
 import { PreConnectGuard } from './ws-guard.js';

@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
-import { OutFrame } from '../hub/out-frame.js';
+import { OutFrame } from '../wire/out-frame.js';
 import type { Logger } from '../log.js';
 import { sharedTextFrame, writeFrame, type FramePathSwitch } from './ws-frames.js';
 

@@ -6,7 +6,7 @@
  * permessage-deflate; `ws` frames everything else.
  */
 import type { WebSocket } from 'ws';
-import type { OutFrame } from '../hub/out-frame.js';
+import type { OutFrame } from '../wire/out-frame.js';
 
 /** Length of a server frame header (no mask) for a payload of `length` bytes. */
 function headerLength(length: number): number {

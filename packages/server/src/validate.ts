@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { ErrorCode } from '@tidings/protocol';
-import { TidingsError } from '../errors.js';
+import { TidingsError } from './errors.js';
 
 /** Parses `value` with `schema`; throws `bad_request` naming the first bad field. */
 export function parseWith<T>(schema: z.ZodType<T>, value: unknown, prefix = ''): T {
