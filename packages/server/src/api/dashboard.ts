@@ -25,7 +25,8 @@ import { TidingsError } from '../errors.js';
 import { parseWith } from '../validate.js';
 import { safePath, type Logger } from '../log.js';
 import type { AuditSink } from '../ops/audit.js';
-import { readJson, sendData, sendError } from './http.js';
+import { sendData, sendError } from '../wire/http-responses.js';
+import { readJson } from './http.js';
 import { serveStatic, type StaticApp } from './static-files.js';
 
 /**

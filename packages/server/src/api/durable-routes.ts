@@ -8,7 +8,7 @@ import { ErrorCode } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
 import { intParam, parseWith, timestamp } from '../validate.js';
 import type { Tidings } from '../node.js';
-import { sendData } from './http.js';
+import { sendData } from '../wire/http-responses.js';
 import type { Route } from './route.js';
 
 const readBody = z.strictObject({ ids: z.array(z.string().min(1).max(64)).min(1).max(100).optional(), all: z.literal(true).optional() }).refine((b) => (b.ids === undefined) !== (b.all === undefined), {

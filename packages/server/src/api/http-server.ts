@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ErrorCode } from '@tidings/protocol';
-import { sendError } from './http.js';
+import { sendError } from '../wire/http-responses.js';
 
 export interface HttpHandlers {
   /** True when the request was Tidings' (and is being answered). */

@@ -13,7 +13,7 @@ import type { AuditEvent } from '../ops/audit.js';
 import { NodeMetrics } from '../ops/metrics.js';
 import { TestClient } from '../test-support/test-client.js';
 import { startTestNode, TEST_API_KEY, type TestNode } from '../test-support/test-node.js';
-import { sendError } from './http.js';
+import { sendError } from '../wire/http-responses.js';
 import { ServerApi } from './server-api.js';
 
 let t: TestNode;

@@ -24,7 +24,8 @@ import type { AuditSink } from '../ops/audit.js';
 import type { NodeMetrics } from '../ops/metrics.js';
 import { intParam, parseWith as parseBody } from '../validate.js';
 import { durableRoutes } from './durable-routes.js';
-import { readJson, requestIdOf, sendData, sendError, sendText } from './http.js';
+import { sendData, sendError, sendText } from '../wire/http-responses.js';
+import { readJson, requestIdOf } from './http.js';
 import type { RequestContext, Route } from './route.js';
 
 const idempotencyKey = z.string().min(1).max(128).optional();

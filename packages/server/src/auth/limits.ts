@@ -4,23 +4,17 @@
  */
 import { ErrorCode } from '@tidings/protocol';
 import type { NamespaceConfig, TidingsConfig } from '../config/schema.js';
+import type { Rejection } from '../wire/http-responses.js';
 import { KeyedRateLimiter } from './rate-limit.js';
 
 export type LimitReporter = (limit: string, details: { user?: string; client?: string; ip?: string }) => void;
-
-export interface AdmissionRejection {
-  status: number;
-  code: string;
-  message: string;
-  temporary: boolean;
-}
 
 /**
  * The outcome of an admission: a rejection, or a slot among the client IP's open
  * connections that the caller gives back with `release` when the connection ends
  * (on every path: refused later, failed, closed). `release` may be called more than once.
  */
-export type Admission = { rejection: AdmissionRejection; release?: undefined } | { rejection?: undefined; release: () => void };
+export type Admission = { rejection: Rejection; release?: undefined } | { rejection?: undefined; release: () => void };
 
 export class NodeLimits {
   /** New connections per IP (limits.connectionRatePerIp). */

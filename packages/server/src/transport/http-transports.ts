@@ -24,6 +24,8 @@ import type { TidingsConfig } from '../config/schema.js';
 import { TidingsError, toErrorBody } from '../errors.js';
 import { safePath, type Logger } from '../log.js';
 import { answerPreflight, createCorsPolicy, type CorsPolicy } from '../wire/cors.js';
+import { readBody } from '../wire/http-body.js';
+import { sendJson, sendError as sendErrorResponse } from '../wire/http-responses.js';
 import { HttpSessionTransport, randomKey, type HttpSessionSink } from './http-session.js';
 import type { Transport, TransportRequestInfo } from './transport.js';
 
@@ -44,33 +46,13 @@ export interface HttpTransportDeps {
 const ALLOWED_BODY_TYPES = /^(text\/plain|application\/x-ndjson|application\/json)\s*(;|$)/i;
 
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json), 'cache-control': 'no-store' });
-  res.end(json);
-}
-
-const STATUS: Record<string, number> = {
-  [ErrorCode.BadRequest]: 400,
-  [ErrorCode.Unauthorized]: 401,
-  [ErrorCode.TokenExpired]: 401,
-  [ErrorCode.Forbidden]: 403,
-  [ErrorCode.NotFound]: 404,
-  [ErrorCode.MethodNotAllowed]: 405,
-  [ErrorCode.PayloadTooLarge]: 413,
-  [ErrorCode.UnsupportedMediaType]: 415,
-  [ErrorCode.RateLimited]: 429,
-  [ErrorCode.LimitExceeded]: 429,
-  [ErrorCode.Unavailable]: 503,
-  [ErrorCode.Internal]: 500,
-};
-
+/** An error answer of the HTTP transports: the code also in `X-Tidings-Error`; a stream already started is cut instead. */
 function sendError(res: ServerResponse, code: string, message: string, headers: Record<string, string>, temporary?: boolean): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  sendJson(res, STATUS[code] ?? 400, { error: temporary ? { code, message, temporary } : { code, message } }, { ...headers, 'x-tidings-error': code });
+  sendErrorResponse(res, code, message, { headers: { ...headers, 'x-tidings-error': code }, temporary: temporary === true });
 }
 
 function bearerOf(req: IncomingMessage): string | undefined {
@@ -78,19 +60,6 @@ function bearerOf(req: IncomingMessage): string | undefined {
   if (typeof h !== 'string') return undefined;
   const m = /^Bearer\s+(\S+)$/i.exec(h.trim());
   return m?.[1];
-}
-
-async function readText(req: IncomingMessage, maxBytes: number): Promise<string> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) throw new TidingsError(ErrorCode.PayloadTooLarge, `body is larger than ${maxBytes} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw new TidingsError(ErrorCode.PayloadTooLarge, `body is larger than ${maxBytes} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 interface Ticket {
@@ -190,7 +159,7 @@ export class HttpTransportAcceptor {
     const ip = this.deps.clientIp(req);
     const type = req.headers['content-type'];
     let body: { transport?: unknown; token?: unknown } = {};
-    const text = await readText(req, 32 * 1024);
+    const text = await readBody(req, 32 * 1024);
     if (text.trim() !== '') {
       if (!/^(application\/json|text\/plain)\s*(;|$)/i.test(type ?? '')) throw new TidingsError(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json or text/plain');
       try {
@@ -279,7 +248,7 @@ export class HttpTransportAcceptor {
     const type = req.headers['content-type'];
     if (!ALLOWED_BODY_TYPES.test(type ?? '')) throw new TidingsError(ErrorCode.UnsupportedMediaType, 'Content-Type must be text/plain, application/x-ndjson or application/json');
     const max = this.deps.config.websocket.maxPayload;
-    const text = await readText(req, max);
+    const text = await readBody(req, max);
     if (transport.ended) throw new TidingsError(ErrorCode.NotFound, 'unknown or expired session');
     transport.acknowledge(ack);
     res.writeHead(204, cors).end();

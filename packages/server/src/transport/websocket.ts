@@ -19,6 +19,7 @@ import type { TidingsConfig } from '../config/schema.js';
 import { toErrorBody } from '../errors.js';
 import { safePath, type Logger } from '../log.js';
 import type { Transport, TransportRequestInfo } from './transport.js';
+import type { Rejection } from '../wire/http-responses.js';
 import type { OutFrame } from '../wire/out-frame.js';
 import { framePath } from './ws-frame-check.js';
 import { joinedPayload, joinedTextFrame, sharedTextFrame, writeFrame, type FramePathSwitch } from './ws-frames.js';
@@ -91,14 +92,6 @@ export interface WebSocketAcceptorDeps {
   onAuthFailure(ip: string, reason: string): void;
   /** A connection was closed by a limit (`limit_hits_total{limit}`). */
   onLimit(limit: string, ip: string): void;
-}
-
-/** Why an upgrade is refused: HTTP status and the error body. */
-export interface Rejection {
-  status: number;
-  code: string;
-  message: string;
-  temporary?: boolean;
 }
 
 /** Close code of a connection that exceeded its pre-connect budget or `websocket.maxFragments`. */
