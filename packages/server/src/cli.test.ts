@@ -170,6 +170,43 @@ describe('tidings serve', () => {
     expect(r.stderr).toContain('TIDINGS_CLIENT__PING_INTERVALL');
   });
 
+  it('exits 2 naming the key, what it expects, the value given and where it came from', async () => {
+    const file = join(dir, 'bad-values.yaml');
+    await writeFile(file, 'client:\n  pingInterval: true\nauth:\n  secret: x\n  secrett: y\nnamespaces:\n  chat:\n    clientPublish: all\n');
+    const r = await run(['serve', '--config', file, '--port', 'abc'], { TIDINGS_LOG_LEVEL: 'verbose', TIDINGS_WEBSOCKET__MAXPAYLOAD: '1MiB' });
+    expect(r.code).toBe(2);
+    const lines = r.stderr.split('\n');
+    expect(lines[0]).toBe('tidings: invalid configuration:');
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        '  - port: expected a whole number from 0 to 65535, got "abc" (set by flag --port)',
+        '  - logLevel: expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "verbose" (set by env TIDINGS_LOG_LEVEL)',
+        '  - client.pingInterval: expected a duration like "25s", "250ms", "5m", "1h", "30d" or a number of milliseconds, got true',
+        '  - auth.secrett: unknown option (did you mean auth.secret?)',
+        '  - websocket.maxpayload: unknown option (set by env TIDINGS_WEBSOCKET__MAXPAYLOAD; did you mean TIDINGS_WEBSOCKET__MAX_PAYLOAD?)',
+        '  - namespaces.chat.clientPublish: expected one of "none", "subscribers" or a list, got "all"',
+      ]),
+    );
+    expect(lines.filter((l) => l.startsWith('  - '))).toHaveLength(6);
+    expect(r.stderr).not.toMatch(/Invalid input|Invalid option|Invalid key in record/);
+  });
+
+  it('exits 2 on a bad --log-format, naming the flag', async () => {
+    const r = await run(['serve', '--port', '0', '--log-format', 'fancy'], { TIDINGS_AUTH__SECRET: SECRET });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('  - logFormat: expected one of "auto", "json", "pretty", got "fancy" (set by flag --log-format)');
+  });
+
+  it('writes readable log lines with --log-format pretty (JSON lines when the output is not a terminal)', async () => {
+    const r = start(['serve', '--port', '0', '--host', '127.0.0.1', '--log-format', 'pretty'], { TIDINGS_AUTH__SECRET: SECRET });
+    const port = await waitFor('readable listening line', r, () => /^\d\d:\d\d:\d\d\.\d{3} INFO  tidings listening .*port=(\d+)/m.exec(r.stdout())?.[1]);
+    expect(r.stdout()).not.toContain('"level"');
+    // Piped, not a terminal: no colour codes.
+    expect(r.stdout()).not.toContain('\u001b[');
+    expect((await fetch(`http://127.0.0.1:${port}/api/v1/health`)).status).toBe(200);
+    await stop(r);
+  });
+
   it('serves with a config file, answers health, and exits 0 on SIGTERM', async () => {
     const file = join(dir, 'serve.yaml');
     await writeFile(file, `host: 127.0.0.1\nlogLevel: info\nauth:\n  secret: ${SECRET}\nnamespaces:\n  chat: {}\n`);

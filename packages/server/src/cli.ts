@@ -15,21 +15,12 @@ import { pino } from 'pino';
 import { mintToken, type MintTokenClaims } from './auth/token-mint.js';
 import { loadConfigInput, loadConfigWithInput } from './config/load.js';
 import { ConfigError, type TidingsConfig, type TidingsConfigInput } from './config/schema.js';
-import { parseDuration } from './config/units.js';
-import { prepareDevInput, readDevSecrets, DEV_SECRETS_FILE } from './dev-defaults.js';
-import { createLogger } from './log.js';
+import { prepareDevInput, DEV_SECRETS_FILE } from './dev-defaults.js';
+import { chooseLogFormat, createLogger, type Logger } from './log.js';
+import { CliError } from './cli-error.js';
+import { token, type TokenFlags } from './cli-token.js';
 import { createTidings, hasTokenKey, type Tidings } from './node.js';
 import { VERSION } from './version.js';
-
-/** An error whose message is for the user as is (no stack), with the exit code to use. */
-class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 2,
-  ) {
-    super(message);
-  }
-}
 
 const NO_KEY_MESSAGE =
   'tidings serve needs a key to verify connection tokens. Set one of: auth.secret (HS256), ' +
@@ -42,6 +33,7 @@ interface ServerFlags {
   host?: string;
   dataDir?: string;
   logLevel?: string;
+  logFormat?: string;
 }
 
 export function buildProgram(): Command {
@@ -60,10 +52,12 @@ export function buildProgram(): Command {
 
   withServerFlags(program.command('serve').description('run a Tidings node with the given settings'))
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--log-format <format>', 'json, pretty, or auto (pretty on a terminal, JSON otherwise)')
     .action((opts: ServerFlags) => serve(opts));
 
   withServerFlags(program.command('dev').description('run with demo namespaces and a persistent dev secret; prints a token and API key'))
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--log-format <format>', 'json, pretty, or auto (pretty on a terminal, JSON otherwise)')
     .action((opts: ServerFlags) => dev(opts));
 
   program
@@ -104,6 +98,7 @@ function flagsOf(opts: ServerFlags): Partial<TidingsConfigInput> {
   if (opts.host !== undefined) flags['host'] = opts.host;
   if (opts.dataDir !== undefined) flags['dataDir'] = opts.dataDir;
   if (opts.logLevel !== undefined) flags['logLevel'] = opts.logLevel;
+  if (opts.logFormat !== undefined) flags['logFormat'] = opts.logFormat;
   return flags as Partial<TidingsConfigInput>;
 }
 
@@ -114,10 +109,24 @@ async function serve(opts: ServerFlags): Promise<void> {
   const load = () => loadConfigWithInput({ file: opts.config, env: process.env, flags: flagsOf(opts) });
   const { input, config } = load();
   if (!hasTokenKey(config) && !config.auth.allowAnonymous) throw new CliError(NO_KEY_MESSAGE);
-  const tidings = createTidings(input);
+  const tidings = createTidings({ ...input, logger: cliLogger(config, 1) });
   await listenOrFail(tidings, config);
   const stopping = stopOnSignals(tidings);
   reloadOnSighup(tidings, load, stopping);
+}
+
+/**
+ * The CLI's logger, on stdout (serve) or stderr (dev): readable lines when that is a
+ * terminal and `logFormat` is auto, JSON otherwise. In readable form frequent audit
+ * events are summarised unless the level is debug or trace.
+ */
+function cliLogger(config: TidingsConfig, fd: 1 | 2): Logger {
+  const isTTY = (fd === 1 ? process.stdout : process.stderr).isTTY === true;
+  return createLogger(config.logLevel, pino.destination(fd), {
+    format: chooseLogFormat(config.logFormat, isTTY),
+    colors: isTTY && !process.env['NO_COLOR'],
+    auditEach: config.logLevel === 'debug' || config.logLevel === 'trace',
+  });
 }
 
 // ------------------------------------------------------------------ dev
@@ -134,7 +143,7 @@ async function dev(opts: ServerFlags): Promise<void> {
   const { input, config } = load();
 
   // stdout carries the banner (scripts grep TOKEN=), so logs go to stderr.
-  const tidings = createTidings({ ...input, logger: createLogger(config.logLevel, pino.destination(2)) });
+  const tidings = createTidings({ ...input, logger: cliLogger(config, 2) });
   const secret = config.auth.secret ?? devSetup.secret;
   // The demo app and its backend exist in dev mode only (never in `serve`).
   const demo = await loadDemo(tidings, secret, claimsFor(config));
@@ -300,83 +309,6 @@ function reloadOnSighup(tidings: Tidings, load: () => { input: TidingsConfigInpu
     if (running) again = true;
     else next();
   });
-}
-
-// ------------------------------------------------------------------ token
-
-interface TokenFlags {
-  role: string[];
-  ttl: string;
-  info?: string;
-  channel?: string;
-  channels: string[];
-  secret?: string;
-  audience?: string;
-  issuer?: string;
-  config?: string;
-  dataDir?: string;
-}
-
-async function token(user: string, opts: TokenFlags): Promise<void> {
-  const ttlMs = parseDuration(opts.ttl);
-  if (ttlMs === null) throw new CliError(`--ttl: expected a duration like 10m, 1h or 7d (0 for no expiry), got ${JSON.stringify(opts.ttl)}`);
-  let info: Record<string, unknown> | undefined;
-  if (opts.info !== undefined) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(opts.info);
-    } catch (err) {
-      throw new CliError(`--info: not valid JSON (${(err as Error).message})`);
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new CliError('--info: expected a JSON object, e.g. \'{"name":"Alice"}\'');
-    info = parsed as Record<string, unknown>;
-  }
-
-  const secret = await findSecret(opts);
-  const { audience, issuer } = audienceAndIssuer(opts);
-  try {
-    const jwt = await mintToken(secret, {
-      sub: user,
-      ...(audience ? { audience } : {}),
-      ...(issuer ? { issuer } : {}),
-      ...(info ? { info } : {}),
-      ...(opts.role.length > 0 ? { roles: opts.role } : {}),
-      ...(opts.channels.length > 0 ? { channels: opts.channels } : {}),
-      ...(opts.channel !== undefined ? { channel: opts.channel } : {}),
-      ...(ttlMs > 0 ? { ttlSeconds: ttlMs / 1000 } : {}),
-    });
-    process.stdout.write(`${jwt}\n`);
-  } catch (err) {
-    // mintToken refuses claims the server would reject (bad user id, bad channel name).
-    if (err instanceof TypeError || err instanceof RangeError) throw new CliError(err.message.replace(/^mintToken: /, ''));
-    throw err;
-  }
-}
-
-/** --audience/--issuer, else the first configured auth.audience/auth.issuer, so the token passes the node's checks. */
-function audienceAndIssuer(opts: TokenFlags): { audience?: string; issuer?: string } {
-  const auth = (loadConfigInput({ file: opts.config, env: process.env }).auth ?? {}) as { audience?: unknown; issuer?: unknown };
-  const first = (v: unknown): string | undefined => (typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined);
-  const audience = opts.audience ?? first(auth.audience);
-  const issuer = opts.issuer ?? first(auth.issuer);
-  return { ...(audience ? { audience } : {}), ...(issuer ? { issuer } : {}) };
-}
-
-/** --secret, else auth.secret from the config file/env, else the dev secrets `tidings dev` created. */
-async function findSecret(opts: TokenFlags): Promise<string> {
-  if (opts.secret) return opts.secret;
-  // Only auth.secret and dataDir matter here, so the rest of the config is not validated.
-  const input = loadConfigInput({ file: opts.config, env: process.env });
-  const configured = input.auth?.secret as unknown;
-  if (typeof configured === 'string' && configured.length > 0) return configured;
-  if (typeof configured === 'number') return String(configured);
-  const dataDir = opts.dataDir ?? (typeof input.dataDir === 'string' ? input.dataDir : './data');
-  const dev = await readDevSecrets(dataDir);
-  if (dev) return dev.secret;
-  throw new CliError(
-    `no secret to sign with: pass --secret, set auth.secret in the config file or env TIDINGS_AUTH__SECRET, ` +
-      `or run \`tidings dev\` once to create ${dataDir}/${DEV_SECRETS_FILE} (use --data-dir if it lives elsewhere).`,
-  );
 }
 
 // ------------------------------------------------------------------ entry

@@ -2,10 +2,15 @@
  * Structured logs (pino). Tokens and API keys never reach a log line: the code
  * never logs them, and `redact` blanks the places they could hide in case a
  * future line passes a request or headers along.
+ *
+ * Lines are JSON, or readable text for a terminal (`log-pretty.ts`); redaction
+ * happens before either.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { createPrettyStream, type PrettyOptions } from './log-pretty.js';
 
 export type { Logger };
+export { chooseLogFormat, type LogFormat } from './log-pretty.js';
 
 export const REDACT_PATHS = [
   'token',
@@ -24,8 +29,15 @@ export const REDACT_PATHS = [
   '*.headers.cookie',
 ];
 
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+export interface LoggerOptions extends PrettyOptions {
+  /** JSON lines (default), or one readable line per event. */
+  format?: 'json' | 'pretty';
+}
+
+/** A logger at `level` writing to `destination` (default stdout), as JSON or, with `format: 'pretty'`, as text. */
+export function createLogger(level: string, destination?: DestinationStream, opts: LoggerOptions = {}): Logger {
   const options = { level, base: { service: 'tidings' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  if (opts.format === 'pretty') return pino(options, createPrettyStream(destination ?? pino.destination(1), opts));
   return destination ? pino(options, destination) : pino(options);
 }
 

@@ -2,8 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deepMerge, loadConfig, loadConfigInput } from './load.js';
-import { ConfigError } from './schema.js';
+import { deepMerge, envName, loadConfig, loadConfigInput } from './load.js';
+import { closest } from './issues.js';
+import { ConfigError, resolveConfig } from './schema.js';
 
 let dir: string;
 let n = 0;
@@ -169,8 +170,7 @@ describe('errors', () => {
   it('reports unknown keys from the file', async () => {
     const file = await yamlFile('port: 8080\nwebsockets:\n  path: /ws\nauth:\n  secrett: x\n');
     const err = configError(() => loadConfig({ file, env: {} }));
-    expect(err.message).toContain('unknown option "websockets"');
-    expect(err.message).toContain('auth: unknown option "secrett"');
+    expect(err.problems).toEqual(['auth.secrett: unknown option (did you mean auth.secret?)', 'websockets: unknown option (did you mean websocket?)']);
     expect(err.message).not.toContain('set by env');
   });
 
@@ -178,10 +178,10 @@ describe('errors', () => {
     const err = configError(() => loadConfig({ env: { TIDINGS_AUTH__SECRETT: 'x', TIDINGS_FOO__BAR: '1', TIDINGS_CLIENT__PING_INTERVAL: 'soon', PORT: 'http' } }));
     expect(err.problems).toEqual(
       expect.arrayContaining([
-        'auth: unknown option "secrett" (set by env TIDINGS_AUTH__SECRETT)',
-        'unknown option "foo" (set by env TIDINGS_FOO__BAR)',
-        expect.stringMatching(/^client\.pingInterval: .*\(set by env TIDINGS_CLIENT__PING_INTERVAL\)$/),
-        expect.stringMatching(/^port: .*\(set by env PORT\)$/),
+        'auth.secrett: unknown option (set by env TIDINGS_AUTH__SECRETT; did you mean TIDINGS_AUTH__SECRET?)',
+        'foo: unknown option (set by env TIDINGS_FOO__BAR)',
+        'client.pingInterval: expected a duration like "25s", "250ms", "5m", "1h", "30d" or a number of milliseconds, got "soon" (set by env TIDINGS_CLIENT__PING_INTERVAL)',
+        'port: expected a whole number from 0 to 65535, got "http" (set by env PORT)',
       ]),
     );
   });
@@ -189,8 +189,87 @@ describe('errors', () => {
   it('keeps a "__proto__" key a plain (unknown) key', async () => {
     const file = await yamlFile('__proto__:\n  polluted: true\n');
     const err = configError(() => loadConfig({ file, env: {} }));
-    expect(err.message).toContain('"__proto__"');
+    expect(err.problems).toEqual(['__proto__: unknown option']);
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+});
+
+const DURATION = 'expected a duration like "25s", "250ms", "5m", "1h", "30d" or a number of milliseconds';
+const SIZE = 'expected a size like "64KiB", "4MiB", "1MB" or a number of bytes';
+const LEVELS = '"fatal", "error", "warn", "info", "debug", "trace", "silent"';
+
+/** Bad settings and the exact lines they produce: key, what is expected, what was given. */
+const BAD_SETTINGS: [string, unknown, string[]][] = [
+  ['a duration of the wrong type', { client: { pingInterval: true } }, [`client.pingInterval: ${DURATION}, got true`]],
+  ['an unreadable duration', { client: { pingInterval: '25 secs' } }, [`client.pingInterval: ${DURATION}, got "25 secs"`]],
+  ['an unreadable size', { websocket: { maxPayload: '64 parsecs' } }, [`websocket.maxPayload: ${SIZE}, got "64 parsecs"`]],
+  ['a negative size', { history: { maxBytes: -1 } }, [`history.maxBytes: ${SIZE}, got -1`]],
+  ['a string for a number', { port: 'http' }, ['port: expected a whole number from 0 to 65535, got "http"']],
+  ['a number out of range', { port: 70000 }, ['port: expected a whole number from 0 to 65535, got 70000']],
+  ['a fraction for a whole number', { limits: { commandRate: 1.5 } }, ['limits.commandRate: expected a whole number of at least 0, got 1.5']],
+  ['a number below its minimum', { namespaces: { chat: { history: { size: 0 } } } }, ['namespaces.chat.history.size: expected a whole number from 1 to 100000, got 0']],
+  ['a missing required key', { namespaces: { chat: { history: { ttl: '1h' } } } }, ['namespaces.chat.history.size: is required: expected a whole number from 1 to 100000']],
+  ['a string for a boolean', { websocket: { compression: 'yes' } }, ['websocket.compression: expected true or false, got "yes"']],
+  ['a bad enum value', { logLevel: 'verbose' }, [`logLevel: expected one of ${LEVELS}, got "verbose"`]],
+  ['a misspelt enum value', { logLevel: 'debgu' }, [`logLevel: expected one of ${LEVELS}, got "debgu" (did you mean "debug"?)`]],
+  ['a bad value in a list', { apiKeys: [{ id: 'a', key: 'k'.repeat(16), scopes: ['write'] }] }, ['apiKeys.0.scopes.0: expected one of "publish", "read", "admin", got "write"']],
+  ['a bad choice of a union', { namespaces: { chat: { clientPublish: 'all' } } }, ['namespaces.chat.clientPublish: expected one of "none", "subscribers" or a list, got "all"']],
+  ['a bad item in the list branch of a union', { namespaces: { chat: { clientPublish: [''] } } }, ['namespaces.chat.clientPublish.0: expected a non-empty string, got ""']],
+  ['a number for a string or list', { auth: { audience: 5 } }, ['auth.audience: expected a string or a list, got 5']],
+  ['a string for a list', { allowedOrigins: '*' }, ['allowedOrigins: expected a list, got "*"']],
+  ['a mapping for a list', { apiKeys: {} }, ['apiKeys: expected a list, got a mapping {}']],
+  ['an empty list', { auth: { algorithms: [] } }, ['auth.algorithms: expected a non-empty list, got a list []']],
+  ['a string for a group', { auth: 'x' }, ['auth: expected a mapping of options (key: value), got "x"']],
+  ['a list for the namespaces', { namespaces: [] }, ['namespaces: expected a mapping (name: settings), got a list []']],
+  ['a path without its slash', { websocket: { path: 'ws' } }, ['websocket.path: expected a string starting with "/", got "ws"']],
+  ['a bad namespace name', { namespaces: { 'chat room': {} } }, ['namespaces: "chat room" is not a valid namespace name: expected 1-64 characters of A-Z a-z 0-9 _ -']],
+  ['an unknown top-level key', { websockets: {} }, ['websockets: unknown option (did you mean websocket?)']],
+  ['an unknown key in snake_case', { client: { ping_interval: '5s' } }, ['client.ping_interval: unknown option (did you mean client.pingInterval?)']],
+  ['an unknown key inside a namespace', { namespaces: { chat: { presense: true } } }, ['namespaces.chat.presense: unknown option (did you mean namespaces.chat.presence?)']],
+  ['an unknown key with nothing near it', { frobnicate: 1 }, ['frobnicate: unknown option']],
+  ['inconsistent timers', { client: { pingInterval: '10s', pongTimeout: '10s' } }, ['client.pongTimeout: must be shorter than client.pingInterval (10000 ms), got 10000 ms']],
+  ['a short API key (never echoed)', { apiKeys: [{ id: 'a', key: 'hunter2', scopes: ['read'] }] }, ['apiKeys.0.key: expected at least 16 characters, got a string of 7 characters (not shown)']],
+  ['an empty secret (never echoed)', { auth: { secret: '' } }, ['auth.secret: expected a non-empty string, got a string of 0 characters (not shown)']],
+  ['not a mapping at all', 5, ['expected a mapping of options (key: value), got 5']],
+];
+
+describe('config error messages', () => {
+  it.each(BAD_SETTINGS)('names the key, what it expects and what it got: %s', (_what, input, problems) => {
+    const err = configError(() => resolveConfig(input));
+    expect(err.problems).toEqual(problems);
+    expect(err.message).not.toMatch(/Invalid input|Invalid key in record|Invalid option|Too (small|big)/);
+  });
+
+  it('suggests the env var a misspelt one probably meant, and names the flag behind a bad value', () => {
+    const env = configError(() => loadConfig({ env: { TIDINGS_CLIENT__PINGINTERVAL: '5s', TIDINGS_LOGLEVEL: 'debug' } }));
+    expect(env.problems).toEqual([
+      'client.pinginterval: unknown option (set by env TIDINGS_CLIENT__PINGINTERVAL; did you mean TIDINGS_CLIENT__PING_INTERVAL?)',
+      'loglevel: unknown option (set by env TIDINGS_LOGLEVEL; did you mean TIDINGS_LOG_LEVEL?)',
+    ]);
+    const flags = configError(() => loadConfig({ env: { TIDINGS_PORT: '1' }, flags: { port: 'abc', logLevel: 'loud' } as never }));
+    expect(flags.problems).toEqual([
+      'port: expected a whole number from 0 to 65535, got "abc" (set by flag --port)',
+      `logLevel: expected one of ${LEVELS}, got "loud" (set by flag --log-level)`,
+    ]);
+  });
+
+  it('names the env var of a bad namespace name and keeps lines from outside the schema', () => {
+    const long = 'N'.repeat(65);
+    const err = configError(() => loadConfig({ env: { [`TIDINGS_NAMESPACES__${long}__PRESENCE`]: 'true' } }));
+    expect(err.problems).toEqual([
+      `namespaces: "${long.toLowerCase()}" is not a valid namespace name: expected 1-64 characters of A-Z a-z 0-9 _ - (set by env TIDINGS_NAMESPACES__${long}__PRESENCE)`,
+    ]);
+    expect(new ConfigError(['auth: jwt: bad key']).problems).toEqual(['auth: jwt: bad key']);
+  });
+
+  it('finds the closest known key only when one is near', () => {
+    expect(closest('pingIntervall', ['pingInterval', 'pongTimeout'])).toBe('pingInterval');
+    expect(closest('PING_INTERVAL', ['pingInterval', 'pongTimeout'])).toBe('pingInterval');
+    expect(closest('clinet', ['client', 'host'])).toBe('client');
+    expect(closest('__proto__', ['port', 'host'])).toBeUndefined();
+    expect(closest('zzz', ['port'])).toBeUndefined();
+    expect(envName(['client', 'pingInterval'])).toBe('TIDINGS_CLIENT__PING_INTERVAL');
+    expect(envName(['namespaces', 'chat_room', 'history', 'maxBytes'])).toBe('TIDINGS_NAMESPACES__CHAT_ROOM__HISTORY__MAX_BYTES');
   });
 });
 

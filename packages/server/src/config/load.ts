@@ -1,11 +1,13 @@
 /**
  * Where settings come from, for the CLI: a YAML file, `TIDINGS_*` env vars and
  * command-line flags, merged in that order (later wins), then validated by
- * `resolveConfig`. Validation errors name the env var a bad key came from, since
- * "auth: unknown option "secrt"" alone does not tell a user where to look.
+ * `resolveConfig`. Validation errors name the env var or flag a bad key came from,
+ * since "auth.secrt: unknown option" alone does not tell a user where to look, and
+ * suggest a known key in the same terms (TIDINGS_AUTH__SECRET, not auth.secret).
  */
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
+import { formatProblem, type ConfigProblem } from './issues.js';
 import { ConfigError, resolveConfig, type TidingsConfig, type TidingsConfigInput } from './schema.js';
 
 export interface LoadConfigOptions {
@@ -30,7 +32,7 @@ export function loadConfigInput(opts: LoadConfigOptions = {}): TidingsConfigInpu
   return collect(opts).input;
 }
 
-/** Merged and validated settings. Throws ConfigError; problems caused by env vars name them. */
+/** Merged and validated settings. Throws ConfigError; problems caused by env vars or flags name them. */
 export function loadConfig(opts: LoadConfigOptions = {}): TidingsConfig {
   return loadConfigWithInput(opts).config;
 }
@@ -38,12 +40,21 @@ export function loadConfig(opts: LoadConfigOptions = {}): TidingsConfig {
 /** Both the merged input (to hand to `createTidings`) and its validated form. */
 export function loadConfigWithInput(opts: LoadConfigOptions = {}): { input: TidingsConfigInput; config: TidingsConfig } {
   const { input, envOrigins } = collect(opts);
+  // Where each key came from, flags over env (as they win when merged).
+  const origins = new Map<string, Origin>();
+  for (const [path, name] of envOrigins) origins.set(path, { kind: 'env', name });
+  for (const key of Object.keys(opts.flags ?? {})) origins.set(key, { kind: 'flag', name: `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` });
   try {
     return { input, config: resolveConfig(input) };
   } catch (err) {
-    if (err instanceof ConfigError && envOrigins.size > 0) throw new ConfigError(err.problems.map((p) => withEnvOrigin(p, envOrigins)));
+    if (err instanceof ConfigError && origins.size > 0) throw new ConfigError(err.details.map((p) => withOrigin(p, origins)));
     throw err;
   }
+}
+
+interface Origin {
+  kind: 'env' | 'flag';
+  name: string;
 }
 
 function collect(opts: LoadConfigOptions): { input: TidingsConfigInput; envOrigins: Map<string, string> } {
@@ -149,22 +160,30 @@ function envValue(name: string, raw: string): unknown {
   return raw;
 }
 
-/** Appends "(set by env X)" to a problem whose key came from an env var. */
-function withEnvOrigin(problem: string, origins: Map<string, string>): string {
-  // resolveConfig formats problems as "<path>: <message>" or just "<message>" for the root.
-  const m = /^([A-Za-z0-9_.-]+): (.*)$/s.exec(problem);
-  const path = m ? m[1]! : '';
-  const message = m ? m[2]! : problem;
-  const unknown = /^unknown options? (.*)$/.exec(message);
-  const keys = unknown ? [...unknown[1]!.matchAll(/"([^"]*)"/g)].map((k) => (path ? `${path}.${k[1]}` : k[1]!)) : [path];
-  const names = new Set<string>();
-  for (const [envPathKey, name] of origins) {
-    for (const key of keys) {
-      // The env var set exactly this key, something inside it, or an object containing it.
-      if (key !== '' && (envPathKey === key || envPathKey.startsWith(`${key}.`) || key.startsWith(`${envPathKey}.`))) names.add(name);
-    }
+/**
+ * The problem as one line, with "(set by env X)" or "(set by flag --x)" when its key
+ * came from there, and a suggested key named as an env var when the typo was in one.
+ */
+function withOrigin(problem: ConfigProblem, origins: Map<string, Origin>): string {
+  let path = problem.path.join('.');
+  // Problems raised outside the schema are plain "<path>: <message>" lines.
+  if (path === '' && problem.at === undefined) path = /^([A-Za-z0-9_.-]+): /.exec(problem.message)?.[1] ?? '';
+  const from: Origin[] = [];
+  for (const [originPath, origin] of origins) {
+    // The origin set exactly this key, something inside it, or an object containing it.
+    if (path !== '' && (originPath === path || originPath.startsWith(`${path}.`) || path.startsWith(`${originPath}.`)) && !from.includes(origin)) from.push(origin);
   }
-  return names.size > 0 ? `${problem} (set by env ${[...names].join(', ')})` : problem;
+  if (from.length === 0) return formatProblem(problem);
+  const notes = [from.map((o) => `set by ${o.kind} ${o.name}`).join(', ')];
+  if (problem.suggestedPath && from.every((o) => o.kind === 'env')) notes.push(`did you mean ${envName(problem.suggestedPath)}?`);
+  else if (problem.hint) notes.push(problem.hint);
+  return formatProblem(problem, notes);
+}
+
+/** `client.pingInterval` → `TIDINGS_CLIENT__PING_INTERVAL` (namespace names kept as written, uppercased). */
+export function envName(path: readonly string[]): string {
+  const segments = path.map((seg, i) => (i > 0 && path[i - 1] === 'namespaces' ? seg : seg.replace(/([a-z0-9])([A-Z])/g, '$1_$2')).toUpperCase());
+  return ENV_PREFIX + segments.join('__');
 }
 
 // ------------------------------------------------------------------ merge

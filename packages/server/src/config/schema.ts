@@ -4,27 +4,28 @@
  */
 import { z } from 'zod';
 import { SUPPORTED_ALGORITHMS } from '../auth/token-verifier.js';
-import { parseDuration, parseSize } from './units.js';
+import { ConfigError, configErrorMap, describeIssues } from './issues.js';
+import { DURATION_EXPECTED, parseDuration, parseSize, SIZE_EXPECTED } from './units.js';
 
 const duration = (def: string) =>
   z
-    .union([z.number(), z.string()])
+    .union([z.number(), z.string()], { error: DURATION_EXPECTED })
     .default(def)
     .transform((v, ctx) => {
       const ms = parseDuration(v);
       if (ms === null) {
-        ctx.addIssue({ code: 'custom', message: `expected a duration like 500, "250ms", "25s", "5m", "1h", got ${JSON.stringify(v)}` });
+        ctx.addIssue({ code: 'custom', message: DURATION_EXPECTED });
         return z.NEVER;
       }
       return ms;
     });
 
 /** A size given as bytes or as "64KiB", "4MiB"..., turned into bytes. */
-const sizeValue = z.union([z.number(), z.string()]);
+const sizeValue = z.union([z.number(), z.string()], { error: SIZE_EXPECTED });
 const toBytes = (v: number | string, ctx: { addIssue(issue: { code: 'custom'; message: string }): void }) => {
   const bytes = parseSize(v);
   if (bytes === null) {
-    ctx.addIssue({ code: 'custom', message: `expected a size like 65536, "64KiB", "4MiB", got ${JSON.stringify(v)}` });
+    ctx.addIssue({ code: 'custom', message: SIZE_EXPECTED });
     return z.NEVER;
   }
   return bytes;
@@ -64,8 +65,8 @@ const authSchema = z.strictObject({
 });
 
 const apiKeySchema = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'id: 1-64 characters of A-Z a-z 0-9 _ . -'),
-  key: z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().min(16, 'key must be at least 16 characters')),
+  id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ . -'),
+  key: z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().min(16, 'expected at least 16 characters')),
   scopes: z.array(z.enum(['publish', 'read', 'admin'])).min(1),
 });
 
@@ -106,6 +107,8 @@ export const configSchema = z
     port: z.number().int().min(0).max(65535).default(8080),
     dataDir: z.string().min(1).default('./data'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Log lines as JSON, or one readable line per event (pretty); auto: pretty when the log goes to a terminal (the tidings CLI). */
+    logFormat: z.enum(['auto', 'json', 'pretty']).default('auto'),
     /** Browser origins allowed to open WebSocket connections ("*" for any, "https://*.example.com" patterns). Empty: same origin only. */
     allowedOrigins: z.array(z.string().min(1)).default([]),
     auth: authSchema.prefault({}),
@@ -274,7 +277,7 @@ export const configSchema = z
     activity: z
       .strictObject({
         /** Namespace of the live feed channels `<namespace>:<scope>`; added with default rules when not configured. */
-        namespace: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('activity'),
+        namespace: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ -').default('activity'),
         /** Entries kept per scope; appending more deletes the oldest. */
         maxPerScope: z.number().int().min(1).default(1000),
         /** Entries older than this are deleted (0: kept until retention). */
@@ -312,7 +315,7 @@ export const configSchema = z
       .strictObject({
         enabled: z.boolean().default(true),
         path: z.string().regex(/^\/[A-Za-z0-9_\/-]*[A-Za-z0-9_-]$/, 'expected a path like /dashboard').default('/dashboard'),
-        /** Directory of the built dashboard; empty: apps/dashboard/dist of this checkout. */
+        /** Directory of the built dashboard; empty: the one in the server package, else apps/dashboard/dist of this checkout. */
         dir: z.string().default(''),
         /** How long a sign-in lasts. */
         sessionTtl: duration('12h'),
@@ -336,7 +339,7 @@ export const configSchema = z
         timeout: duration('10s'),
       })
       .prefault({}),
-    namespaces: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'namespace names use A-Z a-z 0-9 _ - (1-64)'), namespaceSchema).default({}),
+    namespaces: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ -'), namespaceSchema).default({}),
   })
   .superRefine((cfg, ctx) => {
     if ('user' in cfg.namespaces) {
@@ -354,7 +357,8 @@ export const configSchema = z
       }
     }
     if (cfg.client.pongTimeout >= cfg.client.pingInterval && cfg.client.pingInterval > 0) {
-      ctx.addIssue({ code: 'custom', path: ['client', 'pongTimeout'], message: 'must be shorter than client.pingInterval' });
+      const { pingInterval, pongTimeout } = cfg.client;
+      ctx.addIssue({ code: 'custom', path: ['client', 'pongTimeout'], message: `must be shorter than client.pingInterval (${pingInterval} ms), got ${pongTimeout} ms` });
     }
     const ids = new Set<string>();
     const keys = new Set<string>();
@@ -378,17 +382,11 @@ export type TidingsConfig = z.output<typeof configSchema>;
 export type NamespaceConfig = TidingsConfig['namespaces'][string];
 export type ApiKeyConfig = TidingsConfig['apiKeys'][number];
 
-/** Thrown for invalid settings; `message` names every bad key and its problem. */
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError, type ConfigProblem } from './issues.js';
 
 /** Validates settings and fills defaults. Throws ConfigError naming each bad key. */
 export function resolveConfig(input: unknown): TidingsConfig {
-  const parsed = configSchema.safeParse(input ?? {});
+  const parsed = configSchema.safeParse(input ?? {}, { error: configErrorMap });
   if (parsed.success) {
     const cfg = parsed.data;
     // The activity feed's channels need their namespace; unless configured, it gets the default rules.
@@ -397,12 +395,5 @@ export function resolveConfig(input: unknown): TidingsConfig {
     cfg.namespaces['tidings-admin'] = namespaceSchema.parse({ allowedRoles: ['tidings-admin'] });
     return cfg;
   }
-  throw new ConfigError(
-    parsed.error.issues.map((issue) => {
-      const path = issue.path.map(String).join('.');
-      let message = issue.message;
-      if (issue.code === 'unrecognized_keys') message = `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-      return path ? `${path}: ${message}` : message;
-    }),
-  );
+  throw new ConfigError(describeIssues(parsed.error.issues, configSchema, input ?? {}));
 }
