@@ -3,12 +3,29 @@
 // to one channel and prints every frame it receives. No SDK, just `ws`, so it also
 // shows how little a client needs.
 //
-// Usage: node examples/tour-client.mjs <ws-url> <token> <channel>
+// Usage: node examples/tour-client.mjs <ws-url> <token> <channel> [--recover <epoch>:<offset>]
+//
+// With --recover, the subscribe asks for every publication after <offset> in <epoch> (the
+// epoch of the subscribe reply, the offset of the last publication seen): the reply carries
+// them in order, or "recovered": false when they cannot all be given.
 import WebSocket from 'ws';
 
-const [url = 'ws://127.0.0.1:8080/connection/websocket', token = process.env.TOKEN, channel = 'chat:lobby'] = process.argv.slice(2);
+const USAGE = 'usage: node examples/tour-client.mjs <ws-url> <token> <channel> [--recover <epoch>:<offset>]   (or set TOKEN)';
+const args = process.argv.slice(2);
+let recover;
+const at = args.indexOf('--recover');
+if (at !== -1) {
+  const m = /^(\S+):(\d+)$/.exec(args[at + 1] ?? '');
+  if (!m) {
+    console.error(`--recover: expected <epoch>:<offset>, like Vt9NwAg0:1\n${USAGE}`);
+    process.exit(2);
+  }
+  recover = { epoch: m[1], offset: Number(m[2]) };
+  args.splice(at, 2);
+}
+const [url = 'ws://127.0.0.1:8080/connection/websocket', token = process.env.TOKEN, channel = 'chat:lobby'] = args;
 if (!token) {
-  console.error('usage: node examples/tour-client.mjs <ws-url> <token> <channel>   (or set TOKEN)');
+  console.error(USAGE);
   process.exit(2);
 }
 
@@ -16,7 +33,8 @@ if (!token) {
 const ws = new WebSocket(url, ['tidings.v1', `tidings.bearer.${token}`]);
 ws.on('open', () => {
   // Commands may share one message, one JSON frame per line.
-  ws.send([{ id: 1, type: 'connect' }, { id: 2, type: 'subscribe', channel }].map((f) => JSON.stringify(f)).join('\n'));
+  const subscribe = { id: 2, type: 'subscribe', channel, ...(recover ? { recover } : {}) };
+  ws.send([{ id: 1, type: 'connect' }, subscribe].map((f) => JSON.stringify(f)).join('\n'));
 });
 ws.on('message', (data) => {
   for (const line of data.toString().split('\n')) {
