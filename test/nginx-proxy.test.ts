@@ -116,6 +116,8 @@ describe('deploy files', () => {
     expect(one('Service.EnvironmentFile')).toBe('/etc/tidings/tidings.env');
     expect(one('Service.User')).toBe('tidings');
     expect(one('Service.Restart')).toBe('on-failure');
+    // A configuration that does not validate exits with 2: no restart loop on it.
+    expect(one('Service.RestartPreventExitStatus')).toBe('2');
     expect(one('Service.ExecReload')).toBe('/bin/kill -HUP $MAINPID');
     expect(one('Service.NoNewPrivileges')).toBe('true');
     expect(one('Service.ProtectSystem')).toBe('strict');
