@@ -2,7 +2,9 @@
  * Every link in the project's markdown resolves: a relative link names a file or folder that
  * exists, and a `#anchor` (in the same file or another markdown file) matches one of the target's
  * headings as GitHub slugs it, or an explicit `<a id>`/`<a name>`. External http(s) links are not
- * fetched (the suite has no network); they are only checked for form.
+ * fetched (the suite has no network); they are only checked for form, except URLs into this very
+ * repository (github.com/<repo>/blob/main/..., as package READMEs write them for npm), which are
+ * checked as paths of this tree.
  *
  * Checked files: README.md, docs/**\/*.md, packages/*\/README.md, deploy/**\/*.md,
  * examples/**\/*.md. Links inside fenced code blocks and inline code are not links and are skipped.
@@ -169,6 +171,22 @@ function opensBracket(text: string, index: number): boolean {
 // Checking
 // ---------------------------------------------------------------------------------------------
 
+/** `https://github.com/<owner>/<repo>/(blob|tree)/main/` for this repository, from the packages'
+ *  `repository.url` (package READMEs are read on npm, so they link into the repository by URL);
+ *  such links are checked like relative ones. Null while no package names its repository. */
+function ownRepositoryPrefix(): RegExp | null {
+  for (const dir of readdirSync(join(ROOT, 'packages'))) {
+    const file = join(ROOT, 'packages', dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const repo = (JSON.parse(readFileSync(file, 'utf8')) as { repository?: { url?: string } | string }).repository;
+    const url = typeof repo === 'string' ? repo : repo?.url;
+    const m = url ? /github\.com[/:]([\w.-]+\/[\w.-]+?)(?:\.git)?$/.exec(url) : null;
+    if (m) return new RegExp(`^https://github\\.com/${m[1]!.replace(/\./g, '\\.')}/(?:blob|tree)/main/`);
+  }
+  return null;
+}
+const OWN_REPO = ownRepositoryPrefix();
+
 const anchorCache = new Map<string, Set<string>>();
 function anchorsOfFile(abs: string): Set<string> {
   let set = anchorCache.get(abs);
@@ -181,8 +199,14 @@ function anchorsOfFile(abs: string): Set<string> {
 
 /** What is wrong with `link`, or null when it resolves. */
 export function problemWith(link: Link): string | null {
-  const { target } = link;
+  let { target } = link;
   if (target === '') return 'empty link';
+  // A URL into this repository's main branch names a file of this tree: checked as a path from the root.
+  if (OWN_REPO?.test(target)) {
+    target = target.replace(OWN_REPO, '');
+    const problem = problemWith({ file: 'README.md', line: link.line, target: target === '' ? '.' : target });
+    return problem && `${problem} (a URL into this repository)`;
+  }
   if (/^https?:/i.test(target)) {
     let url: URL;
     try {
@@ -256,6 +280,11 @@ describe('markdown reading', () => {
     expect(problemWith({ file: 'README.md', line: 1, target: 'https://exa mple.com' })).toMatch(/URL/);
     expect(problemWith({ file: 'README.md', line: 1, target: 'https://github.com/x/y' })).toBeNull();
     expect(problemWith({ file: 'README.md', line: 1, target: '#quick-start' })).toBeNull();
+    if (OWN_REPO) {
+      const base = OWN_REPO.source.replace(/\\/g, '').replace('(?:blob|tree)', 'blob').slice(1);
+      expect(problemWith({ file: 'packages/client/README.md', line: 1, target: `${base}docs/client.md#16-worked-examples` })).toBeNull();
+      expect(problemWith({ file: 'packages/client/README.md', line: 1, target: `${base}docs/nope.md` })).toMatch(/no such file.*URL into this repository/);
+    }
   });
 });
 
