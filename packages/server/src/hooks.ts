@@ -75,3 +75,36 @@ export interface Hooks {
 export function emptyHooks(): Hooks {
   return { connect: [], subscribe: [], publish: [], rpc: new Map(), follow: [], disconnect: [] };
 }
+
+/**
+ * The hooks a node runs, registered through `Tidings.onConnect` and its siblings. The
+ * registry owns the lists; sessions and features read `hooks`.
+ */
+export class HookRegistry {
+  readonly hooks: Hooks = emptyHooks();
+
+  onConnect(hook: ConnectHook): void {
+    this.hooks.connect.push(hook);
+  }
+
+  onSubscribe(hook: SubscribeHook): void {
+    this.hooks.subscribe.push(hook);
+  }
+
+  onPublish(hook: PublishHook): void {
+    this.hooks.publish.push(hook);
+  }
+
+  /** A handler for one method, or (method `''`) for every method without its own. */
+  onRpc(method: string, handler: RpcHandler): void {
+    this.hooks.rpc.set(method, handler);
+  }
+
+  onFollow(hook: FollowHook): void {
+    this.hooks.follow.push(hook);
+  }
+
+  onDisconnect(hook: DisconnectHook): void {
+    this.hooks.disconnect.push(hook);
+  }
+}

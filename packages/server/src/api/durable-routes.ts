@@ -7,7 +7,10 @@ import { z } from 'zod';
 import { ErrorCode } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
 import { intParam, parseWith, timestamp } from '../validate.js';
-import type { Tidings } from '../node.js';
+import type { ActivityFeature } from '../features/activity.js';
+import type { NotificationsFeature } from '../features/notifications.js';
+import type { ProgressFeature } from '../features/progress.js';
+import type { StoredAuditLog } from '../ops/audit-log.js';
 import { sendData } from '../wire/http-responses.js';
 import type { Route } from './route.js';
 
@@ -36,7 +39,16 @@ function timeParam(query: URLSearchParams, name: string): number | undefined {
   return parseWith(timestamp, /^\d+$/.test(raw) ? Number(raw) : raw, name);
 }
 
-export function durableRoutes(node: Tidings, body: (req: IncomingMessage) => Promise<unknown>): Route[] {
+/** The durable features the routes call (the library's `Tidings` has them under the same names). */
+export interface DurableParts {
+  notifications: NotificationsFeature;
+  activity: ActivityFeature;
+  progress: ProgressFeature;
+  /** Undefined when `audit.store` is off. */
+  auditLog: Pick<StoredAuditLog, 'query'> | undefined;
+}
+
+export function durableRoutes(features: DurableParts, body: (req: IncomingMessage) => Promise<unknown>): Route[] {
   const user = '([^/]+)';
   return [
     {
@@ -44,7 +56,7 @@ export function durableRoutes(node: Tidings, body: (req: IncomingMessage) => Pro
       name: '/notify',
       pattern: /^\/notify$/,
       scope: 'publish',
-      handle: async ({ req, res, keyId }) => sendData(res, await node.notifications.notify(await body(req), { keyScope: `api:${keyId ?? ''}` })),
+      handle: async ({ req, res, keyId }) => sendData(res, await features.notifications.notify(await body(req), { keyScope: `api:${keyId ?? ''}` })),
     },
     {
       method: 'GET',
@@ -55,8 +67,8 @@ export function durableRoutes(node: Tidings, body: (req: IncomingMessage) => Pro
         const limit = intParam(query, 'limit', 0, 100);
         const cursor = stringParam(query, 'cursor', 128);
         const unread = boolParam(query, 'unread');
-        const page = await node.notifications.list(params[0]!, { ...(limit !== undefined ? { limit } : {}), ...(cursor !== undefined ? { cursor } : {}), unread: unread === true });
-        sendData(res, { ...page, ...(await node.notifications.counts(params[0]!)) });
+        const page = await features.notifications.list(params[0]!, { ...(limit !== undefined ? { limit } : {}), ...(cursor !== undefined ? { cursor } : {}), unread: unread === true });
+        sendData(res, { ...page, ...(await features.notifications.counts(params[0]!)) });
       },
     },
     {
@@ -66,7 +78,7 @@ export function durableRoutes(node: Tidings, body: (req: IncomingMessage) => Pro
       scope: 'publish',
       handle: async ({ req, res, params }) => {
         const b = parseWith(readBody, await body(req));
-        sendData(res, await node.notifications.markRead(params[0]!, b.all ? 'all' : b.ids!));
+        sendData(res, await features.notifications.markRead(params[0]!, b.all ? 'all' : b.ids!));
       },
     },
     {
@@ -75,7 +87,7 @@ export function durableRoutes(node: Tidings, body: (req: IncomingMessage) => Pro
       pattern: new RegExp(`^/users/${user}/notifications/([^/]+)$`),
       scope: 'publish',
       handle: async ({ res, params }) => {
-        const result = await node.notifications.remove(params[0]!, [params[1]!]);
+        const result = await features.notifications.remove(params[0]!, [params[1]!]);
         if (result.deleted === 0) throw new TidingsError(ErrorCode.NotFound, `user "${params[0]}" has no notification "${params[1]}"`);
         sendData(res, result);
       },
@@ -85,7 +97,7 @@ export function durableRoutes(node: Tidings, body: (req: IncomingMessage) => Pro
       name: '/activity',
       pattern: /^\/activity$/,
       scope: 'publish',
-      handle: async ({ req, res }) => sendData(res, await node.activity.append(await body(req))),
+      handle: async ({ req, res }) => sendData(res, await features.activity.append(await body(req))),
     },
     {
       method: 'GET',
@@ -95,7 +107,7 @@ export function durableRoutes(node: Tidings, body: (req: IncomingMessage) => Pro
       handle: async ({ res, query }) => {
         const limit = intParam(query, 'limit', 1, 100);
         const cursor = stringParam(query, 'cursor', 128);
-        sendData(res, await node.activity.list(query.get('scope') ?? 'global', { ...(limit !== undefined ? { limit } : {}), ...(cursor !== undefined ? { cursor } : {}) }));
+        sendData(res, await features.activity.list(query.get('scope') ?? 'global', { ...(limit !== undefined ? { limit } : {}), ...(cursor !== undefined ? { cursor } : {}) }));
       },
     },
     {
@@ -104,7 +116,7 @@ export function durableRoutes(node: Tidings, body: (req: IncomingMessage) => Pro
       pattern: /^\/audit$/,
       scope: 'admin',
       handle: async ({ res, query }) => {
-        const log = node.auditLog;
+        const log = features.auditLog;
         if (!log) throw new TidingsError(ErrorCode.NotAvailable, 'the audit log is not stored on this node (audit.store is off)');
         const filters = {
           limit: intParam(query, 'limit', 1, 1000) ?? 100,
@@ -123,14 +135,14 @@ export function durableRoutes(node: Tidings, body: (req: IncomingMessage) => Pro
       name: '/progress',
       pattern: /^\/progress$/,
       scope: 'publish',
-      handle: async ({ req, res }) => sendData(res, await node.progress.report(await body(req))),
+      handle: async ({ req, res }) => sendData(res, await features.progress.report(await body(req))),
     },
     {
       method: 'GET',
       name: '/users/:id/progress',
       pattern: new RegExp(`^/users/${user}/progress$`),
       scope: 'read',
-      handle: async ({ res, params, query }) => sendData(res, { jobs: await node.progress.jobs(params[0]!, stringParam(query, 'jobId', 128)) }),
+      handle: async ({ res, params, query }) => sendData(res, { jobs: await features.progress.jobs(params[0]!, stringParam(query, 'jobId', 128)) }),
     },
   ];
 }

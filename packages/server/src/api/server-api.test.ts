@@ -361,7 +361,9 @@ describe('steering connections', () => {
 async function serveApi(node: Tidings, log: Logger = createLogger('silent')) {
   const metrics = new NodeMetrics({ defaultMetrics: false });
   const events: AuditEvent[] = [];
-  const api = new ServerApi(node, log, { metrics, audit: { emit: (e) => events.push(e) } });
+  // The API takes narrow parts; the library's Tidings has each of them under the same names.
+  const parts = { config: node.config, publisher: node, steering: node, inspector: node, ready: () => node.ready, durable: node };
+  const api = new ServerApi(parts, log, { metrics, audit: { emit: (e) => events.push(e) } });
   const server = createServer((req, res) => {
     if (api.handleMetrics(req, res) || api.handle(req, res)) return;
     sendError(res, ErrorCode.NotFound, 'not found');

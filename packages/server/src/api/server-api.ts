@@ -16,14 +16,16 @@ import { ApiKeyAuthenticator, type ApiScope } from '../auth/api-keys.js';
 import { createClientIpResolver, type ClientIpResolver } from '../auth/client-ip.js';
 import type { OriginCheck } from '../auth/origin.js';
 import { answerPreflight, createCorsPolicy, type CorsPolicy } from '../wire/cors.js';
-import type { ApiKeyConfig } from '../config/schema.js';
+import type { Publisher } from '../cluster/publisher.js';
+import type { Steering } from '../cluster/steering.js';
+import type { ApiKeyConfig, TidingsConfig } from '../config/schema.js';
 import { TidingsError } from '../errors.js';
 import { safePath, type Logger } from '../log.js';
-import type { Tidings } from '../node.js';
 import type { AuditSink } from '../ops/audit.js';
 import type { NodeMetrics } from '../ops/metrics.js';
 import { intParam, parseWith as parseBody } from '../validate.js';
-import { durableRoutes } from './durable-routes.js';
+import { durableRoutes, type DurableParts } from './durable-routes.js';
+import type { NodeInspector } from './inspector.js';
 import { sendData, sendError, sendText } from '../wire/http-responses.js';
 import { readJson, requestIdOf } from './http.js';
 import type { RequestContext, Route } from './route.js';
@@ -48,6 +50,21 @@ function disconnectOptions(body: z.infer<typeof disconnectBody>): { code: number
   return body.reason !== undefined ? { code, reason: body.reason } : { code };
 }
 const unsubscribeBody = z.strictObject({ user: z.string().min(1) });
+
+/**
+ * What the API acts through: narrow parts, never the node itself. node.ts wires its own; any
+ * object with these methods will do (the library's `Tidings` has them all, under the same names).
+ */
+export interface ApiParts {
+  /** The node's configuration (read live: a reload changes `apiKeys` and `namespaces` in place). */
+  config: TidingsConfig;
+  publisher: Pick<Publisher, 'publish' | 'broadcast' | 'history'>;
+  steering: Pick<Steering, 'disconnectUser' | 'disconnectClient' | 'unsubscribeUser'>;
+  inspector: Pick<NodeInspector, 'channels' | 'channelInfo' | 'userStatusOf' | 'onlineUsers' | 'listConnections' | 'health' | 'stats'>;
+  /** False while the node shuts down (`/ready` answers 503). */
+  ready(): boolean;
+  durable: DurableParts;
+}
 
 export interface ServerApiDeps {
   /** Browser origins allowed to call the API (CORS); requests without Origin always pass. */
@@ -76,24 +93,25 @@ export class ServerApi {
   private readonly sessionKey: (req: IncomingMessage) => ApiKeyConfig | undefined;
 
   constructor(
-    private readonly node: Tidings,
+    private readonly parts: ApiParts,
     private readonly log: Logger,
     deps: ServerApiDeps,
   ) {
-    this.prefix = node.config.api.prefix;
-    this.keys = new ApiKeyAuthenticator(node.config.apiKeys);
+    const config = parts.config;
+    this.prefix = config.api.prefix;
+    this.keys = new ApiKeyAuthenticator(config.apiKeys);
     this.metrics = deps.metrics;
     this.audit = deps.audit;
-    this.clientIp = createClientIpResolver(node.config.trustedProxies);
+    this.clientIp = createClientIpResolver(config.trustedProxies);
     this.originAllowed = deps.originAllowed ?? (() => true);
-    this.cors = createCorsPolicy(node.config.allowedOrigins);
+    this.cors = createCorsPolicy(config.allowedOrigins);
     this.sessionKey = deps.sessionKey ?? (() => undefined);
     this.routes = this.buildRoutes();
   }
 
-  /** Picks up `node.config.apiKeys` after a configuration reload. */
+  /** Picks up `config.apiKeys` after a configuration reload. */
   reload(): void {
-    this.keys = new ApiKeyAuthenticator(this.node.config.apiKeys);
+    this.keys = new ApiKeyAuthenticator(this.parts.config.apiKeys);
   }
 
   /** True when the request is for the API (and is now being answered). */
@@ -121,7 +139,7 @@ export class ServerApi {
    * metrics are enabled; it is then being answered. Call before `handle`.
    */
   handleMetrics(req: IncomingMessage, res: ServerResponse): boolean {
-    const settings = this.node.config.metrics;
+    const settings = this.parts.config.metrics;
     if (!settings.enabled || safePath(req.url) !== settings.path) return false;
     void this.scrape(req, res, settings.requireKey);
     return true;
@@ -216,11 +234,11 @@ export class ServerApi {
   }
 
   private body(req: IncomingMessage): Promise<unknown> {
-    return readJson(req, this.node.config.api.maxBodySize);
+    return readJson(req, this.parts.config.api.maxBodySize);
   }
 
   private buildRoutes(): Route[] {
-    const node = this.node;
+    const { publisher, steering, inspector } = this.parts;
     const channelParam = '([^/]+)';
     return [
       {
@@ -229,7 +247,7 @@ export class ServerApi {
         pattern: /^\/health$/,
         scope: undefined,
         handle: ({ res }) => {
-          const health = node.health();
+          const health = inspector.health();
           sendData(res, health, health.status === 'healthy' ? 200 : 503);
         },
       },
@@ -239,7 +257,7 @@ export class ServerApi {
         pattern: /^\/ready$/,
         scope: undefined,
         handle: ({ res }) => {
-          const ready = node.ready;
+          const ready = this.parts.ready();
           sendData(res, { ready }, ready ? 200 : 503);
         },
       },
@@ -251,7 +269,7 @@ export class ServerApi {
         handle: async ({ req, res }) => {
           const body = parseBody(publishBody, await this.body(req));
           const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}) };
-          sendData(res, await node.publish(body.channel, body.data, options));
+          sendData(res, await publisher.publish(body.channel, body.data, options));
         },
       },
       {
@@ -262,7 +280,7 @@ export class ServerApi {
         handle: async ({ req, res }) => {
           const body = parseBody(broadcastBody, await this.body(req));
           const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}) };
-          sendData(res, { results: await node.broadcast(body.channels, body.data, options) });
+          sendData(res, { results: await publisher.broadcast(body.channels, body.data, options) });
         },
       },
       {
@@ -272,7 +290,7 @@ export class ServerApi {
         scope: 'read',
         handle: ({ res, query }) => {
           const limit = intParam(query, 'limit', 1, 1000) ?? 100;
-          sendData(res, node.channels({ prefix: query.get('prefix') ?? '', limit, cursor: query.get('cursor') ?? undefined }));
+          sendData(res, inspector.channels({ prefix: query.get('prefix') ?? '', limit, cursor: query.get('cursor') ?? undefined }));
         },
       },
       {
@@ -280,7 +298,7 @@ export class ServerApi {
         name: '/channels/:channel',
         pattern: new RegExp(`^/channels/${channelParam}$`),
         scope: 'read',
-        handle: async ({ res, params }) => sendData(res, await node.channelInfo(params[0]!)),
+        handle: async ({ res, params }) => sendData(res, await inspector.channelInfo(params[0]!)),
       },
       {
         method: 'GET',
@@ -294,7 +312,7 @@ export class ServerApi {
           if (since !== undefined && epoch === null) throw new TidingsError(ErrorCode.BadRequest, 'since: needs epoch too');
           const reverse = query.get('reverse');
           if (reverse !== null && reverse !== 'true' && reverse !== 'false') throw new TidingsError(ErrorCode.BadRequest, 'reverse: expected true or false');
-          const page = await node.history(params[0]!, {
+          const page = await publisher.history(params[0]!, {
             ...(limit !== undefined ? { limit } : {}),
             ...(since !== undefined ? { since: { epoch: epoch!, offset: since } } : {}),
             reverse: reverse === 'true',
@@ -309,7 +327,7 @@ export class ServerApi {
         scope: 'admin',
         handle: async ({ req, res, params }) => {
           const body = parseBody(unsubscribeBody, await this.body(req));
-          sendData(res, { unsubscribed: node.unsubscribeUser(body.user, params[0]!) });
+          sendData(res, { unsubscribed: steering.unsubscribeUser(body.user, params[0]!) });
         },
       },
       {
@@ -318,7 +336,7 @@ export class ServerApi {
         pattern: /^\/users\/([^/]+)\/disconnect$/,
         scope: 'admin',
         handle: async ({ req, res, params }) => {
-          sendData(res, { disconnected: node.disconnectUser(params[0]!, disconnectOptions(parseBody(disconnectBody, await this.body(req)))) });
+          sendData(res, { disconnected: steering.disconnectUser(params[0]!, disconnectOptions(parseBody(disconnectBody, await this.body(req)))) });
         },
       },
       {
@@ -327,7 +345,7 @@ export class ServerApi {
         pattern: /^\/connections\/([^/]+)\/disconnect$/,
         scope: 'admin',
         handle: async ({ req, res, params }) => {
-          const found = node.disconnectClient(params[0]!, disconnectOptions(parseBody(disconnectBody, await this.body(req))));
+          const found = steering.disconnectClient(params[0]!, disconnectOptions(parseBody(disconnectBody, await this.body(req))));
           if (!found) throw new TidingsError(ErrorCode.NotFound, `no connection "${params[0]}" on this node`);
           sendData(res, { disconnected: 1 });
         },
@@ -340,7 +358,7 @@ export class ServerApi {
         handle: async ({ res, query }) => {
           const limit = intParam(query, 'limit', 1, 1000) ?? 100;
           const cursor = query.get('cursor');
-          sendData(res, await node.onlineUsers({ limit, ...(cursor !== null ? { cursor } : {}) }));
+          sendData(res, await inspector.onlineUsers({ limit, ...(cursor !== null ? { cursor } : {}) }));
         },
       },
       {
@@ -348,7 +366,7 @@ export class ServerApi {
         name: '/users/:id/status',
         pattern: /^\/users\/([^/]+)\/status$/,
         scope: 'read',
-        handle: async ({ res, params }) => sendData(res, await node.userStatusOf(params[0]!)),
+        handle: async ({ res, params }) => sendData(res, await inspector.userStatusOf(params[0]!)),
       },
       {
         method: 'GET',
@@ -359,7 +377,7 @@ export class ServerApi {
           const limit = intParam(query, 'limit', 1, 1000) ?? 100;
           const user = query.get('user');
           const cursor = query.get('cursor');
-          sendData(res, node.listConnections({ limit, ...(user !== null ? { user } : {}), ...(cursor !== null ? { cursor } : {}) }));
+          sendData(res, inspector.listConnections({ limit, ...(user !== null ? { user } : {}), ...(cursor !== null ? { cursor } : {}) }));
         },
       },
       {
@@ -367,9 +385,9 @@ export class ServerApi {
         name: '/stats',
         pattern: /^\/stats$/,
         scope: 'read',
-        handle: ({ res }) => sendData(res, node.stats()),
+        handle: ({ res }) => sendData(res, inspector.stats()),
       },
-      ...durableRoutes(node, (req) => this.body(req)),
+      ...durableRoutes(this.parts.durable, (req) => this.body(req)),
     ];
   }
 }

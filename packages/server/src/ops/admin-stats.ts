@@ -8,6 +8,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { DASHBOARD_NAMESPACE } from '../auth/channel-policy.js';
+import { DASHBOARD_ROLE } from '../auth/dashboard-sessions.js';
 
 export const ADMIN_NAMESPACE = DASHBOARD_NAMESPACE;
 export const ADMIN_STATS_CHANNEL = `${ADMIN_NAMESPACE}:stats`;
@@ -120,3 +121,52 @@ export class AdminStats {
 }
 
 const LAG_RESOLUTION_MS = 10;
+
+/** A connection as the stats see it (a Session is one). */
+export interface StatsConnection {
+  readonly user: string;
+  readonly roles: readonly string[];
+  readonly subs: { readonly size: number };
+}
+
+/** Where a node's stats come from: node.ts hands its parts over, `watchAdminStats` wires them. */
+export interface AdminStatsSources {
+  node: string;
+  version: string;
+  intervalMs: number;
+  /** This node's hub: the stats channel's watchers, the connections, the deliveries made. */
+  hub: { subscriberCount(channel: string): number; allSessions(): Iterable<StatsConnection>; readonly deliveredTotal: number };
+  gauges(): { connections: number; users: number; subscriptions: number; channels: number };
+  counters: { readonly publicationsIn: number };
+  metrics: { readonly errorCounts: ReadonlyMap<string, number>; readonly disconnectCounts: ReadonlyMap<string, number> };
+  /** The engine's publish: the stats' own publications go straight there and are not counted as traffic. */
+  broker: { publish(channel: string, data: unknown, options: Record<string, never>): Promise<unknown> };
+}
+
+/** The dashboards' own connections (role `tidings-admin`): what they add to the gauges. */
+export function dashboardShare(connections: Iterable<StatsConnection>): { connections: number; users: number; subscriptions: number } {
+  const share = { connections: 0, users: 0, subscriptions: 0 };
+  const users = new Set<string>();
+  for (const c of connections) {
+    if (!c.roles.includes(DASHBOARD_ROLE)) continue;
+    share.connections++;
+    share.subscriptions += c.subs.size;
+    users.add(c.user);
+  }
+  share.users = users.size;
+  return share;
+}
+
+/** Starts publishing the node's stats on `tidings-admin:stats` while the dashboard watches. */
+export function watchAdminStats(s: AdminStatsSources): AdminStats {
+  return new AdminStats({
+    node: s.node,
+    version: s.version,
+    intervalMs: s.intervalMs,
+    watchers: () => s.hub.subscriberCount(ADMIN_STATS_CHANNEL),
+    gauges: s.gauges,
+    dashboardShare: () => dashboardShare(s.hub.allSessions()),
+    totals: () => ({ publicationsIn: s.counters.publicationsIn, publicationsOut: s.hub.deliveredTotal, errors: s.metrics.errorCounts, disconnects: s.metrics.disconnectCounts }),
+    publish: (channel, data) => s.broker.publish(channel, data, {}),
+  });
+}

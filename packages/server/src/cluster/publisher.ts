@@ -1,0 +1,178 @@
+/**
+ * Publishing and reading history: the one path a publication takes into the engine, for the
+ * library (`Tidings.publish`), the server API and clients (`SessionServices.publish`).
+ *
+ * It resolves the channel, encodes the data once (JSON that cannot be encoded is refused
+ * here, before the idempotency window or history sees it), applies the namespace's history
+ * settings and the per-user history budget, deduplicates by idempotency key, and counts what
+ * was published. The broker then delivers to the hub (node.ts wires `setHandler`).
+ *
+ * This is the first part of the `cluster/` mediator of issue 13: the one place that calls
+ * the engine. Today the hub, recovery and the presence feature still call it themselves.
+ */
+import { ErrorCode, type ClientInfo, type HistoryResult, type PublishResult, type StreamPosition } from '@tidings/protocol';
+import type { ChannelPolicy, ResolvedChannel } from '../auth/channel-policy.js';
+import type { NamespaceConfig, TidingsConfig } from '../config/schema.js';
+import type { Broker, PublishOptions, PublishOutcome } from '../engine/broker.js';
+import type { IdempotencyStore } from '../engine/idempotency.js';
+import { TidingsError } from '../errors.js';
+import { budgetLimitName, budgetRefusal, encodeData, HistoryBudgetError } from '../features/publish-data.js';
+import type { NodeMetrics } from '../ops/metrics.js';
+import type { Counters, PublishedOutcome, PublishRequest } from '../session/services.js';
+
+export interface BroadcastResultItem {
+  channel: string;
+  offset?: number;
+  epoch?: string;
+  deduplicated?: boolean;
+  error?: { code: string; message: string };
+}
+
+/** Options of a server-side publish (library and server API). */
+export interface ServerPublishOptions {
+  idempotencyKey?: string;
+  source?: 'api' | 'library';
+}
+
+export interface PublisherDeps {
+  config: TidingsConfig;
+  policy: ChannelPolicy;
+  broker: Broker;
+  idempotency: IdempotencyStore;
+  counters: Counters;
+  metrics: NodeMetrics;
+  limitHit(limit: string, details: { user?: string; client?: string; ip?: string }): void;
+}
+
+export class Publisher {
+  private readonly historyOptions = new WeakMap<NamespaceConfig, PublishOptions>();
+
+  constructor(private readonly deps: PublisherDeps) {}
+
+  /**
+   * Publishes to a channel from the server side (no client permission rules apply).
+   * With `idempotencyKey`, a repeat within the configured window publishes nothing
+   * and returns the first result with `deduplicated: true`. `source` labels metrics.
+   */
+  publish(channel: string, data: unknown, options?: ServerPublishOptions): Promise<PublishResult> {
+    try {
+      const target = this.deps.policy.resolve(channel);
+      // Hot path: an in-process engine publishes at once, with no promise chain to build.
+      if (options?.idempotencyKey === undefined && this.deps.broker.publishSync) {
+        const outcome = this.publishSyncNow(target, data);
+        this.published(options?.source ?? 'library');
+        return Promise.resolve(outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {});
+      }
+      const request: PublishRequest = options === undefined ? LIBRARY_PUBLISH : { source: options.source ?? 'library' };
+      // Scoped apart from clients' keys (['c', user, key]): a JSON array, so no key can spell another scope's.
+      if (options?.idempotencyKey !== undefined) request.idempotencyKey = JSON.stringify(['s', options.idempotencyKey]);
+      return this.publishTo(target, data, request).then(publishResult);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Publishes one payload to many channels; each channel gets its own result or error. */
+  async broadcast(channels: string[], data: unknown, options: ServerPublishOptions = {}): Promise<BroadcastResultItem[]> {
+    return Promise.all(
+      channels.map(async (channel): Promise<BroadcastResultItem> => {
+        try {
+          return { channel, ...(await this.publish(channel, data, options)) };
+        } catch (err) {
+          if (!(err instanceof TidingsError)) throw err;
+          return { channel, error: { code: err.code, message: err.message } };
+        }
+      }),
+    );
+  }
+
+  /** Publishes to a resolved channel (clients' publishes come here, through `SessionServices.publish`). */
+  async publishTo(target: ResolvedChannel, data: unknown, options: PublishRequest): Promise<PublishedOutcome> {
+    // Encoded once, before the idempotency window or history sees it: data JSON cannot encode is refused here.
+    const json = encodeData(data);
+    if (options.idempotencyKey === undefined) {
+      const outcome = await this.publishNow(target, data, json, options);
+      return outcome.position ? { position: outcome.position, deduplicated: false } : { deduplicated: false };
+    }
+    const key = JSON.stringify(['publish', target.channel, options.idempotencyKey]);
+    const { value, fresh } = await this.deps.idempotency.once(key, this.deps.config.idempotency.window, () => this.publishNow(target, data, json, options));
+    return { ...value, deduplicated: !fresh };
+  }
+
+  /** A channel's history. `limit` is capped by `history.maxLimit`. */
+  async history(channel: string, query: { limit?: number; since?: StreamPosition; reverse?: boolean } = {}): Promise<HistoryResult> {
+    const target = this.deps.policy.resolve(channel);
+    if (!target.ns.history) throw new TidingsError(ErrorCode.NotAvailable, 'history is off in this namespace');
+    const max = this.deps.config.history.maxLimit;
+    const page = await this.deps.broker.history(target.channel, {
+      limit: Math.min(query.limit ?? max, max),
+      reverse: query.reverse === true,
+      ...(query.since ? { since: query.since } : {}),
+    });
+    return { epoch: page.position.epoch, offset: page.position.offset, publications: page.publications };
+  }
+
+  private async publishNow(target: ResolvedChannel, data: unknown, json: string, options: PublishRequest): Promise<PublishOutcome> {
+    const info = options.info;
+    const brokerOptions = this.brokerOptions(target, json, info);
+    const perUser = this.deps.config.history.maxBytesPerUser;
+    // Only clients' publications count against a user's budget; anonymous connections each have their own.
+    if (options.source === 'client' && info && brokerOptions.history && perUser > 0) {
+      brokerOptions.owner = { id: info.user === '' ? `#${info.client}` : info.user, maxBytes: perUser };
+    }
+    let outcome: PublishOutcome;
+    try {
+      outcome = await this.deps.broker.publish(target.channel, data, brokerOptions);
+    } catch (err) {
+      throw this.publishRefusal(err, target, info);
+    }
+    this.published(options.source);
+    return outcome;
+  }
+
+  /** The library's hot path on an in-process engine: encode once, publish, no promise. */
+  private publishSyncNow(target: ResolvedChannel, data: unknown): PublishOutcome {
+    const json = encodeData(data);
+    try {
+      return this.deps.broker.publishSync!(target.channel, data, this.brokerOptions(target, json, undefined));
+    } catch (err) {
+      throw this.publishRefusal(err, target, undefined);
+    }
+  }
+
+  /** A history budget's refusal becomes `limit_exceeded` (counted and audited); other errors pass. */
+  private publishRefusal(err: unknown, target: ResolvedChannel, info: ClientInfo | undefined): unknown {
+    if (!(err instanceof HistoryBudgetError)) return err;
+    this.deps.limitHit(budgetLimitName(err), info ? { user: info.user, client: info.client } : {});
+    return budgetRefusal(err, target.parsed.namespace);
+  }
+
+  private published(source: PublishRequest['source']): void {
+    this.deps.counters.publicationsIn++;
+    this.deps.metrics.publicationIn(source);
+  }
+
+  /** Broker options of a publication (the namespace's history settings are built once per namespace). */
+  private brokerOptions(target: ResolvedChannel, json: string, info: ClientInfo | undefined): PublishOptions {
+    const ns = target.ns;
+    let base = this.historyOptions.get(ns);
+    if (!base) {
+      const maxBytes = ns.history?.maxBytes;
+      const shared = maxBytes !== undefined && maxBytes > 0 ? { shared: { name: target.parsed.namespace, maxBytes } } : {};
+      base = ns.history ? { history: { size: ns.history.size, ttlMs: ns.history.ttl, ...shared } } : {};
+      this.historyOptions.set(ns, base);
+    }
+    const history = base.history;
+    if (info) return history ? { history, info, json } : { info, json };
+    return history ? { history, json } : { json };
+  }
+}
+
+/** The request of a plain library publish, shared (it is never modified). */
+const LIBRARY_PUBLISH: PublishRequest = Object.freeze({ source: 'library' });
+
+function publishResult(outcome: PublishedOutcome): PublishResult {
+  const result: PublishResult = outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {};
+  if (outcome.deduplicated) result.deduplicated = true;
+  return result;
+}

@@ -1,0 +1,162 @@
+/**
+ * Everything that comes into a node: HTTP requests and WebSocket upgrades, routed to the
+ * HTTP transports (SSE, long-polling), the dashboard, the Prometheus endpoint and the server
+ * API, in that order; every new connection, on any transport, becomes a Session. It also owns
+ * the servers the node started (`listen`) and the first steps of a graceful shutdown.
+ *
+ * node.ts builds it with the parts it needs; nothing else imports it.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { CloseCode } from '@tidings/protocol';
+import { Dashboard } from './api/dashboard.js';
+import { attachHandlers, closeHttpServer, createGuardedServer } from './api/http-server.js';
+import { ServerApi, type ApiParts } from './api/server-api.js';
+import type { ClientIpResolver } from './auth/client-ip.js';
+import type { NodeLimits } from './auth/limits.js';
+import { createOriginCheck } from './auth/origin.js';
+import type { ConnectionClaims, TokenVerifier } from './auth/token-verifier.js';
+import type { TidingsConfig } from './config/schema.js';
+import type { Logger } from './log.js';
+import type { AuditSink } from './ops/audit.js';
+import type { NodeMetrics } from './ops/metrics.js';
+import type { SessionServices } from './session/services.js';
+import { Session } from './session/session.js';
+import { HttpTransportAcceptor } from './transport/http-transports.js';
+import type { Transport, TransportRequestInfo } from './transport/transport.js';
+import { WebSocketAcceptor } from './transport/websocket.js';
+import { VERSION } from './version.js';
+
+export interface FrontDoorDeps {
+  config: TidingsConfig;
+  log: Logger;
+  verifier: TokenVerifier;
+  clientIp: ClientIpResolver;
+  limits: NodeLimits;
+  services: SessionServices;
+  audit: AuditSink;
+  metrics: NodeMetrics;
+  /** What the server API acts through. */
+  api: ApiParts;
+  limitHit(limit: string, details: { ip?: string }): void;
+}
+
+export class FrontDoor {
+  readonly dashboard: Dashboard;
+  readonly api: ServerApi;
+  /** True once shutdown began: new connections are refused, answered requests close their connection. */
+  closing = false;
+  private readonly websocket: WebSocketAcceptor;
+  private readonly http: HttpTransportAcceptor;
+  private readonly ownServers: Server[] = [];
+  /** Every open connection, including those that have not sent `connect` yet (the hub holds only connected ones). */
+  private readonly connections = new Set<Session>();
+
+  constructor(private readonly deps: FrontDoorDeps) {
+    const { config, log, clientIp, audit, metrics, limitHit } = deps;
+    const originAllowed = createOriginCheck(config.allowedOrigins);
+    const badRequest = () => {
+      deps.services.counters.badRequests++;
+      metrics.error('bad_request');
+    };
+    const shared = {
+      config,
+      log,
+      originAllowed,
+      clientIp,
+      admit: (ip: string) => deps.limits.admit(ip, this.connections.size),
+      accepting: () => !this.closing,
+      createSession: (transport: Transport, request: TransportRequestInfo, claims: ConnectionClaims | undefined) => this.openSession(transport, request, claims),
+    };
+    this.websocket = new WebSocketAcceptor({
+      ...shared,
+      verifier: deps.verifier,
+      onProtocolError: badRequest,
+      onAuthFailure: (ip, reason) => audit.emit({ type: 'auth_failure', ip, transport: 'websocket', reason }),
+      onLimit: (limit, ip) => limitHit(limit, { ip }),
+    });
+    this.http = new HttpTransportAcceptor({
+      ...shared,
+      verifier: () => deps.verifier,
+      onBadRequest: badRequest,
+      onAuthFailure: (ip, transport, reason) => audit.emit({ type: 'auth_failure', ip, transport, reason }),
+    });
+    this.dashboard = new Dashboard({ config, log, clientIp, audit });
+    this.api = new ServerApi(deps.api, log, { metrics, audit, originAllowed, sessionKey: (req) => this.dashboard.apiKeyOf(req) });
+  }
+
+  /** A new connection on any transport becomes a Session. */
+  private openSession(transport: Transport, request: TransportRequestInfo, claims: ConnectionClaims | undefined) {
+    const session = new Session(this.deps.services, transport, request, claims);
+    this.connections.add(session);
+    return {
+      handleMessage: (text: string, bytes?: number) => session.handleMessage(text, bytes),
+      handleBadMessage: (problem: string) => session.handleBadMessage(problem),
+      handleTransportClosed: (code: number, reason: string) => {
+        this.connections.delete(session);
+        session.handleTransportClosed(code, reason);
+      },
+      user: () => session.user,
+      connected: () => session.state === 'connected',
+    };
+  }
+
+  /** Answers a request for the HTTP transports, the dashboard, metrics or the server API; false when the path is not Tidings'. */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    return this.http.handleRequest(req, res) || this.dashboard.handle(req, res) || this.api.handleMetrics(req, res) || this.api.handle(req, res);
+  }
+
+  /** Takes a WebSocket upgrade for Tidings' path; false when the path is not Tidings'. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    return this.websocket.handleUpgrade(req, socket, head);
+  }
+
+  /** Routes Tidings' paths on `server` here and leaves the rest to the server's own handlers. */
+  attach(server: Server): void {
+    attachHandlers(server, {
+      handleRequest: (req, res) => this.handleRequest(req, res),
+      handleUpgrade: (req, socket, head) => this.handleUpgrade(req, socket, head),
+      closing: () => this.closing,
+    });
+  }
+
+  /** Starts a server of this node's own (closed by `close`); resolves with the bound address. */
+  async listen(port: number, host: string, onRequest?: (req: IncomingMessage, res: ServerResponse) => void): Promise<AddressInfo> {
+    const server = createGuardedServer(this.deps.config.limits.handshakeTimeout, (ip) => this.deps.limitHit('handshake_timeout', { ip }));
+    if (onRequest) server.on('request', onRequest);
+    this.attach(server);
+    this.ownServers.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    this.deps.log.info({ host: address.address, port: address.port, version: VERSION }, 'tidings listening');
+    return address;
+  }
+
+  /**
+   * The front half of a graceful shutdown: refuse new connections, tell every client to
+   * reconnect (after `shutdown.reconnectDelay`, jittered per client to spread the reconnect
+   * storm), let in-flight requests finish and close the servers this node started, cutting
+   * off peers that do not complete the close handshake after `shutdown.timeout`.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    const { reconnectDelay: delay, timeout } = this.deps.config.shutdown;
+    const sessions = [...this.connections];
+    for (const session of sessions) {
+      session.disconnect(CloseCode.Shutdown, { delay: Math.round(delay / 2 + Math.random() * delay) });
+    }
+    const cutoff = setTimeout(() => sessions.forEach((s) => s.transport.terminate()), timeout);
+    cutoff.unref();
+    await Promise.all(this.ownServers.map((server) => closeHttpServer(server, timeout)));
+    clearTimeout(cutoff);
+    this.websocket.close();
+    this.http.close();
+  }
+}
