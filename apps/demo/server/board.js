@@ -1,12 +1,15 @@
 /**
- * The team board's data, in memory: tasks, their comments and the reactions on
- * comments. Pure state and rules; publishing through Tidings is the routes' job.
+ * The team board's data: tasks, their comments and the reactions on comments, kept in
+ * memory and, given a file, saved to it after every change (board-file.js) so a restart
+ * finds them again under the same ids. Pure state and rules; publishing through Tidings
+ * is the routes' job.
  *
  * Every task and comment carries a `version` that grows with each change, so the
  * browser can merge a list it fetched with live events that crossed it in flight
  * (keep the higher version) without caring which arrived first.
  */
 import { randomBytes } from 'node:crypto';
+import { BOARD_FILE_VERSION, BoardFile } from './board-file.js';
 import { ApiError } from './http.js';
 
 /** @typedef {'todo' | 'doing' | 'done'} TaskStatus */
@@ -35,12 +38,28 @@ import { ApiError } from './http.js';
  * @property {number} createdAt
  * @property {number} version
  */
+/**
+ * @typedef {object} DeletedTask  what is left of a deleted task, so its old links can say so
+ * @property {string} id
+ * @property {string} title
+ * @property {Person} deletedBy
+ * @property {number} deletedAt
+ */
 
 export const STATUSES = /** @type {const} */ (['todo', 'doing', 'done']);
 export const STATUS_LABELS = { todo: 'To do', doing: 'In progress', done: 'Done' };
 export const REACTIONS = /** @type {const} */ (['👍', '❤️', '⭐', '👀']);
 
-export const LIMITS = { tasks: 500, commentsPerTask: 1000, title: 120, description: 2000, comment: 2000, mentions: 10 };
+export const LIMITS = { tasks: 500, commentsPerTask: 1000, title: 120, description: 2000, comment: 2000, mentions: 10, deletedKept: 1000 };
+
+/** The seeded tasks, with fixed ids: a link to one opens it on any run of the demo. */
+const SEED = [
+  { id: 't_seed-ci', title: 'Set up CI for the mobile app', description: 'Run the tests on every pull request.', status: 'todo' },
+  { id: 't_seed-login', title: 'Fix the login redirect loop', description: 'Users coming back from SSO land on /login again.', status: 'doing' },
+  { id: 't_seed-theme', title: 'Add a dark theme to the settings page', description: '', status: 'todo' },
+  { id: 't_seed-billing', title: 'Migrate the billing webhooks', description: 'Move them to the new queue and retry failed deliveries.', status: 'doing' },
+  { id: 't_seed-notes', title: 'Write the release notes', description: 'Presence, typing and the notification bell.', status: 'done' },
+];
 
 /** `@name` where name is a user id; an email address (`a@b.c`) is not a mention. */
 const MENTION_RE = /(?:^|[^A-Za-z0-9_@.-])@([A-Za-z][A-Za-z0-9_-]{0,31})\b/g;
@@ -69,24 +88,44 @@ export class Board {
   #comments = new Map();
   /** @type {Map<string, Comment>} */
   #commentById = new Map();
+  /** @type {Map<string, DeletedTask>} oldest first */
+  #deleted = new Map();
   #now;
+  /** @type {BoardFile | undefined} */
+  #file;
+  #restored = false;
 
-  /** @param {{ now?: () => number }} [options] */
+  /**
+   * @param {{ now?: () => number, file?: string }} [options]  `file`: where the board is
+   *   saved and, when it exists, read back from
+   */
   constructor(options = {}) {
     this.#now = options.now ?? Date.now;
+    if (options.file) {
+      this.#file = new BoardFile(options.file, () => this.#snapshot());
+      const saved = this.#file.read();
+      if (saved) this.#restore(saved);
+    }
   }
 
-  /** Some tasks so a fresh board is not empty. */
+  /** True when the board was read back from its file (then it is not seeded again). */
+  get restored() {
+    return this.#restored;
+  }
+
+  /** Some tasks so a fresh board is not empty, with the same ids on every run. */
   seed() {
     const team = { id: 'tidings', name: 'Tidings' };
-    this.createTask(team, { title: 'Set up CI for the mobile app', description: 'Run the tests on every pull request.' });
-    const login = this.createTask(team, { title: 'Fix the login redirect loop', description: 'Users coming back from SSO land on /login again.' });
-    this.updateTask(login.id, { status: 'doing' });
-    this.createTask(team, { title: 'Add a dark theme to the settings page', description: '' });
-    const billing = this.createTask(team, { title: 'Migrate the billing webhooks', description: 'Move them to the new queue and retry failed deliveries.' });
-    this.updateTask(billing.id, { status: 'doing' });
-    const notes = this.createTask(team, { title: 'Write the release notes', description: 'Presence, typing and the notification bell.' });
-    this.updateTask(notes.id, { status: 'done' });
+    for (const s of SEED) {
+      if (this.#tasks.has(s.id)) continue;
+      const task = this.#create(team, { title: s.title, description: s.description }, s.id);
+      if (s.status !== 'todo') this.updateTask(task.id, { status: /** @type {TaskStatus} */ (s.status) });
+    }
+  }
+
+  /** Resolves once every change so far is saved (at once without a file). */
+  flush() {
+    return this.#file ? this.#file.flush() : Promise.resolve();
   }
 
   /** Tasks, oldest first. @returns {Task[]} */
@@ -97,8 +136,31 @@ export class Board {
   /** @param {string} id @returns {Task} */
   task(id) {
     const task = this.#tasks.get(id);
-    if (!task) throw new ApiError(404, 'not_found', `no task ${id}`);
-    return task;
+    if (task) return task;
+    const gone = this.#deleted.get(id);
+    if (gone) throw new ApiError(410, 'task_deleted', `“${gone.title}” was deleted by ${gone.deletedBy.name}`);
+    throw new ApiError(404, 'not_found', `no task ${id}`);
+  }
+
+  /**
+   * Deletes a task and its comments; its id is remembered (the last LIMITS.deletedKept),
+   * so an old link says the task was deleted instead of that it never existed.
+   *
+   * @param {string} id
+   * @param {Person} by
+   * @returns {DeletedTask}
+   */
+  deleteTask(id, by) {
+    const task = this.task(id);
+    for (const c of this.#comments.get(id) ?? []) this.#commentById.delete(c.id);
+    this.#comments.delete(id);
+    this.#tasks.delete(id);
+    /** @type {DeletedTask} */
+    const gone = { id, title: task.title, deletedBy: by, deletedAt: this.#now() };
+    this.#deleted.set(id, gone);
+    while (this.#deleted.size > LIMITS.deletedKept) this.#deleted.delete(/** @type {string} */ (this.#deleted.keys().next().value));
+    this.#file?.changed();
+    return gone;
   }
 
   /**
@@ -107,11 +169,21 @@ export class Board {
    * @returns {Task}
    */
   createTask(by, input) {
+    return this.#create(by, input, newId('t_'));
+  }
+
+  /**
+   * @param {Person} by
+   * @param {{ title: string, description?: string }} input
+   * @param {string} id
+   * @returns {Task}
+   */
+  #create(by, input, id) {
     if (this.#tasks.size >= LIMITS.tasks) throw new ApiError(409, 'board_full', `the demo board holds at most ${LIMITS.tasks} tasks`);
     const now = this.#now();
     /** @type {Task} */
     const task = {
-      id: newId('t_'),
+      id,
       title: input.title,
       description: input.description ?? '',
       status: 'todo',
@@ -123,6 +195,7 @@ export class Board {
     };
     this.#tasks.set(task.id, task);
     this.#comments.set(task.id, []);
+    this.#file?.changed();
     return task;
   }
 
@@ -149,6 +222,7 @@ export class Board {
     if (changed.length > 0) {
       task.version++;
       task.updatedAt = this.#now();
+      this.#file?.changed();
     }
     return { task, changed };
   }
@@ -185,6 +259,7 @@ export class Board {
     this.#commentById.set(comment.id, comment);
     task.comments = list.length;
     task.version++;
+    this.#file?.changed();
     return comment;
   }
 
@@ -207,6 +282,32 @@ export class Board {
     if (next.length > 0) comment.reactions[emoji] = next;
     else delete comment.reactions[emoji];
     comment.version++;
+    this.#file?.changed();
     return { comment, added };
+  }
+
+  /** What the file holds. */
+  #snapshot() {
+    return {
+      version: BOARD_FILE_VERSION,
+      tasks: [...this.#tasks.values()],
+      comments: Object.fromEntries(this.#comments),
+      deleted: [...this.#deleted.values()],
+    };
+  }
+
+  /** @param {Record<string, unknown>} saved */
+  #restore(saved) {
+    const tasks = /** @type {Task[]} */ (Array.isArray(saved.tasks) ? saved.tasks : []);
+    const comments = /** @type {Record<string, Comment[]>} */ (typeof saved.comments === 'object' && saved.comments !== null ? saved.comments : {});
+    for (const task of tasks) {
+      if (typeof task?.id !== 'string') continue;
+      const list = Array.isArray(comments[task.id]) ? comments[task.id] : [];
+      this.#tasks.set(task.id, task);
+      this.#comments.set(task.id, list);
+      for (const c of list) this.#commentById.set(c.id, c);
+    }
+    for (const gone of /** @type {DeletedTask[]} */ (Array.isArray(saved.deleted) ? saved.deleted : [])) if (typeof gone?.id === 'string') this.#deleted.set(gone.id, gone);
+    this.#restored = true;
   }
 }

@@ -14,6 +14,7 @@
  * server.on('request', (req, res) => demo.handle(req, res) || tidings.handleRequest(req, res) || notFound(res));
  * ```
  */
+import { join } from 'node:path';
 import { Board } from './board.js';
 import { ApiError, sendError } from './http.js';
 import { createApi } from './routes.js';
@@ -28,7 +29,9 @@ export { Board } from './board.js';
  *   signs a connection token (with the dev secret)
  * @property {string} staticDir  the built app (apps/demo/dist)
  * @property {string} [prefix='/demo']  where the demo is served
- * @property {boolean} [seed=true]  start with a few tasks on the board
+ * @property {boolean} [seed=true]  start a new board with a few tasks (fixed ids)
+ * @property {string | null} [dataFile]  where the board is saved, so tasks and their ids
+ *   survive a restart; default `<dataDir>/demo-board.json` of the node's config, null: memory only
  */
 
 /**
@@ -43,13 +46,15 @@ export { Board } from './board.js';
  * @param {DemoBackendOptions} options
  * @returns {DemoBackend}
  */
-export function createDemoBackend({ tidings, mintToken, staticDir, prefix = '/demo', seed = true }) {
+export function createDemoBackend({ tidings, mintToken, staticDir, prefix = '/demo', seed = true, dataFile }) {
   if (!tidings || typeof tidings.publish !== 'function') throw new TypeError('createDemoBackend: tidings must be a Tidings node');
   if (typeof mintToken !== 'function') throw new TypeError('createDemoBackend: mintToken must be a function');
   if (typeof tidings.verifyToken !== 'function') throw new TypeError('createDemoBackend: tidings.verifyToken is missing (a Tidings node of this version has it)');
   if (!/^\/[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/.test(prefix)) throw new TypeError(`createDemoBackend: prefix must look like "/demo", got ${JSON.stringify(prefix)}`);
-  const board = new Board();
-  if (seed) board.seed();
+  const dataDir = /** @type {{ dataDir?: unknown } | undefined} */ (tidings.config)?.dataDir;
+  const file = dataFile !== undefined ? dataFile : typeof dataDir === 'string' && dataDir !== '' ? join(dataDir, 'demo-board.json') : null;
+  const board = new Board(file ? { file } : {});
+  if (seed && !board.restored) board.seed();
   const api = createApi({ tidings, mintToken, board });
   const files = createStaticFiles(staticDir, prefix);
 

@@ -7,13 +7,15 @@
  * - `GET /config`: the paths where the browser connects to Tidings.
  * - `GET /me`
  * - `GET /tasks`, `POST /tasks {title, description?}`, `GET /tasks/:id`,
- *   `PATCH /tasks/:id {title?, description?, status?}`: published on `feed:board`.
+ *   `PATCH /tasks/:id {title?, description?, status?}`, `DELETE /tasks/:id`: published on
+ *   `feed:board`. A deleted task answers 410 `task_deleted` (404 `not_found`: never existed).
  * - `GET /tasks/:id/comments`, `POST /tasks/:id/comments {text}`: published on
  *   `task:<id>`; an `@name` in the text notifies that user.
  * - `POST /tasks/:id/comments/:cid/reactions {emoji}`: toggles the caller's reaction.
  * - `POST /tasks/:id/summary`: starts the summary job (progress on the caller's personal channel).
  *
- * Changes are also appended to the activity feed of the scope `board`.
+ * Changes are also appended to the activity feed of the scope `board`. A change is
+ * answered once the board is saved (board-file.js), so an acknowledged task survives a restart.
  */
 import { Board, LIMITS, STATUSES, STATUS_LABELS } from './board.js';
 import { ApiError, optionalString, readJson, requiredString, sendJson } from './http.js';
@@ -68,6 +70,7 @@ export function createApi({ tidings, mintToken, board = new Board() }) {
       const task = board.task(taskId);
       const summary = makeSummary(task, board.comments(taskId));
       const { task: updated, changed } = board.updateTask(taskId, { summary });
+      await board.flush().catch((err) => log('saving the board failed', err));
       if (changed.length > 0) await publish(BOARD_CHANNEL, { kind: 'task', task: updated });
       await activity(people.get(user) ?? { id: user, name: user }, 'summarized', targetOf(updated));
       return summary;
@@ -132,6 +135,8 @@ export function createApi({ tidings, mintToken, board = new Board() }) {
         const title = requiredString(body, 'title', LIMITS.title);
         const description = optionalString(body, 'description', LIMITS.description);
         const task = board.createTask(me, { title, ...(description !== undefined ? { description } : {}) });
+        // Saved before anything links to it (the activity entry, the board's publication).
+        await board.flush();
         await publish(BOARD_CHANNEL, { kind: 'task', task });
         await activity(me, 'created', targetOf(task));
         return [201, { task }];
@@ -157,10 +162,23 @@ export function createApi({ tidings, mintToken, board = new Board() }) {
         }
         const { task, changed } = board.updateTask(params[0], patch);
         if (changed.length === 0) return [200, { task }];
+        await board.flush();
         await publish(BOARD_CHANNEL, { kind: 'task', task });
         if (changed.includes('status')) await activity(me, 'moved', targetOf(task), { status: task.status, label: STATUS_LABELS[task.status] });
         if (changed.some((c) => c !== 'status')) await activity(me, 'edited', targetOf(task), { fields: changed.filter((c) => c !== 'status') });
         return [200, { task }];
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/tasks\/([\w-]+)$/,
+      auth: true,
+      run: async ({ params, me }) => {
+        const gone = board.deleteTask(params[0], me);
+        await board.flush();
+        await publish(BOARD_CHANNEL, { kind: 'deleted', taskId: gone.id });
+        await activity(me, 'deleted', { id: gone.id, title: gone.title });
+        return [200, { deleted: gone }];
       },
     },
     { method: 'GET', pattern: /^\/tasks\/([\w-]+)\/comments$/, auth: true, run: async ({ params }) => [200, { comments: board.comments(params[0]) }] },
@@ -173,6 +191,7 @@ export function createApi({ tidings, mintToken, board = new Board() }) {
         const text = requiredString(body, 'text', LIMITS.comment);
         const comment = board.addComment(params[0], me, text);
         const task = board.task(params[0]);
+        await board.flush();
         await publish(taskChannel(task.id), { kind: 'comment', comment });
         await publish(BOARD_CHANNEL, { kind: 'task', task });
         await activity(me, 'commented', targetOf(task), { commentId: comment.id, excerpt: text.length > 80 ? `${text.slice(0, 77)}…` : text });
@@ -235,6 +254,8 @@ export function createApi({ tidings, mintToken, board = new Board() }) {
     const params = /** @type {RegExpExecArray} */ (route.pattern.exec(path)).slice(1);
     const me = route.auth ? await caller(req) : { id: '', name: '' };
     const [status, body] = await route.run({ req, params, me });
+    // Acknowledged means saved: a restart right after the answer still has the change.
+    if (method !== 'GET') await board.flush();
     sendJson(res, status, body);
   }
 

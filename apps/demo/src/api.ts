@@ -40,7 +40,7 @@ export interface Comment {
 }
 
 /** What the backend publishes on `feed:board`. */
-export type BoardEvent = { kind: 'task'; task: Task };
+export type BoardEvent = { kind: 'task'; task: Task } | { kind: 'deleted'; taskId: string };
 /** What the backend publishes on `task:<id>`. */
 export type TaskEvent = { kind: 'comment'; comment: Comment } | { kind: 'reactions'; commentId: string; reactions: Record<string, string[]>; version: number };
 
@@ -124,7 +124,7 @@ export function connectionConfig(): Promise<{ websocketPath: string; httpPath: s
 }
 
 /** Calls the backend as the signed-in user; an expired token is renewed once. */
-export async function api<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<T> {
+export async function api<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<T> {
   const session = storedSession();
   if (!session) throw new ApiError(401, 'unauthorized', 'not signed in');
   try {

@@ -14,6 +14,10 @@ interface BoardData {
   error: string | null;
   /** Puts a task the backend answered with into the list (the publication may come later). */
   put(task: Task): void;
+  /** Ids of the tasks deleted while this page was open (a list fetched in flight may still hold them). */
+  deleted: ReadonlySet<string>;
+  /** Takes a deleted task off the list. */
+  remove(id: string): void;
 }
 
 const BoardContext = createContext<BoardData | null>(null);
@@ -33,13 +37,24 @@ export function BoardProvider({ children }: { children: ReactNode }) {
   const [tasks, setTasks] = useState<Map<string, Task>>(() => new Map());
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<string | null>(null);
+  const [deleted, setDeleted] = useState<ReadonlySet<string>>(() => new Set());
   const put = useCallback((task: Task) => setTasks((m) => merge(m, [task])), []);
+  const remove = useCallback((id: string) => {
+    setDeleted((s) => (s.has(id) ? s : new Set(s).add(id)));
+    setTasks((m) => {
+      if (!m.has(id)) return m;
+      const next = new Map(m);
+      next.delete(id);
+      return next;
+    });
+  }, []);
 
   const { state } = useChannel<BoardEvent>(BOARD_CHANNEL, {
     onPublication: ({ data, info }) => {
       // Only the backend publishes the board; a publication with a client's info is not its.
-      if (info || data?.kind !== 'task') return;
-      put(data.task);
+      if (info) return;
+      if (data?.kind === 'task') put(data.task);
+      else if (data?.kind === 'deleted') remove(data.taskId);
     },
   });
 
@@ -65,7 +80,10 @@ export function BoardProvider({ children }: { children: ReactNode }) {
     };
   }, [round]);
 
-  const value = useMemo<BoardData>(() => ({ tasks: [...tasks.values()].sort((a, b) => a.createdAt - b.createdAt), loading, error, put }), [tasks, loading, error, put]);
+  const value = useMemo<BoardData>(
+    () => ({ tasks: [...tasks.values()].filter((t) => !deleted.has(t.id)).sort((a, b) => a.createdAt - b.createdAt), loading, error, put, deleted, remove }),
+    [tasks, loading, error, put, deleted, remove],
+  );
   return <BoardContext.Provider value={value}>{children}</BoardContext.Provider>;
 }
 

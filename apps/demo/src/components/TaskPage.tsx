@@ -3,30 +3,64 @@
  * who is viewing it now, its summary and its comments.
  */
 import { useEffect, useRef, useState, type FormEvent, type ReactNode, type RefObject } from 'react';
-import { api, STATUS_LABELS, STATUSES, type Person, type Task, type TaskStatus } from '../api.js';
+import { api, ApiError, STATUS_LABELS, STATUSES, type Person, type Task, type TaskStatus } from '../api.js';
 import { useBoard } from '../board-data.js';
 import { Link } from '../router.js';
 import { Comments } from './Comments.js';
 import { Summary } from './Summary.js';
 import { Viewers } from './Viewers.js';
 
+/** Why a task is not on the board: asked of the backend (`GET /tasks/:id`) when the list lacks it. */
+type Absence = { state: 'checking' } | { state: 'deleted'; message: string } | { state: 'missing' } | { state: 'failed'; message: string };
+
+function useAbsence(id: string, absent: boolean, deletedHere: boolean): Absence {
+  const { put } = useBoard();
+  const [absence, setAbsence] = useState<Absence>({ state: 'checking' });
+  useEffect(() => {
+    if (!absent) return;
+    let live = true;
+    setAbsence({ state: 'checking' });
+    api<{ task: Task }>('GET', `/tasks/${id}`).then(
+      ({ task }) => live && put(task),
+      (err: unknown) => {
+        if (!live) return;
+        if (err instanceof ApiError && err.code === 'task_deleted') setAbsence({ state: 'deleted', message: err.message });
+        else if (err instanceof ApiError && err.status === 404) setAbsence({ state: 'missing' });
+        else setAbsence({ state: 'failed', message: err instanceof Error ? err.message : String(err) });
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [id, absent, deletedHere, put]);
+  return absence;
+}
+
 export function TaskPage({ id, me }: { id: string; me: Person }) {
-  const { tasks, loading } = useBoard();
+  const { tasks, loading, deleted } = useBoard();
   const task = tasks.find((t) => t.id === id);
+  const absence = useAbsence(id, !loading && !task, deleted.has(id));
   const heading = useRef<HTMLHeadingElement>(null);
   // Focus the page's heading on arrival, so keyboard and screen reader users start there.
   useEffect(() => heading.current?.focus(), [id, task !== undefined]);
 
   if (!task) {
+    const shown: Absence = loading ? { state: 'checking' } : absence;
     return (
-      <section className="task-page">
+      <section className="task-page" data-testid="task-absent" data-state={shown.state}>
         <Link to="/" className="back">
           ← Board
         </Link>
         <h1 ref={heading} tabIndex={-1}>
-          {loading ? 'Loading…' : 'Task not found'}
+          {shown.state === 'checking' ? 'Loading…' : shown.state === 'deleted' ? 'This task was deleted' : shown.state === 'missing' ? 'Task not found' : 'The task could not be loaded'}
         </h1>
-        {!loading && <p className="empty">This task does not exist (the demo keeps tasks in memory: a restart of the server clears them).</p>}
+        {shown.state === 'deleted' && <p className="empty">{shown.message}. Its comments went with it; the links to it in the activity feed and in notifications now lead here.</p>}
+        {shown.state === 'missing' && <p className="empty">There is no task with the id “{id}” on this board. Check the link, or go back to the board.</p>}
+        {shown.state === 'failed' && (
+          <p className="inline-error" role="alert">
+            {shown.message}
+          </p>
+        )}
       </section>
     );
   }
@@ -128,6 +162,7 @@ function TaskHeader({ task, headingRef, children }: { task: Task; headingRef: Re
           ))}
         </select>
         <span className="created">Created by {task.createdBy.name}</span>
+        <DeleteTask task={task} />
       </div>
       {failure && (
         <p className="inline-error" role="alert">
@@ -136,5 +171,47 @@ function TaskHeader({ task, headingRef, children }: { task: Task; headingRef: Re
       )}
       {children}
     </header>
+  );
+}
+
+/** Delete, after a confirmation; the page then says the task was deleted (as it does for everyone viewing it). */
+function DeleteTask({ task }: { task: Task }) {
+  const { remove } = useBoard();
+  const [confirming, setConfirming] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [failure, setFailure] = useState<string | null>(null);
+  if (!confirming)
+    return (
+      <button type="button" className="secondary" onClick={() => setConfirming(true)}>
+        Delete
+      </button>
+    );
+  const run = () => {
+    setBusy(true);
+    setFailure(null);
+    api('DELETE', `/tasks/${task.id}`).then(
+      () => remove(task.id),
+      (err: Error) => {
+        setFailure(err.message);
+        setBusy(false);
+      },
+    );
+  };
+  return (
+    <span className="confirm-delete" role="group" aria-label="Delete this task">
+      Delete “{task.title}” and its comments?{' '}
+      <button type="button" onClick={run} disabled={busy}>
+        Delete task
+      </button>{' '}
+      <button type="button" className="secondary" onClick={() => setConfirming(false)} disabled={busy}>
+        Cancel
+      </button>
+      {failure && (
+        <span className="inline-error" role="alert">
+          {' '}
+          {failure}
+        </span>
+      )}
+    </span>
   );
 }
