@@ -12,8 +12,12 @@
  *   as "1 dashboard open"), and follows one closing.
  * - A channel's detail lists its viewers with their presence state and who is typing;
  *   its publish form reaches a subscribed Node client.
+ * - The Overview, Users and Channels pages give the same connection, user and channel
+ *   counts for a known set of connections (dashboards and their own channel left out).
  * - Users shows connections; one of a user's connections can be closed (the other stays),
  *   or all of them; activity arrives live; the audit log filters.
+ * - The Activity page shows the entries of app scopes (not only `global`) without choosing
+ *   a scope; a scope nobody watches is shown once typed, and remembered.
  * - Repeated wrong keys are throttled, and the page says for how long.
  * - Screenshots at 1280×800 and 390×844 go to test-artifacts/screenshots/.
  *
@@ -293,6 +297,39 @@ describe.skipIf(chromiumMissing())('admin dashboard in Chromium', () => {
     expect(unexpectedErrors()).toEqual([]);
   }, 60_000);
 
+  test('the overview, users and channels pages count the same connections', async () => {
+    // Known set: demo and alice from the test before, and carol with two connections.
+    const carol1 = await connectClient('carol', { name: 'Carol' });
+    const carol2 = await connectClient('carol', { name: 'Carol' });
+    await subscribed(carol1, 'chat:counts');
+    try {
+      await nav('Overview');
+      await waitForText('[data-testid="stat-connections-value"]', '4', 'the overview counts 4 connections (demo, alice, carol twice)');
+      await waitForText('[data-testid="stat-users-value"]', '3', 'the overview counts 3 users (demo, alice, carol)');
+      const listing = await server.api('GET', '/channels?limit=1000');
+      const appChannels = (listing.body.data.channels as { channel: string }[]).filter((c) => !c.channel.startsWith('tidings-admin:')).length;
+      // The listing also has the dashboard's own stats channel, which neither page counts.
+      expect(listing.body.data.channels.length).toBe(appChannels + 1);
+      await waitForText('[data-testid="stat-subscriptions-sub"]', `${appChannels} channels`, 'the overview counts the channels');
+
+      await nav('Users');
+      await waitForText('[data-testid="users-count-users"]', '3', 'users counts the same 3 users');
+      await waitForText('[data-testid="users-count-connections"]', '4', 'users counts the same 4 connections');
+      expect(await text('[data-testid="users-summary"]')).toContain('dashboards’ 1 connection not counted');
+      await waitForText('#online-users-title', '3 users online or away, on any node', 'the list title leaves the dashboard out too');
+
+      await nav('Channels');
+      await waitForText('[data-testid="channel-count"]', String(appChannels), 'channels counts the overview’s channels');
+      await page.getByTestId('channel-table').locator('tr', { hasText: 'tidings-admin:stats' }).filter({ hasText: 'dashboard, not counted' }).waitFor({ timeout: WAIT });
+    } finally {
+      for (const c of [carol1, carol2]) {
+        c.disconnect();
+        clients.splice(clients.indexOf(c), 1);
+      }
+    }
+    expect(unexpectedErrors()).toEqual([]);
+  }, 45_000);
+
   test('users lists connections; one of a user’s connections closes alone, then all of them', async () => {
     const alice = clients[1];
     if (!alice) throw new Error('the Node clients of the overview test are missing');
@@ -382,6 +419,41 @@ describe.skipIf(chromiumMissing())('admin dashboard in Chromium', () => {
     await screenshot('dashboard-activity-desktop');
     await phoneShot('dashboard-activity-phone');
     await expectLabelledControls();
+    expect(unexpectedErrors()).toEqual([]);
+  }, 40_000);
+
+  test('the Activity page shows the entries of app scopes without choosing a scope', async () => {
+    // As the demo board does: entries in scope "board", whose channel a browser watches.
+    const demo = clients[0];
+    if (!demo) throw new Error('the Node client demo is missing');
+    const watching = await subscribed(demo, 'activity:board');
+    try {
+      const first = await server.api('POST', '/activity', { scope: 'board', type: 'task', action: 'created', actor: { id: 'ada', name: 'Ada' }, target: { id: 't_1', title: 'Board task one' } });
+      expect(first.status).toBe(200);
+      expect((await server.api('POST', '/activity', { scope: 'team-x', type: 'task', action: 'created', target: 'Task of an unwatched scope' })).status).toBe(200);
+      await page.goto(`${server.origin}/dashboard/`, { timeout: WAIT });
+      await nav('Activity & audit');
+      const feed = page.getByTestId('activity-feed');
+      await feed.filter({ hasText: 'Board task one' }).waitFor({ timeout: WAIT });
+      await page.getByTestId('activity-scopes').filter({ hasText: 'board' }).waitFor({ timeout: WAIT });
+      // Live, in that scope too.
+      await page.getByTestId('activity-live').waitFor({ timeout: WAIT });
+      await server.api('POST', '/activity', { scope: 'board', type: 'task', action: 'moved', actor: { id: 'ada', name: 'Ada' }, target: { id: 't_1', title: 'Board task two' } });
+      await feed.filter({ hasText: 'Board task two' }).waitFor({ timeout: WAIT });
+      expect(await feed.innerText()).not.toContain('Task of an unwatched scope');
+
+      // A scope nobody watches: shown once typed, then remembered by this browser.
+      await page.getByLabel('Scope', { exact: true }).fill('team-x');
+      await page.getByRole('button', { name: 'Show', exact: true }).click();
+      await feed.filter({ hasText: 'Task of an unwatched scope' }).waitFor({ timeout: WAIT });
+      expect(await feed.innerText()).not.toContain('Board task one');
+      await page.reload({ timeout: WAIT });
+      await page.getByRole('heading', { level: 1 }).waitFor({ timeout: WAIT });
+      await feed.filter({ hasText: 'Task of an unwatched scope' }).filter({ hasText: 'Board task two' }).waitFor({ timeout: WAIT });
+      await expectLabelledControls();
+    } finally {
+      watching.unsubscribe();
+    }
     expect(unexpectedErrors()).toEqual([]);
   }, 40_000);
 

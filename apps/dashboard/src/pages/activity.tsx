@@ -1,101 +1,13 @@
 /**
- * The global activity feed, live (stored entries from the API, then each new one as it
- * is published on `activity:global`), and the audit log with filters.
+ * The activity feed (activity-feed.tsx: every known scope by default, live) and the audit
+ * log with filters.
  */
 import { useMemo, useState, type FormEvent } from 'react';
-import { useChannel } from '@tidings/react';
-import type { Activity } from '@tidings/protocol';
 import { api, ApiError, AUDIT_TYPES, type AuditRecord } from '../lib/api.js';
-import { formatAgo, formatTime, preview } from '../lib/format.js';
+import { formatTime } from '../lib/format.js';
 import { useResource } from '../lib/use-resource.js';
 import { Empty, ErrorState, Freshness, Loading, Panel } from '../components/states.js';
-
-const ACTIVITY_CHANNEL = 'activity:global';
-const FEED_SIZE = 50;
-
-function isActivity(v: unknown): v is Activity {
-  const a = v as Partial<Activity> | null;
-  return typeof a === 'object' && a !== null && typeof a.id === 'string' && typeof a.action === 'string';
-}
-
-function who(actor: unknown): string {
-  if (actor === undefined || actor === null) return 'Someone';
-  if (typeof actor === 'string') return actor;
-  const a = actor as { name?: unknown; id?: unknown };
-  if (typeof a.name === 'string') return a.name;
-  if (typeof a.id === 'string') return a.id;
-  return preview(actor, 40);
-}
-
-function what(target: unknown): string {
-  if (target === undefined || target === null) return '';
-  if (typeof target === 'string') return target;
-  const t = target as { name?: unknown; title?: unknown; id?: unknown };
-  if (typeof t.title === 'string') return t.title;
-  if (typeof t.name === 'string') return t.name;
-  if (typeof t.id === 'string') return t.id;
-  return preview(target, 60);
-}
-
-function ActivityFeed() {
-  const stored = useResource(() => api.activity({ limit: FEED_SIZE }), []);
-  const live = useChannel<Activity>(ACTIVITY_CHANNEL, { keep: FEED_SIZE });
-
-  const entries = useMemo(() => {
-    const byId = new Map<string, Activity>();
-    for (const a of stored.data?.activities ?? []) byId.set(a.id, a);
-    for (const m of live.messages) if (isActivity(m.data)) byId.set(m.data.id, m.data);
-    return [...byId.values()].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1)).slice(0, FEED_SIZE);
-  }, [stored.data, live.messages]);
-  const liveIds = useMemo(() => new Set(live.messages.map((m) => (isActivity(m.data) ? m.data.id : ''))), [live.messages]);
-
-  const liveBadge =
-    live.state === 'subscribed' ? (
-      <span className="badge badge-online" data-testid="activity-live">
-        live
-      </span>
-    ) : live.error ? (
-      <span className="badge badge-offline">not live</span>
-    ) : (
-      <span className="badge badge-away">connecting</span>
-    );
-
-  return (
-    <Panel id="activity" title="Activity" actions={liveBadge}>
-      {live.error && (
-        <div className="notice notice-warn small" role="status">
-          Live updates are off: {live.error.message} ({live.error.code}). Stored entries are shown; refresh to see new ones.
-        </div>
-      )}
-      {stored.loading ? (
-        <Loading label="Loading the activity feed…" />
-      ) : stored.error && entries.length === 0 ? (
-        <ErrorState error={stored.error} onRetry={stored.reload} />
-      ) : entries.length === 0 ? (
-        <Empty title="No activity yet." icon="✦">
-          Entries appear here, live, as your backend records them with <code>POST /api/v1/activity</code>.
-        </Empty>
-      ) : (
-        <ol className="feed" data-testid="activity-feed" aria-live="polite" aria-relevant="additions" tabIndex={0} aria-label="Activity entries, newest first">
-          {entries.map((a) => (
-            <li key={a.id} className={liveIds.has(a.id) ? 'feed-new' : undefined}>
-              <span className="feed-dot" aria-hidden="true" />
-              <div className="feed-body">
-                <p>
-                  <b>{who(a.actor)}</b> {a.action} {what(a.target) && <b>{what(a.target)}</b>} <span className="badge">{a.type}</span>
-                </p>
-                <p className="small muted" title={formatTime(a.createdAt)}>
-                  {formatAgo(a.createdAt)}
-                  {a.scope !== 'global' ? ` · ${a.scope}` : ''}
-                </p>
-              </div>
-            </li>
-          ))}
-        </ol>
-      )}
-    </Panel>
-  );
-}
+import { ActivityFeed } from './activity-feed.js';
 
 interface AuditFilters {
   user: string;

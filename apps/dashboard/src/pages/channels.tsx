@@ -12,6 +12,12 @@ import { formatNumber } from '../lib/format.js';
 
 const PAGE = 50;
 
+/**
+ * The dashboard's own reserved channels (`tidings-admin:stats`): listed, but not counted,
+ * so the count matches the Overview's "channels", which leaves them out too.
+ */
+const isDashboardChannel = (channel: string) => channel.startsWith('tidings-admin:');
+
 function useDebounced<T>(value: T, ms: number): T {
   const [v, setV] = useState(value);
   useEffect(() => {
@@ -30,6 +36,8 @@ export function Channels() {
   useEffect(() => setMore({ channels: [], loading: false }), [prefix, first.updatedAt]);
 
   const channels = [...(first.data?.channels ?? []), ...more.channels];
+  const counted = channels.filter((c) => !isDashboardChannel(c.channel)).length;
+  const own = channels.length - counted;
   const cursor = more.channels.length > 0 ? more.cursor : first.data?.nextCursor;
 
   async function loadMore() {
@@ -88,7 +96,18 @@ export function Channels() {
 
       <Panel
         id="channel-list"
-        title={first.data ? `${formatNumber(channels.length)}${cursor ? '+' : ''} channel${channels.length === 1 ? '' : 's'}${prefix ? ` starting with “${prefix}”` : ''}` : 'Channels'}
+        title={
+          first.data ? (
+            <>
+              <span data-testid="channel-count">{formatNumber(counted)}</span>
+              {cursor ? '+' : ''} channel{counted === 1 ? '' : 's'}
+              {prefix ? ` starting with “${prefix}”` : ''}
+              {own > 0 && <span className="muted small"> (and the dashboard’s own {own === 1 ? 'channel' : `${own} channels`}, not counted, as on the Overview)</span>}
+            </>
+          ) : (
+            'Channels'
+          )
+        }
         actions={<Freshness updatedAt={first.updatedAt} refreshing={first.refreshing} onRefresh={first.reload} />}
       >
         {first.loading ? (
@@ -124,6 +143,7 @@ export function Channels() {
                       <a className="mono" href={hrefOf({ page: 'channel', channel: c.channel })} onClick={linkClick}>
                         {c.channel}
                       </a>
+                      {isDashboardChannel(c.channel) && <span className="badge">dashboard, not counted</span>}
                     </td>
                     <td className="num">{formatNumber(c.subscribers)}</td>
                   </tr>

@@ -28,7 +28,11 @@ function Card({ label, value, sub, trend, testId }: { label: string; value: stri
           </span>
         )}
       </div>
-      {sub && <div className="card-sub">{sub}</div>}
+      {sub && (
+        <div className="card-sub" data-testid={testId ? `${testId}-sub` : undefined}>
+          {sub}
+        </div>
+      )}
     </div>
   );
 }
@@ -130,8 +134,8 @@ export function Overview() {
 
       {latest && (
         <section aria-label="Current numbers" className="cards">
-          <Card label="Connections" value={formatNumber(latest.connections)} trend={trendOf(samples, (s) => s.connections)} testId="stat-connections" sub="open right now" />
-          <Card label="Users" value={formatNumber(latest.users)} trend={trendOf(samples, (s) => s.users)} testId="stat-users" sub="distinct, signed in" />
+          <Card label="Connections" value={formatNumber(latest.connections)} trend={trendOf(samples, (s) => s.connections)} testId="stat-connections" sub="open now, not counting dashboards" />
+          <Card label="Users" value={formatNumber(latest.users)} trend={trendOf(samples, (s) => s.users)} testId="stat-users" sub="distinct, signed in, not dashboards" />
           <Card label="Subscriptions" value={formatNumber(latest.subscriptions)} trend={trendOf(samples, (s) => s.subscriptions)} testId="stat-subscriptions" sub={`${formatNumber(latest.channels)} channels`} />
           <Card
             label="Publications"

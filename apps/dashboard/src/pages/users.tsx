@@ -19,6 +19,26 @@ interface Row {
   connections: ConnectionListing[];
 }
 
+/**
+ * Dashboards connect as `dashboard.<key id>` (with the dashboard role). The Overview leaves
+ * their connections out of its figures, and so does the summary here.
+ */
+const isDashboardUser = (user: string, self: string | undefined) => user === self || user.startsWith('dashboard.');
+
+/**
+ * The Overview's figures, counted from this node's connections the same way: apps'
+ * connections (not dashboards'), and the distinct signed-in users among them (not anonymous).
+ */
+export function countsOf(connections: readonly ConnectionListing[], self: string | undefined) {
+  const apps = connections.filter((c) => !isDashboardUser(c.user, self));
+  return {
+    connections: apps.length,
+    users: new Set(apps.filter((c) => c.user !== '').map((c) => c.user)).size,
+    anonymous: apps.filter((c) => c.user === '').length,
+    dashboards: connections.length - apps.length,
+  };
+}
+
 /** Connection ids are UUIDs: their first characters are enough to tell a user's few apart. */
 const shortId = (client: string) => client.slice(0, 8);
 
@@ -186,6 +206,8 @@ export function Users() {
     return [...byUser.values()].sort((a, b) => a.userId.localeCompare(b.userId));
   }, [users.data, conns.data]);
   const anonymous = (conns.data?.connections ?? []).filter((c) => c.user === '');
+  const counts = conns.data ? countsOf(conns.data.connections, self) : undefined;
+  const appRows = rows.filter((r) => !isDashboardUser(r.userId, self)).length;
 
   const f = filter.trim().toLowerCase();
   const shown = f ? rows.filter((r) => r.userId.toLowerCase().includes(f) || displayName(r.userId, r.user?.info).toLowerCase().includes(f)) : rows;
@@ -207,6 +229,16 @@ export function Users() {
           Users
         </h1>
         <p className="muted small">Users online or away, with their connections on this node.</p>
+        {counts && (
+          <p className="small" data-testid="users-summary">
+            On this node: <b data-testid="users-count-users">{formatNumber(counts.users)}</b> signed-in user{counts.users === 1 ? '' : 's'} with{' '}
+            <b data-testid="users-count-connections">{formatNumber(counts.connections)}</b> connection{counts.connections === 1 ? '' : 's'}
+            {counts.anonymous > 0 ? ` (${formatNumber(counts.anonymous)} of them anonymous)` : ''}, as the Overview counts them;{' '}
+            <span className="muted">
+              dashboards’ {formatNumber(counts.dashboards)} connection{counts.dashboards === 1 ? '' : 's'} not counted.
+            </span>
+          </p>
+        )}
       </div>
 
       <div className="search">
@@ -225,7 +257,8 @@ export function Users() {
 
       <Panel
         id="online-users"
-        title={users.data ? `${formatNumber(users.data.count)} user${users.data.count === 1 ? '' : 's'} online` : 'Online users'}
+        // The user status store's list: every node, online or away (recently left), so it can differ from the node's summary above.
+        title={users.data ? `${formatNumber(appRows)} user${appRows === 1 ? '' : 's'} online or away, on any node` : 'Online users'}
         actions={<Freshness updatedAt={users.updatedAt} refreshing={users.refreshing || conns.refreshing} onRefresh={reload} auto="every 5 s" />}
       >
         {loading ? (
