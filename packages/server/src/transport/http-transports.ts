@@ -12,7 +12,7 @@
  * - `GET /poll/:session?ack=N`: a long poll.
  * - `DELETE /sse/:session`, `DELETE /poll/:session`: the client ends the session.
  * A session opened with a token only accepts requests bearing a token of the same user.
- * CORS: allowed origins (`allowedOrigins`) get preflight answers; see cors.ts for credentials.
+ * CORS: allowed origins (`allowedOrigins`) get preflight answers; see wire/cors.ts for credentials.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode } from '@tidings/protocol';

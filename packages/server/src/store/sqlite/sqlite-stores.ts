@@ -1,5 +1,5 @@
 /**
- * Opens the embedded database and the three stores on it: what node.ts uses for the
+ * Opens the embedded database and the three stores on it: what store/open-stores.ts opens for the
  * default deployment (memory engine + SQLite file).
  */
 import { SqliteDatabase, type SqliteDatabaseOptions } from './database.js';
