@@ -204,7 +204,16 @@ describe('tidings serve', () => {
     // Piped, not a terminal: no colour codes.
     expect(r.stdout()).not.toContain('\u001b[');
     expect((await fetch(`http://127.0.0.1:${port}/api/v1/health`)).status).toBe(200);
+    // A connection's audit events are counted, not printed one by one; the count is written when the server stops.
+    const minted = await run(['token', 'ann', '--secret', SECRET]);
+    const { ws, reply } = await connectReply(`ws://127.0.0.1:${port}/connection/websocket`, minted.stdout.trim());
+    expect(reply.result?.user).toBe('ann');
+    const closed = new Promise((res) => ws.once('close', res));
+    ws.close();
+    await closed;
     await stop(r);
+    expect(r.stdout()).not.toMatch(/INFO  audit connect/);
+    expect(r.stdout()).toMatch(/INFO  audit: 1 connect, 1 disconnect \(summarised; each event: --log-level debug or --log-format json\)$/m);
   });
 
   it('serves with a config file, answers health, and exits 0 on SIGTERM', async () => {

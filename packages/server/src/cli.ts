@@ -122,8 +122,10 @@ async function serve(opts: ServerFlags): Promise<void> {
  */
 function cliLogger(config: TidingsConfig, fd: 1 | 2): Logger {
   const isTTY = (fd === 1 ? process.stdout : process.stderr).isTTY === true;
-  return createLogger(config.logLevel, pino.destination(fd), {
-    format: chooseLogFormat(config.logFormat, isTTY),
+  const format = chooseLogFormat(config.logFormat, isTTY);
+  // Readable lines are written at once (a person is watching; the audit summary is written on exit too).
+  return createLogger(config.logLevel, format === 'pretty' ? pino.destination({ dest: fd, sync: true }) : pino.destination(fd), {
+    format,
     colors: isTTY && !process.env['NO_COLOR'],
     auditEach: config.logLevel === 'debug' || config.logLevel === 'trace',
   });

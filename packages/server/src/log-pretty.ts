@@ -107,6 +107,7 @@ export function createPrettyStream(out: { write(text: string): unknown }, opts: 
   const flushSummary = () => {
     if (timer) clearTimeout(timer);
     timer = undefined;
+    process.off('exit', flushSummary);
     if (counts.size === 0) return;
     const what = [...counts].map(([type, n]) => `${n} ${type}`).join(', ');
     counts.clear();
@@ -132,6 +133,8 @@ export function createPrettyStream(out: { write(text: string): unknown }, opts: 
       if (!timer) {
         timer = setTimeout(flushSummary, interval);
         timer.unref();
+        // What is counted when the process ends is still reported (a sync `out` writes it in time).
+        process.once('exit', flushSummary);
       }
       return;
     }
