@@ -12,6 +12,7 @@
  * With the cookie and the header `X-Tidings-Dashboard: 1`, the page calls the server
  * API with the admin scope (ServerApi asks `apiKeyOf`).
  */
+import { existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,10 +31,16 @@ import { readJson } from './http.js';
 import { serveStatic, type StaticApp } from './static-files.js';
 
 /**
- * apps/dashboard/dist of this checkout, relative to the built server (packages/server/dist/api/).
- * Joined as a path: bundlers rewrite the `new URL(..., import.meta.url)` form as an asset.
+ * The built dashboard: `dashboard/` in the server package (copied there by `npm run build`,
+ * shipped in the @tidings/server tarball), else apps/dashboard/dist of this checkout; both
+ * relative to this module (packages/server/dist/api/, or src/api/ in tests). Joined as paths:
+ * bundlers rewrite the `new URL(..., import.meta.url)` form as an asset.
  */
-export const BUILT_DASHBOARD = join(dirname(fileURLToPath(import.meta.url)), '../../../../apps/dashboard/dist');
+export function builtDashboardDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const packaged = join(here, '../../dashboard');
+  return existsSync(join(packaged, 'index.html')) ? packaged : join(here, '../../../../apps/dashboard/dist');
+}
 
 const TOKEN_TTL_SECONDS = 300;
 const signInBody = z.strictObject({ key: z.string().min(1).max(1024) });
@@ -56,7 +63,7 @@ export class Dashboard {
     this.prefix = d.path;
     this.sessions = new DashboardSessions({ ttlMs: d.sessionTtl, maxFailures: d.signInAttempts });
     // The page may only talk to its own origin; nothing may frame it.
-    this.files = serveStatic(d.dir || BUILT_DASHBOARD, d.path, {
+    this.files = serveStatic(d.dir || builtDashboardDir(), d.path, {
       headers: { 'content-security-policy': "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'", 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' },
     });
   }
