@@ -1,0 +1,336 @@
+/**
+ * The packages as a user gets them. Every published package is packed with `npm pack`
+ * (scripts/pack.mjs, after `npm run build`, which `npm test` runs first) and the four
+ * tarballs are installed with one `npm install` into a scratch app in a temporary folder
+ * outside the repository: no workspace links, no NODE_PATH, no node_modules/.bin of the
+ * repository on PATH; every other dependency comes from the npm registry (through the npm
+ * cache: --prefer-offline). One install serves every check of this file:
+ *
+ * - the tarballs hold the built files, the server's dashboard, README and LICENSE, no sources;
+ * - their dependencies on each other resolve from the tarballs (one copy of each);
+ * - `npx tidings dev` starts from the tarball (without the demo, which is not published) and
+ *   serves the dashboard and /api/v1/health;
+ * - a Node script with @tidings/client receives a publication made through the server API;
+ * - a React component with @tidings/react renders it in jsdom (jsdom, react and react-dom are
+ *   installed in the scratch app: cheaper than a browser, and the same client code runs);
+ * - TypeScript compiles each package's public types and the README examples, with NodeNext
+ *   and with Bundler module resolution.
+ *
+ * Also, without installing: every package carries what publishing needs, and
+ * scripts/version.mjs keeps every version and internal dependency in step.
+ *
+ * The install compiles better-sqlite3 from source when no prebuilt binary downloads: about
+ * 1.5 minutes on 2 cores, printed at the end of the install.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+// Plain ESM scripts (no type declarations; test/ is not type-checked).
+import { packAll, PUBLISHED } from '../scripts/pack.mjs';
+import { versionProblems } from '../scripts/version.mjs';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const FIXTURES = join(ROOT, 'test/pack-app');
+const run = promisify(execFile);
+/** Longest wait for the install (it may compile better-sqlite3); every other wait is shorter. */
+const INSTALL_TIMEOUT = 8 * 60_000;
+const STEP_TIMEOUT = 60_000;
+const PACKAGES = ['protocol', 'server', 'client', 'react'] as const;
+
+interface Packed {
+  name: string;
+  version: string;
+  tarball: string;
+  files: string[];
+}
+
+const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
+const rootManifest = readJson(join(ROOT, 'package.json'));
+
+/**
+ * The environment of a user's shell: this one without what `npm test` adds (npm_* variables
+ * that name the repository, node_modules/.bin folders of the repository on PATH, NODE_PATH,
+ * NODE_OPTIONS, vitest's own variables, TIDINGS_* settings).
+ */
+function userEnv(): NodeJS.ProcessEnv {
+  const keep = new Set(['npm_config_cache', 'npm_config_registry', 'npm_config_userconfig', 'npm_config_globalconfig']);
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined) continue;
+    if (k.toLowerCase().startsWith('npm_') && !keep.has(k.toLowerCase())) continue;
+    if (['NODE_PATH', 'NODE_OPTIONS', 'INIT_CWD', 'PORT'].includes(k) || k.startsWith('VITEST') || k.startsWith('TIDINGS_')) continue;
+    env[k] = v;
+  }
+  env['PATH'] = (process.env['PATH'] ?? '')
+    .split(delimiter)
+    .filter((p) => p && !p.startsWith(ROOT) && !p.startsWith(realpathSync(ROOT)))
+    .join(delimiter);
+  return env;
+}
+
+// ------------------------------------------------------------------ without installing
+
+describe('versions and manifests', () => {
+  test('every package, internal dependency, lockfile entry and CLIENT_VERSION share one version', () => {
+    expect(versionProblems(ROOT)).toEqual([]);
+  });
+
+  test('scripts/version.mjs sets one version everywhere at once, and --check finds a range left behind', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'tidings-version-'));
+    try {
+      const files = ['package.json', 'package-lock.json', 'packages/client/src/version.ts', ...rootManifest.workspaces.map((w: string) => `${w}/package.json`)];
+      for (const f of files) {
+        mkdirSync(join(copy, f, '..'), { recursive: true });
+        cpSync(join(ROOT, f), join(copy, f));
+      }
+      await run(process.execPath, [join(ROOT, 'scripts/version.mjs'), '1.2.3-rc.1', '--root', copy], { timeout: 15_000 });
+      expect(versionProblems(copy)).toEqual([]);
+      for (const w of rootManifest.workspaces as string[]) expect(readJson(join(copy, w, 'package.json')).version).toBe('1.2.3-rc.1');
+      expect(readJson(join(copy, 'packages/react/package.json')).dependencies['@tidings/client']).toBe('1.2.3-rc.1');
+      expect(readJson(join(copy, 'packages/server/package.json')).dependencies['@tidings/protocol']).toBe('1.2.3-rc.1');
+      expect(readJson(join(copy, 'apps/dashboard/package.json')).devDependencies['@tidings/server']).toBe('1.2.3-rc.1');
+      expect(readJson(join(copy, 'package-lock.json')).packages['packages/client'].dependencies['@tidings/protocol']).toBe('1.2.3-rc.1');
+      expect(readFileSync(join(copy, 'packages/client/src/version.ts'), 'utf8')).toContain("CLIENT_VERSION = '1.2.3-rc.1'");
+
+      const react = readJson(join(copy, 'packages/react/package.json'));
+      react.dependencies['@tidings/client'] = '^1.2.0';
+      writeFileSync(join(copy, 'packages/react/package.json'), JSON.stringify(react, null, 2));
+      expect(versionProblems(copy)).toEqual(['packages/react/package.json: dependencies.@tidings/client is "^1.2.0", expected "1.2.3-rc.1"']);
+      const check = await run(process.execPath, [join(ROOT, 'scripts/version.mjs'), '--check', '--root', copy], { timeout: 15_000 }).catch((e) => e);
+      expect(check.code).toBe(1);
+      expect(check.stderr).toContain('dependencies.@tidings/client');
+
+      const bad = await run(process.execPath, [join(ROOT, 'scripts/version.mjs'), 'next', '--root', copy], { timeout: 15_000 }).catch((e) => e);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain('not a version');
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
+  test.each(PACKAGES)('@tidings/%s carries what publishing needs: files, exports with types, engines, license, repository, publishConfig, README, LICENSE', (p) => {
+    const dir = join(ROOT, 'packages', p);
+    const m = readJson(join(dir, 'package.json'));
+    expect(m.name).toBe(`@tidings/${p}`);
+    expect(m.private).toBeUndefined();
+    expect(m.license).toBe('MIT');
+    expect(m.engines).toEqual({ node: '>=20.10' });
+    expect(m.publishConfig).toEqual({ access: 'public' });
+    expect(m.repository).toMatchObject({ type: 'git', directory: `packages/${p}` });
+    expect(m.repository.url).toBe(readJson(join(ROOT, 'packages/server/package.json')).repository.url);
+    expect(m.files).toEqual(expect.arrayContaining(['dist', 'README.md', 'LICENSE']));
+    expect(m.exports['.'].types).toBe('./dist/index.d.ts');
+    expect(Object.keys(m.exports['.'])[0]).toBe('types'); // TypeScript takes the first condition that matches
+    expect(m.types).toBe('./dist/index.d.ts');
+    for (const deps of [m.dependencies, m.peerDependencies]) {
+      for (const range of Object.values(deps ?? {})) expect(range).not.toMatch(/^(workspace|file|link):/);
+    }
+    const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+    expect(readme).toMatch(new RegExp(`^# @tidings/${p}\\n`));
+    expect(readme).toContain(`npm install `);
+    expect(readme).toMatch(/```tsx?\n/);
+    const repoWeb = m.repository.url.replace(/^git\+/, '').replace(/\.git$/, '');
+    expect(readme).toContain(`${repoWeb}/blob/main/docs/`);
+    for (const license of [join(dir, 'LICENSE'), join(ROOT, 'LICENSE')]) {
+      const text = readFileSync(license, 'utf8');
+      expect(text).toMatch(/^MIT License\n/);
+      expect(text).toContain('Copyright (c) 2026 The Tidings authors');
+    }
+  });
+});
+
+// ------------------------------------------------------------------ from the tarballs
+
+describe('installed from the tarballs into an app outside the repository', () => {
+  const env = userEnv();
+  let work: string;
+  let app: string;
+  let packed: Packed[];
+  let dev: DevProcess | undefined;
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'tidings-pack-'));
+    const tarballs = join(work, 'tarballs');
+    app = join(work, 'app');
+    mkdirSync(app);
+    packed = packAll(tarballs);
+
+    const devDeps = rootManifest.devDependencies as Record<string, string>;
+    const dependencies: Record<string, string> = {};
+    for (const p of packed) dependencies[p.name] = `file:${p.tarball}`;
+    for (const d of ['react', 'react-dom', 'jsdom', 'typescript', '@types/react', '@types/node']) dependencies[d] = devDeps[d]!;
+    writeFileSync(
+      join(app, 'package.json'),
+      JSON.stringify({ name: 'scratch-app', private: true, type: 'module', dependencies, allowScripts: { 'better-sqlite3': true } }, null, 2),
+    );
+    for (const f of ['client-check.mjs', 'react-check.mjs', 'types-check.ts']) cpSync(join(FIXTURES, f), join(app, f));
+    // The README examples, compiled as they are printed.
+    for (const p of PACKAGES) {
+      const block = /```(tsx?)\n([\s\S]*?)```/.exec(readFileSync(join(ROOT, 'packages', p, 'README.md'), 'utf8'))!;
+      writeFileSync(join(app, `readme-${p}.${block[1]}`), `${block[2]}export {};\n`);
+    }
+    const compilerOptions = { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, jsx: 'react-jsx', types: ['node'] };
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions, include: ['*.ts', '*.tsx'] }));
+    writeFileSync(join(app, 'tsconfig.bundler.json'), JSON.stringify({ extends: './tsconfig.json', compilerOptions: { module: 'ESNext', moduleResolution: 'Bundler' } }));
+
+    const started = Date.now();
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: app, env, timeout: INSTALL_TIMEOUT, maxBuffer: 16 << 20 }).catch((err) => {
+      throw new Error(`npm install of the tarballs failed (${err.code ?? err.signal}):\n${err.stderr}`);
+    });
+    console.info(`pack.test: npm install of the four tarballs and the check tools took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    dev = await startDev(app, env);
+  }, INSTALL_TIMEOUT + 2 * STEP_TIMEOUT);
+
+  afterAll(async () => {
+    await dev?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+  }, STEP_TIMEOUT);
+
+  test('the tarballs hold the built files, the dashboard, README and LICENSE, and no sources or tests', () => {
+    expect(packed.map((p) => p.name)).toEqual(PUBLISHED.map((d: string) => `@tidings/${d.split('/')[1]}`));
+    for (const p of packed) {
+      expect(p.files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts']));
+      expect(p.files.filter((f) => f.startsWith('src/') || f.startsWith('test/') || /\.test\.|tsbuildinfo/.test(f))).toEqual([]);
+    }
+    const server = packed.find((p) => p.name === '@tidings/server')!;
+    expect(server.files).toEqual(expect.arrayContaining(['bin/tidings.js', 'dist/cli.js', 'dashboard/index.html']));
+    expect(server.files.some((f) => /^dashboard\/assets\/.+\.js$/.test(f))).toBe(true);
+    expect(server.files.filter((f) => f.startsWith('dashboard/') && f.endsWith('.map'))).toEqual([]);
+    expect(packed.find((p) => p.name === '@tidings/client')!.files).toContain('dist/tidings.browser.js');
+  });
+
+  test("npm resolves the packages' dependencies on each other from the tarballs: one copy of each, at the packed version", async () => {
+    const { stdout } = await run('npm', ['ls', '--all', '--json'], { cwd: app, env, timeout: STEP_TIMEOUT, maxBuffer: 16 << 20 });
+    const copies = new Map<string, Set<string>>();
+    const walk = (deps: Record<string, { version?: string; dependencies?: Record<string, unknown> }> | undefined) => {
+      for (const [name, node] of Object.entries(deps ?? {})) {
+        if (name.startsWith('@tidings/')) copies.set(name, (copies.get(name) ?? new Set()).add(node.version ?? '?'));
+        walk(node.dependencies as never);
+      }
+    };
+    walk(JSON.parse(stdout).dependencies);
+    const version = packed[0]!.version;
+    expect(Object.fromEntries([...copies].map(([n, v]) => [n, [...v]]))).toEqual({
+      '@tidings/protocol': [version],
+      '@tidings/server': [version],
+      '@tidings/client': [version],
+      '@tidings/react': [version],
+    });
+    for (const nested of ['server', 'client', 'react']) expect(existsSync(join(app, 'node_modules/@tidings', nested, 'node_modules/@tidings'))).toBe(false);
+  });
+
+  test('npx tidings dev starts from the tarball without the demo and serves the dashboard and /api/v1/health', async () => {
+    const d = dev!;
+    expect(d.stdout).not.toContain('DEMO_URL');
+    const version = await run('npx', ['--no', '--', 'tidings', '--version'], { cwd: app, env, timeout: STEP_TIMEOUT });
+    expect(version.stdout.trim()).toBe(packed[0]!.version);
+
+    const page = await fetch(`${d.origin}/dashboard/`, { signal: AbortSignal.timeout(10_000) });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await page.text();
+    expect(html).toMatch(/<div id="root">/);
+    const script = /<script[^>]+src="([^"]+\.js)"/.exec(html)?.[1];
+    expect(script).toMatch(/^\/dashboard\/assets\//);
+    const asset = await fetch(`${d.origin}${script}`, { signal: AbortSignal.timeout(10_000) });
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('content-type')).toMatch(/javascript/);
+    await asset.arrayBuffer();
+
+    const health = await fetch(`${d.origin}/api/v1/health`, { signal: AbortSignal.timeout(10_000) });
+    expect(health.status).toBe(200);
+    expect((await health.json()).data.status).toBe('healthy');
+  });
+
+  test('a Node script using @tidings/client connects, subscribes and receives a publication made through the server API', async () => {
+    const { stdout } = await run(process.execPath, ['client-check.mjs'], { cwd: app, env: { ...env, ...dev!.checkEnv }, timeout: STEP_TIMEOUT });
+    const result = JSON.parse(stdout.trim());
+    expect(result.received).toBe(true);
+    expect(fileURLToPath(result.resolved)).toBe(join(realpathSync(app), 'node_modules/@tidings/client/dist/node.js'));
+  });
+
+  test('a React component using @tidings/react renders live data in jsdom', async () => {
+    const { stdout } = await run(process.execPath, ['react-check.mjs'], { cwd: app, env: { ...env, ...dev!.checkEnv }, timeout: STEP_TIMEOUT });
+    expect(JSON.parse(stdout.trim())).toEqual({ rendered: true });
+  });
+
+  test.each(['tsconfig.json', 'tsconfig.bundler.json'])('TypeScript (%s) compiles the public types of every package and the README examples', async (tsconfig) => {
+    const result = await run(join(app, 'node_modules/.bin/tsc'), ['-p', tsconfig], { cwd: app, env, timeout: STEP_TIMEOUT }).catch((err) => err);
+    expect(`${result.stdout ?? ''}${result.stderr ?? ''}`).toBe('');
+    expect(result.code ?? 0).toBe(0);
+  });
+});
+
+// ------------------------------------------------------------------ tidings dev, from the app
+
+interface DevProcess {
+  origin: string;
+  stdout: string;
+  /** WS_URL, TOKEN, API_KEY and API_ORIGIN for the check scripts. */
+  checkEnv: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * `npx tidings dev --port 0` in the app, in its own process group (npx runs the bin in a
+ * child), until its banner is complete; stopped by signalling that group by its PID.
+ */
+async function startDev(app: string, env: NodeJS.ProcessEnv): Promise<DevProcess> {
+  const child: ChildProcess = spawn('npx', ['--no', '--', 'tidings', 'dev', '--port', '0', '--host', '127.0.0.1', '--data-dir', join(app, 'data')], {
+    cwd: app,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let stdout = '';
+  let all = '';
+  child.stdout!.on('data', (d: Buffer) => ((stdout += d), (all += d)));
+  child.stderr!.on('data', (d: Buffer) => (all += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, sig);
+    } catch {
+      // the group is gone already
+    }
+  };
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      signal('SIGTERM');
+      const killer = setTimeout(() => signal('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+    }
+  };
+  const line = (name: string) => new RegExp(`^${name}=(\\S+)$`, 'm').exec(stdout)?.[1];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`npx tidings dev printed no banner within ${STEP_TIMEOUT} ms:\n${all}`)), STEP_TIMEOUT);
+      child.stdout!.on('data', () => {
+        if (stdout.includes('Press Ctrl+C')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code, sig) => {
+        clearTimeout(timer);
+        reject(new Error(`npx tidings dev exited early (${code ?? sig}):\n${all}`));
+      });
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const wsUrl = line('WS_URL')!;
+  const origin = new URL(line('DASHBOARD_URL')!).origin;
+  return {
+    origin,
+    stdout,
+    checkEnv: { WS_URL: wsUrl, TOKEN: line('TOKEN')!, API_KEY: line('API_KEY')!, API_ORIGIN: origin },
+    stop,
+  };
+}
