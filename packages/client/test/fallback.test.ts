@@ -8,9 +8,9 @@ import { startBlockingProxy } from '../../../test/support/blocking-proxy.js';
 import { startTestNode, type TestNode } from '../../server/src/test-support/test-node.js';
 import { Clients, FAST, collect, sleep, startRestartableNode, until } from './support.js';
 
-/** Open HTTP (SSE and polling) sessions on the server. */
+/** Open HTTP (SSE and polling) sessions on the server (the node's HTTP transports live in its front door). */
 function httpSessions(server: TestNode): number {
-  return (server.node as unknown as { http: { sessionCount: number } }).http.sessionCount;
+  return (server.node as unknown as { front: { http: { sessionCount: number } } }).front.http.sessionCount;
 }
 
 const clients = new Clients();
