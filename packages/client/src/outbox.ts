@@ -11,10 +11,11 @@
  *   reject with `connection_lost`. The queue stays within `queueMax` even then: the newest
  *   commands that no longer fit reject with `queue_full`.
  */
-import { MAX_COMMAND_ID, encodeFrame, type Command, type ErrorBody } from '@tidings/protocol';
+import type { Command, ErrorBody } from '@tidings/protocol';
 import { ClientErrorCode, TidingsError } from './errors.js';
 import { utf8Length } from './ids.js';
 import { startTimer } from './timers.js';
+import { MAX_COMMAND_ID } from './wire.js';
 
 /** A command without its id: the outbox numbers it. */
 export type CommandBody = Command extends infer C ? (C extends Command ? Omit<C, 'id'> : never) : never;
@@ -164,7 +165,7 @@ export class Outbox {
         return;
       }
       // Refuse at once what could never be sent (the id is at most 10 digits).
-      const size = utf8Length(encodeFrame({ ...body, id: MAX_COMMAND_ID } as Command));
+      const size = utf8Length(JSON.stringify({ ...body, id: MAX_COMMAND_ID } as Command));
       if (size > this.#options.maxMessageBytes) {
         done(new TidingsError('payload_too_large', `command is ${size} bytes, over the ${this.#options.maxMessageBytes}-byte message limit`, { temporary: false }));
         return;
@@ -221,7 +222,7 @@ export class Outbox {
 
   #transmit(entry: Entry): void {
     const id = this.#allocateId();
-    const text = encodeFrame({ ...entry.body, id } as Command);
+    const text = JSON.stringify({ ...entry.body, id } as Command);
     const bytes = utf8Length(text);
     if (bytes > this.#options.maxMessageBytes) {
       entry.done(new TidingsError('payload_too_large', `command is ${bytes} bytes, over the ${this.#options.maxMessageBytes}-byte message limit`, { temporary: false }));

@@ -46,6 +46,12 @@ describe('browser bundle (scripts/bundle.js)', () => {
     expect(gzipped).toBeLessThanOrEqual(GZIP_BUDGET);
   });
 
+  test('carries none of the protocol codec\'s command validation (src/wire.ts restates the few values the client needs)', () => {
+    // The codec's command table names its field kinds: `userIds`, `positions`.
+    expect(code).not.toMatch(/["']userIds["']/);
+    expect(code).not.toMatch(/["']positions["']/);
+  });
+
   test('has no Node-only imports: no ws, no node: built-ins, no require()', () => {
     expect(code).not.toMatch(/\bfrom\s*["']ws["']/);
     expect(code).not.toMatch(/\bimport\s*\(\s*["']ws["']\s*\)/);

@@ -6,9 +6,9 @@
  * before its first event resumes); elsewhere (Node 20 has no EventSource) a fetch-based
  * reader does the same.
  */
-import { PUSH_TYPES } from '@tidings/protocol';
 import { createParser } from 'eventsource-parser';
 import { startTimer } from '../timers.js';
+import { PUSH_TYPES } from '../wire.js';
 import type { TransportFactory } from './types.js';
 import { HttpClose, OrderedSender, authHeaders, closeFor, globalFetch, httpBaseOf, openSession, type FetchLike, type HttpTransportOptions } from './http.js';
 
