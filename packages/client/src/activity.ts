@@ -5,10 +5,9 @@
  * read again after every (re)subscribe, so entries appended while offline show up.
  */
 import type { Activity, ActivityResult } from '@tidings/protocol';
-import type { Tidings } from './client.js';
 import { Emitter } from './emitter.js';
 import type { TidingsError } from './errors.js';
-import type { CommandBody } from './outbox.js';
+import type { Call, ClientLink } from './link.js';
 import type { Subscription } from './subscription.js';
 
 /** Open feeds per subscription, and whether a feed made it (then the last feed closed ends it). */
@@ -47,7 +46,7 @@ export class ActivityFeed extends Emitter<ActivityFeedEvents> {
   readonly scope: string;
   /** The channel its live entries come from. */
   readonly channel: string;
-  readonly #call: (body: CommandBody) => Promise<unknown>;
+  readonly #call: Call;
   readonly #limit: number;
   readonly #getToken: ActivityFeedOptions['getToken'];
   readonly #sub: Subscription<Activity>;
@@ -60,7 +59,7 @@ export class ActivityFeed extends Emitter<ActivityFeedEvents> {
   #closed = false;
 
   /** @internal Made by `client.activity()`. */
-  constructor(client: Tidings, call: (body: CommandBody) => Promise<unknown>, namespace: string, scope: string, options: ActivityFeedOptions) {
+  constructor(client: ClientLink, call: Call, namespace: string, scope: string, options: ActivityFeedOptions) {
     super();
     this.scope = scope;
     this.channel = `${namespace}:${scope}`;

@@ -4,7 +4,7 @@
  * none (Node 22+ has its own, which is then used).
  */
 import WebSocket from 'ws';
-import { setDefaultWebSocket } from './client.js';
+import { setDefaultWebSocket } from './config.js';
 import type { WebSocketConstructor } from './transports/websocket.js';
 
 setDefaultWebSocket(WebSocket as unknown as WebSocketConstructor);

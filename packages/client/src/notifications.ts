@@ -16,10 +16,9 @@ import type {
   NotificationsResult,
   NotificationUpdatePush,
 } from '@tidings/protocol';
-import type { Tidings } from './client.js';
 import { Emitter } from './emitter.js';
 import type { TidingsError } from './errors.js';
-import type { CommandBody } from './outbox.js';
+import type { Call, ClientLink } from './link.js';
 
 /** A change of read state or a delete, here or on another device of the user. */
 export type NotificationUpdate = Omit<NotificationUpdatePush, 'type'>;
@@ -62,7 +61,7 @@ const PAGE = 20;
  * ```
  */
 export class Notifications extends Emitter<NotificationsEvents> {
-  readonly #call: (body: CommandBody) => Promise<unknown>;
+  readonly #call: Call;
   #items: readonly Notification[] = [];
   #unread = 0;
   #next: string | undefined;
@@ -71,7 +70,7 @@ export class Notifications extends Emitter<NotificationsEvents> {
   #sync = 0;
 
   /** @internal Made by `client.notifications`. */
-  constructor(client: Tidings, call: (body: CommandBody) => Promise<unknown>) {
+  constructor(client: ClientLink, call: Call) {
     super();
     this.#call = call;
     client.on('connected', () => void this.refresh().catch(() => {}));

@@ -5,10 +5,9 @@
  * `progress` pushes.
  */
 import type { JobProgress, ProgressResult } from '@tidings/protocol';
-import type { Tidings } from './client.js';
 import { Emitter } from './emitter.js';
 import type { TidingsError } from './errors.js';
-import type { CommandBody } from './outbox.js';
+import type { Call, ClientLink } from './link.js';
 
 export interface ProgressEvents {
   /** A new state of the job. */
@@ -34,14 +33,14 @@ export interface ProgressEvents {
 export class ProgressTracker extends Emitter<ProgressEvents> {
   /** The job tracked. */
   readonly jobId: string;
-  readonly #call: (body: CommandBody) => Promise<unknown>;
+  readonly #call: Call;
   readonly #offs: Array<() => void>;
   #job: JobProgress | undefined;
   #loading = true;
   #error: TidingsError | null = null;
 
   /** @internal Made by `client.progress()`. */
-  constructor(client: Tidings, call: (body: CommandBody) => Promise<unknown>, jobId: string) {
+  constructor(client: ClientLink, call: Call, jobId: string) {
     super();
     this.jobId = jobId;
     this.#call = call;

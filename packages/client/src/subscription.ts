@@ -17,10 +17,11 @@ import {
   type StreamPosition,
   type SubscribeResult,
 } from '@tidings/protocol';
+import { ChannelPresence } from './channel-presence.js';
 import { Emitter } from './emitter.js';
 import { ClientErrorCode, TidingsError } from './errors.js';
+import type { SubscriptionHost } from './subscription-host.js';
 import { withTimeout } from './timeout.js';
-import type { CommandBody, Done } from './outbox.js';
 import { backoffDelay, startTimer } from './timers.js';
 import type {
   GapContext,
@@ -31,29 +32,6 @@ import type {
   SubscriptionState,
   TypingUser,
 } from './types.js';
-
-/** @internal What a subscription needs from its client. */
-export interface SubscriptionHost {
-  readonly connected: boolean;
-  /** Sends at once on the current connection (fails with `connection_lost` when there is none). */
-  sendNow(body: CommandBody, done?: Done): void;
-  publish(channel: string, data: unknown, options?: PublishOptions): Promise<PublishResult>;
-  history(channel: string, options?: HistoryOptions): Promise<HistoryResult>;
-  presence(channel: string): Promise<PresenceResult>;
-  presenceStats(channel: string): Promise<PresenceStatsResult>;
-  /** Registers a subscription (again) in the client. */
-  adopt(sub: Subscription<never>): void;
-  /** Removes a subscription from the client. */
-  forget(sub: Subscription<never>): void;
-  /** A server-side subscription lost continuity: reconnect and recover through `connect.subs`. */
-  resync(reason: string): void;
-  readonly typing: { throttle: number; idle: number; timeout: number };
-  readonly minRetryDelay: number;
-  readonly maxRetryDelay: number;
-  /** The client's `timeout` option: replies, getToken, ready(). */
-  readonly timeout: number;
-  debug(message: string, details?: unknown): void;
-}
 
 /**
  * One channel subscription. Typed by the publications' data: `client.subscribe<TaskEvent>('task:1')`.
@@ -69,7 +47,7 @@ export interface SubscriptionHost {
 export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   /** The channel name. */
   readonly channel: string;
-  readonly #host: SubscriptionHost;
+  readonly #host: SubscriptionHost<Subscription<never>>;
   readonly #options: SubscriptionOptions;
   #serverSide: boolean;
   #state: SubscriptionState = 'subscribing';
@@ -80,22 +58,17 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   #generation = 0;
   #attempt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
-  #presenceState: { value: unknown } | undefined;
-  readonly #presence = new Map<string, PresenceUser>();
-  #presenceSnapshot: PresenceUser[] | null = null;
-  readonly #typing = new Map<string, { info?: Record<string, unknown>; timer: ReturnType<typeof setTimeout> }>();
-  #typingSnapshot: TypingUser[] | null = null;
-  #typingSentAt = -Infinity;
-  #typingOn = false;
-  #typingIdleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Who is here and who is typing, and this connection's presence state and typing. */
+  readonly #members: ChannelPresence;
 
   /** @internal Made by the client. */
-  constructor(host: SubscriptionHost, channel: string, options: SubscriptionOptions, serverSide: boolean) {
+  constructor(host: SubscriptionHost<Subscription<never>>, channel: string, options: SubscriptionOptions, serverSide: boolean) {
     super();
     this.#host = host;
     this.channel = channel;
     this.#options = options;
     this.#serverSide = serverSide;
+    this.#members = new ChannelPresence(channel, host, this, () => this.#state === 'subscribed' && this.#host.connected);
   }
 
   /** `subscribing`, `subscribed` or `unsubscribed`. */
@@ -197,8 +170,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
    * ```
    */
   presenceUsers(): readonly PresenceUser[] {
-    this.#presenceSnapshot ??= [...this.#presence.values()];
-    return this.#presenceSnapshot;
+    return this.#members.presenceUsers();
   }
 
   /**
@@ -210,8 +182,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
    * ```
    */
   typingUsers(): readonly TypingUser[] {
-    this.#typingSnapshot ??= [...this.#typing].map(([user, t]) => (t.info ? { user, info: t.info } : { user }));
-    return this.#typingSnapshot;
+    return this.#members.typingUsers();
   }
 
   /**
@@ -224,11 +195,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
    * ```
    */
   setState(state: unknown): Promise<void> {
-    this.#presenceState = state === null ? undefined : { value: state };
-    if (this.#state !== 'subscribed' || !this.#host.connected) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.#host.sendNow({ type: 'presence_state', channel: this.channel, state }, (err) => (err ? reject(err) : resolve()));
-    });
+    return this.#members.setState(state);
   }
 
   /**
@@ -243,18 +210,8 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
    * ```
    */
   setTyping(typing = true): void {
-    if (!typing) {
-      this.#stopTyping(true);
-      return;
-    }
-    if (this.#state !== 'subscribed' || !this.#host.connected) return;
-    clearTimeout(this.#typingIdleTimer);
-    this.#typingIdleTimer = startTimer(() => this.#stopTyping(true), this.#host.typing.idle);
-    const now = Date.now();
-    if (this.#typingOn && now - this.#typingSentAt < this.#host.typing.throttle) return;
-    this.#typingOn = true;
-    this.#typingSentAt = now;
-    this.#host.sendNow({ type: 'typing', channel: this.channel, typing: true }, (err) => this.#reportError(err));
+    if (typing) this.#members.setTyping();
+    else this.#members.stopTyping(true);
   }
 
   /**
@@ -269,7 +226,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     if (this.#state === 'unsubscribed') return;
     this.#generation++;
     clearTimeout(this.#retryTimer);
-    this.#stopTyping(false);
+    this.#members.stopTyping(false);
     if (this.#host.connected) this.#host.sendNow({ type: 'unsubscribe', channel: this.channel });
     this.#end(0, 'unsubscribed', false);
   }
@@ -350,11 +307,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     this.#epoch = result.epoch;
     this.#offset = result.offset;
     this.#recoverable = result.recoverable;
-    if (result.presence) {
-      this.#presence.clear();
-      for (const user of result.presence.users) this.#presence.set(user.user, user);
-      this.#presenceSnapshot = null;
-    }
+    if (result.presence) this.#members.reset(result.presence.users);
     this.#setState('subscribed');
     this.emit('subscribed', {
       channel: this.channel,
@@ -365,13 +318,8 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
       ...(result.epoch !== undefined ? { epoch: result.epoch } : {}),
       ...(result.offset !== undefined ? { offset: result.offset } : {}),
     });
-    if (gap) {
-      this.emit('gap', gap);
-      this.#options.onGap?.(gap);
-    }
-    if (this.#presenceState) {
-      this.#host.sendNow({ type: 'presence_state', channel: this.channel, state: this.#presenceState.value }, (err) => this.#reportError(err));
-    }
+    if (gap) this.#gap(gap);
+    this.#members.restoreState();
   }
 
   /** @internal A push for this channel. */
@@ -380,54 +328,19 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
       case 'publication':
         this.#onPublication(push);
         break;
-      case 'join': {
-        const { info } = push;
-        const known = this.#presence.get(info.user);
-        this.#presence.set(info.user, {
-          ...(known ?? { user: info.user, status: 'online' }),
-          ...(info.info ? { info: info.info } : {}),
-          lastSeen: Date.now(),
-          clients: Math.max(1, known?.clients ?? 0),
-        } as PresenceUser);
-        this.#presenceSnapshot = null;
-        this.emit('join', { channel: this.channel, info });
+      case 'join':
+      case 'leave':
+      case 'presence':
+      case 'typing':
+        this.#members.onPush(push);
         break;
-      }
-      case 'leave': {
-        const { info } = push;
-        if (this.#presence.delete(info.user)) this.#presenceSnapshot = null;
-        this.#dropTyping(info.user);
-        this.emit('leave', { channel: this.channel, info });
-        break;
-      }
-      case 'presence': {
-        const { user } = push;
-        this.#presence.set(user.user, user);
-        this.#presenceSnapshot = null;
-        this.emit('presence', { channel: this.channel, user });
-        break;
-      }
-      case 'typing': {
-        const t = push;
-        if (t.typing) {
-          const known = this.#typing.get(t.user);
-          if (known) clearTimeout(known.timer);
-          const timer = startTimer(() => this.#dropTyping(t.user), this.#host.typing.timeout);
-          this.#typing.set(t.user, t.info ? { info: t.info, timer } : { timer });
-          if (!known) this.#typingSnapshot = null;
-          this.emit('typing', { channel: this.channel, user: t.user, ...(t.info ? { info: t.info } : {}), typing: true });
-        } else {
-          this.#dropTyping(t.user);
-        }
-        break;
-      }
       case 'unsubscribe': {
         const u = push;
         if (unsubscribeCodeResubscribes(u.code) && !this.#serverSide) this._subscribeNow(false);
         else if (unsubscribeCodeResubscribes(u.code)) this.#host.resync(`server asked to resubscribe ${this.channel}`);
         else {
           this.#generation++;
-          this.#stopTyping(false);
+          this.#members.stopTyping(false);
           this.#end(u.code, u.reason, true);
         }
         break;
@@ -441,8 +354,8 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   _connectionLost(): void {
     this.#generation++;
     clearTimeout(this.#retryTimer);
-    this.#stopTyping(false);
-    for (const user of [...this.#typing.keys()]) this.#dropTyping(user);
+    this.#members.stopTyping(false);
+    this.#members.clear(false);
     if (this.#state === 'subscribed') this.#setState('subscribing');
   }
 
@@ -468,9 +381,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
         // Nothing can be replayed here: say so, and go on from this publication. (An offset that
         // went down means a new epoch, which publications do not carry: `to` has no epoch then.)
         const to = push.offset > this.#offset ? { epoch: this.#epoch, offset: push.offset } : { offset: push.offset };
-        const gap: GapContext = { channel: this.channel, from: this.position!, to };
-        this.emit('gap', gap);
-        this.#options.onGap?.(gap);
+        this.#gap({ channel: this.channel, from: this.position!, to });
       } else if (push.offset !== this.#offset + 1) {
         this.#host.debug('publication offset is not last + 1: recovering', { channel: this.channel, last: this.#offset, got: push.offset });
         if (this.#serverSide) this.#host.resync(`gap in ${this.channel}`);
@@ -485,6 +396,11 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
       ...(push.offset !== undefined ? { offset: push.offset } : {}),
       ...(push.info ? { info: push.info } : {}),
     });
+  }
+
+  #gap(gap: GapContext): void {
+    this.emit('gap', gap);
+    this.#options.onGap?.(gap);
   }
 
   #subscribeFailed(err: TidingsError): void {
@@ -505,36 +421,10 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
 
   #end(code: number, reason: string, server: boolean): void {
     clearTimeout(this.#retryTimer);
-    for (const user of [...this.#typing.keys()]) this.#dropTyping(user);
-    this.#presence.clear();
-    this.#presenceSnapshot = null;
+    this.#members.clear(true);
     this.#host.forget(this as Subscription<never>);
     this.#setState('unsubscribed');
     this.emit('unsubscribed', { channel: this.channel, code, reason, server });
-  }
-
-  #stopTyping(send: boolean): void {
-    clearTimeout(this.#typingIdleTimer);
-    this.#typingIdleTimer = undefined;
-    if (!this.#typingOn) return;
-    this.#typingOn = false;
-    this.#typingSentAt = -Infinity;
-    if (send && this.#state === 'subscribed' && this.#host.connected) {
-      this.#host.sendNow({ type: 'typing', channel: this.channel, typing: false }, (err) => this.#reportError(err));
-    }
-  }
-
-  #dropTyping(user: string): void {
-    const known = this.#typing.get(user);
-    if (!known) return;
-    clearTimeout(known.timer);
-    this.#typing.delete(user);
-    this.#typingSnapshot = null;
-    this.emit('typing', { channel: this.channel, user, ...(known.info ? { info: known.info } : {}), typing: false });
-  }
-
-  #reportError(err: TidingsError | null): void {
-    if (err && err.code !== 'connection_lost') this.emit('error', err);
   }
 
   #setState(state: SubscriptionState): void {
