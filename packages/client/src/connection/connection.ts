@@ -29,27 +29,11 @@ import type { ClientTransport, TransportFactory, TransportHandlers } from '../tr
 import type { ClientEvents, ConnectionState, TidingsOptions } from '../types.js';
 import { decodeFrames } from '../wire.js';
 import { connectCommand } from './connect-command.js';
+import type { ConnectionHost } from './host.js';
 import { askToken, signedOut } from './token.js';
 import type { TransportRounds } from './transport-rounds.js';
 import { UpgradeProbe, type ProbeHost } from './upgrade-probe.js';
 import { settle, waitIn, type Waiter } from './waiters.js';
-
-/** @internal What the connection needs from the client. */
-export interface ConnectionHost {
-  /** Positions of the server-side subscriptions to recover through `connect.subs`. */
-  positions(): Record<string, StreamPosition>;
-  /**
-   * Connected (or upgraded): restores subscriptions, status and follows. Returns the
-   * subscribes still to be sent: queued commands wait for them.
-   */
-  restore(result: ConnectResult, sent: Record<string, StreamPosition>): Promise<void>[];
-  /** A push that is not about the connection itself. */
-  push(push: Push): void;
-  /** The connection is gone: subscriptions wait to be restored. */
-  lost(): void;
-  /** The client stopped. */
-  stopped(): void;
-}
 
 /** @internal The connection of one client. Its public members are for the client and the upgrade probe. */
 export class Connection implements ProbeHost {
