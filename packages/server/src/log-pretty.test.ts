@@ -99,3 +99,27 @@ describe('createPrettyStream', () => {
     expect(out.lines).toEqual(['plain text']);
   });
 });
+
+describe('the library (createTidings) and logFormat', () => {
+  it('logs readable lines with logFormat: pretty and JSON otherwise', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    // The built library (npm test builds first), as an application imports it.
+    const index = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const run = (format: string) => {
+      // A real process: pino writes to file descriptor 1, which only a child's stdout captures.
+      const script =
+        `const { createTidings } = await import(${JSON.stringify(index)});` +
+        `const t = createTidings({ auth: { secret: 'library-log-format-secret' }, store: { path: ':memory:' }, logFormat: ${JSON.stringify(format)} });` +
+        `t.log.info({ probe: 1 }, 'library probe'); await t.close();`;
+      const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, NO_COLOR: '1' } });
+      return (out.stdout ?? '') + (out.stderr ?? '');
+    };
+    const pretty = run('pretty').split('\n').find((l) => l.includes('library probe'));
+    expect(pretty).toBeDefined();
+    expect(pretty!.startsWith('{')).toBe(false);
+    expect(pretty).toContain('probe=1');
+    const json = run('auto').split('\n').find((l) => l.includes('library probe'));
+    expect(JSON.parse(json!)).toMatchObject({ msg: 'library probe', probe: 1 });
+  });
+});

@@ -96,7 +96,7 @@ export class Tidings {
     const { broker: givenBroker, presenceManager, userStatusStore, typingStore, idempotencyStore, progressStore, ...input } = rest;
     const given = { broker: givenBroker, presenceManager, userStatusStore, typingStore, idempotencyStore, progressStore };
     const config = (this.config = resolveConfig(input));
-    const log = (this.log = logger ?? createLogger(config.logLevel));
+    const log = (this.log = logger ?? createLogger(config.logLevel, undefined, { format: config.logFormat === 'pretty' ? 'pretty' : 'json' }));
     this.nodeId = Math.random().toString(36).slice(2, 10);
     const metrics = (this.metrics = new NodeMetrics());
     const stores = openStores(config, { notificationStore, activityStore, auditStore }, (writes, seconds) => metrics.storeCommit(writes, seconds));
