@@ -167,7 +167,7 @@ describe('installed from the tarballs into an app outside the repository', () =>
       join(app, 'package.json'),
       JSON.stringify({ name: 'scratch-app', private: true, type: 'module', dependencies, allowScripts: { 'better-sqlite3': true } }, null, 2),
     );
-    for (const f of ['client-check.mjs', 'react-check.mjs', 'types-check.ts']) cpSync(join(FIXTURES, f), join(app, f));
+    for (const f of ['client-check.mjs', 'react-check.mjs', 'publish-via-api.mjs', 'types-check.ts']) cpSync(join(FIXTURES, f), join(app, f));
     // The README examples, compiled as they are printed.
     for (const p of PACKAGES) {
       const block = /```(tsx?)\n([\s\S]*?)```/.exec(readFileSync(join(ROOT, 'packages', p, 'README.md'), 'utf8'))!;

@@ -2,8 +2,9 @@
 // connects with @tidings/client, subscribes, and waits for a publication made through the
 // server API. Prints one JSON line; exits 0 on success, 1 on failure or after 15 s.
 import { Tidings } from '@tidings/client';
+import { publishViaApi } from './publish-via-api.mjs';
 
-const { WS_URL, TOKEN, API_ORIGIN, API_KEY } = process.env;
+const { WS_URL, TOKEN } = process.env;
 const channel = `chat:pack-${process.pid}`;
 const text = `hello from the API ${Date.now()}`;
 const giveUp = setTimeout(() => fail(new Error('no publication within 15 s')), 15_000);
@@ -19,13 +20,7 @@ try {
   const received = new Promise((resolve) => sub.on('publication', ({ data }) => resolve(data)));
   await client.connect();
   await sub.ready();
-  const res = await fetch(`${API_ORIGIN}/api/v1/publish`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ channel, data: { text } }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  if (res.status !== 200) throw new Error(`publish answered ${res.status}: ${await res.text()}`);
+  await publishViaApi(channel, { text });
   const data = await received;
   clearTimeout(giveUp);
   console.log(JSON.stringify({ received: data.text === text, resolved: import.meta.resolve('@tidings/client') }));

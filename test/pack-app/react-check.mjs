@@ -2,6 +2,7 @@
 // @tidings/react renders in jsdom, and shows a publication made through the server API
 // once it arrives. Prints one JSON line; exits 0 on success, 1 on failure or after 15 s.
 import { JSDOM } from 'jsdom';
+import { publishViaApi } from './publish-via-api.mjs';
 
 const dom = new JSDOM('<!doctype html><html><body><div id="root"></div></body></html>', { url: 'http://127.0.0.1/' });
 globalThis.window = dom.window;
@@ -13,7 +14,7 @@ const { createRoot } = await import('react-dom/client');
 const { Tidings } = await import('@tidings/client');
 const { TidingsProvider, useChannel, useConnectionState } = await import('@tidings/react');
 
-const { WS_URL, TOKEN, API_ORIGIN, API_KEY } = process.env;
+const { WS_URL, TOKEN } = process.env;
 const channel = `chat:react-${process.pid}`;
 const text = `live in React ${Date.now()}`;
 const deadline = Date.now() + 15_000;
@@ -44,13 +45,7 @@ try {
   root.render(h(TidingsProvider, { client }, h(Feed)));
   const feed = () => document.getElementById('feed');
   await until('the subscription', () => feed()?.dataset.state === 'subscribed' && feed()?.dataset.connection === 'connected');
-  const res = await fetch(`${API_ORIGIN}/api/v1/publish`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ channel, data: { text } }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  if (res.status !== 200) throw new Error(`publish answered ${res.status}: ${await res.text()}`);
+  await publishViaApi(channel, { text });
   await until('the publication in the page', () => [...document.querySelectorAll('#feed li')].some((li) => li.textContent === text));
   console.log(JSON.stringify({ rendered: document.querySelector('#feed li')?.textContent === text }));
   root.unmount();
