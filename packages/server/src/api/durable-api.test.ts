@@ -261,6 +261,39 @@ describe('activity feed', () => {
     }
   });
 
+  test('GET /activity?scope=* lists every scope newest first, in pages, for admin and read keys only; clients cannot ask for it', async () => {
+    const own = await startTestNode();
+    try {
+      const made = [];
+      for (const [i, scope] of ['global', 'board', 'nobody-watches', 'board', 'p-9'].entries()) {
+        made.push((await own.api('POST', '/activity', { scope, type: 'task', action: `a${i}` })).body.data);
+      }
+      const newestFirst = [...made].reverse();
+      const first = await own.api('GET', '/activity?scope=*&limit=3');
+      expect(first.status).toBe(200);
+      expect(first.body.data.activities).toEqual(newestFirst.slice(0, 3));
+      expect(first.body.data.activities.map((a: { scope: string }) => a.scope)).toEqual(['p-9', 'board', 'nobody-watches']);
+      const second = await own.api('GET', `/activity?scope=*&limit=3&cursor=${first.body.data.nextCursor}`);
+      expect(second.body.data).toEqual({ activities: newestFirst.slice(3) });
+      // A read key may; the dashboard's session is an admin key (covered by the browser test).
+      const asReader = await own.api('GET', '/activity?scope=*', undefined, { authorization: `Bearer ${TEST_API_KEY}-read` });
+      expect(asReader.status).toBe(200);
+      expect(asReader.body.data.activities).toEqual(newestFirst);
+      // A publish-only key may not, as for any listing.
+      const asPublisher = await own.api('GET', '/activity?scope=*', undefined, { authorization: `Bearer ${TEST_API_KEY}-pub` });
+      expect(asPublisher.status).toBe(403);
+      expect(asPublisher.body.error.code).toBe('forbidden');
+      expect((await own.api('GET', '/activity?scope=*&cursor=nope')).status).toBe(400);
+      expect((await own.api('GET', '/activity?scope=*&limit=101')).status).toBe(400);
+      // Over the protocol a client reads one scope at a time: `*` is no scope.
+      const { client } = await TestClient.connect(own.wsUrl, await own.token('curious'));
+      expect(await client.call('activity', { scope: '*' })).toMatchObject({ error: { code: 'bad_request', message: expect.stringMatching(/^activity\.scope: /) } });
+      client.close();
+    } finally {
+      await own.close();
+    }
+  });
+
   test('bad input is refused', async () => {
     for (const [body, status] of [
       [{ type: 'task' }, 400],

@@ -32,6 +32,9 @@ function stringParam(query: URLSearchParams, name: string, max = 256): string | 
   return raw;
 }
 
+/** `GET /activity?scope=*`: the entries of every scope. */
+const ALL_SCOPES = '*';
+
 /** A time filter: ms since the epoch, or an ISO 8601 date-time. */
 function timeParam(query: URLSearchParams, name: string): number | undefined {
   const raw = query.get(name);
@@ -107,7 +110,10 @@ export function durableRoutes(features: DurableParts, body: (req: IncomingMessag
       handle: async ({ res, query }) => {
         const limit = intParam(query, 'limit', 1, 100);
         const cursor = stringParam(query, 'cursor', 128);
-        sendData(res, await features.activity.list(query.get('scope') ?? 'global', { ...(limit !== undefined ? { limit } : {}), ...(cursor !== undefined ? { cursor } : {}) }));
+        const page = { ...(limit !== undefined ? { limit } : {}), ...(cursor !== undefined ? { cursor } : {}) };
+        const scope = query.get('scope') ?? 'global';
+        // `*`: every scope (no scope can be named `*`); an operator view, read keys and the dashboard only.
+        sendData(res, await (scope === ALL_SCOPES ? features.activity.recent(page) : features.activity.list(scope, page)));
       },
     },
     {

@@ -91,9 +91,22 @@ export class ActivityFeature {
   /** A page of a scope's feed, newest first. */
   async list(scope: string, query: { limit?: number; cursor?: string } = {}): Promise<ActivityPage> {
     const s = parseWith(scopeSchema, scope, 'scope');
+    return this.page(query, (q) => this.deps.store.list(s, q));
+  }
+
+  /**
+   * A page of every scope's entries, newest first, each with its `scope`: the operator's
+   * view, for the server API (`GET /api/v1/activity?scope=*`) and the dashboard. Clients
+   * never get it: over the protocol they read one scope at a time, under its channel's rules.
+   */
+  async recent(query: { limit?: number; cursor?: string } = {}): Promise<ActivityPage> {
+    return this.page(query, (q) => this.deps.store.recent(q));
+  }
+
+  private async page(query: { limit?: number; cursor?: string }, read: (q: { limit: number; cursor?: string }) => Promise<ActivityPage>): Promise<ActivityPage> {
     checkLimit(query.limit, 1, 100);
     try {
-      return await this.deps.store.list(s, { limit: query.limit ?? 20, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) });
+      return await read({ limit: query.limit ?? 20, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) });
     } catch (err) {
       if (err instanceof BadCursorError) throw new TidingsError(ErrorCode.BadRequest, err.message);
       throw err;

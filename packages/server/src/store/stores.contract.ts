@@ -225,6 +225,40 @@ export function storeContract(name: string, open: (retention: StoreRetention) =>
       });
     });
 
+    test('recent lists every scope newest first, each entry with its scope, in pages that continue by cursor', async () => {
+      await withStores({ maxPerScope: 4 }, async ({ activity }) => {
+        const scopes = ['global', 'board', 'p1'];
+        const made = [];
+        for (let i = 0; i < 12; i++) made.push(await activity.append({ scope: scopes[i % 3]!, type: 'task', action: `a${i}`, data: { i } }, T0 + i));
+        // Same time for the last two, other scopes: append order still decides.
+        made.push(await activity.append({ scope: 'quiet', type: 'task', action: 'a12' }, T0 + 20));
+        made.push(await activity.append({ scope: 'board', type: 'task', action: 'a13' }, T0 + 20));
+        const newestFirst = [...made].reverse();
+        const first = await activity.recent({ limit: 5 });
+        expect(first.activities).toEqual(newestFirst.slice(0, 5));
+        expect(first.activities.map((a) => a.scope)).toEqual(['board', 'quiet', 'p1', 'board', 'global']);
+        const seen = [...first.activities];
+        let cursor = first.nextCursor;
+        for (let pages = 0; cursor !== undefined && pages < 10; pages++) {
+          const next = await activity.recent({ limit: 5, cursor });
+          seen.push(...next.activities);
+          cursor = next.nextCursor;
+        }
+        // maxPerScope trimmed board (5 appended) to its 4 newest; the rest of every scope is listed once.
+        const kept = newestFirst.filter((a) => a.action !== 'a1');
+        expect(seen).toEqual(kept);
+        expect(seen).toHaveLength(13);
+        // A cursor from one scope's page continues the cross-scope listing below that entry.
+        const p1 = await activity.list('p1', { limit: 1 });
+        const below = await activity.recent({ limit: 2, cursor: p1.nextCursor! });
+        expect(below.activities.map((a) => a.action)).toEqual(['a10', 'a9']);
+        await expect(activity.recent({ limit: 5, cursor: 'bogus' })).rejects.toBeInstanceOf(BadCursorError);
+      });
+      await withStores({}, async ({ activity }) => {
+        expect(await activity.recent({ limit: 5 })).toEqual({ activities: [] });
+      });
+    });
+
     test('prune drops entries past maxAge', async () => {
       await withStores({ activityMaxAgeMs: 1000 }, async ({ activity }) => {
         await activity.append({ scope: 's', type: 't', action: 'old' }, T0);

@@ -37,6 +37,7 @@ export class SqliteActivityStore implements ActivityStore {
   private readonly insert;
   private readonly trim;
   private readonly listStmt;
+  private readonly recentStmt;
   private readonly pruneOld;
 
   constructor(
@@ -47,6 +48,8 @@ export class SqliteActivityStore implements ActivityStore {
     this.insert = db.prepare<unknown[], Row>(`INSERT INTO activity (scope, type, actor, action, target, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`);
     this.trim = db.prepare(`DELETE FROM activity WHERE scope = @scope AND seq <= (SELECT seq FROM activity WHERE scope = @scope ORDER BY seq DESC LIMIT 1 OFFSET @keep)`);
     this.listStmt = db.prepare<unknown[], Row>(`SELECT * FROM activity WHERE scope = ? AND seq < ? ORDER BY seq DESC LIMIT ?`);
+    // `seq` is the rowid: newest first across scopes walks the table itself, no index needed.
+    this.recentStmt = db.prepare<unknown[], Row>(`SELECT * FROM activity WHERE seq < ? ORDER BY seq DESC LIMIT ?`);
     this.pruneOld = db.prepare(`DELETE FROM activity WHERE created_at < ?`);
   }
 
@@ -59,15 +62,27 @@ export class SqliteActivityStore implements ActivityStore {
   }
 
   async list(scope: string, query: { limit: number; cursor?: string }): Promise<ActivityPage> {
-    const before = query.cursor === undefined ? Number.MAX_SAFE_INTEGER : parseCursor(fromActivityCursor(query.cursor));
-    const { items, nextCursor } = page(this.listStmt.all(scope, before, query.limit + 1), query.limit, toActivity);
-    return nextCursor === undefined ? { activities: items } : { activities: items, nextCursor: activityId(Number(nextCursor)) };
+    return activityPage(this.listStmt.all(scope, before(query.cursor), query.limit + 1), query.limit);
+  }
+
+  async recent(query: { limit: number; cursor?: string }): Promise<ActivityPage> {
+    return activityPage(this.recentStmt.all(before(query.cursor), query.limit + 1), query.limit);
   }
 
   prune(now: number): Promise<number> {
     if (this.options.maxAgeMs <= 0) return Promise.resolve(0);
     return this.database.committer.run(() => this.pruneOld.run(now - this.options.maxAgeMs).changes);
   }
+}
+
+/** The sequence number a page starts below. */
+function before(cursor: string | undefined): number {
+  return cursor === undefined ? Number.MAX_SAFE_INTEGER : parseCursor(fromActivityCursor(cursor));
+}
+
+function activityPage(rows: Row[], limit: number): ActivityPage {
+  const { items, nextCursor } = page(rows, limit, toActivity);
+  return nextCursor === undefined ? { activities: items } : { activities: items, nextCursor: activityId(Number(nextCursor)) };
 }
 
 /** An activity cursor is the id of the last entry of the page (`a_…`). */
