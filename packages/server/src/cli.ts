@@ -149,7 +149,9 @@ async function dev(opts: ServerFlags): Promise<void> {
   const secret = config.auth.secret ?? devSetup.secret;
   // The demo app and its backend exist in dev mode only (never in `serve`).
   const demo = await loadDemo(tidings, secret, claimsFor(config));
-  const address = await listenOrFail(tidings, config, demo ? { onRequest: (req, res) => demo.handle(req, res) || notFound(res) } : {});
+  // Browsers opening the bare address get a page linking the dashboard, the demo, health and the docs.
+  const landing = { links: demo ? [{ href: '/demo/', label: 'Team board demo', note: 'open it in two windows' }] : [] };
+  const address = await listenOrFail(tidings, config, demo ? { landing, onRequest: (req, res) => demo.handle(req, res) || notFound(res) } : { landing });
   const stopping = stopOnSignals(tidings);
   reloadOnSighup(tidings, load, stopping);
 

@@ -9,9 +9,10 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CloseCode } from '@tidings/protocol';
+import { CloseCode, ErrorCode } from '@tidings/protocol';
 import { Dashboard } from './api/dashboard.js';
 import { attachHandlers, closeHttpServer, createGuardedServer } from './api/http-server.js';
+import { createLandingPage, type LandingOptions } from './api/landing.js';
 import { ServerApi, type ApiParts } from './api/server-api.js';
 import type { ClientIpResolver } from './auth/client-ip.js';
 import type { NodeLimits } from './auth/limits.js';
@@ -27,6 +28,14 @@ import { HttpTransportAcceptor } from './transport/http-transports.js';
 import type { Transport, TransportRequestInfo } from './transport/transport.js';
 import { WebSocketAcceptor } from './transport/websocket.js';
 import { VERSION } from './version.js';
+import { sendError } from './wire/http-responses.js';
+
+export interface ListenOptions {
+  /** Answers the requests that are not Tidings' (an app's own routes); default: JSON `not_found`. */
+  onRequest?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Serve the landing page at `GET /` for HTML clients (api/landing.ts); `tidings dev` does. */
+  landing?: LandingOptions;
+}
 
 export interface FrontDoorDeps {
   config: TidingsConfig;
@@ -117,14 +126,23 @@ export class FrontDoor {
     attachHandlers(server, {
       handleRequest: (req, res) => this.handleRequest(req, res),
       handleUpgrade: (req, socket, head) => this.handleUpgrade(req, socket, head),
+      refuseUpgrade: (req, socket) => this.websocket.refuseUnknownPath(req, socket),
       closing: () => this.closing,
     });
   }
 
   /** Starts a server of this node's own (closed by `close`); resolves with the bound address. */
-  async listen(port: number, host: string, onRequest?: (req: IncomingMessage, res: ServerResponse) => void): Promise<AddressInfo> {
+  async listen(port: number, host: string, options: ListenOptions = {}): Promise<AddressInfo> {
     const server = createGuardedServer(this.deps.config.limits.handshakeTimeout, (ip) => this.deps.limitHit('handshake_timeout', { ip }));
-    if (onRequest) server.on('request', onRequest);
+    const { onRequest } = options;
+    const landing = options.landing && createLandingPage(this.deps.config, options.landing);
+    if (landing) {
+      server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+        if (landing(req, res)) return;
+        if (onRequest) onRequest(req, res);
+        else sendError(res, ErrorCode.NotFound, 'not found');
+      });
+    } else if (onRequest) server.on('request', onRequest);
     this.attach(server);
     this.ownServers.push(server);
     await new Promise<void>((resolve, reject) => {

@@ -21,7 +21,7 @@ import { ActivityFeature } from './features/activity.js';
 import { NotificationsFeature } from './features/notifications.js';
 import { PresenceFeature } from './features/presence.js';
 import { ProgressFeature } from './features/progress.js';
-import { FrontDoor } from './front-door.js';
+import { FrontDoor, type ListenOptions } from './front-door.js';
 import { HookRegistry, type ConnectHook, type DisconnectHook, type FollowHook, type PublishHook, type RpcHandler, type SubscribeHook } from './hooks.js';
 import { Hub } from './hub/hub.js';
 import { createLogger, type Logger } from './log.js';
@@ -224,10 +224,12 @@ export class Tidings {
 
   /**
    * Starts a standalone HTTP server. Resolves with the bound address (port 0 picks a free one).
-   * `onRequest` answers the requests that are not Tidings' (an app's own routes).
+   * `onRequest` answers the requests that are not Tidings' (an app's own routes); `landing`
+   * serves a small HTML page at `GET /` for browsers (`tidings dev` does; leave it off when
+   * `onRequest` serves `/`).
    */
-  listen(port: number = this.config.port, host: string = this.config.host, options: { onRequest?: (req: IncomingMessage, res: ServerResponse) => void } = {}): Promise<AddressInfo> {
-    return this.front.listen(port, host, options.onRequest);
+  listen(port: number = this.config.port, host: string = this.config.host, options: ListenOptions = {}): Promise<AddressInfo> {
+    return this.front.listen(port, host, options);
   }
 
   /**

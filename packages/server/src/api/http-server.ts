@@ -11,6 +11,8 @@ export interface HttpHandlers {
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
   /** True when the upgrade was Tidings' (and is being handled). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** Answers an upgrade that nobody on the server takes (404 with a hint). */
+  refuseUpgrade(req: IncomingMessage, socket: Duplex): void;
   /** While shutting down, answered requests close their connection. */
   closing(): boolean;
 }
@@ -30,8 +32,9 @@ export function attachHandlers(server: Server, handlers: HttpHandlers): void {
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (handlers.handleUpgrade(req, socket, head)) return;
-    // Another upgrade listener may want it; if none does, do not leave the socket hanging.
-    if (server.listenerCount('upgrade') === 1) socket.destroy();
+    // Another upgrade listener (an app's own WebSocket endpoints) may want it; if none does,
+    // answer it rather than leave the socket hanging.
+    if (server.listenerCount('upgrade') === 1) handlers.refuseUpgrade(req, socket);
   });
 }
 

@@ -120,10 +120,74 @@ describe('handshake', () => {
     expect(err.status).toBe(400);
   });
 
-  it('ignores other paths', async () => {
+  it('answers an upgrade on an unknown path with 404 naming the Tidings endpoint, and logs it (raw socket)', async () => {
+    let text = '';
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        text += chunk.toString();
+        cb();
+      },
+    });
+    const n = await startTestNode({ logger: createLogger('info', sink) });
+    try {
+      const socket = netConnect(n.port, '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise((r) => socket.once('connect', r));
+      let received = '';
+      socket.on('data', (d) => (received += d.toString()));
+      const ended = new Promise<void>((r) => socket.once('close', () => r()));
+      socket.write(
+        `GET /elsewhere?token=secret HTTP/1.1\r\nHost: 127.0.0.1:${n.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+      await ended;
+      expect(received.startsWith('HTTP/1.1 404 Not Found\r\n')).toBe(true);
+      expect(received).toMatch(/\r\nContent-Type: application\/json\r\n/);
+      const body = JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4));
+      expect(body).toEqual({ error: { code: 'not_found', message: 'no WebSocket endpoint at /elsewhere; the Tidings endpoint is /connection/websocket' } });
+      const lines = text.split('\n').filter((l) => l.includes('websocket upgrade on an unknown path'));
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0]!)).toMatchObject({ level: 30, path: '/elsewhere', endpoint: '/connection/websocket' });
+      // The query (which may carry a token) is not logged.
+      expect(text).not.toContain('secret');
+    } finally {
+      await n.close();
+    }
+  });
+
+  it('answers an upgrade on an unknown path with 404 (ws reports the status as unexpected-response)', async () => {
     const ws = new WebSocket(`ws://127.0.0.1:${t.port}/elsewhere`);
-    const err = await new Promise<Error>((resolve) => ws.once('error', resolve));
-    expect(err).toBeInstanceOf(Error);
+    ws.on('error', () => {});
+    const res = await new Promise<import('node:http').IncomingMessage>((resolve) => ws.once('unexpected-response', (_req, r) => resolve(r)));
+    expect(res.statusCode).toBe(404);
+    expect(res.headers['x-tidings-error']).toBe('not_found');
+    let body = '';
+    for await (const chunk of res) body += chunk;
+    expect(JSON.parse(body).error.message).toContain('the Tidings endpoint is /connection/websocket');
+    ws.terminate();
+  });
+
+  it("leaves an unknown path's upgrade to the app's own upgrade listener on an attached server", async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer();
+    const node = (await startTestNode()).node;
+    node.attach(server);
+    const other = new WebSocketServer({ noServer: true });
+    server.on('upgrade', (req, socket, head) => {
+      if (req.url === '/app-socket') other.handleUpgrade(req, socket, head, (ws) => ws.close(1000, 'app'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/app-socket`);
+      const [code, reason] = await new Promise<[number, string]>((r) => ws.once('close', (c, why) => r([c, why.toString()])));
+      expect([code, reason]).toEqual([1000, 'app']);
+    } finally {
+      other.close();
+      await node.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('checks the origin allow-list before accepting', async () => {

@@ -191,6 +191,18 @@ export class WebSocketAcceptor {
     return true;
   }
 
+  /**
+   * An upgrade that no one on this server takes (not our path, and no other `upgrade`
+   * listener): 404 naming our path, and one log line, instead of a socket left hanging.
+   */
+  refuseUnknownPath(req: IncomingMessage, socket: Duplex): void {
+    const path = safePath(req.url).slice(0, 200);
+    const endpoint = this.deps.config.websocket.path;
+    this.deps.log.info({ path, endpoint }, 'websocket upgrade on an unknown path');
+    socket.on('error', () => socket.destroy());
+    rejectUpgrade(socket, 404, 'Not Found', { code: 'not_found', message: `no WebSocket endpoint at ${path}; the Tidings endpoint is ${endpoint}` });
+  }
+
   private accept(req: IncomingMessage, socket: Duplex, head: Buffer, ip: string, claims: ConnectionClaims | undefined): void {
     if (socket.destroyed) return;
     void framePath.check(this.deps.log);
