@@ -3,10 +3,13 @@
  * throttling, the session cookie standing for an admin key (with the CSRF header),
  * and live stats through the reserved channel tidings-admin:stats.
  */
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { exportSPKI, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { TestClient } from '../test-support/test-client.js';
 import { startTestNode, TEST_API_KEY, TEST_NAMESPACES, TEST_SECRET, type TestNode } from '../test-support/test-node.js';
@@ -107,7 +110,7 @@ describe('sign-in', () => {
     expect(res.status).toBe(200);
     expect((await res.json()).data).toMatchObject({ name: 'admin', expiresAt: expect.any(Number) });
     const setCookie = res.headers.get('set-cookie')!;
-    expect(setCookie).toMatch(/^tidings_dashboard=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
+    expect(setCookie).toMatch(/^tidings_dashboard=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
     expect(setCookie).not.toContain(TEST_API_KEY);
     const cookie = cookieOf(res);
     const me = await fetch(`${base}/dashboard/api/me`, { headers: { cookie } });
@@ -120,11 +123,13 @@ describe('sign-in', () => {
     const pub = await fetch(`${base}/api/v1/publish`, { method: 'POST', headers: { cookie, 'x-tidings-dashboard': '1', 'content-type': 'application/json' }, body: JSON.stringify({ channel: 'news:x', data: 1 }) });
     expect(pub.status).toBe(200);
 
+    // Signing out clears the browser's cookie; the cookie is the whole session (docs/dashboard.md).
     const out = await fetch(`${base}/dashboard/api/session`, { method: 'DELETE', headers: { cookie } });
     expect(out.status).toBe(204);
-    expect(out.headers.get('set-cookie')).toContain('Max-Age=0');
-    expect((await fetch(`${base}/dashboard/api/me`, { headers: { cookie } })).status).toBe(401);
-    expect((await fetch(`${base}/api/v1/connections`, { headers: { cookie, 'x-tidings-dashboard': '1' } })).status).toBe(401);
+    expect(out.headers.get('set-cookie')).toBe('tidings_dashboard=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0');
+    const cleared = cookieOf(out);
+    expect((await fetch(`${base}/dashboard/api/me`, { headers: { cookie: cleared } })).status).toBe(401);
+    expect((await fetch(`${base}/api/v1/connections`, { headers: { cookie: cleared, 'x-tidings-dashboard': '1' } })).status).toBe(401);
   });
 
   test('wrong keys and keys without the admin scope are refused, and throttled per address', async () => {
@@ -208,6 +213,188 @@ describe('sign-in', () => {
     expect(again.headers.get('location')).toBe('/dashboard/?signin=failed');
     expect(again.headers.get('set-cookie')).toBeNull();
   });
+});
+
+describe('sessions are the signed cookie, held by no process', () => {
+  const nodes: TestNode[] = [];
+  const node = async (options: Parameters<typeof startTestNode>[0] = {}) => {
+    const n = await startTestNode({ dashboard: { dir }, ...options });
+    nodes.push(n);
+    return n;
+  };
+  afterAll(async () => {
+    for (const n of nodes) await n.close();
+  });
+  const me = (n: TestNode, cookie: string) => fetch(`http://127.0.0.1:${n.port}/dashboard/api/me`, { headers: { cookie } });
+  const api = (n: TestNode, cookie: string) => fetch(`${n.apiUrl}/connections`, { headers: { cookie, 'x-tidings-dashboard': '1' } });
+  const signInOn = (n: TestNode, key: string) =>
+    fetch(`http://127.0.0.1:${n.port}/dashboard/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }) });
+
+  test('a cookie from one node works on a second node with the same config (another worker, or the node restarted), not on one with another secret', async () => {
+    const cookie = cookieOf(await signIn(TEST_API_KEY));
+    const twin = await node();
+    expect((await (await me(twin, cookie)).json()).data.name).toBe('admin');
+    expect((await api(twin, cookie)).status).toBe(200);
+    // The page's connection token, fetched from one node, connects on the other.
+    const { data } = await (await fetch(`${base}/dashboard/api/token`, { headers: { cookie } })).json();
+    const { client, result } = await TestClient.connect(twin.wsUrl, data.token);
+    expect(result.user).toBe('dashboard.admin');
+    client.close();
+    // A restart: a new node, same config.
+    await twin.close();
+    nodes.splice(nodes.indexOf(twin), 1);
+    const restarted = await node();
+    expect((await me(restarted, cookie)).status).toBe(200);
+    expect((await api(restarted, cookie)).status).toBe(200);
+    const other = await node({ auth: { secret: 'another-secret-0123456789-abcdefghij' } });
+    expect((await me(other, cookie)).status).toBe(401);
+    expect((await api(other, cookie)).status).toBe(401);
+    expect((await fetch(`http://127.0.0.1:${other.port}/dashboard/api/token`, { headers: { cookie } })).status).toBe(401);
+  });
+
+  test('a tampered or expired cookie is refused', async () => {
+    const cookie = cookieOf(await signIn(TEST_API_KEY));
+    const [name, value] = cookie.split('=') as [string, string];
+    const [body, mac] = value.split('.') as [string, string];
+    const payload = JSON.parse(Buffer.from(body, 'base64url').toString()) as Record<string, unknown>;
+    const longer = Buffer.from(JSON.stringify({ ...payload, exp: (payload['exp'] as number) + 86_400_000 })).toString('base64url');
+    for (const tampered of [`${name}=${longer}.${mac}`, `${name}=${body}.${mac.slice(0, -2)}AA`, `${name}=${body}`, `${name}=garbage`]) {
+      expect((await fetch(`${base}/dashboard/api/me`, { headers: { cookie: tampered } })).status, tampered).toBe(401);
+      expect((await fetch(`${base}/api/v1/connections`, { headers: { cookie: tampered, 'x-tidings-dashboard': '1' } })).status, tampered).toBe(401);
+    }
+    // Expiry: a node whose sessions last 100 ms.
+    const brief = await node({ dashboard: { dir, sessionTtl: 100 } });
+    const short = await signInOn(brief, TEST_API_KEY);
+    expect(short.headers.get('set-cookie')).toContain('Max-Age=0');
+    const shortCookie = cookieOf(short);
+    expect((await me(brief, shortCookie)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 150));
+    expect((await me(brief, shortCookie)).status).toBe(401);
+    expect((await api(brief, shortCookie)).status).toBe(401);
+    // The 12 h cookie of the main node is cut to the brief node's sessionTtl from its issue time.
+    await new Promise((r) => setTimeout(r, 150));
+    expect((await me(brief, cookie)).status).toBe(401);
+    expect((await me(t, cookie)).status).toBe(200);
+  });
+
+  test('a removed key, or a new value for its id, ends its sessions on every node that has the change', async () => {
+    const ops = { id: 'ops', key: 'ops-admin-key-0123456789', scopes: ['admin'] as ['admin'] };
+    const admin = { id: 'admin', key: TEST_API_KEY, scopes: ['admin'] as ['admin'] };
+    const reload = (n: TestNode, apiKeys: (typeof ops)[]) => n.node.reload({ auth: { secret: TEST_SECRET }, namespaces: TEST_NAMESPACES, apiKeys });
+    const a = await node({ apiKeys: [admin, ops] });
+    const b = await node({ apiKeys: [admin, ops] });
+    const cookie = cookieOf(await signInOn(a, ops.key));
+    expect((await api(b, cookie)).status).toBe(200);
+    await reload(b, [admin]);
+    expect((await api(b, cookie)).status).toBe(401);
+    expect((await me(b, cookie)).status).toBe(401);
+    // Only the admin scope counts.
+    await reload(b, [admin, { ...ops, scopes: ['publish'] as unknown as ['admin'] }]);
+    expect((await api(b, cookie)).status).toBe(401);
+    // The same id with a new value: the old value's sessions are over.
+    await reload(a, [admin, { ...ops, key: 'ops-admin-key-rotated-0123456789' }]);
+    expect((await api(a, cookie)).status).toBe(401);
+    await reload(a, [admin, ops]);
+    expect((await api(a, cookie)).status).toBe(200);
+  });
+
+  test('without auth.secret (public keys only), the root is a secret created once in dataDir, at the first sign-in: shared by the nodes of that dataDir', async () => {
+    const { publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const pem = await exportSPKI(publicKey);
+    const dataDir = mkdtempSync(join(tmpdir(), 'tidings-dash-data-'));
+    const otherDir = mkdtempSync(join(tmpdir(), 'tidings-dash-data-'));
+    try {
+      const first = await node({ auth: { publicKey: pem }, dataDir });
+      const file = join(dataDir, 'dashboard-secret');
+      expect(existsSync(file)).toBe(false);
+      // A cookie check alone creates nothing.
+      expect((await me(first, 'tidings_dashboard=abc.def')).status).toBe(401);
+      expect(existsSync(file)).toBe(false);
+      const cookie = cookieOf(await signInOn(first, TEST_API_KEY));
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const second = await node({ auth: { publicKey: pem }, dataDir });
+      expect((await me(second, cookie)).status).toBe(200);
+      expect((await api(second, cookie)).status).toBe(200);
+      const elsewhere = await node({ auth: { publicKey: pem }, dataDir: otherDir });
+      expect((await me(elsewhere, cookie)).status).toBe(401);
+      expect(existsSync(join(otherDir, 'dashboard-secret'))).toBe(false);
+      // Nor does the data-dir secret stand in for auth.secret on a node that has one.
+      const withSecret = await node({ dataDir });
+      expect((await me(withSecret, cookie)).status).toBe(401);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(otherDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a real `tidings serve` process', () => {
+  const BIN = fileURLToPath(new URL('../../bin/tidings.js', import.meta.url));
+
+  /** `tidings serve --config` in `cwd` until SIGTERM; resolves with its port once it listens. */
+  async function serve(cwd: string) {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TIDINGS_') && k !== 'PORT') env[k] = v;
+    const child = spawn(process.execPath, [BIN, 'serve', '--config', join(cwd, 'tidings.yaml')], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`tidings serve did not listen within 20 s:\n${out}`)), 20_000);
+      child.stdout!.on('data', () => {
+        const line = out.split('\n').find((l) => l.includes('tidings listening'));
+        if (!line) return;
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { port: number }).port);
+      });
+      void exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`tidings serve exited early:\n${out}`));
+      });
+    });
+    const stop = async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(killer);
+      return code;
+    };
+    return { port, stop, output: () => out };
+  }
+
+  test('signs in, restarts the process with the same config and data dir, and the same cookie still reaches the API', async () => {
+    const { publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const pem = (await exportSPKI(publicKey)).trim().split('\n').join('\n    ');
+    // With auth.secret, and with public keys only (the root then lives in the data dir).
+    for (const auth of [`auth:\n  secret: ${TEST_SECRET}`, `auth:\n  publicKey: |\n    ${pem}`]) {
+      const cwd = mkdtempSync(join(tmpdir(), 'tidings-dash-proc-'));
+      try {
+        const key = 'process-admin-key-0123456789';
+        writeFileSync(
+          join(cwd, 'tidings.yaml'),
+          `host: 127.0.0.1\nport: 0\nlogLevel: info\nlogFormat: json\ndataDir: ./data\n${auth}\napiKeys:\n  - id: ops\n    key: ${key}\n    scopes: [admin]\ndashboard:\n  dir: ${dir}\n`,
+        );
+        const first = await serve(cwd);
+        const res = await fetch(`http://127.0.0.1:${first.port}/dashboard/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }) });
+        expect(res.status, first.output()).toBe(200);
+        const cookie = cookieOf(res);
+        expect((await fetch(`http://127.0.0.1:${first.port}/api/v1/connections`, { headers: { cookie, 'x-tidings-dashboard': '1' } })).status).toBe(200);
+        expect(await first.stop()).toBe(0);
+
+        const second = await serve(cwd);
+        try {
+          const again = await fetch(`http://127.0.0.1:${second.port}/api/v1/connections`, { headers: { cookie, 'x-tidings-dashboard': '1' } });
+          expect(again.status, auth).toBe(200);
+          expect((await (await fetch(`http://127.0.0.1:${second.port}/dashboard/api/me`, { headers: { cookie } })).json()).data.name).toBe('ops');
+        } finally {
+          expect(await second.stop()).toBe(0);
+        }
+      } finally {
+        rmSync(cwd, { recursive: true, force: true });
+      }
+    }
+  }, 60_000);
 });
 
 describe('live stats', () => {

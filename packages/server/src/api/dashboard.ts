@@ -11,8 +11,12 @@
  *
  * With the cookie and the header `X-Tidings-Dashboard: 1`, the page calls the server
  * API with the admin scope (ServerApi asks `apiKeyOf`).
+ *
+ * Sessions and connection tokens are signed with keys derived from one root secret:
+ * `auth.secret`, else a random one kept in `<dataDir>/dashboard-secret` (`DashboardRoot`).
  */
-import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +47,8 @@ export function builtDashboardDir(): string {
 }
 
 const TOKEN_TTL_SECONDS = 300;
+/** Where a node without `auth.secret` keeps the root of its dashboard keys, in `dataDir`. */
+export const DASHBOARD_SECRET_FILE = 'dashboard-secret';
 const signInBody = z.strictObject({ key: z.string().min(1).max(1024) });
 
 export interface DashboardDeps {
@@ -54,14 +60,17 @@ export interface DashboardDeps {
 
 export class Dashboard {
   readonly sessions: DashboardSessions;
-  readonly tokens = new DashboardTokens();
+  readonly tokens: DashboardTokens;
+  private readonly root: DashboardRoot;
   private readonly prefix: string;
   private readonly files: StaticApp;
 
   constructor(private readonly deps: DashboardDeps) {
     const d = deps.config.dashboard;
     this.prefix = d.path;
-    this.sessions = new DashboardSessions({ ttlMs: d.sessionTtl, maxFailures: d.signInAttempts });
+    this.root = new DashboardRoot(deps.config);
+    this.sessions = new DashboardSessions({ ttlMs: d.sessionTtl, maxFailures: d.signInAttempts, rootSecret: this.root.current });
+    this.tokens = new DashboardTokens(this.root.current);
     // The page may only talk to its own origin; nothing may frame it.
     this.files = serveStatic(d.dir || builtDashboardDir(), d.path, {
       headers: { 'content-security-policy': "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'", 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' },
@@ -77,16 +86,14 @@ export class Dashboard {
 
   /**
    * The request's session, while the key it signed in with is still an admin key of this
-   * node: removing a key (and reloading) signs its dashboards out. `dev` sessions came from
-   * a one-time code.
+   * node, with the same value: removing a key, taking its admin scope or changing its value
+   * (and reloading) signs its dashboards out. `code` sessions came from a one-time code.
    */
   private liveSession(req: IncomingMessage): DashboardSession | undefined {
     const session = this.sessions.fromCookie(req.headers.cookie);
-    if (!session || session.name === 'dev') return session;
+    if (!session || session.kind === 'code') return session;
     const key = this.deps.config.apiKeys.find((k) => k.id === session.name);
-    if (key && ApiKeyAuthenticator.allows(key, 'admin')) return session;
-    this.sessions.end(session.id);
-    return undefined;
+    return key && ApiKeyAuthenticator.allows(key, 'admin') && this.sessions.keyMatches(session, key.key) ? session : undefined;
   }
 
   /** A sign-in link for `tidings dev`: `<path>/api/sign-in?code=…`. */
@@ -130,7 +137,8 @@ export class Dashboard {
         throw new TidingsError(ErrorCode.Unauthorized, 'that is not an admin API key of this server');
       }
       attempt.succeeded();
-      return this.signedIn(res, this.sessions.create(found.id), secure);
+      this.root.ensure();
+      return this.signedIn(res, this.sessions.create({ kind: 'key', id: found.id, key: found.key }), secure);
     }
     if (route === '/sign-in' && method === 'GET') {
       const code = new URL(req.url ?? '/', 'http://localhost').searchParams.get('code') ?? '';
@@ -142,18 +150,20 @@ export class Dashboard {
         return;
       }
       attempt.succeeded();
-      const session = this.sessions.create('dev');
+      this.root.ensure();
+      const session = this.sessions.create({ kind: 'code' });
       res.writeHead(302, { location: `${this.prefix}/`, 'set-cookie': this.sessions.cookieFor(session, secure) });
       res.end();
       return;
     }
-    const session = this.liveSession(req);
     if (route === '/session' && method === 'DELETE') {
-      if (session) this.sessions.end(session.id);
+      // Clears this browser's cookie. The session is the cookie: nothing on the server to end
+      // (docs/dashboard.md says what ends every session of a key).
       res.writeHead(204, { 'set-cookie': DashboardSessions.clearCookie() });
       res.end();
       return;
     }
+    const session = this.liveSession(req);
     if (!session) throw new TidingsError(ErrorCode.Unauthorized, 'not signed in');
     if (route === '/me' && method === 'GET') return sendData(res, { name: session.name, expiresAt: session.expiresAt });
     if (route === '/token' && method === 'GET') return sendData(res, { token: await this.tokens.mint(session, TOKEN_TTL_SECONDS), expiresIn: TOKEN_TTL_SECONDS });
@@ -163,5 +173,50 @@ export class Dashboard {
   private signedIn(res: ServerResponse, session: DashboardSession, secure: boolean): void {
     res.setHeader('set-cookie', this.sessions.cookieFor(session, secure));
     sendData(res, { name: session.name, expiresAt: session.expiresAt });
+  }
+}
+
+/**
+ * The root secret of the dashboard's keys: `auth.secret` (read at each use, so a reload
+ * that rotates it ends every session), else a random secret in `<dataDir>/dashboard-secret`,
+ * created once, at the first sign-in, by whichever process gets there first (written whole
+ * to a file of its own, then linked into place: no process reads it half-written).
+ */
+class DashboardRoot {
+  private fromFile: Buffer | undefined;
+
+  constructor(private readonly config: TidingsConfig) {}
+
+  readonly current = (): string | Buffer | undefined => this.config.auth.secret ?? this.file(false);
+
+  /** Makes sure there is a root to sign with: creates the data-dir secret when there is no auth.secret. */
+  ensure(): void {
+    if (this.config.auth.secret === undefined) this.file(true);
+  }
+
+  private file(create: boolean): Buffer | undefined {
+    if (this.fromFile) return this.fromFile;
+    const path = join(this.config.dataDir, DASHBOARD_SECRET_FILE);
+    try {
+      if (!existsSync(path)) {
+        if (!create) return undefined;
+        mkdirSync(this.config.dataDir, { recursive: true });
+        const own = `${path}.${process.pid}.${randomBytes(6).toString('hex')}`;
+        writeFileSync(own, randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
+        try {
+          linkSync(own, path);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        } finally {
+          unlinkSync(own);
+        }
+      }
+      const hex = readFileSync(path, 'utf8').trim();
+      if (!/^[0-9a-f]{64,}$/.test(hex)) throw new Error(`${path} does not hold a hex secret of 32 bytes or more`);
+      this.fromFile = Buffer.from(hex, 'hex');
+      return this.fromFile;
+    } catch (err) {
+      throw new TidingsError(ErrorCode.Internal, `dashboard sessions need auth.secret or a secret in the data dir: ${(err as Error).message}`);
+    }
   }
 }
