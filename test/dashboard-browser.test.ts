@@ -16,8 +16,9 @@
  *   counts for a known set of connections (dashboards and their own channel left out).
  * - Users shows connections; one of a user's connections can be closed (the other stays),
  *   or all of them; activity arrives live; the audit log filters.
- * - The Activity page shows the entries of app scopes (not only `global`) without choosing
- *   a scope; a scope nobody watches is shown once typed, and remembered.
+ * - The Activity page shows every scope's entries by default (the server's cross-scope
+ *   listing), a scope nobody watches and the browser never saw included, live; the Scope
+ *   field narrows it to one scope.
  * - Repeated wrong keys are throttled, and the page says for how long.
  * - Screenshots at 1280×800 and 390×844 go to test-artifacts/screenshots/.
  *
@@ -422,34 +423,41 @@ describe.skipIf(chromiumMissing())('admin dashboard in Chromium', () => {
     expect(unexpectedErrors()).toEqual([]);
   }, 40_000);
 
-  test('the Activity page shows the entries of app scopes without choosing a scope', async () => {
+  test('the Activity page shows every scope by default, a scope nobody watches and this browser never saw included, and the Scope field narrows it', async () => {
     // As the demo board does: entries in scope "board", whose channel a browser watches.
     const demo = clients[0];
     if (!demo) throw new Error('the Node client demo is missing');
     const watching = await subscribed(demo, 'activity:board');
     try {
+      // A fresh browser profile for this page: no scope remembered from earlier tests.
+      await page.evaluate(() => localStorage.clear());
       const first = await server.api('POST', '/activity', { scope: 'board', type: 'task', action: 'created', actor: { id: 'ada', name: 'Ada' }, target: { id: 't_1', title: 'Board task one' } });
       expect(first.status).toBe(200);
+      // Nobody subscribes to activity:team-x and this browser never showed it.
       expect((await server.api('POST', '/activity', { scope: 'team-x', type: 'task', action: 'created', target: 'Task of an unwatched scope' })).status).toBe(200);
       await page.goto(`${server.origin}/dashboard/`, { timeout: WAIT });
       await nav('Activity & audit');
       const feed = page.getByTestId('activity-feed');
-      await feed.filter({ hasText: 'Board task one' }).waitFor({ timeout: WAIT });
+      await feed.filter({ hasText: 'Board task one' }).filter({ hasText: 'Task of an unwatched scope' }).waitFor({ timeout: WAIT });
+      expect(await feed.getByTestId('activity-scope').allInnerTexts()).toEqual(expect.arrayContaining(['board', 'team-x']));
+      // Live, in app scopes too.
       await page.getByTestId('activity-scopes').filter({ hasText: 'board' }).waitFor({ timeout: WAIT });
-      // Live, in that scope too.
       await page.getByTestId('activity-live').waitFor({ timeout: WAIT });
       await server.api('POST', '/activity', { scope: 'board', type: 'task', action: 'moved', actor: { id: 'ada', name: 'Ada' }, target: { id: 't_1', title: 'Board task two' } });
       await feed.filter({ hasText: 'Board task two' }).waitFor({ timeout: WAIT });
-      expect(await feed.innerText()).not.toContain('Task of an unwatched scope');
+      // A scope that appears after the page was opened shows up without a reload.
+      await server.api('POST', '/activity', { scope: 'team-y', type: 'task', action: 'created', target: 'Task of a new scope' });
+      await feed.filter({ hasText: 'Task of a new scope' }).waitFor({ timeout: WAIT });
 
-      // A scope nobody watches: shown once typed, then remembered by this browser.
+      // The Scope field narrows the feed to one scope; "All scopes" widens it again.
       await page.getByLabel('Scope', { exact: true }).fill('team-x');
       await page.getByRole('button', { name: 'Show', exact: true }).click();
+      await page.getByTestId('activity-scopes').filter({ hasText: 'Scope team-x only' }).waitFor({ timeout: WAIT });
       await feed.filter({ hasText: 'Task of an unwatched scope' }).waitFor({ timeout: WAIT });
-      expect(await feed.innerText()).not.toContain('Board task one');
-      await page.reload({ timeout: WAIT });
-      await page.getByRole('heading', { level: 1 }).waitFor({ timeout: WAIT });
-      await feed.filter({ hasText: 'Task of an unwatched scope' }).filter({ hasText: 'Board task two' }).waitFor({ timeout: WAIT });
+      expect(await feed.innerText()).not.toContain('Board task');
+      expect(new Set(await feed.getByTestId('activity-scope').allInnerTexts())).toEqual(new Set(['team-x']));
+      await page.getByRole('button', { name: 'All scopes', exact: true }).click();
+      await feed.filter({ hasText: 'Board task two' }).filter({ hasText: 'Task of an unwatched scope' }).waitFor({ timeout: WAIT });
       await expectLabelledControls();
     } finally {
       watching.unsubscribe();

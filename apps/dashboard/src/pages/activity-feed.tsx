@@ -2,12 +2,14 @@
  * The activity feed, live: stored entries from the API, then each new one as it is
  * published on its scope's channel `activity:<scope>`.
  *
- * By default it shows every scope the dashboard knows of, not only `global`: apps append
- * to scopes of their own (the demo board to `board`), and an operator opening this page
- * should see their activity without first guessing a scope's name. Known scopes are
- * `global`, the scopes whose channel someone is subscribed to right now (from the channel
- * listing), and the scopes this browser showed before (kept in localStorage). The
- * server API lists one scope at a time, so the feed reads each and merges them.
+ * By default it shows every scope: the server API's cross-scope listing
+ * (`GET /api/v1/activity?scope=*`, newest first, paged), so an operator opening this
+ * page sees the activity of app scopes (the demo board's `board`, ...) without knowing
+ * their names. Live updates come from the channels of the scopes the dashboard knows of:
+ * `global`, the scopes whose channel someone is subscribed to now (channel listing), the
+ * scopes in the listing, and those this browser showed before (localStorage); the listing
+ * itself is read again every few seconds for entries in any other scope. The Scope field
+ * narrows the feed to one scope.
  */
 import { useCallback, useEffect, useId, useMemo, useState, type FormEvent } from 'react';
 import { useChannel } from '@tidings/react';
@@ -20,9 +22,13 @@ import { Empty, ErrorState, Loading, Panel } from '../components/states.js';
 /** The server's `activity.namespace` (its default). */
 const ACTIVITY_NAMESPACE = 'activity';
 const FEED_SIZE = 50;
-/** Scopes read at once in the "all scopes" view. */
+/** Scope channels listened to at once in the "all scopes" view. */
 const MAX_SCOPES = 20;
 const DISCOVER_MS = 10_000;
+/** The "all scopes" listing is read again this often: it catches entries of scopes not listened to. */
+const REFRESH_ALL_MS = 5_000;
+/** `GET /activity?scope=*`: every scope. */
+const ALL_SCOPES = '*';
 const REMEMBERED_KEY = 'tidings-dashboard:activity-scopes';
 /** As the server checks scopes (features/activity.ts). */
 const SCOPE_RE = /^[A-Za-z0-9_.@-]{1,128}$/;
@@ -71,7 +77,7 @@ function remember(scopes: readonly string[]): void {
 }
 
 /** `global`, the scopes with a subscribed channel now, and those shown before; global first, then by name. */
-function useKnownScopes(): { scopes: string[]; add(scope: string): void } {
+function useKnownScopes(): { scopes: string[]; add(scope: string): void; addAll(scopes: readonly string[]): void } {
   const live = useResource(() => api.channels({ prefix: `${ACTIVITY_NAMESPACE}:`, limit: 100 }), [], { refreshMs: DISCOVER_MS });
   const [remembered, setRemembered] = useState(readRemembered);
   const scopes = useMemo(() => {
@@ -80,12 +86,21 @@ function useKnownScopes(): { scopes: string[]; add(scope: string): void } {
     return ['global', ...rest].slice(0, MAX_SCOPES);
   }, [live.data, remembered]);
   const add = useCallback((scope: string) => setRemembered((r) => (scope === 'global' || r.includes(scope) ? r : [scope, ...r].slice(0, MAX_SCOPES))), []);
+  /** Scopes seen in the listing (newest first): kept after those remembered, never pushing them out. */
+  const addAll = useCallback(
+    (seen: readonly string[]) =>
+      setRemembered((r) => {
+        const fresh = seen.filter((s, i) => s !== 'global' && SCOPE_RE.test(s) && !r.includes(s) && seen.indexOf(s) === i);
+        return fresh.length === 0 || r.length >= MAX_SCOPES ? r : [...r, ...fresh].slice(0, MAX_SCOPES);
+      }),
+    [],
+  );
   // Scopes found in the listing are kept, so they are read again once nobody watches them.
   useEffect(() => {
     for (const s of scopes) if (s !== 'global' && !remembered.includes(s)) add(s);
   }, [scopes, remembered, add]);
   useEffect(() => remember(remembered), [remembered]);
-  return { scopes, add };
+  return { scopes, add, addAll };
 }
 
 /** Listens to one scope's channel (a component per scope: hooks cannot run in a loop). */
@@ -96,29 +111,48 @@ function LiveScope({ scope, onEntry, onState }: { scope: string; onEntry(a: Acti
 }
 
 export function ActivityFeed() {
-  const { scopes: known, add } = useKnownScopes();
-  /** '' shows every known scope. */
+  const { scopes: known, add, addAll } = useKnownScopes();
+  /** '' shows every scope. */
   const [chosen, setChosen] = useState('');
   const [draft, setDraft] = useState('');
+  /** The channels listened to. */
   const scopes = chosen ? [chosen] : known;
-  const key = scopes.join(',');
-  const stored = useResource(async () => {
-    const pages = await Promise.all(scopes.map((scope) => api.activity({ scope, limit: FEED_SIZE })));
-    return pages.flatMap((p) => p.activities);
-  }, [key]);
+  const stored = useResource(() => api.activity({ scope: chosen || ALL_SCOPES, limit: FEED_SIZE }), [chosen], chosen ? {} : { refreshMs: REFRESH_ALL_MS });
+  const [older, setOlder] = useState<{ for: string; activities: Activity[]; cursor?: string; loading: boolean; error?: Error }>({ for: '', activities: [], loading: false });
   const [live, setLive] = useState<Activity[]>([]);
   const [states, setStates] = useState<Record<string, { state: string; error: Error | undefined }>>({});
   const onEntry = useCallback((a: Activity) => setLive((l) => [a, ...l.filter((x) => x.id !== a.id)].slice(0, FEED_SIZE)), []);
   const onState = useCallback((scope: string, state: string, error: Error | undefined) => setStates((s) => ({ ...s, [scope]: { state, error } })), []);
   const inputId = useId();
 
+  // Scopes found in the listing are listened to from now on.
+  useEffect(() => {
+    if (!chosen && stored.data) addAll(stored.data.activities.map((a) => a.scope));
+  }, [chosen, stored.data, addAll]);
+
+  /** Older pages belong to the view they were loaded in. */
+  const olderHere = older.for === chosen ? older : { activities: [], loading: false, cursor: undefined, error: undefined };
+  const cursor = olderHere.activities.length > 0 ? olderHere.cursor : stored.data?.nextCursor;
+  async function loadOlder() {
+    if (!cursor) return;
+    const view = chosen;
+    setOlder({ ...olderHere, for: view, loading: true, error: undefined });
+    try {
+      const page = await api.activity({ scope: view || ALL_SCOPES, limit: FEED_SIZE, cursor });
+      setOlder((o) => (o.for !== view ? o : { for: view, activities: [...o.activities, ...page.activities], ...(page.nextCursor ? { cursor: page.nextCursor } : {}), loading: false }));
+    } catch (error) {
+      setOlder((o) => (o.for !== view ? o : { ...o, loading: false, error: error as Error }));
+    }
+  }
+
   const entries = useMemo(() => {
     const byId = new Map<string, Activity>();
-    for (const a of stored.data ?? []) byId.set(a.id, a);
-    for (const a of live) if (scopes.includes(a.scope)) byId.set(a.id, a);
-    return [...byId.values()].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1)).slice(0, FEED_SIZE);
-    // eslint-disable-next-line react-hooks/exhaustive-deps -- `key` stands for `scopes`
-  }, [stored.data, live, key]);
+    for (const a of stored.data?.activities ?? []) byId.set(a.id, a);
+    for (const a of live) if (!chosen || a.scope === chosen) byId.set(a.id, a);
+    for (const a of olderHere.activities) byId.set(a.id, a);
+    return [...byId.values()].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1)).slice(0, FEED_SIZE + olderHere.activities.length);
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- olderHere stands for older and chosen
+  }, [stored.data, live, chosen, older]);
   const liveIds = useMemo(() => new Set(live.map((a) => a.id)), [live]);
 
   const current = scopes.map((s) => states[s]);
@@ -186,7 +220,7 @@ export function ActivityFeed() {
           </>
         ) : (
           <>
-            All {scopes.length} known scope{scopes.length === 1 ? '' : 's'}: {scopes.map((s, i) => [i > 0 ? ', ' : '', <code key={s}>{s}</code>])}.
+            Every scope, newest first. Live on {scopes.map((s, i) => [i > 0 ? ', ' : '', <code key={s}>{s}</code>])}; other scopes every {REFRESH_ALL_MS / 1000} s.
           </>
         )}
       </p>
@@ -201,8 +235,7 @@ export function ActivityFeed() {
         <ErrorState error={stored.error} onRetry={stored.reload} />
       ) : entries.length === 0 ? (
         <Empty title={chosen ? `No activity in scope “${chosen}”.` : 'No activity yet.'} icon="✦">
-          Entries appear here, live, as your backend records them with <code>POST /api/v1/activity</code>. A scope nobody watches and this browser has not shown yet is not listed
-          above: type its name.
+          Entries appear here, live, as your backend records them with <code>POST /api/v1/activity</code>.
         </Empty>
       ) : (
         <ol className="feed" data-testid="activity-feed" aria-live="polite" aria-relevant="additions" tabIndex={0} aria-label="Activity entries, newest first">
@@ -220,6 +253,12 @@ export function ActivityFeed() {
             </li>
           ))}
         </ol>
+      )}
+      {olderHere.error && <ErrorState compact error={olderHere.error} onRetry={() => void loadOlder()} />}
+      {cursor && entries.length > 0 && (
+        <button type="button" className="btn" onClick={() => void loadOlder()} disabled={olderHere.loading}>
+          {olderHere.loading ? 'Loading…' : 'Load older entries'}
+        </button>
       )}
     </Panel>
   );

@@ -1,5 +1,5 @@
 /**
- * The activity feed (activity-feed.tsx: every known scope by default, live) and the audit
+ * The activity feed (activity-feed.tsx: every scope by default, live) and the audit
  * log with filters.
  */
 import { useMemo, useState, type FormEvent } from 'react';
