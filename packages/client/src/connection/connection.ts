@@ -303,6 +303,11 @@ export class Connection implements ProbeHost {
         void this.#open();
         return;
       }
+      // The last transport of a round that reached nothing was answered 404: a wrong URL, not an outage.
+      if (code === 4404) {
+        this.#stop(code, reason, new TidingsError('not_found', `no Tidings endpoint at ${this.#url} (HTTP 404)`, { temporary: false, closeCode: code }));
+        return;
+      }
     } else this.#rounds.endRound();
     const reconnect = hint ? hint.reconnect : closeCodeReconnects(code);
     this.debug(`connection closed: ${code} ${reason}`, { reconnect });

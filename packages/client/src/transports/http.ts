@@ -73,6 +73,8 @@ export async function closeFor(res: { status: number; json(): Promise<unknown> }
   if (res.status === 429) return new HttpClose(4007, message);
   // Too big for the server, as WebSocket's 1009: the sender splits or refuses it.
   if (res.status === 413) return new HttpClose(1009, message);
+  // No endpoint at the URL (4404, see types.ts).
+  if (res.status === 404) return new HttpClose(4404, message);
   return new HttpClose(1006, message);
 }
 

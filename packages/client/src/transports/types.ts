@@ -11,7 +11,12 @@ export interface TransportHandlers {
   onOpen(): void;
   /** One received message (may hold several frames). */
   onMessage(text: string): void;
-  /** The transport closed, or failed to open (code 1006 when nothing better is known). */
+  /**
+   * The transport closed, or failed to open (code 1006 when nothing better is known). 4404
+   * (the SDK's own, never sent by a server): the server answered HTTP 404, there is no
+   * endpoint at the URL; a round of transports that all failed to open, the last with
+   * 4404, stops the client with a `not_found` error.
+   */
   onClose(code: number, reason: string): void;
   /**
    * The server refused one message (a single frame) as too big and did not run it, while

@@ -56,9 +56,12 @@ export function websocketTransport(WebSocketImpl: WebSocketConstructor): Transpo
       ws.onmessage = (ev) => {
         if (!closed) handlers.onMessage(toText(ev.data));
       };
-      ws.onclose = (ev) => finish(ev.code || 1006, ev.reason || '');
+      // No endpoint at the URL (4404, see types.ts): `ws` names the status of a refused handshake
+      // ("Unexpected server response: 404"); browsers cannot tell it from a network error.
+      let missing = false;
+      ws.onclose = (ev) => finish(missing ? 4404 : ev.code || 1006, missing ? 'HTTP 404' : ev.reason || '');
       // An error is always followed by a close; the close carries the code.
-      ws.onerror = () => {};
+      ws.onerror = (ev) => void (missing = / 404$/.test((ev as { message: string }).message));
       return {
         send: (text) => {
           if (!closed && ws.readyState === 1) ws.send(text);
