@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  ClientCloseCode,
   CloseCode,
   CloseReason,
   ErrorCode,
@@ -244,6 +245,12 @@ describe('docs/errors.md agrees with the code table', () => {
     }
     for (const [code, row] of documented) {
       if (closeValues.includes(code)) continue;
+      if (code === ClientCloseCode.NoEndpoint) {
+        // Reported by the SDK itself, never sent: documented as such, with its own section.
+        expect(row.name).toBe('no endpoint (SDK only, never sent)');
+        expect(doc).toContain(`\n### ${code} no endpoint (client-side)\n`);
+        continue;
+      }
       // The rest are standard codes the WebSocket layer or the network sets; Tidings never sends them.
       expect(code >= 1000 && code <= 1015, `${code} is a named code or a standard one`).toBe(true);
       expect(row.reason === '—' || row.reason.startsWith('from the WebSocket layer'), `${code}: ${row.reason}`).toBe(true);

@@ -58,6 +58,15 @@ export const CloseCode = {
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
+/**
+ * Close codes an SDK reports for what it detects itself; a server never sends them.
+ * They sit in the reconnect range, so a client that does not know them retries.
+ */
+export const ClientCloseCode = {
+  /** The URL answered HTTP 404: no Tidings endpoint there. `@tidings/client` tries its next transport and stops after a round in which every transport found none. */
+  NoEndpoint: 4404,
+} as const;
+
 /** The reason string the server sends with each of its close codes. */
 export const CloseReason: Readonly<Record<number, string>> = {
   [CloseCode.Normal]: 'normal',
