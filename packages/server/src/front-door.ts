@@ -23,7 +23,7 @@ import type { Logger } from './log.js';
 import type { AuditSink } from './ops/audit.js';
 import type { NodeMetrics } from './ops/metrics.js';
 import type { SessionServices } from './session/services.js';
-import { Session } from './session/session.js';
+import { Session, type CommandTable } from './session/session.js';
 import { HttpTransportAcceptor } from './transport/http-transports.js';
 import type { Transport, TransportRequestInfo } from './transport/transport.js';
 import { WebSocketAcceptor } from './transport/websocket.js';
@@ -44,6 +44,8 @@ export interface FrontDoorDeps {
   clientIp: ClientIpResolver;
   limits: NodeLimits;
   services: SessionServices;
+  /** What each session does with each command (session/commands.ts). */
+  commands: CommandTable;
   audit: AuditSink;
   metrics: NodeMetrics;
   /** What the server API acts through. */
@@ -97,7 +99,7 @@ export class FrontDoor {
 
   /** A new connection on any transport becomes a Session. */
   private openSession(transport: Transport, request: TransportRequestInfo, claims: ConnectionClaims | undefined) {
-    const session = new Session(this.deps.services, transport, request, claims);
+    const session = new Session(this.deps.services, this.deps.commands, transport, request, claims);
     this.connections.add(session);
     return {
       handleMessage: (text: string, bytes?: number) => session.handleMessage(text, bytes),

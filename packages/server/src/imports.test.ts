@@ -11,15 +11,6 @@ import { describe, expect, it } from 'vitest';
 
 const SRC = dirname(fileURLToPath(import.meta.url));
 
-/**
- * Cycles known and left for later. Issue 13 (section 1) breaks this one: the session imports
- * its command table, the commands import the presence feature, and the presence feature
- * imports Session. A cycle is tolerated only while every file in it is listed here.
- */
-const KNOWN_CYCLES: readonly (readonly string[])[] = [
-  ['features/presence.ts', 'session/commands.ts', 'session/durable-commands.ts', 'session/services.ts', 'session/session.ts'],
-];
-
 /** Relative `import ... from`, `import type ... from`, `export ... from` and side-effect imports. */
 const IMPORT = /^\s*(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\sfrom\s+)?['"](\.{1,2}\/[^'"]+)['"]/gm;
 
@@ -93,10 +84,8 @@ describe('server imports', () => {
     expect(graph.get('api/server-api.ts')).toContain('cluster/publisher.ts');
   });
 
-  it('has no import cycle but the known ones; none involves node.ts or api/', () => {
-    const unknown = cycles(graph).filter((c) => !KNOWN_CYCLES.some((known) => c.every((f) => known.includes(f))));
-    expect(unknown).toEqual([]);
-    for (const known of KNOWN_CYCLES) expect(known.filter((f) => f === 'node.ts' || f.startsWith('api/'))).toEqual([]);
+  it('has no import cycle', () => {
+    expect(cycles(graph)).toEqual([]);
   });
 
   it('node.ts, the composition root, is imported only by the entry points', () => {

@@ -30,6 +30,7 @@ import { watchAdminStats, type AdminStats } from './ops/admin-stats.js';
 import { LogAuditSink, type AuditSink } from './ops/audit.js';
 import { StoredAuditLog } from './ops/audit-log.js';
 import { NodeMetrics } from './ops/metrics.js';
+import { COMMAND_HANDLERS } from './session/commands.js';
 import type { Counters, SessionServices } from './session/services.js';
 import { Session } from './session/session.js';
 import { openStores } from './store/open-stores.js';
@@ -150,7 +151,7 @@ export class Tidings {
     if (broker.historyStats) metrics.setHistorySource(() => broker.historyStats!());
     const durable = { notifications, activity, progress, auditLog: this.auditLog };
     const api = { config, publisher, steering: this.steering, inspector, ready: () => this.ready, durable };
-    this.front = new FrontDoor({ config, log, verifier: this.verifier, clientIp, limits: this.limits, services, audit, metrics, api, limitHit });
+    this.front = new FrontDoor({ config, log, verifier: this.verifier, clientIp, limits: this.limits, services, commands: COMMAND_HANDLERS, audit, metrics, api, limitHit });
     const gauges = () => inspector.gauges();
     this.adminStats = watchAdminStats({ node: nodeId, version: VERSION, intervalMs: config.dashboard.statsInterval, hub, gauges, counters, metrics, broker });
     this.presenceTimer = setInterval(() => presenceFeature.refresh(hub.allSessions()), Math.max(1000, Math.floor(config.presence.ttl / 3)));

@@ -10,27 +10,50 @@
  * - Typing reaches other users' connections, is throttled per connection and
  *   expires after `typing.timeout` unless refreshed.
  */
-import { ErrorCode, isValidUserId, type PresenceResult, type PresenceStatus, type UserStatus } from '@tidings/protocol';
+import { ErrorCode, isValidUserId, type ClientInfo, type PresenceResult, type PresenceStatus, type UserStatus } from '@tidings/protocol';
 import type { TidingsConfig } from '../config/schema.js';
 import type { Broker, ControlEvent } from '../engine/broker.js';
 import type { PresenceManager } from '../engine/presence.js';
 import type { TypingEntry, TypingStore } from '../engine/typing.js';
 import type { UserStatusEntry, UserStatusStore } from '../engine/user-status.js';
 import { TidingsError } from '../errors.js';
-import type { Hooks } from '../hooks.js';
+import type { ConnectionContext, Hooks } from '../hooks.js';
 import type { Hub, HubSubscription } from '../hub/hub.js';
 import type { OutFrame } from '../wire/out-frame.js';
 import type { Logger } from '../log.js';
-import type { Session } from '../session/session.js';
 import type { Subscription } from '../session/subscription.js';
 
 /** The internal channel carrying a user's status changes. Not a valid client channel name. */
 export const statusChannel = (user: string): string => `$status:${user}`;
 
+/**
+ * What presence needs of a connection (the session is one): who it is, how it
+ * appears to others, its subscriptions, and a way to push frames to it.
+ */
+export interface PresenceMember {
+  readonly id: string;
+  /** Empty string for anonymous connections. */
+  readonly user: string;
+  readonly info: Record<string, unknown> | undefined;
+  /** How this connection appears to others (publisher info, presence). */
+  readonly clientInfo: ClientInfo;
+  /** What hooks are told about the connection (`onFollow`). */
+  readonly context: ConnectionContext;
+  readonly request: { readonly remoteAddress: string };
+  /** This connection's own status (`status` command); the user's status aggregates it. */
+  status: PresenceStatus;
+  /** Counted in the user's global status (set once connect registered it). */
+  statusTracked: boolean;
+  /** Users whose status this connection follows. */
+  readonly follows: Map<string, StatusFollow>;
+  readonly subs: ReadonlyMap<string, Subscription>;
+  push(frame: OutFrame): void;
+}
+
 export interface PresenceFeatureDeps {
   config: TidingsConfig;
   log: Logger;
-  hub: Hub<Session>;
+  hub: Hub;
   broker: Broker;
   presence: PresenceManager;
   userStatus: UserStatusStore;
@@ -44,7 +67,7 @@ export class StatusFollow implements HubSubscription {
   private held: OutFrame[] | null = [];
 
   constructor(
-    private readonly session: Session,
+    private readonly session: PresenceMember,
     readonly followed: string,
   ) {}
 
@@ -80,7 +103,7 @@ export class PresenceFeature {
   // ------------------------------------------------------------ connections and global status
 
   /** Registers a connected session in the user's status; throws `limit_exceeded` past `limits.connectionsPerUser`. */
-  async connectionOpened(session: Session): Promise<void> {
+  async connectionOpened(session: PresenceMember): Promise<void> {
     if (session.user === '') return;
     const limit = this.deps.config.limits.connectionsPerUser;
     const r = await this.deps.userStatus.addConnection(session.user, session.id, session.status, session.info, limit);
@@ -91,7 +114,7 @@ export class PresenceFeature {
   }
 
   /** Releases everything a closed session held: follows, typing, presence, status. */
-  connectionClosed(session: Session): void {
+  connectionClosed(session: PresenceMember): void {
     for (const follow of session.follows.values()) this.deps.hub.unsubscribe(follow);
     session.follows.clear();
     if (!session.statusTracked) return;
@@ -108,7 +131,7 @@ export class PresenceFeature {
   }
 
   /** Sets one connection's status everywhere: global status and every presence channel it is in. */
-  async setStatus(session: Session, status: PresenceStatus): Promise<void> {
+  async setStatus(session: PresenceMember, status: PresenceStatus): Promise<void> {
     session.status = status;
     if (session.statusTracked) {
       const changed = await this.deps.userStatus.setStatus(session.user, session.id, status);
@@ -129,7 +152,7 @@ export class PresenceFeature {
    * buffers, announces a join at the user's edge, and returns the snapshot for
    * the subscribe reply (which therefore includes the subscriber).
    */
-  async enterChannel(session: Session, sub: Subscription): Promise<PresenceResult | undefined> {
+  async enterChannel(session: PresenceMember, sub: Subscription): Promise<PresenceResult | undefined> {
     const ns = sub.target.ns;
     if (!ns.presence) return undefined;
     const client = { ...session.clientInfo, status: session.status };
@@ -143,7 +166,7 @@ export class PresenceFeature {
   }
 
   /** Takes the connection out of the channel's presence; the user's leave follows after the grace period. */
-  leaveChannel(session: Session, sub: Subscription): void {
+  leaveChannel(session: PresenceMember, sub: Subscription): void {
     this.background(() => this.stopTyping(session, sub));
     if (!sub.inPresence) return;
     sub.inPresence = false;
@@ -162,7 +185,7 @@ export class PresenceFeature {
   }
 
   /** Sets the connection's app-defined state in a channel (`null` clears). */
-  async setState(session: Session, sub: Subscription, state: unknown): Promise<void> {
+  async setState(session: PresenceMember, sub: Subscription, state: unknown): Promise<void> {
     if (!sub.inPresence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
     const max = this.deps.config.presence.maxStateSize;
     const size = state === null ? 0 : Buffer.byteLength(JSON.stringify(state) ?? '');
@@ -175,7 +198,7 @@ export class PresenceFeature {
   // ------------------------------------------------------------ typing
 
   /** Applies a `typing` command: forwards starts at most once per `typing.throttle`, stops at once. */
-  async typing(session: Session, sub: Subscription, typing: boolean): Promise<void> {
+  async typing(session: PresenceMember, sub: Subscription, typing: boolean): Promise<void> {
     if (!typing) return this.stopTyping(session, sub);
     const { timeout, throttle } = this.deps.config.typing;
     clearTimeout(sub.typingTimer);
@@ -192,7 +215,7 @@ export class PresenceFeature {
   }
 
   /** Ends the connection's typing in a channel (command, expiry, unsubscribe or disconnect). */
-  async stopTyping(session: Session, sub: Subscription): Promise<void> {
+  async stopTyping(session: PresenceMember, sub: Subscription): Promise<void> {
     clearTimeout(sub.typingTimer);
     sub.typingTimer = undefined;
     if (sub.typingSince === undefined) return;
@@ -209,7 +232,7 @@ export class PresenceFeature {
    * `status.follow` is `authenticated`; `onFollow` hooks may narrow the list or refuse.
    * Returns the current status of each user now followed.
    */
-  async follow(session: Session, users: string[]): Promise<{ follows: StatusFollow[]; statuses: Record<string, UserStatus> }> {
+  async follow(session: PresenceMember, users: string[]): Promise<{ follows: StatusFollow[]; statuses: Record<string, UserStatus> }> {
     const { config, hooks, hub, userStatus } = this.deps;
     if (config.status.follow === 'none') throw new TidingsError(ErrorCode.PermissionDenied, 'following statuses is disabled (status.follow)');
     if (session.user === '') throw new TidingsError(ErrorCode.PermissionDenied, 'anonymous connections cannot follow statuses');
@@ -235,7 +258,7 @@ export class PresenceFeature {
     return { follows, statuses };
   }
 
-  unfollow(session: Session, users: string[]): void {
+  unfollow(session: PresenceMember, users: string[]): void {
     for (const u of users) {
       const f = session.follows.get(u);
       if (!f) continue;
@@ -247,7 +270,7 @@ export class PresenceFeature {
   // ------------------------------------------------------------ upkeep and reads
 
   /** Keeps this node's entries alive in the engine (their TTL exists for nodes that die). */
-  refresh(sessions: Iterable<Session>): void {
+  refresh(sessions: Iterable<PresenceMember>): void {
     for (const session of sessions) {
       if (session.statusTracked) this.background(() => this.deps.userStatus.refresh(session.user, session.id));
       for (const sub of session.subs.values()) {
@@ -292,7 +315,7 @@ export class PresenceFeature {
   }
 }
 
-function typingEvent(session: Session, typing: boolean): ControlEvent {
+function typingEvent(session: PresenceMember, typing: boolean): ControlEvent {
   const event: ControlEvent = { type: 'typing', user: session.user, typing, exceptUser: session.user };
   if (session.info) event.info = session.info;
   return event;

@@ -34,10 +34,10 @@ import { TidingsError, toErrorBody } from '../errors.js';
 import { recoverySubscribe } from '../features/recovery.js';
 import { DURABLE_COMMAND_HANDLERS } from './durable-commands.js';
 import type { PublishRequest } from './services.js';
-import type { Session } from './session.js';
+import type { CommandHandler, CommandTable, Session } from './session.js';
 import { Subscription } from './subscription.js';
 
-type Handler<C extends Command> = (session: Session, cmd: C) => Promise<void>;
+type Handler<C extends Command> = CommandHandler<C>;
 
 /** The session closed while a command awaited something; nothing more to do. */
 class SessionClosed extends Error {}
@@ -309,7 +309,7 @@ const rpc: Handler<RpcCommand> = async (session, cmd) => {
   session.reply(cmd.id, data === undefined ? {} : { data });
 };
 
-export const COMMAND_HANDLERS: { [T in Command['type']]: Handler<Extract<Command, { type: T }>> } = {
+export const COMMAND_HANDLERS: CommandTable = {
   connect,
   refresh,
   subscribe,

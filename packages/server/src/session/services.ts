@@ -24,7 +24,6 @@ import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { AuditSink } from '../ops/audit.js';
 import type { NodeMetrics } from '../ops/metrics.js';
-import type { Session } from './session.js';
 
 /** Counters a node keeps for /stats and, later, metrics. */
 export interface Counters {
@@ -43,7 +42,8 @@ export interface SessionServices {
   readonly log: Logger;
   readonly verifier: TokenVerifier;
   readonly policy: ChannelPolicy;
-  readonly hub: Hub<Session>;
+  /** The node's registry of connections and subscribers (sessions register themselves). */
+  readonly hub: Hub;
   readonly broker: Broker;
   readonly presence: PresenceManager;
   /** Presence, status, typing and follow rules. */

@@ -31,12 +31,21 @@ import type { Flushable } from '../wire/flusher.js';
 import type { HubSession } from '../hub/hub.js';
 import { OutFrame } from '../wire/out-frame.js';
 import type { Transport, TransportRequestInfo } from '../transport/transport.js';
-import { COMMAND_HANDLERS } from './commands.js';
 import type { SessionServices } from './services.js';
 import type { StatusFollow } from '../features/presence.js';
 import type { Subscription, SubscriptionOwner } from './subscription.js';
 
 export type SessionState = 'connecting' | 'connected' | 'closed';
+
+/** Runs one command of a session (replies, or throws a TidingsError that becomes the error reply). */
+export type CommandHandler<C extends Command = Command> = (session: Session, cmd: C) => Promise<void>;
+
+/**
+ * What a session does with each command type. The session does not import it: the
+ * composition root passes the table in (session/commands.ts), so commands may know
+ * the session without the session knowing them.
+ */
+export type CommandTable = { readonly [T in Command['type']]: CommandHandler<Extract<Command, { type: T }>> };
 
 const PING = OutFrame.fromText(encodeFrame({ type: 'ping' }));
 /** Node fires longer timeouts at once. */
@@ -80,6 +89,8 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
 
   constructor(
     readonly services: SessionServices,
+    /** The command table (session/commands.ts), injected. */
+    private readonly commands: CommandTable,
     readonly transport: Transport,
     readonly request: TransportRequestInfo,
     /** Claims verified from the handshake token, before the upgrade was accepted. */
@@ -169,7 +180,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     }
     this.services.metrics.commandReceived(cmd.type);
     try {
-      await COMMAND_HANDLERS[cmd.type](this, cmd as never);
+      await this.commands[cmd.type](this, cmd as never);
     } catch (err) {
       if (this.closed) return;
       if (!(err instanceof TidingsError)) this.services.log.error({ err, client: this.id, command: cmd.type }, 'command failed');
