@@ -15,6 +15,10 @@
  *   installed in the scratch app: cheaper than a browser, and the same client code runs);
  * - TypeScript compiles each package's public types and the README examples, with NodeNext
  *   and with Bundler module resolution.
+ * - docs/deploy.md from the tarballs: `tidings serve` from the app's node_modules/.bin with
+ *   deploy/tidings.production.yaml (port and paths of this host) and deploy/tidings.env.example,
+ *   behind real nginx with TLS (test/support/nginx.ts); health, the dashboard and a Node client
+ *   over wss:// through it (skipped outside CI when nginx is missing, like nginx-proxy.test.ts).
  *
  * Also, without installing: every package carries what publishing needs, and
  * scripts/version.mjs keeps every version and internal dependency in step.
@@ -32,6 +36,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 // Plain ESM scripts (no type declarations; test/ is not type-checked).
 import { packAll, PUBLISHED } from '../scripts/pack.mjs';
 import { versionProblems } from '../scripts/version.mjs';
+import { boundFetch, type BoundFetch } from './support/bound-client.js';
+import { nginxMissing, selfSignedCert, startNginx, type NginxProcess } from './support/nginx.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const FIXTURES = join(ROOT, 'test/pack-app');
@@ -263,6 +269,84 @@ describe('installed from the tarballs into an app outside the repository', () =>
     expect(`${result.stdout ?? ''}${result.stderr ?? ''}`).toBe('');
     expect(result.code ?? 0).toBe(0);
   });
+
+  // docs/deploy.md, from the tarballs: the production config and env file, `tidings serve`
+  // from the app's own node_modules/.bin, the nginx site with TLS in front (a throwaway
+  // certificate instead of certbot's), then section 7's checks. About 2 s on top of the install.
+  test.skipIf(nginxMissing())(
+    'behind nginx with TLS as docs/deploy.md sets it up, tidings serve from the app answers health and the dashboard, and a Node client receives over wss://',
+    async () => {
+      const etc = join(work, 'etc-tidings');
+      mkdirSync(etc);
+      const dataDir = join(work, 'var-lib-tidings');
+      mkdirSync(dataDir, { mode: 0o750 });
+      // Section 2: the config example as it is, on this host's paths (the node behind nginx
+      // needs no fixed port here: 0, read back from its "tidings listening" line), and the env file.
+      let yaml = readFileSync(join(ROOT, 'deploy/tidings.production.yaml'), 'utf8');
+      yaml = replaceExactly(yaml, '\nport: 8080\n', '\nport: 0\n');
+      yaml = replaceExactly(yaml, '/var/lib/tidings', dataDir, 2);
+      const configFile = join(etc, 'tidings.yaml');
+      const envFile = join(etc, 'tidings.env');
+      writeFileSync(configFile, yaml);
+      cpSync(join(ROOT, 'deploy/tidings.env.example'), envFile);
+      const bin = join(app, 'node_modules/.bin/tidings');
+      const cert = await selfSignedCert(etc);
+      let serve: ServeProcess | undefined;
+      let nginx: NginxProcess | undefined;
+      let api: BoundFetch | undefined;
+      try {
+        // Section 3: what the unit runs, with the unit's EnvironmentFile.
+        serve = await startServe(bin, configFile, envFile, app, env);
+        // Section 4: the site file in front of it.
+        nginx = await startNginx(serve.port, cert);
+        const origin = `https://127.0.0.1:${nginx.tlsPort}`;
+        api = boundFetch('127.0.0.1', cert.pem);
+        const get = async (path: string) => {
+          const res = await api!.fetch(`${origin}${path}`);
+          return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+        };
+
+        // Section 7: health, the dashboard, a token minted with the production secret, a client.
+        const health = await get('/api/v1/health');
+        expect(health.status, `${health.text}\n${serve.output()}\n${await nginx.output()}`).toBe(200);
+        expect(JSON.parse(health.text).data.status).toBe('healthy');
+        const page = await get('/dashboard/');
+        expect(page.status).toBe(200);
+        expect(page.type).toMatch(/^text\/html/);
+        expect(page.text).toMatch(/<div id="root">/);
+        const script = /<script[^>]+src="([^"]+\.js)"/.exec(page.text)?.[1];
+        expect(script).toMatch(/^\/dashboard\/assets\//);
+        const asset = await get(script!);
+        expect(asset.status).toBe(200);
+        expect(asset.type).toMatch(/javascript/);
+
+        const token = await run('bash', ['-c', 'set -a; . "$0"; exec "$1" token alice --config "$2" --ttl 10m', envFile, bin, configFile], { cwd: app, env, timeout: STEP_TIMEOUT });
+        const apiKeys = JSON.parse(/^TIDINGS_API_KEYS='(.*)'$/m.exec(readFileSync(envFile, 'utf8'))![1]!) as { id: string; key: string }[];
+        const backendKey = apiKeys.find((k) => k.id === 'backend')!.key;
+        const { stdout } = await run(process.execPath, ['client-check.mjs'], {
+          cwd: app,
+          env: {
+            ...env,
+            // How a Node script trusts a certificate no public CA signed.
+            NODE_EXTRA_CA_CERTS: cert.certFile,
+            WS_URL: `wss://127.0.0.1:${nginx.tlsPort}/connection/websocket`,
+            TOKEN: token.stdout.trim(),
+            API_ORIGIN: origin,
+            API_KEY: backendKey,
+          },
+          timeout: STEP_TIMEOUT,
+        }).catch(async (err) => {
+          throw new Error(`client-check through nginx failed: ${err.stderr}\n${serve!.output()}\n${await nginx!.output()}`);
+        });
+        expect(JSON.parse(stdout.trim())).toMatchObject({ received: true, transport: 'websocket' });
+      } finally {
+        api?.close();
+        await nginx?.stop();
+        await serve?.stop();
+      }
+    },
+    2 * STEP_TIMEOUT,
+  );
 });
 
 // ------------------------------------------------------------------ tidings dev, from the app
@@ -333,4 +417,60 @@ async function startDev(app: string, env: NodeJS.ProcessEnv): Promise<DevProcess
     checkEnv: { WS_URL: wsUrl, TOKEN: line('TOKEN')!, API_KEY: line('API_KEY')!, API_ORIGIN: origin },
     stop,
   };
+}
+
+// ------------------------------------------------------------------ tidings serve, as the unit runs it
+
+/** Replaces `from` in a deploy file's text, failing when it is no longer there exactly `times` times. */
+function replaceExactly(text: string, from: string, to: string, times = 1): string {
+  const found = text.split(from).length - 1;
+  if (found !== times) throw new Error(`deploy file: expected ${times} × ${JSON.stringify(from)}, found ${found}: the test's rewrite needs updating`);
+  return text.split(from).join(to);
+}
+
+interface ServeProcess {
+  port: number;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `tidings serve --config <file>` with the variables of the env file, as systemd's
+ * EnvironmentFile gives them (`set -a; . file` in bash, then exec: the PID is the server's),
+ * until its "tidings listening" log line names the port. Stopped by that PID.
+ */
+async function startServe(bin: string, configFile: string, envFile: string, cwd: string, env: NodeJS.ProcessEnv): Promise<ServeProcess> {
+  const child = spawn('bash', ['-c', 'set -a; . "$0"; exec "$1" serve --config "$2"', envFile, bin, configFile], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  child.stderr!.on('data', (d: Buffer) => (out += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(killer);
+    }
+  };
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`tidings serve did not listen within ${STEP_TIMEOUT} ms:\n${out}`)), STEP_TIMEOUT);
+      child.stdout!.on('data', () => {
+        const port = /"port":(\d+).*"msg":"tidings listening"/.exec(out)?.[1];
+        if (port) {
+          clearTimeout(timer);
+          resolve(Number(port));
+        }
+      });
+      child.once('exit', (code, sig) => {
+        clearTimeout(timer);
+        reject(new Error(`tidings serve exited early (${code ?? sig}):\n${out}`));
+      });
+    });
+    return { port, output: () => out, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }

@@ -1,6 +1,7 @@
 // Run inside the scratch app made by test/pack.test.ts, from the installed tarballs only:
 // connects with @tidings/client, subscribes, and waits for a publication made through the
 // server API. Prints one JSON line; exits 0 on success, 1 on failure or after 15 s.
+// WS_URL may be wss:// through a TLS proxy: NODE_EXTRA_CA_CERTS makes Node trust its certificate.
 import { Tidings } from '@tidings/client';
 import { publishViaApi } from './publish-via-api.mjs';
 
@@ -23,7 +24,7 @@ try {
   await publishViaApi(channel, { text });
   const data = await received;
   clearTimeout(giveUp);
-  console.log(JSON.stringify({ received: data.text === text, resolved: import.meta.resolve('@tidings/client') }));
+  console.log(JSON.stringify({ received: data.text === text, transport: client.transport, resolved: import.meta.resolve('@tidings/client') }));
   client.disconnect();
   process.exit(0);
 } catch (err) {
