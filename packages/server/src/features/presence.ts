@@ -11,6 +11,7 @@
  *   expires after `typing.timeout` unless refreshed.
  */
 import { ErrorCode, isValidUserId, type ClientInfo, type PresenceResult, type PresenceStatus, type UserStatus } from '@tidings/protocol';
+import type { ResolvedChannel } from '../auth/channel-policy.js';
 import type { TidingsConfig } from '../config/schema.js';
 import type { Broker, ControlEvent } from '../engine/broker.js';
 import type { PresenceManager } from '../engine/presence.js';
@@ -21,14 +22,21 @@ import type { ConnectionContext, Hooks } from '../hooks.js';
 import type { Hub, HubSubscription } from '../hub/hub.js';
 import type { OutFrame } from '../wire/out-frame.js';
 import type { Logger } from '../log.js';
-import type { Subscription } from '../session/subscription.js';
 
 /** The internal channel carrying a user's status changes. Not a valid client channel name. */
 export const statusChannel = (user: string): string => `$status:${user}`;
 
+/** A subscription as presence sees it: its channel and the namespace settings. */
+export interface PresenceChannel {
+  readonly channel: string;
+  readonly target: ResolvedChannel;
+}
+
 /**
  * What presence needs of a connection (the session is one): who it is, how it
- * appears to others, its subscriptions, and a way to push frames to it.
+ * appears to others, its subscriptions, and a way to push frames to it. What
+ * presence remembers about it (status counted, follows, presence, typing) the
+ * feature keeps itself, by client id.
  */
 export interface PresenceMember {
   readonly id: string;
@@ -42,12 +50,30 @@ export interface PresenceMember {
   readonly request: { readonly remoteAddress: string };
   /** This connection's own status (`status` command); the user's status aggregates it. */
   status: PresenceStatus;
+  /** True once the connection ended: nothing more is kept for it. */
+  readonly closed: boolean;
+  readonly subs: ReadonlyMap<string, PresenceChannel>;
+  push(frame: OutFrame): void;
+}
+
+/** What the feature keeps of one connection in one subscription. */
+interface ChannelState {
+  /** In the channel's presence (namespaces with presence). */
+  inPresence: boolean;
+  /** Typing here: since when, when last forwarded, and the expiry timer. */
+  typingSince: number | undefined;
+  typingForwardedAt: number;
+  typingTimer: NodeJS.Timeout | undefined;
+}
+
+/** What the feature keeps of one connection. */
+interface MemberState {
   /** Counted in the user's global status (set once connect registered it). */
   statusTracked: boolean;
   /** Users whose status this connection follows. */
   readonly follows: Map<string, StatusFollow>;
-  readonly subs: ReadonlyMap<string, Subscription>;
-  push(frame: OutFrame): void;
+  /** Per subscription, by identity: a subscription that replaces another starts afresh. */
+  readonly channels: Map<PresenceChannel, ChannelState>;
 }
 
 export interface PresenceFeatureDeps {
@@ -97,6 +123,8 @@ export class StatusFollow implements HubSubscription {
 
 export class PresenceFeature {
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** By client id; dropped when the connection closes. */
+  private readonly members = new Map<string, MemberState>();
 
   constructor(private readonly deps: PresenceFeatureDeps) {}
 
@@ -109,16 +137,19 @@ export class PresenceFeature {
     const r = await this.deps.userStatus.addConnection(session.user, session.id, session.status, session.info, limit);
     if (!r.accepted) this.deps.limitHit('connections_per_user', { user: session.user, client: session.id, ip: session.request.remoteAddress });
     if (!r.accepted) throw new TidingsError(ErrorCode.LimitExceeded, `user already has ${limit} connections (limits.connectionsPerUser)`);
-    session.statusTracked = true;
+    this.stateOf(session).statusTracked = true;
     if (r.changed) this.announceStatus(r.changed);
   }
 
   /** Releases everything a closed session held: follows, typing, presence, status. */
   connectionClosed(session: PresenceMember): void {
-    for (const follow of session.follows.values()) this.deps.hub.unsubscribe(follow);
-    session.follows.clear();
-    if (!session.statusTracked) return;
-    session.statusTracked = false;
+    const state = this.members.get(session.id);
+    if (!state) return;
+    this.members.delete(session.id);
+    for (const follow of state.follows.values()) this.deps.hub.unsubscribe(follow);
+    state.follows.clear();
+    if (!state.statusTracked) return;
+    state.statusTracked = false;
     const user = session.user;
     this.background(async () => {
       const { lastConnection } = await this.deps.userStatus.removeConnection(user, session.id);
@@ -133,12 +164,12 @@ export class PresenceFeature {
   /** Sets one connection's status everywhere: global status and every presence channel it is in. */
   async setStatus(session: PresenceMember, status: PresenceStatus): Promise<void> {
     session.status = status;
-    if (session.statusTracked) {
+    if (this.members.get(session.id)?.statusTracked) {
       const changed = await this.deps.userStatus.setStatus(session.user, session.id, status);
       if (changed) this.announceStatus(changed);
     }
     await Promise.all(
-      [...session.subs.values()].filter((sub) => sub.inPresence).map(async (sub) => {
+      [...session.subs.values()].filter((sub) => this.peek(session, sub)?.inPresence).map(async (sub) => {
         const r = await this.deps.presence.update(sub.channel, session.id, { status });
         if (r.changed && r.user) await this.control(sub.channel, { type: 'presence', user: r.user });
       }),
@@ -152,12 +183,12 @@ export class PresenceFeature {
    * buffers, announces a join at the user's edge, and returns the snapshot for
    * the subscribe reply (which therefore includes the subscriber).
    */
-  async enterChannel(session: PresenceMember, sub: Subscription): Promise<PresenceResult | undefined> {
+  async enterChannel(session: PresenceMember, sub: PresenceChannel): Promise<PresenceResult | undefined> {
     const ns = sub.target.ns;
     if (!ns.presence) return undefined;
     const client = { ...session.clientInfo, status: session.status };
     const added = await this.deps.presence.add(sub.channel, client);
-    sub.inPresence = true;
+    this.channelState(session, sub).inPresence = true;
     if (added.userJoined && ns.joinLeave) await this.control(sub.channel, { type: 'join', info: session.clientInfo });
     // Another device of a user already here (an online tab beside an away one) can change the user's status.
     if (added.changed) await this.control(sub.channel, { type: 'presence', user: added.user });
@@ -166,10 +197,13 @@ export class PresenceFeature {
   }
 
   /** Takes the connection out of the channel's presence; the user's leave follows after the grace period. */
-  leaveChannel(session: PresenceMember, sub: Subscription): void {
-    this.background(() => this.stopTyping(session, sub));
-    if (!sub.inPresence) return;
-    sub.inPresence = false;
+  leaveChannel(session: PresenceMember, sub: PresenceChannel): void {
+    const ch = this.peek(session, sub);
+    if (!ch) return;
+    this.members.get(session.id)?.channels.delete(sub);
+    this.background(() => this.endTyping(session, sub.channel, ch));
+    if (!ch.inPresence) return;
+    ch.inPresence = false;
     const { channel } = sub;
     const { joinLeave } = sub.target.ns;
     const info = session.clientInfo;
@@ -185,8 +219,8 @@ export class PresenceFeature {
   }
 
   /** Sets the connection's app-defined state in a channel (`null` clears). */
-  async setState(session: PresenceMember, sub: Subscription, state: unknown): Promise<void> {
-    if (!sub.inPresence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
+  async setState(session: PresenceMember, sub: PresenceChannel, state: unknown): Promise<void> {
+    if (!this.peek(session, sub)?.inPresence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
     const max = this.deps.config.presence.maxStateSize;
     const size = state === null ? 0 : Buffer.byteLength(JSON.stringify(state) ?? '');
     if (size > max) this.deps.limitHit('presence_state_size', { user: session.user, client: session.id });
@@ -198,16 +232,17 @@ export class PresenceFeature {
   // ------------------------------------------------------------ typing
 
   /** Applies a `typing` command: forwards starts at most once per `typing.throttle`, stops at once. */
-  async typing(session: PresenceMember, sub: Subscription, typing: boolean): Promise<void> {
+  async typing(session: PresenceMember, sub: PresenceChannel, typing: boolean): Promise<void> {
     if (!typing) return this.stopTyping(session, sub);
     const { timeout, throttle } = this.deps.config.typing;
-    clearTimeout(sub.typingTimer);
-    sub.typingTimer = setTimeout(() => this.background(() => this.stopTyping(session, sub)), timeout);
-    sub.typingTimer.unref();
+    const ch = this.channelState(session, sub);
+    clearTimeout(ch.typingTimer);
+    ch.typingTimer = setTimeout(() => this.background(() => this.stopTyping(session, sub)), timeout);
+    ch.typingTimer.unref();
     const now = Date.now();
-    if (sub.typingSince !== undefined && now - sub.typingForwardedAt < throttle) return;
-    sub.typingSince ??= now;
-    sub.typingForwardedAt = now;
+    if (ch.typingSince !== undefined && now - ch.typingForwardedAt < throttle) return;
+    ch.typingSince ??= now;
+    ch.typingForwardedAt = now;
     // The stored entry outlives our own timer by a throttle interval, so it never lapses between refreshes.
     await this.deps.typing.start(sub.channel, session.user, session.info, timeout + throttle);
     // Re-announced on every forwarded refresh, so receivers can extend their own expiry.
@@ -215,14 +250,19 @@ export class PresenceFeature {
   }
 
   /** Ends the connection's typing in a channel (command, expiry, unsubscribe or disconnect). */
-  async stopTyping(session: PresenceMember, sub: Subscription): Promise<void> {
-    clearTimeout(sub.typingTimer);
-    sub.typingTimer = undefined;
-    if (sub.typingSince === undefined) return;
-    sub.typingSince = undefined;
-    await this.deps.typing.stop(sub.channel, session.user);
+  async stopTyping(session: PresenceMember, sub: PresenceChannel): Promise<void> {
+    const ch = this.peek(session, sub);
+    if (ch) await this.endTyping(session, sub.channel, ch);
+  }
+
+  private async endTyping(session: PresenceMember, channel: string, ch: ChannelState): Promise<void> {
+    clearTimeout(ch.typingTimer);
+    ch.typingTimer = undefined;
+    if (ch.typingSince === undefined) return;
+    ch.typingSince = undefined;
+    await this.deps.typing.stop(channel, session.user);
     // This connection was typing, so its stop is announced even if the stored entry already lapsed.
-    await this.control(sub.channel, typingEvent(session, false));
+    await this.control(channel, typingEvent(session, false));
   }
 
   // ------------------------------------------------------------ following statuses
@@ -243,13 +283,14 @@ export class PresenceFeature {
       const narrowed = await hook({ ...session.context, users: allowed });
       if (Array.isArray(narrowed)) allowed = allowed.filter((u) => narrowed.includes(u));
     }
-    const fresh = allowed.filter((u) => !session.follows.has(u));
-    if (session.follows.size + fresh.length > config.status.maxFollows) {
+    const state = this.stateOf(session);
+    const fresh = allowed.filter((u) => !state.follows.has(u));
+    if (state.follows.size + fresh.length > config.status.maxFollows) {
       this.deps.limitHit('max_follows', { user: session.user, client: session.id });
       throw new TidingsError(ErrorCode.LimitExceeded, `a connection may follow at most ${config.status.maxFollows} users (status.maxFollows)`);
     }
     const follows = fresh.map((u) => new StatusFollow(session, u));
-    for (const f of follows) session.follows.set(f.followed, f);
+    for (const f of follows) state.follows.set(f.followed, f);
     await Promise.all(follows.map((f) => hub.subscribe(f)));
     const entries = await Promise.all(allowed.map((u) => userStatus.get(u)));
     // No prototype: a user named `__proto__` is an entry like any other, not the object's prototype.
@@ -259,10 +300,12 @@ export class PresenceFeature {
   }
 
   unfollow(session: PresenceMember, users: string[]): void {
+    const state = this.members.get(session.id);
+    if (!state) return;
     for (const u of users) {
-      const f = session.follows.get(u);
+      const f = state.follows.get(u);
       if (!f) continue;
-      session.follows.delete(u);
+      state.follows.delete(u);
       this.deps.hub.unsubscribe(f);
     }
   }
@@ -272,10 +315,13 @@ export class PresenceFeature {
   /** Keeps this node's entries alive in the engine (their TTL exists for nodes that die). */
   refresh(sessions: Iterable<PresenceMember>): void {
     for (const session of sessions) {
-      if (session.statusTracked) this.background(() => this.deps.userStatus.refresh(session.user, session.id));
+      const state = this.members.get(session.id);
+      if (!state) continue;
+      if (state.statusTracked) this.background(() => this.deps.userStatus.refresh(session.user, session.id));
       for (const sub of session.subs.values()) {
-        if (sub.inPresence) this.background(() => this.deps.presence.add(sub.channel, { ...session.clientInfo, status: session.status }));
-        if (sub.typingSince !== undefined) {
+        const ch = state.channels.get(sub);
+        if (ch?.inPresence) this.background(() => this.deps.presence.add(sub.channel, { ...session.clientInfo, status: session.status }));
+        if (ch?.typingSince !== undefined) {
           const { timeout, throttle } = this.deps.config.typing;
           this.background(() => this.deps.typing.start(sub.channel, session.user, session.info, timeout + throttle));
         }
@@ -290,6 +336,30 @@ export class PresenceFeature {
   close(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+  }
+
+  /** What is kept for a connection, made on first use; a closed connection's is not kept. */
+  private stateOf(member: PresenceMember): MemberState {
+    let state = this.members.get(member.id);
+    if (!state) {
+      state = { statusTracked: false, follows: new Map(), channels: new Map() };
+      if (!member.closed) this.members.set(member.id, state);
+    }
+    return state;
+  }
+
+  private channelState(member: PresenceMember, sub: PresenceChannel): ChannelState {
+    const channels = this.stateOf(member).channels;
+    let ch = channels.get(sub);
+    if (!ch) {
+      ch = { inPresence: false, typingSince: undefined, typingForwardedAt: 0, typingTimer: undefined };
+      channels.set(sub, ch);
+    }
+    return ch;
+  }
+
+  private peek(member: PresenceMember, sub: PresenceChannel): ChannelState | undefined {
+    return this.members.get(member.id)?.channels.get(sub);
   }
 
   private announceStatus(entry: UserStatusEntry): void {

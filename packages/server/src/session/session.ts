@@ -32,7 +32,6 @@ import type { HubSession } from '../hub/hub.js';
 import { OutFrame } from '../wire/out-frame.js';
 import type { Transport, TransportRequestInfo } from '../transport/transport.js';
 import type { SessionServices } from './services.js';
-import type { StatusFollow } from '../features/presence.js';
 import type { Subscription, SubscriptionOwner } from './subscription.js';
 
 export type SessionState = 'connecting' | 'connected' | 'closed';
@@ -65,10 +64,6 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   readonly subs = new Map<string, Subscription>();
   /** This connection's status (`status` command); the user's status aggregates it. */
   status: PresenceStatus = 'online';
-  /** Counted in the user's global status (set once connect registered it). */
-  statusTracked = false;
-  /** Users whose status this connection follows. */
-  readonly follows = new Map<string, StatusFollow>();
 
   private readonly queue: OutFrame[] = [];
   private queuedBytes = 0;

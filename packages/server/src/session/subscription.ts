@@ -31,12 +31,6 @@ const MAX_BUFFERED = 10_000;
  */
 export class Subscription implements HubSubscription {
   private buffer: Buffered[] | null = [];
-  /** In the channel's presence (namespaces with presence). */
-  inPresence = false;
-  /** Typing state of this connection here: since when, when last forwarded, and the expiry timer. */
-  typingSince: number | undefined;
-  typingForwardedAt = 0;
-  typingTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly owner: SubscriptionOwner,
