@@ -67,25 +67,29 @@ export const ClientCloseCode = {
   NoEndpoint: 4404,
 } as const;
 
-/** The reason string the server sends with each of its close codes. */
+/**
+ * The reason string the server sends with each of its close codes. Literal keys (the
+ * `CloseCode` values) rather than computed ones: a bundler can then drop the table from a
+ * bundle that does not use it (the browser client's); `satisfies` keeps one reason per code.
+ */
 export const CloseReason: Readonly<Record<number, string>> = {
-  [CloseCode.Normal]: 'normal',
-  [CloseCode.GoingAway]: 'going away',
-  [CloseCode.MessageTooBig]: 'message too big',
-  [CloseCode.Shutdown]: 'shutdown',
-  [CloseCode.Stale]: 'stale',
-  [CloseCode.Slow]: 'slow',
-  [CloseCode.TokenExpired]: 'token expired',
-  [CloseCode.ConnectTimeout]: 'connect timeout',
-  [CloseCode.ForceReconnect]: 'force reconnect',
-  [CloseCode.InternalError]: 'internal error',
-  [CloseCode.ConnectionLimit]: 'connection limit',
-  [CloseCode.RateLimit]: 'rate limit',
-  [CloseCode.InvalidToken]: 'invalid token',
-  [CloseCode.BadRequest]: 'bad request',
-  [CloseCode.Forbidden]: 'forbidden',
-  [CloseCode.ForceDisconnect]: 'force disconnect',
-};
+  1000: 'normal',
+  1001: 'going away',
+  1009: 'message too big',
+  4000: 'shutdown',
+  4001: 'stale',
+  4002: 'slow',
+  4003: 'token expired',
+  4004: 'connect timeout',
+  4005: 'force reconnect',
+  4006: 'internal error',
+  4007: 'connection limit',
+  4008: 'rate limit',
+  4500: 'invalid token',
+  4501: 'bad request',
+  4502: 'forbidden',
+  4503: 'force disconnect',
+} satisfies Record<CloseCode, string>;
 
 /** True when a client should reconnect after a close with this code. */
 export function closeCodeReconnects(code: number): boolean {
