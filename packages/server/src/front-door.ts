@@ -113,9 +113,9 @@ export class FrontDoor {
     };
   }
 
-  /** Answers a request for the HTTP transports, the dashboard, metrics or the server API; false when the path is not Tidings'. */
+  /** Answers a request for the HTTP transports, the dashboard, metrics or the server API (426 on the WebSocket path); false when the path is not Tidings'. */
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
-    return this.http.handleRequest(req, res) || this.dashboard.handle(req, res) || this.api.handleMetrics(req, res) || this.api.handle(req, res);
+    return this.websocket.handlePlainRequest(req, res) || this.http.handleRequest(req, res) || this.dashboard.handle(req, res) || this.api.handleMetrics(req, res) || this.api.handle(req, res);
   }
 
   /** Takes a WebSocket upgrade for Tidings' path; false when the path is not Tidings'. */

@@ -29,6 +29,7 @@ import type { ClientTransport, TransportFactory, TransportHandlers } from '../tr
 import type { ClientEvents, ConnectionState, TidingsOptions } from '../types.js';
 import { decodeFrames } from '../wire.js';
 import { connectCommand } from './connect-command.js';
+import { answers404, PROBE_AFTER } from './endpoint-probe.js';
 import type { ConnectionHost } from './host.js';
 import { askToken, signedOut } from './token.js';
 import type { TransportRounds } from './transport-rounds.js';
@@ -48,6 +49,8 @@ export class Connection implements ProbeHost {
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshAttempt = 0;
   #transportOpened = false;
+  /** WebSocket-only rounds that failed to open in a row since a transport last opened. */
+  #wsFailures = 0;
   #transportTimer: ReturnType<typeof setTimeout> | undefined;
   #state: ConnectionState = 'disconnected';
   #transport: ClientTransport | null = null;
@@ -174,6 +177,7 @@ export class Connection implements ProbeHost {
       onOpen: () => {
         if (generation !== this.#generation) return;
         this.#transportOpened = true;
+        this.#wsFailures = 0;
         clearTimeout(this.#transportTimer);
         this.#onOpen(factory.name);
       },
@@ -304,9 +308,15 @@ export class Connection implements ProbeHost {
         return;
       }
       // The last transport of a round that reached nothing was answered 404: a wrong URL, not an outage.
-      if (code === 4404) {
-        this.#stop(code, reason, new TidingsError('not_found', `no Tidings endpoint at ${this.#url} (HTTP 404)`, { temporary: false, closeCode: code }));
-        return;
+      if (code === 4404) return this.#notFound(reason);
+      // A browser hides the status of a refused handshake: after a few, ask the URL itself (endpoint-probe.ts),
+      // while the backoff goes on; a 404 stops the client as above, unless it connected meanwhile.
+      if (failed === 'websocket' && ++this.#wsFailures >= PROBE_AFTER) {
+        this.#wsFailures = 0;
+        const stops = this.#stops;
+        void answers404(this.#url, this.#config.timeout).then((missing) => {
+          if (missing && stops === this.#stops && this.#state === 'connecting') this.#notFound('HTTP 404');
+        });
       }
     } else this.#rounds.endRound();
     const reconnect = hint ? hint.reconnect : closeCodeReconnects(code);
@@ -386,6 +396,10 @@ export class Connection implements ProbeHost {
     settle(this.#waiters, error ?? new TidingsError(ClientErrorCode.Disconnected, 'disconnect() was called before the connection was established', { temporary: false }));
     if (error) this.#events.emit('error', error);
     this.#events.emit('disconnected', error ? { code, reason, error } : { code, reason });
+  }
+
+  #notFound(reason: string): void {
+    this.#stop(4404, reason, new TidingsError('not_found', `no Tidings endpoint at ${this.#url} (HTTP 404)`, { temporary: false, closeCode: 4404 }));
   }
 
   #resetDeadTimer(): void {

@@ -167,6 +167,16 @@ describe('handshake', () => {
     ws.terminate();
   });
 
+  it('answers a plain GET on the WebSocket path with 426 Upgrade Required (a wrong path stays 404), so a probing client tells them apart', async () => {
+    const right = await fetch(`http://127.0.0.1:${t.port}/connection/websocket`);
+    expect(right.status).toBe(426);
+    expect(right.headers.get('upgrade')).toBe('websocket');
+    expect(await right.json()).toEqual({ error: { code: 'bad_request', message: 'this is the WebSocket endpoint: connect with a WebSocket upgrade' } });
+    const wrong = await fetch(`http://127.0.0.1:${t.port}/wrong/websocket`);
+    expect(wrong.status).toBe(404);
+    await wrong.body?.cancel();
+  });
+
   it("leaves an unknown path's upgrade to the app's own upgrade listener on an attached server", async () => {
     const { createServer } = await import('node:http');
     const server = createServer();

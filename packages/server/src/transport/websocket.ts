@@ -7,7 +7,7 @@
  * slot among its IP's open connections until its socket closes, and until its
  * `connect` is accepted it is held to the pre-connect budget (ws-guard.ts).
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { WS_BEARER_PREFIX, WS_SUBPROTOCOL } from '@tidings/protocol';
@@ -188,6 +188,19 @@ export class WebSocketAcceptor {
         rejectUpgrade(socket, unavailable ? 503 : 401, unavailable ? 'Service Unavailable' : 'Unauthorized', body);
       },
     );
+    return true;
+  }
+
+  /**
+   * A plain HTTP request (no upgrade) on our path: 426 Upgrade Required, so that a client
+   * probing the URL (the browser SDK, whose failed handshakes hide their status) tells "the
+   * endpoint is here" from a wrong URL, which answers 404. False for any other path.
+   */
+  handlePlainRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    if (safePath(req.url) !== this.deps.config.websocket.path) return false;
+    const json = JSON.stringify({ error: { code: 'bad_request', message: 'this is the WebSocket endpoint: connect with a WebSocket upgrade' } });
+    res.writeHead(426, { connection: 'Upgrade', upgrade: 'websocket', 'content-type': 'application/json', 'x-tidings-error': 'bad_request', 'content-length': Buffer.byteLength(json) });
+    res.end(req.method === 'HEAD' ? undefined : json);
     return true;
   }
 
