@@ -13,6 +13,7 @@ import { createClientIpResolver } from './auth/client-ip.js';
 import { NodeLimits } from './auth/limits.js';
 import { NodeVerifier } from './auth/node-verifier.js';
 import type { ConnectionClaims } from './auth/token-verifier.js';
+import { Channels } from './cluster/channels.js';
 import { closeEngine, engineParts, type EngineParts } from './cluster/engine-parts.js';
 import { Publisher, type BroadcastResultItem, type ServerPublishOptions } from './cluster/publisher.js';
 import { Steering, type DisconnectOptions } from './cluster/steering.js';
@@ -31,7 +32,7 @@ import { LogAuditSink, type AuditSink } from './ops/audit.js';
 import { StoredAuditLog } from './ops/audit-log.js';
 import { NodeMetrics } from './ops/metrics.js';
 import { COMMAND_HANDLERS } from './session/commands.js';
-import type { Counters, SessionServices } from './session/services.js';
+import type { Counters, SessionHub, SessionServices } from './session/services.js';
 import { Session } from './session/session.js';
 import { openStores } from './store/open-stores.js';
 import type { SqliteDatabase } from './store/sqlite/database.js';
@@ -118,18 +119,23 @@ export class Tidings {
     const limitHit = (limit: string, details: { user?: string; client?: string; ip?: string }) => this.limitHit(limit, details);
     this.limits = new NodeLimits(config, limitHit);
 
-    // The engine (in-memory unless given) and the local hub it delivers to.
+    // The engine (in-memory unless given), the local hub, and the channels between them
+    // (the engine's handler: subscribes the engine for the hub, delivers to the hub).
     const engine = (this.engine = engineParts(config, given));
     const { broker, presence, userStatus, typing } = engine;
-    const hub = (this.hub = new Hub<Session>(broker, (n) => metrics.publicationsOut(n)));
-    broker.setHandler({
-      onPublication: (channel, pub) => hub.deliverPublication(channel, pub),
-      onControl: (channel, event) => hub.deliverControl(channel, event),
-    });
+    const hub = (this.hub = new Hub<Session>((n) => metrics.publicationsOut(n)));
+    const channels = new Channels(broker, hub);
+    const sessionHub: SessionHub = {
+      addSession: (s: Session) => hub.addSession(s),
+      removeSession: (s: Session) => hub.removeSession(s),
+      subscribe: (sub) => channels.subscribe(sub),
+      unsubscribe: (sub) => channels.unsubscribe(sub),
+      subscriberCount: (channel) => hub.subscriberCount(channel),
+    };
 
     // Rules and features.
     const hooks = this.hookRegistry.hooks;
-    this.presenceFeature = new PresenceFeature({ config, log, hub, broker, presence, userStatus, typing, hooks, limitHit });
+    this.presenceFeature = new PresenceFeature({ config, log, channels, broker, presence, userStatus, typing, hooks, limitHit });
     this.policy = new ChannelPolicy(config, this.verifier);
     this.publisher = new Publisher({ config, policy: this.policy, broker, idempotency: engine.idempotency, counters: this.counters, metrics, limitHit });
     this.steering = new Steering(hub, this.policy);
@@ -138,7 +144,7 @@ export class Tidings {
     this.progress = new ProgressFeature({ config, store: engine.progress, broker, log });
     const { policy, publisher, counters, notifications, activity, progress } = this;
     const services: SessionServices = {
-      config, log, verifier: this.verifier, policy, hub, broker, presence, presenceFeature: this.presenceFeature, flusher: new Flusher(), hooks, counters,
+      config, log, verifier: this.verifier, policy, hub: sessionHub, broker, presence, presenceFeature: this.presenceFeature, flusher: new Flusher(), hooks, counters,
       version: VERSION, limitHit, metrics, audit, notifications, activity, progress,
       publish: (target, data, opts) => publisher.publishTo(target, data, opts),
       publishAllowed: (target, user) => this.limits.publishAllowed(target.parsed.namespace, target.ns, user),

@@ -5,7 +5,7 @@
  * It resolves the channel, encodes the data once (JSON that cannot be encoded is refused
  * here, before the idempotency window or history sees it), applies the namespace's history
  * settings and the per-user history budget, deduplicates by idempotency key, and counts what
- * was published. The broker then delivers to the hub (node.ts wires `setHandler`).
+ * was published. The broker then delivers to `cluster/channels.ts`, which hands it to the hub.
  *
  * This is the first part of the `cluster/` mediator of issue 13: the one place that calls
  * the engine. Today the hub, recovery and the presence feature still call it themselves.

@@ -19,7 +19,7 @@ import type { TypingEntry, TypingStore } from '../engine/typing.js';
 import type { UserStatusEntry, UserStatusStore } from '../engine/user-status.js';
 import { TidingsError } from '../errors.js';
 import type { ConnectionContext, Hooks } from '../hooks.js';
-import type { Hub, HubSubscription } from '../hub/hub.js';
+import type { HubSubscription } from '../hub/hub.js';
 import type { OutFrame } from '../wire/out-frame.js';
 import type { Logger } from '../log.js';
 
@@ -79,7 +79,8 @@ interface MemberState {
 export interface PresenceFeatureDeps {
   config: TidingsConfig;
   log: Logger;
-  hub: Hub;
+  /** Follows subscribe here (`cluster/channels.ts`: the hub first, then the engine). */
+  channels: { subscribe(sub: HubSubscription): Promise<void>; unsubscribe(sub: HubSubscription): void };
   broker: Broker;
   presence: PresenceManager;
   userStatus: UserStatusStore;
@@ -146,7 +147,7 @@ export class PresenceFeature {
     const state = this.members.get(session.id);
     if (!state) return;
     this.members.delete(session.id);
-    for (const follow of state.follows.values()) this.deps.hub.unsubscribe(follow);
+    for (const follow of state.follows.values()) this.deps.channels.unsubscribe(follow);
     state.follows.clear();
     if (!state.statusTracked) return;
     state.statusTracked = false;
@@ -273,7 +274,7 @@ export class PresenceFeature {
    * Returns the current status of each user now followed.
    */
   async follow(session: PresenceMember, users: string[]): Promise<{ follows: StatusFollow[]; statuses: Record<string, UserStatus> }> {
-    const { config, hooks, hub, userStatus } = this.deps;
+    const { config, hooks, channels, userStatus } = this.deps;
     if (config.status.follow === 'none') throw new TidingsError(ErrorCode.PermissionDenied, 'following statuses is disabled (status.follow)');
     if (session.user === '') throw new TidingsError(ErrorCode.PermissionDenied, 'anonymous connections cannot follow statuses');
     const bad = users.find((u) => !isValidUserId(u));
@@ -291,7 +292,7 @@ export class PresenceFeature {
     }
     const follows = fresh.map((u) => new StatusFollow(session, u));
     for (const f of follows) state.follows.set(f.followed, f);
-    await Promise.all(follows.map((f) => hub.subscribe(f)));
+    await Promise.all(follows.map((f) => channels.subscribe(f)));
     const entries = await Promise.all(allowed.map((u) => userStatus.get(u)));
     // No prototype: a user named `__proto__` is an entry like any other, not the object's prototype.
     const statuses: Record<string, UserStatus> = Object.create(null);
@@ -306,7 +307,7 @@ export class PresenceFeature {
       const f = state.follows.get(u);
       if (!f) continue;
       state.follows.delete(u);
-      this.deps.hub.unsubscribe(f);
+      this.deps.channels.unsubscribe(f);
     }
   }
 

@@ -20,7 +20,7 @@ import type { PresenceFeature } from '../features/presence.js';
 import type { ProgressFeature } from '../features/progress.js';
 import type { Hooks } from '../hooks.js';
 import type { Flusher } from '../wire/flusher.js';
-import type { Hub } from '../hub/hub.js';
+import type { HubSession, HubSubscription } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { AuditSink } from '../ops/audit.js';
 import type { NodeMetrics } from '../ops/metrics.js';
@@ -36,6 +36,20 @@ export interface Counters {
   slowDisconnects: number;
 }
 
+/**
+ * The node's registry of connections (the hub) and its channel subscriptions, as a session
+ * uses them. Subscribing goes through `cluster/channels.ts`: the hub first, then the engine.
+ */
+export interface SessionHub {
+  addSession(session: HubSession): void;
+  removeSession(session: HubSession): void;
+  /** Resolves once the engine delivers the channel to this node. */
+  subscribe(sub: HubSubscription): Promise<void>;
+  /** The channel's last local subscriber releases the engine subscription. */
+  unsubscribe(sub: HubSubscription): void;
+  subscriberCount(channel: string): number;
+}
+
 /** What a session needs from its node. node.ts builds it; sessions know nothing else. */
 export interface SessionServices {
   readonly config: TidingsConfig;
@@ -43,7 +57,7 @@ export interface SessionServices {
   readonly verifier: TokenVerifier;
   readonly policy: ChannelPolicy;
   /** The node's registry of connections and subscribers (sessions register themselves). */
-  readonly hub: Hub;
+  readonly hub: SessionHub;
   readonly broker: Broker;
   readonly presence: PresenceManager;
   /** Presence, status, typing and follow rules. */

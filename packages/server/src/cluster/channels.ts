@@ -1,0 +1,117 @@
+/**
+ * The channels of this node as the engine sees them: the part of `cluster/` that keeps the
+ * engine's subscriptions in step with the hub's subscribers, and the engine's handler, which
+ * hands what the engine delivers to the hub.
+ *
+ * Subscribe is hub first, then engine: a subscriber is in the hub (and buffers what arrives)
+ * before the engine is asked for the channel, so nothing delivered once the engine
+ * subscription is in place can slip past it. The engine calls of one channel (subscribe when
+ * the hub gets its first subscriber, unsubscribe when it loses its last) run one after
+ * another, in the order the hub changed: however subscribes and unsubscribes race, the last
+ * call made for a channel matches the hub, so no engine subscription is left dangling and no
+ * subscribed channel is left without one.
+ */
+import type { Push } from '@tidings/protocol';
+import { ENCODED_DATA, type Broker, type BrokerHandler, type ControlEvent, type EncodedPublication } from '../engine/broker.js';
+import type { Hub, HubSubscription } from '../hub/hub.js';
+
+const RESOLVED = Promise.resolve();
+
+export class Channels implements BrokerHandler {
+  /** Per channel with local subscribers: resolves when the engine delivers it to this node. */
+  private readonly ready = new Map<string, Promise<void>>();
+  /** The engine calls of one channel, chained: the per-channel lock. */
+  private readonly ops = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly hub: Hub,
+  ) {
+    broker.setHandler(this);
+  }
+
+  /**
+   * Registers a subscriber with the hub; from this call on it receives the channel's live
+   * publications that reach this node. The promise resolves once the engine subscription
+   * for the channel is in place (rejects if the engine fails).
+   */
+  subscribe(sub: HubSubscription): Promise<void> {
+    const { channel } = sub;
+    if (this.hub.add(sub)) {
+      this.ready.set(channel, this.enqueue(channel, () => this.broker.subscribe(channel)));
+    }
+    return this.ready.get(channel)!;
+  }
+
+  /** Removes a subscriber from the hub; the channel's last one releases the engine subscription. */
+  unsubscribe(sub: HubSubscription): void {
+    const { channel } = sub;
+    if (!this.hub.remove(sub)) return;
+    this.ready.delete(channel);
+    this.enqueue(channel, () => this.broker.unsubscribe(channel)).catch(() => {
+      // A failed unsubscribe only costs unused deliveries, which the hub drops.
+    });
+  }
+
+  /** Local subscribers of a channel. */
+  subscriberCount(channel: string): number {
+    return this.hub.subscriberCount(channel);
+  }
+
+  // ------------------------------------------------------------ BrokerHandler
+
+  /** A publication from the engine: to the hub, with the JSON of its data when the engine has it. */
+  onPublication(channel: string, pub: EncodedPublication): void {
+    this.hub.deliverPublication(channel, pub, pub[ENCODED_DATA]);
+  }
+
+  /** A control event from the engine: to the hub as the push it becomes on the wire (built only when someone here listens). */
+  onControl(channel: string, event: ControlEvent): void {
+    if (this.hub.subscriberCount(channel) === 0) return;
+    this.hub.deliverControl(channel, controlPush(channel, event), event.type === 'typing' ? event.exceptUser : undefined);
+  }
+
+  private enqueue(channel: string, op: () => Promise<void>): Promise<void> {
+    const prev = this.ops.get(channel) ?? RESOLVED;
+    const next = prev.then(op, op);
+    this.ops.set(channel, next);
+    const cleanup = () => {
+      if (this.ops.get(channel) === next) this.ops.delete(channel);
+    };
+    next.then(cleanup, cleanup);
+    return next;
+  }
+}
+
+/** The push a control event becomes on the wire. */
+function controlPush(channel: string, event: ControlEvent): Push {
+  switch (event.type) {
+    case 'join':
+    case 'leave':
+      return { type: event.type, channel, info: event.info };
+    case 'typing': {
+      const push: Push = { type: 'typing', channel, user: event.user, typing: event.typing };
+      if (event.info) push.info = event.info;
+      return push;
+    }
+    case 'presence':
+      return { type: 'presence', channel, user: event.user };
+    case 'status': {
+      // Status travels on internal channels; the push names the user, not the channel.
+      const push: Push = { type: 'status', user: event.user, status: event.status };
+      if (event.lastSeen !== undefined) push.lastSeen = event.lastSeen;
+      return push;
+    }
+    // These travel on the user's personal channel and are addressed to the user, not the channel.
+    case 'notification':
+      return { type: 'notification', notification: event.notification, unread: event.unread };
+    case 'notification_update': {
+      const push: Push = { type: 'notification_update', change: event.change, unread: event.unread };
+      if (event.ids) push.ids = event.ids;
+      if (event.all) push.all = true;
+      return push;
+    }
+    case 'progress':
+      return { type: 'progress', job: event.job };
+  }
+}
