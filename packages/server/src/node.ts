@@ -144,7 +144,7 @@ export class Tidings {
     this.progress = new ProgressFeature({ config, store: engine.progress, broker, log });
     const { policy, publisher, counters, notifications, activity, progress } = this;
     const services: SessionServices = {
-      config, log, verifier: this.verifier, policy, hub: sessionHub, broker, presence, presenceFeature: this.presenceFeature, flusher: new Flusher(), hooks, counters,
+      config, log, verifier: this.verifier, policy, hub: sessionHub, streams: channels, presence, presenceFeature: this.presenceFeature, flusher: new Flusher(), hooks, counters,
       version: VERSION, limitHit, metrics, audit, notifications, activity, progress,
       publish: (target, data, opts) => publisher.publishTo(target, data, opts),
       publishAllowed: (target, user) => this.limits.publishAllowed(target.parsed.namespace, target.ns, user),

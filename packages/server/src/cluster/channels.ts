@@ -1,7 +1,8 @@
 /**
  * The channels of this node as the engine sees them: the part of `cluster/` that keeps the
- * engine's subscriptions in step with the hub's subscribers, and the engine's handler, which
- * hands what the engine delivers to the hub.
+ * engine's subscriptions in step with the hub's subscribers, reads channel streams for
+ * recovery and `history`, and is the engine's handler, which hands what the engine delivers
+ * to the hub.
  *
  * Subscribe is hub first, then engine: a subscriber is in the hub (and buffers what arrives)
  * before the engine is asked for the channel, so nothing delivered once the engine
@@ -11,8 +12,8 @@
  * call made for a channel matches the hub, so no engine subscription is left dangling and no
  * subscribed channel is left without one.
  */
-import type { Push } from '@tidings/protocol';
-import { ENCODED_DATA, type Broker, type BrokerHandler, type ControlEvent, type EncodedPublication } from '../engine/broker.js';
+import type { Push, StreamPosition } from '@tidings/protocol';
+import { ENCODED_DATA, type Broker, type BrokerHandler, type ControlEvent, type EncodedPublication, type HistoryPage, type HistoryQuery } from '../engine/broker.js';
 import type { Hub, HubSubscription } from '../hub/hub.js';
 
 const RESOLVED = Promise.resolve();
@@ -56,6 +57,18 @@ export class Channels implements BrokerHandler {
   /** Local subscribers of a channel. */
   subscriberCount(channel: string): number {
     return this.hub.subscriberCount(channel);
+  }
+
+  // ------------------------------------------------------------ streams (recovery, history)
+
+  /** A channel stream's epoch and top offset. */
+  position(channel: string): Promise<StreamPosition> {
+    return this.broker.position(channel);
+  }
+
+  /** A page of a channel's stream, with its position (see `HistoryQuery` for `since` and gaps). */
+  history(channel: string, query: HistoryQuery): Promise<HistoryPage> {
+    return this.broker.history(channel, query);
   }
 
   // ------------------------------------------------------------ BrokerHandler

@@ -9,9 +9,16 @@
  * and never a silent gap: when the missed publications cannot all be returned,
  * the answer says `recovered: false`.
  */
-import type { StreamPosition, SubscribeResult } from '@tidings/protocol';
+import type { Publication, StreamPosition, SubscribeResult } from '@tidings/protocol';
 import type { ResolvedChannel } from '../auth/channel-policy.js';
-import type { Broker } from '../engine/broker.js';
+
+/** How recovery reads a channel's stream: `cluster/channels.ts` (which asks the engine). */
+export interface StreamReader {
+  /** The stream's epoch and top offset. */
+  position(channel: string): Promise<StreamPosition>;
+  /** Publications after `since` (none when its epoch is not the stream's), with the stream's position. */
+  history(channel: string, query: { since?: StreamPosition; limit: number; reverse?: boolean }): Promise<{ position: StreamPosition; publications: Publication[] }>;
+}
 
 export interface RecoveryOutcome {
   result: SubscribeResult;
@@ -20,7 +27,7 @@ export interface RecoveryOutcome {
 }
 
 export async function recoverySubscribe(
-  broker: Broker,
+  streams: StreamReader,
   target: ResolvedChannel,
   recover: StreamPosition | undefined,
   maxPublications: number,
@@ -35,7 +42,7 @@ export async function recoverySubscribe(
     return { result, lastOffset: undefined };
   }
   if (!recover || !ns.recover) {
-    const position = await broker.position(channel);
+    const position = await streams.position(channel);
     const result: SubscribeResult = { epoch: position.epoch, offset: position.offset, recoverable: ns.recover };
     if (recover) {
       result.recovered = false;
@@ -47,7 +54,7 @@ export async function recoverySubscribe(
   // missed publications left history (size, ttl, a byte budget's eviction), the page
   // starts after a gap: fewer publications than missed, the first above recover.offset + 1.
   // A forgotten stream (metaTtl, maxStreams) has another epoch. Either way: recovered false.
-  const page = await broker.history(channel, { since: recover, limit: maxPublications + 1 });
+  const page = await streams.history(channel, { since: recover, limit: maxPublications + 1 });
   const { position, publications } = page;
   const missed = position.offset - recover.offset;
   const complete =

@@ -57,12 +57,12 @@ async function attach(
   serverSide: boolean,
   recover: StreamPosition | undefined,
 ): Promise<{ sub: Subscription; result: SubscribeResult; lastOffset: number | undefined }> {
-  const { hub, broker, config, presenceFeature } = session.services;
+  const { hub, streams, config, presenceFeature } = session.services;
   const sub = new Subscription(session, target, serverSide);
   session.subs.set(target.channel, sub);
   try {
     await hub.subscribe(sub);
-    const { result, lastOffset } = await recoverySubscribe(broker, target, recover, config.history.recoveryMaxPublications);
+    const { result, lastOffset } = await recoverySubscribe(streams, target, recover, config.history.recoveryMaxPublications);
     const presence = await presenceFeature.enterChannel(session, sub);
     if (presence) result.presence = presence;
     if (session.closed || session.subs.get(target.channel) !== sub) throw new SessionClosed();
@@ -255,7 +255,7 @@ const history: Handler<HistoryCommand> = async (session, cmd) => {
   if (!target.ns.history) throw new TidingsError(ErrorCode.NotAvailable, 'history is off in this namespace');
   const max = session.services.config.history.maxLimit;
   const query = { limit: Math.min(cmd.limit ?? max, max), reverse: cmd.reverse === true, ...(cmd.since ? { since: cmd.since } : {}) };
-  const page = await session.services.broker.history(target.channel, query);
+  const page = await session.services.streams.history(target.channel, query);
   session.reply(cmd.id, { epoch: page.position.epoch, offset: page.position.offset, publications: page.publications });
 };
 

@@ -2,7 +2,7 @@ import type { ClientInfo } from '@tidings/protocol';
 import type { ChannelPolicy, ResolvedChannel } from '../auth/channel-policy.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { TidingsConfig } from '../config/schema.js';
-import type { Broker, PublishOutcome } from '../engine/broker.js';
+import type { PublishOutcome } from '../engine/broker.js';
 
 /** Who published, and how. */
 export interface PublishRequest {
@@ -17,6 +17,7 @@ import type { PresenceManager } from '../engine/presence.js';
 import type { ActivityFeature } from '../features/activity.js';
 import type { NotificationsFeature } from '../features/notifications.js';
 import type { PresenceFeature } from '../features/presence.js';
+import type { StreamReader } from '../features/recovery.js';
 import type { ProgressFeature } from '../features/progress.js';
 import type { Hooks } from '../hooks.js';
 import type { Flusher } from '../wire/flusher.js';
@@ -58,7 +59,8 @@ export interface SessionServices {
   readonly policy: ChannelPolicy;
   /** The node's registry of connections and subscribers (sessions register themselves). */
   readonly hub: SessionHub;
-  readonly broker: Broker;
+  /** Channel streams (position, history) for recovery and `history`, through `cluster/channels.ts`. */
+  readonly streams: StreamReader;
   readonly presence: PresenceManager;
   /** Presence, status, typing and follow rules. */
   readonly presenceFeature: PresenceFeature;
