@@ -251,6 +251,18 @@ async function listenOrFail(tidings: Tidings, config: TidingsConfig, options: Pa
   }
 }
 
+/**
+ * Exits once the log lines written so far are out. JSON lines go through an asynchronous
+ * destination: exiting at once flushed the last lines synchronously while an earlier one
+ * was still being written, so `tidings stopped` could come out before `shutting down`.
+ * A destination that cannot flush (a closed stdout) holds the exit for a second at most.
+ */
+function exitAfterLogs(tidings: Tidings, code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 1000).unref();
+  tidings.log.flush(() => process.exit(code));
+}
+
 /** First SIGINT/SIGTERM: graceful close, exit 0. A second one: exit at once. Returns whether a stop began. */
 function stopOnSignals(tidings: Tidings): () => boolean {
   let stopping = false;
@@ -259,10 +271,10 @@ function stopOnSignals(tidings: Tidings): () => boolean {
     stopping = true;
     tidings.log.info({ signal }, 'shutting down');
     tidings.close().then(
-      () => process.exit(0),
+      () => exitAfterLogs(tidings, 0),
       (err: unknown) => {
         tidings.log.error({ err }, 'shutdown failed');
-        process.exit(1);
+        exitAfterLogs(tidings, 1);
       },
     );
   };
