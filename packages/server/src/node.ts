@@ -15,6 +15,7 @@ import { NodeVerifier } from './auth/node-verifier.js';
 import type { ConnectionClaims } from './auth/token-verifier.js';
 import { Channels } from './cluster/channels.js';
 import { closeEngine, engineParts, type EngineParts } from './cluster/engine-parts.js';
+import { PresenceReads } from './cluster/presence-reads.js';
 import { Publisher, type BroadcastResultItem, type ServerPublishOptions } from './cluster/publisher.js';
 import { Steering, type DisconnectOptions } from './cluster/steering.js';
 import { ConfigError, resolveConfig, type TidingsConfig, type TidingsConfigInput } from './config/schema.js';
@@ -125,6 +126,7 @@ export class Tidings {
     const { broker, presence, userStatus, typing } = engine;
     const hub = (this.hub = new Hub<Session>((n) => metrics.publicationsOut(n)));
     const channels = new Channels(broker, hub);
+    const presenceReads = new PresenceReads(presence, userStatus);
     const sessionHub: SessionHub = {
       addSession: (s: Session) => hub.addSession(s),
       removeSession: (s: Session) => hub.removeSession(s),
@@ -135,16 +137,16 @@ export class Tidings {
 
     // Rules and features.
     const hooks = this.hookRegistry.hooks;
-    this.presenceFeature = new PresenceFeature({ config, log, channels, broker, presence, userStatus, typing, hooks, limitHit });
+    this.presenceFeature = new PresenceFeature({ config, log, channels, control: channels, presence, userStatus, typing, hooks, limitHit });
     this.policy = new ChannelPolicy(config, this.verifier);
     this.publisher = new Publisher({ config, policy: this.policy, broker, idempotency: engine.idempotency, counters: this.counters, metrics, limitHit });
     this.steering = new Steering(hub, this.policy);
-    this.notifications = new NotificationsFeature({ config, store: stores.notifications, broker, log });
+    this.notifications = new NotificationsFeature({ config, store: stores.notifications, control: channels, log });
     this.activity = new ActivityFeature({ config, store: stores.activity, log, publish: (channel, data) => this.publisher.publish(channel, data, { source: 'api' }) });
-    this.progress = new ProgressFeature({ config, store: engine.progress, broker, log });
+    this.progress = new ProgressFeature({ config, store: engine.progress, control: channels, log });
     const { policy, publisher, counters, notifications, activity, progress } = this;
     const services: SessionServices = {
-      config, log, verifier: this.verifier, policy, hub: sessionHub, streams: channels, presence, presenceFeature: this.presenceFeature, flusher: new Flusher(), hooks, counters,
+      config, log, verifier: this.verifier, policy, hub: sessionHub, streams: channels, presence: presenceReads, presenceFeature: this.presenceFeature, flusher: new Flusher(), hooks, counters,
       version: VERSION, limitHit, metrics, audit, notifications, activity, progress,
       publish: (target, data, opts) => publisher.publishTo(target, data, opts),
       publishAllowed: (target, user) => this.limits.publishAllowed(target.parsed.namespace, target.ns, user),
@@ -152,14 +154,14 @@ export class Tidings {
 
     // Inspection, the server API, the dashboard and its live stats.
     const { nodeId, presenceFeature } = this;
-    const inspector = (this.inspector = new NodeInspector({ nodeId, policy, hub, presence, userStatus, presenceFeature, counters, closing: () => !this.ready }));
+    const inspector = (this.inspector = new NodeInspector({ nodeId, policy, hub, presence: presenceReads, presenceFeature, counters, closing: () => !this.ready }));
     metrics.setSource(() => inspector.gauges());
     if (broker.historyStats) metrics.setHistorySource(() => broker.historyStats!());
     const durable = { notifications, activity, progress, auditLog: this.auditLog };
     const api = { config, publisher, steering: this.steering, inspector, ready: () => this.ready, durable };
     this.front = new FrontDoor({ config, log, verifier: this.verifier, clientIp, limits: this.limits, services, commands: COMMAND_HANDLERS, audit, metrics, api, limitHit });
     const gauges = () => inspector.gauges();
-    this.adminStats = watchAdminStats({ node: nodeId, version: VERSION, intervalMs: config.dashboard.statsInterval, hub, gauges, counters, metrics, broker });
+    this.adminStats = watchAdminStats({ node: nodeId, version: VERSION, intervalMs: config.dashboard.statsInterval, hub, gauges, counters, metrics, publish: (channel, data) => publisher.publishUncounted(channel, data) });
     this.presenceTimer = setInterval(() => presenceFeature.refresh(hub.allSessions()), Math.max(1000, Math.floor(config.presence.ttl / 3)));
     this.presenceTimer.unref();
   }

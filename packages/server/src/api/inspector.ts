@@ -4,8 +4,8 @@
  */
 import { ErrorCode, type PresenceResult } from '@tidings/protocol';
 import type { ChannelPolicy } from '../auth/channel-policy.js';
-import type { PresenceManager } from '../engine/presence.js';
-import type { UserStatusEntry, UserStatusStore } from '../engine/user-status.js';
+import type { PresenceReads } from '../cluster/presence-reads.js';
+import type { UserStatusEntry } from '../engine/user-status.js';
 import { TidingsError } from '../errors.js';
 import { publicStatus, type PresenceFeature } from '../features/presence.js';
 import type { Hub } from '../hub/hub.js';
@@ -72,8 +72,8 @@ export interface InspectorDeps {
   nodeId: string;
   policy: ChannelPolicy;
   hub: Hub<Session>;
-  presence: PresenceManager;
-  userStatus: UserStatusStore;
+  /** Presence and user status, read through `cluster/`. */
+  presence: PresenceReads;
   presenceFeature: PresenceFeature;
   counters: Counters;
   closing(): boolean;
@@ -138,24 +138,18 @@ export class NodeInspector {
   async presenceOf(channel: string): Promise<PresenceResult> {
     const target = this.deps.policy.resolve(channel);
     if (!target.ns.presence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
-    const { presence } = this.deps;
-    const [clients, users] = await Promise.all([presence.clients(target.channel), presence.users(target.channel)]);
-    return { clients, users };
+    return this.deps.presence.of(target.channel);
   }
 
   async userStatusOf(user: string): Promise<ApiUserStatus> {
-    return apiUserStatus(await this.deps.userStatus.get(user));
+    return apiUserStatus(await this.deps.presence.status(user));
   }
 
   /** Online and away users, sorted by id, paginated. */
   async onlineUsers(query: { cursor?: string; limit?: number } = {}): Promise<{ count: number; users: ApiUserStatus[]; nextCursor?: string }> {
     const limit = query.limit ?? 100;
     checkLimit(limit);
-    const { userStatus } = this.deps;
-    const [page, count] = await Promise.all([
-      userStatus.listOnline({ limit, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) }),
-      userStatus.countOnline(),
-    ]);
+    const { page, count } = await this.deps.presence.online({ limit, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) });
     const out: { count: number; users: ApiUserStatus[]; nextCursor?: string } = { count, users: page.users.map(apiUserStatus) };
     if (page.nextCursor !== undefined) out.nextCursor = page.nextCursor;
     return out;

@@ -71,6 +71,14 @@ export class Channels implements BrokerHandler {
     return this.broker.history(channel, query);
   }
 
+  /**
+   * Publishes a control event (presence, typing, status, notifications, progress) on a
+   * channel, ordered with its publications: the features' one way into the engine's channels.
+   */
+  publishControl(channel: string, event: ControlEvent): Promise<void> {
+    return this.broker.publishControl(channel, event);
+  }
+
   // ------------------------------------------------------------ BrokerHandler
 
   /** A publication from the engine: to the hub, with the JSON of its data when the engine has it. */

@@ -7,8 +7,8 @@
  * settings and the per-user history budget, deduplicates by idempotency key, and counts what
  * was published. The broker then delivers to `cluster/channels.ts`, which hands it to the hub.
  *
- * This is the first part of the `cluster/` mediator of issue 13: the one place that calls
- * the engine. Today the hub, recovery and the presence feature still call it themselves.
+ * Part of the `cluster/` mediator of issue 13, the one place that calls the engine (with
+ * `channels.ts`: subscriptions, streams, control events; `presence-reads.ts`).
  */
 import { ErrorCode, type ClientInfo, type HistoryResult, type PublishResult, type StreamPosition } from '@tidings/protocol';
 import type { ChannelPolicy, ResolvedChannel } from '../auth/channel-policy.js';
@@ -97,6 +97,14 @@ export class Publisher {
     const key = JSON.stringify(['publish', target.channel, options.idempotencyKey]);
     const { value, fresh } = await this.deps.idempotency.once(key, this.deps.config.idempotency.window, () => this.publishNow(target, data, json, options));
     return { ...value, deduplicated: !fresh };
+  }
+
+  /**
+   * The node's own live-only publications (the dashboard's stats): no channel rules, no
+   * history, not counted as traffic.
+   */
+  publishUncounted(channel: string, data: unknown): Promise<unknown> {
+    return this.deps.broker.publish(channel, data, {});
   }
 
   /** A channel's history. `limit` is capped by `history.maxLimit`. */

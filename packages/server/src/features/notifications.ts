@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { ErrorCode, NOTIFICATION_PRIORITIES, NOTIFICATION_TYPES, personalChannel, type Notification } from '@tidings/protocol';
 import type { TidingsConfig } from '../config/schema.js';
-import type { Broker, ControlEvent } from '../engine/broker.js';
+import type { ControlEvent } from '../engine/broker.js';
 import { TidingsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { BadCursorError, type NotificationCounts, type NotificationPage, type NotificationStore } from '../store/notification-store.js';
@@ -44,7 +44,8 @@ export interface NotifyResult {
 export interface NotificationsFeatureDeps {
   config: TidingsConfig;
   store: NotificationStore;
-  broker: Broker;
+  /** Control publications go through `cluster/channels.ts`. */
+  control: { publishControl(channel: string, event: ControlEvent): Promise<void> };
   log: Logger;
   now?: () => number;
 }
@@ -71,7 +72,7 @@ function notifySchema(config: TidingsConfig['notifications']) {
 
 export class NotificationsFeature {
   private readonly store: NotificationStore;
-  private readonly broker: Broker;
+  private readonly control: { publishControl(channel: string, event: ControlEvent): Promise<void> };
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly schema;
@@ -80,7 +81,7 @@ export class NotificationsFeature {
 
   constructor(deps: NotificationsFeatureDeps) {
     this.store = deps.store;
-    this.broker = deps.broker;
+    this.control = deps.control;
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
     this.schema = notifySchema(deps.config.notifications);
@@ -175,7 +176,7 @@ export class NotificationsFeature {
    */
   private background(user: string, make: () => Promise<ControlEvent>): void {
     make()
-      .then((event) => this.broker.publishControl(personalChannel(user), event))
+      .then((event) => this.control.publishControl(personalChannel(user), event))
       .catch((err) => this.log.warn({ err, user }, 'live notification delivery failed'));
   }
 }

@@ -13,7 +13,7 @@
 import { ErrorCode, isValidUserId, type ClientInfo, type PresenceResult, type PresenceStatus, type UserStatus } from '@tidings/protocol';
 import type { ResolvedChannel } from '../auth/channel-policy.js';
 import type { TidingsConfig } from '../config/schema.js';
-import type { Broker, ControlEvent } from '../engine/broker.js';
+import type { ControlEvent } from '../engine/broker.js';
 import type { PresenceManager } from '../engine/presence.js';
 import type { TypingEntry, TypingStore } from '../engine/typing.js';
 import type { UserStatusEntry, UserStatusStore } from '../engine/user-status.js';
@@ -81,7 +81,8 @@ export interface PresenceFeatureDeps {
   log: Logger;
   /** Follows subscribe here (`cluster/channels.ts`: the hub first, then the engine). */
   channels: { subscribe(sub: HubSubscription): Promise<void>; unsubscribe(sub: HubSubscription): void };
-  broker: Broker;
+  /** Control publications go through `cluster/channels.ts`. */
+  control: { publishControl(channel: string, event: ControlEvent): Promise<void> };
   presence: PresenceManager;
   userStatus: UserStatusStore;
   typing: TypingStore;
@@ -368,7 +369,7 @@ export class PresenceFeature {
   }
 
   private control(channel: string, event: ControlEvent): Promise<void> {
-    return this.deps.broker.publishControl(channel, event);
+    return this.deps.control.publishControl(channel, event);
   }
 
   private afterGrace(work: () => Promise<void>): void {

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { personalChannel, type JobProgress } from '@tidings/protocol';
 import type { TidingsConfig } from '../config/schema.js';
-import type { Broker } from '../engine/broker.js';
+import type { ControlEvent } from '../engine/broker.js';
 import type { ProgressStore } from '../engine/progress.js';
 import type { Logger } from '../log.js';
 import { checkJsonSize, parseWith, userId } from '../validate.js';
@@ -37,7 +37,8 @@ const inputSchema = z.strictObject({
 export interface ProgressFeatureDeps {
   config: TidingsConfig;
   store: ProgressStore;
-  broker: Broker;
+  /** Control publications go through `cluster/channels.ts`. */
+  control: { publishControl(channel: string, event: ControlEvent): Promise<void> };
   log: Logger;
 }
 
@@ -56,7 +57,7 @@ export class ProgressFeature {
   async report(input: ProgressInput | unknown): Promise<JobProgress> {
     const body = parseWith(inputSchema, input);
     checkJsonSize('data', body.data, 16 * 1024);
-    const { config, store, broker } = this.deps;
+    const { config, store, control } = this.deps;
     const previous = await store.get(body.user, body.jobId);
     const done = body.done === true || body.error !== undefined;
     const job: JobProgress = {
@@ -71,7 +72,7 @@ export class ProgressFeature {
     const data = body.data ?? previous?.data;
     if (data !== undefined) job.data = data;
     await store.set(body.user, job, done ? config.progress.doneTtl : config.progress.ttl, config.progress.maxJobsPerUser);
-    await broker.publishControl(personalChannel(body.user), { type: 'progress', job });
+    await control.publishControl(personalChannel(body.user), { type: 'progress', job });
     return job;
   }
 

@@ -139,8 +139,8 @@ export interface AdminStatsSources {
   gauges(): { connections: number; users: number; subscriptions: number; channels: number };
   counters: { readonly publicationsIn: number };
   metrics: { readonly errorCounts: ReadonlyMap<string, number>; readonly disconnectCounts: ReadonlyMap<string, number> };
-  /** The engine's publish: the stats' own publications go straight there and are not counted as traffic. */
-  broker: { publish(channel: string, data: unknown, options: Record<string, never>): Promise<unknown> };
+  /** The stats' own publications: live only, through `cluster/publisher.ts`, not counted as traffic. */
+  publish(channel: string, data: unknown): Promise<unknown>;
 }
 
 /** The dashboards' own connections (role `tidings-admin`): what they add to the gauges. */
@@ -167,6 +167,6 @@ export function watchAdminStats(s: AdminStatsSources): AdminStats {
     gauges: s.gauges,
     dashboardShare: () => dashboardShare(s.hub.allSessions()),
     totals: () => ({ publicationsIn: s.counters.publicationsIn, publicationsOut: s.hub.deliveredTotal, errors: s.metrics.errorCounts, disconnects: s.metrics.disconnectCounts }),
-    publish: (channel, data) => s.broker.publish(channel, data, {}),
+    publish: (channel, data) => s.publish(channel, data),
   });
 }

@@ -261,8 +261,7 @@ const history: Handler<HistoryCommand> = async (session, cmd) => {
 
 const presence: Handler<PresenceCommand> = async (session, cmd) => {
   const { channel } = requirePresence(session, cmd.channel);
-  const pm = session.services.presence;
-  const [clients, users] = await Promise.all([pm.clients(channel), pm.users(channel)]);
+  const { clients, users } = await session.services.presence.of(channel);
   session.reply(cmd.id, { clients, users });
 };
 

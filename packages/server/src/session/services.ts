@@ -1,4 +1,4 @@
-import type { ClientInfo } from '@tidings/protocol';
+import type { ClientInfo, PresenceClient, PresenceUser } from '@tidings/protocol';
 import type { ChannelPolicy, ResolvedChannel } from '../auth/channel-policy.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { TidingsConfig } from '../config/schema.js';
@@ -13,7 +13,7 @@ export interface PublishRequest {
 
 /** A publish's outcome, and whether an idempotency key matched an earlier publish (nothing published now). */
 export type PublishedOutcome = PublishOutcome & { deduplicated: boolean };
-import type { PresenceManager } from '../engine/presence.js';
+import type { PresenceStats } from '../engine/presence.js';
 import type { ActivityFeature } from '../features/activity.js';
 import type { NotificationsFeature } from '../features/notifications.js';
 import type { PresenceFeature } from '../features/presence.js';
@@ -51,6 +51,12 @@ export interface SessionHub {
   subscriberCount(channel: string): number;
 }
 
+/** How the `presence` and `presence_stats` commands read a channel's presence. */
+export interface PresenceReader {
+  of(channel: string): Promise<{ clients: Record<string, PresenceClient>; users: PresenceUser[] }>;
+  stats(channel: string): Promise<PresenceStats>;
+}
+
 /** What a session needs from its node. node.ts builds it; sessions know nothing else. */
 export interface SessionServices {
   readonly config: TidingsConfig;
@@ -61,7 +67,8 @@ export interface SessionServices {
   readonly hub: SessionHub;
   /** Channel streams (position, history) for recovery and `history`, through `cluster/channels.ts`. */
   readonly streams: StreamReader;
-  readonly presence: PresenceManager;
+  /** A channel's presence and its counts, read through `cluster/presence-reads.ts`. */
+  readonly presence: PresenceReader;
   /** Presence, status, typing and follow rules. */
   readonly presenceFeature: PresenceFeature;
   readonly flusher: Flusher;
