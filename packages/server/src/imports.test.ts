@@ -2,7 +2,7 @@
  * The import graph of packages/server/src (source files, tests left out) keeps the shape
  * docs/architecture.md describes: no import cycles (type-only imports count: a cycle of
  * types is a cycle of knowledge), the composition root imported only by the entry points,
- * api/ independent of transport/, and wire/ a floor.
+ * api/ independent of transport/, wire/ a floor, and cluster/ the only caller of the engine.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, posix, relative, sep } from 'node:path';
@@ -36,6 +36,37 @@ function importGraph(): Map<string, Set<string>> {
     graph.set(from, targets);
   }
   return graph;
+}
+
+/** An import clause: `type` keyword, what it names, and the file (relative specifier). */
+const CLAUSE = /^\s*(import|export)\s+(type\s+)?([^'";]*?)\s+from\s+['"](\.{1,2}\/[^'"]+)['"]/gm;
+
+interface EngineImport {
+  file: string;
+  target: string;
+  /** Names imported for their value (classes, functions, constants), not as types. */
+  values: string[];
+  /** Every name imported. */
+  names: string[];
+}
+
+/** Imports of engine/ files from files outside engine/. */
+function engineImports(): EngineImport[] {
+  const out: EngineImport[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const from = relative(SRC, file).split(sep).join('/');
+    if (from.startsWith('engine/')) continue;
+    for (const m of readFileSync(file, 'utf8').matchAll(CLAUSE)) {
+      const target = posix.normalize(posix.join(posix.dirname(from), m[4]!.replace(/\.js$/, '.ts')));
+      if (!target.startsWith('engine/')) continue;
+      const typeOnly = m[2] !== undefined;
+      const specifiers = m[3]!.replace(/[{}]/g, '').split(',').map((x) => x.trim()).filter(Boolean);
+      const names = specifiers.map((x) => x.replace(/^type\s+/, '').split(/\s+as\s+/)[0]!);
+      const values = typeOnly ? [] : specifiers.filter((x) => !x.startsWith('type ')).map((x) => x.split(/\s+as\s+/)[0]!);
+      out.push({ file: from, target, values, names });
+    }
+  }
+  return out;
 }
 
 /** Strongly connected components with more than one file, or a file importing itself (Tarjan). */
@@ -102,5 +133,37 @@ describe('server imports', () => {
     const allowed = (t: string) => t.startsWith('wire/') || t === 'errors.ts' || t === 'auth/origin.ts';
     const up = [...graph].filter(([file]) => file.startsWith('wire/')).flatMap(([file, targets]) => [...targets].filter((t) => !allowed(t)).map((t) => `${file} -> ${t}`));
     expect(up).toEqual([]);
+  });
+
+  describe('cluster/ is the only caller of the engine', () => {
+    const imports = engineImports();
+
+    it('reads the engine imports (cluster/channels.ts is the broker handler)', () => {
+      expect(imports.find((i) => i.file === 'cluster/channels.ts' && i.target === 'engine/broker.ts')?.names).toContain('BrokerHandler');
+    });
+
+    it('only cluster/, the entry point index.ts and test-support/ import runtime code from engine/ (one named exception)', () => {
+      // features/publish-data.ts: HistoryBudgetError, the error the engine throws when a history budget refuses a publication.
+      const exceptions = new Set(['features/publish-data.ts -> engine/broker.ts: HistoryBudgetError']);
+      const allowed = (file: string) => file.startsWith('cluster/') || file === 'index.ts' || file.startsWith('test-support/');
+      const found = imports.filter((i) => i.values.length > 0 && !allowed(i.file)).map((i) => `${i.file} -> ${i.target}: ${i.values.join(', ')}`);
+      expect(found.filter((f) => !exceptions.has(f))).toEqual([]);
+    });
+
+    it('hub/ imports nothing from engine/, not even types', () => {
+      expect(imports.filter((i) => i.file.startsWith('hub/')).map((i) => i.file)).toEqual([]);
+    });
+
+    it('no file of session/, api/, ops/ or hub/ names an engine interface; the features that still do are listed', () => {
+      const interfaces = new Set(['Broker', 'PresenceManager', 'UserStatusStore', 'TypingStore', 'IdempotencyStore', 'ProgressStore']);
+      const naming = imports.filter((i) => i.names.some((n) => interfaces.has(n)));
+      const outside = (file: string) => file.startsWith('session/') || file.startsWith('api/') || file.startsWith('ops/') || file.startsWith('hub/');
+      expect(naming.filter((i) => outside(i.file)).map((i) => i.file)).toEqual([]);
+      // Known, for the rest of issue 13: presence writes presence, status and typing through the
+      // engine's stores, progress keeps job state in its store. Their control publications (and
+      // the notifications') go through cluster/channels.ts and name no Broker.
+      const features = [...new Set(naming.filter((i) => i.file.startsWith('features/')).map((i) => i.file))].sort();
+      expect(features).toEqual(['features/presence.ts', 'features/progress.ts']);
+    });
   });
 });
