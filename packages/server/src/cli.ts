@@ -252,15 +252,14 @@ async function listenOrFail(tidings: Tidings, config: TidingsConfig, options: Pa
 }
 
 /**
- * Exits once the log lines written so far are out. JSON lines go through an asynchronous
- * destination: exiting at once flushed the last lines synchronously while an earlier one
- * was still being written, so `tidings stopped` could come out before `shutting down`.
- * A destination that cannot flush (a closed stdout) holds the exit for a second at most.
+ * Ends the process once what is pending has run, log writes included. JSON lines go through
+ * an asynchronous destination: `process.exit` at once wrote the last lines synchronously
+ * while an earlier one was still being written, so `tidings stopped` could come out before
+ * `shutting down`. Anything left holding the event loop open gets a second at most.
  */
-function exitAfterLogs(tidings: Tidings, code: number): void {
+function exitAfterLogs(code: number): void {
   process.exitCode = code;
   setTimeout(() => process.exit(code), 1000).unref();
-  tidings.log.flush(() => process.exit(code));
 }
 
 /** First SIGINT/SIGTERM: graceful close, exit 0. A second one: exit at once. Returns whether a stop began. */
@@ -271,10 +270,10 @@ function stopOnSignals(tidings: Tidings): () => boolean {
     stopping = true;
     tidings.log.info({ signal }, 'shutting down');
     tidings.close().then(
-      () => exitAfterLogs(tidings, 0),
+      () => exitAfterLogs(0),
       (err: unknown) => {
         tidings.log.error({ err }, 'shutdown failed');
-        exitAfterLogs(tidings, 1);
+        exitAfterLogs(1);
       },
     );
   };
