@@ -1,0 +1,28 @@
+/**
+ * The engine: everything a node shares with the other nodes of a deployment, as one bundle.
+ * `cluster/` is the only caller of its parts (see docs/architecture.md).
+ *
+ * Implementations: the memory engine (`engine/memory/memory-cluster.ts`; nodes in one process
+ * share one state through per-node handles), the IPC engine of `tidings serve --workers`
+ * (`engine/ipc/`; the primary process holds a memory engine and each worker a handle to it)
+ * and, later, Redis.
+ */
+import type { Broker } from './broker.js';
+import type { NodeBus } from './node-bus.js';
+import type { PresenceManager } from './presence.js';
+import type { ProgressStore } from './progress.js';
+import type { SharedLimits } from './shared-limits.js';
+import type { TypingStore } from './typing.js';
+import type { UserStatusStore } from './user-status.js';
+
+export interface Engine {
+  readonly broker: Broker;
+  readonly presence: PresenceManager;
+  readonly userStatus: UserStatusStore;
+  readonly typing: TypingStore;
+  readonly progress: ProgressStore;
+  readonly bus: NodeBus;
+  readonly limits: SharedLimits;
+  /** Releases this node's handle (its subscriptions, bus membership, limit slots); shared state stays for other nodes. */
+  close(): Promise<void>;
+}
