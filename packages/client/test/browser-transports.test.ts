@@ -488,5 +488,37 @@ describe.skipIf(chromiumMissing())('transports in Chromium', () => {
     const unexpected = opened.watch.errors.filter((e) => !/WebSocket connection to '.*' failed/.test(e));
     expect(unexpected, `page console:\n${opened.watch.console.join('\n')}`).toEqual([]);
   });
+  test('a wrong path from another origin, WebSocket only: the endpoint probe sees the 404 (CORS headers on it) and the client stops with not_found', async () => {
+    const opened = await openPage();
+    const { page } = opened;
+    const wrong = `ws://127.0.0.1:${server.port}/wrong/websocket`;
+    const token = await server.token('page-wrong-path');
+    // connect() rejects once the client stops; the page reports what it saw.
+    const outcome = await within(
+      page.evaluate(
+        async (args) => {
+          try {
+            await (window as unknown as PageGlobals).harness.start(args);
+            return 'connected';
+          } catch (err) {
+            return String((err as Error).message);
+          }
+        },
+        { url: wrong, options: { transports: ['websocket'], token }, channel: 'chat:never', wait: 8_000 },
+      ),
+      10_000,
+      'starting the page client on a wrong path',
+    );
+    expect(outcome).not.toBe('connected');
+    const s = await eventually(page, 'the client stopped with not_found', (x) => x.state === 'disconnected', 8_000);
+    expect(s.errors).toContain(`client: not_found: no Tidings endpoint at ${wrong} (HTTP 404)`);
+    expect(s.connected).toEqual([]);
+    // The probe was a plain GET of the WebSocket URL over http, from the page's origin.
+    expect(opened.requests).toContain(`fetch GET http://127.0.0.1:${server.port}/wrong/websocket`);
+    const tried = opened.sockets.length;
+    expect(tried).toBeGreaterThanOrEqual(3);
+    await sleep(600);
+    expect(opened.sockets.length, 'no handshake after the stop').toBe(tried);
+  });
 });
 

@@ -28,6 +28,7 @@ import { HttpTransportAcceptor } from './transport/http-transports.js';
 import type { Transport, TransportRequestInfo } from './transport/transport.js';
 import { WebSocketAcceptor } from './transport/websocket.js';
 import { VERSION } from './version.js';
+import { createCorsPolicy, type CorsPolicy } from './wire/cors.js';
 import { sendError } from './wire/http-responses.js';
 
 export interface ListenOptions {
@@ -63,10 +64,13 @@ export class FrontDoor {
   private readonly ownServers: Server[] = [];
   /** Every open connection, including those that have not sent `connect` yet (the hub holds only connected ones). */
   private readonly connections = new Set<Session>();
+  /** CORS of the generic 404, so a cross-origin page's client can tell a wrong path from an outage. */
+  private readonly cors: CorsPolicy;
 
   constructor(private readonly deps: FrontDoorDeps) {
     const { config, log, clientIp, audit, metrics, limitHit } = deps;
     const originAllowed = createOriginCheck(config.allowedOrigins);
+    this.cors = createCorsPolicy(config.allowedOrigins);
     const badRequest = () => {
       deps.services.counters.badRequests++;
       metrics.error('bad_request');
@@ -129,8 +133,17 @@ export class FrontDoor {
       handleRequest: (req, res) => this.handleRequest(req, res),
       handleUpgrade: (req, socket, head) => this.handleUpgrade(req, socket, head),
       refuseUpgrade: (req, socket) => this.websocket.refuseUnknownPath(req, socket),
+      notFound: (req, res) => this.notFound(req, res),
       closing: () => this.closing,
     });
+  }
+
+  /**
+   * A path nobody takes: 404, with CORS headers for an allowed origin, so the browser client's
+   * endpoint probe (a plain GET of its WebSocket URL) sees the status from another origin.
+   */
+  notFound(req: IncomingMessage, res: ServerResponse): void {
+    sendError(res, ErrorCode.NotFound, 'not found', { headers: this.cors(req.headers.origin, req.headers.host) });
   }
 
   /** Starts a server of this node's own (closed by `close`); resolves with the bound address. */
@@ -142,7 +155,7 @@ export class FrontDoor {
       server.on('request', (req: IncomingMessage, res: ServerResponse) => {
         if (landing(req, res)) return;
         if (onRequest) onRequest(req, res);
-        else sendError(res, ErrorCode.NotFound, 'not found');
+        else this.notFound(req, res);
       });
     } else if (onRequest) server.on('request', onRequest);
     this.attach(server);

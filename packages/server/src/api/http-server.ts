@@ -3,8 +3,6 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ErrorCode } from '@tidings/protocol';
-import { sendError } from '../wire/http-responses.js';
 
 export interface HttpHandlers {
   /** True when the request was Tidings' (and is being answered). */
@@ -13,6 +11,8 @@ export interface HttpHandlers {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   /** Answers an upgrade that nobody on the server takes (404 with a hint). */
   refuseUpgrade(req: IncomingMessage, socket: Duplex): void;
+  /** Answers a request that nobody on the server takes (404, with CORS headers for an allowed origin). */
+  notFound(req: IncomingMessage, res: ServerResponse): void;
   /** While shutting down, answered requests close their connection. */
   closing(): boolean;
 }
@@ -27,7 +27,7 @@ export function attachHandlers(server: Server, handlers: HttpHandlers): void {
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (handlers.closing()) res.setHeader('connection', 'close');
     if (handlers.handleRequest(req, res)) return;
-    if (previous.length === 0) sendError(res, ErrorCode.NotFound, 'not found');
+    if (previous.length === 0) handlers.notFound(req, res);
     for (const listener of previous) listener.call(server, req, res);
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
