@@ -46,11 +46,12 @@ export class MemorySharedLimits {
   private readonly slots = new Map<string, Map<string, MemoryLimitsNode>>();
   private readonly buckets = new Map<string, Bucket>();
   private readonly nodes = new Set<MemoryLimitsNode>();
-  private readonly timer: NodeJS.Timeout;
+  private readonly sweepIntervalMs: number;
+  /** Runs only while buckets exist. */
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(options: MemorySharedLimitsOptions = {}) {
-    this.timer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 10_000);
-    this.timer.unref();
+    this.sweepIntervalMs = options.sweepIntervalMs ?? 10_000;
   }
 
   /** A handle for one node: its slots are released when the handle closes. */
@@ -63,6 +64,7 @@ export class MemorySharedLimits {
   /** Closes every handle (releasing all slots) and forgets the buckets. */
   async close(): Promise<void> {
     clearInterval(this.timer);
+    this.timer = undefined;
     await Promise.all([...this.nodes].map((n) => n.close()));
     this.buckets.clear();
   }
@@ -108,6 +110,10 @@ export class MemorySharedLimits {
       // A key's rate changed (a namespace was reloaded): start it again, full.
       bucket = new Bucket(ratePerSecond, burst);
       this.buckets.set(key, bucket);
+      if (!this.timer) {
+        this.timer = setInterval(() => this.sweep(), this.sweepIntervalMs);
+        this.timer.unref();
+      }
     }
     return bucket.take();
   }
@@ -119,6 +125,10 @@ export class MemorySharedLimits {
 
   private sweep(): void {
     for (const [key, bucket] of this.buckets) if (bucket.idle()) this.buckets.delete(key);
+    if (this.buckets.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
   }
 }
 
