@@ -16,6 +16,8 @@ import type { ConnectionClaims } from './auth/token-verifier.js';
 import { Channels } from './cluster/channels.js';
 import { closeEngine, engineParts, type EngineParts } from './cluster/engine-parts.js';
 import { PresenceReads } from './cluster/presence-reads.js';
+import { PresenceWrites } from './cluster/presence-writes.js';
+import { ProgressState } from './cluster/progress-state.js';
 import { Publisher, type BroadcastResultItem, type ServerPublishOptions } from './cluster/publisher.js';
 import { Steering, type DisconnectOptions } from './cluster/steering.js';
 import { ConfigError, resolveConfig, type TidingsConfig, type TidingsConfigInput } from './config/schema.js';
@@ -137,13 +139,13 @@ export class Tidings {
 
     // Rules and features.
     const hooks = this.hookRegistry.hooks;
-    this.presenceFeature = new PresenceFeature({ config, log, channels, control: channels, presence, userStatus, typing, hooks, limitHit });
+    this.presenceFeature = new PresenceFeature({ config, log, channels, control: channels, state: new PresenceWrites(presence, userStatus, typing), hooks, limitHit });
     this.policy = new ChannelPolicy(config, this.verifier);
     this.publisher = new Publisher({ config, policy: this.policy, broker, idempotency: engine.idempotency, counters: this.counters, metrics, limitHit });
     this.steering = new Steering(hub, this.policy);
     this.notifications = new NotificationsFeature({ config, store: stores.notifications, control: channels, log });
     this.activity = new ActivityFeature({ config, store: stores.activity, log, publish: (channel, data) => this.publisher.publish(channel, data, { source: 'api' }) });
-    this.progress = new ProgressFeature({ config, store: engine.progress, control: channels, log });
+    this.progress = new ProgressFeature({ config, store: new ProgressState(engine.progress), control: channels, log });
     const { policy, publisher, counters, notifications, activity, progress } = this;
     const services: SessionServices = {
       config, log, verifier: this.verifier, policy, hub: sessionHub, streams: channels, presence: presenceReads, presenceFeature: this.presenceFeature, flusher: new Flusher(), hooks, counters,

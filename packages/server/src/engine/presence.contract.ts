@@ -8,6 +8,15 @@ import type { PresenceManager } from './presence.js';
 
 export type PresenceFactory = (options: { ttlMs: number }) => Promise<PresenceManager>;
 
+/** Two nodes' handles to one shared presence state (for memory: the same instance twice). */
+export interface TwoPresenceNodes {
+  a: PresenceManager;
+  b: PresenceManager;
+  /** Closes both handles and the shared state. */
+  close(): Promise<void>;
+}
+export type TwoNodePresenceFactory = (options: { ttlMs: number }) => Promise<TwoPresenceNodes>;
+
 const freshChannel = () => unique('test:p');
 const client = (user: string, id: string, extra: Partial<PresenceClient> = {}): PresenceClient => ({ user, client: id, status: 'online', ...extra });
 
@@ -115,6 +124,45 @@ export function presenceContract(name: string, factory: PresenceFactory): void {
       expect(await pm.settleLeave(b, 'alice')).toBe(false);
     });
 
+    it('add returns the channel presence it left, the added connection included, unchanged by later writes', async () => {
+      const pm = await make();
+      const c = freshChannel();
+      expect((await pm.add(c, client('bob', 'b1', { status: 'away' }))).snapshot).toEqual({ clients: { b1: { user: 'bob', client: 'b1', status: 'away' } }, users: [expect.objectContaining({ user: 'bob', clients: 1 })] });
+      await pm.add(c, client('carol', 'k1'));
+      await pm.remove(c, 'k1');
+      const r = await pm.add(c, client('alice', 'a1', { info: { name: 'Alice' } }));
+      expect(Object.keys(r.snapshot.clients).sort()).toEqual(['a1', 'b1']);
+      // carol waits out her leave grace period: listed with no connection, as users() lists her.
+      expect(r.snapshot.users.map((u) => [u.user, u.clients])).toEqual([['alice', 1], ['bob', 1], ['carol', 0]]);
+      expect(r.snapshot).toEqual({ clients: await pm.clients(c), users: await pm.users(c) });
+      await pm.update(c, 'a1', { status: 'away', state: { t: 1 } });
+      await pm.add(c, client('dave', 'd1'));
+      expect(r.snapshot.clients.a1).toEqual({ user: 'alice', client: 'a1', status: 'online', info: { name: 'Alice' } });
+      expect(r.snapshot.users.map((u) => u.user)).toEqual(['alice', 'bob', 'carol']);
+    });
+
+    it('touch keeps many entries of several channels alive in one call, reports nothing, puts back an expired one', async () => {
+      const pm = await make(300);
+      const a = freshChannel();
+      const b = freshChannel();
+      await pm.add(a, client('alice', 'c1', { state: { x: 1 } }));
+      await pm.add(b, client('alice', 'c2'));
+      await pm.add(a, client('bob', 'c3'));
+      await sleep(200);
+      await pm.touch([
+        { channel: a, client: client('alice', 'c1', { status: 'away' }) },
+        { channel: b, client: client('alice', 'c2') },
+      ]);
+      await sleep(200);
+      expect(await pm.clients(a)).toEqual({ c1: { user: 'alice', client: 'c1', status: 'away', state: { x: 1 } } });
+      expect(await pm.stats(b)).toEqual({ clients: 1, users: 1 });
+      // bob's entry expired: a touch puts it back (his node is alive after all), no join to report.
+      await pm.touch([{ channel: a, client: client('bob', 'c3') }]);
+      expect(await pm.add(a, client('bob', 'c4'))).toMatchObject({ userJoined: false });
+      expect(await pm.stats(a)).toEqual({ clients: 3, users: 2 });
+      await pm.touch([]);
+    });
+
     it('drops connections not refreshed within the ttl, with no leave', async () => {
       const pm = await make(300);
       const c = freshChannel();
@@ -126,6 +174,75 @@ export function presenceContract(name: string, factory: PresenceFactory): void {
       expect(Object.keys(await pm.clients(c))).toEqual(['c2']);
       expect((await pm.users(c)).map((u) => u.user)).toEqual(['bob']);
       expect(await pm.stats(c)).toEqual({ clients: 1, users: 1 });
+    });
+  });
+}
+
+/** The same guarantees seen from two nodes sharing one state (presence of a user with devices on both). */
+export function presenceTwoNodeContract(name: string, factory: TwoNodePresenceFactory): void {
+  describe(`PresenceManager two-node contract: ${name}`, () => {
+    const track = closesAfterEach<TwoPresenceNodes>();
+    const make = async (ttlMs = 60_000) => track(await factory({ ttlMs }));
+
+    it('a user with devices on both nodes is one user, joins once and leaves only after both left', async () => {
+      const { a, b } = await make();
+      const c = freshChannel();
+      expect(await a.add(c, client('alice', 'laptop', { info: { name: 'Alice' } }))).toMatchObject({ userJoined: true });
+      const phone = await b.add(c, client('alice', 'phone', { status: 'away' }));
+      expect(phone).toMatchObject({ userJoined: false, changed: false, user: { user: 'alice', status: 'online', clients: 2 } });
+      expect(Object.keys(phone.snapshot.clients).sort()).toEqual(['laptop', 'phone']);
+      for (const node of [a, b]) {
+        expect((await node.users(c)).map((u) => [u.user, u.status, u.clients])).toEqual([['alice', 'online', 2]]);
+        expect(await node.stats(c)).toEqual({ clients: 2, users: 1 });
+      }
+      // A change made through one node is seen, and reported once, through either.
+      expect(await b.update(c, 'phone', { state: { typing: 'x' } })).toMatchObject({ changed: true });
+      expect((await a.users(c))[0]!.state).toEqual({ typing: 'x' });
+      expect(await a.remove(c, 'laptop')).toMatchObject({ lastClient: false, changed: true, user: { status: 'away', clients: 1 } });
+      expect(await b.settleLeave(c, 'alice')).toBe(false);
+      expect(await b.remove(c, 'phone')).toMatchObject({ lastClient: true });
+      expect(await a.settleLeave(c, 'alice')).toBe(true);
+      expect(await b.settleLeave(c, 'alice')).toBe(false);
+      expect(await b.users(c)).toEqual([]);
+    });
+
+    it('concurrent adds through both nodes are ordered: each snapshot holds exactly the adds before it and its own', async () => {
+      const { a, b } = await make();
+      const c = freshChannel();
+      const ids = Array.from({ length: 12 }, (_, i) => `c${i}`);
+      const results = await Promise.all(ids.map((id, i) => (i % 2 ? b : a).add(c, client(`u${i % 5}`, id))));
+      const sets = results.map((r, i) => ({ own: ids[i]!, clients: Object.keys(r.snapshot.clients) }));
+      sets.sort((x, y) => x.clients.length - y.clients.length);
+      expect(sets.map((s) => s.clients.length)).toEqual(ids.map((_, i) => i + 1));
+      for (const [i, s] of sets.entries()) {
+        expect(s.clients).toContain(s.own);
+        if (i > 0) expect(s.clients).toEqual(expect.arrayContaining(sets[i - 1]!.clients));
+      }
+      // Each user joined exactly once, whichever node its first connection came through.
+      expect(results.filter((r) => r.userJoined)).toHaveLength(5);
+    });
+
+    it('a node that stops refreshing ages out after the ttl while the other keeps its entries with touch', async () => {
+      const { a, b } = await make(300);
+      const c = freshChannel();
+      const d = freshChannel();
+      await a.add(c, client('alice', 'a1'));
+      await b.add(c, client('alice', 'b1'));
+      await b.add(c, client('bob', 'b2'));
+      await b.add(d, client('bob', 'b3'));
+      await sleep(200);
+      await b.touch([
+        { channel: c, client: client('alice', 'b1') },
+        { channel: c, client: client('bob', 'b2') },
+        { channel: d, client: client('bob', 'b3') },
+      ]);
+      await sleep(200);
+      expect(Object.keys(await a.clients(c)).sort()).toEqual(['b1', 'b2']);
+      expect((await a.users(c)).map((u) => [u.user, u.clients])).toEqual([['alice', 1], ['bob', 1]]);
+      expect(await a.stats(d)).toEqual({ clients: 1, users: 1 });
+      await sleep(350);
+      expect(await a.stats(c)).toEqual({ clients: 0, users: 0 });
+      expect(await b.users(d)).toEqual([]);
     });
   });
 }

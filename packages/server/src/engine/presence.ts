@@ -5,7 +5,7 @@
  * Implementations: `MemoryPresenceManager` and, later, a Redis one. Every
  * implementation passes presence.contract.ts.
  */
-import type { PresenceClient, PresenceStatus, PresenceUser } from '@tidings/protocol';
+import type { PresenceClient, PresenceResult, PresenceStatus, PresenceUser } from '@tidings/protocol';
 
 export interface PresenceStats {
   /** Connections present. */
@@ -21,6 +21,18 @@ export interface PresenceAddResult {
   user: PresenceUser;
   /** True when a user already present changed status or state by this add (a push should follow). */
   changed: boolean;
+  /**
+   * The channel's presence right after this add, read in the same atomic step: it includes the
+   * added connection, every add/remove that completed before this one and none that came after
+   * (what a subscribe reply shows, consistent with the join events around it).
+   */
+  snapshot: PresenceResult;
+}
+
+/** One connection's entry to keep alive: what `touch` takes, many at a time. */
+export interface PresenceTouch {
+  channel: string;
+  client: PresenceClient;
 }
 
 export interface PresenceRemoveResult {
@@ -50,15 +62,30 @@ export interface PresenceUpdateResult {
  *   starts a grace period (the user stays listed with `clients: 0`); after it,
  *   `settleLeave` removes the user and returns true unless a connection came back.
  *   Each leave is reported (true) at most once.
- * - Entries not refreshed for `ttlMs` (given at construction) disappear, so a node
- *   that dies leaves no ghosts; nodes refresh their entries well within the TTL.
+ * - Entries not refreshed (by `add` or `touch`) for `ttlMs` (given at construction)
+ *   disappear, with no leave reported, so a node that dies leaves no ghosts; nodes
+ *   refresh their entries well within the TTL, all of them in one `touch`.
+ * - One state for every node: a user with connections on two nodes is one user
+ *   (`clients` counts both), joins once and leaves only after both connections left.
  * - Aggregates: a user is `online` if any of its connections here is online, else
  *   `away`; its `state` is the most recently set state; `lastSeen` is the last
  *   time any of its connections was added, updated, refreshed or removed here.
  * - Reads of one channel are consistent with each other at any single moment.
  */
 export interface PresenceManager {
+  /**
+   * Adds (or refreshes) a connection and returns what the add did together with the channel's
+   * presence as it left it (`snapshot`), both from one atomic step: concurrent adds on any nodes
+   * are ordered, and each snapshot holds exactly the adds ordered up to and including its own.
+   */
   add(channel: string, client: PresenceClient): Promise<PresenceAddResult>;
+  /**
+   * Keeps many connections' entries alive in one call (a node's periodic refresh of all its
+   * entries, across channels): each entry is upserted as `add` would (expiry and the user's
+   * `lastSeen` moved, status and info as given, state kept), and an entry that already expired
+   * is put back, but nothing is reported (no join, no change). An empty list does nothing.
+   */
+  touch(entries: readonly PresenceTouch[]): Promise<void>;
   /** Changes a present connection's status and/or state (state `null` clears it). */
   update(channel: string, clientId: string, patch: { status?: PresenceStatus; state?: unknown }): Promise<PresenceUpdateResult>;
   remove(channel: string, clientId: string): Promise<PresenceRemoveResult>;

@@ -7,6 +7,15 @@ import type { UserStatusStore } from './user-status.js';
 
 export type UserStatusFactory = (options: { ttlMs: number; lastSeenTtlMs: number }) => Promise<UserStatusStore>;
 
+/** Two nodes' handles to one shared user status state (for memory: the same instance twice). */
+export interface TwoUserStatusNodes {
+  a: UserStatusStore;
+  b: UserStatusStore;
+  /** Closes both handles and the shared state. */
+  close(): Promise<void>;
+}
+export type TwoNodeUserStatusFactory = (options: { ttlMs: number; lastSeenTtlMs: number }) => Promise<TwoUserStatusNodes>;
+
 const freshUser = (name: string) => unique(`${name}-`);
 
 export function userStatusContract(name: string, factory: UserStatusFactory): void {
@@ -90,10 +99,86 @@ export function userStatusContract(name: string, factory: UserStatusFactory): vo
       await s.addConnection(u, 'c1', 'online', undefined, 0);
       await s.addConnection(v, 'c1', 'online', undefined, 0);
       await sleep(200);
-      await s.refresh(v, 'c1');
+      await s.touch([{ user: v, client: 'c1' }]);
       await sleep(200);
       expect(await s.get(u)).toMatchObject({ status: 'offline', connections: 0 });
       expect(await s.get(v)).toMatchObject({ status: 'online', connections: 1 });
+    });
+
+    it('touch keeps many connections alive in one call, moves lastSeen, and skips connections not held', async () => {
+      const s = await make(300);
+      const u = freshUser('fay');
+      const v = freshUser('gus');
+      await s.addConnection(u, 'c1', 'online', undefined, 0);
+      await s.addConnection(u, 'c2', 'away', undefined, 0);
+      await s.addConnection(v, 'c1', 'away', undefined, 0);
+      const seen = (await s.get(v)).lastSeen!;
+      await sleep(200);
+      await s.touch([
+        { user: u, client: 'c1' },
+        { user: u, client: 'c2' },
+        { user: v, client: 'c1' },
+        { user: v, client: 'never-added' },
+      ]);
+      expect((await s.get(v)).lastSeen).toBeGreaterThan(seen);
+      await sleep(200);
+      expect(await s.get(u)).toMatchObject({ status: 'online', connections: 2 });
+      expect(await s.get(v)).toMatchObject({ status: 'away', connections: 1 });
+      // A removed connection is not put back by a touch that raced its removal.
+      await s.removeConnection(v, 'c1');
+      await s.touch([{ user: v, client: 'c1' }]);
+      expect((await s.get(v)).connections).toBe(0);
+      await s.touch([]);
+    });
+  });
+}
+
+/** The same guarantees seen from two nodes sharing one state (a user with connections on both). */
+export function userStatusTwoNodeContract(name: string, factory: TwoNodeUserStatusFactory): void {
+  describe(`UserStatusStore two-node contract: ${name}`, () => {
+    const track = closesAfterEach<TwoUserStatusNodes>();
+    const make = async (ttlMs = 60_000, lastSeenTtlMs = 3_600_000) => track(await factory({ ttlMs, lastSeenTtlMs }));
+
+    it('a user is online while either node holds a connection, and goes offline once after both left', async () => {
+      const { a, b } = await make();
+      const u = freshUser('hal');
+      expect(await a.addConnection(u, 'a1', 'online', { name: 'Hal' }, 0)).toMatchObject({ accepted: true, connections: 1, changed: { status: 'online' } });
+      expect(await b.addConnection(u, 'b1', 'online', undefined, 0)).toEqual({ accepted: true, connections: 2 });
+      for (const node of [a, b]) expect(await node.get(u)).toMatchObject({ status: 'online', connections: 2, info: { name: 'Hal' } });
+      expect(await a.removeConnection(u, 'a1')).toEqual({ lastConnection: false });
+      expect(await a.settleOffline(u)).toBeUndefined();
+      expect(await a.get(u)).toMatchObject({ status: 'online', connections: 1 });
+      expect(await b.setStatus(u, 'b1', 'away')).toMatchObject({ status: 'away' });
+      expect(await a.countOnline()).toBeGreaterThanOrEqual(1);
+      expect((await a.listOnline({ limit: 1000, cursor: u.slice(0, -1) })).users.map((e) => e.user)).toContain(u);
+      expect(await b.removeConnection(u, 'b1')).toEqual({ lastConnection: true });
+      expect(await a.settleOffline(u)).toMatchObject({ user: u, status: 'offline', connections: 0 });
+      expect(await b.settleOffline(u)).toBeUndefined();
+      expect((await b.get(u)).status).toBe('offline');
+    });
+
+    it('the per-user limit counts connections on both nodes, atomically', async () => {
+      const { a, b } = await make();
+      const u = freshUser('ivy');
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? b : a).addConnection(u, `c${i}`, 'online', undefined, 3)));
+      expect(results.filter((r) => r.accepted)).toHaveLength(3);
+      expect((await a.get(u)).connections).toBe(3);
+      expect((await b.get(u)).connections).toBe(3);
+    });
+
+    it('a node that stops refreshing ages out after the ttl while the other keeps its connections with touch', async () => {
+      const { a, b } = await make(300);
+      const u = freshUser('jo');
+      const v = freshUser('kai');
+      await a.addConnection(u, 'a1', 'online', undefined, 0);
+      await b.addConnection(u, 'b1', 'away', undefined, 0);
+      await a.addConnection(v, 'a2', 'online', undefined, 0);
+      await sleep(200);
+      await b.touch([{ user: u, client: 'b1' }]);
+      await sleep(200);
+      // Node a stopped: its online connection is gone, b's away one holds the user.
+      expect(await a.get(u)).toMatchObject({ status: 'away', connections: 1 });
+      expect(await b.get(v)).toMatchObject({ status: 'offline', connections: 0 });
     });
   });
 }

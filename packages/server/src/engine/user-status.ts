@@ -42,7 +42,10 @@ export interface UserListPage {
  *   a grace period (status unchanged); `settleOffline` afterwards turns the user
  *   `offline` unless a connection came back, and reports that change once.
  * - `lastSeen` survives the user going offline (kept for `lastSeenTtlMs`).
- * - Connections not refreshed for `ttlMs` disappear (a dead node leaves no ghosts).
+ * - Connections not refreshed (by `addConnection` or `touch`) for `ttlMs` disappear (a dead
+ *   node leaves no ghosts); nodes refresh all their connections in one `touch`.
+ * - One state for every node: a user is online while any node holds an online connection
+ *   of it, and the limit counts the user's connections on every node.
  * - `listOnline` returns users that are online or away, sorted by user id, and a
  *   cursor walk visits each such user once.
  */
@@ -54,8 +57,13 @@ export interface UserStatusStore {
   removeConnection(user: string, client: string): Promise<{ lastConnection: boolean }>;
   /** After the grace period: the user's entry if the user is now offline (a change to announce). */
   settleOffline(user: string): Promise<UserStatusEntry | undefined>;
-  /** Keeps a connection from expiring and moves `lastSeen`. */
-  refresh(user: string, client: string): Promise<void>;
+  /**
+   * Keeps many connections from expiring in one call (a node's periodic refresh of all its
+   * connections) and moves their users' `lastSeen`. A connection that is not held (removed, or
+   * already expired) is skipped, not put back: the limit counted at `addConnection` stays true.
+   * An empty list does nothing.
+   */
+  touch(entries: readonly { user: string; client: string }[]): Promise<void>;
   get(user: string): Promise<UserStatusEntry>;
   listOnline(query: { cursor?: string; limit: number }): Promise<UserListPage>;
   countOnline(): Promise<number>;

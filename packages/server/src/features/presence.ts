@@ -14,14 +14,14 @@ import { ErrorCode, isValidUserId, type ClientInfo, type PresenceResult, type Pr
 import type { ResolvedChannel } from '../auth/channel-policy.js';
 import type { TidingsConfig } from '../config/schema.js';
 import type { ControlEvent } from '../engine/broker.js';
-import type { PresenceManager } from '../engine/presence.js';
-import type { TypingEntry, TypingStore } from '../engine/typing.js';
-import type { UserStatusEntry, UserStatusStore } from '../engine/user-status.js';
+import type { TypingEntry } from '../engine/typing.js';
+import type { UserStatusEntry } from '../engine/user-status.js';
 import { TidingsError } from '../errors.js';
 import type { ConnectionContext, Hooks } from '../hooks.js';
 import type { HubSubscription } from '../hub/hub.js';
 import type { OutFrame } from '../wire/out-frame.js';
 import type { Logger } from '../log.js';
+import type { PresenceRefresh, PresenceState } from './presence-state.js';
 
 /** The internal channel carrying a user's status changes. Not a valid client channel name. */
 export const statusChannel = (user: string): string => `$status:${user}`;
@@ -83,9 +83,8 @@ export interface PresenceFeatureDeps {
   channels: { subscribe(sub: HubSubscription): Promise<void>; unsubscribe(sub: HubSubscription): void };
   /** Control publications go through `cluster/channels.ts`. */
   control: { publishControl(channel: string, event: ControlEvent): Promise<void> };
-  presence: PresenceManager;
-  userStatus: UserStatusStore;
-  typing: TypingStore;
+  /** Presence, status and typing in the engine, through `cluster/presence-writes.ts`. */
+  state: PresenceState;
   hooks: Hooks;
   limitHit(limit: string, details: { user?: string; client?: string; ip?: string }): void;
 }
@@ -136,7 +135,7 @@ export class PresenceFeature {
   async connectionOpened(session: PresenceMember): Promise<void> {
     if (session.user === '') return;
     const limit = this.deps.config.limits.connectionsPerUser;
-    const r = await this.deps.userStatus.addConnection(session.user, session.id, session.status, session.info, limit);
+    const r = await this.deps.state.connect(session.user, session.id, session.status, session.info, limit);
     if (!r.accepted) this.deps.limitHit('connections_per_user', { user: session.user, client: session.id, ip: session.request.remoteAddress });
     if (!r.accepted) throw new TidingsError(ErrorCode.LimitExceeded, `user already has ${limit} connections (limits.connectionsPerUser)`);
     this.stateOf(session).statusTracked = true;
@@ -154,10 +153,10 @@ export class PresenceFeature {
     state.statusTracked = false;
     const user = session.user;
     this.background(async () => {
-      const { lastConnection } = await this.deps.userStatus.removeConnection(user, session.id);
+      const { lastConnection } = await this.deps.state.disconnect(user, session.id);
       if (!lastConnection) return;
       this.afterGrace(async () => {
-        const offline = await this.deps.userStatus.settleOffline(user);
+        const offline = await this.deps.state.settleOffline(user);
         if (offline) this.announceStatus(offline);
       });
     });
@@ -167,12 +166,12 @@ export class PresenceFeature {
   async setStatus(session: PresenceMember, status: PresenceStatus): Promise<void> {
     session.status = status;
     if (this.members.get(session.id)?.statusTracked) {
-      const changed = await this.deps.userStatus.setStatus(session.user, session.id, status);
+      const changed = await this.deps.state.setStatus(session.user, session.id, status);
       if (changed) this.announceStatus(changed);
     }
     await Promise.all(
       [...session.subs.values()].filter((sub) => this.peek(session, sub)?.inPresence).map(async (sub) => {
-        const r = await this.deps.presence.update(sub.channel, session.id, { status });
+        const r = await this.deps.state.update(sub.channel, session.id, { status });
         if (r.changed && r.user) await this.control(sub.channel, { type: 'presence', user: r.user });
       }),
     );
@@ -182,20 +181,20 @@ export class PresenceFeature {
 
   /**
    * Adds the connection to the channel's presence while its subscription still
-   * buffers, announces a join at the user's edge, and returns the snapshot for
-   * the subscribe reply (which therefore includes the subscriber).
+   * buffers, announces a join at the user's edge, and returns for the subscribe
+   * reply the snapshot the add itself produced: it includes the subscriber, and a
+   * connection added after it is not in it but arrives as a join.
    */
   async enterChannel(session: PresenceMember, sub: PresenceChannel): Promise<PresenceResult | undefined> {
     const ns = sub.target.ns;
     if (!ns.presence) return undefined;
     const client = { ...session.clientInfo, status: session.status };
-    const added = await this.deps.presence.add(sub.channel, client);
+    const added = await this.deps.state.enter(sub.channel, client);
     this.channelState(session, sub).inPresence = true;
     if (added.userJoined && ns.joinLeave) await this.control(sub.channel, { type: 'join', info: session.clientInfo });
     // Another device of a user already here (an online tab beside an away one) can change the user's status.
     if (added.changed) await this.control(sub.channel, { type: 'presence', user: added.user });
-    const [clients, users] = await Promise.all([this.deps.presence.clients(sub.channel), this.deps.presence.users(sub.channel)]);
-    return { clients, users };
+    return added.snapshot;
   }
 
   /** Takes the connection out of the channel's presence; the user's leave follows after the grace period. */
@@ -210,11 +209,11 @@ export class PresenceFeature {
     const { joinLeave } = sub.target.ns;
     const info = session.clientInfo;
     this.background(async () => {
-      const removed = await this.deps.presence.remove(channel, session.id);
+      const removed = await this.deps.state.leave(channel, session.id);
       if (removed.changed && removed.user) await this.control(channel, { type: 'presence', user: removed.user });
       if (!removed.lastClient) return;
       this.afterGrace(async () => {
-        const left = await this.deps.presence.settleLeave(channel, info.user);
+        const left = await this.deps.state.settleLeave(channel, info.user);
         if (left && joinLeave) await this.control(channel, { type: 'leave', info });
       });
     });
@@ -227,7 +226,7 @@ export class PresenceFeature {
     const size = state === null ? 0 : Buffer.byteLength(JSON.stringify(state) ?? '');
     if (size > max) this.deps.limitHit('presence_state_size', { user: session.user, client: session.id });
     if (size > max) throw new TidingsError(ErrorCode.PayloadTooLarge, `presence state is ${size} bytes, more than presence.maxStateSize (${max})`);
-    const r = await this.deps.presence.update(sub.channel, session.id, { state });
+    const r = await this.deps.state.update(sub.channel, session.id, { state });
     if (r.changed && r.user) await this.control(sub.channel, { type: 'presence', user: r.user });
   }
 
@@ -246,7 +245,7 @@ export class PresenceFeature {
     ch.typingSince ??= now;
     ch.typingForwardedAt = now;
     // The stored entry outlives our own timer by a throttle interval, so it never lapses between refreshes.
-    await this.deps.typing.start(sub.channel, session.user, session.info, timeout + throttle);
+    await this.deps.state.startTyping(sub.channel, session.user, session.info, timeout + throttle);
     // Re-announced on every forwarded refresh, so receivers can extend their own expiry.
     await this.control(sub.channel, typingEvent(session, true));
   }
@@ -262,7 +261,7 @@ export class PresenceFeature {
     ch.typingTimer = undefined;
     if (ch.typingSince === undefined) return;
     ch.typingSince = undefined;
-    await this.deps.typing.stop(channel, session.user);
+    await this.deps.state.stopTyping(channel, session.user);
     // This connection was typing, so its stop is announced even if the stored entry already lapsed.
     await this.control(channel, typingEvent(session, false));
   }
@@ -275,7 +274,7 @@ export class PresenceFeature {
    * Returns the current status of each user now followed.
    */
   async follow(session: PresenceMember, users: string[]): Promise<{ follows: StatusFollow[]; statuses: Record<string, UserStatus> }> {
-    const { config, hooks, channels, userStatus } = this.deps;
+    const { config, hooks, channels, state: engine } = this.deps;
     if (config.status.follow === 'none') throw new TidingsError(ErrorCode.PermissionDenied, 'following statuses is disabled (status.follow)');
     if (session.user === '') throw new TidingsError(ErrorCode.PermissionDenied, 'anonymous connections cannot follow statuses');
     const bad = users.find((u) => !isValidUserId(u));
@@ -294,7 +293,7 @@ export class PresenceFeature {
     const follows = fresh.map((u) => new StatusFollow(session, u));
     for (const f of follows) state.follows.set(f.followed, f);
     await Promise.all(follows.map((f) => channels.subscribe(f)));
-    const entries = await Promise.all(allowed.map((u) => userStatus.get(u)));
+    const entries = await Promise.all(allowed.map((u) => engine.status(u)));
     // No prototype: a user named `__proto__` is an entry like any other, not the object's prototype.
     const statuses: Record<string, UserStatus> = Object.create(null);
     for (const e of entries) statuses[e.user] = publicStatus(e);
@@ -314,25 +313,25 @@ export class PresenceFeature {
 
   // ------------------------------------------------------------ upkeep and reads
 
-  /** Keeps this node's entries alive in the engine (their TTL exists for nodes that die). */
+  /** Keeps this node's entries alive in the engine (their TTL exists for nodes that die), all in one batch. */
   refresh(sessions: Iterable<PresenceMember>): void {
+    const batch: PresenceRefresh = { presence: [], status: [], typing: [] };
+    const { timeout, throttle } = this.deps.config.typing;
     for (const session of sessions) {
       const state = this.members.get(session.id);
       if (!state) continue;
-      if (state.statusTracked) this.background(() => this.deps.userStatus.refresh(session.user, session.id));
+      if (state.statusTracked) batch.status.push({ user: session.user, client: session.id });
       for (const sub of session.subs.values()) {
         const ch = state.channels.get(sub);
-        if (ch?.inPresence) this.background(() => this.deps.presence.add(sub.channel, { ...session.clientInfo, status: session.status }));
-        if (ch?.typingSince !== undefined) {
-          const { timeout, throttle } = this.deps.config.typing;
-          this.background(() => this.deps.typing.start(sub.channel, session.user, session.info, timeout + throttle));
-        }
+        if (ch?.inPresence) batch.presence.push({ channel: sub.channel, client: { ...session.clientInfo, status: session.status } });
+        if (ch?.typingSince !== undefined) batch.typing.push({ channel: sub.channel, user: session.user, info: session.info, ttlMs: timeout + throttle });
       }
     }
+    this.background(() => this.deps.state.refresh(batch));
   }
 
   async typingUsers(channel: string): Promise<TypingEntry[]> {
-    return this.deps.typing.list(channel);
+    return this.deps.state.typingUsers(channel);
   }
 
   close(): void {

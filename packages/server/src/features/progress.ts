@@ -1,13 +1,13 @@
 /**
  * Job progress (seed 000's `ai_progress`): the backend reports a job's state; the
- * latest state per job is kept (ProgressStore) and pushed to every connection of the
- * job's user. A client that connects mid-job asks for the current state.
+ * latest state per job is kept (in the engine, through `cluster/progress-state.ts`)
+ * and pushed to every connection of the job's user. A client that connects mid-job
+ * asks for the current state.
  */
 import { z } from 'zod';
 import { personalChannel, type JobProgress } from '@tidings/protocol';
 import type { TidingsConfig } from '../config/schema.js';
 import type { ControlEvent } from '../engine/broker.js';
-import type { ProgressStore } from '../engine/progress.js';
 import type { Logger } from '../log.js';
 import { checkJsonSize, parseWith, userId } from '../validate.js';
 
@@ -34,9 +34,17 @@ const inputSchema = z.strictObject({
   data: z.unknown().optional(),
 });
 
+/** The latest state per job, in the engine, through `cluster/progress-state.ts`. */
+export interface ProgressStateStore {
+  set(user: string, job: JobProgress, ttlMs: number, maxJobs: number): Promise<void>;
+  get(user: string, jobId: string): Promise<JobProgress | undefined>;
+  /** Most recently updated first. */
+  list(user: string): Promise<JobProgress[]>;
+}
+
 export interface ProgressFeatureDeps {
   config: TidingsConfig;
-  store: ProgressStore;
+  store: ProgressStateStore;
   /** Control publications go through `cluster/channels.ts`. */
   control: { publishControl(channel: string, event: ControlEvent): Promise<void> };
   log: Logger;

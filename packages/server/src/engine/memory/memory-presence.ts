@@ -1,8 +1,8 @@
 import type { PresenceClient, PresenceStatus, PresenceUser } from '@tidings/protocol';
-import type { PresenceAddResult, PresenceManager, PresenceRemoveResult, PresenceStats, PresenceUpdateResult } from '../presence.js';
+import type { PresenceAddResult, PresenceManager, PresenceRemoveResult, PresenceStats, PresenceTouch, PresenceUpdateResult } from '../presence.js';
 
 export interface MemoryPresenceOptions {
-  /** An entry not refreshed by `add` for this long disappears. */
+  /** An entry not refreshed by `add` or `touch` for this long disappears. */
   ttlMs: number;
   /** Clock, for tests. */
   now?: () => number;
@@ -30,7 +30,11 @@ interface ChannelEntry {
   users: Map<string, UserEntry>;
 }
 
-/** Presence for a single node. Expired entries are dropped when their channel is touched. */
+/**
+ * Presence in this process's memory: one instance is the state every node sharing it sees (the
+ * memory cluster hands the same instance to each node). Expired entries are dropped when their
+ * channel is next read or written.
+ */
 export class MemoryPresenceManager implements PresenceManager {
   private readonly channels = new Map<string, ChannelEntry>();
   private readonly now: () => number;
@@ -40,10 +44,22 @@ export class MemoryPresenceManager implements PresenceManager {
   }
 
   async add(channel: string, client: PresenceClient): Promise<PresenceAddResult> {
-    const now = this.now();
     const ch = this.channel(channel, true)!;
     const present = ch.users.get(client.user);
     const before = present ? visible(aggregate(client.user, present, ch)) : undefined;
+    const { userJoined, user } = this.upsert(ch, client);
+    const after = aggregate(client.user, user, ch);
+    // Read in the same synchronous step as the add: nothing else runs in between.
+    return { userJoined, user: after, changed: before !== undefined && visible(after) !== before, snapshot: { clients: clientsOf(ch), users: usersOf(ch) } };
+  }
+
+  async touch(entries: readonly PresenceTouch[]): Promise<void> {
+    for (const { channel, client } of entries) this.upsert(this.channel(channel, true)!, client);
+  }
+
+  /** Adds or refreshes one connection: its entry's expiry, info and status; state kept unless given. */
+  private upsert(ch: ChannelEntry, client: PresenceClient): { userJoined: boolean; user: UserEntry } {
+    const now = this.now();
     const existing = ch.clients.get(client.client);
     const merged: PresenceClient = existing ? { ...existing.client, ...client } : client;
     if (existing && !('state' in client) && 'state' in existing.client) merged.state = existing.client.state;
@@ -59,8 +75,7 @@ export class MemoryPresenceManager implements PresenceManager {
     delete user.leavingSince;
     delete user.last;
     if (client.info) user.info = client.info;
-    const after = aggregate(client.user, user, ch);
-    return { userJoined, user: after, changed: before !== undefined && visible(after) !== before };
+    return { userJoined, user };
   }
 
   async update(channel: string, clientId: string, patch: { status?: PresenceStatus; state?: unknown }): Promise<PresenceUpdateResult> {
@@ -109,16 +124,13 @@ export class MemoryPresenceManager implements PresenceManager {
   }
 
   async clients(channel: string): Promise<Record<string, PresenceClient>> {
-    const out: Record<string, PresenceClient> = {};
     const ch = this.channel(channel, false);
-    if (ch) for (const [id, entry] of ch.clients) out[id] = entry.client;
-    return out;
+    return ch ? clientsOf(ch) : {};
   }
 
   async users(channel: string): Promise<PresenceUser[]> {
     const ch = this.channel(channel, false);
-    if (!ch) return [];
-    return [...ch.users.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, user]) => aggregate(id, user, ch));
+    return ch ? usersOf(ch) : [];
   }
 
   async stats(channel: string): Promise<PresenceStats> {
@@ -161,6 +173,17 @@ export class MemoryPresenceManager implements PresenceManager {
     this.channels.delete(channel);
     return true;
   }
+}
+
+/** Copies: a snapshot does not change with later updates of the stored entries. */
+function clientsOf(ch: ChannelEntry): Record<string, PresenceClient> {
+  const out: Record<string, PresenceClient> = {};
+  for (const [id, entry] of ch.clients) out[id] = { ...entry.client };
+  return out;
+}
+
+function usersOf(ch: ChannelEntry): PresenceUser[] {
+  return [...ch.users.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, user]) => aggregate(id, user, ch));
 }
 
 /** What a change of which a push must tell consists of: status and state. */

@@ -18,7 +18,7 @@ interface UserRecord {
   offline: boolean;
 }
 
-/** User status for a single node. */
+/** User status in this process's memory: one instance is the state every node sharing it sees. */
 export class MemoryUserStatusStore implements UserStatusStore {
   private readonly users = new Map<string, UserRecord>();
   private readonly now: () => number;
@@ -71,13 +71,15 @@ export class MemoryUserStatusStore implements UserStatusStore {
     return entry(user, rec);
   }
 
-  async refresh(user: string, client: string): Promise<void> {
-    const rec = this.record(user, false);
-    const conn = rec?.connections.get(client);
-    if (!rec || !conn) return;
-    const now = this.now();
-    conn.expiresAt = now + this.options.ttlMs;
-    rec.lastSeen = now;
+  async touch(entries: readonly { user: string; client: string }[]): Promise<void> {
+    for (const { user, client } of entries) {
+      const rec = this.record(user, false);
+      const conn = rec?.connections.get(client);
+      if (!rec || !conn) continue;
+      const now = this.now();
+      conn.expiresAt = now + this.options.ttlMs;
+      rec.lastSeen = now;
+    }
   }
 
   async get(user: string): Promise<UserStatusEntry> {
