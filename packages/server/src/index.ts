@@ -9,7 +9,7 @@
  * ```
  */
 export { createTidings, Tidings, hasTokenKey } from './node.js';
-export type { TidingsOptions, BroadcastResultItem, ChannelListing, ConnectionListing, ApiUserStatus, NodeHealth, NodeStats } from './node.js';
+export type { TidingsOptions, BroadcastResultItem, ChannelListing, ConnectionListing, ApiUserStatus, NodeHealth, NodeListing, NodeStats } from './node.js';
 export { TidingsError } from './errors.js';
 export { resolveConfig, ConfigError } from './config/schema.js';
 export type { TidingsConfig, TidingsConfigInput, NamespaceConfig } from './config/schema.js';
@@ -17,15 +17,17 @@ export { mintToken } from './auth/token-mint.js';
 export { serveStatic, type StaticApp } from './api/static-files.js';
 export type * from './hooks.js';
 export type { Broker, BrokerHandler, ControlEvent, HistoryOptions, HistoryPage, HistoryQuery, PublishOptions, PublishOutcome } from './engine/broker.js';
+export type { Engine } from './engine/engine.js';
+export type { NodeBus, BusMessage, BusHandler, NodeInfo, NodeAnswer } from './engine/node-bus.js';
+export type { SharedLimits } from './engine/shared-limits.js';
 export type { PresenceManager, PresenceStats, PresenceAddResult, PresenceRemoveResult, PresenceUpdateResult } from './engine/presence.js';
 export type { UserStatusStore, UserStatusEntry, AddConnectionResult, UserListPage } from './engine/user-status.js';
 export type { TypingStore, TypingEntry } from './engine/typing.js';
-export type { IdempotencyStore, IdempotentResult } from './engine/idempotency.js';
+export { MemoryCluster, createMemoryEngine, memoryClusterOptions, type MemoryClusterOptions } from './engine/memory/memory-cluster.js';
 export { MemoryBroker } from './engine/memory/memory-broker.js';
 export { MemoryPresenceManager } from './engine/memory/memory-presence.js';
 export { MemoryUserStatusStore } from './engine/memory/memory-user-status.js';
 export { MemoryTypingStore } from './engine/memory/memory-typing.js';
-export { MemoryIdempotencyStore } from './engine/memory/memory-idempotency.js';
 export { NodeMetrics } from './ops/metrics.js';
 export type { AuditEvent, AuditSink } from './ops/audit.js';
 export type { AuditRecord, AuditQuery, AuditPage, AuditStore } from './store/audit-store.js';

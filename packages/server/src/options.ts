@@ -1,12 +1,7 @@
 /** What `createTidings` accepts: every configuration setting, plus the parts an application plugs in. */
 import type { TokenVerifier } from './auth/token-verifier.js';
 import type { TidingsConfigInput } from './config/schema.js';
-import type { Broker } from './engine/broker.js';
-import type { IdempotencyStore } from './engine/idempotency.js';
-import type { PresenceManager } from './engine/presence.js';
-import type { ProgressStore } from './engine/progress.js';
-import type { TypingStore } from './engine/typing.js';
-import type { UserStatusStore } from './engine/user-status.js';
+import type { Engine } from './engine/engine.js';
 import type { Logger } from './log.js';
 import type { ActivityStore } from './store/activity-store.js';
 import type { AuditStore } from './store/audit-store.js';
@@ -16,13 +11,13 @@ import type { NotificationStore } from './store/notification-store.js';
 export interface TidingsOptions extends TidingsConfigInput {
   /** A pino logger to use instead of one built from `logLevel`. */
   logger?: Logger;
-  /** Engine parts; default: in-memory. */
-  broker?: Broker;
-  presenceManager?: PresenceManager;
-  userStatusStore?: UserStatusStore;
-  typingStore?: TypingStore;
-  idempotencyStore?: IdempotencyStore;
-  progressStore?: ProgressStore;
+  /**
+   * The engine this node shares with the other nodes of its deployment (broker, presence,
+   * user status, typing, progress, node bus, shared limits); closed with the node. Default:
+   * a memory engine of its own (`createMemoryEngine(config)`); for several nodes in one
+   * process, one `MemoryCluster` and a `cluster.node()` each.
+   */
+  engine?: Engine;
   /** Durable stores; default: SQLite at `store.path` (opened unless all three are given). */
   notificationStore?: NotificationStore;
   activityStore?: ActivityStore;

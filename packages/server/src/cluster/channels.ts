@@ -10,7 +10,15 @@
  * the hub gets its first subscriber, unsubscribe when it loses its last) run one after
  * another, in the order the hub changed: however subscribes and unsubscribes race, the last
  * call made for a channel matches the hub, so no engine subscription is left dangling and no
- * subscribed channel is left without one.
+ * subscribed channel is left without one. Calls of different channels due in the same tick
+ * go to the engine together, one `subscribe` and one `unsubscribe` call for the batch (a
+ * channel is in at most one pending batch, as its own calls wait for each other).
+ *
+ * Continuity: for every channel with history, the position of the last publication the
+ * engine delivered is kept; the next one must have the same epoch and the next offset. When it
+ * does not (a publication lost between nodes, a stream lost and started again), that is a
+ * *delivery gap*: the gap handler tells the channel's local subscribers to recover (see
+ * `cluster/delivery-gaps.ts`), never silently.
  */
 import type { Push, StreamPosition } from '@tidings/protocol';
 import { ENCODED_DATA, type Broker, type BrokerHandler, type ControlEvent, type EncodedPublication, type HistoryPage, type HistoryQuery } from '../engine/broker.js';
@@ -18,15 +26,29 @@ import type { Hub, HubSubscription } from '../hub/hub.js';
 
 const RESOLVED = Promise.resolve();
 
+/** Told of a delivery gap on a channel (before the publication that revealed it is handed to the hub). */
+export type DeliveryGapHandler = (channel: string, last: StreamPosition, next: StreamPosition) => void;
+
+/** Engine calls of one kind due in the same tick. */
+interface Batch {
+  channels: string[];
+  done: Promise<void>;
+}
+
 export class Channels implements BrokerHandler {
   /** Per channel with local subscribers: resolves when the engine delivers it to this node. */
   private readonly ready = new Map<string, Promise<void>>();
   /** The engine calls of one channel, chained: the per-channel lock. */
   private readonly ops = new Map<string, Promise<void>>();
+  /** Per channel the engine delivers here, the position of the last stored publication delivered. */
+  private readonly last = new Map<string, StreamPosition>();
+  private subscribes: Batch | undefined;
+  private unsubscribes: Batch | undefined;
 
   constructor(
     private readonly broker: Broker,
     private readonly hub: Hub,
+    private readonly onGap: DeliveryGapHandler = () => {},
   ) {
     broker.setHandler(this);
   }
@@ -39,7 +61,7 @@ export class Channels implements BrokerHandler {
   subscribe(sub: HubSubscription): Promise<void> {
     const { channel } = sub;
     if (this.hub.add(sub)) {
-      this.ready.set(channel, this.enqueue(channel, () => this.broker.subscribe(channel)));
+      this.ready.set(channel, this.enqueue(channel, () => this.batched(true, channel)));
     }
     return this.ready.get(channel)!;
   }
@@ -49,7 +71,7 @@ export class Channels implements BrokerHandler {
     const { channel } = sub;
     if (!this.hub.remove(sub)) return;
     this.ready.delete(channel);
-    this.enqueue(channel, () => this.broker.unsubscribe(channel)).catch(() => {
+    this.enqueue(channel, () => this.batched(false, channel)).catch(() => {
       // A failed unsubscribe only costs unused deliveries, which the hub drops.
     });
   }
@@ -81,8 +103,16 @@ export class Channels implements BrokerHandler {
 
   // ------------------------------------------------------------ BrokerHandler
 
-  /** A publication from the engine: to the hub, with the JSON of its data when the engine has it. */
-  onPublication(channel: string, pub: EncodedPublication): void {
+  /**
+   * A publication from the engine: continuity checked (stored ones), then to the hub, with the
+   * JSON of its data when the engine has it.
+   */
+  onPublication(channel: string, pub: EncodedPublication, position?: StreamPosition): void {
+    if (position !== undefined) {
+      const last = this.last.get(channel);
+      this.last.set(channel, position);
+      if (last !== undefined && (position.offset !== last.offset + 1 || position.epoch !== last.epoch)) this.onGap(channel, last, position);
+    }
     this.hub.deliverPublication(channel, pub, pub[ENCODED_DATA]);
   }
 
@@ -91,6 +121,8 @@ export class Channels implements BrokerHandler {
     if (this.hub.subscriberCount(channel) === 0) return;
     this.hub.deliverControl(channel, controlPush(channel, event), event.type === 'typing' ? event.exceptUser : undefined);
   }
+
+  // ------------------------------------------------------------ engine calls
 
   private enqueue(channel: string, op: () => Promise<void>): Promise<void> {
     const prev = this.ops.get(channel) ?? RESOLVED;
@@ -101,6 +133,29 @@ export class Channels implements BrokerHandler {
     };
     next.then(cleanup, cleanup);
     return next;
+  }
+
+  /**
+   * Joins the channel to this tick's batch of engine subscribes (or unsubscribes); resolves
+   * when the batch's engine call does. Continuity starts afresh with each engine subscription.
+   */
+  private batched(subscribe: boolean, channel: string): Promise<void> {
+    this.last.delete(channel);
+    let batch = subscribe ? this.subscribes : this.unsubscribes;
+    if (!batch) {
+      const channels: string[] = [];
+      // Flushed once this tick's microtasks are done: the calls queued in the tick join it.
+      const done = new Promise<void>((resolve) => process.nextTick(resolve)).then(() => {
+        if (subscribe) this.subscribes = undefined;
+        else this.unsubscribes = undefined;
+        return subscribe ? this.broker.subscribe(channels) : this.broker.unsubscribe(channels);
+      });
+      batch = { channels, done };
+      if (subscribe) this.subscribes = batch;
+      else this.unsubscribes = batch;
+    }
+    batch.channels.push(channel);
+    return batch.done;
   }
 }
 

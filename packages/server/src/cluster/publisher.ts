@@ -3,9 +3,9 @@
  * library (`Tidings.publish`), the server API and clients (`SessionServices.publish`).
  *
  * It resolves the channel, encodes the data once (JSON that cannot be encoded is refused
- * here, before the idempotency window or history sees it), applies the namespace's history
- * settings and the per-user history budget, deduplicates by idempotency key, and counts what
- * was published. The broker then delivers to `cluster/channels.ts`, which hands it to the hub.
+ * here, before the engine sees it), applies the namespace's history settings, the per-user
+ * history budget and the idempotency window (the engine deduplicates inside its publish,
+ * atomically with the history append, across nodes), and counts what was published. The broker then delivers to `cluster/channels.ts`, which hands it to the hub.
  *
  * Part of the `cluster/` mediator of issue 13, the one place that calls the engine (with
  * `channels.ts`: subscriptions, streams, control events; `presence-reads.ts`).
@@ -14,7 +14,6 @@ import { ErrorCode, type ClientInfo, type HistoryResult, type PublishResult, typ
 import type { ChannelPolicy, ResolvedChannel } from '../auth/channel-policy.js';
 import type { NamespaceConfig, TidingsConfig } from '../config/schema.js';
 import type { Broker, PublishOptions, PublishOutcome } from '../engine/broker.js';
-import type { IdempotencyStore } from '../engine/idempotency.js';
 import { TidingsError } from '../errors.js';
 import { budgetLimitName, budgetRefusal, encodeData, HistoryBudgetError } from '../features/publish-data.js';
 import type { NodeMetrics } from '../ops/metrics.js';
@@ -38,7 +37,6 @@ export interface PublisherDeps {
   config: TidingsConfig;
   policy: ChannelPolicy;
   broker: Broker;
-  idempotency: IdempotencyStore;
   counters: Counters;
   metrics: NodeMetrics;
   limitHit(limit: string, details: { user?: string; client?: string; ip?: string }): void;
@@ -57,16 +55,10 @@ export class Publisher {
   publish(channel: string, data: unknown, options?: ServerPublishOptions): Promise<PublishResult> {
     try {
       const target = this.deps.policy.resolve(channel);
-      // Hot path: an in-process engine publishes at once, with no promise chain to build.
-      if (options?.idempotencyKey === undefined && this.deps.broker.publishSync) {
-        const outcome = this.publishSyncNow(target, data);
-        this.published(options?.source ?? 'library');
-        return Promise.resolve(outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {});
-      }
       const request: PublishRequest = options === undefined ? LIBRARY_PUBLISH : { source: options.source ?? 'library' };
       // Scoped apart from clients' keys (['c', user, key]): a JSON array, so no key can spell another scope's.
       if (options?.idempotencyKey !== undefined) request.idempotencyKey = JSON.stringify(['s', options.idempotencyKey]);
-      return this.publishTo(target, data, request).then(publishResult);
+      return this.send(target, data, request, publishResult);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -87,16 +79,8 @@ export class Publisher {
   }
 
   /** Publishes to a resolved channel (clients' publishes come here, through `SessionServices.publish`). */
-  async publishTo(target: ResolvedChannel, data: unknown, options: PublishRequest): Promise<PublishedOutcome> {
-    // Encoded once, before the idempotency window or history sees it: data JSON cannot encode is refused here.
-    const json = encodeData(data);
-    if (options.idempotencyKey === undefined) {
-      const outcome = await this.publishNow(target, data, json, options);
-      return outcome.position ? { position: outcome.position, deduplicated: false } : { deduplicated: false };
-    }
-    const key = JSON.stringify(['publish', target.channel, options.idempotencyKey]);
-    const { value, fresh } = await this.deps.idempotency.once(key, this.deps.config.idempotency.window, () => this.publishNow(target, data, json, options));
-    return { ...value, deduplicated: !fresh };
+  publishTo(target: ResolvedChannel, data: unknown, options: PublishRequest): Promise<PublishedOutcome> {
+    return this.send(target, data, options, publishedOutcome);
   }
 
   /**
@@ -120,7 +104,32 @@ export class Publisher {
     return { epoch: page.position.epoch, offset: page.position.offset, publications: page.publications };
   }
 
-  private async publishNow(target: ResolvedChannel, data: unknown, json: string, options: PublishRequest): Promise<PublishOutcome> {
+  /**
+   * One publish into the engine, its outcome in the caller's `shape`. Not `async`: the
+   * library's hot path pays for the broker's promise and one `then`, no more.
+   */
+  private send<R>(target: ResolvedChannel, data: unknown, options: PublishRequest, shape: (outcome: PublishOutcome) => R): Promise<R> {
+    let brokerOptions: PublishOptions;
+    try {
+      // Encoded once, before the engine sees it: data JSON cannot encode is refused here.
+      brokerOptions = this.publishOptions(target, encodeData(data), options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.deps.broker.publish(target.channel, data, brokerOptions).then(
+      (outcome) => {
+        // A repeat of an idempotency key published nothing: not counted.
+        if (!outcome.deduplicated) this.published(options.source);
+        return shape(outcome);
+      },
+      (err: unknown) => {
+        throw this.publishRefusal(err, target, options.info);
+      },
+    );
+  }
+
+  /** The broker options of one publish: history settings, the per-user budget, the idempotency window. */
+  private publishOptions(target: ResolvedChannel, json: string, options: PublishRequest): PublishOptions {
     const info = options.info;
     const brokerOptions = this.brokerOptions(target, json, info);
     const perUser = this.deps.config.history.maxBytesPerUser;
@@ -128,24 +137,9 @@ export class Publisher {
     if (options.source === 'client' && info && brokerOptions.history && perUser > 0) {
       brokerOptions.owner = { id: info.user === '' ? `#${info.client}` : info.user, maxBytes: perUser };
     }
-    let outcome: PublishOutcome;
-    try {
-      outcome = await this.deps.broker.publish(target.channel, data, brokerOptions);
-    } catch (err) {
-      throw this.publishRefusal(err, target, info);
-    }
-    this.published(options.source);
-    return outcome;
-  }
-
-  /** The library's hot path on an in-process engine: encode once, publish, no promise. */
-  private publishSyncNow(target: ResolvedChannel, data: unknown): PublishOutcome {
-    const json = encodeData(data);
-    try {
-      return this.deps.broker.publishSync!(target.channel, data, this.brokerOptions(target, json, undefined));
-    } catch (err) {
-      throw this.publishRefusal(err, target, undefined);
-    }
+    // The engine deduplicates per channel, atomically with the append (see `Broker.publish`).
+    if (options.idempotencyKey !== undefined) brokerOptions.idempotency = { key: options.idempotencyKey, windowMs: this.deps.config.idempotency.window };
+    return brokerOptions;
   }
 
   /** A history budget's refusal becomes `limit_exceeded` (counted and audited); other errors pass. */
@@ -179,7 +173,11 @@ export class Publisher {
 /** The request of a plain library publish, shared (it is never modified). */
 const LIBRARY_PUBLISH: PublishRequest = Object.freeze({ source: 'library' });
 
-function publishResult(outcome: PublishedOutcome): PublishResult {
+function publishedOutcome(outcome: PublishOutcome): PublishedOutcome {
+  return outcome.position ? { position: outcome.position, deduplicated: outcome.deduplicated === true } : { deduplicated: outcome.deduplicated === true };
+}
+
+function publishResult(outcome: PublishOutcome): PublishResult {
   const result: PublishResult = outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {};
   if (outcome.deduplicated) result.deduplicated = true;
   return result;

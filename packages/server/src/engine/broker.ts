@@ -1,8 +1,9 @@
 /**
  * The Broker carries publications between nodes and keeps channel history.
  *
- * Implementations: `MemoryBroker` (one node; state lives in the process) and,
- * later, a Redis broker. Every implementation passes broker.contract.ts.
+ * Implementations: the memory broker (`engine/memory/memory-broker.ts`: a per-node handle over
+ * streams shared by the nodes of one process), the IPC broker of `tidings serve --workers` and,
+ * later, a Redis broker. Every implementation passes broker.contract.ts, with one node and with two.
  */
 import type { ClientInfo, JobProgress, Notification, PresenceUser, Publication, StreamPosition, UserStatusValue } from '@tidings/protocol';
 
@@ -66,6 +67,12 @@ export interface PublishOptions {
    * history would count more than `maxBytes` with it. Only stored publications count.
    */
   owner?: { id: string; maxBytes: number };
+  /**
+   * Publish at most once per `key` on this channel within `windowMs`, across all nodes: a
+   * repeat (from any node) publishes nothing and resolves with the first publish's outcome
+   * marked `deduplicated`. See `Broker.publish`.
+   */
+  idempotency?: { key: string; windowMs: number };
 }
 
 /** Which budget refused a publication. */
@@ -102,8 +109,10 @@ export interface HistoryStats {
 }
 
 export interface PublishOutcome {
-  /** Offset given to the publication (history on), and the stream's epoch. */
+  /** Offset given to the publication (history on), and the stream's epoch. For a repeat: the first publish's. */
   position?: StreamPosition;
+  /** True on a repeat of an idempotency key within its window: nothing was published. Absent otherwise. */
+  deduplicated?: boolean;
 }
 
 /**
@@ -144,21 +153,31 @@ export interface HistoryPage {
 
 /** What a broker delivers to its node. */
 export interface BrokerHandler {
-  /** A publication on a channel this node subscribed to, in the channel's order. */
-  onPublication(channel: string, publication: Publication): void;
+  /**
+   * A publication on a channel this node subscribed to, in the channel's order. `position`
+   * ({epoch, offset}) is given for every publication stored in history (undefined for
+   * live-only ones); it is how the node checks continuity: within one subscription, the next
+   * stored publication of a channel has the same epoch and the offset after the last one,
+   * unless a publication was lost between nodes or the stream was lost (a *delivery gap*,
+   * which the node handles by telling the channel's subscribers to recover).
+   */
+  onPublication(channel: string, publication: Publication, position?: StreamPosition): void;
   /** A control event on a channel this node subscribed to, ordered with its publications. */
   onControl(channel: string, event: ControlEvent): void;
 }
 
 /**
- * Guarantees every implementation keeps:
+ * Guarantees every implementation keeps (whatever node publishes: a publish on node A reaches
+ * node B's handler as it reaches A's):
  * - **Ordering**: publications of one channel reach every node's handler in offset
- *   order (publish order for channels without history).
+ *   order (publish order for channels without history), each with its position.
  * - **At-most-once live delivery**: a publication reaches a node's handler once or,
  *   on a failure between nodes, not at all; history and recovery close such gaps.
  * - **Atomic history**: with `history`, appending to history, assigning the next
  *   offset and delivering happen as one step: no subscriber sees an offset that
  *   history does not hold, and offsets of a channel increase by exactly one.
+ * - **Idempotency inside publish**: a key is checked and remembered in the same atomic step
+ *   as the append (see `publish`), so retries through any node publish once.
  * - **Positions outlive history**: when publications expire by `ttlMs` or are
  *   evicted by a budget, the stream's (epoch, top offset) stays; offsets never
  *   restart within an epoch. The epoch changes only when the stream itself is lost
@@ -182,24 +201,36 @@ export interface Broker {
   /** Registers the node's handler; called once before any subscribe. */
   setHandler(handler: BrokerHandler): void;
 
-  /** Publishes to every node subscribed to `channel` (including this one). */
-  publish(channel: string, data: unknown, options: PublishOptions): Promise<PublishOutcome>;
-
   /**
-   * The same as `publish`, completed before returning. Only engines that deliver
-   * inside the process (memory) offer it; the node uses it to skip the promise
-   * machinery on its hottest path.
+   * Publishes to every node subscribed to `channel` (including this one); see the guarantees
+   * above. With `options.idempotency`, deduplication is part of the same atomic step as the
+   * history append: the first publish of a `key` on a channel within `windowMs` publishes and
+   * remembers its outcome; every repeat in the window, from any node and even while the first
+   * is still in flight, publishes nothing and resolves with that outcome plus
+   * `deduplicated: true`. A publish that is refused (budget, encoding) remembers nothing, so a
+   * retry can succeed. The remembered keys are bounded (for the memory engine by
+   * `idempotency.maxKeys` and `idempotency.maxBytes`, least recently used forgotten first): the
+   * guarantee holds for the keys still held, which are at least the most recent ones.
    */
-  publishSync?(channel: string, data: unknown, options: PublishOptions): PublishOutcome;
+  publish(channel: string, data: unknown, options: PublishOptions): Promise<PublishOutcome>;
 
   /** Sends a control event to every node subscribed to `channel`, ordered with the channel's publications. Never stored. */
   publishControl(channel: string, event: ControlEvent): Promise<void>;
 
-  /** This node wants publications of `channel` (called when its first local subscriber arrives). */
-  subscribe(channel: string): Promise<void>;
+  /**
+   * This node wants publications of `channels` (called when their first local subscriber
+   * arrives; the node batches the channels of one tick into one call). Once the promise
+   * resolves, every publication of those channels made afterwards reaches this node's handler.
+   * Subscribing a channel already subscribed changes nothing.
+   */
+  subscribe(channels: string[]): Promise<void>;
 
-  /** This node no longer wants `channel` (called when its last local subscriber leaves). */
-  unsubscribe(channel: string): Promise<void>;
+  /**
+   * This node no longer wants `channels` (called when their last local subscriber leaves,
+   * batched like `subscribe`). Other nodes' subscriptions are not affected; unsubscribing a
+   * channel not subscribed changes nothing.
+   */
+  unsubscribe(channels: string[]): Promise<void>;
 
   /** Reads history. Publications come oldest first unless `reverse`. */
   history(channel: string, query: HistoryQuery): Promise<HistoryPage>;
@@ -213,6 +244,6 @@ export interface Broker {
   /** History counters for metrics (brokers that can count cheaply). */
   historyStats?(): HistoryStats;
 
-  /** Stops timers and connections. */
+  /** Releases this node's handle: its subscriptions end; shared streams stay for other nodes. */
   close(): Promise<void>;
 }

@@ -52,3 +52,43 @@ export function progressContract(name: string, factory: ProgressFactory): void {
     });
   });
 }
+
+/** Two nodes' handles to one shared progress state (for memory: the same instance twice). */
+export interface TwoProgressNodes {
+  a: ProgressStore;
+  b: ProgressStore;
+  /** Closes both handles and the shared state. */
+  close(): Promise<void>;
+}
+export type TwoNodeProgressFactory = () => Promise<TwoProgressNodes>;
+
+/** Job progress seen from two nodes: what one sets, the other reads, in one order. */
+export function progressTwoNodeContract(name: string, factory: TwoNodeProgressFactory): void {
+  describe(`ProgressStore contract, two nodes: ${name}`, () => {
+    const track = closesAfterEach<TwoProgressNodes>();
+    const two = async () => track(await factory());
+
+    it('keeps one latest state per job whichever node set it', async () => {
+      const { a, b } = await two();
+      const u = unique('user');
+      await a.set(u, job('x', 10), 5000, 10);
+      await b.set(u, job('y', 20), 5000, 10);
+      await b.set(u, job('x', 70, { stage: 'render' }), 5000, 10);
+      expect((await a.list(u)).map((j) => [j.jobId, j.percent])).toEqual([
+        ['x', 70],
+        ['y', 20],
+      ]);
+      expect(await a.get(u, 'x')).toMatchObject({ percent: 70, stage: 'render' });
+      expect(await b.list(u)).toEqual(await a.list(u));
+    });
+
+    it('applies maxJobs to the jobs set through both nodes', async () => {
+      const { a, b } = await two();
+      const u = unique('user');
+      await a.set(u, job('j1', 1), 5000, 2);
+      await b.set(u, job('j2', 1), 5000, 2);
+      await a.set(u, job('j3', 1), 5000, 2);
+      expect((await b.list(u)).map((j) => j.jobId)).toEqual(['j3', 'j2']);
+    });
+  });
+}

@@ -43,3 +43,43 @@ export function typingContract(name: string, factory: TypingFactory): void {
     });
   });
 }
+
+/** Two nodes' handles to one shared typing state (for memory: the same instance twice). */
+export interface TwoTypingNodes {
+  a: TypingStore;
+  b: TypingStore;
+  /** Closes both handles and the shared state. */
+  close(): Promise<void>;
+}
+export type TwoNodeTypingFactory = () => Promise<TwoTypingNodes>;
+
+/** The typing state seen from two nodes: a start on one is a repeat on the other, a stop on either ends it. */
+export function typingTwoNodeContract(name: string, factory: TwoNodeTypingFactory): void {
+  describe(`TypingStore contract, two nodes: ${name}`, () => {
+    const track = closesAfterEach<TwoTypingNodes>();
+    const two = async () => track(await factory());
+
+    it('shares who is typing: started on A, listed on B, a repeat on B, stopped through B', async () => {
+      const { a, b } = await two();
+      const c = freshChannel();
+      expect(await a.start(c, 'alice', { name: 'Alice' }, 5000)).toEqual({ started: true });
+      expect(await b.start(c, 'alice', { name: 'Alice' }, 5000)).toEqual({ started: false });
+      expect(await b.start(c, 'bob', undefined, 5000)).toEqual({ started: true });
+      expect((await b.list(c)).map((e) => e.user).sort()).toEqual(['alice', 'bob']);
+      expect((await a.list(c)).map((e) => e.user).sort()).toEqual(['alice', 'bob']);
+      expect(await b.stop(c, 'alice')).toEqual({ stopped: true });
+      expect(await a.stop(c, 'alice')).toEqual({ stopped: false });
+      expect((await a.list(c)).map((e) => e.user)).toEqual(['bob']);
+    });
+
+    it('a refresh through B extends what A started', async () => {
+      const { a, b } = await two();
+      const c = freshChannel();
+      await a.start(c, 'alice', undefined, 250);
+      await sleep(150);
+      await b.start(c, 'alice', undefined, 250);
+      await sleep(150);
+      expect((await a.list(c)).map((e) => e.user)).toEqual(['alice']);
+    });
+  });
+}

@@ -4,7 +4,7 @@ import type { ResolvedChannel } from '../auth/channel-policy.js';
 import { resolveConfig } from '../config/schema.js';
 import { publicationBytes } from '../engine/broker.js';
 import { MemoryBroker } from '../engine/memory/memory-broker.js';
-import { DelayedBroker } from '../test-support/delayed-broker.js';
+import { delayedEngine } from '../test-support/delayed-broker.js';
 import { TestClient } from '../test-support/test-client.js';
 import { startTestNode, type TestNode } from '../test-support/test-node.js';
 import { recoverySubscribe } from './recovery.js';
@@ -17,7 +17,7 @@ function target(channel: string, ns: Record<string, unknown>): ResolvedChannel {
 }
 
 describe('recoverySubscribe', () => {
-  const broker = new MemoryBroker({ metaTtlMs: 60_000, idempotencyWindowMs: 1000 });
+  const broker = new MemoryBroker({ metaTtlMs: 60_000 });
   afterAll(() => broker.close());
   const history = { size: 5, ttlMs: 60_000 };
 
@@ -148,7 +148,7 @@ describe('recovery racing a publisher at full rate', () => {
   let t: TestNode;
   beforeAll(async () => {
     t = await startTestNode({
-      broker: new DelayedBroker({ metaTtlMs: 3_600_000, idempotencyWindowMs: 60_000 }, 8),
+      engine: delayedEngine(8),
       // Room for everything a full-rate publisher emits during the test, so every recovery must succeed.
       history: { recoveryMaxPublications: 100_000 },
       namespaces: { race: { history: { size: 100_000, ttl: '10m' }, recover: true } },

@@ -123,6 +123,19 @@ function bump(counts: Map<string, number>, key: string): void {
   counts.set(k, (counts.get(k) ?? 0) + 1);
 }
 
+/**
+ * In a worker of `tidings serve --workers` (one node per process), the worker's index: the
+ * gauges whose sum over workers would mislead (`users`, `channels`: a user or channel on two
+ * workers counts on both) carry it as a `worker` label in the aggregated `/metrics`.
+ */
+let workerLabel: string | undefined;
+
+export function labelWorkerProcess(worker: string): void {
+  workerLabel = worker;
+}
+
+const PER_WORKER: ReadonlySet<string> = new Set(['users', 'channels']);
+
 export class NodeMetrics {
   /** This node's own metrics (process metrics live in a shared registry; see `processRegistry`). */
   readonly registry = new Registry();
@@ -132,6 +145,7 @@ export class NodeMetrics {
   /** The snapshot of the scrape in progress, so one scrape calls the source once for all four gauges. */
   private scrape: MetricsSnapshot | undefined;
   private readonly processRegistry: Registry | undefined;
+  private aggregate: (() => Promise<string>) | undefined;
 
   private readonly commands = new Map<string, Counter.Internal>();
   private readonly unknownCommand: Counter.Internal;
@@ -155,6 +169,7 @@ export class NodeMetrics {
   private historySource: (() => HistoryStats) | undefined;
   private readonly storeCommits: Histogram<string>;
   private readonly storeWrites: Counter;
+  private readonly deliveryGaps: Counter;
   private readonly auditWrittenTotal: Counter;
   private readonly auditDroppedTotal: Counter;
 
@@ -164,8 +179,13 @@ export class NodeMetrics {
     const registers = [this.registry];
     const name = (n: string) => prefix + n;
 
+    const worker = workerLabel;
     const gauge = (n: keyof MetricsSnapshot, help: string) => {
       // prom-client calls `collect` on every scrape.
+      if (worker !== undefined && PER_WORKER.has(n)) {
+        const g: Gauge = new Gauge({ name: name(n), help, labelNames: ['worker'], registers, collect: () => g.set({ worker }, (this.scrape ?? this.source())[n]) });
+        return;
+      }
       const g: Gauge = new Gauge({ name: name(n), help, registers, collect: () => g.set((this.scrape ?? this.source())[n]) });
     };
     gauge('connections', 'Open client connections on this node that completed connect.');
@@ -261,6 +281,7 @@ export class NodeMetrics {
       registers,
     });
     this.storeWrites = new Counter({ name: name('store_writes_total'), help: 'Writes committed to the durable store.', registers });
+    this.deliveryGaps = new Counter({ name: name('delivery_gaps_total'), help: 'Delivery gaps: a channel publication reached this node after a skipped offset or a changed epoch (its subscribers were told to recover).', registers });
     this.auditWrittenTotal = new Counter({ name: name('audit_events_written_total'), help: 'Audit events stored in the audit log.', registers });
     this.auditDroppedTotal = new Counter({ name: name('audit_events_dropped_total'), help: 'Audit events not stored: the queue was full or a write failed.', registers });
 
@@ -311,6 +332,11 @@ export class NodeMetrics {
     if (n > 0 && n !== Infinity) this.pending.bytesOut += n;
   }
 
+  /** The engine delivered a channel's publication out of continuity (see `cluster/channels.ts`). */
+  deliveryGap(): void {
+    this.deliveryGaps.inc();
+  }
+
   limitHit(limit: string): void {
     (this.limits.get(limit) ?? this.otherLimit).inc();
   }
@@ -343,12 +369,22 @@ export class NodeMetrics {
     if (n > 0) this.auditDroppedTotal.inc(n);
   }
 
+  /** This node's registry and the process metrics' (a primary of `--workers` aggregates them). */
+  registries(): Registry[] {
+    return this.processRegistry ? [this.registry, this.processRegistry] : [this.registry];
+  }
+
+  /** In a worker of `--workers`: `render` answers with what `fn` gives (every worker's metrics, aggregated). */
+  setAggregate(fn: () => Promise<string>): void {
+    this.aggregate = fn;
+  }
+
   /** The Prometheus text exposition of this node's metrics and the process metrics. */
   async render(): Promise<string> {
     this.scrape = this.source();
     try {
-      const own = await this.registry.metrics();
-      const text = this.processRegistry ? own + (await this.processRegistry.metrics()) : own;
+      const own = this.aggregate ? await this.aggregate() : await this.registry.metrics();
+      const text = this.processRegistry && !this.aggregate ? own + (await this.processRegistry.metrics()) : own;
       // prom-client 15 writes NaN (an event-loop lag mean with no samples yet) as "Nan"; the format says "NaN".
       return text.replace(/ Nan$/gm, ' NaN');
     } finally {

@@ -1,82 +1,29 @@
-import { randomBytes } from 'node:crypto';
-import type { StreamPosition } from '@tidings/protocol';
-import {
-  ENCODED_DATA,
-  publicationBytes,
-  type Broker,
-  type BrokerHandler,
-  type ControlEvent,
-  type EncodedPublication,
-  type HistoryPage,
-  type HistoryQuery,
-  type HistoryStats,
-  type PublishOptions,
-  type PublishOutcome,
-} from '../broker.js';
-import { HistoryBudget, type StoredItem } from './history-budget.js';
-
-export interface MemoryBrokerOptions {
-  /** A stream without publications for this long is forgotten (its next publish starts a new epoch). */
-  metaTtlMs: number;
-  /** Node-wide byte budget of stored publications (`publicationBytes`); the oldest are evicted beyond it. 0 or absent: none. */
-  maxBytes?: number;
-  /**
-   * Streams (epoch and top offset of a channel, with its history) kept at most.
-   * Beyond it, streams no local subscriber holds are forgotten: first those that
-   * never held a publication (oldest first), then the least recently used. 0 or absent: no limit.
-   */
-  maxStreams?: number;
-  /** How often expired streams are swept. */
-  sweepIntervalMs?: number;
-  /** Clock, for tests. */
-  now?: () => number;
-}
-
-interface Stream {
-  epoch: string;
-  top: number;
-  /** Oldest first; at most the namespace's history size. */
-  items: StoredItem[];
-  /** Time of the last publication (or creation): `metaTtlMs` counts from it. */
-  touchedAt: number;
-  /** When the stream last moved to the recent end of the LRU order. */
-  usedAt: number;
-}
-
-/** A stream used again moves to the recent end of the LRU order at most this often (saves a Map re-insert per publish). */
-const LRU_RESOLUTION_MS = 1000;
-/** Streams looked at per stream-eviction pass, so a node full of subscribed streams costs a bounded scan. */
-const EVICTION_SCAN = 1000;
-
-function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
-}
-
 /**
- * Broker for a single node: history and positions live in this process and are
- * lost on restart, which is why every stream gets a fresh random epoch: a client
- * recovering across a restart learns `recovered: false` instead of a silent gap.
- * History holds each publication's JSON, not its data object: reads decode it.
+ * One node's handle on the memory engine's streams (`memory-streams.ts`): its subscriptions
+ * and its handler. Handles over one `MemoryStreams` are nodes of one deployment: a publish
+ * through any of them reaches every handle subscribed to the channel, in order, with its
+ * position; history, positions, budgets and idempotency keys are the streams', shared.
+ *
+ * `new MemoryBroker(options)` makes a single node with streams of its own (closed with it);
+ * `new MemoryBroker(streams)` joins shared streams (`MemoryCluster` does, per node).
  */
-export class MemoryBroker implements Broker {
-  private handler: BrokerHandler | undefined;
-  /** Insertion order is (to the second) least recently used first. */
-  private readonly streams = new Map<string, Stream>();
-  /** Streams that never held a publication in their epoch, oldest first. */
-  private readonly emptyStreams = new Set<string>();
-  private readonly subscribed = new Set<string>();
-  private readonly budget: HistoryBudget;
-  private readonly maxStreams: number;
-  private evictedStreams = 0;
-  private readonly now: () => number;
-  private readonly sweepTimer: NodeJS.Timeout;
+import type { Publication, StreamPosition } from '@tidings/protocol';
+import type { Broker, BrokerHandler, ControlEvent, HistoryPage, HistoryQuery, HistoryStats, PublishOptions, PublishOutcome } from '../broker.js';
+import { MemoryStreams, type MemoryStreamsOptions, type StreamSubscriber } from './memory-streams.js';
 
-  constructor(private readonly options: MemoryBrokerOptions) {
-    this.now = options.now ?? Date.now;
-    this.budget = new HistoryBudget(options.maxBytes ?? 0);
-    this.maxStreams = options.maxStreams ?? 0;
-    this.sweepTimer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
-    this.sweepTimer.unref();
+export type MemoryBrokerOptions = MemoryStreamsOptions;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+export class MemoryBroker implements Broker, StreamSubscriber {
+  readonly streams: MemoryStreams;
+  private readonly ownsStreams: boolean;
+  private handler: BrokerHandler | undefined;
+  private readonly subscribed = new Set<string>();
+
+  constructor(source: MemoryStreams | MemoryBrokerOptions) {
+    this.ownsStreams = !(source instanceof MemoryStreams);
+    this.streams = source instanceof MemoryStreams ? source : new MemoryStreams(source);
   }
 
   setHandler(handler: BrokerHandler): void {
@@ -84,202 +31,73 @@ export class MemoryBroker implements Broker {
   }
 
   publish(channel: string, data: unknown, options: PublishOptions): Promise<PublishOutcome> {
-    // Not `async`: the fan-out path saves the async function's extra promise machinery.
+    // Not `async`: the fan-out path pays for one resolved promise, no async function machinery.
     try {
-      return Promise.resolve(this.publishSync(channel, data, options));
+      return Promise.resolve(this.streams.publish(channel, data, options));
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  /** Synchronous core of `publish`, so the library's hot path pays for no extra promise hop. */
-  publishSync(channel: string, data: unknown, options: PublishOptions): PublishOutcome {
-    const info = options.info;
-    const history = options.history;
-    let json = options.json;
-    let pub: EncodedPublication;
-    let outcome: PublishOutcome;
-    if (history && history.size > 0) {
-      const now = this.now();
-      // Encoded before anything is stored: a value JSON cannot encode throws here, nothing kept.
-      if (json === undefined) json = JSON.stringify(data) ?? 'null';
-      const bytes = publicationBytes(json, info);
-      this.budget.check(bytes, history, options);
-      const stream = this.stream(channel, now);
-      const offset = ++stream.top;
-      stream.touchedAt = now;
-      if (offset === 1) this.emptyStreams.delete(channel);
-      const item: StoredItem = { offset, json, info, expiresAt: now + history.ttlMs, bytes, streamItems: stream.items, pool: undefined, owner: undefined, gone: false };
-      stream.items.push(item);
-      while (stream.items.length > history.size) this.budget.release(stream.items.shift()!);
-      this.budget.add(item, history, options);
-      pub = info ? { data, info, offset } : { data, offset };
-      outcome = { position: { epoch: stream.epoch, offset } };
-    } else {
-      pub = info ? { data, info } : { data };
-      outcome = {};
+  publishControl(channel: string, event: ControlEvent): Promise<void> {
+    this.streams.publishControl(channel, event);
+    return RESOLVED;
+  }
+
+  subscribe(channels: string[]): Promise<void> {
+    for (const channel of channels) {
+      if (this.subscribed.has(channel)) continue;
+      this.subscribed.add(channel);
+      this.streams.subscribe(channel, this);
     }
-    if (json !== undefined) pub[ENCODED_DATA] = json;
-    if (this.handler && this.subscribed.has(channel)) this.handler.onPublication(channel, pub);
-    return outcome;
+    return RESOLVED;
   }
 
-  async publishControl(channel: string, event: ControlEvent): Promise<void> {
-    if (this.handler && this.subscribed.has(channel)) this.handler.onControl(channel, event);
-  }
-
-  async subscribe(channel: string): Promise<void> {
-    this.subscribed.add(channel);
-  }
-
-  async unsubscribe(channel: string): Promise<void> {
-    this.subscribed.delete(channel);
-  }
-
-  async history(channel: string, query: HistoryQuery): Promise<HistoryPage> {
-    return this.historySync(channel, query);
-  }
-
-  historySync(channel: string, query: HistoryQuery): HistoryPage {
-    const now = this.now();
-    const stream = this.stream(channel, now);
-    this.dropExpired(stream, now);
-    const position = { epoch: stream.epoch, offset: stream.top };
-    if (query.limit <= 0) return { position, publications: [] };
-    let items = stream.items;
-    if (query.since) {
-      if (query.since.epoch !== stream.epoch) return { position, publications: [] };
-      const after = query.since.offset;
-      // Offsets in `items` are consecutive, so the start index is arithmetic. When
-      // `after` is older than the first kept item, the page starts at that item: the
-      // caller sees the gap in its first offset (recovery answers recovered: false).
-      const first = items.length > 0 ? items[0]!.offset : stream.top + 1;
-      items = items.slice(Math.max(0, after + 1 - first));
+  unsubscribe(channels: string[]): Promise<void> {
+    for (const channel of channels) {
+      if (!this.subscribed.delete(channel)) continue;
+      this.streams.unsubscribe(channel, this);
     }
-    const selected = query.reverse ? items.slice(-query.limit).reverse() : items.slice(0, query.limit);
-    return { position, publications: selected.map(decode) };
+    return RESOLVED;
   }
 
-  async position(channel: string): Promise<StreamPosition> {
-    const stream = this.stream(channel, this.now());
-    return { epoch: stream.epoch, offset: stream.top };
+  history(channel: string, query: HistoryQuery): Promise<HistoryPage> {
+    try {
+      return Promise.resolve(this.streams.history(channel, query));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  async removeHistory(channel: string): Promise<void> {
-    const stream = this.streams.get(channel);
-    if (stream) this.forget(channel, stream);
+  position(channel: string): Promise<StreamPosition> {
+    return Promise.resolve(this.streams.position(channel));
+  }
+
+  removeHistory(channel: string): Promise<void> {
+    this.streams.removeHistory(channel);
+    return RESOLVED;
   }
 
   historyStats(): HistoryStats {
-    return {
-      bytes: this.budget.bytes,
-      publications: this.budget.publications,
-      streams: this.streams.size,
-      evictedByNodeBudget: this.budget.evictedByNodeBudget,
-      evictedByNamespaceBudget: this.budget.evictedByNamespaceBudget,
-      evictedStreams: this.evictedStreams,
-    };
+    return this.streams.historyStats();
   }
 
-  /** Slots of the node-wide eviction queue, consumed ones included (tests). */
-  evictionQueueSlots(): number {
-    return this.budget.queueSlots;
+  /** Ends this node's subscriptions (and closes the streams when they are this broker's own). */
+  close(): Promise<void> {
+    for (const channel of this.subscribed) this.streams.unsubscribe(channel, this);
+    this.subscribed.clear();
+    this.handler = undefined;
+    if (this.ownsStreams) this.streams.close();
+    return RESOLVED;
   }
 
-  /** Bytes held in history by one owner's publications. */
-  ownerBytes(owner: string): number {
-    return this.budget.ownerBytes(owner);
+  /** @internal From the streams: a publication of a channel this node subscribes to. */
+  deliver(channel: string, publication: Publication, position: StreamPosition | undefined): void {
+    this.handler?.onPublication(channel, publication, position);
   }
 
-  async close(): Promise<void> {
-    clearInterval(this.sweepTimer);
+  /** @internal From the streams: a control event of a channel this node subscribes to. */
+  deliverControl(channel: string, event: ControlEvent): void {
+    this.handler?.onControl(channel, event);
   }
-
-  /** A stream expires after `metaTtlMs` without publications, unless this node has subscribers to it. */
-  private expired(channel: string, stream: Stream, now: number): boolean {
-    return now - stream.touchedAt > this.options.metaTtlMs && !this.subscribed.has(channel);
-  }
-
-  private stream(channel: string, now: number): Stream {
-    let stream = this.streams.get(channel);
-    if (stream) {
-      if (this.expired(channel, stream, now)) {
-        this.forget(channel, stream);
-        stream = undefined;
-      } else if (now - stream.usedAt >= LRU_RESOLUTION_MS) {
-        stream.usedAt = now;
-        this.streams.delete(channel);
-        this.streams.set(channel, stream);
-      }
-    }
-    if (!stream) {
-      stream = { epoch: newEpoch(), top: 0, items: [], touchedAt: now, usedAt: now };
-      this.streams.set(channel, stream);
-      this.emptyStreams.add(channel);
-      if (this.maxStreams > 0 && this.streams.size > this.maxStreams) this.evictStreams(channel);
-    }
-    return stream;
-  }
-
-  /** Forgets streams beyond `maxStreams`: never-published ones first, then the least recently used; never subscribed ones. */
-  private evictStreams(keep: string): void {
-    let scan = EVICTION_SCAN;
-    const evictOne = (names: Set<string> | Map<string, Stream>): boolean => {
-      // Entries moved to the end below come round again: look at each at most once per pass.
-      let visits = names.size;
-      for (const name of names.keys()) {
-        if (visits-- <= 0 || scan-- <= 0) return false;
-        if (name === keep) continue;
-        if (this.subscribed.has(name)) {
-          // In use: move it to the recent end, so the next pass does not look at it again.
-          if (names instanceof Set) {
-            names.delete(name);
-            names.add(name);
-          } else {
-            const s = names.get(name)!;
-            names.delete(name);
-            names.set(name, s);
-          }
-          continue;
-        }
-        this.forget(name, this.streams.get(name)!);
-        this.evictedStreams++;
-        return true;
-      }
-      return false;
-    };
-    while (this.streams.size > this.maxStreams && scan > 0) {
-      if (!evictOne(this.emptyStreams) && !evictOne(this.streams)) break;
-    }
-  }
-
-  private forget(channel: string, stream: Stream): void {
-    this.streams.delete(channel);
-    this.emptyStreams.delete(channel);
-    for (const item of stream.items) this.budget.release(item);
-    stream.items.length = 0;
-  }
-
-  private dropExpired(stream: Stream, now: number): void {
-    let n = 0;
-    while (n < stream.items.length && stream.items[n]!.expiresAt <= now) this.budget.release(stream.items[n++]!);
-    if (n > 0) stream.items.splice(0, n);
-  }
-
-  /** Frees memory of expired publications and forgotten streams. */
-  sweep(): void {
-    const now = this.now();
-    for (const [channel, stream] of this.streams) {
-      if (this.expired(channel, stream, now)) this.forget(channel, stream);
-      else this.dropExpired(stream, now);
-    }
-  }
-}
-
-/** A stored item as a publication: its JSON decoded (key order as published: data, info, offset). */
-function decode(item: StoredItem): EncodedPublication {
-  const data: unknown = JSON.parse(item.json);
-  const pub: EncodedPublication = item.info ? { data, info: item.info, offset: item.offset } : { data, offset: item.offset };
-  pub[ENCODED_DATA] = item.json;
-  return pub;
 }
