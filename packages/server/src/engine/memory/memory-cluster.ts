@@ -8,7 +8,6 @@
  * subscriptions and handler), a bus handle (`MemoryBusHub.node()`) and a limits handle (slots
  * tagged with the node, released when it closes).
  */
-import type { TidingsConfig } from '../../config/schema.js';
 import type { Engine } from '../engine.js';
 import { MemoryBroker } from './memory-broker.js';
 import { MemoryBusHub } from './memory-bus.js';
@@ -30,8 +29,16 @@ export interface MemoryClusterOptions {
   nodeTtlMs?: number;
 }
 
+/** The settings of a node's configuration (`TidingsConfig`) the memory engine reads; engine/ imports no config. */
+export interface MemoryEngineConfig {
+  history: { metaTtl: number; maxBytes: number; maxStreams: number };
+  idempotency: { maxKeys: number; maxBytes: number };
+  presence: { ttl: number };
+  status: { lastSeenTtl: number };
+}
+
 /** Memory engine settings from a node's configuration. */
-export function memoryClusterOptions(config: TidingsConfig): MemoryClusterOptions {
+export function memoryClusterOptions(config: MemoryEngineConfig): MemoryClusterOptions {
   const { metaTtl, maxBytes, maxStreams } = config.history;
   return {
     streams: { metaTtlMs: metaTtl, maxBytes, maxStreams, idempotency: { maxKeys: config.idempotency.maxKeys, maxBytes: config.idempotency.maxBytes } },
@@ -96,7 +103,7 @@ export class MemoryCluster {
 }
 
 /** The default engine of `createTidings`: a memory cluster of one node, closed with it. */
-export function createMemoryEngine(config: TidingsConfig): Engine {
+export function createMemoryEngine(config: MemoryEngineConfig): Engine {
   const cluster = new MemoryCluster(memoryClusterOptions(config));
   const node = cluster.node();
   return { ...node, close: () => cluster.close() };
