@@ -148,7 +148,11 @@ export class Channels implements BrokerHandler {
       const done = new Promise<void>((resolve) => process.nextTick(resolve)).then(() => {
         if (subscribe) this.subscribes = undefined;
         else this.unsubscribes = undefined;
-        return subscribe ? this.broker.subscribe(channels) : this.broker.unsubscribe(channels);
+        if (subscribe) return this.broker.subscribe(channels);
+        // Deliveries up to the engine's unsubscribe may have set a position again: forgotten after it.
+        return this.broker.unsubscribe(channels).finally(() => {
+          for (const channel of channels) this.last.delete(channel);
+        });
       });
       batch = { channels, done };
       if (subscribe) this.subscribes = batch;
