@@ -217,7 +217,7 @@ const publish: Handler<PublishCommand> = async (session, cmd) => {
   const target = policy.resolve(cmd.channel);
   policy.authorizePublish(session.principal, target, session.subs.get(target.channel)?.live === true);
   // Anonymous connections share no user id, so each gets its own budget.
-  if (!session.services.publishAllowed(target, session.user === '' ? `#${session.id}` : session.user)) {
+  if (!(await session.services.publishAllowed(target, session.user === '' ? `#${session.id}` : session.user))) {
     const rl = target.ns.rateLimit!;
     session.rateLimited(cmd.id, 'publish_rate', `more than ${rl.messages} publications per ${rl.intervalMs} ms in namespace "${target.parsed.namespace}"`);
     return;

@@ -76,8 +76,8 @@ export interface SessionServices {
   readonly counters: Counters;
   /** Server version reported in the connect reply. */
   readonly version: string;
-  /** True when the user may publish once more in the channel's namespace (namespace `rateLimit`). */
-  publishAllowed(target: ResolvedChannel, user: string): boolean;
+  /** True when the user may publish once more in the channel's namespace (namespace `rateLimit`, on all nodes). */
+  publishAllowed(target: ResolvedChannel, user: string): Promise<boolean>;
   /** Reports a limit that was hit (logs, metrics, audit). */
   limitHit(limit: string, details: { user?: string; client?: string; ip?: string }): void;
   /** Publishes with the channel's namespace settings (history, idempotency window). */

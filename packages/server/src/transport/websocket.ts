@@ -82,8 +82,8 @@ export interface WebSocketAcceptorDeps {
   verifier: TokenVerifier;
   originAllowed: OriginCheck;
   clientIp: ClientIpResolver;
-  /** Checks node-wide admission limits for a new connection from `ip`: a rejection, or a slot to release at close. */
-  admit(ip: string): Admission;
+  /** Checks admission limits for a new connection from `ip`: a rejection, or a slot to release at close. Never rejects. */
+  admit(ip: string): Promise<Admission>;
   /** False while the node shuts down: upgrades get 503. */
   accepting: () => boolean;
   createSession(transport: Transport, request: TransportRequestInfo, claims: ConnectionClaims | undefined): WebSocketSessionSink;
@@ -158,25 +158,48 @@ export class WebSocketAcceptor {
       return true;
     }
     const ip = this.deps.clientIp(req);
-    const admission = this.deps.admit(ip);
-    if (admission.rejection) {
-      refuse(socket, admission.rejection);
-      return true;
-    }
-    // The IP's slot is held until the socket closes, whatever happens before or after the upgrade.
-    socket.once('close', admission.release);
+    // Admission asks the shared limits (bounded in time by NodeLimits). Meanwhile the socket is
+    // not read (nothing listens to 'data' until ws takes it), so what the client sends waits in
+    // the socket's bounded buffer and the kernel's, then reaches the pre-connect guard.
+    this.deps.admit(ip).then((admission) => {
+      if (admission.rejection) {
+        refuse(socket, admission.rejection);
+        return;
+      }
+      // The IP's slot is held until the socket closes, whatever happens before or after the
+      // upgrade; a socket that went away while admission was pending gives it back now.
+      if (socket.destroyed) {
+        admission.release();
+        return;
+      }
+      socket.once('close', admission.release);
+      if (!this.deps.accepting()) {
+        rejectUpgrade(socket, 503, 'Service Unavailable', { code: 'unavailable', message: 'server is shutting down', temporary: true });
+        return;
+      }
+      this.admitted(req, socket, head, ip, path);
+    }).catch((err: Error) => {
+      // Not expected (admission never rejects): the socket goes, the process stays.
+      this.deps.log.warn({ path, err: err.message }, 'websocket upgrade failed');
+      socket.destroy();
+    });
+    return true;
+  }
+
+  /** The rest of the handshake once the connection holds its IP slot: subprotocols, then the token. */
+  private admitted(req: IncomingMessage, socket: Duplex, head: Buffer, ip: string, path: string): void {
     const offered = offeredProtocols(req);
     const bearer = offered.find((p) => p.startsWith(WS_BEARER_PREFIX));
     if (bearer === undefined) {
       this.accept(req, socket, head, ip, undefined);
-      return true;
+      return;
     }
     if (!offered.includes(WS_SUBPROTOCOL)) {
       rejectUpgrade(socket, 400, 'Bad Request', {
         code: 'bad_request',
         message: `offer "${WS_SUBPROTOCOL}" beside the bearer entry in Sec-WebSocket-Protocol`,
       });
-      return true;
+      return;
     }
     this.deps.verifier.verifyConnection(bearer.slice(WS_BEARER_PREFIX.length)).then(
       (claims) => this.accept(req, socket, head, ip, claims),
@@ -188,7 +211,6 @@ export class WebSocketAcceptor {
         rejectUpgrade(socket, unavailable ? 503 : 401, unavailable ? 'Service Unavailable' : 'Unauthorized', body);
       },
     );
-    return true;
   }
 
   /**
