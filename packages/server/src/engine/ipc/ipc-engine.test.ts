@@ -1,0 +1,255 @@
+/**
+ * The IPC engine against real processes: the engine contracts (one node and two) run through a
+ * forked host process holding MemoryClusters (dist/engine/ipc/ipc-test-peer.js: build first
+ * with `npx tsc -b packages/server`), plus what only a process boundary has: a host that dies,
+ * a worker that dies, batching and order across the link.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Publication, StreamPosition } from '@tidings/protocol';
+import { TidingsError } from '../../errors.js';
+import { BadCursorError } from '../../store/notification-store.js';
+import { brokerContract, waitFor, type BrokerFactoryOptions } from '../broker.contract.js';
+import { HistoryBudgetError } from '../broker.js';
+import { sleep, unique } from '../contract-support.js';
+import type { Engine } from '../engine.js';
+import { MemoryCluster } from '../memory/memory-cluster.js';
+import { BusRequestError } from '../node-bus.js';
+import { presenceContract, presenceTwoNodeContract } from '../presence.contract.js';
+import { progressContract, progressTwoNodeContract } from '../progress.contract.js';
+import { sharedLimitsContract } from '../shared-limits.contract.js';
+import { typingContract, typingTwoNodeContract } from '../typing.contract.js';
+import { userStatusContract, userStatusTwoNodeContract } from '../user-status.contract.js';
+import { serveEngine } from './engine-host.js';
+import { ipcEngine } from './ipc-engine.js';
+import { LinkClosedError, processLink, type Link } from './link.js';
+import { fromWireError, toWireError } from './rpc-errors.js';
+
+const PEER = fileURLToPath(new URL('../../../dist/engine/ipc/ipc-test-peer.js', import.meta.url));
+
+/** Forks the test peer in `mode` and resolves once it says it is ready. */
+async function forkPeer(mode: string, ...args: string[]): Promise<ChildProcess> {
+  const child = fork(PEER, [mode, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`ipc-test-peer ${mode} did not start`)), 10_000);
+    child.on('message', (m: { ready?: boolean }) => {
+      if (m?.ready) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`ipc-test-peer ${mode} exited with ${code}`)));
+  });
+  return child;
+}
+
+const exited = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+
+let host: ChildProcess;
+let link: Link;
+beforeAll(async () => {
+  host = await forkPeer('host');
+  link = processLink(host);
+});
+afterAll(async () => {
+  link.close();
+  host.kill();
+  await exited(host);
+});
+
+interface ClusterSettings {
+  streams?: Record<string, unknown>;
+  presenceTtlMs?: number;
+  lastSeenTtlMs?: number;
+  nodeTtlMs?: number;
+}
+
+/** `count` IPC engine nodes of one fresh MemoryCluster in the host process. */
+function nodes(count: number, settings: ClusterSettings = {}): Engine[] {
+  const options = {
+    cluster: unique('cluster'),
+    streams: { metaTtlMs: 3_600_000, sweepIntervalMs: 50, ...settings.streams },
+    presenceTtlMs: settings.presenceTtlMs ?? 60_000,
+    lastSeenTtlMs: settings.lastSeenTtlMs ?? 3_600_000,
+    ...(settings.nodeTtlMs !== undefined ? { nodeTtlMs: settings.nodeTtlMs } : {}),
+  };
+  return Array.from({ length: count }, () => ipcEngine(link, { options }));
+}
+
+const closeAll = (engines: Engine[]) => async () => {
+  await Promise.all(engines.map((e) => e.close()));
+};
+
+function brokerStreams({ idempotencyMaxKeys, ...options }: BrokerFactoryOptions) {
+  return { ...options, idempotency: idempotencyMaxKeys === undefined ? {} : { maxKeys: idempotencyMaxKeys } };
+}
+
+brokerContract('IPC engine', async (options, count) => {
+  const engines = nodes(count, { streams: brokerStreams(options) });
+  return { nodes: engines.map((e) => e.broker), close: closeAll(engines) };
+});
+presenceContract('IPC engine', async ({ ttlMs }) => {
+  const [e] = nodes(1, { presenceTtlMs: ttlMs });
+  return { ...e!.presence, close: () => e!.close() };
+});
+presenceTwoNodeContract('IPC engine', async ({ ttlMs }) => {
+  const engines = nodes(2, { presenceTtlMs: ttlMs });
+  return { a: engines[0]!.presence, b: engines[1]!.presence, close: closeAll(engines) };
+});
+userStatusContract('IPC engine', async ({ ttlMs, lastSeenTtlMs }) => {
+  const [e] = nodes(1, { presenceTtlMs: ttlMs, lastSeenTtlMs });
+  return { ...e!.userStatus, close: () => e!.close() };
+});
+userStatusTwoNodeContract('IPC engine', async ({ ttlMs, lastSeenTtlMs }) => {
+  const engines = nodes(2, { presenceTtlMs: ttlMs, lastSeenTtlMs });
+  return { a: engines[0]!.userStatus, b: engines[1]!.userStatus, close: closeAll(engines) };
+});
+typingContract('IPC engine', async () => {
+  const [e] = nodes(1);
+  return { ...e!.typing, close: () => e!.close() };
+});
+typingTwoNodeContract('IPC engine', async () => {
+  const engines = nodes(2);
+  return { a: engines[0]!.typing, b: engines[1]!.typing, close: closeAll(engines) };
+});
+progressContract('IPC engine', async () => {
+  const [e] = nodes(1);
+  return { ...e!.progress, close: () => e!.close() };
+});
+progressTwoNodeContract('IPC engine', async () => {
+  const engines = nodes(2);
+  return { a: engines[0]!.progress, b: engines[1]!.progress, close: closeAll(engines) };
+});
+sharedLimitsContract('IPC engine', async (count) => {
+  const engines = nodes(count);
+  return { nodes: engines.map((e) => e.limits), close: closeAll(engines) };
+});
+
+describe('IPC engine across processes', () => {
+  it('keeps the order of 1,000 publications across the link, with their positions, on the publishing node and the other', async () => {
+    const [a, b] = nodes(2);
+    try {
+      const got = { a: [] as { pub: Publication; position: StreamPosition | undefined }[], b: [] as { pub: Publication; position: StreamPosition | undefined }[] };
+      a!.broker.setHandler({ onPublication: (_c, pub, position) => got.a.push({ pub, position }), onControl: () => {} });
+      b!.broker.setHandler({ onPublication: (_c, pub, position) => got.b.push({ pub, position }), onControl: () => {} });
+      const channel = unique('order:');
+      await a!.broker.subscribe([channel]);
+      await b!.broker.subscribe([channel]);
+      // Published without waiting for each other: the calls leave in one batch per tick.
+      const outcomes = await Promise.all(Array.from({ length: 1000 }, (_, i) => a!.broker.publish(channel, { i }, { history: { size: 2000, ttlMs: 60_000 } })));
+      expect(outcomes.map((o) => o.position!.offset)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+      await waitFor(() => got.a.length === 1000 && got.b.length === 1000, 5000);
+      const epoch = outcomes[0]!.position!.epoch;
+      for (const list of [got.a, got.b]) {
+        expect(list.map((r) => r.pub.data)).toEqual(Array.from({ length: 1000 }, (_, i) => ({ i })));
+        expect(list.map((r) => r.position)).toEqual(Array.from({ length: 1000 }, (_, i) => ({ epoch, offset: i + 1 })));
+      }
+    } finally {
+      await closeAll([a!, b!])();
+    }
+  });
+
+  it('the host dying rejects pending calls with a clear error, and later calls at once', async () => {
+    const own = await forkPeer('host');
+    const ownLink = processLink(own);
+    const engine = ipcEngine(ownLink, { options: { cluster: 'dying', streams: { metaTtlMs: 60_000 }, presenceTtlMs: 60_000, lastSeenTtlMs: 60_000 } });
+    expect(await engine.typing.list('t:x')).toEqual([]);
+    // Stopped, the host reads nothing: these calls are on their way when it is killed.
+    own.kill('SIGSTOP');
+    const typing = engine.typing.start('t:x', 'alice', undefined, 5000);
+    const publish = engine.broker.publish('c:x', { n: 1 }, {});
+    const nodesCall = engine.bus.nodes();
+    const settled = Promise.allSettled([typing, publish, nodesCall]);
+    await sleep(20);
+    own.kill('SIGKILL');
+    const [t, p, n] = await settled;
+    expect(t.status === 'rejected' && t.reason).toBeInstanceOf(LinkClosedError);
+    expect((t as PromiseRejectedResult).reason.message).toMatch(/^IPC engine: typing\.start failed, the engine host is gone: /);
+    expect((p as PromiseRejectedResult).reason.message).toMatch(/^IPC engine: broker\.publish failed, the engine host is gone: /);
+    expect((n as PromiseRejectedResult).reason).toBeInstanceOf(BusRequestError);
+    expect((n as PromiseRejectedResult).reason).toMatchObject({ code: 'closed' });
+    await expect(engine.presence.users('p:x')).rejects.toThrow(/presence\.users failed, the engine host is gone/);
+    await engine.close();
+  });
+
+  it("a closed link releases the node's subscriptions, bus membership and limit slots", async () => {
+    const cluster = new MemoryCluster({ streams: { metaTtlMs: 150, sweepIntervalMs: 20 }, presenceTtlMs: 60_000, lastSeenTtlMs: 60_000 });
+    const channel = unique('held:');
+    const key = unique('user:');
+    const worker = await (async () => {
+      const child = fork(PEER, ['worker', channel, key], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const workerLink = processLink(child);
+      const served = serveEngine(workerLink, () => cluster.node());
+      await new Promise<void>((resolve) => child.on('message', (m: { ready?: boolean }) => m?.ready && resolve()));
+      return { child, served };
+    })();
+    const local = cluster.node();
+    try {
+      local.broker.setHandler({ onPublication: () => {}, onControl: () => {} });
+      await local.bus.start('local', { onMessage: () => 'local' });
+      expect(worker.served.nodes).toBe(1);
+      expect(await local.limits.held(key)).toBe(1);
+      expect(await local.bus.request('worker', { type: 'ping' }, 2000)).toBe('worker');
+      // The worker's subscription keeps the stream (and its epoch) past metaTtl.
+      const before = await local.broker.position(channel);
+      await sleep(300);
+      expect(await local.broker.position(channel)).toEqual(before);
+      worker.child.kill('SIGKILL');
+      await exited(worker.child);
+      await waitFor(() => worker.served.nodes === 0);
+      expect(await local.limits.held(key)).toBe(0);
+      await expect(local.bus.request('worker', { type: 'ping' }, 2000)).rejects.toMatchObject({ code: 'unknown_node' });
+      await sleep(300);
+      expect((await local.broker.position(channel)).epoch).not.toBe(before.epoch);
+    } finally {
+      await local.close();
+      await cluster.close();
+    }
+  });
+});
+
+describe('IPC link', () => {
+  it('sends the messages of one tick as one batch, in order, and fails only a message the channel cannot serialize', async () => {
+    const echo = await forkPeer('echo');
+    const echoLink = processLink(echo);
+    try {
+      const batches: number[] = [];
+      echo.on('message', (m: { batch?: number }) => m?.batch !== undefined && batches.push(m.batch));
+      for (let i = 0; i < 50; i++) echoLink.send({ i });
+      await waitFor(() => batches.length === 1);
+      await sleep(50);
+      expect(batches).toEqual([50]);
+      const failed: Error[] = [];
+      echoLink.send({ ok: 1 }, (e) => failed.push(e));
+      echoLink.send({ bad: 10n }, (e) => failed.push(e));
+      echoLink.send({ ok: 2 }, (e) => failed.push(e));
+      await waitFor(() => batches.length === 3);
+      expect(batches.slice(1)).toEqual([1, 1]);
+      expect(failed.map((e) => e.message)).toEqual([expect.stringMatching(/BigInt/)]);
+      expect(echoLink.closed).toBe(false);
+      echo.kill('SIGKILL');
+      await exited(echo);
+      await waitFor(() => echoLink.closed);
+      const late: Error[] = [];
+      echoLink.send({ after: true }, (e) => late.push(e));
+      expect(late[0]).toBeInstanceOf(LinkClosedError);
+    } finally {
+      echo.kill();
+    }
+  });
+
+  it('rebuilds the errors callers test by class from their name and fields', () => {
+    const round = (err: Error) => fromWireError(JSON.parse(JSON.stringify(toWireError(err))));
+    const budget = round(new HistoryBudgetError('user', 100, 250, true));
+    expect(budget).toBeInstanceOf(HistoryBudgetError);
+    expect(budget).toMatchObject({ budget: 'user', maxBytes: 100, bytes: 250, tooLarge: true, message: new HistoryBudgetError('user', 100, 250, true).message });
+    expect(round(new BusRequestError('no answer', 'remote', 'forbidden'))).toMatchObject({ constructor: BusRequestError, code: 'remote', remoteCode: 'forbidden', message: 'no answer' });
+    const tidings = round(new TidingsError('rate_limited', 'slow down', { temporary: true }));
+    expect(tidings).toBeInstanceOf(TidingsError);
+    expect(tidings).toMatchObject({ code: 'rate_limited', temporary: true, message: 'slow down' });
+    expect(round(new BadCursorError('zzz'))).toBeInstanceOf(BadCursorError);
+    const other = round(Object.assign(new RangeError('deep'), { code: 'E_DEEP' }));
+    expect(other).toMatchObject({ name: 'RangeError', message: 'deep', code: 'E_DEEP' });
+  });
+});

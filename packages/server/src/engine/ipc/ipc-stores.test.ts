@@ -1,0 +1,71 @@
+/**
+ * The store contract through the IPC stores: a forked host process (dist/engine/ipc/
+ * ipc-test-peer.js; build first) holds real SQLite files, this process uses the proxies.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storeContract, DEFAULT_RETENTION, type StoreRetention, type StoreSet } from '../../store/stores.contract.js';
+import { ipcStores } from './ipc-stores.js';
+import { LinkClosedError, processLink, type Link } from './link.js';
+
+const PEER = fileURLToPath(new URL('../../../dist/engine/ipc/ipc-test-peer.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'tidings-ipc-stores-'));
+let n = 0;
+
+async function forkHost(): Promise<{ child: ChildProcess; link: Link }> {
+  const child = fork(PEER, ['host'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await new Promise<void>((resolve, reject) => {
+    child.on('message', (m: { ready?: boolean }) => m?.ready && resolve());
+    child.once('exit', (code) => reject(new Error(`ipc-test-peer host exited with ${code}`)));
+  });
+  return { child, link: processLink(child) };
+}
+
+let host: { child: ChildProcess; link: Link };
+beforeAll(async () => {
+  host = await forkHost();
+});
+afterAll(() => {
+  host.link.close();
+  host.child.kill();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function openAt(path: string, retention: StoreRetention): StoreSet {
+  const stores = ipcStores(host.link, { options: { path, retention } });
+  return {
+    notifications: stores.notifications,
+    activity: stores.activity,
+    audit: stores.audit,
+    async reopen() {
+      await stores.close();
+      return openAt(path, retention);
+    },
+    close: () => stores.close(),
+  };
+}
+
+storeContract('IPC stores', async (retention) => openAt(join(dir, `contract-${n++}.db`), retention));
+
+describe('IPC stores across processes', () => {
+  it('a write resolved through the link is in the file after the host is killed; pending calls then reject clearly', async () => {
+    const own = await forkHost();
+    const path = join(dir, `killed-${n++}.db`);
+    const stores = ipcStores(own.link, { options: { path, retention: DEFAULT_RETENTION } });
+    const created = await stores.notifications.create({ users: ['alice'], type: 'info', title: 'kept', priority: 'normal' }, Date.now());
+    own.child.kill('SIGKILL');
+    await expect(stores.activity.list('global', { limit: 10 })).rejects.toBeInstanceOf(LinkClosedError);
+    await expect(stores.audit.query({ limit: 1 })).rejects.toThrow(/^IPC stores: audit\.query failed, the store host is gone: /);
+    const again = openAt(path, DEFAULT_RETENTION);
+    try {
+      const page = await again.notifications.list('alice', { limit: 10 }, Date.now());
+      expect(page.notifications.map((x) => [x.id, x.title])).toEqual([[created.notifications[0]!.id, 'kept']]);
+    } finally {
+      await again.close();
+    }
+  });
+});

@@ -1,0 +1,92 @@
+/**
+ * The durable stores over a link, so one process (the primary of `tidings serve --workers`)
+ * is the only SQLite writer: `ipcStores(link)` gives a worker proxies of NotificationStore,
+ * ActivityStore and AuditStore; `serveStores(link, storesFor)` serves them on the primary.
+ *
+ * A proxy's call resolves when the host's store call resolved, so "durable on resolve" holds
+ * across the link: a 2xx a worker answers after `create` resolved means the row is committed.
+ * Errors keep their class (`BadCursorError`). When the link closes, pending and later calls
+ * reject with `LinkClosedError`; the write may or may not have happened (as with a crash).
+ */
+import type { ActivityStore } from '../../store/activity-store.js';
+import type { AuditStore } from '../../store/audit-store.js';
+import type { NotificationStore } from '../../store/notification-store.js';
+import { linkNodeId, remoteParts } from './ipc-engine.js';
+import { methodsOf } from './ipc-methods.js';
+import { LinkClosedError, type Link } from './link.js';
+import { routerFor, type PeerHandlers } from './rpc.js';
+
+const NOTIFICATIONS = methodsOf<NotificationStore>()(['create', 'list', 'counts', 'markRead', 'remove', 'prune'], []);
+const ACTIVITY = methodsOf<ActivityStore>()(['append', 'list', 'recent', 'prune'], []);
+const AUDIT = methodsOf<AuditStore>()(['append', 'query', 'prune'], []);
+const STORE_PARTS: Record<string, readonly string[]> = { notifications: NOTIFICATIONS.remote, activity: ACTIVITY.remote, audit: AUDIT.remote };
+
+export interface StoreBundle {
+  notifications: NotificationStore;
+  activity: ActivityStore;
+  audit: AuditStore;
+}
+
+/** What the host gives a worker: the stores, and (optionally) what to do when that worker's stores close. */
+export interface HostedStores extends StoreBundle {
+  close?(): Promise<void> | void;
+}
+
+export interface IpcStores extends StoreBundle {
+  /** Ends this worker's use of the stores (the host's `close`, if any, runs). */
+  close(): Promise<void>;
+}
+
+export interface IpcStoresOptions {
+  /** Handed to the host's `storesFor`. */
+  options?: unknown;
+}
+
+export function ipcStores(link: Link, options: IpcStoresOptions = {}): IpcStores {
+  const peer = routerFor(link).peer(linkNodeId('stores'), {
+    failure: (error, part, method) => new LinkClosedError(`IPC stores: ${part ? `${part}.${method}` : method} failed, the store host is gone: ${error.message}`),
+  });
+  peer.open('stores', options.options).catch((err: unknown) => peer.end(err instanceof Error ? err : new Error(String(err))));
+  let closing: Promise<void> | undefined;
+  return {
+    notifications: remoteParts<NotificationStore>(peer, 'notifications', NOTIFICATIONS.remote, {}),
+    activity: remoteParts<ActivityStore>(peer, 'activity', ACTIVITY.remote, {}),
+    audit: remoteParts<AuditStore>(peer, 'audit', AUDIT.remote, {}),
+    close() {
+      closing ??= peer
+        .call('', 'close', [])
+        .then(
+          () => undefined,
+          () => undefined,
+        )
+        .finally(() => peer.end(new LinkClosedError('these IPC stores were closed')));
+      return closing;
+    },
+  };
+}
+
+export interface StoreRequest {
+  node: string;
+  options: unknown;
+}
+
+/** Serves the stores of every worker that opens them on `link`; each gets `storesFor`'s stores. */
+export function serveStores(link: Link, storesFor: (request: StoreRequest) => HostedStores | Promise<HostedStores>): void {
+  routerFor(link).serve('stores', async (node, options, peer): Promise<PeerHandlers> => {
+    const stores = await storesFor({ node, options });
+    const parts = stores as unknown as Record<string, Record<string, (...args: unknown[]) => unknown>>;
+    let closing: Promise<void> | undefined;
+    const close = () => (closing ??= Promise.resolve()
+      .then(() => stores.close?.())
+      .finally(() => peer.end(new LinkClosedError(`IPC stores ${node} closed`))));
+    return {
+      serve(part, method, args) {
+        if (part === '' && method === 'close') return close();
+        if (!STORE_PARTS[part]?.includes(method)) throw new Error(`IPC stores: no method ${part}.${method}`);
+        const target = parts[part]!;
+        return target[method]!.apply(target, args);
+      },
+      ended: () => void close().catch(() => undefined),
+    };
+  });
+}
