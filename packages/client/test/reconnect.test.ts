@@ -343,7 +343,7 @@ describe('terminal errors', () => {
     expect(ctx).toMatchObject({ code: 4503, reason: 'banned', error: { code: 'force_disconnect' } });
     await sleep(200);
     expect(client.state).toBe('disconnected');
-    expect(server.node.listConnections({ user: 'alice' }).connections).toHaveLength(0);
+    expect((await server.node.listConnections({ user: 'alice' })).connections).toHaveLength(0);
   });
 
   test('a client that cannot reach the server keeps retrying with growing delays', async () => {

@@ -66,7 +66,7 @@ test.each(TRANSPORTS)('over %s: 20 clients repeatedly cut off while 2,000 messag
     for (let round = 0; round < 200 && published < TOTAL; round++) {
       const w = ws[Math.floor(random() * ws.length)]!;
       // Alternate a server-side drop (disconnect push, close frame) and a broken network (no close at all).
-      if (round % 2 === 0) dropped += server.node.disconnectUser(`soak-${ws.indexOf(w)}`);
+      if (round % 2 === 0) dropped += await server.node.disconnectUser(`soak-${ws.indexOf(w)}`);
       else w.cut();
       disruptions++;
       await sleep(15 + Math.floor(random() * 25));

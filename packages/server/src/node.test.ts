@@ -45,7 +45,7 @@ describe('createTidings', () => {
     const t = await startTestNode();
     try {
       const { client } = await TestClient.connect(t.wsUrl, await t.token('long'));
-      expect(t.node.disconnectUser('long', { reason: 'é'.repeat(100) })).toBe(1);
+      expect(await t.node.disconnectUser('long', { reason: 'é'.repeat(100) })).toBe(1);
       const closed = await client.closed;
       expect(Buffer.byteLength(closed.reason)).toBeLessThanOrEqual(123);
       expect(closed.reason.startsWith('éé')).toBe(true);

@@ -55,6 +55,7 @@ describe('GET /connections', () => {
     const first = listed.find((c) => c.client === a1.id)!;
     expect(first).toEqual({
       client: a1.id,
+      node: t.node.nodeId,
       user: 'alice',
       transport: 'websocket',
       ip: '127.0.0.1',

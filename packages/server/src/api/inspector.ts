@@ -4,6 +4,7 @@
  */
 import { ErrorCode, type PresenceResult } from '@tidings/protocol';
 import type { ChannelPolicy } from '../auth/channel-policy.js';
+import type { ClusterNodes } from '../cluster/nodes.js';
 import type { PresenceReads } from '../cluster/presence-reads.js';
 import type { UserStatusEntry } from '../engine/user-status.js';
 import { TidingsError } from '../errors.js';
@@ -22,6 +23,8 @@ export interface ChannelListing {
 /** One connection, as `GET /api/v1/connections` and the dashboard show it. */
 export interface ConnectionListing {
   client: string;
+  /** The node the connection is on. */
+  node: string;
   user: string;
   transport: string;
   /** Client IP (from the socket, or X-Forwarded-For through a trusted proxy). */
@@ -62,6 +65,17 @@ export interface NodeStats {
   heapUsedBytes: number;
 }
 
+/** A live node of the deployment, as `GET /api/v1/nodes` shows it. */
+export interface NodeListing {
+  id: string;
+  pid: number;
+  host: string;
+  startedAt: string;
+  connections: number;
+  lastHeartbeat: string;
+  [extra: string]: unknown;
+}
+
 export interface NodeHealth {
   status: 'healthy' | 'shutting_down';
   timestamp: string;
@@ -77,7 +91,12 @@ export interface InspectorDeps {
   presenceFeature: PresenceFeature;
   counters: Counters;
   closing(): boolean;
+  /** The deployment's nodes: listings are asked of each and merged. */
+  nodes: ClusterNodes;
 }
+
+const LIST_CONNECTIONS = 'inspect.connections';
+type ConnectionQuery = { user?: string; cursor?: string; limit?: number };
 
 function checkLimit(limit: number): void {
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TidingsError(ErrorCode.BadRequest, 'limit: expected integer 1..1000');
@@ -93,6 +112,11 @@ export class NodeInspector {
   constructor(private readonly deps: InspectorDeps) {
     this.rateTimer = setInterval(() => this.sampleRates(), 1000);
     this.rateTimer.unref();
+    deps.nodes.router.handle(LIST_CONNECTIONS, (m) => {
+      const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+      const [user, cursor] = [str(m.user), str(m.cursor)];
+      return this.localConnections({ limit: Number(m.limit), ...(user !== undefined ? { user } : {}), ...(cursor !== undefined ? { cursor } : {}) });
+    });
   }
 
   /** Channels with subscribers on this node, sorted by name, paginated. */
@@ -155,16 +179,35 @@ export class NodeInspector {
     return out;
   }
 
-  /** Connected sessions on this node, sorted by id, paginated; optionally one user's only. */
-  listConnections(query: { user?: string; cursor?: string; limit?: number } = {}): { connections: ConnectionListing[]; nextCursor?: string } {
+  /** Connected sessions on every node (each names its node), sorted by id, paginated; optionally one user's only. */
+  async listConnections(query: ConnectionQuery = {}): Promise<{ connections: ConnectionListing[]; nextCursor?: string }> {
     const limit = query.limit ?? 100;
     checkLimit(limit);
-    const { hub } = this.deps;
+    // Each node answers its first `limit` after the cursor; the merged first `limit` are the page.
+    const answers = await this.deps.nodes.askAll({ type: LIST_CONNECTIONS, ...query, limit });
+    const all = answers.flatMap((a) => (a.value as { connections?: ConnectionListing[] } | undefined)?.connections ?? []);
+    all.sort((a, b) => (a.client < b.client ? -1 : a.client > b.client ? 1 : 0));
+    const page = all.slice(0, limit);
+    const more = all.length > limit || answers.some((a) => (a.value as { nextCursor?: string } | undefined)?.nextCursor !== undefined);
+    return more && page.length > 0 ? { connections: page, nextCursor: page[page.length - 1]!.client } : { connections: page };
+  }
+
+  /** Live nodes of the deployment, sorted by id. */
+  async nodes(): Promise<NodeListing[]> {
+    const iso = (ms: number) => new Date(ms).toISOString();
+    return (await this.deps.nodes.nodes()).map((n) => ({ ...n, startedAt: iso(n.startedAt), lastHeartbeat: iso(n.lastHeartbeat) }));
+  }
+
+  /** This node's connected sessions, sorted by id, paginated; optionally one user's only. */
+  private localConnections(query: ConnectionQuery): { connections: ConnectionListing[]; nextCursor?: string } {
+    const limit = query.limit ?? 100;
+    checkLimit(limit);
+    const { hub, nodeId } = this.deps;
     const sessions = (query.user !== undefined ? hub.userSessions(query.user) : [...hub.allSessions()])
       .filter((s) => query.cursor === undefined || s.id > query.cursor)
       .sort(byId);
     const page = sessions.slice(0, limit);
-    const out: { connections: ConnectionListing[]; nextCursor?: string } = { connections: page.map(connectionListing) };
+    const out: { connections: ConnectionListing[]; nextCursor?: string } = { connections: page.map((s) => connectionListing(s, nodeId)) };
     if (sessions.length > limit) out.nextCursor = page[page.length - 1]!.id;
     return out;
   }
@@ -228,10 +271,11 @@ export class NodeInspector {
   }
 }
 
-function connectionListing(s: Session): ConnectionListing {
+function connectionListing(s: Session, node: string): ConnectionListing {
   const ua = s.request.headers['user-agent'];
   return {
     client: s.id,
+    node,
     user: s.user,
     transport: s.transport.kind,
     ip: s.request.remoteAddress,

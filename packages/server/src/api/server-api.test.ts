@@ -317,7 +317,7 @@ describe('steering connections', () => {
     // No body at all is fine: every field is optional.
     const bare = await fetch(`${t.apiUrl}/users/nobody/disconnect`, { method: 'POST', headers: { authorization: `Bearer ${TEST_API_KEY}` } });
     expect(bare.status).toBe(200);
-    expect(() => t.node.disconnectUser('x', { code: 1000 })).toThrow('code: expected 4000..4999');
+    await expect(t.node.disconnectUser('x', { code: 1000 })).rejects.toThrow('code: expected 4000..4999');
     expect((await t.api('POST', `/users/x/disconnect`, { code: 1000 })).status).toBe(400);
   });
 

@@ -60,7 +60,7 @@ export interface ApiParts {
   config: TidingsConfig;
   publisher: Pick<Publisher, 'publish' | 'broadcast' | 'history'>;
   steering: Pick<Steering, 'disconnectUser' | 'disconnectClient' | 'unsubscribeUser'>;
-  inspector: Pick<NodeInspector, 'channels' | 'channelInfo' | 'userStatusOf' | 'onlineUsers' | 'listConnections' | 'health' | 'stats'>;
+  inspector: Pick<NodeInspector, 'channels' | 'channelInfo' | 'userStatusOf' | 'onlineUsers' | 'listConnections' | 'nodes' | 'health' | 'stats'>;
   /** False while the node shuts down (`/ready` answers 503). */
   ready(): boolean;
   durable: DurableParts;
@@ -327,7 +327,7 @@ export class ServerApi {
         scope: 'admin',
         handle: async ({ req, res, params }) => {
           const body = parseBody(unsubscribeBody, await this.body(req));
-          sendData(res, { unsubscribed: steering.unsubscribeUser(body.user, params[0]!) });
+          sendData(res, { unsubscribed: await steering.unsubscribeUser(body.user, params[0]!) });
         },
       },
       {
@@ -336,7 +336,7 @@ export class ServerApi {
         pattern: /^\/users\/([^/]+)\/disconnect$/,
         scope: 'admin',
         handle: async ({ req, res, params }) => {
-          sendData(res, { disconnected: steering.disconnectUser(params[0]!, disconnectOptions(parseBody(disconnectBody, await this.body(req)))) });
+          sendData(res, { disconnected: await steering.disconnectUser(params[0]!, disconnectOptions(parseBody(disconnectBody, await this.body(req)))) });
         },
       },
       {
@@ -345,8 +345,8 @@ export class ServerApi {
         pattern: /^\/connections\/([^/]+)\/disconnect$/,
         scope: 'admin',
         handle: async ({ req, res, params }) => {
-          const found = steering.disconnectClient(params[0]!, disconnectOptions(parseBody(disconnectBody, await this.body(req))));
-          if (!found) throw new TidingsError(ErrorCode.NotFound, `no connection "${params[0]}" on this node`);
+          const found = await steering.disconnectClient(params[0]!, disconnectOptions(parseBody(disconnectBody, await this.body(req))));
+          if (!found) throw new TidingsError(ErrorCode.NotFound, `no connection "${params[0]}" on any node`);
           sendData(res, { disconnected: 1 });
         },
       },
@@ -373,12 +373,19 @@ export class ServerApi {
         name: '/connections',
         pattern: /^\/connections$/,
         scope: 'admin',
-        handle: ({ res, query }) => {
+        handle: async ({ res, query }) => {
           const limit = intParam(query, 'limit', 1, 1000) ?? 100;
           const user = query.get('user');
           const cursor = query.get('cursor');
-          sendData(res, inspector.listConnections({ limit, ...(user !== null ? { user } : {}), ...(cursor !== null ? { cursor } : {}) }));
+          sendData(res, await inspector.listConnections({ limit, ...(user !== null ? { user } : {}), ...(cursor !== null ? { cursor } : {}) }));
         },
+      },
+      {
+        method: 'GET',
+        name: '/nodes',
+        pattern: /^\/nodes$/,
+        scope: 'read',
+        handle: async ({ res }) => sendData(res, { nodes: await inspector.nodes() }),
       },
       {
         method: 'GET',

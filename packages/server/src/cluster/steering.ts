@@ -1,9 +1,8 @@
 /**
  * Steering connections from the server side (library and server API): disconnect a user or
- * one connection, end a user's subscriptions to a channel.
- *
- * Node-local today: it acts on the connections of this node's hub only. Issue 13 routes
- * these actions over a NodeBus so they reach every node.
+ * one connection, end a user's subscriptions to a channel. Each action is checked here, then
+ * asked of every node of the deployment over the NodeBus (this one included, through the same
+ * path); the answer is the total over the nodes that answered.
  */
 import { CloseCode, ErrorCode, UnsubscribeCode, encodeFrame } from '@tidings/protocol';
 import type { ChannelPolicy } from '../auth/channel-policy.js';
@@ -11,6 +10,7 @@ import { TidingsError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import type { Session } from '../session/session.js';
 import { OutFrame } from '../wire/out-frame.js';
+import type { ClusterNodes } from './nodes.js';
 
 /** How a server-side disconnect closes: a close code (4000–4999) and an optional reason. */
 export interface DisconnectOptions {
@@ -25,36 +25,63 @@ function closeCodeOf(options: DisconnectOptions): number {
   return code;
 }
 
+/** Bus message types of steering. */
+const DISCONNECT_USER = 'steering.disconnectUser';
+const DISCONNECT_CLIENT = 'steering.disconnectClient';
+const UNSUBSCRIBE_USER = 'steering.unsubscribeUser';
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+const reasonOf = (v: unknown) => (typeof v === 'string' ? { reason: v } : {});
+const sum = (answers: Array<{ value: unknown }>) => answers.reduce((n, a) => n + (typeof a.value === 'number' ? a.value : 0), 0);
+
 export class Steering {
   constructor(
     private readonly hub: Hub<Session>,
     private readonly policy: ChannelPolicy,
-  ) {}
+    private readonly nodes: ClusterNodes,
+  ) {
+    nodes.router
+      .handle(DISCONNECT_USER, (m) => this.disconnectUserHere(str(m.user), Number(m.code), m.reason))
+      .handle(DISCONNECT_CLIENT, (m) => this.disconnectClientHere(str(m.client), Number(m.code), m.reason))
+      .handle(UNSUBSCRIBE_USER, (m) => this.unsubscribeUserHere(str(m.user), str(m.channel)));
+  }
 
   /**
-   * Disconnects every connection of a user on this node. Reconnect codes
+   * Disconnects every connection of a user on every node. Reconnect codes
    * (4000–4499, default 4005) let the client come back; terminal ones (4500–4999,
-   * e.g. 4503) tell it to stay away. Returns how many connections were closed.
+   * e.g. 4503) tell it to stay away. Resolves with how many connections were closed.
    */
-  disconnectUser(user: string, options: DisconnectOptions = {}): number {
+  async disconnectUser(user: string, options: DisconnectOptions = {}): Promise<number> {
     const code = closeCodeOf(options);
+    return sum(await this.nodes.askAll({ type: DISCONNECT_USER, user, code, ...reasonOf(options.reason) }));
+  }
+
+  /** Disconnects one connection, on whichever node holds it, by its id (reconnect code 4005 unless told otherwise); false when no node has it. */
+  async disconnectClient(client: string, options: DisconnectOptions = {}): Promise<boolean> {
+    const code = closeCodeOf(options);
+    return sum(await this.nodes.askAll({ type: DISCONNECT_CLIENT, client, code, ...reasonOf(options.reason) })) > 0;
+  }
+
+  /** Ends a user's subscriptions to a channel on every node; each client gets an `unsubscribe` push. Resolves with how many ended. */
+  async unsubscribeUser(user: string, channel: string): Promise<number> {
+    channel = this.policy.resolve(channel).channel;
+    return sum(await this.nodes.askAll({ type: UNSUBSCRIBE_USER, user, channel }));
+  }
+
+  private disconnectUserHere(user: string, code: number, reason: unknown): number {
     const sessions = this.hub.userSessions(user);
-    for (const s of sessions) s.disconnect(code, options.reason !== undefined ? { reason: options.reason } : {});
+    for (const s of sessions) s.disconnect(code, reasonOf(reason));
     return sessions.length;
   }
 
-  /** Disconnects one connection on this node by its id (reconnect code 4005 unless told otherwise); false when it is not here. */
-  disconnectClient(client: string, options: DisconnectOptions = {}): boolean {
-    const code = closeCodeOf(options);
+  private disconnectClientHere(client: string, code: number, reason: unknown): number {
     const session = this.hub.session(client);
-    if (!session) return false;
-    session.disconnect(code, options.reason !== undefined ? { reason: options.reason } : {});
-    return true;
+    if (!session) return 0;
+    session.disconnect(code, reasonOf(reason));
+    return 1;
   }
 
-  /** Ends a user's subscriptions to a channel on this node; the client gets an `unsubscribe` push. */
-  unsubscribeUser(user: string, channel: string): number {
-    channel = this.policy.resolve(channel).channel;
+  private unsubscribeUserHere(user: string, channel: string): number {
     let count = 0;
     const push = OutFrame.fromText(encodeFrame({ type: 'unsubscribe', channel, code: UnsubscribeCode.Server, reason: 'unsubscribed by server' }));
     for (const s of this.hub.userSessions(user)) {

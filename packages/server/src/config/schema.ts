@@ -109,6 +109,8 @@ export const configSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Log lines as JSON, or one readable line per event (pretty); auto: pretty when the log goes to a terminal (the tidings CLI). */
     logFormat: z.enum(['auto', 'json', 'pretty']).default('auto'),
+    /** Worker processes of `tidings serve`/`dev`, sharing the port (docs/scaling.md); auto: one per core. */
+    workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)], { error: 'expected a number of workers (1 or more) or "auto"' }).default(1),
     /** Browser origins allowed to open WebSocket connections ("*" for any, "https://*.example.com" patterns). Empty: same origin only. */
     allowedOrigins: z.array(z.string().min(1)).default([]),
     auth: authSchema.prefault({}),
@@ -339,6 +341,8 @@ export const configSchema = z
         timeout: duration('10s'),
       })
       .prefault({}),
+    /** The nodes of one deployment (NodeBus): heartbeat interval, how long a silent node stays listed, how long a cluster-wide request waits. */
+    cluster: z.strictObject({ heartbeatInterval: duration('2s'), nodeTtl: duration('10s'), requestTimeout: duration('5s') }).prefault({}),
     namespaces: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ -'), namespaceSchema).default({}),
   })
   .superRefine((cfg, ctx) => {
