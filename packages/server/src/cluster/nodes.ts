@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os';
 import type { TidingsConfig } from '../config/schema.js';
-import { MemoryBusHub } from '../engine/memory/memory-bus.js';
+import type { Engine } from '../engine/engine.js';
 import { BusRequestError, type BusMessage, type NodeAnswer, type NodeBus, type NodeInfo } from '../engine/node-bus.js';
 import type { Logger } from '../log.js';
 
@@ -42,8 +42,6 @@ export interface ClusterNodesOptions {
   /** Connections open on this node now (for the heartbeat). */
   connections(): number;
   log: Logger;
-  /** Closes the bus with this membership (when the node made the bus; an engine's bus closes with the engine). */
-  ownsBus?: boolean;
 }
 
 export class ClusterNodes {
@@ -122,24 +120,18 @@ export class ClusterNodes {
     return this.options.bus.nodes();
   }
 
-  /** Stops heartbeating; leaves the bus when this node made it (an engine's bus leaves with the engine). */
+  /** Stops heartbeating; the node leaves the bus when its engine handle closes. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
     await this.started;
-    if (this.options.ownsBus) await this.options.bus.close();
   }
 }
 
-/**
- * Joins this node to its deployment over the engine's bus (`engine.bus`); an engine without
- * one gets a bus of its own, on which this node is the only one.
- */
-export function joinCluster(options: { config: TidingsConfig; nodeId: string; engine: object; connections(): number; log: Logger }): ClusterNodes {
+/** Joins this node to its deployment over the engine's bus, with the `cluster` settings. */
+export function joinCluster(options: { config: TidingsConfig; nodeId: string; engine: Pick<Engine, 'bus'>; connections(): number; log: Logger }): ClusterNodes {
   const { config, nodeId, engine, connections, log } = options;
-  const given = (engine as { bus?: NodeBus }).bus;
-  const bus = given ?? new MemoryBusHub({ nodeTtlMs: config.cluster.nodeTtl }).node();
   const { heartbeatInterval: heartbeatIntervalMs, requestTimeout: requestTimeoutMs } = config.cluster;
-  return new ClusterNodes({ nodeId, bus, heartbeatIntervalMs, requestTimeoutMs, connections, log, ownsBus: given === undefined });
+  return new ClusterNodes({ nodeId, bus: engine.bus, heartbeatIntervalMs, requestTimeoutMs, connections, log });
 }
