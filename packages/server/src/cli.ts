@@ -3,7 +3,8 @@
  * The `tidings` command: `serve` (production), `dev` (demo setup, prints a token
  * and a curl line) and `token` (mints HS256 tokens). Exit codes: 0 ok, 1 runtime
  * failure (e.g. port in use), 2 bad usage or bad configuration. SIGINT/SIGTERM
- * stop gracefully; SIGHUP reloads namespaces, token keys and API keys.
+ * stop gracefully; SIGHUP reloads namespaces, token keys and API keys. With
+ * `--workers`, the process is the primary of worker processes (workers/).
  */
 import { realpathSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -21,6 +22,8 @@ import { CliError } from './cli-error.js';
 import { token, type TokenFlags } from './cli-token.js';
 import { createTidings, hasTokenKey, type Tidings } from './node.js';
 import { VERSION } from './version.js';
+import { isPrimaryOfWorkers, runPrimary } from './workers/primary.js';
+import { joinPrimary, leavePrimary, type WorkerSide } from './workers/worker.js';
 
 const NO_KEY_MESSAGE =
   'tidings serve needs a key to verify connection tokens. Set one of: auth.secret (HS256), ' +
@@ -34,6 +37,7 @@ interface ServerFlags {
   dataDir?: string;
   logLevel?: string;
   logFormat?: string;
+  workers?: string;
 }
 
 export function buildProgram(): Command {
@@ -84,7 +88,8 @@ function withServerFlags(cmd: Command): Command {
     .option('-c, --config <file>', 'YAML config file (default: env TIDINGS_CONFIG)')
     .option('-p, --port <port>', 'port to listen on (0: any free port)')
     .option('--host <host>', 'address to bind')
-    .option('--data-dir <dir>', 'data directory' + (cmd.name() === 'dev' ? ' (default: ./data)' : ''));
+    .option('--data-dir <dir>', 'data directory' + (cmd.name() === 'dev' ? ' (default: ./data)' : ''))
+    .option('--workers <n>', 'worker processes sharing the port: a number, or auto (one per core); default 1');
 }
 
 function collectList(value: string, previous: string[]): string[] {
@@ -99,6 +104,7 @@ function flagsOf(opts: ServerFlags): Partial<TidingsConfigInput> {
   if (opts.dataDir !== undefined) flags['dataDir'] = opts.dataDir;
   if (opts.logLevel !== undefined) flags['logLevel'] = opts.logLevel;
   if (opts.logFormat !== undefined) flags['logFormat'] = opts.logFormat;
+  if (opts.workers !== undefined) flags['workers'] = /^\d+$/.test(opts.workers) ? Number(opts.workers) : opts.workers;
   return flags as Partial<TidingsConfigInput>;
 }
 
@@ -109,10 +115,17 @@ async function serve(opts: ServerFlags): Promise<void> {
   const load = () => loadConfigWithInput({ file: opts.config, env: process.env, flags: flagsOf(opts) });
   const { input, config } = load();
   if (!hasTokenKey(config) && !config.auth.allowAnonymous) throw new CliError(NO_KEY_MESSAGE);
-  const tidings = createTidings({ ...input, logger: cliLogger(config, 1) });
-  await listenOrFail(tidings, config);
-  const stopping = stopOnSignals(tidings);
-  reloadOnSighup(tidings, load, stopping);
+  if (isPrimaryOfWorkers(config)) return runPrimary({ config, log: cliLogger(config, 1) });
+  const worker = await joinPrimary();
+  const tidings = createTidings({ ...input, ...worker?.parts, logger: workerLogger(cliLogger(config, 1), worker) });
+  const address = await listenOrFail(tidings, config);
+  const { stopping, stop } = stopOnSignals(tidings, worker);
+  const reload = reloadOnSighup(tidings, load, stopping);
+  worker?.started(tidings, address, { stop, reload });
+}
+
+function workerLogger(logger: Logger, worker: WorkerSide | undefined): Logger {
+  return worker ? worker.logger(logger) : logger;
 }
 
 /**
@@ -143,17 +156,22 @@ async function dev(opts: ServerFlags): Promise<void> {
   // Read again on SIGHUP, with the same demo setup underneath (the data dir, hence the dev secret, stays).
   const load = () => loadConfigWithInput({ file: opts.config, env, flags, defaults: devSetup.input });
   const { input, config } = load();
+  if (isPrimaryOfWorkers(config)) return runPrimary({ config, log: cliLogger(config, 2) });
+  const worker = await joinPrimary();
 
   // stdout carries the banner (scripts grep TOKEN=), so logs go to stderr.
-  const tidings = createTidings({ ...input, logger: cliLogger(config, 2) });
+  const tidings = createTidings({ ...input, ...worker?.parts, logger: workerLogger(cliLogger(config, 2), worker) });
   const secret = config.auth.secret ?? devSetup.secret;
   // The demo app and its backend exist in dev mode only (never in `serve`).
   const demo = await loadDemo(tidings, secret, claimsFor(config));
   // Browsers opening the bare address get a page linking the dashboard, the demo, health and the docs.
   const landing = { links: demo ? [{ href: '/demo/', label: 'Team board demo', note: 'open it in two windows' }] : [] };
   const address = await listenOrFail(tidings, config, demo ? { landing, onRequest: (req, res) => demo.handle(req, res) || notFound(res) } : { landing });
-  const stopping = stopOnSignals(tidings);
-  reloadOnSighup(tidings, load, stopping);
+  const { stopping, stop } = stopOnSignals(tidings, worker);
+  const reload = reloadOnSighup(tidings, load, stopping);
+  worker?.started(tidings, address, { stop, reload });
+  // With workers, the first one prints the banner, once.
+  if (worker && (worker.index !== 1 || worker.restart)) return;
 
   const host = displayHost(address);
   const base = `${host}:${address.port}`;
@@ -262,24 +280,34 @@ function exitAfterLogs(code: number): void {
   setTimeout(() => process.exit(code), 1000).unref();
 }
 
-/** First SIGINT/SIGTERM: graceful close, exit 0. A second one: exit at once. Returns whether a stop began. */
-function stopOnSignals(tidings: Tidings): () => boolean {
+/**
+ * First SIGINT/SIGTERM: graceful close, exit 0. A second one: exit at once. Returns whether a
+ * stop began, and `stop` for a worker's primary (a stop already under way goes on).
+ */
+function stopOnSignals(tidings: Tidings, worker?: WorkerSide): { stopping: () => boolean; stop: (reason: string) => void } {
   let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(1);
+  const stop = (reason: string) => {
+    if (stopping) return;
     stopping = true;
-    tidings.log.info({ signal }, 'shutting down');
+    tidings.log.info(reason.startsWith('SIG') ? { signal: reason } : { reason }, 'shutting down');
     tidings.close().then(
-      () => exitAfterLogs(0),
+      () => {
+        worker?.detach();
+        exitAfterLogs(0);
+      },
       (err: unknown) => {
         tidings.log.error({ err }, 'shutdown failed');
         exitAfterLogs(1);
       },
     );
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  return () => stopping;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1);
+    stop(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return { stopping: () => stopping, stop };
 }
 
 /** Settings `Tidings.reload` applies; a change to any other top-level setting needs a restart. */
@@ -289,9 +317,10 @@ const RELOADABLE = new Set(['namespaces', 'auth', 'apiKeys']);
  * SIGHUP: read the configuration again and apply what can change while running
  * (namespaces, token keys, API keys). A configuration that does not load or
  * validate is logged and the running one stays, so a typo never takes a node down.
- * Reloads run one at a time; signals during one queue a single further reload.
+ * Reloads run one at a time; signals during one queue a single further reload. Returns the
+ * trigger (a worker's primary pulls it on its own SIGHUP).
  */
-function reloadOnSighup(tidings: Tidings, load: () => { input: TidingsConfigInput; config: TidingsConfig }, stopping: () => boolean): void {
+function reloadOnSighup(tidings: Tidings, load: () => { input: TidingsConfigInput; config: TidingsConfig }, stopping: () => boolean): () => void {
   let running: Promise<void> | undefined;
   let again = false;
   const reload = async (): Promise<void> => {
@@ -319,11 +348,13 @@ function reloadOnSighup(tidings: Tidings, load: () => { input: TidingsConfigInpu
       }
     });
   };
-  process.on('SIGHUP', () => {
+  const trigger = (): void => {
     if (stopping()) return;
     if (running) again = true;
     else next();
-  });
+  };
+  process.on('SIGHUP', trigger);
+  return trigger;
 }
 
 // ------------------------------------------------------------------ entry
@@ -343,6 +374,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       process.stderr.write(`tidings: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exitCode = 1;
     }
+    leavePrimary();
   }
 }
 
