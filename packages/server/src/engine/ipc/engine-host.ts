@@ -87,7 +87,7 @@ function hostNode(engine: Engine, peer: RpcPeer, open: Map<string, () => Promise
       if (part === 'bus' && method === 'start') {
         return engine.bus.start(args[0] as string, { onMessage: (message: BusMessage, from: string) => peer.call('bus', 'onMessage', [message, from]) });
       }
-      if (!ENGINE_PARTS[part]?.includes(method)) throw new Error(`IPC engine: no method ${part}.${method}`);
+      if (!Object.hasOwn(ENGINE_PARTS, part) || !ENGINE_PARTS[part]!.includes(method)) throw new Error(`IPC engine: no method ${part}.${method}`);
       const target = parts[part]!;
       return target[method]!.apply(target, args);
     },

@@ -82,7 +82,7 @@ export function serveStores(link: Link, storesFor: (request: StoreRequest) => Ho
     return {
       serve(part, method, args) {
         if (part === '' && method === 'close') return close();
-        if (!STORE_PARTS[part]?.includes(method)) throw new Error(`IPC stores: no method ${part}.${method}`);
+        if (!Object.hasOwn(STORE_PARTS, part) || !STORE_PARTS[part]!.includes(method)) throw new Error(`IPC stores: no method ${part}.${method}`);
         const target = parts[part]!;
         return target[method]!.apply(target, args);
       },
