@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../packages/server/src/auth/token-mint.js';
 import { TestClient } from '../packages/server/src/test-support/test-client.js';
+import { chromiumMissing, launchChromium, within } from './support/chromium.js';
 import { startServerProcess, type ServerProcess } from './support/server-process.js';
 
 type LogLine = Record<string, unknown> & { msg?: string; worker?: number | string };
@@ -193,6 +194,17 @@ describe('tidings serve with workers: 2', () => {
     for (const pid of workerPids(server).values()) expect(db(await openFiles(pid))).toBe(false);
   });
 
+  it('disconnects a user through the API on every worker', async () => {
+    // Four connections of one user, each a new TCP connection: they land on both workers.
+    const token = await mintToken(server.secret, { sub: 'everywhere' });
+    const mine = await Promise.all(Array.from({ length: 4 }, async () => (await TestClient.connect(server.wsUrl, token)).client));
+    const res = await fetch(`${server.apiUrl}/users/everywhere/disconnect`, { method: 'POST', headers: { authorization: `Bearer ${server.apiKey}` } });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { data: { disconnected: number } }).data.disconnected).toBe(4);
+    const closes = await Promise.all(mine.map((c) => c.closed));
+    expect(closes.map((c) => c.code)).toEqual([4005, 4005, 4005, 4005]);
+  });
+
   it('replaces a worker killed with SIGKILL; its clients are cut, the others stay, new connections work', async () => {
     const before = workerPids(server);
     const victim = before.get(1)!;
@@ -289,4 +301,31 @@ describe('tidings serve with workers: the ends of the primary', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 30_000);
+});
+
+describe.skipIf(chromiumMissing())('the dashboard with workers: 2', () => {
+  it('lists both workers on the overview, with their pids and connections', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tidings-workers-dashboard-'));
+    const root = new URL('../', import.meta.url).pathname;
+    // Built from the sources, so the checkout's dist/ is left alone.
+    const build = spawn(process.execPath, [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--outDir', join(dir, 'dist'), '--emptyOutDir', '--logLevel', 'warn'], { cwd: join(root, 'apps/dashboard'), stdio: 'ignore' });
+    expect(await within(new Promise<number | null>((resolve) => build.once('exit', resolve)), 90_000, 'building the dashboard')).toBe(0);
+    const server = await startWorkers(2, `dashboard:\n  dir: ${join(dir, 'dist')}\n`);
+    const browser = await launchChromium({ timeout: 30_000 });
+    try {
+      const page = browser.page;
+      await page.goto(`http://127.0.0.1:${server.port}/dashboard/`, { timeout: 10_000 });
+      await page.getByLabel('Admin API key').fill(server.apiKey);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      const rows = page.locator('[data-testid="nodes-table"] tbody tr');
+      await until(async () => (await rows.count()) === 2, 'two rows in the nodes table', 15_000);
+      const text = await page.locator('[data-testid="nodes-table"]').innerText();
+      for (const pid of workerPids(server).values()) expect(text).toContain(`pid ${pid}`);
+    } finally {
+      await within(browser.close(), 15_000, 'closing Chromium');
+      await server.stop();
+      await server.cleanup();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

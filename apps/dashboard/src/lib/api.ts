@@ -154,6 +154,18 @@ export interface ChannelInfo {
 
 export type { AuditRecord };
 
+/** One live node of `GET /nodes` (a worker of `tidings serve --workers`), as its heartbeats report it. */
+export interface NodeListing {
+  id: string;
+  pid: number;
+  host: string;
+  /** ISO 8601. */
+  startedAt: string;
+  connections: number;
+  /** ISO 8601. */
+  lastHeartbeat: string;
+}
+
 /** What the `terminal` choice of a disconnect sends: 4503 (stay away) or the default 4005 (come back). */
 function disconnectBody(terminal: boolean): { terminal?: true; reason?: string } {
   return terminal ? { terminal: true, reason: 'disconnected by an admin' } : {};
@@ -191,6 +203,7 @@ export const api = {
     server<{ notifications: Notification[]; nextCursor?: string; unread: number; total: number }>(`/users/${seg(user)}/notifications${query({ limit })}`),
   activity: (p: { scope?: string; limit?: number; cursor?: string } = {}) =>
     server<{ activities: Activity[]; nextCursor?: string }>(`/activity${query({ scope: 'global', ...p })}`),
+  nodes: () => server<{ nodes: NodeListing[] }>('/nodes'),
   audit: (p: { user?: string; type?: string; since?: number; until?: number; limit?: number; cursor?: string }) =>
     server<{ events: AuditRecord[]; nextCursor?: string }>(`/audit${query(p)}`),
 };

@@ -7,9 +7,11 @@ import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import { LiveChart, type ChartSeries } from '../components/live-chart.js';
 import { Empty, Panel } from '../components/states.js';
 import { useIndicator } from '../components/connection-indicator.js';
+import { api, type NodeListing } from '../lib/api.js';
 import { formatBytes, formatDuration, formatNumber } from '../lib/format.js';
 import { codesOf, trendOf, type AdminStatsSnapshot } from '../lib/stats.js';
 import { useStatsFeed } from '../lib/stats-feed.js';
+import { useResource } from '../lib/use-resource.js';
 
 type Trend = 'up' | 'down' | 'flat';
 const ARROWS: Record<Trend, string> = { up: '↗', down: '↘', flat: '→' };
@@ -53,11 +55,51 @@ function byCode(samples: readonly AdminStatsSnapshot[], pick: (s: AdminStatsSnap
   return codes.map((code) => ({ label: code, values: samples.map((s) => pick(s)?.[code] ?? 0) }));
 }
 
+/** The live nodes (the workers of `tidings serve --workers`): shown when there is more than one. */
+function Nodes({ nodes, current, now }: { nodes: NodeListing[]; current: string | undefined; now: number }) {
+  return (
+    <Panel title={`Nodes (${nodes.length})`}>
+      <div className="table-wrap">
+        <table className="table table-compact" data-testid="nodes-table">
+          <thead>
+            <tr>
+              <th scope="col">Node</th>
+              <th scope="col">Process</th>
+              <th scope="col" className="num">
+                Connections
+              </th>
+              <th scope="col">Up</th>
+              <th scope="col">Last heartbeat</th>
+            </tr>
+          </thead>
+          <tbody>
+            {nodes.map((n) => (
+              <tr key={n.id} data-node={n.id}>
+                <td>
+                  <code>{n.id}</code>
+                  {n.id === current ? <span className="muted small"> (these stats)</span> : null}
+                </td>
+                <td>
+                  {n.host} · pid {n.pid}
+                </td>
+                <td className="num">{formatNumber(n.connections)}</td>
+                <td>{formatDuration((now - Date.parse(n.startedAt)) / 1000)}</td>
+                <td>{formatDuration(Math.max(0, (now - Date.parse(n.lastHeartbeat)) / 1000))} ago</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </Panel>
+  );
+}
+
 export function Overview() {
   const feed = useStatsFeed();
   const { samples, latest, receivedAt } = useSyncExternalStore(feed.store.subscribe, feed.store.getSnapshot);
   const indicator = useIndicator();
   const now = useNow();
+  const nodes = useResource(() => api.nodes(), [], { refreshMs: 5000 });
 
   const times = useMemo(() => samples.map((s) => s.time / 1000), [samples]);
   const charts = useMemo(
@@ -157,6 +199,8 @@ export function Overview() {
           <Card label="Version" value={latest.version} testId="stat-version" sub="Tidings server" />
         </section>
       )}
+
+      {nodes.data && nodes.data.nodes.length > 1 && <Nodes nodes={nodes.data.nodes} current={latest?.node} now={now} />}
 
       {(latest || samples.length > 0) && (
         <section aria-label="Charts, last five minutes" className="charts">
