@@ -105,6 +105,13 @@ async function openFiles(pid: number): Promise<string[]> {
   return targets.filter((t) => t.length > 0);
 }
 
+/** This process's environment without TIDINGS_* and PORT (they would configure the server under test), plus `extra`. */
+function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('TIDINGS_') && k !== 'PORT') env[k] = v;
+  return { ...env, ...extra };
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -277,6 +284,21 @@ describe('tidings serve with workers: the ends of the primary', () => {
     }
   }, 30_000);
 
+  it('--workers takes a number or auto; anything else exits 2 naming the flag', async () => {
+    const bin = new URL('../packages/server/bin/tidings.js', import.meta.url).pathname;
+    for (const [value, message] of [
+      ['abc', 'workers: expected a number of workers (1 or more) or "auto", got "abc" (set by flag --workers)'],
+      ['0', 'workers: expected a whole number from 1 to 256, got 0 (set by flag --workers)'],
+    ] as const) {
+      const child = spawn(process.execPath, [bin, 'serve', '--workers', value], { env: cleanEnv({ TIDINGS_AUTH__SECRET: 'workers-test-secret-0123456789abcdef' }), stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+      expect(code).toBe(2);
+      expect(err).toContain(message);
+    }
+  }, 30_000);
+
   it('--workers 2 on a port in use: the run ends with exit code 1 and says why', async () => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
@@ -284,8 +306,7 @@ describe('tidings serve with workers: the ends of the primary', () => {
     const dir = await mkdtemp(join(tmpdir(), 'tidings-workers-'));
     try {
       const bin = new URL('../packages/server/bin/tidings.js', import.meta.url).pathname;
-      const env: Record<string, string> = { TIDINGS_AUTH__SECRET: 'workers-test-secret-0123456789abcdef' };
-      for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('TIDINGS_') && k !== 'PORT') env[k] = v;
+      const env = cleanEnv({ TIDINGS_AUTH__SECRET: 'workers-test-secret-0123456789abcdef' });
       const child = spawn(process.execPath, [bin, 'serve', '--workers', '2', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dir], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
