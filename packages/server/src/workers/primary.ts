@@ -111,10 +111,10 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
     }, delay);
   };
 
-  const stopAll = async (signal: string): Promise<void> => {
+  const stopAll = async (reason: string): Promise<void> => {
     stopping = true;
     for (const slot of slots) clearTimeout(slot.restart);
-    log.info({ signal, workers: live().length }, 'shutting down');
+    log.info({ ...(reason.startsWith('SIG') ? { signal: reason } : { reason }), workers: live().length }, 'shutting down');
     const exits = live().map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
     for (const worker of live()) send(worker, { type: 'tidings.worker:stop' });
     // Each worker's close() is bounded by shutdown.timeout; one that still runs after that is killed.
