@@ -24,6 +24,7 @@ import type { AuditSink } from './ops/audit.js';
 import type { NodeMetrics } from './ops/metrics.js';
 import type { SessionServices } from './session/services.js';
 import { Session, type CommandTable } from './session/session.js';
+import type { SessionForwarding } from './transport/http-forwarding.js';
 import { HttpTransportAcceptor } from './transport/http-transports.js';
 import type { Transport, TransportRequestInfo } from './transport/transport.js';
 import { WebSocketAcceptor } from './transport/websocket.js';
@@ -52,6 +53,8 @@ export interface FrontDoorDeps {
   /** What the server API acts through. */
   api: ApiParts;
   limitHit(limit: string, details: { ip?: string }): void;
+  /** The node bus for HTTP-session requests that reach this node for a session of another. */
+  forwarding?: SessionForwarding;
 }
 
 export class FrontDoor {
@@ -96,6 +99,7 @@ export class FrontDoor {
       verifier: () => deps.verifier,
       onBadRequest: badRequest,
       onAuthFailure: (ip, transport, reason) => audit.emit({ type: 'auth_failure', ip, transport, reason }),
+      ...(deps.forwarding ? { forwarding: deps.forwarding } : {}),
     });
     this.dashboard = new Dashboard({ config, log, clientIp, audit });
     this.api = new ServerApi(deps.api, log, { metrics, audit, originAllowed, sessionKey: (req) => this.dashboard.apiKeyOf(req) });
@@ -120,6 +124,11 @@ export class FrontDoor {
   /** Answers a request for the HTTP transports, the dashboard, metrics or the server API (426 on the WebSocket path); false when the path is not Tidings'. */
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
     return this.websocket.handlePlainRequest(req, res) || this.http.handleRequest(req, res) || this.dashboard.handle(req, res) || this.api.handleMetrics(req, res) || this.api.handle(req, res);
+  }
+
+  /** Answers an HTTP-session request another node forwarded over the bus (transport/http-forwarding.ts). */
+  answerForwarded(message: unknown): Promise<unknown> {
+    return this.http.answerForwarded(message);
   }
 
   /** Takes a WebSocket upgrade for Tidings' path; false when the path is not Tidings'. */

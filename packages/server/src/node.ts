@@ -7,14 +7,16 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HistoryResult, PresenceResult, PublishResult, StreamPosition } from '@tidings/protocol';
-import { NodeInspector, type ApiUserStatus, type ChannelListing, type ConnectionListing, type NodeHealth, type NodeStats } from './api/inspector.js';
+import { NodeInspector, type ApiUserStatus, type ChannelListing, type ConnectionListing, type NodeHealth, type NodeListing, type NodeStats } from './api/inspector.js';
 import { ChannelPolicy, type ResolvedChannel } from './auth/channel-policy.js';
 import { createClientIpResolver } from './auth/client-ip.js';
 import { NodeLimits } from './auth/limits.js';
 import { NodeVerifier } from './auth/node-verifier.js';
 import type { ConnectionClaims } from './auth/token-verifier.js';
 import { Channels } from './cluster/channels.js';
-import { closeEngine, engineParts, type EngineParts } from './cluster/engine-parts.js';
+import { resubscribeOnGap } from './cluster/delivery-gaps.js';
+import { nodeEngine, type Engine } from './cluster/engine-parts.js';
+import { joinCluster, type ClusterNodes } from './cluster/nodes.js';
 import { PresenceReads } from './cluster/presence-reads.js';
 import { PresenceWrites } from './cluster/presence-writes.js';
 import { ProgressState } from './cluster/progress-state.js';
@@ -39,10 +41,11 @@ import type { Counters, SessionHub, SessionServices } from './session/services.j
 import { Session } from './session/session.js';
 import { openStores } from './store/open-stores.js';
 import type { SqliteDatabase } from './store/sqlite/database.js';
+import { FORWARD_TYPE, type SessionForwarding } from './transport/http-forwarding.js';
 import { VERSION } from './version.js';
 import { Flusher } from './wire/flusher.js';
 
-export type { ApiUserStatus, BroadcastResultItem, ChannelListing, ConnectionListing, NodeHealth, NodeStats, TidingsOptions };
+export type { ApiUserStatus, BroadcastResultItem, ChannelListing, ConnectionListing, NodeHealth, NodeListing, NodeStats, TidingsOptions };
 export { hasTokenKey } from './auth/verifier-config.js';
 
 /**
@@ -81,7 +84,7 @@ export class Tidings {
   /** The embedded database, when this node opened it. */
   private readonly database: SqliteDatabase | undefined;
   private readonly hookRegistry = new HookRegistry();
-  private readonly engine: EngineParts;
+  private readonly engine: Engine;
   private readonly presenceFeature: PresenceFeature;
   /** Everything holds this one, so a reload can swap the application's verifier underneath. */
   private readonly verifier: NodeVerifier;
@@ -90,6 +93,7 @@ export class Tidings {
   private readonly hub: Hub<Session>;
   private readonly publisher: Publisher;
   private readonly steering: Steering;
+  private readonly cluster: ClusterNodes;
   private readonly inspector: NodeInspector;
   private readonly front: FrontDoor;
   private readonly adminStats: AdminStats;
@@ -97,9 +101,7 @@ export class Tidings {
   private readonly presenceTimer: NodeJS.Timeout;
 
   constructor(options: TidingsOptions = {}) {
-    const { logger, notificationStore, activityStore, auditStore, verifier, ...rest } = options;
-    const { broker: givenBroker, presenceManager, userStatusStore, typingStore, idempotencyStore, progressStore, ...input } = rest;
-    const given = { broker: givenBroker, presenceManager, userStatusStore, typingStore, idempotencyStore, progressStore };
+    const { logger, notificationStore, activityStore, auditStore, verifier, engine: given, ...input } = options;
     const config = (this.config = resolveConfig(input));
     const log = (this.log = logger ?? createLogger(config.logLevel, undefined, { format: config.logFormat === 'pretty' ? 'pretty' : 'json' }));
     this.nodeId = Math.random().toString(36).slice(2, 10);
@@ -120,14 +122,14 @@ export class Tidings {
       throw new ConfigError([(err as Error).message]);
     }
     const limitHit = (limit: string, details: { user?: string; client?: string; ip?: string }) => this.limitHit(limit, details);
-    this.limits = new NodeLimits(config, limitHit);
 
     // The engine (in-memory unless given), the local hub, and the channels between them
     // (the engine's handler: subscribes the engine for the hub, delivers to the hub).
-    const engine = (this.engine = engineParts(config, given));
+    const engine = (this.engine = nodeEngine(config, given));
+    this.limits = new NodeLimits(config, limitHit, engine.limits);
     const { broker, presence, userStatus, typing } = engine;
     const hub = (this.hub = new Hub<Session>((n) => metrics.publicationsOut(n)));
-    const channels = new Channels(broker, hub);
+    const channels = new Channels(broker, hub, resubscribeOnGap({ hub, log, metrics }));
     const presenceReads = new PresenceReads(presence, userStatus);
     const sessionHub: SessionHub = {
       addSession: (s: Session) => hub.addSession(s),
@@ -141,8 +143,9 @@ export class Tidings {
     const hooks = this.hookRegistry.hooks;
     this.presenceFeature = new PresenceFeature({ config, log, channels, control: channels, state: new PresenceWrites(presence, userStatus, typing), hooks, limitHit });
     this.policy = new ChannelPolicy(config, this.verifier);
-    this.publisher = new Publisher({ config, policy: this.policy, broker, idempotency: engine.idempotency, counters: this.counters, metrics, limitHit });
-    this.steering = new Steering(hub, this.policy);
+    this.publisher = new Publisher({ config, policy: this.policy, broker, counters: this.counters, metrics, limitHit });
+    const cluster = (this.cluster = joinCluster({ config, nodeId: this.nodeId, engine, connections: () => hub.sessionCount, log }));
+    this.steering = new Steering(hub, this.policy, cluster);
     this.notifications = new NotificationsFeature({ config, store: stores.notifications, control: channels, log });
     this.activity = new ActivityFeature({ config, store: stores.activity, log, publish: (channel, data) => this.publisher.publish(channel, data, { source: 'api' }) });
     this.progress = new ProgressFeature({ config, store: new ProgressState(engine.progress), control: channels, log });
@@ -156,12 +159,14 @@ export class Tidings {
 
     // Inspection, the server API, the dashboard and its live stats.
     const { nodeId, presenceFeature } = this;
-    const inspector = (this.inspector = new NodeInspector({ nodeId, policy, hub, presence: presenceReads, presenceFeature, counters, closing: () => !this.ready }));
+    const inspector = (this.inspector = new NodeInspector({ nodeId, policy, hub, presence: presenceReads, presenceFeature, counters, closing: () => !this.ready, nodes: cluster }));
     metrics.setSource(() => inspector.gauges());
     if (broker.historyStats) metrics.setHistorySource(() => broker.historyStats!());
     const durable = { notifications, activity, progress, auditLog: this.auditLog };
     const api = { config, publisher, steering: this.steering, inspector, ready: () => this.ready, durable };
-    this.front = new FrontDoor({ config, log, verifier: this.verifier, clientIp, limits: this.limits, services, commands: COMMAND_HANDLERS, audit, metrics, api, limitHit });
+    const forwarding: SessionForwarding = { nodeId, timeoutMs: config.cluster.requestTimeout, request: (node, message, timeoutMs) => cluster.ask(node, message, timeoutMs) };
+    this.front = new FrontDoor({ config, log, verifier: this.verifier, clientIp, limits: this.limits, services, commands: COMMAND_HANDLERS, audit, metrics, api, limitHit, forwarding });
+    cluster.router.handle(FORWARD_TYPE, (message) => this.front.answerForwarded(message));
     const gauges = () => inspector.gauges();
     this.adminStats = watchAdminStats({ node: nodeId, version: VERSION, intervalMs: config.dashboard.statsInterval, hub, gauges, counters, metrics, publish: (channel, data) => publisher.publishUncounted(channel, data) });
     this.presenceTimer = setInterval(() => presenceFeature.refresh(hub.allSessions()), Math.max(1000, Math.floor(config.presence.ttl / 3)));
@@ -308,9 +313,14 @@ export class Tidings {
     return this.inspector.onlineUsers(query);
   }
 
-  /** Connections on this node (those that sent `connect`), sorted by id, paginated; optionally one user's only. */
-  listConnections(query: { user?: string; cursor?: string; limit?: number } = {}): { connections: ConnectionListing[]; nextCursor?: string } {
+  /** Connections on every node (those that sent `connect`; each names its node), sorted by id, paginated; optionally one user's only. */
+  listConnections(query: { user?: string; cursor?: string; limit?: number } = {}): Promise<{ connections: ConnectionListing[]; nextCursor?: string }> {
     return this.inspector.listConnections(query);
+  }
+
+  /** Live nodes of the deployment (id, pid, host, started, connections, last heartbeat), sorted by id. */
+  nodes(): Promise<NodeListing[]> {
+    return this.inspector.nodes();
   }
 
   get ready(): boolean {
@@ -328,21 +338,21 @@ export class Tidings {
   // ------------------------------------------------------------ steering (cluster/steering.ts)
 
   /**
-   * Disconnects every connection of a user on this node. Reconnect codes
+   * Disconnects every connection of a user on every node. Reconnect codes
    * (4000–4499, default 4005) let the client come back; terminal ones (4500–4999,
-   * e.g. 4503) tell it to stay away. Returns how many connections were closed.
+   * e.g. 4503) tell it to stay away. Resolves with how many connections were closed.
    */
-  disconnectUser(user: string, options: DisconnectOptions = {}): number {
+  disconnectUser(user: string, options: DisconnectOptions = {}): Promise<number> {
     return this.steering.disconnectUser(user, options);
   }
 
-  /** Disconnects one connection on this node by its id (reconnect code 4005 unless told otherwise); false when it is not here. */
-  disconnectClient(client: string, options: DisconnectOptions = {}): boolean {
+  /** Disconnects one connection, on whichever node has it, by its id (reconnect code 4005 unless told otherwise); false when none has it. */
+  disconnectClient(client: string, options: DisconnectOptions = {}): Promise<boolean> {
     return this.steering.disconnectClient(client, options);
   }
 
-  /** Ends a user's subscriptions to a channel on this node; the client gets an `unsubscribe` push. */
-  unsubscribeUser(user: string, channel: string): number {
+  /** Ends a user's subscriptions to a channel on every node; each client gets an `unsubscribe` push. */
+  unsubscribeUser(user: string, channel: string): Promise<number> {
     return this.steering.unsubscribeUser(user, channel);
   }
 
@@ -361,7 +371,6 @@ export class Tidings {
     this.config.auth = next.auth;
     this.config.apiKeys = next.apiKeys;
     this.verifier.use(verifier);
-    this.limits.resetPublishLimits();
     this.policy.forgetResolved();
     this.front.api.reload();
     this.log.info({ namespaces: Object.keys(next.namespaces), apiKeys: next.apiKeys.map((k) => k.id) }, 'configuration reloaded');
@@ -386,14 +395,14 @@ export class Tidings {
     this.verifier.close();
     this.presenceFeature.close();
     this.inspector.close();
-    this.limits.close();
     this.notifications.close();
     this.activity.close();
     this.adminStats.close();
     // Disconnects above were audited: store them, then commit whatever is queued.
     await this.auditLog?.close();
     this.database?.close();
-    await closeEngine(this.engine);
+    await this.cluster.close();
+    await this.engine.close();
     this.log.info('tidings stopped');
   }
 }

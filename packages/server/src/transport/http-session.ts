@@ -15,9 +15,9 @@
  * Without a stream or poll for `http.sessionTimeout`, the session ends (code 1006).
  */
 import type { ServerResponse } from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { CloseCode } from '@tidings/protocol';
 import type { OutFrame } from '../wire/out-frame.js';
+import { encodeEvent, eventScratch, HeldFrames, idLineLength, writeIdLine } from './http-frames.js';
 import type { Transport } from './transport.js';
 
 export interface HttpSessionSink {
@@ -38,96 +38,38 @@ export interface HttpSessionOptions {
 }
 
 /**
- * The frames a session holds, oldest first. A frame is stored as its text (the string
- * is shared by every session the frame went to) and its byte length, in two arrays: a
- * held frame costs a session two array slots, not an object of its own (a full 1 MiB
- * replay window of small frames is thousands of them per session). Sequence numbers are
- * contiguous and the newest frame is always the session's last, so they are not stored:
- * frame `seq` is `last - seq` places before the end. Dropping the oldest moves `head`;
- * the dropped slots are cut off once they outnumber the live ones.
+ * Where the answer to a waiting poll goes: the poll's own HTTP response (`responsePoll`), or
+ * a poll another node forwarded (http-forwarding.ts), answered over the node bus.
  */
-class HeldFrames {
-  texts: string[] = [];
-  sizes: number[] = [];
-  /** Index of the oldest held frame. */
-  head = 0;
-  /** Sum of the held frames' sizes. */
-  bytes = 0;
-
-  get count(): number {
-    return this.texts.length - this.head;
-  }
-
-  push(text: string, size: number): void {
-    this.texts.push(text);
-    this.sizes.push(size);
-    this.bytes += size;
-  }
-
-  dropOldest(): void {
-    const head = this.head;
-    this.bytes -= this.sizes[head]!;
-    this.texts[head] = ''; // let the text go now, not at the next compaction
-    this.head = head + 1;
-    if (this.head >= 64 && this.head * 2 >= this.texts.length) {
-      this.texts.splice(0, this.head);
-      this.sizes.splice(0, this.head);
-      this.head = 0;
-    }
-  }
-
-  /** The held frames' texts joined with ",". */
-  joined(): string {
-    return this.head === 0 ? this.texts.join(',') : this.texts.slice(this.head).join(',');
-  }
+export interface PollWaiter {
+  /** Answers with the JSON body of a poll response. */
+  answer(body: string): void;
+  /** Ends without a body (the session ended while the poll waited). */
+  end(): void;
+  /** Drops the request (the session was terminated). */
+  destroy(): void;
+  /** Calls `fn` once the requester is gone (answered or went away); a forwarded poll never calls it. */
+  onGone(fn: () => void): void;
 }
 
-/** `event: <name>\ndata: <frame>\n\n`: everything of a frame's SSE event but its `id:` line. */
-function encodeEvent(text: string): Buffer {
-  return Buffer.from(`event: ${eventName(text)}\ndata: ${text}\n\n`);
-}
-
-/** Byte length of `id: <seq>\n`. */
-function idLineLength(seq: number): number {
-  let digits = 1;
-  for (let p = 10; seq >= p; p *= 10) digits++;
-  return digits + 5;
-}
-
-/** Writes `id: <seq>\n` (ASCII) into `target` at `at`; returns the offset after it. */
-function writeIdLine(target: Buffer, at: number, seq: number): number {
-  target[at] = 0x69; // i
-  target[at + 1] = 0x64; // d
-  target[at + 2] = 0x3a; // :
-  target[at + 3] = 0x20; // space
-  const end = at + idLineLength(seq) - 1;
-  let n = seq;
-  for (let p = end - 1; p >= at + 4; p--) {
-    target[p] = 0x30 + (n % 10);
-    n = Math.floor(n / 10);
-  }
-  target[end] = 0x0a; // \n
-  return end + 1;
-}
-
-/** Reused by `#writeStream` for the events of one write; emptied after each (no frame is kept). */
-const eventScratch: Buffer[] = [];
-
-/** 128 random bits, URL-safe. */
-export function randomKey(): string {
-  return randomBytes(16).toString('base64url');
-}
-
-/** The SSE event name of a frame: its push `type`, or `reply` for replies. */
-export function eventName(text: string): string {
-  if (!text.startsWith('{"type":"')) return 'reply';
-  const end = text.indexOf('"', 9);
-  return end > 9 ? text.slice(9, end) : 'message';
+/** A poll answered on its own HTTP response, with `headers` (CORS) on the answer. */
+export function responsePoll(res: ServerResponse, headers: Record<string, string>): PollWaiter {
+  return {
+    answer(body) {
+      if (!res.headersSent) {
+        res.writeHead(200, { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+      }
+      res.end(body);
+    },
+    end: () => {
+      if (!res.writableEnded) res.end();
+    },
+    destroy: () => res.destroy(),
+    onGone: (fn) => res.on('close', fn),
+  };
 }
 
 export class HttpSessionTransport implements Transport {
-  /** Unguessable id used in the session's URLs. Not the connection id (which is public). */
-  readonly key = randomKey();
   sink!: HttpSessionSink;
   /** Sub of the token the session was opened with, when one was given. */
   boundUser: string | undefined;
@@ -142,7 +84,7 @@ export class HttpSessionTransport implements Transport {
   #written = 0;
   #stream: ServerResponse | null = null;
   #heartbeat: NodeJS.Timeout | undefined;
-  #poll: { res: ServerResponse; timer: NodeJS.Timeout } | null = null;
+  #poll: { waiter: PollWaiter; timer: NodeJS.Timeout } | null = null;
   #pollWindow = { start: 0, count: 0 };
   /** Set when the server side closed: delivered to the client after the last frames. */
   #closing: { code: number; reason: string } | null = null;
@@ -150,6 +92,8 @@ export class HttpSessionTransport implements Transport {
   #idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
+    /** Unguessable id used in the session's URLs (http-forwarding.ts mints it). Not the connection id (which is public). */
+    readonly key: string,
     readonly kind: 'sse' | 'polling',
     private readonly options: HttpSessionOptions,
     private readonly onEnd: (t: HttpSessionTransport) => void,
@@ -200,7 +144,7 @@ export class HttpSessionTransport implements Transport {
   terminate(): void {
     if (this.#ended) return;
     this.#stream?.destroy();
-    this.#poll?.res.destroy();
+    this.#poll?.waiter.destroy();
     this.#end();
   }
 
@@ -321,7 +265,7 @@ export class HttpSessionTransport implements Transport {
    * A poll: acknowledges `ack`, then answers with every later frame, or waits. A new poll
    * answers a waiting one (empty) first. Returns false when polls come too fast.
    */
-  attachPoll(res: ServerResponse, ack: number, headers: Record<string, string>): boolean {
+  attachPoll(waiter: PollWaiter, ack: number): boolean {
     const now = Date.now();
     if (now - this.#pollWindow.start >= 1000) this.#pollWindow = { start: now, count: 0 };
     if (++this.#pollWindow.count > this.options.maxPollsPerSecond) return false;
@@ -329,11 +273,11 @@ export class HttpSessionTransport implements Transport {
     if (this.#poll) this.#respondPoll(this.#poll, false);
     clearTimeout(this.#idleTimer);
     const timer = setTimeout(() => {
-      if (this.#poll?.res === res) this.#answerPoll();
+      if (this.#poll?.waiter === waiter) this.#answerPoll();
     }, this.options.pollTimeout);
-    const poll = { res, timer, headers };
+    const poll = { waiter, timer };
     this.#poll = poll;
-    res.on('close', () => {
+    waiter.onGone(() => {
       clearTimeout(timer);
       if (this.#poll !== poll) return;
       this.#poll = null;
@@ -352,17 +296,14 @@ export class HttpSessionTransport implements Transport {
   }
 
   /** Answers `poll` with every held frame (and the close, if any), or with none. */
-  #respondPoll(poll: { res: ServerResponse; timer: NodeJS.Timeout; headers?: Record<string, string> }, withFrames: boolean): void {
+  #respondPoll(poll: { waiter: PollWaiter; timer: NodeJS.Timeout }, withFrames: boolean): void {
     clearTimeout(poll.timer);
     if (this.#poll === poll) this.#poll = null;
     const from = withFrames ? this.#oldest : this.#seq + 1;
     let body = `{"from":${from},"frames":[${withFrames ? this.#held.joined() : ''}]`;
     if (this.#closing && withFrames) body += `,"close":${JSON.stringify(this.#closing)}`;
     body += '}';
-    if (!poll.res.headersSent) {
-      poll.res.writeHead(200, { ...(poll.headers ?? {}), 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
-    }
-    poll.res.end(body);
+    poll.waiter.answer(body);
     if (!this.#ended) this.#armIdle();
   }
 
@@ -392,7 +333,7 @@ export class HttpSessionTransport implements Transport {
     this.#stream = null;
     if (this.#poll) {
       clearTimeout(this.#poll.timer);
-      if (!this.#poll.res.writableEnded) this.#poll.res.end();
+      this.#poll.waiter.end();
       this.#poll = null;
     }
     this.#held = new HeldFrames();

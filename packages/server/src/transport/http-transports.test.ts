@@ -127,9 +127,9 @@ function wire(events: SseEvent[]): string {
 /** The start of every stream: `retry:`, the id it starts after (an `id:` without data, so no event), padding. */
 const preamble = (from: number) => `retry: 1000\nid: ${from}\n: ${' '.repeat(16)}\n\n`;
 
-async function until(check: () => boolean, what: string, timeout = 3_000): Promise<void> {
+async function until(check: () => boolean | Promise<boolean>, what: string, timeout = 3_000): Promise<void> {
   const deadline = Date.now() + timeout;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
     await sleep(5);
   }
@@ -140,7 +140,8 @@ describe('SSE', () => {
     server = await startTestNode({ http: { heartbeat: 50 } });
     const token = await server.token('alice');
     const { session, ticket } = await open('sse', token);
-    expect(session).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    // The node holding the session, then 128 random bits (transport/http-forwarding.ts).
+    expect(session).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}$/);
     const stream = readStream(`${base()}/sse?ticket=${ticket}`);
     expect((await post('sse', session, '{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"chat:a"}', token)).status).toBe(204);
     await until(() => stream.events.length >= 3, 'connect, subscribe, join');
@@ -206,7 +207,7 @@ describe('SSE', () => {
       server.node.publish('news:bytes', { n: 3, text: 'Zürich\u2028' }),
     ]);
     await until(() => parseEvents(raw.text()).length === 5, 'publications');
-    server.node.disconnectUser('alice');
+    await server.node.disconnectUser('alice');
     await raw.done;
     const events = parseEvents(raw.text());
     expect(events.map((e) => e.event)).toEqual(['reply', 'reply', 'publication', 'publication', 'publication', 'disconnect', 'close']);
@@ -456,8 +457,8 @@ describe('long-polling', () => {
     const token = await server.token('alice');
     const { session } = await open('polling', token);
     await post('poll', session, '{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"chat:idle"}', token);
-    await until(() => server.node.listConnections({ user: 'alice' }).connections.length === 1, 'connected');
-    await until(() => server.node.listConnections({ user: 'alice' }).connections.length === 0, 'timed out', 2_000);
+    await until(async () => (await server.node.listConnections({ user: 'alice' })).connections.length === 1, 'connected');
+    await until(async () => (await server.node.listConnections({ user: 'alice' })).connections.length === 0, 'timed out', 2_000);
     expect((await post('poll', session, '{"type":"pong"}', token)).status).toBe(404);
   });
 
@@ -466,10 +467,10 @@ describe('long-polling', () => {
     const token = await server.token('alice');
     const { session } = await open('polling', token);
     await post('poll', session, '{"id":1,"type":"connect"}', token);
-    await until(() => server.node.listConnections({ user: 'alice' }).connections.length === 1, 'connected');
+    await until(async () => (await server.node.listConnections({ user: 'alice' })).connections.length === 1, 'connected');
     const res = await fetch(`${base()}/poll/${session}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(204);
-    expect(server.node.listConnections({ user: 'alice' }).connections).toHaveLength(0);
+    expect((await server.node.listConnections({ user: 'alice' })).connections).toHaveLength(0);
   });
 });
 

@@ -12,6 +12,8 @@
  * - `GET /poll/:session?ack=N`: a long poll.
  * - `DELETE /sse/:session`, `DELETE /poll/:session`: the client ends the session.
  * A session opened with a token only accepts requests bearing a token of the same user.
+ * A session's POSTs, polls and DELETE may reach any node: they are forwarded to the node that
+ * holds the session (http-forwarding.ts). The event stream is served by the node that opened it.
  * CORS: allowed origins (`allowedOrigins`) get preflight answers; see wire/cors.ts for credentials.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -26,7 +28,9 @@ import { safePath, type Logger } from '../log.js';
 import { answerPreflight, createCorsPolicy, type CorsPolicy } from '../wire/cors.js';
 import { readBody } from '../wire/http-body.js';
 import { sendJson, sendError as sendErrorResponse } from '../wire/http-responses.js';
-import { HttpSessionTransport, randomKey, type HttpSessionSink } from './http-session.js';
+import { randomKey } from './http-frames.js';
+import { forward, FORWARD_TYPE, mintSessionKey, ownerOf, parseForwarded, type ForwardedAnswer, type ForwardedRequest, type SessionForwarding } from './http-forwarding.js';
+import { HttpSessionTransport, responsePoll, type HttpSessionSink, type PollWaiter } from './http-session.js';
 import type { Transport, TransportRequestInfo } from './transport.js';
 
 export interface HttpTransportDeps {
@@ -36,11 +40,13 @@ export interface HttpTransportDeps {
   originAllowed: OriginCheck;
   clientIp: ClientIpResolver;
   /** A rejection, or a slot among the IP's open connections, released when the session ends. */
-  admit(ip: string): Admission;
+  admit(ip: string): Promise<Admission>;
   accepting: () => boolean;
   createSession(transport: Transport, request: TransportRequestInfo, claims: ConnectionClaims | undefined): HttpSessionSink;
   onBadRequest(): void;
   onAuthFailure(ip: string, transport: 'sse' | 'polling', reason: string): void;
+  /** The node bus, for the requests of sessions held by other nodes; without it, such a session is unknown here. */
+  forwarding?: SessionForwarding;
 }
 
 const ALLOWED_BODY_TYPES = /^(text\/plain|application\/x-ndjson|application\/json)\s*(;|$)/i;
@@ -53,6 +59,13 @@ function sendError(res: ServerResponse, code: string, message: string, headers: 
     return;
   }
   sendErrorResponse(res, code, message, { headers: { ...headers, 'x-tidings-error': code }, temporary: temporary === true });
+}
+
+/** The `ack` query parameter (0 when absent). */
+function ackOf(req: IncomingMessage): number {
+  const ack = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('ack') ?? '0');
+  if (!Number.isSafeInteger(ack) || ack < 0) throw new TidingsError(ErrorCode.BadRequest, 'ack: expected a non-negative integer');
+  return ack;
 }
 
 function bearerOf(req: IncomingMessage): string | undefined {
@@ -98,7 +111,7 @@ export class HttpTransportAcceptor {
     const path = safePath(req.url);
     if (!path.startsWith(cfg.path + '/')) return false;
     const rest = path.slice(cfg.path.length);
-    const route = /^\/(open|sse|poll)(?:\/([A-Za-z0-9_-]{1,64}))?$/.exec(rest);
+    const route = /^\/(open|sse|poll)(?:\/((?:[A-Za-z0-9_-]{1,96}\.)?[A-Za-z0-9_-]{1,64}))?$/.exec(rest);
     if (!route) return false;
     const [, kind, key] = route as unknown as [string, 'open' | 'sse' | 'poll', string | undefined];
     const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined;
@@ -134,24 +147,95 @@ export class HttpTransportAcceptor {
       return this.#stream(req, res, cors);
     }
     if (key === undefined) throw new TidingsError(ErrorCode.NotFound, 'no session in the path');
-    const transport = this.#sessions.get(key);
-    const expected = kind === 'sse' ? 'sse' : 'polling';
-    if (!transport || transport.ended || transport.kind !== expected) throw new TidingsError(ErrorCode.NotFound, 'unknown or expired session');
-    await this.#checkUser(req, transport);
-    const url = new URL(req.url ?? '/', 'http://x');
-    const ack = Number(url.searchParams.get('ack') ?? '0');
-    if (!Number.isSafeInteger(ack) || ack < 0) throw new TidingsError(ErrorCode.BadRequest, 'ack: expected a non-negative integer');
+    const owner = ownerOf(key);
+    const forwarding = this.deps.forwarding;
+    if (owner !== undefined && forwarding !== undefined && owner !== forwarding.nodeId) return this.#forward(req, res, kind, key, owner, forwarding, cors);
+    const transport = this.#session(kind, key);
+    await this.#checkUser(bearerOf(req), this.deps.clientIp(req), transport);
+    const ack = ackOf(req);
     if (method === 'DELETE') {
       transport.clientClosed();
       res.writeHead(204, cors).end();
       return;
     }
-    if (method === 'POST') return this.#commands(req, res, transport, ack, cors);
-    if (method === 'GET' && kind === 'poll') {
-      if (!transport.attachPoll(res, ack, cors)) throw new TidingsError(ErrorCode.RateLimited, 'too many polls', { temporary: true });
+    if (method === 'POST') {
+      const text = await this.#readFrames(req);
+      this.#accept(transport, ack);
+      res.writeHead(204, cors).end();
+      this.#handle(transport, text);
       return;
     }
+    if (method === 'GET' && kind === 'poll') return this.#poll(transport, responsePoll(res, cors), ack);
     throw new TidingsError(ErrorCode.MethodNotAllowed, `${method} is not supported here`);
+  }
+
+  /** A request for a session of another node: checked here, answered there. */
+  async #forward(req: IncomingMessage, res: ServerResponse, kind: 'sse' | 'poll', key: string, owner: string, forwarding: SessionForwarding, cors: Record<string, string>): Promise<void> {
+    const method = req.method ?? 'GET';
+    const ack = ackOf(req);
+    let op: ForwardedRequest['op'];
+    let body: string | undefined;
+    if (method === 'DELETE') op = 'close';
+    else if (method === 'POST') {
+      op = 'commands';
+      body = await this.#readFrames(req);
+    } else if (method === 'GET' && kind === 'poll') op = 'poll';
+    else throw new TidingsError(ErrorCode.MethodNotAllowed, `${method} is not supported here`);
+    const message: ForwardedRequest = { type: FORWARD_TYPE, op, transport: kind === 'sse' ? 'sse' : 'polling', session: key, ack, ip: this.deps.clientIp(req) };
+    if (body !== undefined) message.body = body;
+    const token = bearerOf(req);
+    if (token !== undefined) message.token = token;
+    const timeout = forwarding.timeoutMs + (op === 'poll' ? this.deps.config.http.pollTimeout : 0);
+    const answer = await forward(forwarding, owner, message, timeout);
+    if ('destroy' in answer) res.destroy();
+    else if ('end' in answer) res.end();
+    else if (answer.status === 204) res.writeHead(204, cors).end();
+    else responsePoll(res, cors).answer(answer.body ?? '');
+  }
+
+  /** Answers a session request another node forwarded over the bus (as `#route` answers its own). */
+  async answerForwarded(message: unknown): Promise<ForwardedAnswer> {
+    const m = parseForwarded(message);
+    if (!m) return { error: { code: ErrorCode.BadRequest, message: 'not a session request' } };
+    try {
+      const transport = this.#session(m.transport === 'sse' ? 'sse' : 'poll', m.session);
+      await this.#checkUser(m.token, m.ip, transport);
+      if (m.op === 'close') {
+        transport.clientClosed();
+        return { status: 204 };
+      }
+      if (m.op === 'commands') {
+        this.#accept(transport, m.ack);
+        this.#handle(transport, m.body ?? '');
+        return { status: 204 };
+      }
+      let answered!: (answer: ForwardedAnswer) => void;
+      const answer = new Promise<ForwardedAnswer>((resolve) => (answered = resolve));
+      const waiter: PollWaiter = {
+        answer: (body) => answered({ status: 200, body }),
+        end: () => answered({ end: true }),
+        destroy: () => answered({ destroy: true }),
+        onGone: () => {},
+      };
+      this.#poll(transport, waiter, m.ack);
+      return await answer;
+    } catch (err) {
+      const body = toErrorBody(err);
+      if (body.code === ErrorCode.Internal) this.deps.log.error({ err }, 'forwarded http transport request failed');
+      return { error: body };
+    }
+  }
+
+  /** The open session `key` of the route's transport, or `404 not_found`. */
+  #session(kind: 'sse' | 'poll', key: string): HttpSessionTransport {
+    const transport = this.#sessions.get(key);
+    const expected = kind === 'sse' ? 'sse' : 'polling';
+    if (!transport || transport.ended || transport.kind !== expected) throw new TidingsError(ErrorCode.NotFound, 'unknown or expired session');
+    return transport;
+  }
+
+  #poll(transport: HttpSessionTransport, waiter: PollWaiter, ack: number): void {
+    if (!transport.attachPoll(waiter, ack)) throw new TidingsError(ErrorCode.RateLimited, 'too many polls', { temporary: true });
   }
 
   async #open(req: IncomingMessage, res: ServerResponse, cors: Record<string, string>): Promise<void> {
@@ -173,7 +257,7 @@ export class HttpTransportAcceptor {
     if (kind !== 'sse' && kind !== 'polling') throw new TidingsError(ErrorCode.BadRequest, 'transport: expected "sse" or "polling"');
     if (body.token !== undefined && typeof body.token !== 'string') throw new TidingsError(ErrorCode.BadRequest, 'token: expected string');
     const token = (body.token as string | undefined) ?? bearerOf(req);
-    const admission = this.deps.admit(ip);
+    const admission = await this.deps.admit(ip);
     if (admission.rejection) {
       const { code, message, temporary } = admission.rejection;
       throw new TidingsError(code, message, temporary ? { temporary: true } : {});
@@ -191,6 +275,7 @@ export class HttpTransportAcceptor {
     }
     const cfg = this.deps.config.http;
     const transport = new HttpSessionTransport(
+      mintSessionKey(this.deps.forwarding?.nodeId),
       kind,
       {
         sessionTimeout: cfg.sessionTimeout,
@@ -244,23 +329,28 @@ export class HttpTransportAcceptor {
     ticket.transport.attachStream(res, lastEventId, cors);
   }
 
-  async #commands(req: IncomingMessage, res: ServerResponse, transport: HttpSessionTransport, ack: number, cors: Record<string, string>): Promise<void> {
+  /** The client frames of a command POST (Content-Type and size checked). */
+  async #readFrames(req: IncomingMessage): Promise<string> {
     const type = req.headers['content-type'];
     if (!ALLOWED_BODY_TYPES.test(type ?? '')) throw new TidingsError(ErrorCode.UnsupportedMediaType, 'Content-Type must be text/plain, application/x-ndjson or application/json');
-    const max = this.deps.config.websocket.maxPayload;
-    const text = await readBody(req, max);
+    return readBody(req, this.deps.config.websocket.maxPayload);
+  }
+
+  /** Before a command POST is answered: the session is still open, and the client has the frames up to `ack`. */
+  #accept(transport: HttpSessionTransport, ack: number): void {
     if (transport.ended) throw new TidingsError(ErrorCode.NotFound, 'unknown or expired session');
     transport.acknowledge(ack);
-    res.writeHead(204, cors).end();
+  }
+
+  #handle(transport: HttpSessionTransport, text: string): void {
     if (text.trim() === '') transport.sink.handleBadMessage('a message must hold at least one frame');
     else transport.sink.handleMessage(text, Buffer.byteLength(text));
   }
 
   /** A session of an authenticated user accepts only requests bearing a token of that user. */
-  async #checkUser(req: IncomingMessage, transport: HttpSessionTransport): Promise<void> {
+  async #checkUser(token: string | undefined, ip: string, transport: HttpSessionTransport): Promise<void> {
     const user = transport.sink.user() || transport.boundUser;
     if (!user) return;
-    const token = bearerOf(req);
     if (token === undefined) throw new TidingsError(ErrorCode.Unauthorized, 'this session needs the Authorization header of its user');
     if (token === transport.verifiedToken) return;
     let sub: string;
@@ -268,11 +358,11 @@ export class HttpTransportAcceptor {
       sub = (await this.deps.verifier().verifyConnection(token)).user;
     } catch (err) {
       const e = toErrorBody(err);
-      this.deps.onAuthFailure(this.deps.clientIp(req), transport.kind, e.message);
+      this.deps.onAuthFailure(ip, transport.kind, e.message);
       throw new TidingsError(e.code, e.message, e.temporary ? { temporary: true } : {});
     }
     if (sub !== user) {
-      this.deps.onAuthFailure(this.deps.clientIp(req), transport.kind, 'session of another user');
+      this.deps.onAuthFailure(ip, transport.kind, 'session of another user');
       throw new TidingsError(ErrorCode.Forbidden, 'this session belongs to another user');
     }
     transport.verifiedToken = token;
