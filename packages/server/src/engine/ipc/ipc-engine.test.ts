@@ -16,6 +16,7 @@ import { sleep, unique } from '../contract-support.js';
 import type { Engine } from '../engine.js';
 import { MemoryCluster } from '../memory/memory-cluster.js';
 import { BusRequestError } from '../node-bus.js';
+import { nodeBusContract } from '../node-bus.contract.js';
 import { presenceContract, presenceTwoNodeContract } from '../presence.contract.js';
 import { progressContract, progressTwoNodeContract } from '../progress.contract.js';
 import { sharedLimitsContract } from '../shared-limits.contract.js';
@@ -120,6 +121,10 @@ progressContract('IPC engine', async () => {
 progressTwoNodeContract('IPC engine', async () => {
   const engines = nodes(2);
   return { a: engines[0]!.progress, b: engines[1]!.progress, close: closeAll(engines) };
+});
+nodeBusContract('IPC engine', async (count, { nodeTtlMs }) => {
+  const engines = nodes(count, { nodeTtlMs });
+  return { nodes: engines.map((e) => e.bus), close: closeAll(engines) };
 });
 sharedLimitsContract('IPC engine', async (count) => {
   const engines = nodes(count);
