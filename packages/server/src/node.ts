@@ -13,15 +13,9 @@ import { createClientIpResolver } from './auth/client-ip.js';
 import { NodeLimits } from './auth/limits.js';
 import { NodeVerifier } from './auth/node-verifier.js';
 import type { ConnectionClaims } from './auth/token-verifier.js';
-import { Channels } from './cluster/channels.js';
-import { resubscribeOnGap } from './cluster/delivery-gaps.js';
-import { nodeEngine, type Engine } from './cluster/engine-parts.js';
-import { joinCluster, type ClusterNodes } from './cluster/nodes.js';
-import { PresenceReads } from './cluster/presence-reads.js';
-import { PresenceWrites } from './cluster/presence-writes.js';
-import { ProgressState } from './cluster/progress-state.js';
-import { Publisher, type BroadcastResultItem, type ServerPublishOptions } from './cluster/publisher.js';
-import { Steering, type DisconnectOptions } from './cluster/steering.js';
+import { assembleCluster, type ClusterParts } from './cluster/assemble.js';
+import type { BroadcastResultItem, ServerPublishOptions } from './cluster/publisher.js';
+import type { DisconnectOptions } from './cluster/steering.js';
 import { ConfigError, resolveConfig, type TidingsConfig, type TidingsConfigInput } from './config/schema.js';
 import { ActivityFeature } from './features/activity.js';
 import { NotificationsFeature } from './features/notifications.js';
@@ -37,7 +31,7 @@ import { LogAuditSink, type AuditSink } from './ops/audit.js';
 import { StoredAuditLog } from './ops/audit-log.js';
 import { NodeMetrics } from './ops/metrics.js';
 import { COMMAND_HANDLERS } from './session/commands.js';
-import type { Counters, SessionHub, SessionServices } from './session/services.js';
+import type { Counters, SessionServices } from './session/services.js';
 import { Session } from './session/session.js';
 import { openStores } from './store/open-stores.js';
 import type { SqliteDatabase } from './store/sqlite/database.js';
@@ -84,16 +78,14 @@ export class Tidings {
   /** The embedded database, when this node opened it. */
   private readonly database: SqliteDatabase | undefined;
   private readonly hookRegistry = new HookRegistry();
-  private readonly engine: Engine;
   private readonly presenceFeature: PresenceFeature;
   /** Everything holds this one, so a reload can swap the application's verifier underneath. */
   private readonly verifier: NodeVerifier;
   private readonly policy: ChannelPolicy;
   private readonly limits: NodeLimits;
   private readonly hub: Hub<Session>;
-  private readonly publisher: Publisher;
-  private readonly steering: Steering;
-  private readonly cluster: ClusterNodes;
+  /** cluster/: the engine and the only parts that call it (channels, publisher, presence, nodes, steering). */
+  private readonly cluster: ClusterParts;
   private readonly inspector: NodeInspector;
   private readonly front: FrontDoor;
   private readonly adminStats: AdminStats;
@@ -123,33 +115,21 @@ export class Tidings {
     }
     const limitHit = (limit: string, details: { user?: string; client?: string; ip?: string }) => this.limitHit(limit, details);
 
-    // The engine (in-memory unless given), the local hub, and the channels between them
-    // (the engine's handler: subscribes the engine for the hub, delivers to the hub).
-    const engine = (this.engine = nodeEngine(config, given));
-    this.limits = new NodeLimits(config, limitHit, engine.limits);
-    const { broker, presence, userStatus, typing } = engine;
+    // The local hub, and cluster/ around the engine (in-memory unless given): the channels
+    // between them (the engine's handler), publisher, presence, node membership, steering.
     const hub = (this.hub = new Hub<Session>((n) => metrics.publicationsOut(n)));
-    const channels = new Channels(broker, hub, resubscribeOnGap({ hub, log, metrics }));
-    const presenceReads = new PresenceReads(presence, userStatus);
-    const sessionHub: SessionHub = {
-      addSession: (s: Session) => hub.addSession(s),
-      removeSession: (s: Session) => hub.removeSession(s),
-      subscribe: (sub) => channels.subscribe(sub),
-      unsubscribe: (sub) => channels.unsubscribe(sub),
-      subscriberCount: (channel) => hub.subscriberCount(channel),
-    };
+    this.policy = new ChannelPolicy(config, this.verifier);
+    const cluster = (this.cluster = assembleCluster({ config, nodeId: this.nodeId, log, metrics, engine: given, hub, policy: this.policy, counters: this.counters, limitHit }));
+    const { channels, sessionHub, presenceReads, publisher, nodes } = cluster;
+    this.limits = new NodeLimits(config, limitHit, cluster.engine.limits);
 
     // Rules and features.
     const hooks = this.hookRegistry.hooks;
-    this.presenceFeature = new PresenceFeature({ config, log, channels, control: channels, state: new PresenceWrites(presence, userStatus, typing), hooks, limitHit });
-    this.policy = new ChannelPolicy(config, this.verifier);
-    this.publisher = new Publisher({ config, policy: this.policy, broker, counters: this.counters, metrics, limitHit });
-    const cluster = (this.cluster = joinCluster({ config, nodeId: this.nodeId, engine, connections: () => hub.sessionCount, log }));
-    this.steering = new Steering(hub, this.policy, cluster);
+    this.presenceFeature = new PresenceFeature({ config, log, channels, control: channels, state: cluster.presenceWrites, hooks, limitHit });
     this.notifications = new NotificationsFeature({ config, store: stores.notifications, control: channels, log });
-    this.activity = new ActivityFeature({ config, store: stores.activity, log, publish: (channel, data) => this.publisher.publish(channel, data, { source: 'api' }) });
-    this.progress = new ProgressFeature({ config, store: new ProgressState(engine.progress), control: channels, log });
-    const { policy, publisher, counters, notifications, activity, progress } = this;
+    this.activity = new ActivityFeature({ config, store: stores.activity, log, publish: (channel, data) => publisher.publish(channel, data, { source: 'api' }) });
+    this.progress = new ProgressFeature({ config, store: cluster.progressState, control: channels, log });
+    const { policy, counters, notifications, activity, progress } = this;
     const services: SessionServices = {
       config, log, verifier: this.verifier, policy, hub: sessionHub, streams: channels, presence: presenceReads, presenceFeature: this.presenceFeature, flusher: new Flusher(), hooks, counters,
       version: VERSION, limitHit, metrics, audit, notifications, activity, progress,
@@ -159,14 +139,13 @@ export class Tidings {
 
     // Inspection, the server API, the dashboard and its live stats.
     const { nodeId, presenceFeature } = this;
-    const inspector = (this.inspector = new NodeInspector({ nodeId, policy, hub, presence: presenceReads, presenceFeature, counters, closing: () => !this.ready, nodes: cluster }));
+    const inspector = (this.inspector = new NodeInspector({ nodeId, policy, hub, presence: presenceReads, presenceFeature, counters, closing: () => !this.ready, nodes }));
     metrics.setSource(() => inspector.gauges());
-    if (broker.historyStats) metrics.setHistorySource(() => broker.historyStats!());
     const durable = { notifications, activity, progress, auditLog: this.auditLog };
-    const api = { config, publisher, steering: this.steering, inspector, ready: () => this.ready, durable };
-    const forwarding: SessionForwarding = { nodeId, timeoutMs: config.cluster.requestTimeout, request: (node, message, timeoutMs) => cluster.ask(node, message, timeoutMs) };
+    const api = { config, publisher, steering: cluster.steering, inspector, ready: () => this.ready, durable };
+    const forwarding: SessionForwarding = { nodeId, timeoutMs: config.cluster.requestTimeout, request: (node, message, timeoutMs) => nodes.ask(node, message, timeoutMs) };
     this.front = new FrontDoor({ config, log, verifier: this.verifier, clientIp, limits: this.limits, services, commands: COMMAND_HANDLERS, audit, metrics, api, limitHit, forwarding });
-    cluster.router.handle(FORWARD_TYPE, (message) => this.front.answerForwarded(message));
+    nodes.router.handle(FORWARD_TYPE, (message) => this.front.answerForwarded(message));
     const gauges = () => inspector.gauges();
     this.adminStats = watchAdminStats({ node: nodeId, version: VERSION, intervalMs: config.dashboard.statsInterval, hub, gauges, counters, metrics, publish: (channel, data) => publisher.publishUncounted(channel, data) });
     this.presenceTimer = setInterval(() => presenceFeature.refresh(hub.allSessions()), Math.max(1000, Math.floor(config.presence.ttl / 3)));
@@ -275,17 +254,17 @@ export class Tidings {
    * and returns the first result with `deduplicated: true`. `source` labels metrics.
    */
   publish(channel: string, data: unknown, options?: ServerPublishOptions): Promise<PublishResult> {
-    return this.publisher.publish(channel, data, options);
+    return this.cluster.publisher.publish(channel, data, options);
   }
 
   /** Publishes one payload to many channels; each channel gets its own result or error. */
   broadcast(channels: string[], data: unknown, options: ServerPublishOptions = {}): Promise<BroadcastResultItem[]> {
-    return this.publisher.broadcast(channels, data, options);
+    return this.cluster.publisher.broadcast(channels, data, options);
   }
 
   /** A channel's history. `limit` is capped by `history.maxLimit`. */
   history(channel: string, query: { limit?: number; since?: StreamPosition; reverse?: boolean } = {}): Promise<HistoryResult> {
-    return this.publisher.history(channel, query);
+    return this.cluster.publisher.history(channel, query);
   }
 
   /** Channels with subscribers on this node, sorted by name, paginated. */
@@ -343,17 +322,17 @@ export class Tidings {
    * e.g. 4503) tell it to stay away. Resolves with how many connections were closed.
    */
   disconnectUser(user: string, options: DisconnectOptions = {}): Promise<number> {
-    return this.steering.disconnectUser(user, options);
+    return this.cluster.steering.disconnectUser(user, options);
   }
 
   /** Disconnects one connection, on whichever node has it, by its id (reconnect code 4005 unless told otherwise); false when none has it. */
   disconnectClient(client: string, options: DisconnectOptions = {}): Promise<boolean> {
-    return this.steering.disconnectClient(client, options);
+    return this.cluster.steering.disconnectClient(client, options);
   }
 
   /** Ends a user's subscriptions to a channel on every node; each client gets an `unsubscribe` push. */
   unsubscribeUser(user: string, channel: string): Promise<number> {
-    return this.steering.unsubscribeUser(user, channel);
+    return this.cluster.steering.unsubscribeUser(user, channel);
   }
 
   // ------------------------------------------------------------ life cycle
@@ -402,7 +381,6 @@ export class Tidings {
     await this.auditLog?.close();
     this.database?.close();
     await this.cluster.close();
-    await this.engine.close();
     this.log.info('tidings stopped');
   }
 }

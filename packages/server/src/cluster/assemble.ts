@@ -1,0 +1,89 @@
+/**
+ * The cluster/ parts of one node, wired around its engine. `node.ts` (the composition root)
+ * calls `assembleCluster` once; this file knows only cluster/'s own parts and takes the rest
+ * of the node (the hub, the channel policy, metrics, counters) as given.
+ *
+ * Order: the engine (the one given, or a memory engine of its own); the channels between the
+ * engine and the hub (the broker's handler, with a delivery gap answered by a resubscribe);
+ * presence reads and writes, progress state; the publisher; this node's membership on the
+ * engine's NodeBus; steering, which registers its bus handlers there.
+ */
+import type { ChannelPolicy } from '../auth/channel-policy.js';
+import type { TidingsConfig } from '../config/schema.js';
+import type { Hub } from '../hub/hub.js';
+import type { Logger } from '../log.js';
+import type { NodeMetrics } from '../ops/metrics.js';
+import type { Counters, SessionHub } from '../session/services.js';
+import type { Session } from '../session/session.js';
+import { Channels } from './channels.js';
+import { resubscribeOnGap } from './delivery-gaps.js';
+import { nodeEngine, type Engine } from './engine-parts.js';
+import { joinCluster, type ClusterNodes } from './nodes.js';
+import { PresenceReads } from './presence-reads.js';
+import { PresenceWrites } from './presence-writes.js';
+import { ProgressState } from './progress-state.js';
+import { Publisher } from './publisher.js';
+import { Steering } from './steering.js';
+
+export interface ClusterDeps {
+  config: TidingsConfig;
+  nodeId: string;
+  log: Logger;
+  metrics: NodeMetrics;
+  /** The engine given in the options; undefined for a memory engine of the node's own. */
+  engine: Engine | undefined;
+  hub: Hub<Session>;
+  policy: ChannelPolicy;
+  counters: Counters;
+  limitHit(limit: string, details: { user?: string; client?: string; ip?: string }): void;
+}
+
+/** What the rest of the node gets from cluster/: the only parts that call the engine. */
+export interface ClusterParts {
+  engine: Engine;
+  /** The engine's subscriptions kept in step with the hub; stream reads; control publications. */
+  channels: Channels;
+  /** The hub registry and subscriptions as a session sees them. */
+  sessionHub: SessionHub;
+  presenceReads: PresenceReads;
+  presenceWrites: PresenceWrites;
+  progressState: ProgressState;
+  publisher: Publisher;
+  /** This node's membership: heartbeats, bus messages by type, asking the other nodes. */
+  nodes: ClusterNodes;
+  steering: Steering;
+  /** Leaves the NodeBus, then closes the node's engine handle. */
+  close(): Promise<void>;
+}
+
+export function assembleCluster(deps: ClusterDeps): ClusterParts {
+  const { config, nodeId, log, metrics, hub, policy, counters, limitHit } = deps;
+  const engine = nodeEngine(config, deps.engine);
+  const { broker, presence, userStatus, typing } = engine;
+  const channels = new Channels(broker, hub, resubscribeOnGap({ hub, log, metrics }));
+  const sessionHub: SessionHub = {
+    addSession: (s: Session) => hub.addSession(s),
+    removeSession: (s: Session) => hub.removeSession(s),
+    subscribe: (sub) => channels.subscribe(sub),
+    unsubscribe: (sub) => channels.unsubscribe(sub),
+    subscriberCount: (channel) => hub.subscriberCount(channel),
+  };
+  if (broker.historyStats) metrics.setHistorySource(() => broker.historyStats!());
+  const publisher = new Publisher({ config, policy, broker, counters, metrics, limitHit });
+  const nodes = joinCluster({ config, nodeId, engine, connections: () => hub.sessionCount, log });
+  return {
+    engine,
+    channels,
+    sessionHub,
+    presenceReads: new PresenceReads(presence, userStatus),
+    presenceWrites: new PresenceWrites(presence, userStatus, typing),
+    progressState: new ProgressState(engine.progress),
+    publisher,
+    nodes,
+    steering: new Steering(hub, policy, nodes),
+    close: async () => {
+      await nodes.close();
+      await engine.close();
+    },
+  };
+}
