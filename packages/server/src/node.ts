@@ -27,9 +27,9 @@ import { Hub } from './hub/hub.js';
 import { createLogger, type Logger } from './log.js';
 import type { TidingsOptions } from './options.js';
 import { watchAdminStats, type AdminStats } from './ops/admin-stats.js';
-import { LogAuditSink, type AuditSink } from './ops/audit.js';
-import { StoredAuditLog } from './ops/audit-log.js';
+import type { StoredAuditLog } from './ops/audit-log.js';
 import { NodeMetrics } from './ops/metrics.js';
+import { openNodeAudit } from './ops/node-audit.js';
 import { COMMAND_HANDLERS } from './session/commands.js';
 import type { Counters, SessionServices } from './session/services.js';
 import { Session } from './session/session.js';
@@ -74,7 +74,6 @@ export class Tidings {
   readonly progress: ProgressFeature;
   /** The stored audit log; undefined when `audit.store` is off. */
   readonly auditLog: StoredAuditLog | undefined;
-  private readonly audit: AuditSink;
   /** The embedded database, when this node opened it. */
   private readonly database: SqliteDatabase | undefined;
   private readonly hookRegistry = new HookRegistry();
@@ -100,12 +99,8 @@ export class Tidings {
     const metrics = (this.metrics = new NodeMetrics());
     const stores = openStores(config, { notificationStore, activityStore, auditStore }, (writes, seconds) => metrics.storeCommit(writes, seconds));
     this.database = stores.database;
-    const { flushInterval: flushIntervalMs, maxQueue } = config.audit;
-    const onWritten = (n: number) => metrics.auditWritten(n);
-    const onDropped = (n: number) => metrics.auditDropped(n);
-    const auditLogOptions = { log, store: stores.audit, flushIntervalMs, maxQueue, pruneIntervalMs: config.notifications.sweepInterval, onWritten, onDropped };
-    this.auditLog = config.audit.store ? new StoredAuditLog(auditLogOptions) : undefined;
-    const audit = (this.audit = this.auditLog ?? new LogAuditSink(log));
+    const { auditLog, audit, limitHit } = openNodeAudit(config, log, stores.audit, metrics);
+    this.auditLog = auditLog;
     this.verifier = new NodeVerifier(verifier, config, () => this.front.dashboard.tokens);
     let clientIp;
     try {
@@ -113,7 +108,6 @@ export class Tidings {
     } catch (err) {
       throw new ConfigError([(err as Error).message]);
     }
-    const limitHit = (limit: string, details: { user?: string; client?: string; ip?: string }) => this.limitHit(limit, details);
 
     // The local hub, and cluster/ around the engine (in-memory unless given): the channels
     // between them (the engine's handler), publisher, presence, node membership, steering.
@@ -353,12 +347,6 @@ export class Tidings {
     this.policy.forgetResolved();
     this.front.api.reload();
     this.log.info({ namespaces: Object.keys(next.namespaces), apiKeys: next.apiKeys.map((k) => k.id) }, 'configuration reloaded');
-  }
-
-  private limitHit(limit: string, details: { user?: string; client?: string; ip?: string }): void {
-    this.log.info({ limit, ...details }, 'limit hit');
-    this.metrics.limitHit(limit);
-    this.audit.emit({ type: 'limit_hit', limit, ...details });
   }
 
   /**
