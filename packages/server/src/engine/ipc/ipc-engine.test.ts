@@ -24,7 +24,7 @@ import { typingContract, typingTwoNodeContract } from '../typing.contract.js';
 import { userStatusContract, userStatusTwoNodeContract } from '../user-status.contract.js';
 import { serveEngine } from './engine-host.js';
 import { ipcEngine } from './ipc-engine.js';
-import { LinkClosedError, processLink, type Link } from './link.js';
+import { LinkBacklogError, LinkClosedError, messageSize, processLink, type Link } from './link.js';
 import { fromWireError, toWireError } from './rpc-errors.js';
 
 const PEER = fileURLToPath(new URL('../../../dist/engine/ipc/ipc-test-peer.js', import.meta.url));
@@ -211,6 +211,127 @@ describe('IPC engine across processes', () => {
       await local.close();
       await cluster.close();
     }
+  });
+});
+
+/** A forked `stall` peer whose engine node is served from `cluster` over a link bounded at `maxBacklogBytes`. */
+async function stallPeer(cluster: MemoryCluster, channel: string, maxBacklogBytes: number) {
+  const child = fork(PEER, ['stall', channel], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const peerLink = processLink(child, { maxBacklogBytes });
+  const served = serveEngine(peerLink, () => cluster.node());
+  const next = (key: string) =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      const on = (m: Record<string, unknown>) => {
+        if (m && key in m) {
+          child.off('message', on);
+          resolve(m);
+        }
+      };
+      child.on('message', on);
+    });
+  await next('ready');
+  return { child, link: peerLink, served, next };
+}
+
+describe('IPC link backpressure', () => {
+  const pad = 'x'.repeat(64 * 1024);
+
+  it('closes the link of a peer that stops reading once its backlog passes the bound, holding no more than the bound meanwhile', async () => {
+    const cluster = new MemoryCluster({ streams: { metaTtlMs: 60_000 }, presenceTtlMs: 60_000, lastSeenTtlMs: 60_000 });
+    const channel = unique('stuck:');
+    const bound = 2 * 1024 * 1024;
+    const peer = await stallPeer(cluster, channel, bound);
+    const publisher = cluster.node();
+    try {
+      const closedWith = new Promise<Error>((resolve) => peer.link.onClose(resolve));
+      expect(peer.served.nodes).toBe(1);
+      peer.child.send({ stall: 10_000 });
+      await peer.next('stalled');
+      // 12 MiB for the stuck peer, one publication per turn (the link flushes between them).
+      let most = 0;
+      let sent = 0;
+      for (let i = 0; i < 200; i++) {
+        await publisher.broker.publish(channel, { i, pad }, {});
+        sent++;
+        await new Promise((resolve) => setImmediate(resolve));
+        most = Math.max(most, peer.link.backlog);
+      }
+      const error = await closedWith;
+      expect(error).toBeInstanceOf(LinkBacklogError);
+      expect(error).toBeInstanceOf(LinkClosedError);
+      expect((error as LinkBacklogError).backlogBytes).toBeGreaterThan(bound);
+      expect((error as LinkBacklogError).maxBacklogBytes).toBe(bound);
+      // Never more than the bound held for it, and nothing more queued after the close.
+      expect(sent).toBe(200);
+      expect(most).toBeLessThanOrEqual(bound);
+      expect(most).toBeGreaterThan(bound / 2);
+      const after = peer.link.backlog;
+      await publisher.broker.publish(channel, { late: true, pad }, {});
+      expect(peer.link.backlog).toBe(after);
+      // Its engine handle is closed: its node and subscription are gone.
+      await waitFor(() => peer.served.nodes === 0);
+      const outcome = await publisher.broker.publish(channel, { after: true }, { history: { size: 10, ttlMs: 60_000 } });
+      expect(outcome.position).toBeDefined();
+      // The primary's part: the stuck process is killed.
+      peer.child.kill('SIGKILL');
+      await exited(peer.child);
+      expect(peer.child.signalCode).toBe('SIGKILL');
+    } finally {
+      peer.child.kill('SIGKILL');
+      await publisher.close();
+      await cluster.close();
+    }
+  });
+
+  it('keeps the link of a peer that is slow but stays within the bound, and it gets every publication in order', async () => {
+    const cluster = new MemoryCluster({ streams: { metaTtlMs: 60_000 }, presenceTtlMs: 60_000, lastSeenTtlMs: 60_000 });
+    const channel = unique('slow:');
+    const bound = 16 * 1024 * 1024;
+    const peer = await stallPeer(cluster, channel, bound);
+    const publisher = cluster.node();
+    try {
+      peer.child.send({ stall: 500 });
+      await peer.next('stalled');
+      // 5 MiB while it reads nothing: more than the socket buffers hold, less than the bound.
+      let most = 0;
+      for (let i = 0; i < 80; i++) {
+        await publisher.broker.publish(channel, { i, pad }, {});
+        await new Promise((resolve) => setImmediate(resolve));
+        most = Math.max(most, peer.link.backlog);
+      }
+      expect(most).toBeGreaterThan(1024 * 1024);
+      let count: Record<string, unknown> = {};
+      for (let tries = 0; tries < 200 && count.received !== 80; tries++) {
+        if (tries > 0) await sleep(50);
+        const answer = peer.next('received');
+        peer.child.send({ count: true });
+        count = await answer;
+      }
+      expect(count.received).toBe(80);
+      expect(count.last).toBe(JSON.stringify({ i: 79, pad }));
+      expect(peer.link.closed).toBe(false);
+      expect(peer.served.nodes).toBe(1);
+      await waitFor(() => peer.link.backlog === 0);
+    } finally {
+      peer.link.close();
+      peer.child.kill('SIGKILL');
+      await exited(peer.child);
+      await publisher.close();
+      await cluster.close();
+    }
+  });
+
+  it('estimates a message at its JSON length, and measures one too large or cyclic to walk without failing', () => {
+    for (const m of [{ t: 'ev', n: 'node-1', p: 'broker', m: 'pub', a: ['chat:1', '{"x":[1,2]}', { client: 'c', user: 'u' }, 12, 'ep'] }, ['abc', null, true, { k: 'v' }]]) {
+      const exact = JSON.stringify(m).length;
+      expect(messageSize(m)).toBeGreaterThanOrEqual(exact * 0.9);
+      expect(messageSize(m)).toBeLessThanOrEqual(exact * 1.5);
+    }
+    const big = Array.from({ length: 20_000 }, (_, i) => i);
+    expect(messageSize(big)).toBe(JSON.stringify(big).length);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(messageSize(cyclic)).toBe(0);
   });
 });
 

@@ -10,7 +10,12 @@
  *   subscribes to `argv[3]`, takes a limit slot of `argv[4]`, then tells the parent (a plain
  *   `{ ready: true }` message) and waits to be killed.
  * - `echo`: answers every envelope of the link with the number of messages it carried.
+ * - `stall`: opens one engine node on the parent's host and subscribes to `argv[3]`, counting
+ *   what arrives; a plain `{ stall: ms }` message blocks its event loop for `ms` (it reads
+ *   nothing meanwhile) after answering `{ stalled: true }`; `{ count: true }` answers
+ *   `{ received, last }` (the publications so far and the last one's data as its JSON text).
  */
+import { ENCODED_DATA, type EncodedPublication } from '../broker.js';
 import { MemoryCluster, type MemoryClusterOptions } from '../memory/memory-cluster.js';
 import { openSqliteStores } from '../../store/sqlite/sqlite-stores.js';
 import { serveEngine } from './engine-host.js';
@@ -74,6 +79,27 @@ async function worker(channel: string, limitKey: string): Promise<void> {
   process.send!({ ready: true });
 }
 
+async function stall(channel: string): Promise<void> {
+  const engine = ipcEngine(processLink(process));
+  let received = 0;
+  let last: string | undefined;
+  engine.broker.setHandler({
+    onPublication: (_channel, pub) => {
+      received++;
+      last = (pub as EncodedPublication)[ENCODED_DATA];
+    },
+    onControl: () => {},
+  });
+  await engine.broker.subscribe([channel]);
+  process.on('message', (m: { stall?: number; count?: boolean }) => {
+    if (typeof m?.stall === 'number') {
+      const ms = m.stall;
+      process.send!({ stalled: true }, () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms));
+    } else if (m?.count) process.send!({ received, last });
+  });
+  process.send!({ ready: true });
+}
+
 function echo(): void {
   process.on('message', (raw: { tidings?: string; b?: unknown[] }) => {
     if (raw?.tidings === 'tidings.engine' && Array.isArray(raw.b)) process.send!({ batch: raw.b.length });
@@ -85,4 +111,5 @@ const [mode, a = '', b = ''] = process.argv.slice(2);
 if (mode === 'host') host();
 else if (mode === 'worker') void worker(a, b);
 else if (mode === 'echo') echo();
+else if (mode === 'stall') void stall(a);
 else throw new Error(`ipc-test-peer: unknown mode ${String(mode)}`);

@@ -10,6 +10,12 @@
  *   handlers learn why. Sending on a closed link never throws: `onFail` (or nothing) learns it.
  * - A message the channel cannot serialize (a BigInt or a cycle under JSON serialization)
  *   fails alone through its `onFail`; the rest of its batch is still sent.
+ * - Backpressure: `backlog` is the size of what this side holds for the other end, queued in
+ *   this tick or sent but not yet handed to the OS (a `send` whose callback has not run: the
+ *   other end stopped reading and the socket buffer is full). Past `maxBacklogBytes` the link
+ *   closes with a `LinkBacklogError` (a stuck peer costs a bounded amount of memory; what is
+ *   already in the channel stays there until its process goes). Sizes are the messages' JSON
+ *   length, estimated without serializing them (strings count their length).
  */
 
 /** The parts of ChildProcess, cluster.Worker and process a link uses. */
@@ -28,6 +34,8 @@ export interface Link {
   /** Called once when the link closes (at once if it already has). */
   onClose(fn: (error: Error) => void): void;
   readonly closed: boolean;
+  /** Bytes queued for the other end or in the channel's send buffer (not yet handed to the OS). */
+  readonly backlog: number;
   /** Stops using the channel (listeners removed, queued messages dropped); the channel itself stays open. */
   close(): void;
 }
@@ -41,19 +49,76 @@ export class LinkClosedError extends Error {
   }
 }
 
+/** The link closed because the other end stopped reading: more than `maxBacklogBytes` waited for it. */
+export class LinkBacklogError extends LinkClosedError {
+  constructor(
+    readonly backlogBytes: number,
+    readonly maxBacklogBytes: number,
+  ) {
+    super(`the process at the other end of the IPC channel stopped reading: ${backlogBytes} bytes waited for it (more than ${maxBacklogBytes})`);
+    this.name = 'LinkBacklogError';
+  }
+}
+
 export interface LinkOptions {
   /** Envelope tag, so several links (or other users) can share one channel. Default `tidings.engine`. */
   name?: string;
+  /** Most bytes waiting for the other end before the link closes with a `LinkBacklogError`. Default: no bound. */
+  maxBacklogBytes?: number;
 }
 
 interface Pending {
   message: unknown;
   onFail: ((error: Error) => void) | undefined;
+  size: number;
+}
+
+/** Values walked, and depth, before `messageSize` measures by serializing instead (a large, deep or cyclic message). */
+const SIZE_WALK_BUDGET = 10_000;
+const SIZE_WALK_DEPTH = 64;
+
+/** The JSON length of `message`, estimated by walking it; a message too large to walk is serialized (0 if it cannot be). */
+export function messageSize(message: unknown): number {
+  let budget = SIZE_WALK_BUDGET;
+  const walk = (v: unknown, depth: number): number => {
+    if (--budget < 0 || depth > SIZE_WALK_DEPTH) {
+      budget = -1;
+      return 0;
+    }
+    switch (typeof v) {
+      case 'string':
+        return v.length + 2;
+      case 'number':
+      case 'bigint':
+        return 8;
+      case 'boolean':
+        return 5;
+      case 'object': {
+        if (v === null) return 4;
+        let n = 2;
+        if (Array.isArray(v)) for (const item of v) n += walk(item, depth + 1) + 1;
+        else for (const key in v) if (Object.hasOwn(v, key)) n += key.length + 4 + walk((v as Record<string, unknown>)[key], depth + 1);
+        return n;
+      }
+      default:
+        return 0;
+    }
+  };
+  const size = walk(message, 0);
+  if (budget >= 0) return size;
+  try {
+    return JSON.stringify(message)?.length ?? 0;
+  } catch {
+    return 0;
+  }
 }
 
 export function processLink(channel: IpcChannel, options: LinkOptions = {}): Link {
   const name = options.name ?? 'tidings.engine';
+  const maxBacklog = options.maxBacklogBytes ?? Infinity;
   let queue: Pending[] = [];
+  let queuedBytes = 0;
+  let sendingBytes = 0;
   let scheduled = false;
   let closed = false;
   let closeError: Error | undefined;
@@ -86,14 +151,21 @@ export function processLink(channel: IpcChannel, options: LinkOptions = {}): Lin
     detach();
     const dropped = queue;
     queue = [];
+    queuedBytes = 0;
     for (const p of dropped) p.onFail?.(error);
     for (const fn of closeHandlers.splice(0)) fn(error);
   }
 
-  function write(batch: unknown[], done: (error: Error | null) => void): void {
+  /** Sends `batch` (`bytes` long); its bytes count as in flight until the channel's callback. */
+  function write(batch: unknown[], bytes: number): void {
     const send = channel.send;
     if (typeof send !== 'function') throw new LinkClosedError('this process has no IPC channel');
-    send.call(channel, { tidings: name, b: batch }, done);
+    send.call(channel, { tidings: name, b: batch }, (error: Error | null) => {
+      sendingBytes -= bytes;
+      if (error) shut(new LinkClosedError(`sending on the IPC channel failed: ${error.message}`));
+    });
+    // Counted only once sent: a send that throws (serialization) never calls back.
+    sendingBytes += bytes;
   }
 
   function flush(): void {
@@ -101,13 +173,11 @@ export function processLink(channel: IpcChannel, options: LinkOptions = {}): Lin
     if (closed || queue.length === 0) return;
     const batch = queue;
     queue = [];
-    const onSent = (error: Error | null) => {
-      if (error) shut(new LinkClosedError(`sending on the IPC channel failed: ${error.message}`));
-    };
+    queuedBytes = 0;
     try {
       write(
         batch.map((p) => p.message),
-        onSent,
+        batch.reduce((n, p) => n + p.size, 0),
       );
     } catch {
       // Serialization failed for at least one message: send them one by one, failing only those.
@@ -117,7 +187,7 @@ export function processLink(channel: IpcChannel, options: LinkOptions = {}): Lin
           continue;
         }
         try {
-          write([p.message], onSent);
+          write([p.message], p.size);
         } catch (err) {
           p.onFail?.(err instanceof Error ? err : new Error(String(err)));
         }
@@ -131,7 +201,13 @@ export function processLink(channel: IpcChannel, options: LinkOptions = {}): Lin
         onFail?.(closeError!);
         return;
       }
-      queue.push({ message, onFail });
+      const size = messageSize(message);
+      queue.push({ message, onFail, size });
+      queuedBytes += size;
+      if (queuedBytes + sendingBytes > maxBacklog) {
+        shut(new LinkBacklogError(queuedBytes + sendingBytes, maxBacklog));
+        return;
+      }
       if (!scheduled) {
         scheduled = true;
         setImmediate(flush);
@@ -146,6 +222,9 @@ export function processLink(channel: IpcChannel, options: LinkOptions = {}): Lin
     },
     get closed() {
       return closed;
+    },
+    get backlog() {
+      return queuedBytes + sendingBytes;
     },
     close() {
       flush();
