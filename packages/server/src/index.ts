@@ -16,14 +16,18 @@ export type { TidingsConfig, TidingsConfigInput, NamespaceConfig } from './confi
 export { mintToken } from './auth/token-mint.js';
 export { serveStatic, type StaticApp } from './api/static-files.js';
 export type * from './hooks.js';
-export type { Broker, BrokerHandler, ControlEvent, HistoryOptions, HistoryPage, HistoryQuery, PublishOptions, PublishOutcome } from './engine/broker.js';
+export type { Broker, BrokerHandler, ControlEvent, EncodedPublication, HistoryBudget, HistoryOptions, HistoryPage, HistoryQuery, HistoryStats, PublishOptions, PublishOutcome } from './engine/broker.js';
+// What a broker implementation uses: the error a history budget refusal throws, the key a publication's encoded JSON travels under, the byte count every broker budgets by.
+export { HistoryBudgetError, ENCODED_DATA, publicationBytes, PUBLICATION_OVERHEAD_BYTES } from './engine/broker.js';
 export type { Engine } from './engine/engine.js';
 export type { NodeBus, BusMessage, BusHandler, NodeInfo, NodeAnswer } from './engine/node-bus.js';
+// What a NodeBus request rejects with (code unknown_node, timeout, remote or closed).
+export { BusRequestError } from './engine/node-bus.js';
 export type { SharedLimits } from './engine/shared-limits.js';
-export type { PresenceManager, PresenceStats, PresenceAddResult, PresenceRemoveResult, PresenceUpdateResult } from './engine/presence.js';
+export type { PresenceManager, PresenceStats, PresenceAddResult, PresenceRemoveResult, PresenceTouch, PresenceUpdateResult } from './engine/presence.js';
 export type { UserStatusStore, UserStatusEntry, AddConnectionResult, UserListPage } from './engine/user-status.js';
 export type { TypingStore, TypingEntry } from './engine/typing.js';
-export { MemoryCluster, createMemoryEngine, memoryClusterOptions, type MemoryClusterOptions } from './engine/memory/memory-cluster.js';
+export { MemoryCluster, createMemoryEngine, memoryClusterOptions, type MemoryClusterOptions, type MemoryEngineConfig } from './engine/memory/memory-cluster.js';
 export { MemoryBroker } from './engine/memory/memory-broker.js';
 export { MemoryPresenceManager } from './engine/memory/memory-presence.js';
 export { MemoryUserStatusStore } from './engine/memory/memory-user-status.js';
