@@ -11,7 +11,7 @@ import type { Publication, StreamPosition } from '@tidings/protocol';
 import { TidingsError } from '../../errors.js';
 import { BadCursorError } from '../../store/notification-store.js';
 import { brokerContract, waitFor, type BrokerFactoryOptions } from '../broker.contract.js';
-import { HistoryBudgetError } from '../broker.js';
+import { ENCODED_DATA, HistoryBudgetError, type EncodedPublication } from '../broker.js';
 import { sleep, unique } from '../contract-support.js';
 import type { Engine } from '../engine.js';
 import { MemoryCluster } from '../memory/memory-cluster.js';
@@ -151,6 +151,66 @@ describe('IPC engine across processes', () => {
         expect(list.map((r) => r.position)).toEqual(Array.from({ length: 1000 }, (_, i) => ({ epoch, offset: i + 1 })));
       }
     } finally {
+      await closeAll([a!, b!])();
+    }
+  });
+
+  it('a publication with unicode, nested arrays, large numbers and a "__proto__" key arrives byte-identical to one process, on both nodes and from history', async () => {
+    // JSON text as a client or the API would send it: parsed, "__proto__" is an own key.
+    const text = String.raw`{"__proto__":{"admin":true},"text":"h\u00e9llo 世界 \ud83d\ude00 \ud800 é \"q\" \\ \n","nested":[[1,[2,[3,[]]]],{"a":[{"b":[null,true,false]}]}],"big":[12345678901234567890,9007199254740993,1e308,-0,5e-324,0.1],"empty":{}}`;
+    const data = JSON.parse(text) as Record<string, unknown>;
+    data['holes'] = [1, undefined, 2];
+    data['gone'] = undefined;
+    // Text passed as is (PublishOptions.json): kept to the byte, spaces and escapes included.
+    const spaced = String.raw` { "x" : "\u00e9" , "y":[ 1 ,2 ], "z": "é" } `;
+    const history = { history: { size: 10, ttlMs: 60_000 } };
+    const publishes = [
+      { data, options: {} },
+      { data, options: history },
+      { data: JSON.parse(spaced) as unknown, options: { ...history, json: spaced } },
+    ];
+    const textOf = (pub: Publication) => (pub as EncodedPublication)[ENCODED_DATA] ?? JSON.stringify(pub.data);
+
+    // One process: the memory engine, as a single node publishes and delivers.
+    const cluster = new MemoryCluster({ streams: { metaTtlMs: 60_000 }, presenceTtlMs: 60_000, lastSeenTtlMs: 60_000 });
+    const local = cluster.node();
+    const single: string[] = [];
+    local.broker.setHandler({ onPublication: (_c, pub) => single.push(textOf(pub)), onControl: () => {} });
+    const [a, b] = nodes(2);
+    try {
+      const channel = unique('bytes:');
+      await local.broker.subscribe([channel]);
+      for (const p of publishes) await local.broker.publish(channel, p.data, p.options);
+      await waitFor(() => single.length === 3);
+      expect(single[0]).toBe(JSON.stringify(data));
+      expect(single[2]).toBe(spaced);
+
+      // Two workers over the IPC engine: published on A, delivered to A and B.
+      const got = { a: [] as Publication[], b: [] as Publication[] };
+      a!.broker.setHandler({ onPublication: (_c, pub) => got.a.push(pub), onControl: () => {} });
+      b!.broker.setHandler({ onPublication: (_c, pub) => got.b.push(pub), onControl: () => {} });
+      await a!.broker.subscribe([channel]);
+      await b!.broker.subscribe([channel]);
+      for (const p of publishes) await a!.broker.publish(channel, p.data, p.options);
+      await waitFor(() => got.a.length === 3 && got.b.length === 3);
+      for (const list of [got.a, got.b]) {
+        expect(list.map(textOf)).toEqual(single);
+        const first = list[0]!.data as Record<string, unknown>;
+        expect(Object.hasOwn(first, '__proto__')).toBe(true);
+        expect(Object.getPrototypeOf(first)).toBe(Object.prototype);
+        expect(first['__proto__']).toEqual({ admin: true });
+        expect(first['holes']).toEqual([1, null, 2]);
+        expect('gone' in first).toBe(false);
+        expect(first['text']).toBe(data['text']);
+        expect(first['big']).toEqual([12345678901234567890, 9007199254740993, 1e308, 0, 5e-324, 0.1]);
+      }
+      const page = await b!.broker.history(channel, { limit: 10 });
+      const localPage = await local.broker.history(channel, { limit: 10 });
+      expect(page.publications.map(textOf)).toEqual(localPage.publications.map(textOf));
+      expect(page.publications.map(textOf)).toEqual([single[1], single[2]]);
+    } finally {
+      await local.close();
+      await cluster.close();
       await closeAll([a!, b!])();
     }
   });
