@@ -342,7 +342,7 @@ export const configSchema = z
       })
       .prefault({}),
     /** The nodes of one deployment (NodeBus): heartbeat interval, how long a silent node stays listed, how long a cluster-wide request waits. */
-    cluster: z.strictObject({ heartbeatInterval: duration('2s'), nodeTtl: duration('10s'), requestTimeout: duration('5s') }).prefault({}),
+    cluster: z.strictObject({ heartbeatInterval: duration('2s'), nodeTtl: duration('10s'), requestTimeout: duration('5s'), maxIpcBacklog: size('32MiB') }).prefault({}),
     namespaces: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ -'), namespaceSchema).default({}),
   })
   .superRefine((cfg, ctx) => {

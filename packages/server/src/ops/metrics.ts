@@ -170,6 +170,7 @@ export class NodeMetrics {
   private readonly storeCommits: Histogram<string>;
   private readonly storeWrites: Counter;
   private readonly deliveryGaps: Counter;
+  private readonly stuckWorkers: Counter;
   private readonly auditWrittenTotal: Counter;
   private readonly auditDroppedTotal: Counter;
 
@@ -282,6 +283,7 @@ export class NodeMetrics {
     });
     this.storeWrites = new Counter({ name: name('store_writes_total'), help: 'Writes committed to the durable store.', registers });
     this.deliveryGaps = new Counter({ name: name('delivery_gaps_total'), help: 'Delivery gaps: a channel publication reached this node after a skipped offset or a changed epoch (its subscribers were told to recover).', registers });
+    this.stuckWorkers = new Counter({ name: name('workers_stuck_total'), help: 'Workers the primary killed because they stopped reading their IPC channel (past cluster.maxIpcBacklog).', registers });
     this.auditWrittenTotal = new Counter({ name: name('audit_events_written_total'), help: 'Audit events stored in the audit log.', registers });
     this.auditDroppedTotal = new Counter({ name: name('audit_events_dropped_total'), help: 'Audit events not stored: the queue was full or a write failed.', registers });
 
@@ -335,6 +337,11 @@ export class NodeMetrics {
   /** The engine delivered a channel's publication out of continuity (see `cluster/channels.ts`). */
   deliveryGap(): void {
     this.deliveryGaps.inc();
+  }
+
+  /** The primary of `--workers` gave up on a worker that stopped reading its IPC channel. */
+  workerStuck(): void {
+    this.stuckWorkers.inc();
   }
 
   limitHit(limit: string): void {
