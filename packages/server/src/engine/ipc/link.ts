@@ -28,8 +28,11 @@ export interface IpcChannel {
 }
 
 export interface Link {
-  /** Queues `message` (JSON-like data) for this tick's batch. `onFail` hears if it cannot be delivered. */
-  send(message: unknown, onFail?: (error: Error) => void): void;
+  /**
+   * Queues `message` (JSON-like data) for this tick's batch. `onFail` hears if it cannot be
+   * delivered. `size`: its JSON length if the caller knows it cheaply (default: `messageSize`).
+   */
+  send(message: unknown, onFail?: (error: Error) => void, size?: number): void;
   onMessage(fn: (message: unknown) => void): void;
   /** Called once when the link closes (at once if it already has). */
   onClose(fn: (error: Error) => void): void;
@@ -96,8 +99,11 @@ export function messageSize(message: unknown): number {
       case 'object': {
         if (v === null) return 4;
         let n = 2;
-        if (Array.isArray(v)) for (const item of v) n += walk(item, depth + 1) + 1;
-        else for (const key in v) if (Object.hasOwn(v, key)) n += key.length + 4 + walk((v as Record<string, unknown>)[key], depth + 1);
+        if (Array.isArray(v)) for (let i = 0; i < v.length; i++) n += walk(v[i], depth + 1) + 1;
+        else {
+          const keys = Object.keys(v);
+          for (let i = 0; i < keys.length; i++) n += keys[i]!.length + 4 + walk((v as Record<string, unknown>)[keys[i]!], depth + 1);
+        }
         return n;
       }
       default:
@@ -196,12 +202,12 @@ export function processLink(channel: IpcChannel, options: LinkOptions = {}): Lin
   }
 
   return {
-    send(message, onFail) {
+    send(message, onFail, knownSize) {
       if (closed) {
         onFail?.(closeError!);
         return;
       }
-      const size = messageSize(message);
+      const size = knownSize ?? messageSize(message);
       queue.push({ message, onFail, size });
       queuedBytes += size;
       if (queuedBytes + sendingBytes > maxBacklog) {
