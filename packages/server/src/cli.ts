@@ -190,7 +190,7 @@ async function dev(opts: ServerFlags): Promise<void> {
   ];
   if (apiKey) lines.push(`API_KEY=${apiKey}`);
   if (config.dashboard.enabled) {
-    lines.push(`DASHBOARD_URL=http://${base}${config.dashboard.path}/`, `DASHBOARD_SIGN_IN=http://${base}${tidings.dashboardSignInPath()}`);
+    lines.push(`DASHBOARD_URL=http://${base}${config.dashboard.path}/`, `DASHBOARD_SIGN_IN=http://${base}${await tidings.dashboardSignInPath()}`);
   }
   if (demo) lines.push(`DEMO_URL=http://${base}/demo/`);
   if (config.dashboard.enabled) lines.push('', 'Open DASHBOARD_SIGN_IN once to sign in to the dashboard (the link works one time; later, sign in with API_KEY).');

@@ -101,7 +101,7 @@ export class FrontDoor {
       onAuthFailure: (ip, transport, reason) => audit.emit({ type: 'auth_failure', ip, transport, reason }),
       ...(deps.forwarding ? { forwarding: deps.forwarding } : {}),
     });
-    this.dashboard = new Dashboard({ config, log, clientIp, audit });
+    this.dashboard = new Dashboard({ config, log, clientIp, audit, limits: deps.limits.shared });
     this.api = new ServerApi(deps.api, log, { metrics, audit, originAllowed, sessionKey: (req) => this.dashboard.apiKeyOf(req) });
   }
 

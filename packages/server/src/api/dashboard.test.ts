@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportSPKI, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { resolveConfig } from '../config/schema.js';
+import { MemoryCluster, memoryClusterOptions } from '../engine/memory/memory-cluster.js';
 import { TestClient } from '../test-support/test-client.js';
 import { startTestNode, TEST_API_KEY, TEST_NAMESPACES, TEST_SECRET, type TestNode } from '../test-support/test-node.js';
 
@@ -201,8 +203,8 @@ describe('sign-in', () => {
   });
 
   test('a one-time code signs in once, then redirects with signin=failed', async () => {
-    const path = t.node.dashboardSignInPath();
-    expect(path).toMatch(/^\/dashboard\/api\/sign-in\?code=[A-Za-z0-9_-]{24}$/);
+    const path = await t.node.dashboardSignInPath();
+    expect(path).toMatch(/^\/dashboard\/api\/sign-in\?code=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{22}$/);
     const first = await fetch(`${base}${path}`, { redirect: 'manual', headers: { 'x-forwarded-for': '10.1.1.1' } });
     expect(first.status).toBe(302);
     expect(first.headers.get('location')).toBe('/dashboard/');
@@ -213,6 +215,53 @@ describe('sign-in', () => {
     expect(again.headers.get('location')).toBe('/dashboard/?signin=failed');
     expect(again.headers.get('set-cookie')).toBeNull();
   });
+});
+
+describe('sign-in across two nodes sharing one engine (as the workers of tidings serve --workers; real sockets on 127.0.0.1)', () => {
+  async function twoNodes(body: (a: TestNode, b: TestNode) => Promise<void>) {
+    const cluster = new MemoryCluster(memoryClusterOptions(resolveConfig({})));
+    const options = { dashboard: { dir, signInAttempts: 4 }, trustedProxies: ['127.0.0.1'] };
+    const a = await startTestNode({ ...options, engine: cluster.node() });
+    const b = await startTestNode({ ...options, engine: cluster.node() });
+    try {
+      await body(a, b);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await cluster.close();
+    }
+  }
+  const visit = (n: TestNode, path: string, ip: string) => fetch(`http://127.0.0.1:${n.port}${path}`, { redirect: 'manual', headers: { 'x-forwarded-for': ip } });
+
+  test('a sign-in code minted on node A works on node B once, and never again on either', () =>
+    twoNodes(async (a, b) => {
+      const path = await a.node.dashboardSignInPath();
+      const first = await visit(b, path, '10.3.0.1');
+      expect(first.status).toBe(302);
+      expect(first.headers.get('location')).toBe('/dashboard/');
+      const cookie = cookieOf(first);
+      // The session it made is good on both nodes.
+      for (const n of [a, b]) expect((await (await fetch(`http://127.0.0.1:${n.port}/dashboard/api/me`, { headers: { cookie } })).json()).data.name).toBe('dev');
+      for (const n of [b, a]) {
+        const again = await visit(n, path, '10.3.0.1');
+        expect(again.headers.get('location')).toBe('/dashboard/?signin=failed');
+        expect(again.headers.get('set-cookie')).toBeNull();
+      }
+    }));
+
+  test('the sign-in throttle counts the attempts made on both nodes: signInAttempts (4) wrong keys over A and B, then 429 on both', () =>
+    twoNodes(async (a, b) => {
+      const post = (n: TestNode, key: string) =>
+        fetch(`http://127.0.0.1:${n.port}/dashboard/api/session`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': '10.3.0.2' }, body: JSON.stringify({ key }) });
+      for (let i = 0; i < 4; i++) expect((await post(i % 2 ? a : b, `wrong-${i}-0123456789`)).status).toBe(401);
+      for (const n of [a, b]) {
+        const refused = await post(n, TEST_API_KEY);
+        expect(refused.status).toBe(429);
+        expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      }
+      // A sign-in link is refused as well while the address is throttled, on either node.
+      const path = await a.node.dashboardSignInPath();
+      expect((await visit(b, path, '10.3.0.2')).headers.get('location')).toBe('/dashboard/?signin=failed');
+    }));
 });
 
 describe('sessions are the signed cookie, held by no process', () => {

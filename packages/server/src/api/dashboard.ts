@@ -12,8 +12,10 @@
  * With the cookie and the header `X-Tidings-Dashboard: 1`, the page calls the server
  * API with the admin scope (ServerApi asks `apiKeyOf`).
  *
- * Sessions and connection tokens are signed with keys derived from one root secret:
- * `auth.secret`, else a random one kept in `<dataDir>/dashboard-secret` (`DashboardRoot`).
+ * Sessions, connection tokens and one-time codes are signed with keys derived from one root
+ * secret: `auth.secret`, else a random one kept in `<dataDir>/dashboard-secret` (`DashboardRoot`).
+ * The sign-in throttle and the single use of codes are kept in the engine's shared limits, so
+ * every node (every worker of `tidings serve --workers`) counts and checks the same.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,7 @@ import { ErrorCode } from '@tidings/protocol';
 import { ApiKeyAuthenticator } from '../auth/api-keys.js';
 import type { ClientIpResolver } from '../auth/client-ip.js';
 import { DashboardSessions, DashboardTokens, type DashboardSession } from '../auth/dashboard-sessions.js';
+import { DashboardSignIn, type SignInLimits } from '../auth/dashboard-sign-in.js';
 import type { ApiKeyConfig, TidingsConfig } from '../config/schema.js';
 import { TidingsError } from '../errors.js';
 import { parseWith } from '../validate.js';
@@ -56,11 +59,14 @@ export interface DashboardDeps {
   log: Logger;
   clientIp: ClientIpResolver;
   audit: AuditSink;
+  /** Where the sign-in throttle and the codes' single use are kept: the engine's shared limits. */
+  limits: SignInLimits;
 }
 
 export class Dashboard {
   readonly sessions: DashboardSessions;
   readonly tokens: DashboardTokens;
+  readonly signIn: DashboardSignIn;
   private readonly root: DashboardRoot;
   private readonly prefix: string;
   private readonly files: StaticApp;
@@ -69,7 +75,8 @@ export class Dashboard {
     const d = deps.config.dashboard;
     this.prefix = d.path;
     this.root = new DashboardRoot(deps.config);
-    this.sessions = new DashboardSessions({ ttlMs: d.sessionTtl, maxFailures: d.signInAttempts, rootSecret: this.root.current });
+    this.sessions = new DashboardSessions({ ttlMs: d.sessionTtl, rootSecret: this.root.current });
+    this.signIn = new DashboardSignIn({ maxFailures: d.signInAttempts, rootSecret: this.root.current, limits: deps.limits });
     this.tokens = new DashboardTokens(this.root.current);
     // The page may only talk to its own origin; nothing may frame it.
     this.files = serveStatic(d.dir || builtDashboardDir(), d.path, {
@@ -96,9 +103,10 @@ export class Dashboard {
     return key && ApiKeyAuthenticator.allows(key, 'admin') && this.sessions.keyMatches(session, key.key) ? session : undefined;
   }
 
-  /** A sign-in link for `tidings dev`: `<path>/api/sign-in?code=…`. */
-  signInPath(): string {
-    return `${this.prefix}/api/sign-in?code=${this.sessions.issueCode()}`;
+  /** A sign-in link for `tidings dev`: `<path>/api/sign-in?code=…`, good once on any node of the deployment. */
+  async signInPath(): Promise<string> {
+    this.root.ensure();
+    return `${this.prefix}/api/sign-in?code=${await this.signIn.issueCode()}`;
   }
 
   handle(req: IncomingMessage, res: ServerResponse): boolean {
@@ -125,7 +133,7 @@ export class Dashboard {
     const secure = req.headers['x-forwarded-proto'] === 'https' || (req.socket as { encrypted?: boolean }).encrypted === true;
     if (route === '/session' && method === 'POST') {
       // The attempt is counted before the body is read: concurrent wrong keys cannot all be tried.
-      const attempt = this.sessions.attempt(ip);
+      const attempt = await this.signIn.attempt(ip);
       if (!attempt.granted) {
         res.setHeader('retry-after', String(attempt.retryAfterSeconds));
         throw new TidingsError(ErrorCode.RateLimited, `too many failed sign-ins: try again in ${attempt.retryAfterSeconds} s`);
@@ -142,9 +150,9 @@ export class Dashboard {
     }
     if (route === '/sign-in' && method === 'GET') {
       const code = new URL(req.url ?? '/', 'http://localhost').searchParams.get('code') ?? '';
-      const attempt = this.sessions.attempt(ip);
-      if (!attempt.granted || !this.sessions.redeemCode(code)) {
-        this.deps.audit.emit({ type: 'auth_failure', ip, transport: 'dashboard', reason: attempt.granted ? 'bad sign-in code' : 'too many failed sign-ins' });
+      const attempt = await this.signIn.attempt(ip).catch(() => undefined);
+      if (!attempt?.granted || !(await this.signIn.redeemCode(code))) {
+        this.deps.audit.emit({ type: 'auth_failure', ip, transport: 'dashboard', reason: !attempt ? 'sign-in limits not answering' : attempt.granted ? 'bad sign-in code' : 'too many failed sign-ins' });
         res.writeHead(302, { location: `${this.prefix}/?signin=failed` });
         res.end();
         return;

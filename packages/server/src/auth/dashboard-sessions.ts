@@ -1,10 +1,8 @@
 /**
- * Sign-in for the admin dashboard. An admin API key (or, in dev mode, a one-time
+ * Sessions of the admin dashboard. An admin API key (or, in dev mode, a one-time
  * code printed by `tidings dev`) is exchanged for a session carried by an HttpOnly,
- * SameSite=Strict cookie: the key never sits in a URL or in browser storage. Wrong keys
- * and codes are throttled per client IP: an attempt takes one of the IP's `maxFailures`
- * a minute before its key or code is even read, and gives it back only when it signs in,
- * so concurrent attempts cannot all slip past the check.
+ * SameSite=Strict cookie: the key never sits in a URL or in browser storage. The sign-in
+ * throttle and the one-time codes are in dashboard-sign-in.ts (kept across nodes).
  *
  * The session is the cookie itself, held nowhere on the server: `<payload>.<HMAC-SHA256>`,
  * the payload (base64url JSON) naming the API key id, a fingerprint of that key's value,
@@ -17,7 +15,7 @@
  * The dashboard's own Tidings connection uses tokens signed with another key derived from
  * the same root (`DashboardTokens`), with the role `tidings-admin`.
  */
-import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { ErrorCode } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
@@ -35,7 +33,7 @@ const SESSION_LABEL = 'tidings dashboard session cookie v1';
 const TOKEN_LABEL = 'tidings dashboard connection token v1';
 
 /** A 32-byte key for `label`, derived from the current root (cached while the root is unchanged). */
-function derivedKey(root: RootSecret, label: string): () => Buffer | undefined {
+export function derivedKey(root: RootSecret, label: string): () => Buffer | undefined {
   let seen: string | Buffer | undefined;
   let key: Buffer | undefined;
   return () => {
@@ -67,15 +65,6 @@ export interface DashboardSession {
 /** What a session is issued for: an API key (id and value) or a one-time code. */
 export type SessionSubject = { kind: 'key'; id: string; key: string } | { kind: 'code' };
 
-/**
- * One sign-in attempt's place in its IP's budget: `granted` (call `succeeded` when it
- * signed in, which gives the place back), or refused for `retryAfterSeconds`.
- */
-export type SignInAttempt = { granted: true; succeeded(): void } | { granted: false; retryAfterSeconds: number };
-
-const THROTTLE_WINDOW_MS = 60_000;
-/** IPs remembered at most: a flood of addresses cannot grow the map for long. */
-const MAX_THROTTLED_IPS = 10_000;
 /** Clock difference between processes (or machines) tolerated on a cookie's issue time. */
 const ISSUED_AT_SKEW_MS = 60_000;
 /** A cookie longer than this is not ours: it is refused before any work. */
@@ -83,8 +72,6 @@ const MAX_COOKIE_LENGTH = 1024;
 
 export interface DashboardSessionsOptions {
   ttlMs: number;
-  /** Failed attempts per IP per minute before sign-in answers 429. */
-  maxFailures: number;
   /** The root secret, asked at each use: a reload that changes it ends every session. */
   rootSecret: RootSecret;
   now?: () => number;
@@ -100,12 +87,9 @@ interface Payload {
   exp: number;
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
 const sign = (key: Buffer, payload: string) => createHmac('sha256', key).update(payload).digest();
 
 export class DashboardSessions {
-  private readonly codes = new Map<string, number>();
-  private readonly failures = new Map<string, { count: number; since: number }>();
   private readonly now: () => number;
   private readonly key: () => Buffer | undefined;
 
@@ -113,41 +97,9 @@ export class DashboardSessions {
     this.now = options.now ?? Date.now;
     this.key = derivedKey(options.rootSecret, SESSION_LABEL);
   }
-  /**
-   * Reserves a sign-in attempt for `ip` before its key or code is read: at most
-   * `maxFailures` attempts are in flight or failed within a minute (from the first).
-   * Every attempt counts until it signs in (`succeeded` gives its place back); a refused
-   * one tells how long until the minute is over.
-   */
-  attempt(ip: string): SignInAttempt {
-    const now = this.now();
-    let window = this.failures.get(ip);
-    if (window && now - window.since >= THROTTLE_WINDOW_MS) {
-      this.failures.delete(ip);
-      window = undefined;
-    }
-    if (!window) {
-      window = { count: 0, since: now };
-      this.failures.set(ip, window);
-      if (this.failures.size > MAX_THROTTLED_IPS) this.failures.delete(this.failures.keys().next().value!);
-    }
-    if (window.count >= this.options.maxFailures) {
-      return { granted: false, retryAfterSeconds: Math.max(1, Math.ceil((THROTTLE_WINDOW_MS - (now - window.since)) / 1000)) };
-    }
-    window.count++;
-    const taken = window;
-    return {
-      granted: true,
-      // Only into the window it was taken from: a later window owes this attempt nothing.
-      succeeded: () => {
-        if (this.failures.get(ip) === taken && taken.count > 0) taken.count--;
-      },
-    };
-  }
 
   /** A signed session for `subject`; throws when there is no root secret to sign with. */
   create(subject: SessionSubject): DashboardSession {
-    this.sweep();
     const key = this.key();
     if (!key) throw new TidingsError(ErrorCode.Internal, 'no secret to sign dashboard sessions with');
     const issuedAt = this.now();
@@ -190,25 +142,6 @@ export class DashboardSessions {
     return want.length === got.length && timingSafeEqual(want, got);
   }
 
-  /** A one-time sign-in code, valid for `ttlMs` (dev mode prints it as a link). */
-  issueCode(ttlMs = 15 * 60_000): string {
-    const code = randomBytes(18).toString('base64url');
-    this.codes.set(code, this.now() + ttlMs);
-    return code;
-  }
-
-  /** True once per issued, unexpired code. Compared in constant time. */
-  redeemCode(code: string): boolean {
-    const d = digest(code);
-    let hit: string | undefined;
-    for (const [c, expires] of this.codes) {
-      if (timingSafeEqual(digest(c), d) && expires > this.now()) hit = c;
-    }
-    if (hit === undefined) return false;
-    this.codes.delete(hit);
-    return true;
-  }
-
   cookieFor(session: DashboardSession, secure: boolean): string {
     const maxAge = Math.max(0, Math.floor((session.expiresAt - this.now()) / 1000));
     return `${DASHBOARD_COOKIE}=${session.token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure ? '; Secure' : ''}`;
@@ -216,11 +149,6 @@ export class DashboardSessions {
 
   static clearCookie(): string {
     return `${DASHBOARD_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`;
-  }
-
-  private sweep(): void {
-    const now = this.now();
-    for (const [c, expires] of this.codes) if (expires <= now) this.codes.delete(c);
   }
 }
 

@@ -37,7 +37,8 @@ export class NodeLimits {
   constructor(
     private readonly config: TidingsConfig,
     private readonly report: LimitReporter,
-    private readonly shared: SharedLimits,
+    /** The engine's SharedLimits (the dashboard's sign-in throttle and one-time codes are kept there too). */
+    readonly shared: SharedLimits,
     private readonly admitTimeoutMs = config.client.connectTimeout,
   ) {}
 
