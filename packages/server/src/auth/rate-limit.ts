@@ -1,7 +1,8 @@
 /**
- * Token buckets for the limits: commands per connection, publishes per user and
- * namespace, new connections per IP. A bucket holds up to `burst` tokens and
- * regains `ratePerSecond` of them each second; each action takes one.
+ * A connection's own limits: its command rate (a token bucket) and its strikes. A bucket
+ * holds up to `burst` tokens and regains `ratePerSecond` of them each second; each action
+ * takes one. Limits keyed by IP or user hold across nodes and live in the engine's
+ * SharedLimits instead (auth/limits.ts, auth/dashboard-sign-in.ts).
  */
 export class TokenBucket {
   private tokens: number;
@@ -29,43 +30,6 @@ export class TokenBucket {
   /** True when the bucket is full again, so a keyed limiter may forget it. */
   idle(): boolean {
     return this.tokens + ((this.now() - this.last) / 1000) * this.ratePerSecond >= this.burst;
-  }
-}
-
-/** One bucket per key (IP, user and namespace), forgetting full buckets so memory stays bounded. */
-export class KeyedRateLimiter {
-  private readonly buckets = new Map<string, TokenBucket>();
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(
-    private readonly ratePerSecond: number,
-    private readonly burst: number,
-    sweepIntervalMs = 10_000,
-  ) {
-    this.timer = setInterval(() => this.sweep(), sweepIntervalMs);
-    this.timer.unref();
-  }
-
-  take(key: string): boolean {
-    let bucket = this.buckets.get(key);
-    if (!bucket) {
-      bucket = new TokenBucket(this.ratePerSecond, this.burst);
-      this.buckets.set(key, bucket);
-    }
-    return bucket.take();
-  }
-
-  get size(): number {
-    return this.buckets.size;
-  }
-
-  close(): void {
-    clearInterval(this.timer);
-    this.buckets.clear();
-  }
-
-  private sweep(): void {
-    for (const [key, bucket] of this.buckets) if (bucket.idle()) this.buckets.delete(key);
   }
 }
 
