@@ -1,0 +1,145 @@
+/**
+ * `tidings serve` as a child process for bench/workers.js: one process (`workers: 1`), a
+ * primary with one worker (lib/one-worker-primary.js), or `--workers N`. Each gets its own
+ * temp dir with a YAML file holding the bench's settings (those of servers/tidings-server.js,
+ * plus an API key for the publisher), a port picked here, and is ready once
+ * `GET /api/v1/nodes` lists every worker. Stopped by its pid (SIGTERM, then SIGKILL).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ROOT, sleep } from './orchestrate.js';
+import { childPids } from './proc-cpu.js';
+
+const BIN = path.join(ROOT, 'packages/server/bin/tidings.js');
+const ONE_WORKER = path.join(ROOT, 'bench/lib/one-worker-primary.js');
+const started = new Set();
+
+process.on('exit', () => {
+  for (const s of started) s.kill();
+});
+
+/** A free TCP port on 127.0.0.1 (closed again at once; the server binds it right after). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts one server. `kind`: 'single' (tidings serve, workers 1: one process), 'primary1'
+ * (primary + 1 worker over IPC), 'workers' (tidings serve --workers `workers`).
+ * Resolves {pid, port, wsUrl, apiUrl, apiKey, workerPids, output(), stop()}.
+ */
+export async function startServe({ kind, workers = 1, secret, apiKey }) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tidings-bench-'));
+  const port = await freePort();
+  const file = path.join(dir, 'tidings.yaml');
+  const n = kind === 'workers' ? workers : 1;
+  writeFileSync(
+    file,
+    [
+      'host: 127.0.0.1',
+      `port: ${port}`,
+      'logLevel: warn',
+      `dataDir: ${dir}`,
+      `workers: ${kind === 'workers' ? workers : 1}`,
+      'auth:',
+      `  secret: ${secret}`,
+      'apiKeys:',
+      `  - id: bench`,
+      `    key: ${apiKey}`,
+      '    scopes: [admin]',
+      'namespaces:',
+      '  bench: {}',
+      'client:',
+      '  pingInterval: 60s',
+      '  pongTimeout: 20s',
+      '  maxQueueBytes: 64MiB',
+      'websocket:',
+      '  maxPayload: 1MiB',
+      // Every bench connection comes from 127.0.0.1: per-address caps and rates out of the way.
+      'limits:',
+      '  connectionsPerIp: 0',
+      '  connectionsPerNode: 0',
+      '  connectionRatePerIp: 0',
+      // Connects and disconnects are not what is measured: no SQLite audit rows for them.
+      'audit:',
+      '  store: false',
+      '',
+    ].join('\n'),
+  );
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('TIDINGS_') && k !== 'PORT') env[k] = v;
+  const args = kind === 'primary1' ? [ONE_WORKER, file] : [BIN, 'serve', '--config', file];
+  const child = spawn(process.execPath, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (d) => {
+    out += d.toString();
+    if (out.length > 200_000) out = out.slice(-100_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  let gone = false;
+  exited.then(() => (gone = true));
+  const server = {
+    kind,
+    workers: n,
+    pid: child.pid,
+    port,
+    wsUrl: `ws://127.0.0.1:${port}/connection/websocket`,
+    apiUrl: `http://127.0.0.1:${port}/api/v1`,
+    apiKey,
+    workerPids: [],
+    output: () => out,
+    isDead: () => gone,
+    kill() {
+      if (!gone) child.kill('SIGKILL');
+    },
+    async stop(timeoutMs = 10_000) {
+      if (!gone) child.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        // The primary and, if they linger, its workers, by pid.
+        for (const pid of [child.pid, ...server.workerPids]) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone
+          }
+        }
+      }, timeoutMs);
+      await exited;
+      clearTimeout(timer);
+      started.delete(server);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  started.add(server);
+  // Ready once every worker's node is listed (one node for the single process).
+  const until = Date.now() + 30_000;
+  for (;;) {
+    if (gone) throw new Error(`${kind} server exited during startup:\n${out}`);
+    if (Date.now() > until) throw new Error(`${kind} server not ready within 30 s:\n${out}`);
+    try {
+      const res = await fetch(`${server.apiUrl}/nodes`, { headers: { authorization: `Bearer ${apiKey}` } });
+      if (res.ok) {
+        const nodes = (await res.json()).data.nodes;
+        if (nodes.length >= n) break;
+      }
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  server.workerPids = kind === 'single' ? [] : childPids(child.pid);
+  if (kind !== 'single' && server.workerPids.length !== n) throw new Error(`${kind}: expected ${n} worker processes, found ${server.workerPids.length}`);
+  return server;
+}
