@@ -2,8 +2,8 @@
  * `tidings serve` with `workers: 2` as a real child process: a primary and two worker
  * processes sharing one port. Connections land on both workers, `/metrics` on any worker
  * answers for both, a worker killed with SIGKILL is replaced, SIGHUP reaches both workers,
- * and SIGTERM ends every process. The helpers are meant for more tests of the same server.
- * Runs the built CLI (dist/): `npm run build` first.
+ * and SIGTERM ends every process. The helpers live in support/workers.ts (also used by
+ * workers-delivery.test.ts). Runs the built CLI (dist/): `npm run build` first.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
@@ -14,88 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../packages/server/src/auth/token-mint.js';
 import { TestClient } from '../packages/server/src/test-support/test-client.js';
 import { chromiumMissing, launchChromium, within } from './support/chromium.js';
-import { startServerProcess, type ServerProcess } from './support/server-process.js';
-
-type LogLine = Record<string, unknown> & { msg?: string; worker?: number | string };
-type WorkersServer = ServerProcess & { secret: string };
-
-/** The server's JSON log lines so far (the primary's and every worker's: they share stdout). */
-function logLines(server: ServerProcess): LogLine[] {
-  const lines: LogLine[] = [];
-  for (const line of server.output().split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      lines.push(JSON.parse(line) as LogLine);
-    } catch {
-      // A line still being written.
-    }
-  }
-  return lines;
-}
-
-/** The first log line after `skip` lines that matches, polled every 20 ms for at most `timeoutMs`. */
-async function waitForLog(server: ServerProcess, match: (line: LogLine) => boolean, skip = 0, timeoutMs = 15_000): Promise<LogLine> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const found = logLines(server).slice(skip).find(match);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no such log line within ${timeoutMs} ms; output:\n${server.output()}`);
-}
-
-/** Starts `tidings serve` with `workers: n` and waits until every worker listens. */
-async function startWorkers(n: number, yaml = ''): Promise<WorkersServer> {
-  const server = await startServerProcess(`workers: ${n}\n${yaml}`);
-  await waitForLog(server, (l) => l.msg === 'tidings workers ready');
-  return server;
-}
-
-/** Worker index → pid, from the primary's latest `worker started` / `worker restarted` line of each. */
-function workerPids(server: ServerProcess): Map<number, number> {
-  const pids = new Map<number, number>();
-  for (const line of logLines(server)) {
-    if ((line.msg === 'worker started' || line.msg === 'worker restarted') && typeof line['pid'] === 'number') pids.set(Number(line.worker), line['pid']);
-  }
-  return pids;
-}
-
-async function scrape(server: ServerProcess): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
-  expect(res.status).toBe(200);
-  return res.text();
-}
-
-/** A sample's value in a Prometheus exposition (`labels` as written, e.g. `worker="1"`); undefined when absent. */
-function sample(text: string, name: string, labels = ''): number | undefined {
-  const head = labels ? `${name}{${labels}} ` : `${name} `;
-  const line = text.split('\n').find((l) => l.startsWith(head));
-  return line === undefined ? undefined : Number(line.slice(head.length));
-}
-
-/** `n` connected clients, users `${prefix}-0`..; each a new TCP connection, so the primary spreads them over the workers. */
-async function connectClients(server: WorkersServer, n: number, prefix: string): Promise<TestClient[]> {
-  const clients: TestClient[] = [];
-  for (let i = 0; i < n; i++) clients.push((await TestClient.connect(server.wsUrl, await mintToken(server.secret, { sub: `${prefix}-${i}` }))).client);
-  return clients;
-}
-
-/** `GET /api/v1/nodes`: the live nodes (one per worker) as their heartbeats report them. */
-async function nodes(server: WorkersServer): Promise<{ id: string; pid: number; connections: number }[]> {
-  const res = await fetch(`${server.apiUrl}/nodes`, { headers: { authorization: `Bearer ${server.apiKey}` } });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { data: { nodes: { id: string; pid: number; connections: number }[] } }).data.nodes;
-}
-
-/** Publishes through the server API (on whichever worker the request lands). */
-async function apiPublish(server: WorkersServer, channel: string, data: unknown): Promise<void> {
-  const res = await fetch(`${server.apiUrl}/publish`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ channel, data }),
-  });
-  expect(res.status).toBe(200);
-}
+import { alive, apiPublish, cleanEnv, configFile, connectClients, logLines, nodes, sample, scrape, startWorkers, until, waitForLog, workerPids, type WorkersServer } from './support/workers.js';
 
 /** The files a process holds open (Linux /proc). */
 async function openFiles(pid: number): Promise<string[]> {
@@ -103,31 +22,6 @@ async function openFiles(pid: number): Promise<string[]> {
   const fds = await readdir(dir);
   const targets = await Promise.all(fds.map((fd) => readlink(join(dir, fd)).catch(() => '')));
   return targets.filter((t) => t.length > 0);
-}
-
-/** This process's environment without TIDINGS_* and PORT (they would configure the server under test), plus `extra`. */
-function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('TIDINGS_') && k !== 'PORT') env[k] = v;
-  return { ...env, ...extra };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe('tidings serve with workers: 2', () => {
@@ -262,12 +156,6 @@ describe('tidings serve with workers: 2', () => {
     expect(lines.at(-1)?.['role']).toBe('primary');
   }, 30_000);
 });
-
-/** The YAML file startServerProcess wrote (its `--config` argument). */
-function configFile(server: ServerProcess): string {
-  const args = server.child.spawnargs;
-  return args[args.indexOf('--config') + 1]!;
-}
 
 describe('tidings serve with workers: the ends of the primary', () => {
   it('the workers stop on their own when the primary is killed with SIGKILL', async () => {
