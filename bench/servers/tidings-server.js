@@ -70,7 +70,7 @@ runServerProcess('tidings', async ({ secret, options }) => {
     deliver(channel, data) {
       tidings.publish(channel, data).catch(onError);
     },
-    info: async () => ({ ...tidings.stats(), store: await storeInfo() }),
+    info: async () => ({ ...(await tidings.stats()), store: await storeInfo() }),
     close: () => tidings.close(),
   };
 });

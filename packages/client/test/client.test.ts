@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { CLIENT_VERSION, Tidings, TidingsError, type PresenceUser } from '@tidings/client';
 import { mintToken } from '../../server/src/auth/token-mint.js';
 import { startTestNode, TEST_SECRET, type TestNode } from '../../server/src/test-support/test-node.js';
-import { Clients, FAST, TRANSPORTS, collect, recording, until, type TransportName } from './support.js';
+import { Clients, FAST, TRANSPORTS, collect, recording, sleep, until, type TransportName } from './support.js';
 
 let server: TestNode;
 let current: TransportName = 'websocket';
@@ -138,7 +138,9 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
       expect(sub.state).toBe('unsubscribed');
       expect(client.getSubscription('chat:u')).toBeUndefined();
       expect(ended).toEqual([{ channel: 'chat:u', code: 0, reason: 'unsubscribed', server: false }]);
-      await until(() => false === ((server.node.channels().channels as Array<{ channel: string }>).some((c) => c.channel === 'chat:u')), 'channel gone on the server');
+      const listed = async () => (await server.node.channels()).channels.some((c) => c.channel === 'chat:u');
+      for (let i = 0; i < 1000 && (await listed()); i++) await sleep(5);
+      expect(await listed(), 'channel gone on the server').toBe(false);
       sub.subscribe();
       await sub.ready();
       expect(client.getSubscription('chat:u')).toBe(sub);

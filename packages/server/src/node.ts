@@ -92,7 +92,7 @@ export class Tidings {
   private readonly presenceTimer: NodeJS.Timeout;
 
   constructor(options: TidingsOptions = {}) {
-    const { logger, notificationStore, activityStore, auditStore, verifier, engine: given, ...input } = options;
+    const { logger, notificationStore, activityStore, auditStore, verifier, engine: given, nodeInfo, ...input } = options;
     const config = (this.config = resolveConfig(input));
     const log = (this.log = logger ?? createLogger(config.logLevel, undefined, { format: config.logFormat === 'pretty' ? 'pretty' : 'json' }));
     this.nodeId = Math.random().toString(36).slice(2, 10);
@@ -113,7 +113,7 @@ export class Tidings {
     // between them (the engine's handler), publisher, presence, node membership, steering.
     const hub = (this.hub = new Hub<Session>((n) => metrics.publicationsOut(n)));
     this.policy = new ChannelPolicy(config, this.verifier);
-    const cluster = (this.cluster = assembleCluster({ config, nodeId: this.nodeId, log, metrics, engine: given, hub, policy: this.policy, counters: this.counters, limitHit }));
+    const cluster = (this.cluster = assembleCluster({ config, nodeId: this.nodeId, log, metrics, engine: given, nodeInfo, hub, policy: this.policy, counters: this.counters, limitHit }));
     const { channels, sessionHub, presenceReads, publisher, nodes } = cluster;
     this.limits = new NodeLimits(config, limitHit, cluster.engine.limits);
 
@@ -141,7 +141,7 @@ export class Tidings {
     this.front = new FrontDoor({ config, log, verifier: this.verifier, clientIp, limits: this.limits, services, commands: COMMAND_HANDLERS, audit, metrics, api, limitHit, forwarding });
     nodes.router.handle(FORWARD_TYPE, (message) => this.front.answerForwarded(message));
     const gauges = () => inspector.gauges();
-    this.adminStats = watchAdminStats({ node: nodeId, version: VERSION, intervalMs: config.dashboard.statsInterval, hub, gauges, counters, metrics, publish: (channel, data) => publisher.publishUncounted(channel, data) });
+    this.adminStats = watchAdminStats({ node: nodeId, version: VERSION, intervalMs: config.dashboard.statsInterval, hub, gauges, counters, metrics, cluster: nodes, publish: (channel, data) => publisher.publishUncounted(channel, data) });
     this.presenceTimer = setInterval(() => presenceFeature.refresh(hub.allSessions()), Math.max(1000, Math.floor(config.presence.ttl / 3)));
     this.presenceTimer.unref();
   }
@@ -231,7 +231,7 @@ export class Tidings {
   }
 
   /** A dashboard sign-in path with a fresh one-time code (`tidings dev` prints it as a link). */
-  dashboardSignInPath(): string {
+  dashboardSignInPath(): Promise<string> {
     return this.front.dashboard.signInPath();
   }
 
@@ -261,8 +261,8 @@ export class Tidings {
     return this.cluster.publisher.history(channel, query);
   }
 
-  /** Channels with subscribers on this node, sorted by name, paginated. */
-  channels(query: { prefix?: string; limit?: number; cursor?: string | undefined } = {}): ChannelListing {
+  /** Channels with subscribers on any node, sorted by name, paginated; `subscribers` counts every node's. */
+  channels(query: { prefix?: string; limit?: number; cursor?: string | undefined } = {}): Promise<ChannelListing> {
     return this.inspector.channels(query);
   }
 
@@ -304,7 +304,8 @@ export class Tidings {
     return this.inspector.health();
   }
 
-  stats(): NodeStats {
+  /** The deployment's stats: every node's figures summed, each node's own under `nodes`. */
+  stats(): Promise<NodeStats> {
     return this.inspector.stats();
   }
 

@@ -24,4 +24,10 @@ export interface TidingsOptions extends TidingsConfigInput {
   auditStore?: AuditStore;
   /** Token verification; default: JWT with the `auth` settings. */
   verifier?: TokenVerifier;
+  /**
+   * Extra fields of this node's heartbeat, listed with it by `nodes()` and `GET /api/v1/nodes`
+   * (strings, numbers, booleans; the standard fields id, pid, host, startedAt, connections win
+   * over same-named ones). `tidings serve --workers` gives each worker `{ worker: <1..N>, role: 'worker' }`.
+   */
+  nodeInfo?: Readonly<Record<string, string | number | boolean>>;
 }

@@ -191,7 +191,7 @@ export const api = {
     const s = q.toString();
     return server<{ connections: ConnectionListing[]; nextCursor?: string }>(`/connections${s ? `?${s}` : ''}`);
   },
-  /** Closes every connection of `user` on this node. */
+  /** Closes every connection of `user`, on every node. */
   disconnectUser: (user: string, terminal: boolean) =>
     server<{ disconnected: number }>(`/users/${seg(user)}/disconnect`, { method: 'POST', json: disconnectBody(terminal) }),
   /** Closes one connection; 404 `not_found` once it is gone. */

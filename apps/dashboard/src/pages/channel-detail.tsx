@@ -217,7 +217,7 @@ export function ChannelDetail({ channel }: { channel: string }) {
             <div className="card" data-testid="channel-subscribers">
               <div className="card-label">Subscribers</div>
               <div className="card-value">{formatNumber(data.subscribers)}</div>
-              <div className="card-sub">connections on this node</div>
+              <div className="card-sub">connections, every node</div>
             </div>
             <div className="card">
               <div className="card-label">Viewing</div>

@@ -1,5 +1,5 @@
 /**
- * Channels with subscribers on this node, searched by name prefix (as the server API
+ * Channels with subscribers on any node (subscriber counts summed), searched by name prefix (as the server API
  * filters), a page at a time.
  */
 import { useEffect, useState, type FormEvent } from 'react';
@@ -69,7 +69,7 @@ export function Channels() {
         <h1 tabIndex={-1} className="page-title">
           Channels
         </h1>
-        <p className="muted small">Channels with at least one subscriber on this node. Open one to see who is there.</p>
+        <p className="muted small">Channels with at least one subscriber on any node. Open one to see who is there.</p>
       </div>
 
       <form className="search" role="search" onSubmit={open}>

@@ -1,7 +1,7 @@
 /**
- * Overview: the node's live numbers, from the stats the server publishes every second on
- * `tidings-admin:stats` (through Tidings itself, no polling): cards with trends, and
- * charts of the last five minutes.
+ * Overview: the deployment's live numbers, from the stats every node publishes every second on
+ * `tidings-admin:stats` (through Tidings itself, no polling), summed over the nodes
+ * (lib/stats.ts): cards with trends, and charts of the last five minutes.
  */
 import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import { LiveChart, type ChartSeries } from '../components/live-chart.js';
@@ -56,7 +56,7 @@ function byCode(samples: readonly AdminStatsSnapshot[], pick: (s: AdminStatsSnap
 }
 
 /** The live nodes (the workers of `tidings serve --workers`): shown when there is more than one. */
-function Nodes({ nodes, current, now }: { nodes: NodeListing[]; current: string | undefined; now: number }) {
+function Nodes({ nodes, counted, now }: { nodes: NodeListing[]; counted: readonly string[]; now: number }) {
   return (
     <Panel title={`Nodes (${nodes.length})`}>
       <div className="table-wrap">
@@ -77,7 +77,7 @@ function Nodes({ nodes, current, now }: { nodes: NodeListing[]; current: string 
               <tr key={n.id} data-node={n.id}>
                 <td>
                   <code>{n.id}</code>
-                  {n.id === current ? <span className="muted small"> (these stats)</span> : null}
+                  {counted.includes(n.id) ? null : <span className="muted small"> (no stats yet)</span>}
                 </td>
                 <td>
                   {n.host} · pid {n.pid}
@@ -122,6 +122,7 @@ export function Overview() {
     [samples],
   );
 
+  const several = (latest?.nodeIds.length ?? 0) > 1;
   const staleSeconds = receivedAt ? Math.floor((now - receivedAt) / 1000) : 0;
   const sum = (r: Record<string, number> | undefined) => Object.values(r ?? {}).reduce((a, b) => a + b, 0);
   const errorsNow = latest ? sum(latest.errorsPerSecond) : undefined;
@@ -137,7 +138,14 @@ export function Overview() {
         </h1>
         {latest && (
           <p className="muted small">
-            Node <code>{latest.node}</code> · Tidings {latest.version} ·{' '}
+            {latest.nodeIds.length === 1 ? (
+              <>
+                Node <code>{latest.node}</code>
+              </>
+            ) : (
+              <span data-testid="stat-nodes">{latest.nodeIds.length} nodes, figures summed</span>
+            )}{' '}
+            · Tidings {latest.version} ·{' '}
             <span data-testid="stat-dashboards" title="Dashboards’ own connections are not counted in the numbers below">
               {formatNumber(latest.dashboards)} dashboard{latest.dashboards === 1 ? '' : 's'} open
             </span>
@@ -177,7 +185,7 @@ export function Overview() {
       {latest && (
         <section aria-label="Current numbers" className="cards">
           <Card label="Connections" value={formatNumber(latest.connections)} trend={trendOf(samples, (s) => s.connections)} testId="stat-connections" sub="open now, not counting dashboards" />
-          <Card label="Users" value={formatNumber(latest.users)} trend={trendOf(samples, (s) => s.users)} testId="stat-users" sub="distinct, signed in, not dashboards" />
+          <Card label="Users" value={formatNumber(latest.users)} trend={trendOf(samples, (s) => s.users)} testId="stat-users" sub={several ? 'signed in, each node’s distinct summed' : 'distinct, signed in, not dashboards'} />
           <Card label="Subscriptions" value={formatNumber(latest.subscriptions)} trend={trendOf(samples, (s) => s.subscriptions)} testId="stat-subscriptions" sub={`${formatNumber(latest.channels)} channels`} />
           <Card
             label="Publications"
@@ -193,14 +201,14 @@ export function Overview() {
             testId="stat-errors"
             sub={`${formatNumber(errorsInWindow)} errors, ${formatNumber(disconnectsInWindow)} disconnects in 5 min`}
           />
-          <Card label="Event-loop lag" value={`${formatNumber(latest.eventLoopLagMs?.p99, 1)} ms`} testId="stat-lag" sub={`p99 · mean ${formatNumber(latest.eventLoopLagMs?.mean, 1)} ms`} />
-          <Card label="Uptime" value={formatDuration(latest.uptimeSeconds)} testId="stat-uptime" sub={`node ${latest.node}`} />
-          <Card label="Memory" value={formatBytes(latest.memory?.rss)} trend={trendOf(samples, (s) => s.memory?.rss ?? 0, 30)} testId="stat-memory" sub={`heap ${formatBytes(latest.memory?.heapUsed)}`} />
+          <Card label="Event-loop lag" value={`${formatNumber(latest.eventLoopLagMs?.p99, 1)} ms`} testId="stat-lag" sub={`p99 · mean ${formatNumber(latest.eventLoopLagMs?.mean, 1)} ms${several ? ' · worst node' : ''}`} />
+          <Card label="Uptime" value={formatDuration(latest.uptimeSeconds)} testId="stat-uptime" sub={several ? `longest of ${latest.nodeIds.length} nodes` : `node ${latest.node}`} />
+          <Card label="Memory" value={formatBytes(latest.memory?.rss)} trend={trendOf(samples, (s) => s.memory?.rss ?? 0, 30)} testId="stat-memory" sub={`heap ${formatBytes(latest.memory?.heapUsed)}${several ? ', all nodes' : ''}`} />
           <Card label="Version" value={latest.version} testId="stat-version" sub="Tidings server" />
         </section>
       )}
 
-      {nodes.data && nodes.data.nodes.length > 1 && <Nodes nodes={nodes.data.nodes} current={latest?.node} now={now} />}
+      {nodes.data && nodes.data.nodes.length > 1 && <Nodes nodes={nodes.data.nodes} counted={latest?.nodeIds ?? []} now={now} />}
 
       {(latest || samples.length > 0) && (
         <section aria-label="Charts, last five minutes" className="charts">

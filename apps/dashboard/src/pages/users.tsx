@@ -1,5 +1,5 @@
 /**
- * Users online (or away), each with their connections on this node (transport, IP,
+ * Users online (or away), each with their connections on every node (transport, IP,
  * user agent, since), and ways to disconnect one connection or all of a user's.
  */
 import { useId, useMemo, useState, type ReactNode } from 'react';
@@ -26,7 +26,7 @@ interface Row {
 const isDashboardUser = (user: string, self: string | undefined) => user === self || user.startsWith('dashboard.');
 
 /**
- * The Overview's figures, counted from this node's connections the same way: apps'
+ * The Overview's figures, counted from every node's connections the same way: apps'
  * connections (not dashboards'), and the distinct signed-in users among them (not anonymous).
  */
 export function countsOf(connections: readonly ConnectionListing[], self: string | undefined) {
@@ -115,7 +115,7 @@ async function disconnectAll(row: Row, name: string, terminal: boolean): Promise
 
 /** `self` is the dashboard's own connection id: that one is marked, not offered for disconnecting. */
 function ConnectionsTable({ connections, name, self, onDone }: { connections: ConnectionListing[]; name: string; self: string | undefined; onDone(message: string): void }) {
-  if (connections.length === 0) return <p className="muted small">No connection on this node (the user may be connected to another node, or just left).</p>;
+  if (connections.length === 0) return <p className="muted small">No connection open (the user may have just left).</p>;
   return (
     <div className="table-wrap">
       <table className="table table-compact table-stack">
@@ -228,10 +228,10 @@ export function Users() {
         <h1 tabIndex={-1} className="page-title">
           Users
         </h1>
-        <p className="muted small">Users online or away, with their connections on this node.</p>
+        <p className="muted small">Users online or away, with their connections on every node.</p>
         {counts && (
           <p className="small" data-testid="users-summary">
-            On this node: <b data-testid="users-count-users">{formatNumber(counts.users)}</b> signed-in user{counts.users === 1 ? '' : 's'} with{' '}
+            On every node: <b data-testid="users-count-users">{formatNumber(counts.users)}</b> signed-in user{counts.users === 1 ? '' : 's'} with{' '}
             <b data-testid="users-count-connections">{formatNumber(counts.connections)}</b> connection{counts.connections === 1 ? '' : 's'}
             {counts.anonymous > 0 ? ` (${formatNumber(counts.anonymous)} of them anonymous)` : ''}, as the Overview counts them;{' '}
             <span className="muted">
@@ -312,7 +312,7 @@ export function Users() {
                           buttonText="Disconnect all"
                           question={
                             <>
-                              Close {row.connections.length === 1 ? 'the connection' : `all ${row.connections.length} connections`} of <b>{name}</b> on this node?
+                              Close {row.connections.length === 1 ? 'the connection' : `all ${row.connections.length} connections`} of <b>{name}</b> on every node?
                             </>
                           }
                           run={(terminal) => disconnectAll(row, name, terminal)}

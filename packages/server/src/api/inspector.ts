@@ -13,12 +13,9 @@ import type { Hub } from '../hub/hub.js';
 import type { Counters } from '../session/services.js';
 import type { Session } from '../session/session.js';
 import { VERSION } from '../version.js';
+import { mergeChannelPages, mergeStats, type ChannelListing, type NodeFigures, type NodeStats } from './deployment-stats.js';
 
-export interface ChannelListing {
-  channels: { channel: string; subscribers: number }[];
-  /** Pass as `cursor` to get the next page; absent on the last page. */
-  nextCursor?: string;
-}
+export type { ChannelListing, NodeFigures, NodeStats };
 
 /** One connection, as `GET /api/v1/connections` and the dashboard show it. */
 export interface ConnectionListing {
@@ -42,27 +39,6 @@ export interface ApiUserStatus {
   isOnline: boolean;
   status: string;
   lastSeen: string | null;
-}
-
-export interface NodeStats {
-  nodeId: string;
-  version: string;
-  uptimeSeconds: number;
-  connectedSockets: number;
-  onlineUsers: number;
-  activeRooms: number;
-  publicationsInPerSecond: number;
-  publicationsOutPerSecond: number;
-  publicationsInTotal: number;
-  publicationsOutTotal: number;
-  connectsTotal: number;
-  disconnectsTotal: number;
-  badRequestsTotal: number;
-  slowDisconnectsTotal: number;
-  /** Resident memory of the process, bytes. */
-  memoryRssBytes: number;
-  /** V8 heap in use, bytes. */
-  heapUsedBytes: number;
 }
 
 /** A live node of the deployment, as `GET /api/v1/nodes` shows it. */
@@ -96,6 +72,10 @@ export interface InspectorDeps {
 }
 
 const LIST_CONNECTIONS = 'inspect.connections';
+const LIST_CHANNELS = 'inspect.channels';
+const COUNT_SUBSCRIBERS = 'inspect.subscribers';
+const STATS = 'inspect.stats';
+type ChannelQuery = { prefix?: string; limit?: number; cursor?: string | undefined };
 type ConnectionQuery = { user?: string; cursor?: string; limit?: number };
 
 function checkLimit(limit: number): void {
@@ -117,10 +97,22 @@ export class NodeInspector {
       const [user, cursor] = [str(m.user), str(m.cursor)];
       return this.localConnections({ limit: Number(m.limit), ...(user !== undefined ? { user } : {}), ...(cursor !== undefined ? { cursor } : {}) });
     });
+    const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+    deps.nodes.router.handle(LIST_CHANNELS, (m) => this.localChannels({ prefix: str(m.prefix) ?? '', limit: Number(m.limit), cursor: str(m.cursor) }));
+    deps.nodes.router.handle(COUNT_SUBSCRIBERS, (m) => (typeof m.channel === 'string' ? deps.hub.subscriberCount(m.channel) : 0));
+    deps.nodes.router.handle(STATS, () => this.localStats());
+  }
+
+  /** Channels with subscribers on any node, sorted by name, paginated; `subscribers` counts them on every node. */
+  async channels(query: ChannelQuery = {}): Promise<ChannelListing> {
+    const limit = query.limit ?? 100;
+    checkLimit(limit);
+    const message = { type: LIST_CHANNELS, prefix: query.prefix ?? '', limit, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) };
+    return mergeChannelPages((await this.deps.nodes.askAll(message)).map((a) => a.value), limit);
   }
 
   /** Channels with subscribers on this node, sorted by name, paginated. */
-  channels(query: { prefix?: string; limit?: number; cursor?: string | undefined } = {}): ChannelListing {
+  private localChannels(query: ChannelQuery): ChannelListing {
     const { hub } = this.deps;
     const prefix = query.prefix ?? '';
     const limit = query.limit ?? 100;
@@ -132,10 +124,12 @@ export class NodeInspector {
     return listing;
   }
 
-  /** Subscribers, presence and typing of one channel, with the field names task-viewer UIs already use. */
+  /** Subscribers (on every node), presence and typing of one channel, with the field names task-viewer UIs already use. */
   async channelInfo(channel: string): Promise<Record<string, unknown>> {
     const target = this.deps.policy.resolve(channel);
-    const info: Record<string, unknown> = { channel: target.channel, subscribers: this.deps.hub.subscriberCount(target.channel) };
+    const counts = await this.deps.nodes.askAll({ type: COUNT_SUBSCRIBERS, channel: target.channel });
+    const subscribers = counts.reduce((n, a) => n + (typeof a.value === 'number' ? a.value : 0), 0);
+    const info: Record<string, unknown> = { channel: target.channel, subscribers };
     if (target.ns.presence) {
       const presence = await this.presenceOf(target.channel);
       // Anonymous viewers count in subscribers and presence, not as users.
@@ -221,7 +215,14 @@ export class NodeInspector {
     };
   }
 
-  stats(): NodeStats {
+  /** The deployment's stats: every node asked, figures summed, each node's own under `nodes`. */
+  async stats(): Promise<NodeStats> {
+    const own = this.localStats();
+    return mergeStats(own, (await this.deps.nodes.askAll({ type: STATS })).map((a) => a.value));
+  }
+
+  /** This node's own figures. */
+  private localStats(): NodeFigures {
     const { hub, counters } = this.deps;
     return {
       nodeId: this.deps.nodeId,

@@ -178,10 +178,10 @@ describe('publishing', () => {
     await client.ok('subscribe', { channel: 'news:api' });
     const first = await t.api('POST', '/publish', { channel: 'news:api', data: { n: 1 }, idempotencyKey: 'order-1' });
     expect(first).toEqual({ status: 200, body: { data: { offset: 1, epoch: expect.any(String) } } });
-    const before = t.node.stats().publicationsInTotal;
+    const before = (await t.node.stats()).publicationsInTotal;
     const again = await t.api('POST', '/publish', { channel: 'news:api', data: { n: 1 }, idempotencyKey: 'order-1' });
     expect(again.body.data).toEqual({ ...first.body.data, deduplicated: true });
-    expect(t.node.stats().publicationsInTotal).toBe(before);
+    expect((await t.node.stats()).publicationsInTotal).toBe(before);
     await t.api('POST', '/publish', { channel: 'news:api', data: { n: 2 } });
     await client.waitForPush((p) => p.type === 'publication' && p.offset === 2);
     expect(client.publications('news:api').map((p) => p.data)).toEqual([{ n: 1 }, { n: 2 }]);
@@ -292,7 +292,7 @@ describe('inspecting', () => {
       await t.node.publish('live:rate', 1);
       await new Promise((r) => setTimeout(r, 2));
     }
-    const stats = t.node.stats();
+    const stats = await t.node.stats();
     expect(stats.publicationsInPerSecond).toBeGreaterThan(50);
     expect(stats.publicationsOutPerSecond).toBeGreaterThan(50);
     client.close();

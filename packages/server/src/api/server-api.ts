@@ -288,9 +288,9 @@ export class ServerApi {
         name: '/channels',
         pattern: /^\/channels$/,
         scope: 'read',
-        handle: ({ res, query }) => {
+        handle: async ({ res, query }) => {
           const limit = intParam(query, 'limit', 1, 1000) ?? 100;
-          sendData(res, inspector.channels({ prefix: query.get('prefix') ?? '', limit, cursor: query.get('cursor') ?? undefined }));
+          sendData(res, await inspector.channels({ prefix: query.get('prefix') ?? '', limit, cursor: query.get('cursor') ?? undefined }));
         },
       },
       {
@@ -392,7 +392,7 @@ export class ServerApi {
         name: '/stats',
         pattern: /^\/stats$/,
         scope: 'read',
-        handle: ({ res }) => sendData(res, inspector.stats()),
+        handle: async ({ res }) => sendData(res, await inspector.stats()),
       },
       ...durableRoutes(this.parts.durable, (req) => this.body(req)),
     ];

@@ -18,7 +18,7 @@ import type { Session } from '../session/session.js';
 import { Channels } from './channels.js';
 import { resubscribeOnGap } from './delivery-gaps.js';
 import { nodeEngine, type Engine } from './engine-parts.js';
-import { joinCluster, type ClusterNodes } from './nodes.js';
+import { joinCluster, type ClusterNodes, type NodeLabels } from './nodes.js';
 import { PresenceReads } from './presence-reads.js';
 import { PresenceWrites } from './presence-writes.js';
 import { ProgressState } from './progress-state.js';
@@ -32,6 +32,8 @@ export interface ClusterDeps {
   metrics: NodeMetrics;
   /** The engine given in the options; undefined for a memory engine of the node's own. */
   engine: Engine | undefined;
+  /** Extra fields of this node's heartbeat (createTidings option `nodeInfo`). */
+  nodeInfo?: NodeLabels | undefined;
   hub: Hub<Session>;
   policy: ChannelPolicy;
   counters: Counters;
@@ -70,7 +72,7 @@ export function assembleCluster(deps: ClusterDeps): ClusterParts {
   };
   if (broker.historyStats) metrics.setHistorySource(() => broker.historyStats!());
   const publisher = new Publisher({ config, policy, broker, counters, metrics, limitHit });
-  const nodes = joinCluster({ config, nodeId, engine, connections: () => hub.sessionCount, log });
+  const nodes = joinCluster({ config, nodeId, engine, connections: () => hub.sessionCount, labels: deps.nodeInfo, log });
   return {
     engine,
     channels,

@@ -177,6 +177,41 @@ describe('listing connections and nodes across nodes', () => {
   });
 });
 
+describe('node heartbeats', () => {
+  it('a node that stops heartbeating drops out of the list after cluster.nodeTtl (memoryClusterOptions passes it on)', async () => {
+    const c = (cluster = new MemoryCluster(memoryClusterOptions(resolveConfig({ cluster: { nodeTtl: 400 } }))));
+    const a = await startTestNode({ cluster: { heartbeatInterval: 50 }, engine: c.node() });
+    opened.push(a);
+    // A member that heartbeats once and then falls silent (a hung or killed process whose handle stays).
+    const silent = c.bus.node();
+    await silent.start('silent-node', { onMessage: () => null });
+    await silent.heartbeat({ id: 'silent-node', pid: 1, host: 'elsewhere', startedAt: Date.now(), connections: 0 });
+    const beat = Date.now();
+    expect((await a.node.nodes()).map((n) => n.id)).toContain('silent-node');
+    await until(() => a.node.nodes(), (n) => !n.some((x) => x.id === 'silent-node'), 'the silent node dropped after 400 ms', 3000);
+    // Not before its TTL: listed for the 400 ms after its last heartbeat.
+    expect(Date.now() - beat).toBeGreaterThanOrEqual(400);
+    expect((await a.node.nodes()).map((n) => n.id)).toEqual([a.node.nodeId]);
+    await silent.close();
+  });
+
+  it('nodeInfo labels the heartbeat (worker index, role): GET /api/v1/nodes lists them, standard fields win', async () => {
+    const c = (cluster = new MemoryCluster(memoryClusterOptions(resolveConfig({}))));
+    const settings = { cluster: { heartbeatInterval: 50 } };
+    const a = await startTestNode({ ...settings, engine: c.node() });
+    opened.push(a);
+    const b = await startTestNode({ ...settings, engine: c.node(), nodeInfo: { worker: 2, role: 'worker', id: 'not-my-id', pid: 0 } });
+    opened.push(b);
+    const res = await until(() => a.api('GET', '/nodes'), (r) => r.body.data.nodes.length === 2, 'both nodes listed');
+    const listed = res.body.data.nodes as Array<Record<string, unknown>>;
+    expect(listed.find((n) => n.id === b.node.nodeId)).toMatchObject({ worker: 2, role: 'worker', pid: process.pid });
+    const plain = listed.find((n) => n.id === a.node.nodeId)!;
+    expect(plain.worker).toBeUndefined();
+    expect(plain.role).toBeUndefined();
+    expect(listed.map((n) => n.id)).not.toContain('not-my-id');
+  });
+});
+
 describe('NodeBusRouter', () => {
   it('dispatches by type, refuses a second handler for a type and answers an unknown type with unknown_type', () => {
     const router = new NodeBusRouter().handle('ping', (m, from) => ({ pong: m.n, from }));

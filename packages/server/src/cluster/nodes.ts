@@ -41,8 +41,13 @@ export interface ClusterNodesOptions {
   requestTimeoutMs: number;
   /** Connections open on this node now (for the heartbeat). */
   connections(): number;
+  /** Extra fields of this node's heartbeat (e.g. `{ worker: 2, role: 'worker' }`); the standard fields win over them. */
+  labels?: NodeLabels;
   log: Logger;
 }
+
+/** Extra fields a node reports in its heartbeat, listed by `GET /api/v1/nodes` (createTidings option `nodeInfo`). */
+export type NodeLabels = Readonly<Record<string, string | number | boolean>>;
 
 export class ClusterNodes {
   readonly router = new NodeBusRouter();
@@ -73,8 +78,8 @@ export class ClusterNodes {
   }
 
   /** This node's heartbeat: what `nodes()` lists for it. */
-  info(): { id: string; pid: number; host: string; startedAt: number; connections: number } {
-    return { id: this.nodeId, pid: process.pid, host: hostname(), startedAt: this.startedAt, connections: this.options.connections() };
+  info(): { id: string; pid: number; host: string; startedAt: number; connections: number; [label: string]: unknown } {
+    return { ...this.options.labels, id: this.nodeId, pid: process.pid, host: hostname(), startedAt: this.startedAt, connections: this.options.connections() };
   }
 
   private async beat(): Promise<void> {
@@ -105,6 +110,12 @@ export class ClusterNodes {
     return ok;
   }
 
+  /** Sends a message to every node (this one included), answered by nobody; only to this one if it could not join the bus. */
+  async broadcast(message: BusMessage): Promise<void> {
+    if (!(await this.started)) return void (await this.router.onMessage(message, this.nodeId));
+    await this.options.bus.broadcast(message);
+  }
+
   /** Asks one node (waiting `timeoutMs`, by default the request timeout); rejects with BusRequestError (unknown_node, timeout, remote). */
   async ask(nodeId: string, message: BusMessage, timeoutMs = this.options.requestTimeoutMs): Promise<unknown> {
     if (!(await this.started)) {
@@ -130,8 +141,8 @@ export class ClusterNodes {
 }
 
 /** Joins this node to its deployment over the engine's bus, with the `cluster` settings. */
-export function joinCluster(options: { config: TidingsConfig; nodeId: string; engine: Pick<Engine, 'bus'>; connections(): number; log: Logger }): ClusterNodes {
-  const { config, nodeId, engine, connections, log } = options;
+export function joinCluster(options: { config: TidingsConfig; nodeId: string; engine: Pick<Engine, 'bus'>; connections(): number; labels?: NodeLabels | undefined; log: Logger }): ClusterNodes {
+  const { config, nodeId, engine, connections, labels, log } = options;
   const { heartbeatInterval: heartbeatIntervalMs, requestTimeout: requestTimeoutMs } = config.cluster;
-  return new ClusterNodes({ nodeId, bus: engine.bus, heartbeatIntervalMs, requestTimeoutMs, connections, log });
+  return new ClusterNodes({ nodeId, bus: engine.bus, heartbeatIntervalMs, requestTimeoutMs, connections, ...(labels ? { labels } : {}), log });
 }

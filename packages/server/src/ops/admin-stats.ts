@@ -1,7 +1,10 @@
 /**
  * Live node statistics for the admin dashboard, delivered through Tidings itself:
- * once per interval, while anyone is subscribed to `tidings-admin:stats`, the node
- * publishes a snapshot there, straight to the broker. Only the dashboard's own
+ * once per interval, while anyone on any node is subscribed to `tidings-admin:stats`, every
+ * node publishes its own snapshot there (tagged with its node id), straight to the broker;
+ * the dashboard sums the latest snapshot of each node. A node with watchers tells every node
+ * so over the NodeBus each interval (`admin-stats.watch`); a node told so keeps publishing
+ * for three intervals after the last word. Only the dashboard's own
  * connections (role `tidings-admin`, in tokens this node signs) may subscribe, with a
  * plain subscribe; the namespace is reserved against every other path (see
  * auth/channel-policy.ts and config/schema.ts).
@@ -12,6 +15,16 @@ import { DASHBOARD_ROLE } from '../auth/dashboard-sessions.js';
 
 export const ADMIN_NAMESPACE = DASHBOARD_NAMESPACE;
 export const ADMIN_STATS_CHANNEL = `${ADMIN_NAMESPACE}:stats`;
+/** The bus message a node with watchers sends every node each interval. */
+export const ADMIN_STATS_WATCH = 'admin-stats.watch';
+/** A node told that someone watches keeps publishing for this many intervals. */
+const WATCH_INTERVALS = 3;
+
+/** What the stats need of the node's cluster membership (cluster/nodes.ts's ClusterNodes is one). */
+export interface AdminStatsCluster {
+  router: { handle(type: string, fn: (message: { type: string }, from: string) => unknown): unknown };
+  askAll(message: { type: string }): Promise<Array<{ node: string; value: unknown }>>;
+}
 
 /** One snapshot, as published. Rates are per second over the last interval. */
 export interface AdminStatsSnapshot {
@@ -45,6 +58,8 @@ export interface AdminStatsDeps {
   /** Running totals; the snapshot reports their rate. */
   totals(): { publicationsIn: number; publicationsOut: number; errors: ReadonlyMap<string, number>; disconnects: ReadonlyMap<string, number> };
   publish(channel: string, data: AdminStatsSnapshot): Promise<unknown>;
+  /** Tells every node (this one included) that this node has watchers; resolves with how many nodes answered (they publish too). */
+  announce(): Promise<number>;
 }
 
 export class AdminStats {
@@ -54,6 +69,10 @@ export class AdminStats {
   private readonly started = Date.now();
   /** Deliveries of the stats publications themselves, taken off `publicationsOut`. */
   private ownDeliveries = 0;
+  /** Nodes publishing stats (each delivers its snapshot to this node's watchers every interval): the last announce's answers. */
+  private publishers = 1;
+  /** Until when (Date.now()) another node's watchers want this node's snapshots. */
+  private watchedUntil = 0;
 
   constructor(private readonly deps: AdminStatsDeps) {
     this.lag.enable();
@@ -67,6 +86,10 @@ export class AdminStats {
     const now = performance.now();
     const seconds = Math.max(0.001, (now - this.last.at) / 1000);
     const totals = this.copy(this.deps.totals());
+    // Other nodes' snapshots reach the watchers here at their own pace, not exactly one per
+    // interval: a window that took off more of them than arrived shows 0 and the rest of the
+    // difference comes off the next one (deliveries never run backwards).
+    totals.publicationsOut = Math.max(totals.publicationsOut, this.last.totals.publicationsOut);
     const rate = (a: number, b: number) => Math.round(((a - b) / seconds) * 100) / 100;
     const rates = (cur: ReadonlyMap<string, number>, prev: ReadonlyMap<string, number>) => {
       const out: Record<string, number> = {};
@@ -101,6 +124,11 @@ export class AdminStats {
     return snapshot;
   }
 
+  /** Another node has watchers: publish for the next few intervals. */
+  watchedElsewhere(): void {
+    this.watchedUntil = Date.now() + WATCH_INTERVALS * this.deps.intervalMs;
+  }
+
   close(): void {
     clearInterval(this.timer);
     this.lag.disable();
@@ -109,9 +137,13 @@ export class AdminStats {
   private tick(): void {
     const watchers = this.deps.watchers();
     const snapshot = this.snapshot();
-    // With no one watching, the snapshot only moves the rates' starting point.
-    if (watchers === 0) return;
-    this.ownDeliveries += watchers;
+    if (watchers > 0) {
+      // Every publishing node's snapshot reaches this node's watchers once an interval.
+      this.ownDeliveries += watchers * this.publishers;
+      this.deps.announce().then((n) => (this.publishers = Math.max(1, n)), () => {});
+    }
+    // With no one watching anywhere, the snapshot only moves the rates' starting point.
+    if (watchers === 0 && Date.now() >= this.watchedUntil) return;
     this.deps.publish(ADMIN_STATS_CHANNEL, snapshot).catch(() => {});
   }
 
@@ -141,6 +173,8 @@ export interface AdminStatsSources {
   metrics: { readonly errorCounts: ReadonlyMap<string, number>; readonly disconnectCounts: ReadonlyMap<string, number> };
   /** The stats' own publications: live only, through `cluster/publisher.ts`, not counted as traffic. */
   publish(channel: string, data: unknown): Promise<unknown>;
+  /** The node's membership: watchers anywhere make every node publish. */
+  cluster: AdminStatsCluster;
 }
 
 /** The dashboards' own connections (role `tidings-admin`): what they add to the gauges. */
@@ -159,7 +193,7 @@ export function dashboardShare(connections: Iterable<StatsConnection>): { connec
 
 /** Starts publishing the node's stats on `tidings-admin:stats` while the dashboard watches. */
 export function watchAdminStats(s: AdminStatsSources): AdminStats {
-  return new AdminStats({
+  const stats: AdminStats = new AdminStats({
     node: s.node,
     version: s.version,
     intervalMs: s.intervalMs,
@@ -168,5 +202,12 @@ export function watchAdminStats(s: AdminStatsSources): AdminStats {
     dashboardShare: () => dashboardShare(s.hub.allSessions()),
     totals: () => ({ publicationsIn: s.counters.publicationsIn, publicationsOut: s.hub.deliveredTotal, errors: s.metrics.errorCounts, disconnects: s.metrics.disconnectCounts }),
     publish: (channel, data) => s.publish(channel, data),
+    announce: async () => (await s.cluster.askAll({ type: ADMIN_STATS_WATCH })).length,
   });
+  // This node's own watchers count already; another node's make this one publish.
+  s.cluster.router.handle(ADMIN_STATS_WATCH, (_message, from) => {
+    if (from !== s.node) stats.watchedElsewhere();
+    return true;
+  });
+  return stats;
 }

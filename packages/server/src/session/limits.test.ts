@@ -80,7 +80,7 @@ describe('connection limits', () => {
   it('does not throttle 200 clients from 127.0.0.1 with the defaults', () =>
     withNode({}, async (t) => {
       const clients = await Promise.all(Array.from({ length: 200 }, async (_, i) => (await TestClient.connect(t.wsUrl, await t.token(`crowd-${i}`))).client));
-      expect(t.node.stats().connectedSockets).toBe(200);
+      expect((await t.node.stats()).connectedSockets).toBe(200);
       clients.forEach((c) => c.close());
     }));
 

@@ -194,10 +194,10 @@ describe('JSON depth limit', () => {
     const bad = await connected('mallory');
     await bad.ok('subscribe', { channel: 'chat:bomb' });
     await bad.ok('publish', { channel: 'chat:bomb', data: { n: 1 } });
-    const before = t.node.stats().badRequestsTotal;
+    const before = (await t.node.stats()).badRequestsTotal;
     const reply = await rawCall(bad, 900, `{"id":900,"type":"publish","channel":"chat:bomb","data":${nestedText(6000)}}`);
     expect(reply).toEqual({ id: 900, error: { code: 'bad_request', message: `publish.data: nested deeper than ${MAX_JSON_DEPTH} levels` } });
-    expect(t.node.stats().badRequestsTotal).toBe(before + 1);
+    expect((await t.node.stats()).badRequestsTotal).toBe(before + 1);
     // 30,000 levels: as deep as fits in one message under websocket.maxPayload (64 KiB).
     expect(await rawCall(bad, 901, `{"id":901,"type":"presence_state","channel":"chat:bomb","state":${nestedText(30_000)}}`)).toMatchObject({
       error: { code: 'bad_request', message: `presence_state.state: nested deeper than ${MAX_JSON_DEPTH} levels` },

@@ -63,12 +63,12 @@ test('a resume with Last-Event-ID 0 (nothing received yet) is still refused to a
 });
 
 test('bad requests to the HTTP transports are counted as bad requests', async () => {
-  const before = t.node.stats().badRequestsTotal;
+  const before = (await t.node.stats()).badRequestsTotal;
   for (const body of ['{"transport":"carrier-pigeon"}', 'not json']) {
     const res = await fetch(`${base()}/open`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect(res.status).toBe(400);
   }
-  expect(t.node.stats().badRequestsTotal).toBe(before + 2);
+  expect((await t.node.stats()).badRequestsTotal).toBe(before + 2);
 });
 
 test('preflights allow the headers clients and backends send', async () => {

@@ -331,7 +331,7 @@ describe('limits on the wire', () => {
       expect((await big.closed).code).toBe(CloseCode.MessageTooBig);
       await n.node.publish('live:x', 'ok');
       expect(await good.waitForPush((p) => p.type === 'publication')).toMatchObject({ data: 'ok' });
-      expect(n.node.stats().badRequestsTotal).toBeGreaterThanOrEqual(1);
+      expect((await n.node.stats()).badRequestsTotal).toBeGreaterThanOrEqual(1);
       good.close();
     } finally {
       await n.close();
@@ -356,8 +356,8 @@ describe('limits on the wire', () => {
       }
       await fast.waitForPush((p) => p.type === 'publication' && (p.data as { i: number }).i === total - 1, 10_000);
       expect(fast.publications('live:flood').length).toBe(total);
-      expect(n.node.stats().slowDisconnectsTotal).toBe(1);
-      expect(n.node.stats().connectedSockets).toBe(1);
+      expect((await n.node.stats()).slowDisconnectsTotal).toBe(1);
+      expect((await n.node.stats()).connectedSockets).toBe(1);
       fast.close();
     } finally {
       await n.close();
@@ -376,7 +376,7 @@ describe('what a connection may cost', () => {
       expect(await closeCode).toBe(1008);
       await ended;
       expect(await limitHits(n, 'pre_connect_frames')).toBe(1);
-      expect(n.node.stats().connectedSockets).toBe(0);
+      expect((await n.node.stats()).connectedSockets).toBe(0);
     } finally {
       await n.close();
     }

@@ -25,7 +25,7 @@ export interface WorkerSide {
   readonly index: number;
   /** Whether this process replaces one that died (the dev banner is printed once, by slot 1). */
   readonly restart: boolean;
-  /** What `createTidings` gets besides the configuration: the engine and the stores, over IPC. */
+  /** What `createTidings` gets besides the configuration: the engine and the stores, over IPC, and the heartbeat's `nodeInfo` (worker index, role). */
   readonly parts: Partial<TidingsOptions>;
   /** The CLI's logger with this worker's index on every line. */
   logger(base: Logger): Logger;
@@ -72,7 +72,8 @@ export async function joinPrimary(): Promise<WorkerSide | undefined> {
   return {
     index: slot.index,
     restart: slot.restart,
-    parts: workerParts(),
+    // The heartbeat names the slot: GET /api/v1/nodes lists each worker with its index and role.
+    parts: { ...workerParts(), nodeInfo: { worker: slot.index, role: 'worker' } },
     logger: (base) => base.child({ worker: slot.index }),
     started(tidings, address, hooks) {
       const metrics = new WorkerMetrics(tidings.metrics, sendToPrimary);

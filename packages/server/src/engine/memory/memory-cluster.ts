@@ -35,6 +35,8 @@ export interface MemoryEngineConfig {
   idempotency: { maxKeys: number; maxBytes: number };
   presence: { ttl: number };
   status: { lastSeenTtl: number };
+  /** `nodeTtl`: how long a node that stopped heartbeating stays listed on the bus. */
+  cluster: { nodeTtl: number };
 }
 
 /** Memory engine settings from a node's configuration. */
@@ -44,6 +46,7 @@ export function memoryClusterOptions(config: MemoryEngineConfig): MemoryClusterO
     streams: { metaTtlMs: metaTtl, maxBytes, maxStreams, idempotency: { maxKeys: config.idempotency.maxKeys, maxBytes: config.idempotency.maxBytes } },
     presenceTtlMs: config.presence.ttl,
     lastSeenTtlMs: config.status.lastSeenTtl,
+    nodeTtlMs: config.cluster.nodeTtl,
   };
 }
 
