@@ -45,7 +45,6 @@ http:
   pollTimeout: 2s
   heartbeat: 2s
   retry: 200ms
-  maxPollsPerSecond: 200
 limits:
   commandRate: 0
 cluster:
