@@ -9,7 +9,7 @@ import type { TidingsConfig } from '../config/schema.js';
 import { serveEngine } from '../engine/ipc/engine-host.js';
 import { ipcEngine } from '../engine/ipc/ipc-engine.js';
 import { ipcStores, serveStores } from '../engine/ipc/ipc-stores.js';
-import { processLink } from '../engine/ipc/link.js';
+import { LinkBacklogError, processLink } from '../engine/ipc/link.js';
 import { MemoryCluster, memoryClusterOptions } from '../engine/memory/memory-cluster.js';
 import type { Logger } from '../log.js';
 import type { TidingsOptions } from '../options.js';
@@ -31,7 +31,14 @@ export function openHost(config: TidingsConfig, metrics: NodeMetrics, log: Logge
   const stores = openStores(config, {}, (writes, seconds) => metrics.storeCommit(writes, seconds));
   return {
     attach(worker) {
-      const link = processLink(worker);
+      const link = processLink(worker, { maxBacklogBytes: config.cluster.maxIpcBacklog });
+      // A worker that stopped reading (stuck event loop) is given up: its handle closes with the link, it is killed and restarted.
+      link.onClose((err) => {
+        if (!(err instanceof LinkBacklogError)) return;
+        log.error({ pid: worker.process.pid, backlogBytes: err.backlogBytes }, 'a worker stopped reading its IPC channel (cluster.maxIpcBacklog): killing it');
+        metrics.workerStuck();
+        worker.process.kill('SIGKILL');
+      });
       const served = serveEngine(link, () => cluster.node());
       serveStores(link, () => ({ notifications: stores.notifications, activity: stores.activity, audit: stores.audit }));
       return async () => {
