@@ -6,6 +6,9 @@
  * `404 not_found` within the bound (`cluster.requestTimeout`).
  */
 import { randomBytes } from 'node:crypto';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Tidings } from '@tidings/client';
 import { afterEach, describe, expect, test } from 'vitest';
 import { resolveConfig } from '../config/schema.js';
 import { MemoryCluster, memoryClusterOptions } from '../engine/memory/memory-cluster.js';
@@ -64,20 +67,27 @@ async function poll(node: TestNode, session: string, ack: number, token: string)
   return (await res.json()) as PollAnswer;
 }
 
-/** Reads an event stream into its events (`event` and parsed `data`). */
-function readStream(url: string) {
+/**
+ * Reads an event stream: its status, raw text and events (`id`, `event`, parsed `data`; whole
+ * events only, as an EventSource dispatches them). `done` resolves when the stream ends.
+ */
+function readStream(url: string, headers: Record<string, string> = {}) {
   const controller = new AbortController();
   const events: Array<{ id: number; event: string; data: any }> = [];
+  const state = { status: 0, raw: '', ended: false };
   const done = (async () => {
-    const res = await fetch(url, { signal: controller.signal });
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let buf = '';
     try {
+      const res = await fetch(url, { headers, signal: controller.signal });
+      state.status = res.status;
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let buf = '';
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
-        buf += decoder.decode(value, { stream: true });
+        const text = decoder.decode(value, { stream: true });
+        state.raw += text;
+        buf += text;
         let i: number;
         while ((i = buf.indexOf('\n\n')) !== -1) {
           const block = buf.slice(0, i).split('\n');
@@ -88,10 +98,11 @@ function readStream(url: string) {
         }
       }
     } catch {
-      // aborted
+      // aborted, or cut by the server
     }
+    state.ended = true;
   })();
-  return { events, stop: () => controller.abort(), done };
+  return { events, state, stop: () => controller.abort(), done, lastId: () => events.at(-1)?.id ?? 0 };
 }
 
 /** A session id of a node that never existed, in the form the nodes mint. */
@@ -162,7 +173,7 @@ describe('a session driven through another node', () => {
     expect(refused.headers.get('x-tidings-error')).toBe('forbidden');
   });
 
-  test('SSE: the stream stays on A; commands POSTed to B subscribe and publish, and the events arrive in order', async () => {
+  test('SSE: with the stream on A, commands POSTed to B subscribe and publish, and the events arrive in order', async () => {
     const [a, b] = await twoNodes();
     const token = await a.token('alice');
     const { session, ticket } = await open(a, 'sse', token);
@@ -178,6 +189,204 @@ describe('a session driven through another node', () => {
     const ids = stream.events.map((e) => e.id);
     expect(ids).toEqual(ids.map((_, i) => i + 1));
     stream.stop();
+  });
+});
+
+/**
+ * An HTTP proxy on 127.0.0.1 that sends each request to the next of `ports` in turn, streaming
+ * both ways: a load balancer without sticky sessions (node:cluster balances TCP connections,
+ * which a keep-alive client spreads less evenly; per request is the harder case).
+ */
+async function roundRobinProxy(ports: number[]) {
+  let next = 0;
+  const log: Array<{ method: string; path: string; port: number }> = [];
+  const server = createServer((req, res) => {
+    const port = ports[next++ % ports.length]!;
+    log.push({ method: req.method ?? '', path: req.url ?? '', port });
+    const upstream = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    res.on('close', () => upstream.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    log,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Connects and subscribes session `session` (held by A) to `channel` through `via`, and waits for both replies on `stream`. */
+async function subscribe(via: TestNode, session: string, channel: string, token: string, stream: ReturnType<typeof readStream>): Promise<void> {
+  expect((await post(via, 'sse', session, `{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"${channel}"}`, token)).status).toBe(204);
+  await until(() => stream.events.filter((e) => e.event === 'reply').length >= 2, 'connect and subscribe replies');
+}
+
+const publications = (events: Array<{ event: string; data: any }>) => events.filter((e) => e.event === 'publication').map((e) => e.data.data.n as number);
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+describe('an SSE stream relayed by another node', () => {
+  test('a session opened on A with its stream on B gets its replies and 50 publications in order, with the ids and bytes A writes', async () => {
+    const [a, b] = await twoNodes();
+    const token = await a.token('alice');
+    const { session, ticket } = await open(a, 'sse', token);
+    expect(ownerOf(ticket!)).toBe(a.node.nodeId);
+    const stream = readStream(`${base(b)}/sse?ticket=${ticket}`);
+    await subscribe(b, session, 'chat:relay', token, stream);
+    expect(stream.state.status).toBe(200);
+    for (let n = 1; n <= 50; n++) expect((await (n % 2 ? b : a).api('POST', '/publish', { channel: 'chat:relay', data: { n } })).status).toBe(200);
+    await until(() => publications(stream.events).length >= 50, '50 publications through B');
+    expect(publications(stream.events)).toEqual(range(1, 50));
+    expect(stream.events.map((e) => e.id)).toEqual(range(1, stream.events.length));
+    expect(stream.state.raw.startsWith('retry: 1000\nid: 0\n')).toBe(true);
+    // A's own stream of the session, resumed from 0, carries byte for byte what B relayed.
+    stream.stop();
+    const direct = readStream(`${base(a)}/sse?ticket=${ticket}`, { 'last-event-id': '0' });
+    await until(() => direct.events.length >= stream.events.length, 'the direct replay');
+    expect(direct.state.raw).toBe(stream.state.raw);
+    direct.stop();
+  });
+
+  test('resuming with Last-Event-ID through B, A and B again loses nothing and duplicates nothing; a new stream ends the one before', async () => {
+    const [a, b] = await twoNodes();
+    const token = await a.token('alice');
+    const { session, ticket } = await open(a, 'sse', token);
+    const url = (node: TestNode) => `${base(node)}/sse?ticket=${ticket}`;
+    let stream = readStream(url(b));
+    await subscribe(a, session, 'chat:resume', token, stream);
+    const seen: Array<{ id: number; event: string; data: any }> = [];
+    const publisher = (async () => {
+      for (let n = 1; n <= 60; n++) {
+        expect((await (n % 2 ? a : b).api('POST', '/publish', { channel: 'chat:resume', data: { n } })).status).toBe(200);
+        await sleep(3);
+      }
+    })();
+    let resumeFrom = 0;
+    for (const [k, next] of [b, a, b, a].entries()) {
+      await until(() => publications([...seen, ...stream.events]).length >= (k + 1) * 12, `publication ${(k + 1) * 12}`);
+      stream.stop();
+      await stream.done;
+      seen.push(...stream.events);
+      resumeFrom = stream.events.at(-1)?.id ?? resumeFrom;
+      stream = readStream(url(next), { 'last-event-id': String(resumeFrom) });
+    }
+    await publisher;
+    await until(() => publications([...seen, ...stream.events]).length >= 60, 'all 60 publications');
+    seen.push(...stream.events);
+    expect(publications(seen)).toEqual(range(1, 60));
+    expect(seen.map((e) => e.id)).toEqual(range(1, seen.length));
+    // A resume while the stream on A is open replaces it, as it does on one node: A's ends.
+    const replacing = readStream(url(b), { 'last-event-id': String(seen.at(-1)!.id) });
+    await Promise.race([stream.done, sleep(BOUND)]);
+    expect(stream.state.ended).toBe(true);
+    expect((await a.api('POST', '/publish', { channel: 'chat:resume', data: { n: 61 } })).status).toBe(200);
+    await until(() => publications(replacing.events).length === 1, 'publication 61 on the new stream');
+    expect(replacing.events.map((e) => e.id)).toEqual([seen.at(-1)!.id + 1]);
+    replacing.stop();
+  });
+
+  test('the ticket rules hold through B: used once, resumed only with Last-Event-ID, only by the client that opened', async () => {
+    const [a, b] = await twoNodes();
+    const token = await a.token('alice');
+    const { ticket } = await open(a, 'sse', token);
+    const url = `${base(b)}/sse?ticket=${ticket}`;
+    const stream = readStream(url);
+    await until(() => stream.state.status === 200, 'the stream through B');
+    const error = async (res: Response) => ({ status: res.status, code: res.headers.get('x-tidings-error'), message: ((await res.json()) as { error: { message: string } }).error.message });
+    expect(await error(await fetch(url))).toEqual({ status: 401, code: 'unauthorized', message: 'this ticket was used; resume with Last-Event-ID' });
+    expect(await error(await fetch(url, { headers: { 'last-event-id': '0', 'user-agent': 'another browser' } }))).toEqual({ status: 401, code: 'unauthorized', message: 'unknown or expired ticket' });
+    expect(await error(await fetch(url, { headers: { 'last-event-id': 'x' } }))).toEqual({ status: 400, code: 'bad_request', message: 'Last-Event-ID: expected a non-negative integer' });
+    expect(stream.state.ended).toBe(false);
+    stream.stop();
+  });
+
+  test('closing the stream on B releases it on A: the session goes idle and times out, or a later direct stream on A resumes it', async () => {
+    const [a, b] = await twoNodes({ sessionTimeout: 600, pollTimeout: 5_000 });
+    const token = await a.token('alice');
+    // Left alone after its stream on B closed, a session ends after http.sessionTimeout (the
+    // owner's stream would otherwise hold it for pollTimeout + requestTimeout).
+    const idle = await open(a, 'sse', token);
+    const idleStream = readStream(`${base(b)}/sse?ticket=${idle.ticket}`);
+    await subscribe(b, idle.session, 'chat:idle', token, idleStream);
+    idleStream.stop();
+    const closed = Date.now();
+    let status = 0;
+    while (status !== 404 && Date.now() - closed < 3_000) {
+      await sleep(100);
+      status = (await post(a, 'sse', idle.session, '{"type":"pong"}', token)).status;
+    }
+    expect(status).toBe(404);
+    // Resumed directly on A after its stream on B closed: the frames made in between arrive once.
+    const { session, ticket } = await open(a, 'sse', token);
+    const relayed = readStream(`${base(b)}/sse?ticket=${ticket}`);
+    await subscribe(a, session, 'chat:back', token, relayed);
+    await a.api('POST', '/publish', { channel: 'chat:back', data: { n: 1 } });
+    await until(() => publications(relayed.events).length === 1, 'publication 1 through B');
+    relayed.stop();
+    await relayed.done;
+    await a.api('POST', '/publish', { channel: 'chat:back', data: { n: 2 } });
+    const direct = readStream(`${base(a)}/sse?ticket=${ticket}`, { 'last-event-id': String(relayed.lastId()) });
+    await until(() => publications(direct.events).length === 1, 'publication 2 on A');
+    expect(publications(direct.events)).toEqual([2]);
+    expect(direct.events[0]!.id).toBe(relayed.lastId() + 1);
+    direct.stop();
+  });
+
+  test('A closed: the stream on B ends at once, and its resume through B is told the ticket is unknown', async () => {
+    const [a, b] = await twoNodes();
+    const token = await a.token('alice');
+    const { session, ticket } = await open(a, 'sse', token);
+    const stream = readStream(`${base(b)}/sse?ticket=${ticket}`);
+    await subscribe(b, session, 'chat:gone', token, stream);
+    const started = Date.now();
+    await a.close();
+    nodes = [b];
+    await Promise.race([stream.done, sleep(BOUND)]);
+    expect(stream.state.ended).toBe(true);
+    expect(Date.now() - started).toBeLessThan(BOUND);
+    const resumed = await fetch(`${base(b)}/sse?ticket=${ticket}`, { headers: { 'last-event-id': String(stream.lastId()) } });
+    expect(resumed.status).toBe(401);
+    expect(await resumed.json()).toEqual({ error: { code: 'unauthorized', message: 'unknown or expired ticket' } });
+    // A ticket naming a node that never existed: the same answer, within the bound.
+    const ghost = Date.now();
+    const res = await fetch(`${base(b)}/sse?ticket=${ghostSession()}`);
+    expect(Date.now() - ghost).toBeLessThan(BOUND);
+    expect(res.status).toBe(401);
+  });
+});
+
+describe('@tidings/client over SSE behind a balancer', () => {
+  test('its stream relayed by the node the balancer picked, it receives 50 publications in order', async () => {
+    const [a, b] = await twoNodes();
+    const proxy = await roundRobinProxy([a.port, b.port]);
+    const client = new Tidings(`ws://127.0.0.1:${proxy.port}/connection/websocket`, { transports: ['sse'], upgradeProbeDelay: false, timeout: 5_000, token: await a.token('alice') });
+    try {
+      await client.connect();
+      expect(client.transport).toBe('sse');
+      const received: number[] = [];
+      const sub = client.subscribe<{ n: number }>('chat:balanced');
+      sub.on('publication', (p) => received.push(p.data.n));
+      await sub.ready();
+      for (let n = 1; n <= 50; n++) expect((await (n % 2 ? a : b).api('POST', '/publish', { channel: 'chat:balanced', data: { n } })).status).toBe(200);
+      await until(() => received.length >= 50, '50 publications on the client');
+      expect(received).toEqual(range(1, 50));
+      // The stream went to the other node than the open: B relayed A's session (or A relayed B's).
+      const opened = proxy.log.find((r) => r.path === '/connection/open')!;
+      const streams = proxy.log.filter((r) => r.path.startsWith('/connection/sse?'));
+      expect(streams).toHaveLength(1);
+      expect(streams[0]!.port).not.toBe(opened.port);
+      // Its commands went to both nodes.
+      expect(new Set(proxy.log.filter((r) => r.method === 'POST' && r.path.startsWith('/connection/sse/')).map((r) => r.port)).size).toBe(2);
+    } finally {
+      client.disconnect();
+      await proxy.close();
+    }
   });
 });
 

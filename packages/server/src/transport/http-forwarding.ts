@@ -11,8 +11,8 @@
  * it would have sent (user binding, rate limit, unknown session). An owner that is gone or
  * never existed answers `404 not_found` "unknown or expired session": at once when the bus
  * knows the node is not there, else after `cluster.requestTimeout` (plus `http.pollTimeout` for
- * a poll). The SSE event stream itself (`GET <path>/sse?ticket=…`) is not forwarded: it is
- * served by the node that opened the session.
+ * a poll). The SSE event stream (`GET <path>/sse?ticket=…`, its ticket naming the node too)
+ * is relayed from the owner by the node it reached (sse-relay.ts).
  */
 import { ErrorCode } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
@@ -32,7 +32,7 @@ export interface SessionForwarding {
    * `timeoutMs`) with an error whose `code` is `unknown_node` or `closed` when that node is
    * not on the bus, `timeout` when it did not answer in time.
    */
-  request(node: string, message: ForwardedRequest, timeoutMs: number): Promise<unknown>;
+  request(node: string, message: { type: typeof FORWARD_TYPE; [key: string]: unknown }, timeoutMs: number): Promise<unknown>;
 }
 
 /** A session request forwarded to the session's node. Its body, if any, was checked by the forwarding node. */

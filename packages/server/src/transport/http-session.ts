@@ -38,6 +38,20 @@ export interface HttpSessionOptions {
 }
 
 /**
+ * Where an SSE session writes its events: the stream's own HTTP response (a ServerResponse is
+ * one), or a stream whose client is on another node (sse-relay.ts's RemoteStream).
+ */
+export interface EventStream {
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  write(chunk: string | Uint8Array): unknown;
+  end(chunk?: string): unknown;
+  destroy(): unknown;
+  on(event: 'close', listener: () => void): unknown;
+  readonly writableLength: number;
+  readonly writableEnded: boolean;
+}
+
+/**
  * Where the answer to a waiting poll goes: the poll's own HTTP response (`responsePoll`), or
  * a poll another node forwarded (http-forwarding.ts), answered over the node bus.
  */
@@ -82,7 +96,7 @@ export class HttpSessionTransport implements Transport {
   #held = new HeldFrames();
   /** SSE: highest sequence written to a stream. Frames `#written + 1 … #seq` are unwritten. */
   #written = 0;
-  #stream: ServerResponse | null = null;
+  #stream: EventStream | null = null;
   #heartbeat: NodeJS.Timeout | undefined;
   #poll: { waiter: PollWaiter; timer: NodeJS.Timeout } | null = null;
   #pollWindow = { start: 0, count: 0 };
@@ -169,7 +183,7 @@ export class HttpSessionTransport implements Transport {
    * Attaches an event stream, replacing an earlier one. With `lastEventId`, resumes after it;
    * returns false (and ends the session) when that point already left the replay window.
    */
-  attachStream(res: ServerResponse, lastEventId: number | undefined, headers: Record<string, string>): boolean {
+  attachStream(res: EventStream, lastEventId: number | undefined, headers: Record<string, string>): boolean {
     if (this.#ended) return false;
     const oldest = this.#oldest;
     if (lastEventId !== undefined && (lastEventId > this.#seq || lastEventId < oldest - 1)) {

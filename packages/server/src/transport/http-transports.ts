@@ -13,7 +13,7 @@
  * - `DELETE /sse/:session`, `DELETE /poll/:session`: the client ends the session.
  * A session opened with a token only accepts requests bearing a token of the same user.
  * A session's POSTs, polls and DELETE may reach any node: they are forwarded to the node that
- * holds the session (http-forwarding.ts). The event stream is served by the node that opened it.
+ * holds the session (http-forwarding.ts); its event stream is relayed from there (sse-relay.ts).
  * CORS: allowed origins (`allowedOrigins`) get preflight answers; see wire/cors.ts for credentials.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -28,9 +28,10 @@ import { safePath, type Logger } from '../log.js';
 import { answerPreflight, createCorsPolicy, type CorsPolicy } from '../wire/cors.js';
 import { readBody } from '../wire/http-body.js';
 import { sendJson, sendError as sendErrorResponse } from '../wire/http-responses.js';
-import { randomKey } from './http-frames.js';
 import { forward, FORWARD_TYPE, mintSessionKey, ownerOf, parseForwarded, type ForwardedAnswer, type ForwardedRequest, type SessionForwarding } from './http-forwarding.js';
 import { HttpSessionTransport, responsePoll, type HttpSessionSink, type PollWaiter } from './http-session.js';
+import { parseStreamRequest, RemoteStreams, StreamRelays, type StreamChunk, type StreamOpened, type StreamRequest } from './sse-relay.js';
+import { SseTickets } from './sse-tickets.js';
 import type { Transport, TransportRequestInfo } from './transport.js';
 
 export interface HttpTransportDeps {
@@ -75,28 +76,26 @@ function bearerOf(req: IncomingMessage): string | undefined {
   return m?.[1];
 }
 
-interface Ticket {
-  transport: HttpSessionTransport;
-  /** Until when it may open the stream the first time. */
-  expires: number;
-  used: boolean;
-  /**
-   * Who opened the session (client IP and User-Agent): the stream, and every resume of it,
-   * must come from there, so a ticket copied out of a proxy log opens nothing elsewhere.
-   */
-  ip: string;
-  userAgent: string;
-}
-
 export class HttpTransportAcceptor {
   readonly #sessions = new Map<string, HttpSessionTransport>();
-  readonly #tickets = new Map<string, Ticket>();
-  readonly #ticketOf = new WeakMap<HttpSessionTransport, string>();
+  readonly #tickets: SseTickets;
+  /** Streams of this node's sessions whose clients are on other nodes. */
+  readonly #remote: RemoteStreams;
+  /** Streams of other nodes' sessions whose clients are here. */
+  readonly #relays: StreamRelays | undefined;
 
   readonly #cors: CorsPolicy;
 
   constructor(private readonly deps: HttpTransportDeps) {
     this.#cors = createCorsPolicy(deps.config.allowedOrigins);
+    this.#tickets = new SseTickets((ip, reason) => deps.onAuthFailure(ip, 'sse', reason));
+    const { pollTimeout } = deps.config.http;
+    const forwarding = deps.forwarding;
+    this.#remote = new RemoteStreams(pollTimeout, pollTimeout + (forwarding?.timeoutMs ?? 0));
+    if (forwarding) {
+      const onUnknownTicket = (ip: string) => deps.onAuthFailure(ip, 'sse', 'unknown or expired ticket');
+      this.#relays = new StreamRelays({ forwarding, pollTimeoutMs: pollTimeout, highWaterBytes: deps.config.client.maxQueueBytes, onUnknownTicket });
+    }
   }
 
   /** Open HTTP sessions (for tests and stats). */
@@ -194,10 +193,12 @@ export class HttpTransportAcceptor {
   }
 
   /** Answers a session request another node forwarded over the bus (as `#route` answers its own). */
-  async answerForwarded(message: unknown): Promise<ForwardedAnswer> {
-    const m = parseForwarded(message);
-    if (!m) return { error: { code: ErrorCode.BadRequest, message: 'not a session request' } };
+  async answerForwarded(message: unknown): Promise<ForwardedAnswer | StreamOpened | StreamChunk> {
+    const stream = parseStreamRequest(message);
+    const m = stream ? undefined : parseForwarded(message);
     try {
+      if (stream) return await this.#answerStream(stream);
+      if (!m) throw new TidingsError(ErrorCode.BadRequest, 'not a session request');
       const transport = this.#session(m.transport === 'sse' ? 'sse' : 'poll', m.session);
       await this.#checkUser(m.token, m.ip, transport);
       if (m.op === 'close') {
@@ -296,37 +297,39 @@ export class HttpTransportAcceptor {
     transport.sink = this.deps.createSession(transport, request, claims);
     this.#sessions.set(transport.key, transport);
     const out: Record<string, unknown> = { session: transport.key, transport: kind };
-    if (kind === 'sse') {
-      const ticket = randomKey();
-      this.#tickets.set(ticket, { transport, expires: Date.now() + cfg.ticketTtl, used: false, ip, userAgent: String(req.headers['user-agent'] ?? '') });
-      this.#ticketOf.set(transport, ticket);
-      out.ticket = ticket;
-    }
+    if (kind === 'sse') out.ticket = this.#tickets.issue(transport, this.deps.forwarding?.nodeId, cfg.ticketTtl, ip, String(req.headers['user-agent'] ?? ''));
     sendJson(res, 200, out, cors);
   }
 
-  #stream(req: IncomingMessage, res: ServerResponse, cors: Record<string, string>): void {
+  /** The event stream: served here for a ticket of this node, relayed from its node for another's (sse-relay.ts). */
+  async #stream(req: IncomingMessage, res: ServerResponse, cors: Record<string, string>): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
-    const ticket = this.#tickets.get(url.searchParams.get('ticket') ?? '');
-    if (!ticket || ticket.transport.ended || (!ticket.used && Date.now() > ticket.expires)) {
-      this.deps.onAuthFailure(this.deps.clientIp(req), 'sse', 'unknown or expired ticket');
-      throw new TidingsError(ErrorCode.Unauthorized, 'unknown or expired ticket');
-    }
+    const value = url.searchParams.get('ticket') ?? '';
     const ip = this.deps.clientIp(req);
-    if (ip !== ticket.ip || String(req.headers['user-agent'] ?? '') !== ticket.userAgent) {
-      this.deps.onAuthFailure(ip, 'sse', 'ticket presented by another client');
+    const userAgent = String(req.headers['user-agent'] ?? '');
+    const raw = req.headers['last-event-id'];
+    const header = (Array.isArray(raw) ? raw.join(',') : raw) ?? url.searchParams.get('lastEventId') ?? undefined;
+    const owner = /^[A-Za-z0-9_-]{1,96}\.[A-Za-z0-9_-]{1,64}$/.test(value) ? ownerOf(value) : undefined;
+    if (owner !== undefined && this.#relays && owner !== this.deps.forwarding?.nodeId) {
+      const open: StreamRequest = { type: FORWARD_TYPE, op: 'stream', ticket: value, ip, userAgent };
+      if (header !== undefined) open.lastEventId = header;
+      return this.#relays.relay(res, cors, owner, open);
+    }
+    const pass = this.#tickets.check(value, ip, userAgent, header);
+    pass.transport.attachStream(res, pass.lastEventId, cors);
+  }
+
+  /** A stream message of a node relaying one of this node's session streams (sse-relay.ts). */
+  async #answerStream(m: StreamRequest): Promise<StreamOpened | StreamChunk> {
+    if (m.op !== 'stream') return this.#remote.answer(m);
+    const pass = this.#tickets.check(m.ticket, m.ip, m.userAgent, m.lastEventId);
+    const remote = this.#remote.create();
+    pass.transport.attachStream(remote, pass.lastEventId, {});
+    if (remote.status === 0) {
+      remote.release();
       throw new TidingsError(ErrorCode.Unauthorized, 'unknown or expired ticket');
     }
-    const header = req.headers['last-event-id'] ?? url.searchParams.get('lastEventId') ?? undefined;
-    let lastEventId: number | undefined;
-    if (header !== undefined && header !== '') {
-      lastEventId = Number(header);
-      if (!Number.isSafeInteger(lastEventId) || lastEventId < 0) throw new TidingsError(ErrorCode.BadRequest, 'Last-Event-ID: expected a non-negative integer');
-    }
-    // A first open (not a resume) uses the ticket up.
-    if (ticket.used && lastEventId === undefined) throw new TidingsError(ErrorCode.Unauthorized, 'this ticket was used; resume with Last-Event-ID');
-    ticket.used = true;
-    ticket.transport.attachStream(res, lastEventId, cors);
+    return { stream: remote.id, status: remote.status, headers: remote.headers, ...remote.take() };
   }
 
   /** The client frames of a command POST (Content-Type and size checked). */
@@ -370,13 +373,14 @@ export class HttpTransportAcceptor {
 
   #forget(transport: HttpSessionTransport): void {
     this.#sessions.delete(transport.key);
-    const ticket = this.#ticketOf.get(transport);
-    if (ticket !== undefined) this.#tickets.delete(ticket);
+    this.#tickets.forget(transport);
   }
 
   /** Ends every HTTP session (shutdown). */
   close(): void {
     for (const t of [...this.#sessions.values()]) t.terminate();
     this.#tickets.clear();
+    this.#remote.close();
+    this.#relays?.close();
   }
 }
