@@ -10,6 +10,7 @@
  */
 export { createTidings, Tidings, hasTokenKey } from './node.js';
 export type { TidingsOptions, BroadcastResultItem, ChannelListing, ConnectionListing, ApiUserStatus, NodeHealth, NodeListing, NodeStats } from './node.js';
+export type { NodeFigures } from './api/deployment-stats.js';
 export { TidingsError } from './errors.js';
 export { resolveConfig, ConfigError } from './config/schema.js';
 export type { TidingsConfig, TidingsConfigInput, NamespaceConfig } from './config/schema.js';
