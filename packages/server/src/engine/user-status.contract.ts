@@ -106,14 +106,16 @@ export function userStatusContract(name: string, factory: UserStatusFactory): vo
     });
 
     it('touch keeps many connections alive in one call, moves lastSeen, and skips connections not held', async () => {
-      const s = await make(300);
+      // TTL 800 ms: touched at ~500 ms, checked at ~1000 ms (past the TTL from the adds, well within it
+      // from the touch), with 300 ms of slack either side for a loaded machine.
+      const s = await make(800);
       const u = freshUser('fay');
       const v = freshUser('gus');
       await s.addConnection(u, 'c1', 'online', undefined, 0);
       await s.addConnection(u, 'c2', 'away', undefined, 0);
       await s.addConnection(v, 'c1', 'away', undefined, 0);
       const seen = (await s.get(v)).lastSeen!;
-      await sleep(200);
+      await sleep(500);
       await s.touch([
         { user: u, client: 'c1' },
         { user: u, client: 'c2' },
@@ -121,7 +123,7 @@ export function userStatusContract(name: string, factory: UserStatusFactory): vo
         { user: v, client: 'never-added' },
       ]);
       expect((await s.get(v)).lastSeen).toBeGreaterThan(seen);
-      await sleep(200);
+      await sleep(500);
       expect(await s.get(u)).toMatchObject({ status: 'online', connections: 2 });
       expect(await s.get(v)).toMatchObject({ status: 'away', connections: 1 });
       // A removed connection is not put back by a touch that raced its removal.
