@@ -190,7 +190,14 @@ async function newClient(server: WorkersServer, user: string, kind: Kind): Promi
     pingSlack: 1_000,
     typing: { throttle: 100, idle: 1_000, timeout: 2_000 },
   });
-  await client.connect();
+  // Bounded: connect() itself keeps retrying a transport that fails.
+  void client.connect().catch(() => {});
+  try {
+    await client.ready(10_000);
+  } catch (err) {
+    client.disconnect();
+    throw new Error(`${user} (${kind}) did not connect within 10 s: ${(err as Error).message}`);
+  }
   return client;
 }
 
