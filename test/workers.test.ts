@@ -70,6 +70,12 @@ describe('tidings serve with workers: 2', () => {
       const list = await nodes(server);
       return list.length === 2 && list.every((n) => n.connections > 0) && list.map((n) => n.pid).sort().join() === pids.join();
     }, 'both workers listed with connections', 10_000);
+    // Each heartbeat names its worker slot and role (nodeInfo from workers/worker.ts).
+    const labels = (await nodes(server)).map((n) => [(n as Record<string, unknown>).worker, (n as Record<string, unknown>).role]);
+    expect(labels.sort()).toEqual([
+      [1, 'worker'],
+      [2, 'worker'],
+    ]);
   }, 20_000);
 
   it('delivers an API publication to the subscribers on both workers (one engine, in the primary)', async () => {
