@@ -1,105 +1,14 @@
 /**
- * Every setting of a Tidings node, its default and its validation, in one place.
- * docs/configuration.md lists the same options; config/docs.test.ts checks the two agree.
+ * Every setting of a Tidings node, its default and its validation, in one place (the larger
+ * sections in config/schema-*.ts). docs/configuration.md lists the same options;
+ * config/docs.test.ts checks the two agree.
  */
 import { z } from 'zod';
-import { SUPPORTED_ALGORITHMS } from '../auth/token-verifier.js';
 import { ConfigError, configErrorMap, describeIssues } from './issues.js';
-import { DURATION_EXPECTED, parseDuration, parseSize, SIZE_EXPECTED } from './units.js';
-
-const duration = (def: string) =>
-  z
-    .union([z.number(), z.string()], { error: DURATION_EXPECTED })
-    .default(def)
-    .transform((v, ctx) => {
-      const ms = parseDuration(v);
-      if (ms === null) {
-        ctx.addIssue({ code: 'custom', message: DURATION_EXPECTED });
-        return z.NEVER;
-      }
-      return ms;
-    });
-
-/** A size given as bytes or as "64KiB", "4MiB"..., turned into bytes. */
-const sizeValue = z.union([z.number(), z.string()], { error: SIZE_EXPECTED });
-const toBytes = (v: number | string, ctx: { addIssue(issue: { code: 'custom'; message: string }): void }) => {
-  const bytes = parseSize(v);
-  if (bytes === null) {
-    ctx.addIssue({ code: 'custom', message: SIZE_EXPECTED });
-    return z.NEVER;
-  }
-  return bytes;
-};
-
-const size = (def: string) => sizeValue.default(def).transform(toBytes);
-
-/** A size with no default (an option that is off unless set). */
-const optionalSize = () => sizeValue.transform(toBytes).optional();
-
-/** Secrets may arrive from env vars that look numeric. */
-const secretString = z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().min(1));
-
-const keySources = {
-  secret: secretString.optional(),
-  publicKey: z.string().min(1).optional(),
-  publicKeyFile: z.string().min(1).optional(),
-  jwksFile: z.string().min(1).optional(),
-  jwksUrl: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional(),
-};
-
-const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
-
-const issuerSchema = z.strictObject({ issuer: z.string().min(1), audience: stringOrList.optional(), ...keySources });
-
-const authSchema = z.strictObject({
-  ...keySources,
-  issuers: z.array(issuerSchema).default([]),
-  audience: stringOrList.optional(),
-  issuer: stringOrList.optional(),
-  algorithms: z.array(z.enum(SUPPORTED_ALGORITHMS)).min(1).optional(),
-  clockTolerance: duration('5s'),
-  allowAnonymous: z.boolean().default(false),
-  jwksCacheMaxAge: duration('10m'),
-  jwksCooldown: duration('30s'),
-  jwksTimeout: duration('5s'),
-});
-
-const apiKeySchema = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ . -'),
-  key: z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().min(16, 'expected at least 16 characters')),
-  scopes: z.array(z.enum(['publish', 'read', 'admin'])).min(1),
-});
-
-const namespaceSchema = z
-  .strictObject({
-    presence: z.boolean().default(false),
-    joinLeave: z.boolean().default(false),
-    typing: z.boolean().default(false),
-    history: z
-      .strictObject({
-        size: z.number().int().min(1).max(100_000),
-        ttl: duration('1h'),
-        /** Bytes the namespace's stored publications may hold together; beyond it the oldest are evicted. Absent or 0: only `history.maxBytes`. */
-        maxBytes: optionalSize(),
-      })
-      .optional(),
-    recover: z.boolean().default(false),
-    clientPublish: z.union([z.enum(['none', 'subscribers']), z.array(z.string().min(1)).min(1)]).default('none'),
-    allowedRoles: z.array(z.string().min(1)).default([]),
-    anonymous: z.boolean().default(false),
-    private: z.boolean().default(false),
-    maxSubscribers: z.number().int().min(0).default(0),
-    rateLimit: z
-      .strictObject({
-        messages: z.number().int().min(1),
-        intervalMs: z.number().int().min(1),
-      })
-      .optional(),
-  })
-  .superRefine((ns, ctx) => {
-    if (ns.recover && !ns.history) ctx.addIssue({ code: 'custom', path: ['recover'], message: 'recover needs history: set history.size' });
-    if (ns.joinLeave && !ns.presence) ctx.addIssue({ code: 'custom', path: ['joinLeave'], message: 'joinLeave needs presence: true' });
-  });
+import { apiKeySchema, authSchema } from './schema-auth.js';
+import { namespaceSchema } from './schema-namespaces.js';
+import { activitySchema, auditSchema, notificationsSchema, progressSchema, storeSchema } from './schema-stores.js';
+import { duration, size } from './schema-values.js';
 
 export const configSchema = z
   .strictObject({
@@ -252,66 +161,11 @@ export const configSchema = z
       .prefault({})
       .refine((p) => !p.recover || p.history !== undefined, { message: 'personal.recover needs personal.history', path: ['recover'] }),
     /** The embedded SQLite database of the durable stores (notifications, activity, audit). */
-    store: z
-      .strictObject({
-        /** File of the database; empty: `<dataDir>/tidings.db`. `:memory:` keeps nothing across restarts (tests). */
-        path: z.string().default(''),
-      })
-      .prefault({}),
-    notifications: z
-      .strictObject({
-        /** Notifications kept per user; storing more deletes the oldest. */
-        maxPerUser: z.number().int().min(1).default(1000),
-        /** Notifications older than this are deleted (0: kept until retention or expiry). */
-        maxAge: duration('90d'),
-        /** How long `idempotencyKey`s of `/notify` are remembered. */
-        idempotencyWindow: duration('24h'),
-        /** Recipients of one `/notify`. */
-        maxRecipients: z.number().int().min(1).max(10_000).default(1000),
-        maxTitleLength: z.number().int().min(1).default(200),
-        maxMessageLength: z.number().int().min(1).default(2000),
-        /** Largest JSON size of a notification's `data`. */
-        maxDataSize: size('16KiB'),
-        /** How often expired and old notifications (and old idempotency keys) are deleted. */
-        sweepInterval: duration('1m'),
-      })
-      .prefault({}),
-    activity: z
-      .strictObject({
-        /** Namespace of the live feed channels `<namespace>:<scope>`; added with default rules when not configured. */
-        namespace: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ -').default('activity'),
-        /** Entries kept per scope; appending more deletes the oldest. */
-        maxPerScope: z.number().int().min(1).default(1000),
-        /** Entries older than this are deleted (0: kept until retention). */
-        maxAge: duration('30d'),
-        /** Largest JSON size of an entry's `actor`, `target` and `data` together. */
-        maxDataSize: size('16KiB'),
-      })
-      .prefault({}),
-    audit: z
-      .strictObject({
-        /** Store audit events in the database (they are logged either way). */
-        store: z.boolean().default(true),
-        /** Events older than this are deleted. */
-        retention: duration('30d'),
-        /** Events kept at most (0: no limit). */
-        maxRows: z.number().int().min(0).default(1_000_000),
-        /** Events are written in one batch per interval: no connection event costs its own fsync. */
-        flushInterval: duration('250ms'),
-        /** Events waiting for a batch beyond which new ones are dropped (and counted). */
-        maxQueue: z.number().int().min(1).default(100_000),
-      })
-      .prefault({}),
-    progress: z
-      .strictObject({
-        /** A job's latest state is kept this long after its last update while it runs. */
-        ttl: duration('24h'),
-        /** ...and this long after it is done. */
-        doneTtl: duration('1h'),
-        /** Jobs kept per user; reporting more forgets the least recently updated. */
-        maxJobsPerUser: z.number().int().min(1).default(100),
-      })
-      .prefault({}),
+    store: storeSchema,
+    notifications: notificationsSchema,
+    activity: activitySchema,
+    audit: auditSchema,
+    progress: progressSchema,
     /** The admin dashboard. */
     dashboard: z
       .strictObject({
