@@ -9,7 +9,8 @@ import { TestClient } from '../test-support/test-client.js';
 import { startTestNode, TEST_NAMESPACES, type TestNode } from '../test-support/test-node.js';
 import { createClientIpResolver } from './client-ip.js';
 import { NodeLimits } from './limits.js';
-import { StrikeCounter, TokenBucket } from './rate-limit.js';
+import { TokenBucket } from '../token-bucket.js';
+import { StrikeCounter } from './rate-limit.js';
 
 function req(peer: string, xff?: string): IncomingMessage {
   return { socket: { remoteAddress: peer }, headers: xff === undefined ? {} : { 'x-forwarded-for': xff } } as unknown as IncomingMessage;

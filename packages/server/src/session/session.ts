@@ -23,7 +23,8 @@ import {
   type PresenceStatus,
 } from '@tidings/protocol';
 import type { Principal } from '../auth/channel-policy.js';
-import { StrikeCounter, TokenBucket } from '../auth/rate-limit.js';
+import { StrikeCounter } from '../auth/rate-limit.js';
+import { TokenBucket } from '../token-bucket.js';
 import type { ConnectionClaims } from '../auth/token-verifier.js';
 import { TidingsError, toErrorBody } from '../errors.js';
 import type { ConnectionContext } from '../hooks.js';

@@ -7,6 +7,7 @@
  * That is also the path for a node that dies: whoever holds its handle (the IPC primary, for a
  * worker that exited) closes it, and the node's slots are free for the others.
  */
+import { TokenBucket } from '../../token-bucket.js';
 import type { SharedLimits } from '../shared-limits.js';
 
 export interface MemorySharedLimitsOptions {
@@ -14,37 +15,10 @@ export interface MemorySharedLimitsOptions {
   sweepIntervalMs?: number;
 }
 
-/** A token bucket: up to `burst` tokens, `ratePerSecond` regained each second, one per take. */
-class Bucket {
-  private tokens: number;
-  private last = Date.now();
-
-  constructor(
-    readonly ratePerSecond: number,
-    readonly burst: number,
-  ) {
-    this.tokens = burst;
-  }
-
-  take(): boolean {
-    const now = Date.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.ratePerSecond);
-    this.last = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-
-  /** Full again: the bucket may be forgotten. */
-  idle(): boolean {
-    return this.tokens + ((Date.now() - this.last) / 1000) * this.ratePerSecond >= this.burst;
-  }
-}
-
 /** The shared counters: slots per key (holder -> the node handle that took it) and token buckets per key. */
 export class MemorySharedLimits {
   private readonly slots = new Map<string, Map<string, MemoryLimitsNode>>();
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets = new Map<string, TokenBucket>();
   private readonly nodes = new Set<MemoryLimitsNode>();
   private readonly sweepIntervalMs: number;
   /** Runs only while buckets exist. */
@@ -108,7 +82,7 @@ export class MemorySharedLimits {
     let bucket = this.buckets.get(key);
     if (!bucket || bucket.ratePerSecond !== ratePerSecond || bucket.burst !== burst) {
       // A key's rate changed (a namespace was reloaded): start it again, full.
-      bucket = new Bucket(ratePerSecond, burst);
+      bucket = new TokenBucket(ratePerSecond, burst);
       this.buckets.set(key, bucket);
       if (!this.timer) {
         this.timer = setInterval(() => this.sweep(), this.sweepIntervalMs);
