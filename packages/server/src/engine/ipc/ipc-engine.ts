@@ -55,6 +55,22 @@ export function remoteParts<T>(peer: RpcPeer, part: string, methods: readonly st
   return Object.assign(out, local) as T;
 }
 
+/**
+ * `close()` of a node opened on `peer`, once: asks the host to close it (whether the host
+ * answers does not matter), then ends the peer, so later calls reject with `reason`.
+ */
+export function closeOnce(peer: RpcPeer, reason: string): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  return () =>
+    (closing ??= peer
+      .call('', 'close', [])
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => peer.end(new LinkClosedError(reason))));
+}
+
 export function ipcEngine(link: Link, options: IpcEngineOptions = {}): Engine {
   const node = options.node ?? linkNodeId('engine');
   let brokerHandler: BrokerHandler | undefined;
@@ -119,7 +135,6 @@ export function ipcEngine(link: Link, options: IpcEngineOptions = {}): Engine {
     },
   });
 
-  let closing: Promise<void> | undefined;
   return {
     broker,
     presence: remoteParts<PresenceManager>(peer, 'presence', PRESENCE.remote, { close: noop }),
@@ -128,15 +143,6 @@ export function ipcEngine(link: Link, options: IpcEngineOptions = {}): Engine {
     progress: remoteParts<ProgressStore>(peer, 'progress', PROGRESS.remote, { close: noop }),
     bus,
     limits: remoteParts<SharedLimits>(peer, 'limits', LIMITS.remote, {}),
-    close() {
-      closing ??= peer
-        .call('', 'close', [])
-        .then(
-          () => undefined,
-          () => undefined,
-        )
-        .finally(() => peer.end(new LinkClosedError('this IPC engine node was closed')));
-      return closing;
-    },
+    close: closeOnce(peer, 'this IPC engine node was closed'),
   };
 }

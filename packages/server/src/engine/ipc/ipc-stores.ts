@@ -11,7 +11,7 @@
 import type { ActivityStore } from '../../store/activity-store.js';
 import type { AuditStore } from '../../store/audit-store.js';
 import type { NotificationStore } from '../../store/notification-store.js';
-import { linkNodeId, remoteParts } from './ipc-engine.js';
+import { closeOnce, linkNodeId, remoteParts } from './ipc-engine.js';
 import { methodsOf } from './ipc-methods.js';
 import { LinkClosedError, type Link } from './link.js';
 import { routerFor, type PeerHandlers } from './rpc.js';
@@ -47,21 +47,11 @@ export function ipcStores(link: Link, options: IpcStoresOptions = {}): IpcStores
     failure: (error, part, method) => new LinkClosedError(`IPC stores: ${part ? `${part}.${method}` : method} failed, the store host is gone: ${error.message}`),
   });
   peer.open('stores', options.options).catch((err: unknown) => peer.end(err instanceof Error ? err : new Error(String(err))));
-  let closing: Promise<void> | undefined;
   return {
     notifications: remoteParts<NotificationStore>(peer, 'notifications', NOTIFICATIONS.remote, {}),
     activity: remoteParts<ActivityStore>(peer, 'activity', ACTIVITY.remote, {}),
     audit: remoteParts<AuditStore>(peer, 'audit', AUDIT.remote, {}),
-    close() {
-      closing ??= peer
-        .call('', 'close', [])
-        .then(
-          () => undefined,
-          () => undefined,
-        )
-        .finally(() => peer.end(new LinkClosedError('these IPC stores were closed')));
-      return closing;
-    },
+    close: closeOnce(peer, 'these IPC stores were closed'),
   };
 }
 
