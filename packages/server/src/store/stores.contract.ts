@@ -8,6 +8,10 @@ import { describe, expect, test } from 'vitest';
 import type { ActivityStore } from './activity-store.js';
 import type { AuditStore } from './audit-store.js';
 import { BadCursorError, type NewNotification, type NotificationStore } from './notification-store.js';
+import type { StoreRetention } from './store-retention.js';
+
+/** What `open()` is given (store-retention.ts, which the IPC test peer shares). */
+export type { StoreRetention };
 
 export interface StoreSet {
   notifications: NotificationStore;
@@ -16,16 +20,6 @@ export interface StoreSet {
   /** The same data as a restarted process sees it. */
   reopen(): Promise<StoreSet>;
   close(): Promise<void>;
-}
-
-export interface StoreRetention {
-  maxPerUser: number;
-  notificationMaxAgeMs: number;
-  idempotencyWindowMs: number;
-  maxPerScope: number;
-  activityMaxAgeMs: number;
-  auditRetentionMs: number;
-  auditMaxRows: number;
 }
 
 export const DEFAULT_RETENTION: StoreRetention = {

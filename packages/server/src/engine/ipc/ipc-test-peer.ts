@@ -18,20 +18,11 @@
 import { ENCODED_DATA, type EncodedPublication } from '../broker.js';
 import { MemoryCluster, type MemoryClusterOptions } from '../memory/memory-cluster.js';
 import { openSqliteStores } from '../../store/sqlite/sqlite-stores.js';
+import { sqliteStoresOptions, type StoreRetention } from '../../store/store-retention.js';
 import { serveEngine } from './engine-host.js';
 import { ipcEngine } from './ipc-engine.js';
 import { serveStores } from './ipc-stores.js';
 import { processLink } from './link.js';
-
-interface Retention {
-  maxPerUser: number;
-  notificationMaxAgeMs: number;
-  idempotencyWindowMs: number;
-  maxPerScope: number;
-  activityMaxAgeMs: number;
-  auditRetentionMs: number;
-  auditMaxRows: number;
-}
 
 function host(): void {
   const link = processLink(process);
@@ -58,13 +49,8 @@ function host(): void {
     };
   });
   serveStores(link, ({ options }) => {
-    const { path, retention: r } = options as { path: string; retention: Retention };
-    const s = openSqliteStores({
-      path,
-      notifications: { maxPerUser: r.maxPerUser, maxAgeMs: r.notificationMaxAgeMs, idempotencyWindowMs: r.idempotencyWindowMs },
-      activity: { maxPerScope: r.maxPerScope, maxAgeMs: r.activityMaxAgeMs },
-      audit: { retentionMs: r.auditRetentionMs, maxRows: r.auditMaxRows },
-    });
+    const { path, retention } = options as { path: string; retention: StoreRetention };
+    const s = openSqliteStores(sqliteStoresOptions(path, retention));
     return { notifications: s.notifications, activity: s.activity, audit: s.audit, close: () => s.database.close() };
   });
   process.send!({ ready: true });

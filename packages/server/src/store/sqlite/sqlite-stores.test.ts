@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, test } from 'vitest';
-import { storeContract, type StoreRetention, type StoreSet } from '../stores.contract.js';
+import { storeContract, type StoreSet } from '../stores.contract.js';
+import { sqliteStoresOptions, type StoreRetention } from '../store-retention.js';
 import { SqliteDatabase } from './database.js';
 import { MIGRATIONS } from './migrations.js';
 import { openSqliteStores } from './sqlite-stores.js';
@@ -14,12 +15,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 
 function openAt(path: string, r: StoreRetention): StoreSet {
-  const s = openSqliteStores({
-    path,
-    notifications: { maxPerUser: r.maxPerUser, maxAgeMs: r.notificationMaxAgeMs, idempotencyWindowMs: r.idempotencyWindowMs },
-    activity: { maxPerScope: r.maxPerScope, maxAgeMs: r.activityMaxAgeMs },
-    audit: { retentionMs: r.auditRetentionMs, maxRows: r.auditMaxRows },
-  });
+  const s = openSqliteStores(sqliteStoresOptions(path, r));
   return {
     notifications: s.notifications,
     activity: s.activity,
