@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportSPKI, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { resolveConfig } from '../config/schema.js';
-import { MemoryCluster, memoryClusterOptions } from '../engine/memory/memory-cluster.js';
+import { withNodePair } from '../test-support/node-pair.js';
 import { TestClient } from '../test-support/test-client.js';
 import { startTestNode, TEST_API_KEY, TEST_NAMESPACES, TEST_SECRET, type TestNode } from '../test-support/test-node.js';
 
@@ -218,18 +217,7 @@ describe('sign-in', () => {
 });
 
 describe('sign-in across two nodes sharing one engine (as the workers of tidings serve --workers; real sockets on 127.0.0.1)', () => {
-  async function twoNodes(body: (a: TestNode, b: TestNode) => Promise<void>) {
-    const cluster = new MemoryCluster(memoryClusterOptions(resolveConfig({})));
-    const options = { dashboard: { dir, signInAttempts: 4 }, trustedProxies: ['127.0.0.1'] };
-    const a = await startTestNode({ ...options, engine: cluster.node() });
-    const b = await startTestNode({ ...options, engine: cluster.node() });
-    try {
-      await body(a, b);
-    } finally {
-      await Promise.all([a.close(), b.close()]);
-      await cluster.close();
-    }
-  }
+  const twoNodes = (body: (a: TestNode, b: TestNode) => Promise<void>) => withNodePair({ dashboard: { dir, signInAttempts: 4 }, trustedProxies: ['127.0.0.1'] }, body);
   const visit = (n: TestNode, path: string, ip: string) => fetch(`http://127.0.0.1:${n.port}${path}`, { redirect: 'manual', headers: { 'x-forwarded-for': ip } });
 
   test('a sign-in code minted on node A works on node B once, and never again on either', () =>

@@ -4,29 +4,21 @@
  * Either node answers for both; one node alone answers as before.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../config/schema.js';
-import { MemoryCluster, memoryClusterOptions } from '../engine/memory/memory-cluster.js';
 import { TestClient } from '../test-support/test-client.js';
+import { startNodePair, type NodePair } from '../test-support/node-pair.js';
 import { startTestNode, type TestNode } from '../test-support/test-node.js';
 import { mergeChannelPages, mergeStats, type NodeFigures } from './deployment-stats.js';
 
-let cluster: MemoryCluster | undefined;
-const opened: Array<TestNode | TestClient> = [];
+const opened: Array<NodePair | TestNode | TestClient> = [];
 
 afterEach(async () => {
   for (const x of opened.splice(0).reverse()) await x.close();
-  await cluster?.close();
-  cluster = undefined;
 });
 
 async function twoNodes(): Promise<[TestNode, TestNode]> {
-  const c = (cluster = new MemoryCluster(memoryClusterOptions(resolveConfig({}))));
-  const settings = { cluster: { heartbeatInterval: 50, requestTimeout: '2s' } };
-  const a = await startTestNode({ ...settings, engine: c.node() });
-  opened.push(a);
-  const b = await startTestNode({ ...settings, engine: c.node() });
-  opened.push(b);
-  return [a, b];
+  const pair = await startNodePair({ cluster: { heartbeatInterval: 50, requestTimeout: '2s' } });
+  opened.push(pair);
+  return [pair.a, pair.b];
 }
 
 async function subscribed(node: TestNode, user: string, channels: string[]): Promise<TestClient> {

@@ -1,12 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../config/schema.js';
-import { MemoryCluster, memoryClusterOptions } from '../engine/memory/memory-cluster.js';
 import { MemorySharedLimits } from '../engine/memory/memory-limits.js';
 import type { SharedLimits } from '../engine/shared-limits.js';
 import { GatedLimits } from '../test-support/gated-limits.js';
 import { TestClient } from '../test-support/test-client.js';
-import { startTestNode, TEST_NAMESPACES, type TestNode } from '../test-support/test-node.js';
+import { withNodePair } from '../test-support/node-pair.js';
+import { TEST_NAMESPACES } from '../test-support/test-node.js';
 import { createClientIpResolver } from './client-ip.js';
 import { NodeLimits } from './limits.js';
 import { TokenBucket } from '../token-bucket.js';
@@ -169,21 +169,10 @@ describe('connection admission', () => {
 });
 
 describe('limits across two nodes sharing one engine (real sockets on 127.0.0.1)', () => {
-  async function twoNodes(options: Parameters<typeof startTestNode>[0], body: (a: TestNode, b: TestNode) => Promise<void>) {
-    const cluster = new MemoryCluster(memoryClusterOptions(resolveConfig({})));
-    const a = await startTestNode({ ...options, engine: cluster.node() });
-    const b = await startTestNode({ ...options, engine: cluster.node() });
-    try {
-      await body(a, b);
-    } finally {
-      await Promise.all([a.close(), b.close()]);
-      await cluster.close();
-    }
-  }
   const refusedStatus = (url: string) => TestClient.open(url).then((c) => (c.close(), 101), (e: { status?: number }) => e.status);
 
   it('limits.connectionsPerIp holds across two nodes: 12 racing upgrades over both, 3 admitted, the rest 429', () =>
-    twoNodes({ limits: { connectionsPerIp: 3, connectionRatePerIp: 0 } }, async (a, b) => {
+    withNodePair({ limits: { connectionsPerIp: 3, connectionRatePerIp: 0 } }, async (a, b) => {
       const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => TestClient.open((i % 2 ? a : b).wsUrl)));
       const open = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<TestClient>).value);
       expect(open.length).toBe(3);
@@ -194,7 +183,7 @@ describe('limits across two nodes sharing one engine (real sockets on 127.0.0.1)
     }));
 
   it('a connection that closes on one node frees its IP slot for the other node', () =>
-    twoNodes({ limits: { connectionsPerIp: 2, connectionRatePerIp: 0 } }, async (a, b) => {
+    withNodePair({ limits: { connectionsPerIp: 2, connectionRatePerIp: 0 } }, async (a, b) => {
       const onA = await TestClient.open(a.wsUrl);
       const onB = await TestClient.open(b.wsUrl);
       expect(await refusedStatus(b.wsUrl)).toBe(429);
@@ -213,7 +202,7 @@ describe('limits across two nodes sharing one engine (real sockets on 127.0.0.1)
     }));
 
   it('the namespace publish rateLimit is one budget per user across two nodes', () =>
-    twoNodes({ namespaces: { ...TEST_NAMESPACES, course: { clientPublish: 'subscribers', rateLimit: { messages: 3, intervalMs: 60_000 } } } }, async (a, b) => {
+    withNodePair({ namespaces: { ...TEST_NAMESPACES, course: { clientPublish: 'subscribers', rateLimit: { messages: 3, intervalMs: 60_000 } } } }, async (a, b) => {
       const { client: onA } = await TestClient.connect(a.wsUrl, await a.token('student'));
       const { client: onB } = await TestClient.connect(b.wsUrl, await b.token('student'));
       const { client: other } = await TestClient.connect(b.wsUrl, await b.token('classmate'));

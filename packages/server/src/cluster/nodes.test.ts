@@ -7,6 +7,7 @@ import { resolveConfig } from '../config/schema.js';
 import { MemoryCluster, memoryClusterOptions } from '../engine/memory/memory-cluster.js';
 import type { TidingsOptions } from '../options.js';
 import { TestClient } from '../test-support/test-client.js';
+import { startNodePair, type NodePair } from '../test-support/node-pair.js';
 import { startTestNode, type TestNode } from '../test-support/test-node.js';
 import { NodeBusRouter } from './nodes.js';
 
@@ -23,7 +24,7 @@ async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: str
 }
 
 let cluster: MemoryCluster | undefined;
-const opened: Array<TestNode | TestClient> = [];
+const opened: Array<NodePair | TestNode | TestClient> = [];
 
 afterEach(async () => {
   for (const x of opened.splice(0).reverse()) await x.close();
@@ -31,15 +32,11 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-/** Two nodes sharing one memory engine. */
-async function twoNodes(options: TidingsOptions = {}): Promise<[TestNode, TestNode]> {
-  const c = (cluster = new MemoryCluster(memoryClusterOptions(resolveConfig({}))));
-  const settings = { cluster: { heartbeatInterval: 50, requestTimeout: '2s' }, ...options };
-  const a = await startTestNode({ ...settings, engine: c.node() });
-  opened.push(a);
-  const b = await startTestNode({ ...settings, engine: c.node() });
-  opened.push(b);
-  return [a, b];
+/** Two nodes sharing one memory engine, and that engine. */
+async function twoNodes(options: TidingsOptions = {}): Promise<[TestNode, TestNode, MemoryCluster]> {
+  const pair = await startNodePair({ cluster: { heartbeatInterval: 50, requestTimeout: '2s' }, ...options });
+  opened.push(pair);
+  return [pair.a, pair.b, pair.cluster];
 }
 
 async function connect(node: TestNode, user: string): Promise<{ client: TestClient; id: string }> {
@@ -95,9 +92,9 @@ describe('steering across nodes', () => {
   });
 
   it('a node that does not answer within cluster.requestTimeout is left out, the others are counted', async () => {
-    const [a, b] = await twoNodes({ cluster: { heartbeatInterval: 50, requestTimeout: 300 } });
+    const [a, b, shared] = await twoNodes({ cluster: { heartbeatInterval: 50, requestTimeout: 300 } });
     // A third member of the bus that never answers (a hung node).
-    const hung = cluster!.bus.node();
+    const hung = shared.bus.node();
     await hung.start('hung-node', { onMessage: () => new Promise(() => {}) });
     await connect(b, 'dave');
     const started = Date.now();
@@ -196,12 +193,9 @@ describe('node heartbeats', () => {
   });
 
   it('nodeInfo labels the heartbeat (worker index, role): GET /api/v1/nodes lists them, standard fields win', async () => {
-    const c = (cluster = new MemoryCluster(memoryClusterOptions(resolveConfig({}))));
-    const settings = { cluster: { heartbeatInterval: 50 } };
-    const a = await startTestNode({ ...settings, engine: c.node() });
-    opened.push(a);
-    const b = await startTestNode({ ...settings, engine: c.node(), nodeInfo: { worker: 2, role: 'worker', id: 'not-my-id', pid: 0 } });
-    opened.push(b);
+    const pair = await startNodePair({ cluster: { heartbeatInterval: 50 } }, { nodeInfo: { worker: 2, role: 'worker', id: 'not-my-id', pid: 0 } });
+    opened.push(pair);
+    const { a, b } = pair;
     const res = await until(() => a.api('GET', '/nodes'), (r) => r.body.data.nodes.length === 2, 'both nodes listed');
     const listed = res.body.data.nodes as Array<Record<string, unknown>>;
     expect(listed.find((n) => n.id === b.node.nodeId)).toMatchObject({ worker: 2, role: 'worker', pid: process.pid });

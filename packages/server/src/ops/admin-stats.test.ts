@@ -8,10 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../config/schema.js';
-import { MemoryCluster, memoryClusterOptions } from '../engine/memory/memory-cluster.js';
 import { TestClient } from '../test-support/test-client.js';
-import { startTestNode, TEST_API_KEY, type TestNode } from '../test-support/test-node.js';
+import { startNodePair, type NodePair } from '../test-support/node-pair.js';
+import { TEST_API_KEY, type TestNode } from '../test-support/test-node.js';
 import { ADMIN_STATS_CHANNEL, AdminStats, type AdminStatsDeps, type AdminStatsSnapshot } from './admin-stats.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -65,12 +64,9 @@ describe('AdminStats', () => {
 describe('two nodes, a dashboard on one', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tidings-stats-'));
   writeFileSync(join(dir, 'index.html'), '<!doctype html><title>dash</title>');
-  let cluster: MemoryCluster | undefined;
-  const opened: Array<TestNode | TestClient> = [];
+  const opened: Array<NodePair | TestClient> = [];
   afterEach(async () => {
     for (const x of opened.splice(0).reverse()) await x.close();
-    await cluster?.close();
-    cluster = undefined;
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -82,12 +78,9 @@ describe('two nodes, a dashboard on one', () => {
   }
 
   it("the dashboard on node A receives node B's samples too, each tagged with its node and counting its own connections and traffic", async () => {
-    const c = (cluster = new MemoryCluster(memoryClusterOptions(resolveConfig({}))));
-    const settings = { cluster: { heartbeatInterval: 50, requestTimeout: '2s' }, dashboard: { dir, statsInterval: 100 } };
-    const a = await startTestNode({ ...settings, engine: c.node() });
-    opened.push(a);
-    const b = await startTestNode({ ...settings, engine: c.node() });
-    opened.push(b);
+    const pair = await startNodePair({ cluster: { heartbeatInterval: 50, requestTimeout: '2s' }, dashboard: { dir, statsInterval: 100 } });
+    opened.push(pair);
+    const { a, b } = pair;
     // Two app connections on B, one subscribed; none on A but the dashboard.
     const { client: bob } = await TestClient.connect(b.wsUrl, await b.token('bob'));
     const { client: carol } = await TestClient.connect(b.wsUrl, await b.token('carol'));

@@ -10,21 +10,17 @@ import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Tidings } from '@tidings/client';
 import { afterEach, describe, expect, test } from 'vitest';
-import { resolveConfig } from '../config/schema.js';
-import { MemoryCluster, memoryClusterOptions } from '../engine/memory/memory-cluster.js';
-import { startTestNode, TEST_NAMESPACES, type TestNode } from '../test-support/test-node.js';
+import { startNodePair, type NodePair } from '../test-support/node-pair.js';
+import type { TestNode } from '../test-support/test-node.js';
 import { mintSessionKey, ownerOf } from './http-forwarding.js';
 
 /** The bound within which an unreachable session's node is answered (cluster.requestTimeout here). */
 const BOUND = 1_500;
 
-let cluster: MemoryCluster | undefined;
-let nodes: TestNode[] = [];
+let pair: NodePair | undefined;
 afterEach(async () => {
-  await Promise.all(nodes.map((n) => n.close()));
-  nodes = [];
-  await cluster?.close();
-  cluster = undefined;
+  await pair?.close();
+  pair = undefined;
 });
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -39,12 +35,8 @@ async function until(check: () => boolean, what: string, timeout = 3_000): Promi
 
 /** Two nodes on one memory cluster, each listening on its own port. */
 async function twoNodes(http: Record<string, unknown> = {}): Promise<[TestNode, TestNode]> {
-  cluster = new MemoryCluster(memoryClusterOptions(resolveConfig({ namespaces: TEST_NAMESPACES })));
-  const options = { http, cluster: { requestTimeout: BOUND } };
-  const a = await startTestNode({ ...options, engine: cluster.node() });
-  const b = await startTestNode({ ...options, engine: cluster.node() });
-  nodes = [a, b];
-  return [a, b];
+  pair = await startNodePair({ http, cluster: { requestTimeout: BOUND } });
+  return [pair.a, pair.b];
 }
 
 const base = (node: TestNode) => `http://127.0.0.1:${node.port}/connection`;
@@ -346,7 +338,6 @@ describe('an SSE stream relayed by another node', () => {
     await subscribe(b, session, 'chat:gone', token, stream);
     const started = Date.now();
     await a.close();
-    nodes = [b];
     await Promise.race([stream.done, sleep(BOUND)]);
     expect(stream.state.ended).toBe(true);
     expect(Date.now() - started).toBeLessThan(BOUND);
@@ -417,7 +408,6 @@ describe('a session whose node is not there', () => {
     await post(b, 'poll', session, '{"id":1,"type":"connect"}', token);
     expect((await poll(b, session, 0, token)).frames).toMatchObject([{ id: 1 }]);
     await a.close();
-    nodes = [b];
     const started = Date.now();
     const res = await fetch(`${base(b)}/poll/${session}?ack=1`, { headers: { authorization: `Bearer ${token}` } });
     expect(Date.now() - started).toBeLessThan(BOUND);
