@@ -37,6 +37,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { packAll, PUBLISHED } from '../scripts/pack.mjs';
 import { versionProblems } from '../scripts/version.mjs';
 import { boundFetch, type BoundFetch } from './support/bound-client.js';
+import { stopChild } from './support/child-process.js';
 import { nginxMissing, selfSignedCert, startNginx, type NginxProcess } from './support/nginx.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -374,21 +375,8 @@ async function startDev(app: string, env: NodeJS.ProcessEnv): Promise<DevProcess
   let all = '';
   child.stdout!.on('data', (d: Buffer) => ((stdout += d), (all += d)));
   child.stderr!.on('data', (d: Buffer) => (all += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, sig);
-    } catch {
-      // the group is gone already
-    }
-  };
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      signal('SIGTERM');
-      const killer = setTimeout(() => signal('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(killer);
-    }
+  const stop = async (): Promise<void> => {
+    await stopChild(child, { graceMs: 10_000, group: true });
   };
   const line = (name: string) => new RegExp(`^${name}=(\\S+)$`, 'm').exec(stdout)?.[1];
   try {
@@ -444,14 +432,8 @@ async function startServe(bin: string, configFile: string, envFile: string, cwd:
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d));
   child.stderr!.on('data', (d: Buffer) => (out += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(killer);
-    }
+  const stop = async (): Promise<void> => {
+    await stopChild(child, { graceMs: 20_000 });
   };
   try {
     const port = await new Promise<number>((resolve, reject) => {

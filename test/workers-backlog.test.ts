@@ -7,58 +7,18 @@
 import { afterAll, expect, it } from 'vitest';
 import { mintToken } from '../packages/server/src/auth/token-mint.js';
 import { TestClient } from '../packages/server/src/test-support/test-client.js';
-import { startServerProcess, type ServerProcess } from './support/server-process.js';
+import { alive, killWorkers, logLines, startWorkers, waitForLog, workerPids, type WorkersServer } from './support/workers.js';
 
-type LogLine = Record<string, unknown> & { msg?: string; worker?: number | string };
-
-function logLines(server: ServerProcess): LogLine[] {
-  const lines: LogLine[] = [];
-  for (const line of server.output().split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      lines.push(JSON.parse(line) as LogLine);
-    } catch {
-      // A line still being written.
-    }
-  }
-  return lines;
-}
-
-async function waitForLog(server: ServerProcess, match: (line: LogLine) => boolean, timeoutMs = 15_000): Promise<LogLine> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const found = logLines(server).find(match);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no such log line within ${timeoutMs} ms; output:\n${server.output()}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-let server: (ServerProcess & { secret: string }) | undefined;
-const pids = new Set<number>();
+let server: WorkersServer | undefined;
 const clients: TestClient[] = [];
 afterAll(async () => {
   for (const c of clients) c.ws.terminate();
-  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
-  await server?.cleanup();
+  await killWorkers(server);
 });
 
 it('the primary kills and restarts a worker that stops reading its IPC channel past cluster.maxIpcBacklog; the other worker goes on', async () => {
-  server = await startServerProcess('workers: 2\ncluster:\n  maxIpcBacklog: 1MiB\nnamespaces:\n  room:\n    clientPublish: subscribers\n');
-  await waitForLog(server, (l) => l.msg === 'tidings workers ready');
-  const started = new Map<number, number>();
-  for (const l of logLines(server)) if (l.msg === 'worker started') started.set(Number(l.worker), l['pid'] as number);
-  for (const pid of started.values()) pids.add(pid);
-  const stuck = started.get(1)!;
+  server = await startWorkers(2, 'cluster:\n  maxIpcBacklog: 1MiB\nnamespaces:\n  room:\n    clientPublish: subscribers\n');
+  const stuck = workerPids(server).get(1)!;
   // Six connections, each a new TCP connection: the primary spreads them over both workers.
   for (let i = 0; i < 6; i++) clients.push((await TestClient.connect(server.wsUrl, await mintToken(server.secret, { sub: `u${i}` }))).client);
   await Promise.all(clients.map((c) => c.ok('subscribe', { channel: 'room:s' })));
@@ -78,7 +38,6 @@ it('the primary kills and restarts a worker that stops reading its IPC channel p
   expect(gaveUp['pid']).toBe(stuck);
   expect(gaveUp['backlogBytes']).toBeGreaterThan(1024 * 1024);
   const restarted = await waitForLog(server, (l) => l.msg === 'worker restarted' && l.worker === 1);
-  pids.add(restarted['pid'] as number);
   expect(restarted['pid']).not.toBe(stuck);
   expect(alive(stuck)).toBe(false);
   expect(logLines(server).some((l) => typeof l.msg === 'string' && l.msg.startsWith('worker 1 exited') && l['signal'] === 'SIGKILL')).toBe(true);

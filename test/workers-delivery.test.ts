@@ -15,15 +15,12 @@
  *
  * Runs the built CLI (dist/): `npm run build` first (`npx tsc -b packages/server` after server changes).
  */
-import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { dirname } from 'node:path';
-import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tidings, type PublicationContext, type Subscription } from '@tidings/client';
 import { mintToken } from '../packages/server/src/auth/token-mint.js';
 import type { ServerProcess } from './support/server-process.js';
-import { alive, cleanEnv, configFile, killWorkers, logLines, startWorkers, until, waitForLog, workerNodes, workerPids, type WorkersServer } from './support/workers.js';
+import { alive, killWorkers, logLines, restartWorkers, startWorkers, until, waitForLog, workerNodes, workerPids, type WorkersServer } from './support/workers.js';
 
 const CONFIG = `namespaces:
   feed:
@@ -243,45 +240,6 @@ async function settle(members: Member[], channel: string, expected: Map<string, 
       `received ${total.received}, lost ${total.lost}, duplicated ${total.duplicated}, out of order ${total.outOfOrder}`,
   );
   return counts;
-}
-
-/** Restarts a stopped `tidings serve` with the same arguments, config file and directory. */
-async function restart(old: WorkersServer): Promise<WorkersServer> {
-  const dir = dirname(configFile(old));
-  const child = spawn(process.execPath, old.child.spawnargs.slice(1), { cwd: dir, env: cleanEnv(ENV), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const server: WorkersServer = {
-    child,
-    port: 0,
-    secret: old.secret,
-    apiKey: old.apiKey,
-    wsUrl: '',
-    apiUrl: '',
-    output: () => out,
-    exited,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      const code = await exited;
-      clearTimeout(killer);
-      return code;
-    },
-    async cleanup() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-  const ready = await waitForLog(server, (l) => l.msg === 'tidings workers ready');
-  server.port = Number(ready['port']);
-  server.wsUrl = `ws://127.0.0.1:${server.port}/connection/websocket`;
-  server.apiUrl = `http://127.0.0.1:${server.port}/api/v1`;
-  return server;
 }
 
 describe('tidings serve --workers 2: delivery, presence, a killed worker, a restart', () => {
@@ -547,7 +505,7 @@ describe('tidings serve --workers 2: delivery, presence, a killed worker, a rest
     const pids = [...workerPids(server).values()];
     expect(await server.stop('SIGTERM')).toBe(0);
     for (const pid of pids) expect(alive(pid)).toBe(false);
-    restarted = await restart(server);
+    restarted = await restartWorkers(server, ENV);
     const again = await agentsOnBothWorkers(restarted);
     agents.push(...again.values());
     await signedIn(restarted, again);

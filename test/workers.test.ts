@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../packages/server/src/auth/token-mint.js';
 import { TestClient } from '../packages/server/src/test-support/test-client.js';
 import { chromiumMissing, launchChromium, within } from './support/chromium.js';
-import { alive, apiPublish, cleanEnv, configFile, connectClients, logLines, nodes, sample, scrape, startWorkers, until, waitForLog, workerPids, type WorkersServer } from './support/workers.js';
+import { cleanEnv } from './support/child-process.js';
+import { alive, apiPublish, connectClients, logLines, nodes, sample, scrape, startWorkers, until, waitForLog, workerPids, type WorkersServer } from './support/workers.js';
 
 /** The files a process holds open (Linux /proc). */
 async function openFiles(pid: number): Promise<string[]> {
@@ -134,7 +135,7 @@ describe('tidings serve with workers: 2', () => {
   }, 30_000);
 
   it('SIGHUP reloads the configuration on both workers', async () => {
-    const file = configFile(server);
+    const file = server.configFile;
     await writeFile(file, (await readFile(file, 'utf8')) + '  added: {}\n');
     const skip = logLines(server).length;
     server.child.kill('SIGHUP');

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { cleanEnv, stopChild } from './child-process.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 export const TIDINGS_BIN = join(ROOT, 'packages/server/bin/tidings.js');
@@ -40,11 +41,9 @@ const banner = (out: string, name: string) => new RegExp(`^${name}=(\\S+)$`, 'm'
 /** Starts `tidings dev --port 0` with `env` added (TIDINGS_* of the test's own environment are dropped). */
 export async function startDevServer(env: Record<string, string> = {}, timeoutMs = 30_000): Promise<DevServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tidings-dev-'));
-  const clean: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('TIDINGS_') && k !== 'PORT') clean[k] = v;
   const child = spawn(process.execPath, [TIDINGS_BIN, 'dev', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
     cwd: dataDir,
-    env: { ...clean, ...env },
+    env: cleanEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -54,15 +53,9 @@ export async function startDevServer(env: Record<string, string> = {}, timeoutMs
     all += d.toString();
   });
   child.stderr!.on('data', (d: Buffer) => (all += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(killer);
-    }
+    await stopChild(child, { graceMs: 10_000 });
     await rm(dataDir, { recursive: true, force: true });
   };
 
@@ -112,7 +105,7 @@ export async function startDevServer(env: Record<string, string> = {}, timeoutMs
     output: () => all,
     async mintToken(user, info) {
       const args = [TIDINGS_BIN, 'token', user, '--data-dir', dataDir, ...(info ? ['--info', JSON.stringify(info)] : [])];
-      const { stdout: out } = await run(process.execPath, args, { cwd: dataDir, env: clean, timeout: 15_000 });
+      const { stdout: out } = await run(process.execPath, args, { cwd: dataDir, env: cleanEnv(), timeout: 15_000 });
       return out.trim();
     },
     async api(method, path, body) {

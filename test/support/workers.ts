@@ -2,12 +2,12 @@
  * Helpers for tests of `tidings serve` with `workers: N` as a real child process (a primary
  * and N worker processes sharing one port): its JSON log lines, the workers' pids, the node
  * list, metrics, clients and API calls. Runs the built CLI (dist/): `npm run build` first.
- * Used by test/workers.test.ts and test/workers-delivery.test.ts.
+ * Used by test/workers.test.ts, test/workers-delivery.test.ts and test/workers-backlog.test.ts.
  */
 import { expect } from 'vitest';
 import { mintToken } from '../../packages/server/src/auth/token-mint.js';
 import { TestClient } from '../../packages/server/src/test-support/test-client.js';
-import { startServerProcess, type ServerProcess } from './server-process.js';
+import { restartServerProcess, startServerProcess, type ServerProcess } from './server-process.js';
 
 export type LogLine = Record<string, unknown> & { msg?: string; worker?: number | string };
 export type WorkersServer = ServerProcess & { secret: string };
@@ -39,7 +39,15 @@ export async function waitForLog(server: ServerProcess, match: (line: LogLine) =
 
 /** Starts `tidings serve` with `workers: n` (and `env` added to its environment) and waits until every worker listens. */
 export async function startWorkers(n: number, yaml = '', env: Record<string, string> = {}): Promise<WorkersServer> {
-  const server = await startServerProcess(`workers: ${n}\n${yaml}`, env);
+  return workersReady(await startServerProcess(`workers: ${n}\n${yaml}`, env));
+}
+
+/** Starts a stopped one again from its config file (as startWorkers did) and waits until every worker listens. */
+export async function restartWorkers(old: WorkersServer, env: Record<string, string> = {}): Promise<WorkersServer> {
+  return workersReady(await restartServerProcess(old, env));
+}
+
+async function workersReady(server: WorkersServer): Promise<WorkersServer> {
   await waitForLog(server, (l) => l.msg === 'tidings workers ready');
   return server;
 }
@@ -99,13 +107,6 @@ export async function apiPublish(server: WorkersServer, channel: string, data: u
   expect(res.status).toBe(200);
 }
 
-/** This process's environment without TIDINGS_* and PORT (they would configure the server under test), plus `extra`. */
-export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('TIDINGS_') && k !== 'PORT') env[k] = v;
-  return { ...env, ...extra };
-}
-
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -123,12 +124,6 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`timed out waiting for ${what}`);
-}
-
-/** The YAML file startServerProcess wrote (its `--config` argument). */
-export function configFile(server: ServerProcess): string {
-  const args = server.child.spawnargs;
-  return args[args.indexOf('--config') + 1]!;
 }
 
 /** Kills every worker still alive (SIGKILL, by pid) and cleans the server up: for afterAll, whatever failed. */
