@@ -1,0 +1,177 @@
+/**
+ * The PostgreSQL database behind the durable stores (`store: { type: postgres, url }`): a `pg`
+ * Pool, shared by the three stores of a node.
+ *
+ * - **Lazy**: constructing it connects to nothing, so `createTidings` stays synchronous. The
+ *   schema migrations (migrations.ts) start at once in the background; every operation waits for
+ *   them. A failed attempt (PostgreSQL unreachable) is retried by the next operation, and each
+ *   wait for a connection is bounded by `connectTimeoutMs`: a write fails with an error, it
+ *   does not hang.
+ * - **A write resolves after COMMIT**: each write is one transaction on one connection, with
+ *   `synchronous_commit` at least `local` (a session where the server default is `off` is set
+ *   to `on`), so a resolved write is in the fsynced WAL and survives a crash of PostgreSQL or of
+ *   its machine. A COMMIT that fails or whose answer is lost rejects: the outcome is unknown,
+ *   and a retry with the same idempotency key (notifications) stores at most once.
+ * - No group commit of our own: concurrent writes run on the pool's connections in parallel and
+ *   PostgreSQL flushes concurrent commits together.
+ * - `status()` says whether the last contact with PostgreSQL worked, with the reason if not.
+ */
+import pg from 'pg';
+import type { PoolClient, QueryResultRow } from 'pg';
+import { migrate } from './migrations.js';
+
+export interface PostgresDatabaseOptions {
+  /** `postgres://user:password@host:port/database?...` (libpq-style parameters, e.g. `sslmode`, `options=-c search_path=...`). */
+  url: string;
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+  /** Longest wait for a connection, in ms (default 5000). */
+  connectTimeoutMs?: number;
+  /** Called after each committed write (metrics): writes in the transaction (always 1) and ms taken. */
+  onCommit?: (stats: { writes: number; ms: number }) => void;
+}
+
+export interface StoreStatus {
+  ready: boolean;
+  /** Why not, when not ready. */
+  reason?: string;
+}
+
+export class PostgresDatabase {
+  private readonly pool: pg.Pool;
+  private schema: Promise<void> | undefined;
+  private closed = false;
+  private lastError: Error | undefined;
+  private contacted = false;
+
+  constructor(private readonly options: PostgresDatabaseOptions) {
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+      idleTimeoutMillis: 30_000,
+      application_name: 'tidings',
+      // A write is durable when it resolves, whatever the server's default says.
+      onConnect: async (client) => {
+        await client.query(`SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit') = 'off'`);
+      },
+    });
+    // An idle connection that breaks (PostgreSQL restarted) is dropped by the pool; without a listener it would crash the process.
+    this.pool.on('error', (err) => this.failed(err));
+    this.ensureSchema().catch(() => {
+      // Recorded in status(); the next operation tries again.
+    });
+  }
+
+  /** Runs the migrations once (retried after a failure); every operation awaits it. */
+  ensureSchema(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the store is closed'));
+    this.schema ??= this.withClient(async (client) => {
+      await migrate(client);
+    }).catch((err: unknown) => {
+      this.schema = undefined;
+      throw err;
+    });
+    return this.schema;
+  }
+
+  /** One read, outside any transaction. */
+  async query<R extends QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    await this.ensureSchema();
+    try {
+      const result = await this.pool.query<R>(sql, params);
+      this.succeeded();
+      return result.rows;
+    } catch (err) {
+      this.noteError(err);
+      throw err;
+    }
+  }
+
+  /** Runs `work` in one transaction; resolves with its result once COMMIT has returned. */
+  async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    await this.ensureSchema();
+    return this.withClient(async (client) => {
+      const started = performance.now();
+      await client.query('BEGIN');
+      let result: T;
+      try {
+        result = await work(client);
+      } catch (err) {
+        // A failed statement (constraint, bad input) leaves the connection usable after ROLLBACK.
+        await client.query('ROLLBACK');
+        throw err;
+      }
+      await client.query('COMMIT');
+      try {
+        this.options.onCommit?.({ writes: 1, ms: performance.now() - started });
+      } catch {
+        // Metrics must not fail a commit that happened.
+      }
+      return result;
+    });
+  }
+
+  /** A pooled connection for `work`; one that failed below SQL (connection lost) is discarded, not reused. */
+  private async withClient<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      this.noteError(err);
+      throw err;
+    }
+    let broken: Error | undefined;
+    // Checked-out connections have no pool listener: a connection lost between statements must not crash the process.
+    const onError = (err: Error) => {
+      broken = err;
+      this.failed(err);
+    };
+    client.on('error', onError);
+    try {
+      const result = await work(client);
+      this.succeeded();
+      return result;
+    } catch (err) {
+      this.noteError(err);
+      if (!isSqlError(err)) broken ??= err as Error;
+      throw err;
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  }
+
+  status(): StoreStatus {
+    if (this.closed) return { ready: false, reason: 'store closed' };
+    if (this.lastError) return { ready: false, reason: `PostgreSQL: ${this.lastError.message}` };
+    if (!this.contacted) return { ready: false, reason: 'PostgreSQL: not connected yet' };
+    return { ready: true };
+  }
+
+  /** Waits for operations in flight, then closes every connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  private succeeded(): void {
+    this.contacted = true;
+    this.lastError = undefined;
+  }
+
+  private failed(err: Error): void {
+    this.lastError = err;
+  }
+
+  /** SQL errors (a constraint, a bad cursor) say nothing about the connection. */
+  private noteError(err: unknown): void {
+    if (!isSqlError(err)) this.failed(err as Error);
+  }
+}
+
+/** An error PostgreSQL answered with (it has a SQLSTATE), as opposed to a lost or refused connection. */
+function isSqlError(err: unknown): boolean {
+  return err instanceof pg.DatabaseError && !/^(08|57P|53)/.test(err.code ?? '');
+}

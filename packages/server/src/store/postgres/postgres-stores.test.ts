@@ -1,0 +1,172 @@
+/**
+ * The store contract on a real PostgreSQL (test-support/postgres-server.ts; each open gets a
+ * fresh schema), plus what only the shared database has: exactly-once creation from two nodes,
+ * durability across a crash of PostgreSQL, migrations run by nodes starting at once.
+ *
+ * The server runs with `synchronous_commit=off` and the longest `wal_writer_delay`: a deployment
+ * whose default would lose acknowledged commits in a crash. The store must be durable anyway.
+ */
+import { createServer, type AddressInfo } from 'node:net';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { pgMissing, startPostgres, type PostgresServer } from '../../test-support/postgres-server.js';
+import { DEFAULT_RETENTION, storeContract, type StoreRetention, type StoreSet } from '../stores.contract.js';
+import { PostgresDatabase } from './database.js';
+import { MIGRATIONS } from './migrations.js';
+import { openPostgresStores } from './postgres-stores.js';
+
+const T0 = 1_767_225_600_000;
+const skip = pgMissing();
+let server: PostgresServer;
+let schemas = 0;
+
+/** A fresh schema on the test server; resolves with a URL whose connections use it. */
+async function freshSchema(): Promise<string> {
+  const schema = `t${process.pid}_${schemas++}`;
+  const client = new pg.Client({ connectionString: server.url });
+  await client.connect();
+  try {
+    await client.query(`CREATE SCHEMA ${schema}`);
+  } finally {
+    await client.end();
+  }
+  return `${server.url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+}
+
+function openAt(url: string, r: StoreRetention): StoreSet & { database: PostgresDatabase } {
+  const s = openPostgresStores({
+    url,
+    poolSize: 4,
+    notifications: { maxPerUser: r.maxPerUser, maxAgeMs: r.notificationMaxAgeMs, idempotencyWindowMs: r.idempotencyWindowMs },
+    activity: { maxPerScope: r.maxPerScope, maxAgeMs: r.activityMaxAgeMs },
+    audit: { retentionMs: r.auditRetentionMs, maxRows: r.auditMaxRows },
+  });
+  return {
+    database: s.database,
+    notifications: s.notifications,
+    activity: s.activity,
+    audit: s.audit,
+    async reopen() {
+      await s.database.close();
+      return openAt(url, r);
+    },
+    close: () => s.database.close(),
+  };
+}
+
+async function sql<R extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(text, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+describe.skipIf(skip)('PostgreSQL stores', () => {
+  beforeAll(async () => {
+    server = await startPostgres({ settings: { synchronous_commit: 'off', wal_writer_delay: '10000ms' } });
+  }, 60_000);
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  storeContract('PostgreSQL', async (r) => openAt(await freshSchema(), r));
+
+  test('two nodes create the same notification with one idempotency key at once: one row each, the same answer to both', async () => {
+    const url = await freshSchema();
+    const a = openAt(url, DEFAULT_RETENTION);
+    const b = openAt(url, DEFAULT_RETENTION);
+    try {
+      const note = (key: string) => ({ users: ['alice', 'bob'], type: 'info' as const, title: key, priority: 'normal' as const, idempotencyKey: key });
+      const keys = Array.from({ length: 20 }, (_, i) => `retry-${i}`);
+      const results = await Promise.all(keys.map((key) => Promise.all([a.notifications.create(note(key), T0), b.notifications.create(note(key), T0 + 1)])));
+      for (const [fromA, fromB] of results) {
+        expect([fromA.deduplicated, fromB.deduplicated].sort()).toEqual([false, true]);
+        expect(fromB.notifications).toEqual(fromA.notifications);
+      }
+      expect(await a.notifications.counts('alice', T0)).toEqual({ unread: 20, total: 20 });
+      expect(await b.notifications.counts('bob', T0)).toEqual({ unread: 20, total: 20 });
+      const rows = await sql<{ title: string; n: number }>(url, 'SELECT title, count(*)::int AS n FROM tidings_notifications GROUP BY title');
+      expect(rows).toHaveLength(20);
+      expect(rows.every((r) => r.n === 2)).toBe(true);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('a write acknowledged before PostgreSQL is killed (kill -9) is there after its restart, and the same stores carry on', async () => {
+    const url = await freshSchema();
+    const stores = openAt(url, DEFAULT_RETENTION);
+    const { database } = stores;
+    try {
+      const created = [];
+      for (let i = 0; i < 10; i++) created.push((await stores.notifications.create({ users: ['u'], type: 'info', title: `n${i}`, priority: 'normal' }, T0 + i)).notifications[0]!);
+      const act = await stores.activity.append({ scope: 's', type: 't', action: 'acked' }, T0);
+      await stores.audit.append([{ time: T0, type: 'connect', client: 'acked' }]);
+      await server.kill();
+      await expect(stores.notifications.counts('u', T0)).rejects.toThrow();
+      expect(database.status()).toMatchObject({ ready: false, reason: expect.stringMatching(/^PostgreSQL: /) });
+      await server.restart();
+      const fresh = openAt(url, DEFAULT_RETENTION);
+      try {
+        expect((await fresh.notifications.list('u', { limit: 20 }, T0 + 100)).notifications).toEqual([...created].reverse());
+        expect((await fresh.activity.list('s', { limit: 5 })).activities).toEqual([act]);
+        expect((await fresh.audit.query({ limit: 5 })).events).toMatchObject([{ client: 'acked' }]);
+      } finally {
+        await fresh.close();
+      }
+      // The stores that saw the crash drop their broken connections and work again.
+      let counted;
+      for (let attempt = 0; attempt < 5 && counted === undefined; attempt++) counted = await stores.notifications.counts('u', T0).catch(() => undefined);
+      expect(counted).toEqual({ unread: 10, total: 10 });
+      expect(database.status()).toEqual({ ready: true });
+    } finally {
+      await stores.close();
+    }
+  }, 60_000);
+
+  test('migrations run by several nodes starting at once are applied once', async () => {
+    const url = await freshSchema();
+    const nodes = Array.from({ length: 4 }, () => new PostgresDatabase({ url, poolSize: 2 }));
+    try {
+      await Promise.all(nodes.map((db) => db.ensureSchema()));
+      const applied = await sql<{ version: number }>(url, 'SELECT version FROM tidings_schema_migrations ORDER BY version');
+      expect(applied.map((r) => r.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+      expect(nodes.map((db) => db.status())).toEqual(nodes.map(() => ({ ready: true })));
+    } finally {
+      await Promise.all(nodes.map((db) => db.close()));
+    }
+  });
+
+  test('a schema from a newer Tidings is refused, and said so', async () => {
+    const url = await freshSchema();
+    const first = new PostgresDatabase({ url });
+    await first.ensureSchema();
+    await first.close();
+    await sql(url, 'INSERT INTO tidings_schema_migrations (version, name) VALUES ($1, $2)', [MIGRATIONS.length + 1, 'from the future']);
+    const db = new PostgresDatabase({ url });
+    try {
+      await expect(db.ensureSchema()).rejects.toThrow(/schema version \d+ is newer than this Tidings knows/);
+      expect(db.status()).toMatchObject({ ready: false, reason: expect.stringMatching(/newer than this Tidings knows/) });
+    } finally {
+      await db.close();
+    }
+  });
+
+  test('PostgreSQL not answering: an operation fails within the connect timeout, and status says why', async () => {
+    // Accepts TCP connections and never answers: the pool's wait for a connection must end.
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const db = new PostgresDatabase({ url: `postgres://postgres@127.0.0.1:${(silent.address() as AddressInfo).port}/postgres`, connectTimeoutMs: 300 });
+    try {
+      await expect(db.query('SELECT 1')).rejects.toThrow(/timeout/i);
+      expect(db.status()).toMatchObject({ ready: false, reason: expect.stringMatching(/^PostgreSQL: .*timeout/i) });
+    } finally {
+      await db.close();
+      silent.close();
+    }
+  });
+});

@@ -1,0 +1,32 @@
+/**
+ * Opens the PostgreSQL database and the three stores on it: what store/open-stores.ts opens for
+ * `store: { type: postgres, url }`. Synchronous: nothing connects until the first operation
+ * (the migrations start in the background at once).
+ */
+import { PostgresDatabase, type PostgresDatabaseOptions } from './database.js';
+import { PgActivityStore, type PgActivityStoreOptions } from './pg-activity-store.js';
+import { PgAuditStore, type PgAuditStoreOptions } from './pg-audit-store.js';
+import { PgNotificationStore, type PgNotificationStoreOptions } from './pg-notification-store.js';
+
+export interface PostgresStoresOptions extends PostgresDatabaseOptions {
+  notifications: PgNotificationStoreOptions;
+  activity: PgActivityStoreOptions;
+  audit: PgAuditStoreOptions;
+}
+
+export interface PostgresStores {
+  database: PostgresDatabase;
+  notifications: PgNotificationStore;
+  activity: PgActivityStore;
+  audit: PgAuditStore;
+}
+
+export function openPostgresStores(options: PostgresStoresOptions): PostgresStores {
+  const database = new PostgresDatabase(options);
+  return {
+    database,
+    notifications: new PgNotificationStore(database, options.notifications),
+    activity: new PgActivityStore(database, options.activity),
+    audit: new PgAuditStore(database, options.audit),
+  };
+}
