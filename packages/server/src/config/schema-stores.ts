@@ -1,16 +1,28 @@
 /**
  * The sections of the configuration schema for the durable stores and the user-level
- * features kept in them: the SQLite database, notifications, activity feeds, audit, job progress.
+ * features kept in them: the database (SQLite or PostgreSQL), notifications, activity feeds, audit, job progress.
  */
 import { z } from 'zod';
 import { duration, size } from './schema-values.js';
 
 export const storeSchema = z
   .strictObject({
-    /** File of the database; empty: `<dataDir>/tidings.db`. `:memory:` keeps nothing across restarts (tests). */
+    /** `sqlite`: the embedded database (one node); `postgres`: a PostgreSQL database every node shares. */
+    type: z.enum(['sqlite', 'postgres']).default('sqlite'),
+    /** SQLite: file of the database; empty: `<dataDir>/tidings.db`. `:memory:` keeps nothing across restarts (tests). */
     path: z.string().default(''),
+    /** PostgreSQL: `postgres://user:password@host:5432/database` (libpq parameters such as `sslmode` allowed). */
+    url: z
+      .string()
+      .default('')
+      .refine((u) => u === '' || /^postgres(ql)?:\/\//.test(u), { message: 'expected a postgres:// or postgresql:// URL' }),
+    /** PostgreSQL: connections each node keeps open at most. */
+    poolSize: z.number().int().min(1).max(1000).default(10),
+    /** PostgreSQL: longest wait for a connection; a write waiting longer fails (5xx), it does not hang. */
+    connectTimeout: duration('5s'),
   })
-  .prefault({});
+  .prefault({})
+  .refine((s) => s.type !== 'postgres' || s.url !== '', { message: 'store.type postgres needs store.url', path: ['url'] });
 
 export const notificationsSchema = z
   .strictObject({

@@ -160,7 +160,7 @@ export const configSchema = z
       })
       .prefault({})
       .refine((p) => !p.recover || p.history !== undefined, { message: 'personal.recover needs personal.history', path: ['recover'] }),
-    /** The embedded SQLite database of the durable stores (notifications, activity, audit). */
+    /** The database of the durable stores (notifications, activity, audit): embedded SQLite, or PostgreSQL shared by every node. */
     store: storeSchema,
     notifications: notificationsSchema,
     activity: activitySchema,

@@ -1,15 +1,23 @@
 /**
- * The durable stores of a node: the ones given in `createTidings` options, with SQLite (at
- * `store.path`, or `<dataDir>/tidings.db`) for those not given. The database is opened only
- * when at least one store is missing.
+ * The durable stores of a node: the ones given in `createTidings` options, and for those not
+ * given the configured database: SQLite (`store.type: sqlite`, at `store.path`, or
+ * `<dataDir>/tidings.db`) or PostgreSQL (`store.type: postgres`, at `store.url`). The database
+ * is opened only when at least one store is missing.
+ *
+ * Opening is synchronous either way: PostgreSQL connects on first use (store/postgres/database.ts),
+ * with a bounded wait, and `status()` tells whether it answers.
  */
 import { join } from 'node:path';
 import type { TidingsConfig } from '../config/schema.js';
 import type { ActivityStore } from './activity-store.js';
 import type { AuditStore } from './audit-store.js';
 import type { NotificationStore } from './notification-store.js';
+import type { StoreStatus } from './postgres/database.js';
+import { openPostgresStores } from './postgres/postgres-stores.js';
 import type { SqliteDatabase } from './sqlite/database.js';
 import { openSqliteStores } from './sqlite/sqlite-stores.js';
+
+export type { StoreStatus } from './postgres/database.js';
 
 export interface DurableStores {
   notifications: NotificationStore;
@@ -17,6 +25,10 @@ export interface DurableStores {
   audit: AuditStore;
   /** The embedded database, when it was opened here (the node closes it). */
   database: SqliteDatabase | undefined;
+  /** Whether the database opened here can be used now, and why not (for `/ready`); always ready for SQLite and given stores. */
+  status(): StoreStatus;
+  /** Closes the database opened here, if any: SQLite commits what is queued, PostgreSQL's pool waits for writes in flight. */
+  close(): Promise<void>;
 }
 
 export interface GivenStores {
@@ -25,21 +37,35 @@ export interface GivenStores {
   auditStore?: AuditStore | undefined;
 }
 
-/** `onCommit` sees each group commit of the database (for the store metrics). */
+/** `onCommit` sees each commit of the database (for the store metrics). */
 export function openStores(config: TidingsConfig, given: GivenStores, onCommit: (writes: number, seconds: number) => void): DurableStores {
   const { notificationStore: notifications, activityStore: activity, auditStore: audit } = given;
-  if (notifications && activity && audit) return { notifications, activity, audit, database: undefined };
-  const sqlite = openSqliteStores({
-    path: config.store.path || join(config.dataDir, 'tidings.db'),
-    onCommit: ({ writes, ms }) => onCommit(writes, ms / 1000),
+  const ready = (): StoreStatus => ({ ready: true });
+  if (notifications && activity && audit) return { notifications, activity, audit, database: undefined, status: ready, close: async () => {} };
+  const retention = {
     notifications: { maxPerUser: config.notifications.maxPerUser, maxAgeMs: config.notifications.maxAge, idempotencyWindowMs: config.notifications.idempotencyWindow },
     activity: { maxPerScope: config.activity.maxPerScope, maxAgeMs: config.activity.maxAge },
     audit: { retentionMs: config.audit.retention, maxRows: config.audit.maxRows },
-  });
+  };
+  const commit = ({ writes, ms }: { writes: number; ms: number }) => onCommit(writes, ms / 1000);
+  if (config.store.type === 'postgres') {
+    const pg = openPostgresStores({ url: config.store.url, poolSize: config.store.poolSize, connectTimeoutMs: config.store.connectTimeout, onCommit: commit, ...retention });
+    return {
+      notifications: notifications ?? pg.notifications,
+      activity: activity ?? pg.activity,
+      audit: audit ?? pg.audit,
+      database: undefined,
+      status: () => pg.database.status(),
+      close: () => pg.database.close(),
+    };
+  }
+  const sqlite = openSqliteStores({ path: config.store.path || join(config.dataDir, 'tidings.db'), onCommit: commit, ...retention });
   return {
     notifications: notifications ?? sqlite.notifications,
     activity: activity ?? sqlite.activity,
     audit: audit ?? sqlite.audit,
     database: sqlite.database,
+    status: ready,
+    close: async () => sqlite.database.close(),
   };
 }

@@ -50,6 +50,8 @@ export class PostgresDatabase {
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
       idleTimeoutMillis: 30_000,
+      // Idle connections do not keep the process alive.
+      allowExitOnIdle: true,
       application_name: 'tidings',
       // A write is durable when it resolves, whatever the server's default says.
       onConnect: async (client) => {

@@ -11,6 +11,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { pgMissing, startPostgres, type PostgresServer } from '../../test-support/postgres-server.js';
 import { DEFAULT_RETENTION, storeContract, type StoreRetention, type StoreSet } from '../stores.contract.js';
+import { resolveConfig } from '../../config/schema.js';
+import { createTidings } from '../../node.js';
+import { openStores } from '../open-stores.js';
 import { PostgresDatabase } from './database.js';
 import { MIGRATIONS } from './migrations.js';
 import { openPostgresStores } from './postgres-stores.js';
@@ -167,6 +170,46 @@ describe.skipIf(skip)('PostgreSQL stores', () => {
     } finally {
       await db.close();
       silent.close();
+    }
+  });
+
+  test('store.type postgres: openStores opens the PostgreSQL stores, commits counted, status ready once it answered', async () => {
+    const url = await freshSchema();
+    const commits: number[] = [];
+    const stores = openStores(resolveConfig({ store: { type: 'postgres', url, poolSize: 2 } }), {}, (writes) => commits.push(writes));
+    try {
+      expect(stores.database).toBeUndefined();
+      await stores.notifications.create({ users: ['w'], type: 'info', title: 'wired', priority: 'normal' }, T0);
+      expect(commits).toEqual([1]);
+      expect(stores.status()).toEqual({ ready: true });
+      expect(await sql(url, 'SELECT user_id, title FROM tidings_notifications')).toEqual([{ user_id: 'w', title: 'wired' }]);
+    } finally {
+      await stores.close();
+    }
+    expect(stores.status()).toMatchObject({ ready: false });
+  });
+
+  test('store.type postgres needs store.url, a postgres:// one', () => {
+    expect(() => resolveConfig({ store: { type: 'postgres' } })).toThrow(/store\.url: store\.type postgres needs store\.url/);
+    expect(() => resolveConfig({ store: { type: 'postgres', url: 'mysql://db/x' } })).toThrow(/store\.url: expected a postgres:\/\/ or postgresql:\/\/ URL/);
+    expect(resolveConfig({}).store).toEqual({ type: 'sqlite', path: '', url: '', poolSize: 10, connectTimeout: 5000 });
+  });
+
+  test('two nodes on one PostgreSQL: a notification accepted by A is listed by B after A is closed, and a retry on B with its key is deduplicated', async () => {
+    const url = await freshSchema();
+    const config = { logLevel: 'silent' as const, auth: { allowAnonymous: true }, store: { type: 'postgres' as const, url } };
+    const a = createTidings(config);
+    const b = createTidings(config);
+    try {
+      const sent = await a.notifications.notify({ user: 'carol', type: 'info', title: 'from A', idempotencyKey: 'once' });
+      await a.close();
+      const page = await b.notifications.list('carol');
+      expect(page.notifications.map((n) => [n.id, n.title])).toEqual([[sent.notifications[0]!.id, 'from A']]);
+      const retry = await b.notifications.notify({ user: 'carol', type: 'info', title: 'from A', idempotencyKey: 'once' });
+      expect(retry).toEqual({ notifications: sent.notifications, deduplicated: true });
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 });
