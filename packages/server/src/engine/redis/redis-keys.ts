@@ -9,6 +9,9 @@
  * The name inside the braces is escaped (`%`, `{`, `}` as `%25`, `%7B`, `%7D`), so a name can
  * never close the tag early and whatever follows the tag (an idempotency key, a suffix) can never
  * make two keys collide. The prefix (default `tidings`) separates deployments sharing one Redis.
+ *
+ * The broker's Lua scripts (`redis-scripts.ts`) build the same names for keys of other channels,
+ * namespaces and owners (budget eviction, stream eviction); a test checks they agree.
  */
 
 /** The default key prefix. */
@@ -42,14 +45,19 @@ export class RedisKeys {
     return `${this.tagged('c', channel)}:m`;
   }
 
-  /** STREAM of a channel's history; entry ids are `<offset>-1`. */
+  /** STREAM of a channel's history; entry ids are `<offset>-0`. */
   channelHistory(channel: string): string {
     return `${this.tagged('c', channel)}:h`;
   }
 
-  /** STRING holding the remembered outcome of a publish with idempotency `key` on `channel`. */
-  channelIdempotency(channel: string, key: string): string {
-    return `${this.tagged('c', channel)}:i:${key}`;
+  /** HASH of a channel's remembered publish outcomes, by idempotency key. */
+  channelIdempotency(channel: string): string {
+    return `${this.tagged('c', channel)}:i`;
+  }
+
+  /** ZSET of a channel's idempotency keys by the time their window ends (ms), bounding and expiring `channelIdempotency`. */
+  channelIdempotencyIndex(channel: string): string {
+    return `${this.tagged('c', channel)}:ik`;
   }
 
   /** The pub/sub channel carrying a channel's publications and control events (same tag: SPUBLISH-ready). */
@@ -64,12 +72,17 @@ export class RedisKeys {
     return `${this.tagged('u', owner)}:hb`;
   }
 
+  /** ZSET of one owner's stored publications (member `<offset>:<bytes>:<expiresAt>:<epoch>:<channel>`, score = insertion sequence). */
+  ownerIndex(owner: string): string {
+    return `${this.tagged('u', owner)}:hi`;
+  }
+
   /** STRING counting the bytes of one history namespace's stored publications. */
   namespaceBytes(namespace: string): string {
     return `${this.tagged('ns', namespace)}:hb`;
   }
 
-  /** ZSET of one namespace's stored publications (member `<offset>|<channel>`, score = insertion sequence), oldest first. */
+  /** ZSET of one namespace's stored publications (same members as `ownerIndex`), oldest first. */
   namespaceIndex(namespace: string): string {
     return `${this.tagged('ns', namespace)}:hi`;
   }
@@ -82,6 +95,11 @@ export class RedisKeys {
   /** ZSET of every stored publication under this prefix that counts toward the deployment-wide budget. */
   allIndex(): string {
     return `${this.prefix}:{all}:hi`;
+  }
+
+  /** ZSET of the streams (member: channel, score: sequence of last use), for `maxStreams`. */
+  streams(): string {
+    return `${this.prefix}:{all}:streams`;
   }
 
   /** STRING: a sequence giving each stored publication a global insertion order (for budget eviction). */

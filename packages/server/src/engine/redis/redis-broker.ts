@@ -1,0 +1,310 @@
+/**
+ * The Broker on Redis: history in one STREAM per channel, positions in a meta HASH, delivery by
+ * pub/sub, all of a publish in one Lua script (`redis-scripts.ts`).
+ *
+ * - **publish**: one script checks the idempotency key, creates the epoch once per stream,
+ *   increments the offset, appends the data's JSON (`XADD … MAXLEN ~ size`, ids `<offset>-0`),
+ *   sets the TTLs, accounts the byte budgets and PUBLISHes (SPUBLISH when `sharded`) the encoded
+ *   publication with its offset and epoch, then remembers the outcome for the idempotency
+ *   window. Redis runs a script alone, so delivery order is offset order and no subscriber sees an
+ *   offset history does not hold. A live-only publish without an idempotency key is one PUBLISH.
+ * - **delivery**: one Redis subscription per channel this node has local subscribers on, on its
+ *   own subscriber connection (never a pattern); a batch of channels is one SUBSCRIBE.
+ *   Control events go out on the same Redis channel, so they are ordered with the publications.
+ * - **history/position**: one read script (creates the stream when absent); a page skips what
+ *   left history (size window, ttl, budget eviction), so a gap shows as a higher first offset.
+ * - **lifetime**: a stream's meta expires `metaTtlMs` after its last publish; a node refreshes the
+ *   meta of the channels it subscribes to, so their epoch cannot change under them.
+ *
+ * Wire format of a pub/sub message: `p[<offset> <epoch>]\n<info JSON or empty>\n<data JSON>` for
+ * a publication, `c<event JSON>` for a control event. The data JSON is handed on as
+ * `ENCODED_DATA`, never encoded again (a live publication whose caller gave no JSON starts with
+ * `d` instead: handed on as data only, like the memory broker does).
+ *
+ * Limits on Redis: idempotency keys are bounded per channel (`idempotencyMaxKeys`, least soon to
+ * expire forgotten first); the node-wide budget `maxBytes` counts every node's stored publications
+ * together; budgets and `maxStreams` need a single Redis (see `redis-scripts.ts`). When Redis
+ * restarts or fails over, node-redis resubscribes by itself; publications sent meanwhile are lost
+ * to live delivery (at most once) and recovered from history by the node.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ClientInfo, Publication, StreamPosition } from '@tidings/protocol';
+import {
+  ENCODED_DATA,
+  HistoryBudgetError,
+  publicationBytes,
+  type Broker,
+  type BrokerHandler,
+  type ControlEvent,
+  type EncodedPublication,
+  type HistoryPage,
+  type HistoryQuery,
+  type PublishOptions,
+  type PublishOutcome,
+} from '../broker.js';
+import { closeRedis, openSubscriber, type RedisClient } from './redis-connection.js';
+import type { RedisKeys } from './redis-keys.js';
+import { PUBLISH_SCRIPT, READ_SCRIPT, REMOVE_SCRIPT } from './redis-scripts.js';
+
+export interface RedisBrokerOptions {
+  /** SSUBSCRIBE/SPUBLISH instead of SUBSCRIBE/PUBLISH. */
+  sharded?: boolean;
+  /** A stream without publications for this long is forgotten (new epoch next time). */
+  metaTtlMs: number;
+  /** Byte budget of every stored publication of the deployment; oldest evicted beyond it. 0: none. */
+  maxBytes?: number;
+  /** Streams kept at most; beyond it the least recently used ones no node subscribes to are forgotten. 0: no limit. */
+  maxStreams?: number;
+  /** Idempotency keys held per channel at most. Default 100,000. */
+  idempotencyMaxKeys?: number;
+  /** Called with a pub/sub message this broker cannot decode (it is dropped). */
+  onBadMessage?: (channel: string, error: Error) => void;
+}
+
+const DEFAULT_IDEMPOTENCY_MAX_KEYS = 100_000;
+/** setInterval's longest delay. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+function newEpoch(): string {
+  return randomBytes(6).toString('base64url');
+}
+
+export class RedisBroker implements Broker {
+  private readonly sharded: boolean;
+  private handler: BrokerHandler | undefined;
+  /** Pub/sub name → channel, for every channel this node subscribes to. */
+  private readonly subscribed = new Map<string, string>();
+  private readonly listener = (message: string, pubsubName: string) => this.receive(message, pubsubName);
+  private readonly refreshTimer: NodeJS.Timeout;
+  private closed = false;
+
+  /**
+   * `client` runs commands and scripts (it may be shared with other parts and is not closed
+   * here); `subscriber` is this broker's own pub/sub connection, closed with it. See `create`.
+   */
+  constructor(
+    private readonly client: RedisClient,
+    private readonly subscriber: RedisClient,
+    private readonly keys: RedisKeys,
+    private readonly options: RedisBrokerOptions,
+  ) {
+    this.sharded = options.sharded ?? false;
+    const every = Math.min(Math.max(50, Math.floor(options.metaTtlMs / 3)), MAX_TIMER_MS);
+    this.refreshTimer = setInterval(() => this.refreshSubscribed(), every);
+    this.refreshTimer.unref();
+  }
+
+  /** A broker over a connected command client, with a subscriber connection of its own. */
+  static async create(client: RedisClient, keys: RedisKeys, options: RedisBrokerOptions, onError?: (error: Error) => void): Promise<RedisBroker> {
+    return new RedisBroker(client, await openSubscriber(client, onError), keys, options);
+  }
+
+  setHandler(handler: BrokerHandler): void {
+    this.handler = handler;
+  }
+
+  async publish(channel: string, data: unknown, options: PublishOptions): Promise<PublishOutcome> {
+    const info = options.info;
+    const history = options.history !== undefined && options.history.size > 0 ? options.history : undefined;
+    // Encoded before anything is sent: a value JSON cannot encode throws here, nothing stored.
+    const json = options.json ?? JSON.stringify(data) ?? 'null';
+    const infoJson = info !== undefined ? JSON.stringify(info) : '';
+    const once = options.idempotency;
+    // A live publication's JSON travels either way; receivers hand it on only when the caller gave it (as the memory broker does).
+    const liveHeader = options.json !== undefined ? 'p' : 'd';
+    if (!history && !once) {
+      await this.send(channel, `${liveHeader}\n${infoJson}\n${json}`);
+      return {};
+    }
+    let bytes = 0;
+    if (history) {
+      bytes = publicationBytes(json, info);
+      checkTooLarge(bytes, this.options.maxBytes ?? 0, history.shared, options.owner);
+    }
+    const shared = history?.shared && history.shared.maxBytes > 0 ? history.shared : undefined;
+    const owner = history && options.owner && options.owner.maxBytes > 0 ? options.owner : undefined;
+    const reply = (await PUBLISH_SCRIPT.run(
+      this.client,
+      [this.keys.channelMeta(channel), this.keys.channelHistory(channel), this.keys.channelIdempotency(channel), this.keys.channelIdempotencyIndex(channel)],
+      [
+        ...this.common(channel),
+        history ? '1' : '0',
+        String(history?.size ?? 0),
+        String(Math.max(1, Math.ceil(history?.ttlMs ?? 1))),
+        json,
+        infoJson,
+        String(bytes),
+        String(history ? (this.options.maxBytes ?? 0) : 0),
+        shared?.name ?? '',
+        String(shared?.maxBytes ?? 0),
+        owner?.id ?? '',
+        String(owner?.maxBytes ?? 0),
+        once?.key ?? '',
+        String(Math.max(1, Math.ceil(once?.windowMs ?? 1))),
+        String(this.options.idempotencyMaxKeys ?? DEFAULT_IDEMPOTENCY_MAX_KEYS),
+        liveHeader,
+      ],
+    )) as [string, ...unknown[]];
+    switch (reply[0]) {
+      case 'ok':
+        return reply.length > 1 ? { position: { epoch: String(reply[2]), offset: Number(reply[1]) } } : {};
+      case 'dup': {
+        const first = String(reply[1]);
+        if (first === '') return { deduplicated: true };
+        const space = first.indexOf(' ');
+        return { position: { epoch: first.slice(space + 1), offset: Number(first.slice(0, space)) }, deduplicated: true };
+      }
+      case 'user':
+        throw new HistoryBudgetError('user', owner!.maxBytes, bytes, false);
+      default:
+        throw new Error(`unexpected reply of the Redis publish script: ${JSON.stringify(reply)}`);
+    }
+  }
+
+  async publishControl(channel: string, event: ControlEvent): Promise<void> {
+    await this.send(channel, `c${JSON.stringify(event)}`);
+  }
+
+  async subscribe(channels: string[]): Promise<void> {
+    const added: string[] = [];
+    for (const channel of channels) {
+      const name = this.keys.channelPubSub(channel);
+      if (this.subscribed.has(name)) continue;
+      this.subscribed.set(name, channel);
+      added.push(name);
+    }
+    if (added.length === 0) return;
+    try {
+      if (this.sharded) await this.subscriber.sSubscribe(added, this.listener);
+      else await this.subscriber.subscribe(added, this.listener);
+    } catch (err) {
+      for (const name of added) this.subscribed.delete(name);
+      throw err;
+    }
+  }
+
+  async unsubscribe(channels: string[]): Promise<void> {
+    const removed: string[] = [];
+    for (const channel of channels) {
+      const name = this.keys.channelPubSub(channel);
+      if (this.subscribed.delete(name)) removed.push(name);
+    }
+    if (removed.length === 0 || this.closed) return;
+    if (this.sharded) await this.subscriber.sUnsubscribe(removed, this.listener);
+    else await this.subscriber.unsubscribe(removed, this.listener);
+  }
+
+  async history(channel: string, query: HistoryQuery): Promise<HistoryPage> {
+    const since = query.since;
+    const reply = (await READ_SCRIPT.run(this.client, this.channelKeys(channel), [
+      ...this.common(channel),
+      String(Math.max(0, Math.floor(query.limit))),
+      since?.epoch ?? '',
+      String(since?.offset ?? 0),
+      query.reverse ? '1' : '0',
+    ])) as unknown[];
+    const position = { epoch: String(reply[0]), offset: Number(reply[1]) };
+    const publications: Publication[] = [];
+    for (let i = 2; i + 2 < reply.length; i += 3) {
+      const json = String(reply[i + 1]);
+      const infoJson = String(reply[i + 2]);
+      const offset = Number(reply[i]);
+      const data: unknown = JSON.parse(json);
+      const pub: EncodedPublication = infoJson !== '' ? { data, info: JSON.parse(infoJson) as ClientInfo, offset } : { data, offset };
+      pub[ENCODED_DATA] = json;
+      publications.push(pub);
+    }
+    return { position, publications };
+  }
+
+  async position(channel: string): Promise<StreamPosition> {
+    return (await this.history(channel, { limit: 0 })).position;
+  }
+
+  async removeHistory(channel: string): Promise<void> {
+    await REMOVE_SCRIPT.run(this.client, this.channelKeys(channel), this.common(channel));
+  }
+
+  /** Ends this node's subscriptions and closes its subscriber connection (not the shared command client). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.refreshTimer);
+    this.subscribed.clear();
+    this.handler = undefined;
+    await closeRedis(this.subscriber);
+  }
+
+  /** Channels this node subscribes to (for recovery after a reconnect). */
+  subscribedChannels(): string[] {
+    return [...this.subscribed.values()];
+  }
+
+  private channelKeys(channel: string): string[] {
+    return [this.keys.channelMeta(channel), this.keys.channelHistory(channel)];
+  }
+
+  /** The prelude's ARGV: prefix, channel, sharded, new epoch, metaTtl, maxStreams. */
+  private common(channel: string): string[] {
+    return [
+      this.keys.prefix,
+      channel,
+      this.sharded ? '1' : '0',
+      newEpoch(),
+      String(Math.max(1, Math.ceil(this.options.metaTtlMs))),
+      String(this.options.maxStreams ?? 0),
+    ];
+  }
+
+  private async send(channel: string, message: string): Promise<void> {
+    const name = this.keys.channelPubSub(channel);
+    if (this.sharded) await this.client.sPublish(name, message);
+    else await this.client.publish(name, message);
+  }
+
+  private receive(message: string, pubsubName: string): void {
+    const channel = this.subscribed.get(pubsubName);
+    const handler = this.handler;
+    if (channel === undefined || handler === undefined) return;
+    try {
+      if (message.startsWith('c')) {
+        handler.onControl(channel, JSON.parse(message.slice(1)) as ControlEvent);
+        return;
+      }
+      const headerEnd = message.indexOf('\n');
+      const infoEnd = message.indexOf('\n', headerEnd + 1);
+      const kind = message[0];
+      if ((kind !== 'p' && kind !== 'd') || headerEnd < 0 || infoEnd < 0) throw new Error('not a Tidings pub/sub message');
+      const header = message.slice(1, headerEnd);
+      const infoJson = message.slice(headerEnd + 1, infoEnd);
+      const json = message.slice(infoEnd + 1);
+      const data: unknown = JSON.parse(json);
+      const pub: EncodedPublication = { data };
+      if (infoJson !== '') pub.info = JSON.parse(infoJson) as ClientInfo;
+      let position: StreamPosition | undefined;
+      if (header !== '') {
+        const space = header.indexOf(' ');
+        position = { epoch: header.slice(space + 1), offset: Number(header.slice(0, space)) };
+        pub.offset = position.offset;
+      }
+      if (kind === 'p') pub[ENCODED_DATA] = json;
+      handler.onPublication(channel, pub, position);
+    } catch (err) {
+      this.options.onBadMessage?.(channel, err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** Keeps the metas of subscribed channels alive past `metaTtlMs` (their epoch must not change under subscribers). */
+  private refreshSubscribed(): void {
+    if (this.closed || !this.client.isReady) return;
+    const ttl = Math.max(1, Math.ceil(this.options.metaTtlMs));
+    for (const channel of this.subscribed.values()) this.client.pExpire(this.keys.channelMeta(channel), ttl).catch(() => {});
+  }
+}
+
+/** A publication larger than a budget on its own can never be stored. */
+function checkTooLarge(bytes: number, nodeMax: number, shared: { maxBytes: number } | undefined, owner: { maxBytes: number } | undefined): void {
+  if (nodeMax > 0 && bytes > nodeMax) throw new HistoryBudgetError('node', nodeMax, bytes, true);
+  if (shared && shared.maxBytes > 0 && bytes > shared.maxBytes) throw new HistoryBudgetError('namespace', shared.maxBytes, bytes, true);
+  if (owner && owner.maxBytes > 0 && bytes > owner.maxBytes) throw new HistoryBudgetError('user', owner.maxBytes, bytes, true);
+}
