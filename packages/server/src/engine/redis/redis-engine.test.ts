@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamPosition } from '@tidings/protocol';
 import { brokerContract, waitFor, type BrokerFactory } from '../broker.contract.js';
+import { HistoryBudgetError, publicationBytes } from '../broker.js';
 import { unique } from '../contract-support.js';
 import { redisMissing, startRedis, type RedisServer } from '../../test-support/redis-server.js';
 import { RedisBroker } from './redis-broker.js';
@@ -98,6 +99,41 @@ describe.skipIf(redisMissing())('Redis broker', () => {
       expect(atA).toEqual(expected);
       expect(atB).toEqual(expected);
       expect((await a.history(c, { limit: 2000 })).publications.map((p) => p.offset)).toEqual(expected);
+    });
+
+    it("the scripts' key names are RedisKeys' names, escaping included", async () => {
+      const keys = new RedisKeys(unique('t'));
+      const client = await openRedis({ url: server.url });
+      const broker = await RedisBroker.create(client, keys, { metaTtlMs: 60_000, maxBytes: 1_000_000, maxStreams: 100 });
+      open.push({ close: async () => (await broker.close(), closeRedis(client)) });
+      const c = 'test:{odd}%25';
+      const owner = { id: 'o{1}%', maxBytes: 100_000 };
+      const shared = { name: 'n{s}%', maxBytes: 100_000 };
+      await broker.publish(c, 'x', { history: { ...HISTORY, shared }, owner, idempotency: { key: 'k}', windowMs: 60_000 } });
+      const names = [
+        keys.channelMeta(c), keys.channelHistory(c), keys.channelIdempotency(c), keys.channelIdempotencyIndex(c),
+        keys.ownerBytes(owner.id), keys.ownerIndex(owner.id), keys.namespaceBytes(shared.name), keys.namespaceIndex(shared.name),
+        keys.allBytes(), keys.allIndex(), keys.sequence(), keys.streams(),
+      ];
+      const exists = await Promise.all(names.map((k) => client.exists(k)));
+      expect(Object.fromEntries(names.map((k, i) => [k, exists[i]]))).toEqual(Object.fromEntries(names.map((k) => [k, 1])));
+      // Removing the history releases every budget: the counters are gone with their members.
+      await broker.removeHistory(c);
+      expect(await client.exists([keys.ownerBytes(owner.id), keys.namespaceBytes(shared.name), keys.allBytes()])).toBe(0);
+      expect(await client.zCard(keys.allIndex())).toBe(0);
+    });
+
+    it("releases an owner's budget when the owner's publications expire by ttl", async () => {
+      const [a] = await two();
+      const c = unique('test:c');
+      const data = 'q'.repeat(300);
+      const owner = { id: unique('dave'), maxBytes: publicationBytes(JSON.stringify(data), undefined) * 2 };
+      const history = { size: 10, ttlMs: 150 };
+      await a.publish(c, data, { history, owner });
+      await a.publish(c, data, { history, owner });
+      await expect(a.publish(c, data, { history, owner })).rejects.toBeInstanceOf(HistoryBudgetError);
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await a.publish(c, data, { history, owner })).position!.offset).toBe(3);
     });
 
     it('names keys inside one hash tag per channel, escaped so no channel or key can close it early', () => {
