@@ -33,8 +33,7 @@ import { openNodeAudit } from './ops/node-audit.js';
 import { COMMAND_HANDLERS } from './session/commands.js';
 import type { Counters, SessionServices } from './session/services.js';
 import { Session } from './session/session.js';
-import { openStores } from './store/open-stores.js';
-import type { SqliteDatabase } from './store/sqlite/database.js';
+import { openStores, type DurableStores } from './store/open-stores.js';
 import { FORWARD_TYPE, type SessionForwarding } from './transport/http-forwarding.js';
 import { VERSION } from './version.js';
 import { Flusher } from './wire/flusher.js';
@@ -74,8 +73,8 @@ export class Tidings {
   readonly progress: ProgressFeature;
   /** The stored audit log; undefined when `audit.store` is off. */
   readonly auditLog: StoredAuditLog | undefined;
-  /** The embedded database, when this node opened it. */
-  private readonly database: SqliteDatabase | undefined;
+  /** The durable stores (and the database behind them, when this node opened it). */
+  private readonly stores: DurableStores;
   private readonly hookRegistry = new HookRegistry();
   private readonly presenceFeature: PresenceFeature;
   /** Everything holds this one, so a reload can swap the application's verifier underneath. */
@@ -98,7 +97,7 @@ export class Tidings {
     this.nodeId = Math.random().toString(36).slice(2, 10);
     const metrics = (this.metrics = new NodeMetrics());
     const stores = openStores(config, { notificationStore, activityStore, auditStore }, (writes, seconds) => metrics.storeCommit(writes, seconds));
-    this.database = stores.database;
+    this.stores = stores;
     const { auditLog, audit, limitHit } = openNodeAudit(config, log, stores.audit, metrics);
     this.auditLog = auditLog;
     this.verifier = new NodeVerifier(verifier, config, () => this.front.dashboard.tokens);
@@ -133,10 +132,10 @@ export class Tidings {
 
     // Inspection, the server API, the dashboard and its live stats.
     const { nodeId, presenceFeature } = this;
-    const inspector = (this.inspector = new NodeInspector({ nodeId, policy, hub, presence: presenceReads, presenceFeature, counters, closing: () => !this.ready, nodes }));
+    const inspector = (this.inspector = new NodeInspector({ nodeId, policy, hub, presence: presenceReads, presenceFeature, counters, closing: () => this.front.closing, nodes }));
     metrics.setSource(() => inspector.gauges());
     const durable = { notifications, activity, progress, auditLog: this.auditLog };
-    const api = { config, publisher, steering: cluster.steering, inspector, ready: () => this.ready, durable };
+    const api = { config, publisher, steering: cluster.steering, inspector, readiness: () => this.readiness(), durable };
     const forwarding: SessionForwarding = { nodeId, timeoutMs: config.cluster.requestTimeout, request: (node, message, timeoutMs) => nodes.ask(node, message, timeoutMs) };
     this.front = new FrontDoor({ config, log, verifier: this.verifier, clientIp, limits: this.limits, services, commands: COMMAND_HANDLERS, audit, metrics, api, limitHit, forwarding });
     nodes.router.handle(FORWARD_TYPE, (message) => this.front.answerForwarded(message));
@@ -296,8 +295,17 @@ export class Tidings {
     return this.inspector.nodes();
   }
 
+  /** Whether this node takes traffic (`/api/v1/ready`), and why not: shutting down, or a database or engine that does not answer. */
+  readiness(): { ready: boolean; reason?: string } {
+    if (this.front.closing) return { ready: false, reason: 'shutting down' };
+    for (const status of [this.stores.status(), this.cluster.engine.status?.()]) {
+      if (status && !status.ready) return { ready: false, reason: status.reason ?? 'not ready' };
+    }
+    return { ready: true };
+  }
+
   get ready(): boolean {
-    return !this.front.closing;
+    return this.readiness().ready;
   }
 
   health(): NodeHealth {
@@ -368,7 +376,7 @@ export class Tidings {
     this.adminStats.close();
     // Disconnects above were audited: store them, then commit whatever is queued.
     await this.auditLog?.close();
-    this.database?.close();
+    await this.stores.close();
     await this.cluster.close();
     this.log.info('tidings stopped');
   }

@@ -284,6 +284,37 @@ describe('inspecting', () => {
     client.close();
   });
 
+  it('/ready answers 503 with the reason while the database does not answer (PostgreSQL on a port nobody listens on)', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const node = await startTestNode({ store: { type: 'postgres', url: `postgres://tidings@127.0.0.1:${closed}/tidings`, connectTimeout: '300ms' } });
+    try {
+      // The pool connects on first use: the audit log's first write (or the first request) tries it.
+      await node.api('GET', '/notifications?user=x').catch(() => undefined);
+      let ready: { status: number; body: { data: { ready: boolean; reason?: string } } } | undefined;
+      for (let i = 0; i < 50; i++) {
+        ready = await node.api('GET', '/ready', undefined, { authorization: '' });
+        if (ready.status === 503 && ready.body.data.reason?.startsWith('PostgreSQL:')) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(ready!.status).toBe(503);
+      expect(ready!.body.data.ready).toBe(false);
+      expect(ready!.body.data.reason).toMatch(/^PostgreSQL: /);
+      expect(node.node.ready).toBe(false);
+    } finally {
+      await node.close();
+    }
+    // A node shutting down says so.
+    const closing = await startTestNode();
+    const stopped = closing.node.close();
+    expect(closing.node.readiness()).toEqual({ ready: false, reason: 'shutting down' });
+    await stopped;
+  });
+
   it('counts publications per second', async () => {
     const { client } = await TestClient.connect(t.wsUrl, await t.token('rate'));
     await client.ok('subscribe', { channel: 'live:rate' });

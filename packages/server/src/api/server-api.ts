@@ -61,8 +61,8 @@ export interface ApiParts {
   publisher: Pick<Publisher, 'publish' | 'broadcast' | 'history'>;
   steering: Pick<Steering, 'disconnectUser' | 'disconnectClient' | 'unsubscribeUser'>;
   inspector: Pick<NodeInspector, 'channels' | 'channelInfo' | 'userStatusOf' | 'onlineUsers' | 'listConnections' | 'nodes' | 'health' | 'stats'>;
-  /** False while the node shuts down (`/ready` answers 503). */
-  ready(): boolean;
+  /** Not ready while the node shuts down or its database or engine does not answer (`/ready` answers 503 with the reason). */
+  readiness(): { ready: boolean; reason?: string };
   durable: DurableParts;
 }
 
@@ -257,8 +257,8 @@ export class ServerApi {
         pattern: /^\/ready$/,
         scope: undefined,
         handle: ({ res }) => {
-          const ready = this.parts.ready();
-          sendData(res, { ready }, ready ? 200 : 503);
+          const { ready, reason } = this.parts.readiness();
+          sendData(res, ready ? { ready } : { ready, reason }, ready ? 200 : 503);
         },
       },
       {

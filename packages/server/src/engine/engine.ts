@@ -15,6 +15,12 @@ import type { SharedLimits } from './shared-limits.js';
 import type { TypingStore } from './typing.js';
 import type { UserStatusStore } from './user-status.js';
 
+export interface EngineStatus {
+  ready: boolean;
+  /** Why not, when not ready. */
+  reason?: string;
+}
+
 export interface Engine {
   readonly broker: Broker;
   readonly presence: PresenceManager;
@@ -23,6 +29,11 @@ export interface Engine {
   readonly progress: ProgressStore;
   readonly bus: NodeBus;
   readonly limits: SharedLimits;
+  /**
+   * Whether the engine can serve now, and why not (an external engine that does not answer);
+   * `/api/v1/ready` reports it. Absent: always ready (the memory engine).
+   */
+  status?(): EngineStatus;
   /** Releases this node's handle (its subscriptions, bus membership, limit slots); shared state stays for other nodes. */
   close(): Promise<void>;
 }
