@@ -52,7 +52,7 @@ export function openHost(config: TidingsConfig, metrics: NodeMetrics, log: Logge
     },
     async close() {
       await cluster.close();
-      stores.database?.close();
+      await stores.close();
     },
   };
 }
