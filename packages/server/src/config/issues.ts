@@ -112,6 +112,8 @@ export function describeValue(value: unknown, path: readonly PropertyKey[] = [])
   if (typeof last === 'string' && SECRET_KEYS.has(last)) {
     return typeof value === 'string' ? `a string of ${value.length} characters (not shown)` : `a ${Array.isArray(value) ? 'list' : typeof value} (not shown)`;
   }
+  // A connection URL (store.url, the engine's url) may carry a password: shown without it.
+  if (typeof value === 'string' && last === 'url') value = withoutPassword(value);
   if (typeof value === 'string') return value.length > 60 ? `${JSON.stringify(value.slice(0, 57))}... (${value.length} characters)` : JSON.stringify(value);
   if (typeof value !== 'object' || value === null) return String(value);
   let json: string | undefined;
@@ -279,4 +281,9 @@ function editDistance(a: string, b: string): number {
     }
   }
   return d[a.length]![b.length]!;
+}
+
+/** `scheme://user:secret@host/…` as `scheme://user:***@host/…`; other text unchanged. */
+function withoutPassword(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):[^@/?#]*@/i, '$1:***@');
 }

@@ -230,6 +230,7 @@ const BAD_SETTINGS: [string, unknown, string[]][] = [
   ['inconsistent timers', { client: { pingInterval: '10s', pongTimeout: '10s' } }, ['client.pongTimeout: must be shorter than client.pingInterval (10000 ms), got 10000 ms']],
   ['a short API key (never echoed)', { apiKeys: [{ id: 'a', key: 'hunter2', scopes: ['read'] }] }, ['apiKeys.0.key: expected at least 16 characters, got a string of 7 characters (not shown)']],
   ['an empty secret (never echoed)', { auth: { secret: '' } }, ['auth.secret: expected a non-empty string, got a string of 0 characters (not shown)']],
+  ['a connection URL with a password (shown without it)', { store: { type: 'postgres', url: 'mysql://app:hunter2@db/x' } }, ['store.url: expected a postgres:// or postgresql:// URL, got "mysql://app:***@db/x"']],
   ['not a mapping at all', 5, ['expected a mapping of options (key: value), got 5']],
 ];
 
