@@ -7,6 +7,8 @@
  * - Status (kept and set again after every reconnect; typing is reset) and status follows
  *   (`status-follows.ts`).
  * - The user-level features: the notification inbox, activity feeds, job progress.
+ * - While it runs: reconnecting when the network is back, `away` while the page is hidden
+ *   (`environment.ts`).
  */
 import {
   CloseCode,
@@ -24,7 +26,7 @@ import { resolveConfig, transportFactories, type ClientConfig } from './config.j
 import { Connection } from './connection/connection.js';
 import { transportRounds } from './connection/transport-rounds.js';
 import { Emitter } from './emitter.js';
-import { onNetworkOnline, onVisibilityChange, isPageHidden } from './environment.js';
+import { watchEnvironment } from './environment.js';
 import { randomId } from './ids.js';
 import type { Call } from './link.js';
 import { Notifications } from './notifications.js';
@@ -33,14 +35,7 @@ import { ProgressTracker } from './progress.js';
 import { StatusFollows } from './status-follows.js';
 import type { Subscription } from './subscription.js';
 import { Subscriptions } from './subscriptions.js';
-import type {
-  ClientEvents,
-  ConnectionState,
-  HistoryOptions,
-  PublishOptions,
-  SubscriptionOptions,
-  TidingsOptions,
-} from './types.js';
+import type { ClientEvents, ConnectionState, HistoryOptions, PublishOptions, SubscriptionOptions, TidingsOptions } from './types.js';
 
 /**
  * A connection to a Tidings server.
@@ -61,7 +56,6 @@ import type {
 export class Tidings extends Emitter<ClientEvents> {
   /** The server's connection URL. */
   readonly url: string;
-  readonly #options: TidingsOptions;
   readonly #config: ClientConfig;
   readonly #outbox: Outbox;
   readonly #conn: Connection;
@@ -75,7 +69,6 @@ export class Tidings extends Emitter<ClientEvents> {
   constructor(url: string, options: TidingsOptions = {}) {
     super();
     this.url = url;
-    this.#options = options;
     const config = (this.#config = resolveConfig(options));
     const outbox = (this.#outbox = new Outbox({
       timeout: config.timeout,
@@ -84,7 +77,7 @@ export class Tidings extends Emitter<ClientEvents> {
       maxMessageBytes: config.maxMessageBytes,
     }));
     const rounds = transportRounds(transportFactories(options), config.blockedTransportRetry);
-    const debug = (message: string, details?: unknown): void => this.#debug(message, details);
+    const debug = (message: string, details?: unknown): void => this.#conn.debug(message, details);
     const subs = (this.#subs = new Subscriptions(this, outbox, config, debug, (reason) => {
       debug(`reconnecting to recover: ${reason}`);
       this.#conn.drop(CloseCode.ForceReconnect, reason);
@@ -146,7 +139,8 @@ export class Tidings extends Emitter<ClientEvents> {
    * ```
    */
   connect(): Promise<void> {
-    if (this.#conn.state === 'disconnected') this.#attachEnvironment();
+    // The browser's online event and page visibility, while the client runs (environment.ts).
+    if (this.#conn.state === 'disconnected') this.#detachEnvironment ??= watchEnvironment(this.#config, this);
     return this.#conn.connect();
   }
 
@@ -263,7 +257,7 @@ export class Tidings extends Emitter<ClientEvents> {
    * ```
    */
   async rpc<R = unknown>(method: string, data?: unknown, options: { timeout?: number } = {}): Promise<R> {
-    const body: CommandBody = data === undefined ? { type: 'rpc', method } : { type: 'rpc', method, data };
+    const body: CommandBody = { type: 'rpc', method, ...(data === undefined ? {} : { data }) };
     const result = (await this.#outbox.call(body, options.timeout !== undefined ? { timeout: options.timeout } : {})) as RpcResult;
     return result.data as R;
   }
@@ -377,27 +371,7 @@ export class Tidings extends Emitter<ClientEvents> {
         this.emit(push.type, push as never);
         return;
       default:
-        if (!this.#subs.push(push)) this.#debug(`ignoring push ${String(push.type)}`);
+        if (!this.#subs.push(push)) this.#conn.debug(`ignoring push ${String(push.type)}`);
     }
-  }
-
-  #attachEnvironment(): void {
-    if (this.#detachEnvironment) return;
-    const offOnline = this.#config.reconnectOnOnline
-      ? onNetworkOnline(() => this.reconnectNow())
-      : () => {};
-    let offVisibility = () => {};
-    if (this.#config.awayWhenHidden) {
-      if (isPageHidden()) this.#status = 'away';
-      offVisibility = onVisibilityChange((hidden) => void this.setStatus(hidden ? 'away' : 'online').catch(() => {}));
-    }
-    this.#detachEnvironment = () => {
-      offOnline();
-      offVisibility();
-    };
-  }
-
-  #debug(message: string, details?: unknown): void {
-    this.#options.debug?.(message, details);
   }
 }

@@ -2,6 +2,8 @@
  * Guarded access to browser globals. The SDK runs in browsers, Node and React Native,
  * so it never assumes `window`, `document` or `navigator` exist.
  */
+import type { PresenceStatus } from '@tidings/protocol';
+import type { ClientConfig } from './config.js';
 
 interface EventTargetLike {
   addEventListener(type: string, listener: () => void): void;
@@ -35,4 +37,26 @@ export function onVisibilityChange(listener: (hidden: boolean) => void): () => v
 export function isPageHidden(): boolean {
   const doc = (globalThis as { document?: { hidden?: boolean; visibilityState?: string } }).document;
   return doc?.visibilityState === 'hidden' || doc?.hidden === true;
+}
+
+/**
+ * @internal What a running client does with its environment: reconnects at once when the network
+ * comes back (`reconnectOnOnline`), and is `away` while the page is hidden (`awayWhenHidden`).
+ * Called as the client starts (still disconnected: a status set then is sent once connected).
+ * Returns the detach.
+ */
+export function watchEnvironment(
+  config: Pick<ClientConfig, 'reconnectOnOnline' | 'awayWhenHidden'>,
+  client: { reconnectNow(): void; setStatus(status: PresenceStatus): Promise<void> },
+): () => void {
+  const offOnline = config.reconnectOnOnline ? onNetworkOnline(() => client.reconnectNow()) : () => {};
+  let offVisibility = () => {};
+  if (config.awayWhenHidden) {
+    if (isPageHidden()) void client.setStatus('away');
+    offVisibility = onVisibilityChange((hidden) => void client.setStatus(hidden ? 'away' : 'online').catch(() => {}));
+  }
+  return () => {
+    offOnline();
+    offVisibility();
+  };
 }
