@@ -4,34 +4,17 @@
  *
  * Subscriptions are made by `client.subscribe(channel)`, or by the server (personal channel,
  * the token's `channels`); both kinds behave the same. The client restores them after every
- * reconnect, recovering what was missed from the last position.
+ * reconnect, recovering what was missed from the last position (the stream bookkeeping:
+ * subscription-stream.ts).
  */
-import {
-  unsubscribeCodeResubscribes,
-  type HistoryResult,
-  type PresenceResult,
-  type PresenceStatsResult,
-  type PresenceUser,
-  type Push,
-  type PublishResult,
-  type StreamPosition,
-  type SubscribeResult,
-} from '@tidings/protocol';
+import { unsubscribeCodeResubscribes, type HistoryResult, type PresenceResult, type PresenceStatsResult, type PresenceUser, type Push, type PublishResult, type StreamPosition, type SubscribeResult } from '@tidings/protocol';
 import { ChannelPresence } from './channel-presence.js';
-import { Emitter } from './emitter.js';
 import { ClientErrorCode, TidingsError } from './errors.js';
 import type { SubscriptionHost } from './subscription-host.js';
+import { StreamSubscription } from './subscription-stream.js';
 import { withTimeout } from './timeout.js';
 import { backoffDelay, startTimer } from './timers.js';
-import type {
-  GapContext,
-  HistoryOptions,
-  PublishOptions,
-  SubscriptionEvents,
-  SubscriptionOptions,
-  SubscriptionState,
-  TypingUser,
-} from './types.js';
+import type { GapContext, HistoryOptions, PublishOptions, SubscriptionOptions, SubscriptionState, TypingUser } from './types.js';
 
 /**
  * One channel subscription. Typed by the publications' data: `client.subscribe<TaskEvent>('task:1')`.
@@ -44,16 +27,13 @@ import type {
  * await sub.publish({ text: 'hello' });
  * ```
  */
-export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
+export class Subscription<T = unknown> extends StreamSubscription<T> {
   /** The channel name. */
   readonly channel: string;
   readonly #host: SubscriptionHost<Subscription<never>>;
   readonly #options: SubscriptionOptions;
   #serverSide: boolean;
   #state: SubscriptionState = 'subscribing';
-  #epoch: string | undefined;
-  #offset: number | undefined;
-  #recoverable = false;
   /** Bumped whenever an in-flight subscribe must be ignored. */
   #generation = 0;
   #attempt = 0;
@@ -79,16 +59,6 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   /** True when the server made this subscription (personal channel, the token's `channels`). */
   get serverSide(): boolean {
     return this.#serverSide;
-  }
-
-  /** The last position seen in the channel's stream (channels with history). */
-  get position(): StreamPosition | undefined {
-    return this.#epoch !== undefined && this.#offset !== undefined ? { epoch: this.#epoch, offset: this.#offset } : undefined;
-  }
-
-  /** Whether the namespace keeps history and allows recovery (known once subscribed). */
-  get recoverable(): boolean {
-    return this.#recoverable;
   }
 
   /**
@@ -243,7 +213,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
 
   /** @internal The position to recover from, when recovery applies. */
   _recoverPosition(): StreamPosition | undefined {
-    if (this.#options.recover === false || !this.#recoverable) return undefined;
+    if (this.#options.recover === false || !this.recoverable) return undefined;
     return this.position;
   }
 
@@ -291,22 +261,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     clearTimeout(this.#retryTimer);
     this.#attempt = 0;
     const wasRecovering = recover !== undefined;
-    let gap: GapContext | undefined;
-    if (wasRecovering && result.recovered) {
-      for (const pub of result.publications ?? []) {
-        // Already delivered live: during an upgrade the old connection keeps delivering until the new one is ready.
-        if (pub.offset !== undefined && this.#offset !== undefined && this.#epoch === result.epoch && pub.offset <= this.#offset) continue;
-        if (pub.offset !== undefined) this.#offset = pub.offset;
-        this.emit('publication', { channel: this.channel, data: pub.data as T, offset: pub.offset, ...(pub.info ? { info: pub.info } : {}), recovered: true });
-      }
-    } else if (wasRecovering) {
-      gap = { channel: this.channel, from: recover, to: { epoch: result.epoch, offset: result.offset } };
-    } else if (known && (known.epoch !== result.epoch || known.offset !== result.offset)) {
-      gap = { channel: this.channel, from: known, to: { epoch: result.epoch, offset: result.offset } };
-    }
-    this.#epoch = result.epoch;
-    this.#offset = result.offset;
-    this.#recoverable = result.recoverable;
+    const gap = this._advance(result, recover, known);
     if (result.presence) this.#members.reset(result.presence.users);
     this.#setState('subscribed');
     this.emit('subscribed', {
@@ -318,7 +273,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
       ...(result.epoch !== undefined ? { epoch: result.epoch } : {}),
       ...(result.offset !== undefined ? { offset: result.offset } : {}),
     });
-    if (gap) this.#gap(gap);
+    if (gap) this._gap(gap);
     this.#members.restoreState();
   }
 
@@ -326,7 +281,9 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   _onPush(push: Push): void {
     switch (push.type) {
       case 'publication':
-        this.#onPublication(push);
+        // Publications that arrive while (re)subscribing belong to the previous subscription:
+        // recovery delivers them.
+        if (this.#state === 'subscribed') this._follow(push);
         break;
       case 'join':
       case 'leave':
@@ -334,17 +291,15 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
       case 'typing':
         this.#members.onPush(push);
         break;
-      case 'unsubscribe': {
-        const u = push;
-        if (unsubscribeCodeResubscribes(u.code) && !this.#serverSide) this._subscribeNow(false);
-        else if (unsubscribeCodeResubscribes(u.code)) this.#host.resync(`server asked to resubscribe ${this.channel}`);
+      case 'unsubscribe':
+        if (unsubscribeCodeResubscribes(push.code) && !this.#serverSide) this._subscribeNow(false);
+        else if (unsubscribeCodeResubscribes(push.code)) this.#host.resync(`server asked to resubscribe ${this.channel}`);
         else {
           this.#generation++;
           this.#members.stopTyping(false);
-          this.#end(u.code, u.reason, true);
+          this.#end(push.code, push.reason, true);
         }
         break;
-      }
       default:
         break;
     }
@@ -372,35 +327,17 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
 
   // ------------------------------------------------------------- private
 
-  #onPublication(push: Extract<Push, { type: 'publication' }>): void {
-    // Publications that arrive while (re)subscribing belong to the previous subscription:
-    // recovery delivers them.
-    if (this.#state !== 'subscribed') return;
-    if (push.offset !== undefined && this.#offset !== undefined) {
-      if (push.offset !== this.#offset + 1 && !this.#recoverable) {
-        // Nothing can be replayed here: say so, and go on from this publication. (An offset that
-        // went down means a new epoch, which publications do not carry: `to` has no epoch then.)
-        const to = push.offset > this.#offset ? { epoch: this.#epoch, offset: push.offset } : { offset: push.offset };
-        this.#gap({ channel: this.channel, from: this.position!, to });
-      } else if (push.offset !== this.#offset + 1) {
-        this.#host.debug('publication offset is not last + 1: recovering', { channel: this.channel, last: this.#offset, got: push.offset });
-        if (this.#serverSide) this.#host.resync(`gap in ${this.channel}`);
-        else this._subscribeNow(true);
-        return;
-      }
-      this.#offset = push.offset;
-    }
-    this.emit('publication', {
-      channel: this.channel,
-      data: push.data as T,
-      ...(push.offset !== undefined ? { offset: push.offset } : {}),
-      ...(push.info ? { info: push.info } : {}),
-    });
-  }
-
-  #gap(gap: GapContext): void {
+  /** @internal */
+  protected _gap(gap: GapContext): void {
     this.emit('gap', gap);
     this.#options.onGap?.(gap);
+  }
+
+  /** @internal */
+  protected _recover(last: number, got: number): void {
+    this.#host.debug('publication offset is not last + 1: recovering', { channel: this.channel, last, got });
+    if (this.#serverSide) this.#host.resync(`gap in ${this.channel}`);
+    else this._subscribeNow(true);
   }
 
   #subscribeFailed(err: TidingsError): void {

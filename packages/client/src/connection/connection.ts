@@ -324,7 +324,7 @@ export class Connection implements ProbeHost {
     if (!reconnect) {
       // A refused token is not offered again: the next connect() asks getToken for a fresh one.
       if (this.#options.getToken && (code === CloseCode.InvalidToken || connectError?.code === 'unauthorized')) this.#token = undefined;
-      this.#stop(code, reason, connectError && !connectError.temporary ? withClose(connectError, code) : TidingsError.fromClose(code, reason));
+      this.#stop(code, reason, connectError && !connectError.temporary ? new TidingsError(connectError.code, connectError.message, { temporary: false, closeCode: code }) : TidingsError.fromClose(code, reason));
       return;
     }
     if (code === CloseCode.TokenExpired) {
@@ -463,8 +463,4 @@ export class Connection implements ProbeHost {
   debug(message: string, details?: unknown): void {
     this.#options.debug?.(message, details);
   }
-}
-
-function withClose(error: TidingsError, closeCode: number): TidingsError {
-  return new TidingsError(error.code, error.message, { temporary: error.temporary, closeCode });
 }

@@ -1,0 +1,84 @@
+/**
+ * A subscription's place in its channel's stream, and what recovery and gaps mean for it: the
+ * last position seen, the publications a recovery brings, and the gaps to report. The base of
+ * `Subscription` (subscription.ts), which adds its state, its commands, presence and typing.
+ */
+import type { Push, StreamPosition, SubscribeResult } from '@tidings/protocol';
+import { Emitter } from './emitter.js';
+import type { GapContext, SubscriptionEvents } from './types.js';
+
+/** @internal The stream bookkeeping of a `Subscription`. */
+export abstract class StreamSubscription<T> extends Emitter<SubscriptionEvents<T>> {
+  /** The channel name. */
+  abstract readonly channel: string;
+  #epoch: string | undefined;
+  #offset: number | undefined;
+  #recoverable = false;
+
+  /** The last position seen in the channel's stream (channels with history). */
+  get position(): StreamPosition | undefined {
+    return this.#epoch !== undefined && this.#offset !== undefined ? { epoch: this.#epoch, offset: this.#offset } : undefined;
+  }
+
+  /** Whether the namespace keeps history and allows recovery (known once subscribed). */
+  get recoverable(): boolean {
+    return this.#recoverable;
+  }
+
+  /**
+   * @internal Takes the position of a subscribe result. With `recover` sent and recovery done,
+   * delivers the recovered publications; returns the gap to report when recovery was refused,
+   * or, with `known` (the last position when none was sent), when the stream moved on meanwhile.
+   */
+  protected _advance(result: SubscribeResult, recover: StreamPosition | undefined, known: StreamPosition | undefined): GapContext | undefined {
+    let gap: GapContext | undefined;
+    if (recover !== undefined && result.recovered) {
+      for (const pub of result.publications ?? []) {
+        // Already delivered live: during an upgrade the old connection keeps delivering until the new one is ready.
+        if (pub.offset !== undefined && this.#offset !== undefined && this.#epoch === result.epoch && pub.offset <= this.#offset) continue;
+        if (pub.offset !== undefined) this.#offset = pub.offset;
+        this.emit('publication', { channel: this.channel, data: pub.data as T, offset: pub.offset, ...(pub.info ? { info: pub.info } : {}), recovered: true });
+      }
+    } else if (recover !== undefined) {
+      gap = { channel: this.channel, from: recover, to: { epoch: result.epoch, offset: result.offset } };
+    } else if (known && (known.epoch !== result.epoch || known.offset !== result.offset)) {
+      gap = { channel: this.channel, from: known, to: { epoch: result.epoch, offset: result.offset } };
+    }
+    this.#epoch = result.epoch;
+    this.#offset = result.offset;
+    this.#recoverable = result.recoverable;
+    return gap;
+  }
+
+  /**
+   * @internal A live publication, while subscribed: delivers it when it follows the last one
+   * (or the channel has no offsets); when it skips, reports the gap and delivers it if nothing
+   * can be replayed, or else has the subscription recover (`_recover`), which delivers it.
+   */
+  protected _follow(push: Extract<Push, { type: 'publication' }>): void {
+    if (push.offset !== undefined && this.#offset !== undefined) {
+      if (push.offset !== this.#offset + 1 && !this.#recoverable) {
+        // Nothing can be replayed here: say so, and go on from this publication. (An offset that
+        // went down means a new epoch, which publications do not carry: `to` has no epoch then.)
+        const to = push.offset > this.#offset ? { epoch: this.#epoch, offset: push.offset } : { offset: push.offset };
+        this._gap({ channel: this.channel, from: this.position!, to });
+      } else if (push.offset !== this.#offset + 1) {
+        this._recover(this.#offset, push.offset);
+        return;
+      }
+      this.#offset = push.offset;
+    }
+    this.emit('publication', {
+      channel: this.channel,
+      data: push.data as T,
+      ...(push.offset !== undefined ? { offset: push.offset } : {}),
+      ...(push.info ? { info: push.info } : {}),
+    });
+  }
+
+  /** @internal Reports a gap: the `gap` event and the `onGap` option. */
+  protected abstract _gap(gap: GapContext): void;
+
+  /** @internal A publication after `last` skipped to `got`: recover what was missed. */
+  protected abstract _recover(last: number, got: number): void;
+}
