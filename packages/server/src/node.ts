@@ -91,7 +91,10 @@ export class Tidings {
   private readonly presenceTimer: NodeJS.Timeout;
 
   constructor(options: TidingsOptions = {}) {
-    const { logger, notificationStore, activityStore, auditStore, verifier, engine: given, nodeInfo, ...input } = options;
+    const { logger, notificationStore, activityStore, auditStore, verifier, engine: engineOption, nodeInfo, ...rest } = options;
+    // `engine`: an Engine to use, or the configuration's engine section.
+    const given = engineOption !== undefined && 'broker' in engineOption ? engineOption : undefined;
+    const input = engineOption !== undefined && given === undefined ? { ...rest, engine: engineOption as Exclude<typeof engineOption, typeof given> } : rest;
     const config = (this.config = resolveConfig(input));
     const log = (this.log = logger ?? createLogger(config.logLevel, undefined, { format: config.logFormat === 'pretty' ? 'pretty' : 'json' }));
     this.nodeId = Math.random().toString(36).slice(2, 10);

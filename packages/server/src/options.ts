@@ -8,16 +8,17 @@ import type { AuditStore } from './store/audit-store.js';
 import type { NotificationStore } from './store/notification-store.js';
 
 /** Options of `createTidings`: every config setting, plus parts to plug in. */
-export interface TidingsOptions extends TidingsConfigInput {
+export interface TidingsOptions extends Omit<TidingsConfigInput, 'engine'> {
   /** A pino logger to use instead of one built from `logLevel`. */
   logger?: Logger;
   /**
    * The engine this node shares with the other nodes of its deployment (broker, presence,
    * user status, typing, progress, node bus, shared limits); closed with the node. Default:
    * a memory engine of its own (`createMemoryEngine(config)`); for several nodes in one
-   * process, one `MemoryCluster` and a `cluster.node()` each.
+   * process, one `MemoryCluster` and a `cluster.node()` each. Or the configuration's `engine`
+   * section (`{ type: 'redis', url, … }`: the node builds that engine itself).
    */
-  engine?: Engine;
+  engine?: Engine | TidingsConfigInput['engine'];
   /** Durable stores; default: SQLite at `store.path` (opened unless all three are given). */
   notificationStore?: NotificationStore;
   activityStore?: ActivityStore;

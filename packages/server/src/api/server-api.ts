@@ -224,7 +224,8 @@ export class ServerApi {
     if (res.headersSent) return;
     if (err instanceof TidingsError) {
       if (err.code === ErrorCode.PayloadTooLarge) res.setHeader('connection', 'close');
-      sendError(res, err.code, err.message);
+      // A temporary error (the engine not answering a publish) says so: retry it, with its idempotency key.
+      sendError(res, err.code, err.message, err.temporary ? { temporary: true } : {});
     } else if (err instanceof URIError) {
       sendError(res, ErrorCode.BadRequest, 'malformed percent-encoding in path');
     } else {

@@ -60,7 +60,7 @@ export interface ClusterParts {
 
 export function assembleCluster(deps: ClusterDeps): ClusterParts {
   const { config, nodeId, log, metrics, hub, policy, counters, limitHit } = deps;
-  const engine = nodeEngine(config, deps.engine);
+  const engine = nodeEngine(config, deps.engine, { nodeId, log });
   const { broker, presence, userStatus, typing } = engine;
   const channels = new Channels(broker, hub, resubscribeOnGap({ hub, log, metrics }));
   const sessionHub: SessionHub = {

@@ -142,9 +142,14 @@ export class Publisher {
     return brokerOptions;
   }
 
-  /** A history budget's refusal becomes `limit_exceeded` (counted and audited); other errors pass. */
+  /**
+   * A history budget's refusal becomes `limit_exceeded` (counted and audited); a `TidingsError`
+   * passes; any other failure is the engine's (Redis not answering, a connection lost): a
+   * temporary `unavailable`, so clients retry (with the same idempotency key).
+   */
   private publishRefusal(err: unknown, target: ResolvedChannel, info: ClientInfo | undefined): unknown {
-    if (!(err instanceof HistoryBudgetError)) return err;
+    if (err instanceof TidingsError) return err;
+    if (!(err instanceof HistoryBudgetError)) return new TidingsError(ErrorCode.Unavailable, 'the engine did not take the publication; retry', { temporary: true });
     this.deps.limitHit(budgetLimitName(err), info ? { user: info.user, client: info.client } : {});
     return budgetRefusal(err, target.parsed.namespace);
   }

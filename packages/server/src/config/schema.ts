@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ConfigError, configErrorMap, describeIssues } from './issues.js';
 import { apiKeySchema, authSchema } from './schema-auth.js';
 import { namespaceSchema } from './schema-namespaces.js';
+import { engineSchema } from './schema-engine.js';
 import { activitySchema, auditSchema, notificationsSchema, progressSchema, storeSchema } from './schema-stores.js';
 import { duration, size } from './schema-values.js';
 
@@ -195,6 +196,8 @@ export const configSchema = z
         timeout: duration('10s'),
       })
       .prefault({}),
+    /** What the nodes of a deployment share (streams, presence, bus, limits): this process's memory, or Redis. */
+    engine: engineSchema,
     /** The nodes of one deployment (NodeBus): heartbeat interval, how long a silent node stays listed, how long a cluster-wide request waits. */
     cluster: z.strictObject({ heartbeatInterval: duration('2s'), nodeTtl: duration('10s'), requestTimeout: duration('5s'), maxIpcBacklog: size('32MiB') }).prefault({}),
     namespaces: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ -'), namespaceSchema).default({}),

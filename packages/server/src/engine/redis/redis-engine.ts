@@ -1,0 +1,209 @@
+/**
+ * The Redis engine: every part of the `Engine` bundle on one Redis (or Redis Cluster) that all
+ * nodes of a deployment share, each node with its own connections.
+ *
+ * Connections of a node: one command connection every part runs its commands and scripts on,
+ * the broker's subscriber connection and the bus's subscriber connection (each a `duplicate()`
+ * of the first). They are created at once and connect in the background, so `createRedisEngine`
+ * is synchronous (and `createTidings` with it); node-redis keeps reconnecting for as long as the
+ * engine is open (see `redis-connection.ts`).
+ *
+ * While the command connection is not ready (not yet, or Redis went away), `status()` says
+ * `Redis: <the last connection error>` and every command fails at once (no offline queue): a
+ * publish is refused and the node tells the client to retry (`unavailable`, temporary). Nothing
+ * waits in a queue meanwhile. The bus joins once Redis answers: its calls wait for that up to
+ * `connectTimeoutMs`, then fail like a request nobody answered.
+ *
+ * Settings come from the node's configuration through `RedisEngineSettings` (engine/ imports no
+ * config, like `memory-cluster.ts`).
+ */
+import { randomUUID } from 'node:crypto';
+import { createClient } from 'redis';
+import type { Engine, EngineStatus } from '../engine.js';
+import { BusRequestError, type BusHandler, type BusMessage, type NodeAnswer, type NodeBus, type NodeInfo } from '../node-bus.js';
+import { RedisBroker } from './redis-broker.js';
+import { RedisNodeBus } from './redis-bus.js';
+import { clientOptions, closeRedis, resolveRedisOptions, redisKeys, type RedisClient, type RedisEngineOptions } from './redis-connection.js';
+import { RedisSharedLimits } from './redis-limits.js';
+import { RedisPresenceManager } from './redis-presence.js';
+import { RedisProgressStore } from './redis-progress.js';
+import { RedisTypingStore } from './redis-typing.js';
+import { RedisUserStatusStore } from './redis-user-status.js';
+
+/** The settings of a node's configuration (`TidingsConfig`) the Redis engine reads. */
+export interface RedisEngineSettings {
+  history: { metaTtl: number; maxBytes: number; maxStreams: number };
+  idempotency: { maxKeys: number };
+  presence: { ttl: number };
+  status: { lastSeenTtl: number };
+  /** `nodeTtl`: a node silent this long is gone (bus listing, its limit slots released). */
+  cluster: { nodeTtl: number };
+  /** This node's id (its limit slots are held under it). Default a random UUID. */
+  nodeId?: string;
+}
+
+/** Pause between attempts to join the bus while Redis does not answer. */
+const BUS_RETRY_MS = 250;
+
+/** `Redis: <why>` for a status reason. */
+function reasonOf(error: Error | undefined): string {
+  return `Redis: ${error?.message || 'not connected yet'}`;
+}
+
+/**
+ * Opens the connections (in the background) and builds every part on them. `close()` closes
+ * everything it opened; shared state in Redis stays for the other nodes.
+ */
+export function createRedisEngine(options: RedisEngineOptions, settings: RedisEngineSettings): Engine {
+  const resolved = resolveRedisOptions(options);
+  const keys = redisKeys(resolved);
+  let lastError: Error | undefined;
+  const report = (error: Error): void => {
+    lastError = error;
+    try {
+      resolved.onError?.(error);
+    } catch {
+      // A failing reporter must not turn a connection error into a crash.
+    }
+  };
+  const client = createClient(clientOptions(resolved)) as RedisClient;
+  client.on('error', (error: unknown) => report(error instanceof Error ? error : new Error(String(error))));
+  client.on('ready', () => (lastError = undefined));
+  const subscriber = client.duplicate() as RedisClient;
+  subscriber.on('error', (error: unknown) => report(error instanceof Error ? error : new Error(String(error))));
+  // connect() retries by the reconnect strategy until Redis answers or the client is closed.
+  const connecting = Promise.all([client.connect(), subscriber.connect()]).then(
+    () => true,
+    () => false,
+  );
+
+  const nodeTtlMs = settings.cluster.nodeTtl;
+  const broker = new RedisBroker(client, subscriber, keys, {
+    sharded: resolved.sharded,
+    metaTtlMs: settings.history.metaTtl,
+    maxBytes: settings.history.maxBytes,
+    maxStreams: settings.history.maxStreams,
+    idempotencyMaxKeys: settings.idempotency.maxKeys,
+    onBadMessage: (channel, error) => report(new Error(`dropped a message on ${channel}: ${error.message}`)),
+  });
+  const limits = new RedisSharedLimits({ client, prefix: keys.prefix, nodeId: settings.nodeId ?? randomUUID(), nodeTtlMs, onError: report });
+  const bus = new JoiningBus(() => new RedisNodeBus({ client, prefix: keys.prefix, nodeTtlMs, onError: report }), connecting, resolved.connectTimeoutMs);
+  let closing: Promise<void> | undefined;
+
+  return {
+    broker,
+    presence: new RedisPresenceManager(client, keys, { ttlMs: settings.presence.ttl }),
+    userStatus: new RedisUserStatusStore(client, keys, { ttlMs: settings.presence.ttl, lastSeenTtlMs: settings.status.lastSeenTtl }),
+    typing: new RedisTypingStore(client, keys),
+    progress: new RedisProgressStore(client, keys),
+    bus,
+    limits,
+    status(): EngineStatus {
+      if (client.isReady && subscriber.isReady) return { ready: true };
+      return { ready: false, reason: reasonOf(lastError) };
+    },
+    close(): Promise<void> {
+      closing ??= (async () => {
+        // The parts first (bus leaves, slots released, subscriptions ended) while the command connection still runs.
+        await Promise.allSettled([bus.close(), limits.close(), broker.close()]);
+        await Promise.allSettled([closeRedis(client), closeRedis(subscriber)]);
+        if (client.isOpen) client.destroy();
+        if (subscriber.isOpen) subscriber.destroy();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * The bus of a node whose Redis may not answer yet: `start` joins as soon as Redis answers (a
+ * failed join is retried with a new bus), waiting for it at most `waitMs`; until it has joined,
+ * each call waits up to `waitMs` for it, then fails as a request nobody answered (`timeout`).
+ */
+class JoiningBus implements NodeBus {
+  private bus: NodeBus | undefined;
+  private joined: Promise<NodeBus | undefined> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly open: () => NodeBus,
+    private readonly connecting: Promise<boolean>,
+    private readonly waitMs: number,
+  ) {}
+
+  async start(nodeId: string, handler: BusHandler): Promise<void> {
+    if (this.joined) throw new Error('NodeBus.start: called twice');
+    this.joined = this.join(nodeId, handler);
+    await this.within(this.joined);
+  }
+
+  private async join(nodeId: string, handler: BusHandler): Promise<NodeBus | undefined> {
+    if (!(await this.connecting)) return undefined;
+    while (!this.closed) {
+      const bus = this.open();
+      try {
+        await bus.start(nodeId, handler);
+        if (this.closed) {
+          await bus.close();
+          return undefined;
+        }
+        this.bus = bus;
+        return bus;
+      } catch {
+        await bus.close().catch(() => {});
+        await new Promise((resolve) => setTimeout(resolve, BUS_RETRY_MS));
+      }
+    }
+    return undefined;
+  }
+
+  /** `promise`, or undefined once `waitMs` passed. */
+  private async within<T>(promise: Promise<T>): Promise<T | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), this.waitMs)));
+    try {
+      return await Promise.race([promise, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The joined bus, waiting for it up to `waitMs`. */
+  private async ready(): Promise<NodeBus> {
+    if (this.bus) return this.bus;
+    if (this.closed) throw new BusRequestError('the bus is closed', 'closed');
+    if (!this.joined) throw new Error('NodeBus: start() first');
+    const bus = await this.within(this.joined);
+    if (!bus) throw new BusRequestError(this.closed ? 'the bus is closed' : 'Redis: the node has not joined the bus yet', this.closed ? 'closed' : 'timeout');
+    return bus;
+  }
+
+  async broadcast(message: BusMessage): Promise<void> {
+    return (await this.ready()).broadcast(message);
+  }
+
+  async send(nodeId: string, message: BusMessage): Promise<void> {
+    return (await this.ready()).send(nodeId, message);
+  }
+
+  async request(nodeId: string, message: BusMessage, timeoutMs: number): Promise<unknown> {
+    return (await this.ready()).request(nodeId, message, timeoutMs);
+  }
+
+  async requestAll(message: BusMessage, timeoutMs: number): Promise<NodeAnswer[]> {
+    return (await this.ready()).requestAll(message, timeoutMs);
+  }
+
+  async heartbeat(info: Omit<NodeInfo, 'lastHeartbeat'>): Promise<void> {
+    return (await this.ready()).heartbeat(info);
+  }
+
+  async nodes(): Promise<NodeInfo[]> {
+    return (await this.ready()).nodes();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.bus?.close();
+  }
+}
