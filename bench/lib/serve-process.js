@@ -36,9 +36,10 @@ function freePort() {
 /**
  * Starts one server. `kind`: 'single' (tidings serve, workers 1: one process), 'primary1'
  * (primary + 1 worker over IPC), 'workers' (tidings serve --workers `workers`).
+ * `extraYaml`: more lines of the YAML file (top-level sections the bench settings leave out).
  * Resolves {pid, port, wsUrl, apiUrl, apiKey, workerPids, output(), stop()}.
  */
-export async function startServe({ kind, workers = 1, secret, apiKey }) {
+export async function startServe({ kind, workers = 1, secret, apiKey, extraYaml = [] }) {
   const dir = mkdtempSync(path.join(tmpdir(), 'tidings-bench-'));
   const port = await freePort();
   const file = path.join(dir, 'tidings.yaml');
@@ -73,6 +74,8 @@ export async function startServe({ kind, workers = 1, secret, apiKey }) {
       // Connects and disconnects are not what is measured: no SQLite audit rows for them.
       'audit:',
       '  store: false',
+      // More top-level settings (bench/redis.js: the engine section).
+      ...extraYaml,
       '',
     ].join('\n'),
   );
