@@ -3,6 +3,10 @@
  * one node handle per worker, served over IPC by engine/ipc) and the durable stores (one SQLite
  * database, opened and written by the primary only). The primary's side is `openHost`; the worker's is
  * `workerParts`.
+ *
+ * With `engine.type: redis` the primary holds no engine: each worker connects to Redis as a node
+ * of its own (publications go from Redis to each worker, not through the primary); only the
+ * stores still go through the primary.
  */
 import type { Worker } from 'node:cluster';
 import type { TidingsConfig } from '../config/schema.js';
@@ -17,6 +21,8 @@ import type { NodeMetrics } from '../ops/metrics.js';
 import { openStores } from '../store/open-stores.js';
 
 export interface EngineHost {
+  /** Whether the primary serves the engine to the workers (memory engine); false: each worker builds its own (Redis). */
+  readonly sharesEngine: boolean;
   /** Serves the engine and the stores to a worker just forked; the returned function closes its handle (its subscriptions, bus membership and limit slots go). */
   attach(worker: Worker): () => Promise<void>;
   /** After every worker is gone: the engine and the database. */
@@ -24,12 +30,14 @@ export interface EngineHost {
 }
 
 export function openHost(config: TidingsConfig, metrics: NodeMetrics, log: Logger): EngineHost {
-  const cluster = new MemoryCluster({ ...memoryClusterOptions(config), nodeTtlMs: config.cluster.nodeTtl });
+  const sharesEngine = config.engine.type === 'memory';
+  const cluster = sharesEngine ? new MemoryCluster({ ...memoryClusterOptions(config), nodeTtlMs: config.cluster.nodeTtl }) : undefined;
   // History lives here: the primary reports it (the workers' IPC brokers offer no historyStats).
-  metrics.setHistorySource(() => cluster.streams.historyStats());
+  if (cluster) metrics.setHistorySource(() => cluster.streams.historyStats());
   // The one writer of the database: the workers' stores are proxies to these.
   const stores = openStores(config, {}, (writes, seconds) => metrics.storeCommit(writes, seconds));
   return {
+    sharesEngine,
     attach(worker) {
       const link = processLink(worker, { maxBacklogBytes: config.cluster.maxIpcBacklog });
       // A worker that stopped reading (stuck event loop) is given up: its handle closes with the link, it is killed and restarted.
@@ -39,11 +47,11 @@ export function openHost(config: TidingsConfig, metrics: NodeMetrics, log: Logge
         metrics.workerStuck();
         worker.process.kill('SIGKILL');
       });
-      const served = serveEngine(link, () => cluster.node());
+      const served = cluster ? serveEngine(link, () => cluster.node()) : undefined;
       serveStores(link, () => ({ notifications: stores.notifications, activity: stores.activity, audit: stores.audit }));
       return async () => {
         try {
-          await served.close();
+          await served?.close();
         } catch (err) {
           log.warn({ err, pid: worker.process.pid }, 'closing the engine handle of a worker failed');
         }
@@ -51,15 +59,20 @@ export function openHost(config: TidingsConfig, metrics: NodeMetrics, log: Logge
       };
     },
     async close() {
-      await cluster.close();
+      await cluster?.close();
       await stores.close();
     },
   };
 }
 
-/** The worker's `createTidings` parts: the engine and the stores over IPC (so the worker opens no database). */
-export function workerParts(): Partial<TidingsOptions> {
+/**
+ * The worker's `createTidings` parts: the stores over IPC (so the worker opens no database) and,
+ * unless `ownEngine` (the node then builds the configured one, Redis), the engine over IPC.
+ */
+export function workerParts(ownEngine = false): Partial<TidingsOptions> {
   const link = processLink(process);
   const stores = ipcStores(link);
-  return { engine: ipcEngine(link), notificationStore: stores.notifications, activityStore: stores.activity, auditStore: stores.audit };
+  const parts: Partial<TidingsOptions> = { notificationStore: stores.notifications, activityStore: stores.activity, auditStore: stores.audit };
+  if (!ownEngine) parts.engine = ipcEngine(link);
+  return parts;
 }

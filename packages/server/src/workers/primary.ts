@@ -72,7 +72,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
     worker.on('error', (err) => log.warn({ err, worker: slot.index }, 'worker IPC error'));
     worker.on('message', (message: unknown) => {
       if (!isOwn<WorkerMessage>(message)) return;
-      if (message.type === 'tidings.worker:hello') send(worker, { type: 'tidings.worker:slot', index: slot.index, restart });
+      if (message.type === 'tidings.worker:hello') send(worker, { type: 'tidings.worker:slot', index: slot.index, restart, ...(host.sharesEngine ? {} : { ownEngine: true }) });
       else if (message.type === 'tidings.worker:ready') {
         slot.ready = true;
         port = message.port;

@@ -21,8 +21,12 @@ export type WorkerMessage =
 
 /** Primary → worker. */
 export type PrimaryMessage =
-  /** The slot (1..N, kept across restarts) and whether this process replaces one that died. */
-  | { type: 'tidings.worker:slot'; index: number; restart: boolean }
+  /**
+   * The slot (1..N, kept across restarts) and whether this process replaces one that died.
+   * `ownEngine`: the worker builds its engine from the configuration (`engine.type: redis`)
+   * instead of taking the primary's over IPC.
+   */
+  | { type: 'tidings.worker:slot'; index: number; restart: boolean; ownEngine?: boolean }
   | { type: 'tidings.worker:stop' }
   | { type: 'tidings.worker:reload' }
   | { type: 'tidings.worker:collect'; id: number }

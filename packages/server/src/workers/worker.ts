@@ -1,8 +1,8 @@
 /**
  * The worker's side of `tidings serve --workers`: a worker runs the same `tidings serve` (or
  * `dev`) command as the primary that forked it, and this module is what differs. It asks the
- * primary for its slot, names it in every log line (`worker`), takes the engine and the
- * durable stores over IPC (engine/ipc), answers metrics collections, and stops and reloads when
+ * primary for its slot, names it in every log line (`worker`), takes the durable stores and
+ * the engine over IPC (engine/ipc; with `engine.type: redis` it connects to Redis itself), answers metrics collections, and stops and reloads when
  * the primary says so. When the primary is gone, node:cluster ends the worker at once.
  */
 import cluster from 'node:cluster';
@@ -25,7 +25,7 @@ export interface WorkerSide {
   readonly index: number;
   /** Whether this process replaces one that died (the dev banner is printed once, by slot 1). */
   readonly restart: boolean;
-  /** What `createTidings` gets besides the configuration: the engine and the stores, over IPC, and the heartbeat's `nodeInfo` (worker index, role). */
+  /** What `createTidings` gets besides the configuration: the stores and (unless the worker builds its own, `engine.type: redis`) the engine over IPC, and the heartbeat's `nodeInfo` (worker index, role). */
   readonly parts: Partial<TidingsOptions>;
   /** The CLI's logger with this worker's index on every line. */
   logger(base: Logger): Logger;
@@ -57,7 +57,7 @@ export async function joinPrimary(): Promise<WorkerSide | undefined> {
     if (onOwn) onOwn(message);
     else pending.push(message);
   });
-  const slot = await new Promise<{ index: number; restart: boolean }>((resolve, reject) => {
+  const slot = await new Promise<{ index: number; restart: boolean; ownEngine?: boolean }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the primary did not assign a worker slot in time')), SLOT_TIMEOUT_MS);
     onOwn = (message) => {
       if (message.type !== 'tidings.worker:slot') return void pending.push(message);
@@ -73,7 +73,7 @@ export async function joinPrimary(): Promise<WorkerSide | undefined> {
     index: slot.index,
     restart: slot.restart,
     // The heartbeat names the slot: GET /api/v1/nodes lists each worker with its index and role.
-    parts: { ...workerParts(), nodeInfo: { worker: slot.index, role: 'worker' } },
+    parts: { ...workerParts(slot.ownEngine === true), nodeInfo: { worker: slot.index, role: 'worker' } },
     logger: (base) => base.child({ worker: slot.index }),
     started(tidings, address, hooks) {
       const metrics = new WorkerMetrics(tidings.metrics, sendToPrimary);
