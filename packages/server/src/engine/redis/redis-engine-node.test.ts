@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CloseCode } from '@tidings/protocol';
+import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../config/schema.js';
 import { startRedis, redisMissing, type RedisServer } from '../../test-support/redis-server.js';
@@ -99,6 +100,21 @@ describe.skipIf(redisMissing())('two nodes on the Redis engine', () => {
     const res = await a.api('POST', '/users/kick-me/disconnect', {});
     expect(res.body.data).toEqual({ disconnected: 1 });
     expect((await victim.closed).code).toBe(CloseCode.ForceReconnect);
+  });
+
+  it('a node opens three connections to Redis (commands, publications, bus) and closing it closes them all', async () => {
+    const probe = createClient({ url: redis.url });
+    await probe.connect();
+    try {
+      const count = async () => String(await probe.sendCommand(['CLIENT', 'LIST'])).trim().split('\n').length;
+      const before = await count();
+      const c = await startTestNode({ engine: { type: 'redis', url: redis.url, prefix: 'other' } });
+      await waitFor('C to be ready and on the bus', async () => ((await ready(c)).status === 200 && (await count()) === before + 3 ? true : undefined));
+      await c.close();
+      await waitFor('C to leave Redis', async () => ((await count()) === before ? true : undefined), 5000);
+    } finally {
+      probe.destroy();
+    }
   });
 
   it('Redis gone: /ready answers 503 "Redis: …", publishes fail fast with a temporary unavailable, clients stay; back: ready again', async () => {
