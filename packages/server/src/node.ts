@@ -28,6 +28,7 @@ import { createLogger, type Logger } from './log.js';
 import type { TidingsOptions } from './options.js';
 import { watchAdminStats, type AdminStats } from './ops/admin-stats.js';
 import type { StoredAuditLog } from './ops/audit-log.js';
+import { nodeEngineMetrics } from './ops/engine-metrics.js';
 import { NodeMetrics } from './ops/metrics.js';
 import { openNodeAudit } from './ops/node-audit.js';
 import { COMMAND_HANDLERS } from './session/commands.js';
@@ -115,7 +116,8 @@ export class Tidings {
     // between them (the engine's handler), publisher, presence, node membership, steering.
     const hub = (this.hub = new Hub<Session>((n) => metrics.publicationsOut(n)));
     this.policy = new ChannelPolicy(config, this.verifier);
-    const cluster = (this.cluster = assembleCluster({ config, nodeId: this.nodeId, log, metrics, engine: given, nodeInfo, hub, policy: this.policy, counters: this.counters, limitHit }));
+    const engineOps = nodeEngineMetrics(given ? undefined : config.engine.type, metrics.registry, nodeInfo);
+    const cluster = (this.cluster = assembleCluster({ config, nodeId: this.nodeId, log, metrics, engine: given, nodeInfo: engineOps.nodeInfo, engineObserver: engineOps.observer, hub, policy: this.policy, counters: this.counters, limitHit }));
     const { channels, sessionHub, presenceReads, publisher, nodes } = cluster;
     this.limits = new NodeLimits(config, limitHit, cluster.engine.limits);
 

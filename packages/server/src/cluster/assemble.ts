@@ -10,6 +10,7 @@
  */
 import type { ChannelPolicy } from '../auth/channel-policy.js';
 import type { TidingsConfig } from '../config/schema.js';
+import type { EngineObserver } from '../engine/engine-observer.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { NodeMetrics } from '../ops/metrics.js';
@@ -32,8 +33,10 @@ export interface ClusterDeps {
   metrics: NodeMetrics;
   /** The engine given in the options; undefined for a memory engine of the node's own. */
   engine: Engine | undefined;
-  /** Extra fields of this node's heartbeat (createTidings option `nodeInfo`). */
-  nodeInfo?: NodeLabels | undefined;
+  /** Extra fields of this node's heartbeat (createTidings option `nodeInfo`), or a function read at every heartbeat. */
+  nodeInfo?: NodeLabels | (() => NodeLabels) | undefined;
+  /** Told of the configured engine's round trips, failures and reconnects (not of an engine given in the options). */
+  engineObserver?: EngineObserver | undefined;
   hub: Hub<Session>;
   policy: ChannelPolicy;
   counters: Counters;
@@ -60,7 +63,7 @@ export interface ClusterParts {
 
 export function assembleCluster(deps: ClusterDeps): ClusterParts {
   const { config, nodeId, log, metrics, hub, policy, counters, limitHit } = deps;
-  const engine = nodeEngine(config, deps.engine, { nodeId, log });
+  const engine = nodeEngine(config, deps.engine, { nodeId, log, ...(deps.engineObserver ? { observer: deps.engineObserver } : {}) });
   const { broker, presence, userStatus, typing } = engine;
   const channels = new Channels(broker, hub, resubscribeOnGap({ hub, log, metrics }));
   const sessionHub: SessionHub = {

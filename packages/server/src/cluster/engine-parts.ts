@@ -7,6 +7,7 @@
 import type { TidingsConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Engine } from '../engine/engine.js';
+import type { EngineObserver } from '../engine/engine-observer.js';
 import { createMemoryEngine } from '../engine/memory/memory-cluster.js';
 import type { RedisEngineOptions } from '../engine/redis/redis-connection.js';
 import { createRedisEngine } from '../engine/redis/redis-engine.js';
@@ -19,6 +20,8 @@ export interface EngineContext {
   nodeId?: string;
   /** Connection errors of an external engine are logged here (each new message once in a row). */
   log?: Logger;
+  /** Told of an external engine's round trips, failures and reconnects (the node's engine metrics). */
+  observer?: EngineObserver;
 }
 
 /** The Redis engine's connection options from `engine.*`. */
@@ -62,7 +65,7 @@ function errorLogger(log: Logger | undefined): ((error: Error) => void) | undefi
 export function nodeEngine(config: TidingsConfig, given: Engine | undefined, context: EngineContext = {}): Engine {
   if (given) return given;
   if (config.engine.type === 'redis') {
-    const settings = context.nodeId !== undefined ? { ...config, nodeId: context.nodeId } : config;
+    const settings = { ...config, ...(context.nodeId !== undefined ? { nodeId: context.nodeId } : {}), ...(context.observer ? { observer: context.observer } : {}) };
     return createRedisEngine(redisEngineOptions(config.engine, errorLogger(context.log)), settings);
   }
   return createMemoryEngine(config);

@@ -41,8 +41,8 @@ export interface ClusterNodesOptions {
   requestTimeoutMs: number;
   /** Connections open on this node now (for the heartbeat). */
   connections(): number;
-  /** Extra fields of this node's heartbeat (e.g. `{ worker: 2, role: 'worker' }`); the standard fields win over them. */
-  labels?: NodeLabels;
+  /** Extra fields of this node's heartbeat (e.g. `{ worker: 2, role: 'worker' }`), or a function read at every heartbeat; the standard fields win over them. */
+  labels?: NodeLabels | (() => NodeLabels);
   log: Logger;
 }
 
@@ -79,7 +79,8 @@ export class ClusterNodes {
 
   /** This node's heartbeat: what `nodes()` lists for it. */
   info(): { id: string; pid: number; host: string; startedAt: number; connections: number; [label: string]: unknown } {
-    return { ...this.options.labels, id: this.nodeId, pid: process.pid, host: hostname(), startedAt: this.startedAt, connections: this.options.connections() };
+    const labels = this.options.labels;
+    return { ...(typeof labels === 'function' ? labels() : labels), id: this.nodeId, pid: process.pid, host: hostname(), startedAt: this.startedAt, connections: this.options.connections() };
   }
 
   private async beat(): Promise<void> {
@@ -141,7 +142,7 @@ export class ClusterNodes {
 }
 
 /** Joins this node to its deployment over the engine's bus, with the `cluster` settings. */
-export function joinCluster(options: { config: TidingsConfig; nodeId: string; engine: Pick<Engine, 'bus'>; connections(): number; labels?: NodeLabels | undefined; log: Logger }): ClusterNodes {
+export function joinCluster(options: { config: TidingsConfig; nodeId: string; engine: Pick<Engine, 'bus'>; connections(): number; labels?: NodeLabels | (() => NodeLabels) | undefined; log: Logger }): ClusterNodes {
   const { config, nodeId, engine, connections, labels, log } = options;
   const { heartbeatInterval: heartbeatIntervalMs, requestTimeout: requestTimeoutMs } = config.cluster;
   return new ClusterNodes({ nodeId, bus: engine.bus, heartbeatIntervalMs, requestTimeoutMs, connections, ...(labels ? { labels } : {}), log });

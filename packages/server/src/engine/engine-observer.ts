@@ -11,7 +11,7 @@
 import type { Engine, EngineStatus } from './engine.js';
 
 /** Operations timed, a small fixed set (a metric label). */
-export const ENGINE_OPS = ['publish', 'history', 'subscribe', 'presence', 'user_status', 'typing', 'progress', 'bus', 'limits', 'probe'] as const;
+export const ENGINE_OPS = ['publish', 'history', 'subscribe', 'presence', 'user_status', 'typing', 'progress', 'bus', 'limits'] as const;
 export type EngineOp = (typeof ENGINE_OPS)[number];
 
 /**

@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redisMissing, startRedis, type RedisServer } from '../test-support/redis-server.js';
+import { TestClient } from '../test-support/test-client.js';
+import { startTestNode } from '../test-support/test-node.js';
 import { EngineMetrics } from './engine-metrics.js';
 
 async function samples(registry: Registry): Promise<Map<string, number>> {
@@ -66,3 +70,63 @@ describe('EngineMetrics', () => {
     expect(m.summary().engineP50Ms).toBeUndefined();
   });
 });
+
+describe('a node’s engine metrics and heartbeat', () => {
+  const scrape = async (port: number) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+
+  it('on the memory engine: the heartbeat says engine memory, and no engine metrics are exposed', async () => {
+    const t = await startTestNode({});
+    try {
+      const nodes = (await t.api('GET', '/nodes')).body.data.nodes;
+      expect(nodes).toHaveLength(1);
+      expect(nodes[0]).toMatchObject({ id: t.node.nodeId, engine: 'memory' });
+      expect(nodes[0].engineErrors).toBeUndefined();
+      expect(await scrape(t.port)).not.toContain('tidings_engine_');
+    } finally {
+      await t.close();
+    }
+  });
+
+  describe.skipIf(redisMissing())('on the Redis engine', () => {
+    let redis: RedisServer;
+    beforeAll(async () => {
+      redis = await startRedis();
+    });
+    afterAll(async () => {
+      await redis?.close();
+    });
+
+    it('/metrics shows Redis round trips, errors by kind and pub/sub channels; GET /nodes lists engine redis with p50/p99, errors and channels', async () => {
+      const t = await startTestNode({ engine: { type: 'redis', url: redis.url, prefix: `m-${randomBytes(4).toString('hex')}` }, cluster: { heartbeatInterval: 100 } });
+      try {
+        await until('the node ready', async () => (await t.api('GET', '/ready')).status === 200);
+        const { client } = await TestClient.connect(t.wsUrl, await t.token('metrics-alice'));
+        await client.ok('subscribe', { channel: 'live:engine-room' });
+        expect((await t.api('POST', '/publish', { channel: 'live:engine-room', data: 'hi' })).status).toBe(200);
+        await client.waitForPush((p) => p.type === 'publication');
+        const text = await scrape(t.port);
+        const count = (line: string) => Number(text.split('\n').find((l) => l.startsWith(line + ' '))?.slice(line.length + 1));
+        expect(count('tidings_engine_command_seconds_count{op="publish"}')).toBeGreaterThanOrEqual(1);
+        expect(count('tidings_engine_command_seconds_count{op="subscribe"}')).toBeGreaterThanOrEqual(1);
+        expect(count('tidings_engine_errors_total{kind="reply"}')).toBe(0);
+        expect(count('tidings_engine_pubsub_channels')).toBeGreaterThanOrEqual(1);
+        expect(text).toContain('tidings_engine_reconnects_total 0');
+        await until('a heartbeat with the figures', async () => {
+          const [n] = (await t.api('GET', '/nodes')).body.data.nodes;
+          return n?.engine === 'redis' && typeof n.engineP99Ms === 'number' && n.enginePubsubChannels >= 1 && n.engineErrors === 0;
+        });
+        client.close();
+      } finally {
+        await t.close();
+      }
+    }, 20_000);
+  });
+});
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

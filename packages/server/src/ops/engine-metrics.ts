@@ -135,3 +135,18 @@ export class EngineMetrics implements EngineObserver {
     }
   }
 }
+
+/** What a node reports in its heartbeat besides the standard fields (createTidings option `nodeInfo` and these). */
+export type HeartbeatExtras = Readonly<Record<string, string | number | boolean>>;
+
+/**
+ * A node's engine metrics and heartbeat extras: for the configured engine (`type`; undefined when
+ * an engine was given in the options), `engine: <type>` first (a given `nodeInfo` may say
+ * otherwise), then `nodeInfo`, then, for an engine with a server (Redis), the figures of
+ * `summary()`, read at every heartbeat. `observer` is undefined for the memory engine.
+ */
+export function nodeEngineMetrics(type: string | undefined, registry: Registry, nodeInfo: HeartbeatExtras | undefined): { observer: EngineMetrics | undefined; nodeInfo: () => HeartbeatExtras } {
+  const observer = type !== undefined && type !== 'memory' ? new EngineMetrics(registry) : undefined;
+  const base: HeartbeatExtras = { ...(type !== undefined ? { engine: type } : {}), ...nodeInfo };
+  return { observer, nodeInfo: observer ? () => ({ ...base, ...observer.summary() }) : () => base };
+}

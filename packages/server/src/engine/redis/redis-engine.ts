@@ -20,9 +20,11 @@
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
 import type { Engine, EngineStatus } from '../engine.js';
+import type { EngineObserver } from '../engine-observer.js';
 import { BusRequestError, type BusHandler, type BusMessage, type NodeAnswer, type NodeBus, type NodeInfo } from '../node-bus.js';
 import { RedisBroker } from './redis-broker.js';
 import { RedisNodeBus } from './redis-bus.js';
+import { observeRedisEngine, watchRedisConnections } from './redis-observe.js';
 import { clientOptions, closeRedis, resolveRedisOptions, redisKeys, type RedisClient, type RedisEngineOptions } from './redis-connection.js';
 import { RedisSharedLimits } from './redis-limits.js';
 import { RedisPresenceManager } from './redis-presence.js';
@@ -40,6 +42,8 @@ export interface RedisEngineSettings {
   cluster: { nodeTtl: number };
   /** This node's id (its limit slots are held under it). Default a random UUID. */
   nodeId?: string;
+  /** Told of every part's round trips, failures, reconnects and pub/sub channels (metrics; see `redis-observe.ts`). */
+  observer?: EngineObserver;
 }
 
 /** Pause between attempts to join the bus while Redis does not answer. */
@@ -71,6 +75,7 @@ export function createRedisEngine(options: RedisEngineOptions, settings: RedisEn
   client.on('ready', () => (lastError = undefined));
   const subscriber = client.duplicate() as RedisClient;
   subscriber.on('error', (error: unknown) => report(error instanceof Error ? error : new Error(String(error))));
+  if (settings.observer) watchRedisConnections([client, subscriber], settings.observer);
   // connect() retries by the reconnect strategy until Redis answers or the client is closed.
   const connecting = Promise.all([client.connect(), subscriber.connect()]).then(
     () => true,
@@ -84,13 +89,16 @@ export function createRedisEngine(options: RedisEngineOptions, settings: RedisEn
     maxBytes: settings.history.maxBytes,
     maxStreams: settings.history.maxStreams,
     idempotencyMaxKeys: settings.idempotency.maxKeys,
-    onBadMessage: (channel, error) => report(new Error(`dropped a message on ${channel}: ${error.message}`)),
+    onBadMessage: (channel, error) => {
+      settings.observer?.error?.('bad_message');
+      report(new Error(`dropped a message on ${channel}: ${error.message}`));
+    },
   });
   const limits = new RedisSharedLimits({ client, prefix: keys.prefix, nodeId: settings.nodeId ?? randomUUID(), nodeTtlMs, onError: report });
   const bus = new JoiningBus(() => new RedisNodeBus({ client, prefix: keys.prefix, nodeTtlMs, onError: report }), connecting, resolved.connectTimeoutMs);
   let closing: Promise<void> | undefined;
 
-  return {
+  const engine: Engine = {
     broker,
     presence: new RedisPresenceManager(client, keys, { ttlMs: settings.presence.ttl }),
     userStatus: new RedisUserStatusStore(client, keys, { ttlMs: settings.presence.ttl, lastSeenTtlMs: settings.status.lastSeenTtl }),
@@ -113,6 +121,7 @@ export function createRedisEngine(options: RedisEngineOptions, settings: RedisEn
       return closing;
     },
   };
+  return settings.observer ? observeRedisEngine(engine, broker, settings.observer) : engine;
 }
 
 /**
