@@ -15,9 +15,15 @@
  * - No group commit of our own: concurrent writes run on the pool's connections in parallel and
  *   PostgreSQL flushes concurrent commits together.
  * - `status()` says whether the last contact with PostgreSQL worked, with the reason if not.
+ * - An operation that fails because PostgreSQL is not there (refused, lost or timed-out
+ *   connection, a server shutting down or starting up) rejects with a temporary `unavailable`
+ *   TidingsError (the API answers 503: retry, with the idempotency key), its cause attached;
+ *   an error PostgreSQL answered with (a constraint, a newer schema) is passed on as it is.
  */
+import { ErrorCode } from '@tidings/protocol';
 import pg from 'pg';
 import type { PoolClient, QueryResultRow } from 'pg';
+import { TidingsError } from '../../errors.js';
 import { migrate } from './migrations.js';
 
 export interface PostgresDatabaseOptions {
@@ -78,20 +84,26 @@ export class PostgresDatabase {
   }
 
   /** One read, outside any transaction. */
-  async query<R extends QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
-    await this.ensureSchema();
-    try {
-      const result = await this.pool.query<R>(sql, params);
-      this.succeeded();
-      return result.rows;
-    } catch (err) {
-      this.noteError(err);
-      throw err;
-    }
+  query<R extends QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    return unavailableWhenGone(async () => {
+      await this.ensureSchema();
+      try {
+        const result = await this.pool.query<R>(sql, params);
+        this.succeeded();
+        return result.rows;
+      } catch (err) {
+        this.noteError(err);
+        throw err;
+      }
+    });
   }
 
   /** Runs `work` in one transaction; resolves with its result once COMMIT has returned. */
-  async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+  transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return unavailableWhenGone(async () => this.transactionOnce(work));
+  }
+
+  private async transactionOnce<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
     await this.ensureSchema();
     return this.withClient(async (client) => {
       const started = performance.now();
@@ -171,6 +183,33 @@ export class PostgresDatabase {
   private noteError(err: unknown): void {
     if (!isSqlError(err)) this.failed(err as Error);
   }
+}
+
+/** Runs `op`; a failure for want of PostgreSQL becomes a temporary `unavailable` error (its cause kept). */
+async function unavailableWhenGone<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (!databaseGone(err)) throw err;
+    const unavailable = new TidingsError(ErrorCode.Unavailable, 'the database did not answer; retry', { temporary: true });
+    (unavailable as Error & { cause?: unknown }).cause = err;
+    throw unavailable;
+  }
+}
+
+/**
+ * True for an error that says PostgreSQL was not there, here or in a cause: connection classes
+ * (SQLSTATE 08, 57P: shut down or starting up, 53: out of resources), a socket error (ECONNREFUSED,
+ * ECONNRESET, ...), or what the pg client says of a lost connection or a connect timeout.
+ */
+function databaseGone(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = (e as Error & { cause?: unknown }).cause, depth++) {
+    if (e instanceof pg.DatabaseError) return /^(08|57P|53)/.test(e.code ?? '');
+    const code = (e as Error & { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true;
+    if (/connection terminated|timeout exceeded when trying to connect|not queryable|connection timeout/i.test(e.message)) return true;
+  }
+  return false;
 }
 
 /** An error PostgreSQL answered with (it has a SQLSTATE), as opposed to a lost or refused connection. */

@@ -131,6 +131,37 @@ describe.skipIf(skip)('PostgreSQL stores', () => {
     }
   }, 60_000);
 
+  test('PostgreSQL not there (refused, or killed under open connections): operations fail with a temporary unavailable error, not an internal one', async () => {
+    const gone = { name: 'TidingsError', code: 'unavailable', temporary: true, message: 'the database did not answer; retry' };
+    // Nobody listening: the connection is refused.
+    const closed = createServer(() => {});
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const refused = new PostgresDatabase({ url: `postgres://postgres@127.0.0.1:${port}/postgres`, connectTimeoutMs: 300 });
+    try {
+      await expect(refused.query('SELECT 1')).rejects.toMatchObject(gone);
+      await expect(refused.transaction((c) => c.query('SELECT 1'))).rejects.toMatchObject(gone);
+      expect(refused.status()).toMatchObject({ ready: false, reason: expect.stringMatching(/^PostgreSQL: .*ECONNREFUSED/) });
+    } finally {
+      await refused.close();
+    }
+    // Killed while the stores hold connections: reads and writes are refused the same way until it is back.
+    const stores = openAt(await freshSchema(), DEFAULT_RETENTION);
+    try {
+      await stores.notifications.create({ users: ['g'], type: 'info', title: 'before', priority: 'normal' }, T0);
+      await server.kill();
+      await expect(stores.notifications.counts('g', T0)).rejects.toMatchObject(gone);
+      await expect(stores.notifications.create({ users: ['g'], type: 'info', title: 'during', priority: 'normal', idempotencyKey: 'k' }, T0)).rejects.toMatchObject(gone);
+      await server.restart();
+      let counted;
+      for (let attempt = 0; attempt < 5 && counted === undefined; attempt++) counted = await stores.notifications.counts('g', T0).catch(() => undefined);
+      expect(counted).toEqual({ unread: 1, total: 1 });
+    } finally {
+      await stores.close();
+    }
+  }, 60_000);
+
   test('migrations run by several nodes starting at once are applied once', async () => {
     const url = await freshSchema();
     const nodes = Array.from({ length: 4 }, () => new PostgresDatabase({ url, poolSize: 2 }));
@@ -165,7 +196,7 @@ describe.skipIf(skip)('PostgreSQL stores', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const db = new PostgresDatabase({ url: `postgres://postgres@127.0.0.1:${(silent.address() as AddressInfo).port}/postgres`, connectTimeoutMs: 300 });
     try {
-      await expect(db.query('SELECT 1')).rejects.toThrow(/timeout/i);
+      await expect(db.query('SELECT 1')).rejects.toMatchObject({ code: 'unavailable', temporary: true });
       expect(db.status()).toMatchObject({ ready: false, reason: expect.stringMatching(/^PostgreSQL: .*timeout/i) });
     } finally {
       await db.close();
