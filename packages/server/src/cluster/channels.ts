@@ -18,10 +18,19 @@
  * engine delivered is kept; the next one must have the same epoch and the next offset. When it
  * does not (a publication lost between nodes, a stream lost and started again), that is a
  * *delivery gap*: the gap handler tells the channel's local subscribers to recover (see
- * `cluster/delivery-gaps.ts`), never silently.
+ * `cluster/delivery-gaps.ts`), never silently. When the engine's delivery was down and comes
+ * back (`onResync`, e.g. Redis restarted), the stream's current position is compared with the
+ * newest this node knows its subscribers have: the last one delivered or the newest one read for
+ * them (subscribe replies, recovery). A position ahead of it, of another epoch, or a stream that
+ * is gone is a delivery gap too: publications made meanwhile were never delivered.
+ *
+ * An engine that does not answer (`BrokerUnavailableError`) makes subscribe, position and
+ * history fail with `unavailable` (temporary): the client retries.
  */
 import type { Push, StreamPosition } from '@tidings/protocol';
-import { ENCODED_DATA, type Broker, type BrokerHandler, type ControlEvent, type EncodedPublication, type HistoryPage, type HistoryQuery } from '../engine/broker.js';
+import { ErrorCode } from '@tidings/protocol';
+import { BrokerUnavailableError, ENCODED_DATA, type Broker, type BrokerHandler, type ControlEvent, type EncodedPublication, type HistoryPage, type HistoryQuery } from '../engine/broker.js';
+import { TidingsError } from '../errors.js';
 import type { Hub, HubSubscription } from '../hub/hub.js';
 
 const RESOLVED = Promise.resolve();
@@ -42,6 +51,8 @@ export class Channels implements BrokerHandler {
   private readonly ops = new Map<string, Promise<void>>();
   /** Per channel the engine delivers here, the position of the last stored publication delivered. */
   private readonly last = new Map<string, StreamPosition>();
+  /** Per channel the engine delivers here, the newest position read for its subscribers (subscribe replies, recovery). */
+  private readonly read = new Map<string, StreamPosition>();
   private subscribes: Batch | undefined;
   private unsubscribes: Batch | undefined;
 
@@ -61,7 +72,7 @@ export class Channels implements BrokerHandler {
   subscribe(sub: HubSubscription): Promise<void> {
     const { channel } = sub;
     if (this.hub.add(sub)) {
-      this.ready.set(channel, this.enqueue(channel, () => this.batched(true, channel)));
+      this.ready.set(channel, this.enqueue(channel, () => this.batched(true, channel)).catch(temporary));
     }
     return this.ready.get(channel)!;
   }
@@ -85,12 +96,12 @@ export class Channels implements BrokerHandler {
 
   /** A channel stream's epoch and top offset. */
   position(channel: string): Promise<StreamPosition> {
-    return this.broker.position(channel);
+    return this.broker.position(channel).then((position) => (this.noteRead(channel, position), position), temporary);
   }
 
   /** A page of a channel's stream, with its position (see `HistoryQuery` for `since` and gaps). */
   history(channel: string, query: HistoryQuery): Promise<HistoryPage> {
-    return this.broker.history(channel, query);
+    return this.broker.history(channel, query).then((page) => (this.noteRead(channel, page.position), page), temporary);
   }
 
   /**
@@ -116,6 +127,25 @@ export class Channels implements BrokerHandler {
     this.hub.deliverPublication(channel, pub, pub[ENCODED_DATA]);
   }
 
+  /**
+   * Delivery was down and is back: `position` is the stream's top now (undefined: the stream is
+   * gone). Ahead of what this node's subscribers have, or another epoch: a delivery gap.
+   */
+  onResync(channel: string, position: StreamPosition | undefined): void {
+    if (this.hub.subscriberCount(channel) === 0) return;
+    const last = this.last.get(channel);
+    const read = this.read.get(channel);
+    // What the subscribers have: the newer of the last delivered and the last read (a delivery is newer on an epoch change).
+    const known = last === undefined ? read : read === undefined || read.epoch !== last.epoch || read.offset <= last.offset ? last : read;
+    // Nothing stored was delivered or read for them (a channel without history): nothing to compare.
+    if (known === undefined) return;
+    if (position === undefined || position.epoch !== known.epoch || position.offset > known.offset) {
+      this.onGap(channel, known, position ?? { epoch: '', offset: 0 });
+    }
+    if (position !== undefined) this.last.set(channel, position);
+    this.read.delete(channel);
+  }
+
   /** A control event from the engine: to the hub as the push it becomes on the wire (built only when someone here listens). */
   onControl(channel: string, event: ControlEvent): void {
     if (this.hub.subscriberCount(channel) === 0) return;
@@ -123,6 +153,13 @@ export class Channels implements BrokerHandler {
   }
 
   // ------------------------------------------------------------ engine calls
+
+  /** A position read for the channel's subscribers (kept only while it has some: the engine delivers it here). */
+  private noteRead(channel: string, position: StreamPosition): void {
+    if (this.hub.subscriberCount(channel) === 0) return;
+    const before = this.read.get(channel);
+    if (before === undefined || before.epoch !== position.epoch || position.offset > before.offset) this.read.set(channel, position);
+  }
 
   private enqueue(channel: string, op: () => Promise<void>): Promise<void> {
     const prev = this.ops.get(channel) ?? RESOLVED;
@@ -151,7 +188,10 @@ export class Channels implements BrokerHandler {
         if (subscribe) return this.broker.subscribe(channels);
         // Deliveries up to the engine's unsubscribe may have set a position again: forgotten after it.
         return this.broker.unsubscribe(channels).finally(() => {
-          for (const channel of channels) this.last.delete(channel);
+          for (const channel of channels) {
+            this.last.delete(channel);
+            this.read.delete(channel);
+          }
         });
       });
       batch = { channels, done };
@@ -161,6 +201,12 @@ export class Channels implements BrokerHandler {
     batch.channels.push(channel);
     return batch.done;
   }
+}
+
+/** An engine that does not answer: the caller gets `unavailable` (temporary), other errors pass. */
+function temporary(err: unknown): never {
+  if (err instanceof BrokerUnavailableError) throw new TidingsError(ErrorCode.Unavailable, 'the engine is not answering; try again', { temporary: true });
+  throw err;
 }
 
 /** The push a control event becomes on the wire. */

@@ -164,6 +164,31 @@ export interface BrokerHandler {
   onPublication(channel: string, publication: Publication, position?: StreamPosition): void;
   /** A control event on a channel this node subscribed to, ordered with its publications. */
   onControl(channel: string, event: ControlEvent): void;
+  /**
+   * Delivery to this node was interrupted and is back (a broker whose connection to its backend
+   * dropped, or whose liveness probe found delivery dead, and reconnected): called for every
+   * channel this node subscribes to, with the stream's current position (`undefined`: the stream
+   * no longer exists, e.g. the backend lost its data), once the subscriptions are in place again
+   * and every publication up to that position that still reached this node was handed to
+   * `onPublication`. Publications made while delivery was down are lost to live delivery: a
+   * position ahead of the last one the node delivered, or of another epoch, is a delivery gap
+   * the node handles like one `onPublication` reveals. Optional: brokers that never lose
+   * deliveries (memory, IPC) never call it.
+   */
+  onResync?(channel: string, position: StreamPosition | undefined): void;
+}
+
+/**
+ * The broker's backend did not answer: down, unreachable, or no reply within the broker's
+ * command timeout. Thrown at once (nothing waits in a queue) by `publish`, `publishControl`,
+ * `subscribe`, `history` and `position`. Temporary: the caller may retry. A publish that timed
+ * out may still have been applied, so retries carry an idempotency key.
+ */
+export class BrokerUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BrokerUnavailableError';
+  }
 }
 
 /**
@@ -173,6 +198,11 @@ export interface BrokerHandler {
  *   order (publish order for channels without history), each with its position.
  * - **At-most-once live delivery**: a publication reaches a node's handler once or,
  *   on a failure between nodes, not at all; history and recovery close such gaps.
+ * - **No silent loss**: a lost publication of a stored channel shows either as a break in
+ *   continuity (see `BrokerHandler.onPublication`) or, when delivery to the node was down and
+ *   nothing followed, through `BrokerHandler.onResync` once delivery is back.
+ * - **Fail fast**: when the backend does not answer, calls reject with `BrokerUnavailableError`
+ *   within a bound instead of queueing.
  * - **Atomic history**: with `history`, appending to history, assigning the next
  *   offset and delivering happen as one step: no subscriber sees an offset that
  *   history does not hold, and offsets of a channel increase by exactly one.

@@ -23,13 +23,22 @@
  *
  * Limits on Redis: idempotency keys are bounded per channel (`idempotencyMaxKeys`, least soon to
  * expire forgotten first); the node-wide budget `maxBytes` counts every node's stored publications
- * together; budgets and `maxStreams` need a single Redis (see `redis-scripts.ts`). When Redis
- * restarts or fails over, node-redis resubscribes by itself; publications sent meanwhile are lost
- * to live delivery (at most once) and recovered from history by the node.
+ * together; budgets and `maxStreams` need a single Redis (see `redis-scripts.ts`).
+ *
+ * Failures (`redis-subscriber.ts` for the pub/sub side): every command carries a timeout
+ * (`commandTimeoutMs`, also for replies already waited for), and with no offline queue a call
+ * while Redis is away fails at once: `BrokerUnavailableError`. When the pub/sub connection comes
+ * back (node-redis reconnected and resubscribed, or the liveness probe replaced a dead one), the
+ * tops of every subscribed channel are read in one pipelined round trip, a probe goes through as a
+ * barrier, and the handler gets `onResync(channel, top)` for each: publications sent while
+ * delivery was down are lost to live delivery (at most once) and recovered from history by the
+ * node; a stream Redis lost shows as no position (then a new epoch), so recovery says
+ * `recovered: false`.
  */
 import { randomBytes } from 'node:crypto';
 import type { ClientInfo, Publication, StreamPosition } from '@tidings/protocol';
 import {
+  BrokerUnavailableError,
   ENCODED_DATA,
   HistoryBudgetError,
   publicationBytes,
@@ -42,9 +51,10 @@ import {
   type PublishOptions,
   type PublishOutcome,
 } from '../broker.js';
-import { closeRedis, openSubscriber, type RedisClient } from './redis-connection.js';
+import { openSubscriber, type RedisClient } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 import { PUBLISH_SCRIPT, READ_SCRIPT, REMOVE_SCRIPT } from './redis-scripts.js';
+import { RedisSubscriber, unavailable } from './redis-subscriber.js';
 
 export interface RedisBrokerOptions {
   /** SSUBSCRIBE/SPUBLISH instead of SUBSCRIBE/PUBLISH. */
@@ -59,9 +69,20 @@ export interface RedisBrokerOptions {
   idempotencyMaxKeys?: number;
   /** Called with a pub/sub message this broker cannot decode (it is dropped). */
   onBadMessage?: (channel: string, error: Error) => void;
+  /** Longest wait for Redis to answer a command; then the call fails (`BrokerUnavailableError`). Default 2000. */
+  commandTimeoutMs?: number;
+  /** Pause between liveness probes of the pub/sub connection. Default 5000. */
+  probeIntervalMs?: number;
+  /** Longest wait for a probe to come back before the pub/sub connection is replaced. Default 2000. */
+  probeTimeoutMs?: number;
+  /** Called with pub/sub connection trouble (a replaced connection, a failed repair). */
+  onError?: (error: Error) => void;
 }
 
 const DEFAULT_IDEMPOTENCY_MAX_KEYS = 100_000;
+const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
+const DEFAULT_PROBE_INTERVAL_MS = 5000;
+const DEFAULT_PROBE_TIMEOUT_MS = 2000;
 /** setInterval's longest delay. */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -74,21 +95,43 @@ export class RedisBroker implements Broker {
   private handler: BrokerHandler | undefined;
   /** Pub/sub name → channel, for every channel this node subscribes to. */
   private readonly subscribed = new Map<string, string>();
-  private readonly listener = (message: string, pubsubName: string) => this.receive(message, pubsubName);
+  /** The command client with the command timeout on every command. */
+  private readonly cmd: RedisClient;
+  private readonly sub: RedisSubscriber;
   private readonly refreshTimer: NodeJS.Timeout;
   private closed = false;
 
   /**
    * `client` runs commands and scripts (it may be shared with other parts and is not closed
-   * here); `subscriber` is this broker's own pub/sub connection, closed with it. See `create`.
+   * here); `subscriber` is this broker's own pub/sub connection (connected or still connecting),
+   * closed with it (or replaced by a new one when the liveness probe finds it dead). See `create`.
    */
   constructor(
     private readonly client: RedisClient,
-    private readonly subscriber: RedisClient,
+    subscriber: RedisClient,
     private readonly keys: RedisKeys,
     private readonly options: RedisBrokerOptions,
   ) {
     this.sharded = options.sharded ?? false;
+    const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.cmd = client.withCommandOptions({ timeout: commandTimeoutMs, rejectInFlight: true }) as RedisClient;
+    this.sub = new RedisSubscriber(
+      this.cmd,
+      subscriber,
+      {
+        sharded: this.sharded,
+        probeName: keys.node(`probe-${newEpoch()}${newEpoch()}`, 'probe'),
+        probeIntervalMs: options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS,
+        probeTimeoutMs: options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS,
+        commandTimeoutMs,
+        ...(options.onError ? { onError: options.onError } : {}),
+      },
+      {
+        message: (message, name) => this.receive(message, name),
+        wanted: () => this.subscribed.keys(),
+        restored: () => this.resync(),
+      },
+    );
     const every = Math.min(Math.max(50, Math.floor(options.metaTtlMs / 3)), MAX_TIMER_MS);
     this.refreshTimer = setInterval(() => this.refreshSubscribed(), every);
     this.refreshTimer.unref();
@@ -97,6 +140,21 @@ export class RedisBroker implements Broker {
   /** A broker over a connected command client, with a subscriber connection of its own. */
   static async create(client: RedisClient, keys: RedisKeys, options: RedisBrokerOptions, onError?: (error: Error) => void): Promise<RedisBroker> {
     return new RedisBroker(client, await openSubscriber(client, onError), keys, options);
+  }
+
+  /** True while the pub/sub connection is up (the engine's readiness). */
+  get subscriberReady(): boolean {
+    return this.sub.ready;
+  }
+
+  /** Pub/sub connections replaced because the liveness probe found them dead. */
+  get subscriberReplacements(): number {
+    return this.sub.replacements;
+  }
+
+  /** Runs one liveness probe tick now (tests; it runs every `probeIntervalMs` anyway). */
+  checkSubscriber(): Promise<void> {
+    return this.sub.check();
   }
 
   setHandler(handler: BrokerHandler): void {
@@ -124,7 +182,7 @@ export class RedisBroker implements Broker {
     const shared = history?.shared && history.shared.maxBytes > 0 ? history.shared : undefined;
     const owner = history && options.owner && options.owner.maxBytes > 0 ? options.owner : undefined;
     const reply = (await PUBLISH_SCRIPT.run(
-      this.client,
+      this.cmd,
       [this.keys.channelMeta(channel), this.keys.channelHistory(channel), this.keys.channelIdempotency(channel), this.keys.channelIdempotencyIndex(channel)],
       [
         ...this.common(channel),
@@ -144,7 +202,9 @@ export class RedisBroker implements Broker {
         String(this.options.idempotencyMaxKeys ?? DEFAULT_IDEMPOTENCY_MAX_KEYS),
         liveHeader,
       ],
-    )) as [string, ...unknown[]];
+    ).catch((err: unknown) => {
+      throw unavailable(err);
+    })) as [string, ...unknown[]];
     switch (reply[0]) {
       case 'ok':
         return reply.length > 1 ? { position: { epoch: String(reply[2]), offset: Number(reply[1]) } } : {};
@@ -175,8 +235,7 @@ export class RedisBroker implements Broker {
     }
     if (added.length === 0) return;
     try {
-      if (this.sharded) await this.subscriber.sSubscribe(added, this.listener);
-      else await this.subscriber.subscribe(added, this.listener);
+      await this.sub.subscribe(added);
     } catch (err) {
       for (const name of added) this.subscribed.delete(name);
       throw err;
@@ -190,19 +249,20 @@ export class RedisBroker implements Broker {
       if (this.subscribed.delete(name)) removed.push(name);
     }
     if (removed.length === 0 || this.closed) return;
-    if (this.sharded) await this.subscriber.sUnsubscribe(removed, this.listener);
-    else await this.subscriber.unsubscribe(removed, this.listener);
+    await this.sub.unsubscribe(removed);
   }
 
   async history(channel: string, query: HistoryQuery): Promise<HistoryPage> {
     const since = query.since;
-    const reply = (await READ_SCRIPT.run(this.client, this.channelKeys(channel), [
+    const reply = (await READ_SCRIPT.run(this.cmd, this.channelKeys(channel), [
       ...this.common(channel),
       String(Math.max(0, Math.floor(query.limit))),
       since?.epoch ?? '',
       String(since?.offset ?? 0),
       query.reverse ? '1' : '0',
-    ])) as unknown[];
+    ]).catch((err: unknown) => {
+      throw unavailable(err);
+    })) as unknown[];
     const position = { epoch: String(reply[0]), offset: Number(reply[1]) };
     const publications: Publication[] = [];
     for (let i = 2; i + 2 < reply.length; i += 3) {
@@ -222,7 +282,9 @@ export class RedisBroker implements Broker {
   }
 
   async removeHistory(channel: string): Promise<void> {
-    await REMOVE_SCRIPT.run(this.client, this.channelKeys(channel), this.common(channel));
+    await REMOVE_SCRIPT.run(this.cmd, this.channelKeys(channel), this.common(channel)).catch((err: unknown) => {
+      throw unavailable(err);
+    });
   }
 
   /** Ends this node's subscriptions and closes its subscriber connection (not the shared command client). */
@@ -232,7 +294,7 @@ export class RedisBroker implements Broker {
     clearInterval(this.refreshTimer);
     this.subscribed.clear();
     this.handler = undefined;
-    await closeRedis(this.subscriber);
+    await this.sub.close();
   }
 
   /** Channels this node subscribes to (for recovery after a reconnect). */
@@ -258,8 +320,34 @@ export class RedisBroker implements Broker {
 
   private async send(channel: string, message: string): Promise<void> {
     const name = this.keys.channelPubSub(channel);
-    if (this.sharded) await this.client.sPublish(name, message);
-    else await this.client.publish(name, message);
+    try {
+      if (this.sharded) await this.cmd.sPublish(name, message);
+      else await this.cmd.publish(name, message);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /**
+   * After delivery was interrupted: the top of every subscribed channel in one pipelined round
+   * trip (HMGET of each meta, nothing created), then a probe through the pub/sub connection as a
+   * barrier (every publication up to those tops that reached this node is delivered before the
+   * probe), then `onResync` per channel. No meta: the stream is gone (position undefined).
+   */
+  private async resync(): Promise<void> {
+    const channels = [...this.subscribed.values()];
+    if (channels.length === 0 || this.handler === undefined) return;
+    const metas = await Promise.all(channels.map((channel) => this.cmd.hmGet(this.keys.channelMeta(channel), ['e', 'o']))).catch((err: unknown) => {
+      throw unavailable(err);
+    });
+    const probe = await this.sub.probe();
+    if (probe !== 'ok') throw new BrokerUnavailableError(`the pub/sub probe did not come back after a reconnect (${probe}); repaired at the next probe`);
+    channels.forEach((channel, i) => {
+      const [epoch, offset] = metas[i] as (string | null)[];
+      const handler = this.handler;
+      if (handler?.onResync === undefined || !this.subscribed.has(this.keys.channelPubSub(channel))) return;
+      handler.onResync(channel, epoch ? { epoch, offset: Number(offset ?? 0) } : undefined);
+    });
   }
 
   private receive(message: string, pubsubName: string): void {
@@ -298,7 +386,7 @@ export class RedisBroker implements Broker {
   private refreshSubscribed(): void {
     if (this.closed || !this.client.isReady) return;
     const ttl = Math.max(1, Math.ceil(this.options.metaTtlMs));
-    for (const channel of this.subscribed.values()) this.client.pExpire(this.keys.channelMeta(channel), ttl).catch(() => {});
+    for (const channel of this.subscribed.values()) this.cmd.pExpire(this.keys.channelMeta(channel), ttl).catch(() => {});
   }
 }
 

@@ -143,8 +143,7 @@ export async function openRedis(options: RedisEngineOptions): Promise<RedisClien
  * nothing else, and a separate one keeps publications off the command pipeline). Connected on return.
  */
 export async function openSubscriber(client: RedisClient, onError?: (error: Error) => void): Promise<RedisClient> {
-  const subscriber = client.duplicate() as RedisClient;
-  listenForErrors(subscriber, onError);
+  const subscriber = duplicateClient(client, onError);
   try {
     await subscriber.connect();
   } catch (err) {
@@ -152,6 +151,13 @@ export async function openSubscriber(client: RedisClient, onError?: (error: Erro
     throw err;
   }
   return subscriber;
+}
+
+/** A new, not yet connected client with `client`'s options and an error listener (see `listenForErrors`). */
+export function duplicateClient(client: RedisClient, onError?: (error: Error) => void): RedisClient {
+  const copy = client.duplicate() as RedisClient;
+  listenForErrors(copy, onError);
+  return copy;
 }
 
 /** Closes a client: waits for replies already asked for, then QUIT; a client already closed is left alone. */

@@ -1,0 +1,290 @@
+/**
+ * The Redis broker's pub/sub connection, kept honest (issue 14, failure semantics).
+ *
+ * - **Fail fast**: subscribing while the connection is not ready throws `BrokerUnavailableError`
+ *   at once; a SUBSCRIBE that Redis does not answer within `commandTimeoutMs` (a paused or
+ *   unreachable Redis) rejects with it too. Nothing waits in a queue.
+ * - **Reconnects**: node-redis reconnects by itself and SUBSCRIBEs again to what its listeners
+ *   hold before it reports `ready`. On every `ready` this class *repairs*: it reconciles the
+ *   subscriptions with what the broker wants (subscribes what is missing, e.g. a SUBSCRIBE that
+ *   timed out; unsubscribes what is no longer wanted) and then asks the broker to compare
+ *   positions (`restored`), which uses `probe()` as a barrier.
+ * - **Liveness probe**: a connection can be dead without noticing (a half-open TCP connection,
+ *   Redis dropping the subscription): every `probeIntervalMs` a token is PUBLISHed on this
+ *   connection's own probe channel. It must come back within `probeTimeoutMs`; PUBLISH answering
+ *   0 receivers means Redis no longer holds the subscription. Either way the connection is
+ *   replaced by a new one (a `duplicate()` of the command client), which subscribes to
+ *   everything again and repairs. So a dead subscriber is found within `probeIntervalMs +
+ *   probeTimeoutMs` of dying. A PUBLISH that fails is no verdict on this connection (Redis
+ *   itself does not answer: publishes fail meanwhile, and delivery resumes when it does).
+ *   A connection that stays not ready (its reconnect hangs) while the command connection works
+ *   is replaced after the same bound.
+ */
+import { ErrorReply } from 'redis';
+import { BrokerUnavailableError, HistoryBudgetError } from '../broker.js';
+import { closeRedis, duplicateClient, type RedisClient } from './redis-connection.js';
+
+export interface SubscriberOptions {
+  /** SSUBSCRIBE/SPUBLISH instead of SUBSCRIBE/PUBLISH. */
+  sharded: boolean;
+  /** This connection's probe channel (a pub/sub name nothing else subscribes to). */
+  probeName: string;
+  probeIntervalMs: number;
+  probeTimeoutMs: number;
+  /** Longest wait for Redis to answer a SUBSCRIBE (or the connection to close). */
+  commandTimeoutMs: number;
+  onError?: (error: Error) => void;
+}
+
+export interface SubscriberEvents {
+  /** A message on a subscribed pub/sub name (never a probe). */
+  message(message: string, name: string): void;
+  /** The pub/sub names wanted now. */
+  wanted(): Iterable<string>;
+  /** Delivery is back after an interruption: compare positions. Throwing leaves the repair for the next probe. */
+  restored(): Promise<void>;
+}
+
+export type ProbeResult = 'ok' | 'dead' | 'unknown';
+
+/** Redis replies that mean "not now" rather than "wrong". */
+const TEMPORARY_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY)\b/;
+
+/** A connection failure or timeout becomes `BrokerUnavailableError`; Redis's own answers (script errors) stay as they are. */
+export function unavailable(err: unknown): unknown {
+  if (err instanceof BrokerUnavailableError || err instanceof HistoryBudgetError) return err;
+  if (err instanceof ErrorReply && !TEMPORARY_REPLY.test(err.message)) return err;
+  return new BrokerUnavailableError(`Redis is not answering: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+/** Names per SUBSCRIBE command when many are subscribed at once. */
+const SUBSCRIBE_CHUNK = 1000;
+
+/** True if `promise` settles (resolved or rejected) within `ms`; its rejection is swallowed. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export class RedisSubscriber {
+  private connection: RedisClient;
+  private readonly listener = (message: string, name: string) => this.receive(message, name);
+  private readonly probes = new Map<string, () => void>();
+  private probeSeq = 0;
+  private readonly timer: NodeJS.Timeout;
+  private ticking = false;
+  private repairing: Promise<void> | undefined;
+  private repairAgain = false;
+  /** An interruption not yet repaired (a repair failed): retried at the next probe tick. */
+  private needsRepair = false;
+  /** Whether a pub/sub connection of this subscriber was ever ready: any later `ready` follows an interruption. */
+  private wasReady = false;
+  private notReadySince: number | undefined;
+  private closed = false;
+  /** Connections replaced because the probe found them dead (or stuck). */
+  replacements = 0;
+
+  /**
+   * `client` is the command connection (probes are published on it; a replacement is its
+   * `duplicate()`), `connection` the pub/sub connection to start with (connected or connecting).
+   */
+  constructor(
+    private readonly client: RedisClient,
+    connection: RedisClient,
+    private readonly options: SubscriberOptions,
+    private readonly events: SubscriberEvents,
+  ) {
+    this.connection = connection;
+    this.watch(connection);
+    this.timer = setInterval(() => void this.tick(), Math.max(10, options.probeIntervalMs));
+    this.timer.unref();
+    // Connected already: subscribe the probe channel now (a later `ready` follows an interruption).
+    if (connection.isReady) this.onReady();
+  }
+
+  /** True while the pub/sub connection is up (for readiness). */
+  get ready(): boolean {
+    return this.connection.isReady && !this.closed;
+  }
+
+  async subscribe(names: string[]): Promise<void> {
+    const conn = this.connection;
+    if (!conn.isReady) throw new BrokerUnavailableError('Redis pub/sub connection is not ready');
+    for (let i = 0; i < names.length; i += SUBSCRIBE_CHUNK) {
+      const chunk = names.slice(i, i + SUBSCRIBE_CHUNK);
+      await this.timed(this.options.sharded ? conn.sSubscribe(chunk, this.listener) : conn.subscribe(chunk, this.listener), 'SUBSCRIBE');
+    }
+  }
+
+  /** Unsubscribes; while the connection is down the next repair drops them instead. */
+  async unsubscribe(names: string[]): Promise<void> {
+    const conn = this.connection;
+    if (!conn.isReady || this.closed) return;
+    await this.timed(this.options.sharded ? conn.sUnsubscribe(names, this.listener) : conn.unsubscribe(names, this.listener), 'UNSUBSCRIBE');
+  }
+
+  /**
+   * Publishes a token on the probe channel and waits for it: 'ok' when it came back within
+   * `probeTimeoutMs` (then every message Redis sent this connection before it was handled),
+   * 'dead' when Redis answered but the token did not come back, 'unknown' when Redis did not answer.
+   */
+  async probe(): Promise<ProbeResult> {
+    if (!this.connection.isReady) return 'dead';
+    const token = `${++this.probeSeq}`;
+    let arrived!: () => void;
+    const back = new Promise<void>((resolve) => (arrived = resolve));
+    this.probes.set(token, arrived);
+    try {
+      let receivers: number;
+      try {
+        const name = this.options.probeName;
+        receivers = Number(this.options.sharded ? await this.client.sPublish(name, token) : await this.client.publish(name, token));
+      } catch {
+        return 'unknown';
+      }
+      if (receivers === 0) return 'dead';
+      return (await settlesWithin(back, this.options.probeTimeoutMs)) ? 'ok' : 'dead';
+    } finally {
+      this.probes.delete(token);
+    }
+  }
+
+  /** Runs one probe tick now (tests; the timer does it every `probeIntervalMs`). */
+  async check(): Promise<void> {
+    await this.tick();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.probes.clear();
+    const conn = this.connection;
+    if (!conn.isReady || !(await settlesWithin(closeRedis(conn), this.options.commandTimeoutMs))) {
+      if (conn.isOpen) conn.destroy();
+    }
+  }
+
+  private receive(message: string, name: string): void {
+    if (name === this.options.probeName) {
+      this.probes.get(message)?.();
+      return;
+    }
+    this.events.message(message, name);
+  }
+
+  private watch(conn: RedisClient): void {
+    conn.on('ready', () => {
+      if (conn === this.connection && !this.closed) this.onReady();
+    });
+  }
+
+  /** The first ready only subscribes (nothing was missed); every later one repairs. */
+  private onReady(): void {
+    if (this.wasReady) this.needsRepair = true;
+    this.wasReady = true;
+    void this.repair();
+  }
+
+  private report(error: unknown): void {
+    try {
+      this.options.onError?.(error instanceof Error ? error : new Error(String(error)));
+    } catch {
+      // A failing reporter must not break the repair.
+    }
+  }
+
+  private async timed<T>(promise: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BrokerUnavailableError(`Redis did not answer ${what} within ${this.options.commandTimeoutMs} ms`)), this.options.commandTimeoutMs);
+    });
+    try {
+      return await Promise.race([promise, timeout]);
+    } catch (err) {
+      if (err instanceof BrokerUnavailableError) throw err;
+      throw new BrokerUnavailableError(`Redis pub/sub: ${(err as Error).message}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Subscriptions as wanted, then the broker's comparison; one at a time, again if asked meanwhile. */
+  private repair(): Promise<void> {
+    if (this.repairing) {
+      this.repairAgain = true;
+      return this.repairing;
+    }
+    this.repairing = (async () => {
+      try {
+        do {
+          this.repairAgain = false;
+          await this.reconcile();
+          if (this.needsRepair) await this.events.restored();
+        } while (this.repairAgain && !this.closed);
+        this.needsRepair = false;
+      } catch (err) {
+        this.report(err);
+      } finally {
+        this.repairing = undefined;
+      }
+    })();
+    return this.repairing;
+  }
+
+  /** Subscribes what is wanted but not held (the probe channel included) and drops what is held but no longer wanted. */
+  private async reconcile(): Promise<void> {
+    const conn = this.connection;
+    const want = new Set(this.events.wanted());
+    want.add(this.options.probeName);
+    const held = conn.getPubSubListeners(this.options.sharded ? 'SHARDED' : 'CHANNELS');
+    const missing = [...want].filter((name) => !held.has(name));
+    const extra = [...held.keys()].filter((name) => !want.has(name));
+    await this.subscribe(missing);
+    if (extra.length > 0) await this.unsubscribe(extra);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.closed || this.ticking || this.repairing) return;
+    this.ticking = true;
+    try {
+      if (!this.connection.isReady) {
+        // node-redis is reconnecting; replaced only if that hangs while Redis answers the command connection.
+        const now = Date.now();
+        this.notReadySince ??= now;
+        if (this.client.isReady && now - this.notReadySince > this.options.probeIntervalMs + this.options.probeTimeoutMs) this.replace('did not reconnect');
+        return;
+      }
+      this.notReadySince = undefined;
+      if (this.needsRepair) {
+        await this.repair();
+        return;
+      }
+      if ((await this.probe()) === 'dead' && !this.closed) this.replace('probe did not come back');
+    } catch (err) {
+      this.report(err);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /** A new pub/sub connection instead of the current one; its `ready` subscribes everything and repairs. */
+  private replace(why: string): void {
+    this.report(new Error(`Redis pub/sub connection ${why}: replaced by a new connection`));
+    const old = this.connection;
+    const fresh = duplicateClient(this.client, this.options.onError);
+    this.connection = fresh;
+    this.replacements++;
+    this.notReadySince = undefined;
+    this.needsRepair = true;
+    this.watch(fresh);
+    if (old.isOpen) old.destroy();
+    fresh.connect().catch((err: unknown) => {
+      if (!this.closed) this.report(err);
+    });
+  }
+}
