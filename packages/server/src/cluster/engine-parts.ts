@@ -46,6 +46,9 @@ export function redisEngineOptions(engine: TidingsConfig['engine'], onError?: (e
     ...(engine.db !== 0 ? { db: engine.db } : {}),
     sharded: engine.sharded,
     connectTimeoutMs: engine.connectTimeout,
+    commandTimeoutMs: engine.commandTimeout,
+    probeIntervalMs: engine.probeInterval,
+    probeTimeoutMs: engine.probeTimeout,
     ...(onError ? { onError } : {}),
   };
 }

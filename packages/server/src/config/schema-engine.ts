@@ -40,6 +40,12 @@ export const engineSchema = z
     sharded: z.boolean().default(false),
     /** Redis: longest wait for a connection; while Redis does not answer, calls fail at once and the node is not ready. */
     connectTimeout: duration('5s'),
+    /** Redis: longest wait for one command's reply; past it the call fails as unavailable (a paused or overloaded Redis). */
+    commandTimeout: duration('2s'),
+    /** Redis: how often the pub/sub connection is probed (a message to itself), so a dead one is found and replaced. */
+    probeInterval: duration('5s'),
+    /** Redis: how long a probe may take before the pub/sub connection counts as dead. */
+    probeTimeout: duration('2s'),
   })
   .prefault({})
   .refine((e) => e.type !== 'redis' || e.url !== '', { message: 'engine.type redis needs engine.url', path: ['url'] });

@@ -46,6 +46,11 @@ export interface RedisEngineOptions {
   sharded?: boolean;
   /** Milliseconds to wait for a connection. Default 5000. */
   connectTimeoutMs?: number;
+  /** Longest wait for one command's reply (the broker's calls; default 2000). */
+  commandTimeoutMs?: number;
+  /** How often the pub/sub connection is probed, and how long a probe may take (defaults 5000 and 2000). */
+  probeIntervalMs?: number;
+  probeTimeoutMs?: number;
   /** Longest pause between reconnect attempts, in milliseconds. Default 2000. */
   maxReconnectDelayMs?: number;
   /** Called with every connection error (logging, metrics); never throws into the client. */

@@ -89,6 +89,10 @@ export function createRedisEngine(options: RedisEngineOptions, settings: RedisEn
     maxBytes: settings.history.maxBytes,
     maxStreams: settings.history.maxStreams,
     idempotencyMaxKeys: settings.idempotency.maxKeys,
+    ...(resolved.commandTimeoutMs !== undefined ? { commandTimeoutMs: resolved.commandTimeoutMs } : {}),
+    ...(resolved.probeIntervalMs !== undefined ? { probeIntervalMs: resolved.probeIntervalMs } : {}),
+    ...(resolved.probeTimeoutMs !== undefined ? { probeTimeoutMs: resolved.probeTimeoutMs } : {}),
+    onError: report,
     onBadMessage: (channel, error) => {
       settings.observer?.error?.('bad_message');
       report(new Error(`dropped a message on ${channel}: ${error.message}`));
@@ -107,14 +111,17 @@ export function createRedisEngine(options: RedisEngineOptions, settings: RedisEn
     bus,
     limits,
     status(): EngineStatus {
-      if (client.isReady && subscriber.isReady) return { ready: true };
+      // The broker's subscriber: its liveness probe may have replaced the one opened here.
+      if (client.isReady && broker.subscriberReady) return { ready: true };
       return { ready: false, reason: reasonOf(lastError) };
     },
     close(): Promise<void> {
       closing ??= (async () => {
         // The parts first (bus leaves, slots released, subscriptions ended) while the command connection still runs.
         await Promise.allSettled([bus.close(), limits.close(), broker.close()]);
-        await Promise.allSettled([closeRedis(client), closeRedis(subscriber)]);
+        // QUIT waits for replies: a paused Redis would hold it, so it gets the command timeout, then the sockets go.
+        const bound = new Promise<void>((resolve) => setTimeout(resolve, resolved.commandTimeoutMs ?? 2000).unref());
+        await Promise.race([Promise.allSettled([closeRedis(client), closeRedis(subscriber)]), bound]);
         if (client.isOpen) client.destroy();
         if (subscriber.isOpen) subscriber.destroy();
       })();
