@@ -72,7 +72,7 @@ export class Channels implements BrokerHandler {
   subscribe(sub: HubSubscription): Promise<void> {
     const { channel } = sub;
     if (this.hub.add(sub)) {
-      this.ready.set(channel, this.enqueue(channel, () => this.batched(true, channel)).catch(temporary));
+      this.ready.set(channel, this.enqueue(channel, () => this.batched(true, channel)).catch(engineUnavailable));
     }
     return this.ready.get(channel)!;
   }
@@ -96,12 +96,12 @@ export class Channels implements BrokerHandler {
 
   /** A channel stream's epoch and top offset. */
   position(channel: string): Promise<StreamPosition> {
-    return this.broker.position(channel).then((position) => (this.noteRead(channel, position), position), temporary);
+    return this.broker.position(channel).then((position) => (this.noteRead(channel, position), position), engineUnavailable);
   }
 
   /** A page of a channel's stream, with its position (see `HistoryQuery` for `since` and gaps). */
   history(channel: string, query: HistoryQuery): Promise<HistoryPage> {
-    return this.broker.history(channel, query).then((page) => (this.noteRead(channel, page.position), page), temporary);
+    return this.broker.history(channel, query).then((page) => (this.noteRead(channel, page.position), page), engineUnavailable);
   }
 
   /**
@@ -204,7 +204,7 @@ export class Channels implements BrokerHandler {
 }
 
 /** An engine that does not answer: the caller gets `unavailable` (temporary), other errors pass. */
-function temporary(err: unknown): never {
+export function engineUnavailable(err: unknown): never {
   if (err instanceof BrokerUnavailableError) throw new TidingsError(ErrorCode.Unavailable, 'the engine is not answering; try again', { temporary: true });
   throw err;
 }

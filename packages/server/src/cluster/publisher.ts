@@ -15,6 +15,7 @@ import type { ChannelPolicy, ResolvedChannel } from '../auth/channel-policy.js';
 import type { NamespaceConfig, TidingsConfig } from '../config/schema.js';
 import type { Broker, PublishOptions, PublishOutcome } from '../engine/broker.js';
 import { TidingsError } from '../errors.js';
+import { engineUnavailable } from './channels.js';
 import { budgetLimitName, budgetRefusal, encodeData, HistoryBudgetError } from '../features/publish-data.js';
 import type { NodeMetrics } from '../ops/metrics.js';
 import type { Counters, PublishedOutcome, PublishRequest } from '../session/services.js';
@@ -96,11 +97,13 @@ export class Publisher {
     const target = this.deps.policy.resolve(channel);
     if (!target.ns.history) throw new TidingsError(ErrorCode.NotAvailable, 'history is off in this namespace');
     const max = this.deps.config.history.maxLimit;
-    const page = await this.deps.broker.history(target.channel, {
-      limit: Math.min(query.limit ?? max, max),
-      reverse: query.reverse === true,
-      ...(query.since ? { since: query.since } : {}),
-    });
+    const page = await this.deps.broker
+      .history(target.channel, {
+        limit: Math.min(query.limit ?? max, max),
+        reverse: query.reverse === true,
+        ...(query.since ? { since: query.since } : {}),
+      })
+      .catch(engineUnavailable);
     return { epoch: page.position.epoch, offset: page.position.offset, publications: page.publications };
   }
 

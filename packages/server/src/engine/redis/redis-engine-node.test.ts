@@ -138,6 +138,10 @@ describe.skipIf(redisMissing())('two nodes on the Redis engine', () => {
       expect(res.body.error).toMatchObject({ code: 'unavailable', temporary: true });
       expect(Date.now() - started).toBeLessThan(CONNECT_TIMEOUT_MS + 1000);
     }
+    // A history read through the API is the same temporary refusal, not an internal error.
+    const history = await a.api('GET', '/channels/news%3Aoutage/history');
+    expect(history.status).toBe(503);
+    expect(history.body.error).toMatchObject({ code: 'unavailable', temporary: true });
     const reply = await writer.call('publish', { channel: 'chat:outage', data: 'x' });
     expect(reply).toMatchObject({ error: { code: 'unavailable', temporary: true } });
     // The connection stays open.
