@@ -5,7 +5,8 @@
  * Implementations: the memory engine (`engine/memory/memory-cluster.ts`; nodes in one process
  * share one state through per-node handles), the IPC engine of `tidings serve --workers`
  * (`engine/ipc/`; the primary process holds a memory engine and each worker a handle to it)
- * and, later, Redis.
+ * and the Redis engine (`engine/redis/redis-engine.ts`; every node on the same Redis and prefix
+ * shares its state, whatever machine it runs on).
  */
 import type { Broker } from './broker.js';
 import type { NodeBus } from './node-bus.js';
