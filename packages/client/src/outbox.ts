@@ -61,11 +61,6 @@ export class Outbox {
     this.#options = options;
   }
 
-  /** Commands sent and awaiting their reply. */
-  get pendingCount(): number {
-    return this.#pending.size;
-  }
-
   /** Commands waiting for a connection. */
   get queuedCount(): number {
     return this.#waiting.length;
@@ -167,7 +162,7 @@ export class Outbox {
       // Refuse at once what could never be sent (the id is at most 10 digits).
       const size = utf8Length(JSON.stringify({ ...body, id: MAX_COMMAND_ID } as Command));
       if (size > this.#options.maxMessageBytes) {
-        done(new TidingsError('payload_too_large', `command is ${size} bytes, over the ${this.#options.maxMessageBytes}-byte message limit`, { temporary: false }));
+        done(this.#overLimit(size));
         return;
       }
       if (this.#waiting.length >= this.#options.queueMax) {
@@ -207,6 +202,11 @@ export class Outbox {
     return true;
   }
 
+  /** A command of `bytes` bytes that could never be sent: over `maxMessageBytes`. */
+  #overLimit(bytes: number): TidingsError {
+    return new TidingsError('payload_too_large', `command is ${bytes} bytes, over the ${this.#options.maxMessageBytes}-byte message limit`, { temporary: false });
+  }
+
   #queueFull(): TidingsError {
     return new TidingsError(ClientErrorCode.QueueFull, `offline queue is full (${this.#options.queueMax} commands)`, { temporary: true });
   }
@@ -225,7 +225,7 @@ export class Outbox {
     const text = JSON.stringify({ ...entry.body, id } as Command);
     const bytes = utf8Length(text);
     if (bytes > this.#options.maxMessageBytes) {
-      entry.done(new TidingsError('payload_too_large', `command is ${bytes} bytes, over the ${this.#options.maxMessageBytes}-byte message limit`, { temporary: false }));
+      entry.done(this.#overLimit(bytes));
       return;
     }
     entry.id = id;
