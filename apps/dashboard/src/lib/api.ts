@@ -164,6 +164,17 @@ export interface NodeListing {
   connections: number;
   /** ISO 8601. */
   lastHeartbeat: string;
+  /** The node's engine (`memory`, `redis`), when it says. */
+  engine?: string;
+  /** An engine with a server (Redis): round trips' p50 and p99 over the last 10 s, in ms (absent without any). */
+  engineP50Ms?: number;
+  engineP99Ms?: number;
+  /** Its failures and reconnects since the node started, and the pub/sub channels it holds now. */
+  engineErrors?: number;
+  engineReconnects?: number;
+  enginePubsubChannels?: number;
+  /** Extras a node reports (`nodeInfo`: worker index, role). */
+  [extra: string]: unknown;
 }
 
 /** What the `terminal` choice of a disconnect sends: 4503 (stay away) or the default 4005 (come back). */

@@ -55,8 +55,19 @@ function byCode(samples: readonly AdminStatsSnapshot[], pick: (s: AdminStatsSnap
   return codes.map((code) => ({ label: code, values: samples.map((s) => pick(s)?.[code] ?? 0) }));
 }
 
-/** The live nodes (the workers of `tidings serve --workers`): shown when there is more than one. */
+/** Whether a node reports figures of an engine with a server (Redis). */
+const hasEngineFigures = (n: NodeListing) => typeof n.engineErrors === 'number';
+
+/**
+ * The live nodes (the workers of `tidings serve --workers`, the nodes on one Redis): shown when
+ * there is more than one, or when a node reports its engine's figures (latency and errors of
+ * Redis as the node sees them, over the last 10 s), with the deployment's totals below.
+ */
 function Nodes({ nodes, counted, now }: { nodes: NodeListing[]; counted: readonly string[]; now: number }) {
+  const engine = nodes.some(hasEngineFigures);
+  const ms = (v: number | undefined) => (v === undefined ? '—' : formatNumber(v, v < 10 ? 2 : 1));
+  const total = (pick: (n: NodeListing) => number | undefined) => nodes.reduce((a, n) => a + (pick(n) ?? 0), 0);
+  const worstP99 = Math.max(...nodes.map((n) => n.engineP99Ms ?? -1));
   return (
     <Panel title={`Nodes (${nodes.length})`}>
       <div className="table-wrap">
@@ -68,6 +79,20 @@ function Nodes({ nodes, counted, now }: { nodes: NodeListing[]; counted: readonl
               <th scope="col" className="num">
                 Connections
               </th>
+              {engine && (
+                <>
+                  <th scope="col">Engine</th>
+                  <th scope="col" className="num" title="Round trips to Redis as the node sees them, over the last 10 s">
+                    Redis p50 / p99 ms
+                  </th>
+                  <th scope="col" className="num" title="Redis failures and reconnects since the node started">
+                    Redis errors
+                  </th>
+                  <th scope="col" className="num" title="Pub/sub channels the node subscribes to on Redis">
+                    Pub/sub channels
+                  </th>
+                </>
+              )}
               <th scope="col">Up</th>
               <th scope="col">Last heartbeat</th>
             </tr>
@@ -83,11 +108,45 @@ function Nodes({ nodes, counted, now }: { nodes: NodeListing[]; counted: readonl
                   {n.host} · pid {n.pid}
                 </td>
                 <td className="num">{formatNumber(n.connections)}</td>
+                {engine && (
+                  <>
+                    <td>{n.engine ?? '—'}</td>
+                    <td className="num" data-testid="node-engine-latency">
+                      {hasEngineFigures(n) ? `${ms(n.engineP50Ms)} / ${ms(n.engineP99Ms)}` : '—'}
+                    </td>
+                    <td className="num" data-testid="node-engine-errors">
+                      {hasEngineFigures(n) ? formatNumber(n.engineErrors) : '—'}
+                      {n.engineReconnects ? <span className="muted small"> · {formatNumber(n.engineReconnects)} reconnects</span> : null}
+                    </td>
+                    <td className="num">{hasEngineFigures(n) ? formatNumber(n.enginePubsubChannels) : '—'}</td>
+                  </>
+                )}
                 <td>{formatDuration((now - Date.parse(n.startedAt)) / 1000)}</td>
                 <td>{formatDuration(Math.max(0, (now - Date.parse(n.lastHeartbeat)) / 1000))} ago</td>
               </tr>
             ))}
           </tbody>
+          {nodes.length > 1 && (
+            <tfoot>
+              <tr data-testid="nodes-total">
+                <th scope="row" colSpan={2}>
+                  All nodes
+                </th>
+                <td className="num">{formatNumber(total((n) => n.connections))}</td>
+                {engine && (
+                  <>
+                    <td />
+                    <td className="num" title="The slowest node's p99">
+                      {worstP99 >= 0 ? `worst p99 ${ms(worstP99)}` : '—'}
+                    </td>
+                    <td className="num">{formatNumber(total((n) => n.engineErrors))}</td>
+                    <td className="num">{formatNumber(total((n) => n.enginePubsubChannels))}</td>
+                  </>
+                )}
+                <td colSpan={2} />
+              </tr>
+            </tfoot>
+          )}
         </table>
       </div>
     </Panel>
@@ -208,7 +267,7 @@ export function Overview() {
         </section>
       )}
 
-      {nodes.data && nodes.data.nodes.length > 1 && <Nodes nodes={nodes.data.nodes} counted={latest?.nodeIds ?? []} now={now} />}
+      {nodes.data && (nodes.data.nodes.length > 1 || nodes.data.nodes.some(hasEngineFigures)) && <Nodes nodes={nodes.data.nodes} counted={latest?.nodeIds ?? []} now={now} />}
 
       {(latest || samples.length > 0) && (
         <section aria-label="Charts, last five minutes" className="charts">
