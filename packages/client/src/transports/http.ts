@@ -4,6 +4,7 @@
  * order they were made).
  */
 import { utf8Length } from '../ids.js';
+import type { TransportContext, TransportHandlers } from './types.js';
 
 /** Minimal `fetch` signature the transports use (the runtime's global fetch fits). */
 export type FetchLike = (input: string, init?: {
@@ -94,6 +95,32 @@ export async function openSession(fetchImpl: FetchLike, base: string, transport:
   });
   if (!res.ok) throw await closeFor(res);
   return (await res.json()) as OpenedSession;
+}
+
+/** Ends the transport for a failed request: with the `HttpClose`'s code, or 1006 and `what`. */
+export function failWith(finish: (code: number, reason: string) => void, what: string): (err: unknown) => void {
+  return (err) => finish(err instanceof HttpClose ? err.code : 1006, err instanceof Error ? err.message : what);
+}
+
+/**
+ * The ordered sender of an HTTP transport: POSTs each body to `url()` (read at send time)
+ * with the current token; a failed POST ends the transport through `finish`.
+ */
+export function postSender(fetchImpl: FetchLike, url: () => string, context: TransportContext, credentials: boolean, handlers: TransportHandlers, finish: (code: number, reason: string) => void): OrderedSender {
+  return new OrderedSender(
+    async (text) => {
+      const res = await fetchImpl(url(), {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain', ...authHeaders(context.token()) },
+        body: text,
+        credentials: credentials ? 'include' : 'same-origin',
+      });
+      if (!res.ok) throw await closeFor(res);
+    },
+    failWith(finish, 'send failed'),
+    context.maxMessageBytes,
+    (text) => handlers.onRefused?.(text),
+  );
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { startTimer } from '../timers.js';
 import type { TransportFactory } from './types.js';
-import { HttpClose, OrderedSender, authHeaders, closeFor, globalFetch, httpBaseOf, openSession, type HttpTransportOptions } from './http.js';
+import { HttpClose, authHeaders, closeFor, failWith, globalFetch, httpBaseOf, openSession, postSender, type HttpTransportOptions } from './http.js';
 
 export interface PollingTransportOptions extends HttpTransportOptions {
   /** Polls that fail in a row (network errors) before the transport gives up. Default 3. */
@@ -46,20 +46,7 @@ export function pollingTransport(options: PollingTransportOptions = {}): Transpo
         controller.abort();
         handlers.onClose(code, reason);
       };
-      const sender = new OrderedSender(
-        async (text) => {
-          const res = await fetchImpl!(`${base}/poll/${session}?ack=${ack}`, {
-            method: 'POST',
-            headers: { 'content-type': 'text/plain', ...authHeaders(context.token()) },
-            body: text,
-            credentials: credentials ? 'include' : 'same-origin',
-          });
-          if (!res.ok) throw await closeFor(res);
-        },
-        (err) => finish(err instanceof HttpClose ? err.code : 1006, err instanceof Error ? err.message : 'send failed'),
-        context.maxMessageBytes,
-        (text) => handlers.onRefused?.(text),
-      );
+      const sender = postSender(fetchImpl!, () => `${base}/poll/${session}?ack=${ack}`, context, credentials, handlers, finish);
       const loop = async () => {
         let failures = 0;
         while (!closed) {
@@ -115,7 +102,7 @@ export function pollingTransport(options: PollingTransportOptions = {}): Transpo
             handlers.onOpen();
             void loop();
           },
-          (err: unknown) => finish(err instanceof HttpClose ? err.code : 1006, err instanceof Error ? err.message : 'open failed'),
+          failWith(finish, 'open failed'),
         );
       }
       return {

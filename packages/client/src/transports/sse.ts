@@ -10,7 +10,7 @@ import { createParser } from 'eventsource-parser';
 import { startTimer } from '../timers.js';
 import { PUSH_TYPES } from '../wire.js';
 import type { TransportFactory } from './types.js';
-import { HttpClose, OrderedSender, authHeaders, closeFor, globalFetch, httpBaseOf, openSession, type FetchLike, type HttpTransportOptions } from './http.js';
+import { HttpClose, authHeaders, closeFor, failWith, globalFetch, httpBaseOf, openSession, postSender, type FetchLike, type HttpTransportOptions } from './http.js';
 
 /** Event names the server uses: every push type, `reply` (and the default `message`); `close` is the transport's own. */
 const EVENTS = ['reply', 'message', ...PUSH_TYPES];
@@ -148,20 +148,7 @@ export function sseTransport(options: SseTransportOptions = {}): TransportFactor
         stopStream?.();
         handlers.onClose(code, reason);
       };
-      const sender = new OrderedSender(
-        async (text) => {
-          const res = await fetchImpl!(`${base}/sse/${session}`, {
-            method: 'POST',
-            headers: { 'content-type': 'text/plain', ...authHeaders(context.token()) },
-            body: text,
-            credentials: credentials ? 'include' : 'same-origin',
-          });
-          if (!res.ok) throw await closeFor(res);
-        },
-        (err) => finish(err instanceof HttpClose ? err.code : 1006, err instanceof Error ? err.message : 'send failed'),
-        context.maxMessageBytes,
-        (text) => handlers.onRefused?.(text),
-      );
+      const sender = postSender(fetchImpl!, () => `${base}/sse/${session}`, context, credentials, handlers, finish);
       const onEvent = (name: string, data: string) => {
         if (closed) return;
         if (name === 'close') {
@@ -209,7 +196,7 @@ export function sseTransport(options: SseTransportOptions = {}): TransportFactor
               });
             }
           },
-          (err: unknown) => finish(err instanceof HttpClose ? err.code : 1006, err instanceof Error ? err.message : 'open failed'),
+          failWith(finish, 'open failed'),
         );
       }
       return {
