@@ -134,6 +134,20 @@ function cpuWindow(a, b, srvs) {
   };
 }
 
+/**
+ * The Redis round trips as the setup's nodes saw them (their heartbeats: p50/p99 over the last 10 s, mostly
+ * this step's publishes), from GET /api/v1/nodes on one node; null if it did not answer.
+ */
+async function engineFigures(serve) {
+  try {
+    const res = await fetch(`${serve.apiUrl}/nodes`, { headers: { authorization: `Bearer ${serve.apiKey}` } });
+    const list = (await res.json()).data.nodes;
+    return list.map((n) => ({ p50: n.engineP50Ms ?? null, p99: n.engineP99Ms ?? null, errors: n.engineErrors ?? null, channels: n.enginePubsubChannels ?? null }));
+  } catch {
+    return null;
+  }
+}
+
 async function runWorkload(opts, workload, secret, mintToken, redis) {
   const { channels, total, perSink } = layout(workload, opts.sinks, opts.probes);
   for (const conns of perSink) for (const c of conns) c.token = await mintToken(secret, { sub: `b${c.k}`, ttlSeconds: 24 * 3600 });
@@ -204,6 +218,7 @@ async function runWorkload(opts, workload, secret, mintToken, redis) {
       const c0 = cpuSnapshot(nodes, redis, sinks, publishers);
       await sleep(opts.window * 1000);
       const c1 = cpuSnapshot(nodes, redis, sinks, publishers);
+      const engineView = SETUPS[key].engine === 'redis' ? await engineFigures(nodes[srvs[0]].serve) : null;
       const [p1, k1] = await Promise.all([Promise.all(pubs.map((p) => p.request({ type: 'mark' }, 10_000))), markAll('collect')]);
       const stopped = await Promise.all(pubs.map((p) => p.request({ type: 'stop' }, 70_000)));
       const published = stopped.reduce((n, s) => n + s.published, 0);
@@ -238,6 +253,7 @@ async function runWorkload(opts, workload, secret, mintToken, redis) {
         firstError: stopped.find((s) => s.firstError)?.firstError ?? null,
         latencyMs: { samples: lat.length, p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat.length ? lat[lat.length - 1] : null },
         cpu: cpuWindow(c0, c1, srvs),
+        engine: engineView,
         expectedFrames: expected,
         receivedFrames: received,
         drainSeconds: (Date.now() - drainStart) / 1000,

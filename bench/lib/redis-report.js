@@ -55,6 +55,12 @@ export function summarize(steps, opts) {
 }
 
 const pct = (c) => (c ? fmtPct(c.total) : '—');
+/** The nodes' own view of Redis round trips: the median node's p50 and the worst node's p99. */
+const roundTrips = (view) => {
+  const nodes = (view ?? []).filter((n) => n.p50 !== null && n.p99 !== null);
+  if (!nodes.length) return '—';
+  return `${fmtMs(median(nodes.map((n) => n.p50)))} / ${fmtMs(Math.max(...nodes.map((n) => n.p99)))}`;
+};
 
 export function markdown(results, opts, { SETUPS, WORKLOADS }) {
   const { meta, summary } = results;
@@ -78,8 +84,8 @@ export function markdown(results, opts, { SETUPS, WORKLOADS }) {
           ? `Closed loop (the ceiling: ${opts.inflight} requests of ${opts.batch[wl]} publications in flight per setup):`
           : `Fixed rate: ${fmtK(opts.rate[wl])} delivered msg/s (${fmtInt(opts.rate[wl] / w.subsPerChannel)} publications/s) per setup:`,
         '',
-        '| Setup | delivered msg/s | publications/s | p50 ms | p99 ms | CPU per node | nodes CPU total | nodes µs/msg | Redis CPU | Redis µs/msg | sinks CPU (system) | publishers CPU | machine busy (softirq) | others | rounds, msg/s |',
-        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+        '| Setup | delivered msg/s | publications/s | p50 ms | p99 ms | CPU per node | nodes CPU total | nodes µs/msg | Redis CPU | Redis µs/msg | Redis round trip p50/p99 ms (nodes) | sinks CPU (system) | publishers CPU | machine busy (softirq) | others | rounds, msg/s |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
       );
       for (const setup of opts.setups) {
         const c = cell(wl, mode, setup);
@@ -92,7 +98,7 @@ export function markdown(results, opts, { SETUPS, WORKLOADS }) {
         const isRedis = SETUPS[setup].engine === 'redis';
         out.push(
           `| ${SETUPS[setup].label} | ${fmtInt(s.deliveredMsgPerSec)} | ${fmtInt(s.publishedPerSec)} | ${fmtMs(s.latencyMs.p50)} | ${fmtMs(s.latencyMs.p99)} | ` +
-            `${cpu.nodes.map(pct).join(' + ')} | ${fmtPct(cpu.server)} | ${fmtUs(c.usPerMsg)} | ${isRedis ? pct(cpu.redis) : '— (idle: ' + pct(cpu.redis) + ')'} | ${isRedis ? fmtUs(c.redisUsPerMsg) : '—'} | ` +
+            `${cpu.nodes.map(pct).join(' + ')} | ${fmtPct(cpu.server)} | ${fmtUs(c.usPerMsg)} | ${isRedis ? pct(cpu.redis) : '— (idle: ' + pct(cpu.redis) + ')'} | ${isRedis ? fmtUs(c.redisUsPerMsg) : '—'} | ${roundTrips(s.engine)} | ` +
             `${fmtPct(cpu.sinks)} (${fmtPct(cpu.sinksSystem)}) | ${fmtPct(cpu.publishers)} | ${fmtPct(cpu.machine.busy)} (${fmtPct(cpu.machine.softirq)}) | ${fmtPct(cpu.others)} | ${c.rounds.map(fmtK).join(', ')} |`,
         );
       }
@@ -111,6 +117,7 @@ export function markdown(results, opts, { SETUPS, WORKLOADS }) {
   }
   out.push(
     'CPU columns: % of one core over the window, from /proc/<pid>/stat (user + system, every thread); "CPU per node" lists the setup\'s nodes; "Redis CPU" is the redis-server process; ' +
+      '"Redis round trip" = p50 (median node) / p99 (worst node) of every Redis call as the nodes timed it over the 10 s before the window ended (tidings_engine_command_seconds, from their heartbeats); ' +
       '"machine busy" from /proc/stat over all cores (200% = both of 2 busy), softirq is the kernel\'s loopback receive work; "others" = machine busy − every process of this run (other load on the machine).',
   );
   for (const p of results.problems) out.push(`Note: ${p}`);
