@@ -175,6 +175,61 @@ export function presenceContract(name: string, factory: PresenceFactory): void {
       expect((await pm.users(c)).map((u) => u.user)).toEqual(['bob']);
       expect(await pm.stats(c)).toEqual({ clients: 1, users: 1 });
     });
+
+    it('sweepExpired reports once what expiry did: a user gone, a user whose aggregate changed; never a refreshed entry', async () => {
+      const pm = await make(300);
+      const c = freshChannel();
+      await pm.add(c, client('alice', 'a1', { info: { name: 'Alice' } }));
+      await pm.add(c, client('bob', 'b1'));
+      await pm.add(c, client('bob', 'b2', { status: 'away' }));
+      await pm.add(c, client('carol', 'k1'));
+      await sleep(200);
+      await pm.touch([
+        { channel: c, client: client('bob', 'b2', { status: 'away' }) },
+        { channel: c, client: client('carol', 'k1') },
+      ]);
+      await sleep(200);
+      // A read drops the expired entries at once; the sweep still reports what that did.
+      expect((await pm.users(c)).map((u) => [u.user, u.status])).toEqual([['bob', 'away'], ['carol', 'online']]);
+      const swept = await pm.sweepExpired(100);
+      expect(swept.more).toBe(false);
+      const byUser = swept.expired.sort((x, y) => (x.info.user < y.info.user ? -1 : 1));
+      expect(byUser).toEqual([
+        { channel: c, userLeft: true, info: { user: 'alice', client: 'a1', info: { name: 'Alice' } } },
+        { channel: c, userLeft: false, info: { user: 'bob', client: 'b1' }, user: expect.objectContaining({ user: 'bob', status: 'away', clients: 1 }) },
+      ]);
+      expect((await pm.sweepExpired(100)).expired).toEqual([]);
+      expect(await pm.stats(c)).toEqual({ clients: 2, users: 2 });
+    });
+
+    it('sweepExpired: a user back before the sweep is not reported gone; a grace period never settled ends as a leave', async () => {
+      const pm = await make(300);
+      const c = freshChannel();
+      await pm.add(c, client('alice', 'a1'));
+      await pm.add(c, client('bob', 'b1'));
+      expect(await pm.remove(c, 'b1')).toMatchObject({ lastClient: true });
+      await sleep(400);
+      expect(await pm.stats(c)).toEqual({ clients: 0, users: 0 });
+      await pm.add(c, client('alice', 'a2'));
+      expect((await pm.sweepExpired(100)).expired).toEqual([{ channel: c, userLeft: true, info: { user: 'bob', client: 'b1' } }]);
+      expect(await pm.settleLeave(c, 'bob')).toBe(false);
+      expect((await pm.sweepExpired(100)).expired).toEqual([]);
+      expect((await pm.users(c)).map((u) => u.user)).toEqual(['alice']);
+    });
+
+    it('sweepExpired takes at most limit channels per call and says when more are due', async () => {
+      const pm = await make(300);
+      const channels = [freshChannel(), freshChannel(), freshChannel()];
+      for (const c of channels) await pm.add(c, client('alice', `in-${c}`));
+      await sleep(400);
+      const first = await pm.sweepExpired(2);
+      expect(first.more).toBe(true);
+      expect(first.expired).toHaveLength(2);
+      const second = await pm.sweepExpired(2);
+      expect(second.more).toBe(false);
+      expect([...first.expired, ...second.expired].map((e) => e.channel).sort()).toEqual([...channels].sort());
+      expect([...first.expired, ...second.expired].every((e) => e.userLeft)).toBe(true);
+    });
   });
 }
 
@@ -243,6 +298,24 @@ export function presenceTwoNodeContract(name: string, factory: TwoNodePresenceFa
       await sleep(350);
       expect(await a.stats(c)).toEqual({ clients: 0, users: 0 });
       expect(await b.users(d)).toEqual([]);
+    });
+
+    it('two nodes sweeping at once report each expiry exactly once; a refreshed entry is never swept', async () => {
+      const { a, b } = await make(300);
+      const channels = Array.from({ length: 12 }, () => freshChannel());
+      for (const [i, c] of channels.entries()) {
+        await a.add(c, client(`u${i}`, `a${i}`));
+        await b.add(c, client('bob', `b${i}`));
+      }
+      await sleep(200);
+      await b.touch(channels.map((c, i) => ({ channel: c, client: client('bob', `b${i}`) })));
+      await sleep(200);
+      const [x, y] = await Promise.all([a.sweepExpired(100), b.sweepExpired(100)]);
+      const all = [...x.expired, ...y.expired];
+      expect(all.map((e) => e.channel).sort()).toEqual([...channels].sort());
+      expect(all.every((e, _, list) => e.userLeft && e.info.user !== 'bob' && list.filter((o) => o.channel === e.channel).length === 1)).toBe(true);
+      expect([...(await a.sweepExpired(100)).expired, ...(await b.sweepExpired(100)).expired]).toEqual([]);
+      for (const c of channels) expect((await a.users(c)).map((u) => u.user)).toEqual(['bob']);
     });
   });
 }

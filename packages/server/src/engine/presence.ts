@@ -2,10 +2,10 @@
  * The PresenceManager keeps who is in a channel, per connection and per user,
  * across nodes.
  *
- * Implementations: `MemoryPresenceManager` and, later, a Redis one. Every
+ * Implementations: `MemoryPresenceManager` and `RedisPresenceManager`. Every
  * implementation passes presence.contract.ts.
  */
-import type { PresenceClient, PresenceResult, PresenceStatus, PresenceUser } from '@tidings/protocol';
+import type { ClientInfo, PresenceClient, PresenceResult, PresenceStatus, PresenceUser } from '@tidings/protocol';
 
 export interface PresenceStats {
   /** Connections present. */
@@ -52,6 +52,28 @@ export interface PresenceUpdateResult {
 }
 
 /**
+ * What expiry did to one user of one channel, for a node to announce (see `sweepExpired`): its
+ * connections expired (their node died without goodbye), or its leave grace period was never
+ * settled (the node that started it died).
+ */
+export interface PresenceExpiry {
+  channel: string;
+  /** True: the user is gone from the channel, announce a `leave` (with `info`). */
+  userLeft: boolean;
+  /** The user's last connection that expired (or that started the abandoned grace period): what a `leave` carries. */
+  info: ClientInfo;
+  /** With the user still present (other connections): its aggregate now, status or state changed (announce a `presence` push). */
+  user?: PresenceUser;
+}
+
+export interface PresenceSweep {
+  /** Users gone or changed by expiry since the last sweep, at most one entry per channel and user. */
+  expired: PresenceExpiry[];
+  /** True when the sweep stopped at its limit: more may be due, call again. */
+  more: boolean;
+}
+
+/**
  * Guarantees every implementation keeps:
  * - `add` is an upsert keyed by `client.client`: adding again refreshes the entry,
  *   replaces its info and keeps its status and state unless given, never duplicates it.
@@ -63,8 +85,14 @@ export interface PresenceUpdateResult {
  *   `settleLeave` removes the user and returns true unless a connection came back.
  *   Each leave is reported (true) at most once.
  * - Entries not refreshed (by `add` or `touch`) for `ttlMs` (given at construction)
- *   disappear, with no leave reported, so a node that dies leaves no ghosts; nodes
- *   refresh their entries well within the TTL, all of them in one `touch`.
+ *   disappear from every read at once, so a node that dies leaves no ghosts; nodes
+ *   refresh their entries well within the TTL, all of them in one `touch`. A leave grace
+ *   period not settled within `ttlMs` ends the same way.
+ * - What expiry did is reported by `sweepExpired`, **exactly once across all nodes**: each
+ *   expired user of a channel is taken (and reported) by one sweep call, whichever node made
+ *   it, however many sweep at once; a user that came back before that sweep (an `add` or
+ *   `touch`) is not reported gone. Expiry is never reported by `add`, `remove` or a read, and a
+ *   refreshed entry never expires.
  * - One state for every node: a user with connections on two nodes is one user
  *   (`clients` counts both), joins once and leaves only after both connections left.
  * - Aggregates: a user is `online` if any of its connections here is online, else
@@ -96,5 +124,12 @@ export interface PresenceManager {
   /** Users, aggregated, sorted by user id. */
   users(channel: string): Promise<PresenceUser[]>;
   stats(channel: string): Promise<PresenceStats>;
+  /**
+   * Takes what expiry did since the last sweep (any node's) in at most `limit` channels, in one
+   * atomic step per channel: users gone (`userLeft`: announce a leave) and users whose remaining
+   * connections now aggregate to another status or state (announce a `presence` push). Nothing
+   * without an announcement is returned. Each node calls it every ~ttl/3.
+   */
+  sweepExpired(limit: number): Promise<PresenceSweep>;
   close(): Promise<void>;
 }

@@ -132,6 +132,35 @@ export function userStatusContract(name: string, factory: UserStatusFactory): vo
       expect((await s.get(v)).connections).toBe(0);
       await s.touch([]);
     });
+
+    it('sweepExpired reports once what expiry did: offline with lastSeen, away, a grace period never settled; never a refreshed connection', async () => {
+      const s = await make(300);
+      const [gone, halfway, kept, abandoned, back] = ['lea', 'max', 'ned', 'ola', 'pia'].map(freshUser) as [string, string, string, string, string];
+      await s.addConnection(gone, 'c1', 'online', { name: 'Lea' }, 0);
+      await s.addConnection(halfway, 'c1', 'online', undefined, 0);
+      await s.addConnection(halfway, 'c2', 'away', undefined, 0);
+      await s.addConnection(kept, 'c1', 'online', undefined, 0);
+      await s.addConnection(abandoned, 'c1', 'away', undefined, 0);
+      expect(await s.removeConnection(abandoned, 'c1')).toEqual({ lastConnection: true });
+      await s.addConnection(back, 'c1', 'online', undefined, 0);
+      await sleep(200);
+      await s.touch([{ user: halfway, client: 'c2' }, { user: kept, client: 'c1' }]);
+      await sleep(200);
+      // A read sees the expiry at once; the sweep still reports it. One user came back first.
+      expect(await s.get(gone)).toMatchObject({ status: 'offline', connections: 0 });
+      expect(await s.addConnection(back, 'c2', 'online', undefined, 0)).toMatchObject({ accepted: true });
+      const swept = await s.sweepExpired(100);
+      expect(swept.more).toBe(false);
+      const mine = swept.changed.filter((e) => [gone, halfway, kept, abandoned, back].includes(e.user)).sort((x, y) => (x.user < y.user ? -1 : 1));
+      expect(mine).toEqual([
+        { user: gone, status: 'offline', connections: 0, lastSeen: expect.any(Number), info: { name: 'Lea' } },
+        { user: halfway, status: 'away', connections: 1, lastSeen: expect.any(Number) },
+        { user: abandoned, status: 'offline', connections: 0, lastSeen: expect.any(Number) },
+      ].sort((x, y) => (x.user < y.user ? -1 : 1)));
+      expect((await s.sweepExpired(100)).changed).toEqual([]);
+      expect(await s.settleOffline(abandoned)).toBeUndefined();
+      expect(await s.get(kept)).toMatchObject({ status: 'online', connections: 1 });
+    });
   });
 }
 
@@ -181,6 +210,23 @@ export function userStatusTwoNodeContract(name: string, factory: TwoNodeUserStat
       // Node a stopped: its online connection is gone, b's away one holds the user.
       expect(await a.get(u)).toMatchObject({ status: 'away', connections: 1 });
       expect(await b.get(v)).toMatchObject({ status: 'offline', connections: 0 });
+    });
+
+    it('two nodes sweeping at once report each expiry exactly once; a refreshed connection is never swept', async () => {
+      const { a, b } = await make(300);
+      const users = Array.from({ length: 12 }, (_, i) => freshUser(`q${i}`));
+      const kept = freshUser('rex');
+      for (const u of users) await a.addConnection(u, 'a1', 'online', undefined, 0);
+      await b.addConnection(kept, 'b1', 'online', undefined, 0);
+      await sleep(200);
+      await b.touch([{ user: kept, client: 'b1' }]);
+      await sleep(200);
+      const [x, y] = await Promise.all([a.sweepExpired(100), b.sweepExpired(100)]);
+      const all = [...x.changed, ...y.changed];
+      expect(all.map((e) => e.user).sort()).toEqual([...users].sort());
+      expect(all.every((e) => e.status === 'offline')).toBe(true);
+      expect([...(await a.sweepExpired(100)).changed, ...(await b.sweepExpired(100)).changed]).toEqual([]);
+      expect(await a.get(kept)).toMatchObject({ status: 'online', connections: 1 });
     });
   });
 }

@@ -2,7 +2,7 @@
  * The UserStatusStore keeps every user's global status across channels and
  * nodes, and counts each user's connections (for the per-user limit).
  *
- * Implementations: `MemoryUserStatusStore` and, later, a Redis one. Every
+ * Implementations: `MemoryUserStatusStore` and `RedisUserStatusStore`. Every
  * implementation passes user-status.contract.ts.
  */
 import type { PresenceStatus, UserStatusValue } from '@tidings/protocol';
@@ -34,6 +34,13 @@ export interface UserListPage {
   nextCursor?: string;
 }
 
+export interface UserStatusSweep {
+  /** Users whose status expiry changed, as they are now; each reported once. */
+  changed: UserStatusEntry[];
+  /** True when the sweep stopped at its limit: more may be due, call again. */
+  more: boolean;
+}
+
 /**
  * Guarantees every implementation keeps:
  * - `addConnection` checks the limit and adds in one atomic step: concurrent adds
@@ -43,7 +50,12 @@ export interface UserListPage {
  *   `offline` unless a connection came back, and reports that change once.
  * - `lastSeen` survives the user going offline (kept for `lastSeenTtlMs`).
  * - Connections not refreshed (by `addConnection` or `touch`) for `ttlMs` disappear (a dead
- *   node leaves no ghosts); nodes refresh all their connections in one `touch`.
+ *   node leaves no ghosts); nodes refresh all their connections in one `touch`. An offline grace
+ *   period not settled within `ttlMs` (its node died) ends with the user offline.
+ * - A status changed by expiry (offline: the last connection expired or the grace period was
+ *   abandoned; away: the online connections expired) is reported by `sweepExpired`, **exactly
+ *   once across all nodes**, however many sweep at once; a user whose status is back to what it
+ *   was before the expiry (it reconnected first) is not reported. Nothing else reports it.
  * - One state for every node: a user is online while any node holds an online connection
  *   of it, and the limit counts the user's connections on every node.
  * - `listOnline` returns users that are online or away, sorted by user id, and a
@@ -67,5 +79,11 @@ export interface UserStatusStore {
   get(user: string): Promise<UserStatusEntry>;
   listOnline(query: { cursor?: string; limit: number }): Promise<UserListPage>;
   countOnline(): Promise<number>;
+  /**
+   * Takes the status changes expiry made since the last sweep (any node's) for at most `limit`
+   * users, each in one atomic step: the users' entries as they are now (`offline` with
+   * `lastSeen`, or `away`). Each node calls it every ~ttl/3.
+   */
+  sweepExpired(limit: number): Promise<UserStatusSweep>;
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
-import type { PresenceClient, PresenceStatus, PresenceUser } from '@tidings/protocol';
-import type { PresenceAddResult, PresenceManager, PresenceRemoveResult, PresenceStats, PresenceTouch, PresenceUpdateResult } from '../presence.js';
+import type { ClientInfo, PresenceClient, PresenceStatus, PresenceUser } from '@tidings/protocol';
+import type { PresenceAddResult, PresenceExpiry, PresenceManager, PresenceRemoveResult, PresenceStats, PresenceSweep, PresenceTouch, PresenceUpdateResult } from '../presence.js';
 
 export interface MemoryPresenceOptions {
   /** An entry not refreshed by `add` or `touch` for this long disappears. */
@@ -23,17 +23,32 @@ interface UserEntry {
   leavingSince?: number;
   /** The aggregate as it was when the last connection left, shown during the grace period. */
   last?: { status: PresenceStatus; state?: unknown };
+  /** The connection whose removal started the grace period (what a leave after it carries). */
+  lastClient?: ClientInfo;
+}
+
+/** What expiry did to a user, kept until a sweep reports it. */
+interface Expired {
+  /** Gone by expiry, and not back since. */
+  left: boolean;
+  /** The last connection of the user that expired. */
+  info: ClientInfo;
+  /** The user's visible aggregate before its first unreported expiry (what watchers were told). */
+  before: string;
 }
 
 interface ChannelEntry {
   clients: Map<string, ClientEntry>;
   users: Map<string, UserEntry>;
+  /** By user: expiries not reported by a sweep yet. */
+  expired: Map<string, Expired>;
 }
 
 /**
  * Presence in this process's memory: one instance is the state every node sharing it sees (the
  * memory cluster hands the same instance to each node). Expired entries are dropped when their
- * channel is next read or written.
+ * channel is next read, written or swept, and what that did is kept for the next sweep (which
+ * looks at every channel: cheap in memory).
  */
 export class MemoryPresenceManager implements PresenceManager {
   private readonly channels = new Map<string, ChannelEntry>();
@@ -72,6 +87,9 @@ export class MemoryPresenceManager implements PresenceManager {
     }
     user.clients.add(client.client);
     user.lastSeen = now;
+    // Back before a sweep reported it gone: it is not.
+    const expired = ch.expired.get(client.user);
+    if (expired) expired.left = false;
     delete user.leavingSince;
     delete user.last;
     if (client.info) user.info = client.info;
@@ -111,6 +129,7 @@ export class MemoryPresenceManager implements PresenceManager {
     }
     user.leavingSince = this.now();
     user.last = snapshot.state === undefined ? { status: snapshot.status } : { status: snapshot.status, state: snapshot.state };
+    user.lastClient = clientInfo(entry.client);
     return { lastClient: true, changed: false };
   }
 
@@ -138,6 +157,26 @@ export class MemoryPresenceManager implements PresenceManager {
     return ch ? { clients: ch.clients.size, users: ch.users.size } : { clients: 0, users: 0 };
   }
 
+  async sweepExpired(limit: number): Promise<PresenceSweep> {
+    const expired: PresenceExpiry[] = [];
+    let taken = 0;
+    for (const name of [...this.channels.keys()]) {
+      const ch = this.channel(name, false);
+      if (!ch || ch.expired.size === 0) continue;
+      if (taken >= limit) return { expired, more: true };
+      taken++;
+      for (const [id, e] of ch.expired) {
+        const user = ch.users.get(id);
+        const now = user ? aggregate(id, user, ch) : undefined;
+        if (now && visible(now) !== e.before) expired.push({ channel: name, userLeft: false, info: e.info, user: now });
+        else if (!user && e.left) expired.push({ channel: name, userLeft: true, info: e.info });
+      }
+      ch.expired.clear();
+      this.dropIfEmpty(name, ch);
+    }
+    return { expired, more: false };
+  }
+
   async close(): Promise<void> {
     this.channels.clear();
   }
@@ -147,29 +186,40 @@ export class MemoryPresenceManager implements PresenceManager {
     let ch = this.channels.get(channel);
     if (!ch) {
       if (!create) return undefined;
-      ch = { clients: new Map(), users: new Map() };
+      ch = { clients: new Map(), users: new Map(), expired: new Map() };
       this.channels.set(channel, ch);
       return ch;
     }
     const now = this.now();
     for (const [id, entry] of ch.clients) {
       if (entry.expiresAt > now) continue;
+      const userId = entry.client.user;
+      const user = ch.users.get(userId);
+      if (user && !ch.expired.has(userId)) ch.expired.set(userId, { left: false, info: clientInfo(entry.client), before: visible(aggregate(userId, user, ch)) });
       ch.clients.delete(id);
-      const user = ch.users.get(entry.client.user);
       if (!user) continue;
       user.clients.delete(id);
+      const expired = ch.expired.get(userId)!;
+      expired.info = clientInfo(entry.client);
       // A node that died leaves no ghost: the user disappears with its last expired connection.
-      if (user.clients.size === 0 && user.leavingSince === undefined) ch.users.delete(entry.client.user);
+      if (user.clients.size === 0 && user.leavingSince === undefined) {
+        ch.users.delete(userId);
+        expired.left = true;
+      }
     }
     for (const [id, user] of ch.users) {
-      if (user.leavingSince !== undefined && now - user.leavingSince > this.options.ttlMs) ch.users.delete(id);
+      if (user.leavingSince === undefined || now - user.leavingSince <= this.options.ttlMs) continue;
+      // Its grace period was never settled (the node that started it died): a leave all the same.
+      const before = ch.expired.get(id)?.before ?? visible(aggregate(id, user, ch));
+      ch.expired.set(id, { left: true, info: user.lastClient ?? { user: id, client: '' }, before });
+      ch.users.delete(id);
     }
     if (!create && this.dropIfEmpty(channel, ch)) return undefined;
     return ch;
   }
 
   private dropIfEmpty(channel: string, ch: ChannelEntry): boolean {
-    if (ch.clients.size > 0 || ch.users.size > 0) return false;
+    if (ch.clients.size > 0 || ch.users.size > 0 || ch.expired.size > 0) return false;
     this.channels.delete(channel);
     return true;
   }
@@ -184,6 +234,11 @@ function clientsOf(ch: ChannelEntry): Record<string, PresenceClient> {
 
 function usersOf(ch: ChannelEntry): PresenceUser[] {
   return [...ch.users.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, user]) => aggregate(id, user, ch));
+}
+
+/** What a leave tells of a connection. */
+function clientInfo(client: PresenceClient): ClientInfo {
+  return client.info ? { user: client.user, client: client.client, info: client.info } : { user: client.user, client: client.client };
 }
 
 /** What a change of which a push must tell consists of: status and state. */

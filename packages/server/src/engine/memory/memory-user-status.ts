@@ -1,5 +1,5 @@
 import type { PresenceStatus } from '@tidings/protocol';
-import type { AddConnectionResult, UserListPage, UserStatusEntry, UserStatusStore } from '../user-status.js';
+import type { AddConnectionResult, UserListPage, UserStatusEntry, UserStatusStore, UserStatusSweep } from '../user-status.js';
 
 export interface MemoryUserStatusOptions {
   /** A connection not refreshed for this long disappears. */
@@ -16,6 +16,8 @@ interface UserRecord {
   /** Set while the user waits out the offline grace period. */
   leaving?: { since: number; status: PresenceStatus };
   offline: boolean;
+  /** The status before expiry changed it, until a sweep reports the change. */
+  expiredFrom?: UserStatusEntry['status'];
 }
 
 /** User status in this process's memory: one instance is the state every node sharing it sees. */
@@ -103,6 +105,19 @@ export class MemoryUserStatusStore implements UserStatusStore {
     return n;
   }
 
+  async sweepExpired(limit: number): Promise<UserStatusSweep> {
+    const changed: UserStatusEntry[] = [];
+    for (const id of [...this.users.keys()]) {
+      const rec = this.record(id, false);
+      if (rec?.expiredFrom === undefined) continue;
+      if (changed.length >= limit) return { changed, more: true };
+      const from = rec.expiredFrom;
+      delete rec.expiredFrom;
+      if (statusOf(rec) !== from) changed.push(entry(id, rec));
+    }
+    return { changed, more: false };
+  }
+
   async close(): Promise<void> {
     this.users.clear();
   }
@@ -112,13 +127,17 @@ export class MemoryUserStatusStore implements UserStatusStore {
     let rec = this.users.get(user);
     const now = this.now();
     if (rec) {
+      const before = statusOf(rec);
       for (const [id, conn] of rec.connections) if (conn.expiresAt <= now) rec.connections.delete(id);
       if (rec.connections.size === 0 && !rec.offline && !rec.leaving) rec.offline = true; // its node died
       if (rec.leaving && now - rec.leaving.since > this.options.ttlMs) {
+        // Its grace period was never settled (its node died): offline all the same.
         delete rec.leaving;
         rec.offline = true;
       }
-      if (rec.offline && (rec.lastSeen === undefined || now - rec.lastSeen > this.options.lastSeenTtlMs)) {
+      // Kept for the next sweep to report (once).
+      if (rec.expiredFrom === undefined && statusOf(rec) !== before) rec.expiredFrom = before;
+      if (rec.offline && rec.expiredFrom === undefined && (rec.lastSeen === undefined || now - rec.lastSeen > this.options.lastSeenTtlMs)) {
         this.users.delete(user);
         rec = undefined;
       }

@@ -111,6 +111,42 @@ describe.skipIf(redisMissing())('Redis state parts', () => {
         expect(await statusB.get(bob)).toMatchObject({ status: 'online', connections: 1 });
         expect(await statusB.countOnline()).toBe(1);
         expect((await statusB.listOnline({ limit: 10 })).users.map((u) => u.user)).toEqual([bob]);
+
+        // What A's death did is B's to announce, once: alice left the channel and went offline.
+        expect((await presenceB.sweepExpired(100)).expired).toEqual([{ channel: c, userLeft: true, info: { user: alice, client: 'a1' } }]);
+        expect((await statusB.sweepExpired(100)).changed).toEqual([expect.objectContaining({ user: alice, status: 'offline', connections: 0, lastSeen: gone.lastSeen })]);
+        expect((await presenceB.sweepExpired(100)).expired).toEqual([]);
+        expect((await statusB.sweepExpired(100)).changed).toEqual([]);
+      } finally {
+        await closeRedis(clientB);
+      }
+    });
+
+    it('the sweep finds the channels and users due from an index, not by scanning: one due of 50 is found, the index empties', async () => {
+      const keys = new RedisKeys(unique('t'));
+      const [clientA, clientB] = [await connect(), await connect()];
+      const presenceA = new RedisPresenceManager(clientA, keys, { ttlMs });
+      const presenceB = new RedisPresenceManager(clientB, keys, { ttlMs });
+      const statusA = new RedisUserStatusStore(clientA, keys, { ttlMs, lastSeenTtlMs: 60_000 });
+      const statusB = new RedisUserStatusStore(clientB, keys, { ttlMs, lastSeenTtlMs: 60_000 });
+      const channels = Array.from({ length: 50 }, () => unique('room:'));
+      try {
+        for (const [i, c] of channels.entries()) await (i === 7 ? presenceA : presenceB).add(c, { user: `u${i}`, client: `k${i}`, status: 'online' });
+        for (const [i, c] of channels.entries()) await (i === 7 ? statusA : statusB).addConnection(`u${i}`, `k${i}`, 'online', undefined, 0);
+        clientA.destroy();
+        await sleep(ttlMs / 2);
+        const others = channels.filter((_, i) => i !== 7);
+        await presenceB.touch(others.map((c) => ({ channel: c, client: { user: `u${channels.indexOf(c)}`, client: `k${channels.indexOf(c)}`, status: 'online' } })));
+        await statusB.touch(others.map((c) => ({ user: `u${channels.indexOf(c)}`, client: `k${channels.indexOf(c)}` })));
+        await sleep(ttlMs / 2 + 100);
+        // Only the dead node's channel and user are due: a sweep limited to one takes exactly them.
+        expect(await clientB.zRangeByScore(keys.global('presence', 'due'), '-inf', Date.now())).toEqual([channels[7]]);
+        expect(await presenceB.sweepExpired(1)).toEqual({ expired: [{ channel: channels[7], userLeft: true, info: { user: 'u7', client: 'k7' } }], more: true });
+        expect(await statusB.sweepExpired(1)).toEqual({ changed: [expect.objectContaining({ user: 'u7', status: 'offline' })], more: true });
+        expect(await presenceB.sweepExpired(1)).toEqual({ expired: [], more: false });
+        // Emptied: the channel is out of the index, the others stay with their next expiry.
+        expect(await clientB.zScore(keys.global('presence', 'due'), channels[7]!)).toBeNull();
+        expect(await clientB.zCard(keys.global('presence', 'due'))).toBe(49);
       } finally {
         await closeRedis(clientB);
       }
@@ -142,12 +178,12 @@ describe.skipIf(redisMissing())('Redis state parts', () => {
         const tags = new Set<string>();
         for (const key of found) {
           const tag = /^[^{]*\{([^}]*)\}/.exec(key)?.[1];
-          expect(tag, key).toMatch(/^(c|u|us):/);
+          expect(tag, key).toMatch(/^(c|u|us|presence):/);
           tags.add(tag!);
           expect(await client.pTTL(key), key).toBeGreaterThan(0);
         }
         // One tag per channel and per user: a Lua script's keys always share a Cluster slot.
-        expect([...tags].sort()).toEqual(['c:room:%7Bx%7D', 'u:u%7D1', 'u:u2', 'us:index'].sort());
+        expect([...tags].sort()).toEqual(['c:room:%7Bx%7D', 'u:u%7D1', 'u:u2', 'us:index', 'presence:due'].sort());
       } finally {
         await closeRedis(client);
       }

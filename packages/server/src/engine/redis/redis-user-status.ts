@@ -14,9 +14,16 @@
  * goes in after each accepted connection, touch and last removal (so an index that missed one
  * heals by the next touch); it leaves when seen offline, then is checked again and put back if it
  * came online meanwhile (every way to online adds it again afterwards, so none is lost).
+ *
+ * Expiry: every script first drops the expired connections and abandoned grace periods; a status
+ * that changed by it is noted in `sm` (`xf`: the status before) until a sweep reports it. The
+ * sweep finds the users due in `:due` (ZSET user → a time at or before the user's next expiry, 0
+ * while a change is noted), kept like the other two after each script with the time the script
+ * computed (adds and touches only add later expiries, so it stays early enough); a user the sweep
+ * found with nothing left to expire is taken out, looked at again and put back if it came back.
  */
 import type { PresenceStatus } from '@tidings/protocol';
-import type { AddConnectionResult, UserListPage, UserStatusEntry, UserStatusStore } from '../user-status.js';
+import type { AddConnectionResult, UserListPage, UserStatusEntry, UserStatusStore, UserStatusSweep } from '../user-status.js';
 import type { RedisKeys } from './redis-keys.js';
 import { asArray, asNumber, asText, LUA_PRELUDE, LuaScript, type RedisScriptClient } from './redis-state-scripts.js';
 
@@ -32,8 +39,18 @@ local K_C, K_X, K_M = KEYS[1], KEYS[2], KEYS[3]
 local ttl, seen_ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local t = now()
 
--- Drops expired connections and stale records; true when the user has a record.
+local function status_of()
+  if redis.call('HGET', K_M, 'off') ~= '0' then return 'offline' end
+  if redis.call('HLEN', K_C) == 0 then return redis.call('HGET', K_M, 'lst') or 'offline' end
+  for _, st in ipairs(redis.call('HVALS', K_C)) do
+    if st == 'online' then return 'online' end
+  end
+  return 'away'
+end
+-- Drops expired connections and stale records, noting a status that changed by it for the
+-- next sweep; true when the user has a record.
 local function record()
+  local before = status_of()
   purge_zset(K_X, t, function(id) redis.call('HDEL', K_C, id) end)
   local n = redis.call('HLEN', K_C)
   if n == 0 and redis.call('EXISTS', K_M) == 0 then return false end
@@ -45,23 +62,31 @@ local function record()
     off = true
   end
   if lv and t - lv > ttl then
+    -- Its grace period was never settled (its node died): offline all the same.
     redis.call('HDEL', K_M, 'lv', 'lst')
     redis.call('HSET', K_M, 'off', '1')
     off = true
   end
-  if off and (not ls or t - ls > seen_ttl) then
+  local noted = redis.call('HEXISTS', K_M, 'xf') == 1
+  if not noted and status_of() ~= before then
+    redis.call('HSET', K_M, 'xf', before)
+    noted = true
+  end
+  if off and not noted and (not ls or t - ls > seen_ttl) then
     redis.call('DEL', K_C, K_X, K_M)
     return false
   end
   return true
 end
-local function status_of()
-  if redis.call('HGET', K_M, 'off') ~= '0' then return 'offline' end
-  if redis.call('HLEN', K_C) == 0 then return redis.call('HGET', K_M, 'lst') or 'offline' end
-  for _, st in ipairs(redis.call('HVALS', K_C)) do
-    if st == 'online' then return 'online' end
-  end
-  return 'away'
+-- A time at or before the user's next expiry (0: a sweep has something to report), -1: none.
+local function next_event()
+  if redis.call('HEXISTS', K_M, 'xf') == 1 then return 0 end
+  local best = -1
+  local x = redis.call('ZRANGE', K_X, 0, 0, 'WITHSCORES')
+  if #x > 0 then best = tonumber(x[2]) end
+  local lv = tonumber(redis.call('HGET', K_M, 'lv'))
+  if lv and (best < 0 or lv + ttl + 1 < best) then best = lv + ttl + 1 end
+  return best
 end
 local function entry()
   local m = redis.call('HMGET', K_M, 'ls', 'in')
@@ -85,7 +110,7 @@ if op == 'add' then
   if info ~= '' then redis.call('HSET', K_M, 'in', info) end
   keep_keys()
   local changed = status_of() ~= before
-  return { 1, redis.call('HLEN', K_C), changed and 1 or 0, entry(), t + ttl }
+  return { 1, redis.call('HLEN', K_C), changed and 1 or 0, entry(), t + ttl, next_event() }
 elseif op == 'status' then
   local id = ARGV[4]
   if not exists or redis.call('HEXISTS', K_C, id) == 0 then return { 0 } end
@@ -106,14 +131,14 @@ elseif op == 'remove' then
   if before == 'offline' then before = 'away' end
   redis.call('HSET', K_M, 'lv', t, 'lst', before)
   keep_keys()
-  return { 1, t + ttl }
+  return { 1, t + ttl, next_event() }
 elseif op == 'settle' then
   if not exists or redis.call('HLEN', K_C) > 0 or redis.call('HEXISTS', K_M, 'lv') == 0 then return { 0 } end
   redis.call('HDEL', K_M, 'lv', 'lst')
   redis.call('HSET', K_M, 'off', '1')
   return { 1, entry() }
 elseif op == 'touch' then
-  if not exists then return 0 end
+  if not exists then return { 0, -1 } end
   local held = 0
   for i = 4, #ARGV do
     if redis.call('HEXISTS', K_C, ARGV[i]) == 1 then
@@ -121,10 +146,20 @@ elseif op == 'touch' then
       held = held + 1
     end
   end
-  if held == 0 then return 0 end
+  if held == 0 then return { 0, next_event() } end
   redis.call('HSET', K_M, 'ls', t)
   keep_keys()
-  return t + ttl
+  return { t + ttl, next_event() }
+elseif op == 'sweep' then
+  if not exists then return { 0, 0, -1 } end
+  local from = redis.call('HGET', K_M, 'xf')
+  if not from then return { 0, 0, next_event() } end
+  redis.call('HDEL', K_M, 'xf')
+  if status_of() == from then return { 0, 0, next_event() } end
+  return { 1, entry(), next_event() }
+elseif op == 'next' then
+  if not exists then return -1 end
+  return next_event()
 elseif op == 'get' then
   if not exists then return { 'offline', 0, '', '' } end
   return entry()
@@ -133,17 +168,24 @@ return redis.error_reply('user status: unknown op ' .. tostring(op))
 `;
 
 const INDEX_LUA = `${LUA_PRELUDE}
-local K_LEX, K_LIVE = KEYS[1], KEYS[2]
+local K_LEX, K_LIVE, K_DUE = KEYS[1], KEYS[2], KEYS[3]
 local op = ARGV[1]
 if op == 'add' then
-  -- ARGV: 'add', how long the index lives without adds, then user, expiry pairs. With no add for
-  -- that long, no node touched any connection: every user is offline and the index can go.
-  for i = 3, #ARGV, 2 do
-    redis.call('ZADD', K_LEX, 0, ARGV[i])
-    redis.call('ZADD', K_LIVE, 'GT', ARGV[i + 1], ARGV[i])
+  -- ARGV: 'add', how long the index lives without adds, then user, expiry, due triples. With no
+  -- add for that long, no node touched any connection: every user is offline and the index can
+  -- go. An expiry '' leaves lex and live alone, a due '' leaves due alone, a negative one takes
+  -- the user out of due.
+  for i = 3, #ARGV, 3 do
+    if ARGV[i + 1] ~= '' then
+      redis.call('ZADD', K_LEX, 0, ARGV[i])
+      redis.call('ZADD', K_LIVE, 'GT', ARGV[i + 1], ARGV[i])
+    end
+    local due = tonumber(ARGV[i + 2])
+    if due and due < 0 then redis.call('ZREM', K_DUE, ARGV[i]) elseif due then redis.call('ZADD', K_DUE, due, ARGV[i]) end
   end
   redis.call('PEXPIRE', K_LEX, ARGV[2])
   redis.call('PEXPIRE', K_LIVE, ARGV[2])
+  if redis.call('EXISTS', K_DUE) == 1 then redis.call('PEXPIRE', K_DUE, ARGV[2]) end
   return 1
 elseif op == 'remove' then
   for i = 2, #ARGV do
@@ -154,6 +196,8 @@ elseif op == 'remove' then
 elseif op == 'page' then
   local from = ARGV[2] == '' and '-' or ('(' .. ARGV[2])
   return redis.call('ZRANGEBYLEX', K_LEX, from, '+', 'LIMIT', 0, tonumber(ARGV[3]))
+elseif op == 'due' then
+  return redis.call('ZRANGEBYSCORE', K_DUE, '-inf', now(), 'LIMIT', 0, tonumber(ARGV[2]))
 elseif op == 'count' then
   local t = now()
   redis.call('ZREMRANGEBYSCORE', K_LIVE, '-inf', t)
@@ -176,14 +220,14 @@ export class RedisUserStatusStore implements UserStatusStore {
     private readonly keys: RedisKeys,
     private readonly options: RedisUserStatusOptions,
   ) {
-    this.indexKeys = [keys.global('us', 'index', 'lex'), keys.global('us', 'index', 'live')];
+    this.indexKeys = [keys.global('us', 'index', 'lex'), keys.global('us', 'index', 'live'), keys.global('us', 'index', 'due')];
   }
 
   async addConnection(user: string, client: string, status: PresenceStatus, info: Record<string, unknown> | undefined, limit: number): Promise<AddConnectionResult> {
     const reply = asArray(await this.run(user, 'add', client, status, info ? JSON.stringify(info) : '', limit));
     const connections = asNumber(reply[1]);
     if (asNumber(reply[0]) === 0) return { accepted: false, connections };
-    await this.index('add', user, asText(reply[4]));
+    await this.index(user, asText(reply[4]), asText(reply[5]));
     const result: AddConnectionResult = { accepted: true, connections };
     if (asNumber(reply[2]) === 1) result.changed = decodeEntry(user, reply[3]);
     return result;
@@ -198,7 +242,7 @@ export class RedisUserStatusStore implements UserStatusStore {
     const reply = asArray(await this.run(user, 'remove', client));
     if (asNumber(reply[0]) === 0) return { lastConnection: false };
     // Counted until its grace period ends (the status holds until then).
-    await this.index('add', user, asText(reply[1]));
+    await this.index(user, asText(reply[1]), asText(reply[2]));
     return { lastConnection: true };
   }
 
@@ -222,10 +266,10 @@ export class RedisUserStatusStore implements UserStatusStore {
     const expiries = await Promise.all(users.map((user) => this.run(user, 'touch', ...byUser.get(user)!)));
     const index: string[] = [];
     users.forEach((user, i) => {
-      const expiry = asNumber(expiries[i]);
-      if (expiry > 0) index.push(user, String(expiry));
+      const [expiry, due] = asArray(expiries[i]).map(asText) as [string, string];
+      if (Number(expiry) > 0) index.push(user, expiry, due);
     });
-    if (index.length > 0) await this.index('add', ...index);
+    if (index.length > 0) await this.index(...index);
   }
 
   async get(user: string): Promise<UserStatusEntry> {
@@ -256,6 +300,29 @@ export class RedisUserStatusStore implements UserStatusStore {
     return asNumber(await INDEX.run(this.client, this.indexKeys, ['count']));
   }
 
+  async sweepExpired(limit: number): Promise<UserStatusSweep> {
+    const users = asArray(await INDEX.run(this.client, this.indexKeys, ['due', limit])).map(asText);
+    const replies = await Promise.all(users.map((user) => this.run(user, 'sweep')));
+    const changed: UserStatusEntry[] = [];
+    const due: string[] = [];
+    const emptied: string[] = [];
+    replies.forEach((reply, i) => {
+      const user = users[i]!;
+      const [found, entry, at] = asArray(reply);
+      if (asNumber(found) === 1) changed.push(decodeEntry(user, entry));
+      due.push(user, '', asText(at));
+      if (asNumber(at) < 0) emptied.push(user);
+    });
+    if (due.length > 0) await this.index(...due);
+    // A connection may have come in between the sweep and taking the user out: look again.
+    const again = await Promise.all(emptied.map(async (user) => [user, '', asText(await this.run(user, 'next'))]));
+    const back = again.filter(([, , at]) => Number(at) >= 0).flat();
+    if (back.length > 0) await this.index(...back);
+    const offline = changed.filter((e) => e.status === 'offline').map((e) => e.user);
+    if (offline.length > 0) await this.unindex(offline);
+    return { changed, more: users.length >= limit };
+  }
+
   /** The client belongs to whoever made it: closing the store leaves it open. */
   async close(): Promise<void> {}
 
@@ -264,9 +331,9 @@ export class RedisUserStatusStore implements UserStatusStore {
     return USER.run(this.client, keys, [this.options.ttlMs, this.options.lastSeenTtlMs, op, ...args]);
   }
 
-  /** Puts users in the index: `pairs` is user, expiry (ms, Redis clock), … */
-  private async index(op: 'add', ...pairs: string[]): Promise<void> {
-    await INDEX.run(this.client, this.indexKeys, [op, 2 * this.options.ttlMs + 1000, ...pairs]);
+  /** Puts users in the index: `triples` is user, expiry (ms, Redis clock; '' none), due time ('' none), … */
+  private async index(...triples: string[]): Promise<void> {
+    await INDEX.run(this.client, this.indexKeys, ['add', 2 * this.options.ttlMs + 1000, ...triples]);
   }
 
   /** Takes users seen offline out of the index, then puts back any that came online meanwhile. */
@@ -274,8 +341,8 @@ export class RedisUserStatusStore implements UserStatusStore {
     await INDEX.run(this.client, this.indexKeys, ['remove', ...users]);
     const again = await Promise.all(users.map((user) => this.get(user)));
     const back: string[] = [];
-    for (const e of again) if (e.status !== 'offline') back.push(e.user, String((e.lastSeen ?? 0) + this.options.ttlMs));
-    if (back.length > 0) await this.index('add', ...back);
+    for (const e of again) if (e.status !== 'offline') back.push(e.user, String((e.lastSeen ?? 0) + this.options.ttlMs), '');
+    if (back.length > 0) await this.index(...back);
   }
 }
 
