@@ -19,6 +19,8 @@ export async function bundleClient({ write = true } = {}) {
     platform: 'browser',
     target: ['es2022'],
     minify: true,
+    // Members named `_…` are the SDK's internals (never part of the API): renamed like locals.
+    mangleProps: /^_/,
     sourcemap: true,
     legalComments: 'none',
     write,
