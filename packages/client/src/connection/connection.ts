@@ -5,7 +5,8 @@
  * - Reconnects with exponential backoff and full jitter; terminal close codes (4500–4999)
  *   stop it with a typed error.
  * - Tries the transports in rounds (`transport-rounds.ts`), upgrades in the background
- *   (`upgrade-probe.ts`), refreshes the token before it expires, and closes a silent server.
+ *   (`upgrade-probe.ts`), refreshes the token before it expires (`token.ts`), and closes a
+ *   silent server.
  * - What the client holds over connections (subscriptions, status, follows) is restored by
  *   the client through `ConnectionHost.restore`.
  */
@@ -15,7 +16,6 @@ import {
   type ConnectResult,
   type DisconnectPush,
   type Push,
-  type RefreshResult,
   type Reply,
   type ServerFrame,
   type StreamPosition,
@@ -31,13 +31,13 @@ import { decodeFrames } from '../wire.js';
 import { connectCommand } from './connect-command.js';
 import { answers404, PROBE_AFTER } from './endpoint-probe.js';
 import type { ConnectionHost } from './host.js';
-import { askToken, signedOut } from './token.js';
+import { askToken, signedOut, tokenRefresh, type RefreshHost, type TokenRefresh } from './token.js';
 import type { TransportRounds } from './transport-rounds.js';
 import { UpgradeProbe, type ProbeHost } from './upgrade-probe.js';
 import { settle, waitIn, type Waiter } from './waiters.js';
 
 /** @internal The connection of one client. Its public members are for the client and the upgrade probe. */
-export class Connection implements ProbeHost {
+export class Connection implements ProbeHost, RefreshHost {
   readonly #rounds: TransportRounds;
   readonly #config: ClientConfig;
   readonly #url: string;
@@ -46,8 +46,7 @@ export class Connection implements ProbeHost {
   readonly #events: Emitter<ClientEvents>;
   readonly #host: ConnectionHost;
   readonly #probe: UpgradeProbe;
-  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
-  #refreshAttempt = 0;
+  readonly #refresh: TokenRefresh;
   #transportOpened = false;
   /** WebSocket-only rounds that failed to open in a row since a transport last opened. */
   #wsFailures = 0;
@@ -56,7 +55,8 @@ export class Connection implements ProbeHost {
   #transport: ClientTransport | null = null;
   /** Bumped for every transport: callbacks of an older one are ignored. */
   #generation = 0;
-  #token: string | undefined;
+  /** The token the next connect sends. */
+  _token: string | undefined;
   #attempt = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #deadTimer: ReturnType<typeof setTimeout> | undefined;
@@ -78,8 +78,9 @@ export class Connection implements ProbeHost {
     this.#outbox = outbox;
     this.#events = events;
     this.#host = host;
-    if (options.token !== undefined) this.#token = options.token;
+    if (options.token !== undefined) this._token = options.token;
     this.#probe = new UpgradeProbe(this, rounds, config, outbox);
+    this.#refresh = tokenRefresh(this, options, config, outbox, events);
   }
 
   get state(): ConnectionState {
@@ -133,7 +134,7 @@ export class Connection implements ProbeHost {
     const generation = ++this.#generation;
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
-    if (this.#token === undefined && this.#options.getToken) {
+    if (this._token === undefined && this.#options.getToken) {
       let token: string | null;
       try {
         token = await askToken(this.#options, this.#config.timeout);
@@ -144,11 +145,8 @@ export class Connection implements ProbeHost {
         return;
       }
       if (generation !== this.#generation) return;
-      if (!token) {
-        this.#stop(0, 'no token', signedOut());
-        return;
-      }
-      this.#token = token;
+      if (!token) return this._signOut();
+      this._token = token;
     }
     if (this.#rounds.factories.length === 0) {
       this.#stop(0, 'no transport', new TidingsError(ClientErrorCode.NoTransport, 'no transport available: pass a WebSocket implementation as `websocket`, or list transports', { temporary: false }));
@@ -159,7 +157,7 @@ export class Connection implements ProbeHost {
 
   /** Opens a transport to the server (the connection's own, or the upgrade probe's). */
   open(factory: TransportFactory, handlers: TransportHandlers): ClientTransport {
-    return factory.open(this.#url, handlers, { token: () => this.#token, maxMessageBytes: this.#config.maxMessageBytes });
+    return factory.open(this.#url, handlers, { token: () => this._token, maxMessageBytes: this.#config.maxMessageBytes });
   }
 
   #openTransport(generation: number, factory: TransportFactory): void {
@@ -198,7 +196,7 @@ export class Connection implements ProbeHost {
   /** `connect` as the next connection sends it, and the subscription positions it recovers. */
   connectCommand(): [CommandBody, Record<string, StreamPosition>] {
     const subs = this.#host.positions();
-    return [connectCommand(this.#token, this.#options, subs), subs];
+    return [connectCommand(this._token, this.#options, subs), subs];
   }
 
   #onOpen(transportName: string): void {
@@ -208,7 +206,7 @@ export class Connection implements ProbeHost {
     this.#outbox.sendNow(body, (err, result) => {
       if (err) {
         this.#connectError = err;
-        if (err.code === 'token_expired') this.#token = undefined;
+        if (err.code === 'token_expired') this._token = undefined;
         // The server closes after a failed connect; a timeout or a lost reply needs our own close.
         if (err.code === ClientErrorCode.Timeout) this.drop(CloseCode.ConnectTimeout, 'connect timeout');
         return;
@@ -228,7 +226,7 @@ export class Connection implements ProbeHost {
     if (generation !== this.#generation) return;
     this.#deadAfter = result.ping > 0 ? (result.ping + result.pong) * 1000 + this.#config.pingSlack : 0;
     this.#resetDeadTimer();
-    if (result.ttl !== undefined) this.#scheduleRefresh(result.ttl);
+    if (result.ttl !== undefined) this.#refresh.schedule(result.ttl);
     const sending = this.#host.restore(result, sent);
     // Queued commands go after every subscribe: a publish may need the subscription first.
     if (sending.length === 0) this.#outbox.open();
@@ -323,12 +321,12 @@ export class Connection implements ProbeHost {
     this.debug(`connection closed: ${code} ${reason}`, { reconnect });
     if (!reconnect) {
       // A refused token is not offered again: the next connect() asks getToken for a fresh one.
-      if (this.#options.getToken && (code === CloseCode.InvalidToken || connectError?.code === 'unauthorized')) this.#token = undefined;
+      if (this.#options.getToken && (code === CloseCode.InvalidToken || connectError?.code === 'unauthorized')) this._token = undefined;
       this.#stop(code, reason, connectError && !connectError.temporary ? new TidingsError(connectError.code, connectError.message, { temporary: false, closeCode: code }) : TidingsError.fromClose(code, reason));
       return;
     }
     if (code === CloseCode.TokenExpired) {
-      this.#token = undefined;
+      this._token = undefined;
       if (!this.#options.getToken) {
         this.#stop(code, reason, new TidingsError('token_expired', 'the token expired and there is no getToken to fetch another', { temporary: false, closeCode: code }));
         return;
@@ -360,7 +358,7 @@ export class Connection implements ProbeHost {
     clearTimeout(this.#transportTimer);
     clearTimeout(this.#deadTimer);
     this.#deadTimer = this.#connectTimer = undefined;
-    clearTimeout(this.#refreshTimer);
+    this.#refresh.cancel();
     this.#probe.cancel();
     this.#transport = null;
     this.info = null;
@@ -398,6 +396,11 @@ export class Connection implements ProbeHost {
     this.#events.emit('disconnected', error ? { code, reason, error } : { code, reason });
   }
 
+  /** getToken returned no token: the client stops. */
+  _signOut(): void {
+    this.#stop(0, 'no token', signedOut());
+  }
+
   #notFound(reason: string): void {
     this.#stop(4404, reason, new TidingsError('not_found', `no Tidings endpoint at ${this.#url} (HTTP 404)`, { temporary: false, closeCode: 4404 }));
   }
@@ -406,51 +409,6 @@ export class Connection implements ProbeHost {
     if (this.#deadAfter <= 0 || this.#state !== 'connected') return;
     clearTimeout(this.#deadTimer);
     this.#deadTimer = startTimer(() => this.drop(CloseCode.Stale, 'no message from the server'), this.#deadAfter);
-  }
-
-  #scheduleRefresh(ttlSeconds: number): void {
-    clearTimeout(this.#refreshTimer);
-    if (!this.#options.getToken) return;
-    const ttl = ttlSeconds * 1000;
-    const delay = ttl - Math.min(60_000, ttl * 0.2);
-    this.#refreshTimer = startTimer(() => void this.#refresh(), delay);
-  }
-
-  /** Tries the refresh again, with backoff (the token is still valid for a while). */
-  #retryRefresh(): void {
-    clearTimeout(this.#refreshTimer);
-    const delay = backoffDelay(this.#refreshAttempt++, this.#config.minReconnectDelay, this.#config.maxReconnectDelay);
-    this.#refreshTimer = startTimer(() => void this.#refresh(), delay);
-  }
-
-  async #refresh(): Promise<void> {
-    const generation = this.#generation;
-    let token: string | null;
-    try {
-      token = await askToken(this.#options, this.#config.timeout);
-    } catch (err) {
-      if (generation !== this.#generation) return;
-      this.#events.emit('error', err as TidingsError);
-      this.#retryRefresh();
-      return;
-    }
-    if (generation !== this.#generation || this.#state !== 'connected') return;
-    if (!token) {
-      this.#stop(0, 'no token', signedOut());
-      return;
-    }
-    this.#token = token;
-    this.#outbox.sendNow({ type: 'refresh', token }, (err, result) => {
-      if (generation !== this.#generation) return;
-      if (err) {
-        this.#events.emit('error', err);
-        if (err.temporary) this.#retryRefresh();
-        return;
-      }
-      this.#refreshAttempt = 0;
-      const ttl = (result as RefreshResult).ttl;
-      if (ttl !== undefined) this.#scheduleRefresh(ttl);
-    });
   }
 
   #setState(state: ConnectionState): void {
