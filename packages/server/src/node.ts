@@ -123,7 +123,8 @@ export class Tidings {
 
     // Rules and features.
     const hooks = this.hookRegistry.hooks;
-    this.presenceFeature = new PresenceFeature({ config, log, channels, control: channels, state: cluster.presenceWrites, hooks, limitHit });
+    const namespaceOf = (channel: string) => this.policy.namespaceOf(channel);
+    this.presenceFeature = new PresenceFeature({ config, log, channels, control: channels, state: cluster.presenceWrites, hooks, limitHit, namespaceOf });
     this.notifications = new NotificationsFeature({ config, store: stores.notifications, control: channels, log });
     this.activity = new ActivityFeature({ config, store: stores.activity, log, publish: (channel, data) => publisher.publish(channel, data, { source: 'api' }) });
     this.progress = new ProgressFeature({ config, store: cluster.progressState, control: channels, log });
@@ -146,7 +147,11 @@ export class Tidings {
     nodes.router.handle(FORWARD_TYPE, (message) => this.front.answerForwarded(message));
     const gauges = () => inspector.gauges();
     this.adminStats = watchAdminStats({ node: nodeId, version: VERSION, intervalMs: config.dashboard.statsInterval, hub, gauges, counters, metrics, cluster: nodes, publish: (channel, data) => publisher.publishUncounted(channel, data) });
-    this.presenceTimer = setInterval(() => presenceFeature.refresh(hub.allSessions()), Math.max(1000, Math.floor(config.presence.ttl / 3)));
+    // Keeps this node's entries alive, and announces the entries of nodes that died (expired).
+    this.presenceTimer = setInterval(() => {
+      presenceFeature.refresh(hub.allSessions());
+      presenceFeature.sweepExpired();
+    }, Math.max(1000, Math.floor(config.presence.ttl / 3)));
     this.presenceTimer.unref();
   }
 

@@ -2,14 +2,15 @@
  * Writing presence, user status and typing to the engine, for the presence feature
  * (`features/presence.ts`, which asks for a `PresenceState`): the part of `cluster/` it calls
  * instead of holding the engine's presence manager, user status store and typing store. It also
- * answers the two reads the feature makes while writing (a followed user's status, who is typing).
+ * answers the two reads the feature makes while writing (a followed user's status, who is typing),
+ * and takes what expiry did for the feature to announce (`sweep`).
  * The API's and the commands' presence reads are `presence-reads.ts`.
  */
 import type { PresenceClient, PresenceStatus } from '@tidings/protocol';
 import type { PresenceAddResult, PresenceManager, PresenceRemoveResult, PresenceUpdateResult } from '../engine/presence.js';
 import type { TypingEntry, TypingStore } from '../engine/typing.js';
 import type { AddConnectionResult, UserStatusEntry, UserStatusStore } from '../engine/user-status.js';
-import type { PresenceRefresh, PresenceState } from '../features/presence-state.js';
+import type { PresenceRefresh, PresenceState, PresenceSweepResult } from '../features/presence-state.js';
 
 export class PresenceWrites implements PresenceState {
   constructor(
@@ -73,5 +74,11 @@ export class PresenceWrites implements PresenceState {
     if (batch.status.length > 0) work.push(this.userStatus.touch(batch.status));
     for (const t of batch.typing) work.push(this.typing.start(t.channel, t.user, t.info, t.ttlMs));
     await Promise.all(work);
+  }
+
+  /** One presence sweep and one status sweep, side by side. */
+  async sweep(limit: number): Promise<PresenceSweepResult> {
+    const [presence, status] = await Promise.all([this.presence.sweepExpired(limit), this.userStatus.sweepExpired(limit)]);
+    return { presence: presence.expired, status: status.changed, more: presence.more || status.more };
   }
 }

@@ -4,7 +4,7 @@
  * store; `node.ts` hands it the cluster part, which fits this shape.
  */
 import type { PresenceClient, PresenceStatus } from '@tidings/protocol';
-import type { PresenceAddResult, PresenceRemoveResult, PresenceTouch, PresenceUpdateResult } from '../engine/presence.js';
+import type { PresenceAddResult, PresenceExpiry, PresenceRemoveResult, PresenceTouch, PresenceUpdateResult } from '../engine/presence.js';
 import type { TypingEntry } from '../engine/typing.js';
 import type { AddConnectionResult, UserStatusEntry } from '../engine/user-status.js';
 
@@ -16,6 +16,16 @@ export interface PresenceRefresh {
   status: { user: string; client: string }[];
   /** Connections typing in a channel, with the expiry to extend to. */
   typing: { channel: string; user: string; info: Record<string, unknown> | undefined; ttlMs: number }[];
+}
+
+/** What expiry did since the last sweep (any node's), each reported to exactly one node. */
+export interface PresenceSweepResult {
+  /** Users gone from a channel, or changed there, by expiry. */
+  presence: PresenceExpiry[];
+  /** Users whose global status expiry changed (offline, or away). */
+  status: UserStatusEntry[];
+  /** True when a limit stopped the sweep: more may be due. */
+  more: boolean;
 }
 
 export interface PresenceState {
@@ -36,4 +46,6 @@ export interface PresenceState {
   typingUsers(channel: string): Promise<TypingEntry[]>;
   /** Keeps all of a node's entries alive: one engine call per kind, none for an empty kind. */
   refresh(batch: PresenceRefresh): Promise<void>;
+  /** Takes what expiry did (a dead node's connections) in at most `limit` channels and `limit` users. */
+  sweep(limit: number): Promise<PresenceSweepResult>;
 }

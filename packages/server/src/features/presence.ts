@@ -12,7 +12,7 @@
  */
 import { ErrorCode, isValidUserId, type ClientInfo, type PresenceResult, type PresenceStatus, type UserStatus } from '@tidings/protocol';
 import type { ResolvedChannel } from '../auth/channel-policy.js';
-import type { TidingsConfig } from '../config/schema.js';
+import type { NamespaceConfig, TidingsConfig } from '../config/schema.js';
 import type { ControlEvent } from '../engine/broker.js';
 import type { TypingEntry } from '../engine/typing.js';
 import type { UserStatusEntry } from '../engine/user-status.js';
@@ -21,6 +21,7 @@ import type { ConnectionContext, Hooks } from '../hooks.js';
 import type { HubSubscription } from '../hub/hub.js';
 import type { OutFrame } from '../wire/out-frame.js';
 import type { Logger } from '../log.js';
+import { announceExpiries } from './presence-expiry.js';
 import type { PresenceRefresh, PresenceState } from './presence-state.js';
 
 /** The internal channel carrying a user's status changes. Not a valid client channel name. */
@@ -87,6 +88,8 @@ export interface PresenceFeatureDeps {
   state: PresenceState;
   hooks: Hooks;
   limitHit(limit: string, details: { user?: string; client?: string; ip?: string }): void;
+  /** A channel's namespace, for the leaves of users whose connections expired (none without it). */
+  namespaceOf?(channel: string): NamespaceConfig | undefined;
 }
 
 /** A connection following one user's status: an internal hub subscription, buffered until the follow reply is sent. */
@@ -328,6 +331,11 @@ export class PresenceFeature {
       }
     }
     this.background(() => this.deps.state.refresh(batch));
+  }
+
+  /** Announces what expiry did in the engine (connections of nodes that died): `presence-expiry.ts`. */
+  sweepExpired(): void {
+    this.background(() => announceExpiries({ ...this.deps, control: (c, e) => this.control(c, e), announceStatus: (e) => this.announceStatus(e) }));
   }
 
   async typingUsers(channel: string): Promise<TypingEntry[]> {
