@@ -8,7 +8,8 @@
  *    with history and recovery: every subscriber gets offsets 1..N once, in order.
  * 2. An SSE session opened on node A, its commands POSTed to node B (raw HTTP).
  * 3. `kill -9` of node A while publications flow through B and C: A's presence entries leave on
- *    B and C within the presence TTL, its user goes offline, A's clients reconnect to B and
+ *    B and C within the presence TTL, its user goes offline, watchers on B and C get its leave and
+ *    its status offline once (within the TTL and a sweep), A's clients reconnect to B and
  *    recover with nothing lost or repeated.
  * 4. Notifications accepted on A are listed on C after A died; PostgreSQL killed (-9) and
  *    restarted under a notify load on B and C: every 2xx is there afterwards, every refusal was
@@ -385,12 +386,15 @@ describe.skipIf(redisMissing() || pgMissing())('3 tidings serve nodes on one red
     extra.push(ghost);
     const watchers = await Promise.all([1, 2].map((home) => newClient(`watcher-${label(home)}`, 'websocket', home)));
     extra.push(...watchers);
-    const leaves = watchers.map(() => [] as string[]);
+    const leaves = watchers.map(() => [] as { user: string; at: number }[]);
+    const offline = watchers.map(() => [] as { user: string; at: number }[]);
     await Promise.all(
-      watchers.map((w, i) => {
+      watchers.map(async (w, i) => {
         const sub = w.subscribe('room:x');
-        sub.on('leave', (j) => leaves[i]!.push(j.info.user));
-        return sub.ready();
+        sub.on('leave', (j) => leaves[i]!.push({ user: j.info.user, at: Date.now() }));
+        w.on('status', (st) => void (st.status === 'offline' && offline[i]!.push({ user: st.user, at: Date.now() })));
+        await sub.ready();
+        await w.follow(['ghost']);
       }),
     );
     const onA = members.filter((m) => m.home === 0);
@@ -459,12 +463,20 @@ describe.skipIf(redisMissing() || pgMissing())('3 tidings serve nodes on one red
     console.log(`[redis-cluster] part 3: node A killed ${killedAt - streamStart} ms into the stream; its ${oldIds.length} connections gone from presence on B and C and the ghost offline: ${shown(presenceMs)} (presence.ttl ${PRESENCE_TTL} ms, leaveGrace ${LEAVE_GRACE} ms)`);
     expect(presenceMs).not.toBeInstanceOf(Error);
     expect(presenceMs).toBeLessThan(PRESENCE_TTL + LEAVE_GRACE + 1_500);
-    // Not asserted: the engine contract (engine/presence.ts) lets a dead node's entries expire
-    // "with no leave reported", so subscribers on B and C get no leave for A's users and keep
-    // them in their local presence until they ask again.
-    await sleep(LEAVE_GRACE + 300);
+    // Announced by whichever of B and C swept the expiry (every ttl/3, at least 1 s), once: every
+    // watcher is told the ghost left the channel and went offline, and lists it no more.
+    const ghostOf = (list: { user: string; at: number }[][]) => list.map((l) => l.filter((e) => e.user === 'ghost'));
+    const told = () => ghostOf(leaves).every((l) => l.length > 0) && ghostOf(offline).every((l) => l.length > 0);
+    await until(told, 'watchers on B and C told the ghost left and went offline', PRESENCE_TTL + 5_000).catch(() => undefined);
+    await sleep(1_000 + LEAVE_GRACE + 300);
     const stale = watchers.filter((w) => w.getSubscription('room:x')?.presenceUsers().some((u) => u.user === 'ghost')).length;
-    console.log(`[redis-cluster] part 3: watchers told the ghost left: ${leaves.filter((l) => l.includes('ghost')).length} of ${watchers.length}; still listing it in their local presence: ${stale}`);
+    const latest = Math.max(...[...ghostOf(leaves), ...ghostOf(offline)].flat().map((e) => e.at)) - killedAt;
+    console.log(`[redis-cluster] part 3: watchers told the ghost left: ${ghostOf(leaves).filter((l) => l.length > 0).length} of ${watchers.length}, offline: ${ghostOf(offline).filter((l) => l.length > 0).length} of ${watchers.length}, the last ${latest} ms after the kill; still listing it in their local presence: ${stale}`);
+    expect(ghostOf(leaves).map((l) => l.length)).toEqual([1, 1]);
+    expect(ghostOf(offline).map((l) => l.length)).toEqual([1, 1]);
+    expect(stale).toBe(0);
+    // Within the TTL and one sweep interval (1 s here), with the same slack as the reads above.
+    expect(latest).toBeLessThan(PRESENCE_TTL + 1_000 + LEAVE_GRACE + 1_500);
 
     // A's clients reconnected (through their proxy, now to B) and recovered; everybody has the whole stream once.
     const counts = await settle(channel, expected, 'stream with node A killed');
