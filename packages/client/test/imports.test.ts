@@ -71,7 +71,7 @@ test('no import cycle in packages/client/src, type-only imports included', () =>
 
 test('the user-level features and the connection do not import the client class', () => {
   const graph = importGraph();
-  for (const file of ['notifications.ts', 'activity.ts', 'progress.ts', 'subscription.ts', 'connection/connection.ts', 'connection/upgrade-probe.ts']) {
+  for (const file of ['notifications.ts', 'activity.ts', 'progress.ts', 'subscription.ts', 'connection/connection.ts', 'connection/opening.ts', 'connection/token.ts', 'connection/upgrade-probe.ts']) {
     expect(graph.get(file), file).not.toContain('client.ts');
   }
 });

@@ -4,9 +4,9 @@
  * - States `disconnected` → `connecting` → `connected`, each with an event.
  * - Reconnects with exponential backoff and full jitter; terminal close codes (4500–4999)
  *   stop it with a typed error.
- * - Tries the transports in rounds (`transport-rounds.ts`), upgrades in the background
- *   (`upgrade-probe.ts`), refreshes the token before it expires (`token.ts`), and closes a
- *   silent server.
+ * - Opens the transports in rounds (`opening.ts`, `transport-rounds.ts`), upgrades in the
+ *   background (`upgrade-probe.ts`), refreshes the token before it expires (`token.ts`), and
+ *   closes a silent server.
  * - What the client holds over connections (subscriptions, status, follows) is restored by
  *   the client through `ConnectionHost.restore`.
  */
@@ -27,17 +27,19 @@ import type { CommandBody, Outbox } from '../outbox.js';
 import { backoffDelay, startTimer } from '../timers.js';
 import type { ClientTransport, TransportFactory, TransportHandlers } from '../transports/types.js';
 import type { ClientEvents, ConnectionState, TidingsOptions } from '../types.js';
-import { decodeFrames } from '../wire.js';
 import { connectCommand } from './connect-command.js';
-import { answers404, PROBE_AFTER } from './endpoint-probe.js';
 import type { ConnectionHost } from './host.js';
+import { Opening, type OpeningHost } from './opening.js';
 import { askToken, signedOut, tokenRefresh, type RefreshHost, type TokenRefresh } from './token.js';
 import type { TransportRounds } from './transport-rounds.js';
 import { UpgradeProbe, type ProbeHost } from './upgrade-probe.js';
 import { settle, waitIn, type Waiter } from './waiters.js';
 
-/** @internal The connection of one client. Its public members are for the client and the upgrade probe. */
-export class Connection implements ProbeHost, RefreshHost {
+/**
+ * @internal The connection of one client. Its public members are for the client; those named
+ * `_…` are for its helpers (opening, upgrade probe, token refresh).
+ */
+export class Connection implements ProbeHost, RefreshHost, OpeningHost {
   readonly #rounds: TransportRounds;
   readonly #config: ClientConfig;
   readonly #url: string;
@@ -47,10 +49,7 @@ export class Connection implements ProbeHost, RefreshHost {
   readonly #host: ConnectionHost;
   readonly #probe: UpgradeProbe;
   readonly #refresh: TokenRefresh;
-  #transportOpened = false;
-  /** WebSocket-only rounds that failed to open in a row since a transport last opened. */
-  #wsFailures = 0;
-  #transportTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #opening: Opening;
   #state: ConnectionState = 'disconnected';
   #transport: ClientTransport | null = null;
   /** Bumped for every transport: callbacks of an older one are ignored. */
@@ -61,14 +60,13 @@ export class Connection implements ProbeHost, RefreshHost {
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #deadTimer: ReturnType<typeof setTimeout> | undefined;
   #deadAfter = 0;
-  #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #disconnectHint: DisconnectPush | null = null;
   #connectError: TidingsError | null = null;
   /** The connect result and transport while connected. */
   info: (ConnectResult & { transport: string }) | null = null;
   readonly #waiters: Waiter[] = [];
   /** Bumped each time the client stops: work begun before a listener called `disconnect()` is not carried on. */
-  #stops = 0;
+  _stops = 0;
 
   constructor(url: string, options: TidingsOptions, config: ClientConfig, rounds: TransportRounds, outbox: Outbox, events: Emitter<ClientEvents>, host: ConnectionHost) {
     this.#url = url;
@@ -79,6 +77,7 @@ export class Connection implements ProbeHost, RefreshHost {
     this.#events = events;
     this.#host = host;
     if (options.token !== undefined) this._token = options.token;
+    this.#opening = new Opening(this, url, config, rounds, outbox);
     this.#probe = new UpgradeProbe(this, rounds, config, outbox);
     this.#refresh = tokenRefresh(this, options, config, outbox, events);
   }
@@ -87,19 +86,19 @@ export class Connection implements ProbeHost, RefreshHost {
     return this.#state;
   }
 
-  get connected(): boolean {
+  get _connected(): boolean {
     return this.#state === 'connected';
   }
 
   /** Bumped for every transport: callbacks of an older one are ignored. */
-  get generation(): number {
+  get _generation(): number {
     return this.#generation;
   }
 
   connect(): Promise<void> {
     if (this.#state === 'connected') return Promise.resolve();
     const promise = waitIn(this.#waiters);
-    if (this.#state === 'disconnected') this.#enterConnecting(0, 'connect called', () => void this.#open());
+    if (this.#state === 'disconnected') this.#enterConnecting(0, 'connect called', () => void this._open());
     return promise;
   }
 
@@ -107,7 +106,7 @@ export class Connection implements ProbeHost, RefreshHost {
     if (this.#state !== 'connecting' || this.#reconnectTimer === undefined) return;
     this.debug('reconnecting now');
     this.#attempt = 0;
-    void this.#open();
+    void this._open();
   }
 
   ready(timeout: number): Promise<void> {
@@ -125,12 +124,13 @@ export class Connection implements ProbeHost, RefreshHost {
     if (!transport) return;
     this.#transport = null;
     transport.close(code, reason);
-    this.closed(code, reason);
+    this._closed(code, reason);
   }
 
   // ------------------------------------------------------------- opening
 
-  async #open(): Promise<void> {
+  /** Opens the transport the round is at, after asking getToken for a token if there is none. */
+  async _open(): Promise<void> {
     const generation = ++this.#generation;
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
@@ -152,7 +152,11 @@ export class Connection implements ProbeHost, RefreshHost {
       this.#stop(0, 'no transport', new TidingsError(ClientErrorCode.NoTransport, 'no transport available: pass a WebSocket implementation as `websocket`, or list transports', { temporary: false }));
       return;
     }
-    this.#openTransport(generation, this.#rounds.next());
+    this.#connectError = null;
+    this.#disconnectHint = null;
+    const transport = this.#opening.start(generation, this.#rounds.next());
+    if (generation === this.#generation) this.#transport = transport;
+    else transport.close();
   }
 
   /** Opens a transport to the server (the connection's own, or the upgrade probe's). */
@@ -160,49 +164,17 @@ export class Connection implements ProbeHost, RefreshHost {
     return factory.open(this.#url, handlers, { token: () => this._token, maxMessageBytes: this.#config.maxMessageBytes });
   }
 
-  #openTransport(generation: number, factory: TransportFactory): void {
-    this.#connectError = null;
-    this.#disconnectHint = null;
-    this.#transportOpened = false;
-    this.#connectTimer = startTimer(() => {
-      if (generation === this.#generation) this.drop(CloseCode.ConnectTimeout, 'connect timeout');
-    }, this.#config.timeout);
-    this.#transportTimer = startTimer(() => {
-      if (generation === this.#generation && !this.#transportOpened) this.drop(1006, `${factory.name} did not open within ${this.#config.transportTimeout} ms`);
-    }, this.#config.transportTimeout);
-    this.debug(`opening ${factory.name} to ${this.#url}`);
-    const transport = this.open(factory, {
-      onOpen: () => {
-        if (generation !== this.#generation) return;
-        this.#transportOpened = true;
-        this.#wsFailures = 0;
-        clearTimeout(this.#transportTimer);
-        this.#onOpen(factory.name);
-      },
-      onMessage: (text) => {
-        if (generation === this.#generation) this.receive(decodeFrames(text));
-      },
-      onClose: (code, reason) => {
-        if (generation === this.#generation) this.closed(code, reason);
-      },
-      onRefused: (text) => {
-        if (generation === this.#generation) this.#outbox.refuse(text);
-      },
-    });
-    if (generation === this.#generation) this.#transport = transport;
-    else transport.close();
-  }
-
   /** `connect` as the next connection sends it, and the subscription positions it recovers. */
-  connectCommand(): [CommandBody, Record<string, StreamPosition>] {
+  _connectCommand(): [CommandBody, Record<string, StreamPosition>] {
     const subs = this.#host.positions();
     return [connectCommand(this._token, this.#options, subs), subs];
   }
 
-  #onOpen(transportName: string): void {
+  /** The transport opened: `connect` goes out on it. */
+  _sendConnect(transportName: string): void {
     // Looked up at send time: a transport may report open before `open()` has returned it.
     this.#outbox.attach((text) => this.#transport?.send(text));
-    const [body, subs] = this.connectCommand();
+    const [body, subs] = this._connectCommand();
     this.#outbox.sendNow(body, (err, result) => {
       if (err) {
         this.#connectError = err;
@@ -216,7 +188,7 @@ export class Connection implements ProbeHost, RefreshHost {
   }
 
   #onConnected(result: ConnectResult, sent: Record<string, StreamPosition>, transportName: string): void {
-    clearTimeout(this.#connectTimer);
+    this.#opening.connected();
     this.#attempt = 0;
     this.#rounds.connected(transportName);
     this.info = { ...result, transport: transportName };
@@ -251,7 +223,7 @@ export class Connection implements ProbeHost, RefreshHost {
    * idempotency key), the old transport closes (its HTTP session is deleted), and the new one
    * is set up by the same code as any connect: every subscription recovers from its position.
    */
-  adopt(transport: ClientTransport, name: string, result: ConnectResult, sent: Record<string, StreamPosition>): number {
+  _adopt(transport: ClientTransport, name: string, result: ConnectResult, sent: Record<string, StreamPosition>): number {
     this.debug(`upgrading to ${name}`);
     const old = this.#transport;
     this.#transport = null;
@@ -259,7 +231,7 @@ export class Connection implements ProbeHost, RefreshHost {
     old?.close(CloseCode.Normal, 'upgraded');
     this.#rounds.upgraded(name);
     this.#transport = transport;
-    this.#transportOpened = true;
+    this.#opening._opened = true;
     this.#outbox.attach((text) => this.#transport?.send(text));
     const generation = this.#generation;
     this.#onConnected(result, sent, name);
@@ -269,7 +241,7 @@ export class Connection implements ProbeHost, RefreshHost {
   // ------------------------------------------------------------- receiving
 
   /** Frames received on the current transport: replies settle commands, pushes go to the client. */
-  receive(frames: Array<ServerFrame | string>): void {
+  _receive(frames: Array<ServerFrame | string>): void {
     this.#resetDeadTimer();
     for (const frame of frames) {
       if (typeof frame === 'string') this.debug(`ignoring a frame that is ${frame}`);
@@ -286,37 +258,18 @@ export class Connection implements ProbeHost, RefreshHost {
   // ------------------------------------------------------------- closing
 
   /** The current transport closed (or failed to open): the next transport, a reconnect, or the end. */
-  closed(code: number, reason: string): void {
+  _closed(code: number, reason: string): void {
     const hint = this.#disconnectHint;
     if (hint) {
       code = hint.code;
       reason = hint.reason;
     }
     const connectError = this.#connectError;
-    const failedToOpen = !this.#transportOpened && this.#state === 'connecting';
+    const failedToOpen = !this.#opening._opened && this.#state === 'connecting';
     // 1009: the server refused a message as too big. Resending it would loop: drop the biggest command.
     this.#teardown(undefined, code === CloseCode.MessageTooBig);
-    if (failedToOpen) {
-      const failed = this.#rounds.trying();
-      const next = this.#rounds.openFailed(closeCodeReconnects(code));
-      if (next) {
-        // This transport could not reach the server: try the next one at once.
-        this.debug(`${failed} failed to open (${code} ${reason}); trying ${next.name}`);
-        void this.#open();
-        return;
-      }
-      // The last transport of a round that reached nothing was answered 404: a wrong URL, not an outage.
-      if (code === 4404) return this.#notFound(reason);
-      // A browser hides the status of a refused handshake: after a few, ask the URL itself (endpoint-probe.ts),
-      // while the backoff goes on; a 404 stops the client as above, unless it connected meanwhile.
-      if (failed === 'websocket' && ++this.#wsFailures >= PROBE_AFTER) {
-        this.#wsFailures = 0;
-        const stops = this.#stops;
-        void answers404(this.#url, this.#config.timeout).then((missing) => {
-          if (missing && stops === this.#stops && this.#state === 'connecting') this.#notFound('HTTP 404');
-        });
-      }
-    } else this.#rounds.endRound();
+    if (!failedToOpen) this.#rounds.endRound();
+    else if (this.#opening.failed(code, reason)) return;
     const reconnect = hint ? hint.reconnect : closeCodeReconnects(code);
     this.debug(`connection closed: ${code} ${reason}`, { reconnect });
     if (!reconnect) {
@@ -332,9 +285,9 @@ export class Connection implements ProbeHost, RefreshHost {
         return;
       }
     }
-    const stops = this.#stops;
+    const stops = this._stops;
     if (connectError && connectError.code !== ClientErrorCode.Timeout) this.#events.emit('error', connectError);
-    if (stops === this.#stops) this.#enterConnecting(code, reason, () => this.#scheduleReconnect(hint?.delay));
+    if (stops === this._stops) this.#enterConnecting(code, reason, () => this.#scheduleReconnect(hint?.delay));
   }
 
   /**
@@ -342,10 +295,10 @@ export class Connection implements ProbeHost, RefreshHost {
    * listener of those events stopped the client meanwhile.
    */
   #enterConnecting(code: number, reason: string, next: () => void): void {
-    const stops = this.#stops;
+    const stops = this._stops;
     this.#setState('connecting');
-    if (stops === this.#stops) this.#events.emit('connecting', { code, reason });
-    if (stops === this.#stops) next();
+    if (stops === this._stops) this.#events.emit('connecting', { code, reason });
+    if (stops === this._stops) next();
   }
 
   /**
@@ -354,10 +307,8 @@ export class Connection implements ProbeHost, RefreshHost {
    */
   #teardown(error?: TidingsError, dropLargest = false): void {
     this.#generation++;
-    clearTimeout(this.#connectTimer);
-    clearTimeout(this.#transportTimer);
+    this.#opening.cancel();
     clearTimeout(this.#deadTimer);
-    this.#deadTimer = this.#connectTimer = undefined;
     this.#refresh.cancel();
     this.#probe.cancel();
     this.#transport = null;
@@ -374,12 +325,12 @@ export class Connection implements ProbeHost, RefreshHost {
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = startTimer(() => {
       this.#reconnectTimer = undefined;
-      void this.#open();
+      void this._open();
     }, delay);
   }
 
   #stop(code: number, reason: string, error: TidingsError | null): void {
-    this.#stops++;
+    this._stops++;
     const transport = this.#transport;
     this.#transport = null;
     transport?.close(CloseCode.Normal, '');
@@ -401,7 +352,8 @@ export class Connection implements ProbeHost, RefreshHost {
     this.#stop(0, 'no token', signedOut());
   }
 
-  #notFound(reason: string): void {
+  /** Stops the client: no Tidings endpoint at the URL. */
+  _notFound(reason: string): void {
     this.#stop(4404, reason, new TidingsError('not_found', `no Tidings endpoint at ${this.#url} (HTTP 404)`, { temporary: false, closeCode: 4404 }));
   }
 

@@ -31,8 +31,8 @@ export function signedOut(): TidingsError {
 /** @internal What the token refresh needs from the connection. */
 export interface RefreshHost {
   /** Bumped for every transport: a refresh begun for an older one is given up. */
-  readonly generation: number;
-  readonly connected: boolean;
+  readonly _generation: number;
+  readonly _connected: boolean;
   /** The token the next connect sends; set by the refresh. */
   _token: string | undefined;
   /** getToken returned no token: the client stops with `signedOut()`. */
@@ -62,21 +62,21 @@ export function tokenRefresh(host: RefreshHost, options: TidingsOptions, config:
   /** Tries the refresh again, with backoff. */
   const retry = (): void => at(backoffDelay(attempt++, config.minReconnectDelay, config.maxReconnectDelay));
   const refresh = async (): Promise<void> => {
-    const generation = host.generation;
+    const generation = host._generation;
     let token: string | null;
     try {
       token = await askToken(options, config.timeout);
     } catch (err) {
-      if (generation !== host.generation) return;
+      if (generation !== host._generation) return;
       events.emit('error', err as TidingsError);
       retry();
       return;
     }
-    if (generation !== host.generation || !host.connected) return;
+    if (generation !== host._generation || !host._connected) return;
     if (!token) return host._signOut();
     host._token = token;
     outbox.sendNow({ type: 'refresh', token }, (err, result) => {
-      if (generation !== host.generation) return;
+      if (generation !== host._generation) return;
       if (err) {
         events.emit('error', err);
         if (err.temporary) retry();

@@ -14,16 +14,16 @@ import type { TransportRounds } from './transport-rounds.js';
 /** @internal What the probe needs from the connection. */
 export interface ProbeHost {
   /** Bumped for every transport: a probe begun for an older one is given up. */
-  readonly generation: number;
-  readonly connected: boolean;
+  readonly _generation: number;
+  readonly _connected: boolean;
   /** `connect` as the next connection sends it, and the subscription positions in it. */
-  connectCommand(): [CommandBody, Record<string, StreamPosition>];
+  _connectCommand(): [CommandBody, Record<string, StreamPosition>];
   open(factory: TransportFactory, handlers: TransportHandlers): ClientTransport;
   /** Switches to the accepted probe; returns the generation of the new connection. */
-  adopt(transport: ClientTransport, name: string, result: ConnectResult, sent: Record<string, StreamPosition>): number;
+  _adopt(transport: ClientTransport, name: string, result: ConnectResult, sent: Record<string, StreamPosition>): number;
   /** Frames, a close and a refused message of the adopted transport, while it is the connection. */
-  receive(frames: Array<ServerFrame | string>): void;
-  closed(code: number, reason: string): void;
+  _receive(frames: Array<ServerFrame | string>): void;
+  _closed(code: number, reason: string): void;
   debug(message: string): void;
 }
 
@@ -53,12 +53,12 @@ export class UpgradeProbe {
     if (delay === false) return;
     const preferred = this.#rounds.blockedBefore(current);
     if (!preferred) return;
-    const generation = host.generation;
+    const generation = host._generation;
     const wait = delay * 2 ** Math.min(this.#fails, 4);
     host.debug(`probing ${preferred.name} in ${wait} ms`);
     this.#timer = startTimer(() => {
       this.#timer = undefined;
-      if (generation === host.generation && host.connected) this.#run(preferred, current);
+      if (generation === host._generation && host._connected) this.#run(preferred, current);
     }, wait);
   }
 
@@ -74,10 +74,10 @@ export class UpgradeProbe {
   /** Opens `factory` beside the current transport, sends `connect` on it, and switches over once it is accepted. */
   #run(factory: TransportFactory, current: string): void {
     const host = this.#host;
-    const generation = host.generation;
+    const generation = host._generation;
     let settled = false;
     let adopted = false;
-    const [connect, subs] = host.connectCommand();
+    const [connect, subs] = host._connectCommand();
     let timer: ReturnType<typeof setTimeout> | undefined;
     let probe: ClientTransport | null = null;
     let openedEarly = false;
@@ -89,7 +89,7 @@ export class UpgradeProbe {
       probe?.close(CloseCode.Normal, '');
       if (this.#probe === probe) this.#probe = null;
       host.debug(`${factory.name} probe failed: ${why}`);
-      if (generation !== host.generation) return;
+      if (generation !== host._generation) return;
       this.#fails++;
       this.#rounds.block(factory.name);
       this.schedule(current);
@@ -104,7 +104,7 @@ export class UpgradeProbe {
       },
       onMessage: (text) => {
         if (adopted) {
-          if (probeGeneration === host.generation) host.receive(decodeFrames(text));
+          if (probeGeneration === host._generation) host._receive(decodeFrames(text));
           return;
         }
         if (settled) return;
@@ -118,7 +118,7 @@ export class UpgradeProbe {
             fail(`connect refused: ${frame.error?.message ?? 'no result'}`);
             return;
           }
-          if (generation !== host.generation || !host.connected) {
+          if (generation !== host._generation || !host._connected) {
             fail('the connection changed meanwhile');
             return;
           }
@@ -126,22 +126,22 @@ export class UpgradeProbe {
           clearTimeout(timer);
           this.#probe = null;
           this.#fails = 0;
-          probeGeneration = host.adopt(probe!, factory.name, frame.result as ConnectResult, subs);
+          probeGeneration = host._adopt(probe!, factory.name, frame.result as ConnectResult, subs);
           // Frames after the reply in the same message belong to the new connection.
           const rest = frames.slice(i + 1);
-          if (rest.length > 0 && probeGeneration === host.generation) host.receive(rest);
+          if (rest.length > 0 && probeGeneration === host._generation) host._receive(rest);
           return;
         }
       },
       onClose: (code, reason) => {
         if (adopted) {
-          if (probeGeneration === host.generation) host.closed(code, reason);
+          if (probeGeneration === host._generation) host._closed(code, reason);
           return;
         }
         fail(`closed ${code} ${reason}`);
       },
       onRefused: (text) => {
-        if (adopted && probeGeneration === host.generation) this.#outbox.refuse(text);
+        if (adopted && probeGeneration === host._generation) this.#outbox.refuse(text);
       },
     });
     probe = opened;
