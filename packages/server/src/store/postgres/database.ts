@@ -15,6 +15,11 @@
  * - No group commit of our own: concurrent writes run on the pool's connections in parallel and
  *   PostgreSQL flushes concurrent commits together.
  * - `status()` says whether the last contact with PostgreSQL worked, with the reason if not.
+ *   While it is not ready, a background check (the migrations if they have not run, then
+ *   `SELECT 1`, bounded by `connectTimeoutMs`) runs every `recheckMs` (one at a time, on an
+ *   unref'd timer that stops once ready or closed), so readiness comes back within about
+ *   `recheckMs` of PostgreSQL answering again, without waiting for a store call. Going down is
+ *   noticed by a failed call or a broken idle connection, not by polling.
  * - An operation that fails because PostgreSQL is not there (refused, lost or timed-out
  *   connection, a server shutting down or starting up) rejects with a temporary `unavailable`
  *   TidingsError (the API answers 503: retry, with the idempotency key), its cause attached;
@@ -35,6 +40,8 @@ export interface PostgresDatabaseOptions {
   connectTimeoutMs?: number;
   /** Called after each committed write (metrics): writes in the transaction (always 1) and ms taken. */
   onCommit?: (stats: { writes: number; ms: number }) => void;
+  /** While not ready, how often the background check runs, in ms (default 1000). */
+  recheckMs?: number;
 }
 
 export interface StoreStatus {
@@ -49,6 +56,9 @@ export class PostgresDatabase {
   private closed = false;
   private lastError: Error | undefined;
   private contacted = false;
+  /** The background check's timer, set only while not ready (and not closed). */
+  private recheckTimer: NodeJS.Timeout | undefined;
+  private checking = false;
 
   constructor(private readonly options: PostgresDatabaseOptions) {
     this.pool = new pg.Pool({
@@ -159,7 +169,11 @@ export class PostgresDatabase {
   status(): StoreStatus {
     if (this.closed) return { ready: false, reason: 'store closed' };
     if (this.lastError) return { ready: false, reason: `PostgreSQL: ${this.lastError.message}` };
-    if (!this.contacted) return { ready: false, reason: 'PostgreSQL: not connected yet' };
+    if (!this.contacted) {
+      // Not known to be down either (the first migration attempt still running): check too.
+      this.startRechecks();
+      return { ready: false, reason: 'PostgreSQL: not connected yet' };
+    }
     return { ready: true };
   }
 
@@ -167,16 +181,58 @@ export class PostgresDatabase {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopRechecks();
     await this.pool.end();
   }
 
   private succeeded(): void {
     this.contacted = true;
     this.lastError = undefined;
+    this.stopRechecks();
   }
 
   private failed(err: Error): void {
     this.lastError = err;
+    this.startRechecks();
+  }
+
+  /** Starts the background check while not ready (once; no-op when closed or already running). */
+  private startRechecks(): void {
+    if (this.closed || this.recheckTimer) return;
+    this.recheckTimer = setInterval(() => void this.recheck(), this.options.recheckMs ?? 1000);
+    this.recheckTimer.unref();
+  }
+
+  private stopRechecks(): void {
+    clearInterval(this.recheckTimer);
+    this.recheckTimer = undefined;
+  }
+
+  /**
+   * One check, never two at once: the schema (if not applied yet) and `SELECT 1`, its outcome in
+   * status(). A check that has not answered within `connectTimeoutMs` counts as failed; the next
+   * one starts only after it settled, so a hung server holds at most one connection for checks.
+   */
+  private async recheck(): Promise<void> {
+    if (this.checking || this.closed) return;
+    this.checking = true;
+    const bound = this.options.connectTimeoutMs ?? 5000;
+    const check = this.ensureSchema().then(() => this.pool.query('SELECT 1'));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`SELECT 1 did not answer within ${bound} ms`)), bound);
+      timer.unref();
+    });
+    try {
+      await Promise.race([check, late]);
+      if (!this.closed) this.succeeded();
+    } catch (err) {
+      if (!this.closed) this.noteError(err);
+    } finally {
+      clearTimeout(timer);
+    }
+    await check.catch(() => undefined);
+    this.checking = false;
   }
 
   /** SQL errors (a constraint, a bad cursor) say nothing about the connection. */

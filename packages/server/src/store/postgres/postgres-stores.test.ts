@@ -131,6 +131,26 @@ describe.skipIf(skip)('PostgreSQL stores', () => {
     }
   }, 60_000);
 
+  test('readiness comes back by itself: after PostgreSQL is killed and restarted, status turns ready within ~2 s with no store call made', async () => {
+    const stores = openAt(await freshSchema(), DEFAULT_RETENTION);
+    const { database } = stores;
+    try {
+      await stores.notifications.create({ users: ['r'], type: 'info', title: 'before', priority: 'normal' }, T0);
+      expect(database.status()).toEqual({ ready: true });
+      await server.kill();
+      await expect(stores.notifications.counts('r', T0)).rejects.toMatchObject({ code: 'unavailable' });
+      expect(database.status()).toMatchObject({ ready: false, reason: expect.stringMatching(/^PostgreSQL: /) });
+      await server.restart();
+      // From here on only status() is asked: no store call could bring readiness back.
+      const started = Date.now();
+      while (!database.status().ready && Date.now() - started < 2500) await new Promise((r) => setTimeout(r, 50));
+      expect(database.status()).toEqual({ ready: true });
+      expect(await stores.notifications.counts('r', T0)).toEqual({ unread: 1, total: 1 });
+    } finally {
+      await stores.close();
+    }
+  }, 60_000);
+
   test('PostgreSQL not there (refused, or killed under open connections): operations fail with a temporary unavailable error, not an internal one', async () => {
     const gone = { name: 'TidingsError', code: 'unavailable', temporary: true, message: 'the database did not answer; retry' };
     // Nobody listening: the connection is refused.
