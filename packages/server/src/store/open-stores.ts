@@ -6,6 +6,10 @@
  *
  * Opening is synchronous either way: PostgreSQL connects on first use (store/postgres/database.ts),
  * with a bounded wait, and `status()` tells whether it answers.
+ *
+ * A given store may offer `status()` too (`StatusSource`): the IPC stores of a worker of
+ * `--workers` do, answering what the primary's database says. Given stores without one count as
+ * always ready.
  */
 import { join } from 'node:path';
 import type { TidingsConfig } from '../config/schema.js';
@@ -25,10 +29,15 @@ export interface DurableStores {
   audit: AuditStore;
   /** The embedded database, when it was opened here (the node closes it). */
   database: SqliteDatabase | undefined;
-  /** Whether the database opened here can be used now, and why not (for `/ready`); always ready for SQLite and given stores. */
+  /** Whether the stores can be used now, and why not (for `/ready`): the database opened here (always ready for SQLite), and each given store that offers `status()`. */
   status(): StoreStatus;
   /** Closes the database opened here, if any: SQLite commits what is queued, PostgreSQL's pool waits for writes in flight. */
   close(): Promise<void>;
+}
+
+/** What a given store may also offer: whether it can be used now (the first one not ready decides `DurableStores.status()`). */
+export interface StatusSource {
+  status(): StoreStatus;
 }
 
 export interface GivenStores {
@@ -40,8 +49,8 @@ export interface GivenStores {
 /** `onCommit` sees each commit of the database (for the store metrics). */
 export function openStores(config: TidingsConfig, given: GivenStores, onCommit: (writes: number, seconds: number) => void): DurableStores {
   const { notificationStore: notifications, activityStore: activity, auditStore: audit } = given;
-  const ready = (): StoreStatus => ({ ready: true });
-  if (notifications && activity && audit) return { notifications, activity, audit, database: undefined, status: ready, close: async () => {} };
+  const givenStatus = statusOf([notifications, activity, audit]);
+  if (notifications && activity && audit) return { notifications, activity, audit, database: undefined, status: givenStatus, close: async () => {} };
   const retention = {
     notifications: { maxPerUser: config.notifications.maxPerUser, maxAgeMs: config.notifications.maxAge, idempotencyWindowMs: config.notifications.idempotencyWindow },
     activity: { maxPerScope: config.activity.maxPerScope, maxAgeMs: config.activity.maxAge },
@@ -55,7 +64,10 @@ export function openStores(config: TidingsConfig, given: GivenStores, onCommit: 
       activity: activity ?? pg.activity,
       audit: audit ?? pg.audit,
       database: undefined,
-      status: () => pg.database.status(),
+      status: () => {
+        const own = pg.database.status();
+        return own.ready ? givenStatus() : own;
+      },
       close: () => pg.database.close(),
     };
   }
@@ -65,7 +77,23 @@ export function openStores(config: TidingsConfig, given: GivenStores, onCommit: 
     activity: activity ?? sqlite.activity,
     audit: audit ?? sqlite.audit,
     database: sqlite.database,
-    status: ready,
+    status: givenStatus,
     close: async () => sqlite.database.close(),
+  };
+}
+
+/** The combined status of the given stores that offer one (each distinct `status` asked once): the first not ready, else ready. */
+function statusOf(stores: readonly unknown[]): () => StoreStatus {
+  const sources = new Map<() => StoreStatus, () => StoreStatus>();
+  for (const store of stores) {
+    const status = (store as Partial<StatusSource> | undefined)?.status;
+    if (typeof status === 'function' && !sources.has(status)) sources.set(status, status.bind(store));
+  }
+  return () => {
+    for (const status of sources.values()) {
+      const s = status();
+      if (!s.ready) return s;
+    }
+    return { ready: true };
   };
 }

@@ -48,7 +48,8 @@ export function openHost(config: TidingsConfig, metrics: NodeMetrics, log: Logge
         worker.process.kill('SIGKILL');
       });
       const served = cluster ? serveEngine(link, () => cluster.node()) : undefined;
-      serveStores(link, () => ({ notifications: stores.notifications, activity: stores.activity, audit: stores.audit }));
+      // status: the workers' /ready reports the primary's database (PostgreSQL may be away).
+      serveStores(link, () => ({ notifications: stores.notifications, activity: stores.activity, audit: stores.audit, status: () => stores.status() }));
       return async () => {
         try {
           await served?.close();

@@ -68,4 +68,21 @@ describe('IPC stores across processes', () => {
       await again.close();
     }
   });
+
+  it("each proxy reports the host's stores' status: not ready until the first answer, ready (a host without status()), then not ready once the host is gone", async () => {
+    const own = await forkHost();
+    const stores = ipcStores(own.link, { options: { path: join(dir, `status-${n++}.db`), retention: DEFAULT_RETENTION }, statusEveryMs: 50 });
+    expect(stores.status()).toEqual({ ready: false, reason: 'stores: no answer from the store host yet' });
+    await waitFor(() => stores.status().ready);
+    expect([stores.notifications.status(), stores.activity.status(), stores.audit.status()]).toEqual([{ ready: true }, { ready: true }, { ready: true }]);
+    own.child.kill('SIGKILL');
+    await waitFor(() => !stores.notifications.status().ready);
+    expect(stores.audit.status()).toMatchObject({ ready: false, reason: expect.stringMatching(/store host is gone|channel closed|disconnect/i) });
+    own.link.close();
+  });
 });
+
+async function waitFor(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
+  expect(check()).toBe(true);
+}

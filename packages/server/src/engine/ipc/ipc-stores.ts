@@ -7,10 +7,17 @@
  * across the link: a 2xx a worker answers after `create` resolved means the row is committed.
  * Errors keep their class (`BadCursorError`). When the link closes, pending and later calls
  * reject with `LinkClosedError`; the write may or may not have happened (as with a crash).
+ *
+ * Readiness: each proxy also offers `status()` (what open-stores.ts reads for `/ready`), the
+ * host's `status()` of its stores (its database: PostgreSQL may be away) as last answered. The
+ * worker asks at once and then every `statusEveryMs` (one question at a time, an unref'd timer),
+ * so a change on the host shows within about that long. Not ready until the first answer, and
+ * for good once the link closed.
  */
 import type { ActivityStore } from '../../store/activity-store.js';
 import type { AuditStore } from '../../store/audit-store.js';
 import type { NotificationStore } from '../../store/notification-store.js';
+import type { StoreStatus } from '../../store/postgres/database.js';
 import { closeOnce, linkNodeId, remoteParts } from './ipc-engine.js';
 import { methodsOf } from './ipc-methods.js';
 import { LinkClosedError, type Link } from './link.js';
@@ -27,12 +34,22 @@ export interface StoreBundle {
   audit: AuditStore;
 }
 
-/** What the host gives a worker: the stores, and (optionally) what to do when that worker's stores close. */
+/** What the host gives a worker: the stores, (optionally) whether they can be used now, and what to do when that worker's stores close. */
 export interface HostedStores extends StoreBundle {
+  /** The stores' readiness (its database's), asked by the worker periodically; absent: always ready. */
+  status?(): StoreStatus;
   close?(): Promise<void> | void;
 }
 
-export interface IpcStores extends StoreBundle {
+/** A proxy that also reports the host's readiness. */
+type WithStatus<T> = T & { status(): StoreStatus };
+
+export interface IpcStores {
+  notifications: WithStatus<NotificationStore>;
+  activity: WithStatus<ActivityStore>;
+  audit: WithStatus<AuditStore>;
+  /** The host's stores' status as last answered (the same as each proxy's `status()`). */
+  status(): StoreStatus;
   /** Ends this worker's use of the stores (the host's `close`, if any, runs). */
   close(): Promise<void>;
 }
@@ -40,6 +57,8 @@ export interface IpcStores extends StoreBundle {
 export interface IpcStoresOptions {
   /** Handed to the host's `storesFor`. */
   options?: unknown;
+  /** How often the host's status is asked, in ms (default 1000). */
+  statusEveryMs?: number;
 }
 
 export function ipcStores(link: Link, options: IpcStoresOptions = {}): IpcStores {
@@ -47,12 +66,39 @@ export function ipcStores(link: Link, options: IpcStoresOptions = {}): IpcStores
     failure: (error, part, method) => new LinkClosedError(`IPC stores: ${part ? `${part}.${method}` : method} failed, the store host is gone: ${error.message}`),
   });
   peer.open('stores', options.options).catch((err: unknown) => peer.end(err instanceof Error ? err : new Error(String(err))));
-  return {
-    notifications: remoteParts<NotificationStore>(peer, 'notifications', NOTIFICATIONS.remote, {}),
-    activity: remoteParts<ActivityStore>(peer, 'activity', ACTIVITY.remote, {}),
-    audit: remoteParts<AuditStore>(peer, 'audit', AUDIT.remote, {}),
-    close: closeOnce(peer, 'these IPC stores were closed'),
+  let last: StoreStatus = { ready: false, reason: 'stores: no answer from the store host yet' };
+  let asking = false;
+  const ask = () => {
+    if (asking || peer.ended) return;
+    asking = true;
+    peer
+      .call('', 'status', [])
+      .then(
+        (answer) => (last = isStatus(answer) ? answer : { ready: false, reason: 'stores: the store host gave no status' }),
+        (err: unknown) => (last = { ready: false, reason: err instanceof Error ? err.message : String(err) }),
+      )
+      .finally(() => (asking = false));
   };
+  const timer = setInterval(ask, options.statusEveryMs ?? 1000);
+  timer.unref();
+  ask();
+  link.onClose(() => clearInterval(timer));
+  const status = (): StoreStatus => (peer.ended ? { ready: false, reason: `stores: ${peer.endError?.message ?? 'closed'}` } : last);
+  const closeStores = closeOnce(peer, 'these IPC stores were closed');
+  return {
+    notifications: Object.assign(remoteParts<NotificationStore>(peer, 'notifications', NOTIFICATIONS.remote, {}), { status }),
+    activity: Object.assign(remoteParts<ActivityStore>(peer, 'activity', ACTIVITY.remote, {}), { status }),
+    audit: Object.assign(remoteParts<AuditStore>(peer, 'audit', AUDIT.remote, {}), { status }),
+    status,
+    close: () => {
+      clearInterval(timer);
+      return closeStores();
+    },
+  };
+}
+
+function isStatus(v: unknown): v is StoreStatus {
+  return typeof v === 'object' && v !== null && typeof (v as StoreStatus).ready === 'boolean';
 }
 
 export interface StoreRequest {
@@ -72,6 +118,7 @@ export function serveStores(link: Link, storesFor: (request: StoreRequest) => Ho
     return {
       serve(part, method, args) {
         if (part === '' && method === 'close') return close();
+        if (part === '' && method === 'status') return stores.status?.() ?? { ready: true };
         if (!Object.hasOwn(STORE_PARTS, part) || !STORE_PARTS[part]!.includes(method)) throw new Error(`IPC stores: no method ${part}.${method}`);
         const target = parts[part]!;
         return target[method]!.apply(target, args);
