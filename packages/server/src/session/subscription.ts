@@ -31,6 +31,12 @@ const MAX_BUFFERED = 10_000;
  */
 export class Subscription implements HubSubscription {
   private buffer: Buffered[] | null = [];
+  /**
+   * After `goLive(afterOffset)`, until a later publication arrives: the reply's offset. An engine
+   * whose stream reads and live feed travel on different connections (Redis) may deliver a
+   * publication the reply already covered just after the subscription went live; it is dropped.
+   */
+  private liveAfter: number | undefined;
 
   constructor(
     private readonly owner: SubscriptionOwner,
@@ -52,8 +58,13 @@ export class Subscription implements HubSubscription {
   }
 
   deliver(pub: Publication, frame: OutFrame): void {
-    if (this.buffer === null) this.owner.push(frame);
-    else this.hold(pub.offset, frame);
+    if (this.buffer !== null) return this.hold(pub.offset, frame);
+    if (this.liveAfter !== undefined && pub.offset !== undefined) {
+      if (pub.offset <= this.liveAfter) return;
+      // Offsets only grow from here (continuity is checked per channel): no need to look again.
+      this.liveAfter = undefined;
+    }
+    this.owner.push(frame);
   }
 
   deliverControl(frame: OutFrame): void {
@@ -70,6 +81,7 @@ export class Subscription implements HubSubscription {
     const held = this.buffer;
     this.buffer = null;
     if (!held) return;
+    this.liveAfter = afterOffset;
     for (const item of held) {
       if (afterOffset !== undefined && item.offset !== undefined && item.offset <= afterOffset) continue;
       this.owner.push(item.frame);
