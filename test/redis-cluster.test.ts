@@ -17,6 +17,11 @@
  * 5. `kill -9` of redis-server mid-stream and a restart with its data (AOF): publish errors are
  *    temporary and answered within the bound, subscriptions come back, recovery is complete;
  *    a restart without its data reaches every subscriber as `recovered: false`, never a silent gap.
+ * 6. `SIGSTOP` of redis-server for 5 s under API publishers on all 3 nodes (A restarted): every
+ *    publish answered within the bound (`engine.commandTimeout`), a refusal is a temporary 503
+ *    `unavailable` retried with its idempotency key, memory stays bounded, no node exits, /ready
+ *    says `Redis: …` during the pause and ready after; after `SIGCONT` publishes succeed and every
+ *    subscriber has every accepted publication once, in order.
  *
  * Runs the built CLI (dist/): `npx tsc -b packages/server` after server changes. Needs
  * redis-server and PostgreSQL (`.ci/run` installs both; outside CI a missing one skips).
@@ -27,18 +32,21 @@ import { mintToken } from '../packages/server/src/auth/token-mint.js';
 import { pgMissing, startPostgres, type PostgresServer } from '../packages/server/src/test-support/postgres-server.js';
 import { redisMissing, startRedis, type RedisServer } from '../packages/server/src/test-support/redis-server.js';
 import { startFailoverProxy, type FailoverProxy } from './support/failover-proxy.js';
-import { startServerProcess, type ServerProcess } from './support/server-process.js';
+import { restartServerProcess, startServerProcess, type ServerProcess } from './support/server-process.js';
 
 const PRESENCE_TTL = 2_000;
 const LEAVE_GRACE = 200;
 /** How long an API call may take to answer, success or error, while Redis or PostgreSQL is down. */
 const ANSWER_BOUND = 4_000;
+/** `engine.commandTimeout`: the longest a node waits for one Redis reply (a paused Redis). */
+const COMMAND_TIMEOUT = 1_000;
 
 const config = (redisUrl: string, pgUrl: string) => `engine:
   type: redis
   url: ${redisUrl}
   prefix: e2e
   connectTimeout: 1s
+  commandTimeout: ${COMMAND_TIMEOUT}ms
 store:
   type: postgres
   url: ${pgUrl}
@@ -655,6 +663,179 @@ describe.skipIf(redisMissing() || pgMissing())('3 tidings serve nodes on one red
     expect({ silent, lostAfterSignal, dupOrOrder }).toEqual({ silent: 0, lostAfterSignal: 0, dupOrOrder: 0 });
     for (const n of live) expect(n.child.exitCode, n.output().slice(-2000)).toBeNull();
   }, 60_000);
+
+  it('6. redis-server stopped (SIGSTOP) for 5 s under publishers on every node: answers within the bound, memory bounded, no exit, not ready meanwhile, everything accepted delivered once', async () => {
+    // A was killed in part 3: it comes back (same config, a new port), its proxy prefers it again
+    // for new connections, and three new subscribers connect straight to it (through proxy 0 the
+    // HTTP transports would reuse fetch's pooled connections, which the proxy pipes to B).
+    const restarted = await restartServerProcess(nodes[0]!);
+    nodes[0] = restarted;
+    for (let i = 0; i < 3; i++) proxies[i]!.setTargets([0, 1, 2].map((k) => nodes[(i + k) % 3]!.port));
+    for (const kind of ['websocket', 'sse', 'polling'] as const) {
+      const name = `A2-${kind}`;
+      members.push({ name, kind, home: 0, client: await newClient(name, kind, restarted.wsUrl), got: new Map(), signals: new Map(), recoveries: 0, recoveredAll: 0 });
+    }
+    const channel = 'feed:pause';
+    await subscribeAll(channel);
+    // Where the subscribers are: the deployment's connection listing, by node (its pid).
+    const listed = (await api(nodes[1]!, 'GET', '/connections?limit=1000')).body.data.connections as Array<{ node: string; user: string }>;
+    const pids = new Map(((await api(nodes[1]!, 'GET', '/nodes')).body.data.nodes as Array<{ id: string; pid: number }>).map((n) => [n.id, n.pid]));
+    const where = nodes.map((n) => listed.filter((c) => members.some((m) => m.name === c.user) && pids.get(c.node) === n.child.pid).length);
+
+    /** RSS and heap in use of one node from its /metrics (null: no answer within 3 s). */
+    const memoryOf = async (n: ServerProcess): Promise<{ rss: number; heap: number } | null> => {
+      try {
+        const text = await (await fetch(`http://127.0.0.1:${n.port}/metrics`, { signal: AbortSignal.timeout(3_000) })).text();
+        const gauge = (name: string) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ').pop() ?? NaN);
+        return { rss: gauge('tidings_process_resident_memory_bytes'), heap: gauge('tidings_nodejs_heap_size_used_bytes') };
+      } catch {
+        return null;
+      }
+    };
+    const samples: Array<Array<{ at: string; rss: number; heap: number } | null>> = [[], [], []];
+    const sample = async (at: string) => {
+      const got = await Promise.all(nodes.map(memoryOf));
+      got.forEach((g, i) => samples[i]!.push(g && { at, ...g }));
+    };
+    await sample('before');
+
+    // Publishers: 3 lanes per node through the server API, each publication with its idempotency
+    // key; a refusal is retried with the same key (as docs/scaling.md says to) until accepted.
+    type Phase = 'before' | 'paused' | 'after' | 'done';
+    let phase: Phase = 'before';
+    let pausedAt = 0;
+    let resumedAt = 0;
+    interface Attempt { id: string; node: number; sent: Phase; answered: Phase; at: number; status: number; code: string | null; message: string; ms: number }
+    const attempts: Attempt[] = [];
+    const expected = new Map<string, number>();
+    /** Publications refused at least once whose accepted retry was `deduplicated`: the refused attempt had been applied. */
+    const appliedWhenRefused = new Set<string>();
+    const PER_LANE = 250;
+    const lanes = [0, 1, 2].flatMap((n) =>
+      [0, 1, 2].map(async (lane) => {
+        for (let i = 0; i < PER_LANE && phase !== 'done'; i++) {
+          const id = `pause/${label(n)}${lane}/${i}`;
+          const deadline = Date.now() + 20_000;
+          for (;;) {
+            const sent = phase;
+            const at = Date.now();
+            const answer = await api(nodes[n]!, 'POST', '/publish', { channel, data: { id }, idempotencyKey: id });
+            attempts.push({ id, node: n, sent, answered: phase, at, status: answer.status, code: answer.code, message: String(answer.body?.error?.message ?? ''), ms: answer.ms });
+            if (answer.status === 200) {
+              expected.set(id, answer.body.data.offset);
+              if (answer.body.data.deduplicated === true) appliedWhenRefused.add(id);
+              break;
+            }
+            if (answer.status !== 503 || Date.now() > deadline) return; // counted below, never retried
+            await sleep(100);
+          }
+          await sleep(25);
+        }
+      }),
+    );
+
+    // Readiness of every node, every 200 ms, from 1 s before the pause until all are ready after it.
+    const readiness: Array<Array<{ at: number; phase: Phase; status: number; reason?: string }>> = [[], [], []];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const now = phase;
+        const answers = await Promise.all(nodes.map((n) => api(n, 'GET', '/ready')));
+        answers.forEach((a, i) => readiness[i]!.push({ at: Date.now(), phase: now, status: a.status, ...(a.body?.data?.reason !== undefined ? { reason: a.body.data.reason } : {}) }));
+        await sleep(200);
+      }
+    })();
+
+    const t0 = Date.now();
+    let readyAgainMs = -1;
+    try {
+      await sleep(1_000);
+      pausedAt = Date.now();
+      redis.pause();
+      phase = 'paused';
+      for (let s = 1; s <= 4; s++) {
+        await sleep(pausedAt + s * 1_000 - Date.now());
+        await sample(`paused ${s} s`);
+      }
+      await sleep(pausedAt + 5_000 - Date.now());
+    } finally {
+      redis.resume();
+      resumedAt = Date.now();
+      phase = 'after';
+    }
+    // Ready again (bounded), publishing goes on for 1.5 s after the resume, then the lanes finish their current publication.
+    readyAgainMs = await until(() => [0, 1, 2].every((i) => readiness[i]!.at(-1)!.status === 200 && readiness[i]!.at(-1)!.at > resumedAt), 'every node ready after the resume', 5_000).catch(() => -1);
+    await sleep(Math.max(0, resumedAt + 1_500 - Date.now()));
+    phase = 'done';
+    await Promise.all(lanes);
+    watching = false;
+    await watcher;
+    await sample('after');
+
+    // --- What the publishers saw.
+    const refusals = attempts.filter((a) => a.status !== 200);
+    const refusedIds = new Set(refusals.map((a) => a.id));
+    const slowest = attempts.reduce((m, a) => Math.max(m, a.ms), 0);
+    const afterResume = attempts.filter((a) => a.status === 200 && a.at >= resumedAt).length;
+    const perNodeAfter = [0, 1, 2].map((n) => attempts.filter((a) => a.node === n && a.status === 200 && a.at >= resumedAt).length);
+    const kinds = new Map<string, number>();
+    for (const r of refusals) kinds.set(`${r.status} ${r.code ?? '-'} "${r.message}" (sent ${r.sent})`, (kinds.get(`${r.status} ${r.code ?? '-'} "${r.message}" (sent ${r.sent})`) ?? 0) + 1);
+    const slowestRefusal = refusals.reduce((m, r) => Math.max(m, r.ms), 0);
+    console.log(`[redis-cluster] part 6: A restarted; subscribers on A/B/C ${where.join('/')}; redis paused ${resumedAt - pausedAt} ms; ${attempts.length} publish attempts, ${expected.size} publications accepted (${afterResume} after the resume: ${perNodeAfter.join('/')} on A/B/C), ${refusedIds.size} refused at least once and then accepted on retry (${appliedWhenRefused.size} of them deduplicated: a refused attempt had been applied once Redis ran again); slowest answer ${slowest} ms, slowest refusal ${slowestRefusal} ms (commandTimeout ${COMMAND_TIMEOUT} ms): ${[...kinds].map(([k, n]) => `${n}× ${k}`).join('; ') || 'no refusals'}`);
+
+    // --- Readiness.
+    const pausedReasons = readiness.map((r) => r.filter((x) => x.at > pausedAt && x.at <= resumedAt && x.status === 503).map((x) => x.reason));
+    const pausedReady = readiness.map((r) => r.filter((x) => x.at > pausedAt + 2 * COMMAND_TIMEOUT && x.at <= resumedAt && x.status === 200).length);
+    const otherThan = readiness.map((r) => r.filter((x) => x.at > pausedAt && x.at <= resumedAt && x.status !== 200 && x.status !== 503).map((x) => x.status));
+    console.log(`[redis-cluster] part 6: /ready during the pause (every 200 ms) per node A/B/C: 503 ${pausedReasons.map((r) => r.length).join('/')} times (${[...new Set(pausedReasons.flat())].join(' | ') || 'no reason'}), 200 more than ${2 * COMMAND_TIMEOUT} ms into it ${pausedReady.join('/')} times, other ${JSON.stringify(otherThan)}; all ready again ${readyAgainMs < 0 ? 'not within 5 s' : `${readyAgainMs} ms`} after the resume`);
+
+    // --- Memory.
+    const MIB = 1024 * 1024;
+    const growth = samples.map((s) => {
+      const base = s[0];
+      const rest = s.slice(1).filter((x) => x !== null);
+      return base ? { rss: Math.max(...rest.map((x) => x!.rss)) - base.rss, heap: Math.max(...rest.map((x) => x!.heap)) - base.heap, answered: rest.length, of: s.length - 1 } : null;
+    });
+    console.log(`[redis-cluster] part 6: memory per node A/B/C, RSS then heap used, before -> peak during or after (MiB): ${samples.map((s, i) => (s[0] ? `${(s[0].rss / MIB).toFixed(0)}->${((s[0].rss + growth[i]!.rss) / MIB).toFixed(0)} / ${(s[0].heap / MIB).toFixed(0)}->${((s[0].heap + growth[i]!.heap) / MIB).toFixed(0)} (${growth[i]!.answered} of ${growth[i]!.of} samples answered)` : 'no baseline')).join(', ')}`);
+
+    // --- Delivery: every accepted publication (retries included) once, in order, on every subscriber.
+    const counts = await settle(channel, expected, 'stream with redis-server paused 5 s', 15_000);
+    const lateSignals = members.map((m) => m.signals.get(channel)!.length);
+    console.log(`[redis-cluster] part 6: recovered: false or gap signals on the channel: ${lateSignals.reduce((a, b) => a + b, 0)}; clients not connected: ${members.filter((m) => m.client.state !== 'connected').map((m) => m.name).join(', ') || 'none'}; ${Date.now() - t0} ms`);
+
+    // Publishers: no hang, no 500; a refusal is the temporary 503 unavailable, within the bound.
+    for (const r of refusals) {
+      expect({ id: r.id, status: r.status, code: r.code }).toEqual({ id: r.id, status: 503, code: 'unavailable' });
+      expect(r.message.length, JSON.stringify(r)).toBeGreaterThan(0);
+    }
+    for (const a of attempts) expect(a.ms, JSON.stringify(a)).toBeLessThan(COMMAND_TIMEOUT + 1_000);
+    // The pause was felt (publishes sent while Redis was stopped and answered before SIGCONT were refused) and ended.
+    const answeredPaused = attempts.filter((a) => a.at > pausedAt && a.at + a.ms < resumedAt);
+    expect(answeredPaused.length).toBeGreaterThan(0);
+    for (const a of answeredPaused) expect(a.status, JSON.stringify(a)).toBe(503);
+    for (const n of perNodeAfter) expect(n).toBeGreaterThan(0);
+    expect(expected.size).toBe(new Set(attempts.map((a) => a.id)).size); // every publication was accepted in the end
+    expect([...expected.values()].sort((x, y) => x - y)).toEqual(Array.from({ length: expected.size }, (_, i) => i + 1));
+    // Memory: every node answered /metrics before and after, and grew by less than 64 MiB (RSS and heap).
+    for (let i = 0; i < 3; i++) {
+      expect(samples[i]![0], `node ${label(i)} /metrics before`).not.toBeNull();
+      expect(samples[i]!.at(-1), `node ${label(i)} /metrics after`).not.toBeNull();
+      expect(growth[i]!.rss, `node ${label(i)} RSS growth`).toBeLessThan(64 * MIB);
+      expect(growth[i]!.heap, `node ${label(i)} heap growth`).toBeLessThan(64 * MIB);
+    }
+    // Delivery: nothing lost, nothing twice, in order; nobody was told recovered: false; nobody disconnected; no node exited.
+    expectComplete(counts, expected.size);
+    for (const m of members) expect(m.signals.get(channel), m.name).toEqual([]);
+    for (const m of members) expect(m.client.state, m.name).toBe('connected');
+    for (const n of nodes) expect(n.child.exitCode, n.output().slice(-2000)).toBeNull();
+    // Readiness (last, so a failure here leaves the checks above made): not ready with a Redis reason at least once during the pause on every node, ready again after.
+    for (let i = 0; i < 3; i++) {
+      expect(pausedReasons[i]!.length, `node ${label(i)} /ready during the pause`).toBeGreaterThan(0);
+      for (const reason of pausedReasons[i]!) expect(reason).toMatch(/^Redis: /);
+    }
+    expect(otherThan).toEqual([[], [], []]);
+    expect(readyAgainMs).toBeGreaterThanOrEqual(0);
+  }, 40_000);
 });
 
 /** Reads an event stream: its events (`id`, `event`, parsed `data`), whole events only. */
