@@ -45,6 +45,7 @@ export function redisEngineOptions(engine: TidingsConfig['engine'], onError?: (e
       : {}),
     ...(engine.db !== 0 ? { db: engine.db } : {}),
     sharded: engine.sharded,
+    ...(engine.cluster !== false ? { cluster: engine.cluster } : {}),
     connectTimeoutMs: engine.connectTimeout,
     commandTimeoutMs: engine.commandTimeout,
     probeIntervalMs: engine.probeInterval,

@@ -38,6 +38,10 @@ export const engineSchema = z
     db: z.number().int().min(0).max(1_000_000).default(0),
     /** Redis: sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7+), for Redis Cluster. */
     sharded: z.boolean().default(false),
+    /** Redis: connect to a Redis Cluster (`true`: `url` is the seed node; a list: the seed nodes' URLs). */
+    cluster: z
+      .union([z.boolean(), z.array(z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')).min(1)])
+      .default(false),
     /** Redis: longest wait for a connection; while Redis does not answer, calls fail at once and the node is not ready. */
     connectTimeout: duration('5s'),
     /** Redis: longest wait for one command's reply; past it the call fails as unavailable (a paused or overloaded Redis). */
@@ -48,6 +52,32 @@ export const engineSchema = z
     probeTimeout: duration('2s'),
   })
   .prefault({})
-  .refine((e) => e.type !== 'redis' || e.url !== '', { message: 'engine.type redis needs engine.url', path: ['url'] });
+  .refine((e) => e.type !== 'redis' || e.url !== '' || Array.isArray(e.cluster), { message: 'engine.type redis needs engine.url', path: ['url'] })
+  .refine((e) => e.cluster === false || e.db === 0, { message: 'must be 0 with engine.cluster (Redis Cluster has only database 0)', path: ['db'] });
 
 export type EngineConfig = z.output<typeof engineSchema>;
+
+/** What `clusterIssues` reads of the whole configuration. */
+interface BudgetSettings {
+  engine: EngineConfig;
+  history: { maxBytes: number; maxBytesPerUser: number; maxStreams: number };
+  namespaces: Record<string, { history?: { maxBytes?: number | undefined } | undefined }>;
+}
+
+/**
+ * On Redis Cluster (`engine.cluster`) the history byte budgets and `history.maxStreams` cannot be
+ * kept: one publish would have to update counters and indexes of other hash tags (other slots,
+ * other primaries) atomically. Each one still set is a problem naming its key (it must be 0).
+ */
+export function clusterIssues(cfg: BudgetSettings): { path: (string | number)[]; message: string }[] {
+  if (cfg.engine.type !== 'redis' || cfg.engine.cluster === false) return [];
+  const why = 'must be 0 with engine.cluster: on Redis Cluster a history budget would span several slots';
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  if (cfg.history.maxBytes > 0) issues.push({ path: ['history', 'maxBytes'], message: why });
+  if (cfg.history.maxBytesPerUser > 0) issues.push({ path: ['history', 'maxBytesPerUser'], message: why });
+  if (cfg.history.maxStreams > 0) issues.push({ path: ['history', 'maxStreams'], message: 'must be 0 with engine.cluster: on Redis Cluster the streams bound would span several slots' });
+  for (const [name, ns] of Object.entries(cfg.namespaces)) {
+    if ((ns.history?.maxBytes ?? 0) > 0) issues.push({ path: ['namespaces', name, 'history', 'maxBytes'], message: why });
+  }
+  return issues;
+}

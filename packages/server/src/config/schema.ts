@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ConfigError, configErrorMap, describeIssues } from './issues.js';
 import { apiKeySchema, authSchema } from './schema-auth.js';
 import { namespaceSchema } from './schema-namespaces.js';
-import { engineSchema } from './schema-engine.js';
+import { clusterIssues, engineSchema } from './schema-engine.js';
 import { activitySchema, auditSchema, notificationsSchema, progressSchema, storeSchema } from './schema-stores.js';
 import { duration, size } from './schema-values.js';
 
@@ -221,6 +221,7 @@ export const configSchema = z
       const { pingInterval, pongTimeout } = cfg.client;
       ctx.addIssue({ code: 'custom', path: ['client', 'pongTimeout'], message: `must be shorter than client.pingInterval (${pingInterval} ms), got ${pongTimeout} ms` });
     }
+    for (const issue of clusterIssues(cfg)) ctx.addIssue({ code: 'custom', ...issue });
     const ids = new Set<string>();
     const keys = new Set<string>();
     cfg.apiKeys.forEach((k, i) => {

@@ -51,10 +51,11 @@ import {
   type PublishOptions,
   type PublishOutcome,
 } from '../broker.js';
-import { openSubscriber, type RedisClient } from './redis-connection.js';
+import { openSubscriber, publishRouted, type RedisCommandClient } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 import { PUBLISH_SCRIPT, READ_SCRIPT, REMOVE_SCRIPT } from './redis-scripts.js';
-import { RedisSubscriber, unavailable } from './redis-subscriber.js';
+import { openBrokerPubSub, type BrokerPubSub } from './redis-cluster-subscriber.js';
+import { unavailable } from './redis-subscriber.js';
 
 export interface RedisBrokerOptions {
   /** SSUBSCRIBE/SPUBLISH instead of SUBSCRIBE/PUBLISH. */
@@ -96,8 +97,8 @@ export class RedisBroker implements Broker {
   /** Pub/sub name → channel, for every channel this node subscribes to. */
   private readonly subscribed = new Map<string, string>();
   /** The command client with the command timeout on every command. */
-  private readonly cmd: RedisClient;
-  private readonly sub: RedisSubscriber;
+  private readonly cmd: RedisCommandClient;
+  private readonly sub: BrokerPubSub;
   private readonly refreshTimer: NodeJS.Timeout;
   private closed = false;
 
@@ -107,15 +108,15 @@ export class RedisBroker implements Broker {
    * closed with it (or replaced by a new one when the liveness probe finds it dead). See `create`.
    */
   constructor(
-    private readonly client: RedisClient,
-    subscriber: RedisClient,
+    private readonly client: RedisCommandClient,
+    subscriber: RedisCommandClient,
     private readonly keys: RedisKeys,
     private readonly options: RedisBrokerOptions,
   ) {
     this.sharded = options.sharded ?? false;
     const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-    this.cmd = client.withCommandOptions({ timeout: commandTimeoutMs, rejectInFlight: true }) as RedisClient;
-    this.sub = new RedisSubscriber(
+    this.cmd = client.withCommandOptions({ timeout: commandTimeoutMs, rejectInFlight: true }) as RedisCommandClient;
+    this.sub = openBrokerPubSub(
       this.cmd,
       subscriber,
       {
@@ -138,7 +139,7 @@ export class RedisBroker implements Broker {
   }
 
   /** A broker over a connected command client, with a subscriber connection of its own. */
-  static async create(client: RedisClient, keys: RedisKeys, options: RedisBrokerOptions, onError?: (error: Error) => void): Promise<RedisBroker> {
+  static async create(client: RedisCommandClient, keys: RedisKeys, options: RedisBrokerOptions, onError?: (error: Error) => void): Promise<RedisBroker> {
     return new RedisBroker(client, await openSubscriber(client, onError), keys, options);
   }
 
@@ -322,7 +323,7 @@ export class RedisBroker implements Broker {
     const name = this.keys.channelPubSub(channel);
     try {
       if (this.sharded) await this.cmd.sPublish(name, message);
-      else await this.cmd.publish(name, message);
+      else await publishRouted(this.cmd, name, message, name);
     } catch (err) {
       throw unavailable(err);
     }

@@ -22,12 +22,12 @@
  * PUBLISH (Cluster relays it to every shard), never sharded pub/sub: its traffic is small.
  */
 import { BusRequestError, type BusHandler, type BusMessage, type NodeAnswer, type NodeBus, type NodeInfo } from '../node-bus.js';
-import { closeRedis, openSubscriber, type RedisClient } from './redis-connection.js';
+import { closeRedis, openSubscriber, publishRouted, sendCommand, type RedisCommandClient } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
 
 export interface RedisBusOptions {
   /** A connected command client; this node publishes on it (it stays the caller's to close). */
-  client: RedisClient;
+  client: RedisCommandClient;
   /** Key prefix of the deployment (see RedisKeys). */
   prefix: string;
   /** A node whose last heartbeat (or membership refresh) is older than this is gone. */
@@ -123,7 +123,7 @@ interface Pending {
 }
 
 export class RedisNodeBus implements NodeBus {
-  private readonly client: RedisClient;
+  private readonly client: RedisCommandClient;
   private readonly keys: RedisKeys;
   private readonly ttl: number;
   private readonly refreshMs: number;
@@ -133,7 +133,7 @@ export class RedisNodeBus implements NodeBus {
   private readonly infos: string;
   private id: string | undefined;
   private handler: BusHandler | undefined;
-  private subscriber: RedisClient | undefined;
+  private subscriber: RedisCommandClient | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private seq = 0;
@@ -160,7 +160,12 @@ export class RedisNodeBus implements NodeBus {
   private eval(script: string, keys: string[], args: Array<string | number>): Promise<unknown> {
     // EVAL, not EVALSHA with a fallback: a NOSCRIPT retry would overtake later sends and break
     // the order. Redis caches the compiled script by its digest either way.
-    return this.client.sendCommand(['EVAL', script, String(keys.length), ...keys, ...args.map(String)]);
+    return sendCommand(this.client, ['EVAL', script, String(keys.length), ...keys, ...args.map(String)], this.members);
+  }
+
+  /** PUBLISH, on Redis Cluster sent where the scripts run (the `{bus:all}` slot), so a node's messages keep their order. */
+  private publish(channel: string, message: string): Promise<unknown> {
+    return publishRouted(this.client, channel, message, this.members);
   }
 
   private channelOf(node: string): string {
@@ -237,12 +242,12 @@ export class RedisNodeBus implements NodeBus {
     } catch (err) {
       payload = JSON.stringify({ k: 'a', f: this.id, i: id, e: { message: `the answer cannot be sent as JSON: ${(err as Error).message}` } });
     }
-    this.client.publish(this.channelOf(to), payload).catch((err: unknown) => this.onError(err instanceof Error ? err : new Error(String(err))));
+    this.publish(this.channelOf(to), payload).catch((err: unknown) => this.onError(err instanceof Error ? err : new Error(String(err))));
   }
 
   async broadcast(message: BusMessage): Promise<void> {
     const from = this.self();
-    await this.client.publish(this.keys.controlPubSub(), JSON.stringify({ k: 'm', f: from, m: message }));
+    await this.publish(this.keys.controlPubSub(), JSON.stringify({ k: 'm', f: from, m: message }));
   }
 
   async send(nodeId: string, message: BusMessage): Promise<void> {

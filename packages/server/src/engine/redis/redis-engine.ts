@@ -18,14 +18,13 @@
  * config, like `memory-cluster.ts`).
  */
 import { randomUUID } from 'node:crypto';
-import { createClient } from 'redis';
 import type { Engine, EngineStatus } from '../engine.js';
 import type { EngineObserver } from '../engine-observer.js';
 import { BusRequestError, type BusHandler, type BusMessage, type NodeAnswer, type NodeBus, type NodeInfo } from '../node-bus.js';
 import { RedisBroker } from './redis-broker.js';
 import { RedisNodeBus } from './redis-bus.js';
 import { observeRedisEngine, watchRedisConnections } from './redis-observe.js';
-import { clientOptions, closeRedis, resolveRedisOptions, redisKeys, type RedisClient, type RedisEngineOptions } from './redis-connection.js';
+import { closeRedis, connectUntilStopped, createCommandClient, isCluster, resolveRedisOptions, redisKeys, type RedisCommandClient, type RedisEngineOptions } from './redis-connection.js';
 import { RedisSharedLimits } from './redis-limits.js';
 import { RedisPresenceManager } from './redis-presence.js';
 import { RedisProgressStore } from './redis-progress.js';
@@ -70,15 +69,20 @@ export function createRedisEngine(options: RedisEngineOptions, settings: RedisEn
       // A failing reporter must not turn a connection error into a crash.
     }
   };
-  const client = createClient(clientOptions(resolved)) as RedisClient;
-  client.on('error', (error: unknown) => report(error instanceof Error ? error : new Error(String(error))));
-  client.on('ready', () => (lastError = undefined));
-  const subscriber = client.duplicate() as RedisClient;
-  subscriber.on('error', (error: unknown) => report(error instanceof Error ? error : new Error(String(error))));
+  // Redis Cluster (`cluster`): one cluster client (a connection per primary) instead of one connection, and its duplicates.
+  const client = createCommandClient(resolved);
+  const onError = (error: unknown) => report(error instanceof Error ? error : new Error(String(error)));
+  client.on('error', onError);
+  client.on(isCluster(client) ? 'connect' : 'ready', () => (lastError = undefined));
+  if (isCluster(client)) client.on('node-error', onError);
+  const subscriber = client.duplicate() as RedisCommandClient;
+  subscriber.on('error', onError);
+  if (isCluster(subscriber)) subscriber.on('node-error', onError);
   if (settings.observer) watchRedisConnections([client, subscriber], settings.observer);
   // connect() retries by the reconnect strategy until Redis answers or the client is closed.
-  const connecting = Promise.all([client.connect(), subscriber.connect()]).then(
-    () => true,
+  let stopped = false;
+  const connecting = Promise.all([client, subscriber].map((c) => connectUntilStopped(c, resolved, () => stopped, report))).then(
+    (connected) => connected.every(Boolean),
     () => false,
   );
 
@@ -116,6 +120,7 @@ export function createRedisEngine(options: RedisEngineOptions, settings: RedisEn
       return { ready: false, reason: reasonOf(lastError) };
     },
     close(): Promise<void> {
+      stopped = true;
       closing ??= (async () => {
         // The parts first (bus leaves, slots released, subscriptions ended) while the command connection still runs.
         await Promise.allSettled([bus.close(), limits.close(), broker.close()]);

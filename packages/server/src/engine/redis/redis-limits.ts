@@ -20,12 +20,12 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { SharedLimits } from '../shared-limits.js';
-import type { RedisClient } from './redis-connection.js';
+import { sendCommand, type RedisCommandClient } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
 
 export interface RedisLimitsOptions {
   /** A connected command client (it stays the caller's to close). */
-  client: RedisClient;
+  client: RedisCommandClient;
   /** Key prefix of the deployment (see RedisKeys). */
   prefix: string;
   /** This node's id for its slots; unique per running node. Default a random UUID. */
@@ -105,13 +105,13 @@ class Script {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(client: RedisClient, keys: string[], args: Array<string | number>): Promise<unknown> {
+  async run(client: RedisCommandClient, keys: string[], args: Array<string | number>): Promise<unknown> {
     const rest = [String(keys.length), ...keys, ...args.map(String)];
     try {
-      return await client.sendCommand(['EVALSHA', this.sha, ...rest]);
+      return await sendCommand(client, ['EVALSHA', this.sha, ...rest], keys[0]);
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return client.sendCommand(['EVAL', this.source, ...rest]);
+      return sendCommand(client, ['EVAL', this.source, ...rest], keys[0]);
     }
   }
 }
@@ -128,7 +128,7 @@ const scripts = {
 
 export class RedisSharedLimits implements SharedLimits {
   readonly nodeId: string;
-  private readonly client: RedisClient;
+  private readonly client: RedisCommandClient;
   private readonly keys: RedisKeys;
   private readonly ttl: number;
   private readonly onError: (error: Error) => void;
@@ -215,7 +215,7 @@ export class RedisSharedLimits implements SharedLimits {
   }
 
   async held(key: string): Promise<number> {
-    return Number(await this.client.sendCommand(['HLEN', this.slots(key)]));
+    return Number(await sendCommand(this.client, ['HLEN', this.slots(key)], this.slots(key)));
   }
 
   async take(key: string, ratePerSecond: number, burst: number): Promise<boolean> {
@@ -257,11 +257,11 @@ export class RedisSharedLimits implements SharedLimits {
   /** Releases every slot `node` holds, then forgets its index and liveness. */
   private async releaseAll(node: string): Promise<number> {
     const index = this.index(node);
-    const keys = ((await this.client.sendCommand(['HKEYS', index])) as unknown[]).map(String);
+    const keys = ((await sendCommand(this.client, ['HKEYS', index], index)) as unknown[]).map(String);
     let released = 0;
     for (const key of keys) released += Number(await scripts.releaseNode.run(this.client, [this.slots(key)], [node]));
-    await this.client.sendCommand(['DEL', index]);
-    await this.client.sendCommand(['ZREM', this.live, node]);
+    await sendCommand(this.client, ['DEL', index], index);
+    await sendCommand(this.client, ['ZREM', this.live, node], this.live);
     return released;
   }
 

@@ -18,7 +18,7 @@ import {
 import type { Engine } from '../engine.js';
 import { observeEngine, type EngineErrorKind, type EngineObserver } from '../engine-observer.js';
 import type { RedisBroker } from './redis-broker.js';
-import type { RedisClient } from './redis-connection.js';
+import { isCluster, type RedisCommandClient } from './redis-connection.js';
 
 /**
  * The kind of a node-redis failure; undefined for an error that is not Redis's (a full history
@@ -45,17 +45,19 @@ export function classifyRedisError(error: unknown): EngineErrorKind | undefined 
 }
 
 /** Counts the connections' failed attempts (`connection`) and their reconnects (a `ready` after the first). */
-export function watchRedisConnections(clients: readonly RedisClient[], observer: EngineObserver): void {
+export function watchRedisConnections(clients: readonly RedisCommandClient[], observer: EngineObserver): void {
   for (const client of clients) {
     let wasReady = false;
-    client.on('error', (error: unknown) => {
+    // A cluster client reports its connections' errors and readiness per node.
+    const cluster = isCluster(client);
+    client.on(cluster ? 'node-error' : 'error', (error: unknown) => {
       try {
         observer.error?.(classifyRedisError(error) ?? 'connection');
       } catch {
         // An observer must not break the client.
       }
     });
-    client.on('ready', () => {
+    client.on(cluster ? 'node-ready' : 'ready', () => {
       if (wasReady) {
         try {
           observer.reconnect?.();

@@ -19,7 +19,7 @@
  * is not yet released, `bu` '1' once the stream held a budgeted entry.
  */
 import { createHash } from 'node:crypto';
-import type { RedisClient } from './redis-connection.js';
+import { sendCommand, type RedisCommandClient } from './redis-connection.js';
 
 /** A Lua script run by SHA, loaded again with EVAL when Redis does not know it. */
 export class LuaScript {
@@ -29,13 +29,14 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(client: RedisClient, keys: string[], args: string[]): Promise<unknown> {
+  /** On Redis Cluster it runs on the primary of `keys[0]`'s slot (every key shares its hash tag). */
+  async run(client: RedisCommandClient, keys: string[], args: string[]): Promise<unknown> {
     const tail = [String(keys.length), ...keys, ...args];
     try {
-      return await client.sendCommand(['EVALSHA', this.sha, ...tail]);
+      return await sendCommand(client, ['EVALSHA', this.sha, ...tail], keys[0]);
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return client.sendCommand(['EVAL', this.source, ...tail]);
+      return sendCommand(client, ['EVAL', this.source, ...tail], keys[0]);
     }
   }
 }
