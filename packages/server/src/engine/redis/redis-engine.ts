@@ -21,10 +21,11 @@ import { randomUUID } from 'node:crypto';
 import type { Engine, EngineStatus } from '../engine.js';
 import type { EngineObserver } from '../engine-observer.js';
 import { BusRequestError, type BusHandler, type BusMessage, type NodeAnswer, type NodeBus, type NodeInfo } from '../node-bus.js';
+import { Responsiveness } from '../responsiveness.js';
 import { RedisBroker } from './redis-broker.js';
 import { RedisNodeBus } from './redis-bus.js';
 import { observeRedisEngine, watchRedisConnections } from './redis-observe.js';
-import { closeRedis, connectUntilStopped, createCommandClient, isCluster, resolveRedisOptions, redisKeys, type RedisCommandClient, type RedisEngineOptions } from './redis-connection.js';
+import { closeRedis, connectUntilStopped, createCommandClient, isCluster, resolveRedisOptions, sendCommand, redisKeys, type RedisCommandClient, type RedisEngineOptions } from './redis-connection.js';
 import { RedisSharedLimits } from './redis-limits.js';
 import { RedisPresenceManager } from './redis-presence.js';
 import { RedisProgressStore } from './redis-progress.js';
@@ -87,6 +88,15 @@ export function createRedisEngine(options: RedisEngineOptions, settings: RedisEn
   );
 
   const nodeTtlMs = settings.cluster.nodeTtl;
+  // Open connections are not enough: a paused Redis keeps them. A PING a second (routed to one
+  // primary on a cluster), answered within the command timeout, or the node is not ready.
+  const responsiveness = new Responsiveness(() => sendCommand(client, ['PING'], keys.prefix), {
+    intervalMs: Math.min(1000, resolved.probeIntervalMs ?? 1000),
+    timeoutMs: resolved.commandTimeoutMs ?? 2000,
+    name: 'Redis',
+  });
+  // Connected (again): ask at once, so readiness does not wait for the next tick.
+  client.on(isCluster(client) ? 'connect' : 'ready', () => void responsiveness.check());
   const broker = new RedisBroker(client, subscriber, keys, {
     sharded: resolved.sharded,
     metaTtlMs: settings.history.metaTtl,
@@ -116,11 +126,12 @@ export function createRedisEngine(options: RedisEngineOptions, settings: RedisEn
     limits,
     status(): EngineStatus {
       // The broker's subscriber: its liveness probe may have replaced the one opened here.
-      if (client.isReady && broker.subscriberReady) return { ready: true };
+      if (client.isReady && broker.subscriberReady) return responsiveness.status() ?? { ready: true };
       return { ready: false, reason: reasonOf(lastError) };
     },
     close(): Promise<void> {
       stopped = true;
+      responsiveness.close();
       closing ??= (async () => {
         // The parts first (bus leaves, slots released, subscriptions ended) while the command connection still runs.
         await Promise.allSettled([bus.close(), limits.close(), broker.close()]);
