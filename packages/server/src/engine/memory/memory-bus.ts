@@ -5,6 +5,7 @@
  * the order they were sent; messages and answers are copied as JSON, as a process boundary
  * would, so data that would not survive a real transport fails here too.
  */
+import { askAll } from '../bus-support.js';
 import { BusRequestError, type BusHandler, type BusMessage, type NodeAnswer, type NodeBus, type NodeInfo } from '../node-bus.js';
 
 export interface MemoryBusOptions {
@@ -183,18 +184,7 @@ class MemoryNodeBus implements NodeBus {
   async requestAll(message: BusMessage, timeoutMs: number): Promise<NodeAnswer[]> {
     this.self();
     const targets = this.hub.memberIds();
-    return Promise.all(
-      targets.map((node) =>
-        this.request(node, message, timeoutMs).then(
-          (value): NodeAnswer => ({ node, value }),
-          (err: unknown): NodeAnswer => {
-            const e = err as BusRequestError;
-            const code = e.code === 'remote' ? e.remoteCode : e.code;
-            return { node, error: code === undefined ? { message: e.message } : { message: e.message, code } };
-          },
-        ),
-      ),
-    );
+    return askAll(targets, (node) => this.request(node, message, timeoutMs));
   }
 
   async heartbeat(info: Omit<NodeInfo, 'lastHeartbeat'>): Promise<void> {

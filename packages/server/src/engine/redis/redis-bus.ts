@@ -21,6 +21,7 @@
  * Keys share one hash tag (`{bus:all}`), so the scripts run on Redis Cluster; the bus uses plain
  * PUBLISH (Cluster relays it to every shard), never sharded pub/sub: its traffic is small.
  */
+import { askAll } from '../bus-support.js';
 import { BusRequestError, type BusHandler, type BusMessage, type NodeAnswer, type NodeBus, type NodeInfo } from '../node-bus.js';
 import { closeRedis, openSubscriber, publishRouted, sendCommand, type RedisCommandClient } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
@@ -287,18 +288,7 @@ export class RedisNodeBus implements NodeBus {
   async requestAll(message: BusMessage, timeoutMs: number): Promise<NodeAnswer[]> {
     this.self();
     const targets = ((await this.eval(MEMBERS, [this.members], [this.ttl])) as string[]).map(String).sort();
-    return Promise.all(
-      targets.map((node) =>
-        this.request(node, message, timeoutMs).then(
-          (value): NodeAnswer => ({ node, value }),
-          (err: unknown): NodeAnswer => {
-            const e = err as BusRequestError;
-            const code = e.code === 'remote' ? e.remoteCode : e.code;
-            return { node, error: code === undefined ? { message: e.message } : { message: e.message, code } };
-          },
-        ),
-      ),
-    );
+    return askAll(targets, (node) => this.request(node, message, timeoutMs));
   }
 
   async heartbeat(info: Omit<NodeInfo, 'lastHeartbeat'>): Promise<void> {
