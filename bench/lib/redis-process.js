@@ -6,9 +6,10 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort, stopByPid } from './local-process.js';
 import { sleep } from './orchestrate.js';
 
 /** redis-server to run; REDIS_SERVER points the bench at another build. */
@@ -29,17 +30,6 @@ process.on('exit', () => {
     }
   }
 });
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** One PING over a fresh connection; resolves true on +PONG. */
 function ping(port) {
@@ -97,19 +87,8 @@ export async function startRedisServer() {
       url: `redis://127.0.0.1:${port}`,
       version,
       output: () => out,
-      async stop(timeoutMs = 5000) {
-        if (!gone) child.kill('SIGTERM');
-        const timer = setTimeout(() => {
-          try {
-            process.kill(child.pid, 'SIGKILL');
-          } catch {
-            // gone
-          }
-        }, timeoutMs);
-        await exited;
-        clearTimeout(timer);
-        running.delete(child);
-        rmSync(dir, { recursive: true, force: true });
+      stop(timeoutMs = 5000) {
+        return stopByPid({ child, exited, isGone: () => gone, forget: () => running.delete(child), dir, timeoutMs });
       },
     };
   }

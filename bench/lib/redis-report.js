@@ -3,7 +3,8 @@
  * the rounds (by delivered msg/s), its latency and CPU per node and of Redis, and the ratios
  * between setups (of the medians, and paired: the median of round-by-round ratios).
  */
-import { fmtInt, fmtK, fmtMs, fmtPct, fmtRatio, fmtUs, median, medianStep } from './orchestrate.js';
+import { headerLines, ratiosAndNotes, summarizeSteps } from './fanout-report.js';
+import { fmtInt, fmtK, fmtMs, fmtPct, fmtUs, median } from './orchestrate.js';
 
 const RATIOS = [
   { a: 'redis1', b: 'memory1', label: 'Redis 1 node ÷ memory 1 node (the Redis engine)' },
@@ -13,45 +14,8 @@ const RATIOS = [
 ];
 
 export function summarize(steps, opts) {
-  const cells = [];
-  const ratios = [];
-  for (const wl of opts.workloads) {
-    for (const mode of opts.modes) {
-      const of = (setup) => steps.filter((s) => s.workload === wl && s.mode === mode && s.setup === setup);
-      for (const setup of opts.setups) {
-        const list = of(setup);
-        if (!list.length) continue;
-        cells.push({
-          workload: wl,
-          mode,
-          setup,
-          median: medianStep(list),
-          rounds: list.map((s) => s.deliveredMsgPerSec),
-          usPerMsg: median(list.map((s) => s.serverCpuUsPerMsg)),
-          redisUsPerMsg: median(list.map((s) => s.redisCpuUsPerMsg).filter((v) => v !== null)),
-        });
-      }
-      for (const r of RATIOS) {
-        const a = of(r.a);
-        const b = of(r.b);
-        if (!a.length || !b.length) continue;
-        const ma = medianStep(a);
-        const mb = medianStep(b);
-        const paired = median(a.map((s) => b.find((x) => x.round === s.round)).map((x, i) => (x ? a[i].deliveredMsgPerSec / x.deliveredMsgPerSec : NaN)).filter(Number.isFinite));
-        ratios.push({
-          workload: wl,
-          mode,
-          label: r.label,
-          delivered: ma.deliveredMsgPerSec / mb.deliveredMsgPerSec,
-          paired,
-          // > 1: the first spends more CPU (its nodes, not Redis) per delivered message.
-          cpuPerMsg: median(a.map((s) => s.serverCpuUsPerMsg)) / median(b.map((s) => s.serverCpuUsPerMsg)),
-          p99: ma.latencyMs.p99 / mb.latencyMs.p99,
-        });
-      }
-    }
-  }
-  return { cells, ratios };
+  const extra = (list) => ({ redisUsPerMsg: median(list.map((s) => s.redisCpuUsPerMsg).filter((v) => v !== null)) });
+  return summarizeSteps(steps, opts, { field: 'setup', items: opts.setups, ratios: RATIOS, extra });
 }
 
 const pct = (c) => (c ? fmtPct(c.total) : '—');
@@ -64,16 +28,13 @@ const roundTrips = (view) => {
 
 export function markdown(results, opts, { SETUPS, WORKLOADS }) {
   const { meta, summary } = results;
-  const out = [
-    `Command: \`${meta.command}\`  `,
-    `Date: ${meta.date}; elapsed ${Math.round(meta.elapsedSeconds)} s  `,
-    `Code: commit ${meta.gitCommit ?? '?'}${meta.gitDirtyPackages ? ' + uncommitted changes under packages/ (as built before the run)' : ''}  `,
-    `Machine: ${meta.cpus} CPUs (nproc), ${meta.cpuModel}, ${meta.platform}, node ${meta.node}; ${meta.redis ?? 'no redis-server'}; load average (1/5/15 min) ${meta.loadBefore.join(' ')} before, ${meta.loadAfter.join(' ')} after  `,
+  const out = headerLines(
+    meta,
+    `${meta.redis ?? 'no redis-server'}; `,
     `Window ${opts.window} s after ${opts.warmup} s warm-up; ${opts.rounds} interleaved rounds (median shown); ${opts.sinks} sink processes, ${opts.probes} latency probes per setup (on its first node); ` +
       `one publisher per node (POST /broadcast over ${opts.connections} keep-alive connections), the setup's load split between them; closed loop ${opts.inflight} requests in flight per setup ` +
       `(A ${opts.batch.A}, B ${opts.batch.B} publications per request)`,
-    '',
-  ];
+  );
   const cell = (wl, mode, setup) => summary.cells.find((c) => c.workload === wl && c.mode === mode && c.setup === setup);
   for (const wl of opts.workloads) {
     const w = WORKLOADS[wl];
@@ -105,21 +66,12 @@ export function markdown(results, opts, { SETUPS, WORKLOADS }) {
       out.push('');
     }
   }
-  if (summary.ratios.length) {
-    out.push(
-      'Ratios (delivered msg/s of the medians; paired = median of round-by-round ratios; CPU/msg = CPU of the nodes per delivered message, Redis not included, > 1: the first costs more; p99 of the medians):',
-      '',
-      '| Workload | Mode | Ratio | delivered | paired | CPU/msg | p99 |',
-      '|---|---|---|---:|---:|---:|---:|',
-    );
-    for (const r of summary.ratios) out.push(`| ${r.workload} | ${r.mode} | ${r.label} | **${fmtRatio(r.delivered)}** | ${fmtRatio(r.paired)} | ${fmtRatio(r.cpuPerMsg)} | ${fmtRatio(r.p99)} |`);
-    out.push('');
-  }
-  out.push(
+  return ratiosAndNotes(
+    out,
+    results,
+    'Ratios (delivered msg/s of the medians; paired = median of round-by-round ratios; CPU/msg = CPU of the nodes per delivered message, Redis not included, > 1: the first costs more; p99 of the medians):',
     'CPU columns: % of one core over the window, from /proc/<pid>/stat (user + system, every thread); "CPU per node" lists the setup\'s nodes; "Redis CPU" is the redis-server process; ' +
       '"Redis round trip" = p50 (median node) / p99 (worst node) of every Redis call as the nodes timed it over the 10 s before the window ended (tidings_engine_command_seconds, from their heartbeats); ' +
       '"machine busy" from /proc/stat over all cores (200% = both of 2 busy), softirq is the kernel\'s loopback receive work; "others" = machine busy − every process of this run (other load on the machine).',
   );
-  for (const p of results.problems) out.push(`Note: ${p}`);
-  return out.join('\n');
 }

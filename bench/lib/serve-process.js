@@ -6,10 +6,10 @@
  * `GET /api/v1/nodes` lists every worker. Stopped by its pid (SIGTERM, then SIGKILL).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort, stopByPid } from './local-process.js';
 import { ROOT, sleep } from './orchestrate.js';
 import { childPids } from './proc-cpu.js';
 
@@ -20,18 +20,6 @@ const started = new Set();
 process.on('exit', () => {
   for (const s of started) s.kill();
 });
-
-/** A free TCP port on 127.0.0.1 (closed again at once; the server binds it right after). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Starts one server. `kind`: 'single' (tidings serve, workers 1: one process), 'primary1'
@@ -107,22 +95,10 @@ export async function startServe({ kind, workers = 1, secret, apiKey, extraYaml 
     kill() {
       if (!gone) child.kill('SIGKILL');
     },
-    async stop(timeoutMs = 10_000) {
-      if (!gone) child.kill('SIGTERM');
-      const timer = setTimeout(() => {
-        // The primary and, if they linger, its workers, by pid.
-        for (const pid of [child.pid, ...server.workerPids]) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // gone
-          }
-        }
-      }, timeoutMs);
-      await exited;
-      clearTimeout(timer);
-      started.delete(server);
-      rmSync(dir, { recursive: true, force: true });
+    stop(timeoutMs = 10_000) {
+      // The primary and, if they linger, its workers, by pid.
+      const pids = () => [child.pid, ...server.workerPids];
+      return stopByPid({ child, exited, isGone: () => gone, pids, forget: () => started.delete(server), dir, timeoutMs });
     },
   };
   started.add(server);

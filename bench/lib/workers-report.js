@@ -3,7 +3,8 @@
  * step of the rounds (by delivered msg/s), its latency and CPU per process, and the ratios
  * between servers (of the medians, and paired: the median of round-by-round ratios).
  */
-import { fmtInt, fmtK, fmtMs, fmtPct, fmtRatio, fmtUs, median, medianStep } from './orchestrate.js';
+import { headerLines, ratiosAndNotes, summarizeSteps } from './fanout-report.js';
+import { fmtInt, fmtK, fmtMs, fmtPct, fmtUs } from './orchestrate.js';
 
 const RATIOS = [
   { a: 'workers2', b: 'primary1', label: '2 workers ÷ 1 worker' },
@@ -12,53 +13,20 @@ const RATIOS = [
 ];
 
 export function summarize(steps, opts) {
-  const cells = [];
-  const ratios = [];
-  for (const wl of opts.workloads) {
-    for (const mode of opts.modes) {
-      const of = (server) => steps.filter((s) => s.workload === wl && s.mode === mode && s.server === server);
-      for (const server of opts.servers) {
-        const list = of(server);
-        if (!list.length) continue;
-        cells.push({ workload: wl, mode, server, median: medianStep(list), rounds: list.map((s) => s.deliveredMsgPerSec), usPerMsg: median(list.map((s) => s.serverCpuUsPerMsg)) });
-      }
-      for (const r of RATIOS) {
-        const a = of(r.a);
-        const b = of(r.b);
-        if (!a.length || !b.length) continue;
-        const ma = medianStep(a);
-        const mb = medianStep(b);
-        const paired = median(a.map((s) => b.find((x) => x.round === s.round)).map((x, i) => (x ? a[i].deliveredMsgPerSec / x.deliveredMsgPerSec : NaN)).filter(Number.isFinite));
-        ratios.push({
-          workload: wl,
-          mode,
-          label: r.label,
-          delivered: ma.deliveredMsgPerSec / mb.deliveredMsgPerSec,
-          paired,
-          // > 1: the first spends more server CPU (all its processes) per delivered message.
-          cpuPerMsg: median(a.map((s) => s.serverCpuUsPerMsg)) / median(b.map((s) => s.serverCpuUsPerMsg)),
-          p99: ma.latencyMs.p99 / mb.latencyMs.p99,
-        });
-      }
-    }
-  }
-  return { cells, ratios };
+  return summarizeSteps(steps, opts, { field: 'server', items: opts.servers, ratios: RATIOS });
 }
 
 const pct = (c) => (c ? fmtPct(c.total) : '—');
 
 export function markdown(results, opts, { SERVERS, WORKLOADS }) {
   const { meta, summary } = results;
-  const out = [
-    `Command: \`${meta.command}\`  `,
-    `Date: ${meta.date}; elapsed ${Math.round(meta.elapsedSeconds)} s  `,
-    `Code: commit ${meta.gitCommit ?? '?'}${meta.gitDirtyPackages ? ' + uncommitted changes under packages/ (as built before the run)' : ''}  `,
-    `Machine: ${meta.cpus} CPUs (nproc), ${meta.cpuModel}, ${meta.platform}, node ${meta.node}; load average (1/5/15 min) ${meta.loadBefore.join(' ')} before, ${meta.loadAfter.join(' ')} after  `,
+  const out = headerLines(
+    meta,
+    '',
     `Window ${opts.window} s after ${opts.warmup} s warm-up; ${opts.rounds} interleaved rounds (median shown); ${opts.sinks} sink processes, ${opts.probes} latency probes per server; ` +
       `publisher: POST /broadcast over ${opts.connections} keep-alive connections per server; closed loop ${opts.inflight} requests in flight ` +
       `(A ${opts.batch.A}, B ${opts.batch.B} publications per request)`,
-    '',
-  ];
+  );
   const cell = (wl, mode, server) => summary.cells.find((c) => c.workload === wl && c.mode === mode && c.server === server);
   for (const wl of opts.workloads) {
     const w = WORKLOADS[wl];
@@ -89,20 +57,11 @@ export function markdown(results, opts, { SERVERS, WORKLOADS }) {
       out.push('');
     }
   }
-  if (summary.ratios.length) {
-    out.push(
-      'Ratios (delivered msg/s of the medians; paired = median of round-by-round ratios; CPU/msg = server CPU per delivered message, all its processes, > 1: the first costs more; p99 of the medians):',
-      '',
-      '| Workload | Mode | Ratio | delivered | paired | CPU/msg | p99 |',
-      '|---|---|---|---:|---:|---:|---:|',
-    );
-    for (const r of summary.ratios) out.push(`| ${r.workload} | ${r.mode} | ${r.label} | **${fmtRatio(r.delivered)}** | ${fmtRatio(r.paired)} | ${fmtRatio(r.cpuPerMsg)} | ${fmtRatio(r.p99)} |`);
-    out.push('');
-  }
-  out.push(
+  return ratiosAndNotes(
+    out,
+    results,
+    'Ratios (delivered msg/s of the medians; paired = median of round-by-round ratios; CPU/msg = server CPU per delivered message, all its processes, > 1: the first costs more; p99 of the medians):',
     'CPU columns: % of one core over the window, from /proc/<pid>/stat (user + system, every thread); "server CPU total" = primary + workers; ' +
       '"machine busy" from /proc/stat over both cores (200% = both busy), softirq is the kernel\'s loopback receive work; "others" = machine busy − every process of this run (other load on the machine).',
   );
-  for (const p of results.problems) out.push(`Note: ${p}`);
-  return out.join('\n');
 }
