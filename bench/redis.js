@@ -16,11 +16,9 @@
  * the redis-server, the sinks and publishers, and the machine. See bench/README.md, "Redis".
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { flags, optionKey, positiveNumber } from './lib/args.js';
-import { HERE, ROOT, isInterrupted, killAll, layout, loadBuiltServer, log, parseOrExit, percentile, runMeta, sleep, spawnChild } from './lib/orchestrate.js';
-import { loadAverage, machineCpu, machineDelta, processCpu, processDelta } from './lib/proc-cpu.js';
+import { WORKLOADS, drainFrames, helpText, interleave, latencyOf, parseFanoutArgs, runBench } from './lib/fanout-bench.js';
+import { killAll, layout, log, sleep, spawnChild } from './lib/orchestrate.js';
+import { machineCpu, machineDelta, processCpu, processDelta } from './lib/proc-cpu.js';
 import { startRedisServer } from './lib/redis-process.js';
 import { markdown, summarize } from './lib/redis-report.js';
 import { startServe } from './lib/serve-process.js';
@@ -32,65 +30,15 @@ export const SETUPS = {
   redis3: { label: 'Redis engine, 3 nodes', engine: 'redis', nodes: 3 },
 };
 
-/** As bench/workers.js: `batch` publications per request in the closed loop; `rate` the paced step's target, delivered msg/s. */
-export const WORKLOADS = {
-  A: { id: 'A', label: '1 channel × 2,000 subscribers', channels: 1, subsPerChannel: 2000, batch: 10, rate: 100_000 },
-  B: { id: 'B', label: '500 channels × 10 subscribers', channels: 500, subsPerChannel: 10, batch: 250, rate: 30_000 },
-};
+export { WORKLOADS };
 
-const HELP = `usage: node bench/redis.js [flags]
+const HELP = helpText('redis.js', ['setups', SETUPS, 'setup'], {
+  inflight: ' per setup, split over its publishers',
+  connections: "each publisher's keep-alive connections (default 2)",
+  rate: ' per setup',
+});
 
-  --quick               smoke run: --window 2 --warmup 0.5 --rounds 1
-  --workloads A,B       A: 1 channel x 2000 subscribers, B: 500 channels x 10
-  --setups LIST         subset of ${Object.keys(SETUPS).join(',')}
-  --modes max,rate      max: closed loop (the ceiling); rate: a fixed rate (latency below the ceiling)
-  --rounds N            interleaved rounds, the setup going first rotating (default 3)
-  --window SEC          measurement window per step (default 4)
-  --warmup SEC          publishing before each window (default 1)
-  --inflight N          max mode: requests in flight per setup, split over its publishers (default 4)
-  --connections N       each publisher's keep-alive connections (default 2)
-  --batch-a N, --batch-b N   max mode: publications per request (default ${WORKLOADS.A.batch}, ${WORKLOADS.B.batch})
-  --rate-a N, --rate-b N     rate mode: target delivered msg/s per setup (default ${WORKLOADS.A.rate}, ${WORKLOADS.B.rate})
-  --sinks N (2)   --probes N (20)   --concurrency N (200)   --drain-timeout SEC (30)
-  --out DIR             where results go (default bench/out)
-  --help
-`;
-
-function parseArgs(argv) {
-  const o = { quick: false, workloads: ['A', 'B'], setups: Object.keys(SETUPS), modes: ['max', 'rate'], rounds: 3, window: 4, warmup: 1 };
-  Object.assign(o, { inflight: 4, connections: 2, sinks: 2, probes: 20, concurrency: 200, drainTimeout: 30, out: path.join(HERE, 'out') });
-  o.batch = { A: WORKLOADS.A.batch, B: WORKLOADS.B.batch };
-  o.rate = { A: WORKLOADS.A.rate, B: WORKLOADS.B.rate };
-  const explicit = new Set();
-  const list = (v) => v.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const [arg, value] of flags(argv, ['quick', 'help'])) {
-    explicit.add(arg);
-    if (arg === 'help') {
-      process.stdout.write(HELP);
-      process.exit(0);
-    } else if (arg === 'quick') o.quick = true;
-    else if (arg === 'workloads') {
-      o.workloads = list(value).map((w) => w.toUpperCase());
-      for (const w of o.workloads) if (!WORKLOADS[w]) throw new Error(`unknown workload ${w}`);
-    } else if (arg === 'setups') {
-      o.setups = list(value);
-      for (const s of o.setups) if (!SETUPS[s]) throw new Error(`unknown setup ${s}`);
-    } else if (arg === 'modes') {
-      o.modes = list(value);
-      for (const m of o.modes) if (m !== 'max' && m !== 'rate') throw new Error(`unknown mode ${m}`);
-    } else if (/^(batch|rate)-[ab]$/.test(arg)) o[arg.slice(0, -2)][arg.slice(-1).toUpperCase()] = positiveNumber(arg, value);
-    else if (['rounds', 'window', 'warmup', 'inflight', 'connections', 'sinks', 'probes', 'concurrency', 'drain-timeout'].includes(arg)) o[optionKey(arg)] = positiveNumber(arg, value);
-    else if (arg === 'out') o.out = path.resolve(value);
-    else throw new Error(`unknown flag --${arg} (see --help)`);
-  }
-  if (o.quick) {
-    if (!explicit.has('window')) o.window = 2;
-    if (!explicit.has('warmup')) o.warmup = 0.5;
-    if (!explicit.has('rounds')) o.rounds = 1;
-  }
-  for (const k of ['rounds', 'inflight', 'connections', 'sinks', 'probes', 'concurrency']) o[k] = Math.floor(o[k]);
-  return o;
-}
+const parseArgs = (argv) => parseFanoutArgs(argv, { help: HELP, list: ['setups', SETUPS, 'setup'], connections: 2 });
 
 /** `total` split over `n` parts as evenly as whole numbers allow (the first ones get the rest), each at least `min`. */
 function split(total, n, min = 1) {
@@ -224,18 +172,7 @@ async function runWorkload(opts, workload, secret, mintToken, redis) {
       const published = stopped.reduce((n, s) => n + s.published, 0);
       const errors = stopped.reduce((n, s) => n + s.errors, 0);
       const expected = published * workload.subsPerChannel;
-      const drainStart = Date.now();
-      let received = (await framesOf(srvs)) - base;
-      let lastChange = Date.now();
-      while (received < expected && Date.now() - drainStart < opts.drainTimeout * 1000 && Date.now() - lastChange < 3000) {
-        await sleep(200);
-        const now = (await framesOf(srvs)) - base;
-        if (now !== received) lastChange = Date.now();
-        received = now;
-      }
-      const lat = [];
-      for (const m of k1[0]) for (const v of m.lat ?? []) lat.push(v);
-      lat.sort((a, b) => a - b);
+      const { received, drainStart } = await drainFrames(async () => (await framesOf(srvs)) - base, expected, opts);
       let delivered = 0;
       k1.forEach((marks, s) => marks.forEach((m, i) => (delivered += (m.frames - k0[s][i].frames) / ((m.now - k0[s][i].now) / 1000))));
       const seconds = (Math.max(...p1.map((p) => p.now)) - Math.min(...p0.map((p) => p.now))) / 1000;
@@ -251,7 +188,7 @@ async function runWorkload(opts, workload, secret, mintToken, redis) {
         skipped: stopped.reduce((n, s) => n + s.skipped, 0),
         errors,
         firstError: stopped.find((s) => s.firstError)?.firstError ?? null,
-        latencyMs: { samples: lat.length, p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat.length ? lat[lat.length - 1] : null },
+        latencyMs: latencyOf(k1[0]),
         cpu: cpuWindow(c0, c1, srvs),
         engine: engineView,
         expectedFrames: expected,
@@ -269,10 +206,7 @@ async function runWorkload(opts, workload, secret, mintToken, redis) {
       );
       steps.push(step);
     };
-    for (let round = 1; round <= opts.rounds && !isInterrupted(); round++) {
-      const order = keys.map((_, i) => keys[(i + round - 1) % keys.length]);
-      for (const mode of opts.modes) for (const key of order) await measure(key, mode, round);
-    }
+    await interleave(opts, keys, measure);
   } catch (err) {
     log(`  ERROR: ${err.message}`);
     problems.push(`${workload.id}: error: ${err.message}`);
@@ -283,48 +217,17 @@ async function runWorkload(opts, workload, secret, mintToken, redis) {
   return { steps, problems };
 }
 
-async function main() {
-  const opts = parseOrExit(parseArgs);
-  const { mintToken } = await loadBuiltServer();
-  const secret = randomBytes(32).toString('hex');
-  const meta = runMeta(opts);
-  meta.loadBefore = loadAverage();
-  log(`redis bench: ${meta.date}, node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel}); load average ${meta.loadBefore.join(' ')}`);
+async function before(opts, meta) {
   const needsRedis = opts.setups.some((s) => SETUPS[s].engine === 'redis');
   const redis = needsRedis ? await startRedisServer() : null;
   if (redis) {
     meta.redis = redis.version;
     log(`redis-server: pid ${redis.pid}, port ${redis.port} (${redis.version})`);
   }
-  const started = Date.now();
-  const results = { meta, steps: [], problems: [] };
-  try {
-    for (const wl of opts.workloads) {
-      if (isInterrupted()) break;
-      log(`\nworkload ${wl}: ${WORKLOADS[wl].label}`);
-      const r = await runWorkload(opts, WORKLOADS[wl], secret, mintToken, redis);
-      results.steps.push(...r.steps);
-      results.problems.push(...r.problems);
-    }
-  } finally {
-    await redis?.stop();
-  }
-  meta.loadAfter = loadAverage();
-  meta.elapsedSeconds = (Date.now() - started) / 1000;
-  results.summary = summarize(results.steps, opts);
-  const md = markdown(results, opts, { SETUPS, WORKLOADS });
-  mkdirSync(opts.out, { recursive: true });
-  const stamp = meta.date.replace(/[:.]/g, '-');
-  const jsonFile = path.join(opts.out, `redis-${stamp}.json`);
-  writeFileSync(jsonFile, JSON.stringify(results, null, 2));
-  writeFileSync(path.join(opts.out, 'redis-latest.json'), JSON.stringify(results, null, 2));
-  writeFileSync(path.join(opts.out, 'redis-latest.md'), md + '\n');
-  process.stdout.write('\n' + md + '\n');
-  log(`\nresults: ${path.relative(ROOT, jsonFile)} (also redis-latest.json, redis-latest.md) in ${Math.round(meta.elapsedSeconds)} s`);
-  process.exitCode = results.problems.some((p) => p.includes('error')) ? 1 : 0;
+  return redis;
 }
 
-main().catch((err) => {
+runBench({ name: 'redis', parseArgs, before, after: (redis) => redis?.stop(), runWorkload, summarize, markdown, tables: { SETUPS } }).catch((err) => {
   console.error(err);
   killAll();
   process.exit(1);

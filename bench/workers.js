@@ -14,11 +14,9 @@
  * the machine. See bench/README.md, "Workers".
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { flags, optionKey, positiveNumber } from './lib/args.js';
-import { HERE, ROOT, isInterrupted, killAll, layout, loadBuiltServer, log, parseOrExit, percentile, runMeta, sleep, spawnChild } from './lib/orchestrate.js';
-import { loadAverage, machineCpu, machineDelta, processCpu, processDelta } from './lib/proc-cpu.js';
+import { WORKLOADS, drainFrames, helpText, interleave, latencyOf, parseFanoutArgs, runBench } from './lib/fanout-bench.js';
+import { killAll, layout, log, sleep, spawnChild } from './lib/orchestrate.js';
+import { machineCpu, machineDelta, processCpu, processDelta } from './lib/proc-cpu.js';
 import { startServe } from './lib/serve-process.js';
 import { markdown, summarize } from './lib/workers-report.js';
 
@@ -28,65 +26,15 @@ export const SERVERS = {
   workers2: { label: 'tidings serve --workers 2', kind: 'workers', workers: 2 },
 };
 
-/** `batch`: publications per request in the closed-loop step; `rate`: the paced step's target, delivered msg/s. */
-export const WORKLOADS = {
-  A: { id: 'A', label: '1 channel × 2,000 subscribers', channels: 1, subsPerChannel: 2000, batch: 10, rate: 100_000 },
-  B: { id: 'B', label: '500 channels × 10 subscribers', channels: 500, subsPerChannel: 10, batch: 250, rate: 30_000 },
-};
+export { WORKLOADS };
 
-const HELP = `usage: node bench/workers.js [flags]
+const HELP = helpText('workers.js', ['servers', SERVERS, 'server'], {
+  inflight: '',
+  connections: "the publisher's keep-alive connections per server (default 4)",
+  rate: '',
+});
 
-  --quick               smoke run: --window 2 --warmup 0.5 --rounds 1
-  --workloads A,B       A: 1 channel x 2000 subscribers, B: 500 channels x 10
-  --servers LIST        subset of ${Object.keys(SERVERS).join(',')}
-  --modes max,rate      max: closed loop (the ceiling); rate: a fixed rate (latency below the ceiling)
-  --rounds N            interleaved rounds, the server going first rotating (default 3)
-  --window SEC          measurement window per step (default 4)
-  --warmup SEC          publishing before each window (default 1)
-  --inflight N          max mode: requests in flight (default 4)
-  --connections N       the publisher's keep-alive connections per server (default 4)
-  --batch-a N, --batch-b N   max mode: publications per request (default ${WORKLOADS.A.batch}, ${WORKLOADS.B.batch})
-  --rate-a N, --rate-b N     rate mode: target delivered msg/s (default ${WORKLOADS.A.rate}, ${WORKLOADS.B.rate})
-  --sinks N (2)   --probes N (20)   --concurrency N (200)   --drain-timeout SEC (30)
-  --out DIR             where results go (default bench/out)
-  --help
-`;
-
-function parseArgs(argv) {
-  const o = { quick: false, workloads: ['A', 'B'], servers: Object.keys(SERVERS), modes: ['max', 'rate'], rounds: 3, window: 4, warmup: 1 };
-  Object.assign(o, { inflight: 4, connections: 4, sinks: 2, probes: 20, concurrency: 200, drainTimeout: 30, out: path.join(HERE, 'out') });
-  o.batch = { A: WORKLOADS.A.batch, B: WORKLOADS.B.batch };
-  o.rate = { A: WORKLOADS.A.rate, B: WORKLOADS.B.rate };
-  const explicit = new Set();
-  const list = (v) => v.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const [arg, value] of flags(argv, ['quick', 'help'])) {
-    explicit.add(arg);
-    if (arg === 'help') {
-      process.stdout.write(HELP);
-      process.exit(0);
-    } else if (arg === 'quick') o.quick = true;
-    else if (arg === 'workloads') {
-      o.workloads = list(value).map((w) => w.toUpperCase());
-      for (const w of o.workloads) if (!WORKLOADS[w]) throw new Error(`unknown workload ${w}`);
-    } else if (arg === 'servers') {
-      o.servers = list(value);
-      for (const s of o.servers) if (!SERVERS[s]) throw new Error(`unknown server ${s}`);
-    } else if (arg === 'modes') {
-      o.modes = list(value);
-      for (const m of o.modes) if (m !== 'max' && m !== 'rate') throw new Error(`unknown mode ${m}`);
-    } else if (/^(batch|rate)-[ab]$/.test(arg)) o[arg.slice(0, -2)][arg.slice(-1).toUpperCase()] = positiveNumber(arg, value);
-    else if (['rounds', 'window', 'warmup', 'inflight', 'connections', 'sinks', 'probes', 'concurrency', 'drain-timeout'].includes(arg)) o[optionKey(arg)] = positiveNumber(arg, value);
-    else if (arg === 'out') o.out = path.resolve(value);
-    else throw new Error(`unknown flag --${arg} (see --help)`);
-  }
-  if (o.quick) {
-    if (!explicit.has('window')) o.window = 2;
-    if (!explicit.has('warmup')) o.warmup = 0.5;
-    if (!explicit.has('rounds')) o.rounds = 1;
-  }
-  for (const k of ['rounds', 'inflight', 'connections', 'sinks', 'probes', 'concurrency']) o[k] = Math.floor(o[k]);
-  return o;
-}
+const parseArgs = (argv) => parseFanoutArgs(argv, { help: HELP, list: ['servers', SERVERS, 'server'], connections: 4 });
 
 /** CPU times now of every process of the run and of the machine. */
 function cpuSnapshot(servers, sinks, publishers) {
@@ -165,18 +113,7 @@ async function runWorkload(opts, workload, secret, mintToken) {
       const [p1, k1] = await Promise.all([pub.request({ type: 'mark' }, 10_000), markSinks(srv, 'collect')]);
       const stopped = await pub.request({ type: 'stop' }, 70_000);
       const expected = stopped.published * workload.subsPerChannel;
-      const drainStart = Date.now();
-      let received = frames(await markSinks(srv)) - base;
-      let lastChange = Date.now();
-      while (received < expected && Date.now() - drainStart < opts.drainTimeout * 1000 && Date.now() - lastChange < 3000) {
-        await sleep(200);
-        const now = frames(await markSinks(srv)) - base;
-        if (now !== received) lastChange = Date.now();
-        received = now;
-      }
-      const lat = [];
-      for (const m of k1) for (const v of m.lat) lat.push(v);
-      lat.sort((a, b) => a - b);
+      const { received, drainStart } = await drainFrames(async () => frames(await markSinks(srv)) - base, expected, opts);
       const seconds = (p1.now - p0.now) / 1000;
       const step = {
         workload: workload.id,
@@ -190,7 +127,7 @@ async function runWorkload(opts, workload, secret, mintToken) {
         skipped: stopped.skipped,
         errors: stopped.errors,
         firstError: stopped.firstError,
-        latencyMs: { samples: lat.length, p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat.length ? lat[lat.length - 1] : null },
+        latencyMs: latencyOf(k1),
         cpu: cpuWindow(c0, c1, srv),
         expectedFrames: expected,
         receivedFrames: received,
@@ -206,10 +143,7 @@ async function runWorkload(opts, workload, secret, mintToken) {
       );
       steps.push(step);
     };
-    for (let round = 1; round <= opts.rounds && !isInterrupted(); round++) {
-      const order = keys.map((_, i) => (i + round - 1) % keys.length);
-      for (const mode of opts.modes) for (const srv of order) await measure(srv, mode, round);
-    }
+    await interleave(opts, keys.map((_, i) => i), measure);
   } catch (err) {
     log(`  ERROR: ${err.message}`);
     problems.push(`${workload.id}: error: ${err.message}`);
@@ -220,38 +154,7 @@ async function runWorkload(opts, workload, secret, mintToken) {
   return { steps, problems };
 }
 
-async function main() {
-  const opts = parseOrExit(parseArgs);
-  const { mintToken } = await loadBuiltServer();
-  const secret = randomBytes(32).toString('hex');
-  const meta = runMeta(opts);
-  meta.loadBefore = loadAverage();
-  log(`workers bench: ${meta.date}, node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel}); load average ${meta.loadBefore.join(' ')}`);
-  const started = Date.now();
-  const results = { meta, steps: [], problems: [] };
-  for (const wl of opts.workloads) {
-    if (isInterrupted()) break;
-    log(`\nworkload ${wl}: ${WORKLOADS[wl].label}`);
-    const r = await runWorkload(opts, WORKLOADS[wl], secret, mintToken);
-    results.steps.push(...r.steps);
-    results.problems.push(...r.problems);
-  }
-  meta.loadAfter = loadAverage();
-  meta.elapsedSeconds = (Date.now() - started) / 1000;
-  results.summary = summarize(results.steps, opts);
-  const md = markdown(results, opts, { SERVERS, WORKLOADS });
-  mkdirSync(opts.out, { recursive: true });
-  const stamp = meta.date.replace(/[:.]/g, '-');
-  const jsonFile = path.join(opts.out, `workers-${stamp}.json`);
-  writeFileSync(jsonFile, JSON.stringify(results, null, 2));
-  writeFileSync(path.join(opts.out, 'workers-latest.json'), JSON.stringify(results, null, 2));
-  writeFileSync(path.join(opts.out, 'workers-latest.md'), md + '\n');
-  process.stdout.write('\n' + md + '\n');
-  log(`\nresults: ${path.relative(ROOT, jsonFile)} (also workers-latest.json, workers-latest.md) in ${Math.round(meta.elapsedSeconds)} s`);
-  process.exitCode = results.problems.some((p) => p.includes('error')) ? 1 : 0;
-}
-
-main().catch((err) => {
+runBench({ name: 'workers', parseArgs, runWorkload, summarize, markdown, tables: { SERVERS } }).catch((err) => {
   console.error(err);
   killAll();
   process.exit(1);
