@@ -20,7 +20,8 @@
  *   are watched by their reconnects.
  */
 import { BrokerUnavailableError } from '../broker.js';
-import { closeRedis, duplicateClient, isCluster, publishRouted, type RedisCluster, type RedisCommandClient, type RedisClient } from './redis-connection.js';
+import { isCluster, publishRouted, type RedisCluster, type RedisCommandClient, type RedisClient } from './redis-connection.js';
+import { SubscriberCore } from './redis-subscriber-core.js';
 import { RedisSubscriber, type ProbeResult, type SubscriberEvents, type SubscriberOptions } from './redis-subscriber.js';
 
 /** What the broker uses of its pub/sub connection, on one Redis or on a cluster. */
@@ -41,48 +42,18 @@ export function openBrokerPubSub(client: RedisCommandClient, connection: RedisCo
   return new RedisSubscriber(client as RedisClient, connection as RedisClient, options, events);
 }
 
-/** True if `promise` settles within `ms`; its rejection is swallowed. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true, () => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-export class RedisClusterSubscriber implements BrokerPubSub {
-  private connection: RedisCluster;
+export class RedisClusterSubscriber extends SubscriberCore<RedisCluster> implements BrokerPubSub {
   /** Pub/sub names subscribed on the current connection. */
   private held = new Set<string>();
-  private readonly listener = (message: string, name: string) => this.receive(message, name);
-  private readonly probes = new Map<string, () => void>();
-  private probeSeq = 0;
-  private readonly timer: NodeJS.Timeout;
-  private ticking = false;
-  private repairing: Promise<void> | undefined;
-  private repairAgain = false;
-  private needsRepair = false;
   private connected = false;
-  private closed = false;
-  replacements = 0;
+  /** A classic PUBLISH counts the receivers of the node it ran on only: no verdict from 0. */
+  protected readonly zeroReceiversIsDead: boolean;
 
-  constructor(
-    private readonly client: RedisCluster,
-    connection: RedisCluster,
-    private readonly options: SubscriberOptions,
-    private readonly events: SubscriberEvents,
-  ) {
-    this.connection = connection;
+  constructor(client: RedisCluster, connection: RedisCluster, options: SubscriberOptions, events: SubscriberEvents) {
+    super(client, connection, options, events, 'Redis Cluster pub/sub');
+    this.zeroReceiversIsDead = options.sharded;
     this.watch(connection);
-    this.timer = setInterval(() => void this.tick(), Math.max(10, options.probeIntervalMs));
-    this.timer.unref();
     if (connection.isReady) this.onConnect();
-  }
-
-  get ready(): boolean {
-    return this.connection.isReady && !this.closed;
   }
 
   async subscribe(names: string[]): Promise<void> {
@@ -105,50 +76,14 @@ export class RedisClusterSubscriber implements BrokerPubSub {
 
   async probe(): Promise<ProbeResult> {
     if (!this.connection.isReady || !this.held.has(this.options.probeName)) return 'dead';
-    const token = `${++this.probeSeq}`;
-    let arrived!: () => void;
-    const back = new Promise<void>((resolve) => (arrived = resolve));
-    this.probes.set(token, arrived);
-    try {
-      let receivers: number;
-      try {
-        const name = this.options.probeName;
-        receivers = Number(this.options.sharded ? await this.client.sPublish(name, token) : await publishRouted(this.client, name, token, name));
-      } catch {
-        return 'unknown';
-      }
-      // A classic PUBLISH counts the receivers of the node it ran on only: no verdict from 0.
-      if (receivers === 0 && this.options.sharded) return 'dead';
-      return (await settlesWithin(back, this.options.probeTimeoutMs)) ? 'ok' : 'dead';
-    } finally {
-      this.probes.delete(token);
-    }
+    return this.probeOnce();
   }
 
-  async check(): Promise<void> {
-    await this.tick();
+  protected async publishProbe(name: string, token: string): Promise<number> {
+    return Number(this.options.sharded ? await this.client.sPublish(name, token) : await publishRouted(this.client, name, token, name));
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    clearInterval(this.timer);
-    this.probes.clear();
-    const conn = this.connection;
-    if (!conn.isReady || !(await settlesWithin(closeRedis(conn), this.options.commandTimeoutMs))) {
-      if (conn.isOpen) conn.destroy();
-    }
-  }
-
-  private receive(message: string, name: string): void {
-    if (name === this.options.probeName) {
-      this.probes.get(message)?.();
-      return;
-    }
-    this.events.message(message, name);
-  }
-
-  private watch(conn: RedisCluster): void {
+  protected watch(conn: RedisCluster): void {
     conn.on('connect', () => {
       if (conn === this.connection && !this.closed) this.onConnect();
     });
@@ -170,29 +105,6 @@ export class RedisClusterSubscriber implements BrokerPubSub {
     void this.repair();
   }
 
-  private report(error: unknown): void {
-    try {
-      this.options.onError?.(error instanceof Error ? error : new Error(String(error)));
-    } catch {
-      // A failing reporter must not break the repair.
-    }
-  }
-
-  private async timed<T>(promise: Promise<T>, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new BrokerUnavailableError(`Redis did not answer ${what} within ${this.options.commandTimeoutMs} ms`)), this.options.commandTimeoutMs);
-    });
-    try {
-      return await Promise.race([promise, timeout]);
-    } catch (err) {
-      if (err instanceof BrokerUnavailableError) throw err;
-      throw new BrokerUnavailableError(`Redis Cluster pub/sub: ${(err as Error).message}`, { cause: err });
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   /** The pub/sub names wanted now, the probe channel included. */
   private wanted(): Set<string> {
     const want = new Set(this.events.wanted());
@@ -200,34 +112,15 @@ export class RedisClusterSubscriber implements BrokerPubSub {
     return want;
   }
 
-  /** Subscriptions as wanted, then (after an interruption) the broker's comparison; one at a time. */
-  private repair(): Promise<void> {
-    if (this.repairing) {
-      this.repairAgain = true;
-      return this.repairing;
-    }
-    this.repairing = (async () => {
-      try {
-        do {
-          this.repairAgain = false;
-          await this.subscribe([...this.wanted()]);
-          // Wanted now, not before the await: a channel subscribed meanwhile is not extra.
-          const want = this.wanted();
-          const extra = [...this.held].filter((name) => !want.has(name));
-          if (extra.length > 0) await this.unsubscribe(extra);
-          if (this.needsRepair) await this.events.restored();
-        } while (this.repairAgain && !this.closed);
-        this.needsRepair = false;
-      } catch (err) {
-        this.report(err);
-      } finally {
-        this.repairing = undefined;
-      }
-    })();
-    return this.repairing;
+  protected async reconcile(): Promise<void> {
+    await this.subscribe([...this.wanted()]);
+    // Wanted now, not before the await: a channel subscribed meanwhile is not extra.
+    const want = this.wanted();
+    const extra = [...this.held].filter((name) => !want.has(name));
+    if (extra.length > 0) await this.unsubscribe(extra);
   }
 
-  private async tick(): Promise<void> {
+  protected async tick(): Promise<void> {
     if (this.closed || this.ticking || this.repairing) return;
     this.ticking = true;
     try {
@@ -246,18 +139,9 @@ export class RedisClusterSubscriber implements BrokerPubSub {
 
   /** A new cluster client instead of the current one; its connect subscribes everything and repairs. */
   private replace(): void {
-    this.report(new Error('Redis Cluster pub/sub probe did not come back: replaced by a new connection'));
-    const old = this.connection;
-    const fresh = duplicateClient(this.client, this.options.onError);
-    this.connection = fresh;
-    this.held = new Set();
-    this.connected = false;
-    this.replacements++;
-    this.needsRepair = true;
-    this.watch(fresh);
-    if (old.isOpen) old.destroy();
-    fresh.connect().catch((err: unknown) => {
-      if (!this.closed) this.report(err);
+    this.replaceConnection('Redis Cluster pub/sub probe did not come back: replaced by a new connection', () => {
+      this.held = new Set();
+      this.connected = false;
     });
   }
 }

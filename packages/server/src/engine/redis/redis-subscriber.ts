@@ -22,7 +22,8 @@
  */
 import { ErrorReply } from 'redis';
 import { BrokerUnavailableError, HistoryBudgetError } from '../broker.js';
-import { closeRedis, duplicateClient, type RedisClient } from './redis-connection.js';
+import type { RedisClient } from './redis-connection.js';
+import { SubscriberCore } from './redis-subscriber-core.js';
 
 export interface SubscriberOptions {
   /** SSUBSCRIBE/SPUBLISH instead of SUBSCRIBE/PUBLISH. */
@@ -59,56 +60,21 @@ export function unavailable(err: unknown): unknown {
 /** Names per SUBSCRIBE command when many are subscribed at once. */
 const SUBSCRIBE_CHUNK = 1000;
 
-/** True if `promise` settles (resolved or rejected) within `ms`; its rejection is swallowed. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true, () => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-export class RedisSubscriber {
-  private connection: RedisClient;
-  private readonly listener = (message: string, name: string) => this.receive(message, name);
-  private readonly probes = new Map<string, () => void>();
-  private probeSeq = 0;
-  private readonly timer: NodeJS.Timeout;
-  private ticking = false;
-  private repairing: Promise<void> | undefined;
-  private repairAgain = false;
-  /** An interruption not yet repaired (a repair failed): retried at the next probe tick. */
-  private needsRepair = false;
+export class RedisSubscriber extends SubscriberCore<RedisClient> {
   /** Whether a pub/sub connection of this subscriber was ever ready: any later `ready` follows an interruption. */
   private wasReady = false;
   private notReadySince: number | undefined;
-  private closed = false;
-  /** Connections replaced because the probe found them dead (or stuck). */
-  replacements = 0;
+  protected readonly zeroReceiversIsDead = true;
 
   /**
    * `client` is the command connection (probes are published on it; a replacement is its
    * `duplicate()`), `connection` the pub/sub connection to start with (connected or connecting).
    */
-  constructor(
-    private readonly client: RedisClient,
-    connection: RedisClient,
-    private readonly options: SubscriberOptions,
-    private readonly events: SubscriberEvents,
-  ) {
-    this.connection = connection;
+  constructor(client: RedisClient, connection: RedisClient, options: SubscriberOptions, events: SubscriberEvents) {
+    super(client, connection, options, events, 'Redis pub/sub');
     this.watch(connection);
-    this.timer = setInterval(() => void this.tick(), Math.max(10, options.probeIntervalMs));
-    this.timer.unref();
     // Connected already: subscribe the probe channel now (a later `ready` follows an interruption).
     if (connection.isReady) this.onReady();
-  }
-
-  /** True while the pub/sub connection is up (for readiness). */
-  get ready(): boolean {
-    return this.connection.isReady && !this.closed;
   }
 
   async subscribe(names: string[]): Promise<void> {
@@ -134,50 +100,14 @@ export class RedisSubscriber {
    */
   async probe(): Promise<ProbeResult> {
     if (!this.connection.isReady) return 'dead';
-    const token = `${++this.probeSeq}`;
-    let arrived!: () => void;
-    const back = new Promise<void>((resolve) => (arrived = resolve));
-    this.probes.set(token, arrived);
-    try {
-      let receivers: number;
-      try {
-        const name = this.options.probeName;
-        receivers = Number(this.options.sharded ? await this.client.sPublish(name, token) : await this.client.publish(name, token));
-      } catch {
-        return 'unknown';
-      }
-      if (receivers === 0) return 'dead';
-      return (await settlesWithin(back, this.options.probeTimeoutMs)) ? 'ok' : 'dead';
-    } finally {
-      this.probes.delete(token);
-    }
+    return this.probeOnce();
   }
 
-  /** Runs one probe tick now (tests; the timer does it every `probeIntervalMs`). */
-  async check(): Promise<void> {
-    await this.tick();
+  protected async publishProbe(name: string, token: string): Promise<number> {
+    return Number(this.options.sharded ? await this.client.sPublish(name, token) : await this.client.publish(name, token));
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    clearInterval(this.timer);
-    this.probes.clear();
-    const conn = this.connection;
-    if (!conn.isReady || !(await settlesWithin(closeRedis(conn), this.options.commandTimeoutMs))) {
-      if (conn.isOpen) conn.destroy();
-    }
-  }
-
-  private receive(message: string, name: string): void {
-    if (name === this.options.probeName) {
-      this.probes.get(message)?.();
-      return;
-    }
-    this.events.message(message, name);
-  }
-
-  private watch(conn: RedisClient): void {
+  protected watch(conn: RedisClient): void {
     conn.on('ready', () => {
       if (conn === this.connection && !this.closed) this.onReady();
     });
@@ -190,54 +120,8 @@ export class RedisSubscriber {
     void this.repair();
   }
 
-  private report(error: unknown): void {
-    try {
-      this.options.onError?.(error instanceof Error ? error : new Error(String(error)));
-    } catch {
-      // A failing reporter must not break the repair.
-    }
-  }
-
-  private async timed<T>(promise: Promise<T>, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new BrokerUnavailableError(`Redis did not answer ${what} within ${this.options.commandTimeoutMs} ms`)), this.options.commandTimeoutMs);
-    });
-    try {
-      return await Promise.race([promise, timeout]);
-    } catch (err) {
-      if (err instanceof BrokerUnavailableError) throw err;
-      throw new BrokerUnavailableError(`Redis pub/sub: ${(err as Error).message}`, { cause: err });
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** Subscriptions as wanted, then the broker's comparison; one at a time, again if asked meanwhile. */
-  private repair(): Promise<void> {
-    if (this.repairing) {
-      this.repairAgain = true;
-      return this.repairing;
-    }
-    this.repairing = (async () => {
-      try {
-        do {
-          this.repairAgain = false;
-          await this.reconcile();
-          if (this.needsRepair) await this.events.restored();
-        } while (this.repairAgain && !this.closed);
-        this.needsRepair = false;
-      } catch (err) {
-        this.report(err);
-      } finally {
-        this.repairing = undefined;
-      }
-    })();
-    return this.repairing;
-  }
-
   /** Subscribes what is wanted but not held (the probe channel included) and drops what is held but no longer wanted. */
-  private async reconcile(): Promise<void> {
+  protected async reconcile(): Promise<void> {
     const conn = this.connection;
     const want = new Set(this.events.wanted());
     want.add(this.options.probeName);
@@ -248,7 +132,7 @@ export class RedisSubscriber {
     if (extra.length > 0) await this.unsubscribe(extra);
   }
 
-  private async tick(): Promise<void> {
+  protected async tick(): Promise<void> {
     if (this.closed || this.ticking || this.repairing) return;
     this.ticking = true;
     try {
@@ -274,17 +158,6 @@ export class RedisSubscriber {
 
   /** A new pub/sub connection instead of the current one; its `ready` subscribes everything and repairs. */
   private replace(why: string): void {
-    this.report(new Error(`Redis pub/sub connection ${why}: replaced by a new connection`));
-    const old = this.connection;
-    const fresh = duplicateClient(this.client, this.options.onError);
-    this.connection = fresh;
-    this.replacements++;
-    this.notReadySince = undefined;
-    this.needsRepair = true;
-    this.watch(fresh);
-    if (old.isOpen) old.destroy();
-    fresh.connect().catch((err: unknown) => {
-      if (!this.closed) this.report(err);
-    });
+    this.replaceConnection(`Redis pub/sub connection ${why}: replaced by a new connection`, () => (this.notReadySince = undefined));
   }
 }
