@@ -16,7 +16,7 @@
  * the redis-server, the sinks and publishers, and the machine. See bench/README.md, "Redis".
  */
 import { randomBytes } from 'node:crypto';
-import { WORKLOADS, drainFrames, helpText, interleave, latencyOf, parseFanoutArgs, runBench } from './lib/fanout-bench.js';
+import { WORKLOADS, drainFrames, fanoutArgs, interleave, latencyOf, runBench } from './lib/fanout-bench.js';
 import { killAll, layout, log, sleep, spawnChild } from './lib/orchestrate.js';
 import { machineCpu, machineDelta, processCpu, processDelta } from './lib/proc-cpu.js';
 import { startRedisServer } from './lib/redis-process.js';
@@ -32,13 +32,14 @@ export const SETUPS = {
 
 export { WORKLOADS };
 
-const HELP = helpText('redis.js', ['setups', SETUPS, 'setup'], {
-  inflight: ' per setup, split over its publishers',
-  connections: "each publisher's keep-alive connections (default 2)",
-  rate: ' per setup',
+const parseArgs = fanoutArgs('redis.js', ['setups', SETUPS, 'setup'], {
+  connections: 2,
+  words: {
+    inflight: ' per setup, split over its publishers',
+    connections: "each publisher's keep-alive connections (default 2)",
+    rate: ' per setup',
+  },
 });
-
-const parseArgs = (argv) => parseFanoutArgs(argv, { help: HELP, list: ['setups', SETUPS, 'setup'], connections: 2 });
 
 /** `total` split over `n` parts as evenly as whole numbers allow (the first ones get the rest), each at least `min`. */
 function split(total, n, min = 1) {

@@ -14,7 +14,7 @@
  * the machine. See bench/README.md, "Workers".
  */
 import { randomBytes } from 'node:crypto';
-import { WORKLOADS, drainFrames, helpText, interleave, latencyOf, parseFanoutArgs, runBench } from './lib/fanout-bench.js';
+import { WORKLOADS, drainFrames, fanoutArgs, interleave, latencyOf, runBench } from './lib/fanout-bench.js';
 import { killAll, layout, log, sleep, spawnChild } from './lib/orchestrate.js';
 import { machineCpu, machineDelta, processCpu, processDelta } from './lib/proc-cpu.js';
 import { startServe } from './lib/serve-process.js';
@@ -28,13 +28,14 @@ export const SERVERS = {
 
 export { WORKLOADS };
 
-const HELP = helpText('workers.js', ['servers', SERVERS, 'server'], {
-  inflight: '',
-  connections: "the publisher's keep-alive connections per server (default 4)",
-  rate: '',
+const parseArgs = fanoutArgs('workers.js', ['servers', SERVERS, 'server'], {
+  connections: 4,
+  words: {
+    inflight: '',
+    connections: "the publisher's keep-alive connections per server (default 4)",
+    rate: '',
+  },
 });
-
-const parseArgs = (argv) => parseFanoutArgs(argv, { help: HELP, list: ['servers', SERVERS, 'server'], connections: 4 });
 
 /** CPU times now of every process of the run and of the machine. */
 function cpuSnapshot(servers, sinks, publishers) {

@@ -40,8 +40,16 @@ export function helpText(script, [flag, table, noun], text) {
 `;
 }
 
-/** The flags; `list`: [flag, table, noun] as for helpText, the option `o[flag]` holding the chosen keys. */
-export function parseFanoutArgs(argv, { help, list: [flag, table, noun], connections }) {
+/**
+ * The flags' parser of bench/<script>: `list` and `words` as for helpText, the option `o[flag]`
+ * holding the chosen keys; `connections`: the default of --connections.
+ */
+export function fanoutArgs(script, list, { words, connections }) {
+  const help = helpText(script, list, words);
+  return (argv) => parseFanoutArgs(argv, { help, list, connections });
+}
+
+function parseFanoutArgs(argv, { help, list: [flag, table, noun], connections }) {
   const o = { quick: false, workloads: ['A', 'B'], [flag]: Object.keys(table), modes: ['max', 'rate'], rounds: 3, window: 4, warmup: 1 };
   Object.assign(o, { inflight: 4, connections, sinks: 2, probes: 20, concurrency: 200, drainTimeout: 30, out: path.join(HERE, 'out') });
   o.batch = { A: WORKLOADS.A.batch, B: WORKLOADS.B.batch };

@@ -1,6 +1,7 @@
 /**
  * What lib/serve-process.js and lib/redis-process.js share about their child servers: a free
- * loopback port picked before the start, and the stop by pid (SIGTERM, SIGKILL after a timeout).
+ * loopback port picked before the start, the last of their output and their exit, and the stop
+ * by pid (SIGTERM, SIGKILL after a timeout).
  */
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -15,6 +16,28 @@ export function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Watches a child spawned with stdout and stderr piped: keeps the last `keep` to `2 * keep`
+ * characters of its output. Returns {output(), exited (resolves {code, signal}), isGone()}.
+ */
+export function watchChild(child, keep) {
+  let out = '';
+  const append = (d) => {
+    out += d.toString();
+    if (out.length > 2 * keep) out = out.slice(-keep);
+  };
+  child.stdout.on('data', append);
+  child.stderr.on('data', append);
+  let gone = false;
+  const exited = new Promise((resolve) =>
+    child.once('exit', (code, signal) => {
+      gone = true;
+      resolve({ code, signal });
+    }),
+  );
+  return { output: () => out, exited, isGone: () => gone };
 }
 
 /**

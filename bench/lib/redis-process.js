@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, stopByPid } from './local-process.js';
+import { freePort, stopByPid, watchChild } from './local-process.js';
 import { sleep } from './orchestrate.js';
 
 /** redis-server to run; REDIS_SERVER points the bench at another build. */
@@ -61,34 +61,26 @@ export async function startRedisServer() {
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--loglevel', 'warning', '--daemonize', 'no'];
     const child = spawn(bin, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
-    let out = '';
-    const keep = (d) => {
-      out += d.toString();
-      if (out.length > 50_000) out = out.slice(-25_000);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    let gone = false;
-    const exited = new Promise((resolve) => child.once('exit', () => resolve((gone = true))));
+    const { output, exited, isGone } = watchChild(child, 25_000);
     const until = Date.now() + 10_000;
-    while (!gone && Date.now() < until && !(await ping(port))) await sleep(50);
-    if (gone || Date.now() >= until) {
+    while (!isGone() && Date.now() < until && !(await ping(port))) await sleep(50);
+    if (isGone() || Date.now() >= until) {
       child.kill('SIGKILL');
       await exited;
       running.delete(child);
       // Lost the race for the port to another process: pick another one.
-      if (attempt < 3 && /Address already in use/i.test(out)) continue;
+      if (attempt < 3 && /Address already in use/i.test(output())) continue;
       rmSync(dir, { recursive: true, force: true });
-      throw new Error(`redis-server did not start on port ${port}:\n${out}`);
+      throw new Error(`redis-server did not start on port ${port}:\n${output()}`);
     }
     return {
       pid: child.pid,
       port,
       url: `redis://127.0.0.1:${port}`,
       version,
-      output: () => out,
+      output,
       stop(timeoutMs = 5000) {
-        return stopByPid({ child, exited, isGone: () => gone, forget: () => running.delete(child), dir, timeoutMs });
+        return stopByPid({ child, exited, isGone, forget: () => running.delete(child), dir, timeoutMs });
       },
     };
   }

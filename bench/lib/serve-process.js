@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, stopByPid } from './local-process.js';
+import { freePort, stopByPid, watchChild } from './local-process.js';
 import { ROOT, sleep } from './orchestrate.js';
 import { childPids } from './proc-cpu.js';
 
@@ -71,16 +71,7 @@ export async function startServe({ kind, workers = 1, secret, apiKey, extraYaml 
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('TIDINGS_') && k !== 'PORT') env[k] = v;
   const args = kind === 'primary1' ? [ONE_WORKER, file] : [BIN, 'serve', '--config', file];
   const child = spawn(process.execPath, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const keep = (d) => {
-    out += d.toString();
-    if (out.length > 200_000) out = out.slice(-100_000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  let gone = false;
-  exited.then(() => (gone = true));
+  const { output, exited, isGone } = watchChild(child, 100_000);
   const server = {
     kind,
     workers: n,
@@ -90,23 +81,23 @@ export async function startServe({ kind, workers = 1, secret, apiKey, extraYaml 
     apiUrl: `http://127.0.0.1:${port}/api/v1`,
     apiKey,
     workerPids: [],
-    output: () => out,
-    isDead: () => gone,
+    output,
+    isDead: isGone,
     kill() {
-      if (!gone) child.kill('SIGKILL');
+      if (!isGone()) child.kill('SIGKILL');
     },
     stop(timeoutMs = 10_000) {
       // The primary and, if they linger, its workers, by pid.
       const pids = () => [child.pid, ...server.workerPids];
-      return stopByPid({ child, exited, isGone: () => gone, pids, forget: () => started.delete(server), dir, timeoutMs });
+      return stopByPid({ child, exited, isGone, pids, forget: () => started.delete(server), dir, timeoutMs });
     },
   };
   started.add(server);
   // Ready once every worker's node is listed (one node for the single process).
   const until = Date.now() + 30_000;
   for (;;) {
-    if (gone) throw new Error(`${kind} server exited during startup:\n${out}`);
-    if (Date.now() > until) throw new Error(`${kind} server not ready within 30 s:\n${out}`);
+    if (isGone()) throw new Error(`${kind} server exited during startup:\n${output()}`);
+    if (Date.now() > until) throw new Error(`${kind} server not ready within 30 s:\n${output()}`);
     try {
       const res = await fetch(`${server.apiUrl}/nodes`, { headers: { authorization: `Bearer ${apiKey}` } });
       if (res.ok) {
