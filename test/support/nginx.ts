@@ -12,9 +12,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { binaryMissing, freePort } from '../../packages/server/src/test-support/binaries.js';
+
+export { freePort };
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 export const NGINX_SITE = join(ROOT, 'deploy/nginx/tidings.conf');
@@ -22,28 +25,9 @@ export const NGINX_SITE = join(ROOT, 'deploy/nginx/tidings.conf');
 /** Debian's nginx. NGINX_PATH points the tests at another build. */
 export const NGINX_PATH = process.env.NGINX_PATH || '/usr/sbin/nginx';
 
-function isCI(): boolean {
-  const ci = process.env.CI;
-  return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false';
-}
-
 /** True (after a warning) only when nginx is missing outside CI. In CI always false. */
 export function nginxMissing(): boolean {
-  if (existsSync(NGINX_PATH) || isCI()) return false;
-  console.warn(`SKIPPING nginx proxy tests: nginx not found at ${NGINX_PATH}: install Debian's nginx (apt-get install -y --no-install-recommends nginx), as .ci/run does`);
-  return true;
-}
-
-/** A free TCP port on 127.0.0.1 (free when asked; nginx start is retried if it was taken since). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+  return binaryMissing(existsSync(NGINX_PATH), `SKIPPING nginx proxy tests: nginx not found at ${NGINX_PATH}: install Debian's nginx (apt-get install -y --no-install-recommends nginx), as .ci/run does`);
 }
 
 export interface Certificate {

@@ -19,13 +19,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort } from './redis-server.js';
-
-function findOnPath(name: string): string | undefined {
-  const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
-  const path = r.stdout.trim();
-  return r.status === 0 && path !== '' ? path : undefined;
-}
+import { binaryMissing, findOnPath, freePort } from './binaries.js';
 
 /** The directory holding initdb and postgres: PG_BIN, else PATH, else the newest /usr/lib/postgresql/<v>/bin. */
 function findBin(): string {
@@ -39,16 +33,12 @@ function findBin(): string {
 
 export const PG_BIN = findBin();
 
-function isCI(): boolean {
-  const ci = process.env.CI;
-  return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false';
-}
-
 /** True (after a warning) only when PostgreSQL is missing outside CI. In CI always false. */
 export function pgMissing(): boolean {
-  if ((existsSync(join(PG_BIN, 'initdb')) && existsSync(join(PG_BIN, 'postgres'))) || isCI()) return false;
-  console.warn(`SKIPPING PostgreSQL tests: initdb/postgres not found (${PG_BIN}): install Debian's postgresql (apt-get install -y --no-install-recommends postgresql), as .ci/run does, or set PG_BIN`);
-  return true;
+  return binaryMissing(
+    existsSync(join(PG_BIN, 'initdb')) && existsSync(join(PG_BIN, 'postgres')),
+    `SKIPPING PostgreSQL tests: initdb/postgres not found (${PG_BIN}): install Debian's postgresql (apt-get install -y --no-install-recommends postgresql), as .ci/run does, or set PG_BIN`,
+  );
 }
 
 /** Who initdb and postgres run as: the `postgres` system user when we are root, else ourselves. */

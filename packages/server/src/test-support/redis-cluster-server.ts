@@ -6,7 +6,8 @@
  * and knows all three. Stopped by PID like `startRedis`. `redisMissing()` applies as well.
  */
 import { createClient } from 'redis';
-import { freePort, startRedis, type RedisServer } from './redis-server.js';
+import { freePort } from './binaries.js';
+import { startRedis, type RedisServer } from './redis-server.js';
 
 export interface RedisClusterServer {
   /** The primaries, slots 0-5460, 5461-10922, 10923-16383. */

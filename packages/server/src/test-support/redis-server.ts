@@ -8,44 +8,22 @@
  *   (the snapshot a graceful `stop` saved, or with `appendOnly` the AOF, which survives `kill -9`)
  *   or empty; `pause()`/`resume()` are SIGSTOP/SIGCONT.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { binaryMissing, findOnPath, freePort } from './binaries.js';
+
+export { freePort };
 
 /** redis-server to run; REDIS_SERVER points the tests at another build. */
 export const REDIS_SERVER = process.env.REDIS_SERVER || findOnPath('redis-server') || '/usr/bin/redis-server';
 
-function findOnPath(name: string): string | undefined {
-  const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
-  const path = r.stdout.trim();
-  return r.status === 0 && path !== '' ? path : undefined;
-}
-
-function isCI(): boolean {
-  const ci = process.env.CI;
-  return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false';
-}
-
 /** True (after a warning) only when redis-server is missing outside CI. In CI always false. */
 export function redisMissing(): boolean {
-  if (existsSync(REDIS_SERVER) || isCI()) return false;
-  console.warn(`SKIPPING Redis tests: redis-server not found (${REDIS_SERVER}): install Debian's redis-server (apt-get install -y --no-install-recommends redis-server), as .ci/run does`);
-  return true;
-}
-
-/** A free TCP port on 127.0.0.1 (free when asked; a start that loses the race is retried). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+  return binaryMissing(existsSync(REDIS_SERVER), `SKIPPING Redis tests: redis-server not found (${REDIS_SERVER}): install Debian's redis-server (apt-get install -y --no-install-recommends redis-server), as .ci/run does`);
 }
 
 export interface RedisServer {
