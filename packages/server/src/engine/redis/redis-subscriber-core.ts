@@ -6,7 +6,29 @@
  */
 import { BrokerUnavailableError } from '../broker.js';
 import { closeRedis, duplicateClient, type RedisCommandClient } from './redis-connection.js';
-import type { ProbeResult, SubscriberEvents, SubscriberOptions } from './redis-subscriber.js';
+
+export interface SubscriberOptions {
+  /** SSUBSCRIBE/SPUBLISH instead of SUBSCRIBE/PUBLISH. */
+  sharded: boolean;
+  /** This connection's probe channel (a pub/sub name nothing else subscribes to). */
+  probeName: string;
+  probeIntervalMs: number;
+  probeTimeoutMs: number;
+  /** Longest wait for Redis to answer a SUBSCRIBE (or the connection to close). */
+  commandTimeoutMs: number;
+  onError?: (error: Error) => void;
+}
+
+export interface SubscriberEvents {
+  /** A message on a subscribed pub/sub name (never a probe). */
+  message(message: string, name: string): void;
+  /** The pub/sub names wanted now. */
+  wanted(): Iterable<string>;
+  /** Delivery is back after an interruption: compare positions. Throwing leaves the repair for the next probe. */
+  restored(): Promise<void>;
+}
+
+export type ProbeResult = 'ok' | 'dead' | 'unknown';
 
 /** True if `promise` settles (resolved or rejected) within `ms`; its rejection is swallowed. */
 export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {

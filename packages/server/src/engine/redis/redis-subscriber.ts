@@ -23,30 +23,9 @@
 import { ErrorReply } from 'redis';
 import { BrokerUnavailableError, HistoryBudgetError } from '../broker.js';
 import type { RedisClient } from './redis-connection.js';
-import { SubscriberCore } from './redis-subscriber-core.js';
+import { SubscriberCore, type ProbeResult, type SubscriberEvents, type SubscriberOptions } from './redis-subscriber-core.js';
 
-export interface SubscriberOptions {
-  /** SSUBSCRIBE/SPUBLISH instead of SUBSCRIBE/PUBLISH. */
-  sharded: boolean;
-  /** This connection's probe channel (a pub/sub name nothing else subscribes to). */
-  probeName: string;
-  probeIntervalMs: number;
-  probeTimeoutMs: number;
-  /** Longest wait for Redis to answer a SUBSCRIBE (or the connection to close). */
-  commandTimeoutMs: number;
-  onError?: (error: Error) => void;
-}
-
-export interface SubscriberEvents {
-  /** A message on a subscribed pub/sub name (never a probe). */
-  message(message: string, name: string): void;
-  /** The pub/sub names wanted now. */
-  wanted(): Iterable<string>;
-  /** Delivery is back after an interruption: compare positions. Throwing leaves the repair for the next probe. */
-  restored(): Promise<void>;
-}
-
-export type ProbeResult = 'ok' | 'dead' | 'unknown';
+export type { ProbeResult, SubscriberEvents, SubscriberOptions } from './redis-subscriber-core.js';
 
 /** Redis replies that mean "not now" rather than "wrong". */
 const TEMPORARY_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY)\b/;
