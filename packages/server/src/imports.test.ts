@@ -112,7 +112,7 @@ describe('server imports', () => {
   it('reads the graph (the walk finds the composition root and what it wires)', () => {
     expect(graph.get('node.ts')).toContain('api/inspector.ts');
     expect(graph.get('front-door.ts')).toContain('api/server-api.ts');
-    expect(graph.get('api/server-api.ts')).toContain('cluster/publisher.ts');
+    expect(graph.get('api/api-parts.ts')).toContain('cluster/publisher.ts');
   });
 
   it('has no import cycle', () => {

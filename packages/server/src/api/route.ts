@@ -1,5 +1,6 @@
 /** What a server API route is, and what its handler gets. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
 import type { ApiScope } from '../auth/api-keys.js';
 import type { Logger } from '../log.js';
 
@@ -22,5 +23,9 @@ export interface Route {
   /** Undefined: no key needed (health, readiness). */
   scope: ApiScope | undefined;
   handle(ctx: RequestContext): Promise<void> | void;
+  /** One line on what the route does, for the OpenAPI document. */
+  summary?: string;
+  /** The schema the handler parses its JSON body with (the document's request body). */
+  body?: z.ZodType;
 }
 

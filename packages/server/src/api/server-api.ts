@@ -10,61 +10,25 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { z } from 'zod';
-import { CloseCode, ErrorCode } from '@tidings/protocol';
+import { ErrorCode } from '@tidings/protocol';
 import { ApiKeyAuthenticator, type ApiScope } from '../auth/api-keys.js';
 import { createClientIpResolver, type ClientIpResolver } from '../auth/client-ip.js';
 import type { OriginCheck } from '../auth/origin.js';
 import { answerPreflight, createCorsPolicy, type CorsPolicy } from '../wire/cors.js';
-import type { Publisher } from '../cluster/publisher.js';
-import type { Steering } from '../cluster/steering.js';
-import type { ApiKeyConfig, TidingsConfig } from '../config/schema.js';
+import type { ApiKeyConfig } from '../config/schema.js';
 import { TidingsError } from '../errors.js';
 import { safePath, type Logger } from '../log.js';
 import type { AuditSink } from '../ops/audit.js';
 import type { NodeMetrics } from '../ops/metrics.js';
-import { intParam, parseWith as parseBody } from '../validate.js';
-import { durableRoutes, type DurableParts } from './durable-routes.js';
-import type { NodeInspector } from './inspector.js';
-import { sendData, sendError, sendText } from '../wire/http-responses.js';
+import type { ApiParts } from './api-parts.js';
+import { coreRoutes } from './core-routes.js';
+import { durableRoutes } from './durable-routes.js';
+import { sendError, sendText } from '../wire/http-responses.js';
 import { readJson, requestIdOf } from './http.js';
-import type { RequestContext, Route } from './route.js';
+import type { Route } from './route.js';
 
-const idempotencyKey = z.string().min(1).max(128).optional();
-const publishBody = z.strictObject({ channel: z.string(), data: z.unknown(), idempotencyKey });
-const broadcastBody = z.strictObject({ channels: z.array(z.string()).min(1).max(1000), data: z.unknown(), idempotencyKey });
-const disconnectBody = z.strictObject({
-  code: z.number().int().min(4000).max(4999).optional(),
-  reason: z
-    .string()
-    .refine((r) => Buffer.byteLength(r) <= 123, 'at most 123 bytes of UTF-8 (the WebSocket close reason limit)')
-    .optional(),
-  terminal: z.boolean().optional(),
-});
-/** The close code and reason of a disconnect request: `terminal` picks 4503 or 4005 unless `code` says. */
-function disconnectOptions(body: z.infer<typeof disconnectBody>): { code: number; reason?: string } {
-  const code = body.code ?? (body.terminal ? CloseCode.ForceDisconnect : CloseCode.ForceReconnect);
-  if (body.terminal !== undefined && body.terminal !== code >= 4500) {
-    throw new TidingsError(ErrorCode.BadRequest, 'code: terminal codes are 4500-4999, reconnect codes 4000-4499');
-  }
-  return body.reason !== undefined ? { code, reason: body.reason } : { code };
-}
-const unsubscribeBody = z.strictObject({ user: z.string().min(1) });
+export type { ApiParts } from './api-parts.js';
 
-/**
- * What the API acts through: narrow parts, never the node itself. node.ts wires its own; any
- * object with these methods will do (the library's `Tidings` has them all, under the same names).
- */
-export interface ApiParts {
-  /** The node's configuration (read live: a reload changes `apiKeys` and `namespaces` in place). */
-  config: TidingsConfig;
-  publisher: Pick<Publisher, 'publish' | 'broadcast' | 'history'>;
-  steering: Pick<Steering, 'disconnectUser' | 'disconnectClient' | 'unsubscribeUser'>;
-  inspector: Pick<NodeInspector, 'channels' | 'channelInfo' | 'userStatusOf' | 'onlineUsers' | 'listConnections' | 'nodes' | 'health' | 'stats'>;
-  /** Not ready while the node shuts down or its database or engine does not answer (`/ready` answers 503 with the reason). */
-  readiness(): { ready: boolean; reason?: string };
-  durable: DurableParts;
-}
 
 export interface ServerApiDeps {
   /** Browser origins allowed to call the API (CORS); requests without Origin always pass. */
@@ -239,163 +203,6 @@ export class ServerApi {
   }
 
   private buildRoutes(): Route[] {
-    const { publisher, steering, inspector } = this.parts;
-    const channelParam = '([^/]+)';
-    return [
-      {
-        method: 'GET',
-        name: '/health',
-        pattern: /^\/health$/,
-        scope: undefined,
-        handle: ({ res }) => {
-          const health = inspector.health();
-          sendData(res, health, health.status === 'healthy' ? 200 : 503);
-        },
-      },
-      {
-        method: 'GET',
-        name: '/ready',
-        pattern: /^\/ready$/,
-        scope: undefined,
-        handle: ({ res }) => {
-          const { ready, reason } = this.parts.readiness();
-          sendData(res, ready ? { ready } : { ready, reason }, ready ? 200 : 503);
-        },
-      },
-      {
-        method: 'POST',
-        name: '/publish',
-        pattern: /^\/publish$/,
-        scope: 'publish',
-        handle: async ({ req, res }) => {
-          const body = parseBody(publishBody, await this.body(req));
-          const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}) };
-          sendData(res, await publisher.publish(body.channel, body.data, options));
-        },
-      },
-      {
-        method: 'POST',
-        name: '/broadcast',
-        pattern: /^\/broadcast$/,
-        scope: 'publish',
-        handle: async ({ req, res }) => {
-          const body = parseBody(broadcastBody, await this.body(req));
-          const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}) };
-          sendData(res, { results: await publisher.broadcast(body.channels, body.data, options) });
-        },
-      },
-      {
-        method: 'GET',
-        name: '/channels',
-        pattern: /^\/channels$/,
-        scope: 'read',
-        handle: async ({ res, query }) => {
-          const limit = intParam(query, 'limit', 1, 1000) ?? 100;
-          sendData(res, await inspector.channels({ prefix: query.get('prefix') ?? '', limit, cursor: query.get('cursor') ?? undefined }));
-        },
-      },
-      {
-        method: 'GET',
-        name: '/channels/:channel',
-        pattern: new RegExp(`^/channels/${channelParam}$`),
-        scope: 'read',
-        handle: async ({ res, params }) => sendData(res, await inspector.channelInfo(params[0]!)),
-      },
-      {
-        method: 'GET',
-        name: '/channels/:channel/history',
-        pattern: new RegExp(`^/channels/${channelParam}/history$`),
-        scope: 'read',
-        handle: async ({ res, params, query }) => {
-          const limit = intParam(query, 'limit', 0, Number.MAX_SAFE_INTEGER);
-          const since = intParam(query, 'since', 0, Number.MAX_SAFE_INTEGER);
-          const epoch = query.get('epoch');
-          if (since !== undefined && epoch === null) throw new TidingsError(ErrorCode.BadRequest, 'since: needs epoch too');
-          const reverse = query.get('reverse');
-          if (reverse !== null && reverse !== 'true' && reverse !== 'false') throw new TidingsError(ErrorCode.BadRequest, 'reverse: expected true or false');
-          const page = await publisher.history(params[0]!, {
-            ...(limit !== undefined ? { limit } : {}),
-            ...(since !== undefined ? { since: { epoch: epoch!, offset: since } } : {}),
-            reverse: reverse === 'true',
-          });
-          sendData(res, page);
-        },
-      },
-      {
-        method: 'POST',
-        name: '/channels/:channel/unsubscribe',
-        pattern: new RegExp(`^/channels/${channelParam}/unsubscribe$`),
-        scope: 'admin',
-        handle: async ({ req, res, params }) => {
-          const body = parseBody(unsubscribeBody, await this.body(req));
-          sendData(res, { unsubscribed: await steering.unsubscribeUser(body.user, params[0]!) });
-        },
-      },
-      {
-        method: 'POST',
-        name: '/users/:id/disconnect',
-        pattern: /^\/users\/([^/]+)\/disconnect$/,
-        scope: 'admin',
-        handle: async ({ req, res, params }) => {
-          sendData(res, { disconnected: await steering.disconnectUser(params[0]!, disconnectOptions(parseBody(disconnectBody, await this.body(req)))) });
-        },
-      },
-      {
-        method: 'POST',
-        name: '/connections/:client/disconnect',
-        pattern: /^\/connections\/([^/]+)\/disconnect$/,
-        scope: 'admin',
-        handle: async ({ req, res, params }) => {
-          const found = await steering.disconnectClient(params[0]!, disconnectOptions(parseBody(disconnectBody, await this.body(req))));
-          if (!found) throw new TidingsError(ErrorCode.NotFound, `no connection "${params[0]}" on any node`);
-          sendData(res, { disconnected: 1 });
-        },
-      },
-      {
-        method: 'GET',
-        name: '/users/online',
-        pattern: /^\/users\/online$/,
-        scope: 'read',
-        handle: async ({ res, query }) => {
-          const limit = intParam(query, 'limit', 1, 1000) ?? 100;
-          const cursor = query.get('cursor');
-          sendData(res, await inspector.onlineUsers({ limit, ...(cursor !== null ? { cursor } : {}) }));
-        },
-      },
-      {
-        method: 'GET',
-        name: '/users/:id/status',
-        pattern: /^\/users\/([^/]+)\/status$/,
-        scope: 'read',
-        handle: async ({ res, params }) => sendData(res, await inspector.userStatusOf(params[0]!)),
-      },
-      {
-        method: 'GET',
-        name: '/connections',
-        pattern: /^\/connections$/,
-        scope: 'admin',
-        handle: async ({ res, query }) => {
-          const limit = intParam(query, 'limit', 1, 1000) ?? 100;
-          const user = query.get('user');
-          const cursor = query.get('cursor');
-          sendData(res, await inspector.listConnections({ limit, ...(user !== null ? { user } : {}), ...(cursor !== null ? { cursor } : {}) }));
-        },
-      },
-      {
-        method: 'GET',
-        name: '/nodes',
-        pattern: /^\/nodes$/,
-        scope: 'read',
-        handle: async ({ res }) => sendData(res, { nodes: await inspector.nodes() }),
-      },
-      {
-        method: 'GET',
-        name: '/stats',
-        pattern: /^\/stats$/,
-        scope: 'read',
-        handle: async ({ res }) => sendData(res, await inspector.stats()),
-      },
-      ...durableRoutes(this.parts.durable, (req) => this.body(req)),
-    ];
+    return [...coreRoutes(this.parts, (req) => this.body(req)), ...durableRoutes(this.parts.durable, (req) => this.body(req))];
   }
 }

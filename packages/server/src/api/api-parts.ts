@@ -1,0 +1,21 @@
+/** What the server API acts through (ApiParts), apart from the node. */
+import type { Publisher } from '../cluster/publisher.js';
+import type { Steering } from '../cluster/steering.js';
+import type { TidingsConfig } from '../config/schema.js';
+import type { DurableParts } from './durable-routes.js';
+import type { NodeInspector } from './inspector.js';
+
+/**
+ * What the API acts through: narrow parts, never the node itself. node.ts wires its own; any
+ * object with these methods will do (the library's `Tidings` has them all, under the same names).
+ */
+export interface ApiParts {
+  /** The node's configuration (read live: a reload changes `apiKeys` and `namespaces` in place). */
+  config: TidingsConfig;
+  publisher: Pick<Publisher, 'publish' | 'broadcast' | 'history'>;
+  steering: Pick<Steering, 'disconnectUser' | 'disconnectClient' | 'unsubscribeUser'>;
+  inspector: Pick<NodeInspector, 'channels' | 'channelInfo' | 'userStatusOf' | 'onlineUsers' | 'listConnections' | 'nodes' | 'health' | 'stats'>;
+  /** Not ready while the node shuts down or its database or engine does not answer (`/ready` answers 503 with the reason). */
+  readiness(): { ready: boolean; reason?: string };
+  durable: DurableParts;
+}
