@@ -74,6 +74,43 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tidings_audit_type ON tidings_audit (type, seq);
     `,
   },
+  {
+    name: 'sticky server-side subscriptions of users',
+    sql: `
+      CREATE TABLE tidings_user_channels (
+        user_id    TEXT NOT NULL,
+        channel    TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (user_id, channel)
+      );
+    `,
+  },
+  {
+    name: 'webhook outbox',
+    sql: `
+      CREATE TABLE tidings_webhook_outbox (
+        seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        event_id        TEXT NOT NULL,
+        endpoint        TEXT NOT NULL,
+        type            TEXT NOT NULL,
+        order_key       TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        created_at      BIGINT NOT NULL,
+        state           TEXT NOT NULL DEFAULT 'pending',
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at BIGINT NOT NULL,
+        holder          TEXT,
+        lease_until     BIGINT,
+        last_status     INTEGER,
+        last_error      TEXT,
+        finished_at     BIGINT
+      );
+      CREATE UNIQUE INDEX tidings_webhook_outbox_event ON tidings_webhook_outbox (event_id, endpoint);
+      CREATE INDEX tidings_webhook_outbox_pending ON tidings_webhook_outbox (endpoint, order_key, seq) WHERE state = 'pending';
+      CREATE INDEX tidings_webhook_outbox_dead ON tidings_webhook_outbox (endpoint, seq) WHERE state = 'dead';
+      CREATE INDEX tidings_webhook_outbox_finished ON tidings_webhook_outbox (state, finished_at) WHERE state <> 'pending';
+    `,
+  },
 ];
 
 /** First key of the two-key advisory lock (the second is the schema's hash): "tidi". */

@@ -65,4 +65,41 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'index notifications by age, for the maxAge sweep',
     sql: `CREATE INDEX notifications_age ON notifications (created_at);`,
   },
+  {
+    name: 'webhook outbox',
+    sql: `
+      CREATE TABLE webhook_outbox (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id        TEXT NOT NULL,
+        endpoint        TEXT NOT NULL,
+        type            TEXT NOT NULL,
+        order_key       TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        state           TEXT NOT NULL DEFAULT 'pending',
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        holder          TEXT,
+        lease_until     INTEGER,
+        last_status     INTEGER,
+        last_error      TEXT,
+        finished_at     INTEGER
+      );
+      CREATE UNIQUE INDEX webhook_outbox_event ON webhook_outbox (event_id, endpoint);
+      CREATE INDEX webhook_outbox_pending ON webhook_outbox (endpoint, order_key, seq) WHERE state = 'pending';
+      CREATE INDEX webhook_outbox_dead ON webhook_outbox (endpoint, seq) WHERE state = 'dead';
+      CREATE INDEX webhook_outbox_finished ON webhook_outbox (state, finished_at) WHERE state <> 'pending';
+    `,
+  },
+  {
+    name: 'sticky server-side subscriptions of users',
+    sql: `
+      CREATE TABLE user_channels (
+        user       TEXT NOT NULL,
+        channel    TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (user, channel)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
