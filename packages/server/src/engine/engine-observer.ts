@@ -11,7 +11,7 @@
 import type { Engine, EngineStatus } from './engine.js';
 
 /** Operations timed, a small fixed set (a metric label). */
-export const ENGINE_OPS = ['publish', 'history', 'subscribe', 'presence', 'user_status', 'typing', 'progress', 'bus', 'limits'] as const;
+export const ENGINE_OPS = ['publish', 'history', 'subscribe', 'presence', 'user_status', 'occupancy', 'typing', 'progress', 'bus', 'limits'] as const;
 export type EngineOp = (typeof ENGINE_OPS)[number];
 
 /**
@@ -108,6 +108,7 @@ export function observeEngine(engine: Engine, observer: EngineObserver, classify
     broker: observePart(engine.broker, (method) => BROKER_OPS[method], observer, classify),
     presence: observePart(engine.presence, all('presence'), observer, classify),
     userStatus: observePart(engine.userStatus, all('user_status'), observer, classify),
+    ...(engine.occupancy ? { occupancy: observePart(engine.occupancy, all('occupancy'), observer, classify) } : {}),
     typing: observePart(engine.typing, all('typing'), observer, classify),
     progress: observePart(engine.progress, all('progress'), observer, classify),
     bus: observePart(engine.bus, all('bus'), observer, classify),

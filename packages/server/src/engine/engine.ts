@@ -26,6 +26,15 @@ export interface Engine {
   readonly broker: Broker;
   readonly presence: PresenceManager;
   readonly userStatus: UserStatusStore;
+  /**
+   * Channel occupancy across the deployment (webhooks' `channel.occupied` / `channel.vacated`):
+   * a second user status store keyed by channel, each node that holds subscribers of the channel
+   * counted as one "connection" (its node id). Its `cameOnline` / `wentOffline` edges are the
+   * channel's occupied / vacated, once across nodes; the grace period is the vacated delay; a dead
+   * node's entries expire and `sweepExpired` reports the vacated once. Kept apart from user status.
+   * Absent (an engine of the application's own): no occupancy webhooks.
+   */
+  readonly occupancy?: UserStatusStore;
   readonly typing: TypingStore;
   readonly progress: ProgressStore;
   readonly bus: NodeBus;

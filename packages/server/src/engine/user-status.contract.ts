@@ -153,9 +153,9 @@ export function userStatusContract(name: string, factory: UserStatusFactory): vo
       expect(swept.more).toBe(false);
       const mine = swept.changed.filter((e) => [gone, halfway, kept, abandoned, back].includes(e.user)).sort((x, y) => (x.user < y.user ? -1 : 1));
       expect(mine).toEqual([
-        { user: gone, status: 'offline', connections: 0, lastSeen: expect.any(Number), info: { name: 'Lea' } },
+        { user: gone, status: 'offline', connections: 0, lastSeen: expect.any(Number), info: { name: 'Lea' }, wentOffline: true },
         { user: halfway, status: 'away', connections: 1, lastSeen: expect.any(Number) },
-        { user: abandoned, status: 'offline', connections: 0, lastSeen: expect.any(Number) },
+        { user: abandoned, status: 'offline', connections: 0, lastSeen: expect.any(Number), wentOffline: true },
       ].sort((x, y) => (x.user < y.user ? -1 : 1)));
       expect((await s.sweepExpired(100)).changed).toEqual([]);
       expect(await s.settleOffline(abandoned)).toBeUndefined();
@@ -227,6 +227,49 @@ export function userStatusTwoNodeContract(name: string, factory: TwoNodeUserStat
       expect(all.every((e) => e.status === 'offline')).toBe(true);
       expect([...(await a.sweepExpired(100)).changed, ...(await b.sweepExpired(100)).changed]).toEqual([]);
       expect(await a.get(kept)).toMatchObject({ status: 'online', connections: 1 });
+    });
+
+    it('cameOnline and wentOffline alternate, once across both nodes: none for a return within the grace period or for online/away', async () => {
+      const { a, b } = await make();
+      const u = freshUser('edge');
+      const edges: string[] = [];
+      const add = async (node: UserStatusStore, c: string, status: 'online' | 'away' = 'online') => {
+        if ((await node.addConnection(u, c, status, undefined, 0)).cameOnline) edges.push('on');
+      };
+      const settle = async () => {
+        const settled = await Promise.all([a.settleOffline(u), b.settleOffline(u)]);
+        for (const e of settled) if (e?.wentOffline) edges.push('off');
+      };
+      // A storm of adds from both nodes: one cameOnline.
+      await Promise.all(Array.from({ length: 20 }, (_, i) => add(i % 2 ? b : a, `s${i}`, i % 3 ? 'online' : 'away')));
+      expect(edges).toEqual(['on']);
+      for (let i = 0; i < 20; i++) await (i % 2 ? b : a).removeConnection(u, `s${i}`);
+      // Back within the grace period (away this time): nothing, and the settle finds a connection.
+      await add(b, 'b1', 'away');
+      await settle();
+      expect(edges).toEqual(['on']);
+      expect(await b.setStatus(u, 'b1', 'online')).toMatchObject({ status: 'online' });
+      expect(await b.removeConnection(u, 'b1')).toEqual({ lastConnection: true });
+      await settle();
+      expect(edges).toEqual(['on', 'off']);
+      await add(a, 'a1');
+      expect(edges).toEqual(['on', 'off', 'on']);
+    });
+
+    it('an expiry reports wentOffline once from a sweep, and nothing when a connection came back before the sweep', async () => {
+      const { a, b } = await make(300);
+      const gone = freshUser('gone');
+      const back = freshUser('back');
+      expect((await a.addConnection(gone, 'a1', 'online', undefined, 0)).cameOnline).toBe(true);
+      expect((await a.addConnection(back, 'a2', 'online', undefined, 0)).cameOnline).toBe(true);
+      await sleep(400);
+      // Node a died; back reconnects on b before anyone swept: no edge either way.
+      expect((await b.addConnection(back, 'b1', 'online', undefined, 0)).cameOnline).toBeUndefined();
+      const [x, y] = await Promise.all([a.sweepExpired(100), b.sweepExpired(100)]);
+      const swept = [...x.changed, ...y.changed];
+      expect(swept.filter((e) => e.wentOffline).map((e) => e.user)).toEqual([gone]);
+      expect(swept.filter((e) => e.user === back)).toEqual([]);
+      expect((await b.addConnection(gone, 'b2', 'online', undefined, 0)).cameOnline).toBe(true);
     });
   });
 }

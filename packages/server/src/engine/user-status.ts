@@ -17,6 +17,11 @@ export interface UserStatusEntry {
   info?: Record<string, unknown>;
   /** Open connections. */
   connections: number;
+  /**
+   * Set on the entries `settleOffline` and `sweepExpired` return when the user went offline from
+   * online or away as its `cameOnline` edges count them (webhooks' `user.offline`): see below.
+   */
+  wentOffline?: true;
 }
 
 export interface AddConnectionResult {
@@ -26,6 +31,8 @@ export interface AddConnectionResult {
   connections: number;
   /** The user's entry, when its status changed (e.g. offline → online). */
   changed?: UserStatusEntry;
+  /** True when this add took the user from offline to online or away (webhooks' `user.online`): see below. */
+  cameOnline?: true;
 }
 
 export interface UserListPage {
@@ -58,6 +65,10 @@ export interface UserStatusSweep {
  *   was before the expiry (it reconnected first) is not reported. Nothing else reports it.
  * - One state for every node: a user is online while any node holds an online connection
  *   of it, and the limit counts the user's connections on every node.
+ * - Edges for webhooks: `cameOnline` (an add) and `wentOffline` (a settle, or a sweep that found
+ *   the user offline by expiry) strictly alternate per user, each reported **once across all
+ *   nodes**, starting with `cameOnline`. A connection that comes back within the grace period, or
+ *   before a sweep reported its expiry, gives neither; online ↔ away gives neither.
  * - `listOnline` returns users that are online or away, sorted by user id, and a
  *   cursor walk visits each such user once.
  */

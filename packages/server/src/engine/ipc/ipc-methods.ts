@@ -43,6 +43,7 @@ export const ENGINE_PARTS: Record<string, readonly string[]> = {
   broker: BROKER.remote,
   presence: PRESENCE.remote,
   userStatus: USER_STATUS.remote,
+  occupancy: USER_STATUS.remote,
   typing: TYPING.remote,
   progress: PROGRESS.remote,
   bus: BUS.remote,

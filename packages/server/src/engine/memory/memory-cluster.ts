@@ -54,6 +54,8 @@ export class MemoryCluster {
   readonly streams: MemoryStreams;
   readonly presence: MemoryPresenceManager;
   readonly userStatus: MemoryUserStatusStore;
+  /** Channel occupancy by node (`Engine.occupancy`). */
+  readonly occupancy: MemoryUserStatusStore;
   readonly typing: MemoryTypingStore;
   readonly progress: MemoryProgressStore;
   readonly bus: MemoryBusHub;
@@ -65,6 +67,7 @@ export class MemoryCluster {
     this.streams = new MemoryStreams(options.streams);
     this.presence = new MemoryPresenceManager({ ttlMs: options.presenceTtlMs });
     this.userStatus = new MemoryUserStatusStore({ ttlMs: options.presenceTtlMs, lastSeenTtlMs: options.lastSeenTtlMs });
+    this.occupancy = new MemoryUserStatusStore({ ttlMs: options.presenceTtlMs, lastSeenTtlMs: options.presenceTtlMs });
     this.typing = new MemoryTypingStore();
     this.progress = new MemoryProgressStore();
     this.bus = new MemoryBusHub({ nodeTtlMs: options.nodeTtlMs ?? 15_000 });
@@ -82,6 +85,7 @@ export class MemoryCluster {
       broker,
       presence: this.presence,
       userStatus: this.userStatus,
+      occupancy: this.occupancy,
       typing: this.typing,
       progress: this.progress,
       bus,
@@ -101,7 +105,7 @@ export class MemoryCluster {
     this.closed = true;
     await Promise.all([...this.nodes].map((n) => n.close()));
     this.streams.close();
-    await Promise.all([this.presence.close(), this.userStatus.close(), this.typing.close(), this.progress.close(), this.limits.close()]);
+    await Promise.all([this.presence.close(), this.userStatus.close(), this.occupancy.close(), this.typing.close(), this.progress.close(), this.limits.close()]);
   }
 }
 

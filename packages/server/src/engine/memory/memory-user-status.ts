@@ -18,6 +18,8 @@ interface UserRecord {
   offline: boolean;
   /** The status before expiry changed it, until a sweep reports the change. */
   expiredFrom?: UserStatusEntry['status'];
+  /** Online as the `cameOnline` / `wentOffline` edges count it (reported online, not yet reported offline). */
+  edgeOnline?: boolean;
 }
 
 /** User status in this process's memory: one instance is the state every node sharing it sees. */
@@ -41,6 +43,10 @@ export class MemoryUserStatusStore implements UserStatusStore {
     if (info) rec.info = info;
     const result: AddConnectionResult = { accepted: true, connections: rec.connections.size };
     if (statusOf(rec) !== before) result.changed = entry(user, rec);
+    if (!rec.edgeOnline) {
+      rec.edgeOnline = true;
+      result.cameOnline = true;
+    }
     return result;
   }
 
@@ -70,7 +76,7 @@ export class MemoryUserStatusStore implements UserStatusStore {
     if (!rec || rec.connections.size > 0 || !rec.leaving) return undefined;
     delete rec.leaving;
     rec.offline = true;
-    return entry(user, rec);
+    return this.offlineEntry(user, rec);
   }
 
   async touch(entries: readonly { user: string; client: string }[]): Promise<void> {
@@ -113,13 +119,21 @@ export class MemoryUserStatusStore implements UserStatusStore {
       if (changed.length >= limit) return { changed, more: true };
       const from = rec.expiredFrom;
       delete rec.expiredFrom;
-      if (statusOf(rec) !== from) changed.push(entry(id, rec));
+      if (statusOf(rec) !== from) changed.push(statusOf(rec) === 'offline' ? this.offlineEntry(id, rec) : entry(id, rec));
     }
     return { changed, more: false };
   }
 
   async close(): Promise<void> {
     this.users.clear();
+  }
+
+  /** The entry of a user now offline, with the `wentOffline` edge when it is the one that reports it. */
+  private offlineEntry(user: string, rec: UserRecord): UserStatusEntry {
+    const out = entry(user, rec);
+    if (rec.edgeOnline) out.wentOffline = true;
+    rec.edgeOnline = false;
+    return out;
   }
 
   /** The user's record with expired connections and stale offline entries dropped. */

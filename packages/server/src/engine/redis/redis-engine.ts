@@ -27,6 +27,7 @@ import { RedisNodeBus } from './redis-bus.js';
 import { observeRedisEngine, watchRedisConnections } from './redis-observe.js';
 import { closeRedis, connectUntilStopped, createCommandClient, isCluster, resolveRedisOptions, sendCommand, redisKeys, type RedisCommandClient, type RedisEngineOptions } from './redis-connection.js';
 import { RedisSharedLimits } from './redis-limits.js';
+import { RedisKeys } from './redis-keys.js';
 import { RedisPresenceManager } from './redis-presence.js';
 import { RedisProgressStore } from './redis-progress.js';
 import { RedisTypingStore } from './redis-typing.js';
@@ -120,6 +121,8 @@ export function createRedisEngine(options: RedisEngineOptions, settings: RedisEn
     broker,
     presence: new RedisPresenceManager(client, keys, { ttlMs: settings.presence.ttl }),
     userStatus: new RedisUserStatusStore(client, keys, { ttlMs: settings.presence.ttl, lastSeenTtlMs: settings.status.lastSeenTtl }),
+    // Channel occupancy by node: the same store under its own prefix (`<prefix>:occ:{u:<channel>}:…`).
+    occupancy: new RedisUserStatusStore(client, new RedisKeys(`${keys.prefix}:occ`), { ttlMs: settings.presence.ttl, lastSeenTtlMs: settings.presence.ttl }),
     typing: new RedisTypingStore(client, keys),
     progress: new RedisProgressStore(client, keys),
     bus,

@@ -6,7 +6,8 @@
  * Keys of a user (`<prefix>:{u:<user>}:<name>`, see RedisKeys):
  * - `sc` HASH client → status; `sx` ZSET client → expiry (ms, Redis clock);
  * - `sm` HASH: `ls` lastSeen, `in` info JSON, `off` '1' once offline, `lv`/`lst` the start of the
- *   offline grace period and the status shown during it.
+ *   offline grace period and the status shown during it, `wh` '1' while online as the
+ *   `cameOnline` / `wentOffline` edges count it (reported online, not yet reported offline).
  *
  * Listing needs an index across users, which Redis Cluster cannot keep in the same step as a
  * user's keys (another slot): `<prefix>:{us:index}:lex` (ZSET, score 0, user ids in byte order,
@@ -92,6 +93,12 @@ local function entry()
   local m = redis.call('HMGET', K_M, 'ls', 'in')
   return { status_of(), redis.call('HLEN', K_C), m[1] or '', m[2] or '' }
 end
+-- The wentOffline edge of a user now offline: 1 when this call is the one that reports it.
+local function went_offline()
+  if redis.call('HGET', K_M, 'wh') ~= '1' then return 0 end
+  redis.call('HDEL', K_M, 'wh')
+  return 1
+end
 local function keep_keys()
   for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ttl + seen_ttl + 1000) end
 end
@@ -108,9 +115,14 @@ if op == 'add' then
   redis.call('HSET', K_M, 'ls', t, 'off', '0')
   redis.call('HDEL', K_M, 'lv', 'lst')
   if info ~= '' then redis.call('HSET', K_M, 'in', info) end
+  local came = 0
+  if redis.call('HGET', K_M, 'wh') ~= '1' then
+    redis.call('HSET', K_M, 'wh', '1')
+    came = 1
+  end
   keep_keys()
   local changed = status_of() ~= before
-  return { 1, redis.call('HLEN', K_C), changed and 1 or 0, entry(), t + ttl, next_event() }
+  return { 1, redis.call('HLEN', K_C), changed and 1 or 0, entry(), t + ttl, next_event(), came }
 elseif op == 'status' then
   local id = ARGV[4]
   if not exists or redis.call('HEXISTS', K_C, id) == 0 then return { 0 } end
@@ -136,7 +148,7 @@ elseif op == 'settle' then
   if not exists or redis.call('HLEN', K_C) > 0 or redis.call('HEXISTS', K_M, 'lv') == 0 then return { 0 } end
   redis.call('HDEL', K_M, 'lv', 'lst')
   redis.call('HSET', K_M, 'off', '1')
-  return { 1, entry() }
+  return { 1, entry(), went_offline() }
 elseif op == 'touch' then
   if not exists then return { 0, -1 } end
   local held = 0
@@ -156,7 +168,9 @@ elseif op == 'sweep' then
   if not from then return { 0, 0, next_event() } end
   redis.call('HDEL', K_M, 'xf')
   if status_of() == from then return { 0, 0, next_event() } end
-  return { 1, entry(), next_event() }
+  local went = 0
+  if status_of() == 'offline' then went = went_offline() end
+  return { 1, entry(), next_event(), went }
 elseif op == 'next' then
   if not exists then return -1 end
   return next_event()
@@ -230,6 +244,7 @@ export class RedisUserStatusStore implements UserStatusStore {
     await this.index(user, asText(reply[4]), asText(reply[5]));
     const result: AddConnectionResult = { accepted: true, connections };
     if (asNumber(reply[2]) === 1) result.changed = decodeEntry(user, reply[3]);
+    if (asNumber(reply[6]) === 1) result.cameOnline = true;
     return result;
   }
 
@@ -250,7 +265,7 @@ export class RedisUserStatusStore implements UserStatusStore {
     const reply = asArray(await this.run(user, 'settle'));
     if (asNumber(reply[0]) === 0) return undefined;
     await this.unindex([user]);
-    return decodeEntry(user, reply[1]);
+    return withEdge(decodeEntry(user, reply[1]), reply[2]);
   }
 
   async touch(entries: readonly { user: string; client: string }[]): Promise<void> {
@@ -308,8 +323,8 @@ export class RedisUserStatusStore implements UserStatusStore {
     const emptied: string[] = [];
     replies.forEach((reply, i) => {
       const user = users[i]!;
-      const [found, entry, at] = asArray(reply);
-      if (asNumber(found) === 1) changed.push(decodeEntry(user, entry));
+      const [found, entry, at, went] = asArray(reply);
+      if (asNumber(found) === 1) changed.push(withEdge(decodeEntry(user, entry), went));
       due.push(user, '', asText(at));
       if (asNumber(at) < 0) emptied.push(user);
     });
@@ -344,6 +359,12 @@ export class RedisUserStatusStore implements UserStatusStore {
     for (const e of again) if (e.status !== 'offline') back.push(e.user, String((e.lastSeen ?? 0) + this.options.ttlMs), '');
     if (back.length > 0) await this.index(...back);
   }
+}
+
+/** The entry with its `wentOffline` edge when the script reported it (1). */
+function withEdge(entry: UserStatusEntry, went: unknown): UserStatusEntry {
+  if (went !== undefined && asNumber(went) === 1) entry.wentOffline = true;
+  return entry;
 }
 
 function decodeEntry(user: string, reply: unknown): UserStatusEntry {
