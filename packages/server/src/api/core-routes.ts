@@ -7,15 +7,19 @@ import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { CloseCode, ErrorCode } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
-import { intParam, parseWith as parseBody } from '../validate.js';
-import { sendData } from '../wire/http-responses.js';
+import { parseWith as parseBody } from '../validate.js';
+import { VERSION } from '../version.js';
+import { sendData, sendJson } from '../wire/http-responses.js';
 import type { ApiParts } from './api-parts.js';
+import { openApiDocument } from './openapi.js';
+import { boolQuery, intQuery, parseQuery } from './query.js';
+import * as data from './responses.js';
 import type { Route } from './route.js';
 
-const idempotencyKey = z.string().min(1).max(128).optional();
-const publishBody = z.strictObject({ channel: z.string(), data: z.unknown(), idempotencyKey });
-const broadcastBody = z.strictObject({ channels: z.array(z.string()).min(1).max(1000), data: z.unknown(), idempotencyKey });
-const disconnectBody = z.strictObject({
+const idempotencyKey = z.string().min(1).max(128).optional().describe('Publishes with the same key (per API key) within the dedup window are stored once');
+export const publishBody = z.strictObject({ channel: z.string(), data: z.unknown().describe('Any JSON value'), idempotencyKey });
+export const broadcastBody = z.strictObject({ channels: z.array(z.string()).min(1).max(1000), data: z.unknown().describe('Any JSON value'), idempotencyKey });
+export const disconnectBody = z.strictObject({
   code: z.number().int().min(4000).max(4999).optional(),
   reason: z
     .string()
@@ -31,18 +35,35 @@ function disconnectOptions(body: z.infer<typeof disconnectBody>): { code: number
   }
   return body.reason !== undefined ? { code, reason: body.reason } : { code };
 }
-const unsubscribeBody = z.strictObject({ user: z.string().min(1) });
+export const unsubscribeBody = z.strictObject({ user: z.string().min(1) });
+
+const pageLimit = intQuery(1, 1000, 'Page size (default 100)');
+const pageCursor = z.string().optional().describe('The `nextCursor` of the previous page');
+const channelsQuery = z.object({ prefix: z.string().optional().describe('Only channels starting with this'), limit: pageLimit, cursor: pageCursor });
+const historyQuery = z.object({
+  limit: intQuery(0, Number.MAX_SAFE_INTEGER, 'At most this many publications (capped by history.maxLimit)'),
+  since: intQuery(0, Number.MAX_SAFE_INTEGER, 'Publications after this offset (needs `epoch`)'),
+  epoch: z.string().optional().describe('The epoch `since` belongs to'),
+  reverse: boolQuery('Newest first'),
+});
+const onlineQuery = z.object({ limit: pageLimit, cursor: pageCursor });
+const connectionsQuery = z.object({ limit: pageLimit, user: z.string().optional().describe("Only this user's connections"), cursor: pageCursor });
 
 /** The routes of `parts`; `readBody` reads a request's JSON body under the API's size limit. */
-export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => Promise<unknown>): Route[] {
+export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => Promise<unknown>, allRoutes: () => Route[]): Route[] {
   const { publisher, steering, inspector } = parts;
   const channelParam = '([^/]+)';
+  // Built at the first request, once every route exists; the routes do not change after.
+  let document: unknown;
   return [
     {
       method: 'GET',
       name: '/health',
       pattern: /^\/health$/,
       scope: undefined,
+      summary: "This node's liveness and local figures (503 while shutting down)",
+      response: data.health,
+      dataStatuses: [200, 503],
       handle: ({ res }) => {
         const health = inspector.health();
         sendData(res, health, health.status === 'healthy' ? 200 : 503);
@@ -53,6 +74,9 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       name: '/ready',
       pattern: /^\/ready$/,
       scope: undefined,
+      summary: 'Whether this node takes traffic (503 with the reason when not)',
+      response: data.readiness,
+      dataStatuses: [200, 503],
       handle: ({ res }) => {
         const { ready, reason } = parts.readiness();
         sendData(res, ready ? { ready } : { ready, reason }, ready ? 200 : 503);
@@ -63,6 +87,10 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       name: '/publish',
       pattern: /^\/publish$/,
       scope: 'publish',
+      summary: 'Publish to one channel',
+      body: publishBody,
+      response: data.publishResult,
+      errors: [ErrorCode.InvalidChannel, ErrorCode.UnknownNamespace, ErrorCode.RateLimited, ErrorCode.LimitExceeded, ErrorCode.Unavailable],
       handle: async ({ req, res }) => {
         const body = parseBody(publishBody, await readBody(req));
         const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}) };
@@ -74,6 +102,10 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       name: '/broadcast',
       pattern: /^\/broadcast$/,
       scope: 'publish',
+      summary: 'Publish the same data to many channels (a result per channel)',
+      body: broadcastBody,
+      response: data.broadcastResult,
+      errors: [ErrorCode.RateLimited, ErrorCode.Unavailable],
       handle: async ({ req, res }) => {
         const body = parseBody(broadcastBody, await readBody(req));
         const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}) };
@@ -85,9 +117,12 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       name: '/channels',
       pattern: /^\/channels$/,
       scope: 'read',
+      summary: 'Channels with subscribers on any node, sorted by name, paginated',
+      query: channelsQuery,
+      response: data.channelListing,
       handle: async ({ res, query }) => {
-        const limit = intParam(query, 'limit', 1, 1000) ?? 100;
-        sendData(res, await inspector.channels({ prefix: query.get('prefix') ?? '', limit, cursor: query.get('cursor') ?? undefined }));
+        const q = parseQuery(channelsQuery, query);
+        sendData(res, await inspector.channels({ prefix: q.prefix ?? '', limit: q.limit ?? 100, cursor: q.cursor }));
       },
     },
     {
@@ -95,6 +130,9 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       name: '/channels/:channel',
       pattern: new RegExp(`^/channels/${channelParam}$`),
       scope: 'read',
+      summary: 'Subscribers, presence and typing of one channel',
+      response: data.channelInfo,
+      errors: [ErrorCode.InvalidChannel, ErrorCode.UnknownNamespace],
       handle: async ({ res, params }) => sendData(res, await inspector.channelInfo(params[0]!)),
     },
     {
@@ -102,17 +140,17 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       name: '/channels/:channel/history',
       pattern: new RegExp(`^/channels/${channelParam}/history$`),
       scope: 'read',
+      summary: "A channel's stored publications",
+      query: historyQuery,
+      response: data.historyPage,
+      errors: [ErrorCode.InvalidChannel, ErrorCode.UnknownNamespace, ErrorCode.NotAvailable],
       handle: async ({ res, params, query }) => {
-        const limit = intParam(query, 'limit', 0, Number.MAX_SAFE_INTEGER);
-        const since = intParam(query, 'since', 0, Number.MAX_SAFE_INTEGER);
-        const epoch = query.get('epoch');
-        if (since !== undefined && epoch === null) throw new TidingsError(ErrorCode.BadRequest, 'since: needs epoch too');
-        const reverse = query.get('reverse');
-        if (reverse !== null && reverse !== 'true' && reverse !== 'false') throw new TidingsError(ErrorCode.BadRequest, 'reverse: expected true or false');
+        const { limit, since, epoch, reverse } = parseQuery(historyQuery, query);
+        if (since !== undefined && epoch === undefined) throw new TidingsError(ErrorCode.BadRequest, 'since: needs epoch too');
         const page = await publisher.history(params[0]!, {
           ...(limit !== undefined ? { limit } : {}),
           ...(since !== undefined ? { since: { epoch: epoch!, offset: since } } : {}),
-          reverse: reverse === 'true',
+          reverse: reverse === true,
         });
         sendData(res, page);
       },
@@ -122,6 +160,10 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       name: '/channels/:channel/unsubscribe',
       pattern: new RegExp(`^/channels/${channelParam}/unsubscribe$`),
       scope: 'admin',
+      summary: "Unsubscribe a user's connections (on every node) from a channel",
+      body: unsubscribeBody,
+      response: data.unsubscribed,
+      errors: [ErrorCode.InvalidChannel, ErrorCode.UnknownNamespace],
       handle: async ({ req, res, params }) => {
         const body = parseBody(unsubscribeBody, await readBody(req));
         sendData(res, { unsubscribed: await steering.unsubscribeUser(body.user, params[0]!) });
@@ -132,6 +174,9 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       name: '/users/:id/disconnect',
       pattern: /^\/users\/([^/]+)\/disconnect$/,
       scope: 'admin',
+      summary: "Disconnect every connection of a user (terminal or reconnecting)",
+      body: disconnectBody,
+      response: data.disconnected,
       handle: async ({ req, res, params }) => {
         sendData(res, { disconnected: await steering.disconnectUser(params[0]!, disconnectOptions(parseBody(disconnectBody, await readBody(req)))) });
       },
@@ -141,6 +186,10 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       name: '/connections/:client/disconnect',
       pattern: /^\/connections\/([^/]+)\/disconnect$/,
       scope: 'admin',
+      summary: 'Disconnect one connection, on whatever node it is',
+      body: disconnectBody,
+      response: data.disconnected,
+      errors: [ErrorCode.NotFound],
       handle: async ({ req, res, params }) => {
         const found = await steering.disconnectClient(params[0]!, disconnectOptions(parseBody(disconnectBody, await readBody(req))));
         if (!found) throw new TidingsError(ErrorCode.NotFound, `no connection "${params[0]}" on any node`);
@@ -152,10 +201,12 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       name: '/users/online',
       pattern: /^\/users\/online$/,
       scope: 'read',
+      summary: 'Online and away users, sorted by id, paginated',
+      query: onlineQuery,
+      response: data.onlineUsers,
       handle: async ({ res, query }) => {
-        const limit = intParam(query, 'limit', 1, 1000) ?? 100;
-        const cursor = query.get('cursor');
-        sendData(res, await inspector.onlineUsers({ limit, ...(cursor !== null ? { cursor } : {}) }));
+        const { limit, cursor } = parseQuery(onlineQuery, query);
+        sendData(res, await inspector.onlineUsers({ limit: limit ?? 100, ...(cursor !== undefined ? { cursor } : {}) }));
       },
     },
     {
@@ -163,6 +214,8 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       name: '/users/:id/status',
       pattern: /^\/users\/([^/]+)\/status$/,
       scope: 'read',
+      summary: "A user's global status and last seen time",
+      response: data.userStatus,
       handle: async ({ res, params }) => sendData(res, await inspector.userStatusOf(params[0]!)),
     },
     {
@@ -170,11 +223,12 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       name: '/connections',
       pattern: /^\/connections$/,
       scope: 'admin',
+      summary: 'Connected sessions on every node, sorted by id, paginated',
+      query: connectionsQuery,
+      response: data.connections,
       handle: async ({ res, query }) => {
-        const limit = intParam(query, 'limit', 1, 1000) ?? 100;
-        const user = query.get('user');
-        const cursor = query.get('cursor');
-        sendData(res, await inspector.listConnections({ limit, ...(user !== null ? { user } : {}), ...(cursor !== null ? { cursor } : {}) }));
+        const { limit, user, cursor } = parseQuery(connectionsQuery, query);
+        sendData(res, await inspector.listConnections({ limit: limit ?? 100, ...(user !== undefined ? { user } : {}), ...(cursor !== undefined ? { cursor } : {}) }));
       },
     },
     {
@@ -182,6 +236,8 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       name: '/nodes',
       pattern: /^\/nodes$/,
       scope: 'read',
+      summary: 'Live nodes of the deployment',
+      response: data.nodes,
       handle: async ({ res }) => sendData(res, { nodes: await inspector.nodes() }),
     },
     {
@@ -189,7 +245,23 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       name: '/stats',
       pattern: /^\/stats$/,
       scope: 'read',
+      summary: "The deployment's figures, summed, and each node's own",
+      response: data.stats,
       handle: async ({ res }) => sendData(res, await inspector.stats()),
+    },
+    {
+      method: 'GET',
+      name: '/openapi.json',
+      pattern: /^\/openapi\.json$/,
+      scope: undefined,
+      summary: 'This document: the OpenAPI 3.1 description of the server API',
+      description: 'Answered bare (not in `data`), for the tools that read it.',
+      response: data.openApi,
+      bare: true,
+      handle: ({ res }) => {
+        document ??= openApiDocument(allRoutes(), { prefix: parts.config.api.prefix, version: VERSION });
+        sendJson(res, 200, document);
+      },
     },
   ];
 }

@@ -6,41 +6,38 @@ import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { ErrorCode } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
-import { intParam, parseWith, timestamp } from '../validate.js';
-import type { ActivityFeature } from '../features/activity.js';
+import { parseWith } from '../validate.js';
+import { activityInputSchema, type ActivityFeature } from '../features/activity.js';
 import type { NotificationsFeature } from '../features/notifications.js';
-import type { ProgressFeature } from '../features/progress.js';
+import { progressInputSchema, type ProgressFeature } from '../features/progress.js';
 import type { StoredAuditLog } from '../ops/audit-log.js';
 import { sendData } from '../wire/http-responses.js';
+import { boolQuery, intQuery, parseQuery, stringQuery, timeQuery } from './query.js';
+import * as data from './responses.js';
 import type { Route } from './route.js';
 
-const readBody = z.strictObject({ ids: z.array(z.string().min(1).max(64)).min(1).max(100).optional(), all: z.literal(true).optional() }).refine((b) => (b.ids === undefined) !== (b.all === undefined), {
+export const readBody = z.strictObject({ ids: z.array(z.string().min(1).max(64)).min(1).max(100).optional(), all: z.literal(true).optional() }).refine((b) => (b.ids === undefined) !== (b.all === undefined), {
   message: 'give either "ids" or "all": true',
 });
-
-function boolParam(query: URLSearchParams, name: string): boolean | undefined {
-  const raw = query.get(name);
-  if (raw === null) return undefined;
-  if (raw !== 'true' && raw !== 'false') throw new TidingsError(ErrorCode.BadRequest, `${name}: expected true or false`);
-  return raw === 'true';
-}
-
-function stringParam(query: URLSearchParams, name: string, max = 256): string | undefined {
-  const raw = query.get(name);
-  if (raw === null) return undefined;
-  if (raw.length === 0 || raw.length > max) throw new TidingsError(ErrorCode.BadRequest, `${name}: expected 1..${max} characters`);
-  return raw;
-}
 
 /** `GET /activity?scope=*`: the entries of every scope. */
 const ALL_SCOPES = '*';
 
-/** A time filter: ms since the epoch, or an ISO 8601 date-time. */
-function timeParam(query: URLSearchParams, name: string): number | undefined {
-  const raw = query.get(name);
-  if (raw === null) return undefined;
-  return parseWith(timestamp, /^\d+$/.test(raw) ? Number(raw) : raw, name);
-}
+const notificationsQuery = z.object({ limit: intQuery(0, 100, 'Page size'), cursor: stringQuery(128, 'The `nextCursor` of the previous page'), unread: boolQuery('Unread ones only') });
+const activityQuery = z.object({
+  limit: intQuery(1, 100, 'Page size'),
+  cursor: stringQuery(128, 'The `nextCursor` of the previous page'),
+  scope: z.string().optional().describe('The feed (default `global`); `*`: every scope, newest first'),
+});
+const auditQuery = z.object({
+  limit: intQuery(1, 1000, 'Page size (default 100)'),
+  user: stringQuery(256, 'Events of this user only'),
+  type: stringQuery(64, 'Events of this type only'),
+  since: timeQuery('Events at or after this time: ms since the epoch, or an ISO 8601 date-time'),
+  until: timeQuery('Events before this time: ms since the epoch, or an ISO 8601 date-time'),
+  cursor: stringQuery(32, 'The `nextCursor` of the previous page'),
+});
+const progressQuery = z.object({ jobId: stringQuery(128, 'This job only') });
 
 /** The durable features the routes call (the library's `Tidings` has them under the same names). */
 export interface DurableParts {
@@ -59,6 +56,9 @@ export function durableRoutes(features: DurableParts, body: (req: IncomingMessag
       name: '/notify',
       pattern: /^\/notify$/,
       scope: 'publish',
+      summary: 'Store a notification for one user or many, then deliver it live',
+      body: features.notifications.inputSchema,
+      response: data.notifyResult,
       handle: async ({ req, res, keyId }) => sendData(res, await features.notifications.notify(await body(req), { keyScope: `api:${keyId ?? ''}` })),
     },
     {
@@ -66,10 +66,11 @@ export function durableRoutes(features: DurableParts, body: (req: IncomingMessag
       name: '/users/:id/notifications',
       pattern: new RegExp(`^/users/${user}/notifications$`),
       scope: 'read',
+      summary: "A user's notifications, newest first, with the unread and total counts",
+      query: notificationsQuery,
+      response: data.notificationPage,
       handle: async ({ res, params, query }) => {
-        const limit = intParam(query, 'limit', 0, 100);
-        const cursor = stringParam(query, 'cursor', 128);
-        const unread = boolParam(query, 'unread');
+        const { limit, cursor, unread } = parseQuery(notificationsQuery, query);
         const page = await features.notifications.list(params[0]!, { ...(limit !== undefined ? { limit } : {}), ...(cursor !== undefined ? { cursor } : {}), unread: unread === true });
         sendData(res, { ...page, ...(await features.notifications.counts(params[0]!)) });
       },
@@ -79,6 +80,9 @@ export function durableRoutes(features: DurableParts, body: (req: IncomingMessag
       name: '/users/:id/notifications/read',
       pattern: new RegExp(`^/users/${user}/notifications/read$`),
       scope: 'publish',
+      summary: "Mark some or all of a user's notifications read",
+      body: readBody,
+      response: data.markReadResult,
       handle: async ({ req, res, params }) => {
         const b = parseWith(readBody, await body(req));
         sendData(res, await features.notifications.markRead(params[0]!, b.all ? 'all' : b.ids!));
@@ -89,6 +93,9 @@ export function durableRoutes(features: DurableParts, body: (req: IncomingMessag
       name: '/users/:id/notifications/:notification',
       pattern: new RegExp(`^/users/${user}/notifications/([^/]+)$`),
       scope: 'publish',
+      summary: 'Delete one notification of a user',
+      response: data.removeResult,
+      errors: [ErrorCode.NotFound],
       handle: async ({ res, params }) => {
         const result = await features.notifications.remove(params[0]!, [params[1]!]);
         if (result.deleted === 0) throw new TidingsError(ErrorCode.NotFound, `user "${params[0]}" has no notification "${params[1]}"`);
@@ -100,6 +107,9 @@ export function durableRoutes(features: DurableParts, body: (req: IncomingMessag
       name: '/activity',
       pattern: /^\/activity$/,
       scope: 'publish',
+      summary: 'Append an entry to an activity feed',
+      body: activityInputSchema,
+      response: data.activity,
       handle: async ({ req, res }) => sendData(res, await features.activity.append(await body(req))),
     },
     {
@@ -107,11 +117,13 @@ export function durableRoutes(features: DurableParts, body: (req: IncomingMessag
       name: '/activity',
       pattern: /^\/activity$/,
       scope: 'read',
+      summary: 'An activity feed (or every feed), newest first, paginated',
+      query: activityQuery,
+      response: data.activityPage,
       handle: async ({ res, query }) => {
-        const limit = intParam(query, 'limit', 1, 100);
-        const cursor = stringParam(query, 'cursor', 128);
-        const page = { ...(limit !== undefined ? { limit } : {}), ...(cursor !== undefined ? { cursor } : {}) };
-        const scope = query.get('scope') ?? 'global';
+        const q = parseQuery(activityQuery, query);
+        const page = { ...(q.limit !== undefined ? { limit: q.limit } : {}), ...(q.cursor !== undefined ? { cursor: q.cursor } : {}) };
+        const scope = q.scope ?? 'global';
         // `*`: every scope (no scope can be named `*`); an operator view, read keys and the dashboard only.
         sendData(res, await (scope === ALL_SCOPES ? features.activity.recent(page) : features.activity.list(scope, page)));
       },
@@ -121,17 +133,15 @@ export function durableRoutes(features: DurableParts, body: (req: IncomingMessag
       name: '/audit',
       pattern: /^\/audit$/,
       scope: 'admin',
+      summary: 'The stored audit log, newest first, filtered and paginated',
+      query: auditQuery,
+      response: data.auditPage,
+      errors: [ErrorCode.NotAvailable],
       handle: async ({ res, query }) => {
         const log = features.auditLog;
         if (!log) throw new TidingsError(ErrorCode.NotAvailable, 'the audit log is not stored on this node (audit.store is off)');
-        const filters = {
-          limit: intParam(query, 'limit', 1, 1000) ?? 100,
-          user: stringParam(query, 'user'),
-          type: stringParam(query, 'type', 64),
-          since: timeParam(query, 'since'),
-          until: timeParam(query, 'until'),
-          cursor: stringParam(query, 'cursor', 32),
-        };
+        const q = parseQuery(auditQuery, query);
+        const filters = { ...q, limit: q.limit ?? 100 };
         const defined = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined)) as typeof filters & { limit: number };
         sendData(res, await log.query(defined));
       },
@@ -141,6 +151,9 @@ export function durableRoutes(features: DurableParts, body: (req: IncomingMessag
       name: '/progress',
       pattern: /^\/progress$/,
       scope: 'publish',
+      summary: "Report the progress of a user's long-running job",
+      body: progressInputSchema,
+      response: data.jobProgress,
       handle: async ({ req, res }) => sendData(res, await features.progress.report(await body(req))),
     },
     {
@@ -148,7 +161,10 @@ export function durableRoutes(features: DurableParts, body: (req: IncomingMessag
       name: '/users/:id/progress',
       pattern: new RegExp(`^/users/${user}/progress$`),
       scope: 'read',
-      handle: async ({ res, params, query }) => sendData(res, { jobs: await features.progress.jobs(params[0]!, stringParam(query, 'jobId', 128)) }),
+      summary: "The latest state of a user's jobs (or of one)",
+      query: progressQuery,
+      response: data.jobs,
+      handle: async ({ res, params, query }) => sendData(res, { jobs: await features.progress.jobs(params[0]!, parseQuery(progressQuery, query).jobId) }),
     },
   ];
 }

@@ -73,6 +73,11 @@ export class ServerApi {
     this.routes = this.buildRoutes();
   }
 
+  /** The routes this API answers, under its prefix: what its OpenAPI document (api/openapi.ts) describes. */
+  get registeredRoutes(): readonly Route[] {
+    return this.routes;
+  }
+
   /** Picks up `config.apiKeys` after a configuration reload. */
   reload(): void {
     this.keys = new ApiKeyAuthenticator(this.parts.config.apiKeys);
@@ -203,6 +208,6 @@ export class ServerApi {
   }
 
   private buildRoutes(): Route[] {
-    return [...coreRoutes(this.parts, (req) => this.body(req)), ...durableRoutes(this.parts.durable, (req) => this.body(req))];
+    return [...coreRoutes(this.parts, (req) => this.body(req), () => this.routes), ...durableRoutes(this.parts.durable, (req) => this.body(req))];
   }
 }

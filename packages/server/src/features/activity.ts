@@ -26,7 +26,8 @@ export interface ActivityInput {
 /** Scopes become part of a channel name: a conservative charset, no `#` (user-limited channels) or `:`. */
 export const scopeSchema = z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/, 'expected 1-128 characters of A-Z a-z 0-9 _ . @ -');
 
-const inputSchema = z.strictObject({
+/** What `append` parses its input with; `POST /api/v1/activity` declares the same object (its OpenAPI body). */
+export const activityInputSchema = z.strictObject({
   type: z.string().min(1).max(64),
   action: z.string().min(1).max(64),
   actor: z.union([z.string().min(1).max(256), z.record(z.string(), z.unknown())]).optional(),
@@ -70,7 +71,7 @@ export class ActivityFeature {
    * ```
    */
   async append(input: ActivityInput | unknown): Promise<Activity> {
-    const body = parseWith(inputSchema, input);
+    const body = parseWith(activityInputSchema, input);
     checkJsonSize('actor, target and data', { a: body.actor, t: body.target, d: body.data }, this.deps.config.activity.maxDataSize);
     const entry = await this.deps.store.append(
       {

@@ -75,7 +75,8 @@ export class NotificationsFeature {
   private readonly control: { publishControl(channel: string, event: ControlEvent): Promise<void> };
   private readonly log: Logger;
   private readonly now: () => number;
-  private readonly schema;
+  /** What `notify` parses its input with (limits from config); `POST /api/v1/notify` declares the same object (its OpenAPI body). */
+  readonly inputSchema;
   private readonly maxDataSize: number;
   private readonly sweep: NodeJS.Timeout;
 
@@ -84,7 +85,7 @@ export class NotificationsFeature {
     this.control = deps.control;
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
-    this.schema = notifySchema(deps.config.notifications);
+    this.inputSchema = notifySchema(deps.config.notifications);
     this.maxDataSize = deps.config.notifications.maxDataSize;
     this.sweep = setInterval(() => {
       this.store.prune(this.now()).catch((err) => this.log.error({ err }, 'pruning notifications failed'));
@@ -104,7 +105,7 @@ export class NotificationsFeature {
    * ```
    */
   async notify(input: NotifyInput | unknown, options: { keyScope?: string } = {}): Promise<NotifyResult> {
-    const body = parseWith(this.schema, input);
+    const body = parseWith(this.inputSchema, input);
     checkJsonSize('data', body.data, this.maxDataSize);
     const now = this.now();
     if (body.expiresAt !== undefined && body.expiresAt <= now) throw new TidingsError(ErrorCode.BadRequest, 'expiresAt: must be in the future');

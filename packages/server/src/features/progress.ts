@@ -24,7 +24,8 @@ export interface ProgressInput {
   data?: unknown;
 }
 
-const inputSchema = z.strictObject({
+/** What `report` parses its input with; `POST /api/v1/progress` declares the same object (its OpenAPI body). */
+export const progressInputSchema = z.strictObject({
   user: userId,
   jobId: z.string().min(1).max(128),
   percent: z.number().min(0).max(100).optional(),
@@ -63,7 +64,7 @@ export class ProgressFeature {
    * ```
    */
   async report(input: ProgressInput | unknown): Promise<JobProgress> {
-    const body = parseWith(inputSchema, input);
+    const body = parseWith(progressInputSchema, input);
     checkJsonSize('data', body.data, 16 * 1024);
     const { config, store, control } = this.deps;
     const previous = await store.get(body.user, body.jobId);
