@@ -23,6 +23,8 @@ export const WEBHOOK_EVENT_TYPES = [
   'publication.client',
   'notification.read',
   'delivery.gap',
+  /** Sent by `POST /webhooks/test` (to try an endpoint and its signature check). */
+  'webhook.test',
 ] as const;
 
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
