@@ -6,7 +6,7 @@
 import { useEffect, useRef, useState } from 'react';
 import type { Tidings } from '@tidings/client';
 import { TidingsProvider, useTidings } from '@tidings/react';
-import { fetchMe, signOut, type Me } from './lib/api.js';
+import { fetchMe, OPENAPI_URL, signOut, type Me } from './lib/api.js';
 import { createLiveClient } from './lib/live.js';
 import { hrefOf, linkClick, useRoute, type Route } from './lib/router.js';
 import { StatsStore } from './lib/stats.js';
@@ -19,6 +19,7 @@ import { ChannelDetail } from './pages/channel-detail.js';
 import { Users } from './pages/users.js';
 import { Notifications } from './pages/notifications.js';
 import { ActivityPage } from './pages/activity.js';
+import { Webhooks } from './pages/webhooks.js';
 import { Empty } from './components/states.js';
 
 const SECTIONS: { label: string; route: Route; matches: Route['page'][] }[] = [
@@ -27,6 +28,7 @@ const SECTIONS: { label: string; route: Route; matches: Route['page'][] }[] = [
   { label: 'Users', route: { page: 'users' }, matches: ['users'] },
   { label: 'Notifications', route: { page: 'notifications' }, matches: ['notifications'] },
   { label: 'Activity & audit', route: { page: 'activity' }, matches: ['activity'] },
+  { label: 'Webhooks', route: { page: 'webhooks' }, matches: ['webhooks'] },
 ];
 
 function Page({ route }: { route: Route }) {
@@ -43,6 +45,8 @@ function Page({ route }: { route: Route }) {
       return <Notifications />;
     case 'activity':
       return <ActivityPage />;
+    case 'webhooks':
+      return <Webhooks />;
     case 'not-found':
       return (
         <>
@@ -90,6 +94,9 @@ function Frame({ me, onSignOut }: { me: Me; onSignOut(): void }) {
         </a>
         <ConnectionIndicator onReconnect={() => void client.connect().catch(() => {})} />
         <div className="topbar-user">
+          <a className="small muted" href={OPENAPI_URL} target="_blank" rel="noreferrer" title="The server API's OpenAPI 3.1 document">
+            API (OpenAPI)
+          </a>
           <span className="small muted" title={`Session ends ${expires.toLocaleString()}`}>
             Signed in as <b data-testid="signed-in-as">{me.name}</b>
           </span>

@@ -12,6 +12,8 @@ import type { ApiUserStatus, AuditEvent, AuditRecord, ChannelListing, Connection
 export const BASE = import.meta.env.BASE_URL.replace(/\/$/, '');
 const DASHBOARD_API = `${BASE}/api`;
 const SERVER_API = '/api/v1';
+/** The server API's OpenAPI document (no key needed), linked from the header. */
+export const OPENAPI_URL = `${SERVER_API}/openapi.json`;
 
 /** An error answer of the server (or a network failure, code `network`). */
 export class ApiError extends Error {
@@ -182,6 +184,22 @@ function disconnectBody(terminal: boolean): { terminal?: true; reason?: string }
   return terminal ? { terminal: true, reason: 'disconnected by an admin' } : {};
 }
 
+/** A webhook given up on, as `GET /webhooks/dead` lists it (the server's OutboxRow). */
+export interface DeadLetter {
+  seq: number;
+  eventId: string;
+  endpoint: string;
+  type: string;
+  orderKey: string;
+  payload: string;
+  createdAt: number;
+  attempts: number;
+  lastStatus?: number;
+  lastError?: string;
+  /** When it went dead. */
+  finishedAt?: number;
+}
+
 export const AUDIT_TYPES = ['connect', 'disconnect', 'auth_failure', 'limit_hit', 'api_call'] as const satisfies readonly AuditEvent['type'][];
 
 export const api = {
@@ -217,4 +235,10 @@ export const api = {
   nodes: () => server<{ nodes: NodeListing[] }>('/nodes'),
   audit: (p: { user?: string; type?: string; since?: number; until?: number; limit?: number; cursor?: string }) =>
     server<{ events: AuditRecord[]; nextCursor?: string }>(`/audit${query(p)}`),
+  webhookStats: () => server<{ pending: number; dead: number; oldestPendingAt?: number }>('/webhooks/stats'),
+  deadLetters: (p: { endpoint?: string; limit?: number; cursor?: string } = {}) =>
+    server<{ deadLetters: DeadLetter[]; nextCursor?: string }>(`/webhooks/dead${query(p)}`),
+  /** Sends dead letters again: these seqs, or all of them (of one endpoint). */
+  replayWebhooks: (which: { seqs: number[] } | { all: true; endpoint?: string }) =>
+    server<{ replayed: number }>('/webhooks/dead/replay', { method: 'POST', json: which }),
 };

@@ -13,6 +13,7 @@ export type Route =
   | { page: 'users' }
   | { page: 'notifications' }
   | { page: 'activity' }
+  | { page: 'webhooks' }
   | { page: 'not-found'; path: string };
 
 const listeners = new Set<() => void>();
@@ -39,7 +40,7 @@ export function parseRoute(pathname: string): Route {
       return { page: 'not-found', path: rest };
     }
   }
-  if (parts.length === 1 && (first === 'users' || first === 'notifications' || first === 'activity')) return { page: first };
+  if (parts.length === 1 && (first === 'users' || first === 'notifications' || first === 'activity' || first === 'webhooks')) return { page: first };
   return { page: 'not-found', path: rest };
 }
 
