@@ -21,8 +21,11 @@ import type { ConnectionContext, Hooks } from '../hooks.js';
 import type { HubSubscription } from '../hub/hub.js';
 import type { OutFrame } from '../wire/out-frame.js';
 import type { Logger } from '../log.js';
+import type { WebhookEmitter } from '../webhook-events.js';
 import { announceExpiries } from './presence-expiry.js';
 import type { PresenceRefresh, PresenceState } from './presence-state.js';
+import { presenceJoined, presenceLeft, userOffline, userOnline } from './presence-webhooks.js';
+import { endTyping, startTyping, type TypingDeps, type TypingSlot } from './typing-throttle.js';
 
 /** The internal channel carrying a user's status changes. Not a valid client channel name. */
 export const statusChannel = (user: string): string => `$status:${user}`;
@@ -57,14 +60,10 @@ export interface PresenceMember {
   push(frame: OutFrame): void;
 }
 
-/** What the feature keeps of one connection in one subscription. */
-interface ChannelState {
+/** What the feature keeps of one connection in one subscription: presence, and typing (`typing-throttle.ts`). */
+interface ChannelState extends TypingSlot {
   /** In the channel's presence (namespaces with presence). */
   inPresence: boolean;
-  /** Typing here: since when, when last forwarded, and the expiry timer. */
-  typingSince: number | undefined;
-  typingForwardedAt: number;
-  typingTimer: NodeJS.Timeout | undefined;
 }
 
 /** What the feature keeps of one connection. */
@@ -90,6 +89,8 @@ export interface PresenceFeatureDeps {
   limitHit(limit: string, details: { user?: string; client?: string; ip?: string }): void;
   /** A channel's namespace, for the leaves of users whose connections expired (none without it). */
   namespaceOf?(channel: string): NamespaceConfig | undefined;
+  /** Presence and user status webhooks (`presence-webhooks.ts`); absent: none. */
+  webhooks?: WebhookEmitter | undefined;
 }
 
 /** A connection following one user's status: an internal hub subscription, buffered until the follow reply is sent. */
@@ -143,6 +144,7 @@ export class PresenceFeature {
     if (!r.accepted) throw new TidingsError(ErrorCode.LimitExceeded, `user already has ${limit} connections (limits.connectionsPerUser)`);
     this.stateOf(session).statusTracked = true;
     if (r.changed) this.announceStatus(r.changed);
+    if (r.cameOnline) userOnline(this.deps.webhooks, session.user, session.id, r.changed?.status ?? session.status);
   }
 
   /** Releases everything a closed session held: follows, typing, presence, status. */
@@ -161,6 +163,7 @@ export class PresenceFeature {
       this.afterGrace(async () => {
         const offline = await this.deps.state.settleOffline(user);
         if (offline) this.announceStatus(offline);
+        if (offline?.wentOffline) userOffline(this.deps.webhooks, offline, 'disconnected');
       });
     });
   }
@@ -194,6 +197,7 @@ export class PresenceFeature {
     const client = { ...session.clientInfo, status: session.status };
     const added = await this.deps.state.enter(sub.channel, client);
     this.channelState(session, sub).inPresence = true;
+    if (added.userJoined) presenceJoined(this.deps.webhooks, sub.channel, session.clientInfo);
     if (added.userJoined && ns.joinLeave) await this.control(sub.channel, { type: 'join', info: session.clientInfo });
     // Another device of a user already here (an online tab beside an away one) can change the user's status.
     if (added.changed) await this.control(sub.channel, { type: 'presence', user: added.user });
@@ -217,6 +221,7 @@ export class PresenceFeature {
       if (!removed.lastClient) return;
       this.afterGrace(async () => {
         const left = await this.deps.state.settleLeave(channel, info.user);
+        if (left) presenceLeft(this.deps.webhooks, channel, info, 'left');
         if (left && joinLeave) await this.control(channel, { type: 'leave', info });
       });
     });
@@ -238,19 +243,7 @@ export class PresenceFeature {
   /** Applies a `typing` command: forwards starts at most once per `typing.throttle`, stops at once. */
   async typing(session: PresenceMember, sub: PresenceChannel, typing: boolean): Promise<void> {
     if (!typing) return this.stopTyping(session, sub);
-    const { timeout, throttle } = this.deps.config.typing;
-    const ch = this.channelState(session, sub);
-    clearTimeout(ch.typingTimer);
-    ch.typingTimer = setTimeout(() => this.background(() => this.stopTyping(session, sub)), timeout);
-    ch.typingTimer.unref();
-    const now = Date.now();
-    if (ch.typingSince !== undefined && now - ch.typingForwardedAt < throttle) return;
-    ch.typingSince ??= now;
-    ch.typingForwardedAt = now;
-    // The stored entry outlives our own timer by a throttle interval, so it never lapses between refreshes.
-    await this.deps.state.startTyping(sub.channel, session.user, session.info, timeout + throttle);
-    // Re-announced on every forwarded refresh, so receivers can extend their own expiry.
-    await this.control(sub.channel, typingEvent(session, true));
+    await startTyping(this.typingDeps, session, sub.channel, this.channelState(session, sub), () => this.background(() => this.stopTyping(session, sub)));
   }
 
   /** Ends the connection's typing in a channel (command, expiry, unsubscribe or disconnect). */
@@ -259,14 +252,12 @@ export class PresenceFeature {
     if (ch) await this.endTyping(session, sub.channel, ch);
   }
 
-  private async endTyping(session: PresenceMember, channel: string, ch: ChannelState): Promise<void> {
-    clearTimeout(ch.typingTimer);
-    ch.typingTimer = undefined;
-    if (ch.typingSince === undefined) return;
-    ch.typingSince = undefined;
-    await this.deps.state.stopTyping(channel, session.user);
-    // This connection was typing, so its stop is announced even if the stored entry already lapsed.
-    await this.control(channel, typingEvent(session, false));
+  private endTyping(session: PresenceMember, channel: string, ch: ChannelState): Promise<void> {
+    return endTyping(this.typingDeps, session, channel, ch);
+  }
+
+  private get typingDeps(): TypingDeps {
+    return { config: this.deps.config, state: this.deps.state, control: (c, e) => this.control(c, e) };
   }
 
   // ------------------------------------------------------------ following statuses
@@ -392,12 +383,6 @@ export class PresenceFeature {
   private background(work: () => Promise<unknown>): void {
     work().catch((err) => this.deps.log.error({ err }, 'presence work failed'));
   }
-}
-
-function typingEvent(session: PresenceMember, typing: boolean): ControlEvent {
-  const event: ControlEvent = { type: 'typing', user: session.user, typing, exceptUser: session.user };
-  if (session.info) event.info = session.info;
-  return event;
 }
 
 /** The status a client may see: no connection count, no info. */

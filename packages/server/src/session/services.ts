@@ -3,12 +3,15 @@ import type { ChannelPolicy, ResolvedChannel } from '../auth/channel-policy.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { TidingsConfig } from '../config/schema.js';
 import type { PublishOutcome } from '../engine/broker.js';
+import type { WebhookEmitter } from '../webhook-events.js';
 
 /** Who published, and how. */
 export interface PublishRequest {
   source: 'client' | 'api' | 'library';
   info?: ClientInfo;
   idempotencyKey?: string;
+  /** A connection that does not get the publication live (server-side publishes' `exceptClient`). */
+  exceptClient?: string;
 }
 
 /** A publish's outcome, and whether an idempotency key matched an earlier publish (nothing published now). */
@@ -87,4 +90,8 @@ export interface SessionServices {
   readonly notifications: NotificationsFeature;
   readonly activity: ActivityFeature;
   readonly progress: ProgressFeature;
+  /** Where the connection's webhook events go (`session-webhooks.ts`); absent: none. */
+  readonly webhooks?: WebhookEmitter;
+  /** Users' sticky server-side subscriptions, added to each new connection of the user (absent: none). */
+  readonly userChannels?: { list(user: string): Promise<string[]> };
 }
