@@ -23,6 +23,7 @@ export const broadcastResult = z.object({
       error: z.object({ code: z.string(), message: z.string() }).optional(),
     }),
   ),
+  connections: z.number().int().optional().describe('With `event` alone: the connections on every node the broadcast push went to'),
 });
 
 export const health = z.object({
