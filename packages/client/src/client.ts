@@ -367,6 +367,7 @@ export class Tidings extends Emitter<ClientEvents> {
       case 'notification':
       case 'notification_update':
       case 'progress':
+      case 'broadcast':
         // User-level pushes, for the inbox and the progress trackers (and the application).
         this.emit(push.type, push as never);
         return;

@@ -68,6 +68,8 @@ export abstract class StreamSubscription<T> extends Emitter<SubscriptionEvents<T
       }
       this.#offset = push.offset;
     }
+    // The connection a server-side publish excepted: its offset, no data, nothing to deliver.
+    if (push.skip) return;
     this.emit('publication', {
       channel: this.channel,
       data: push.data as T,

@@ -1,7 +1,7 @@
 /**
  * Public types of the SDK: options, states and event payloads.
  */
-import type { ClientInfo, NotificationPush, NotificationUpdatePush, PresenceStatus, PresenceUser, ProgressPush, StreamPosition, UserStatus } from '@tidings/protocol';
+import type { BroadcastPush, ClientInfo, NotificationPush, NotificationUpdatePush, PresenceStatus, PresenceUser, ProgressPush, StreamPosition, UserStatus } from '@tidings/protocol';
 import type { TidingsError } from './errors.js';
 import type { TransportFactory } from './transports/types.js';
 import type { WebSocketConstructor } from './transports/websocket.js';
@@ -206,6 +206,8 @@ export interface ClientEvents {
   notification_update: NotificationUpdatePush;
   /** A job of the user made progress (`client.progress(jobId)` tracks one). */
   progress: ProgressPush;
+  /** A server-side broadcast to every connection (`POST /api/v1/broadcast` without channels): `{ event, data }`. */
+  broadcast: BroadcastPush;
 }
 
 export interface SubscriptionEvents<T> {

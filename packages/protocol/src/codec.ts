@@ -309,7 +309,7 @@ export function decodeClientMessage(text: string): Decoded<ClientFrame>[] {
 }
 
 // A record, so that a push type added to `Push` cannot be forgotten here.
-const PUSH_TYPE_KEYS: Record<PushType, 0> = { publication: 0, join: 0, leave: 0, typing: 0, presence: 0, status: 0, subscribe: 0, unsubscribe: 0, disconnect: 0, ping: 0, notification: 0, notification_update: 0, progress: 0 };
+const PUSH_TYPE_KEYS: Record<PushType, 0> = { publication: 0, join: 0, leave: 0, typing: 0, presence: 0, status: 0, subscribe: 0, unsubscribe: 0, disconnect: 0, ping: 0, notification: 0, notification_update: 0, progress: 0, broadcast: 0 };
 /**
  * Every push type of protocol v1. A client that listens by name needs all of them: the SSE
  * transport names each event after its push type, and an EventSource only delivers the
@@ -318,7 +318,7 @@ const PUSH_TYPE_KEYS: Record<PushType, 0> = { publication: 0, join: 0, leave: 0,
 export const PUSH_TYPES = Object.keys(PUSH_TYPE_KEYS) as readonly PushType[];
 const PUSH_TYPE_SET = new Set<string>(PUSH_TYPES);
 /** Pushes addressed to the connection's user as a whole, not to one of its channels. */
-const USER_PUSH_TYPES = new Set(['ping', 'disconnect', 'notification', 'notification_update', 'progress']);
+const USER_PUSH_TYPES = new Set(['ping', 'disconnect', 'notification', 'notification_update', 'progress', 'broadcast']);
 
 /** Validates one parsed server frame (for clients). Unknown push types are errors the client may ignore. */
 export function validateServerFrame(value: unknown): ServerFrame | string {
@@ -348,6 +348,7 @@ export function validateServerFrame(value: unknown): ServerFrame | string {
     if (typeof value.unread !== 'number') return 'notification_update.unread: expected number';
   }
   if (value.type === 'progress' && (!isPlainObject(value.job) || typeof value.job.jobId !== 'string')) return 'progress.job: expected object with string "jobId"';
+  if (value.type === 'broadcast' && typeof value.event !== 'string') return 'broadcast.event: expected string';
   if (!USER_PUSH_TYPES.has(value.type) && typeof value.channel !== 'string') {
     return `${value.type}.channel: expected string`;
   }

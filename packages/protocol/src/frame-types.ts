@@ -48,9 +48,16 @@ export interface Publication {
 
 // ------------------------------------------------ durable features: notifications, activity, progress
 
-/** Kinds of notification the server accepts. */
-export type NotificationType = 'info' | 'success' | 'warning' | 'error' | 'mention' | 'assignment' | 'comment' | 'update' | 'deadline' | 'system';
-export const NOTIFICATION_TYPES: readonly NotificationType[] = ['info', 'success', 'warning', 'error', 'mention', 'assignment', 'comment', 'update', 'deadline', 'system'];
+/** The documented kinds of notification (the dashboard and UIs know how to show them). */
+export type KnownNotificationType = 'info' | 'success' | 'warning' | 'error' | 'mention' | 'assignment' | 'comment' | 'update' | 'deadline' | 'system';
+/**
+ * A notification's kind: one of the known ones, or any application identifier matching
+ * `NOTIFICATION_TYPE_PATTERN` (e.g. `task.assigned`). `(string & {})` keeps editors suggesting the known ones.
+ */
+export type NotificationType = KnownNotificationType | (string & {});
+/** What a notification `type` may be: 1..64 of letters, digits, `_ . : -`. */
+export const NOTIFICATION_TYPE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+export const NOTIFICATION_TYPES: readonly KnownNotificationType[] = ['info', 'success', 'warning', 'error', 'mention', 'assignment', 'comment', 'update', 'deadline', 'system'];
 
 /** How prominently a notification should be shown. */
 export type NotificationPriority = 'low' | 'normal' | 'high' | 'urgent';

@@ -8,6 +8,12 @@ import type { PresenceUser, SubscribeResult, UserStatus } from './replies.js';
 export interface PublicationPush extends Publication {
   type: 'publication';
   channel: string;
+  /**
+   * Present and `true` on the one connection a server-side publish excepted (`exceptClient`) in a
+   * channel with offsets: the push carries the offset and no `data`, so the connection's offsets stay
+   * contiguous; a client advances its position and delivers nothing.
+   */
+  skip?: true;
 }
 
 export interface JoinPush {
@@ -104,6 +110,16 @@ export interface ProgressPush {
   job: JobProgress;
 }
 
+/**
+ * A server-side broadcast to every connection of the deployment (`POST /api/v1/broadcast` without
+ * `channels`, `Tidings.broadcastAll`): an application event name and its data. Needs no subscription.
+ */
+export interface BroadcastPush {
+  type: 'broadcast';
+  event: string;
+  data: unknown;
+}
+
 export type Push =
   | PublicationPush
   | JoinPush
@@ -117,6 +133,7 @@ export type Push =
   | PingPush
   | NotificationPush
   | NotificationUpdatePush
-  | ProgressPush;
+  | ProgressPush
+  | BroadcastPush;
 
 export type PushType = Push['type'];

@@ -167,7 +167,7 @@ describe('notifications', () => {
   test('bad input gets a clear 4xx and stores nothing', async () => {
     const ivy = uniqueUser('ivy');
     const cases: Array<[unknown, number, string, RegExp]> = [
-      [{ user: ivy, type: 'shout', title: 'x' }, 400, 'bad_request', /^type: /],
+      [{ user: ivy, type: 'not a type!', title: 'x' }, 400, 'bad_request', /^type: /],
       [{ user: ivy, type: 'info', title: 'x'.repeat(201) }, 400, 'bad_request', /^title: /],
       [{ user: ivy, type: 'info', title: '' }, 400, 'bad_request', /^title: /],
       [{ user: ivy, type: 'info', title: 'x', message: 'm'.repeat(2001) }, 400, 'bad_request', /^message: /],

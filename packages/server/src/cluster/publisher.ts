@@ -10,7 +10,7 @@
  * Part of the `cluster/` mediator of issue 13, the one place that calls the engine (with
  * `channels.ts`: subscriptions, streams, control events; `presence-reads.ts`).
  */
-import { ErrorCode, type ClientInfo, type HistoryResult, type PublishResult, type StreamPosition } from '@tidings/protocol';
+import { ErrorCode, personalChannel, type ClientInfo, type HistoryResult, type PublishResult, type StreamPosition } from '@tidings/protocol';
 import type { ChannelPolicy, ResolvedChannel } from '../auth/channel-policy.js';
 import type { NamespaceConfig, TidingsConfig } from '../config/schema.js';
 import type { Broker, PublishOptions, PublishOutcome } from '../engine/broker.js';
@@ -32,7 +32,17 @@ export interface BroadcastResultItem {
 export interface ServerPublishOptions {
   idempotencyKey?: string;
   source?: 'api' | 'library';
+  /**
+   * A connection id (`client` of its connect reply) that does not get this publication live, on
+   * whichever node it is: the sender does not get its own echo. In a channel with offsets it gets
+   * the offset without data (`skip: true`), so it sees no gap; history keeps the publication, so a
+   * recovery (after a reconnect) replays it like any other.
+   */
+  exceptClient?: string;
 }
+
+/** A connection id as `exceptClient` takes it: printable ASCII without spaces, at most 128 characters (it travels in Redis pub/sub messages). */
+const CLIENT_ID = /^[\x21-\x7e]{1,128}$/;
 
 export interface PublisherDeps {
   config: TidingsConfig;
@@ -59,16 +69,27 @@ export class Publisher {
       const request: PublishRequest = options === undefined ? LIBRARY_PUBLISH : { source: options.source ?? 'library' };
       // Scoped apart from clients' keys (['c', user, key]): a JSON array, so no key can spell another scope's.
       if (options?.idempotencyKey !== undefined) request.idempotencyKey = JSON.stringify(['s', options.idempotencyKey]);
+      if (options?.exceptClient !== undefined) {
+        if (typeof options.exceptClient !== 'string' || !CLIENT_ID.test(options.exceptClient)) throw new TidingsError(ErrorCode.BadRequest, 'exceptClient: expected a connection id');
+        request.exceptClient = options.exceptClient;
+      }
       return this.send(target, data, request, publishResult);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  /** Publishes one payload to many channels; each channel gets its own result or error. */
-  async broadcast(channels: string[], data: unknown, options: ServerPublishOptions = {}): Promise<BroadcastResultItem[]> {
+  /**
+   * Publishes one payload to many channels, and to the personal channel (`user:#<id>`) of each of
+   * `users`; each channel gets its own result or error.
+   */
+  async broadcast(channels: string[], data: unknown, options: ServerPublishOptions & { users?: string[] } = {}): Promise<BroadcastResultItem[]> {
+    const { users, ...publishOptions } = options;
+    if (users !== undefined && users.length > 0 && !this.deps.config.personal.enabled) throw new TidingsError(ErrorCode.BadRequest, 'users: personal channels are off (personal.enabled)');
+    const all = users === undefined ? channels : [...new Set([...channels, ...users.map(personalChannel)])];
+    options = publishOptions;
     return Promise.all(
-      channels.map(async (channel): Promise<BroadcastResultItem> => {
+      all.map(async (channel): Promise<BroadcastResultItem> => {
         try {
           return { channel, ...(await this.publish(channel, data, options)) };
         } catch (err) {
@@ -142,6 +163,7 @@ export class Publisher {
     }
     // The engine deduplicates per channel, atomically with the append (see `Broker.publish`).
     if (options.idempotencyKey !== undefined) brokerOptions.idempotency = { key: options.idempotencyKey, windowMs: this.deps.config.idempotency.window };
+    if (options.exceptClient !== undefined) brokerOptions.exceptClient = options.exceptClient;
     return brokerOptions;
   }
 

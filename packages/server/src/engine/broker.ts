@@ -16,8 +16,15 @@ import type { ClientInfo, JobProgress, Notification, PresenceUser, Publication, 
  */
 export const ENCODED_DATA: unique symbol = Symbol('tidings.encodedData');
 
-/** A publication that may carry its data's JSON (see `ENCODED_DATA`). */
-export type EncodedPublication = Publication & { [ENCODED_DATA]?: string };
+/**
+ * The connection a publication is not delivered to live (`PublishOptions.exceptClient`): set by
+ * the broker on the publication it hands to `BrokerHandler.onPublication` on every node, read by
+ * the hub. A symbol, like `ENCODED_DATA`: it never reaches the wire, and history never keeps it.
+ */
+export const EXCEPT_CLIENT: unique symbol = Symbol('tidings.exceptClient');
+
+/** A publication that may carry its data's JSON (see `ENCODED_DATA`) and the connection it skips (see `EXCEPT_CLIENT`). */
+export type EncodedPublication = Publication & { [ENCODED_DATA]?: string; [EXCEPT_CLIENT]?: string };
 
 /**
  * What one stored publication counts against the history byte budgets: the UTF-8
@@ -73,6 +80,12 @@ export interface PublishOptions {
    * marked `deduplicated`. See `Broker.publish`.
    */
   idempotency?: { key: string; windowMs: number };
+  /**
+   * A connection id (`client`) that does not get this publication live: it travels with the
+   * publication to every node (`EXCEPT_CLIENT`) and the hub skips that one subscriber. Live
+   * delivery only: history keeps the publication like any other.
+   */
+  exceptClient?: string;
 }
 
 /** Which budget refused a publication. */

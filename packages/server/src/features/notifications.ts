@@ -9,10 +9,11 @@
  * (`notification_update`), so a user's devices agree on the badge.
  */
 import { z } from 'zod';
-import { ErrorCode, NOTIFICATION_PRIORITIES, NOTIFICATION_TYPES, personalChannel, type Notification } from '@tidings/protocol';
+import { ErrorCode, NOTIFICATION_PRIORITIES, NOTIFICATION_TYPE_PATTERN, personalChannel, type Notification, type NotificationType } from '@tidings/protocol';
 import type { TidingsConfig } from '../config/schema.js';
 import type { ControlEvent } from '../engine/broker.js';
 import { TidingsError } from '../errors.js';
+import { NO_WEBHOOKS, type WebhookEmitter } from '../webhook-events.js';
 import type { Logger } from '../log.js';
 import { BadCursorError, type NotificationCounts, type NotificationPage, type NotificationStore } from '../store/notification-store.js';
 import { checkJsonSize, checkLimit, parseWith, timestamp, userId } from '../validate.js';
@@ -23,7 +24,8 @@ export interface NotifyInput {
   user?: string;
   /** ...or several (1..`notifications.maxRecipients`). */
   users?: string[];
-  type: (typeof NOTIFICATION_TYPES)[number];
+  /** A known type (`NOTIFICATION_TYPES`) or any application identifier (`NOTIFICATION_TYPE_PATTERN`). */
+  type: NotificationType;
   title: string;
   message?: string;
   data?: unknown;
@@ -48,6 +50,8 @@ export interface NotificationsFeatureDeps {
   control: { publishControl(channel: string, event: ControlEvent): Promise<void> };
   log: Logger;
   now?: () => number;
+  /** `notification.read` webhooks; absent: none. */
+  webhooks?: WebhookEmitter | undefined;
 }
 
 function notifySchema(config: TidingsConfig['notifications']) {
@@ -55,7 +59,7 @@ function notifySchema(config: TidingsConfig['notifications']) {
     .strictObject({
       user: userId.optional(),
       users: z.array(userId).min(1).max(config.maxRecipients).optional(),
-      type: z.enum(NOTIFICATION_TYPES as [string, ...string[]]),
+      type: z.string().regex(NOTIFICATION_TYPE_PATTERN, 'expected a notification type: 1..64 of letters, digits, _ . : - (e.g. info, mention, task.assigned)'),
       title: z.string().min(1).max(config.maxTitleLength),
       message: z.string().max(config.maxMessageLength).optional(),
       data: z.unknown().optional(),
@@ -75,6 +79,7 @@ export class NotificationsFeature {
   private readonly control: { publishControl(channel: string, event: ControlEvent): Promise<void> };
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly webhooks: WebhookEmitter;
   /** What `notify` parses its input with (limits from config); `POST /api/v1/notify` declares the same object (its OpenAPI body). */
   readonly inputSchema;
   private readonly maxDataSize: number;
@@ -85,6 +90,7 @@ export class NotificationsFeature {
     this.control = deps.control;
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
+    this.webhooks = deps.webhooks ?? NO_WEBHOOKS;
     this.inputSchema = notifySchema(deps.config.notifications);
     this.maxDataSize = deps.config.notifications.maxDataSize;
     this.sweep = setInterval(() => {
@@ -148,13 +154,17 @@ export class NotificationsFeature {
     return this.store.counts(user, this.now());
   }
 
-  /** Marks notifications of `user` read (`'all'`: every one) and tells the user's devices. */
+  /**
+   * Marks notifications of `user` read (`'all'`: every one) and tells the user's devices; when any
+   * was unread, the `notification.read` webhook (the ids marked now, whether all were asked, unread left).
+   */
   async markRead(user: string, ids: string[] | 'all'): Promise<{ updated: number; unread: number }> {
     const changed = await this.store.markRead(user, ids, this.now());
     const { unread } = await this.counts(user);
     if (changed.length > 0) {
       const event: ControlEvent = ids === 'all' ? { type: 'notification_update', change: 'read', all: true, unread } : { type: 'notification_update', change: 'read', ids: changed, unread };
       this.background(user, async () => event);
+      this.webhooks.emit({ type: 'notification.read', user, data: { ids: changed, all: ids === 'all', unread } });
     }
     return { updated: changed.length, unread };
   }

@@ -14,6 +14,8 @@ export interface HubSubscription {
   readonly channel: string;
   /** The subscriber's user id (control events can skip the sender's own connections). */
   readonly user: string;
+  /** The subscriber's connection id (a publication published `exceptClient` skips it); absent for node-internal subscribers. */
+  readonly client?: string | undefined;
   /** A publication for this channel; `frame` is shared by every subscriber. */
   deliver(pub: Publication, frame: OutFrame): void;
   /** A control push for this channel (join, leave, typing, presence, status; already encoded, shared). */
@@ -130,14 +132,29 @@ export class Hub<S extends HubSession = HubSession> {
   /**
    * Delivers a publication to every local subscriber of `channel`, encoding it once:
    * `json` is its data already encoded (when it was published), not encoded again.
+   * `except`: the connection that does not get it (`exceptClient`); when the publication has an
+   * offset, that connection gets `{type: 'publication', channel, offset, skip: true}` instead,
+   * without data, so its offsets stay contiguous (the client SDK advances and emits nothing).
    */
-  deliverPublication(channel: string, pub: Publication, json: string | undefined): void {
+  deliverPublication(channel: string, pub: Publication, json: string | undefined, except?: string): void {
     const set = this.channels.get(channel);
     if (!set || set.size === 0) return;
     const frame = OutFrame.fromText(encodePublication(channel, pub, json));
-    for (const sub of set) sub.deliver(pub, frame);
-    this.deliveredTotal += set.size;
-    this.onDelivered(set.size);
+    let reached = set.size;
+    if (except === undefined) {
+      for (const sub of set) sub.deliver(pub, frame);
+    } else {
+      for (const sub of set) {
+        if (sub.client !== except) {
+          sub.deliver(pub, frame);
+          continue;
+        }
+        reached--;
+        if (pub.offset !== undefined) sub.deliver(pub, OutFrame.fromText(encodeFrame({ type: 'publication', channel, offset: pub.offset, skip: true } as Push)));
+      }
+    }
+    this.deliveredTotal += reached;
+    this.onDelivered(reached);
   }
 
   /** Delivers a control push to every local subscriber of `channel` (but `exceptUser`'s connections), encoding it once. */

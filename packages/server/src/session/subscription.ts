@@ -6,9 +6,13 @@ import type { OutFrame } from '../wire/out-frame.js';
 /** The part of a session a subscription writes to. */
 export interface SubscriptionOwner {
   readonly user: string;
+  /** The connection's id (a publication published `exceptClient` skips it); absent in tests of the buffer alone. */
+  readonly id?: string;
   push(frame: OutFrame): void;
   /** Called when a buffering subscription holds more than it may. */
   overflow(): void;
+  /** Called once the subscription went live (its reply or push was sent). */
+  subscribed?(sub: Subscription): void;
 }
 
 interface Buffered {
@@ -52,6 +56,10 @@ export class Subscription implements HubSubscription {
     return this.owner.user;
   }
 
+  get client(): string | undefined {
+    return this.owner.id;
+  }
+
   /** True once the reply was sent and pushes flow straight to the connection. */
   get live(): boolean {
     return this.buffer === null;
@@ -81,6 +89,7 @@ export class Subscription implements HubSubscription {
     const held = this.buffer;
     this.buffer = null;
     if (!held) return;
+    this.owner.subscribed?.(this);
     this.liveAfter = afterOffset;
     for (const item of held) {
       if (afterOffset !== undefined && item.offset !== undefined && item.offset <= afterOffset) continue;

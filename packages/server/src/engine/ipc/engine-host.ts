@@ -11,7 +11,7 @@
  * - when the worker closes the node, or the link closes (the worker died or disconnected), the
  *   handle closes: its subscriptions, bus membership and limit slots go.
  */
-import type { EncodedPublication } from '../broker.js';
+import { EXCEPT_CLIENT, type EncodedPublication } from '../broker.js';
 import type { Engine } from '../engine.js';
 import type { BusMessage } from '../node-bus.js';
 import { ENGINE_PARTS } from './ipc-methods.js';
@@ -71,7 +71,8 @@ function hostNode(engine: Engine, peer: RpcPeer, open: Map<string, () => Promise
       const json = dataJson(pub);
       // The hot path of fan-out: its size for the link's backlog from the parts that vary.
       const size = PUB_EVENT_BYTES + json.length + channel.length + peer.node.length + (pub.info === undefined ? 0 : messageSize(pub.info)) + (position?.epoch.length ?? 0);
-      peer.emit('broker', 'pub', [channel, json, pub.info, pub.offset, position?.epoch], size);
+      const except = pub[EXCEPT_CLIENT];
+      peer.emit('broker', 'pub', except === undefined ? [channel, json, pub.info, pub.offset, position?.epoch] : [channel, json, pub.info, pub.offset, position?.epoch, except], size);
     },
     onControl(channel, event) {
       peer.emit('broker', 'ctl', [channel, event]);

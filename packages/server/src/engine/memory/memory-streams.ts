@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import type { Publication, StreamPosition } from '@tidings/protocol';
 import {
   ENCODED_DATA,
+  EXCEPT_CLIENT,
   publicationBytes,
   type ControlEvent,
   type EncodedPublication,
@@ -156,6 +157,7 @@ export class MemoryStreams {
     }
     if (onceKey !== undefined) this.idempotency.set(onceKey, position ? { position, deduplicated: true } : { deduplicated: true }, once!.windowMs);
     if (json !== undefined) pub[ENCODED_DATA] = json;
+    if (options.exceptClient !== undefined) pub[EXCEPT_CLIENT] = options.exceptClient;
     const set = this.subscribers.get(channel);
     if (set) for (const node of set) node.deliver(channel, pub, position);
     return outcome;

@@ -40,6 +40,7 @@ import type { ClientInfo, Publication, StreamPosition } from '@tidings/protocol'
 import {
   BrokerUnavailableError,
   ENCODED_DATA,
+  EXCEPT_CLIENT,
   HistoryBudgetError,
   publicationBytes,
   type Broker,
@@ -171,8 +172,10 @@ export class RedisBroker implements Broker {
     const once = options.idempotency;
     // A live publication's JSON travels either way; receivers hand it on only when the caller gave it (as the memory broker does).
     const liveHeader = options.json !== undefined ? 'p' : 'd';
+    // The connection that does not get it live travels in front of the message (`x<client>\n`).
+    const except = options.exceptClient !== undefined ? `x${options.exceptClient}\n` : '';
     if (!history && !once) {
-      await this.send(channel, `${liveHeader}\n${infoJson}\n${json}`);
+      await this.send(channel, `${except}${liveHeader}\n${infoJson}\n${json}`);
       return {};
     }
     let bytes = 0;
@@ -202,6 +205,7 @@ export class RedisBroker implements Broker {
         String(Math.max(1, Math.ceil(once?.windowMs ?? 1))),
         String(this.options.idempotencyMaxKeys ?? DEFAULT_IDEMPOTENCY_MAX_KEYS),
         liveHeader,
+        except,
       ],
     ).catch((err: unknown) => {
       throw unavailable(err);
@@ -360,6 +364,13 @@ export class RedisBroker implements Broker {
         handler.onControl(channel, JSON.parse(message.slice(1)) as ControlEvent);
         return;
       }
+      let except: string | undefined;
+      if (message.startsWith('x')) {
+        const end = message.indexOf('\n');
+        if (end < 0) throw new Error('not a Tidings pub/sub message');
+        except = message.slice(1, end);
+        message = message.slice(end + 1);
+      }
       const headerEnd = message.indexOf('\n');
       const infoEnd = message.indexOf('\n', headerEnd + 1);
       const kind = message[0];
@@ -377,6 +388,7 @@ export class RedisBroker implements Broker {
         pub.offset = position.offset;
       }
       if (kind === 'p') pub[ENCODED_DATA] = json;
+      if (except !== undefined) pub[EXCEPT_CLIENT] = except;
       handler.onPublication(channel, pub, position);
     } catch (err) {
       this.options.onBadMessage?.(channel, err instanceof Error ? err : new Error(String(err)));

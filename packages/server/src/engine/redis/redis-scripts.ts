@@ -182,7 +182,8 @@ end
  * [9] ttlMs, [10] data JSON, [11] info JSON or '', [12] bytes, [13] node maxBytes (0 none),
  * [14] namespace or '', [15] its maxBytes, [16] owner or '', [17] owner maxBytes, [18] idempotency
  * key or '', [19] window ms, [20] keys held per channel at most, [21] header of a live publication
- * ('p', or 'd' when the caller gave no JSON: receivers then hand on the data only).
+ * ('p', or 'd' when the caller gave no JSON: receivers then hand on the data only), [22] the
+ * `exceptClient` prefix of the pub/sub message (`x<client>\n`) or '' / absent.
  * Returns {'ok'[, offset, epoch]}, {'dup', '<offset> <epoch>' or ''} or {'user', held bytes}.
  */
 export const PUBLISH_SCRIPT = new LuaScript(
@@ -216,8 +217,9 @@ local function remember(result)
     if redis.call('PTTL', k) < window then redis.call('PEXPIRE', k, window) end
   end
 end
+local except = ARGV[22] or ''
 local function send(header)
-  redis.call(sharded and 'SPUBLISH' or 'PUBLISH', pubsub, header .. '\n' .. info .. '\n' .. data)
+  redis.call(sharded and 'SPUBLISH' or 'PUBLISH', pubsub, except .. header .. '\n' .. info .. '\n' .. data)
 end
 if not history then
   send(liveHeader)

@@ -7,6 +7,8 @@ import { PostgresDatabase, type PostgresDatabaseOptions } from './database.js';
 import { PgActivityStore, type PgActivityStoreOptions } from './pg-activity-store.js';
 import { PgAuditStore, type PgAuditStoreOptions } from './pg-audit-store.js';
 import { PgNotificationStore, type PgNotificationStoreOptions } from './pg-notification-store.js';
+import { PgWebhookOutbox } from './pg-webhook-outbox.js';
+import { PgUserChannelsStore } from './pg-user-channels-store.js';
 
 export interface PostgresStoresOptions extends PostgresDatabaseOptions {
   notifications: PgNotificationStoreOptions;
@@ -19,6 +21,8 @@ export interface PostgresStores {
   notifications: PgNotificationStore;
   activity: PgActivityStore;
   audit: PgAuditStore;
+  webhooks: PgWebhookOutbox;
+  userChannels: PgUserChannelsStore;
 }
 
 export function openPostgresStores(options: PostgresStoresOptions): PostgresStores {
@@ -28,5 +32,7 @@ export function openPostgresStores(options: PostgresStoresOptions): PostgresStor
     notifications: new PgNotificationStore(database, options.notifications),
     activity: new PgActivityStore(database, options.activity),
     audit: new PgAuditStore(database, options.audit),
+    webhooks: new PgWebhookOutbox(database),
+    userChannels: new PgUserChannelsStore(database),
   };
 }
