@@ -12,6 +12,9 @@ export { createTidings, Tidings, hasTokenKey } from './node.js';
 export type { TidingsOptions, BroadcastResultItem, ChannelListing, ConnectionListing, ApiUserStatus, NodeHealth, NodeListing, NodeStats } from './node.js';
 export type { NodeFigures } from './api/deployment-stats.js';
 export { TidingsError } from './errors.js';
+// Webhooks: what an app's backend checks a webhook request with (docs/webhooks.md).
+export { verifyWebhook, WebhookVerificationError, type VerifiedWebhook, type VerifyWebhookOptions, type WebhookHeaders, type WebhookVerificationReason } from './webhooks/verify.js';
+export { WEBHOOK_EVENT_TYPES, type WebhookEvent, type WebhookEventType } from './webhook-events.js';
 export { resolveConfig, ConfigError } from './config/schema.js';
 export type { TidingsConfig, TidingsConfigInput, NamespaceConfig } from './config/schema.js';
 export { mintToken } from './auth/token-mint.js';
