@@ -57,6 +57,8 @@ export const webhooksSchema = z
     batchSize: z.number().int().min(1).max(10_000).default(100),
     /** Events waiting to be written to the outbox beyond which new ones are dropped (and counted). */
     maxQueue: z.number().int().min(1).default(100_000),
+    /** How long a channel stays without subscribers on every node before `channel.vacated`; one subscribed again meanwhile (a page refresh) sends neither event. */
+    vacatedDelay: duration('3s'),
     retention: z
       .strictObject({
         /** Delivered rows are deleted this long after delivery. */
