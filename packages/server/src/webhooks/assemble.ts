@@ -25,7 +25,7 @@ export interface WebhookTester {
   endpointIds(): string[];
 }
 
-export interface WebhookParts {
+export interface NodeWebhooks {
   emitter: WebhookEmitter;
   tester: WebhookTester;
   /** Undefined when this process does not deliver (or no endpoint is configured). */
@@ -38,15 +38,23 @@ export interface AssembleWebhooksOptions {
   config: { webhooks: WebhooksConfig; shutdown: { timeout: number } };
   /** The outbox; undefined: webhooks are off here (nothing to write to). */
   outbox: WebhookOutbox | undefined;
-  /** Whether this process delivers the outbox it writes to. */
-  deliver: boolean;
+  /** Whether this process delivers the outbox it writes to; default: unless it was marked `deliveredElsewhere`. */
+  deliver?: boolean;
   /** This process run's lease holder name (unique per run). */
   holder: string;
   log: Logger;
   metrics: WebhookMetrics;
 }
 
-export function assembleWebhooks(options: AssembleWebhooksOptions): WebhookParts {
+const elsewhere = new WeakSet<object>();
+
+/** Marks an outbox another process delivers (a worker's proxy of the primary's): a node writing to it only enqueues. */
+export function deliveredElsewhere<T extends object>(outbox: T): T {
+  elsewhere.add(outbox);
+  return outbox;
+}
+
+export function assembleWebhooks(options: AssembleWebhooksOptions): NodeWebhooks {
   const { config, outbox, holder, metrics } = options;
   const { webhooks } = config;
   const log = options.log.child({ part: 'webhooks' });
@@ -58,7 +66,7 @@ export function assembleWebhooks(options: AssembleWebhooksOptions): WebhookParts
     };
     return { emitter: NO_WEBHOOKS, tester, dispatcher: undefined, close: async () => {} };
   }
-  const dispatcher = options.deliver
+  const dispatcher = (options.deliver ?? !elsewhere.has(outbox))
     ? new WebhookDispatcher({ outbox, config: webhooks, holder, log, metrics, closeGraceMs: Math.min(2000, Math.floor(config.shutdown.timeout / 2)) })
     : undefined;
   const emitter = new OutboxEmitter({
@@ -78,7 +86,7 @@ export function assembleWebhooks(options: AssembleWebhooksOptions): WebhookParts
     tester: { sendTest: (endpoint) => emitter.sendTest(endpoint), endpointIds },
     dispatcher,
     async close() {
-      await emitter.flush().catch(() => {});
+      await emitter.close();
       await dispatcher?.close();
     },
   };

@@ -15,6 +15,7 @@
  * `close` stops claiming, gives in-flight requests `closeGraceMs` to finish, aborts the rest,
  * and hands every row it holds back (failed, due now) so the next holder sends it at once.
  */
+import { setMaxListeners } from 'node:events';
 import { VERSION } from '../version.js';
 import type { WebhookEndpointConfig, WebhooksConfig } from '../config/schema-webhooks.js';
 import type { Logger } from '../log.js';
@@ -78,6 +79,8 @@ export class WebhookDispatcher {
       capacity += config.concurrency;
     }
     this.capacity = Math.max(1, capacity);
+    // Every request in flight listens to the one abort signal.
+    setMaxListeners(0, this.abort.signal);
   }
 
   start(): void {

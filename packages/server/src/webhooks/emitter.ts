@@ -67,6 +67,7 @@ export class OutboxEmitter implements WebhookEmitter {
   /** `flush` callers: told once the queue is empty, with the first write error meanwhile. */
   private waiters: Array<{ resolve(): void; reject(err: unknown): void }> = [];
   private failure: unknown;
+  private closed = false;
   private droppedSinceLog = 0;
   private readonly byType = new Map<WebhookEventType, WebhookEndpointConfig[]>();
   private readonly now: () => number;
@@ -90,6 +91,7 @@ export class OutboxEmitter implements WebhookEmitter {
   }
 
   emit(event: WebhookEvent): void {
+    if (this.closed) return;
     try {
       const endpoints = this.byType.get(event.type);
       if (!endpoints) return;
@@ -111,6 +113,12 @@ export class OutboxEmitter implements WebhookEmitter {
     const id = targets.length > 0 ? this.add({ type: 'webhook.test', data: { message: 'a test event from Tidings' } }, targets, true) : newEventId();
     await this.flush();
     return { id, endpoints: targets.map((e) => e.id) };
+  }
+
+  /** Writes what is queued; later events are ignored (the node is closing, its outbox next). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush().catch(() => {});
   }
 
   /** Resolves once every row queued so far is written (rejects if a write failed meanwhile). */
