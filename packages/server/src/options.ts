@@ -6,6 +6,8 @@ import type { Logger } from './log.js';
 import type { ActivityStore } from './store/activity-store.js';
 import type { AuditStore } from './store/audit-store.js';
 import type { NotificationStore } from './store/notification-store.js';
+import type { UserChannelsStore } from './store/user-channels-store.js';
+import type { WebhookOutbox } from './store/webhook-outbox.js';
 
 /** Options of `createTidings`: every config setting, plus parts to plug in. */
 export interface TidingsOptions extends Omit<TidingsConfigInput, 'engine'> {
@@ -23,6 +25,10 @@ export interface TidingsOptions extends Omit<TidingsConfigInput, 'engine'> {
   notificationStore?: NotificationStore;
   activityStore?: ActivityStore;
   auditStore?: AuditStore;
+  /** Users' sticky server-side subscriptions; default: on the same database. */
+  userChannelsStore?: UserChannelsStore;
+  /** The durable outbox of webhooks; default: on the same database. */
+  webhookOutbox?: WebhookOutbox;
   /** Token verification; default: JWT with the `auth` settings. */
   verifier?: TokenVerifier;
   /**

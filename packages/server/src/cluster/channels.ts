@@ -24,12 +24,15 @@
  * them (subscribe replies, recovery). A position ahead of it, of another epoch, or a stream that
  * is gone is a delivery gap too: publications made meanwhile were never delivered.
  *
+ * Occupancy (`cluster/occupancy.ts`, the `channel.occupied` / `channel.vacated` webhooks) is told
+ * when the node's first subscriber of a channel arrives and its last leaves, in the hub's order.
+ *
  * An engine that does not answer (`BrokerUnavailableError`) makes subscribe, position and
  * history fail with `unavailable` (temporary): the client retries.
  */
 import type { Push, StreamPosition } from '@tidings/protocol';
 import { ErrorCode } from '@tidings/protocol';
-import { BrokerUnavailableError, ENCODED_DATA, type Broker, type BrokerHandler, type ControlEvent, type EncodedPublication, type HistoryPage, type HistoryQuery } from '../engine/broker.js';
+import { BrokerUnavailableError, ENCODED_DATA, EXCEPT_CLIENT, type Broker, type BrokerHandler, type ControlEvent, type EncodedPublication, type HistoryPage, type HistoryQuery } from '../engine/broker.js';
 import { TidingsError } from '../errors.js';
 import type { Hub, HubSubscription } from '../hub/hub.js';
 
@@ -37,6 +40,12 @@ const RESOLVED = Promise.resolve();
 
 /** Told of a delivery gap on a channel (before the publication that revealed it is handed to the hub). */
 export type DeliveryGapHandler = (channel: string, last: StreamPosition, next: StreamPosition) => void;
+
+/** Told when this node's first subscriber of a channel arrives and its last leaves (`cluster/occupancy.ts`). */
+export interface OccupancyListener {
+  first(channel: string): void;
+  last(channel: string): void;
+}
 
 /** Engine calls of one kind due in the same tick. */
 interface Batch {
@@ -60,6 +69,7 @@ export class Channels implements BrokerHandler {
     private readonly broker: Broker,
     private readonly hub: Hub,
     private readonly onGap: DeliveryGapHandler = () => {},
+    private readonly occupancy?: OccupancyListener,
   ) {
     broker.setHandler(this);
   }
@@ -73,6 +83,7 @@ export class Channels implements BrokerHandler {
     const { channel } = sub;
     if (this.hub.add(sub)) {
       this.ready.set(channel, this.enqueue(channel, () => this.batched(true, channel)).catch(engineUnavailable));
+      this.occupancy?.first(channel);
     }
     return this.ready.get(channel)!;
   }
@@ -82,6 +93,7 @@ export class Channels implements BrokerHandler {
     const { channel } = sub;
     if (!this.hub.remove(sub)) return;
     this.ready.delete(channel);
+    this.occupancy?.last(channel);
     this.enqueue(channel, () => this.batched(false, channel)).catch(() => {
       // A failed unsubscribe only costs unused deliveries, which the hub drops.
     });
@@ -124,7 +136,7 @@ export class Channels implements BrokerHandler {
       this.last.set(channel, position);
       if (last !== undefined && (position.offset !== last.offset + 1 || position.epoch !== last.epoch)) this.onGap(channel, last, position);
     }
-    this.hub.deliverPublication(channel, pub, pub[ENCODED_DATA]);
+    this.hub.deliverPublication(channel, pub, pub[ENCODED_DATA], pub[EXCEPT_CLIENT]);
   }
 
   /**

@@ -16,6 +16,8 @@ import type { TidingsConfig } from '../config/schema.js';
 import type { ActivityStore } from './activity-store.js';
 import type { AuditStore } from './audit-store.js';
 import type { NotificationStore } from './notification-store.js';
+import type { UserChannelsStore } from './user-channels-store.js';
+import type { WebhookOutbox } from './webhook-outbox.js';
 import type { StoreStatus } from './postgres/database.js';
 import { openPostgresStores } from './postgres/postgres-stores.js';
 import type { SqliteDatabase } from './sqlite/database.js';
@@ -27,6 +29,10 @@ export interface DurableStores {
   notifications: NotificationStore;
   activity: ActivityStore;
   audit: AuditStore;
+  /** Users' sticky server-side subscriptions (`POST /users/:id/subscriptions`). */
+  userChannels: UserChannelsStore;
+  /** The durable outbox of webhooks (webhooks/ writes and delivers it; `/webhooks/*` routes read and replay it). */
+  webhooks: WebhookOutbox;
   /** The embedded database, when it was opened here (the node closes it). */
   database: SqliteDatabase | undefined;
   /** Whether the stores can be used now, and why not (for `/ready`): the database opened here (always ready for SQLite), and each given store that offers `status()`. */
@@ -44,13 +50,17 @@ export interface GivenStores {
   notificationStore?: NotificationStore | undefined;
   activityStore?: ActivityStore | undefined;
   auditStore?: AuditStore | undefined;
+  userChannelsStore?: UserChannelsStore | undefined;
+  webhookOutbox?: WebhookOutbox | undefined;
 }
 
 /** `onCommit` sees each commit of the database (for the store metrics). */
 export function openStores(config: TidingsConfig, given: GivenStores, onCommit: (writes: number, seconds: number) => void): DurableStores {
   const { notificationStore: notifications, activityStore: activity, auditStore: audit } = given;
-  const givenStatus = statusOf([notifications, activity, audit]);
-  if (notifications && activity && audit) return { notifications, activity, audit, database: undefined, status: givenStatus, close: async () => {} };
+  const userChannels = given.userChannelsStore;
+  const webhooks = given.webhookOutbox;
+  const givenStatus = statusOf([notifications, activity, audit, userChannels, webhooks]);
+  if (notifications && activity && audit && userChannels && webhooks) return { notifications, activity, audit, userChannels, webhooks, database: undefined, status: givenStatus, close: async () => {} };
   const retention = {
     notifications: { maxPerUser: config.notifications.maxPerUser, maxAgeMs: config.notifications.maxAge, idempotencyWindowMs: config.notifications.idempotencyWindow },
     activity: { maxPerScope: config.activity.maxPerScope, maxAgeMs: config.activity.maxAge },
@@ -63,6 +73,8 @@ export function openStores(config: TidingsConfig, given: GivenStores, onCommit: 
       notifications: notifications ?? pg.notifications,
       activity: activity ?? pg.activity,
       audit: audit ?? pg.audit,
+      userChannels: userChannels ?? pg.userChannels,
+      webhooks: webhooks ?? pg.webhooks,
       database: undefined,
       status: () => {
         const own = pg.database.status();
@@ -76,6 +88,8 @@ export function openStores(config: TidingsConfig, given: GivenStores, onCommit: 
     notifications: notifications ?? sqlite.notifications,
     activity: activity ?? sqlite.activity,
     audit: audit ?? sqlite.audit,
+    userChannels: userChannels ?? sqlite.userChannels,
+    webhooks: webhooks ?? sqlite.webhooks,
     database: sqlite.database,
     status: givenStatus,
     close: async () => sqlite.database.close(),

@@ -18,7 +18,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Publication, StreamPosition } from '@tidings/protocol';
-import type { Broker, BrokerHandler, ControlEvent, HistoryPage, PublishOutcome } from '../broker.js';
+import { EXCEPT_CLIENT, type Broker, type BrokerHandler, type ControlEvent, type HistoryPage, type PublishOutcome } from '../broker.js';
 import type { Engine } from '../engine.js';
 import { BusRequestError, type BusHandler, type BusMessage, type NodeBus } from '../node-bus.js';
 import type { PresenceManager } from '../presence.js';
@@ -99,9 +99,11 @@ export function ipcEngine(link: Link, options: IpcEngineOptions = {}): Engine {
     event(part, name, args) {
       if (part !== 'broker' || !brokerHandler) return;
       if (name === 'pub') {
-        const [channel, json, info, offset, epoch] = args as [string, string, Publication['info'], number | undefined, string | undefined];
+        const [channel, json, info, offset, epoch, except] = args as [string, string, Publication['info'], number | undefined, string | undefined, string | undefined];
         const position: StreamPosition | undefined = epoch !== undefined && offset !== undefined ? { epoch, offset } : undefined;
-        brokerHandler.onPublication(channel, publicationFrom(json, info, offset), position);
+        const pub = publicationFrom(json, info, offset);
+        if (except !== undefined) pub[EXCEPT_CLIENT] = except;
+        brokerHandler.onPublication(channel, pub, position);
       } else if (name === 'ctl') {
         brokerHandler.onControl(args[0] as string, args[1] as ControlEvent);
       }
@@ -139,6 +141,7 @@ export function ipcEngine(link: Link, options: IpcEngineOptions = {}): Engine {
     broker,
     presence: remoteParts<PresenceManager>(peer, 'presence', PRESENCE.remote, { close: noop }),
     userStatus: remoteParts<UserStatusStore>(peer, 'userStatus', USER_STATUS.remote, { close: noop }),
+    occupancy: remoteParts<UserStatusStore>(peer, 'occupancy', USER_STATUS.remote, { close: noop }),
     typing: remoteParts<TypingStore>(peer, 'typing', TYPING.remote, { close: noop }),
     progress: remoteParts<ProgressStore>(peer, 'progress', PROGRESS.remote, { close: noop }),
     bus,

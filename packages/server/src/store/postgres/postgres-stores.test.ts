@@ -11,6 +11,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { pgMissing, startPostgres, type PostgresServer } from '../../test-support/postgres-server.js';
 import { DEFAULT_RETENTION, storeContract, type StoreRetention, type StoreSet } from '../stores.contract.js';
+import { userChannelsContract, type UserChannelsSet } from '../user-channels.contract.js';
+import { outboxRow, webhookOutboxContract, type OutboxSet } from '../webhook-outbox.contract.js';
+import type { OutboxRow } from '../webhook-outbox.js';
 import { resolveConfig } from '../../config/schema.js';
 import { createTidings } from '../../node.js';
 import { openStores } from '../open-stores.js';
@@ -76,6 +79,67 @@ describe.skipIf(skip)('PostgreSQL stores', () => {
   });
 
   storeContract('PostgreSQL', async (r) => openAt(await freshSchema(), r));
+  const outboxAt = (url: string): OutboxSet & { database: PostgresDatabase } => {
+    const s = openPostgresStores({ url, poolSize: 4, notifications: { maxPerUser: 10, maxAgeMs: 0, idempotencyWindowMs: 0 }, activity: { maxPerScope: 10, maxAgeMs: 0 }, audit: { retentionMs: 0, maxRows: 0 } });
+    return { database: s.database, outbox: s.webhooks, reopen: async () => (await s.database.close(), outboxAt(url)), close: () => s.database.close() };
+  };
+  webhookOutboxContract('PostgreSQL', async () => outboxAt(await freshSchema()));
+
+  test('webhook outbox: two nodes (two pools) claiming at once, 30 rounds, never get the same row nor two rows of one key at a time', async () => {
+    const url = await freshSchema();
+    const a = outboxAt(url);
+    const b = outboxAt(url);
+    try {
+      const keys = 12;
+      let now = T0;
+      for (let round = 0; round < 30; round++) {
+        // Three rows per key each round: only a key's head may be out at any time.
+        await a.outbox.enqueue(Array.from({ length: keys * 3 }, (_, i) => outboxRow('race', `k${i % keys}`, `r${round}-${i}`, { createdAt: now })));
+        const held = new Map<number, string>();
+        const delivered: number[] = [];
+        for (let step = 0; step < 3; step++) {
+          const claims = await Promise.all([0, 1, 2, 3].map((i) => (i % 2 === 0 ? a : b).outbox.claim(`node-${i}`, now, 60_000, 5).then((rows) => ({ holder: `node-${i}`, rows }))));
+          const got: OutboxRow[] = claims.flatMap((c) => c.rows);
+          const seqs = got.map((r) => r.seq);
+          expect(new Set(seqs).size, `round ${round} step ${step}: a row went to two holders`).toBe(seqs.length);
+          expect(new Set(got.map((r) => r.orderKey)).size, `round ${round} step ${step}: two rows of one key out at once`).toBe(got.length);
+          expect(got.length).toBe(keys);
+          for (const c of claims) for (const r of c.rows) held.set(r.seq, c.holder);
+          // Delivered by their holders, from the other pool for half of them.
+          await Promise.all(got.map((r, i) => (i % 2 === 0 ? a : b).outbox.markDelivered(r.seq, held.get(r.seq)!, now).then((ok) => ok && delivered.push(r.seq))));
+        }
+        expect(delivered).toHaveLength(keys * 3);
+        expect(await a.outbox.stats()).toEqual({ pending: 0, dead: 0 });
+        now += 1;
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }, 60_000);
+
+  test('webhook outbox: a row enqueued and acknowledged before PostgreSQL is killed (kill -9) is there after its restart', async () => {
+    const url = await freshSchema();
+    const set = outboxAt(url);
+    try {
+      await set.outbox.enqueue([outboxRow('e', 'k', 'acked')]);
+      await server.kill();
+      await server.restart();
+      const fresh = outboxAt(url);
+      try {
+        expect((await fresh.outbox.claim('h', T0, 1000, 10)).map((r) => r.payload)).toEqual(['{"n":"acked"}']);
+      } finally {
+        await fresh.close();
+      }
+    } finally {
+      await set.close();
+    }
+  }, 60_000);
+  const userChannelsAt = (url: string): UserChannelsSet => {
+    const s = openPostgresStores({ url, poolSize: 2, notifications: { maxPerUser: 10, maxAgeMs: 0, idempotencyWindowMs: 0 }, activity: { maxPerScope: 10, maxAgeMs: 0 }, audit: { retentionMs: 0, maxRows: 0 } });
+    return { store: s.userChannels, reopen: async () => (await s.database.close(), userChannelsAt(url)), close: () => s.database.close() };
+  };
+  userChannelsContract('PostgreSQL', async () => userChannelsAt(await freshSchema()));
 
   test('two nodes create the same notification with one idempotency key at once: one row each, the same answer to both', async () => {
     const url = await freshSchema();

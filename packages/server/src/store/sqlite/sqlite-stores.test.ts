@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, test } from 'vitest';
-import { storeContract, type StoreSet } from '../stores.contract.js';
+import { DEFAULT_RETENTION, storeContract, type StoreSet } from '../stores.contract.js';
+import { userChannelsContract, type UserChannelsSet } from '../user-channels.contract.js';
+import { webhookOutboxContract, type OutboxSet } from '../webhook-outbox.contract.js';
 import { sqliteStoresOptions, type StoreRetention } from '../store-retention.js';
 import { SqliteDatabase } from './database.js';
 import { MIGRATIONS } from './migrations.js';
@@ -31,6 +33,28 @@ function openAt(path: string, r: StoreRetention): StoreSet {
 }
 
 storeContract('SQLite', async (r) => openAt(join(dir, `contract-${n++}.db`), r));
+
+function outboxAt(path: string): OutboxSet {
+  const s = openSqliteStores(sqliteStoresOptions(path, DEFAULT_RETENTION));
+  return {
+    outbox: s.webhooks,
+    async reopen() {
+      s.database.close();
+      return outboxAt(path);
+    },
+    async close() {
+      s.database.close();
+    },
+  };
+}
+
+webhookOutboxContract('SQLite', async () => outboxAt(join(dir, `outbox-${n++}.db`)));
+
+function userChannelsAt(path: string): UserChannelsSet {
+  const s = openSqliteStores(sqliteStoresOptions(path, DEFAULT_RETENTION));
+  return { store: s.userChannels, reopen: async () => (s.database.close(), userChannelsAt(path)), close: async () => s.database.close() };
+}
+userChannelsContract('SQLite', async () => userChannelsAt(join(dir, `user-channels-${n++}.db`)));
 
 describe('SqliteDatabase', () => {
   test('opens in WAL mode with synchronous=FULL and runs every migration once', () => {
