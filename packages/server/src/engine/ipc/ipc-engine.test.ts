@@ -106,6 +106,11 @@ userStatusTwoNodeContract('IPC engine', async ({ ttlMs, lastSeenTtlMs }) => {
   const engines = nodes(2, { presenceTtlMs: ttlMs, lastSeenTtlMs });
   return { a: engines[0]!.userStatus, b: engines[1]!.userStatus, close: closeAll(engines) };
 });
+// Channel occupancy (Engine.occupancy) is a user status store of its own, reached over the link as its own part.
+userStatusTwoNodeContract('IPC engine occupancy', async ({ ttlMs }) => {
+  const engines = nodes(2, { presenceTtlMs: ttlMs });
+  return { a: engines[0]!.occupancy!, b: engines[1]!.occupancy!, close: closeAll(engines) };
+});
 typingContract('IPC engine', async () => {
   const [e] = nodes(1);
   return { ...e!.typing, close: () => e!.close() };
