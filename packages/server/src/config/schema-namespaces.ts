@@ -3,6 +3,7 @@
  * typing, history and recovery, who may publish and subscribe, limits.
  */
 import { z } from 'zod';
+import { namespaceProxySchema } from './schema-proxy.js';
 import { duration, optionalSize } from './schema-values.js';
 
 export const namespaceSchema = z
@@ -30,6 +31,8 @@ export const namespaceSchema = z
         intervalMs: z.number().int().min(1),
       })
       .optional(),
+    /** This namespace's subscribe, publish, subRefresh and rpc proxy hooks, instead of the top-level `proxy` ones. */
+    proxy: namespaceProxySchema,
   })
   .superRefine((ns, ctx) => {
     if (ns.recover && !ns.history) ctx.addIssue({ code: 'custom', path: ['recover'], message: 'recover needs history: set history.size' });

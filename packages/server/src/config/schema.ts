@@ -7,9 +7,11 @@ import { z } from 'zod';
 import { ConfigError, configErrorMap, describeIssues } from './issues.js';
 import { apiKeySchema, authSchema } from './schema-auth.js';
 import { namespaceSchema } from './schema-namespaces.js';
+import { proxySchema } from './schema-proxy.js';
 import { clusterIssues, engineSchema } from './schema-engine.js';
 import { activitySchema, auditSchema, notificationsSchema, progressSchema, storeSchema } from './schema-stores.js';
 import { duration, size } from './schema-values.js';
+import { webhooksSchema } from './schema-webhooks.js';
 
 export const configSchema = z
   .strictObject({
@@ -167,6 +169,8 @@ export const configSchema = z
     activity: activitySchema,
     audit: auditSchema,
     progress: progressSchema,
+    /** Signed HTTP calls to the app's backend when things happen (docs/webhooks.md), from a durable outbox. */
+    webhooks: webhooksSchema,
     /** The admin dashboard. */
     dashboard: z
       .strictObject({
@@ -200,6 +204,8 @@ export const configSchema = z
     engine: engineSchema,
     /** The nodes of one deployment (NodeBus): heartbeat interval, how long a silent node stays listed, how long a cluster-wide request waits. */
     cluster: z.strictObject({ heartbeatInterval: duration('2s'), nodeTtl: duration('10s'), requestTimeout: duration('5s'), maxIpcBacklog: size('32MiB') }).prefault({}),
+    /** Proxy hooks: the application's backend decides connects, subscribes, publishes and RPC over HTTP (docs/proxy.md). */
+    proxy: proxySchema,
     namespaces: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ -'), namespaceSchema).default({}),
   })
   .superRefine((cfg, ctx) => {

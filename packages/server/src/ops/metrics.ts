@@ -100,6 +100,13 @@ export class NodeMetrics {
   private readonly stuckWorkers: Counter;
   private readonly auditWrittenTotal: Counter;
   private readonly auditDroppedTotal: Counter;
+  private readonly webhookDeliveries: Counter<string>;
+  private readonly webhookDuration: Histogram<string>;
+  private readonly webhookDroppedTotal: Counter;
+  private webhookSource: (() => Promise<{ pending: number; dead: number }>) | undefined;
+  private readonly proxyRequests: Counter<string>;
+  private readonly proxyRetries: Counter<string>;
+  private readonly proxyDuration: Histogram<string>;
 
   constructor(options: NodeMetricsOptions = {}) {
     const prefix = options.prefix ?? 'tidings_';
@@ -213,6 +220,20 @@ export class NodeMetrics {
     this.stuckWorkers = new Counter({ name: name('workers_stuck_total'), help: 'Workers the primary killed because they stopped reading their IPC channel (past cluster.maxIpcBacklog).', registers });
     this.auditWrittenTotal = new Counter({ name: name('audit_events_written_total'), help: 'Audit events stored in the audit log.', registers });
     this.auditDroppedTotal = new Counter({ name: name('audit_events_dropped_total'), help: 'Audit events not stored: the queue was full or a write failed.', registers });
+    // Webhooks (webhooks/): `endpoint` labels are the configured endpoints' ids.
+    this.webhookDeliveries = new Counter({ name: name('webhook_deliveries_total'), help: 'Webhook attempts by endpoint and outcome (delivered, failed: tried again later, dead: given up).', labelNames: ['endpoint', 'outcome'], registers });
+    this.webhookDuration = new Histogram({ name: name('webhook_delivery_seconds'), help: 'Webhook requests by duration, by endpoint.', labelNames: ['endpoint'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers });
+    this.webhookDroppedTotal = new Counter({ name: name('webhook_events_dropped_total'), help: 'Webhook rows never written to the outbox: its queue was full (webhooks.maxQueue) or the write failed.', registers });
+    // Read from the outbox at scrape time, by the process that delivers it (0 elsewhere, so a sum over workers is the primary's).
+    const outboxGauge = (n: string, help: string, key: 'pending' | 'dead') => {
+      const g: Gauge = new Gauge({ name: name(n), help, registers, collect: async () => g.set(this.webhookSource ? (await this.webhookSource().catch(() => ({ pending: 0, dead: 0 })))[key] : 0) });
+    };
+    outboxGauge('webhook_pending', 'Webhook rows waiting for delivery in the outbox (every endpoint).', 'pending');
+    outboxGauge('webhook_dead', 'Webhook rows given up on (the dead letters) in the outbox.', 'dead');
+    // Proxy hooks (proxy/): labels from fixed sets (the six hooks, the outcomes of proxy/proxy-client.ts).
+    this.proxyRequests = new Counter({ name: name('proxy_requests_total'), help: 'Proxy hook requests to the backend, by hook and outcome (ok, rejected, disconnect, timeout, unreachable, http_error, bad_response).', labelNames: ['hook', 'outcome'], registers });
+    this.proxyRetries = new Counter({ name: name('proxy_retries_total'), help: 'Proxy hook requests sent again after a connection error, by hook.', labelNames: ['hook'], registers });
+    this.proxyDuration = new Histogram({ name: name('proxy_request_seconds'), help: 'Proxy hook requests by duration (every attempt included), by hook.', labelNames: ['hook'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
 
     if (options.defaultMetrics ?? true) this.processRegistry = processRegistry(prefix);
   }
@@ -301,6 +322,31 @@ export class NodeMetrics {
 
   auditDropped(n: number): void {
     if (n > 0) this.auditDroppedTotal.inc(n);
+  }
+
+  /** One webhook attempt's outcome, and how long its request took (absent when none was made). */
+  webhookDelivery(endpoint: string, outcome: string, seconds?: number): void {
+    this.webhookDeliveries.labels(endpoint, outcome).inc();
+    if (seconds !== undefined && seconds >= 0 && seconds !== Infinity) this.webhookDuration.labels(endpoint).observe(seconds);
+  }
+
+  webhookEventsDropped(rows: number): void {
+    if (rows > 0) this.webhookDroppedTotal.inc(rows);
+  }
+
+  /** Where the webhook outbox gauges read from, at scrape time (the process that delivers it). */
+  setWebhookSource(fn: () => Promise<{ pending: number; dead: number }>): void {
+    this.webhookSource = fn;
+  }
+
+  /** One proxy hook call: its outcome and how long it took (all attempts). */
+  proxyRequest(hook: string, outcome: string, seconds: number): void {
+    this.proxyRequests.labels(hook, outcome).inc();
+    if (seconds >= 0 && seconds !== Infinity) this.proxyDuration.labels(hook).observe(seconds);
+  }
+
+  proxyRetry(hook: string): void {
+    this.proxyRetries.labels(hook).inc();
   }
 
   /** This node's registry and the process metrics' (a primary of `--workers` aggregates them). */

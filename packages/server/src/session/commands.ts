@@ -7,6 +7,7 @@ import {
   CloseCode,
   ErrorCode,
   PROTOCOL_VERSION,
+  encodeFrame,
   personalChannel,
   type Command,
   type ConnectCommand,
@@ -32,10 +33,13 @@ import type { ResolvedChannel } from '../auth/channel-policy.js';
 import type { ConnectionClaims } from '../auth/token-verifier.js';
 import { TidingsError, toErrorBody } from '../errors.js';
 import { recoverySubscribe } from '../features/recovery.js';
+import { HookDisconnect, type ConnectResultOverride, type SubscribeOverride } from '../hooks.js';
 import { DURABLE_COMMAND_HANDLERS } from './durable-commands.js';
 import type { PublishRequest } from './services.js';
 import type { CommandHandler, CommandTable, Session } from './session.js';
+import { clientPublication, connectionOpened } from './session-webhooks.js';
 import { Subscription } from './subscription.js';
+import { OutFrame } from '../wire/out-frame.js';
 
 type Handler<C extends Command> = CommandHandler<C>;
 
@@ -73,7 +77,40 @@ async function attach(
   }
 }
 
+/**
+ * A server-side subscription made after connect (`Tidings.subscribeUser`, through steering): the
+ * client gets a `subscribe` push with the subscribe result, then the channel's publications.
+ * False when the connection is not connected, already has the channel or holds
+ * `limits.subscriptionsPerConnection` subscriptions.
+ */
+export async function subscribeServerSide(session: Session, target: ResolvedChannel): Promise<boolean> {
+  const { config } = session.services;
+  if (session.state !== 'connected' || session.subs.has(target.channel) || session.subs.size >= config.limits.subscriptionsPerConnection) return false;
+  try {
+    const { sub, result, lastOffset } = await attach(session, target, true, undefined);
+    session.push(OutFrame.fromText(encodeFrame({ type: 'subscribe', channel: target.channel, ...result })));
+    sub.goLive(lastOffset);
+    return true;
+  } catch (err) {
+    if (err instanceof SessionClosed || session.closed) return false;
+    throw err;
+  }
+}
+
+/** The user's sticky channels (`POST /users/:id/subscriptions`); a store that fails is logged and the connect goes on without them. */
+async function stickyChannels(session: Session): Promise<string[]> {
+  const store = session.services.userChannels;
+  if (session.user === '' || !store) return [];
+  try {
+    return await store.list(session.user);
+  } catch (err) {
+    session.services.log.warn({ err, user: session.user }, 'could not read the user\'s sticky channels; connecting without them');
+    return [];
+  }
+}
+
 function connectFailure(session: Session, id: number, err: unknown): void {
+  if (err instanceof HookDisconnect) return session.disconnect(err.code, { reason: err.reason });
   const body = toErrorBody(err);
   if (body.code === ErrorCode.Unauthorized || body.code === ErrorCode.TokenExpired) {
     session.services.audit.emit({ type: 'auth_failure', ip: session.request.remoteAddress, transport: session.transport.kind, reason: body.message });
@@ -95,7 +132,7 @@ const connect: Handler<ConnectCommand> = async (session, cmd) => {
   try {
     if (cmd.token !== undefined) claims = await verifier.verifyConnection(cmd.token);
     else if (session.handshakeClaims) claims = session.handshakeClaims;
-    else if (!config.auth.allowAnonymous) {
+    else if (!config.auth.allowAnonymous && !hooks.connect.some((h) => h.authenticates)) {
       throw new TidingsError(ErrorCode.Unauthorized, 'a token is required: send it in connect.token or in the Sec-WebSocket-Protocol header');
     }
     if (session.closed) return;
@@ -107,11 +144,16 @@ const connect: Handler<ConnectCommand> = async (session, cmd) => {
     }
     session.clientName = cmd.name;
     session.clientVersion = cmd.version;
-    for (const hook of hooks.connect) {
-      const extra = await hook(session.context);
-      if (extra?.channels) extraChannels.push(...extra.channels);
+    for (const entry of hooks.connect) {
+      // Without a token (and anonymous connections off) only a hook that authenticates runs until one decides the user.
+      if (claims ? !entry.withToken : session.user === '' && !config.auth.allowAnonymous && !entry.authenticates) continue;
+      const extra = await entry.hook(session.context);
+      if (session.closed) return;
+      if (extra) applyConnectOverride(session, extra, extraChannels);
     }
+    if (!claims && session.user === '' && !config.auth.allowAnonymous) throw new TidingsError(ErrorCode.Unauthorized, 'a token is required, or a connect hook that decides the user');
     if (session.closed) return;
+    extraChannels.push(...(await stickyChannels(session)));
     await presenceFeature.connectionOpened(session);
   } catch (err) {
     if (!session.closed) connectFailure(session, cmd.id, err);
@@ -159,11 +201,25 @@ const connect: Handler<ConnectCommand> = async (session, cmd) => {
     pong: Math.ceil(config.client.pongTimeout / 1000),
     subs,
   };
+  if (session.connectData !== undefined) Object.assign(result, { data: session.connectData });
   session.reply(cmd.id, result);
+  connectionOpened(session);
   for (const { sub, lastOffset } of attached) sub.goLive(lastOffset);
   session.services.audit.emit({ type: 'connect', client: session.id, user: session.user, ip: session.request.remoteAddress, transport: session.transport.kind });
   log.debug({ client: session.id, user: session.user, transport: session.transport.kind }, 'connected');
 };
+
+/** What a connect hook decided: user, info, expiry (then refreshed through the refresh hooks), channels, reply data. */
+function applyConnectOverride(session: Session, o: ConnectResultOverride, channels: string[]): void {
+  if (o.user !== undefined) session.user = o.user;
+  if (o.info !== undefined) session.info = o.info;
+  if (o.expiresAt !== undefined) {
+    session.expiresAt = o.expiresAt;
+    session.hookTimers.expiryByHook = true;
+  }
+  if (o.channels) channels.push(...o.channels);
+  if (o.data !== undefined) session.connectData = o.data;
+}
 
 const refresh: Handler<RefreshCommand> = async (session, cmd) => {
   const claims = await session.services.verifier.verifyConnection(cmd.token);
@@ -192,7 +248,12 @@ const subscribe: Handler<SubscribeCommand> = async (session, cmd) => {
     throw new TidingsError(ErrorCode.LimitExceeded, `channel has ${max} subscribers already (maxSubscribers)`);
   }
   await policy.authorizeSubscribe(session.principal, target, cmd.token);
-  for (const hook of hooks.subscribe) await hook({ ...session.context, channel: target.channel });
+  const granted: SubscribeOverride = {};
+  for (const hook of hooks.subscribe) {
+    const r = await hook({ ...session.context, channel: target.channel });
+    if (r?.info !== undefined) granted.info = r.info;
+    if (r?.expiresAt !== undefined) granted.expiresAt = r.expiresAt;
+  }
   if (session.subs.has(target.channel)) throw new TidingsError(ErrorCode.AlreadySubscribed, 'already subscribed');
   let r;
   try {
@@ -201,14 +262,16 @@ const subscribe: Handler<SubscribeCommand> = async (session, cmd) => {
     if (err instanceof SessionClosed) return;
     throw err;
   }
-  session.reply(cmd.id, r.result);
+  // The subscription's info from the hooks rides in the reply (docs/proxy.md).
+  session.reply(cmd.id, granted.info === undefined ? r.result : { ...r.result, info: granted.info });
   r.sub.goLive(r.lastOffset);
+  if (granted.expiresAt !== undefined) session.hookTimers.watchSubscription(r.sub, target.channel, granted.expiresAt);
 };
 
 const unsubscribe: Handler<UnsubscribeCommand> = async (session, cmd) => {
   const sub = session.subs.get(cmd.channel);
   if (!sub) throw new TidingsError(ErrorCode.NotSubscribed, 'not subscribed');
-  session.detach(sub);
+  session.detach(sub, 'client');
   session.reply(cmd.id, {});
 };
 
@@ -235,6 +298,7 @@ const publish: Handler<PublishCommand> = async (session, cmd) => {
   const result: PublishResult = outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {};
   if (outcome.deduplicated) result.deduplicated = true;
   session.reply(cmd.id, result);
+  clientPublication(session, target, data, outcome);
 };
 
 function requireSubscription(session: Session, channel: string, what: string): Subscription {

@@ -27,12 +27,14 @@ import { StrikeCounter } from '../auth/rate-limit.js';
 import { TokenBucket } from '../token-bucket.js';
 import type { ConnectionClaims } from '../auth/token-verifier.js';
 import { TidingsError, toErrorBody } from '../errors.js';
-import type { ConnectionContext } from '../hooks.js';
+import { HookDisconnect, type ConnectionContext } from '../hooks.js';
 import type { Flushable } from '../wire/flusher.js';
 import type { HubSession } from '../hub/hub.js';
 import { OutFrame } from '../wire/out-frame.js';
 import type { Transport, TransportRequestInfo } from '../transport/transport.js';
+import { HookTimers } from './hook-timers.js';
 import type { SessionServices } from './services.js';
+import { connectionClosed, subscriptionCreated, subscriptionRemoved, type SubscriptionEndReason } from './session-webhooks.js';
 import type { Subscription, SubscriptionOwner } from './subscription.js';
 
 export type SessionState = 'connecting' | 'connected' | 'closed';
@@ -62,6 +64,8 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   expiresAt: number | undefined;
   clientName: string | undefined;
   clientVersion: string | undefined;
+  /** What a connect hook sends in the connect reply (`data`). */
+  connectData: unknown;
   readonly subs = new Map<string, Subscription>();
   /** This connection's status (`status` command); the user's status aggregates it. */
   status: PresenceStatus = 'online';
@@ -82,6 +86,8 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   private timer: NodeJS.Timeout | undefined;
   private awaitingPong = false;
   private expiryTimer: NodeJS.Timeout | undefined;
+  /** Expiries set by hooks: the server-side refresh of the connection and of subscriptions (session/hook-timers.ts). */
+  readonly hookTimers = new HookTimers(this);
 
   constructor(
     readonly services: SessionServices,
@@ -121,6 +127,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
       roles: this.roles,
       transport: this.transport.kind,
       remoteAddress: this.request.remoteAddress,
+      headers: this.request.headers,
     };
     if (this.info) ctx.info = this.info;
     if (this.clientName) ctx.name = this.clientName;
@@ -179,6 +186,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
       await this.commands[cmd.type](this, cmd as never);
     } catch (err) {
       if (this.closed) return;
+      if (err instanceof HookDisconnect) return this.disconnect(err.code, { reason: err.reason });
       if (!(err instanceof TidingsError)) this.services.log.error({ err, client: this.id, command: cmd.type }, 'command failed');
       this.replyError(cmd.id, toErrorBody(err));
     }
@@ -282,6 +290,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;
     if (this.expiresAt === undefined || this.state === 'closed') return;
+    if (this.hookTimers.refreshesConnection) return this.hookTimers.scheduleRefresh();
     const due = this.expiresAt + this.services.config.auth.clockTolerance;
     this.expiryTimer = setTimeout(() => {
       if (Date.now() >= due) this.disconnect(CloseCode.TokenExpired);
@@ -332,15 +341,17 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     this.state = 'closed';
     clearTimeout(this.timer);
     clearTimeout(this.expiryTimer);
+    this.hookTimers.close();
     this.queue.length = 0;
     this.queuedBytes = 0;
-    for (const sub of this.subs.values()) this.detach(sub);
+    for (const sub of this.subs.values()) this.detach(sub, 'disconnect');
     this.subs.clear();
     const { hub, hooks, counters, log, presenceFeature, metrics, audit } = this.services;
     presenceFeature.connectionClosed(this);
     hub.removeSession(this);
     metrics.disconnect(code);
     if (!wasConnected) return;
+    connectionClosed(this, code, reason);
     counters.disconnectsTotal++;
     audit.emit({ type: 'disconnect', client: this.id, user: this.user, code, reason });
     log.debug({ client: this.id, user: this.user, code }, 'disconnected');
@@ -352,11 +363,26 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     }
   }
 
-  /** Removes a subscription from the hub, presence and typing. */
-  detach(sub: Subscription): void {
+  /** A subscription went live: the `subscription.created` webhook. */
+  subscribed(sub: Subscription): void {
+    subscriptionCreated(this, sub);
+  }
+
+  /** Removes a subscription from the hub, presence and typing; a live one is announced removed (`reason`). */
+  detach(sub: Subscription, reason: SubscriptionEndReason = 'server'): void {
+    if (sub.live && this.subs.get(sub.channel) === sub) subscriptionRemoved(this, sub, reason);
+    this.hookTimers.cancelSubscription(sub);
     this.services.hub.unsubscribe(sub);
     if (this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
     this.services.presenceFeature.leaveChannel(this, sub);
+  }
+
+  /** Ends a subscription the server decided to end (a hook's expiry), if still current, with an `unsubscribe` push. */
+  endSubscription(sub: object, channel: string, code: number, reason: string): void {
+    const current = this.subs.get(channel);
+    if (!current || current !== sub) return;
+    this.detach(current);
+    this.push(OutFrame.fromText(encodeFrame({ type: 'unsubscribe', channel, code, reason })));
   }
 }
 
