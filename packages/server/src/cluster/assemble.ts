@@ -6,7 +6,9 @@
  * Order: the engine (the one given, or a memory engine of its own); the channels between the
  * engine and the hub (the broker's handler, with a delivery gap answered by a resubscribe);
  * presence reads and writes, progress state; the publisher; this node's membership on the
- * engine's NodeBus; steering, which registers its bus handlers there.
+ * engine's NodeBus; steering, which registers its bus handlers there. Channel occupancy (the
+ * `channel.occupied` / `channel.vacated` webhooks) is kept by the channels and refreshed and swept
+ * on a timer of its own, at the presence timer's pace.
  */
 import type { ChannelPolicy } from '../auth/channel-policy.js';
 import type { TidingsConfig } from '../config/schema.js';
@@ -16,10 +18,12 @@ import type { Logger } from '../log.js';
 import type { NodeMetrics } from '../ops/metrics.js';
 import type { Counters, SessionHub } from '../session/services.js';
 import type { Session } from '../session/session.js';
+import { NO_WEBHOOKS, type WebhookEmitter } from '../webhook-events.js';
 import { Channels } from './channels.js';
 import { resubscribeOnGap } from './delivery-gaps.js';
 import { nodeEngine, type Engine } from './engine-parts.js';
 import { joinCluster, type ClusterNodes, type NodeLabels } from './nodes.js';
+import { ChannelOccupancy } from './occupancy.js';
 import { PresenceReads } from './presence-reads.js';
 import { PresenceWrites } from './presence-writes.js';
 import { ProgressState } from './progress-state.js';
@@ -41,6 +45,10 @@ export interface ClusterDeps {
   policy: ChannelPolicy;
   counters: Counters;
   limitHit(limit: string, details: { user?: string; client?: string; ip?: string }): void;
+  /** Where the events cluster/ sees go (channel occupancy, delivery gaps); default none. */
+  webhooks?: WebhookEmitter | undefined;
+  /** How long a channel stays empty on every node before `channel.vacated` (`webhooks.vacatedDelay`; default 3 s). */
+  vacatedDelayMs?: number | undefined;
 }
 
 /** What the rest of the node gets from cluster/: the only parts that call the engine. */
@@ -57,6 +65,8 @@ export interface ClusterParts {
   /** This node's membership: heartbeats, bus messages by type, asking the other nodes. */
   nodes: ClusterNodes;
   steering: Steering;
+  /** Channel occupancy across the deployment (the `channel.occupied` / `channel.vacated` webhooks). */
+  occupancy: ChannelOccupancy;
   /** Leaves the NodeBus, then closes the node's engine handle. */
   close(): Promise<void>;
 }
@@ -65,7 +75,15 @@ export function assembleCluster(deps: ClusterDeps): ClusterParts {
   const { config, nodeId, log, metrics, hub, policy, counters, limitHit } = deps;
   const engine = nodeEngine(config, deps.engine, { nodeId, log, ...(deps.engineObserver ? { observer: deps.engineObserver } : {}) });
   const { broker, presence, userStatus, typing } = engine;
-  const channels = new Channels(broker, hub, resubscribeOnGap({ hub, log, metrics }));
+  const webhooks = deps.webhooks ?? NO_WEBHOOKS;
+  const occupancy = new ChannelOccupancy({ store: engine.occupancy, nodeId, webhooks, vacatedDelayMs: deps.vacatedDelayMs ?? 3000, log });
+  const channels = new Channels(broker, hub, resubscribeOnGap({ hub, log, metrics, webhooks, nodeId }), occupancy);
+  // Keeps this node's occupancy entries alive and reports the channels of nodes that died (the presence timer's pace).
+  const occupancyTimer = setInterval(() => {
+    occupancy.refresh();
+    occupancy.sweep();
+  }, Math.max(1000, Math.floor(config.presence.ttl / 3)));
+  occupancyTimer.unref();
   const sessionHub: SessionHub = {
     addSession: (s: Session) => hub.addSession(s),
     removeSession: (s: Session) => hub.removeSession(s),
@@ -86,7 +104,10 @@ export function assembleCluster(deps: ClusterDeps): ClusterParts {
     publisher,
     nodes,
     steering: new Steering(hub, policy, nodes),
+    occupancy,
     close: async () => {
+      clearInterval(occupancyTimer);
+      occupancy.close();
       await nodes.close();
       await engine.close();
     },
