@@ -14,7 +14,9 @@ import { SqliteWebhookOutbox } from '../store/sqlite/sqlite-webhook-outbox.js';
 import { startWebhookReceiver, type ReceivedWebhook, type WebhookReceiver } from '../test-support/webhook-receiver.js';
 import type { WebhookEvent } from '../webhook-events.js';
 import { assembleWebhooks, type NodeWebhooks } from './assemble.js';
+import { WebhookDispatcher } from './dispatcher.js';
 import { OutboxEmitter } from './emitter.js';
+import { retryAfterMs } from './post.js';
 import { generateSecret } from './sign.js';
 import { verifyWebhook } from './verify.js';
 
@@ -221,6 +223,30 @@ describe('webhook delivery', () => {
     // Another holder claims it at once (not after the 10 s lease), with the same id.
     const rows = await r.outbox.claim('h2', Date.now(), 1000, 10);
     expect(rows.map((row) => row.eventId)).toEqual([r.receiver.received[0]!.id]);
+  });
+});
+
+describe('backoff and Retry-After', () => {
+  it('doubles from retry.initial, never past retry.max, jitter only shortening it', async () => {
+    const database = new SqliteDatabase({ path: ':memory:' });
+    cleanups.push(() => database.close());
+    const config = resolveConfig({ webhooks: { retry: { initial: '1s', max: '60s' } } }).webhooks;
+    const at = (random: number) => new WebhookDispatcher({ outbox: new SqliteWebhookOutbox(database), config, holder: 'h', log, closeGraceMs: 0, random: () => random });
+    const [high, low] = [at(0), at(0.999)];
+    expect([1, 2, 3, 4, 5, 6, 7, 8, 50].map((n) => high.backoff(n))).toEqual([1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]);
+    for (const n of [1, 4, 7, 1000]) expect(low.backoff(n)).toBeGreaterThanOrEqual(Math.round(high.backoff(n) * 0.8));
+    await Promise.all([high.close(), low.close()]);
+  });
+
+  it('reads Retry-After as seconds or an HTTP date, and ignores anything else', () => {
+    const now = Date.parse('2026-01-02T03:04:05Z');
+    expect(retryAfterMs('7', now)).toBe(7000);
+    expect(retryAfterMs(' 0 ', now)).toBe(0);
+    expect(retryAfterMs('Fri, 02 Jan 2026 03:04:35 GMT', now)).toBe(30_000);
+    expect(retryAfterMs('Fri, 02 Jan 2026 03:00:00 GMT', now)).toBe(0);
+    expect(retryAfterMs('soon', now)).toBeUndefined();
+    expect(retryAfterMs('-5', now)).toBeUndefined();
+    expect(retryAfterMs(undefined, now)).toBeUndefined();
   });
 });
 
