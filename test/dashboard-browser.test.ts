@@ -19,6 +19,8 @@
  * - The Activity page shows every scope's entries by default (the server's cross-scope
  *   listing), a scope nobody watches and the browser never saw included, live; the Scope
  *   field narrows it to one scope.
+ * - The Webhooks page shows a dead letter (made in the server's own outbox file) with its
+ *   endpoint, type, attempts and last failure, and Replay sends it back to pending.
  * - Repeated wrong keys are throttled, and the page says for how long.
  * - Screenshots at 1280×800 and 390×844 go to test-artifacts/screenshots/.
  *
@@ -32,6 +34,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { Page } from 'playwright-core';
 import { Tidings, type Subscription } from '@tidings/client';
+import { SqliteDatabase } from '../packages/server/src/store/sqlite/database.js';
+import { SqliteWebhookOutbox } from '../packages/server/src/store/sqlite/sqlite-webhook-outbox.js';
 import { chromiumMissing, launchChromium, watchPage, within, type ChromiumSession, type PageWatch } from './support/chromium.js';
 import { startDevServer, type DevServer } from './support/dev-server.js';
 
@@ -475,6 +479,35 @@ describe.skipIf(chromiumMissing())('admin dashboard in Chromium', () => {
     await page.getByTestId('notification-list').filter({ hasText: 'Dashboard test notification' }).waitFor({ timeout: WAIT });
     const stored = await server.api('GET', '/users/alice/notifications');
     expect(stored.body.data.notifications.map((n: { title: string }) => n.title)).toContain('Dashboard test notification');
+    expect(unexpectedErrors()).toEqual([]);
+  }, 30_000);
+
+  test('webhooks: a dead letter is listed with its endpoint, type, attempts and failure, and Replay makes it pending again', async () => {
+    // The dev server's own database file, opened beside it (WAL): the dead letter is made as delivery makes one.
+    const db = new SqliteDatabase({ path: join(server.dataDir, 'tidings.db') });
+    let seq: number;
+    try {
+      const outbox = new SqliteWebhookOutbox(db);
+      const now = Date.now();
+      await outbox.enqueue([{ eventId: `evt_dashboard_${now}`, endpoint: 'billing-test', type: 'user.offline', orderKey: 'user:alice', payload: '{"type":"user.offline"}', createdAt: now }]);
+      const [row] = await outbox.claim('dashboard-test', now, 60_000, 1);
+      seq = row!.seq;
+      expect(await outbox.markDead(seq, 'dashboard-test', { status: 500, error: 'HTTP 500', now })).toBe(true);
+    } finally {
+      db.close();
+    }
+    await nav('Webhooks');
+    const deadRow = page.getByTestId('dead-letters').locator(`tr[data-seq="${seq}"]`);
+    await deadRow.filter({ hasText: 'billing-test' }).filter({ hasText: 'user.offline' }).filter({ hasText: 'HTTP 500' }).waitFor({ timeout: WAIT });
+    expect(await deadRow.locator('td[data-label="Attempts"]').innerText()).toBe('1');
+    expect(Number(await text('[data-testid="webhooks-dead"]'))).toBeGreaterThanOrEqual(1);
+    await screenshot('dashboard-webhooks');
+    await expectLabelledControls();
+    await deadRow.getByRole('button', { name: /^Replay user\.offline to billing-test/ }).click();
+    await page.getByTestId('replay-result').filter({ hasText: 'Replayed 1 dead letter' }).waitFor({ timeout: WAIT });
+    await deadRow.waitFor({ state: 'detached', timeout: WAIT });
+    const dead = await server.api('GET', '/webhooks/dead?endpoint=billing-test');
+    expect(dead.body.data.deadLetters.map((d: { seq: number }) => d.seq)).not.toContain(seq);
     expect(unexpectedErrors()).toEqual([]);
   }, 30_000);
 

@@ -112,6 +112,8 @@ export function closeCodeIsTerminal(code: number): boolean {
 export const UnsubscribeCode = {
   /** Removed by the server (server API, library call or hook). */
   Server: 2000,
+  /** The subscription's expiry (set by a subscribe hook) came and the sub-refresh hook did not extend it. */
+  Expired: 2001,
   /** The server lost the subscription's state; subscribe again with recovery. */
   Resubscribe: 2500,
 } as const;

@@ -21,8 +21,9 @@ import { ActivityFeature } from './features/activity.js';
 import { NotificationsFeature } from './features/notifications.js';
 import { PresenceFeature } from './features/presence.js';
 import { ProgressFeature } from './features/progress.js';
+import { UserChannels } from './features/user-channels.js';
 import { FrontDoor, type ListenOptions } from './front-door.js';
-import { HookRegistry, type ConnectHook, type DisconnectHook, type FollowHook, type PublishHook, type RpcHandler, type SubscribeHook } from './hooks.js';
+import { HookRegistry, type ConnectHook, type ConnectHookOptions, type DisconnectHook, type FollowHook, type PublishHook, type RefreshHook, type RpcHandler, type SubRefreshHook, type SubscribeHook } from './hooks.js';
 import { Hub } from './hub/hub.js';
 import { createLogger, type Logger } from './log.js';
 import type { TidingsOptions } from './options.js';
@@ -31,12 +32,14 @@ import type { StoredAuditLog } from './ops/audit-log.js';
 import { nodeEngineMetrics } from './ops/engine-metrics.js';
 import { NodeMetrics } from './ops/metrics.js';
 import { openNodeAudit } from './ops/node-audit.js';
+import { registerProxyHooks } from './proxy/proxy-hooks.js';
 import { COMMAND_HANDLERS } from './session/commands.js';
 import type { Counters, SessionServices } from './session/services.js';
 import { Session } from './session/session.js';
 import { openStores, type DurableStores } from './store/open-stores.js';
 import { FORWARD_TYPE, type SessionForwarding } from './transport/http-forwarding.js';
 import { VERSION } from './version.js';
+import { assembleWebhooks, type NodeWebhooks } from './webhooks/assemble.js';
 import { Flusher } from './wire/flusher.js';
 
 export type { ApiUserStatus, BroadcastResultItem, ChannelListing, ConnectionListing, NodeHealth, NodeListing, NodeStats, TidingsOptions };
@@ -72,10 +75,14 @@ export class Tidings {
   readonly activity: ActivityFeature;
   /** Latest state of users' long-running jobs, pushed live. */
   readonly progress: ProgressFeature;
+  /** Users' sticky server-side subscriptions: `subscribe(user, channel)` (now and at every later connect), `unsubscribe`, `list`. */
+  readonly userChannels: UserChannels;
   /** The stored audit log; undefined when `audit.store` is off. */
   readonly auditLog: StoredAuditLog | undefined;
   /** The durable stores (and the database behind them, when this node opened it). */
   private readonly stores: DurableStores;
+  /** webhooks/: the emitter event sources call, and the dispatcher where this process delivers the outbox. */
+  private readonly webhooks: NodeWebhooks;
   private readonly hookRegistry = new HookRegistry();
   private readonly presenceFeature: PresenceFeature;
   /** Everything holds this one, so a reload can swap the application's verifier underneath. */
@@ -92,7 +99,7 @@ export class Tidings {
   private readonly presenceTimer: NodeJS.Timeout;
 
   constructor(options: TidingsOptions = {}) {
-    const { logger, notificationStore, activityStore, auditStore, verifier, engine: engineOption, nodeInfo, ...rest } = options;
+    const { logger, notificationStore, activityStore, auditStore, userChannelsStore, webhookOutbox, verifier, engine: engineOption, nodeInfo, ...rest } = options;
     // `engine`: an Engine to use, or the configuration's engine section.
     const given = engineOption !== undefined && 'broker' in engineOption ? engineOption : undefined;
     const input = engineOption !== undefined && given === undefined ? { ...rest, engine: engineOption as Exclude<typeof engineOption, typeof given> } : rest;
@@ -100,9 +107,11 @@ export class Tidings {
     const log = (this.log = logger ?? createLogger(config.logLevel, undefined, { format: config.logFormat === 'pretty' ? 'pretty' : 'json' }));
     this.nodeId = Math.random().toString(36).slice(2, 10);
     const metrics = (this.metrics = new NodeMetrics());
-    const stores = openStores(config, { notificationStore, activityStore, auditStore }, (writes, seconds) => metrics.storeCommit(writes, seconds));
+    const stores = openStores(config, { notificationStore, activityStore, auditStore, userChannelsStore, webhookOutbox }, (writes, seconds) => metrics.storeCommit(writes, seconds));
     this.stores = stores;
     const { auditLog, audit, limitHit } = openNodeAudit(config, log, stores.audit, metrics);
+    // Webhooks: this process delivers the outbox unless another does (a worker of --workers only enqueues into the primary's).
+    const webhooks = (this.webhooks = assembleWebhooks({ config, outbox: stores.webhooks, holder: this.nodeId, log, metrics }));
     this.auditLog = auditLog;
     this.verifier = new NodeVerifier(verifier, config, () => this.front.dashboard.tokens);
     let clientIp;
@@ -117,21 +126,24 @@ export class Tidings {
     const hub = (this.hub = new Hub<Session>((n) => metrics.publicationsOut(n)));
     this.policy = new ChannelPolicy(config, this.verifier);
     const engineOps = nodeEngineMetrics(given ? undefined : config.engine.type, metrics.registry, nodeInfo);
-    const cluster = (this.cluster = assembleCluster({ config, nodeId: this.nodeId, log, metrics, engine: given, nodeInfo: engineOps.nodeInfo, engineObserver: engineOps.observer, hub, policy: this.policy, counters: this.counters, limitHit }));
+    const cluster = (this.cluster = assembleCluster({ config, nodeId: this.nodeId, log, metrics, engine: given, nodeInfo: engineOps.nodeInfo, engineObserver: engineOps.observer, hub, policy: this.policy, counters: this.counters, limitHit, webhooks: webhooks.emitter, vacatedDelayMs: config.webhooks.vacatedDelay }));
     const { channels, sessionHub, presenceReads, publisher, nodes } = cluster;
     this.limits = new NodeLimits(config, limitHit, cluster.engine.limits);
 
     // Rules and features.
     const hooks = this.hookRegistry.hooks;
+    registerProxyHooks(this.hookRegistry, { config, metrics, log }); // proxy/: the backend's HTTP hooks run first
     const namespaceOf = (channel: string) => this.policy.namespaceOf(channel);
-    this.presenceFeature = new PresenceFeature({ config, log, channels, control: channels, state: cluster.presenceWrites, hooks, limitHit, namespaceOf });
-    this.notifications = new NotificationsFeature({ config, store: stores.notifications, control: channels, log });
+    this.presenceFeature = new PresenceFeature({ config, log, channels, control: channels, state: cluster.presenceWrites, hooks, limitHit, namespaceOf, webhooks: webhooks.emitter });
+    this.notifications = new NotificationsFeature({ config, store: stores.notifications, control: channels, log, webhooks: webhooks.emitter });
     this.activity = new ActivityFeature({ config, store: stores.activity, log, publish: (channel, data) => publisher.publish(channel, data, { source: 'api' }) });
     this.progress = new ProgressFeature({ config, store: cluster.progressState, control: channels, log });
-    const { policy, counters, notifications, activity, progress } = this;
+    const steering = cluster.steering;
+    this.userChannels = new UserChannels({ store: stores.userChannels, resolve: (c) => this.policy.resolve(c).channel, subscribeNow: (u, c) => steering.subscribeUser(u, c), unsubscribeNow: (u, c) => steering.unsubscribeUser(u, c), maxPerUser: () => config.limits.subscriptionsPerConnection });
+    const { policy, counters, notifications, activity, progress, userChannels } = this;
     const services: SessionServices = {
       config, log, verifier: this.verifier, policy, hub: sessionHub, streams: channels, presence: presenceReads, presenceFeature: this.presenceFeature, flusher: new Flusher(), hooks, counters,
-      version: VERSION, limitHit, metrics, audit, notifications, activity, progress,
+      version: VERSION, limitHit, metrics, audit, notifications, activity, progress, userChannels: stores.userChannels, webhooks: webhooks.emitter,
       publish: (target, data, opts) => publisher.publishTo(target, data, opts),
       publishAllowed: (target, user) => this.limits.publishAllowed(target.parsed.namespace, target.ns, user),
     };
@@ -141,7 +153,7 @@ export class Tidings {
     const inspector = (this.inspector = new NodeInspector({ nodeId, policy, hub, presence: presenceReads, presenceFeature, counters, closing: () => this.front.closing, nodes }));
     metrics.setSource(() => inspector.gauges());
     const durable = { notifications, activity, progress, auditLog: this.auditLog };
-    const api = { config, publisher, steering: cluster.steering, inspector, readiness: () => this.readiness(), durable };
+    const api = { config, publisher, steering: cluster.steering, inspector, readiness: () => this.readiness(), durable, webhooks: stores.webhooks, webhookTest: webhooks.tester, userChannels };
     const forwarding: SessionForwarding = { nodeId, timeoutMs: config.cluster.requestTimeout, request: (node, message, timeoutMs) => nodes.ask(node, message, timeoutMs) };
     this.front = new FrontDoor({ config, log, verifier: this.verifier, clientIp, limits: this.limits, services, commands: COMMAND_HANDLERS, audit, metrics, api, limitHit, forwarding });
     nodes.router.handle(FORWARD_TYPE, (message) => this.front.answerForwarded(message));
@@ -157,9 +169,21 @@ export class Tidings {
 
   // ------------------------------------------------------------ hooks (hooks.ts)
 
-  /** Runs when a client connects, after its token is verified; throw a TidingsError to refuse it. */
-  onConnect(hook: ConnectHook): this {
-    this.hookRegistry.onConnect(hook);
+  /** Runs when a client connects, after its token is verified; throw a TidingsError to refuse it. With `authenticates`, also decides the user of connections without a token. */
+  onConnect(hook: ConnectHook, options?: ConnectHookOptions): this {
+    this.hookRegistry.onConnect(hook, options);
+    return this;
+  }
+
+  /** Extends (or ends) a connection whose expiry a connect hook set, when it gets there (docs/proxy.md). */
+  onRefresh(hook: RefreshHook): this {
+    this.hookRegistry.onRefresh(hook);
+    return this;
+  }
+
+  /** Extends (or ends) a subscription whose expiry a subscribe hook set, when it gets there. */
+  onSubRefresh(hook: SubRefreshHook): this {
+    this.hookRegistry.onSubRefresh(hook);
     return this;
   }
 
@@ -348,6 +372,11 @@ export class Tidings {
     return this.cluster.steering.unsubscribeUser(user, channel);
   }
 
+  /** Sends `{type: 'broadcast', event, data}` to every connection on every node (the client's `broadcast` event); resolves with how many got it. */
+  broadcastAll(event: string, data: unknown): Promise<number> {
+    return this.cluster.steering.broadcastAll(event, data);
+  }
+
   // ------------------------------------------------------------ life cycle
 
   /**
@@ -386,6 +415,8 @@ export class Tidings {
     this.adminStats.close();
     // Disconnects above were audited: store them, then commit whatever is queued.
     await this.auditLog?.close();
+    // Events of the connections closed above go to the outbox; in-flight deliveries end or are handed back.
+    await this.webhooks.close();
     await this.stores.close();
     await this.cluster.close();
     this.log.info('tidings stopped');

@@ -17,8 +17,18 @@ import * as data from './responses.js';
 import type { Route } from './route.js';
 
 const idempotencyKey = z.string().min(1).max(128).optional().describe('Publishes with the same key (per API key) within the dedup window are stored once');
-export const publishBody = z.strictObject({ channel: z.string(), data: z.unknown().describe('Any JSON value'), idempotencyKey });
-export const broadcastBody = z.strictObject({ channels: z.array(z.string()).min(1).max(1000), data: z.unknown().describe('Any JSON value'), idempotencyKey });
+const exceptClient = z.string().min(1).max(128).optional().describe('A connection id (`client` of its connect reply) that does not get the publication live: no echo to the sender');
+export const publishBody = z.strictObject({ channel: z.string(), data: z.unknown().describe('Any JSON value'), idempotencyKey, exceptClient });
+export const broadcastBody = z
+  .strictObject({
+    channels: z.array(z.string()).min(1).max(1000).optional().describe('Channels to publish to'),
+    users: z.array(z.string().min(1)).min(1).max(1000).optional().describe("Users whose personal channel (`user:#<id>`) to publish to"),
+    event: z.string().min(1).max(128).optional().describe('Without `channels` and `users`: the event name of a `broadcast` push to every connection'),
+    data: z.unknown().describe('Any JSON value'),
+    idempotencyKey,
+    exceptClient,
+  })
+  .refine((b) => b.channels !== undefined || b.users !== undefined || b.event !== undefined, 'expected channels, users, or an event for every connection');
 export const disconnectBody = z.strictObject({
   code: z.number().int().min(4000).max(4999).optional(),
   reason: z
@@ -90,10 +100,10 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       summary: 'Publish to one channel',
       body: publishBody,
       response: data.publishResult,
-      errors: [ErrorCode.InvalidChannel, ErrorCode.UnknownNamespace, ErrorCode.RateLimited, ErrorCode.LimitExceeded, ErrorCode.Unavailable],
+      errors: [ErrorCode.InvalidChannel, ErrorCode.UnknownNamespace, ErrorCode.LimitExceeded, ErrorCode.Unavailable],
       handle: async ({ req, res }) => {
         const body = parseBody(publishBody, await readBody(req));
-        const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}) };
+        const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}), ...(body.exceptClient !== undefined ? { exceptClient: body.exceptClient } : {}) };
         sendData(res, await publisher.publish(body.channel, body.data, options));
       },
     },
@@ -102,14 +112,16 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       name: '/broadcast',
       pattern: /^\/broadcast$/,
       scope: 'publish',
-      summary: 'Publish the same data to many channels (a result per channel)',
+      summary: 'Publish the same data to many channels or users (a result per channel), or an event to every connection',
       body: broadcastBody,
       response: data.broadcastResult,
-      errors: [ErrorCode.RateLimited, ErrorCode.Unavailable],
+      errors: [ErrorCode.Unavailable],
       handle: async ({ req, res }) => {
         const body = parseBody(broadcastBody, await readBody(req));
-        const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}) };
-        sendData(res, { results: await publisher.broadcast(body.channels, body.data, options) });
+        // Neither channels nor users: a `broadcast` push to every connection, on every node.
+        if (body.channels === undefined && body.users === undefined) return sendData(res, { results: [], connections: await steering.broadcastAll(body.event!, body.data) });
+        const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}), ...(body.exceptClient !== undefined ? { exceptClient: body.exceptClient } : {}) };
+        sendData(res, { results: await publisher.broadcast(body.channels ?? [], body.data, { ...options, ...(body.users ? { users: body.users } : {}) }) });
       },
     },
     {
@@ -143,7 +155,7 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       summary: "A channel's stored publications",
       query: historyQuery,
       response: data.historyPage,
-      errors: [ErrorCode.InvalidChannel, ErrorCode.UnknownNamespace, ErrorCode.NotAvailable],
+      errors: [ErrorCode.InvalidChannel, ErrorCode.UnknownNamespace, ErrorCode.NotAvailable, ErrorCode.Unavailable],
       handle: async ({ res, params, query }) => {
         const { limit, since, epoch, reverse } = parseQuery(historyQuery, query);
         if (since !== undefined && epoch === undefined) throw new TidingsError(ErrorCode.BadRequest, 'since: needs epoch too');

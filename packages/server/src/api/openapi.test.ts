@@ -109,7 +109,7 @@ describe('the OpenAPI document', () => {
   });
 });
 
-/** Bodies the document accepts, one per route with a body, and the status of the answer (404: validated, no such connection). */
+/** Bodies the document accepts, one per route with a body, and the status of the answer (404: validated, no such connection; 409: validated, no webhook endpoint configured). */
 const BODIES: [string, Json, number?][] = [
   ['/publish', { channel: 'chat:body', data: { text: 'hi' }, idempotencyKey: 'k-1' }],
   ['/broadcast', { channels: ['chat:b1', 'news:b2'], data: 1 }],
@@ -120,6 +120,9 @@ const BODIES: [string, Json, number?][] = [
   ['/users/{id}/disconnect', { terminal: false }],
   ['/channels/{channel}/unsubscribe', { user: 'alice' }],
   ['/connections/{client}/disconnect', { code: 4001, reason: 'bye' }, 404],
+  ['/webhooks/dead/replay', { all: true }],
+  ['/users/{id}/subscriptions', { channel: 'chat:sticky' }],
+  ['/webhooks/test', {}, 409],
 ];
 
 /** The document's own check of a body's top level: required fields present, none it does not name, primitive types right. */

@@ -23,6 +23,9 @@ import type { NodeMetrics } from '../ops/metrics.js';
 import type { ApiParts } from './api-parts.js';
 import { coreRoutes } from './core-routes.js';
 import { durableRoutes } from './durable-routes.js';
+import { webhookRoutes } from './webhook-routes.js';
+import { webhookTestRoutes } from './webhook-test-route.js';
+import { actionRoutes } from './action-routes.js';
 import { sendError, sendText } from '../wire/http-responses.js';
 import { readJson, requestIdOf } from './http.js';
 import type { Route } from './route.js';
@@ -208,6 +211,6 @@ export class ServerApi {
   }
 
   private buildRoutes(): Route[] {
-    return [...coreRoutes(this.parts, (req) => this.body(req), () => this.routes), ...durableRoutes(this.parts.durable, (req) => this.body(req))];
+    return [...coreRoutes(this.parts, (req) => this.body(req), () => this.routes), ...durableRoutes(this.parts.durable, (req) => this.body(req)), ...webhookRoutes(this.parts.webhooks, (req) => this.body(req)), ...webhookTestRoutes(this.parts.webhookTest, (req) => this.body(req)), ...actionRoutes(this.parts.userChannels, (req) => this.body(req))];
   }
 }

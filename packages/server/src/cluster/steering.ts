@@ -1,6 +1,7 @@
 /**
  * Steering connections from the server side (library and server API): disconnect a user or
- * one connection, end a user's subscriptions to a channel. Each action is checked here, then
+ * one connection, subscribe a user's connections to a channel or end those subscriptions,
+ * broadcast an event to every connection. Each action is checked here, then
  * asked of every node of the deployment over the NodeBus (this one included, through the same
  * path); the answer is the total over the nodes that answered.
  */
@@ -9,6 +10,7 @@ import type { ChannelPolicy } from '../auth/channel-policy.js';
 import { TidingsError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import type { Session } from '../session/session.js';
+import { subscribeServerSide } from '../session/commands.js';
 import { OutFrame } from '../wire/out-frame.js';
 import type { ClusterNodes } from './nodes.js';
 
@@ -29,6 +31,8 @@ function closeCodeOf(options: DisconnectOptions): number {
 const DISCONNECT_USER = 'steering.disconnectUser';
 const DISCONNECT_CLIENT = 'steering.disconnectClient';
 const UNSUBSCRIBE_USER = 'steering.unsubscribeUser';
+const SUBSCRIBE_USER = 'steering.subscribeUser';
+const BROADCAST = 'steering.broadcast';
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const reasonOf = (v: unknown) => (typeof v === 'string' ? { reason: v } : {});
@@ -43,7 +47,9 @@ export class Steering {
     nodes.router
       .handle(DISCONNECT_USER, (m) => this.disconnectUserHere(str(m.user), Number(m.code), m.reason))
       .handle(DISCONNECT_CLIENT, (m) => this.disconnectClientHere(str(m.client), Number(m.code), m.reason))
-      .handle(UNSUBSCRIBE_USER, (m) => this.unsubscribeUserHere(str(m.user), str(m.channel)));
+      .handle(UNSUBSCRIBE_USER, (m) => this.unsubscribeUserHere(str(m.user), str(m.channel)))
+      .handle(SUBSCRIBE_USER, (m) => this.subscribeUserHere(str(m.user), str(m.channel)))
+      .handle(BROADCAST, (m) => this.broadcastHere(str(m.event), m.data));
   }
 
   /**
@@ -66,6 +72,38 @@ export class Steering {
   async unsubscribeUser(user: string, channel: string): Promise<number> {
     channel = this.policy.resolve(channel).channel;
     return sum(await this.nodes.askAll({ type: UNSUBSCRIBE_USER, user, channel }));
+  }
+
+  /**
+   * Subscribes every connection of a user, on every node, to a channel (server-side: no channel
+   * rules apply); each client gets a `subscribe` push. Connections that have it already, or hold
+   * `limits.subscriptionsPerConnection`, are left alone. Resolves with how many were subscribed.
+   */
+  async subscribeUser(user: string, channel: string): Promise<number> {
+    channel = this.policy.resolve(channel).channel;
+    return sum(await this.nodes.askAll({ type: SUBSCRIBE_USER, user, channel }));
+  }
+
+  /** Sends `{type: 'broadcast', event, data}` to every connection on every node (no subscription needed). Resolves with how many got it. */
+  async broadcastAll(event: string, data: unknown): Promise<number> {
+    return sum(await this.nodes.askAll({ type: BROADCAST, event, data }));
+  }
+
+  private async subscribeUserHere(user: string, channel: string): Promise<number> {
+    const target = this.policy.resolve(channel);
+    const done = await Promise.all(this.hub.userSessions(user).map((s) => subscribeServerSide(s, target).catch(() => false)));
+    return done.filter(Boolean).length;
+  }
+
+  private broadcastHere(event: string, data: unknown): number {
+    // Encoded once, the same bytes to every connection.
+    const push = OutFrame.fromText(encodeFrame({ type: 'broadcast', event, data }));
+    let count = 0;
+    for (const s of this.hub.allSessions()) {
+      s.push(push);
+      count++;
+    }
+    return count;
   }
 
   private disconnectUserHere(user: string, code: number, reason: unknown): number {

@@ -90,7 +90,7 @@ export class HookTimers {
     const outcome = hooks.subRefresh.length === 0 ? ({ kind: 'expired' } as const) : await this.ask(() => runRefreshHooks(hooks.subRefresh, { ...this.owner.context, channel }), deadline, 'sub_refresh');
     if (this.owner.closed) return;
     if (outcome.kind === 'disconnect') return this.owner.disconnect(outcome.err.code, { reason: outcome.err.reason });
-    if (outcome.kind === 'expired') return this.owner.endSubscription(sub, channel, UnsubscribeCode.Server, 'subscription expired');
+    if (outcome.kind === 'expired') return this.owner.endSubscription(sub, channel, UnsubscribeCode.Expired, 'subscription expired');
     if (outcome.kind === 'retry') {
       this.subTimers.set(sub, this.at(Date.now() + this.owner.services.config.proxy.refreshRetryInterval, () => void this.refreshSubscription(sub, channel, deadline)));
       return;

@@ -19,6 +19,7 @@ import type { Logger } from '../log.js';
 import type { TidingsOptions } from '../options.js';
 import type { NodeMetrics } from '../ops/metrics.js';
 import { openStores } from '../store/open-stores.js';
+import { deliveredElsewhere, hostWebhooks } from '../webhooks/assemble.js';
 
 export interface EngineHost {
   /** Whether the primary serves the engine to the workers (memory engine); false: each worker builds its own (Redis). */
@@ -36,6 +37,8 @@ export function openHost(config: TidingsConfig, metrics: NodeMetrics, log: Logge
   if (cluster) metrics.setHistorySource(() => cluster.streams.historyStats());
   // The one writer of the database: the workers' stores are proxies to these.
   const stores = openStores(config, {}, (writes, seconds) => metrics.storeCommit(writes, seconds));
+  // Webhooks: the primary delivers the one outbox; the workers only enqueue into it (over IPC), which wakes its dispatcher.
+  const webhooks = hostWebhooks({ config, outbox: stores.webhooks, holder: `primary-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, log, metrics });
   return {
     sharesEngine,
     attach(worker) {
@@ -49,7 +52,7 @@ export function openHost(config: TidingsConfig, metrics: NodeMetrics, log: Logge
       });
       const served = cluster ? serveEngine(link, () => cluster.node()) : undefined;
       // status: the workers' /ready reports the primary's database (PostgreSQL may be away).
-      serveStores(link, () => ({ notifications: stores.notifications, activity: stores.activity, audit: stores.audit, status: () => stores.status() }));
+      serveStores(link, () => ({ notifications: stores.notifications, activity: stores.activity, audit: stores.audit, userChannels: stores.userChannels, webhooks: webhooks.outbox, status: () => stores.status() }));
       return async () => {
         try {
           await served?.close();
@@ -61,6 +64,7 @@ export function openHost(config: TidingsConfig, metrics: NodeMetrics, log: Logge
     },
     async close() {
       await cluster?.close();
+      await webhooks.close();
       await stores.close();
     },
   };
@@ -73,7 +77,7 @@ export function openHost(config: TidingsConfig, metrics: NodeMetrics, log: Logge
 export function workerParts(ownEngine = false): Partial<TidingsOptions> {
   const link = processLink(process);
   const stores = ipcStores(link);
-  const parts: Partial<TidingsOptions> = { notificationStore: stores.notifications, activityStore: stores.activity, auditStore: stores.audit };
+  const parts: Partial<TidingsOptions> = { notificationStore: stores.notifications, activityStore: stores.activity, auditStore: stores.audit, userChannelsStore: stores.userChannels, webhookOutbox: deliveredElsewhere(stores.webhooks) };
   if (!ownEngine) parts.engine = ipcEngine(link);
   return parts;
 }

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeContract, DEFAULT_RETENTION, type StoreRetention, type StoreSet } from '../../store/stores.contract.js';
+import { userChannelsContract, type UserChannelsSet } from '../../store/user-channels.contract.js';
+import { webhookOutboxContract, type OutboxSet } from '../../store/webhook-outbox.contract.js';
 import { ipcStores } from './ipc-stores.js';
 import { LinkClosedError, processLink, type Link } from './link.js';
 
@@ -50,6 +52,19 @@ function openAt(path: string, retention: StoreRetention): StoreSet {
 }
 
 storeContract('IPC stores', async (retention) => openAt(join(dir, `contract-${n++}.db`), retention));
+
+function userChannelsAt(path: string): UserChannelsSet {
+  const stores = ipcStores(host.link, { options: { path, retention: DEFAULT_RETENTION } });
+  return { store: stores.userChannels, reopen: async () => (await stores.close(), userChannelsAt(path)), close: () => stores.close() };
+}
+userChannelsContract('IPC stores', async () => userChannelsAt(join(dir, `user-channels-${n++}.db`)));
+
+// The outbox of the primary of `--workers`, used by a worker: the contract holds across the link.
+function outboxAt(path: string): OutboxSet {
+  const stores = ipcStores(host.link, { options: { path, retention: DEFAULT_RETENTION } });
+  return { outbox: stores.webhooks, reopen: async () => (await stores.close(), outboxAt(path)), close: () => stores.close() };
+}
+webhookOutboxContract('IPC stores', async () => outboxAt(join(dir, `outbox-${n++}.db`)));
 
 describe('IPC stores across processes', () => {
   it('a write resolved through the link is in the file after the host is killed; pending calls then reject clearly', async () => {

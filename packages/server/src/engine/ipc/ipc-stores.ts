@@ -1,7 +1,8 @@
 /**
  * The durable stores over a link, so one process (the primary of `tidings serve --workers`)
  * is the only SQLite writer: `ipcStores(link)` gives a worker proxies of NotificationStore,
- * ActivityStore and AuditStore; `serveStores(link, storesFor)` serves them on the primary.
+ * ActivityStore and AuditStore (and the other stores of StoreBundle: the webhook outbox, so every
+ * worker enqueues into the primary's one outbox); `serveStores(link, storesFor)` serves them on the primary.
  *
  * A proxy's call resolves when the host's store call resolved, so "durable on resolve" holds
  * across the link: a 2xx a worker answers after `create` resolved means the row is committed.
@@ -18,6 +19,8 @@ import type { ActivityStore } from '../../store/activity-store.js';
 import type { AuditStore } from '../../store/audit-store.js';
 import type { NotificationStore } from '../../store/notification-store.js';
 import type { StoreStatus } from '../../store/postgres/database.js';
+import type { UserChannelsStore } from '../../store/user-channels-store.js';
+import type { WebhookOutbox } from '../../store/webhook-outbox.js';
 import { closeOnce, linkNodeId, remoteParts } from './ipc-engine.js';
 import { methodsOf } from './ipc-methods.js';
 import { LinkClosedError, type Link } from './link.js';
@@ -26,12 +29,23 @@ import { routerFor, type PeerHandlers } from './rpc.js';
 const NOTIFICATIONS = methodsOf<NotificationStore>()(['create', 'list', 'counts', 'markRead', 'remove', 'prune'], []);
 const ACTIVITY = methodsOf<ActivityStore>()(['append', 'list', 'recent', 'prune'], []);
 const AUDIT = methodsOf<AuditStore>()(['append', 'query', 'prune'], []);
-const STORE_PARTS: Record<string, readonly string[]> = { notifications: NOTIFICATIONS.remote, activity: ACTIVITY.remote, audit: AUDIT.remote };
+const USER_CHANNELS = methodsOf<UserChannelsStore>()(['add', 'remove', 'list'], []);
+const WEBHOOKS = methodsOf<WebhookOutbox>()(['enqueue', 'claim', 'markDelivered', 'markFailed', 'markDead', 'listDead', 'replay', 'stats', 'prune'], []);
+const STORE_PARTS: Record<string, readonly string[]> = {
+  notifications: NOTIFICATIONS.remote,
+  activity: ACTIVITY.remote,
+  audit: AUDIT.remote,
+  userChannels: USER_CHANNELS.remote,
+  webhooks: WEBHOOKS.remote,
+};
 
 export interface StoreBundle {
   notifications: NotificationStore;
   activity: ActivityStore;
   audit: AuditStore;
+  userChannels: UserChannelsStore;
+  /** The one webhook outbox: workers enqueue into it, and the API routes of a worker read and replay it. */
+  webhooks: WebhookOutbox;
 }
 
 /** What the host gives a worker: the stores, (optionally) whether they can be used now, and what to do when that worker's stores close. */
@@ -48,6 +62,8 @@ export interface IpcStores {
   notifications: WithStatus<NotificationStore>;
   activity: WithStatus<ActivityStore>;
   audit: WithStatus<AuditStore>;
+  userChannels: WithStatus<UserChannelsStore>;
+  webhooks: WithStatus<WebhookOutbox>;
   /** The host's stores' status as last answered (the same as each proxy's `status()`). */
   status(): StoreStatus;
   /** Ends this worker's use of the stores (the host's `close`, if any, runs). */
@@ -89,6 +105,8 @@ export function ipcStores(link: Link, options: IpcStoresOptions = {}): IpcStores
     notifications: Object.assign(remoteParts<NotificationStore>(peer, 'notifications', NOTIFICATIONS.remote, {}), { status }),
     activity: Object.assign(remoteParts<ActivityStore>(peer, 'activity', ACTIVITY.remote, {}), { status }),
     audit: Object.assign(remoteParts<AuditStore>(peer, 'audit', AUDIT.remote, {}), { status }),
+    userChannels: Object.assign(remoteParts<UserChannelsStore>(peer, 'userChannels', USER_CHANNELS.remote, {}), { status }),
+    webhooks: Object.assign(remoteParts<WebhookOutbox>(peer, 'webhooks', WEBHOOKS.remote, {}), { status }),
     status,
     close: () => {
       clearInterval(timer);
