@@ -20,6 +20,7 @@ export type { TidingsConfig, TidingsConfigInput, NamespaceConfig } from './confi
 export { mintToken } from './auth/token-mint.js';
 export { serveStatic, type StaticApp } from './api/static-files.js';
 export type * from './hooks.js';
+export { HookDisconnect } from './hooks.js';
 export type { Broker, BrokerHandler, ControlEvent, EncodedPublication, HistoryBudget, HistoryOptions, HistoryPage, HistoryQuery, HistoryStats, PublishOptions, PublishOutcome } from './engine/broker.js';
 // What a broker implementation uses: the error a history budget refusal throws, the key a publication's encoded JSON travels under, the byte count every broker budgets by.
 export { HistoryBudgetError, ENCODED_DATA, publicationBytes, PUBLICATION_OVERHEAD_BYTES } from './engine/broker.js';

@@ -23,7 +23,7 @@ import { PresenceFeature } from './features/presence.js';
 import { ProgressFeature } from './features/progress.js';
 import { UserChannels } from './features/user-channels.js';
 import { FrontDoor, type ListenOptions } from './front-door.js';
-import { HookRegistry, type ConnectHook, type ConnectHookOptions, type DisconnectHook, type FollowHook, type PublishHook, type RefreshHook, type RpcHandler, type SubRefreshHook, type SubscribeHook } from './hooks.js';
+import { HookMethods } from './hook-methods.js';
 import { Hub } from './hub/hub.js';
 import { createLogger, type Logger } from './log.js';
 import type { TidingsOptions } from './options.js';
@@ -63,7 +63,7 @@ export function createTidings(options: TidingsOptions = {}): Tidings {
   return new Tidings(options);
 }
 
-export class Tidings {
+export class Tidings extends HookMethods {
   readonly config: TidingsConfig;
   readonly log: Logger;
   readonly nodeId: string;
@@ -83,7 +83,6 @@ export class Tidings {
   private readonly stores: DurableStores;
   /** webhooks/: the emitter event sources call, and the dispatcher where this process delivers the outbox. */
   private readonly webhooks: NodeWebhooks;
-  private readonly hookRegistry = new HookRegistry();
   private readonly presenceFeature: PresenceFeature;
   /** Everything holds this one, so a reload can swap the application's verifier underneath. */
   private readonly verifier: NodeVerifier;
@@ -99,6 +98,7 @@ export class Tidings {
   private readonly presenceTimer: NodeJS.Timeout;
 
   constructor(options: TidingsOptions = {}) {
+    super();
     const { logger, notificationStore, activityStore, auditStore, userChannelsStore, webhookOutbox, verifier, engine: engineOption, nodeInfo, ...rest } = options;
     // `engine`: an Engine to use, or the configuration's engine section.
     const given = engineOption !== undefined && 'broker' in engineOption ? engineOption : undefined;
@@ -165,62 +165,6 @@ export class Tidings {
       presenceFeature.sweepExpired();
     }, Math.max(1000, Math.floor(config.presence.ttl / 3)));
     this.presenceTimer.unref();
-  }
-
-  // ------------------------------------------------------------ hooks (hooks.ts)
-
-  /** Runs when a client connects, after its token is verified; throw a TidingsError to refuse it. With `authenticates`, also decides the user of connections without a token. */
-  onConnect(hook: ConnectHook, options?: ConnectHookOptions): this {
-    this.hookRegistry.onConnect(hook, options);
-    return this;
-  }
-
-  /** Extends (or ends) a connection whose expiry a connect hook set, when it gets there (docs/proxy.md). */
-  onRefresh(hook: RefreshHook): this {
-    this.hookRegistry.onRefresh(hook);
-    return this;
-  }
-
-  /** Extends (or ends) a subscription whose expiry a subscribe hook set, when it gets there. */
-  onSubRefresh(hook: SubRefreshHook): this {
-    this.hookRegistry.onSubRefresh(hook);
-    return this;
-  }
-
-  /** Runs before a client subscribe is accepted (after the channel rules passed). */
-  onSubscribe(hook: SubscribeHook): this {
-    this.hookRegistry.onSubscribe(hook);
-    return this;
-  }
-
-  /** Runs before a client publication is published; may replace its data. */
-  onPublish(hook: PublishHook): this {
-    this.hookRegistry.onPublish(hook);
-    return this;
-  }
-
-  /** Answers `rpc` commands: for one method, or for every method without its own handler. */
-  onRpc(method: string, handler: RpcHandler): this;
-  onRpc(handler: RpcHandler): this;
-  onRpc(a: string | RpcHandler, b?: RpcHandler): this {
-    if (typeof a === 'string') this.hookRegistry.onRpc(a, b!);
-    else this.hookRegistry.onRpc('', a);
-    return this;
-  }
-
-  /**
-   * Decides which users a connection may follow the status of: return the allowed
-   * subset of `ctx.users`, or throw a TidingsError to refuse the whole request.
-   */
-  onFollow(hook: FollowHook): this {
-    this.hookRegistry.onFollow(hook);
-    return this;
-  }
-
-  /** Runs after a connected client is gone. */
-  onDisconnect(hook: DisconnectHook): this {
-    this.hookRegistry.onDisconnect(hook);
-    return this;
   }
 
   // ------------------------------------------------------------ HTTP wiring
