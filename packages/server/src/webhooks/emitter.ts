@@ -6,7 +6,8 @@
  * `emit` never throws and never waits: rows queue here and are written to the outbox in one
  * `enqueue` per tick (one group commit however many events a tick saw), one write at a time so
  * the outbox's `seq` keeps the order events were emitted in. Beyond `maxQueue` waiting rows, new
- * events are dropped; a failed write drops its rows. Both are logged and counted.
+ * events are dropped; a failed write is tried again a few times (the database may be restarting),
+ * then its rows are dropped. Both are logged and counted.
  */
 import { randomBytes } from 'node:crypto';
 import type { WebhookEndpointConfig } from '../config/schema-webhooks.js';
@@ -16,6 +17,8 @@ import { WEBHOOK_EVENT_TYPES, type WebhookEmitter, type WebhookEvent, type Webho
 
 /** Rows written per `enqueue` at most (a long queue goes in several). */
 const WRITE_CHUNK = 1000;
+/** A failed write is tried again this many times, after 0.5 s, 1 s, 1.5 s…, before its rows are dropped. */
+const WRITE_RETRIES = 5;
 
 export interface EmitterOptions {
   endpoints: readonly WebhookEndpointConfig[];
@@ -28,6 +31,8 @@ export interface EmitterOptions {
   /** Rows that will never be written (queue full, or the write failed). */
   onDropped?: (rows: number) => void;
   now?: () => number;
+  /** The pause before the first retry of a failed write (the n-th waits n times this); default 500 ms. */
+  writeRetryMs?: number;
 }
 
 /** A new event id: `msg_` and 128 random bits. */
@@ -69,6 +74,8 @@ export class OutboxEmitter implements WebhookEmitter {
   private failure: unknown;
   private closed = false;
   private droppedSinceLog = 0;
+  /** Consecutive failed writes of the chunk at the front of the queue. */
+  private failedWrites = 0;
   private readonly byType = new Map<WebhookEventType, WebhookEndpointConfig[]>();
   private readonly now: () => number;
 
@@ -170,15 +177,26 @@ export class OutboxEmitter implements WebhookEmitter {
     try {
       await this.options.outbox.enqueue(rows);
       this.options.onEnqueued?.();
+      this.failedWrites = 0;
     } catch (err) {
+      // The database may be away for a moment (PostgreSQL restarting): the rows go back to the
+      // front of the queue and are written again after a pause, a few times, then dropped.
+      if (!this.closed && ++this.failedWrites <= WRITE_RETRIES) {
+        this.options.log.warn({ err, rows: rows.length, attempt: this.failedWrites }, 'writing webhook events to the outbox failed; retrying');
+        this.queue.unshift(...rows);
+        this.writing = false;
+        this.scheduled = true; // new events wait for the retry, not write at once
+        setTimeout(() => void this.write(), (this.options.writeRetryMs ?? 500) * this.failedWrites).unref();
+        return;
+      }
+      this.failedWrites = 0;
       this.failure ??= err;
       this.options.log.error({ err, rows: rows.length }, 'webhook events lost: writing them to the outbox failed');
       this.dropped(rows.length);
-    } finally {
-      this.writing = false;
-      if (this.queue.length > 0) this.schedule();
-      else this.settle();
     }
+    this.writing = false;
+    if (this.queue.length > 0) this.schedule();
+    else this.settle();
   }
 
   private settle(): void {
