@@ -92,6 +92,31 @@ export function userStatusContract(name: string, factory: UserStatusFactory): vo
       expect(await s.countOnline()).toBeGreaterThanOrEqual(4);
     });
 
+    it('countUsers counts users online or away as connected, and those seen within lastSeenTtl as known', async () => {
+      // TTL 300 ms, lastSeen kept 600 ms: the left user is known right after leaving and forgotten
+      // by ~750 ms, while the touched one stays connected.
+      const s = await make(300, 600);
+      expect(await s.countUsers()).toEqual({ connected: 0, known: 0 });
+      const [on, away, left] = ['cu-on', 'cu-away', 'cu-left'].map(freshUser) as [string, string, string];
+      await s.addConnection(on, 'c1', 'online', undefined, 0);
+      await s.addConnection(on, 'c2', 'online', undefined, 0);
+      await s.addConnection(away, 'c1', 'away', undefined, 0);
+      await s.addConnection(left, 'c1', 'online', undefined, 0);
+      expect(await s.countUsers()).toEqual({ connected: 3, known: 3 });
+      await s.removeConnection(left, 'c1');
+      // Within its grace period the user still shows online: connected.
+      expect(await s.countUsers()).toEqual({ connected: 3, known: 3 });
+      await s.settleOffline(left);
+      await s.get(freshUser('never-seen'));
+      expect(await s.countUsers()).toEqual({ connected: 2, known: 3 });
+      for (let i = 0; i < 3; i++) {
+        await sleep(250);
+        await s.touch([{ user: on, client: 'c1' }]);
+      }
+      // away's connection expired (its node stopped touching), left's lastSeen is past 600 ms.
+      expect(await s.countUsers()).toEqual({ connected: 1, known: 1 });
+    });
+
     it('drops connections not refreshed within the ttl', async () => {
       const s = await make(300);
       const u = freshUser('dave');
@@ -186,6 +211,23 @@ export function userStatusTwoNodeContract(name: string, factory: TwoNodeUserStat
       expect(await a.settleOffline(u)).toMatchObject({ user: u, status: 'offline', connections: 0 });
       expect(await b.settleOffline(u)).toBeUndefined();
       expect((await b.get(u)).status).toBe('offline');
+    });
+
+    it('countUsers counts a user connected to both nodes once, and a user that left as known, from either node', async () => {
+      const { a, b } = await make();
+      const [both, left] = ['cu-both', 'cu-left'].map(freshUser) as [string, string];
+      await a.addConnection(both, 'a1', 'online', undefined, 0);
+      await b.addConnection(both, 'b1', 'away', undefined, 0);
+      await b.addConnection(left, 'b2', 'online', undefined, 0);
+      expect(await a.countUsers()).toEqual({ connected: 2, known: 2 });
+      expect(await b.removeConnection(left, 'b2')).toEqual({ lastConnection: true });
+      expect(await a.settleOffline(left)).toMatchObject({ status: 'offline' });
+      for (const node of [a, b]) expect(await node.countUsers()).toEqual({ connected: 1, known: 2 });
+      await a.removeConnection(both, 'a1');
+      expect(await b.countUsers()).toEqual({ connected: 1, known: 2 });
+      await b.removeConnection(both, 'b1');
+      await b.settleOffline(both);
+      for (const node of [a, b]) expect(await node.countUsers()).toEqual({ connected: 0, known: 2 });
     });
 
     it('the per-user limit counts connections on both nodes, atomically', async () => {

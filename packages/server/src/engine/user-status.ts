@@ -41,6 +41,13 @@ export interface UserListPage {
   nextCursor?: string;
 }
 
+export interface UserCounts {
+  /** Users online or away: at least one connection open on some node (or in the offline grace period). */
+  connected: number;
+  /** Users connected now or seen within `lastSeenTtlMs`. */
+  known: number;
+}
+
 export interface UserStatusSweep {
   /** Users whose status expiry changed, as they are now; each reported once. */
   changed: UserStatusEntry[];
@@ -71,6 +78,8 @@ export interface UserStatusSweep {
  *   before a sweep reported its expiry, gives neither; online ↔ away gives neither.
  * - `listOnline` returns users that are online or away, sorted by user id, and a
  *   cursor walk visits each such user once.
+ * - `countUsers` counts each user once however many nodes hold its connections: `connected`
+ *   as `countOnline`, `known` adds the offline users whose `lastSeen` is still kept.
  */
 export interface UserStatusStore {
   addConnection(user: string, client: string, status: PresenceStatus, info: Record<string, unknown> | undefined, limit: number): Promise<AddConnectionResult>;
@@ -90,6 +99,12 @@ export interface UserStatusStore {
   get(user: string): Promise<UserStatusEntry>;
   listOnline(query: { cursor?: string; limit: number }): Promise<UserListPage>;
   countOnline(): Promise<number>;
+  /**
+   * Users across the whole deployment: `connected`, those online or away (what `countOnline`
+   * counts: a connection open on any node, or its offline grace period not over), and `known`,
+   * those connected or offline with a `lastSeen` still kept (seen within `lastSeenTtlMs`).
+   */
+  countUsers(): Promise<UserCounts>;
   /**
    * Takes the status changes expiry made since the last sweep (any node's) for at most `limit`
    * users, each in one atomic step: the users' entries as they are now (`offline` with

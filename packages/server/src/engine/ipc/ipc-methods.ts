@@ -30,7 +30,7 @@ export function methodsOf<T>() {
 export const BROKER = methodsOf<Broker>()(['publishControl', 'subscribe', 'unsubscribe', 'position', 'removeHistory', 'close'], ['setHandler', 'publish', 'history', 'historyStats']);
 export const PRESENCE = methodsOf<PresenceManager>()(['add', 'touch', 'update', 'remove', 'settleLeave', 'clients', 'users', 'stats', 'sweepExpired'], ['close']);
 export const USER_STATUS = methodsOf<UserStatusStore>()(
-  ['addConnection', 'setStatus', 'removeConnection', 'settleOffline', 'touch', 'get', 'listOnline', 'countOnline', 'sweepExpired'],
+  ['addConnection', 'setStatus', 'removeConnection', 'settleOffline', 'touch', 'get', 'listOnline', 'countOnline', 'countUsers', 'sweepExpired'],
   ['close'],
 );
 export const TYPING = methodsOf<TypingStore>()(['start', 'stop', 'list'], ['close']);

@@ -1,5 +1,5 @@
 import type { PresenceStatus } from '@tidings/protocol';
-import type { AddConnectionResult, UserListPage, UserStatusEntry, UserStatusStore, UserStatusSweep } from '../user-status.js';
+import type { AddConnectionResult, UserCounts, UserListPage, UserStatusEntry, UserStatusStore, UserStatusSweep } from '../user-status.js';
 
 export interface MemoryUserStatusOptions {
   /** A connection not refreshed for this long disappears. */
@@ -109,6 +109,19 @@ export class MemoryUserStatusStore implements UserStatusStore {
     let n = 0;
     for (const id of [...this.users.keys()]) if (statusOf(this.record(id, false)) !== 'offline') n++;
     return n;
+  }
+
+  async countUsers(): Promise<UserCounts> {
+    const counts: UserCounts = { connected: 0, known: 0 };
+    const now = this.now();
+    for (const id of [...this.users.keys()]) {
+      const rec = this.record(id, false);
+      if (!rec) continue;
+      if (statusOf(rec) !== 'offline') counts.connected++;
+      // A record kept only for a sweep still to report it is not seen within the ttl.
+      if (statusOf(rec) !== 'offline' || (rec.lastSeen !== undefined && now - rec.lastSeen <= this.options.lastSeenTtlMs)) counts.known++;
+    }
+    return counts;
   }
 
   async sweepExpired(limit: number): Promise<UserStatusSweep> {

@@ -11,7 +11,9 @@
  *
  * Listing needs an index across users, which Redis Cluster cannot keep in the same step as a
  * user's keys (another slot): `<prefix>:{us:index}:lex` (ZSET, score 0, user ids in byte order,
- * for the cursor walk) and `:live` (ZSET user → latest connection expiry, for the count). A user
+ * for the cursor walk), `:live` (ZSET user → latest connection expiry, for the count) and `:seen`
+ * (ZSET user → until when the user is known: that expiry moved by lastSeenTtl - ttl, so lastSeen +
+ * lastSeenTtl, kept like `:live` but never taken out when the user goes offline). A user
  * goes in after each accepted connection, touch and last removal (so an index that missed one
  * heals by the next touch); it leaves when seen offline, then is checked again and put back if it
  * came online meanwhile (every way to online adds it again afterwards, so none is lost).
@@ -24,7 +26,7 @@
  * found with nothing left to expire is taken out, looked at again and put back if it came back.
  */
 import type { PresenceStatus } from '@tidings/protocol';
-import type { AddConnectionResult, UserListPage, UserStatusEntry, UserStatusStore, UserStatusSweep } from '../user-status.js';
+import type { AddConnectionResult, UserCounts, UserListPage, UserStatusEntry, UserStatusStore, UserStatusSweep } from '../user-status.js';
 import type { RedisKeys } from './redis-keys.js';
 import { asArray, asNumber, asText, LUA_PRELUDE, LuaScript, type RedisScriptClient } from './redis-state-scripts.js';
 
@@ -182,23 +184,27 @@ return redis.error_reply('user status: unknown op ' .. tostring(op))
 `;
 
 const INDEX_LUA = `${LUA_PRELUDE}
-local K_LEX, K_LIVE, K_DUE = KEYS[1], KEYS[2], KEYS[3]
+local K_LEX, K_LIVE, K_DUE, K_SEEN = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local op = ARGV[1]
 if op == 'add' then
-  -- ARGV: 'add', how long the index lives without adds, then user, expiry, due triples. With no
-  -- add for that long, no node touched any connection: every user is offline and the index can
-  -- go. An expiry '' leaves lex and live alone, a due '' leaves due alone, a negative one takes
-  -- the user out of due.
-  for i = 3, #ARGV, 3 do
+  -- ARGV: 'add', how long the index lives without adds, how much later than its expiry a user
+  -- stops being known, then user, expiry, due triples. With no add for that long, no node touched
+  -- any connection: every user is offline and the index can go (seen: that much later). An expiry
+  -- '' leaves lex, live and seen alone, a due '' leaves due alone, a negative one takes the user
+  -- out of due.
+  local shift = tonumber(ARGV[3])
+  for i = 4, #ARGV, 3 do
     if ARGV[i + 1] ~= '' then
       redis.call('ZADD', K_LEX, 0, ARGV[i])
       redis.call('ZADD', K_LIVE, 'GT', ARGV[i + 1], ARGV[i])
+      redis.call('ZADD', K_SEEN, 'GT', tonumber(ARGV[i + 1]) + shift, ARGV[i])
     end
     local due = tonumber(ARGV[i + 2])
     if due and due < 0 then redis.call('ZREM', K_DUE, ARGV[i]) elseif due then redis.call('ZADD', K_DUE, due, ARGV[i]) end
   end
   redis.call('PEXPIRE', K_LEX, ARGV[2])
   redis.call('PEXPIRE', K_LIVE, ARGV[2])
+  if redis.call('EXISTS', K_SEEN) == 1 then redis.call('PEXPIRE', K_SEEN, tonumber(ARGV[2]) + shift) end
   if redis.call('EXISTS', K_DUE) == 1 then redis.call('PEXPIRE', K_DUE, ARGV[2]) end
   return 1
 elseif op == 'remove' then
@@ -216,6 +222,11 @@ elseif op == 'count' then
   local t = now()
   redis.call('ZREMRANGEBYSCORE', K_LIVE, '-inf', t)
   return redis.call('ZCARD', K_LIVE)
+elseif op == 'users' then
+  local t = now()
+  redis.call('ZREMRANGEBYSCORE', K_LIVE, '-inf', t)
+  redis.call('ZREMRANGEBYSCORE', K_SEEN, '-inf', t)
+  return { redis.call('ZCARD', K_LIVE), redis.call('ZCARD', K_SEEN) }
 end
 return redis.error_reply('user index: unknown op ' .. tostring(op))
 `;
@@ -234,7 +245,7 @@ export class RedisUserStatusStore implements UserStatusStore {
     private readonly keys: RedisKeys,
     private readonly options: RedisUserStatusOptions,
   ) {
-    this.indexKeys = [keys.global('us', 'index', 'lex'), keys.global('us', 'index', 'live'), keys.global('us', 'index', 'due')];
+    this.indexKeys = [keys.global('us', 'index', 'lex'), keys.global('us', 'index', 'live'), keys.global('us', 'index', 'due'), keys.global('us', 'index', 'seen')];
   }
 
   async addConnection(user: string, client: string, status: PresenceStatus, info: Record<string, unknown> | undefined, limit: number): Promise<AddConnectionResult> {
@@ -315,6 +326,12 @@ export class RedisUserStatusStore implements UserStatusStore {
     return asNumber(await INDEX.run(this.client, this.indexKeys, ['count']));
   }
 
+  /** Both counts from the index in one step (one slot on Redis Cluster: the keys share a hash tag). */
+  async countUsers(): Promise<UserCounts> {
+    const [connected, known] = asArray(await INDEX.run(this.client, this.indexKeys, ['users'])).map(asNumber) as [number, number];
+    return { connected, known };
+  }
+
   async sweepExpired(limit: number): Promise<UserStatusSweep> {
     const users = asArray(await INDEX.run(this.client, this.indexKeys, ['due', limit])).map(asText);
     const replies = await Promise.all(users.map((user) => this.run(user, 'sweep')));
@@ -348,7 +365,8 @@ export class RedisUserStatusStore implements UserStatusStore {
 
   /** Puts users in the index: `triples` is user, expiry (ms, Redis clock; '' none), due time ('' none), … */
   private async index(...triples: string[]): Promise<void> {
-    await INDEX.run(this.client, this.indexKeys, ['add', 2 * this.options.ttlMs + 1000, ...triples]);
+    const shift = Math.max(this.options.lastSeenTtlMs - this.options.ttlMs, 0);
+    await INDEX.run(this.client, this.indexKeys, ['add', 2 * this.options.ttlMs + 1000, shift, ...triples]);
   }
 
   /** Takes users seen offline out of the index, then puts back any that came online meanwhile. */
