@@ -1,9 +1,12 @@
 /**
  * Stats and channel listings of a deployment: two nodes sharing one MemoryCluster (as two
  * processes share an engine), each on its own HTTP server on 127.0.0.1, real WebSocket clients.
- * Either node answers for both; one node alone answers as before.
+ * Either node answers for both; one node alone answers as before. The user totals also on two
+ * nodes over a real redis-server (CI=true never skips them).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { redisMissing, startRedis, type RedisServer } from '../test-support/redis-server.js';
 import { TestClient } from '../test-support/test-client.js';
 import { startNodePair, type NodePair } from '../test-support/node-pair.js';
 import { startTestNode, type TestNode } from '../test-support/test-node.js';
@@ -97,10 +100,68 @@ describe('stats of the deployment', () => {
     opened.push(t);
     await subscribed(t, 'solo', ['chat:x']);
     const stats = (await t.api('GET', '/stats')).body.data;
-    const { nodes, ...figures } = stats;
+    const { nodes, connectedUsers, totalUsers, ...figures } = stats;
     expect(nodes).toEqual([figures]);
     expect(figures).toMatchObject({ nodeId: t.node.nodeId, connectedSockets: 1, onlineUsers: 1 });
+    expect({ connectedUsers, totalUsers }).toEqual({ connectedUsers: 1, totalUsers: 1 });
     expect((await t.node.channels({ prefix: 'chat:' })).channels).toEqual([{ channel: 'chat:x', subscribers: 1 }]);
+  });
+});
+
+/** GET /stats through `node` until `done` holds (bounded: 60 tries, 50 ms apart), then its data. */
+async function statsWhen(node: TestNode, done: (stats: Record<string, any>) => boolean): Promise<Record<string, any>> {
+  let stats: Record<string, any> = {};
+  for (let i = 0; i < 60; i++) {
+    const res = await node.api('GET', '/stats');
+    expect(res.status).toBe(200);
+    stats = res.body.data;
+    if (done(stats)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return stats;
+}
+
+/** A user on both nodes counts once in connectedUsers; a user that connected and left counts in totalUsers. */
+function userTotalsOnTwoNodes(name: string, start: () => Promise<[TestNode, TestNode]>): void {
+  it(`${name}: GET /stats counts a user on both nodes once in connectedUsers, and a user that left in totalUsers`, async () => {
+    const [a, b] = await start();
+    await subscribed(a, 'both', []);
+    await subscribed(b, 'both', []);
+    const leaving = await subscribed(b, 'left', []);
+    for (const t of [a, b]) expect(await statsWhen(t, (s) => s.connectedUsers === 2)).toMatchObject({ connectedUsers: 2, totalUsers: 2 });
+    leaving.close();
+    await leaving.closed;
+    // After the leave grace period (150 ms in test nodes) the user is offline, and still known.
+    for (const t of [a, b]) {
+      const stats = await statsWhen(t, (s) => s.connectedUsers === 1);
+      expect(stats).toMatchObject({ connectedUsers: 1, totalUsers: 2, connectedSockets: 2 });
+      // onlineUsers sums the nodes: 'both' on each.
+      expect(stats.onlineUsers).toBe(2);
+      for (const n of stats.nodes) expect(n).not.toHaveProperty('connectedUsers');
+    }
+    expect(await a.node.stats()).toMatchObject({ connectedUsers: 1, totalUsers: 2 });
+  });
+}
+
+describe('user totals of the deployment', () => {
+  userTotalsOnTwoNodes('two nodes on one memory cluster', twoNodes);
+
+  describe.skipIf(redisMissing())('on a real redis-server', () => {
+    let redis: RedisServer;
+    beforeAll(async () => {
+      redis = await startRedis();
+    });
+    afterAll(async () => {
+      await redis?.close();
+    });
+    userTotalsOnTwoNodes('two nodes on the Redis engine', async () => {
+      const engine = { type: 'redis' as const, url: redis.url, prefix: `t-${randomBytes(4).toString('hex')}`, connectTimeout: 2000 };
+      const a = await startTestNode({ engine, cluster: { heartbeatInterval: 50, requestTimeout: '2s' } });
+      opened.push(a);
+      const b = await startTestNode({ engine, cluster: { heartbeatInterval: 50, requestTimeout: '2s' } });
+      opened.push(b);
+      return [a, b];
+    });
   });
 });
 
@@ -111,8 +172,8 @@ describe('merging answers', () => {
   });
 
   it('mergeStats sums, takes the oldest uptime, keeps the answering node’s id, skips malformed answers', () => {
-    const merged = mergeStats(figures('b', 2), [figures('b', 2), figures('a', 3), { nodeId: 'c' }, null, 'x']);
-    expect(merged).toMatchObject({ nodeId: 'b', uptimeSeconds: 30, connectedSockets: 5, heapUsedBytes: 5 });
+    const merged = mergeStats(figures('b', 2), [figures('b', 2), figures('a', 3), { nodeId: 'c' }, null, 'x'], { connectedUsers: 4, totalUsers: 9 });
+    expect(merged).toMatchObject({ nodeId: 'b', uptimeSeconds: 30, connectedSockets: 5, heapUsedBytes: 5, connectedUsers: 4, totalUsers: 9 });
     expect(merged.nodes.map((n) => n.nodeId)).toEqual(['a', 'b']);
   });
 

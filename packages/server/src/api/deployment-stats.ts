@@ -31,14 +31,22 @@ export interface NodeFigures {
   heapUsedBytes: number;
 }
 
+/** The deployment's users, from the engine's user status store (each user once). */
+export interface UserTotals {
+  /** Users online or away on any node (a user on two nodes counts once). */
+  connectedUsers: number;
+  /** Users connected now or seen within `status.lastSeenTtl`. */
+  totalUsers: number;
+}
+
 /**
  * The deployment's stats: every figure summed over the nodes that answered (`nodeId` and
  * `version` are the answering node's, `uptimeSeconds` the longest-running node's). A user
  * connected to two nodes counts in `onlineUsers` on each, a channel with subscribers on two
  * counts in `activeRooms` on each: `nodes` has each node's own figures. With one node the
- * figures are that node's.
+ * figures are that node's. `connectedUsers` and `totalUsers` are the deployment's, each user once.
  */
-export interface NodeStats extends NodeFigures {
+export interface NodeStats extends NodeFigures, UserTotals {
   /** Each node's own figures, sorted by node id. */
   nodes: NodeFigures[];
 }
@@ -53,12 +61,12 @@ function isFigures(v: unknown): v is NodeFigures {
   return typeof f === 'object' && f !== null && typeof f.nodeId === 'string' && SUMMED.every((k) => typeof f[k] === 'number');
 }
 
-/** The deployment's stats from the answering node's figures and every node's answer (its own among them). */
-export function mergeStats(own: NodeFigures, answers: readonly unknown[]): NodeStats {
+/** The deployment's stats from the answering node's figures, every node's answer (its own among them) and the user totals. */
+export function mergeStats(own: NodeFigures, answers: readonly unknown[], users: UserTotals): NodeStats {
   const byNode = new Map<string, NodeFigures>([[own.nodeId, own]]);
   for (const a of answers) if (isFigures(a) && a.nodeId !== own.nodeId) byNode.set(a.nodeId, a);
   const nodes = [...byNode.values()].sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
-  const merged: NodeStats = { ...own, uptimeSeconds: Math.max(...nodes.map((n) => n.uptimeSeconds)), nodes };
+  const merged: NodeStats = { ...own, uptimeSeconds: Math.max(...nodes.map((n) => n.uptimeSeconds)), ...users, nodes };
   for (const key of SUMMED) merged[key] = nodes.reduce((sum, n) => sum + n[key], 0);
   return merged;
 }

@@ -218,7 +218,8 @@ export class NodeInspector {
   /** The deployment's stats: every node asked, figures summed, each node's own under `nodes`. */
   async stats(): Promise<NodeStats> {
     const own = this.localStats();
-    return mergeStats(own, (await this.deps.nodes.askAll({ type: STATS })).map((a) => a.value));
+    const [answers, users] = await Promise.all([this.deps.nodes.askAll({ type: STATS }), this.deps.presence.users()]);
+    return mergeStats(own, answers.map((a) => a.value), { connectedUsers: users.connected, totalUsers: users.known });
   }
 
   /** This node's own figures. */

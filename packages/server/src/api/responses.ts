@@ -4,7 +4,7 @@
  * (the document does not close them); the server-api tests parse real answers with these.
  */
 import { z } from 'zod';
-import { NOTIFICATION_TYPES } from '@tidings/protocol';
+import { NOTIFICATION_TYPE_PATTERN, NOTIFICATION_TYPES } from '@tidings/protocol';
 
 const ms = z.number().int().describe('ms since the epoch');
 const iso = z.string().describe('ISO 8601 date-time');
@@ -100,12 +100,19 @@ const nodeFigures = z.object({
   heapUsedBytes: z.number().int(),
 });
 
-export const stats = nodeFigures.extend({ nodes: z.array(nodeFigures).describe("Each node's own figures, sorted by node id") });
+export const stats = nodeFigures.extend({
+  connectedUsers: z.number().int().describe('Distinct users online or away on any node, each counted once (`onlineUsers` sums the nodes and counts a user on two nodes twice); a user whose last connection closed counts until `presence.leaveGrace` ends'),
+  totalUsers: z.number().int().describe('Users connected now or seen within `status.lastSeenTtl` (default 30 days): users the deployment knows, not every user of the application'),
+  nodes: z.array(nodeFigures).describe("Each node's own figures, sorted by node id"),
+});
 
 export const notification = z.object({
   id: z.string(),
   user: z.string(),
-  type: z.enum(NOTIFICATION_TYPES as [string, ...string[]]),
+  type: z
+    .string()
+    .regex(NOTIFICATION_TYPE_PATTERN)
+    .describe(`One of ${NOTIFICATION_TYPES.join(', ')} or any application type: 1..64 of letters, digits, _ . : - (e.g. task.assigned)`),
   title: z.string(),
   message: z.string().optional(),
   data: z.unknown().optional(),

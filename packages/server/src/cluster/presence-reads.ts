@@ -6,7 +6,7 @@
  */
 import type { PresenceClient, PresenceUser } from '@tidings/protocol';
 import type { PresenceManager, PresenceStats } from '../engine/presence.js';
-import type { UserListPage, UserStatusEntry, UserStatusStore } from '../engine/user-status.js';
+import type { UserCounts, UserListPage, UserStatusEntry, UserStatusStore } from '../engine/user-status.js';
 
 export class PresenceReads {
   constructor(
@@ -34,5 +34,10 @@ export class PresenceReads {
   async online(query: { cursor?: string; limit: number }): Promise<{ page: UserListPage; count: number }> {
     const [page, count] = await Promise.all([this.userStatus.listOnline(query), this.userStatus.countOnline()]);
     return { page, count };
+  }
+
+  /** The deployment's users, each once: connected (online or away) and known (seen within lastSeenTtl). */
+  users(): Promise<UserCounts> {
+    return this.userStatus.countUsers();
   }
 }
