@@ -49,7 +49,9 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
 
   test('the same short token without getToken: the server closes with 4003 and the client stops with token_expired', async () => {
     const node = await strictNode();
-    const client = clients.make(node.wsUrl, { ...T, token: await mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 1 }) });
+    // Two seconds: `exp` is in whole seconds, so a one-second token minted late in a second may
+    // have expired before the connect reaches a busy server (the connect then fails instead).
+    const client = clients.make(node.wsUrl, { ...T, token: await mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 2 }) });
     const stopped = new Promise<{ code: number; error?: TidingsError }>((resolve) => client.on('disconnected', resolve));
     await client.connect();
     const ctx = await stopped;
