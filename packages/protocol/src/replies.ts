@@ -25,6 +25,8 @@ export interface ConnectResult {
   pong: number;
   /** Server-side subscriptions made for this connection (personal channel, token `channels`). */
   subs: Record<string, SubscribeResult>;
+  /** What the server's connect hook or connect proxy returned as `data` for the client; absent when none did. */
+  data?: unknown;
 }
 
 export interface RefreshResult {
@@ -45,6 +47,8 @@ export interface SubscribeResult {
   publications?: Publication[];
   /** Presence snapshot, in namespaces with presence. */
   presence?: PresenceResult;
+  /** The subscription's info from the server's subscribe hook or subscribe proxy; absent when none gave one (and for server-side subscriptions). */
+  info?: Record<string, unknown>;
 }
 
 export interface PublishResult {
