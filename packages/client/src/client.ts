@@ -115,6 +115,11 @@ export class Tidings extends Emitter<ClientEvents> {
     return this.#conn.info?.user;
   }
 
+  /** What the server's connect hook or connect proxy returned as `data` in the connect reply, while connected (as the `connected` event's `data`). */
+  get connectData(): unknown {
+    return this.#conn.info?.data;
+  }
+
   /** Name of the transport in use while connected (`websocket`, …). */
   get transport(): string | undefined {
     return this.#conn.info?.transport;

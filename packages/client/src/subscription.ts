@@ -272,6 +272,7 @@ export class Subscription<T = unknown> extends StreamSubscription<T> {
       serverSide: this.#serverSide,
       ...(result.epoch !== undefined ? { epoch: result.epoch } : {}),
       ...(result.offset !== undefined ? { offset: result.offset } : {}),
+      ...(result.info !== undefined ? { info: result.info } : {}),
     });
     if (gap) this._gap(gap);
     this.#members.restoreState();

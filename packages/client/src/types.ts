@@ -102,6 +102,8 @@ export interface ConnectedContext {
   transport: string;
   /** Token expiry (Unix seconds), when the token has one. */
   expires?: number;
+  /** What the server's connect hook or connect proxy returned as `data` for this client (absent when none did). */
+  data?: unknown;
 }
 
 /** Payload of the `connecting` and `disconnected` events: why the previous connection ended. */
@@ -139,6 +141,8 @@ export interface SubscribedContext {
   /** Stream position after the subscribe, with history. */
   epoch?: string;
   offset?: number;
+  /** The subscription's info from the server's subscribe hook or subscribe proxy (absent when none gave one, and for server-side subscriptions). */
+  info?: Record<string, unknown>;
 }
 
 /** Payload of the `gap` event: publications were missed and could not be recovered. Refetch state. */

@@ -1,7 +1,7 @@
 /**
  * The browser bundle stays small and browser-only, and bundlers pick the browser entry:
  * - `scripts/bundle.js` (the build's own esbuild settings, platform browser) builds without
- *   errors or warnings, to at most 15 KB + 32 bytes gzipped;
+ *   errors or warnings, to at most 15 KB + 59 bytes gzipped;
  * - the bundle has no import left at all: no `ws`, no `node:` built-in, no `require(`;
  * - package.json sends Node to dist/node.js (which brings `ws`) and everything else to
  *   dist/index.js, whose module graph never reaches `ws` or a Node built-in.
@@ -15,8 +15,9 @@ import { beforeAll, describe, expect, test } from 'vitest';
 
 const CLIENT = fileURLToPath(new URL('..', import.meta.url));
 const REPO = resolve(CLIENT, '../..');
-// 15 KB, plus 32 bytes for the `broadcast` event and the `skip` publication of issue 16 (15,381 bytes with them).
-const GZIP_BUDGET = 15 * 1024 + 32;
+// 15 KB, plus 32 bytes for the `broadcast` event and the `skip` publication of issue 16 (15,381 bytes with them),
+// plus 27 for the hooks' reply fields of issue 16: `data` on `connected` with `client.connectData`, `info` on `subscribed` (15,419 bytes).
+const GZIP_BUDGET = 15 * 1024 + 59;
 
 type BundleClient = (options: { write?: boolean }) => Promise<BuildResult & { outputFiles?: OutputFile[] }>;
 

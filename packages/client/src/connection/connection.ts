@@ -213,6 +213,7 @@ export class Connection implements ProbeHost, RefreshHost, OpeningHost {
       user: result.user,
       transport: transportName,
       ...(result.expires !== undefined ? { expires: result.expires } : {}),
+      ...(result.data !== undefined ? { data: result.data } : {}),
     });
     if (generation === this.#generation) this.#probe.schedule(transportName);
   }
