@@ -13,3 +13,4 @@ export * from './codes.js';
 export * from './frames.js';
 export * from './channel.js';
 export * from './codec.js';
+export * from './encoding.js';

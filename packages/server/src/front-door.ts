@@ -111,6 +111,7 @@ export class FrontDoor {
     this.connections.add(session);
     return {
       handleMessage: (text: string, bytes?: number) => session.handleMessage(text, bytes),
+      handleValues: (values: unknown[], bytes: number) => session.handleValues(values, bytes),
       handleBadMessage: (problem: string) => session.handleBadMessage(problem),
       handleTransportClosed: (code: number, reason: string) => {
         this.connections.delete(session);

@@ -14,11 +14,14 @@ import {
   closeCodeIsTerminal,
   closeCodeReconnects,
   decodeClientMessage,
+  validateClientFrame,
   encodeError,
   encodeFrame,
   encodeResult,
+  type ClientFrame,
   type ClientInfo,
   type Command,
+  type Decoded,
   type ErrorBody,
   type PresenceStatus,
 } from '@tidings/protocol';
@@ -140,9 +143,19 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   /** One message from the transport: one or more frames (`bytes`: its size on the wire). */
   handleMessage(text: string, bytes = text.length): void {
     if (this.state === 'closed' || this.doomed) return;
+    this.take(decodeClientMessage(text), bytes);
+  }
+
+  /** One message whose frames the transport decoded (MessagePack), in the JSON form. */
+  handleValues(values: readonly unknown[], bytes: number): void {
+    if (this.state === 'closed' || this.doomed) return;
+    this.take(values.map(validateClientFrame), bytes);
+  }
+
+  private take(frames: readonly Decoded<ClientFrame>[], bytes: number): void {
     this.services.metrics.bytesIn(bytes);
     this.markAlive();
-    for (const decoded of decodeClientMessage(text)) {
+    for (const decoded of frames) {
       if (!decoded.ok) {
         this.services.counters.badRequests++;
         if (decoded.fatal || decoded.id === undefined) {

@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { WS_BEARER_PREFIX, WS_SUBPROTOCOL } from '@tidings/protocol';
+import { WS_BEARER_PREFIX, WS_SUBPROTOCOL, WS_SUBPROTOCOL_MSGPACK } from '@tidings/protocol';
 import type { ClientIpResolver } from '../auth/client-ip.js';
 import type { Admission } from '../auth/limits.js';
 import type { OriginCheck } from '../auth/origin.js';
@@ -21,17 +21,21 @@ import { safePath, type Logger } from '../log.js';
 import type { Transport, TransportRequestInfo } from './transport.js';
 import type { Rejection } from '../wire/http-responses.js';
 import type { OutFrame } from '../wire/out-frame.js';
+import { decodeMsgpackMessage } from '../wire/msgpack.js';
 import { framePath } from './ws-frame-check.js';
 import { joinedPayload, joinedTextFrame, sharedTextFrame, writeFrame, type FramePathSwitch } from './ws-frames.js';
 import { PreConnectGuard } from './ws-guard.js';
 
 const SEND_OPTIONS = { binary: false } as const;
+const BINARY_OPTIONS = { binary: true } as const;
 
 export class WebSocketTransport implements Transport {
   readonly kind = 'websocket' as const;
 
   /** Frames are built here unless permessage-deflate was negotiated (then `ws` compresses and frames). */
   private readonly preframe: boolean;
+  /** The client negotiated `tidings.v1.msgpack`: frames go as MessagePack in binary messages. */
+  readonly msgpack: boolean;
 
   /** `path`: whether pre-built frames may go through `ws` internals (the process-wide self-test's verdict). */
   constructor(
@@ -39,10 +43,16 @@ export class WebSocketTransport implements Transport {
     private readonly path: FramePathSwitch = framePath,
   ) {
     this.preframe = ws.extensions === '';
+    this.msgpack = ws.protocol === WS_SUBPROTOCOL_MSGPACK;
   }
 
   write(frames: readonly OutFrame[], bytes: number): void {
     if (this.ws.readyState !== 1) return;
+    if (this.msgpack) {
+      // Each frame's MessagePack is built once and shared (OutFrame.msgpack); several go back to back in one message.
+      this.ws.send(frames.length === 1 ? frames[0]!.msgpack : Buffer.concat(frames.map((f) => f.msgpack)), BINARY_OPTIONS);
+      return;
+    }
     if (this.preframe && this.path.usable) {
       // One frame is most often a publication shared by every subscriber: framed once, written as is.
       const wire = frames.length === 1 ? sharedTextFrame(frames[0]!) : joinedTextFrame(frames, bytes);
@@ -70,6 +80,8 @@ export class WebSocketTransport implements Transport {
 /** What the acceptor hands a new connection to. */
 export interface WebSocketSessionSink {
   handleMessage(text: string, bytes?: number): void;
+  /** Frames already decoded (a MessagePack message), in the JSON form, to validate and run. */
+  handleValues(values: unknown[], bytes: number): void;
   handleBadMessage(problem: string): void;
   handleTransportClosed(code: number, reason: string): void;
   /** True once the session's `connect` has been accepted (the pre-connect budget no longer applies). */
@@ -137,8 +149,9 @@ export class WebSocketAcceptor {
       // ...and socket reads held for an unfinished frame (a peer trickling bytes one TCP read at a time).
       maxBufferedChunks: ws.maxBufferedChunks,
       perMessageDeflate: ws.compression,
-      // Select our subprotocol; never echo the bearer entry (it carries the token).
-      handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
+      // Select our subprotocol, MessagePack when offered; never echo the bearer entry (it carries the token).
+      handleProtocols: (protocols) =>
+        protocols.has(WS_SUBPROTOCOL_MSGPACK) ? WS_SUBPROTOCOL_MSGPACK : protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false,
     });
   }
 
@@ -194,7 +207,7 @@ export class WebSocketAcceptor {
       this.accept(req, socket, head, ip, undefined);
       return;
     }
-    if (!offered.includes(WS_SUBPROTOCOL)) {
+    if (!offered.includes(WS_SUBPROTOCOL) && !offered.includes(WS_SUBPROTOCOL_MSGPACK)) {
       rejectUpgrade(socket, 400, 'Bad Request', {
         code: 'bad_request',
         message: `offer "${WS_SUBPROTOCOL}" beside the bearer entry in Sec-WebSocket-Protocol`,
@@ -254,8 +267,9 @@ export class WebSocketAcceptor {
       const session = this.deps.createSession(transport, request, claims);
       this.guard(ws, socket, ip, session);
       ws.on('message', (data, isBinary) => {
-        if (isBinary) session.handleBadMessage('binary messages are not part of protocol v1');
-        else session.handleMessage(data.toString(), (data as Buffer).length);
+        if (!isBinary) session.handleMessage(data.toString(), (data as Buffer).length);
+        else if (!transport.msgpack) session.handleBadMessage('binary messages need the tidings.v1.msgpack subprotocol');
+        else this.binaryMessage(session, data as Buffer);
       });
       ws.on('error', (err: Error & { code?: string }) => {
         // ws closes the socket itself after a protocol error (1009 too big, 1007 bad UTF-8, 1008 too many fragments, ...).
@@ -266,6 +280,19 @@ export class WebSocketAcceptor {
       });
       ws.on('close', (code, reason) => session.handleTransportClosed(code, reason.toString()));
     });
+  }
+
+  /** A MessagePack connection's binary message; malformed MessagePack closes it as a bad frame does (4501). */
+  private binaryMessage(session: WebSocketSessionSink, data: Buffer): void {
+    let values: unknown[];
+    try {
+      values = decodeMsgpackMessage(data);
+    } catch (err) {
+      // MalformedMessagePack, or anything else the decoder threw: the connection goes, never the process.
+      session.handleBadMessage(`malformed MessagePack: ${(err as Error).message}`);
+      return;
+    }
+    session.handleValues(values, data.length);
   }
 
   /**

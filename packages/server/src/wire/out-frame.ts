@@ -6,6 +6,8 @@
  * form in place, once, without copying the payload: the same bytes then go to
  * every socket.
  */
+import { encodeMsgpackFrame } from './msgpack.js';
+
 const HEADROOM = 10; // the longest WebSocket server frame header
 
 export class OutFrame {
@@ -18,6 +20,7 @@ export class OutFrame {
   private view: Buffer | undefined;
   private wrapped: Buffer | undefined;
   private sse: Buffer | undefined;
+  private mp: Buffer | undefined;
 
   private constructor(text: string, room: Buffer, length: number) {
     this.text = text;
@@ -57,5 +60,13 @@ export class OutFrame {
    */
   sseEvent(build: (text: string) => Buffer): Buffer {
     return (this.sse ??= build(this.text));
+  }
+
+  /**
+   * The frame in MessagePack (wire/msgpack.ts), built on first use and cached: every
+   * MessagePack connection this frame goes to gets the same buffer.
+   */
+  get msgpack(): Buffer {
+    return (this.mp ??= encodeMsgpackFrame(this.text));
   }
 }
