@@ -62,7 +62,7 @@ export function transportFactories(options: TidingsOptions): TransportFactory[] 
   for (const t of wanted) {
     if (typeof t !== 'string') factories.push(t);
     else if (t === 'websocket') {
-      if (ws) factories.push(websocketTransport(ws));
+      if (ws) factories.push(websocketTransport(ws, options.encoding));
     } else if (t === 'sse') factories.push(sseTransport(http));
     else if (t === 'polling') factories.push(pollingTransport(http));
     else throw new TypeError(`unknown transport ${JSON.stringify(t)}: use "websocket", "sse", "polling" or a TransportFactory`);

@@ -15,7 +15,7 @@
 export { sseTransport, type SseTransportOptions } from './transports/sse.js';
 export { CLIENT_NAME, CLIENT_VERSION } from './version.js';
 export { pollingTransport, type PollingTransportOptions } from './transports/polling.js';
-export { websocketTransport, type WebSocketConstructor, type WebSocketLike } from './transports/websocket.js';
+export { websocketTransport, type WebSocketConstructor, type WebSocketLike, type WireCodec } from './transports/websocket.js';
 export { Notifications, type NotificationListOptions, type NotificationsEvents, type NotificationUpdate } from './notifications.js';
 export { ActivityFeed, type ActivityFeedEvents, type ActivityFeedOptions } from './activity.js';
 export { ProgressTracker, type ProgressEvents } from './progress.js';

@@ -16,6 +16,7 @@ import { ClientErrorCode, TidingsError } from './errors.js';
 import { utf8Length } from './ids.js';
 import { startTimer } from './timers.js';
 import { MAX_COMMAND_ID } from './wire.js';
+import type { WireCodec } from './transports/websocket.js';
 
 /** A command without its id: the outbox numbers it. */
 export type CommandBody = Command extends infer C ? (C extends Command ? Omit<C, 'id'> : never) : never;
@@ -56,6 +57,8 @@ export class Outbox {
   #batch: string[] = [];
   #batchBytes = 0;
   #flushScheduled = false;
+  /** How commands' data is written as JSON (the encoding's: binary data's JSON form). */
+  _replacer: WireCodec['replacer'];
 
   constructor(options: OutboxOptions) {
     this.#options = options;
@@ -160,7 +163,7 @@ export class Outbox {
         return;
       }
       // Refuse at once what could never be sent (the id is at most 10 digits).
-      const size = utf8Length(JSON.stringify({ ...body, id: MAX_COMMAND_ID } as Command));
+      const size = utf8Length(JSON.stringify({ ...body, id: MAX_COMMAND_ID } as Command, this._replacer));
       if (size > this.#options.maxMessageBytes) {
         done(this.#overLimit(size));
         return;
@@ -222,7 +225,7 @@ export class Outbox {
 
   #transmit(entry: Entry): void {
     const id = this.#allocateId();
-    const text = JSON.stringify({ ...entry.body, id } as Command);
+    const text = JSON.stringify({ ...entry.body, id } as Command, this._replacer);
     const bytes = utf8Length(text);
     if (bytes > this.#options.maxMessageBytes) {
       entry.done(this.#overLimit(bytes));

@@ -4,7 +4,7 @@
 import type { BroadcastPush, ClientInfo, NotificationPush, NotificationUpdatePush, PresenceStatus, PresenceUser, ProgressPush, StreamPosition, UserStatus } from '@tidings/protocol';
 import type { TidingsError } from './errors.js';
 import type { TransportFactory } from './transports/types.js';
-import type { WebSocketConstructor } from './transports/websocket.js';
+import type { WebSocketConstructor, WireCodec } from './transports/websocket.js';
 
 /** Connection state. */
 export type ConnectionState = 'disconnected' | 'connecting' | 'connected';
@@ -25,6 +25,12 @@ export interface TidingsOptions {
   getToken?: GetToken;
   /** WebSocket implementation. Default: the runtime's `WebSocket` (browsers, React Native, Node 22+); on Node 20, the `ws` package. */
   websocket?: WebSocketConstructor;
+  /**
+   * Frames in MessagePack on WebSocket when the server offers it: `encoding: msgpack`, with
+   * `import { msgpack } from '@tidings/client/msgpack'`. Data may then hold `Uint8Array`s.
+   * Default JSON (SSE and long-polling are always JSON).
+   */
+  encoding?: WireCodec;
   /**
    * Transports to try, in order: `websocket`, `sse` (Server-Sent Events) and `polling` (HTTP
    * long-polling), or custom factories. Default `['websocket', 'sse', 'polling']`. A transport
@@ -125,6 +131,8 @@ export interface PublicationContext<T = unknown> {
   info?: ClientInfo;
   /** True for publications replayed by recovery after a reconnect. */
   recovered?: boolean;
+  /** The publication's event name (`task:updated`), when it was published with one. */
+  event?: string;
 }
 
 /** Payload of a subscription's `subscribed` event. */
@@ -252,4 +260,6 @@ export interface HistoryOptions {
 export interface PublishOptions {
   /** Idempotency key; the SDK generates one when absent. */
   idempotencyKey?: string;
+  /** The publication's event name (`task:updated`): 1..64 of letters, digits, `_ . : -`. */
+  event?: string;
 }

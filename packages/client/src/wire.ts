@@ -23,7 +23,9 @@ export const PUSH_TYPES = Object.keys(PUSH_TYPE_KEYS) as PushType[];
  * connection and the upgrade probe alike. A line that is not a JSON object is kept as a
  * string saying why; the objects are taken as the server's frames.
  */
-export function decodeFrames(text: string): Array<ServerFrame | string> {
+export function decodeFrames(text: string | object[]): Array<ServerFrame | string> {
+  // Frames a codec decoded (a MessagePack message) are taken as they are.
+  if (typeof text !== 'string') return text as ServerFrame[];
   const frames: Array<ServerFrame | string> = [];
   for (const line of text.split('\n')) {
     if (line.length === 0) continue;

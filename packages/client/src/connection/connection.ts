@@ -76,6 +76,7 @@ export class Connection implements ProbeHost, RefreshHost, OpeningHost {
     this.#outbox = outbox;
     this.#events = events;
     this.#host = host;
+    outbox._replacer = options.encoding?.replacer;
     if (options.token !== undefined) this._token = options.token;
     this.#opening = new Opening(this, url, config, rounds, outbox);
     this.#probe = new UpgradeProbe(this, rounds, config, outbox);

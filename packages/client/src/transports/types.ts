@@ -9,8 +9,8 @@
 export interface TransportHandlers {
   /** The transport is open: the client may send `connect`. */
   onOpen(): void;
-  /** One received message (may hold several frames). */
-  onMessage(text: string): void;
+  /** One received message (may hold several frames), or the frames a codec decoded from a binary message. */
+  onMessage(text: string | object[]): void;
   /**
    * The transport closed, or failed to open (code 1006 when nothing better is known). 4404
    * (the SDK's own, never sent by a server): the server answered HTTP 404, there is no

@@ -5,13 +5,31 @@ import type { TransportFactory } from './types.js';
 /** The part of the WebSocket API the SDK uses: the browser's, React Native's and `ws` all fit. */
 export interface WebSocketLike {
   readonly readyState: number;
+  /** The subprotocol the server selected. */
+  readonly protocol?: string;
   binaryType?: string;
   onopen: ((ev: unknown) => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
   onclose: ((ev: { code: number; reason: string }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
-  send(data: string): void;
+  send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
+}
+
+/**
+ * An encoding of frames other than JSON, negotiated per WebSocket connection by its
+ * subprotocol: `msgpack` from `@tidings/client/msgpack`, passed as the `encoding` option.
+ * The rest of the client keeps working in JSON text; the codec converts at the socket.
+ */
+export interface WireCodec {
+  /** The subprotocol offered before `tidings.v1`; when the server selects it, frames go through this codec. */
+  readonly subprotocol: string;
+  /** A message of newline-separated JSON frames, to send as one binary message. */
+  encode(text: string): Uint8Array;
+  /** A received binary message: its frames. */
+  decode(data: Uint8Array): object[];
+  /** `JSON.stringify` replacer for commands, on any transport (binary data's JSON form). */
+  replacer?(key: string, value: unknown): unknown;
 }
 
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
@@ -40,11 +58,14 @@ function toText(data: unknown): string {
  * new Tidings(url, { transports: [websocketTransport(WebSocket as unknown as WebSocketConstructor), 'sse'] });
  * ```
  */
-export function websocketTransport(WebSocketImpl: WebSocketConstructor): TransportFactory {
+export function websocketTransport(WebSocketImpl: WebSocketConstructor, codec?: WireCodec): TransportFactory {
   return {
     name: 'websocket',
     open(url, handlers) {
-      const ws = new WebSocketImpl(url, [WS_SUBPROTOCOL]);
+      const ws = new WebSocketImpl(url, codec ? [codec.subprotocol, WS_SUBPROTOCOL] : [WS_SUBPROTOCOL]);
+      if (codec) ws.binaryType = 'arraybuffer';
+      // The codec for what the client sends, once the server selected its subprotocol (it sends binary messages only then).
+      let binary: WireCodec | undefined;
       let closed = false;
       const finish = (code: number, reason: string) => {
         if (closed) return;
@@ -52,9 +73,12 @@ export function websocketTransport(WebSocketImpl: WebSocketConstructor): Transpo
         ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
         handlers.onClose(code, reason);
       };
-      ws.onopen = () => handlers.onOpen();
+      ws.onopen = () => {
+        if (ws.protocol === codec?.subprotocol) binary = codec;
+        handlers.onOpen();
+      };
       ws.onmessage = (ev) => {
-        if (!closed) handlers.onMessage(toText(ev.data));
+        if (!closed) handlers.onMessage(codec && typeof ev.data !== 'string' ? codec.decode(new Uint8Array(ev.data as ArrayBuffer)) : toText(ev.data));
       };
       // No endpoint at the URL (4404, see types.ts): `ws` names the status of a refused handshake
       // ("Unexpected server response: 404"); browsers cannot tell it from a network error.
@@ -64,7 +88,7 @@ export function websocketTransport(WebSocketImpl: WebSocketConstructor): Transpo
       ws.onerror = (ev) => void (missing = / 404$/.test((ev as { message: string }).message));
       return {
         send: (text) => {
-          if (!closed && ws.readyState === 1) ws.send(text);
+          if (!closed && ws.readyState === 1) ws.send(binary ? binary.encode(text) : text);
         },
         close: (code = 1000, reason = '') => {
           if (closed) return;
