@@ -48,7 +48,7 @@ describe.each(TRANSPORTS)('over %s', (transport: TransportName) => {
       expect(inbox.items[0]!.actions).toEqual([{ label: 'Open', action: 'open-task', style: 'primary' }]);
       expect(inbox.unread).toBe(1);
       expect(inbox.error).toBeNull();
-      expect(await inbox.count()).toEqual({ unread: 1, total: 1 });
+      expect(await inbox.count()).toEqual({ unread: 1, total: 1, unreadByType: { assignment: 1 } });
     });
 
     test('live notifications arrive with events; one sent while the connection was down shows up after the reconnect', async () => {

@@ -91,6 +91,8 @@ export interface NotificationPush {
   notification: Notification;
   /** The user's unread count with it. */
   unread: number;
+  /** The user's unread count per notification `type` (only types with unread ones), with it. */
+  unreadByType?: Record<string, number>;
 }
 
 /** Notifications of this user were read or deleted, on this device or another. */

@@ -126,6 +126,8 @@ export interface NotificationsResult {
 export interface NotificationCountResult {
   unread: number;
   total: number;
+  /** Unread per notification `type`: only types with at least one unread (`{}` when none). */
+  unreadByType: Record<string, number>;
 }
 
 export interface NotificationReadResult {

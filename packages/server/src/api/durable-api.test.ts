@@ -51,9 +51,9 @@ describe('notifications', () => {
     expect(created[0]).toMatchObject({ type: 'mention', title: 'You were mentioned', priority: 'high', read: false, data: { taskId: 't1' } });
     for (const c of [phone, laptop]) {
       const push = await c.waitForPush((p) => p.type === 'notification');
-      expect(push).toEqual({ type: 'notification', notification: created[0], unread: 1 });
+      expect(push).toEqual({ type: 'notification', notification: created[0], unread: 1, unreadByType: { mention: 1 } });
     }
-    expect(await bobC.waitForPush((p) => p.type === 'notification')).toEqual({ type: 'notification', notification: created[1], unread: 1 });
+    expect(await bobC.waitForPush((p) => p.type === 'notification')).toEqual({ type: 'notification', notification: created[1], unread: 1, unreadByType: { mention: 1 } });
   });
 
   test('a recipient offline at the time reads it when it connects', async () => {
@@ -63,7 +63,26 @@ describe('notifications', () => {
     const c = await connect(carol);
     const page = await c.ok('notifications', { limit: 10 });
     expect(page).toEqual({ notifications: [res.body.data.notifications[0]], unread: 1 });
-    expect(await c.ok('notification_count')).toEqual({ unread: 1, total: 1 });
+    expect(await c.ok('notification_count')).toEqual({ unread: 1, total: 1, unreadByType: { assignment: 1 } });
+  });
+
+  test('unread counts per type: on the notification push, the notification_count reply and GET /users/:id/notifications', async () => {
+    const kim = uniqueUser('kim');
+    const c = await connect(kim);
+    const ids: string[] = [];
+    for (const type of ['task.assigned', 'task.assigned', 'comment', 'order:shipped']) ids.push((await notify({ user: kim, type, title: type })).body.data.notifications[0].id);
+    for (let i = 0; i < 200 && c.pushes.filter((p) => p.type === 'notification').length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    const pushes = c.pushes.filter((p) => p.type === 'notification') as { unread: number; unreadByType: Record<string, number> }[];
+    expect(pushes.map((p) => p.unread)).toEqual([1, 2, 3, 4]);
+    expect(pushes[3]!.unreadByType).toEqual({ 'task.assigned': 2, comment: 1, 'order:shipped': 1 });
+    expect(pushes[0]!.unreadByType).toEqual({ 'task.assigned': 1 });
+    await c.ok('notification_read', { ids: [ids[0], ids[2]] });
+    expect(await c.ok('notification_count')).toEqual({ unread: 2, total: 4, unreadByType: { 'task.assigned': 1, 'order:shipped': 1 } });
+    const api = await t.api('GET', `/users/${kim}/notifications?limit=1`);
+    expect(api.status).toBe(200);
+    expect(api.body.data).toMatchObject({ unread: 2, total: 4, unreadByType: { 'task.assigned': 1, 'order:shipped': 1 } });
+    await c.ok('notification_read', { all: true });
+    expect((await t.api('GET', `/users/${kim}/notifications`)).body.data).toMatchObject({ unread: 0, total: 4, unreadByType: {} });
   });
 
   test('read state syncs across devices; delete too; another user cannot touch them', async () => {
@@ -144,11 +163,11 @@ describe('notifications', () => {
     expect([a, b, c3].map((r) => r.body.data.deduplicated).sort()).toEqual([false, true, true]);
     const ids = new Set([a, b, c3].map((r) => r.body.data.notifications[0].id));
     expect(ids.size).toBe(1);
-    expect(await c.ok('notification_count')).toEqual({ unread: 1, total: 1 });
+    expect(await c.ok('notification_count')).toEqual({ unread: 1, total: 1, unreadByType: { update: 1 } });
     // Keys belong to the caller: another API key (another backend) with the same key stores its own.
     const other = await t.api('POST', '/notify', body, { authorization: `Bearer ${TEST_API_KEY}-pub` });
     expect(other.body.data.deduplicated).toBe(false);
-    expect(await c.ok('notification_count')).toEqual({ unread: 2, total: 2 });
+    expect(await c.ok('notification_count')).toEqual({ unread: 2, total: 2, unreadByType: { update: 2 } });
     await new Promise((r) => setTimeout(r, 100));
     expect(c.pushes.filter((p) => p.type === 'notification')).toHaveLength(2);
   });
@@ -158,9 +177,9 @@ describe('notifications', () => {
     await notify({ user: hal, type: 'deadline', title: 'soon gone', expiresAt: Date.now() + 300 });
     await notify({ user: hal, type: 'deadline', title: 'stays' });
     const c = await connect(hal);
-    expect(await c.ok('notification_count')).toEqual({ unread: 2, total: 2 });
+    expect(await c.ok('notification_count')).toEqual({ unread: 2, total: 2, unreadByType: { deadline: 2 } });
     await new Promise((r) => setTimeout(r, 400));
-    expect(await c.ok('notification_count')).toEqual({ unread: 1, total: 1 });
+    expect(await c.ok('notification_count')).toEqual({ unread: 1, total: 1, unreadByType: { deadline: 1 } });
     expect((await c.ok('notifications', {})).notifications.map((n: Notification) => n.title)).toEqual(['stays']);
   });
 

@@ -50,7 +50,7 @@ const clientInfo = z.object({ user: z.string(), client: z.string(), info: z.reco
 export const historyPage = z.object({
   epoch: z.string(),
   offset: z.number().int().describe('Offset of the newest publication in the stream'),
-  publications: z.array(z.object({ offset: z.number().int().optional(), data: z.unknown(), info: clientInfo.optional() })),
+  publications: z.array(z.object({ offset: z.number().int().optional(), data: z.unknown(), info: clientInfo.optional(), event: z.string().optional().describe('The publication\'s event name, when it was published with one') })),
 });
 
 export const unsubscribed = z.object({ unsubscribed: z.number().int() });
@@ -126,7 +126,13 @@ export const notification = z.object({
 
 export const notifyResult = z.object({ notifications: z.array(notification), deduplicated: z.boolean() });
 
-export const notificationPage = z.object({ notifications: z.array(notification), nextCursor: cursor, unread: z.number().int(), total: z.number().int() });
+export const notificationPage = z.object({
+  notifications: z.array(notification),
+  nextCursor: cursor,
+  unread: z.number().int(),
+  total: z.number().int(),
+  unreadByType: z.record(z.string(), z.number().int()).describe('Unread per notification `type`: only types with at least one unread (`{}` when none)'),
+});
 
 export const markReadResult = z.object({ updated: z.number().int(), unread: z.number().int() });
 export const removeResult = z.object({ deleted: z.number().int(), unread: z.number().int() });

@@ -359,7 +359,7 @@ describe('steering connections', () => {
     expect(res).toMatchObject({ status: 200, body: { data: { disconnected: 1 } } });
     expect(await phone.closed).toEqual({ code: CloseCode.ForceDisconnect, reason: 'this one' });
     // The user's other connection still answers commands.
-    expect(await laptop.ok('notification_count')).toEqual({ unread: 0, total: 0 });
+    expect(await laptop.ok('notification_count')).toEqual({ unread: 0, total: 0, unreadByType: {} });
     expect(await t.api('POST', `/connections/${result.client}/disconnect`, {})).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
     expect((await t.api('POST', `/connections/x/disconnect`, { code: 1000 })).status).toBe(400);
     laptop.close();

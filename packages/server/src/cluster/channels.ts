@@ -242,7 +242,9 @@ function controlPush(channel: string, event: ControlEvent): Push {
     }
     // These travel on the user's personal channel and are addressed to the user, not the channel.
     case 'notification':
-      return { type: 'notification', notification: event.notification, unread: event.unread };
+      return event.unreadByType === undefined
+        ? { type: 'notification', notification: event.notification, unread: event.unread }
+        : { type: 'notification', notification: event.notification, unread: event.unread, unreadByType: event.unreadByType };
     case 'notification_update': {
       const push: Push = { type: 'notification_update', change: event.change, unread: event.unread };
       if (event.ids) push.ids = event.ids;

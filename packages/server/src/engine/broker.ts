@@ -86,6 +86,8 @@ export interface PublishOptions {
    * delivery only: history keeps the publication like any other.
    */
   exceptClient?: string;
+  /** The publication's event name (`task:updated`): kept in history and delivered with it. */
+  event?: string;
 }
 
 /** Which budget refused a publication. */
@@ -140,7 +142,7 @@ export type ControlEvent =
   | { type: 'typing'; user: string; info?: Record<string, unknown>; typing: boolean; exceptUser: string }
   | { type: 'presence'; user: PresenceUser }
   | { type: 'status'; user: string; status: UserStatusValue; lastSeen?: number }
-  | { type: 'notification'; notification: Notification; unread: number }
+  | { type: 'notification'; notification: Notification; unread: number; unreadByType?: Record<string, number> }
   | { type: 'notification_update'; change: 'read' | 'deleted'; ids?: string[]; all?: boolean; unread: number }
   | { type: 'progress'; job: JobProgress };
 

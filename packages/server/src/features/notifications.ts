@@ -133,7 +133,12 @@ export class NotificationsFeature {
       now,
     );
     if (!created.deduplicated) {
-      for (const n of created.notifications) this.background(n.user, async () => ({ type: 'notification', notification: n, unread: (await this.counts(n.user)).unread }));
+      for (const n of created.notifications) {
+        this.background(n.user, async () => {
+          const { unread, unreadByType } = await this.counts(n.user);
+          return { type: 'notification', notification: n, unread, unreadByType };
+        });
+      }
     }
     return created;
   }

@@ -45,6 +45,23 @@ export interface NotificationPage {
 export interface NotificationCounts {
   unread: number;
   total: number;
+  /** Unread per notification `type`: only types with at least one unread (a null-prototype object: any type is a plain key). */
+  unreadByType: Record<string, number>;
+}
+
+/** `NotificationCounts` from per-type rows (`unread`, `total` of each type the user has). */
+export function countsByType(rows: readonly { type: string; total: number; unread: number | null }[]): NotificationCounts {
+  const unreadByType = Object.create(null) as Record<string, number>;
+  let unread = 0;
+  let total = 0;
+  for (const r of rows) {
+    total += r.total;
+    if (r.unread) {
+      unread += r.unread;
+      unreadByType[r.type] = r.unread;
+    }
+  }
+  return { unread, total, unreadByType };
 }
 
 /**

@@ -80,8 +80,8 @@ export function storeContract(name: string, open: (retention: StoreRetention) =>
         });
         expect((await store.list('alice', { limit: 10 }, T0)).notifications).toEqual([a]);
         expect((await store.list('bob', { limit: 10 }, T0)).notifications).toEqual([b]);
-        expect(await store.counts('alice', T0)).toEqual({ unread: 1, total: 1 });
-        expect(await store.counts('carol', T0)).toEqual({ unread: 0, total: 0 });
+        expect(await store.counts('alice', T0)).toEqual({ unread: 1, total: 1, unreadByType: { mention: 1 } });
+        expect(await store.counts('carol', T0)).toEqual({ unread: 0, total: 0, unreadByType: {} });
       });
     });
 
@@ -106,8 +106,32 @@ export function storeContract(name: string, open: (retention: StoreRetention) =>
         const all = await store.list('u', { limit: 100 }, T0 + 300);
         const first = all.notifications.find((n) => n.id === ids[0])!;
         expect(first).toMatchObject({ read: true, readAt: T0 + 200 });
-        expect(await store.counts('u', T0 + 300)).toEqual({ unread: 24, total: 26 });
+        expect(await store.counts('u', T0 + 300)).toEqual({ unread: 24, total: 26, unreadByType: { info: 24 } });
         expect((await store.list('u', { limit: 0 }, T0)).notifications).toEqual([]);
+      });
+    });
+
+    test('unread counts per type: only types with unread ones, following reads, deletes and expiry; any type name is a plain key', async () => {
+      await withStores({}, async ({ notifications: store }) => {
+        const make = async (type: string, extra: Partial<NewNotification> = {}) => (await store.create(note(['u'], { type, ...extra }), T0)).notifications[0]!.id;
+        const a1 = await make('task.assigned');
+        await make('task.assigned');
+        const c1 = await make('comment');
+        await make('order:shipped', { expiresAt: T0 + 1000 });
+        await make('__proto__');
+        await make('constructor');
+        await store.create(note(['other'], { type: 'comment' }), T0);
+        const counts = await store.counts('u', T0);
+        expect(counts).toEqual({ unread: 6, total: 6, unreadByType: { 'task.assigned': 2, comment: 1, 'order:shipped': 1, ['__proto__']: 1, constructor: 1 } });
+        expect(Object.keys(counts.unreadByType).sort()).toEqual(['__proto__', 'comment', 'constructor', 'order:shipped', 'task.assigned']);
+        expect(JSON.parse(JSON.stringify(counts.unreadByType))).toEqual({ 'task.assigned': 2, comment: 1, 'order:shipped': 1, ['__proto__']: 1, constructor: 1 });
+        await store.markRead('u', [a1, c1], T0 + 1);
+        await store.remove('u', [(await store.list('u', { limit: 100 }, T0)).notifications.find((n) => n.type === 'constructor')!.id]);
+        // Read ones count in the total only; an expired one in neither; a type with none unread is absent.
+        expect(await store.counts('u', T0 + 1000)).toEqual({ unread: 2, total: 4, unreadByType: { 'task.assigned': 1, ['__proto__']: 1 } });
+        await store.markRead('u', 'all', T0 + 2);
+        expect(await store.counts('u', T0 + 3)).toEqual({ unread: 0, total: 5, unreadByType: {} });
+        expect(await store.counts('other', T0)).toEqual({ unread: 1, total: 1, unreadByType: { comment: 1 } });
       });
     });
 
@@ -128,10 +152,10 @@ export function storeContract(name: string, open: (retention: StoreRetention) =>
         expect(await store.remove('b', [na!.id])).toEqual([]);
         expect((await store.markRead('a', 'all', T0 + 5)).length).toBe(2);
         expect(await store.markRead('a', 'all', T0 + 6)).toEqual([]);
-        expect(await store.counts('a', T0)).toEqual({ unread: 0, total: 2 });
-        expect(await store.counts('b', T0)).toEqual({ unread: 1, total: 1 });
+        expect(await store.counts('a', T0)).toEqual({ unread: 0, total: 2, unreadByType: {} });
+        expect(await store.counts('b', T0)).toEqual({ unread: 1, total: 1, unreadByType: { info: 1 } });
         expect(await store.remove('b', [nb!.id, 'n_nope'])).toEqual([nb!.id]);
-        expect(await store.counts('b', T0)).toEqual({ unread: 0, total: 0 });
+        expect(await store.counts('b', T0)).toEqual({ unread: 0, total: 0, unreadByType: {} });
       });
     });
 
@@ -139,12 +163,12 @@ export function storeContract(name: string, open: (retention: StoreRetention) =>
       await withStores({}, async ({ notifications: store }) => {
         await store.create(note(['u'], { title: 'short', expiresAt: T0 + 1000 }), T0);
         await store.create(note(['u'], { title: 'long' }), T0);
-        expect(await store.counts('u', T0 + 999)).toEqual({ unread: 2, total: 2 });
-        expect(await store.counts('u', T0 + 1000)).toEqual({ unread: 1, total: 1 });
+        expect(await store.counts('u', T0 + 999)).toEqual({ unread: 2, total: 2, unreadByType: { info: 2 } });
+        expect(await store.counts('u', T0 + 1000)).toEqual({ unread: 1, total: 1, unreadByType: { info: 1 } });
         expect((await store.list('u', { limit: 10 }, T0 + 1000)).notifications.map((n) => n.title)).toEqual(['long']);
         expect(await store.markRead('u', 'all', T0 + 2000)).toHaveLength(1);
         expect(await store.prune(T0 + 2000)).toBeGreaterThanOrEqual(1);
-        expect(await store.counts('u', 0)).toEqual({ unread: 0, total: 1 });
+        expect(await store.counts('u', 0)).toEqual({ unread: 0, total: 1, unreadByType: {} });
       });
     });
 
@@ -152,10 +176,10 @@ export function storeContract(name: string, open: (retention: StoreRetention) =>
       await withStores({ maxPerUser: 5, notificationMaxAgeMs: 10_000 }, async ({ notifications: store }) => {
         for (let i = 0; i < 8; i++) await store.create(note(['u', i < 2 ? 'v' : 'w'], { title: `n${i}` }), T0 + i * 1000);
         expect((await store.list('u', { limit: 100 }, T0)).notifications.map((n) => n.title)).toEqual(['n7', 'n6', 'n5', 'n4', 'n3']);
-        expect(await store.counts('v', T0)).toEqual({ unread: 2, total: 2 });
+        expect(await store.counts('v', T0)).toEqual({ unread: 2, total: 2, unreadByType: { info: 2 } });
         await store.prune(T0 + 14_500);
         expect((await store.list('u', { limit: 100 }, T0)).notifications.map((n) => n.title)).toEqual(['n7', 'n6', 'n5']);
-        expect(await store.counts('v', T0)).toEqual({ unread: 0, total: 0 });
+        expect(await store.counts('v', T0)).toEqual({ unread: 0, total: 0, unreadByType: {} });
       });
     });
 
@@ -164,15 +188,15 @@ export function storeContract(name: string, open: (retention: StoreRetention) =>
         const first = await store.create(note(['a', 'b'], { idempotencyKey: 'k1' }), T0);
         const again = await store.create(note(['a', 'b'], { idempotencyKey: 'k1', title: 'changed' }), T0 + 5000);
         expect(again).toEqual({ notifications: first.notifications, deduplicated: true });
-        expect(await store.counts('a', T0)).toEqual({ unread: 1, total: 1 });
+        expect(await store.counts('a', T0)).toEqual({ unread: 1, total: 1, unreadByType: { info: 1 } });
         // Concurrent requests with one key, in the same turn: one stored.
         const racing = await Promise.all([store.create(note(['c'], { idempotencyKey: 'k2' }), T0), store.create(note(['c'], { idempotencyKey: 'k2' }), T0)]);
         expect(racing.map((r) => r.deduplicated).sort()).toEqual([false, true]);
-        expect(await store.counts('c', T0)).toEqual({ unread: 1, total: 1 });
+        expect(await store.counts('c', T0)).toEqual({ unread: 1, total: 1, unreadByType: { info: 1 } });
         await store.prune(T0 + 10_001);
         const later = await store.create(note(['a'], { idempotencyKey: 'k1' }), T0 + 10_001);
         expect(later.deduplicated).toBe(false);
-        expect(await store.counts('a', T0)).toEqual({ unread: 2, total: 2 });
+        expect(await store.counts('a', T0)).toEqual({ unread: 2, total: 2, unreadByType: { info: 2 } });
       });
     });
 

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Notification, NotificationAction, NotificationPriority, NotificationType } from '@tidings/protocol';
 import type { PoolClient } from 'pg';
-import type { CreatedNotifications, NewNotification, NotificationCounts, NotificationPage, NotificationQuery, NotificationStore } from '../notification-store.js';
+import { countsByType, type CreatedNotifications, type NewNotification, type NotificationCounts, type NotificationPage, type NotificationQuery, type NotificationStore } from '../notification-store.js';
 import { fromJson, page, parseCursor, toJson } from '../sqlite/rows.js';
 import type { PostgresDatabase } from './database.js';
 import { withSeq } from './rows.js';
@@ -143,12 +143,12 @@ export class PgNotificationStore implements NotificationStore {
   }
 
   async counts(user: string, now: number): Promise<NotificationCounts> {
-    const [row] = await this.db.query<{ total: number; unread: number }>(
-      `SELECT count(*)::int AS total, (count(*) FILTER (WHERE read_at IS NULL))::int AS unread
-       FROM tidings_notifications WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2)`,
+    const rows = await this.db.query<{ type: string; total: number; unread: number }>(
+      `SELECT type, count(*)::int AS total, (count(*) FILTER (WHERE read_at IS NULL))::int AS unread
+       FROM tidings_notifications WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2) GROUP BY type`,
       [user, now],
     );
-    return { total: row!.total, unread: row!.unread };
+    return countsByType(rows);
   }
 
   markRead(user: string, ids: string[] | 'all', now: number): Promise<string[]> {

@@ -153,8 +153,8 @@ describe.skipIf(skip)('PostgreSQL stores', () => {
         expect([fromA.deduplicated, fromB.deduplicated].sort()).toEqual([false, true]);
         expect(fromB.notifications).toEqual(fromA.notifications);
       }
-      expect(await a.notifications.counts('alice', T0)).toEqual({ unread: 20, total: 20 });
-      expect(await b.notifications.counts('bob', T0)).toEqual({ unread: 20, total: 20 });
+      expect(await a.notifications.counts('alice', T0)).toEqual({ unread: 20, total: 20, unreadByType: { info: 20 } });
+      expect(await b.notifications.counts('bob', T0)).toEqual({ unread: 20, total: 20, unreadByType: { info: 20 } });
       const rows = await sql<{ title: string; n: number }>(url, 'SELECT title, count(*)::int AS n FROM tidings_notifications GROUP BY title');
       expect(rows).toHaveLength(20);
       expect(rows.every((r) => r.n === 2)).toBe(true);
@@ -188,7 +188,7 @@ describe.skipIf(skip)('PostgreSQL stores', () => {
       // The stores that saw the crash drop their broken connections and work again.
       let counted;
       for (let attempt = 0; attempt < 5 && counted === undefined; attempt++) counted = await stores.notifications.counts('u', T0).catch(() => undefined);
-      expect(counted).toEqual({ unread: 10, total: 10 });
+      expect(counted).toEqual({ unread: 10, total: 10, unreadByType: { info: 10 } });
       expect(database.status()).toEqual({ ready: true });
     } finally {
       await stores.close();
@@ -209,7 +209,7 @@ describe.skipIf(skip)('PostgreSQL stores', () => {
       const started = Date.now();
       while (!database.status().ready && Date.now() - started < 2500) await new Promise((r) => setTimeout(r, 50));
       expect(database.status()).toEqual({ ready: true });
-      expect(await stores.notifications.counts('r', T0)).toEqual({ unread: 1, total: 1 });
+      expect(await stores.notifications.counts('r', T0)).toEqual({ unread: 1, total: 1, unreadByType: { info: 1 } });
     } finally {
       await stores.close();
     }
@@ -240,7 +240,7 @@ describe.skipIf(skip)('PostgreSQL stores', () => {
       await server.restart();
       let counted;
       for (let attempt = 0; attempt < 5 && counted === undefined; attempt++) counted = await stores.notifications.counts('g', T0).catch(() => undefined);
-      expect(counted).toEqual({ unread: 1, total: 1 });
+      expect(counted).toEqual({ unread: 1, total: 1, unreadByType: { info: 1 } });
     } finally {
       await stores.close();
     }

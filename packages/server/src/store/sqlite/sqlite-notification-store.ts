@@ -1,7 +1,7 @@
 /** NotificationStore on the embedded SQLite database. */
 import { randomBytes } from 'node:crypto';
 import type { Notification, NotificationAction, NotificationPriority, NotificationType } from '@tidings/protocol';
-import type { CreatedNotifications, NewNotification, NotificationCounts, NotificationPage, NotificationQuery, NotificationStore } from '../notification-store.js';
+import { countsByType, type CreatedNotifications, type NewNotification, type NotificationCounts, type NotificationPage, type NotificationQuery, type NotificationStore } from '../notification-store.js';
 import type { SqliteDatabase } from './database.js';
 import { fromJson, page, parseCursor, toJson } from './rows.js';
 
@@ -85,8 +85,8 @@ export class SqliteNotificationStore implements NotificationStore {
     const live = `user = ? AND seq < ? AND (expires_at IS NULL OR expires_at > ?)`;
     this.listAll = db.prepare<unknown[], Row>(`SELECT * FROM notifications WHERE ${live} ORDER BY seq DESC LIMIT ?`);
     this.listUnread = db.prepare<unknown[], Row>(`SELECT * FROM notifications WHERE ${live} AND read_at IS NULL ORDER BY seq DESC LIMIT ?`);
-    this.countStmt = db.prepare<[string, number], { total: number; unread: number | null }>(
-      `SELECT count(*) AS total, sum(read_at IS NULL) AS unread FROM notifications WHERE user = ? AND (expires_at IS NULL OR expires_at > ?)`,
+    this.countStmt = db.prepare<[string, number], { type: string; total: number; unread: number | null }>(
+      `SELECT type, count(*) AS total, sum(read_at IS NULL) AS unread FROM notifications WHERE user = ? AND (expires_at IS NULL OR expires_at > ?) GROUP BY type`,
     );
     this.readIds = db.prepare<unknown[], { id: string }>(
       `UPDATE notifications SET read_at = @now WHERE user = @user AND read_at IS NULL AND (expires_at IS NULL OR expires_at > @now)
@@ -139,8 +139,7 @@ export class SqliteNotificationStore implements NotificationStore {
   }
 
   async counts(user: string, now: number): Promise<NotificationCounts> {
-    const row = this.countStmt.get(user, now)!;
-    return { total: row.total, unread: row.unread ?? 0 };
+    return countsByType(this.countStmt.all(user, now));
   }
 
   markRead(user: string, ids: string[] | 'all', now: number): Promise<string[]> {
