@@ -54,7 +54,17 @@ const SERVERS = {
   'ws-coalesced': { file: 'servers/ws-coalesced-server.js', label: 'bare ws, coalesced', transport: 'ws' },
   // The same Tidings server (its own process, same settings), its subscribers on SSE.
   'tidings-sse': { file: 'servers/tidings-server.js', label: 'Tidings over SSE', transport: 'sse' },
+  // `--history`: the workload's channels keep history (size 100, 5 min), in memory or also in the
+  // server's SQLite file (history.store: sqlite); each server has a fresh SQLite file of its own.
+  'tidings-history': { file: 'servers/tidings-server.js', label: 'Tidings, history in memory', transport: 'ws', history: 'memory' },
+  'tidings-history-sqlite': { file: 'servers/tidings-server.js', label: 'Tidings, history in SQLite', transport: 'ws', history: 'sqlite' },
 };
+
+/** The configuration a `history` server adds: history on the bench namespace, kept where `store` says, a fresh SQLite file. */
+function historyConfig(store, key) {
+  const file = path.join(os.tmpdir(), `tidings-bench-${key}-${process.pid}-${Date.now()}.db`);
+  return { namespaces: { bench: { history: { size: 100, ttl: '5m' } } }, history: { store }, store: { path: file } };
+}
 const DEFAULT_SERVERS = ['tidings', 'ws-per-sub', 'ws-coalesced'];
 
 const WORKLOADS = {
@@ -70,6 +80,8 @@ const HELP = `usage: node bench/run.js [flags]
 
   --quick               smoke run: --window 2 --warmup 0.5 --rounds 1 --factor 2 --max-steps 4
   --sse                 SSE vs WebSocket: --workloads A --servers tidings,tidings-sse --rounds 3
+  --history             history in memory vs in SQLite (history.store): --workloads A
+                        --servers tidings-history,tidings-history-sqlite --rounds 3
                         (each still overridable); prints SSE / WebSocket ratios
   --workloads A,B       workloads to run (A: 1 ch x 2000 subs, B: 500 ch x 10 subs)
   --servers LIST        subset of: ${Object.keys(SERVERS).join(',')}
@@ -102,6 +114,7 @@ function parseArgs(argv) {
   const o = {
     quick: false,
     sse: false,
+    history: false,
     workloads: ['A', 'B'],
     servers: DEFAULT_SERVERS,
     modes: ['turn', 'sweep'],
@@ -124,7 +137,7 @@ function parseArgs(argv) {
   const explicit = new Set();
   const list = (v) => v.split(',').map((s) => s.trim()).filter(Boolean);
   const num = positiveNumber;
-  for (const [arg, value] of flags(argv, ['quick', 'sse', 'pin', 'help'])) {
+  for (const [arg, value] of flags(argv, ['quick', 'sse', 'history', 'pin', 'help'])) {
     explicit.add(arg);
     switch (arg) {
       case 'help':
@@ -132,6 +145,9 @@ function parseArgs(argv) {
         process.exit(0);
       case 'quick':
         o.quick = true;
+        break;
+      case 'history':
+        o.history = true;
         break;
       case 'sse':
         o.sse = true;
@@ -190,6 +206,11 @@ function parseArgs(argv) {
     if (!explicit.has('servers')) o.servers = ['tidings', 'tidings-sse'];
     if (!explicit.has('rounds') && !o.quick) o.rounds = 3;
   }
+  if (o.history) {
+    if (!explicit.has('workloads')) o.workloads = ['A'];
+    if (!explicit.has('servers')) o.servers = ['tidings-history', 'tidings-history-sqlite'];
+    if (!explicit.has('rounds') && !o.quick) o.rounds = 3;
+  }
   if (o.quick) {
     if (!explicit.has('window')) o.window = 2;
     if (!explicit.has('warmup')) o.warmup = 0.5;
@@ -235,6 +256,7 @@ async function runWorkload(opts, workload, serverKeys, secret, mintToken) {
       const child = spawnChild(SERVERS[serverKeys[i]].file, `${serverKeys[i]} server`);
       servers.push(child);
       const options = opts.httpReplayBytes !== undefined ? { httpReplayBytes: opts.httpReplayBytes } : {};
+      if (SERVERS[serverKeys[i]].history) options.config = historyConfig(SERVERS[serverKeys[i]].history, serverKeys[i]);
       const ready = await child.request({ type: 'init', channels, secret, options }, 30_000, 'init');
       if (opts.pin) pin(child.pid, '0');
       child.transport = SERVERS[serverKeys[i]].transport;

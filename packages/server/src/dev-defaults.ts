@@ -33,6 +33,8 @@ export async function prepareDevInput(dataDir: string): Promise<DevInput> {
     dataDir,
     auth: { secret: secrets.secret },
     apiKeys: [{ id: 'dev', key: secrets.apiKey, scopes: ['admin'] }],
+    // Channel history survives a restart of the dev server (in <dataDir>/tidings.db).
+    history: { store: 'sqlite' },
     personal: { history: { size: 50, ttl: '1h' }, recover: true },
     namespaces: {
       chat: { history: { size: 100, ttl: '1h' }, recover: true, presence: true, joinLeave: true, typing: true, clientPublish: 'subscribers' },

@@ -36,6 +36,7 @@ import { registerProxyHooks } from './proxy/proxy-hooks.js';
 import { COMMAND_HANDLERS } from './session/commands.js';
 import type { Counters, SessionServices } from './session/services.js';
 import { Session } from './session/session.js';
+import { openHistoryStore } from './store/history-store.js';
 import { openStores, type DurableStores } from './store/open-stores.js';
 import { FORWARD_TYPE, type SessionForwarding } from './transport/http-forwarding.js';
 import { VERSION } from './version.js';
@@ -81,6 +82,8 @@ export class Tidings extends HookMethods {
   readonly auditLog: StoredAuditLog | undefined;
   /** The durable stores (and the database behind them, when this node opened it). */
   private readonly stores: DurableStores;
+  /** Hands the memory engine's queued history changes (`history.store: sqlite`) to the database before it closes. */
+  private readonly closeHistory: () => void;
   /** webhooks/: the emitter event sources call, and the dispatcher where this process delivers the outbox. */
   private readonly webhooks: NodeWebhooks;
   private readonly presenceFeature: PresenceFeature;
@@ -126,7 +129,11 @@ export class Tidings extends HookMethods {
     const hub = (this.hub = new Hub<Session>((n) => metrics.publicationsOut(n)));
     this.policy = new ChannelPolicy(config, this.verifier);
     const engineOps = nodeEngineMetrics(given ? undefined : config.engine.type, metrics.registry, nodeInfo);
-    const cluster = (this.cluster = assembleCluster({ config, nodeId: this.nodeId, log, metrics, engine: given, nodeInfo: engineOps.nodeInfo, engineObserver: engineOps.observer, hub, policy: this.policy, counters: this.counters, limitHit, webhooks: webhooks.emitter, vacatedDelayMs: config.webhooks.vacatedDelay }));
+    // history.store: sqlite: the memory engine's history also in the SQLite database (write-behind, loaded now).
+    const historyStore = openHistoryStore(config, given !== undefined, stores.database, (error) => log.error({ error: error.message }, 'history store: a write failed'));
+    if (historyStore.ignored) log.warn(historyStore.ignored);
+    this.closeHistory = historyStore.close;
+    const cluster = (this.cluster = assembleCluster({ config, nodeId: this.nodeId, log, metrics, engine: given, historyPersistence: historyStore.persistence, nodeInfo: engineOps.nodeInfo, engineObserver: engineOps.observer, hub, policy: this.policy, counters: this.counters, limitHit, webhooks: webhooks.emitter, vacatedDelayMs: config.webhooks.vacatedDelay }));
     const { channels, sessionHub, presenceReads, publisher, nodes } = cluster;
     this.limits = new NodeLimits(config, limitHit, cluster.engine.limits);
 
@@ -361,6 +368,8 @@ export class Tidings extends HookMethods {
     await this.auditLog?.close();
     // Events of the connections closed above go to the outbox; in-flight deliveries end or are handed back.
     await this.webhooks.close();
+    // No more publications: the history written behind them goes into the database's last commit.
+    this.closeHistory();
     await this.stores.close();
     await this.cluster.close();
     this.log.info('tidings stopped');

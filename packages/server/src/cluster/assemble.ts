@@ -13,6 +13,7 @@
 import type { ChannelPolicy } from '../auth/channel-policy.js';
 import type { TidingsConfig } from '../config/schema.js';
 import type { EngineObserver } from '../engine/engine-observer.js';
+import type { HistoryPersistence } from '../engine/memory/history-persistence.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { NodeMetrics } from '../ops/metrics.js';
@@ -41,6 +42,8 @@ export interface ClusterDeps {
   nodeInfo?: NodeLabels | (() => NodeLabels) | undefined;
   /** Told of the configured engine's round trips, failures and reconnects (not of an engine given in the options). */
   engineObserver?: EngineObserver | undefined;
+  /** The durable copy of a memory engine's history (`history.store: sqlite`), for the engine of the node's own. */
+  historyPersistence?: HistoryPersistence | undefined;
   hub: Hub<Session>;
   policy: ChannelPolicy;
   counters: Counters;
@@ -73,7 +76,7 @@ export interface ClusterParts {
 
 export function assembleCluster(deps: ClusterDeps): ClusterParts {
   const { config, nodeId, log, metrics, hub, policy, counters, limitHit } = deps;
-  const engine = nodeEngine(config, deps.engine, { nodeId, log, ...(deps.engineObserver ? { observer: deps.engineObserver } : {}) });
+  const engine = nodeEngine(config, deps.engine, { nodeId, log, ...(deps.engineObserver ? { observer: deps.engineObserver } : {}), historyPersistence: deps.historyPersistence });
   const { broker, presence, userStatus, typing } = engine;
   const webhooks = deps.webhooks ?? NO_WEBHOOKS;
   const occupancy = new ChannelOccupancy({ store: engine.occupancy, nodeId, webhooks, vacatedDelayMs: deps.vacatedDelayMs ?? 3000, log });

@@ -8,6 +8,7 @@ import type { TidingsConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Engine } from '../engine/engine.js';
 import type { EngineObserver } from '../engine/engine-observer.js';
+import type { HistoryPersistence } from '../engine/memory/history-persistence.js';
 import { createMemoryEngine } from '../engine/memory/memory-cluster.js';
 import type { RedisEngineOptions } from '../engine/redis/redis-connection.js';
 import { createRedisEngine } from '../engine/redis/redis-engine.js';
@@ -22,6 +23,8 @@ export interface EngineContext {
   log?: Logger;
   /** Told of an external engine's round trips, failures and reconnects (the node's engine metrics). */
   observer?: EngineObserver;
+  /** The durable copy of the memory engine's history (`history.store: sqlite`; node.ts opens it on the node's SQLite database). */
+  historyPersistence?: HistoryPersistence | undefined;
 }
 
 /** The Redis engine's connection options from `engine.*`. */
@@ -72,5 +75,5 @@ export function nodeEngine(config: TidingsConfig, given: Engine | undefined, con
     const settings = { ...config, ...(context.nodeId !== undefined ? { nodeId: context.nodeId } : {}), ...(context.observer ? { observer: context.observer } : {}) };
     return createRedisEngine(redisEngineOptions(config.engine, errorLogger(context.log)), settings);
   }
-  return createMemoryEngine(config);
+  return createMemoryEngine(config, context.historyPersistence);
 }

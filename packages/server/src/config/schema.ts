@@ -85,6 +85,12 @@ export const configSchema = z
         maxBytesPerUser: size('4MiB'),
         /** Channel streams (epoch and offset) kept; beyond it unsubscribed ones are forgotten, never-published and least recently used first (0: no limit). */
         maxStreams: z.number().int().min(0).default(100_000),
+        /**
+         * Where the memory engine's history lives: `memory` (lost on restart) or `sqlite` (also in the
+         * node's SQLite database, loaded at start: clients recover across a restart). Ignored, with a
+         * warning, where it cannot apply: the Redis engine, `store.type: postgres`, `--workers`.
+         */
+        store: z.enum(['memory', 'sqlite']).default('memory'),
       })
       .prefault({}),
     idempotency: z

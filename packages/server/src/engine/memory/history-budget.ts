@@ -17,6 +17,8 @@ export interface StoredItem {
   /** The data's JSON: what history holds (the data object itself is not kept). */
   json: string;
   info: ClientInfo | undefined;
+  /** The publication's event name, when it has one. */
+  event?: string;
   expiresAt: number;
   bytes: number;
   /** Oldest first; the item is in it while not `gone`. */
@@ -107,8 +109,11 @@ export class HistoryBudget {
   evictedByNodeBudget = 0;
   evictedByNamespaceBudget = 0;
 
-  /** `maxBytes` 0: no node-wide budget. */
-  constructor(maxBytes: number) {
+  /** `maxBytes` 0: no node-wide budget. `onRelease`: told of every item that leaves history (a durable copy trims it too). */
+  constructor(
+    maxBytes: number,
+    private readonly onRelease?: (item: StoredItem) => void,
+  ) {
     this.node = new Pool('', maxBytes > 0 ? maxBytes : Infinity);
   }
 
@@ -167,6 +172,7 @@ export class HistoryBudget {
   release(item: StoredItem): void {
     if (item.gone) return;
     item.gone = true;
+    this.onRelease?.(item);
     this.publications--;
     this.node.released(item.bytes);
     const pool = item.pool;

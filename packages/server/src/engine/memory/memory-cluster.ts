@@ -9,6 +9,7 @@
  * tagged with the node, released when it closes).
  */
 import type { Engine } from '../engine.js';
+import type { HistoryPersistence } from './history-persistence.js';
 import { MemoryBroker } from './memory-broker.js';
 import { MemoryBusHub } from './memory-bus.js';
 import { MemorySharedLimits } from './memory-limits.js';
@@ -109,9 +110,10 @@ export class MemoryCluster {
   }
 }
 
-/** The default engine of `createTidings`: a memory cluster of one node, closed with it. */
-export function createMemoryEngine(config: MemoryEngineConfig): Engine {
-  const cluster = new MemoryCluster(memoryClusterOptions(config));
+/** The default engine of `createTidings`: a memory cluster of one node, closed with it; `persistence`: its durable history (`history.store: sqlite`). */
+export function createMemoryEngine(config: MemoryEngineConfig, persistence?: HistoryPersistence): Engine {
+  const options = memoryClusterOptions(config);
+  const cluster = new MemoryCluster(persistence ? { ...options, streams: { ...options.streams, persistence } } : options);
   const node = cluster.node();
   return { ...node, close: () => cluster.close() };
 }

@@ -8,7 +8,9 @@
  * append, delivery to every subscribed node in order), which is how the memory engine keeps
  * the Broker guarantees across nodes. The state lives in the process and is lost on restart,
  * which is why every stream gets a fresh random epoch: a client recovering across a restart
- * learns `recovered: false` instead of a silent gap. History holds each publication's JSON,
+ * learns `recovered: false` instead of a silent gap. With a `persistence` (`history.store:
+ * sqlite`) the streams tell it every change and load from it at start: same epochs after a graceful
+ * restart. History holds each publication's JSON,
  * not its data object: reads decode it.
  */
 import { randomBytes } from 'node:crypto';
@@ -21,11 +23,13 @@ import {
   type EncodedPublication,
   type HistoryPage,
   type HistoryQuery,
+  type HistoryOptions,
   type HistoryStats,
   type PublishOptions,
   type PublishOutcome,
 } from '../broker.js';
 import { HistoryBudget, type StoredItem } from './history-budget.js';
+import type { HistoryPersistence } from './history-persistence.js';
 import { MemoryIdempotency, type MemoryIdempotencyOptions } from './memory-idempotency.js';
 
 export interface MemoryStreamsOptions {
@@ -43,6 +47,11 @@ export interface MemoryStreamsOptions {
   sweepIntervalMs?: number;
   /** Bounds of the idempotency keys publishes remember (`idempotency.maxKeys`, `idempotency.maxBytes`). */
   idempotency?: MemoryIdempotencyOptions;
+  /**
+   * A durable copy of history (`history.store: sqlite`): the streams are loaded from it when they
+   * start (same epochs, offsets continue) and tell it every change, write-behind.
+   */
+  persistence?: HistoryPersistence | undefined;
   /** Clock, for tests. */
   now?: () => number;
 }
@@ -69,6 +78,9 @@ const LRU_RESOLUTION_MS = 1000;
 /** Streams looked at per stream-eviction pass, so many subscribed streams cost a bounded scan. */
 const EVICTION_SCAN = 1000;
 
+/** Loaded publications count against no user's budget (it is not stored). */
+const NO_OWNER: PublishOptions = {};
+
 function newEpoch(): string {
   return randomBytes(6).toString('base64url');
 }
@@ -87,14 +99,19 @@ export class MemoryStreams {
   private evictedStreams = 0;
   private readonly now: () => number;
   private readonly sweepTimer: NodeJS.Timeout;
+  private readonly persistence: HistoryPersistence | undefined;
+  /** With `persistence`: each stream's items array → its channel (an item leaving history names its channel). */
+  private readonly channelOf = new WeakMap<StoredItem[], string>();
 
   constructor(private readonly options: MemoryStreamsOptions) {
     this.now = options.now ?? Date.now;
-    this.budget = new HistoryBudget(options.maxBytes ?? 0);
+    const persistence = (this.persistence = options.persistence);
+    this.budget = new HistoryBudget(options.maxBytes ?? 0, persistence ? (item) => this.released(item) : undefined);
     this.idempotency = new MemoryIdempotency(options.idempotency);
     this.maxStreams = options.maxStreams ?? 0;
     this.sweepTimer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
     this.sweepTimer.unref();
+    if (persistence) this.restore(persistence);
   }
 
   // ------------------------------------------------------------ subscriptions
@@ -145,7 +162,9 @@ export class MemoryStreams {
       stream.touchedAt = now;
       if (offset === 1) this.emptyStreams.delete(channel);
       const item: StoredItem = { offset, json, info, expiresAt: now + history.ttlMs, bytes, streamItems: stream.items, pool: undefined, owner: undefined, gone: false };
+      if (options.event !== undefined) item.event = options.event;
       stream.items.push(item);
+      this.persistence?.appended({ channel, offset, json, info, event: item.event, expiresAt: item.expiresAt }, stream.epoch, now, history.shared);
       while (stream.items.length > history.size) this.budget.release(stream.items.shift()!);
       this.budget.add(item, history, options);
       pub = info ? { data, info, offset } : { data, offset };
@@ -157,6 +176,7 @@ export class MemoryStreams {
     }
     if (onceKey !== undefined) this.idempotency.set(onceKey, position ? { position, deduplicated: true } : { deduplicated: true }, once!.windowMs);
     if (json !== undefined) pub[ENCODED_DATA] = json;
+    if (options.event !== undefined) pub.event = options.event;
     if (options.exceptClient !== undefined) pub[EXCEPT_CLIENT] = options.exceptClient;
     const set = this.subscribers.get(channel);
     if (set) for (const node of set) node.deliver(channel, pub, position);
@@ -256,6 +276,10 @@ export class MemoryStreams {
       stream = { epoch: newEpoch(), top: 0, items: [], touchedAt: now, usedAt: now };
       this.streams.set(channel, stream);
       this.emptyStreams.add(channel);
+      if (this.persistence) {
+        this.channelOf.set(stream.items, channel);
+        this.persistence.created(channel, stream.epoch, now);
+      }
       if (this.maxStreams > 0 && this.streams.size > this.maxStreams) this.evictStreams(channel);
     }
     return stream;
@@ -298,6 +322,44 @@ export class MemoryStreams {
     this.emptyStreams.delete(channel);
     for (const item of stream.items) this.budget.release(item);
     stream.items.length = 0;
+    this.persistence?.forgotten(channel);
+  }
+
+  /** With `persistence`: an item left history, its stored copy goes too (items leave a stream oldest first). */
+  private released(item: StoredItem): void {
+    const channel = this.channelOf.get(item.streamItems);
+    if (channel !== undefined) this.persistence!.trimmed(channel, item.offset);
+  }
+
+  /**
+   * Loads the stored streams and publications (in publish order, so the byte budgets evict the
+   * oldest first as before), then sweeps what expired meanwhile. A channel's stored offsets are
+   * consecutive; if a lost write broke them, only the newest consecutive run is kept (recovery from
+   * before it answers recovered: false, never a silent gap).
+   */
+  private restore(persistence: HistoryPersistence): void {
+    const now = this.now();
+    const { streams, publications } = persistence.load();
+    const budgets = new Map<string, HistoryOptions>();
+    for (const s of streams) {
+      const stream: Stream = { epoch: s.epoch, top: s.top, items: [], touchedAt: s.touchedAt, usedAt: now };
+      this.streams.set(s.channel, stream);
+      this.channelOf.set(stream.items, s.channel);
+      if (s.top === 0) this.emptyStreams.add(s.channel);
+      budgets.set(s.channel, { size: Infinity, ttlMs: 0, ...(s.shared ? { shared: s.shared } : {}) });
+    }
+    for (const p of publications) {
+      const stream = this.streams.get(p.channel);
+      if (!stream || p.offset > stream.top) continue;
+      const items = stream.items;
+      const last = items[items.length - 1];
+      if (last && last.offset + 1 !== p.offset) while (items.length > 0) this.budget.release(items.shift()!);
+      const item: StoredItem = { offset: p.offset, json: p.json, info: p.info, expiresAt: p.expiresAt, bytes: publicationBytes(p.json, p.info), streamItems: items, pool: undefined, owner: undefined, gone: false };
+      if (p.event !== undefined) item.event = p.event;
+      items.push(item);
+      this.budget.add(item, budgets.get(p.channel)!, NO_OWNER);
+    }
+    this.sweep();
   }
 
   private dropExpired(stream: Stream, now: number): void {
@@ -320,6 +382,7 @@ export class MemoryStreams {
 function decode(item: StoredItem): EncodedPublication {
   const data: unknown = JSON.parse(item.json);
   const pub: EncodedPublication = item.info ? { data, info: item.info, offset: item.offset } : { data, offset: item.offset };
+  if (item.event !== undefined) pub.event = item.event;
   pub[ENCODED_DATA] = item.json;
   return pub;
 }

@@ -102,4 +102,34 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    name: 'channel history of the memory engine (history.store: sqlite)',
+    sql: `
+      CREATE TABLE history_streams (
+        channel    TEXT PRIMARY KEY,
+        epoch      TEXT NOT NULL,
+        top        INTEGER NOT NULL,
+        touched_at INTEGER NOT NULL,
+        pool       TEXT,
+        pool_max   INTEGER
+      ) WITHOUT ROWID;
+
+      CREATE TABLE history_items (
+        seq        INTEGER PRIMARY KEY,
+        channel    TEXT NOT NULL,
+        pos        INTEGER NOT NULL,
+        json       TEXT NOT NULL,
+        info       TEXT,
+        event      TEXT,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE UNIQUE INDEX history_items_by_channel ON history_items (channel, pos);
+
+      -- 'clean': the node that wrote this history stopped gracefully (deleted when a node loads it).
+      CREATE TABLE history_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
