@@ -195,8 +195,8 @@ export class Tidings extends Emitter<ClientEvents> {
    * sub.on('publication', ({ data }) => data.kind === 'moved' && moveCard(data.column));
    * ```
    */
-  subscribe<T = unknown>(channel: string, options: SubscriptionOptions = {}): Subscription<T> {
-    return this.#subs.subscribe(channel, options) as unknown as Subscription<T>;
+  subscribe<T = unknown, E extends object = {}>(channel: string, options: SubscriptionOptions = {}): Subscription<T, E> {
+    return this.#subs.subscribe(channel, options) as unknown as Subscription<T, E>;
   }
 
   /** The subscription to a channel, if any (server-side ones included). */
@@ -220,6 +220,7 @@ export class Tidings extends Emitter<ClientEvents> {
    */
   publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
     const body: CommandBody = { type: 'publish', channel, data, idempotencyKey: options.idempotencyKey ?? randomId() };
+    if (options.event !== undefined) body.event = options.event;
     return this.#outbox.call(body, { resend: true }) as Promise<PublishResult>;
   }
 

@@ -5,7 +5,10 @@
  */
 import type { Push, StreamPosition, SubscribeResult } from '@tidings/protocol';
 import { Emitter } from './emitter.js';
-import type { GapContext, SubscriptionEvents } from './types.js';
+import type { GapContext, PublicationContext, SubscriptionEvents } from './types.js';
+
+/** The subscription's own events: a publication named like one fires only `publication`. */
+const OWN_EVENTS: readonly string[] = ['state', 'subscribing', 'subscribed', 'unsubscribed', 'publication', 'gap', 'join', 'leave', 'presence', 'typing', 'error'];
 
 /** @internal The stream bookkeeping of a `Subscription`. */
 export abstract class StreamSubscription<T> extends Emitter<SubscriptionEvents<T>> {
@@ -37,7 +40,7 @@ export abstract class StreamSubscription<T> extends Emitter<SubscriptionEvents<T
         // Already delivered live: during an upgrade the old connection keeps delivering until the new one is ready.
         if (pub.offset !== undefined && this.#offset !== undefined && this.#epoch === result.epoch && pub.offset <= this.#offset) continue;
         if (pub.offset !== undefined) this.#offset = pub.offset;
-        this.emit('publication', { channel: this.channel, data: pub.data as T, offset: pub.offset, ...(pub.info ? { info: pub.info } : {}), recovered: true });
+        this._deliver({ channel: this.channel, data: pub.data as T, offset: pub.offset, ...(pub.info ? { info: pub.info } : {}), recovered: true, ...(pub.event !== undefined ? { event: pub.event } : {}) });
       }
     } else if (recover !== undefined) {
       gap = { channel: this.channel, from: recover, to: { epoch: result.epoch, offset: result.offset } };
@@ -70,12 +73,22 @@ export abstract class StreamSubscription<T> extends Emitter<SubscriptionEvents<T
     }
     // The connection a server-side publish excepted: its offset, no data, nothing to deliver.
     if (push.skip) return;
-    this.emit('publication', {
+    this._deliver({
       channel: this.channel,
       data: push.data as T,
       ...(push.offset !== undefined ? { offset: push.offset } : {}),
       ...(push.info ? { info: push.info } : {}),
+      ...(push.event !== undefined ? { event: push.event } : {}),
     });
+  }
+
+  /**
+   * Emits a publication: `publication`, then its event name, unless the name is one of the
+   * subscription's own events (`state`, `gap`, `join`, …), which a named publication never fires.
+   */
+  protected _deliver(ctx: PublicationContext<T>): void {
+    this.emit('publication', ctx);
+    if (ctx.event !== undefined && !OWN_EVENTS.includes(ctx.event)) this.emit(ctx.event as 'publication', ctx);
   }
 
   /** @internal Reports a gap: the `gap` event and the `onGap` option. */

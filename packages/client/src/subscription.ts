@@ -14,10 +14,25 @@ import type { SubscriptionHost } from './subscription-host.js';
 import { StreamSubscription } from './subscription-stream.js';
 import { withTimeout } from './timeout.js';
 import { backoffDelay, startTimer } from './timers.js';
-import type { GapContext, HistoryOptions, PublishOptions, SubscriptionOptions, SubscriptionState, TypingUser } from './types.js';
+import type { Listener } from './emitter.js';
+import type { GapContext, HistoryOptions, PublicationContext, PublishOptions, SubscriptionEvents, SubscriptionOptions, SubscriptionState, TypingUser } from './types.js';
+
+/** The typed `on` of `Subscription` (merged into the class: overloads only, no code of their own). */
+export interface Subscription<T = unknown, E extends object = {}> {
+  /**
+   * Adds a listener and returns a function that removes it: the subscription's own events
+   * (`publication`, `gap`, …), or an event name its publications carry (`task:updated`), which
+   * fires for each publication of that name, after `publication`.
+   */
+  on<K extends keyof SubscriptionEvents<T>>(event: K, listener: Listener<SubscriptionEvents<T>[K]>): () => void;
+  on<K extends keyof E & string>(event: K, listener: Listener<PublicationContext<E[K]>>): () => void;
+  on(event: string, listener: Listener<PublicationContext<T>>): () => void;
+}
 
 /**
- * One channel subscription. Typed by the publications' data: `client.subscribe<TaskEvent>('task:1')`.
+ * One channel subscription. Typed by the publications' data: `client.subscribe<TaskEvent>('task:1')`,
+ * and by event name when its publications are named: `client.subscribe<Task, { 'task:updated': Task }>('task:1')`
+ * types `sub.on('task:updated', (p) => p.data)`.
  *
  * @example
  * ```ts
@@ -27,7 +42,7 @@ import type { GapContext, HistoryOptions, PublishOptions, SubscriptionOptions, S
  * await sub.publish({ text: 'hello' });
  * ```
  */
-export class Subscription<T = unknown> extends StreamSubscription<T> {
+export class Subscription<T = unknown, E extends object = {}> extends StreamSubscription<T> {
   /** The channel name. */
   readonly channel: string;
   readonly #host: SubscriptionHost<Subscription<never>>;
@@ -205,7 +220,7 @@ export class Subscription<T = unknown> extends StreamSubscription<T> {
   subscribe(): void {
     if (this.#state !== 'unsubscribed') return;
     this.#setState('subscribing');
-    this.#host.adopt(this as Subscription<never>);
+    this.#host.adopt(this as unknown as Subscription<never>);
     if (this.#host.connected) this._subscribeNow(false);
   }
 
@@ -360,7 +375,7 @@ export class Subscription<T = unknown> extends StreamSubscription<T> {
   #end(code: number, reason: string, server: boolean): void {
     clearTimeout(this.#retryTimer);
     this.#members.clear(true);
-    this.#host.forget(this as Subscription<never>);
+    this.#host.forget(this as unknown as Subscription<never>);
     this.#setState('unsubscribed');
     this.emit('unsubscribed', { channel: this.channel, code, reason, server });
   }

@@ -102,6 +102,25 @@ test('a client on EventSource gets every push type, the user-level ones included
   expect(seen.sort()).toEqual(['notification', 'notification_update', 'progress']);
 });
 
+test('a client on EventSource gets named publications (its session asks for events named by type), on(name) fires', async () => {
+  server = await startTestNode();
+  const client = clients.make(server.wsUrl, { ...FAST, transports: [sseTransport({ EventSource: NamedEventSource })], token: await server.token('alice') });
+  await client.connect();
+  const sub = client.subscribe('chat:board');
+  const all: (string | undefined)[] = [];
+  const named: unknown[] = [];
+  sub.on('publication', (p) => all.push(p.event));
+  sub.on('task:updated', (p) => named.push(p.data));
+  await sub.ready();
+  await server.api('POST', '/publish', { channel: 'chat:board', data: { id: 1 }, event: 'task:updated' });
+  await server.api('POST', '/publish', { channel: 'chat:board', data: { id: 2 }, event: 'close' });
+  await server.api('POST', '/publish', { channel: 'chat:board', data: { id: 3 } });
+  await until(() => all.length === 3, () => `publications: ${all.length}`);
+  expect(all).toEqual(['task:updated', 'close', undefined]);
+  expect(named).toEqual([{ id: 1 }]);
+  expect(client.state).toBe('connected');
+});
+
 test("the server's retry: delay is clamped: a huge one does not resume the stream at once", async () => {
   let streams = 0;
   const fake: FetchLike = async (input) => {

@@ -645,6 +645,20 @@ describe('forward compatibility', () => {
     ok({ id: 12, type: 'typing', channel: '', typing: false }); // channel names are checked by the server, not the codec
   });
 
+  it('publish: an event name of 1..64 letters, digits, _ . : - passes; anything else is bad_request naming the field', () => {
+    for (const event of ['task:updated', 'order.shipped', 'a', 'A_b-c.d:e9', 'x'.repeat(64)]) {
+      const cmd = { id: 1, type: 'publish', channel: 'a:b', data: 1, event };
+      expect(decodeClientMessage(JSON.stringify(cmd))).toEqual([{ ok: true, frame: cmd }]);
+    }
+    for (const event of ['', 'x'.repeat(65), 'has space', 'new\nline', 'é', 'a/b', 'a"b', 1, null, ['a'], {}]) {
+      const [d] = decodeClientMessage(JSON.stringify({ id: 2, type: 'publish', channel: 'a:b', data: 1, event }));
+      expect(d).toMatchObject({ ok: false, fatal: false, id: 2, error: { code: ErrorCode.BadRequest } });
+      expect((d as { error: { message: string } }).error.message).toMatch(/^publish\.event: /);
+    }
+    // The push carries it, written before data (so an SSE server finds it without parsing the data).
+    expect(encodePublication('a:b', { offset: 2, event: 'task:updated', data: { event: 'no' } })).toBe('{"type":"publication","channel":"a:b","offset":2,"event":"task:updated","data":{"event":"no"}}');
+  });
+
   it('presence_state accepts any JSON value as state, including null, false and 0', () => {
     for (const state of [null, false, 0, '', [], {}, 'x', [null], { nested: { deep: [1] } }]) {
       const cmd = { id: 1, type: 'presence_state', channel: 'a:b', state };

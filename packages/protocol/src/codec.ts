@@ -24,6 +24,7 @@ import type {
   Reply,
   ServerFrame,
 } from './frames.js';
+import { EVENT_NAME_PATTERN } from './frame-types.js';
 import { MAX_JSON_DEPTH, jsonDeeperThan, tooDeepMessage } from './json-depth.js';
 
 export { MAX_JSON_DEPTH, jsonDeeperThan, tooDeepMessage } from './json-depth.js';
@@ -62,6 +63,7 @@ export function joinEncoded(encoded: readonly string[]): string {
 export function encodePublication(channel: string, pub: Publication, encodedData?: string): string {
   let s = '{"type":"publication","channel":' + JSON.stringify(channel);
   if (pub.offset !== undefined) s += ',"offset":' + pub.offset;
+  if (pub.event !== undefined) s += ',"event":' + JSON.stringify(pub.event);
   s += ',"data":' + (encodedData ?? JSON.stringify(pub.data) ?? 'null');
   if (pub.info !== undefined) s += ',"info":' + JSON.stringify(pub.info);
   return s + '}';
@@ -110,6 +112,8 @@ interface FieldSpec {
   min?: number;
   /** For strings: the allowed values. */
   oneOf?: readonly string[];
+  /** For strings: a pattern the value must match, and its description for the message. */
+  pattern?: { re: RegExp; text: string };
 }
 
 /** Field rules per command type; a field not listed is ignored (forward compatible). */
@@ -131,6 +135,7 @@ const COMMAND_FIELDS: Record<CommandType, Record<string, FieldSpec>> = {
     channel: { type: 'string', required: true },
     data: { type: 'any', required: true },
     idempotencyKey: { type: 'string', min: 1, max: 128 },
+    event: { type: 'string', pattern: { re: EVENT_NAME_PATTERN, text: '1..64 of letters, digits, _ . : -' } },
   },
   history: {
     channel: { type: 'string', required: true },
@@ -196,6 +201,7 @@ function fieldError(path: string, value: unknown, spec: FieldSpec): string | nul
       if (spec.max !== undefined && value.length > spec.max) return `${path}: longer than ${spec.max} characters`;
       if (spec.min !== undefined && value.length < spec.min) return `${path}: shorter than ${spec.min} characters`;
       if (spec.oneOf !== undefined && !spec.oneOf.includes(value)) return `${path}: expected one of ${spec.oneOf.map((v) => `"${v}"`).join(', ')}`;
+      if (spec.pattern !== undefined && !spec.pattern.re.test(value)) return `${path}: expected ${spec.pattern.text}`;
       return null;
     case 'integer':
       if (typeof value !== 'number' || !Number.isInteger(value)) return `${path}: expected integer, got ${typeName(value)}`;

@@ -50,6 +50,8 @@ export interface PublishCommand extends CommandBase {
   data: unknown;
   /** Publishes with the same key within the server's window publish once. */
   idempotencyKey?: string;
+  /** The publication's event name (`task:updated`), matching `EVENT_NAME_PATTERN`. */
+  event?: string;
 }
 
 export interface HistoryCommand extends CommandBase {

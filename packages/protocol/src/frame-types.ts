@@ -44,7 +44,12 @@ export interface Publication {
   data: unknown;
   /** Publisher, when a client published. */
   info?: ClientInfo;
+  /** The application's name for this publication (`task:updated`), when it was given one; see `EVENT_NAME_PATTERN`. */
+  event?: string;
 }
+
+/** What a publication's `event` name may be: 1..64 of letters, digits, `_ . : -` (as notification types). */
+export const EVENT_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 // ------------------------------------------------ durable features: notifications, activity, progress
 

@@ -85,11 +85,12 @@ export interface OpenedSession {
 }
 
 /** `POST <base>/open`. */
-export async function openSession(fetchImpl: FetchLike, base: string, transport: 'sse' | 'polling', token: string | undefined, credentials: boolean, signal: AbortSignal): Promise<OpenedSession> {
+export async function openSession(fetchImpl: FetchLike, base: string, transport: 'sse' | 'polling', token: string | undefined, credentials: boolean, signal: AbortSignal, typeNamedEvents = false): Promise<OpenedSession> {
   const res = await fetchImpl(`${base}/open`, {
     method: 'POST',
     headers: { 'content-type': 'text/plain', ...authHeaders(token) },
-    body: JSON.stringify({ transport }),
+    // An EventSource hears only the event names it listens to: it asks for events named by frame type only.
+    body: JSON.stringify(typeNamedEvents ? { transport, sseEvents: 'types' } : { transport }),
     signal,
     credentials: credentials ? 'include' : 'same-origin',
   });

@@ -12,7 +12,11 @@ import { PUSH_TYPES } from '../wire.js';
 import type { TransportFactory } from './types.js';
 import { HttpClose, authHeaders, closeFor, failWith, globalFetch, httpBaseOf, openSession, postSender, type FetchLike, type HttpTransportOptions } from './http.js';
 
-/** Event names the server uses: every push type, `reply` (and the default `message`); `close` is the transport's own. */
+/**
+ * Event names the server uses with an EventSource (which asks for names by frame type only): every
+ * push type, `reply` (and the default `message`); `close` is the transport's own. The fetch-based
+ * reader takes every event, so a publication's own event name (its SSE `event:`) reaches it too.
+ */
 const EVENTS = ['reply', 'message', ...PUSH_TYPES];
 
 interface EventSourceLike {
@@ -151,7 +155,8 @@ export function sseTransport(options: SseTransportOptions = {}): TransportFactor
       const sender = postSender(fetchImpl!, () => `${base}/sse/${session}`, context, credentials, handlers, finish);
       const onEvent = (name: string, data: string) => {
         if (closed) return;
-        if (name === 'close') {
+        // A publication named `close` (`event:` is its event name) is a frame like any other.
+        if (name === 'close' && !data.startsWith('{"type":')) {
           let info: { code?: number; reason?: string } = {};
           try {
             info = JSON.parse(data) as typeof info;
@@ -168,7 +173,7 @@ export function sseTransport(options: SseTransportOptions = {}): TransportFactor
         // React Native, for one, has neither EventSource nor a streaming fetch: fail at once so the next transport is tried.
         queueMicrotask(() => finish(1006, 'this runtime cannot read an event stream'));
       } else {
-        openSession(fetchImpl, base, 'sse', context.token(), credentials, controller.signal).then(
+        openSession(fetchImpl, base, 'sse', context.token(), credentials, controller.signal, !!ES).then(
           (opened) => {
             if (closed) return;
             session = opened.session;

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import { CloseCode, ErrorCode } from '@tidings/protocol';
+import { CloseCode, ErrorCode, EVENT_NAME_PATTERN } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
 import { parseWith as parseBody } from '../validate.js';
 import { VERSION } from '../version.js';
@@ -18,17 +18,31 @@ import type { Route } from './route.js';
 
 const idempotencyKey = z.string().min(1).max(128).optional().describe('Publishes with the same key (per API key) within the dedup window are stored once');
 const exceptClient = z.string().min(1).max(128).optional().describe('A connection id (`client` of its connect reply) that does not get the publication live: no echo to the sender');
-export const publishBody = z.strictObject({ channel: z.string(), data: z.unknown().describe('Any JSON value'), idempotencyKey, exceptClient });
+const eventName = z
+  .string()
+  .regex(EVENT_NAME_PATTERN, 'expected 1..64 of letters, digits, _ . : -')
+  .optional()
+  .describe('The publication\'s event name (`task:updated`): 1..64 of letters, digits, `_ . : -`; subscribers get it as `event` (and as the SSE `event:` field)');
+export const publishBody = z.strictObject({ channel: z.string(), data: z.unknown().describe('Any JSON value'), idempotencyKey, exceptClient, event: eventName });
 export const broadcastBody = z
   .strictObject({
     channels: z.array(z.string()).min(1).max(1000).optional().describe('Channels to publish to'),
     users: z.array(z.string().min(1)).min(1).max(1000).optional().describe("Users whose personal channel (`user:#<id>`) to publish to"),
-    event: z.string().min(1).max(128).optional().describe('Without `channels` and `users`: the event name of a `broadcast` push to every connection'),
+    event: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe('With `channels` or `users`: the publications\' event name (1..64 of letters, digits, `_ . : -`, as in `/publish`). Without them: the event name of a `broadcast` push to every connection'),
     data: z.unknown().describe('Any JSON value'),
     idempotencyKey,
     exceptClient,
   })
-  .refine((b) => b.channels !== undefined || b.users !== undefined || b.event !== undefined, 'expected channels, users, or an event for every connection');
+  .refine((b) => b.channels !== undefined || b.users !== undefined || b.event !== undefined, 'expected channels, users, or an event for every connection')
+  .refine((b) => (b.channels === undefined && b.users === undefined) || b.event === undefined || EVENT_NAME_PATTERN.test(b.event), {
+    message: 'expected 1..64 of letters, digits, _ . : -',
+    path: ['event'],
+  });
 export const disconnectBody = z.strictObject({
   code: z.number().int().min(4000).max(4999).optional(),
   reason: z
@@ -103,7 +117,7 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       errors: [ErrorCode.InvalidChannel, ErrorCode.UnknownNamespace, ErrorCode.LimitExceeded, ErrorCode.Unavailable],
       handle: async ({ req, res }) => {
         const body = parseBody(publishBody, await readBody(req));
-        const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}), ...(body.exceptClient !== undefined ? { exceptClient: body.exceptClient } : {}) };
+        const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}), ...(body.exceptClient !== undefined ? { exceptClient: body.exceptClient } : {}), ...(body.event !== undefined ? { event: body.event } : {}) };
         sendData(res, await publisher.publish(body.channel, body.data, options));
       },
     },
@@ -120,7 +134,7 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
         const body = parseBody(broadcastBody, await readBody(req));
         // Neither channels nor users: a `broadcast` push to every connection, on every node.
         if (body.channels === undefined && body.users === undefined) return sendData(res, { results: [], connections: await steering.broadcastAll(body.event!, body.data) });
-        const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}), ...(body.exceptClient !== undefined ? { exceptClient: body.exceptClient } : {}) };
+        const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}), ...(body.exceptClient !== undefined ? { exceptClient: body.exceptClient } : {}), ...(body.event !== undefined ? { event: body.event } : {}) };
         sendData(res, { results: await publisher.broadcast(body.channels ?? [], body.data, { ...options, ...(body.users ? { users: body.users } : {}) }) });
       },
     },

@@ -10,7 +10,7 @@
  * Part of the `cluster/` mediator of issue 13, the one place that calls the engine (with
  * `channels.ts`: subscriptions, streams, control events; `presence-reads.ts`).
  */
-import { ErrorCode, personalChannel, type ClientInfo, type HistoryResult, type PublishResult, type StreamPosition } from '@tidings/protocol';
+import { ErrorCode, EVENT_NAME_PATTERN, personalChannel, type ClientInfo, type HistoryResult, type PublishResult, type StreamPosition } from '@tidings/protocol';
 import type { ChannelPolicy, ResolvedChannel } from '../auth/channel-policy.js';
 import type { NamespaceConfig, TidingsConfig } from '../config/schema.js';
 import type { Broker, PublishOptions, PublishOutcome } from '../engine/broker.js';
@@ -39,6 +39,8 @@ export interface ServerPublishOptions {
    * recovery (after a reconnect) replays it like any other.
    */
   exceptClient?: string;
+  /** The publication's event name (`task:updated`): 1..64 of letters, digits, `_ . : -` (`EVENT_NAME_PATTERN`). */
+  event?: string;
 }
 
 /** A connection id as `exceptClient` takes it: printable ASCII without spaces, at most 128 characters (it travels in Redis pub/sub messages). */
@@ -72,6 +74,10 @@ export class Publisher {
       if (options?.exceptClient !== undefined) {
         if (typeof options.exceptClient !== 'string' || !CLIENT_ID.test(options.exceptClient)) throw new TidingsError(ErrorCode.BadRequest, 'exceptClient: expected a connection id');
         request.exceptClient = options.exceptClient;
+      }
+      if (options?.event !== undefined) {
+        if (typeof options.event !== 'string' || !EVENT_NAME_PATTERN.test(options.event)) throw new TidingsError(ErrorCode.BadRequest, 'event: expected 1..64 of letters, digits, _ . : -');
+        request.event = options.event;
       }
       return this.send(target, data, request, publishResult);
     } catch (err) {
@@ -164,6 +170,7 @@ export class Publisher {
     // The engine deduplicates per channel, atomically with the append (see `Broker.publish`).
     if (options.idempotencyKey !== undefined) brokerOptions.idempotency = { key: options.idempotencyKey, windowMs: this.deps.config.idempotency.window };
     if (options.exceptClient !== undefined) brokerOptions.exceptClient = options.exceptClient;
+    if (options.event !== undefined) brokerOptions.event = options.event;
     return brokerOptions;
   }
 

@@ -58,6 +58,38 @@ export function twoNodeContract(name: string, factory: BrokerFactory): void {
       ]);
     });
 
+    it('an event name travels with the publication to the other node (live, with and without history, with exceptClient) and stays in history', async () => {
+      const { a, b, atB } = await two();
+      const c = freshChannel();
+      const live = freshChannel();
+      await b.subscribe([c, live]);
+      await a.publish(c, 'named', { history: HISTORY, event: 'task:updated' });
+      await a.publish(c, 'plain', { history: HISTORY });
+      await a.publish(c, 'except', { history: HISTORY, event: 'order:shipped', exceptClient: 'conn-1' });
+      await a.publish(live, 'live', { event: 'a.b_c-d:e' });
+      await a.publish(live, 'live except', { event: 'x', exceptClient: 'conn-2' });
+      await waitFor(() => atB.received.length === 5);
+      expect(atB.received.map((r) => [r.pub.data, r.pub.event ?? null])).toEqual([
+        ['named', 'task:updated'],
+        ['plain', null],
+        ['except', 'order:shipped'],
+        ['live', 'a.b_c-d:e'],
+        ['live except', 'x'],
+      ]);
+      expect(atB.received[1]!.pub).not.toHaveProperty('event');
+      // A live publication with no history and no publisher has neither an offset nor info, event name or not.
+      expect(Object.keys(atB.received[3]!.pub).sort()).toEqual(['data', 'event']);
+      expect(Object.keys(atB.received[4]!.pub).sort()).toEqual(['data', 'event']);
+      const page = await b.history(c, { limit: 10 });
+      expect(page.publications.map((p) => [p.offset, p.data, p.event ?? null])).toEqual([
+        [1, 'named', 'task:updated'],
+        [2, 'plain', null],
+        [3, 'except', 'order:shipped'],
+      ]);
+      expect(page.publications[1]).not.toHaveProperty('event');
+      expect((await a.history(c, { limit: 1, reverse: true })).publications[0]).toMatchObject({ offset: 3, event: 'order:shipped' });
+    });
+
     it('publishes an idempotent publish once when it is retried through the other node', async () => {
       const { a, b, atA, atB } = await two();
       const c = freshChannel();

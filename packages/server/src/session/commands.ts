@@ -294,6 +294,7 @@ const publish: Handler<PublishCommand> = async (session, cmd) => {
   // Keys are scoped by user, so one user cannot suppress another's publications; as a JSON
   // array, so no user id and key can spell another pair's scoped key (`alice:x`+`k` vs `alice`+`x:k`).
   if (cmd.idempotencyKey !== undefined) options.idempotencyKey = JSON.stringify(['c', session.user, cmd.idempotencyKey]);
+  if (cmd.event !== undefined) options.event = cmd.event;
   const outcome = await session.services.publish(target, data, options);
   const result: PublishResult = outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {};
   if (outcome.deduplicated) result.deduplicated = true;

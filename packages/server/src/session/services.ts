@@ -12,6 +12,8 @@ export interface PublishRequest {
   idempotencyKey?: string;
   /** A connection that does not get the publication live (server-side publishes' `exceptClient`). */
   exceptClient?: string;
+  /** The publication's event name (checked against `EVENT_NAME_PATTERN` before it gets here). */
+  event?: string;
 }
 
 /** A publish's outcome, and whether an idempotency key matched an earlier publish (nothing published now). */

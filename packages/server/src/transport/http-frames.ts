@@ -55,6 +55,16 @@ export function encodeEvent(text: string): Buffer {
   return Buffer.from(`event: ${eventName(text)}\ndata: ${text}\n\n`);
 }
 
+/**
+ * The SSE event of a frame for a stream that asked for events named by type only (`sseEvents:
+ * "types"` when the session opened: an EventSource, which hears only the names it listens to,
+ * cannot listen to every application's event names): a named publication's event is
+ * `publication`; other frames' events are `encodeEvent`'s. Null when it is the same as `encodeEvent`'s.
+ */
+export function encodeTypedEvent(text: string): Buffer | null {
+  return publicationEventName(text) === undefined ? null : Buffer.from(`event: publication\ndata: ${text}\n\n`);
+}
+
 /** Byte length of `id: <seq>\n`. */
 export function idLineLength(seq: number): number {
   let digits = 1;
@@ -86,9 +96,28 @@ export function randomKey(): string {
   return randomBytes(16).toString('base64url');
 }
 
-/** The SSE event name of a frame: its push `type`, or `reply` for replies. */
+/** The SSE event name of a frame: a publication's event name when it has one, else its push `type`, or `reply` for replies. */
 export function eventName(text: string): string {
   if (!text.startsWith('{"type":"')) return 'reply';
   const end = text.indexOf('"', 9);
-  return end > 9 ? text.slice(9, end) : 'message';
+  return end > 9 ? (publicationEventName(text) ?? text.slice(9, end)) : 'message';
+}
+
+const PUBLICATION_START = '{"type":"publication",';
+const EVENT_KEY = ',"event":"';
+
+/**
+ * The `event` of a publication push as `encodePublication` writes it (before `data`). Neither key
+ * can be matched inside the channel's JSON string (its quotes are escaped there), and data is
+ * after them; an event name has no character JSON escapes (`EVENT_NAME_PATTERN`).
+ */
+export function publicationEventName(text: string): string | undefined {
+  if (!text.startsWith(PUBLICATION_START)) return undefined;
+  const at = text.indexOf(EVENT_KEY);
+  if (at < 0) return undefined;
+  const dataAt = text.indexOf(',"data":');
+  if (dataAt >= 0 && at > dataAt) return undefined;
+  const start = at + EVENT_KEY.length;
+  const end = text.indexOf('"', start);
+  return end > start ? text.slice(start, end) : undefined;
 }

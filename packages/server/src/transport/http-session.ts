@@ -17,7 +17,7 @@
 import type { ServerResponse } from 'node:http';
 import { CloseCode } from '@tidings/protocol';
 import type { OutFrame } from '../wire/out-frame.js';
-import { encodeEvent, eventScratch, HeldFrames, idLineLength, writeIdLine } from './http-frames.js';
+import { encodeEvent, encodeTypedEvent, eventScratch, HeldFrames, idLineLength, writeIdLine } from './http-frames.js';
 import type { Transport } from './transport.js';
 
 export interface HttpSessionSink {
@@ -104,6 +104,8 @@ export class HttpSessionTransport implements Transport {
   #closing: { code: number; reason: string } | null = null;
   #ended = false;
   #idleTimer: NodeJS.Timeout | undefined;
+  /** The stream names events by frame type only (`sseEvents: "types"` at open): a named publication's event is `publication`. */
+  typeNamedEvents = false;
 
   constructor(
     /** Unguessable id used in the session's URLs (http-forwarding.ts mints it). Not the connection id (which is public). */
@@ -242,10 +244,10 @@ export class HttpSessionTransport implements Transport {
     events.length = 0;
     let size = 0;
     if (fresh !== undefined && fresh.length === count) {
-      for (let i = 0; i < count; i++) events.push(fresh[i]!.sseEvent(encodeEvent));
+      for (let i = 0; i < count; i++) events.push((this.typeNamedEvents ? encodeTypedEvent(fresh[i]!.text) : null) ?? fresh[i]!.sseEvent(encodeEvent));
     } else {
       const texts = this.#held.texts;
-      for (let i = texts.length - count; i < texts.length; i++) events.push(encodeEvent(texts[i]!));
+      for (let i = texts.length - count; i < texts.length; i++) events.push((this.typeNamedEvents ? encodeTypedEvent(texts[i]!) : null) ?? encodeEvent(texts[i]!));
     }
     for (let i = 0; i < count; i++) size += idLineLength(from + i) + events[i]!.length;
     const close = this.#closing ? `event: close\ndata: ${JSON.stringify(this.#closing)}\n\n` : '';

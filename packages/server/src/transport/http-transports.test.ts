@@ -156,6 +156,37 @@ describe('SSE', () => {
     stream.stop();
   });
 
+  test('named events: a named publication is the SSE event of its name; a session opened with sseEvents "types" gets it as publication', async () => {
+    server = await startTestNode();
+    const token = await server.token('alice');
+    const openWith = async (body: unknown) =>
+      fetch(`${base()}/open`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+    const streams = [];
+    for (const body of [{ transport: 'sse' }, { transport: 'sse', sseEvents: 'types' }, { transport: 'sse', sseEvents: 'names' }]) {
+      const res = await openWith(body);
+      expect(res.status).toBe(200);
+      const { session, ticket } = (await res.json()) as { session: string; ticket: string };
+      const stream = readStream(`${base()}/sse?ticket=${ticket}`);
+      expect((await post('sse', session, '{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"chat:a"}', token)).status).toBe(204);
+      await until(() => stream.events.length >= 2, 'connect, subscribe');
+      streams.push(stream);
+    }
+    await server.api('POST', '/publish', { channel: 'chat:a', data: { n: 1 }, event: 'task:updated' });
+    await server.api('POST', '/publish', { channel: 'chat:a', data: { n: 2 } });
+    await server.api('POST', '/publish', { channel: 'chat:a', data: { n: 3 }, event: 'close' });
+    for (const stream of streams) await until(() => stream.events.filter((e) => e.data.includes('"publication"')).length === 3, 'publications');
+    const named = (i: number) => streams[i]!.events.filter((e) => e.data.startsWith('{"type":"publication"')).map((e) => e.event);
+    expect(named(0)).toEqual(['task:updated', 'publication', 'close']);
+    expect(named(1)).toEqual(['publication', 'publication', 'publication']);
+    expect(named(2)).toEqual(['task:updated', 'publication', 'close']);
+    const first = streams[0]!.events.find((e) => e.event === 'task:updated')!;
+    expect(JSON.parse(first.data)).toEqual({ type: 'publication', channel: 'chat:a', offset: 1, event: 'task:updated', data: { n: 1 } });
+    const bad = await openWith({ transport: 'sse', sseEvents: 'all' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('bad_request');
+    for (const stream of streams) stream.stop();
+  });
+
   test('a stream that breaks resumes from Last-Event-ID without loss or duplicates', async () => {
     server = await startTestNode({ http: { sessionTimeout: 5_000 } });
     const token = await server.token('alice');

@@ -243,7 +243,7 @@ export class HttpTransportAcceptor {
     if (!this.deps.accepting()) throw new TidingsError(ErrorCode.Unavailable, 'server is shutting down', { temporary: true });
     const ip = this.deps.clientIp(req);
     const type = req.headers['content-type'];
-    let body: { transport?: unknown; token?: unknown } = {};
+    let body: { transport?: unknown; token?: unknown; sseEvents?: unknown } = {};
     const text = await readBody(req, 32 * 1024);
     if (text.trim() !== '') {
       if (!/^(application\/json|text\/plain)\s*(;|$)/i.test(type ?? '')) throw new TidingsError(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json or text/plain');
@@ -257,6 +257,7 @@ export class HttpTransportAcceptor {
     const kind = body.transport;
     if (kind !== 'sse' && kind !== 'polling') throw new TidingsError(ErrorCode.BadRequest, 'transport: expected "sse" or "polling"');
     if (body.token !== undefined && typeof body.token !== 'string') throw new TidingsError(ErrorCode.BadRequest, 'token: expected string');
+    if (body.sseEvents !== undefined && body.sseEvents !== 'types' && body.sseEvents !== 'names') throw new TidingsError(ErrorCode.BadRequest, 'sseEvents: expected "names" or "types"');
     const token = (body.token as string | undefined) ?? bearerOf(req);
     const admission = await this.deps.admit(ip);
     if (admission.rejection) {
@@ -292,6 +293,7 @@ export class HttpTransportAcceptor {
       },
     );
     transport.boundUser = claims?.user;
+    if (body.sseEvents === 'types') transport.typeNamedEvents = true;
     if (token !== undefined) transport.verifiedToken = token;
     const request: TransportRequestInfo = { remoteAddress: ip, headers: req.headers, path: safePath(req.url) };
     transport.sink = this.deps.createSession(transport, request, claims);

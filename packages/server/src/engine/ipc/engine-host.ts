@@ -72,7 +72,10 @@ function hostNode(engine: Engine, peer: RpcPeer, open: Map<string, () => Promise
       // The hot path of fan-out: its size for the link's backlog from the parts that vary.
       const size = PUB_EVENT_BYTES + json.length + channel.length + peer.node.length + (pub.info === undefined ? 0 : messageSize(pub.info)) + (position?.epoch.length ?? 0);
       const except = pub[EXCEPT_CLIENT];
-      peer.emit('broker', 'pub', except === undefined ? [channel, json, pub.info, pub.offset, position?.epoch] : [channel, json, pub.info, pub.offset, position?.epoch, except], size);
+      const args: unknown[] = except === undefined ? [channel, json, pub.info, pub.offset, position?.epoch] : [channel, json, pub.info, pub.offset, position?.epoch, except];
+      // The event name, when there is one, is the 7th (a missing `except` crosses as null).
+      if (pub.event !== undefined) args.push(...(except === undefined ? [null, pub.event] : [pub.event]));
+      peer.emit('broker', 'pub', args, pub.event === undefined ? size : size + pub.event.length + 3);
     },
     onControl(channel, event) {
       peer.emit('broker', 'ctl', [channel, event]);

@@ -99,10 +99,10 @@ export function ipcEngine(link: Link, options: IpcEngineOptions = {}): Engine {
     event(part, name, args) {
       if (part !== 'broker' || !brokerHandler) return;
       if (name === 'pub') {
-        const [channel, json, info, offset, epoch, except] = args as [string, string, Publication['info'], number | undefined, string | undefined, string | undefined];
+        const [channel, json, info, offset, epoch, except, event] = args as [string, string, Publication['info'], number | undefined, string | undefined, string | null | undefined, string | undefined];
         const position: StreamPosition | undefined = epoch !== undefined && offset !== undefined ? { epoch, offset } : undefined;
-        const pub = publicationFrom(json, info, offset);
-        if (except !== undefined) pub[EXCEPT_CLIENT] = except;
+        const pub = publicationFrom(json, info, offset, event);
+        if (except !== undefined && except !== null) pub[EXCEPT_CLIENT] = except;
         brokerHandler.onPublication(channel, pub, position);
       } else if (name === 'ctl') {
         brokerHandler.onControl(args[0] as string, args[1] as ControlEvent);

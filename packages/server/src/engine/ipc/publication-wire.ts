@@ -16,6 +16,8 @@ export interface WirePublication {
   j: string;
   i?: ClientInfo;
   o?: number;
+  /** The event name. */
+  e?: string;
 }
 
 /** The JSON of a publication's data: the broker's ENCODED_DATA, or encoded here. */
@@ -32,11 +34,12 @@ export function toWire(pub: Publication): WirePublication {
   const wire: WirePublication = { j: dataJson(pub) };
   if (pub.info !== undefined) wire.i = pub.info;
   if (pub.offset !== undefined) wire.o = pub.offset;
+  if (pub.event !== undefined) wire.e = pub.event;
   return wire;
 }
 
 /** A publication carrying `json` as ENCODED_DATA, whose `data` is parsed from it on first read. */
-export function publicationFrom(json: string, info: ClientInfo | undefined, offset: number | undefined): EncodedPublication {
+export function publicationFrom(json: string, info: ClientInfo | undefined, offset: number | undefined, event?: string | null): EncodedPublication {
   const pub = {} as EncodedPublication;
   Object.defineProperty(pub, 'data', {
     enumerable: true,
@@ -52,6 +55,7 @@ export function publicationFrom(json: string, info: ClientInfo | undefined, offs
   });
   if (info !== undefined) pub.info = info;
   if (offset !== undefined) pub.offset = offset;
+  if (event !== undefined && event !== null) pub.event = event;
   // Not enumerable: a publication compares equal to the memory broker's, which carries the
   // JSON only when it had it (the IPC engine always has it); readers use `pub[ENCODED_DATA]`.
   Object.defineProperty(pub, ENCODED_DATA, { value: json, enumerable: false, configurable: true, writable: true });
@@ -59,5 +63,5 @@ export function publicationFrom(json: string, info: ClientInfo | undefined, offs
 }
 
 export function fromWire(wire: WirePublication): EncodedPublication {
-  return publicationFrom(wire.j, wire.i, wire.o);
+  return publicationFrom(wire.j, wire.i, wire.o, wire.e);
 }

@@ -173,7 +173,8 @@ export class RedisBroker implements Broker {
     // A live publication's JSON travels either way; receivers hand it on only when the caller gave it (as the memory broker does).
     const liveHeader = options.json !== undefined ? 'p' : 'd';
     // The connection that does not get it live travels in front of the message (`x<client>\n`).
-    const except = options.exceptClient !== undefined ? `x${options.exceptClient}\n` : '';
+    // Then its event name (`v<event>\n`); both are prefixes, so a publication with neither is as before.
+    const except = (options.exceptClient !== undefined ? `x${options.exceptClient}\n` : '') + (options.event !== undefined ? `v${options.event}\n` : '');
     if (!history && !once) {
       await this.send(channel, `${except}${liveHeader}\n${infoJson}\n${json}`);
       return {};
@@ -206,6 +207,7 @@ export class RedisBroker implements Broker {
         String(this.options.idempotencyMaxKeys ?? DEFAULT_IDEMPOTENCY_MAX_KEYS),
         liveHeader,
         except,
+        options.event ?? '',
       ],
     ).catch((err: unknown) => {
       throw unavailable(err);
@@ -270,12 +272,14 @@ export class RedisBroker implements Broker {
     })) as unknown[];
     const position = { epoch: String(reply[0]), offset: Number(reply[1]) };
     const publications: Publication[] = [];
-    for (let i = 2; i + 2 < reply.length; i += 3) {
+    for (let i = 2; i + 3 < reply.length; i += 4) {
       const json = String(reply[i + 1]);
       const infoJson = String(reply[i + 2]);
+      const event = String(reply[i + 3]);
       const offset = Number(reply[i]);
       const data: unknown = JSON.parse(json);
       const pub: EncodedPublication = infoJson !== '' ? { data, info: JSON.parse(infoJson) as ClientInfo, offset } : { data, offset };
+      if (event !== '') pub.event = event;
       pub[ENCODED_DATA] = json;
       publications.push(pub);
     }
@@ -371,6 +375,13 @@ export class RedisBroker implements Broker {
         except = message.slice(1, end);
         message = message.slice(end + 1);
       }
+      let event: string | undefined;
+      if (message.startsWith('v')) {
+        const end = message.indexOf('\n');
+        if (end < 0) throw new Error('not a Tidings pub/sub message');
+        event = message.slice(1, end);
+        message = message.slice(end + 1);
+      }
       const headerEnd = message.indexOf('\n');
       const infoEnd = message.indexOf('\n', headerEnd + 1);
       const kind = message[0];
@@ -389,6 +400,7 @@ export class RedisBroker implements Broker {
       }
       if (kind === 'p') pub[ENCODED_DATA] = json;
       if (except !== undefined) pub[EXCEPT_CLIENT] = except;
+      if (event !== undefined) pub.event = event;
       handler.onPublication(channel, pub, position);
     } catch (err) {
       this.options.onBadMessage?.(channel, err instanceof Error ? err : new Error(String(err)));

@@ -183,7 +183,8 @@ end
  * [14] namespace or '', [15] its maxBytes, [16] owner or '', [17] owner maxBytes, [18] idempotency
  * key or '', [19] window ms, [20] keys held per channel at most, [21] header of a live publication
  * ('p', or 'd' when the caller gave no JSON: receivers then hand on the data only), [22] the
- * `exceptClient` prefix of the pub/sub message (`x<client>\n`) or '' / absent.
+ * prefix of the pub/sub message (`x<client>\n` for `exceptClient`, then `v<event>\n` for an event
+ * name) or '' / absent, [23] the event name to store with the entry (field `v`) or '' / absent.
  * Returns {'ok'[, offset, epoch]}, {'dup', '<offset> <epoch>' or ''} or {'user', held bytes}.
  */
 export const PUBLISH_SCRIPT = new LuaScript(
@@ -258,6 +259,7 @@ local id = o .. '-0'
 local f = {d = data, x = string.format('%.0f', now + ttl)}
 local add = {'XADD', KEYS[2], 'MAXLEN', '~', size, id, 'd', data, 'x', f.x}
 if info ~= '' then add[#add + 1] = 'i'; add[#add + 1] = info end
+if (ARGV[23] or '') ~= '' then add[#add + 1] = 'v'; add[#add + 1] = ARGV[23] end
 local budgeted = inNode or inNs or inOwner
 if budgeted then
   f.b, f.e = bytes, e
@@ -296,7 +298,7 @@ return {'ok', o, e}
 
 /**
  * History and position. ARGV[7] limit (0: position only), [8] since epoch or '', [9] since
- * offset, [10] reverse '1'|'0'. Returns {epoch, top, (offset, data JSON, info JSON or '')...}.
+ * offset, [10] reverse '1'|'0'. Returns {epoch, top, (offset, data JSON, info JSON or '', event name or '')...}.
  */
 export const READ_SCRIPT = new LuaScript(
   PRELUDE +
@@ -315,6 +317,7 @@ local function push(entry)
   out[#out + 1] = offset_of(entry[1])
   out[#out + 1] = f.d
   out[#out + 1] = f.i or ''
+  out[#out + 1] = f.v or ''
   return true
 end
 if reverse then
