@@ -267,6 +267,8 @@ describe('history.store: sqlite where it cannot apply', () => {
     });
     const t = await sqliteNode('redis.db', { engine: { type: 'redis', url: redis.url, prefix: `h${Date.now()}` }, logger: createLogger('info', sink) });
     try {
+      // The Redis connections open in the background: publish once the node says it is ready.
+      for (let i = 0; i < 100 && (await t.api('GET', '/ready')).status !== 200; i++) await new Promise((r) => setTimeout(r, 20));
       expect((await t.api('POST', '/publish', { channel: 'news:r', data: 1 })).status).toBe(200);
     } finally {
       await t.close();
