@@ -16,10 +16,8 @@
  * - **lifetime**: a stream's meta expires `metaTtlMs` after its last publish; a node refreshes the
  *   meta of the channels it subscribes to, so their epoch cannot change under them.
  *
- * Wire format of a pub/sub message: `p[<offset> <epoch>]\n<info JSON or empty>\n<data JSON>` for
- * a publication, `c<event JSON>` for a control event. The data JSON is handed on as
- * `ENCODED_DATA`, never encoded again (a live publication whose caller gave no JSON starts with
- * `d` instead: handed on as data only, like the memory broker does).
+ * The pub/sub messages (a publication with its position, a control event) are written and read by
+ * `redis-pubsub-message.ts`.
  *
  * Limits on Redis: idempotency keys are bounded per channel (`idempotencyMaxKeys`, least soon to
  * expire forgotten first); the node-wide budget `maxBytes` counts every node's stored publications
@@ -40,7 +38,6 @@ import type { ClientInfo, Publication, StreamPosition } from '@tidings/protocol'
 import {
   BrokerUnavailableError,
   ENCODED_DATA,
-  EXCEPT_CLIENT,
   HistoryBudgetError,
   publicationBytes,
   type Broker,
@@ -54,6 +51,7 @@ import {
 } from '../broker.js';
 import { openSubscriber, publishRouted, type RedisCommandClient } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
+import { decodePubSubMessage, liveKind, messagePrefix } from './redis-pubsub-message.js';
 import { PUBLISH_SCRIPT, READ_SCRIPT, REMOVE_SCRIPT } from './redis-scripts.js';
 import { openBrokerPubSub, type BrokerPubSub } from './redis-cluster-subscriber.js';
 import { unavailable } from './redis-subscriber.js';
@@ -170,11 +168,8 @@ export class RedisBroker implements Broker {
     const json = options.json ?? JSON.stringify(data) ?? 'null';
     const infoJson = info !== undefined ? JSON.stringify(info) : '';
     const once = options.idempotency;
-    // A live publication's JSON travels either way; receivers hand it on only when the caller gave it (as the memory broker does).
-    const liveHeader = options.json !== undefined ? 'p' : 'd';
-    // The connection that does not get it live travels in front of the message (`x<client>\n`).
-    // Then its event name (`v<event>\n`); both are prefixes, so a publication with neither is as before.
-    const except = (options.exceptClient !== undefined ? `x${options.exceptClient}\n` : '') + (options.event !== undefined ? `v${options.event}\n` : '');
+    const liveHeader = liveKind(options);
+    const except = messagePrefix(options);
     if (!history && !once) {
       await this.send(channel, `${except}${liveHeader}\n${infoJson}\n${json}`);
       return {};
@@ -364,44 +359,9 @@ export class RedisBroker implements Broker {
     const handler = this.handler;
     if (channel === undefined || handler === undefined) return;
     try {
-      if (message.startsWith('c')) {
-        handler.onControl(channel, JSON.parse(message.slice(1)) as ControlEvent);
-        return;
-      }
-      let except: string | undefined;
-      if (message.startsWith('x')) {
-        const end = message.indexOf('\n');
-        if (end < 0) throw new Error('not a Tidings pub/sub message');
-        except = message.slice(1, end);
-        message = message.slice(end + 1);
-      }
-      let event: string | undefined;
-      if (message.startsWith('v')) {
-        const end = message.indexOf('\n');
-        if (end < 0) throw new Error('not a Tidings pub/sub message');
-        event = message.slice(1, end);
-        message = message.slice(end + 1);
-      }
-      const headerEnd = message.indexOf('\n');
-      const infoEnd = message.indexOf('\n', headerEnd + 1);
-      const kind = message[0];
-      if ((kind !== 'p' && kind !== 'd') || headerEnd < 0 || infoEnd < 0) throw new Error('not a Tidings pub/sub message');
-      const header = message.slice(1, headerEnd);
-      const infoJson = message.slice(headerEnd + 1, infoEnd);
-      const json = message.slice(infoEnd + 1);
-      const data: unknown = JSON.parse(json);
-      const pub: EncodedPublication = { data };
-      if (infoJson !== '') pub.info = JSON.parse(infoJson) as ClientInfo;
-      let position: StreamPosition | undefined;
-      if (header !== '') {
-        const space = header.indexOf(' ');
-        position = { epoch: header.slice(space + 1), offset: Number(header.slice(0, space)) };
-        pub.offset = position.offset;
-      }
-      if (kind === 'p') pub[ENCODED_DATA] = json;
-      if (except !== undefined) pub[EXCEPT_CLIENT] = except;
-      if (event !== undefined) pub.event = event;
-      handler.onPublication(channel, pub, position);
+      const decoded = decodePubSubMessage(message);
+      if (decoded.control) handler.onControl(channel, decoded.control);
+      else handler.onPublication(channel, decoded.pub!, decoded.position);
     } catch (err) {
       this.options.onBadMessage?.(channel, err instanceof Error ? err : new Error(String(err)));
     }
