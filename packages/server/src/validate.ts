@@ -19,15 +19,6 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, prefix = ''):
   throw new TidingsError(ErrorCode.BadRequest, path ? `${path}: ${message}` : message);
 }
 
-/** An integer query parameter in min..max, or undefined when absent. */
-export function intParam(query: URLSearchParams, name: string, min: number, max: number): number | undefined {
-  const raw = query.get(name);
-  if (raw === null) return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new TidingsError(ErrorCode.BadRequest, `${name}: expected integer ${min}..${max}`);
-  return n;
-}
-
 /** Throws `bad_request` for a page size outside min..max (undefined: the default applies). */
 export function checkLimit(limit: number | undefined, min: number, max: number): void {
   if (limit !== undefined && (!Number.isInteger(limit) || limit < min || limit > max)) throw new TidingsError(ErrorCode.BadRequest, `limit: expected integer ${min}..${max}`);
