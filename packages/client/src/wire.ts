@@ -13,7 +13,7 @@ import type { MAX_COMMAND_ID as ProtocolMaxCommandId, PushType, ServerFrame } fr
 export const MAX_COMMAND_ID: typeof ProtocolMaxCommandId = 0xffffffff;
 
 // A record, so that a push type added to the protocol cannot be forgotten here.
-const PUSH_TYPE_KEYS: Record<PushType, 0> = { publication: 0, join: 0, leave: 0, typing: 0, presence: 0, status: 0, subscribe: 0, unsubscribe: 0, disconnect: 0, ping: 0, notification: 0, notification_update: 0, progress: 0, broadcast: 0 };
+const PUSH_TYPE_KEYS: Record<PushType, 0> = { publication: 0, join: 0, leave: 0, typing: 0, presence: 0, status: 0, subscribe: 0, unsubscribe: 0, disconnect: 0, ping: 0, notification: 0, notification_update: 0, progress: 0, broadcast: 0, read: 0 };
 
 /** Every push type of the protocol: the event names an SSE stream uses. */
 export const PUSH_TYPES = Object.keys(PUSH_TYPE_KEYS) as PushType[];

@@ -24,10 +24,11 @@ import type {
   Reply,
   ServerFrame,
 } from './frames.js';
-import { EVENT_NAME_PATTERN } from './frame-types.js';
+import { COMMAND_FIELDS, fieldError, isPlainObject, typeName } from './command-fields.js';
 import { MAX_JSON_DEPTH, jsonDeeperThan, tooDeepMessage } from './json-depth.js';
 
 export { MAX_JSON_DEPTH, jsonDeeperThan, tooDeepMessage } from './json-depth.js';
+export { COMMAND_TYPES } from './command-fields.js';
 
 /** Frames in one message are separated by this character. */
 export const FRAME_SEPARATOR = '\n';
@@ -64,8 +65,13 @@ export function encodePublication(channel: string, pub: Publication, encodedData
   let s = '{"type":"publication","channel":' + JSON.stringify(channel);
   if (pub.offset !== undefined) s += ',"offset":' + pub.offset;
   if (pub.event !== undefined) s += ',"event":' + JSON.stringify(pub.event);
+  if (pub.replyTo !== undefined) s += ',"replyTo":' + pub.replyTo;
+  if (pub.op !== undefined) s += ',"op":' + JSON.stringify(pub.op);
   s += ',"data":' + (encodedData ?? JSON.stringify(pub.data) ?? 'null');
   if (pub.info !== undefined) s += ',"info":' + JSON.stringify(pub.info);
+  if (pub.version !== undefined) s += ',"version":' + pub.version;
+  if (pub.deleted !== undefined) s += ',"deleted":true';
+  if (pub.annotations !== undefined) s += ',"annotations":' + JSON.stringify(pub.annotations);
   return s + '}';
 }
 
@@ -100,145 +106,6 @@ export interface DecodedError {
 }
 
 export type Decoded<F> = DecodedOk<F> | DecodedError;
-
-type FieldType = 'string' | 'integer' | 'boolean' | 'position' | 'positions' | 'userIds' | 'any';
-
-interface FieldSpec {
-  type: FieldType;
-  required?: boolean;
-  /** For strings: maximum length. For integers: maximum value. */
-  max?: number;
-  /** For strings: minimum length. For integers: minimum value. */
-  min?: number;
-  /** For strings: the allowed values. */
-  oneOf?: readonly string[];
-  /** For strings: a pattern the value must match, and its description for the message. */
-  pattern?: { re: RegExp; text: string };
-}
-
-/** Field rules per command type; a field not listed is ignored (forward compatible). */
-const COMMAND_FIELDS: Record<CommandType, Record<string, FieldSpec>> = {
-  connect: {
-    token: { type: 'string', max: 16384 },
-    name: { type: 'string', max: 64 },
-    version: { type: 'string', max: 64 },
-    subs: { type: 'positions' },
-  },
-  refresh: { token: { type: 'string', required: true, max: 16384 } },
-  subscribe: {
-    channel: { type: 'string', required: true },
-    token: { type: 'string', max: 16384 },
-    recover: { type: 'position' },
-  },
-  unsubscribe: { channel: { type: 'string', required: true } },
-  publish: {
-    channel: { type: 'string', required: true },
-    data: { type: 'any', required: true },
-    idempotencyKey: { type: 'string', min: 1, max: 128 },
-    event: { type: 'string', pattern: { re: EVENT_NAME_PATTERN, text: '1..64 of letters, digits, _ . : -' } },
-  },
-  history: {
-    channel: { type: 'string', required: true },
-    limit: { type: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER },
-    since: { type: 'position' },
-    reverse: { type: 'boolean' },
-  },
-  presence: { channel: { type: 'string', required: true } },
-  presence_stats: { channel: { type: 'string', required: true } },
-  typing: {
-    channel: { type: 'string', required: true },
-    typing: { type: 'boolean', required: true },
-  },
-  status: { status: { type: 'string', required: true, oneOf: ['online', 'away'] } },
-  presence_state: {
-    channel: { type: 'string', required: true },
-    state: { type: 'any', required: true },
-  },
-  follow: { users: { type: 'userIds', required: true, min: 1, max: 1000 } },
-  unfollow: { users: { type: 'userIds', required: true, min: 1, max: 1000 } },
-  rpc: {
-    method: { type: 'string', required: true, max: 256 },
-    data: { type: 'any' },
-  },
-  notifications: {
-    limit: { type: 'integer', min: 0, max: 100 },
-    cursor: { type: 'string', min: 1, max: 128 },
-    unread: { type: 'boolean' },
-  },
-  notification_count: {},
-  notification_read: {
-    ids: { type: 'userIds', min: 1, max: 100 },
-    all: { type: 'boolean' },
-  },
-  notification_delete: { ids: { type: 'userIds', required: true, min: 1, max: 100 } },
-  activity: {
-    scope: { type: 'string', required: true, min: 1, max: 128 },
-    limit: { type: 'integer', min: 1, max: 100 },
-    cursor: { type: 'string', min: 1, max: 128 },
-    token: { type: 'string', max: 16384 },
-  },
-  progress: { jobId: { type: 'string', min: 1, max: 128 } },
-};
-
-/** Every command type this protocol version knows. */
-export const COMMAND_TYPES: readonly CommandType[] = Object.keys(COMMAND_FIELDS) as CommandType[];
-
-function typeName(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  return typeof v;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Returns why `value` breaks `spec`, or null. */
-function fieldError(path: string, value: unknown, spec: FieldSpec): string | null {
-  switch (spec.type) {
-    case 'string':
-      if (typeof value !== 'string') return `${path}: expected string, got ${typeName(value)}`;
-      if (spec.max !== undefined && value.length > spec.max) return `${path}: longer than ${spec.max} characters`;
-      if (spec.min !== undefined && value.length < spec.min) return `${path}: shorter than ${spec.min} characters`;
-      if (spec.oneOf !== undefined && !spec.oneOf.includes(value)) return `${path}: expected one of ${spec.oneOf.map((v) => `"${v}"`).join(', ')}`;
-      if (spec.pattern !== undefined && !spec.pattern.re.test(value)) return `${path}: expected ${spec.pattern.text}`;
-      return null;
-    case 'integer':
-      if (typeof value !== 'number' || !Number.isInteger(value)) return `${path}: expected integer, got ${typeName(value)}`;
-      if (spec.min !== undefined && value < spec.min) return `${path}: must be >= ${spec.min}`;
-      if (spec.max !== undefined && value > spec.max) return `${path}: must be <= ${spec.max}`;
-      return null;
-    case 'boolean':
-      return typeof value === 'boolean' ? null : `${path}: expected boolean, got ${typeName(value)}`;
-    case 'position':
-      if (!isPlainObject(value)) return `${path}: expected object {epoch, offset}, got ${typeName(value)}`;
-      if (typeof value.epoch !== 'string') return `${path}.epoch: expected string, got ${typeName(value.epoch)}`;
-      if (typeof value.offset !== 'number' || !Number.isSafeInteger(value.offset) || value.offset < 0) {
-        return `${path}.offset: expected non-negative integer, got ${typeName(value.offset)}`;
-      }
-      return null;
-    case 'userIds': {
-      if (!Array.isArray(value)) return `${path}: expected array of strings, got ${typeName(value)}`;
-      if (value.length > (spec.max ?? 1000)) return `${path}: more than ${spec.max ?? 1000} entries`;
-      if (value.length < (spec.min ?? 0)) return `${path}: expected at least ${spec.min} ${spec.min === 1 ? 'entry' : 'entries'}`;
-      for (let i = 0; i < value.length; i++) {
-        if (typeof value[i] !== 'string' || value[i].length === 0) return `${path}[${i}]: expected non-empty string`;
-      }
-      return null;
-    }
-    case 'positions': {
-      if (!isPlainObject(value)) return `${path}: expected object {channel: {epoch, offset}}, got ${typeName(value)}`;
-      for (const [channel, pos] of Object.entries(value)) {
-        const err = fieldError(`${path}[${JSON.stringify(channel)}]`, pos, { type: 'position' });
-        if (err) return err;
-      }
-      return null;
-    }
-    case 'any':
-      // Its depth is checked with the rest of the frame's (validateClientFrame).
-      return null;
-  }
-}
 
 function fail(fatal: boolean, code: ErrorCodeT, message: string, id?: number): DecodedError {
   return id === undefined ? { ok: false, fatal, error: { code, message } } : { ok: false, fatal, id, error: { code, message } };
@@ -315,7 +182,7 @@ export function decodeClientMessage(text: string): Decoded<ClientFrame>[] {
 }
 
 // A record, so that a push type added to `Push` cannot be forgotten here.
-const PUSH_TYPE_KEYS: Record<PushType, 0> = { publication: 0, join: 0, leave: 0, typing: 0, presence: 0, status: 0, subscribe: 0, unsubscribe: 0, disconnect: 0, ping: 0, notification: 0, notification_update: 0, progress: 0, broadcast: 0 };
+const PUSH_TYPE_KEYS: Record<PushType, 0> = { publication: 0, join: 0, leave: 0, typing: 0, presence: 0, status: 0, subscribe: 0, unsubscribe: 0, disconnect: 0, ping: 0, notification: 0, notification_update: 0, progress: 0, broadcast: 0, read: 0 };
 /**
  * Every push type of protocol v1. A client that listens by name needs all of them: the SSE
  * transport names each event after its push type, and an EventSource only delivers the
@@ -355,6 +222,7 @@ export function validateServerFrame(value: unknown): ServerFrame | string {
   }
   if (value.type === 'progress' && (!isPlainObject(value.job) || typeof value.job.jobId !== 'string')) return 'progress.job: expected object with string "jobId"';
   if (value.type === 'broadcast' && typeof value.event !== 'string') return 'broadcast.event: expected string';
+  if (value.type === 'read' && (typeof value.user !== 'string' || typeof value.offset !== 'number')) return 'read: expected string "user" and number "offset"';
   if (!USER_PUSH_TYPES.has(value.type) && typeof value.channel !== 'string') {
     return `${value.type}.channel: expected string`;
   }

@@ -52,6 +52,55 @@ export interface PublishCommand extends CommandBase {
   idempotencyKey?: string;
   /** The publication's event name (`task:updated`), matching `EVENT_NAME_PATTERN`. */
   event?: string;
+  /** Publish a reply to the message at this offset of the channel (namespaces with `messaging.replies`). */
+  replyTo?: number;
+}
+
+/** Replaces the content of a message of the channel (its author, or a moderator role of the namespace). */
+export interface MessageEditCommand extends CommandBase {
+  type: 'message_edit';
+  channel: string;
+  /** Offset of the message. */
+  ref: number;
+  data: unknown;
+}
+
+/** Deletes a message of the channel: its content becomes `null` (its author, or a moderator role). */
+export interface MessageDeleteCommand extends CommandBase {
+  type: 'message_delete';
+  channel: string;
+  ref: number;
+}
+
+/** Adds (or with `remove`, takes back) this user's annotation `name` of `kind` on a message: a reaction. */
+export interface AnnotateCommand extends CommandBase {
+  type: 'annotate';
+  channel: string;
+  ref: number;
+  /** `ANNOTATION_KIND_PATTERN`; default `reaction`. */
+  kind?: string;
+  /** `ANNOTATION_NAME_PATTERN`: an emoji, `flag`. */
+  name: string;
+  remove?: boolean;
+}
+
+/** Marks the channel read up to `offset` for this user (receipts only move forward), on every device. */
+export interface ReadCommand extends CommandBase {
+  type: 'read';
+  channel: string;
+  offset: number;
+}
+
+/** The read receipts of the channel's users (seen-by), in namespaces with `messaging.seenBy`. */
+export interface ReadReceiptsCommand extends CommandBase {
+  type: 'read_receipts';
+  channel: string;
+}
+
+/** This user's unread counts in 1..100 channels. */
+export interface UnreadCommand extends CommandBase {
+  type: 'unread';
+  channels: string[];
 }
 
 export interface HistoryCommand extends CommandBase {
@@ -181,7 +230,13 @@ export type Command =
   | NotificationReadCommand
   | NotificationDeleteCommand
   | ActivityCommand
-  | ProgressCommand;
+  | ProgressCommand
+  | MessageEditCommand
+  | MessageDeleteCommand
+  | AnnotateCommand
+  | ReadCommand
+  | ReadReceiptsCommand
+  | UnreadCommand;
 
 export type CommandType = Command['type'];
 

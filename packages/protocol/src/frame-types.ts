@@ -46,6 +46,64 @@ export interface Publication {
   info?: ClientInfo;
   /** The application's name for this publication (`task:updated`), when it was given one; see `EVENT_NAME_PATTERN`. */
   event?: string;
+  /** A reply: the offset of the message (an earlier publication of the same channel) it answers. */
+  replyTo?: number;
+  /**
+   * A message operation: this publication changes the earlier publication `op.ref` of the same channel
+   * (namespaces with `messaging` on). It has its own offset like any publication; `data` is the new content
+   * of an `edit`, and `null` for the other kinds. See docs/messaging.md.
+   */
+  op?: MessageOp;
+  /**
+   * The offset of the edit whose content `data` now is: set on a message in history, recovery and a
+   * client's folded message list once it was edited (a live push of the message never has it).
+   */
+  version?: number;
+  /** The message was deleted (its `data` is then `null`): set where `version` is. */
+  deleted?: true;
+  /** The message's annotations (reactions and others), summarised: set where `version` is, when it has any. */
+  annotations?: Annotations;
+}
+
+/** What a message operation does to the publication at offset `ref`. */
+export type MessageOp =
+  | { type: 'edit'; ref: number }
+  | { type: 'delete'; ref: number }
+  | { type: 'annotate'; ref: number; kind: string; name: string }
+  | { type: 'unannotate'; ref: number; kind: string; name: string };
+
+/** One annotation name on a message: how many users gave it, and who (user ids, in the order they did). */
+export interface AnnotationSummary {
+  count: number;
+  users: string[];
+}
+
+/** A message's annotations: by kind (`reaction`), then by name (`👍`). */
+export type Annotations = Record<string, Record<string, AnnotationSummary>>;
+
+/** What an annotation's `kind` may be: 1..32 of lowercase letters, digits, `_ . -` (default `reaction`). */
+export const ANNOTATION_KIND_PATTERN = /^[a-z0-9_.-]{1,32}$/;
+/** What an annotation's `name` may be: 1..64 UTF-16 units, no whitespace or control characters (an emoji, `flag`). */
+export const ANNOTATION_NAME_PATTERN = /^[^\s\p{Cc}]{1,64}$/u;
+
+/** One user's read receipt in a channel: read up to `offset` (in the channel's current epoch). */
+export interface ReadReceipt {
+  user: string;
+  offset: number;
+  /** When it was last moved, ms since the epoch. */
+  at: number;
+}
+
+/** A user's unread messages in one channel. */
+export interface UnreadCount {
+  /** Messages (publications without `op`, by other users) after the user's read offset. */
+  unread: number;
+  /** The user's read offset (0: nothing read yet). */
+  read: number;
+  /** The channel's newest offset. */
+  offset: number;
+  /** True when more messages are unread than history still holds: `unread` counts those it holds. */
+  more?: true;
 }
 
 /** What a publication's `event` name may be: 1..64 of letters, digits, `_ . : -` (as notification types). */

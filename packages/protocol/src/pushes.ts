@@ -122,6 +122,18 @@ export interface BroadcastPush {
   data: unknown;
 }
 
+/**
+ * A user's read receipt in a channel moved: to that user's every connection (device sync, whether or not it
+ * subscribes to the channel) and, in namespaces with `messaging.seenBy`, to the channel's other subscribers.
+ */
+export interface ReadPush {
+  type: 'read';
+  channel: string;
+  user: string;
+  offset: number;
+  at: number;
+}
+
 export type Push =
   | PublicationPush
   | JoinPush
@@ -136,6 +148,7 @@ export type Push =
   | NotificationPush
   | NotificationUpdatePush
   | ProgressPush
-  | BroadcastPush;
+  | BroadcastPush
+  | ReadPush;
 
 export type PushType = Push['type'];

@@ -2,7 +2,7 @@
  * Replies of protocol v1: the result each command type answers with, and the reply frame
  * (`id` and either `result` or `error`). See frames.ts.
  */
-import type { Activity, ClientInfo, JobProgress, Notification, PresenceStatus, Publication, UserStatusValue } from './frame-types.js';
+import type { Activity, ClientInfo, JobProgress, Notification, PresenceStatus, Publication, ReadReceipt, UnreadCount, UserStatusValue } from './frame-types.js';
 
 // ---------------------------------------------------------------- results
 
@@ -150,6 +150,21 @@ export interface ProgressResult {
   jobs: JobProgress[];
 }
 
+export interface ReadResult {
+  /** The user's read offset in the channel now (never lower than before). */
+  offset: number;
+}
+
+export interface ReadReceiptsResult {
+  /** One per user who read anything in the channel's current epoch, highest offset first. */
+  receipts: ReadReceipt[];
+}
+
+export interface UnreadResult {
+  /** By channel, each channel asked for. */
+  channels: Record<string, UnreadCount>;
+}
+
 /** Maps each command type to the type of its result. */
 export interface ResultByCommand {
   connect: ConnectResult;
@@ -172,6 +187,12 @@ export interface ResultByCommand {
   notification_delete: NotificationDeleteResult;
   activity: ActivityResult;
   progress: ProgressResult;
+  message_edit: PublishResult;
+  message_delete: PublishResult;
+  annotate: PublishResult;
+  read: ReadResult;
+  read_receipts: ReadReceiptsResult;
+  unread: UnreadResult;
 }
 
 // ---------------------------------------------------------------- replies

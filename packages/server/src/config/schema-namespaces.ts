@@ -33,8 +33,28 @@ export const namespaceSchema = z
       .optional(),
     /** This namespace's subscribe, publish, subRefresh and rpc proxy hooks, instead of the top-level `proxy` ones. */
     proxy: namespaceProxySchema,
+    /** Chat primitives on this namespace's channels (docs/messaging.md): each off unless set. */
+    messaging: z
+      .strictObject({
+        /** Publishes may reply to a message (`replyTo`). */
+        replies: z.boolean().default(false),
+        /** Authors may edit and delete their messages. */
+        edits: z.boolean().default(false),
+        /** Roles (the token's `roles`) that may edit and delete anyone's messages; needs `edits`. */
+        moderators: z.array(z.string().min(1)).default([]),
+        /** Subscribers may annotate messages (reactions). */
+        annotations: z.boolean().default(false),
+        /** Users' read receipts (read up to an offset, synced across their devices) and unread counts. */
+        readReceipts: z.boolean().default(false),
+        /** The channel's subscribers may read each other's receipts (seen-by); needs `readReceipts`. */
+        seenBy: z.boolean().default(false),
+      })
+      .optional(),
   })
   .superRefine((ns, ctx) => {
     if (ns.recover && !ns.history) ctx.addIssue({ code: 'custom', path: ['recover'], message: 'recover needs history: set history.size' });
     if (ns.joinLeave && !ns.presence) ctx.addIssue({ code: 'custom', path: ['joinLeave'], message: 'joinLeave needs presence: true' });
+    if (ns.messaging && !ns.history) ctx.addIssue({ code: 'custom', path: ['messaging'], message: 'messaging needs history: set history.size (operations refer to offsets)' });
+    if (ns.messaging?.seenBy && !ns.messaging.readReceipts) ctx.addIssue({ code: 'custom', path: ['messaging', 'seenBy'], message: 'seenBy needs readReceipts: true' });
+    if (ns.messaging && ns.messaging.moderators.length > 0 && !ns.messaging.edits) ctx.addIssue({ code: 'custom', path: ['messaging', 'moderators'], message: 'moderators needs edits: true' });
   });

@@ -36,6 +36,8 @@ import { recoverySubscribe } from '../features/recovery.js';
 import { HookDisconnect, type ConnectResultOverride, type SubscribeOverride } from '../hooks.js';
 import { DURABLE_COMMAND_HANDLERS } from './durable-commands.js';
 import type { PublishRequest } from './services.js';
+import { MESSAGE_COMMAND_HANDLERS } from './message-commands.js';
+import { RECEIPT_COMMAND_HANDLERS } from './receipt-commands.js';
 import type { CommandHandler, CommandTable, Session } from './session.js';
 import { clientPublication, connectionOpened } from './session-webhooks.js';
 import { Subscription } from './subscription.js';
@@ -389,4 +391,6 @@ export const COMMAND_HANDLERS: CommandTable = {
   unfollow,
   rpc,
   ...DURABLE_COMMAND_HANDLERS,
+  ...MESSAGE_COMMAND_HANDLERS,
+  ...RECEIPT_COMMAND_HANDLERS,
 };
