@@ -11,6 +11,7 @@ import { parseWith as parseBody } from '../validate.js';
 import { VERSION } from '../version.js';
 import { sendData, sendJson } from '../wire/http-responses.js';
 import type { ApiParts } from './api-parts.js';
+import { checkBinaryForms, isMsgpackBody, readMsgpack } from './http.js';
 import { openApiDocument } from './openapi.js';
 import { boolQuery, intQuery, parseQuery } from './query.js';
 import * as data from './responses.js';
@@ -79,6 +80,12 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
   const channelParam = '([^/]+)';
   // Built at the first request, once every route exists; the routes do not change after.
   let document: unknown;
+  /** A publish body: JSON, or MessagePack (`bin` as `{"$binary": …}`); binary data's JSON form must hold base64. */
+  const readPublishBody = async (req: IncomingMessage): Promise<unknown> => {
+    const body = isMsgpackBody(req) ? await readMsgpack(req, parts.config.api.maxBodySize) : await readBody(req);
+    checkBinaryForms(body);
+    return body;
+  };
   return [
     {
       method: 'GET',
@@ -116,7 +123,7 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       response: data.publishResult,
       errors: [ErrorCode.InvalidChannel, ErrorCode.UnknownNamespace, ErrorCode.LimitExceeded, ErrorCode.Unavailable],
       handle: async ({ req, res }) => {
-        const body = parseBody(publishBody, await readBody(req));
+        const body = parseBody(publishBody, await readPublishBody(req));
         const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}), ...(body.exceptClient !== undefined ? { exceptClient: body.exceptClient } : {}), ...(body.event !== undefined ? { event: body.event } : {}) };
         sendData(res, await publisher.publish(body.channel, body.data, options));
       },
@@ -131,7 +138,7 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       response: data.broadcastResult,
       errors: [ErrorCode.Unavailable],
       handle: async ({ req, res }) => {
-        const body = parseBody(broadcastBody, await readBody(req));
+        const body = parseBody(broadcastBody, await readPublishBody(req));
         // Neither channels nor users: a `broadcast` push to every connection, on every node.
         if (body.channels === undefined && body.users === undefined) return sendData(res, { results: [], connections: await steering.broadcastAll(body.event!, body.data) });
         const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}), ...(body.exceptClient !== undefined ? { exceptClient: body.exceptClient } : {}), ...(body.event !== undefined ? { event: body.event } : {}) };

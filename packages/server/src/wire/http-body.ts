@@ -11,6 +11,11 @@ import { TidingsError } from '../errors.js';
  * when `Content-Length` says so, otherwise as soon as the bytes read pass the limit.
  */
 export async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  return (await readBodyBytes(req, maxBytes)).toString('utf8');
+}
+
+/** The body as bytes (a MessagePack body), under the same limit as `readBody`. */
+export async function readBodyBytes(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) throw new TidingsError(ErrorCode.PayloadTooLarge, `body is larger than ${maxBytes} bytes`);
   const chunks: Buffer[] = [];
@@ -20,5 +25,5 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
     if (size > maxBytes) throw new TidingsError(ErrorCode.PayloadTooLarge, `body is larger than ${maxBytes} bytes`);
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
