@@ -14,3 +14,4 @@ export * from './frames.js';
 export * from './channel.js';
 export * from './codec.js';
 export * from './encoding.js';
+export * from './message-fold.js';
