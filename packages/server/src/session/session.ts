@@ -77,6 +77,8 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   private queuedBytes = 0;
   /** Hot-path settings, read once (client.maxQueueBytes, the node's flusher). */
   private readonly maxQueueBytes: number;
+  /** Frames go as MessagePack: their size is OutFrame.msgpack's (encoded once, shared), not the JSON length. */
+  private readonly msgpack: boolean;
   private readonly flusher: SessionServices['flusher'];
   private scheduled = false;
   private chain: Promise<void> = Promise.resolve();
@@ -103,6 +105,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   ) {
     this.timer = setTimeout(() => this.disconnect(CloseCode.ConnectTimeout), services.config.client.connectTimeout);
     this.maxQueueBytes = services.config.client.maxQueueBytes;
+    this.msgpack = transport.encoding === 'msgpack';
     this.flusher = services.flusher;
     const { commandRate, rateLimitStrikes } = services.config.limits;
     if (commandRate > 0) this.commandBucket = new TokenBucket(commandRate, commandRate * 2);
@@ -234,7 +237,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   push(frame: OutFrame): void {
     if (this.state === 'closed') return;
     this.queue.push(frame);
-    this.queuedBytes += frame.length;
+    this.queuedBytes += this.msgpack ? frame.msgpack.length : frame.length;
     if (this.queuedBytes > this.maxQueueBytes) {
       this.slow();
       return;
@@ -255,7 +258,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
       return;
     }
     const bytes = this.queuedBytes;
-    this.services.metrics.bytesOut(bytes + queue.length - 1);
+    this.services.metrics.bytesOut(this.msgpack ? bytes : bytes + queue.length - 1);
     this.transport.write(queue, bytes);
     queue.length = 0;
     this.queuedBytes = 0;

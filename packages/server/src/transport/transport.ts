@@ -12,12 +12,18 @@ export interface Transport {
   /**
    * Sends the frames queued for this client in one turn, as one message (frames
    * joined by "\n") or however the transport carries frames. `bytes` is the sum of
-   * their lengths. The buffers are shared with other sessions (fan-out) and the
+   * their sizes in the transport's `encoding`. The buffers are shared with other sessions (fan-out) and the
    * array is reused by the caller after the call: keep neither, modify neither.
    */
   write(frames: readonly OutFrame[], bytes: number): void;
   /** Bytes accepted by `write` that the kernel has not taken yet; counts toward `maxQueueBytes`. */
   readonly bufferedBytes: number;
+  /**
+   * How frames go on the wire: `msgpack` writes each frame's `OutFrame.msgpack`, so a frame's
+   * size (for `write`'s `bytes`, the queue bound and bytes out) is that buffer's length and
+   * frames go back to back. Absent: JSON, `OutFrame.length` and a separator between frames.
+   */
+  readonly encoding?: 'json' | 'msgpack';
   /** Sends what is queued, then closes with `code`. The transport reports the end through `onClose`. */
   close(code: number, reason: string): void;
   /** Drops the connection at once, discarding anything queued. */

@@ -36,6 +36,7 @@ export class WebSocketTransport implements Transport {
   private readonly preframe: boolean;
   /** The client negotiated `tidings.v1.msgpack`: frames go as MessagePack in binary messages. */
   readonly msgpack: boolean;
+  readonly encoding: 'json' | 'msgpack';
 
   /** `path`: whether pre-built frames may go through `ws` internals (the process-wide self-test's verdict). */
   constructor(
@@ -44,6 +45,7 @@ export class WebSocketTransport implements Transport {
   ) {
     this.preframe = ws.extensions === '';
     this.msgpack = ws.protocol === WS_SUBPROTOCOL_MSGPACK;
+    this.encoding = this.msgpack ? 'msgpack' : 'json';
   }
 
   write(frames: readonly OutFrame[], bytes: number): void {
