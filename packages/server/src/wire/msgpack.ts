@@ -28,13 +28,16 @@ function isPlainObject(v: object): v is Record<string, unknown> {
 /**
  * A decoded value in the JSON form: `bin` as `{"$binary": base64}`. Throws
  * MalformedMessagePack for what JSON has no form for (extension types, undefined, big
- * integers). Past MAX_JSON_DEPTH it stops converting: the frame check refuses it as too deep.
+ * integers, NaN and ±Infinity). Past MAX_JSON_DEPTH it stops converting: the frame check refuses it as too deep.
  */
 function toJsonForm(v: unknown, depth: number): unknown {
   switch (typeof v) {
     case 'string':
-    case 'number':
     case 'boolean':
+      return v;
+    case 'number':
+      // A MessagePack float may be NaN or ±Infinity, which JSON has no form for (JSON.stringify would make them null).
+      if (!Number.isFinite(v)) throw new MalformedMessagePack(`${v} has no JSON form`);
       return v;
     case 'object':
       break;
