@@ -21,6 +21,9 @@ export interface DevInput extends DevSecrets {
   created: boolean;
 }
 
+/** Every chat primitive on (docs/messaging.md); tokens with the role `admin` moderate. */
+const MESSAGING = { replies: true, edits: true, moderators: ['admin'], annotations: true, readReceipts: true, seenBy: true };
+
 /** The demo setup; the CLI merges it under the user's file, env and flags. */
 export async function prepareDevInput(dataDir: string): Promise<DevInput> {
   await mkdir(dataDir, { recursive: true });
@@ -37,8 +40,10 @@ export async function prepareDevInput(dataDir: string): Promise<DevInput> {
     history: { store: 'sqlite' },
     personal: { history: { size: 50, ttl: '1h' }, recover: true },
     namespaces: {
-      chat: { history: { size: 100, ttl: '1h' }, recover: true, presence: true, joinLeave: true, typing: true, clientPublish: 'subscribers' },
-      task: { history: { size: 50, ttl: '1h' }, recover: true, presence: true, joinLeave: true, typing: true, clientPublish: 'subscribers' },
+      chat: { history: { size: 100, ttl: '1h' }, recover: true, presence: true, joinLeave: true, typing: true, clientPublish: 'subscribers', messaging: MESSAGING },
+      // The demo's task comments live in the task channel's history (docs/messaging.md): room for
+      // comments and their edits and reactions, kept for a week (in <dataDir>/tidings.db).
+      task: { history: { size: 1000, ttl: '7d' }, recover: true, presence: true, joinLeave: true, typing: true, clientPublish: 'subscribers', messaging: MESSAGING },
       dm: { history: { size: 100, ttl: '1h' }, recover: true, clientPublish: 'subscribers' },
       // Server publishes only (clientPublish defaults to 'none').
       feed: { history: { size: 100, ttl: '1h' }, recover: true },
