@@ -87,6 +87,31 @@ function randomUsers(r: Rng): string[] {
   return Array.from({ length: n }, () => randomUserId(r));
 }
 
+/** A message's offset (replyTo, ref): 1..2^53-1, sometimes a boundary. */
+function randomOffset(r: Rng): number {
+  return chance(r, 0.1) ? pick(r, [1, Number.MAX_SAFE_INTEGER]) : int(r, 1, 1e9);
+}
+
+/** An event name as EVENT_NAME_PATTERN allows: 1..64 of letters, digits, _ . : - */
+function randomEventName(r: Rng): string {
+  const chars = 'abcXYZ019_.:-';
+  return Array.from({ length: chance(r, 0.1) ? 64 : int(r, 1, 12) }, () => pick(r, [...chars])).join('');
+}
+
+/** An annotation kind as ANNOTATION_KIND_PATTERN allows: 1..32 of lowercase letters, digits, _ . - */
+function randomAnnotationKind(r: Rng): string {
+  const chars = 'abcz09_.-';
+  return Array.from({ length: chance(r, 0.1) ? 32 : int(r, 1, 10) }, () => pick(r, [...chars])).join('');
+}
+
+/** An annotation name as ANNOTATION_NAME_PATTERN allows: 1..64 code units, no whitespace or control characters. */
+function randomAnnotationName(r: Rng): string {
+  const parts = ['👍', '🎉', 'x', 'flag', '+1', 'é', '日', '"', '\\', '{'];
+  let s = pick(r, parts);
+  while (chance(r, 0.3) && s.length < 60) s += pick(r, parts);
+  return s;
+}
+
 function randomId(r: Rng): number {
   return chance(r, 0.1) ? pick(r, [1, MAX_COMMAND_ID]) : int(r, 1, MAX_COMMAND_ID);
 }
@@ -97,7 +122,7 @@ function randomCommand(r: Rng): Command {
   const channel = randomString(r, 30); // the codec only checks that channel is a string
   const opt = <T>(make: () => T): T | undefined => (chance(r, 0.5) ? make() : undefined);
   const clean = <T extends object>(o: T): T => JSON.parse(JSON.stringify(o)) as T; // drop undefined fields
-  switch (int(r, 0, 19)) {
+  switch (int(r, 0, 25)) {
     case 0: {
       const subs = opt(() => Object.fromEntries(Array.from({ length: int(r, 0, 3) }, () => [`s:${randomString(r, 8)}`, randomPosition(r)])));
       return clean({ id, type: 'connect', token: opt(() => boundedString(r, 16384)), name: opt(() => boundedString(r, 64)), version: opt(() => boundedString(r, 64)), subs });
@@ -109,7 +134,15 @@ function randomCommand(r: Rng): Command {
     case 3:
       return { id, type: 'unsubscribe', channel };
     case 4:
-      return clean({ id, type: 'publish', channel, data: randomJson(r), idempotencyKey: opt(() => 'k' + boundedString(r, 127)) });
+      return clean({
+        id,
+        type: 'publish',
+        channel,
+        data: randomJson(r),
+        idempotencyKey: opt(() => 'k' + boundedString(r, 127)),
+        event: opt(() => randomEventName(r)),
+        replyTo: opt(() => randomOffset(r)),
+      });
     case 5:
       return clean({
         id,
@@ -145,8 +178,20 @@ function randomCommand(r: Rng): Command {
       return { id, type: 'notification_delete', ids: randomUsers(r).slice(0, 100) };
     case 18:
       return clean({ id, type: 'activity', scope: 's' + boundedString(r, 127), limit: opt(() => int(r, 1, 100)), cursor: opt(() => 'c' + boundedString(r, 127)) });
-    default:
+    case 19:
       return clean({ id, type: 'progress', jobId: opt(() => 'j' + boundedString(r, 127)) });
+    case 20:
+      return { id, type: 'message_edit', channel, ref: randomOffset(r), data: randomJson(r) };
+    case 21:
+      return { id, type: 'message_delete', channel, ref: randomOffset(r) };
+    case 22:
+      return clean({ id, type: 'annotate', channel, ref: randomOffset(r), kind: opt(() => randomAnnotationKind(r)), name: randomAnnotationName(r), remove: opt(() => chance(r, 0.5)) });
+    case 23:
+      return { id, type: 'read', channel, offset: chance(r, 0.2) ? pick(r, [0, Number.MAX_SAFE_INTEGER]) : int(r, 0, 1e9) };
+    case 24:
+      return { id, type: 'read_receipts', channel };
+    default:
+      return { id, type: 'unread', channels: Array.from({ length: chance(r, 0.05) ? 100 : int(r, 1, 5) }, () => randomUserId(r)) };
   }
 }
 
@@ -166,8 +211,8 @@ function randomFrameishJson(r: Rng): string {
       () => Array.from({ length: pick(r, [1000, 1001]) }, (_, i) => `u${i}`),
     ])();
   if (chance(r, 0.15)) return JSON.stringify(randomJson(r));
-  const fields = ['id', 'type', 'channel', 'token', 'name', 'version', 'subs', 'recover', 'data', 'idempotencyKey', 'limit', 'since', 'reverse', 'method', 'typing', 'status', 'state', 'users', '__proto__', 'constructor'];
-  const types = ['connect', 'refresh', 'subscribe', 'unsubscribe', 'publish', 'history', 'presence', 'presence_stats', 'typing', 'status', 'presence_state', 'follow', 'unfollow', 'rpc', 'pong', 'ping', 'toString', '__proto__', 'hasOwnProperty', ''];
+  const fields = ['id', 'type', 'channel', 'token', 'name', 'version', 'subs', 'recover', 'data', 'idempotencyKey', 'limit', 'since', 'reverse', 'method', 'typing', 'status', 'state', 'users', 'replyTo', 'ref', 'kind', 'remove', 'offset', 'channels', '__proto__', 'constructor'];
+  const types = ['connect', 'refresh', 'subscribe', 'unsubscribe', 'publish', 'history', 'presence', 'presence_stats', 'typing', 'status', 'presence_state', 'follow', 'unfollow', 'rpc', 'message_edit', 'message_delete', 'annotate', 'read', 'read_receipts', 'unread', 'pong', 'ping', 'toString', '__proto__', 'hasOwnProperty', ''];
   const parts: string[] = [];
   if (chance(r, 0.85)) parts.push(`"id":${JSON.stringify(chance(r, 0.7) ? randomId(r) : value())}`);
   if (chance(r, 0.9)) parts.push(`"type":${JSON.stringify(chance(r, 0.8) ? pick(r, types) : value())}`);
@@ -345,6 +390,12 @@ describe('random valid commands', () => {
       notification_delete: (c) => (delete c.ids, 'notification_delete.ids: required'),
       activity: (c) => ((c.scope = ''), 'activity.scope: shorter than 1 characters'),
       progress: (c) => ((c.jobId = 5), 'progress.jobId: expected string, got number'),
+      message_edit: (c) => ((c.ref = 0), 'message_edit.ref: must be >= 1'),
+      message_delete: (c) => ((c.ref = pick(r, ['1', null, 1.5])), `message_delete.ref: expected integer, got ${c.ref === null ? 'null' : typeof c.ref}`),
+      annotate: (c) => ((c.name = pick(r, ['', 'a b', 'tab\t', 'x'.repeat(65)])), 'annotate.name: expected 1..64 characters, no whitespace or control characters'),
+      read: (c) => (delete c.offset, 'read.offset: required'),
+      read_receipts: (c) => ((c.channel = 7), 'read_receipts.channel: expected string, got number'),
+      unread: (c) => ((c.channels = Array.from({ length: 101 }, (_, i) => `c:${i}`)), 'unread.channels: more than 100 entries'),
     };
     const seen = new Set<string>();
     for (let i = 0; i < 1000; i++) {
@@ -438,11 +489,40 @@ describe('server side round trips', () => {
     return info;
   }
 
+  /**
+   * Sets some of the message fields, in encodePublication's own field order (offset, event, replyTo, op,
+   * data, info, version, deleted, annotations), so that encodeFrame writes the same text.
+   */
+  function addMessageFields(r: Rng, pub: Publication): void {
+    const { offset, data, info } = pub;
+    for (const k of Object.keys(pub)) delete (pub as Record<string, unknown>)[k];
+    if (offset !== undefined) pub.offset = offset;
+    if (chance(r, 0.2)) pub.event = randomEventName(r);
+    if (chance(r, 0.2)) pub.replyTo = randomOffset(r);
+    else if (chance(r, 0.3)) {
+      const ref = randomOffset(r);
+      pub.op = pick(r, [
+        { type: 'edit', ref },
+        { type: 'delete', ref },
+        { type: 'annotate', ref, kind: randomAnnotationKind(r), name: randomAnnotationName(r) },
+        { type: 'unannotate', ref, kind: randomAnnotationKind(r), name: randomAnnotationName(r) },
+      ] as const);
+    }
+    pub.data = data;
+    if (info !== undefined) pub.info = info;
+    if (pub.op === undefined && chance(r, 0.3)) {
+      pub.version = randomOffset(r);
+      if (chance(r, 0.3)) pub.deleted = true;
+      else if (chance(r, 0.5)) pub.annotations = { [randomAnnotationKind(r)]: { [randomAnnotationName(r)]: { count: 1, users: [randomUserId(r)] } } };
+    }
+  }
+
   it('encodePublication equals encodeFrame and decodes back, whatever the data', () => {
     const r = prng(9);
     for (let i = 0; i < 3000; i++) {
       const pub: Publication = chance(r, 0.5) ? { offset: int(r, 0, Number.MAX_SAFE_INTEGER), data: randomJson(r) } : { data: randomJson(r) };
       if (chance(r, 0.5)) pub.info = randomInfo(r);
+      addMessageFields(r, pub);
       const channel = randomString(r, 20);
       const text = encodePublication(channel, pub);
       expect(text).toBe(encodeFrame({ type: 'publication', channel, ...pub }));

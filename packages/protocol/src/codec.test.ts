@@ -29,6 +29,7 @@ import {
   type Command,
   type ErrorReply,
   type FollowResult,
+  type HistoryResult,
   type PresencePush,
   type PresenceResult,
   type Publication,
@@ -40,6 +41,7 @@ import {
   type SuccessReply,
   type TypingPush,
 } from './frames.js';
+import { foldMessages } from './message-fold.js';
 
 const byName = <F>(list: FrameFixture<F>[], name: string): F => {
   const f = list.find((x) => x.name === name);
@@ -63,7 +65,7 @@ describe('constants', () => {
     expect(MAX_COMMAND_ID).toBe(2 ** 32 - 1);
   });
 
-  it('COMMAND_TYPES lists exactly the twenty v1 commands', () => {
+  it('COMMAND_TYPES lists exactly the twenty-six v1 commands', () => {
     expect([...COMMAND_TYPES].sort()).toEqual(
       [
         'connect',
@@ -86,6 +88,12 @@ describe('constants', () => {
         'notification_delete',
         'activity',
         'progress',
+        'message_edit',
+        'message_delete',
+        'annotate',
+        'read',
+        'read_receipts',
+        'unread',
       ].sort(),
     );
   });
@@ -128,6 +136,8 @@ describe('golden client frames', () => {
     expect(has('notification_read', 'all')).toBe(true);
     expect(has('activity', 'scope', 'limit', 'cursor', 'token')).toBe(true);
     expect(has('progress', 'jobId')).toBe(true);
+    expect(has('publish', 'replyTo', 'event')).toBe(true);
+    expect(has('annotate', 'kind', 'remove')).toBe(true);
     expect(clientFrames.some((f) => f.frame.type === 'rpc' && !('data' in f.frame))).toBe(true);
   });
 
@@ -193,7 +203,7 @@ describe('golden server frames', () => {
   it('cover every push type', () => {
     const types = new Set(serverFrames.flatMap((f) => (isPush(f.frame) ? [f.frame.type] : [])));
     expect([...types].sort()).toEqual(
-      ['disconnect', 'join', 'leave', 'ping', 'presence', 'publication', 'status', 'subscribe', 'typing', 'unsubscribe', 'notification', 'notification_update', 'progress'].sort(),
+      ['disconnect', 'join', 'leave', 'ping', 'presence', 'publication', 'status', 'subscribe', 'typing', 'unsubscribe', 'notification', 'notification_update', 'progress', 'read'].sort(),
     );
   });
 
@@ -216,6 +226,20 @@ describe('golden server frames', () => {
     expect(disconnects.some((d) => 'delay' in d)).toBe(true);
     expect(disconnects.some((d) => !('delay' in d))).toBe(true);
     expect(disconnects.map((d) => d.code)).toEqual(expect.arrayContaining([CloseCode.ConnectionLimit, CloseCode.RateLimit]));
+  });
+
+  it('cover the message fields of a publication: replyTo, every op, and a folded message', () => {
+    const pubPushes = publications.map((p) => p.frame as PublicationPush);
+    expect(pubPushes.some((p) => p.replyTo !== undefined && p.op === undefined)).toBe(true);
+    expect(pubPushes.flatMap((p) => (p.op ? [p.op.type] : [])).sort()).toEqual(['annotate', 'delete', 'edit', 'unannotate']);
+    for (const p of pubPushes) if (p.op !== undefined && p.op.type !== 'edit') expect(p.data, p.op.type).toBeNull();
+    const folded = (byName(serverFrames, 'reply history: folded message with its operations') as SuccessReply<HistoryResult>).result.publications;
+    expect(folded.some((p) => p.version !== undefined && p.annotations !== undefined)).toBe(true);
+    expect(folded.some((p) => p.deleted === true && p.data === null && p.annotations === undefined)).toBe(true);
+    // the folded page is what foldMessages makes of the page's operations
+    const raw = folded.map(({ version: _v, deleted: _d, annotations: _a, ...p }) => (p.op === undefined ? { ...p, data: p.offset === 18 ? { text: 'hi' } : { text: 'agreed' } } : p));
+    expect(foldMessages(raw)).toEqual(folded);
+    for (const p of folded) expect(encodePublication('chat:lobby', p)).toBe(encodeFrame({ type: 'publication', channel: 'chat:lobby', ...p }));
   });
 
   it('cover the presence, status and typing shapes', () => {

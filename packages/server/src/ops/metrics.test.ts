@@ -213,7 +213,7 @@ describe('NodeMetrics', () => {
 
   it('counts every protocol command by name by default', () => {
     expect([...DEFAULT_COMMAND_TYPES].sort()).toEqual(
-      ['connect', 'refresh', 'subscribe', 'unsubscribe', 'publish', 'history', 'presence', 'presence_stats', 'presence_state', 'typing', 'status', 'follow', 'unfollow', 'rpc', 'notifications', 'notification_count', 'notification_read', 'notification_delete', 'activity', 'progress'].sort(),
+      ['connect', 'refresh', 'subscribe', 'unsubscribe', 'publish', 'history', 'presence', 'presence_stats', 'presence_state', 'typing', 'status', 'follow', 'unfollow', 'rpc', 'notifications', 'notification_count', 'notification_read', 'notification_delete', 'activity', 'progress', 'message_edit', 'message_delete', 'annotate', 'read', 'read_receipts', 'unread'].sort(),
     );
   });
 
