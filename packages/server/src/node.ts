@@ -102,7 +102,7 @@ export class Tidings extends HookMethods {
 
   constructor(options: TidingsOptions = {}) {
     super();
-    const { logger, notificationStore, activityStore, auditStore, userChannelsStore, webhookOutbox, verifier, engine: engineOption, nodeInfo, ...rest } = options;
+    const { logger, notificationStore, activityStore, auditStore, userChannelsStore, readReceiptsStore, webhookOutbox, verifier, engine: engineOption, nodeInfo, ...rest } = options;
     // `engine`: an Engine to use, or the configuration's engine section.
     const given = engineOption !== undefined && 'broker' in engineOption ? engineOption : undefined;
     const input = engineOption !== undefined && given === undefined ? { ...rest, engine: engineOption as Exclude<typeof engineOption, typeof given> } : rest;
@@ -110,7 +110,7 @@ export class Tidings extends HookMethods {
     const log = (this.log = logger ?? createLogger(config.logLevel, undefined, { format: config.logFormat === 'pretty' ? 'pretty' : 'json' }));
     this.nodeId = Math.random().toString(36).slice(2, 10);
     const metrics = (this.metrics = new NodeMetrics());
-    const stores = openStores(config, { notificationStore, activityStore, auditStore, userChannelsStore, webhookOutbox }, (writes, seconds) => metrics.storeCommit(writes, seconds));
+    const stores = openStores(config, { notificationStore, activityStore, auditStore, userChannelsStore, readReceiptsStore, webhookOutbox }, (writes, seconds) => metrics.storeCommit(writes, seconds));
     this.stores = stores;
     const { auditLog, audit, limitHit } = openNodeAudit(config, log, stores.audit, metrics);
     // Webhooks: this process delivers the outbox unless another does (a worker of --workers only enqueues into the primary's).

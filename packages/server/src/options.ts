@@ -7,6 +7,7 @@ import type { ActivityStore } from './store/activity-store.js';
 import type { AuditStore } from './store/audit-store.js';
 import type { NotificationStore } from './store/notification-store.js';
 import type { UserChannelsStore } from './store/user-channels-store.js';
+import type { ReadReceiptsStore } from './store/read-receipts-store.js';
 import type { WebhookOutbox } from './store/webhook-outbox.js';
 
 /** Options of `createTidings`: every config setting, plus parts to plug in. */
@@ -27,6 +28,8 @@ export interface TidingsOptions extends Omit<TidingsConfigInput, 'engine'> {
   auditStore?: AuditStore;
   /** Users' sticky server-side subscriptions; default: on the same database. */
   userChannelsStore?: UserChannelsStore;
+  /** Users' read receipts per channel; default: on the same database. */
+  readReceiptsStore?: ReadReceiptsStore;
   /** The durable outbox of webhooks; default: on the same database. */
   webhookOutbox?: WebhookOutbox;
   /** Token verification; default: JWT with the `auth` settings. */

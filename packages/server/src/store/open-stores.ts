@@ -17,6 +17,7 @@ import type { ActivityStore } from './activity-store.js';
 import type { AuditStore } from './audit-store.js';
 import type { NotificationStore } from './notification-store.js';
 import type { UserChannelsStore } from './user-channels-store.js';
+import type { ReadReceiptsStore } from './read-receipts-store.js';
 import type { WebhookOutbox } from './webhook-outbox.js';
 import type { StoreStatus } from './postgres/database.js';
 import { openPostgresStores } from './postgres/postgres-stores.js';
@@ -31,6 +32,8 @@ export interface DurableStores {
   audit: AuditStore;
   /** Users' sticky server-side subscriptions (`POST /users/:id/subscriptions`). */
   userChannels: UserChannelsStore;
+  /** Users' read receipts per channel (`read`, `read_receipts`, `unread`). */
+  readReceipts: ReadReceiptsStore;
   /** The durable outbox of webhooks (webhooks/ writes and delivers it; `/webhooks/*` routes read and replay it). */
   webhooks: WebhookOutbox;
   /** The embedded database, when it was opened here (the node closes it). */
@@ -51,6 +54,7 @@ export interface GivenStores {
   activityStore?: ActivityStore | undefined;
   auditStore?: AuditStore | undefined;
   userChannelsStore?: UserChannelsStore | undefined;
+  readReceiptsStore?: ReadReceiptsStore | undefined;
   webhookOutbox?: WebhookOutbox | undefined;
 }
 
@@ -59,8 +63,9 @@ export function openStores(config: TidingsConfig, given: GivenStores, onCommit: 
   const { notificationStore: notifications, activityStore: activity, auditStore: audit } = given;
   const userChannels = given.userChannelsStore;
   const webhooks = given.webhookOutbox;
-  const givenStatus = statusOf([notifications, activity, audit, userChannels, webhooks]);
-  if (notifications && activity && audit && userChannels && webhooks) return { notifications, activity, audit, userChannels, webhooks, database: undefined, status: givenStatus, close: async () => {} };
+  const readReceipts = given.readReceiptsStore;
+  const givenStatus = statusOf([notifications, activity, audit, userChannels, readReceipts, webhooks]);
+  if (notifications && activity && audit && userChannels && readReceipts && webhooks) return { notifications, activity, audit, userChannels, readReceipts, webhooks, database: undefined, status: givenStatus, close: async () => {} };
   const retention = {
     notifications: { maxPerUser: config.notifications.maxPerUser, maxAgeMs: config.notifications.maxAge, idempotencyWindowMs: config.notifications.idempotencyWindow },
     activity: { maxPerScope: config.activity.maxPerScope, maxAgeMs: config.activity.maxAge },
@@ -74,6 +79,7 @@ export function openStores(config: TidingsConfig, given: GivenStores, onCommit: 
       activity: activity ?? pg.activity,
       audit: audit ?? pg.audit,
       userChannels: userChannels ?? pg.userChannels,
+      readReceipts: readReceipts ?? pg.readReceipts,
       webhooks: webhooks ?? pg.webhooks,
       database: undefined,
       status: () => {
@@ -89,6 +95,7 @@ export function openStores(config: TidingsConfig, given: GivenStores, onCommit: 
     activity: activity ?? sqlite.activity,
     audit: audit ?? sqlite.audit,
     userChannels: userChannels ?? sqlite.userChannels,
+    readReceipts: readReceipts ?? sqlite.readReceipts,
     webhooks: webhooks ?? sqlite.webhooks,
     database: sqlite.database,
     status: givenStatus,

@@ -52,7 +52,7 @@ export function openHost(config: TidingsConfig, metrics: NodeMetrics, log: Logge
       });
       const served = cluster ? serveEngine(link, () => cluster.node()) : undefined;
       // status: the workers' /ready reports the primary's database (PostgreSQL may be away).
-      serveStores(link, () => ({ notifications: stores.notifications, activity: stores.activity, audit: stores.audit, userChannels: stores.userChannels, webhooks: webhooks.outbox, status: () => stores.status() }));
+      serveStores(link, () => ({ notifications: stores.notifications, activity: stores.activity, audit: stores.audit, userChannels: stores.userChannels, readReceipts: stores.readReceipts, webhooks: webhooks.outbox, status: () => stores.status() }));
       return async () => {
         try {
           await served?.close();
@@ -77,7 +77,7 @@ export function openHost(config: TidingsConfig, metrics: NodeMetrics, log: Logge
 export function workerParts(ownEngine = false): Partial<TidingsOptions> {
   const link = processLink(process);
   const stores = ipcStores(link);
-  const parts: Partial<TidingsOptions> = { notificationStore: stores.notifications, activityStore: stores.activity, auditStore: stores.audit, userChannelsStore: stores.userChannels, webhookOutbox: deliveredElsewhere(stores.webhooks) };
+  const parts: Partial<TidingsOptions> = { notificationStore: stores.notifications, activityStore: stores.activity, auditStore: stores.audit, userChannelsStore: stores.userChannels, readReceiptsStore: stores.readReceipts, webhookOutbox: deliveredElsewhere(stores.webhooks) };
   if (!ownEngine) parts.engine = ipcEngine(link);
   return parts;
 }

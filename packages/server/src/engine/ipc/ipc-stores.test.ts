@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeContract, DEFAULT_RETENTION, type StoreRetention, type StoreSet } from '../../store/stores.contract.js';
 import { userChannelsContract, type UserChannelsSet } from '../../store/user-channels.contract.js';
+import { readReceiptsContract, type ReadReceiptsSet } from '../../store/read-receipts.contract.js';
 import { webhookOutboxContract, type OutboxSet } from '../../store/webhook-outbox.contract.js';
 import { ipcStores } from './ipc-stores.js';
 import { LinkClosedError, processLink, type Link } from './link.js';
@@ -58,6 +59,12 @@ function userChannelsAt(path: string): UserChannelsSet {
   return { store: stores.userChannels, reopen: async () => (await stores.close(), userChannelsAt(path)), close: () => stores.close() };
 }
 userChannelsContract('IPC stores', async () => userChannelsAt(join(dir, `user-channels-${n++}.db`)));
+
+function readReceiptsAt(path: string): ReadReceiptsSet {
+  const stores = ipcStores(host.link, { options: { path, retention: DEFAULT_RETENTION } });
+  return { store: stores.readReceipts, reopen: async () => (await stores.close(), readReceiptsAt(path)), close: () => stores.close() };
+}
+readReceiptsContract('IPC stores', async () => readReceiptsAt(join(dir, `read-receipts-${n++}.db`)));
 
 // The outbox of the primary of `--workers`, used by a worker: the contract holds across the link.
 function outboxAt(path: string): OutboxSet {

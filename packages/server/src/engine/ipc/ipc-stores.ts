@@ -20,6 +20,7 @@ import type { AuditStore } from '../../store/audit-store.js';
 import type { NotificationStore } from '../../store/notification-store.js';
 import type { StoreStatus } from '../../store/postgres/database.js';
 import type { UserChannelsStore } from '../../store/user-channels-store.js';
+import type { ReadReceiptsStore } from '../../store/read-receipts-store.js';
 import type { WebhookOutbox } from '../../store/webhook-outbox.js';
 import { closeOnce, linkNodeId, remoteParts } from './ipc-engine.js';
 import { methodsOf } from './ipc-methods.js';
@@ -30,12 +31,14 @@ const NOTIFICATIONS = methodsOf<NotificationStore>()(['create', 'list', 'counts'
 const ACTIVITY = methodsOf<ActivityStore>()(['append', 'list', 'recent', 'prune'], []);
 const AUDIT = methodsOf<AuditStore>()(['append', 'query', 'prune'], []);
 const USER_CHANNELS = methodsOf<UserChannelsStore>()(['add', 'remove', 'list'], []);
+const READ_RECEIPTS = methodsOf<ReadReceiptsStore>()(['mark', 'get', 'list'], []);
 const WEBHOOKS = methodsOf<WebhookOutbox>()(['enqueue', 'claim', 'markDelivered', 'markFailed', 'markDead', 'listDead', 'replay', 'stats', 'prune'], []);
 const STORE_PARTS: Record<string, readonly string[]> = {
   notifications: NOTIFICATIONS.remote,
   activity: ACTIVITY.remote,
   audit: AUDIT.remote,
   userChannels: USER_CHANNELS.remote,
+  readReceipts: READ_RECEIPTS.remote,
   webhooks: WEBHOOKS.remote,
 };
 
@@ -44,6 +47,7 @@ export interface StoreBundle {
   activity: ActivityStore;
   audit: AuditStore;
   userChannels: UserChannelsStore;
+  readReceipts: ReadReceiptsStore;
   /** The one webhook outbox: workers enqueue into it, and the API routes of a worker read and replay it. */
   webhooks: WebhookOutbox;
 }
@@ -63,6 +67,7 @@ export interface IpcStores {
   activity: WithStatus<ActivityStore>;
   audit: WithStatus<AuditStore>;
   userChannels: WithStatus<UserChannelsStore>;
+  readReceipts: WithStatus<ReadReceiptsStore>;
   webhooks: WithStatus<WebhookOutbox>;
   /** The host's stores' status as last answered (the same as each proxy's `status()`). */
   status(): StoreStatus;
@@ -106,6 +111,7 @@ export function ipcStores(link: Link, options: IpcStoresOptions = {}): IpcStores
     activity: Object.assign(remoteParts<ActivityStore>(peer, 'activity', ACTIVITY.remote, {}), { status }),
     audit: Object.assign(remoteParts<AuditStore>(peer, 'audit', AUDIT.remote, {}), { status }),
     userChannels: Object.assign(remoteParts<UserChannelsStore>(peer, 'userChannels', USER_CHANNELS.remote, {}), { status }),
+    readReceipts: Object.assign(remoteParts<ReadReceiptsStore>(peer, 'readReceipts', READ_RECEIPTS.remote, {}), { status }),
     webhooks: Object.assign(remoteParts<WebhookOutbox>(peer, 'webhooks', WEBHOOKS.remote, {}), { status }),
     status,
     close: () => {

@@ -51,7 +51,7 @@ function host(): void {
   serveStores(link, ({ options }) => {
     const { path, retention } = options as { path: string; retention: StoreRetention };
     const s = openSqliteStores(sqliteStoresOptions(path, retention));
-    return { notifications: s.notifications, activity: s.activity, audit: s.audit, userChannels: s.userChannels, webhooks: s.webhooks, close: () => s.database.close() };
+    return { notifications: s.notifications, activity: s.activity, audit: s.audit, userChannels: s.userChannels, readReceipts: s.readReceipts, webhooks: s.webhooks, close: () => s.database.close() };
   });
   process.send!({ ready: true });
 }

@@ -111,6 +111,21 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tidings_webhook_outbox_finished ON tidings_webhook_outbox (state, finished_at) WHERE state <> 'pending';
     `,
   },
+  {
+    name: 'read receipts of users per channel',
+    sql: `
+      CREATE TABLE tidings_read_receipts (
+        channel     TEXT NOT NULL,
+        user_id     TEXT NOT NULL,
+        epoch       TEXT NOT NULL,
+        read_offset BIGINT NOT NULL,
+        at          BIGINT NOT NULL,
+        PRIMARY KEY (channel, user_id)
+      );
+      CREATE INDEX tidings_read_receipts_by_user ON tidings_read_receipts (user_id, channel);
+      CREATE INDEX tidings_read_receipts_by_offset ON tidings_read_receipts (channel, epoch, read_offset DESC);
+    `,
+  },
 ];
 
 /** First key of the two-key advisory lock (the second is the schema's hash): "tidi". */

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { pgMissing, startPostgres, type PostgresServer } from '../../test-support/postgres-server.js';
 import { DEFAULT_RETENTION, storeContract, type StoreRetention, type StoreSet } from '../stores.contract.js';
 import { userChannelsContract, type UserChannelsSet } from '../user-channels.contract.js';
+import { readReceiptsContract, type ReadReceiptsSet } from '../read-receipts.contract.js';
 import { outboxRow, webhookOutboxContract, type OutboxSet } from '../webhook-outbox.contract.js';
 import type { OutboxRow } from '../webhook-outbox.js';
 import { resolveConfig } from '../../config/schema.js';
@@ -140,6 +141,12 @@ describe.skipIf(skip)('PostgreSQL stores', () => {
     return { store: s.userChannels, reopen: async () => (await s.database.close(), userChannelsAt(url)), close: () => s.database.close() };
   };
   userChannelsContract('PostgreSQL', async () => userChannelsAt(await freshSchema()));
+
+  const readReceiptsAt = (url: string): ReadReceiptsSet => {
+    const s = openPostgresStores({ url, poolSize: 4, notifications: { maxPerUser: 10, maxAgeMs: 0, idempotencyWindowMs: 0 }, activity: { maxPerScope: 10, maxAgeMs: 0 }, audit: { retentionMs: 0, maxRows: 0 } });
+    return { store: s.readReceipts, reopen: async () => (await s.database.close(), readReceiptsAt(url)), close: () => s.database.close() };
+  };
+  readReceiptsContract('PostgreSQL', async () => readReceiptsAt(await freshSchema()));
 
   test('two nodes create the same notification with one idempotency key at once: one row each, the same answer to both', async () => {
     const url = await freshSchema();

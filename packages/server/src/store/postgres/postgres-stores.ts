@@ -9,6 +9,7 @@ import { PgAuditStore, type PgAuditStoreOptions } from './pg-audit-store.js';
 import { PgNotificationStore, type PgNotificationStoreOptions } from './pg-notification-store.js';
 import { PgWebhookOutbox } from './pg-webhook-outbox.js';
 import { PgUserChannelsStore } from './pg-user-channels-store.js';
+import { PgReadReceiptsStore } from './pg-read-receipts-store.js';
 
 export interface PostgresStoresOptions extends PostgresDatabaseOptions {
   notifications: PgNotificationStoreOptions;
@@ -23,6 +24,7 @@ export interface PostgresStores {
   audit: PgAuditStore;
   webhooks: PgWebhookOutbox;
   userChannels: PgUserChannelsStore;
+  readReceipts: PgReadReceiptsStore;
 }
 
 export function openPostgresStores(options: PostgresStoresOptions): PostgresStores {
@@ -34,5 +36,6 @@ export function openPostgresStores(options: PostgresStoresOptions): PostgresStor
     audit: new PgAuditStore(database, options.audit),
     webhooks: new PgWebhookOutbox(database),
     userChannels: new PgUserChannelsStore(database),
+    readReceipts: new PgReadReceiptsStore(database),
   };
 }

@@ -132,4 +132,19 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    name: 'read receipts of users per channel',
+    sql: `
+      CREATE TABLE read_receipts (
+        channel     TEXT NOT NULL,
+        user        TEXT NOT NULL,
+        epoch       TEXT NOT NULL,
+        read_offset INTEGER NOT NULL,
+        at          INTEGER NOT NULL,
+        PRIMARY KEY (channel, user)
+      ) WITHOUT ROWID;
+      CREATE INDEX read_receipts_by_user ON read_receipts (user, channel);
+      CREATE INDEX read_receipts_by_offset ON read_receipts (channel, epoch, read_offset DESC);
+    `,
+  },
 ];

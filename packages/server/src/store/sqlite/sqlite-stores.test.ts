@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, test } from 'vitest';
 import { DEFAULT_RETENTION, storeContract, type StoreSet } from '../stores.contract.js';
 import { userChannelsContract, type UserChannelsSet } from '../user-channels.contract.js';
+import { readReceiptsContract, type ReadReceiptsSet } from '../read-receipts.contract.js';
 import { webhookOutboxContract, type OutboxSet } from '../webhook-outbox.contract.js';
 import { sqliteStoresOptions, type StoreRetention } from '../store-retention.js';
 import { SqliteDatabase } from './database.js';
@@ -55,6 +56,12 @@ function userChannelsAt(path: string): UserChannelsSet {
   return { store: s.userChannels, reopen: async () => (s.database.close(), userChannelsAt(path)), close: async () => s.database.close() };
 }
 userChannelsContract('SQLite', async () => userChannelsAt(join(dir, `user-channels-${n++}.db`)));
+
+function readReceiptsAt(path: string): ReadReceiptsSet {
+  const s = openSqliteStores(sqliteStoresOptions(path, DEFAULT_RETENTION));
+  return { store: s.readReceipts, reopen: async () => (s.database.close(), readReceiptsAt(path)), close: async () => s.database.close() };
+}
+readReceiptsContract('SQLite', async () => readReceiptsAt(join(dir, `read-receipts-${n++}.db`)));
 
 describe('SqliteDatabase', () => {
   test('opens in WAL mode with synchronous=FULL and runs every migration once', () => {

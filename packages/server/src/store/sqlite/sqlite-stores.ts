@@ -8,6 +8,7 @@ import { SqliteAuditStore, type SqliteAuditStoreOptions } from './sqlite-audit-s
 import { SqliteNotificationStore, type SqliteNotificationStoreOptions } from './sqlite-notification-store.js';
 import { SqliteWebhookOutbox } from './sqlite-webhook-outbox.js';
 import { SqliteUserChannelsStore } from './sqlite-user-channels-store.js';
+import { SqliteReadReceiptsStore } from './sqlite-read-receipts-store.js';
 
 export interface SqliteStoresOptions extends SqliteDatabaseOptions {
   notifications: SqliteNotificationStoreOptions;
@@ -22,6 +23,7 @@ export interface SqliteStores {
   audit: SqliteAuditStore;
   webhooks: SqliteWebhookOutbox;
   userChannels: SqliteUserChannelsStore;
+  readReceipts: SqliteReadReceiptsStore;
 }
 
 export function openSqliteStores(options: SqliteStoresOptions): SqliteStores {
@@ -33,5 +35,6 @@ export function openSqliteStores(options: SqliteStoresOptions): SqliteStores {
     audit: new SqliteAuditStore(database, options.audit),
     webhooks: new SqliteWebhookOutbox(database),
     userChannels: new SqliteUserChannelsStore(database),
+    readReceipts: new SqliteReadReceiptsStore(database),
   };
 }
