@@ -86,7 +86,14 @@ function readYamlFile(file: string): Plain {
     const where = pos.line > 0 ? `, line ${pos.line}, column ${pos.col}` : '';
     throw new ConfigError([`config file "${file}"${where}: ${error.message.split('\n')[0]}`]);
   }
-  const value: unknown = doc.toJS();
+  let value: unknown;
+  try {
+    value = doc.toJS();
+  } catch (err) {
+    // Parsed, but not convertible: an alias without its anchor, or aliases expanding past the
+    // yaml library's limit (a "billion laughs" file). A clear error, not a stack trace.
+    throw new ConfigError([`config file "${file}": ${(err as Error).message.split('\n')[0]}`]);
+  }
   // An empty file (or one with only comments) means "no settings", not an error.
   if (value === null || value === undefined) return {};
   if (!isPlain(value)) throw new ConfigError([`config file "${file}": expected a mapping of options (key: value) at the top level`]);
