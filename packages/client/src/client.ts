@@ -25,7 +25,7 @@ import { ActivityFeed, type ActivityFeedOptions } from './activity.js';
 import { resolveConfig, transportFactories, type ClientConfig } from './config.js';
 import { Connection } from './connection/connection.js';
 import { transportRounds } from './connection/transport-rounds.js';
-import { Emitter } from './emitter.js';
+import { MessagingClient } from './client-messaging.js';
 import { watchEnvironment } from './environment.js';
 import { randomId } from './ids.js';
 import type { Call } from './link.js';
@@ -35,7 +35,7 @@ import { ProgressTracker } from './progress.js';
 import { StatusFollows } from './status-follows.js';
 import type { Subscription } from './subscription.js';
 import { Subscriptions } from './subscriptions.js';
-import type { ClientEvents, ConnectionState, HistoryOptions, PublishOptions, SubscriptionOptions, TidingsOptions } from './types.js';
+import type { ConnectionState, HistoryOptions, PublishOptions, SubscriptionOptions, TidingsOptions } from './types.js';
 
 /**
  * A connection to a Tidings server.
@@ -53,7 +53,7 @@ import type { ClientEvents, ConnectionState, HistoryOptions, PublishOptions, Sub
  * sub.on('publication', (p) => console.log(p.data.text));
  * ```
  */
-export class Tidings extends Emitter<ClientEvents> {
+export class Tidings extends MessagingClient {
   /** The server's connection URL. */
   readonly url: string;
   readonly #config: ClientConfig;
@@ -221,6 +221,7 @@ export class Tidings extends Emitter<ClientEvents> {
   publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
     const body: CommandBody = { type: 'publish', channel, data, idempotencyKey: options.idempotencyKey ?? randomId() };
     if (options.event !== undefined) body.event = options.event;
+    if (options.replyTo !== undefined) body.replyTo = options.replyTo;
     return this.#outbox.call(body, { resend: true }) as Promise<PublishResult>;
   }
 
@@ -365,6 +366,11 @@ export class Tidings extends Emitter<ClientEvents> {
     return new ProgressTracker(this, this.#call, jobId);
   }
 
+  /** @internal */
+  protected _call(body: CommandBody, resend = false): Promise<unknown> {
+    return this.#outbox.call(body, { resend });
+  }
+
   #onPush(push: Push): void {
     switch (push.type) {
       case 'status':
@@ -376,6 +382,11 @@ export class Tidings extends Emitter<ClientEvents> {
       case 'broadcast':
         // User-level pushes, for the inbox and the progress trackers (and the application).
         this.emit(push.type, push as never);
+        return;
+      case 'read':
+        // A receipt of this user (any device) or, seen-by, of another user: the client's event and the channel's.
+        this.emit('read', push);
+        this.#subs.push(push);
         return;
       default:
         if (!this.#subs.push(push)) this.#conn.debug(`ignoring push ${String(push.type)}`);

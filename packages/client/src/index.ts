@@ -19,6 +19,7 @@ export { websocketTransport, type WebSocketConstructor, type WebSocketLike, type
 export { Notifications, type NotificationListOptions, type NotificationsEvents, type NotificationUpdate } from './notifications.js';
 export { ActivityFeed, type ActivityFeedEvents, type ActivityFeedOptions } from './activity.js';
 export { ProgressTracker, type ProgressEvents } from './progress.js';
+export { MessageLog, type Message, type MessageLogEvents, type MessageLogOptions } from './messages.js';
 export { TidingsError, ClientErrorCode } from './errors.js';
 export { Tidings } from './client.js';
 export { Subscription } from './subscription.js';
@@ -29,3 +30,4 @@ export { backoffDelay, clampDelay, startTimer, MAX_TIMER_DELAY } from './timers.
 export type * from './types.js';
 export { CloseCode, ErrorCode, UnsubscribeCode } from '@tidings/protocol';
 export type { Activity, JobProgress, Notification, NotificationAction, NotificationPriority, NotificationType, NotificationsResult, ClientInfo, PresenceUser, PresenceResult, PresenceStatsResult, PresenceStatus, UserStatus, UserStatusValue, HistoryResult, PublishResult, Publication, StreamPosition } from '@tidings/protocol';
+export type { Annotations, AnnotationSummary, MessageOp, ReadPush, ReadReceipt, ReadReceiptsResult, ReadResult, UnreadCount, UnreadResult } from '@tidings/protocol';

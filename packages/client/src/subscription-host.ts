@@ -13,6 +13,8 @@ export interface SubscriptionHost<Sub> {
   readonly connected: boolean;
   /** Sends at once on the current connection (fails with `connection_lost` when there is none). */
   sendNow(body: CommandBody, done?: Done): void;
+  /** Sends a command, queued while disconnected (`resend`: sent again after a lost connection). */
+  call(body: CommandBody, options: { resend: boolean }): Promise<unknown>;
   publish(channel: string, data: unknown, options?: PublishOptions): Promise<PublishResult>;
   history(channel: string, options?: HistoryOptions): Promise<HistoryResult>;
   presence(channel: string): Promise<PresenceResult>;

@@ -3,12 +3,24 @@
  * last position seen, the publications a recovery brings, and the gaps to report. The base of
  * `Subscription` (subscription.ts), which adds its state, its commands, presence and typing.
  */
-import type { Push, StreamPosition, SubscribeResult } from '@tidings/protocol';
+import type { Publication, Push, StreamPosition, SubscribeResult } from '@tidings/protocol';
 import { Emitter } from './emitter.js';
 import type { GapContext, PublicationContext, SubscriptionEvents } from './types.js';
 
 /** The subscription's own events: a publication named like one fires only `publication`. */
-const OWN_EVENTS: readonly string[] = ['state', 'subscribing', 'subscribed', 'unsubscribed', 'publication', 'gap', 'join', 'leave', 'presence', 'typing', 'error'];
+const OWN_EVENTS: readonly string[] = ['state', 'subscribing', 'subscribed', 'unsubscribed', 'publication', 'gap', 'join', 'leave', 'presence', 'typing', 'read', 'error'];
+
+/** The optional fields of a publication a `PublicationContext` carries over as they are. */
+const CARRIED = ['info', 'event', 'replyTo', 'op', 'version', 'deleted', 'annotations'] as const;
+
+/** A publication (pushed, recovered or read from history) in the shape the SDK delivers it. */
+export function publicationContext<T>(channel: string, pub: Publication, recovered?: true): PublicationContext<T> {
+  const ctx: PublicationContext<T> = { channel, data: pub.data as T };
+  if (pub.offset !== undefined) ctx.offset = pub.offset;
+  for (const key of CARRIED) if (pub[key] !== undefined) (ctx as unknown as Record<string, unknown>)[key] = pub[key];
+  if (recovered) ctx.recovered = true;
+  return ctx;
+}
 
 /** @internal The stream bookkeeping of a `Subscription`. */
 export abstract class StreamSubscription<T> extends Emitter<SubscriptionEvents<T>> {
@@ -40,7 +52,7 @@ export abstract class StreamSubscription<T> extends Emitter<SubscriptionEvents<T
         // Already delivered live: during an upgrade the old connection keeps delivering until the new one is ready.
         if (pub.offset !== undefined && this.#offset !== undefined && this.#epoch === result.epoch && pub.offset <= this.#offset) continue;
         if (pub.offset !== undefined) this.#offset = pub.offset;
-        this._deliver({ channel: this.channel, data: pub.data as T, offset: pub.offset, ...(pub.info ? { info: pub.info } : {}), recovered: true, ...(pub.event !== undefined ? { event: pub.event } : {}) });
+        this._deliver(publicationContext<T>(this.channel, pub, true));
       }
     } else if (recover !== undefined) {
       gap = { channel: this.channel, from: recover, to: { epoch: result.epoch, offset: result.offset } };
@@ -73,13 +85,7 @@ export abstract class StreamSubscription<T> extends Emitter<SubscriptionEvents<T
     }
     // The connection a server-side publish excepted: its offset, no data, nothing to deliver.
     if (push.skip) return;
-    this._deliver({
-      channel: this.channel,
-      data: push.data as T,
-      ...(push.offset !== undefined ? { offset: push.offset } : {}),
-      ...(push.info ? { info: push.info } : {}),
-      ...(push.event !== undefined ? { event: push.event } : {}),
-    });
+    this._deliver(publicationContext<T>(this.channel, push));
   }
 
   /**

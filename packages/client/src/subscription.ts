@@ -11,10 +11,11 @@ import { unsubscribeCodeResubscribes, type HistoryResult, type PresenceResult, t
 import { ChannelPresence } from './channel-presence.js';
 import { ClientErrorCode, TidingsError } from './errors.js';
 import type { SubscriptionHost } from './subscription-host.js';
-import { StreamSubscription } from './subscription-stream.js';
+import { MessagingSubscription } from './subscription-messages.js';
 import { withTimeout } from './timeout.js';
 import { backoffDelay, startTimer } from './timers.js';
 import type { Listener } from './emitter.js';
+import type { CommandBody } from './outbox.js';
 import type { GapContext, HistoryOptions, PublicationContext, PublishOptions, SubscriptionEvents, SubscriptionOptions, SubscriptionState, TypingUser } from './types.js';
 
 /** The typed `on` of `Subscription` (merged into the class: overloads only, no code of their own). */
@@ -42,7 +43,7 @@ export interface Subscription<T = unknown, E extends object = {}> {
  * await sub.publish({ text: 'hello' });
  * ```
  */
-export class Subscription<T = unknown, E extends object = {}> extends StreamSubscription<T> {
+export class Subscription<T = unknown, E extends object = {}> extends MessagingSubscription<T> {
   /** The channel name. */
   readonly channel: string;
   readonly #host: SubscriptionHost<Subscription<never>>;
@@ -307,6 +308,9 @@ export class Subscription<T = unknown, E extends object = {}> extends StreamSubs
       case 'typing':
         this.#members.onPush(push);
         break;
+      case 'read':
+        this.emit('read', push);
+        break;
       case 'unsubscribe':
         if (unsubscribeCodeResubscribes(push.code) && !this.#serverSide) this._subscribeNow(false);
         else if (unsubscribeCodeResubscribes(push.code)) this.#host.resync(`server asked to resubscribe ${this.channel}`);
@@ -342,6 +346,11 @@ export class Subscription<T = unknown, E extends object = {}> extends StreamSubs
   }
 
   // ------------------------------------------------------------- private
+
+  /** @internal */
+  protected _call(body: CommandBody, resend = false): Promise<unknown> {
+    return this.#host.call(body, { resend });
+  }
 
   /** @internal */
   protected _gap(gap: GapContext): void {

@@ -37,12 +37,13 @@ export class Subscriptions {
    * Subscriptions publish and read through `client`, send through `outbox`, and ask
    * `resync` to reconnect when a server-side one lost continuity.
    */
-  constructor(client: ChannelCommands, outbox: Pick<Outbox, 'sendNow'>, config: ClientConfig, debug: (message: string, details?: unknown) => void, resync: (reason: string) => void) {
+  constructor(client: ChannelCommands, outbox: Pick<Outbox, 'sendNow' | 'call'>, config: ClientConfig, debug: (message: string, details?: unknown) => void, resync: (reason: string) => void) {
     this.#host = {
       get connected() {
         return client.state === 'connected';
       },
       sendNow: (body, done) => outbox.sendNow(body, done),
+      call: (body, options) => outbox.call(body, options),
       publish: (channel, data, options) => client.publish(channel, data, options),
       history: (channel, options) => client.history(channel, options),
       presence: (channel) => client.presence(channel),

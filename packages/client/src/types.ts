@@ -1,7 +1,7 @@
 /**
  * Public types of the SDK: options, states and event payloads.
  */
-import type { BroadcastPush, ClientInfo, NotificationPush, NotificationUpdatePush, PresenceStatus, PresenceUser, ProgressPush, StreamPosition, UserStatus } from '@tidings/protocol';
+import type { Annotations, BroadcastPush, ClientInfo, MessageOp, NotificationPush, NotificationUpdatePush, PresenceStatus, PresenceUser, ProgressPush, ReadPush, StreamPosition, UserStatus } from '@tidings/protocol';
 import type { TidingsError } from './errors.js';
 import type { TransportFactory } from './transports/types.js';
 import type { WebSocketConstructor, WireCodec } from './transports/websocket.js';
@@ -133,6 +133,16 @@ export interface PublicationContext<T = unknown> {
   recovered?: boolean;
   /** The publication's event name (`task:updated`), when it was published with one. */
   event?: string;
+  /** A reply: the offset of the message it answers (namespaces with `messaging.replies`). */
+  replyTo?: number;
+  /** A message operation (edit, delete, annotate, unannotate) of the earlier message `op.ref`: `MessageLog` applies it. */
+  op?: MessageOp;
+  /** Recovered messages come folded: the offset of the edit whose content `data` is, once edited or deleted. */
+  version?: number;
+  /** Recovered messages come folded: the message was deleted (`data` is `null`). */
+  deleted?: true;
+  /** Recovered messages come folded: the message's annotations (reactions), summarised. */
+  annotations?: Annotations;
 }
 
 /** Payload of a subscription's `subscribed` event. */
@@ -220,6 +230,8 @@ export interface ClientEvents {
   progress: ProgressPush;
   /** A server-side broadcast to every connection (`POST /api/v1/broadcast` without channels): `{ event, data }`. */
   broadcast: BroadcastPush;
+  /** A read receipt moved: this user's, from any of its devices, or another user's in a seen-by channel this client subscribes to. */
+  read: ReadPush;
 }
 
 export interface SubscriptionEvents<T> {
@@ -233,6 +245,8 @@ export interface SubscriptionEvents<T> {
   leave: JoinLeaveContext;
   presence: PresenceContext;
   typing: TypingContext;
+  /** A read receipt in this channel moved: this user's (any device), or another user's with `messaging.seenBy`. */
+  read: ReadPush;
   error: TidingsError;
 }
 
@@ -262,4 +276,14 @@ export interface PublishOptions {
   idempotencyKey?: string;
   /** The publication's event name (`task:updated`): 1..64 of letters, digits, `_ . : -`. */
   event?: string;
+  /** Publish a reply to the message at this offset of the channel (namespaces with `messaging.replies`). */
+  replyTo?: number;
+}
+
+/** Options of `subscription.annotate`. */
+export interface AnnotateOptions {
+  /** The annotation's kind: 1..32 of lowercase letters, digits, `_ . -`. Default `reaction`. */
+  kind?: string;
+  /** Take this user's annotation back instead of adding it. */
+  remove?: boolean;
 }
