@@ -89,6 +89,14 @@ export function deflate(data: Buffer | string): Buffer {
   return out.subarray(0, out.length - 4);
 }
 
+export interface Handshake {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** The connection, when the server answered 101. */
+  ws?: RawWs;
+}
+
 export class RawWs {
   /** Frames received and not yet taken (data frames of a message are joined into one). */
   private readonly queue: RawFrame[] = [];
@@ -121,31 +129,51 @@ export class RawWs {
     if (rest.length > 0) this.onData(rest);
   }
 
-  /** Opens a connection to `url` (ws://127.0.0.1:port/path) and completes the handshake. */
-  static open(url: string, opts: RawWsOptions = {}): Promise<RawWs> {
+  /** Opens a connection to `url` (ws://127.0.0.1:port/path) and completes the handshake; rejects when refused. */
+  static async open(url: string, opts: RawWsOptions = {}): Promise<RawWs> {
+    const r = await RawWs.handshake(url, opts);
+    if (!r.ws) throw new Error(`handshake refused: ${r.status} ${r.body}`);
+    return r.ws;
+  }
+
+  /**
+   * Sends the upgrade request and reads the answer: the status, headers and (for a refusal)
+   * the body, plus the connection when the server switched protocols. `protocols: []` offers
+   * no Sec-WebSocket-Protocol header; `protocolHeader` sends that exact header value.
+   */
+  static handshake(url: string, opts: RawWsOptions & { protocolHeader?: string } = {}): Promise<Handshake> {
     const u = new URL(url);
     const key = randomBytes(16).toString('base64');
     return new Promise((resolve, reject) => {
       const socket = connect(Number(u.port), u.hostname);
       socket.setNoDelay(true);
       let got = Buffer.alloc(0);
+      let head: { status: number; headers: Record<string, string>; bodyAt: number } | undefined;
+      const finishRefusal = () => {
+        socket.destroy();
+        resolve({ status: head!.status, headers: head!.headers, body: got.subarray(head!.bodyAt).toString() });
+      };
       const onData = (chunk: Buffer) => {
         got = Buffer.concat([got, chunk]);
+        if (head) return;
         const end = got.indexOf('\r\n\r\n');
         if (end < 0) return;
-        socket.off('data', onData);
-        socket.off('error', reject);
-        const [status, ...lines] = got.subarray(0, end).toString('latin1').split('\r\n');
+        const [statusLine, ...lines] = got.subarray(0, end).toString('latin1').split('\r\n');
         const headers: Record<string, string> = {};
         for (const l of lines) {
           const i = l.indexOf(':');
           headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
         }
-        if (!/^HTTP\/1\.1 101/.test(status!)) {
-          socket.destroy();
-          reject(new Error(`handshake refused: ${status} ${got.subarray(end + 4).toString()}`));
+        head = { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine!)?.[1] ?? 0), headers, bodyAt: end + 4 };
+        if (head.status !== 101) {
+          // The refusal's body: up to Content-Length, or until the server closes.
+          const length = Number(headers['content-length'] ?? NaN);
+          if (Number.isFinite(length) && got.length - head.bodyAt >= length) finishRefusal();
+          else socket.on('end', finishRefusal);
           return;
         }
+        socket.off('data', onData);
+        socket.off('error', reject);
         const accept = createHash('sha1').update(key + GUID).digest('base64');
         if (headers['sec-websocket-accept'] !== accept) {
           socket.destroy();
@@ -153,15 +181,16 @@ export class RawWs {
           return;
         }
         const inflate = (headers['sec-websocket-extensions'] ?? '').includes('permessage-deflate');
-        resolve(new RawWs(socket, headers, inflate, got.subarray(end + 4)));
+        resolve({ status: 101, headers, body: '', ws: new RawWs(socket, headers, inflate, got.subarray(end + 4)) });
       };
       socket.on('data', onData);
       socket.on('error', reject);
       const extra = Object.entries(opts.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      const protocols = opts.protocolHeader ?? (opts.protocols ?? ['tidings.v1']).join(', ');
       socket.write(
         `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
           `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
-          `Sec-WebSocket-Protocol: ${(opts.protocols ?? ['tidings.v1']).join(', ')}\r\n` +
+          (protocols !== '' ? `Sec-WebSocket-Protocol: ${protocols}\r\n` : '') +
           (opts.deflate ? 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits; server_no_context_takeover\r\n' : '') +
           `${extra}\r\n`,
       );
