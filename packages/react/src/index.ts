@@ -1,6 +1,7 @@
 /**
  * @tidings/react — React hooks over the Tidings client: connection state, channels with
- * history, presence, typing, user status, notifications, activity feeds and job progress.
+ * history, presence, typing, user status, notifications, activity feeds, job progress, and
+ * chat (messages with edits and reactions folded in, read receipts, unread counts).
  *
  * A thin layer: every hook only calls the client and its subscriptions. Hooks on the same
  * channel share one subscription, counted by reference, so StrictMode and several
@@ -42,3 +43,6 @@ export {
 } from './use-notifications.js';
 export { useActivityFeed, type ActivityFeedSnapshot, type UseActivityFeedOptions, type UseActivityFeedResult } from './use-activity-feed.js';
 export { useProgress, type UseProgressResult } from './use-progress.js';
+export { useMessages, type Message, type MessagesActions, type MessagesSnapshot, type UseMessagesOptions, type UseMessagesResult } from './use-messages.js';
+export { useReadReceipts, type ReadReceiptsSnapshot, type UseReadReceiptsResult } from './use-read-receipts.js';
+export { useUnreadCount } from './use-unread-count.js';
