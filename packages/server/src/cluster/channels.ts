@@ -34,6 +34,7 @@ import type { Push, StreamPosition } from '@tidings/protocol';
 import { ErrorCode } from '@tidings/protocol';
 import { BrokerUnavailableError, ENCODED_DATA, EXCEPT_CLIENT, type Broker, type BrokerHandler, type ControlEvent, type EncodedPublication, type HistoryPage, type HistoryQuery } from '../engine/broker.js';
 import { TidingsError } from '../errors.js';
+import { untagPublication } from '../features/message-tags.js';
 import type { Hub, HubSubscription } from '../hub/hub.js';
 
 const RESOLVED = Promise.resolve();
@@ -111,9 +112,15 @@ export class Channels implements BrokerHandler {
     return this.broker.position(channel).then((position) => (this.noteRead(channel, position), position), engineUnavailable);
   }
 
-  /** A page of a channel's stream, with its position (see `HistoryQuery` for `since` and gaps). */
+  /**
+   * A page of a channel's stream, with its position (see `HistoryQuery` for `since` and gaps);
+   * replies and message operations in their fields (features/message-tags.ts), not folded.
+   */
   history(channel: string, query: HistoryQuery): Promise<HistoryPage> {
-    return this.broker.history(channel, query).then((page) => (this.noteRead(channel, page.position), page), engineUnavailable);
+    return this.broker.history(channel, query).then((page) => {
+      this.noteRead(channel, page.position);
+      return { position: page.position, publications: page.publications.map(untagPublication) };
+    }, engineUnavailable);
   }
 
   /**
@@ -136,7 +143,8 @@ export class Channels implements BrokerHandler {
       this.last.set(channel, position);
       if (last !== undefined && (position.offset !== last.offset + 1 || position.epoch !== last.epoch)) this.onGap(channel, last, position);
     }
-    this.hub.deliverPublication(channel, pub, pub[ENCODED_DATA], pub[EXCEPT_CLIENT]);
+    // Untagged (a reply's or operation's fields out of the engine's event string); never folded live.
+    this.hub.deliverPublication(channel, untagPublication(pub), pub[ENCODED_DATA], pub[EXCEPT_CLIENT]);
   }
 
   /**
@@ -161,7 +169,7 @@ export class Channels implements BrokerHandler {
   /** A control event from the engine: to the hub as the push it becomes on the wire (built only when someone here listens). */
   onControl(channel: string, event: ControlEvent): void {
     if (this.hub.subscriberCount(channel) === 0) return;
-    this.hub.deliverControl(channel, controlPush(channel, event), event.type === 'typing' ? event.exceptUser : undefined);
+    this.hub.deliverControl(channel, controlPush(channel, event), event.type === 'typing' || event.type === 'read' ? event.exceptUser : undefined);
   }
 
   // ------------------------------------------------------------ engine calls
@@ -253,5 +261,8 @@ function controlPush(channel: string, event: ControlEvent): Push {
     }
     case 'progress':
       return { type: 'progress', job: event.job };
+    // A read receipt names the channel read (it travels on the reader's personal channel too).
+    case 'read':
+      return { type: 'read', channel: event.channel, user: event.user, offset: event.offset, at: event.at };
   }
 }

@@ -133,7 +133,8 @@ export interface PublishOutcome {
 /**
  * Events other than publications that travel through a channel: presence and
  * typing changes, (on internal `$status:` channels) user status changes, and (on a
- * user's personal channel) notifications, their read state and job progress.
+ * user's personal channel) notifications, their read state and job progress, and read receipts
+ * (`read`: on the user's personal channel, and with seen-by on the channel read).
  * `exceptUser` events are not delivered to that user's own connections.
  */
 export type ControlEvent =
@@ -144,7 +145,8 @@ export type ControlEvent =
   | { type: 'status'; user: string; status: UserStatusValue; lastSeen?: number }
   | { type: 'notification'; notification: Notification; unread: number; unreadByType?: Record<string, number> }
   | { type: 'notification_update'; change: 'read' | 'deleted'; ids?: string[]; all?: boolean; unread: number }
-  | { type: 'progress'; job: JobProgress };
+  | { type: 'progress'; job: JobProgress }
+  | { type: 'read'; channel: string; user: string; offset: number; at: number; exceptUser?: string };
 
 export interface HistoryQuery {
   /**
