@@ -15,6 +15,7 @@ import { NodeVerifier } from './auth/node-verifier.js';
 import type { ConnectionClaims } from './auth/token-verifier.js';
 import { assembleCluster, type ClusterParts } from './cluster/assemble.js';
 import type { BroadcastResultItem, ServerPublishOptions } from './cluster/publisher.js';
+import type { ServerAnnotation } from './features/messages.js';
 import type { DisconnectOptions } from './cluster/steering.js';
 import { ConfigError, resolveConfig, type TidingsConfig, type TidingsConfigInput } from './config/schema.js';
 import { ActivityFeature } from './features/activity.js';
@@ -22,6 +23,7 @@ import { NotificationsFeature } from './features/notifications.js';
 import { PresenceFeature } from './features/presence.js';
 import { ProgressFeature } from './features/progress.js';
 import { UserChannels } from './features/user-channels.js';
+import { ReadReceiptsFeature } from './features/read-receipts.js';
 import { FrontDoor, type ListenOptions } from './front-door.js';
 import { HookMethods } from './hook-methods.js';
 import { Hub } from './hub/hub.js';
@@ -78,6 +80,8 @@ export class Tidings extends HookMethods {
   readonly progress: ProgressFeature;
   /** Users' sticky server-side subscriptions: `subscribe(user, channel)` (now and at every later connect), `unsubscribe`, `list`. */
   readonly userChannels: UserChannels;
+  /** Users' read receipts per channel: `markRead(user, channel, offset)`, `receiptsOf(channel)`, `unreadOf(user, channels)`. */
+  readonly readReceipts: ReadReceiptsFeature;
   /** The stored audit log; undefined when `audit.store` is off. */
   readonly auditLog: StoredAuditLog | undefined;
   /** The durable stores (and the database behind them, when this node opened it). */
@@ -147,10 +151,11 @@ export class Tidings extends HookMethods {
     this.progress = new ProgressFeature({ config, store: cluster.progressState, control: channels, log });
     const steering = cluster.steering;
     this.userChannels = new UserChannels({ store: stores.userChannels, resolve: (c) => this.policy.resolve(c).channel, subscribeNow: (u, c) => steering.subscribeUser(u, c), unsubscribeNow: (u, c) => steering.unsubscribeUser(u, c), maxPerUser: () => config.limits.subscriptionsPerConnection });
-    const { policy, counters, notifications, activity, progress, userChannels } = this;
+    this.readReceipts = new ReadReceiptsFeature({ store: stores.readReceipts, resolve: (c) => this.policy.resolve(c), streams: channels, control: channels, pageSize: config.history.maxLimit, log });
+    const { policy, counters, notifications, activity, progress, userChannels, readReceipts } = this;
     const services: SessionServices = {
       config, log, verifier: this.verifier, policy, hub: sessionHub, streams: channels, presence: presenceReads, presenceFeature: this.presenceFeature, flusher: new Flusher(), hooks, counters,
-      version: VERSION, limitHit, metrics, audit, notifications, activity, progress, userChannels: stores.userChannels, webhooks: webhooks.emitter,
+      version: VERSION, limitHit, metrics, audit, notifications, activity, progress, userChannels: stores.userChannels, readReceipts, webhooks: webhooks.emitter,
       publish: (target, data, opts) => publisher.publishTo(target, data, opts),
       publishAllowed: (target, user) => this.limits.publishAllowed(target.parsed.namespace, target.ns, user),
     };
@@ -160,7 +165,7 @@ export class Tidings extends HookMethods {
     const inspector = (this.inspector = new NodeInspector({ nodeId, policy, hub, presence: presenceReads, presenceFeature, counters, closing: () => this.front.closing, nodes }));
     metrics.setSource(() => inspector.gauges());
     const durable = { notifications, activity, progress, auditLog: this.auditLog };
-    const api = { config, publisher, steering: cluster.steering, inspector, readiness: () => this.readiness(), durable, webhooks: stores.webhooks, webhookTest: webhooks.tester, userChannels };
+    const api = { config, publisher, messages: cluster.messages, steering: cluster.steering, inspector, readiness: () => this.readiness(), durable, webhooks: stores.webhooks, webhookTest: webhooks.tester, userChannels, readReceipts };
     const forwarding: SessionForwarding = { nodeId, timeoutMs: config.cluster.requestTimeout, request: (node, message, timeoutMs) => nodes.ask(node, message, timeoutMs) };
     this.front = new FrontDoor({ config, log, verifier: this.verifier, clientIp, limits: this.limits, services, commands: COMMAND_HANDLERS, audit, metrics, api, limitHit, forwarding });
     nodes.router.handle(FORWARD_TYPE, (message) => this.front.answerForwarded(message));
@@ -238,6 +243,24 @@ export class Tidings extends HookMethods {
   /** Publishes one payload to many channels; each channel gets its own result or error. */
   broadcast(channels: string[], data: unknown, options: ServerPublishOptions = {}): Promise<BroadcastResultItem[]> {
     return this.cluster.publisher.broadcast(channels, data, options);
+  }
+
+  /**
+   * Replaces the content of the message at offset `ref` (namespaces with `messaging.edits`): published
+   * as an `edit` operation, live to subscribers and folded into history. Any message, whoever wrote it.
+   */
+  editMessage(channel: string, ref: number, data: unknown): Promise<PublishResult> {
+    return this.cluster.messages.edit(channel, ref, data);
+  }
+
+  /** Deletes the message at offset `ref` (its content becomes `null`; `messaging.edits`), whoever wrote it. */
+  deleteMessage(channel: string, ref: number): Promise<PublishResult> {
+    return this.cluster.messages.delete(channel, ref);
+  }
+
+  /** Adds (or with `remove`, takes back) `user`'s annotation `name` (kind `reaction` by default) on a message (`messaging.annotations`). */
+  annotate(channel: string, ref: number, annotation: ServerAnnotation): Promise<PublishResult> {
+    return this.cluster.messages.annotate(channel, ref, annotation);
   }
 
   /** A channel's history. `limit` is capped by `history.maxLimit`. */

@@ -5,6 +5,8 @@ import type { TidingsConfig } from '../config/schema.js';
 import type { UserChannelsParts } from './action-routes.js';
 import type { DurableParts } from './durable-routes.js';
 import type { NodeInspector } from './inspector.js';
+import type { MessageParts } from './message-routes.js';
+import type { ReceiptParts } from './receipt-routes.js';
 import type { WebhookParts } from './webhook-routes.js';
 import type { WebhookTestParts } from './webhook-test-route.js';
 
@@ -27,4 +29,8 @@ export interface ApiParts {
   webhooks?: WebhookParts;
   /** `POST /webhooks/test` (webhooks/assemble.ts's tester); absent: it answers `not_available`. */
   webhookTest?: WebhookTestParts;
+  /** Message edits, deletes and annotations (`/messages/*`); absent: they answer `not_available`. */
+  messages?: MessageParts;
+  /** Read receipts (`/channels/:channel/receipts`, `/read`, `/users/:id/unread`); absent: they answer `not_available`. */
+  readReceipts?: ReceiptParts;
 }

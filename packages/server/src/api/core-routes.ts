@@ -24,7 +24,8 @@ const eventName = z
   .regex(EVENT_NAME_PATTERN, 'expected 1..64 of letters, digits, _ . : -')
   .optional()
   .describe('The publication\'s event name (`task:updated`): 1..64 of letters, digits, `_ . : -`; subscribers get it as `event` (and as the SSE `event:` field)');
-export const publishBody = z.strictObject({ channel: z.string(), data: z.unknown().describe('Any JSON value'), idempotencyKey, exceptClient, event: eventName });
+const replyTo = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional().describe('A reply to the message at this offset of the channel (namespaces with `messaging.replies`); `not_found` when it is not in history');
+export const publishBody = z.strictObject({ channel: z.string(), data: z.unknown().describe('Any JSON value'), idempotencyKey, exceptClient, event: eventName, replyTo });
 export const broadcastBody = z
   .strictObject({
     channels: z.array(z.string()).min(1).max(1000).optional().describe('Channels to publish to'),
@@ -121,10 +122,10 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       summary: 'Publish to one channel',
       body: publishBody,
       response: data.publishResult,
-      errors: [ErrorCode.InvalidChannel, ErrorCode.UnknownNamespace, ErrorCode.LimitExceeded, ErrorCode.Unavailable],
+      errors: [ErrorCode.InvalidChannel, ErrorCode.UnknownNamespace, ErrorCode.LimitExceeded, ErrorCode.NotAvailable, ErrorCode.NotFound, ErrorCode.Unavailable],
       handle: async ({ req, res }) => {
         const body = parseBody(publishBody, await readPublishBody(req));
-        const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}), ...(body.exceptClient !== undefined ? { exceptClient: body.exceptClient } : {}), ...(body.event !== undefined ? { event: body.event } : {}) };
+        const options = { source: 'api' as const, ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}), ...(body.exceptClient !== undefined ? { exceptClient: body.exceptClient } : {}), ...(body.event !== undefined ? { event: body.event } : {}), ...(body.replyTo !== undefined ? { replyTo: body.replyTo } : {}) };
         sendData(res, await publisher.publish(body.channel, body.data, options));
       },
     },

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '@tidings/protocol';
 import { createLogger } from '../log.js';
 import { NodeMetrics } from '../ops/metrics.js';
-import { startTestNode, type TestNode } from '../test-support/test-node.js';
+import { startTestNode, TEST_NAMESPACES, type TestNode } from '../test-support/test-node.js';
 import { VERSION } from '../version.js';
 import { statusOf } from '../wire/http-responses.js';
 import { openApiDocument, openApiPath } from './openapi.js';
@@ -22,7 +22,8 @@ let t: TestNode;
 let routes: readonly Route[];
 let served: Json;
 beforeAll(async () => {
-  t = await startTestNode({ audit: { flushInterval: 20 } });
+  // chat: read receipts on, so /channels/{channel}/receipts answers for chat:probe.
+  t = await startTestNode({ audit: { flushInterval: 20 }, namespaces: { ...TEST_NAMESPACES, chat: { ...TEST_NAMESPACES!.chat, messaging: { readReceipts: true } } } as never });
   // A ServerApi over the node's parts, as the node builds its own: its routes are the node's.
   const node = t.node;
   const parts = { config: node.config, publisher: node, steering: node, inspector: node, ready: () => node.ready, durable: node };
@@ -123,6 +124,11 @@ const BODIES: [string, Json, number?][] = [
   ['/webhooks/dead/replay', { all: true }],
   ['/users/{id}/subscriptions', { channel: 'chat:sticky' }],
   ['/webhooks/test', {}, 409],
+  // Message operations: chat has no messaging.edits or .annotations here (not_available); api/message-routes.test.ts has the successes.
+  ['/messages/edit', { channel: 'chat:probe', ref: 1, data: 'x' }, 409],
+  ['/messages/delete', { channel: 'chat:probe', ref: 1 }, 409],
+  ['/messages/annotate', { channel: 'chat:probe', ref: 1, user: 'alice', name: '👍' }, 409],
+  ['/read', { user: 'alice', channel: 'chat:probe', offset: 0 }],
 ];
 
 /** The document's own check of a body's top level: required fields present, none it does not name, primitive types right. */

@@ -50,7 +50,22 @@ const clientInfo = z.object({ user: z.string(), client: z.string(), info: z.reco
 export const historyPage = z.object({
   epoch: z.string(),
   offset: z.number().int().describe('Offset of the newest publication in the stream'),
-  publications: z.array(z.object({ offset: z.number().int().optional(), data: z.unknown(), info: clientInfo.optional(), event: z.string().optional().describe('The publication\'s event name, when it was published with one') })),
+  publications: z.array(
+    z.object({
+      offset: z.number().int().optional(),
+      data: z.unknown(),
+      info: clientInfo.optional(),
+      event: z.string().optional().describe('The publication\'s event name, when it was published with one'),
+      replyTo: z.number().int().optional().describe('A reply: the offset of the message it answers'),
+      op: z
+        .object({ type: z.enum(['edit', 'delete', 'annotate', 'unannotate']), ref: z.number().int(), kind: z.string().optional(), name: z.string().optional() })
+        .optional()
+        .describe('A message operation on the message at `ref` (kept at its own offset; already folded into that message when it is in the page)'),
+      version: z.number().int().optional().describe('The offset of the edit (or delete) whose content `data` now is'),
+      deleted: z.literal(true).optional(),
+      annotations: z.record(z.string(), z.record(z.string(), z.object({ count: z.number().int(), users: z.array(z.string()) }))).optional().describe('By kind, then name: how many users, and who'),
+    }),
+  ),
 });
 
 export const unsubscribed = z.object({ unsubscribed: z.number().int() });

@@ -26,6 +26,8 @@ import { durableRoutes } from './durable-routes.js';
 import { webhookRoutes } from './webhook-routes.js';
 import { webhookTestRoutes } from './webhook-test-route.js';
 import { actionRoutes } from './action-routes.js';
+import { messageRoutes } from './message-routes.js';
+import { receiptRoutes } from './receipt-routes.js';
 import { sendError, sendText } from '../wire/http-responses.js';
 import { readJson, requestIdOf } from './http.js';
 import type { Route } from './route.js';
@@ -211,6 +213,6 @@ export class ServerApi {
   }
 
   private buildRoutes(): Route[] {
-    return [...coreRoutes(this.parts, (req) => this.body(req), () => this.routes), ...durableRoutes(this.parts.durable, (req) => this.body(req)), ...webhookRoutes(this.parts.webhooks, (req) => this.body(req)), ...webhookTestRoutes(this.parts.webhookTest, (req) => this.body(req)), ...actionRoutes(this.parts.userChannels, (req) => this.body(req))];
+    return [...coreRoutes(this.parts, (req) => this.body(req), () => this.routes), ...durableRoutes(this.parts.durable, (req) => this.body(req)), ...webhookRoutes(this.parts.webhooks, (req) => this.body(req)), ...webhookTestRoutes(this.parts.webhookTest, (req) => this.body(req)), ...actionRoutes(this.parts.userChannels, (req) => this.body(req)), ...messageRoutes(this.parts.messages, (req) => this.body(req)), ...receiptRoutes(this.parts.readReceipts, (req) => this.body(req))];
   }
 }

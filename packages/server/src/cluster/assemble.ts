@@ -20,6 +20,7 @@ import type { NodeMetrics } from '../ops/metrics.js';
 import type { Counters, SessionHub } from '../session/services.js';
 import type { Session } from '../session/session.js';
 import { NO_WEBHOOKS, type WebhookEmitter } from '../webhook-events.js';
+import { MessageOps } from '../features/messages.js';
 import { Channels } from './channels.js';
 import { resubscribeOnGap } from './delivery-gaps.js';
 import { nodeEngine, type Engine } from './engine-parts.js';
@@ -65,6 +66,8 @@ export interface ClusterParts {
   presenceWrites: PresenceWrites;
   progressState: ProgressState;
   publisher: Publisher;
+  /** Message edits, deletes and annotations from the server side (the library, the server API). */
+  messages: MessageOps;
   /** This node's membership: heartbeats, bus messages by type, asking the other nodes. */
   nodes: ClusterNodes;
   steering: Steering;
@@ -105,6 +108,7 @@ export function assembleCluster(deps: ClusterDeps): ClusterParts {
     presenceWrites: new PresenceWrites(presence, userStatus, typing),
     progressState: new ProgressState(engine.progress),
     publisher,
+    messages: new MessageOps((channel) => policy.resolve(channel), publisher.streams, (target, data, request) => publisher.publishTo(target, data, request)),
     nodes,
     steering: new Steering(hub, policy, nodes),
     occupancy,

@@ -17,6 +17,8 @@ import type { Broker, PublishOptions, PublishOutcome } from '../engine/broker.js
 import { TidingsError } from '../errors.js';
 import { engineUnavailable } from './channels.js';
 import { budgetLimitName, budgetRefusal, encodeData, HistoryBudgetError } from '../features/publish-data.js';
+import { messageTag } from '../features/message-tags.js';
+import { checkOffset, checkReply, foldedPage, type MessageReader } from '../features/messages.js';
 import type { NodeMetrics } from '../ops/metrics.js';
 import type { Counters, PublishedOutcome, PublishRequest } from '../session/services.js';
 
@@ -41,6 +43,8 @@ export interface ServerPublishOptions {
   exceptClient?: string;
   /** The publication's event name (`task:updated`): 1..64 of letters, digits, `_ . : -` (`EVENT_NAME_PATTERN`). */
   event?: string;
+  /** A reply to the message at this offset of the channel (namespaces with `messaging.replies`; the message must be in history). */
+  replyTo?: number;
 }
 
 /** A connection id as `exceptClient` takes it: printable ASCII without spaces, at most 128 characters (it travels in Redis pub/sub messages). */
@@ -57,8 +61,16 @@ export interface PublisherDeps {
 
 export class Publisher {
   private readonly historyOptions = new WeakMap<NamespaceConfig, PublishOptions>();
+  /** The engine's channel streams, as the message rules read them (features/messages.ts). */
+  readonly streams: MessageReader;
 
-  constructor(private readonly deps: PublisherDeps) {}
+  constructor(private readonly deps: PublisherDeps) {
+    const broker = deps.broker;
+    this.streams = {
+      position: (channel) => broker.position(channel).catch(engineUnavailable),
+      history: (channel, query) => broker.history(channel, query).catch(engineUnavailable),
+    };
+  }
 
   /**
    * Publishes to a channel from the server side (no client permission rules apply).
@@ -78,6 +90,11 @@ export class Publisher {
       if (options?.event !== undefined) {
         if (typeof options.event !== 'string' || !EVENT_NAME_PATTERN.test(options.event)) throw new TidingsError(ErrorCode.BadRequest, 'event: expected 1..64 of letters, digits, _ . : -');
         request.event = options.event;
+      }
+      if (options?.replyTo !== undefined) {
+        const replyTo = checkOffset('replyTo', options.replyTo);
+        request.replyTo = replyTo;
+        return checkReply(this.streams, target, replyTo).then(() => this.send(target, data, request, publishResult));
       }
       return this.send(target, data, request, publishResult);
     } catch (err) {
@@ -131,7 +148,7 @@ export class Publisher {
         ...(query.since ? { since: query.since } : {}),
       })
       .catch(engineUnavailable);
-    return { epoch: page.position.epoch, offset: page.position.offset, publications: page.publications };
+    return { epoch: page.position.epoch, offset: page.position.offset, publications: await foldedPage(this.streams, target.channel, target.ns, page) };
   }
 
   /**
@@ -170,7 +187,9 @@ export class Publisher {
     // The engine deduplicates per channel, atomically with the append (see `Broker.publish`).
     if (options.idempotencyKey !== undefined) brokerOptions.idempotency = { key: options.idempotencyKey, windowMs: this.deps.config.idempotency.window };
     if (options.exceptClient !== undefined) brokerOptions.exceptClient = options.exceptClient;
-    if (options.event !== undefined) brokerOptions.event = options.event;
+    // A reply or a message operation travels as a tag in the engine's event string (features/message-tags.ts).
+    const event = options.replyTo === undefined && options.op === undefined ? options.event : messageTag(options);
+    if (event !== undefined) brokerOptions.event = event;
     return brokerOptions;
   }
 

@@ -11,6 +11,7 @@
  */
 import type { Publication, StreamPosition, SubscribeResult } from '@tidings/protocol';
 import type { ResolvedChannel } from '../auth/channel-policy.js';
+import { foldedPage } from './messages.js';
 
 /** How recovery reads a channel's stream: `cluster/channels.ts` (which asks the engine). */
 export interface StreamReader {
@@ -68,7 +69,8 @@ export async function recoverySubscribe(
     offset: position.offset,
     recoverable: true,
     recovered: complete,
-    publications: complete ? publications : [],
+    // Reaching the top, the page folds with its own operations (messages at their latest version).
+    publications: complete ? await foldedPage(streams, channel, ns, page) : [],
   };
   return { result, lastOffset: position.offset };
 }

@@ -32,6 +32,7 @@ import {
 import type { ResolvedChannel } from '../auth/channel-policy.js';
 import type { ConnectionClaims } from '../auth/token-verifier.js';
 import { TidingsError, toErrorBody } from '../errors.js';
+import { checkReply, foldedPage } from '../features/messages.js';
 import { recoverySubscribe } from '../features/recovery.js';
 import { HookDisconnect, type ConnectResultOverride, type SubscribeOverride } from '../hooks.js';
 import { DURABLE_COMMAND_HANDLERS } from './durable-commands.js';
@@ -297,6 +298,10 @@ const publish: Handler<PublishCommand> = async (session, cmd) => {
   // array, so no user id and key can spell another pair's scoped key (`alice:x`+`k` vs `alice`+`x:k`).
   if (cmd.idempotencyKey !== undefined) options.idempotencyKey = JSON.stringify(['c', session.user, cmd.idempotencyKey]);
   if (cmd.event !== undefined) options.event = cmd.event;
+  if (cmd.replyTo !== undefined) {
+    await checkReply(session.services.streams, target, cmd.replyTo);
+    options.replyTo = cmd.replyTo;
+  }
   const outcome = await session.services.publish(target, data, options);
   const result: PublishResult = outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {};
   if (outcome.deduplicated) result.deduplicated = true;
@@ -323,7 +328,8 @@ const history: Handler<HistoryCommand> = async (session, cmd) => {
   const max = session.services.config.history.maxLimit;
   const query = { limit: Math.min(cmd.limit ?? max, max), reverse: cmd.reverse === true, ...(cmd.since ? { since: cmd.since } : {}) };
   const page = await session.services.streams.history(target.channel, query);
-  session.reply(cmd.id, { epoch: page.position.epoch, offset: page.position.offset, publications: page.publications });
+  const publications = await foldedPage(session.services.streams, target.channel, target.ns, page);
+  session.reply(cmd.id, { epoch: page.position.epoch, offset: page.position.offset, publications });
 };
 
 const presence: Handler<PresenceCommand> = async (session, cmd) => {

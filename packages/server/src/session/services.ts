@@ -1,4 +1,4 @@
-import type { ClientInfo, PresenceClient, PresenceUser } from '@tidings/protocol';
+import type { ClientInfo, MessageOp, PresenceClient, PresenceUser } from '@tidings/protocol';
 import type { ChannelPolicy, ResolvedChannel } from '../auth/channel-policy.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { TidingsConfig } from '../config/schema.js';
@@ -14,6 +14,10 @@ export interface PublishRequest {
   exceptClient?: string;
   /** The publication's event name (checked against `EVENT_NAME_PATTERN` before it gets here). */
   event?: string;
+  /** A reply to the message at this offset (checked against history before it gets here: features/messages.ts). */
+  replyTo?: number;
+  /** A message operation on an earlier offset (checked before it gets here: features/messages.ts). */
+  op?: MessageOp;
 }
 
 /** A publish's outcome, and whether an idempotency key matched an earlier publish (nothing published now). */
@@ -24,6 +28,7 @@ import type { NotificationsFeature } from '../features/notifications.js';
 import type { PresenceFeature } from '../features/presence.js';
 import type { StreamReader } from '../features/recovery.js';
 import type { ProgressFeature } from '../features/progress.js';
+import type { ReadReceiptsFeature } from '../features/read-receipts.js';
 import type { Hooks } from '../hooks.js';
 import type { Flusher } from '../wire/flusher.js';
 import type { HubSession, HubSubscription } from '../hub/hub.js';
@@ -96,4 +101,6 @@ export interface SessionServices {
   readonly webhooks?: WebhookEmitter;
   /** Users' sticky server-side subscriptions, added to each new connection of the user (absent: none). */
   readonly userChannels?: { list(user: string): Promise<string[]> };
+  /** Read receipts and unread counts (`read`, `read_receipts`, `unread`); absent: those answer not_available. */
+  readonly readReceipts?: ReadReceiptsFeature;
 }
