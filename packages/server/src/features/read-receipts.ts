@@ -12,14 +12,19 @@
  * sync, whether or not a connection subscribes to the channel) and, with seen-by, on the channel
  * itself, to every subscriber but the user's own connections (they have it from the first).
  */
-import { ErrorCode, personalChannel, type Publication, type ReadReceiptsResult, type ReadResult, type UnreadCount, type UnreadResult } from '@tidings/protocol';
+import { ErrorCode, personalChannel, type Publication, type ReadReceiptsResult, type ReadResult, type StreamPosition, type UnreadCount, type UnreadResult } from '@tidings/protocol';
 import type { ResolvedChannel } from '../auth/channel-policy.js';
 import type { ControlEvent } from '../engine/broker.js';
 import { TidingsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ReadReceiptsStore } from '../store/read-receipts-store.js';
 import { isMessageTag, parseMessageTag, type MessageFields } from './message-tags.js';
-import type { StreamReader } from './recovery.js';
+
+/** What the receipts read of a channel's stream (`cluster/channels.ts`): its position, and pages of it. */
+export interface ReceiptStreams {
+  position(channel: string): Promise<StreamPosition>;
+  history(channel: string, query: { since?: StreamPosition; limit: number }): Promise<{ position: StreamPosition; publications: Publication[] }>;
+}
 
 /** At most this many receipts are listed for a channel (the highest). */
 export const MAX_RECEIPTS = 1000;
@@ -29,7 +34,7 @@ export interface ReadReceiptsDeps {
   /** A channel name as the channel policy resolves it (`invalid_channel`, `unknown_namespace`). */
   resolve(channel: string): ResolvedChannel;
   /** The channels' streams (position, history), through `cluster/channels.ts`. */
-  streams: StreamReader;
+  streams: ReceiptStreams;
   /** Control publications go through `cluster/channels.ts`. */
   control: { publishControl(channel: string, event: ControlEvent): Promise<void> };
   /** Publications read per history call while counting (`history.maxLimit`). */
