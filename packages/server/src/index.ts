@@ -10,6 +10,8 @@
  */
 export { createTidings, Tidings, hasTokenKey } from './node.js';
 export type { TidingsOptions, BroadcastResultItem, ChannelListing, ConnectionListing, ApiUserStatus, NodeHealth, NodeListing, NodeStats } from './node.js';
+// What the library's annotate(channel, ref, annotation) takes (docs/server-api.md, the library equivalents).
+export type { ServerAnnotation } from './features/messages.js';
 export type { NodeFigures } from './api/deployment-stats.js';
 export { TidingsError } from './errors.js';
 // Webhooks: what an app's backend checks a webhook request with (docs/webhooks.md).
