@@ -126,6 +126,11 @@ export class MessageLog<T = unknown> extends Emitter<MessageLogEvents<T>> {
     if (subscription.state === 'subscribed') this.#load();
   }
 
+  /** The subscription it follows. */
+  get subscription(): Subscription<T> {
+    return this.#sub;
+  }
+
   /** The messages, oldest first, at their latest version. A new array after each change. */
   get messages(): readonly Message<T>[] {
     return this.#messages;

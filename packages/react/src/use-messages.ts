@@ -1,11 +1,13 @@
 /**
  * `useMessages`: a channel's messages with their edits, deletes and reactions folded in
  * (docs/messaging.md), and the actions that make them. A `MessageLog` of @tidings/client over
- * the shared subscription while the component is mounted.
+ * the shared subscription while the component is mounted, itself shared by the hooks on the same
+ * channel and limit (StrictMode and several components read the history once).
  */
 import { useMemo, useSyncExternalStore } from 'react';
 import { MessageLog, TidingsError, type AnnotateOptions, type Message, type PublishOptions, type PublishResult, type Subscription } from '@tidings/client';
 import { useTidingsContext } from './context.js';
+import { acquireShared } from './shared-registry.js';
 import { SubscriptionStore, type ChannelHookOptions, type ChannelStoreConfig, type SubscriptionSnapshot } from './subscription-store.js';
 import { useIsomorphicLayoutEffect, useKeyedStore } from './use-store.js';
 
@@ -47,12 +49,14 @@ const EMPTY: readonly never[] = Object.freeze([]);
 /** @internal */
 export class MessagesStore<T> extends SubscriptionStore<T, MessagesSnapshot<T>> {
   readonly #limit: number;
+  readonly #releaseDelay: number;
   #log: MessageLog<T> | null = null;
   readonly actions: MessagesActions<T>;
 
   constructor(config: ChannelStoreConfig, limit: number) {
     super(config);
     this.#limit = limit;
+    this.#releaseDelay = config.releaseDelay;
     const sub = (): Subscription<T> => {
       const s = this.subscription ?? (this.client.getSubscription(this.channel) as Subscription<T> | undefined);
       if (!s) throw new TidingsError('unsubscribed', `useMessages: not subscribed to ${this.channel}`, { temporary: false });
@@ -81,12 +85,20 @@ export class MessagesStore<T> extends SubscriptionStore<T, MessagesSnapshot<T>> 
   }
 
   protected override listen(sub: Subscription<T>): Array<() => void> {
-    const log = (this.#log = new MessageLog<T>(sub, { limit: this.#limit }));
+    let lease = acquireShared(this.client, `messages\u0000${this.channel}\u0000${this.#limit}`, () => new MessageLog<T>(sub, { limit: this.#limit }), this.#releaseDelay);
+    if (lease.value.subscription !== sub) {
+      // A log kept for a subscription that has ended since: this one needs its own.
+      lease.release();
+      const own = new MessageLog<T>(sub, { limit: this.#limit });
+      lease = { value: own, release: () => own.close() };
+    }
+    const log = (this.#log = lease.value as MessageLog<T>);
+    if (log.error) this.setError(log.error);
     return [
       log.on('change', () => this.changed()),
       log.on('error', (error) => this.setError(error)),
       () => {
-        log.close();
+        lease.release();
         if (this.#log === log) this.#log = null;
       },
     ];

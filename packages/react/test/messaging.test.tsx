@@ -35,7 +35,7 @@ afterEach(async () => {
 });
 
 describe('useMessages', () => {
-  test('shows history folded, then edits, reactions, replies and deletes made through its actions, live', async () => {
+  test('shows history folded (one read for two components, StrictMode), then edits, reactions, replies and deletes made through its actions, live', async () => {
     const { client: alice } = await clients.connected('alice');
     const sub = alice.subscribe<Text>('room:a');
     await sub.ready();
@@ -43,32 +43,36 @@ describe('useMessages', () => {
     await sub.edit(first, { text: 'hello' });
     await sub.react(first, '👍');
 
-    const { client: bob } = await clients.connected('bob');
-    const { result } = renderHook(() => useMessages<Text>('room:a', { limit: 20 }), { wrapper: providerWrapper(bob), reactStrictMode: true });
-    expect(result.current.loading).toBe(true);
-    await waitFor(() => expect(result.current.loading).toBe(false), WAIT);
-    expect(result.current.messages).toHaveLength(1);
-    expect(result.current.messages[0]).toMatchObject({ offset: first, data: { text: 'hello' }, version: 2, annotations: { reaction: { '👍': { count: 1, users: ['alice'] } } } });
+    const { client: bob, wire } = await clients.connected('bob');
+    // Two components on the channel, in StrictMode: one subscription, one MessageLog, one history read.
+    const { result } = renderHook(() => [useMessages<Text>('room:a', { limit: 20 }), useMessages<Text>('room:a', { limit: 20 })] as const, { wrapper: providerWrapper(bob), reactStrictMode: true });
+    expect(result.current[0].loading).toBe(true);
+    await waitFor(() => expect(result.current[0].loading).toBe(false), WAIT);
+    expect(result.current[1].messages).toBe(result.current[0].messages);
+    expect(wire.count('subscribe', 'room:a')).toBe(1);
+    expect(wire.count('history', 'room:a')).toBe(1);
+    expect(result.current[0].messages).toHaveLength(1);
+    expect(result.current[0].messages[0]).toMatchObject({ offset: first, data: { text: 'hello' }, version: 2, annotations: { reaction: { '👍': { count: 1, users: ['alice'] } } } });
 
     let reply = 0;
     await act(async () => {
-      reply = (await result.current.send({ text: 'a reply' }, { replyTo: first })).offset!;
-      await result.current.react(first, '🎉');
-      await result.current.unreact(first, '🎉');
-      await result.current.react(first, '👍');
+      reply = (await result.current[0].send({ text: 'a reply' }, { replyTo: first })).offset!;
+      await result.current[0].react(first, '🎉');
+      await result.current[0].unreact(first, '🎉');
+      await result.current[0].react(first, '👍');
     });
-    await waitFor(() => expect(result.current.messages[0]?.annotations).toEqual({ reaction: { '👍': { count: 2, users: ['alice', 'bob'] } } }), WAIT);
-    expect(result.current.messages[1]).toMatchObject({ offset: reply, data: { text: 'a reply' }, replyTo: first, info: { user: 'bob' } });
+    await waitFor(() => expect(result.current[0].messages[0]?.annotations).toEqual({ reaction: { '👍': { count: 2, users: ['alice', 'bob'] } } }), WAIT);
+    expect(result.current[0].messages[1]).toMatchObject({ offset: reply, data: { text: 'a reply' }, replyTo: first, info: { user: 'bob' } });
 
     await act(async () => {
-      await result.current.edit(reply, { text: 'a better reply' });
+      await result.current[0].edit(reply, { text: 'a better reply' });
       await sub.delete(first);
     });
-    await waitFor(() => expect(result.current.messages.map((m) => m.data)).toEqual([null, { text: 'a better reply' }]), WAIT);
-    expect(result.current.messages[0]).toMatchObject({ deleted: true });
-    expect(result.current.messages[0]!.annotations).toBeUndefined();
+    await waitFor(() => expect(result.current[0].messages.map((m) => m.data)).toEqual([null, { text: 'a better reply' }]), WAIT);
+    expect(result.current[0].messages[0]).toMatchObject({ deleted: true });
+    expect(result.current[0].messages[0]!.annotations).toBeUndefined();
     // Another user's message: bob is neither its author nor a moderator.
-    await expect(result.current.edit(first, { text: 'mine now' })).rejects.toMatchObject({ code: 'permission_denied' });
+    await expect(result.current[0].edit(first, { text: 'mine now' })).rejects.toMatchObject({ code: 'permission_denied' });
   });
 
   test('a reconnect in the middle of operations ends at the final state, each message once', async () => {
