@@ -19,9 +19,7 @@ import {
 } from '@tidings/protocol';
 import type { ResolvedChannel } from '../auth/channel-policy.js';
 import type { NamespaceConfig } from '../config/schema.js';
-import { ENCODED_DATA, type EncodedPublication } from '../engine/broker.js';
 import { TidingsError } from '../errors.js';
-import type { PublishedOutcome, PublishRequest } from '../session/services.js';
 import { untagPublication } from './message-tags.js';
 
 /** The namespace's `messaging` settings (undefined: all off). */
@@ -117,14 +115,22 @@ export async function foldedPage(reader: Pick<MessageReader, 'history'>, channel
   if (!pubs.some((p) => p.op !== undefined) && !later.some((p) => p.op !== undefined)) return pubs;
   const folded = foldMessages(pubs, later);
   for (let i = 0; i < folded.length; i++) {
-    // A folded message is a copy: the JSON the engine kept of its original data is not its data any more.
-    if (folded[i] !== pubs[i]) delete (folded[i] as EncodedPublication)[ENCODED_DATA];
+    // A folded message is a copy, and the JSON the engine kept of its original data (a symbol-keyed
+    // property, see engine/broker.ts ENCODED_DATA) is not its data any more: keep the string keys only.
+    if (folded[i] !== pubs[i]) folded[i] = Object.fromEntries(Object.entries(folded[i]!)) as Publication;
   }
   return folded;
 }
 
-/** Publishes to a resolved channel (the node's one publish path: `Publisher.publishTo`). */
-export type PublishTo = (target: ResolvedChannel, data: unknown, request: PublishRequest) => Promise<PublishedOutcome>;
+/** What a server-side message operation asks of the publish path: who, and the operation. */
+export interface OperationRequest {
+  source: 'api' | 'library';
+  op: MessageOp;
+  info?: ClientInfo;
+}
+
+/** Publishes to a resolved channel (the node's one publish path: `Publisher.publishTo`, whose request and outcome are wider). */
+export type PublishTo = (target: ResolvedChannel, data: unknown, request: OperationRequest) => Promise<{ position?: StreamPosition }>;
 
 /** Who changes a message from the server side: nobody (edits, deletes), or the user an annotation is counted for. */
 export interface ServerAnnotation {
@@ -174,6 +180,6 @@ export class MessageOps {
   }
 }
 
-function result(outcome: PublishedOutcome): PublishResult {
+function result(outcome: { position?: StreamPosition }): PublishResult {
   return outcome.position ? { offset: outcome.position.offset, epoch: outcome.position.epoch } : {};
 }
