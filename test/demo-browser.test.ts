@@ -4,7 +4,12 @@
  *
  * - A opens a task and B sees A among its viewers (and "away" while A's tab is hidden);
  * - A types and B sees "Ada is typing…", which clears by itself;
- * - A comments and B sees it live; B's reaction reaches A live;
+ * - A comments and B sees it live; B's reaction reaches A live (comments are messages of the
+ *   task channel, docs/messaging.md: the browser publishes them with useMessages);
+ * - B replies to A's comment, A edits hers (B sees the new text, the reaction kept) and deletes
+ *   another; B has no Edit on A's comment; A sees "Seen by Ben" (read receipts); while B's task
+ *   tab is hidden, a new comment shows "1 new" on the board in B's other tab, and goes away in
+ *   it once B's task tab is visible again (the read receipt syncs B's devices);
  * - A mentions B, B's bell count rises in both tabs; B reads it in one tab and the badge
  *   drops in the other; the bell works from the keyboard;
  * - the summary job's progress bar moves to the end and the summary shows for both;
@@ -178,21 +183,26 @@ async function setHidden(page: Page, hidden: boolean): Promise<void> {
   }, hidden);
 }
 
-/** Posts a comment through the demo backend as the page's signed-in user (not through the UI). */
-function postComment(page: Page, taskId: string, text: string): Promise<{ id: string }> {
-  return page.evaluate(
-    async ([id, body]) => {
-      const session = JSON.parse(localStorage.getItem('tidings-demo:session') ?? 'null') as { token: string };
-      const res = await fetch(`/demo/api/tasks/${id}/comments`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${session.token}` },
-        body: JSON.stringify({ text: body }),
-      });
-      if (!res.ok) throw new Error(`comment: ${res.status} ${await res.text()}`);
-      return ((await res.json()) as { comment: { id: string } }).comment;
-    },
-    [taskId, text] as const,
-  );
+/** Comments through the page's composer, as its user; resolves once the page lists it. */
+async function comment(page: Page, text: string): Promise<void> {
+  await page.getByLabel('Add a comment').fill(text);
+  await page.getByRole('button', { name: 'Comment', exact: true }).click();
+  await page.locator('[data-testid=comments] .comment', { hasText: text }).waitFor({ timeout: WAIT });
+  // Sent (and reported to the backend, which notifies mentions) once the composer is empty again.
+  await eventually(() => page.getByLabel('Add a comment').inputValue(), '', `composer emptied after “${text}”`);
+}
+
+/** The ids the demo gives the comments of a task (`c<offset>` in `comments:<id>`), read from its history through the server API. */
+async function historyCommentIds(dev: DevServer, taskId: string): Promise<string[]> {
+  const res = await fetch(`${dev.origin}/api/v1/channels/${encodeURIComponent(`comments:${taskId}`)}/history?limit=1000`, { headers: { authorization: `Bearer ${dev.apiKey}` } });
+  expect(res.status, await res.clone().text()).toBe(200);
+  const { publications } = ((await res.json()) as { data: { publications: Array<{ offset: number; op?: unknown; deleted?: boolean; data: { text?: unknown } | null }> } }).data;
+  return publications.filter((p) => p.op === undefined && (p.deleted === true || typeof p.data?.text === 'string')).map((p) => `c${p.offset}`);
+}
+
+/** The text of the "N new" badge on a task's card on the board, or '' when it shows none. */
+async function unreadOnCard(page: Page, taskId: string): Promise<string> {
+  return (await page.locator(`[data-task-id="${taskId}"] [data-testid=unread]`).allTextContents()).join('');
 }
 
 async function commentIds(page: Page): Promise<string[]> {
@@ -282,7 +292,7 @@ describe.skipIf(chromiumMissing())('demo app: two users in real Chromium against
 
   it("delivers A's comment to B live, and B's reaction to A", async () => {
     await a.getByLabel('Add a comment').fill('Looks good to me, shipping it.');
-    await a.getByRole('button', { name: 'Comment' }).click();
+    await a.getByRole('button', { name: 'Comment', exact: true }).click();
     const atBen = b1.locator('[data-testid=comments] .comment', { hasText: 'Looks good to me, shipping it.' });
     await atBen.waitFor({ timeout: WAIT });
 
@@ -292,11 +302,61 @@ describe.skipIf(chromiumMissing())('demo app: two users in real Chromium against
     await atBen.getByRole('button', { name: 'Thumbs up: 1, including you' }).waitFor({ timeout: WAIT });
   }, 40_000);
 
+  it('replies, edits and deletes comments live, shows who has seen them, and syncs the unread badge across B\'s tabs', async () => {
+    // Ada's comment, by its id (`c<offset>`): replies quote its text too.
+    const adaId = (await b1.locator('[data-testid=comments] .comment', { hasText: 'Looks good to me' }).first().getAttribute('data-comment-id'))!;
+    expect(adaId).toMatch(/^c\d+$/);
+    const adaAtBen = b1.locator(`#${adaId}`);
+    // Ben may react and reply, not edit or delete Ada's comment.
+    expect(await adaAtBen.getByRole('button', { name: 'Edit your comment' }).count()).toBe(0);
+    expect(await adaAtBen.getByRole('button', { name: 'Delete your comment' }).count()).toBe(0);
+
+    // Ben replies to it.
+    await adaAtBen.getByRole('button', { name: 'Reply to Ada’s comment' }).click();
+    await b1.getByTestId('replying').waitFor({ timeout: WAIT });
+    await b1.getByLabel('Reply to Ada', { exact: true }).fill('Agreed, the numbers look fine.');
+    await b1.getByRole('button', { name: 'Reply', exact: true }).click();
+    const reply = a.locator('[data-testid=comments] .comment', { hasText: 'Agreed, the numbers look fine.' });
+    await reply.waitFor({ timeout: WAIT });
+    expect(await reply.locator('.reply-to').textContent()).toContain('Ada: Looks good to me');
+
+    // Ada edits hers: Ben sees the new text, marked edited, with Ben's reaction kept (and the reply's quote follows).
+    const mine = a.locator(`#${adaId}`);
+    await mine.getByRole('button', { name: 'Edit your comment' }).click();
+    await mine.getByLabel('Edited comment').fill('Looks good to me, shipping it today.');
+    await mine.getByRole('button', { name: 'Save' }).click();
+    await adaAtBen.locator('.comment-text', { hasText: 'Looks good to me, shipping it today.' }).waitFor({ timeout: WAIT });
+    await adaAtBen.locator('.edited').waitFor({ timeout: WAIT });
+    await adaAtBen.getByRole('button', { name: 'Thumbs up: 1, including you' }).waitFor({ timeout: WAIT });
+    await b1.locator('[data-testid=comments] .comment', { hasText: 'Agreed, the numbers look fine.' }).locator('.reply-to', { hasText: 'shipping it today.' }).waitFor({ timeout: WAIT });
+
+    // Ada's newest comment shows who has seen it: Ben, whose task page is open and visible.
+    await comment(a, 'One more thing: the changelog.');
+    await a.locator('[data-testid=comments] .comment', { hasText: 'One more thing' }).getByTestId('seen-by').filter({ hasText: 'Seen by Ben' }).waitFor({ timeout: WAIT });
+
+    // She deletes it: everyone sees it deleted.
+    const extra = a.locator('[data-testid=comments] .comment', { hasText: 'One more thing' });
+    const extraId = (await extra.getAttribute('data-comment-id'))!;
+    await extra.getByRole('button', { name: 'Delete your comment' }).click();
+    await extra.getByRole('button', { name: 'Yes, delete' }).click();
+    await b1.locator(`#${extraId}`, { hasText: 'This comment was deleted.' }).waitFor({ timeout: WAIT });
+
+    // Ben's task tab is hidden: a new comment is unread on the board in his other tab…
+    await b2.goto(dev.demoUrl);
+    await expectLive(b2);
+    await setHidden(b1, true);
+    await comment(a, 'Unread until Ben looks.');
+    await eventually(() => unreadOnCard(b2, taskId), '1 new', "the unread badge on the card in Ben's tab 2");
+    // …until he looks at the task again in tab 1: his read receipt clears it in tab 2.
+    await setHidden(b1, false);
+    await eventually(() => unreadOnCard(b2, taskId), '', "the unread badge in Ben's tab 2 after reading in tab 1");
+  }, 60_000);
+
   it("raises B's bell in both tabs on a mention, and reading it in one tab clears the other", async () => {
     expect(await badge(b1)).toBe('');
     expect(await badge(b2)).toBe('');
     await a.getByLabel('Add a comment').fill('@ben can you check the staging numbers?');
-    await a.getByRole('button', { name: 'Comment' }).click();
+    await a.getByRole('button', { name: 'Comment', exact: true }).click();
     await eventually(() => badge(b1), '1', "Ben's badge in tab 1");
     await eventually(() => badge(b2), '1', "Ben's badge in tab 2");
     expect(await b2.getByTestId('bell').getAttribute('aria-label')).toBe('Notifications, 1 unread');
@@ -355,11 +415,16 @@ describe.skipIf(chromiumMissing())('demo app: two users in real Chromium against
     };
     // Ben has two tabs open, Ada one.
     expect(await drop('ben')).toBe(2);
-    // Comments posted while Ben is away, through the backend (Ada's own connection is fine).
-    const posted = [];
-    for (let i = 1; i <= 3; i++) posted.push((await postComment(a, taskId, `Posted while Ben was away #${i}`)).id);
+    // Comments posted by Ada while Ben is away (her own connection is fine).
+    for (let i = 1; i <= 3; i++) await comment(a, `Posted while Ben was away #${i}`);
     expect(await drop('ada')).toBe(1);
-    posted.push((await postComment(a, taskId, 'Posted while both were away')).id);
+    // And one while both are away, published by a backend through the server API (no author: "Team board").
+    const res = await fetch(`${dev.origin}/api/v1/publish`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${dev.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: `comments:${taskId}`, data: { text: 'Posted while both were away', at: Date.now() } }),
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
 
     for (const page of [b1, a]) {
       await expectLive(page);
@@ -370,26 +435,22 @@ describe.skipIf(chromiumMissing())('demo app: two users in real Chromium against
     }
     await expectLive(b2);
 
-    // Everything the backend has, both pages show, in the same order.
-    const all = await a.evaluate(async (id) => {
-      const session = JSON.parse(localStorage.getItem('tidings-demo:session') ?? 'null') as { token: string };
-      const res = await fetch(`/demo/api/tasks/${id}/comments`, { headers: { authorization: `Bearer ${session.token}` } });
-      return ((await res.json()) as { comments: Array<{ id: string }> }).comments.map((c) => c.id);
-    }, taskId);
-    for (const id of posted) expect(all).toContain(id);
+    // Every comment the channel's history has, both pages show, in the same order.
+    const all = await historyCommentIds(dev, taskId);
+    expect(all.length).toBeGreaterThanOrEqual(9);
     await expect.poll(() => commentIds(b1), { timeout: WAIT }).toEqual(all);
     await expect.poll(() => commentIds(a), { timeout: WAIT }).toEqual(all);
 
     // And live delivery still works afterwards.
     await a.getByLabel('Add a comment').fill('Back online.');
-    await a.getByRole('button', { name: 'Comment' }).click();
+    await a.getByRole('button', { name: 'Comment', exact: true }).click();
     await b1.locator('[data-testid=comments] .comment', { hasText: 'Back online.' }).waitFor({ timeout: WAIT });
   }, 60_000);
 
   it('writes screenshots at desktop and phone widths, and fits a phone screen', async () => {
     const top = (page: Page) => page.evaluate(() => window.scrollTo(0, 0));
     // Something to see: an unread mention on Ben's bell, Ada typing on Ben's task page.
-    await postComment(a, taskId, '@ben the checklist is in the release folder.');
+    await comment(a, '@ben the checklist is in the release folder.');
     await eventually(() => badge(b2), '1', "Ben's badge for the second mention");
     await b2.getByRole('heading', { level: 1, name: 'Team board' }).waitFor({ timeout: WAIT });
     await b2.screenshot({ path: join(SHOTS, 'demo-board-desktop.png') });
@@ -461,7 +522,7 @@ describe.skipIf(chromiumMissing())('demo app: two users in real Chromium against
     await a.getByRole('link', { name: title }).first().click();
     await a.getByRole('heading', { level: 1, name: title }).waitFor({ timeout: WAIT });
     await a.getByLabel('Add a comment').fill('@ben this must survive the restart');
-    await a.getByRole('button', { name: 'Comment' }).click();
+    await a.getByRole('button', { name: 'Comment', exact: true }).click();
     await eventually(() => badge(b1), '1', "Ben's badge for the mention before the restart");
     // The link of the activity entry that says Ada commented on it.
     const entry = a.locator('.activity-list li', { hasText: 'commented on' }).filter({ hasText: title }).first();

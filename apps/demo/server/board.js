@@ -1,12 +1,12 @@
 /**
- * The team board's data: tasks, their comments and the reactions on comments, kept in
- * memory and, given a file, saved to it after every change (board-file.js) so a restart
- * finds them again under the same ids. Pure state and rules; publishing through Tidings
- * is the routes' job.
+ * The team board's data: its tasks, kept in memory and, given a file, saved to it after
+ * every change (board-file.js) so a restart finds them again under the same ids. Pure state
+ * and rules; publishing through Tidings is the routes' job. A task's comments are not here:
+ * they are messages of the task's channel, kept in its history by Tidings (docs/messaging.md).
  *
- * Every task and comment carries a `version` that grows with each change, so the
- * browser can merge a list it fetched with live events that crossed it in flight
- * (keep the higher version) without caring which arrived first.
+ * Every task carries a `version` that grows with each change, so the browser can merge a
+ * list it fetched with live events that crossed it in flight (keep the higher version)
+ * without caring which arrived first.
  */
 import { randomBytes } from 'node:crypto';
 import { BOARD_FILE_VERSION, BoardFile } from './board-file.js';
@@ -24,19 +24,7 @@ import { ApiError } from './http.js';
  * @property {number} createdAt
  * @property {number} updatedAt
  * @property {number} version
- * @property {number} comments  how many comments it has
  * @property {string} [summary]  the last generated summary
- */
-/**
- * @typedef {object} Comment
- * @property {string} id
- * @property {string} taskId
- * @property {Person} author
- * @property {string} text
- * @property {string[]} mentions  user ids mentioned with `@name`
- * @property {Record<string, string[]>} reactions  emoji → user ids, in the order they reacted
- * @property {number} createdAt
- * @property {number} version
  */
 /**
  * @typedef {object} DeletedTask  what is left of a deleted task, so its old links can say so
@@ -48,9 +36,7 @@ import { ApiError } from './http.js';
 
 export const STATUSES = /** @type {const} */ (['todo', 'doing', 'done']);
 export const STATUS_LABELS = { todo: 'To do', doing: 'In progress', done: 'Done' };
-export const REACTIONS = /** @type {const} */ (['👍', '❤️', '⭐', '👀']);
-
-export const LIMITS = { tasks: 500, commentsPerTask: 1000, title: 120, description: 2000, comment: 2000, mentions: 10, deletedKept: 1000 };
+export const LIMITS = { tasks: 500, title: 120, description: 2000, comment: 2000, mentions: 10, deletedKept: 1000 };
 
 /** The seeded tasks, with fixed ids: a link to one opens it on any run of the demo. */
 const SEED = [
@@ -84,10 +70,6 @@ function newId(prefix) {
 export class Board {
   /** @type {Map<string, Task>} */
   #tasks = new Map();
-  /** @type {Map<string, Comment[]>} */
-  #comments = new Map();
-  /** @type {Map<string, Comment>} */
-  #commentById = new Map();
   /** @type {Map<string, DeletedTask>} oldest first */
   #deleted = new Map();
   #now;
@@ -143,7 +125,7 @@ export class Board {
   }
 
   /**
-   * Deletes a task and its comments; its id is remembered (the last LIMITS.deletedKept),
+   * Deletes a task; its id is remembered (the last LIMITS.deletedKept),
    * so an old link says the task was deleted instead of that it never existed.
    *
    * @param {string} id
@@ -152,8 +134,6 @@ export class Board {
    */
   deleteTask(id, by) {
     const task = this.task(id);
-    for (const c of this.#comments.get(id) ?? []) this.#commentById.delete(c.id);
-    this.#comments.delete(id);
     this.#tasks.delete(id);
     /** @type {DeletedTask} */
     const gone = { id, title: task.title, deletedBy: by, deletedAt: this.#now() };
@@ -191,10 +171,8 @@ export class Board {
       createdAt: now,
       updatedAt: now,
       version: 1,
-      comments: 0,
     };
     this.#tasks.set(task.id, task);
-    this.#comments.set(task.id, []);
     this.#file?.changed();
     return task;
   }
@@ -227,85 +205,24 @@ export class Board {
     return { task, changed };
   }
 
-  /** A task's comments, oldest first. @param {string} taskId @returns {Comment[]} */
-  comments(taskId) {
-    this.task(taskId);
-    return this.#comments.get(taskId) ?? [];
-  }
-
-  /**
-   * @param {string} taskId
-   * @param {Person} author
-   * @param {string} text
-   * @returns {Comment}
-   */
-  addComment(taskId, author, text) {
-    const task = this.task(taskId);
-    const list = this.#comments.get(taskId) ?? [];
-    if (list.length >= LIMITS.commentsPerTask) throw new ApiError(409, 'task_full', `a task holds at most ${LIMITS.commentsPerTask} comments`);
-    /** @type {Comment} */
-    const comment = {
-      id: newId('c_'),
-      taskId,
-      author,
-      text,
-      mentions: mentionsOf(text).filter((id) => id !== author.id),
-      reactions: {},
-      createdAt: this.#now(),
-      version: 1,
-    };
-    list.push(comment);
-    this.#comments.set(taskId, list);
-    this.#commentById.set(comment.id, comment);
-    task.comments = list.length;
-    task.version++;
-    this.#file?.changed();
-    return comment;
-  }
-
-  /**
-   * Adds the user's reaction, or takes it back when it is there.
-   *
-   * @param {string} taskId
-   * @param {string} commentId
-   * @param {string} user
-   * @param {string} emoji
-   * @returns {{ comment: Comment, added: boolean }}
-   */
-  toggleReaction(taskId, commentId, user, emoji) {
-    if (!REACTIONS.includes(/** @type {any} */ (emoji))) throw new ApiError(400, 'bad_request', `emoji: one of ${REACTIONS.join(' ')}`);
-    const comment = this.#commentById.get(commentId);
-    if (!comment || comment.taskId !== taskId) throw new ApiError(404, 'not_found', `no comment ${commentId} on task ${taskId}`);
-    const users = comment.reactions[emoji] ?? [];
-    const added = !users.includes(user);
-    const next = added ? [...users, user] : users.filter((u) => u !== user);
-    if (next.length > 0) comment.reactions[emoji] = next;
-    else delete comment.reactions[emoji];
-    comment.version++;
-    this.#file?.changed();
-    return { comment, added };
-  }
-
   /** What the file holds. */
   #snapshot() {
     return {
       version: BOARD_FILE_VERSION,
       tasks: [...this.#tasks.values()],
-      comments: Object.fromEntries(this.#comments),
       deleted: [...this.#deleted.values()],
     };
   }
 
   /** @param {Record<string, unknown>} saved */
   #restore(saved) {
-    const tasks = /** @type {Task[]} */ (Array.isArray(saved.tasks) ? saved.tasks : []);
-    const comments = /** @type {Record<string, Comment[]>} */ (typeof saved.comments === 'object' && saved.comments !== null ? saved.comments : {});
-    for (const task of tasks) {
-      if (typeof task?.id !== 'string') continue;
-      const list = Array.isArray(comments[task.id]) ? comments[task.id] : [];
+    // A file of an earlier demo may still hold `comments` (and tasks their count): not read,
+    // since comments are messages of the task channels now.
+    const tasks = /** @type {Array<Task & { comments?: unknown }>} */ (Array.isArray(saved.tasks) ? saved.tasks : []);
+    for (const item of tasks) {
+      if (typeof item?.id !== 'string') continue;
+      const { comments: _count, ...task } = item;
       this.#tasks.set(task.id, task);
-      this.#comments.set(task.id, list);
-      for (const c of list) this.#commentById.set(c.id, c);
     }
     for (const gone of /** @type {DeletedTask[]} */ (Array.isArray(saved.deleted) ? saved.deleted : [])) if (typeof gone?.id === 'string') this.#deleted.set(gone.id, gone);
     this.#restored = true;

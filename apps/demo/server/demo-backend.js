@@ -1,8 +1,10 @@
 /**
  * The backend of the "team board" demo, mounted at `/demo` by `tidings dev` (never by
  * `tidings serve`, so its sign-in endpoint does not exist there). Like the backend of a
- * real application it owns its data — tasks, comments, reactions, the summary job —
- * and publishes through the Tidings node it runs beside, with the library API.
+ * real application it owns its data — the tasks, the summary job — and publishes through
+ * the Tidings node it runs beside, with the library API. A task's comments are messages of
+ * its channel `comments:<id>` (replies, edits, deletes, reactions, read receipts: docs/messaging.md), kept by
+ * Tidings; the backend reads them from the channel's history.
  *
  * Plain ESM JavaScript with JSDoc types, so the CLI can load it without a build step.
  *
@@ -48,6 +50,7 @@ export { Board } from './board.js';
  */
 export function createDemoBackend({ tidings, mintToken, staticDir, prefix = '/demo', seed = true, dataFile }) {
   if (!tidings || typeof tidings.publish !== 'function') throw new TypeError('createDemoBackend: tidings must be a Tidings node');
+  if (typeof tidings.history !== 'function') throw new TypeError('createDemoBackend: tidings.history is missing (a Tidings node of this version has it)');
   if (typeof mintToken !== 'function') throw new TypeError('createDemoBackend: mintToken must be a function');
   if (typeof tidings.verifyToken !== 'function') throw new TypeError('createDemoBackend: tidings.verifyToken is missing (a Tidings node of this version has it)');
   if (!/^\/[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/.test(prefix)) throw new TypeError(`createDemoBackend: prefix must look like "/demo", got ${JSON.stringify(prefix)}`);

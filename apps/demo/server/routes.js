@@ -9,15 +9,18 @@
  * - `GET /tasks`, `POST /tasks {title, description?}`, `GET /tasks/:id`,
  *   `PATCH /tasks/:id {title?, description?, status?}`, `DELETE /tasks/:id`: published on
  *   `feed:board`. A deleted task answers 410 `task_deleted` (404 `not_found`: never existed).
- * - `GET /tasks/:id/comments`, `POST /tasks/:id/comments {text}`: published on
- *   `task:<id>`; an `@name` in the text notifies that user.
- * - `POST /tasks/:id/comments/:cid/reactions {emoji}`: toggles the caller's reaction.
- * - `POST /tasks/:id/summary`: starts the summary job (progress on the caller's personal channel).
+ * - `POST /tasks/:id/comments/:offset/posted`: the author's browser published a comment on
+ *   `comments:<id>` (comments are messages of that channel, with replies, edits, deletes and
+ *   reactions handled by Tidings: docs/messaging.md); the backend reads it back from the
+ *   channel's history, notifies the users its `@name`s mention and adds it to the activity feed.
+ * - `POST /tasks/:id/summary`: starts the summary job (progress on the caller's personal channel),
+ *   which reads the task's comments from the channel's history.
  *
  * Changes are also appended to the activity feed of the scope `board`. A change is
  * answered once the board is saved (board-file.js), so an acknowledged task survives a restart.
  */
-import { Board, LIMITS, STATUSES, STATUS_LABELS } from './board.js';
+import { Board, LIMITS, STATUSES, STATUS_LABELS, mentionsOf } from './board.js';
+import { readComment, readComments } from './comments.js';
 import { ApiError, optionalString, readJson, requiredString, sendJson } from './http.js';
 import { SummaryJobs, makeSummary } from './summary-job.js';
 
@@ -26,14 +29,19 @@ export const BOARD_CHANNEL = 'feed:board';
 export const ACTIVITY_SCOPE = 'board';
 /** @param {string} id */
 export const taskChannel = (id) => `task:${id}`;
+/** A task's comments: messages of this channel, kept in its history by Tidings. @param {string} id */
+export const commentsChannel = (id) => `comments:${id}`;
 
 /** A display name is one word, so `@name` can mention it; the user id is its lowercase. */
 const NAME_RE = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
 const TOKEN_TTL_SECONDS = 12 * 3600;
+/** Comments whose mentions were sent, remembered so a repeated call notifies once (per run of the backend). */
+const POSTED_KEPT = 10_000;
 
 /**
  * @typedef {object} DemoTidings  the part of the Tidings node the demo uses
  * @property {(channel: string, data: unknown) => Promise<unknown>} publish
+ * @property {import('./comments.js').HistoryReader} history  a channel's history, messages folded
  * @property {(token: string) => Promise<{ user: string, info?: Record<string, unknown>, roles?: string[] }>} verifyToken
  * @property {{ notify(input: unknown): Promise<unknown> }} notifications
  * @property {{ append(input: unknown): Promise<unknown> }} activity
@@ -68,7 +76,7 @@ export function createApi({ tidings, mintToken, board = new Board() }) {
     log,
     finish: async (taskId, user) => {
       const task = board.task(taskId);
-      const summary = makeSummary(task, board.comments(taskId));
+      const summary = makeSummary(task, await readComments(readHistory, commentsChannel(taskId)));
       const { task: updated, changed } = board.updateTask(taskId, { summary });
       await board.flush().catch((err) => log('saving the board failed', err));
       if (changed.length > 0) await publish(BOARD_CHANNEL, { kind: 'task', task: updated });
@@ -77,8 +85,13 @@ export function createApi({ tidings, mintToken, board = new Board() }) {
     },
   });
 
+  /** @type {import('./comments.js').HistoryReader} */
+  const readHistory = (channel, query) => tidings.history(channel, query);
+
   /** Everyone who signed in (or called with a valid token) since the start, by id. */
   const people = new Map();
+  /** `<task>:<offset>` of the comments handled by `posted`, oldest first. */
+  const posted = new Set();
 
   /** @param {import('node:http').IncomingMessage} req */
   async function caller(req) {
@@ -181,46 +194,38 @@ export function createApi({ tidings, mintToken, board = new Board() }) {
         return [200, { deleted: gone }];
       },
     },
-    { method: 'GET', pattern: /^\/tasks\/([\w-]+)\/comments$/, auth: true, run: async ({ params }) => [200, { comments: board.comments(params[0]) }] },
     {
       method: 'POST',
-      pattern: /^\/tasks\/([\w-]+)\/comments$/,
+      pattern: /^\/tasks\/([\w-]+)\/comments\/(\d{1,15})\/posted$/,
       auth: true,
-      run: async ({ req, params, me }) => {
-        const body = await readJson(req);
-        const text = requiredString(body, 'text', LIMITS.comment);
-        const comment = board.addComment(params[0], me, text);
+      run: async ({ params, me }) => {
         const task = board.task(params[0]);
-        await board.flush();
-        await publish(taskChannel(task.id), { kind: 'comment', comment });
-        await publish(BOARD_CHANNEL, { kind: 'task', task });
-        await activity(me, 'commented', targetOf(task), { commentId: comment.id, excerpt: text.length > 80 ? `${text.slice(0, 77)}…` : text });
-        // Durable before the reply: once the comment is acknowledged, so are its mentions.
+        const offset = Number(params[1]);
+        const comment = await readComment(readHistory, commentsChannel(task.id), offset);
+        if (!comment) throw new ApiError(404, 'not_found', `no comment at ${offset} on task ${task.id}`);
+        if (comment.author.id !== me.id) throw new ApiError(403, 'forbidden', 'only the author of a comment reports it');
+        const key = `${task.id}:${offset}`;
+        if (posted.has(key)) return [200, { offset, mentions: [], repeated: true }];
+        posted.add(key);
+        if (posted.size > POSTED_KEPT) posted.delete(/** @type {string} */ (posted.values().next().value));
+        const { text } = comment;
+        const commentId = `c${offset}`;
+        await activity(me, 'commented', targetOf(task), { commentId, excerpt: text.length > 80 ? `${text.slice(0, 77)}…` : text });
+        const mentions = mentionsOf(text).filter((id) => id !== me.id);
+        // Durable before the reply: once the call is answered, so are its notifications.
         const sent = await Promise.allSettled(
-          comment.mentions.map((user) =>
+          mentions.map((user) =>
             tidings.notifications.notify({
               user,
               type: 'mention',
               title: `${me.name} mentioned you on “${task.title}”`,
               message: text.length > 200 ? `${text.slice(0, 197)}…` : text,
-              data: { taskId: task.id, commentId: comment.id, by: me },
+              data: { taskId: task.id, commentId, by: me },
             }),
           ),
         );
         for (const r of sent) if (r.status === 'rejected') log('mention notification failed', r.reason);
-        return [201, { comment }];
-      },
-    },
-    {
-      method: 'POST',
-      pattern: /^\/tasks\/([\w-]+)\/comments\/([\w-]+)\/reactions$/,
-      auth: true,
-      run: async ({ req, params, me }) => {
-        const body = await readJson(req);
-        const emoji = requiredString(body, 'emoji', 8);
-        const { comment, added } = board.toggleReaction(params[0], params[1], me.id, emoji);
-        await publish(taskChannel(params[0]), { kind: 'reactions', commentId: comment.id, reactions: comment.reactions, version: comment.version });
-        return [200, { commentId: comment.id, reactions: comment.reactions, version: comment.version, added }];
+        return [200, { offset, mentions }];
       },
     },
     {

@@ -30,7 +30,7 @@ export function summaryJobId(taskId) {
  * A summary made up from the task's data.
  *
  * @param {import('./board.js').Task} task
- * @param {import('./board.js').Comment[]} comments
+ * @param {import('./comments.js').CommentMessage[]} comments  oldest first, as the task channel's history holds them
  */
 export function makeSummary(task, comments) {
   const status = STATUS_LABELS[task.status];

@@ -23,30 +23,18 @@ export interface Task {
   updatedAt: number;
   /** Grows with each change: of two copies, the higher version is the newer. */
   version: number;
-  comments: number;
   summary?: string;
-}
-
-export interface Comment {
-  id: string;
-  taskId: string;
-  author: Person;
-  text: string;
-  mentions: string[];
-  /** emoji → ids of the users who reacted. */
-  reactions: Record<string, string[]>;
-  createdAt: number;
-  version: number;
 }
 
 /** What the backend publishes on `feed:board`. */
 export type BoardEvent = { kind: 'task'; task: Task } | { kind: 'deleted'; taskId: string };
-/** What the backend publishes on `task:<id>`. */
-export type TaskEvent = { kind: 'comment'; comment: Comment } | { kind: 'reactions'; commentId: string; reactions: Record<string, string[]>; version: number };
 
 export const BOARD_CHANNEL = 'feed:board';
 export const ACTIVITY_SCOPE = 'board';
+/** A task's channel: who is viewing it (presence) and who is typing a comment. */
 export const taskChannel = (id: string) => `task:${id}`;
+/** A task's comments: messages with replies, edits, deletes, reactions and read receipts (comments-data.ts). */
+export const commentsChannel = (id: string) => `comments:${id}`;
 export const summaryJobId = (taskId: string) => `summary-${taskId}`;
 
 export interface Session {

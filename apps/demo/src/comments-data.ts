@@ -1,75 +1,50 @@
 /**
- * A task's comments: the backend keeps them all; `task:<id>` carries new ones and
- * reaction changes live (with recovery after a reconnect). The list is loaded again after
- * every (re)subscribe, so nothing is missing even when recovery cannot fill a gap, and
- * copies are merged by id and `version`.
+ * A task's comments are messages of its channel `comments:<id>` (docs/messaging.md): the browser
+ * publishes them with `useMessages`, Tidings keeps them in the channel's history with their
+ * edits, deletes and reactions folded in, and tells every subscriber of each change live. The
+ * demo backend keeps no copy. These helpers read a message as a comment.
  */
-import { useCallback, useEffect, useState } from 'react';
-import { useChannel } from '@tidings/react';
-import { api, taskChannel, type Comment, type TaskEvent } from './api.js';
-import { useLoadRounds } from './board-data.js';
+import type { Message } from '@tidings/client';
 
-function mergeComments(current: readonly Comment[], incoming: readonly Comment[]): readonly Comment[] {
-  const byId = new Map(current.map((c) => [c.id, c]));
-  let changed = false;
-  for (const c of incoming) {
-    const known = byId.get(c.id);
-    if (known && known.version >= c.version) continue;
-    byId.set(c.id, c);
-    changed = true;
-  }
-  if (!changed) return current;
-  return [...byId.values()].sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+/** What a comment message carries: its text, and when it was written (ms since the epoch). */
+export interface CommentData {
+  text: string;
+  at: number;
+  /** When it was last edited. */
+  editedAt?: number;
 }
 
-function applyReactions(current: readonly Comment[], commentId: string, reactions: Record<string, string[]>, version: number): readonly Comment[] {
-  const at = current.findIndex((c) => c.id === commentId);
-  if (at === -1 || current[at]!.version >= version) return current;
-  const next = [...current];
-  next[at] = { ...current[at]!, reactions, version };
-  return next;
+/** The anchor and `data-comment-id` of the comment at `offset` (notifications link to it). */
+export const commentId = (offset: number) => `c${offset}`;
+
+/** The kind of annotation reactions are. */
+export const REACTION = 'reaction';
+
+/** A message that is a comment (or a deleted one): data of another shape is not shown. */
+export function isComment(m: Message<CommentData>): boolean {
+  return m.deleted === true || (typeof m.data?.text === 'string' && typeof m.data.at === 'number');
 }
 
-export function useComments(taskId: string) {
-  const [comments, setComments] = useState<readonly Comment[]>([]);
-  const [loading, setLoading] = useState(true);
-  const [error, setError] = useState<string | null>(null);
+/** Who wrote it: the name in the author's token, else the user id; the backend when no client did. */
+export function authorOf(m: Message<CommentData>): { id: string; name: string } {
+  const user = m.info?.user;
+  if (!user) return { id: 'tidings', name: 'Team board' };
+  const name = m.info?.info?.name;
+  return { id: user, name: typeof name === 'string' ? name : user };
+}
 
-  const { state } = useChannel<TaskEvent>(taskChannel(taskId), {
-    onPublication: ({ data, info }) => {
-      // Clients may publish in task channels (typing lives there too); comments come from the backend only.
-      if (info || typeof data !== 'object' || data === null) return;
-      if (data.kind === 'comment') setComments((list) => mergeComments(list, [data.comment]));
-      else if (data.kind === 'reactions') setComments((list) => applyReactions(list, data.commentId, data.reactions, data.version));
-    },
-  });
+/** Users who reacted with `emoji`, in order. */
+export function reactionUsers(m: Message<CommentData>, emoji: string): readonly string[] {
+  return m.annotations?.[REACTION]?.[emoji]?.users ?? [];
+}
 
-  const round = useLoadRounds(state === 'subscribed');
-  useEffect(() => {
-    let live = true;
-    api<{ comments: Comment[] }>('GET', `/tasks/${taskId}/comments`).then(
-      ({ comments: list }) => {
-        if (!live) return;
-        setComments((current) => mergeComments(current, list));
-        setError(null);
-        setLoading(false);
-      },
-      (err: Error) => {
-        if (!live) return;
-        setError(err.message);
-        setLoading(false);
-      },
-    );
-    return () => {
-      live = false;
-    };
-  }, [taskId, round]);
+/** The user ids whose read receipt reaches `offset`, other than `except` (author, me). */
+export function seenBy(receipts: ReadonlyArray<{ user: string; offset: number }>, offset: number, except: readonly string[]): string[] {
+  return receipts.filter((r) => r.offset >= offset && !except.includes(r.user)).map((r) => r.user);
+}
 
-  /** Puts what the backend answered into the list (its publication may come later). */
-  const put = useCallback((comment: Comment) => setComments((list) => mergeComments(list, [comment])), []);
-  const putReactions = useCallback(
-    (commentId: string, reactions: Record<string, string[]>, version: number) => setComments((list) => applyReactions(list, commentId, reactions, version)),
-    [],
-  );
-  return { comments, loading, error, put, putReactions };
+/** A short quote of a comment for a reply's header. */
+export function excerpt(text: string, max = 80): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }

@@ -41,9 +41,11 @@ export async function prepareDevInput(dataDir: string): Promise<DevInput> {
     personal: { history: { size: 50, ttl: '1h' }, recover: true },
     namespaces: {
       chat: { history: { size: 100, ttl: '1h' }, recover: true, presence: true, joinLeave: true, typing: true, clientPublish: 'subscribers', messaging: MESSAGING },
-      // The demo's task comments live in the task channel's history (docs/messaging.md): room for
-      // comments and their edits and reactions, kept for a week (in <dataDir>/tidings.db).
-      task: { history: { size: 1000, ttl: '7d' }, recover: true, presence: true, joinLeave: true, typing: true, clientPublish: 'subscribers', messaging: MESSAGING },
+      task: { history: { size: 50, ttl: '1h' }, recover: true, presence: true, joinLeave: true, typing: true, clientPublish: 'subscribers' },
+      // The demo's task comments (comments:<taskId>) are messages kept in the channel's history
+      // (docs/messaging.md): room for comments with their edits and reactions, kept for a week (in
+      // <dataDir>/tidings.db). No presence, so a board showing unread counts is not "viewing" tasks.
+      comments: { history: { size: 1000, ttl: '7d' }, recover: true, clientPublish: 'subscribers', messaging: MESSAGING },
       dm: { history: { size: 100, ttl: '1h' }, recover: true, clientPublish: 'subscribers' },
       // Server publishes only (clientPublish defaults to 'none').
       feed: { history: { size: 100, ttl: '1h' }, recover: true },

@@ -3,7 +3,8 @@
  * move it. Everyone's changes show up live (through `feed:board`).
  */
 import { useState, type FormEvent } from 'react';
-import { api, STATUS_LABELS, STATUSES, type Task, type TaskStatus } from '../api.js';
+import { useUnreadCount } from '@tidings/react';
+import { api, commentsChannel, STATUS_LABELS, STATUSES, type Task, type TaskStatus } from '../api.js';
 import { useBoard } from '../board-data.js';
 import { Link } from '../router.js';
 
@@ -63,9 +64,7 @@ function TaskCard({ task }: { task: Task }) {
         {task.title}
       </Link>
       <div className="card-meta">
-        <span>
-          {task.comments} comment{task.comments === 1 ? '' : 's'}
-        </span>
+        <UnreadBadge taskId={task.id} />
         <label className="move">
           <span className="visually-hidden">Status of “{task.title}”</span>
           <select value={task.status} onChange={(e) => move(e.target.value as TaskStatus)}>
@@ -120,5 +119,18 @@ function NewTask() {
         </p>
       )}
     </form>
+  );
+}
+
+/** New comments on the task since this user last read them (on any device): `useUnreadCount`. */
+function UnreadBadge({ taskId }: { taskId: string }) {
+  // Subscribes to the task's comments channel, which has no presence: the board is not "viewing" the task.
+  const unread = useUnreadCount(commentsChannel(taskId));
+  if (!unread) return <span />;
+  const text = unread > 99 ? '99+' : String(unread);
+  return (
+    <span className="unread" data-testid="unread" aria-label={`${unread} new comment${unread === 1 ? '' : 's'}`}>
+      {text} new
+    </span>
   );
 }

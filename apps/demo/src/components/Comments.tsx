@@ -1,14 +1,18 @@
 /**
- * A task's comments: the list with reactions, who is typing ("Jane is typing…"), and the
- * composer. `@name` in a comment notifies that user (the backend does it).
+ * A task's comments, on Tidings' messaging primitives (docs/messaging.md), in the channel
+ * `comments:<taskId>`: `useMessages` keeps
+ * the thread (the browser publishes a comment itself; edits, deletes and reactions are folded
+ * in, live and after a reconnect), `useReadReceipts` says who has seen a comment, `useTyping`
+ * who is typing. After a comment is published the backend is told its offset, so it notifies
+ * the users an `@name` mentions and adds it to the activity feed.
  */
-import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
-import { useTyping } from '@tidings/react';
-import { api, REACTIONS, taskChannel, type Comment, type Person } from '../api.js';
-import { useComments } from '../comments-data.js';
-import { ago, exactOf, isoOf, useNow } from '../time.js';
-import { Avatar } from './Avatar.js';
-import { AddReactionIcon, REACTION_NAMES, ReactionIcon } from './ReactionIcon.js';
+import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import type { Message } from '@tidings/client';
+import { useMessages, useReadReceipts, useTyping } from '@tidings/react';
+import { api, commentsChannel, taskChannel, type Person } from '../api.js';
+import { authorOf, commentId, excerpt, isComment, type CommentData } from '../comments-data.js';
+import { useNow } from '../time.js';
+import { CommentItem, type CommentActions } from './CommentItem.js';
 
 /** "Jane is typing…", "Jane and Sam are typing…", "Jane, Sam and 2 others are typing…". */
 export function typingText(names: readonly string[]): string {
@@ -18,11 +22,40 @@ export function typingText(names: readonly string[]): string {
   return `${names[0]}, ${names[1]} and ${names.length - 2} other${names.length === 3 ? '' : 's'} are typing…`;
 }
 
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
 export function Comments({ taskId, me }: { taskId: string; me: Person }) {
-  const { comments, loading, error, put, putReactions } = useComments(taskId);
+  const channel = commentsChannel(taskId);
+  const { messages, loading, error, send, edit, remove, react, unreact } = useMessages<CommentData>(channel, { limit: 200 });
+  const { receipts, markRead } = useReadReceipts(channel);
+  // Typing is told on the task's channel, where its viewers are (comments:<id> has no presence).
   const { typing, setTyping } = useTyping(taskChannel(taskId));
+  const [replyTo, setReplyTo] = useState<number | undefined>();
   const now = useNow();
+  const comments = useMemo(() => messages.filter(isComment), [messages]);
   const names = typing.filter((t) => t.user !== me.id).map((t) => (typeof t.info?.name === 'string' ? t.info.name : t.user));
+
+  // Names of the users seen so far, for "Seen by" (receipts carry user ids).
+  const people = useMemo(() => {
+    const byId = new Map<string, string>([[me.id, me.name]]);
+    for (const m of comments) {
+      const a = authorOf(m);
+      byId.set(a.id, a.name);
+    }
+    return byId;
+  }, [comments, me.id, me.name]);
+
+  // What is on screen is read: the receipt moves to the newest comment while the page is visible.
+  const newest = comments.at(-1)?.offset;
+  useEffect(() => {
+    if (newest === undefined) return;
+    const mark = () => {
+      if (document.visibilityState === 'visible') markRead(newest).catch(() => {});
+    };
+    mark();
+    document.addEventListener('visibilitychange', mark);
+    return () => document.removeEventListener('visibilitychange', mark);
+  }, [newest, markRead]);
 
   // A link to a comment (from a notification) scrolls to it once it is loaded.
   const hash = typeof window !== 'undefined' ? window.location.hash.slice(1) : '';
@@ -31,14 +64,19 @@ export function Comments({ taskId, me }: { taskId: string; me: Person }) {
     document.getElementById(hash)?.scrollIntoView({ block: 'center' });
   }, [hash, comments.length]);
 
+  const byOffset = useMemo(() => new Map(comments.map((m) => [m.offset, m])), [comments]);
+  // "Seen by" goes under my newest comment, as in most chat apps.
+  const myNewest = [...comments].reverse().find((m) => !m.deleted && m.info?.user === me.id)?.offset;
+  const actions: CommentActions = { edit, remove, react, unreact, reply: setReplyTo };
+
   return (
     <section className="comments" aria-labelledby="comments-heading">
       <h2 id="comments-heading">
-        Comments <span className="count">{comments.length}</span>
+        Comments <span className="count">{comments.filter((m) => !m.deleted).length}</span>
       </h2>
       {error && (
         <p className="inline-error" role="alert">
-          Could not load the comments: {error}
+          Could not load the comments: {errorText(error)}
         </p>
       )}
       {loading && comments.length === 0 ? (
@@ -47,135 +85,59 @@ export function Comments({ taskId, me }: { taskId: string; me: Person }) {
         <p className="empty">No comments yet. Start the conversation below.</p>
       ) : (
         <ol className="comment-list" data-testid="comments">
-          {comments.map((c) => (
-            <CommentItem key={c.id} comment={c} me={me} now={now} highlighted={c.id === hash} onReactions={putReactions} />
+          {comments.map((m) => (
+            <CommentItem
+              key={m.offset}
+              message={m}
+              target={m.replyTo !== undefined ? byOffset.get(m.replyTo) : undefined}
+              me={me}
+              now={now}
+              highlighted={commentId(m.offset) === hash}
+              seenBy={m.offset === myNewest ? receipts : undefined}
+              people={people}
+              actions={actions}
+            />
           ))}
         </ol>
       )}
       <p className="typing" aria-live="polite" data-testid="typing">
         {typingText(names)}
       </p>
-      <Composer taskId={taskId} onTyping={setTyping} onPosted={put} />
+      <Composer
+        taskId={taskId}
+        replyingTo={replyTo !== undefined ? byOffset.get(replyTo) : undefined}
+        onCancelReply={() => setReplyTo(undefined)}
+        onTyping={setTyping}
+        send={async (text) => {
+          const result = await send({ text, at: Date.now() }, replyTo !== undefined ? { replyTo } : {});
+          setReplyTo(undefined);
+          return result.offset;
+        }}
+      />
     </section>
   );
 }
 
-function CommentItem({
-  comment,
-  me,
-  now,
-  highlighted,
-  onReactions,
+function Composer({
+  taskId,
+  replyingTo,
+  onCancelReply,
+  onTyping,
+  send,
 }: {
-  comment: Comment;
-  me: Person;
-  now: number;
-  highlighted: boolean;
-  onReactions: (commentId: string, reactions: Record<string, string[]>, version: number) => void;
+  taskId: string;
+  replyingTo: Message<CommentData> | undefined;
+  onCancelReply: () => void;
+  onTyping: (typing?: boolean) => void;
+  send: (text: string) => Promise<number | undefined>;
 }) {
-  const [failure, setFailure] = useState<string | null>(null);
-  const react = (emoji: string) => {
-    setFailure(null);
-    api<{ commentId: string; reactions: Record<string, string[]>; version: number }>('POST', `/tasks/${comment.taskId}/comments/${comment.id}/reactions`, { emoji }).then(
-      (r) => onReactions(r.commentId, r.reactions, r.version),
-      (err: Error) => setFailure(err.message),
-    );
-  };
-  return (
-    <li id={comment.id} className={`comment${highlighted ? ' highlighted' : ''}`} data-comment-id={comment.id}>
-      <Avatar id={comment.author.id} name={comment.author.name} />
-      <div className="comment-body">
-        <p className="comment-head">
-          <strong>{comment.author.name}</strong>
-          <time dateTime={isoOf(comment.createdAt)} title={exactOf(comment.createdAt)}>
-            {ago(comment.createdAt, now)}
-          </time>
-        </p>
-        <p className="comment-text">{withMentions(comment.text)}</p>
-        <div className="reactions" role="group" aria-label={`Reactions to ${comment.author.name}’s comment`}>
-          {REACTIONS.map((emoji) => {
-            const users = comment.reactions[emoji] ?? [];
-            const mine = users.includes(me.id);
-            if (users.length === 0) return null;
-            return (
-              <button
-                key={emoji}
-                type="button"
-                className={`reaction${mine ? ' mine' : ''}`}
-                aria-pressed={mine}
-                onClick={() => react(emoji)}
-                aria-label={`${REACTION_NAMES[emoji] ?? emoji}: ${users.length}${mine ? ', including you' : ''}`}
-                title={users.join(', ')}
-              >
-                <ReactionIcon emoji={emoji} />
-                <span aria-hidden="true">{users.length}</span>
-              </button>
-            );
-          })}
-          <ReactionPicker onPick={react} existing={comment.reactions} me={me.id} />
-        </div>
-        {failure && (
-          <p className="inline-error" role="alert">
-            {failure}
-          </p>
-        )}
-      </div>
-    </li>
-  );
-}
-
-/** A "+" that opens the emoji choices; Escape closes it. */
-function ReactionPicker({ onPick, existing, me }: { onPick: (emoji: string) => void; existing: Record<string, string[]>; me: string }) {
-  const [open, setOpen] = useState(false);
-  const button = useRef<HTMLButtonElement>(null);
-  const close = () => {
-    setOpen(false);
-    button.current?.focus();
-  };
-  const onKey = (event: KeyboardEvent) => {
-    if (event.key === 'Escape') close();
-  };
-  return (
-    <span className="picker" onKeyDown={onKey}>
-      <button ref={button} type="button" className="reaction add" aria-expanded={open} aria-label="Add a reaction" onClick={() => setOpen((o) => !o)}>
-        <AddReactionIcon />
-      </button>
-      {open && (
-        <span className="picker-menu" role="group" aria-label="Pick a reaction">
-          {REACTIONS.map((emoji) => {
-            const mine = (existing[emoji] ?? []).includes(me);
-            return (
-              <button
-                key={emoji}
-                type="button"
-                className="reaction"
-                aria-pressed={mine}
-                aria-label={`${mine ? 'Remove' : 'React with'} ${REACTION_NAMES[emoji] ?? emoji}`}
-                onClick={() => {
-                  onPick(emoji);
-                  close();
-                }}
-              >
-                <ReactionIcon emoji={emoji} />
-              </button>
-            );
-          })}
-        </span>
-      )}
-    </span>
-  );
-}
-
-/** The text with `@name` mentions emphasized. */
-function withMentions(text: string) {
-  const parts = text.split(/(@[A-Za-z][A-Za-z0-9_-]{0,31})\b/g);
-  return parts.map((part, i) => (i % 2 === 1 ? <mark key={i} className="mention">{part}</mark> : part));
-}
-
-function Composer({ taskId, onTyping, onPosted }: { taskId: string; onTyping: (typing?: boolean) => void; onPosted: (comment: Comment) => void }) {
   const [text, setText] = useState('');
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<string | null>(null);
+  const box = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => {
+    if (replyingTo) box.current?.focus();
+  }, [replyingTo]);
   const submit = (event?: FormEvent) => {
     event?.preventDefault();
     const body = text.trim();
@@ -183,19 +145,30 @@ function Composer({ taskId, onTyping, onPosted }: { taskId: string; onTyping: (t
     setBusy(true);
     setFailure(null);
     onTyping(false);
-    api<{ comment: Comment }>('POST', `/tasks/${taskId}/comments`, { text: body })
-      .then(({ comment }) => {
-        onPosted(comment);
+    send(body)
+      .then(async (offset) => {
         setText('');
+        // The backend reads the comment back from the channel's history to notify its @mentions.
+        if (offset !== undefined) await api('POST', `/tasks/${taskId}/comments/${offset}/posted`);
       })
-      .catch((err: Error) => setFailure(err.message))
+      .catch((err: unknown) => setFailure(errorText(err)))
       .finally(() => setBusy(false));
   };
+  const replyName = replyingTo ? authorOf(replyingTo).name : '';
   return (
     <form className="composer" onSubmit={submit}>
-      <label htmlFor="comment-text">Add a comment</label>
+      <label htmlFor="comment-text">{replyingTo ? `Reply to ${replyName}` : 'Add a comment'}</label>
+      {replyingTo && (
+        <p className="replying" data-testid="replying">
+          Replying to {replyName}: “{replyingTo.deleted ? 'deleted comment' : excerpt(replyingTo.data.text, 60)}”{' '}
+          <button type="button" className="link" onClick={onCancelReply}>
+            Cancel reply
+          </button>
+        </p>
+      )}
       <textarea
         id="comment-text"
+        ref={box}
         value={text}
         rows={3}
         maxLength={2000}
@@ -208,8 +181,9 @@ function Composer({ taskId, onTyping, onPosted }: { taskId: string; onTyping: (t
         }}
         onBlur={() => onTyping(false)}
         onKeyDown={(e) => {
-          // Ctrl/Cmd+Enter sends, as in most chat and review tools.
+          // Ctrl/Cmd+Enter sends, as in most chat and review tools; Escape drops the reply.
           if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) submit();
+          if (e.key === 'Escape' && replyingTo) onCancelReply();
         }}
       />
       <p id="comment-hint" className="hint">
@@ -221,7 +195,7 @@ function Composer({ taskId, onTyping, onPosted }: { taskId: string; onTyping: (t
         </p>
       )}
       <button type="submit" disabled={busy || text.trim() === ''}>
-        {busy ? 'Sending…' : 'Comment'}
+        {busy ? 'Sending…' : replyingTo ? 'Reply' : 'Comment'}
       </button>
     </form>
   );
