@@ -6,12 +6,14 @@
  * - replies carry `replyTo`, live and in the log;
  * - read receipts across two devices of one user: the other device's `read` event (without
  *   subscribing), seen-by for the channel's other subscribers, forward only, unread counts, and a
- *   device that was offline reading the receipt it missed.
+ *   device that was offline reading the receipt it missed;
+ * - over WebSocket, SSE and long-polling: the read push (an SSE event name of its own) and live
+ *   operations folded by a MessageLog.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { MessageLog, type Message, type ReadPush, type Tidings } from '@tidings/client';
 import { startTestNode, TEST_NAMESPACES, type TestNode } from '../../server/src/test-support/test-node.js';
-import { Clients, FAST, instrumentedWebSocket, sleep, until } from './support.js';
+import { Clients, FAST, instrumentedWebSocket, sleep, TRANSPORTS, until } from './support.js';
 
 type Text = { text: string };
 
@@ -207,5 +209,24 @@ describe('chat primitives through the SDK', () => {
     expect((await laptop.readReceipts('room:receipts')).receipts.find((r) => r.user === 'alice')?.offset).toBe(5);
     // Bob's own messages are not unread for him.
     expect((await bob.unread(['room:receipts'])).channels['room:receipts']).toMatchObject({ unread: 0 });
+  });
+
+  test.each(TRANSPORTS)('over %s: the read push reaches another device, and a MessageLog folds operations live', async (transport) => {
+    const phone = await connect('alice');
+    const other = await connect('alice', { transports: [transport] });
+    expect(other.transport).toBe(transport);
+    const heard: ReadPush[] = [];
+    other.on('read', (push) => heard.push(push));
+    const sub = phone.subscribe<Text>('room:transports');
+    await sub.ready();
+    const { offset } = await sub.publish({ text: 'hi' });
+    const log = await openLog(other, 'room:transports');
+    await sub.markRead(offset!);
+    await until(() => heard.length === 1, 'the read push');
+    expect(heard[0]).toMatchObject({ channel: 'room:transports', user: 'alice', offset });
+    await sub.edit(offset!, { text: 'hi!' });
+    await sub.react(offset!, '👍');
+    await until(() => log.message(offset!)?.annotations !== undefined, 'the reaction');
+    expect(log.message(offset!)).toMatchObject({ data: { text: 'hi!' }, annotations: { reaction: { '👍': { users: ['alice'] } } } });
   });
 });
