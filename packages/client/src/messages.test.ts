@@ -207,6 +207,19 @@ describe('MessageLog', () => {
     expect(log.messages).toEqual([]);
   });
 
+  test('a failed read does not hold live publications back: they are shown, and waiting ones are not kept', async () => {
+    const stream = new Stream();
+    const sub = new StandIn();
+    const log = logOf(sub);
+    sub.live(stream.message({ n: 1 }));
+    sub.reads[0]!.reject(new Error('no history'));
+    await settle();
+    expect(log.error?.code).toBe('internal');
+    sub.live(stream.message({ n: 2 }));
+    sub.live(stream.op({ type: 'edit', ref: 2 }, 'alice', { n: 22 }));
+    expect(log.messages.map((m) => m.data)).toEqual([{ n: 1 }, { n: 22 }]);
+  });
+
   test('close() stops following the subscription', async () => {
     const stream = new Stream();
     const sub = new StandIn();

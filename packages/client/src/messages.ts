@@ -181,6 +181,9 @@ export class MessageLog<T = unknown> extends Emitter<MessageLogEvents<T>> {
       (error: unknown) => {
         if (read !== this.#read) return;
         this.#loading = false;
+        // Without a page, live publications are still shown (unfolded history is not guessed).
+        this.#top = 0;
+        for (const [p, foldedTo] of this.#waiting.splice(0)) this.#take(p, foldedTo);
         this.#error = error instanceof TidingsError ? error : new TidingsError('internal', `${this.channel}: ${String(error)}`, { temporary: false });
         this.emit('error', this.#error);
         this.#emitIfChanged(true);
