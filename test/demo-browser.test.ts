@@ -350,6 +350,18 @@ describe.skipIf(chromiumMissing())('demo app: two users in real Chromium against
     // …until he looks at the task again in tab 1: his read receipt clears it in tab 2.
     await setHidden(b1, false);
     await eventually(() => unreadOnCard(b2, taskId), '', "the unread badge in Ben's tab 2 after reading in tab 1");
+
+    // The backend reads a reported comment back from the channel's history: only its author reports it,
+    // once; an offset with no comment is 404.
+    const token = async (page: Page) => page.evaluate(() => (JSON.parse(localStorage.getItem('tidings-demo:session') ?? 'null') as { token: string }).token);
+    const report = async (page: Page, id: string) => {
+      const res = await fetch(new URL(`api/tasks/${taskId}/comments/${id.slice(1)}/posted`, dev.demoUrl), { method: 'POST', headers: { authorization: `Bearer ${await token(page)}` } });
+      return { status: res.status, body: (await res.json()) as { repeated?: boolean; error?: { code: string } } };
+    };
+    expect(await report(b1, adaId)).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
+    expect(await report(a, adaId)).toMatchObject({ status: 200, body: { repeated: true } });
+    expect(await report(a, extraId)).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
+    expect(await report(a, 'c999999')).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
   }, 60_000);
 
   it("raises B's bell in both tabs on a mention, and reading it in one tab clears the other", async () => {
@@ -394,6 +406,8 @@ describe.skipIf(chromiumMissing())('demo app: two users in real Chromium against
     expect(seen.size, `progress values seen: ${[...seen].join(', ')}`).toBeGreaterThanOrEqual(3);
     await expect.poll(() => a.getByTestId('summary-text').textContent({ timeout: 1000 }).catch(() => ''), { timeout: WAIT }).toContain('Review the launch checklist');
     await expect.poll(() => b1.getByTestId('summary-text').textContent({ timeout: 1000 }).catch(() => ''), { timeout: WAIT }).toContain('Review the launch checklist');
+    // Made from the comments channel's history, folded: the deleted comment is not counted, the edited one is.
+    expect(await a.getByTestId('summary-text').textContent()).toContain('4 comments from Ada and Ben');
   }, 40_000);
 
   it('shows Reconnecting… then Live when the server drops the connections, with no comment missing', async () => {
