@@ -4,18 +4,23 @@
  * noticing (a half-open connection through a TCP proxy the test freezes), CLIENT KILL TYPE pubsub,
  * SIGSTOP/SIGCONT. At broker level with a recording handler, and at node level with a real client
  * subscribed over WebSocket (a test node whose broker is the Redis one).
+ * Then the accounting under load (issue 20, section 5): SDK subscribers on a node while a steady
+ * publisher goes through Redis being killed (-9), restarted with its data and stopped (SIGSTOP):
+ * lost, duplicated, out of order and silent gaps counted one by one, each 0.
  *
  * The subscribing broker reaches Redis through a TCP proxy on 127.0.0.1 that the test can block
  * (connections refused) or freeze (bytes no longer forwarded, nothing closed): so the order of
  * "publications made while this node's delivery is down" and "delivery back" is the test's, not a race.
  */
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
+import { Tidings } from '@tidings/client';
 import type { Publication, StreamPosition } from '@tidings/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../config/schema.js';
 import { TestClient } from '../../test-support/test-client.js';
 import { startTestNode, type TestNode } from '../../test-support/test-node.js';
 import { redisMissing, startRedis, type RedisServer } from '../../test-support/redis-server.js';
+import { recordFigures } from '../../test-support/reliability-figures.js';
 import { waitFor } from '../broker.contract.js';
 import { BrokerUnavailableError, type BrokerHandler } from '../broker.js';
 import { unique } from '../contract-support.js';
@@ -349,5 +354,95 @@ describe.skipIf(redisMissing())('Redis broker failover', () => {
       expect(again).toMatchObject({ recovered: false });
       expect(again.epoch).not.toBe(first.epoch);
     });
+
+    it('Redis kill -9 + restart with its data, then SIGSTOP/SIGCONT, under a steady publisher with 6 SDK subscribers: lost 0, duplicated 0, out of order 0, silent gaps 0 (each subscriber told of its gap and recovered from history)', async () => {
+      const keys = new RedisKeys(unique('f'));
+      const n = await node(keys);
+      const pub = await broker(keys);
+      const channel = unique('chat:s');
+
+      // Subscribers: the SDK over WebSocket, each recording what it is given and what it is told.
+      interface Subscriber { offsets: number[]; recovered: number; toldUnrecovered: number }
+      const subscribers: Subscriber[] = [];
+      for (let k = 0; k < 6; k++) {
+        const client = new Tidings(n.wsUrl, { token: await n.token(`s${k}`), transports: ['websocket'], minReconnectDelay: 50, maxReconnectDelay: 400, timeout: 5_000 });
+        open.push(async () => client.disconnect());
+        void client.connect().catch(() => {});
+        await client.ready(10_000);
+        const s: Subscriber = { offsets: [], recovered: 0, toldUnrecovered: 0 };
+        const sub = client.subscribe(channel);
+        sub.on('publication', (p) => s.offsets.push(p.offset ?? -1));
+        sub.on('gap', () => s.toldUnrecovered++);
+        sub.on('subscribed', (c) => {
+          if (c.wasRecovering && c.recovered) s.recovered++;
+          else if (c.wasRecovering) s.toldUnrecovered++;
+        });
+        await sub.ready(10_000);
+        subscribers.push(s);
+      }
+
+      // The publisher: one publication every 10 ms straight to Redis (not through the node's proxy);
+      // accepted = answered with a position; a refused one may still be in the stream (SIGSTOP: applied after SIGCONT).
+      const accepted: number[] = [];
+      let refused = 0;
+      let publishing = true;
+      const publisher = (async () => {
+        const t0 = Date.now();
+        for (let i = 0; publishing && i < 900 && Date.now() - t0 < 30_000; i++) {
+          await new Promise((r) => setTimeout(r, Math.max(0, t0 + i * 10 - Date.now())));
+          try {
+            accepted.push((await pub.publish(channel, { i }, { history: HISTORY })).position!.offset);
+          } catch (err) {
+            expect(err).toBeInstanceOf(BrokerUnavailableError);
+            refused++;
+          }
+        }
+      })();
+      const acceptedReach = (count: number) => waitFor(() => accepted.length >= count, 15_000);
+
+      await acceptedReach(50);
+      // kill -9 while the node cannot reach Redis; what is published after the restart, before the node is back, it misses live.
+      proxy.blocked = true;
+      await server.kill();
+      await server.restart({ keepData: true });
+      const afterRestart = accepted.length;
+      await acceptedReach(afterRestart + 50);
+      proxy.blocked = false;
+      await acceptedReach(accepted.length + 50);
+      // SIGSTOP for 1.5 s: every publish refused within the command timeout, the node's probe finds its connections stuck.
+      server.pause();
+      await new Promise((r) => setTimeout(r, 1_500));
+      server.resume();
+      await acceptedReach(accepted.length + 50);
+      publishing = false;
+      await publisher;
+
+      const top = (await pub.position(channel)).offset;
+      await waitFor(() => subscribers.every((s) => s.offsets.includes(top)), 15_000).catch(() => {});
+      await new Promise((r) => setTimeout(r, 300)); // a late duplicate is counted too
+      // Per subscriber, against the stream 1..top (every accepted offset is in it):
+      // lost: an accepted publication never given; duplicated: an offset given more than once;
+      // out of order: an offset not above the one given before it; silent gap: an offset of the
+      // stream never given without a recovered: false or gap event telling of it.
+      const total = { subscribers: subscribers.length, accepted: accepted.length, refused, stream: top, received: 0, lost: 0, duplicated: 0, outOfOrder: 0, silentGaps: 0, toldAndRecovered: 0, toldUnrecovered: 0 };
+      for (const s of subscribers) {
+        const given = new Set(s.offsets);
+        total.received += s.offsets.length;
+        total.lost += accepted.filter((o) => !given.has(o)).length;
+        total.duplicated += s.offsets.length - given.size;
+        total.outOfOrder += s.offsets.filter((o, i) => i > 0 && o <= s.offsets[i - 1]!).length;
+        if (s.toldUnrecovered === 0) for (let o = 1; o <= top; o++) if (!given.has(o)) total.silentGaps++;
+        total.toldAndRecovered += s.recovered;
+        total.toldUnrecovered += s.toldUnrecovered;
+      }
+      console.log(`[redis-failover] kill -9 + restart, SIGSTOP 1.5 s: ${JSON.stringify(total)}`);
+      recordFigures('crashes', 'Redis kill -9 + restart with its data and SIGSTOP 1.5 s, 6 SDK subscribers (node level)', total);
+      expect(accepted).toEqual([...accepted].sort((a, b) => a - b));
+      expect({ lost: total.lost, duplicated: total.duplicated, outOfOrder: total.outOfOrder, silentGaps: total.silentGaps, toldUnrecovered: total.toldUnrecovered }).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, silentGaps: 0, toldUnrecovered: 0 });
+      expect(total.received).toBe(subscribers.length * top);
+      // The gap path was taken: every subscriber missed publications live and was told (resubscribed with recovery).
+      for (const s of subscribers) expect(s.recovered).toBeGreaterThanOrEqual(1);
+      expect(refused).toBeGreaterThan(0);
+    }, 60_000);
   });
 });
