@@ -31,6 +31,7 @@ import { Tidings, type PublicationContext, type Subscription } from '@tidings/cl
 import { mintToken } from '../packages/server/src/auth/token-mint.js';
 import { pgMissing, startPostgres, type PostgresServer } from '../packages/server/src/test-support/postgres-server.js';
 import { redisMissing, startRedis, type RedisServer } from '../packages/server/src/test-support/redis-server.js';
+import { recordFigures } from '../packages/server/src/test-support/reliability-figures.js';
 import { startFailoverProxy, type FailoverProxy } from './support/failover-proxy.js';
 import { restartServerProcess, startServerProcess, type ServerProcess } from './support/server-process.js';
 
@@ -544,6 +545,7 @@ describe.skipIf(redisMissing() || pgMissing())('3 tidings serve nodes on one red
     );
     await killed;
     console.log(`[redis-cluster] part 4b: ${accepted.size} notifications accepted in ${Date.now() - t0} ms; PostgreSQL down (kill -9 to answering again) ${downMs} ms; ${summarize(refusals)}`);
+    recordFigures('crashes', 'PostgreSQL kill -9 + restart under a notify load on 2 of 3 nodes', { accepted: accepted.size, refusals: refusals.length, downMs });
     expect(accepted.size).toBe(4 * PER_LANE);
     expect(refusals.length).toBeGreaterThan(0);
     expectTemporary(refusals);
@@ -601,6 +603,8 @@ describe.skipIf(redisMissing() || pgMissing())('3 tidings serve nodes on one red
     expect(slowest.ms).toBeLessThan(ANSWER_BOUND);
     expect([...expected.values()].sort((x, y) => x - y)).toEqual(Array.from({ length: TOTAL }, (_, i) => i + 1));
     const counts = await settle(channel, expected, 'stream with redis-server killed and restarted with its data', 20_000);
+    const sum = (k: keyof Counts) => [...counts.values()].reduce((n, c) => n + c[k], 0);
+    recordFigures('crashes', 'redis-server kill -9 + restart with its data, 3 nodes (WS, SSE, long-polling subscribers)', { subscribers: members.length, accepted: TOTAL, refusals: refusals.length, lost: sum('lost'), duplicated: sum('duplicated'), outOfOrder: sum('outOfOrder'), told: members.reduce((n, m) => n + m.signals.get(channel)!.length, 0) });
     expectComplete(counts, TOTAL);
     for (const m of members) expect(m.signals.get(channel), m.name).toEqual([]);
 
@@ -660,6 +664,7 @@ describe.skipIf(redisMissing() || pgMissing())('3 tidings serve nodes on one red
     }
     console.log(`[redis-cluster] part 5b: redis restarted without data in ${emptyMs} ms; 50 publications in the new epoch (${summarize(freshRefusals)}); subscribers told recovered: false ${told}, silent ${silent}, all settled in ${settleMs < 0 ? 'not within 10 s' : `${settleMs} ms`}; after the signal: lost ${lostAfterSignal}, duplicated or out of order ${dupOrOrder}`);
     expectTemporary(freshRefusals);
+    recordFigures('crashes', 'redis-server restarted without its data, 3 nodes', { subscribers: members.length, told: told, silentGaps: silent, lostAfterSignal, duplicatedOrOutOfOrder: dupOrOrder });
     expect({ silent, lostAfterSignal, dupOrOrder }).toEqual({ silent: 0, lostAfterSignal: 0, dupOrOrder: 0 });
     for (const n of live) expect(n.child.exitCode, n.output().slice(-2000)).toBeNull();
   }, 60_000);
@@ -802,6 +807,8 @@ describe.skipIf(redisMissing() || pgMissing())('3 tidings serve nodes on one red
     const counts = await settle(channel, expected, 'stream with redis-server paused 5 s', 15_000);
     const lateSignals = members.map((m) => m.signals.get(channel)!.length);
     console.log(`[redis-cluster] part 6: recovered: false or gap signals on the channel: ${lateSignals.reduce((a, b) => a + b, 0)}; clients not connected: ${members.filter((m) => m.client.state !== 'connected').map((m) => m.name).join(', ') || 'none'}; ${Date.now() - t0} ms`);
+    const sum6 = (k: keyof Counts) => [...counts.values()].reduce((n, c) => n + c[k], 0);
+    recordFigures('crashes', 'redis-server SIGSTOP 5 s under publishers on 3 nodes', { subscribers: members.length, accepted: expected.size, refusals: refusals.length, lost: sum6('lost'), duplicated: sum6('duplicated'), outOfOrder: sum6('outOfOrder'), told: lateSignals.reduce((a, b) => a + b, 0), slowestAnswerMs: slowest });
 
     // Publishers: no hang, no 500; a refusal is the temporary 503 unavailable, within the bound.
     for (const r of refusals) {
