@@ -12,21 +12,14 @@ import {
   type Command,
   type ConnectCommand,
   type ConnectResult,
-  type FollowCommand,
   type HistoryCommand,
-  type PresenceCommand,
-  type PresenceStateCommand,
-  type PresenceStatsCommand,
   type PublishCommand,
   type PublishResult,
   type RefreshCommand,
   type RpcCommand,
-  type StatusCommand,
   type StreamPosition,
   type SubscribeCommand,
   type SubscribeResult,
-  type TypingCommand,
-  type UnfollowCommand,
   type UnsubscribeCommand,
 } from '@tidings/protocol';
 import type { ResolvedChannel } from '../auth/channel-policy.js';
@@ -38,6 +31,7 @@ import { HookDisconnect, type ConnectResultOverride, type SubscribeOverride } fr
 import { DURABLE_COMMAND_HANDLERS } from './durable-commands.js';
 import type { PublishRequest } from './services.js';
 import { MESSAGE_COMMAND_HANDLERS } from './message-commands.js';
+import { PRESENCE_COMMAND_HANDLERS, requireSubscription } from './presence-commands.js';
 import { RECEIPT_COMMAND_HANDLERS } from './receipt-commands.js';
 import type { CommandHandler, CommandTable, Session } from './session.js';
 import { clientPublication, connectionOpened } from './session-webhooks.js';
@@ -309,19 +303,6 @@ const publish: Handler<PublishCommand> = async (session, cmd) => {
   clientPublication(session, target, data, outcome);
 };
 
-function requireSubscription(session: Session, channel: string, what: string): Subscription {
-  const target = session.services.policy.resolve(channel);
-  const sub = session.subs.get(target.channel);
-  if (!sub) throw new TidingsError(ErrorCode.PermissionDenied, `${what} needs a subscription to the channel`);
-  return sub;
-}
-
-function requirePresence(session: Session, channel: string): Subscription {
-  const sub = requireSubscription(session, channel, 'presence');
-  if (!sub.target.ns.presence) throw new TidingsError(ErrorCode.NotAvailable, 'presence is off in this namespace');
-  return sub;
-}
-
 const history: Handler<HistoryCommand> = async (session, cmd) => {
   const { target } = requireSubscription(session, cmd.channel, 'history');
   if (!target.ns.history) throw new TidingsError(ErrorCode.NotAvailable, 'history is off in this namespace');
@@ -330,47 +311,6 @@ const history: Handler<HistoryCommand> = async (session, cmd) => {
   const page = await session.services.streams.history(target.channel, query);
   const publications = await foldedPage(session.services.streams, target.channel, target.ns, page);
   session.reply(cmd.id, { epoch: page.position.epoch, offset: page.position.offset, publications });
-};
-
-const presence: Handler<PresenceCommand> = async (session, cmd) => {
-  const { channel } = requirePresence(session, cmd.channel);
-  const { clients, users } = await session.services.presence.of(channel);
-  session.reply(cmd.id, { clients, users });
-};
-
-const presenceStats: Handler<PresenceStatsCommand> = async (session, cmd) => {
-  const { channel } = requirePresence(session, cmd.channel);
-  session.reply(cmd.id, await session.services.presence.stats(channel));
-};
-
-const presenceState: Handler<PresenceStateCommand> = async (session, cmd) => {
-  const sub = requirePresence(session, cmd.channel);
-  await session.services.presenceFeature.setState(session, sub, cmd.state);
-  session.reply(cmd.id, {});
-};
-
-const status: Handler<StatusCommand> = async (session, cmd) => {
-  await session.services.presenceFeature.setStatus(session, cmd.status);
-  session.reply(cmd.id, {});
-};
-
-const typing: Handler<TypingCommand> = async (session, cmd) => {
-  const sub = requireSubscription(session, cmd.channel, 'typing');
-  if (!sub.target.ns.typing) throw new TidingsError(ErrorCode.NotAvailable, 'typing is off in this namespace');
-  if (session.user === '') throw new TidingsError(ErrorCode.PermissionDenied, 'anonymous connections cannot send typing indicators');
-  await session.services.presenceFeature.typing(session, sub, cmd.typing);
-  session.reply(cmd.id, {});
-};
-
-const follow: Handler<FollowCommand> = async (session, cmd) => {
-  const { follows, statuses } = await session.services.presenceFeature.follow(session, cmd.users);
-  session.reply(cmd.id, { statuses });
-  for (const f of follows) f.goLive();
-};
-
-const unfollow: Handler<UnfollowCommand> = async (session, cmd) => {
-  session.services.presenceFeature.unfollow(session, cmd.users);
-  session.reply(cmd.id, {});
 };
 
 const rpc: Handler<RpcCommand> = async (session, cmd) => {
@@ -388,14 +328,8 @@ export const COMMAND_HANDLERS: CommandTable = {
   unsubscribe,
   publish,
   history,
-  presence,
-  presence_stats: presenceStats,
-  presence_state: presenceState,
-  status,
-  typing,
-  follow,
-  unfollow,
   rpc,
+  ...PRESENCE_COMMAND_HANDLERS,
   ...DURABLE_COMMAND_HANDLERS,
   ...MESSAGE_COMMAND_HANDLERS,
   ...RECEIPT_COMMAND_HANDLERS,
