@@ -119,6 +119,7 @@ export class FrontDoor {
       },
       user: () => session.user,
       connected: () => session.state === 'connected',
+      overflow: () => session.overflow(),
     };
   }
 

@@ -88,6 +88,8 @@ export interface WebSocketSessionSink {
   handleTransportClosed(code: number, reason: string): void;
   /** True once the session's `connect` has been accepted (the pre-connect budget no longer applies). */
   connected(): boolean;
+  /** The peer holds more than `client.maxQueueBytes` unread: cut it off as a slow consumer (4006, counted). */
+  overflow(): void;
 }
 
 export interface WebSocketAcceptorDeps {
@@ -107,6 +109,8 @@ export interface WebSocketAcceptorDeps {
   /** A connection was closed by a limit (`limit_hits_total{limit}`). */
   onLimit(limit: string, ip: string): void;
 }
+
+const ignoreError = (): void => {};
 
 /** Close code of a connection that exceeded its pre-connect budget or `websocket.maxFragments`. */
 const POLICY_VIOLATION = 1008;
@@ -151,6 +155,8 @@ export class WebSocketAcceptor {
       // ...and socket reads held for an unfinished frame (a peer trickling bytes one TCP read at a time).
       maxBufferedChunks: ws.maxBufferedChunks,
       perMessageDeflate: ws.compression,
+      // Pongs are sent by accept() below, so that a peer flooding pings without reading is a slow consumer.
+      autoPong: false,
       // Select our subprotocol, MessagePack when offered; never echo the bearer entry (it carries the token).
       handleProtocols: (protocols) =>
         protocols.has(WS_SUBPROTOCOL_MSGPACK) ? WS_SUBPROTOCOL_MSGPACK : protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false,
@@ -272,6 +278,13 @@ export class WebSocketAcceptor {
         if (!isBinary) session.handleMessage(data.toString(), (data as Buffer).length);
         else if (!transport.msgpack) session.handleBadMessage('binary messages need the tidings.v1.msgpack subprotocol');
         else this.binaryMessage(session, data as Buffer);
+      });
+      ws.on('ping', (data: Buffer) => {
+        // A peer that pings and reads nothing makes its pongs pile up here: past client.maxQueueBytes
+        // it is a slow consumer like any other (ws alone would cut it off with 1006, uncounted).
+        if (ws.readyState !== 1) return;
+        if (ws.bufferedAmount > this.deps.config.client.maxQueueBytes) session.overflow();
+        else ws.pong(data, false, ignoreError);
       });
       ws.on('error', (err: Error & { code?: string }) => {
         // ws closes the socket itself after a protocol error (1009 too big, 1007 bad UTF-8, 1008 too many fragments, ...).
