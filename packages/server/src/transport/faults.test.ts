@@ -1,0 +1,134 @@
+/**
+ * Network faults between clients and the server (issue 20, section 4), through the in-repo
+ * fault proxy (test-support/fault-proxy.ts) on real sockets: a client behind a blackhole is
+ * found dead by the ping and pong timers and removed (connection count, presence leave,
+ * close code 4001); slow consumers behind a bandwidth cap are cut off with 4002 once
+ * `client.maxQueueBytes` is passed, while the other subscribers receive every publication.
+ */
+import { afterEach, expect, test } from 'vitest';
+import type { Push } from '@tidings/protocol';
+import { FaultProxy } from '../test-support/fault-proxy.js';
+import { TestClient } from '../test-support/test-client.js';
+import { startTestNode, type TestNode } from '../test-support/test-node.js';
+
+const cleanups: Array<() => Promise<unknown> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+async function until(check: () => boolean | Promise<boolean>, what: () => string, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what()}`);
+    await sleep(5);
+  }
+}
+
+async function node(options: Parameters<typeof startTestNode>[0]): Promise<TestNode> {
+  const t = await startTestNode(options);
+  cleanups.push(() => t.close());
+  return t;
+}
+
+async function proxy(t: TestNode): Promise<FaultProxy> {
+  const p = await FaultProxy.start({ port: t.port });
+  cleanups.push(() => p.close());
+  return p;
+}
+
+async function client(url: string, t: TestNode, user: string): Promise<TestClient> {
+  const { client: c } = await TestClient.connect(url, await t.token(user));
+  cleanups.push(() => c.ws.terminate());
+  return c;
+}
+
+const PING = 300;
+const PONG = 200;
+const LEAVE_GRACE = 150;
+
+test('faults: a client behind a blackhole is found dead within pingInterval + pongTimeout and removed (connection count, presence leave, 4001)', async () => {
+  const t = await node({ client: { pingInterval: PING, pongTimeout: PONG }, presence: { leaveGrace: LEAVE_GRACE } });
+  const closes = new Map<string, number>();
+  t.node.onDisconnect(({ user, code }) => void closes.set(user, code));
+  const p = await proxy(t);
+  const observer = await client(t.wsUrl, t, 'observer');
+  await observer.ok('subscribe', { channel: 'chat:room' });
+  const doomed = await client(p.url(t.wsUrl), t, 'doomed');
+  await doomed.ok('subscribe', { channel: 'chat:room' });
+  await observer.waitForPush((f) => f.type === 'join' && (f as { info?: { user?: string } }).info?.user === 'doomed');
+  // Both answer pings while the network is fine: a few rounds, nobody is closed.
+  await sleep(PING * 2);
+  expect((await t.node.stats()).connectedSockets).toBe(2);
+
+  p.blackhole();
+  const cut = Date.now();
+  await until(async () => (await t.node.stats()).connectedSockets === 1, () => 'the blackholed connection is still counted', 5_000);
+  const detected = Date.now() - cut;
+  const left = await observer.waitForPush((f) => f.type === 'leave' && (f as { info?: { user?: string } }).info?.user === 'doomed', 5_000);
+  const leftAfter = Date.now() - cut;
+  expect(left).toMatchObject({ channel: 'chat:room' });
+  expect(closes.get('doomed')).toBe(4001);
+  expect(closes.has('observer')).toBe(false);
+  // A ping goes out at most pingInterval after the last one, and the answer is waited for pongTimeout
+  // (plus the scheduler's slack on a busy machine); the leave follows after the presence grace.
+  expect(detected).toBeLessThanOrEqual(PING + PONG + 250);
+  expect(leftAfter).toBeLessThanOrEqual(PING + PONG + LEAVE_GRACE + 500);
+  // The observer, whose network is fine, stays.
+  expect((await t.node.stats()).connectedSockets).toBe(1);
+  const presence = await observer.ok('presence', { channel: 'chat:room' });
+  expect(Object.values(presence.clients as Record<string, { user: string }>).map((c) => c.user)).toEqual(['observer']);
+});
+
+test('faults: slow consumers behind a bandwidth cap are cut off with 4002 past maxQueueBytes; every other subscriber gets every publication in order', async () => {
+  const t = await node({ client: { maxQueueBytes: '256KiB' } });
+  const closes = new Map<string, number>();
+  t.node.onDisconnect(({ user, code }) => void closes.set(user, code));
+  const channel = 'live:flood';
+  const healthy: TestClient[] = [];
+  for (let i = 0; i < 3; i++) {
+    const c = await client(t.wsUrl, t, `healthy-${i}`);
+    await c.ok('subscribe', { channel });
+    healthy.push(c);
+  }
+  // One more healthy subscriber behind the proxy with latency only: a slow network is not a slow consumer.
+  const far = await proxy(t);
+  far.setMode({ latencyMs: 10 });
+  const distant = await client(far.url(t.wsUrl), t, 'healthy-far');
+  await distant.ok('subscribe', { channel });
+  healthy.push(distant);
+  const slow: TestClient[] = [];
+  for (let i = 0; i < 2; i++) {
+    const p = await proxy(t);
+    const c = await client(p.url(t.wsUrl), t, `slow-${i}`);
+    await c.ok('subscribe', { channel });
+    // 32 kB/s: far less than the publications below (kernel buffers absorb a few MB before the server sees it).
+    p.setMode({ bytesPerSecond: 32_000 });
+    slow.push(c);
+  }
+  // About 4 MB reach the kernel buffers on the way to a slow reader before its queue grows (cut near
+  // n = 130 here); 250 leave more than a hundred publications after the cut.
+  const TOTAL = 250;
+  const pad = 'z'.repeat(32 * 1024);
+  for (let n = 0; n < TOTAL; n++) {
+    await t.node.publish(channel, { n, pad });
+    // A publisher at the pace the healthy readers keep (they share this process): batches of
+    // four, each read by them before the next. The slow ones fall further behind with each.
+    if (n % 4 === 3) await until(() => healthy.every((c) => c.publications(channel).length > n), () => `healthy readers at ${n}`, 10_000);
+  }
+  await until(
+    () => healthy.every((c) => c.publications(channel).length === TOTAL),
+    () => `healthy counts ${healthy.map((c) => c.publications(channel).length).join(',')} closes ${JSON.stringify([...closes])}`,
+    30_000,
+  );
+  await until(() => closes.size === 2, () => `closes: ${JSON.stringify([...closes])}`, 10_000);
+  expect(closes.get('slow-0')).toBe(4002);
+  expect(closes.get('slow-1')).toBe(4002);
+  const expected = Array.from({ length: TOTAL }, (_, n) => n);
+  for (const c of healthy) expect(c.publications(channel).map((p) => (p.data as { n: number }).n)).toEqual(expected);
+  const stats = await t.node.stats();
+  expect(stats.slowDisconnectsTotal).toBe(2);
+  expect(stats.connectedSockets).toBe(healthy.length);
+  // Nobody healthy was closed.
+  for (const c of healthy) expect(c.pushes.some((f: Push) => f.type === 'disconnect')).toBe(false);
+}, 60_000);
