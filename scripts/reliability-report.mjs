@@ -8,6 +8,7 @@
  *   npm run reliability:report -- --only crashes,fuzzing
  *   npm run reliability:report -- --fuzz-scale 20   # the fuzzing soak's size (slow)
  *   npm run reliability:report -- --dry-run         # print the block, write nothing
+ *   node scripts/reliability-report.mjs --list      # which test files each class takes, nothing run
  *
  * Which tests belong to the report (the convention docs/reliability.md states): a test file is in
  * a class when its path matches the class's `files` pattern below, or it holds tests whose name
@@ -44,7 +45,7 @@ const CLASSES = [
 ];
 
 function usage(message) {
-  console.error(`${message}\nusage: node scripts/reliability-report.mjs [--only id,id] [--fuzz-scale N] [--dry-run]\nclasses: ${CLASSES.map((c) => c.id).join(', ')}`);
+  console.error(`${message}\nusage: node scripts/reliability-report.mjs [--only id,id] [--fuzz-scale N] [--dry-run] [--list]\nclasses: ${CLASSES.map((c) => c.id).join(', ')}`);
   process.exit(2);
 }
 
@@ -91,6 +92,13 @@ for (const file of testFiles()) {
 }
 const files = [...membership.keys()];
 if (files.length === 0) usage('no test file matches the selected classes');
+if (args.includes('--list')) {
+  for (const cls of classes) {
+    console.log(`${cls.id}:`);
+    for (const [file, member] of membership) for (const m of member) if (m.cls === cls) console.log(`  ${file}${m.whole ? '' : ` (tests tagged ${cls.tag})`}`);
+  }
+  process.exit(0);
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'tidings-reliability-'));
 const jsonOut = join(dir, 'vitest.json');
