@@ -178,6 +178,12 @@ async function rawConnected(t: TestNode, token: string): Promise<{ socket: Socke
   return { socket, closed, received: () => got };
 }
 
+/** The value of `tidings_limit_hits_total{limit}` on a node. */
+async function limitHits(t: TestNode, limit: string): Promise<number> {
+  const m = new RegExp(`^tidings_limit_hits_total\\{limit="${limit}"\\} (\\d+)$`, 'm').exec(await t.node.metrics.render());
+  return m ? Number(m[1]) : NaN;
+}
+
 /** The JSON log lines written so far. */
 function logLines(text: string): Array<Record<string, unknown>> {
   return text.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -269,3 +275,80 @@ describe('floods', () => {
   });
 });
 
+
+describe('slowloris', () => {
+  it('attack: slowloris on HTTP (request headers trickled) gets 408 after limits.handshakeTimeout, counted, and the node carries on', async () => {
+    const t = await node({ limits: { handshakeTimeout: 300 } });
+    const drip = ['GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n', ...Array.from({ length: 40 }, (_, i) => `X-Slow-${i}: 1\r\n`)];
+    const answer = await rawRequest(t.port, drip, 50);
+    expect(answer.status).toBe(408);
+    expect(answer.body).toBe('');
+    expect(await limitHits(t, 'handshake_timeout')).toBe(1);
+    await expectHealthy(t);
+  });
+
+  it('attack: slowloris on a WebSocket upgrade (handshake headers trickled) gets 408, counted, and a connected client is unaffected', async () => {
+    const t = await node({ limits: { handshakeTimeout: 300 } });
+    const { client: bystander } = await TestClient.connect(t.wsUrl, await t.token('bystander'));
+    const drip = [upgradeHead(t.port), ...Array.from({ length: 40 }, (_, i) => `X-Slow-${i}: 1\r\n`)];
+    const [answer] = await Promise.all([rawRequest(t.port, drip, 50), roundTrip(bystander)]);
+    expect(answer.status).toBe(408);
+    expect(await limitHits(t, 'handshake_timeout')).toBe(1);
+    await roundTrip(bystander);
+    bystander.close();
+    await expectHealthy(t);
+  });
+});
+
+describe('secrets', () => {
+  it('attack: a token never reaches a log line or a URL (WebSocket, SSE, long-polling, refusals, dashboard redirects)', async () => {
+    let text = '';
+    const sink = new Writable({ write(c, _e, cb) { text += c.toString(); cb(); } });
+    const t = await node({ logger: createLogger('trace', sink), allowedOrigins: ['https://app.example'] });
+    const base = `http://127.0.0.1:${t.port}`;
+    const token = await t.token('alice');
+    const tampered = token.slice(0, -4) + 'AAAA';
+    const urls: string[] = [];
+    // WebSocket: the bearer subprotocol, the connect command, a refused handshake and a refused connect.
+    const a = await TestClient.open(t.wsUrl, { token });
+    await a.ok('connect');
+    const { client: b } = await TestClient.connect(t.wsUrl, token);
+    expect(((await TestClient.open(t.wsUrl, { token: tampered }).catch((e) => e)) as { status: number }).status).toBe(401);
+    const c = await TestClient.open(t.wsUrl);
+    expect(await c.call('connect', { token: tampered })).toMatchObject({ error: { code: 'unauthorized' } });
+    // A token in the query string is not read, and not logged.
+    const q = await TestClient.open(`${t.wsUrl}?token=${token}`);
+    expect(await q.call('connect')).toMatchObject({ error: { code: 'unauthorized' } });
+    // SSE and long-polling: the token in Authorization only; the stream's URL carries a ticket.
+    for (const transport of ['sse', 'polling']) {
+      const res = await fetch(`${base}/connection/open`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ transport }) });
+      expect(res.status).toBe(200);
+      const opened = (await res.json()) as { session: string; ticket?: string };
+      if (opened.ticket) urls.push(`${base}/connection/sse?ticket=${opened.ticket}`);
+      urls.push(`${base}/connection/${transport === 'sse' ? 'sse' : 'poll'}/${opened.session}`);
+      const refused = await fetch(`${base}/connection/open?token=${token}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ transport, token: tampered }) });
+      expect(refused.status).toBe(401);
+    }
+    // The dashboard's sign-in: its redirects name no secret.
+    for (const code of [token, 'nope']) {
+      const res = await fetch(`${base}/dashboard/api/sign-in?code=${encodeURIComponent(code)}`, { redirect: 'manual' });
+      expect(res.status).toBe(302);
+      urls.push(res.headers.get('location') ?? '');
+    }
+    for (const client of [a, b, c, q]) client.close();
+    await sleep(50);
+    for (const url of urls) {
+      expect(url).not.toContain(token);
+      expect(url).not.toContain('eyJ');
+    }
+    const lines = text.split('\n').filter((l) => l.length > 0);
+    expect(lines.length).toBeGreaterThan(5);
+    for (const line of lines) {
+      expect(() => JSON.parse(line)).not.toThrow();
+      expect(line).not.toContain(token.split('.')[2]);
+      expect(line).not.toContain(tampered.split('.')[2]);
+      expect(line).not.toContain('eyJ');
+    }
+    await expectHealthy(t);
+  });
+});
