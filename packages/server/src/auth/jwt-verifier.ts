@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  customFetch,
   decodeJwt,
   decodeProtectedHeader,
   errors,
@@ -18,6 +19,7 @@ import {
 } from 'jose';
 import { ErrorCode, isValidChannel, isValidUserId } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
+import { boundedJwksFetch } from './jwks-fetch.js';
 import {
   SUPPORTED_ALGORITHMS,
   type ConnectionClaims,
@@ -96,6 +98,8 @@ export class JwtVerifier implements TokenVerifier {
       cooldownDuration: options.jwksCooldownMs,
       // jose insists on an integer here.
       timeoutDuration: Math.max(0, Math.ceil(options.jwksTimeoutMs)),
+      // The body is read up to MAX_JWKS_BYTES only (jose itself reads any size).
+      [customFetch]: boundedJwksFetch(),
     };
     this.#top = buildKeySet('jwt', options, options.issuer, options.audience);
     for (const entry of options.issuers ?? []) {
