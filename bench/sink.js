@@ -16,6 +16,9 @@
  *   events (a chunk that ends inside an event keeps that partial event, at most one,
  *   for the next chunk), and answer an `event: ping` with a `{"type":"pong"}` POST.
  *
+ * - **Socket.IO** (`socketio`, bench/ceiling.js's baseline): socket.io-client, see
+ *   lib/sink-socketio.js (loaded only when a server asks for it).
+ *
  * Probe connections (a few per run) parse every frame and record, for each
  * publication, `now - data.t` (ms, both clocks are `performance.timeOrigin + performance.now()`).
  *
@@ -317,9 +320,32 @@ async function openSse(base, conn) {
   });
 }
 
+// ---------------------------------------------------------------- Socket.IO
+
+const socketIoHooks = {
+  count: (srv) => frames[srv]++,
+  probe(srv, data) {
+    const now = TIME_ORIGIN + performance.now();
+    frames[srv]++;
+    probeFrames[srv]++;
+    if (recording === srv && samples.length < MAX_SAMPLES) samples.push(now - data.t);
+  },
+  lost(srv, reason) {
+    if (closing) return;
+    lost[srv]++;
+    send({ type: 'lost', srv, count: 1, code: reason });
+  },
+  keep: (s) => sockets.push(s),
+};
+
 /** Opens connection `conn` over its server's transport. */
-function open(urls, transports, conn) {
-  return transports[conn.srv] === 'sse' ? openSse(urls[conn.srv], conn) : openWs(urls, conn);
+async function open(urls, transports, conn) {
+  const transport = transports[conn.srv];
+  if (transport === 'socketio') {
+    const { openSocketIo } = await import('./lib/sink-socketio.js');
+    return openSocketIo(urls[conn.srv], conn, socketIoHooks);
+  }
+  return transport === 'sse' ? openSse(urls[conn.srv], conn) : openWs(urls, conn);
 }
 
 async function openAll(id, urls, transports, conns, concurrency) {

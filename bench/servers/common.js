@@ -17,6 +17,8 @@
  *   {type:'stop', id}                             -> {type:'stopped', id, published, dropped}
  *   {type:'profile-start', id} / {type:'profile-stop', id, file}
  *   {type:'info', id}                             -> {type:'info', id, info}   (`info()` may return a promise)
+ *   {type:'memory', id}                           -> {type:'memory', id, rss, heapUsed, heapTotal, external, arrayBuffers, gc}
+ *                                                 (after two full GCs when the process runs with --expose-gc: `gc: true`)
  *   {type:'close'}                                closes and exits
  */
 import { writeFileSync } from 'node:fs';
@@ -25,6 +27,8 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 
 /** Pads the payload so `JSON.stringify(data)` is ~100 bytes: {"t":<ms with fraction>,"n":<seq>,"p":"xxx..."} */
 const PAD = 'x'.repeat(58);
+/** What `{"t":…,"n":…,"p":""}` takes besides the padding (init's `options.payloadBytes` sets the total). */
+const PAYLOAD_OVERHEAD = 42;
 const LOOP_DELAY_RESOLUTION_MS = 10;
 const TIME_ORIGIN = performance.timeOrigin;
 
@@ -38,7 +42,7 @@ export function nowMs() {
  * Both loops count what they published; the rate loop also counts what it had to
  * skip because the process could not keep up (more than 100 ms behind schedule).
  */
-export function createPublisher(channels, deliver) {
+export function createPublisher(channels, deliver, pad = PAD) {
   let idx = 0;
   let seq = 0;
   let published = 0;
@@ -49,7 +53,7 @@ export function createPublisher(channels, deliver) {
   function publishOne() {
     const channel = channels[idx];
     idx = idx + 1 === channels.length ? 0 : idx + 1;
-    deliver(channel, { t: nowMs(), n: seq++, p: PAD });
+    deliver(channel, { t: nowMs(), n: seq++, p: pad });
     published++;
   }
 
@@ -140,12 +144,13 @@ export function runServerProcess(name, start) {
       switch (msg.type) {
         case 'init': {
           server = await start({ channels: msg.channels, secret: msg.secret, options: msg.options ?? {} });
-          publisher = createPublisher(msg.channels, server.deliver);
+          const pad = msg.options?.payloadBytes ? 'x'.repeat(Math.max(1, msg.options.payloadBytes - PAYLOAD_OVERHEAD)) : PAD;
+          publisher = createPublisher(msg.channels, server.deliver, pad);
           if (msg.options?.loopDelay) {
             loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
             loopDelay.enable();
           }
-          const frameBytes = Buffer.byteLength(encodePublicationFrame(msg.channels[0], { t: nowMs(), n: 100_000, p: PAD }));
+          const frameBytes = Buffer.byteLength(encodePublicationFrame(msg.channels[0], { t: nowMs(), n: 100_000, p: pad }));
           send({ type: 'ready', id: msg.id, port: server.port, path: server.path, httpPath: server.httpPath, meta: server.meta, frameBytes, pid: process.pid });
           break;
         }
@@ -170,6 +175,16 @@ export function runServerProcess(name, start) {
         case 'info':
           send({ type: 'info', id: msg.id, info: server.info ? await server.info() : {} });
           break;
+        case 'memory': {
+          const gc = typeof globalThis.gc === 'function';
+          if (gc) {
+            globalThis.gc();
+            await new Promise((r) => setImmediate(r));
+            globalThis.gc();
+          }
+          send({ type: 'memory', id: msg.id, ...process.memoryUsage(), gc });
+          break;
+        }
         case 'profile-start':
           if (!inspector) {
             inspector = new InspectorSession();

@@ -1,0 +1,144 @@
+/**
+ * bench/ceiling.js, the latency sweep: fan-out at fixed delivered rates (×`--factor`
+ * from `--start-rate`), every server of the list holding the same subscribers at once
+ * (pinned to core 0; the sinks on the other cores), one publishing at a time, the
+ * servers taking turns at each rate (after one unmeasured step each at the first
+ * target, for the JIT). A step: publish for `--warmup`, measure for
+ * `--window` (delivered msg/s summed over the sinks, p50/p99 of the probes, the
+ * server's CPU), stop, drain.
+ *
+ * The issue's rule: a server's best p99 is the lowest p99 of its unsaturated steps;
+ * its *max sustained* rate is the highest delivered msg/s of a step that is neither
+ * saturated (delivered ≥ 95 % of the target, ≤ 2 % of the publications skipped) nor
+ * above 3 × that best p99. A server stops after two steps in a row that fail the rule
+ * (against its best p99 so far); the sweep ends when every server has stopped.
+ */
+import { drainFrames, latencyOf } from './fanout-bench.js';
+import { cpuMs, fmtInt, fmtK, fmtMs, layout, log, sleep } from './orchestrate.js';
+import { SERVERS, startClient, startServer } from './ceiling-servers.js';
+
+export const SWEEP_WORKLOADS = {
+  '1x1000': { id: '1x1000', label: '1 channel × 1,000 subscribers', channels: 1, subsPerChannel: 1000 },
+  '100x10': { id: '100x10', label: '100 channels × 10 subscribers', channels: 100, subsPerChannel: 10 },
+  '1x5000': { id: '1x5000', label: '1 channel × 5,000 subscribers', channels: 1, subsPerChannel: 5000 },
+  '500x10': { id: '500x10', label: '500 channels × 10 subscribers', channels: 500, subsPerChannel: 10 },
+};
+export const P99_FACTOR = 3;
+
+/** Best p99, max sustained step and the qualifying steps, by the rule above. */
+export function applyP99Rule(steps) {
+  const ok = steps.filter((s) => !s.saturated && s.latencyMs.p99 !== null);
+  if (!ok.length) return { bestP99: null, maxSustained: null };
+  const bestP99 = Math.min(...ok.map((s) => s.latencyMs.p99));
+  const within = ok.filter((s) => s.latencyMs.p99 <= P99_FACTOR * bestP99);
+  const maxSustained = within.reduce((a, s) => (a === null || s.deliveredMsgPerSec > a.deliveredMsgPerSec ? s : a), null);
+  return { bestP99, maxSustained };
+}
+
+export async function runSweep(opts, workload, secret, mintToken) {
+  const keys = opts.sweepServers;
+  const { channels, total, perSink, probes } = layout(workload, opts.sinks, opts.probes);
+  for (const conns of perSink) for (const c of conns) c.token = await mintToken(secret, { sub: `s${c.k}`, ttlSeconds: 24 * 3600 });
+  const results = keys.map((key) => ({ server: key, label: SERVERS[key].label, workload: workload.id, connections: total, probes, steps: [], lost: 0 }));
+  const servers = [];
+  const sinks = [];
+  try {
+    for (const key of keys) servers.push(await startServer(key, { secret, channels, pinned: opts.pin, payloadBytes: opts.payloadBytes }));
+    results.forEach((r, i) => (r.serverMeta = servers[i].meta));
+    for (let i = 0; i < opts.sinks; i++) {
+      sinks.push(startClient('sink.js', `sink ${i}`, opts.pin, (msg) => msg.type === 'lost' && (results[msg.srv].lost += msg.count)));
+    }
+    const urls = servers.map((s) => s.url);
+    const transports = servers.map((s) => s.transport);
+    const t0 = Date.now();
+    const replies = await Promise.all(
+      sinks.map((s, i) => {
+        const conns = [];
+        for (let srv = 0; srv < servers.length; srv++) for (const c of perSink[i]) conns.push({ srv, ...c });
+        return s.request({ type: 'init', urls, transports, conns, concurrency: Math.ceil(opts.concurrency / sinks.length) }, 60_000 + 40 * conns.length, 'connect and subscribe');
+      }),
+    );
+    for (let srv = 0; srv < servers.length; srv++) {
+      const n = replies.reduce((sum, r) => sum + r.perServer[srv], 0);
+      if (n !== total) throw new Error(`${keys[srv]}: only ${n} of ${total} connections subscribed`);
+    }
+    log(`  ${servers.length} x ${total} connections subscribed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    await sleep(500);
+
+    const markSinks = (srv, latency) => Promise.all(sinks.map((s) => s.request({ type: 'mark', srv, latency }, 15_000, 'mark')));
+    const frameTotal = (marks) => marks.reduce((n, m) => n + m.frames, 0);
+
+    const measure = async (srv, target, warmUp = false) => {
+      const server = servers[srv];
+      const rate = target / workload.subsPerChannel;
+      await sleep(250);
+      const base = frameTotal(await markSinks(srv));
+      server.send({ type: 'run', mode: 'rate', rate });
+      await sleep(opts.warmup * 1000);
+      const [s0, k0] = await Promise.all([server.request({ type: 'mark' }, 10_000), markSinks(srv, 'reset')]);
+      await sleep(opts.window * 1000);
+      const [s1, k1] = await Promise.all([server.request({ type: 'mark' }, 10_000), markSinks(srv, 'collect')]);
+      const stopped = await server.request({ type: 'stop' }, 10_000);
+      const expected = stopped.published * workload.subsPerChannel;
+      const { received } = await drainFrames(async () => frameTotal(await markSinks(srv)) - base, expected, opts);
+      const frames = k1.reduce((n, m, i) => n + m.frames - k0[i].frames, 0);
+      const delivered = k1.reduce((n, m, i) => n + (m.frames - k0[i].frames) / ((m.now - k0[i].now) / 1000), 0);
+      const seconds = (s1.now - s0.now) / 1000;
+      const serverCpuMs = cpuMs(s1.cpu) - cpuMs(s0.cpu);
+      const step = {
+        targetMsgPerSec: target,
+        deliveredMsgPerSec: delivered,
+        skippedPublications: s1.dropped - s0.dropped,
+        latencyMs: latencyOf(k1),
+        serverCpuPct: (serverCpuMs / (s1.now - s0.now)) * 100,
+        serverCpuUsPerMsg: frames > 0 ? (serverCpuMs * 1000) / frames : null,
+        sinksCpuPct: k1.reduce((n, m, i) => n + ((cpuMs(m.cpu) - cpuMs(k0[i].cpu)) / (m.now - k0[i].now)) * 100, 0),
+        expectedFrames: expected,
+        receivedFrames: received,
+      };
+      step.saturated = delivered < 0.95 * target || step.skippedPublications > 0.02 * rate * seconds;
+      log(
+        `    ${SERVERS[keys[srv]].label.padEnd(34)} ${warmUp ? 'warm-up' : fmtK(target).padStart(7)}: ${fmtInt(delivered).padStart(9)} msg/s  p50 ${fmtMs(step.latencyMs.p50)} p99 ${fmtMs(step.latencyMs.p99)} ms  ` +
+          `server CPU ${step.serverCpuPct.toFixed(0)}% (${step.serverCpuUsPerMsg?.toFixed(2)} µs/msg)  sinks ${step.sinksCpuPct.toFixed(0)}%` +
+          (step.saturated ? '  [saturated]' : '') +
+          (received !== expected ? `  [received ${received} of ${expected}]` : ''),
+      );
+      return step;
+    };
+
+    // One unmeasured step per server at the first target: no measured step runs on a cold JIT.
+    for (let srv = 0; srv < servers.length; srv++) await measure(srv, opts.startRate, true);
+    const state = keys.map(() => ({ failing: 0, done: false }));
+    for (let i = 0; i < opts.maxSteps; i++) {
+      const target = Math.round(opts.startRate * opts.factor ** i);
+      if (state.every((s) => s.done)) break;
+      for (let srv = 0; srv < servers.length; srv++) {
+        const st = state[srv];
+        if (st.done) continue;
+        let step;
+        try {
+          step = await measure(srv, target);
+        } catch (err) {
+          if (sinks.some((s) => s.isDead())) throw err;
+          results[srv].error = err.message;
+          st.done = true;
+          log(`  ERROR (${keys[srv]}): ${err.message}`);
+          continue;
+        }
+        results[srv].steps.push(step);
+        const { bestP99 } = applyP99Rule(results[srv].steps);
+        const fails = step.saturated || bestP99 === null || step.latencyMs.p99 > P99_FACTOR * bestP99;
+        st.failing = fails ? st.failing + 1 : 0;
+        if (st.failing >= 2) st.done = true;
+      }
+    }
+    for (const r of results) Object.assign(r, applyP99Rule(r.steps));
+  } catch (err) {
+    log(`  ERROR: ${err.message}`);
+    for (const r of results) r.error ??= err.message;
+  } finally {
+    await Promise.all(sinks.map((c) => c.close(5000)));
+    await Promise.all(servers.map((c) => c.close(5000)));
+  }
+  return results;
+}
