@@ -19,6 +19,9 @@
  * (one JSON line per call to $TIDINGS_RELIABILITY_OUT, which this script sets); the fuzzing
  * properties report executions and failures to $TIDINGS_FUZZ_REPORT (test-support/fuzz.ts).
  *
+ * The files run one after another (--no-file-parallelism): the crash and storm suites time
+ * their own bounds and count memory, which a neighbour's load would blur.
+ *
  * Tests that need redis-server or PostgreSQL skip outside CI when those are missing: run with
  * CI=true to make them run (they fail loudly instead); the report says whether CI was set and
  * how many tests were skipped. Exit code 1 when a test failed (the block is written anyway, with
@@ -109,7 +112,7 @@ console.log(`reliability report: ${files.length} test files\n${files.map((f) => 
 const started = Date.now();
 const vitest = spawnSync(
   'npx',
-  ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${jsonOut}`, ...(fuzzScale > 1 ? ['--testTimeout', '0', '--hookTimeout', '60000'] : []), ...files],
+  ['vitest', 'run', '--no-file-parallelism', '--reporter=default', '--reporter=json', `--outputFile.json=${jsonOut}`, ...(fuzzScale > 1 ? ['--testTimeout', '0', '--hookTimeout', '60000'] : []), ...files],
   { cwd: ROOT, stdio: 'inherit', env: { ...process.env, TIDINGS_RELIABILITY_OUT: figuresOut, TIDINGS_FUZZ_REPORT: fuzzOut, TIDINGS_FUZZ_SCALE: String(fuzzScale) } },
 );
 const seconds = Math.round((Date.now() - started) / 1000);
