@@ -13,11 +13,19 @@ export interface ResponsivenessOptions {
   timeoutMs: number;
   /** `<name>: did not answer within …` in the reason. */
   name: string;
+  /**
+   * Called each time a question goes unanswered (no answer within `timeoutMs`, or a failure),
+   * with how many did in a row (an answer starts the count again): the owner may replace a
+   * connection that stopped carrying anything (a half-open TCP connection, or one whose
+   * handshake was never answered, would be waited on forever).
+   */
+  onUnanswered?: (inARow: number) => void;
 }
 
 export class Responsiveness {
   private failure: string | undefined;
   private asking = false;
+  private unanswered = 0;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -46,12 +54,15 @@ export class Responsiveness {
     try {
       const outcome = await Promise.race([this.ask().then(() => 'answered' as const), late]);
       this.failure = outcome === 'late' ? `${name}: did not answer within ${timeoutMs} ms` : undefined;
+      this.unanswered = outcome === 'late' ? this.unanswered + 1 : 0;
     } catch (err) {
       this.failure = `${name}: ${(err as Error).message || 'no answer'}`;
+      this.unanswered++;
     } finally {
       clearTimeout(timer);
       this.asking = false;
     }
+    if (this.unanswered > 0) this.options.onUnanswered?.(this.unanswered);
   }
 
   close(): void {

@@ -47,6 +47,9 @@ export interface RedisEngineSettings {
   observer?: EngineObserver;
 }
 
+/** Pings in a row without an answer after which the command connection is replaced. */
+const UNANSWERED_PINGS = 3;
+
 /** Pause between attempts to join the bus while Redis does not answer. */
 const BUS_RETRY_MS = 250;
 
@@ -95,6 +98,19 @@ export function createRedisEngine(options: RedisEngineOptions, settings: RedisEn
     intervalMs: Math.min(1000, resolved.probeIntervalMs ?? 1000),
     timeoutMs: resolved.commandTimeoutMs ?? 2000,
     name: 'Redis',
+    // A command connection that carries nothing any more (half-open TCP: a middlebox or a
+    // partition dropped it without a FIN), or a new one whose handshake is never answered, is
+    // never closed by node-redis, which waits on it forever. After UNANSWERED_PINGS pings in a
+    // row without an answer it is replaced by a new one (a paused Redis answers the new one once
+    // it runs again, like the old; a Redis that is down is tried again as the strategy would).
+    onUnanswered: (inARow) => {
+      if (inARow % UNANSWERED_PINGS !== 0 || stopped || isCluster(client) || !client.isOpen) return;
+      report(new Error(`no answer to ${inARow} pings in a row: reconnecting the command connection`));
+      client.destroy();
+      client.connect().catch((err: unknown) => {
+        if (!stopped) onError(err);
+      });
+    },
   });
   // Connected (again): ask at once, so readiness does not wait for the next tick.
   client.on(isCluster(client) ? 'connect' : 'ready', () => void responsiveness.check());
