@@ -109,18 +109,7 @@ export class FrontDoor {
   private openSession(transport: Transport, request: TransportRequestInfo, claims: ConnectionClaims | undefined) {
     const session = new Session(this.deps.services, this.deps.commands, transport, request, claims);
     this.connections.add(session);
-    return {
-      handleMessage: (text: string, bytes?: number) => session.handleMessage(text, bytes),
-      handleValues: (values: unknown[], bytes: number) => session.handleValues(values, bytes),
-      handleBadMessage: (problem: string) => session.handleBadMessage(problem),
-      handleTransportClosed: (code: number, reason: string) => {
-        this.connections.delete(session);
-        session.handleTransportClosed(code, reason);
-      },
-      user: () => session.user,
-      connected: () => session.state === 'connected',
-      overflow: () => session.overflow(),
-    };
+    return new SessionSink(session, this.connections);
   }
 
   /** Answers a request for the HTTP transports, the dashboard, metrics or the server API (426 on the WebSocket path); false when the path is not Tidings'. */
@@ -202,5 +191,46 @@ export class FrontDoor {
     clearTimeout(cutoff);
     this.websocket.close();
     this.http.close();
+  }
+}
+
+/**
+ * What a transport holds of its session: one small object per connection rather than a closure
+ * per method (issue 18: idle memory per connection). The connection leaves `connections` when its
+ * transport closes.
+ */
+class SessionSink {
+  constructor(
+    private readonly session: Session,
+    private readonly connections: Set<Session>,
+  ) {}
+
+  handleMessage(text: string, bytes?: number): void {
+    this.session.handleMessage(text, bytes);
+  }
+
+  handleValues(values: unknown[], bytes: number): void {
+    this.session.handleValues(values, bytes);
+  }
+
+  handleBadMessage(problem: string): void {
+    this.session.handleBadMessage(problem);
+  }
+
+  handleTransportClosed(code: number, reason: string): void {
+    this.connections.delete(this.session);
+    this.session.handleTransportClosed(code, reason);
+  }
+
+  user(): string {
+    return this.session.user;
+  }
+
+  connected(): boolean {
+    return this.session.state === 'connected';
+  }
+
+  overflow(): void {
+    this.session.overflow();
   }
 }

@@ -32,7 +32,8 @@ export class HookTimers {
   /** Set once a connect hook gave the connection its expiry. */
   expiryByHook = false;
   private refreshTimer: NodeJS.Timeout | undefined;
-  private readonly subTimers = new Map<object, NodeJS.Timeout>();
+  /** Made at the first subscription with a hook-set expiry: most connections never have one. */
+  private subTimers: Map<object, NodeJS.Timeout> | undefined;
 
   constructor(private readonly owner: HookTimerOwner) {}
 
@@ -53,20 +54,20 @@ export class HookTimers {
   watchSubscription(sub: object, channel: string, expiresAt: number): void {
     this.cancelSubscription(sub);
     const deadline = expiresAt + this.owner.services.config.proxy.refreshGrace;
-    this.subTimers.set(sub, this.at(expiresAt, () => void this.refreshSubscription(sub, channel, deadline)));
+    (this.subTimers ??= new Map()).set(sub, this.at(expiresAt, () => void this.refreshSubscription(sub, channel, deadline)));
   }
 
   cancelSubscription(sub: object): void {
-    const t = this.subTimers.get(sub);
+    const t = this.subTimers?.get(sub);
     if (t === undefined) return;
     clearTimeout(t);
-    this.subTimers.delete(sub);
+    this.subTimers?.delete(sub);
   }
 
   close(): void {
     clearTimeout(this.refreshTimer);
-    for (const t of this.subTimers.values()) clearTimeout(t);
-    this.subTimers.clear();
+    for (const t of this.subTimers?.values() ?? []) clearTimeout(t);
+    this.subTimers?.clear();
   }
 
   private async refreshConnection(deadline: number): Promise<void> {
@@ -85,14 +86,14 @@ export class HookTimers {
   }
 
   private async refreshSubscription(sub: object, channel: string, deadline: number): Promise<void> {
-    this.subTimers.delete(sub);
+    this.subTimers?.delete(sub);
     const { hooks } = this.owner.services;
     const outcome = hooks.subRefresh.length === 0 ? ({ kind: 'expired' } as const) : await this.ask(() => runRefreshHooks(hooks.subRefresh, { ...this.owner.context, channel }), deadline, 'sub_refresh');
     if (this.owner.closed) return;
     if (outcome.kind === 'disconnect') return this.owner.disconnect(outcome.err.code, { reason: outcome.err.reason });
     if (outcome.kind === 'expired') return this.owner.endSubscription(sub, channel, UnsubscribeCode.Expired, 'subscription expired');
     if (outcome.kind === 'retry') {
-      this.subTimers.set(sub, this.at(Date.now() + this.owner.services.config.proxy.refreshRetryInterval, () => void this.refreshSubscription(sub, channel, deadline)));
+      (this.subTimers ??= new Map()).set(sub, this.at(Date.now() + this.owner.services.config.proxy.refreshRetryInterval, () => void this.refreshSubscription(sub, channel, deadline)));
       return;
     }
     this.watchSubscription(sub, channel, outcome.expiresAt);

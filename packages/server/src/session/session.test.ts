@@ -482,3 +482,19 @@ describe('history, presence and rpc commands', () => {
     c.close();
   });
 });
+
+describe('liveness without a timer per connection', () => {
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+  it('connected sessions share one timer for connect timeouts, pings and pongs: 40 connections add no Timeout each', async () => {
+    const before = timers();
+    const clients = [];
+    // Tokens without exp: the expiry is a timer of its own (only for tokens that expire).
+    for (let i = 0; i < 40; i++) clients.push(await connected(`idle-${i}`, { ttlSeconds: 0 }));
+    // Before the shared wheel every session held a Timeout of its own (connect timeout, then the next ping): +40.
+    expect(timers() - before).toBeLessThan(5);
+    // They still answer: the personal channel is live and commands run.
+    expect(await clients[39]!.ok('rpc', { method: 'echo', data: 1 })).toMatchObject({ data: { echoed: 1 } });
+    for (const c of clients) c.close();
+  });
+});

@@ -36,6 +36,7 @@ import type { HubSession } from '../hub/hub.js';
 import { OutFrame } from '../wire/out-frame.js';
 import type { Transport, TransportRequestInfo } from '../transport/transport.js';
 import { HookTimers } from './hook-timers.js';
+import { livenessWheel, type LivenessKind, type LivenessOwner, type LivenessWheel } from './liveness.js';
 import type { SessionServices } from './services.js';
 import { connectionClosed, subscriptionCreated, subscriptionRemoved, type SubscriptionEndReason } from './session-webhooks.js';
 import type { Subscription, SubscriptionOwner } from './subscription.js';
@@ -56,7 +57,7 @@ const PING = OutFrame.fromText(encodeFrame({ type: 'ping' }));
 /** Node fires longer timeouts at once. */
 const MAX_TIMEOUT = 2 ** 31 - 1;
 
-export class Session implements HubSession, Flushable, SubscriptionOwner {
+export class Session implements HubSession, Flushable, SubscriptionOwner, LivenessOwner {
   readonly id = randomUUID();
   readonly connectedAt = Date.now();
   state: SessionState = 'connecting';
@@ -86,9 +87,12 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
   private doomed = false;
   /** Commands per second (limits.commandRate); undefined when unlimited. */
   private readonly commandBucket: TokenBucket | undefined;
-  /** `rate_limited` answers in the last 10 s; past limits.rateLimitStrikes the connection is closed. */
-  private readonly strikes: StrikeCounter;
-  private timer: NodeJS.Timeout | undefined;
+  /** `rate_limited` answers in the last 10 s; past limits.rateLimitStrikes the connection is closed. Made at the first. */
+  private strikes: StrikeCounter | undefined;
+  /** The node's shared timer for the connect timeout, pings and pongs (session/liveness.ts): no timer per connection. */
+  private readonly liveness: LivenessWheel;
+  /** The deadline this session waits for in the wheel (0: none). */
+  livenessDue = 0;
   private awaitingPong = false;
   private expiryTimer: NodeJS.Timeout | undefined;
   /** Expiries set by hooks: the server-side refresh of the connection and of subscriptions (session/hook-timers.ts). */
@@ -103,13 +107,16 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     /** Claims verified from the handshake token, before the upgrade was accepted. */
     readonly handshakeClaims?: ConnectionClaims,
   ) {
-    this.timer = setTimeout(() => this.disconnect(CloseCode.ConnectTimeout), services.config.client.connectTimeout);
+    this.liveness = livenessWheel(services, (kind: LivenessKind) => {
+      const c = services.config.client;
+      return kind === 'connect' ? c.connectTimeout : kind === 'ping' ? c.pingInterval : c.pongTimeout;
+    });
+    this.liveness.arm(this, 'connect');
     this.maxQueueBytes = services.config.client.maxQueueBytes;
     this.msgpack = transport.encoding === 'msgpack';
     this.flusher = services.flusher;
-    const { commandRate, rateLimitStrikes } = services.config.limits;
+    const { commandRate } = services.config.limits;
     if (commandRate > 0) this.commandBucket = new TokenBucket(commandRate, commandRate * 2);
-    this.strikes = new StrikeCounter(rateLimitStrikes, 10_000);
   }
 
   /** True once the session ended (checked after every await). */
@@ -216,6 +223,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     if (this.state === 'closed') return;
     this.services.limitHit(limit, { user: this.user, client: this.id, ip: this.request.remoteAddress });
     this.replyError(id, { code: ErrorCode.RateLimited, message, temporary: true });
+    this.strikes ??= new StrikeCounter(this.services.config.limits.rateLimitStrikes, 10_000);
     if (this.strikes.strike()) this.disconnect(CloseCode.RateLimit);
   }
 
@@ -270,35 +278,26 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
 
   // ------------------------------------------------------------ liveness and expiry
 
-  /** Called once `connect` succeeded. */
+  /** Called once `connect` succeeded: the connect timeout gives way to pings. */
   startPinging(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.armPing();
+    this.liveness.arm(this, 'ping');
   }
 
-  private armPing(): void {
-    const interval = this.services.config.client.pingInterval;
-    if (interval > 0) this.timer = setTimeout(this.onPingTimer, interval);
-  }
-
-  private readonly onPingTimer = (): void => {
+  /** The wheel's deadline came: no connect in time, time to ping, or no frame since the ping. */
+  livenessExpired(): void {
+    if (this.state === 'connecting') return this.disconnect(CloseCode.ConnectTimeout);
     if (this.state !== 'connected') return;
-    if (this.awaitingPong) {
-      this.disconnect(CloseCode.Stale);
-      return;
-    }
+    if (this.awaitingPong) return this.disconnect(CloseCode.Stale);
     this.awaitingPong = true;
     this.push(PING);
-    this.timer = setTimeout(this.onPingTimer, this.services.config.client.pongTimeout);
-  };
+    this.liveness.arm(this, 'pong');
+  }
 
   /** Any frame from the client proves it is alive. */
   private markAlive(): void {
     if (!this.awaitingPong) return;
     this.awaitingPong = false;
-    clearTimeout(this.timer);
-    this.armPing();
+    this.liveness.arm(this, 'ping');
   }
 
   /** (Re)arms the disconnect at token expiry (plus the clock tolerance). */
@@ -355,7 +354,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner {
     if (this.state === 'closed') return;
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
-    clearTimeout(this.timer);
+    this.liveness.disarm(this);
     clearTimeout(this.expiryTimer);
     this.hookTimers.close();
     this.queue.length = 0;

@@ -111,6 +111,8 @@ export interface WebSocketAcceptorDeps {
 }
 
 const ignoreError = (): void => {};
+/** ws reads the upgrade's first bytes from the socket itself (accept() puts them back): nothing to hand it. */
+const NO_HEAD = Buffer.alloc(0);
 
 /** Close code of a connection that exceeded its pre-connect budget or `websocket.maxFragments`. */
 const POLICY_VIOLATION = 1008;
@@ -265,36 +267,37 @@ export class WebSocketAcceptor {
     // The bytes that came with the upgrade request go back into the socket, so that they
     // reach the guard and ws through 'data' like everything after them.
     if (head.length > 0) socket.unshift(head);
-    this.wss.handleUpgrade(req, socket, Buffer.alloc(0), (ws) => {
-      const transport = new WebSocketTransport(ws);
-      const request: TransportRequestInfo = {
-        remoteAddress: ip,
-        headers: req.headers,
-        path: safePath(req.url),
-      };
-      const session = this.deps.createSession(transport, request, claims);
-      this.guard(ws, socket, ip, session);
-      ws.on('message', (data, isBinary) => {
-        if (!isBinary) session.handleMessage(data.toString(), (data as Buffer).length);
-        else if (!transport.msgpack) session.handleBadMessage('binary messages need the tidings.v1.msgpack subprotocol');
-        else this.binaryMessage(session, data as Buffer);
-      });
-      ws.on('ping', (data: Buffer) => {
-        // A peer that pings and reads nothing makes its pongs pile up here: past client.maxQueueBytes
-        // it is a slow consumer like any other (ws alone would cut it off with 1006, uncounted).
-        if (ws.readyState !== 1) return;
-        if (ws.bufferedAmount > this.deps.config.client.maxQueueBytes) session.overflow();
-        else ws.pong(data, false, ignoreError);
-      });
-      ws.on('error', (err: Error & { code?: string }) => {
-        // ws closes the socket itself after a protocol error (1009 too big, 1007 bad UTF-8, 1008 too many fragments, ...).
-        this.deps.onProtocolError();
-        // ws reports both limits with one code; the message tells them apart.
-        if (err.code === WS_TOO_MANY_PARTS) this.deps.onLimit(err.message.includes('chunks') ? 'websocket_buffered_chunks' : 'websocket_fragments', ip);
-        this.deps.log.debug({ problem: err.code ?? err.message }, 'websocket error');
-      });
-      ws.on('close', (code, reason) => session.handleTransportClosed(code, reason.toString()));
+    const request: TransportRequestInfo = { remoteAddress: ip, headers: req.headers, path: safePath(req.url) };
+    // The connection's handlers are made in open(), out of this scope: they keep neither the
+    // request (IncomingMessage, raw headers) nor the handshake's other leftovers alive.
+    this.wss.handleUpgrade(req, socket, NO_HEAD, (ws) => this.open(ws, socket, ip, request, claims));
+  }
+
+  /** A connection past its handshake: its session, the pre-connect guard and the socket's handlers. */
+  private open(ws: WebSocket, socket: Duplex, ip: string, request: TransportRequestInfo, claims: ConnectionClaims | undefined): void {
+    const transport = new WebSocketTransport(ws);
+    const session = this.deps.createSession(transport, request, claims);
+    this.guard(ws, socket, ip, session);
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) session.handleMessage(data.toString(), (data as Buffer).length);
+      else if (!transport.msgpack) session.handleBadMessage('binary messages need the tidings.v1.msgpack subprotocol');
+      else this.binaryMessage(session, data as Buffer);
     });
+    ws.on('ping', (data: Buffer) => {
+      // A peer that pings and reads nothing makes its pongs pile up here: past client.maxQueueBytes
+      // it is a slow consumer like any other (ws alone would cut it off with 1006, uncounted).
+      if (ws.readyState !== 1) return;
+      if (ws.bufferedAmount > this.deps.config.client.maxQueueBytes) session.overflow();
+      else ws.pong(data, false, ignoreError);
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws closes the socket itself after a protocol error (1009 too big, 1007 bad UTF-8, 1008 too many fragments, ...).
+      this.deps.onProtocolError();
+      // ws reports both limits with one code; the message tells them apart.
+      if (err.code === WS_TOO_MANY_PARTS) this.deps.onLimit(err.message.includes('chunks') ? 'websocket_buffered_chunks' : 'websocket_fragments', ip);
+      this.deps.log.debug({ problem: err.code ?? err.message }, 'websocket error');
+    });
+    ws.on('close', (code, reason) => session.handleTransportClosed(code, reason.toString()));
   }
 
   /** A MessagePack connection's binary message; malformed MessagePack closes it as a bad frame does (4501). */
