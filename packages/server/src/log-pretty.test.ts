@@ -34,6 +34,16 @@ describe('formatRecord', () => {
     expect(formatRecord(rec, { timeZone: 'utc' })).toBe('16:34:19.123 INFO  tidings listening port=8080 host=127.0.0.1');
   });
 
+  it('attack: log injection: a value or error message with control characters (ANSI escapes, newline, NUL) is written escaped, on one line', () => {
+    const rec = { level: 50, time: T, msg: 'hook failed', user: 'ansi\u001b[31mred\u001b[0m', err: { message: 'bad\u001b]0;title\u0007 input\nFAKE LINE\u0000' }, path: '/a\u009bb' };
+    const line = formatRecord(rec, { timeZone: 'utc' });
+    expect(line).toBe('16:34:19.123 ERROR hook failed user="ansi\\u001b[31mred\\u001b[0m" err="bad\\u001b]0;title\\u0007 input\\nFAKE LINE\\u0000" path="/a\\u009bb"');
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    // An error's stack (which repeats its message) keeps its lines, each escaped.
+    const withStack = formatRecord({ level: 50, time: T, msg: 'x', err: { message: 'm', stack: 'Error: \u001b[2Jwiped\n    at f (a.js:1:1)' } }, { timeZone: 'utc' });
+    expect(withStack.split('\n')).toEqual(['16:34:19.123 ERROR x err=m', '    Error: \\u001b[2Jwiped', '    at f (a.js:1:1)']);
+  });
+
   it('quotes strings with spaces and writes objects as JSON', () => {
     const rec = { level: 40, time: T, msg: 'configuration reloaded, but host changed', signal: 'SIGHUP', settings: ['host'], reason: 'going away' };
     expect(formatRecord(rec, { timeZone: 'utc' })).toBe(

@@ -57,13 +57,20 @@ function clock(time: unknown, zone: 'local' | 'utc'): string {
   return `${two(h)}:${two(m)}:${two(s)}.${String(ms).padStart(3, '0')}`;
 }
 
+/** C0 and C1 control characters: a value carrying them (ANSI escapes, newlines) must not reach a terminal raw. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** JSON escapes C0 itself; DEL and C1 (\u009b is a CSI) it leaves raw. */
+const C1 = /[\u007f-\u009f]/g;
+const ALL_CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+const escapeChar = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
 function showValue(v: unknown): string {
-  if (typeof v === 'string') return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
+  if (typeof v === 'string') return /^[^\s"=]+$/.test(v) && !CONTROL.test(v) ? v : JSON.stringify(v).replace(C1, escapeChar);
   if (v === undefined) return 'undefined';
   try {
-    return JSON.stringify(v) ?? String(v);
+    return (JSON.stringify(v) ?? String(v)).replace(ALL_CONTROLS, escapeChar);
   } catch {
-    return String(v);
+    return String(v).replace(ALL_CONTROLS, escapeChar);
   }
 }
 
@@ -73,7 +80,7 @@ export function formatRecord(rec: Record<string, unknown>, opts: Pick<PrettyOpti
   const level = typeof rec['level'] === 'number' ? rec['level'] : 30;
   const [label, color] = LEVELS[level] ?? [String(level).padEnd(5), '0'];
   const parts = [paint(colors, '2', clock(rec['time'], opts.timeZone ?? 'local')), paint(colors, color, label)];
-  const msg = typeof rec['msg'] === 'string' ? rec['msg'] : '';
+  const msg = typeof rec['msg'] === 'string' ? rec['msg'].replace(ALL_CONTROLS, escapeChar) : '';
   if (msg) parts.push(level >= 40 ? paint(colors, color, msg) : msg);
   let stack: string | undefined;
   for (const [key, value] of Object.entries(rec)) {
@@ -87,7 +94,7 @@ export function formatRecord(rec: Record<string, unknown>, opts: Pick<PrettyOpti
     parts.push(`${paint(colors, '2', `${key}=`)}${showValue(v)}`);
   }
   let line = parts.join(' ');
-  if (stack) line += `\n${stack.split('\n').map((l) => paint(colors, '2', `    ${l.trimStart()}`)).join('\n')}`;
+  if (stack) line += `\n${stack.split('\n').map((l) => paint(colors, '2', `    ${l.trimStart().replace(ALL_CONTROLS, escapeChar)}`)).join('\n')}`;
   return line;
 }
 
