@@ -111,6 +111,9 @@ export interface WebSocketAcceptorDeps {
 }
 
 const ignoreError = (): void => {};
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
 /** ws reads the upgrade's first bytes from the socket itself (accept() puts them back): nothing to hand it. */
 const NO_HEAD = Buffer.alloc(0);
 
@@ -169,7 +172,8 @@ export class WebSocketAcceptor {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const path = safePath(req.url);
     if (path !== this.deps.config.websocket.path) return false;
-    socket.on('error', () => socket.destroy());
+    // A shared function, not a closure: one made here would keep this scope (the request) alive as long as the socket.
+    socket.on('error', destroyOnError);
     if (!this.deps.accepting()) {
       rejectUpgrade(socket, 503, 'Service Unavailable', { code: 'unavailable', message: 'server is shutting down', temporary: true });
       return true;
