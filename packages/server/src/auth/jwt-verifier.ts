@@ -84,6 +84,7 @@ export class JwtVerifier implements TokenVerifier {
   readonly #secretAlgorithms: JwtAlgorithm[];
   readonly #publicAlgorithms: JwtAlgorithm[];
   readonly #clockTolerance: number;
+  readonly #requireExp: boolean;
   readonly #remoteOptions: RemoteJWKSetOptions;
 
   constructor(options: JwtOptions) {
@@ -93,6 +94,7 @@ export class JwtVerifier implements TokenVerifier {
     this.#secretAlgorithms = allowed.filter((alg) => HMAC_ALGORITHMS.includes(alg));
     this.#publicAlgorithms = allowed.filter((alg) => PUBLIC_KEY_ALGORITHMS.includes(alg));
     this.#clockTolerance = options.clockToleranceMs / 1000;
+    this.#requireExp = options.requireExp === true;
     this.#remoteOptions = {
       cacheMaxAge: options.jwksCacheMaxAgeMs,
       cooldownDuration: options.jwksCooldownMs,
@@ -165,6 +167,7 @@ export class JwtVerifier implements TokenVerifier {
 
     const set = (typeof unverifiedIss === 'string' && this.#issuers.get(unverifiedIss)) || this.#top;
     const checks: JWTVerifyOptions = { clockTolerance: this.#clockTolerance };
+    if (this.#requireExp) checks.requiredClaims = ['exp'];
     if (set.issuer !== undefined) checks.issuer = set.issuer;
     if (set.audience !== undefined) checks.audience = set.audience;
 
@@ -360,6 +363,7 @@ function claimFailure(err: errors.JWTClaimValidationFailed): string {
     case 'nbf':
       return err.reason === 'check_failed' ? 'token not active yet' : 'invalid nbf claim';
     case 'exp':
+      return err.reason === 'missing' ? 'missing exp claim' : 'invalid exp claim';
     case 'iat':
     case 'sub':
     case 'typ':

@@ -153,6 +153,24 @@ describe('claims', () => {
     await expectRefused(t, await hs({ sub: 'alice', exp: now() + 60 }), 'unauthorized', CloseCode.InvalidToken, 'audience mismatch');
   });
 
+  it('attack: JWT without exp is refused when auth.requireExp is on (unauthorized "missing exp claim", 4500), for subscription tokens too; accepted by default', async () => {
+    const t = await node({ auth: { secret: TEST_SECRET, requireExp: true } });
+    await expectRefused(t, await hs({ sub: 'alice' }), 'unauthorized', CloseCode.InvalidToken, 'missing exp claim');
+    const handshake = await TestClient.open(t.wsUrl, { token: await hs({ sub: 'alice' }) }).catch((e: { status: number; body: string }) => e);
+    expect(handshake.status).toBe(401);
+    expect(JSON.parse(handshake.body)).toEqual({ error: { code: 'unauthorized', message: 'missing exp claim' } });
+    const { client } = await TestClient.connect(t.wsUrl, await hs({ sub: 'alice', exp: now() + 60 }));
+    // A private channel's subscription token without exp: refused on the subscription alone.
+    expect(await client.call('subscribe', { channel: 'task:1', token: await hs({ sub: 'alice', channel: 'task:1' }) })).toMatchObject({ error: { code: 'permission_denied' } });
+    await client.ok('subscribe', { channel: 'task:1', token: await hs({ sub: 'alice', channel: 'task:1', exp: now() + 60 }) });
+    client.close();
+    await expectHealthy(t);
+    // The default accepts a token without exp (tidings token --ttl 0 mints one).
+    const lenient = await node();
+    const { client: forever } = await TestClient.connect(lenient.wsUrl, await hs({ sub: 'alice' }));
+    forever.close();
+  });
+
   it('attack: an expired JWT is refused with token_expired and close 4003, over the handshake too (401)', async () => {
     const t = await node();
     const expired = await hs({ sub: 'alice', exp: now() - 60 });

@@ -37,6 +37,8 @@ export interface JwtOptions extends KeySourceOptions {
   algorithms?: JwtAlgorithm[];
   /** Tolerated clock skew for `exp` and `nbf`, ms. */
   clockToleranceMs: number;
+  /** Refuse tokens without `exp` (a token that never expires is valid for as long as its key). Default false. */
+  requireExp?: boolean;
   /** JWKS URL cache: keys are kept this long (ms) before a refetch. */
   jwksCacheMaxAgeMs: number;
   /** JWKS URL: at most one refetch per this many ms (unknown `kid` does not stampede the IdP). */

@@ -50,6 +50,7 @@ function jwtOptions(config: TidingsConfig): JwtOptions {
     ...(a.issuer ? { issuer: a.issuer } : {}),
     ...(a.algorithms ? { algorithms: a.algorithms } : {}),
     clockToleranceMs: a.clockTolerance,
+    requireExp: a.requireExp,
     jwksCacheMaxAgeMs: a.jwksCacheMaxAge,
     jwksCooldownMs: a.jwksCooldown,
     jwksTimeoutMs: a.jwksTimeout,

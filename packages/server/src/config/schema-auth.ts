@@ -29,6 +29,7 @@ export const authSchema = z.strictObject({
   algorithms: z.array(z.enum(SUPPORTED_ALGORITHMS)).min(1).optional(),
   clockTolerance: duration('5s'),
   allowAnonymous: z.boolean().default(false),
+  requireExp: z.boolean().default(false),
   jwksCacheMaxAge: duration('10m'),
   jwksCooldown: duration('30s'),
   jwksTimeout: duration('5s'),
