@@ -38,7 +38,7 @@ const HELP = `usage: node bench/ceiling.js [flags]
   --accept-servers LIST    default tidings,ws-batched,ws-jwt,socketio
   --accepts N              connects per burst (default 2000)
   --accept-concurrency N   connects in flight (default 100)
-  --accept-rounds N        interleaved rounds, medians reported (default 3)
+  --accept-rounds N        interleaved rounds, medians reported (default 5)
   --memory-servers LIST    default tidings,ws-batched,socketio
   --memory-counts LIST     idle connections measured, in steps (default 10000,19000)
   --sink-connections N     connections per sink process in the memory part (default 5000)
@@ -48,7 +48,7 @@ const HELP = `usage: node bench/ceiling.js [flags]
   --start-rate N           first sweep target, delivered msg/s (default 20000)
   --factor X               next target = previous × X (default 1.6)
   --max-steps N            sweep targets at most (default 12)
-  --window SEC (2)  --warmup SEC (0.5)  --drain-timeout SEC (10)
+  --window SEC (3)  --warmup SEC (0.5)  --drain-timeout SEC (10)
   --sinks N (2)  --probes N (20)  --concurrency N (200, sink connects in flight)
   --no-pin                 do not pin (default: server on core 0, clients on the others, when taskset exists)
   --results                append the Markdown to bench/RESULTS.md (npm run bench:ceiling passes it)
@@ -63,7 +63,7 @@ function parseArgs(argv) {
     acceptServers: ['tidings', 'ws-batched', 'ws-jwt', 'socketio'],
     accepts: 2000,
     acceptConcurrency: 100,
-    acceptRounds: 3,
+    acceptRounds: 5,
     memoryServers: ['tidings', 'ws-batched', 'socketio'],
     memoryCounts: [10_000, 19_000],
     sinkConnections: 5000,
@@ -73,7 +73,7 @@ function parseArgs(argv) {
     startRate: 20_000,
     factor: 1.6,
     maxSteps: 12,
-    window: 2,
+    window: 3,
     warmup: 0.5,
     drainTimeout: 10,
     sinks: 2,

@@ -7,7 +7,7 @@
  * (accept-client.js, on the other cores) opens `--accepts` connections to one server,
  * the servers taking turns, the first rotating each round; between bursts the
  * connections are closed and the server is waited on until it holds none. Each server
- * first gets one unmeasured burst of 300 (JIT warm-up).
+ * first gets one unmeasured burst of 1,000 (JIT warm-up).
  */
 import { cpuMs, log, median, sleep } from './orchestrate.js';
 import { SERVERS, startClient, startServer, waitConnections } from './ceiling-servers.js';
@@ -26,7 +26,7 @@ export async function runAccepts(opts, secret, mintToken) {
     // One unmeasured burst per server first, so that no round measures a cold JIT.
     for (const server of servers) {
       const tokens = [];
-      for (let i = 0; i < Math.min(300, opts.accepts); i++) tokens.push(await mintToken(secret, { sub: `w-${i}`, ttlSeconds: 3600 }));
+      for (let i = 0; i < Math.min(1000, opts.accepts); i++) tokens.push(await mintToken(secret, { sub: `w-${i}`, ttlSeconds: 3600 }));
       const kind = server.transport === 'socketio' ? 'socketio' : 'ws';
       await gen.request({ type: 'run', url: server.url, kind, tokens, concurrency: opts.acceptConcurrency, localAddresses: LOCAL_ADDRESSES }, 120_000, 'warm-up burst');
       await gen.request({ type: 'close-all' }, 120_000, 'close all');
