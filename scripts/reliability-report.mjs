@@ -41,7 +41,7 @@ const END = '<!-- report:end -->';
 const CLASSES = [
   { id: 'conformance', name: 'RFC 6455 conformance (mini-Autobahn)', files: /(^|\/)autobahn-[^/]*\.test\.ts$/, tag: 'conformance:' },
   { id: 'fuzzing', name: 'Fuzzing (fast-check, fixed seeds)', files: /\.(fuzz|property)\.test\.ts$/, tag: 'fuzz:' },
-  { id: 'storms', name: 'Storms with accounting', files: /(^|\/)[^/]*(storm|recovery-soak)[^/]*\.test\.ts$/, tag: 'storm:' },
+  { id: 'storms', name: 'Storms with accounting', files: /(^|\/)(storm\/.*|[^/]*(storm|recovery-soak)[^/]*)\.test\.ts$/, tag: 'storm:' },
   { id: 'faults', name: 'Faults (fault proxy)', files: /(^|\/)[^/]*fault[^/]*\.test\.ts$/, tag: 'fault:' },
   { id: 'crashes', name: 'Crashes (kill -9, Redis and PostgreSQL failures)', files: /(^|\/)([^/]*(crash|failover)[^/]*|redis-cluster)\.test\.ts$/, tag: 'crash:' },
   { id: 'attacks', name: 'Attack classes', files: /(^|\/)[^/]*attack[^/]*\.test\.ts$/, tag: 'attack:' },
