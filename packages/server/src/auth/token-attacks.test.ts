@@ -8,7 +8,7 @@
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode, WS_BEARER_PREFIX, WS_SUBPROTOCOL } from '@tidings/protocol';
 import { TestClient } from '../test-support/test-client.js';
@@ -131,6 +131,50 @@ async function rsaKey(kid: string) {
     new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid, ...header }).setExpirationTime('1h').sign(privateKey);
   return { jwk, publicJwk: await exportJWK(publicKey), sign };
 }
+
+describe('algorithms', () => {
+  /** A token with any header, signed (or not) by hand: jose refuses to build `alg: none`. */
+  const handMade = (header: Record<string, unknown>, claims: Record<string, unknown>, signature = '') => {
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    return `${b64(header)}.${b64(claims)}.${signature}`;
+  };
+
+  it('attack: JWT alg none (any case, with or without a signature) is refused (unauthorized "algorithm not allowed", 4500; 401 on the handshake)', async () => {
+    const t = await node();
+    const claims = { sub: 'admin', exp: now() + 60, roles: ['staff'] };
+    for (const alg of ['none', 'None', 'NONE', 'nOnE']) {
+      for (const signature of ['', 'c2lnbmF0dXJl']) {
+        const token = handMade({ alg, typ: 'JWT' }, claims, signature);
+        await expectRefused(t, token, 'unauthorized', CloseCode.InvalidToken, 'algorithm not allowed');
+        const handshake = await TestClient.open(t.wsUrl, { token }).catch((e: { status: number; body: string }) => e);
+        expect(handshake.status).toBe(401);
+        expect(JSON.parse(handshake.body)).toEqual({ error: { code: 'unauthorized', message: 'algorithm not allowed' } });
+      }
+    }
+    // No alg at all, or not a string.
+    await expectRefused(t, handMade({ typ: 'JWT' }, claims), 'unauthorized', CloseCode.InvalidToken, 'algorithm not allowed');
+    await expectRefused(t, handMade({ alg: ['HS256'] }, claims), 'unauthorized', CloseCode.InvalidToken, 'algorithm not allowed');
+    await expectHealthy(t);
+  });
+
+  it('attack: HS/RS algorithm confusion: HS256 keyed with the RSA public key (PEM or DER) is refused, as is RS256 with an HMAC signature (unauthorized, 4500)', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+    const pem = await exportSPKI(publicKey);
+    const t = await node({ auth: { publicKey: pem } });
+    const claims = { sub: 'admin', exp: now() + 60 };
+    const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    for (const key of [new TextEncoder().encode(pem), new TextEncoder().encode(pem.trim()), new Uint8Array(der)]) {
+      const confused = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(key);
+      await expectRefused(t, confused, 'unauthorized', CloseCode.InvalidToken, 'no key for token');
+    }
+    // RS256 in the header, an HMAC over the PEM as the signature.
+    const hmac = (await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(pem))).split('.')[2]!;
+    await expectRefused(t, handMade({ alg: 'RS256' }, claims, hmac), 'unauthorized', CloseCode.InvalidToken, 'invalid signature');
+    // The real key works.
+    const { client } = await TestClient.connect(t.wsUrl, await new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'RS256' }).setExpirationTime('1h').sign(privateKey));
+    client.close();
+  });
+});
 
 describe('claims', () => {
   it('attack: JWT with nbf in the future is refused (unauthorized, 4500 "token not active yet")', async () => {
