@@ -147,4 +147,10 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX read_receipts_by_offset ON read_receipts (channel, epoch, read_offset DESC);
     `,
   },
+  {
+    // sqlite-history.ts deletes history rows by seq (it keeps each channel's seqs): the index by
+    // (channel, pos) only cost a leaf page per channel in every batch's WAL write.
+    name: 'history items without their index by channel',
+    sql: `DROP INDEX IF EXISTS history_items_by_channel;`,
+  },
 ];

@@ -248,6 +248,85 @@ describe('SqliteHistory after a crash', () => {
   });
 });
 
+describe('SqliteHistory write cost', () => {
+  /** Frames (pages) in the WAL since it was last truncated. */
+  const walFrames = (database: SqliteDatabase): number => (database.db.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number }>)[0]!.log;
+
+  it('a batch of one publication to each of 60 channels writes a few pages, not one per channel (rows appended, trims by row)', async () => {
+    const database = new SqliteDatabase({ path: join(dir, 'pages.db') });
+    const store = new SqliteHistory(database, (error) => {
+      throw error;
+    }, 1);
+    const streams = new MemoryStreams({ metaTtlMs: 60_000, persistence: store });
+    const history = { size: 100, ttlMs: 60_000 };
+    const channels = Array.from({ length: 60 }, (_, i) => `chat:a-channel-name-of-some-length-${String(i).padStart(4, '0')}`);
+    const data = { text: 'x'.repeat(150) };
+    /** Waits until every queued change is committed (bounded). */
+    const committed = async () => {
+      for (let i = 0; i < 200 && (store.pending > 0 || database.committer.pending > 0); i++) await new Promise((r) => setTimeout(r, 5));
+      expect(store.pending + database.committer.pending).toBe(0);
+    };
+    try {
+      // Every channel holds a full history (100), the rows of all channels interleaved in publish order.
+      for (let round = 0; round < 110; round++) for (const channel of channels) streams.publish(channel, data, { history });
+      await committed();
+      database.db.pragma('wal_checkpoint(TRUNCATE)');
+      expect(walFrames(database)).toBe(0);
+      // One batch: 60 publications, each trimming its channel's oldest.
+      for (const channel of channels) streams.publish(channel, data, { history });
+      await committed();
+      const frames = walFrames(database);
+      // 60 x ~200 B appended and 60 old rows deleted span a few pages each, plus the 60 stream rows;
+      // an index by (channel, offset) would add a leaf page per channel.
+      expect(frames).toBeGreaterThan(0);
+      expect(frames).toBeLessThan(25);
+      // What is stored is still exactly each channel's last 100.
+      for (const channel of [channels[0]!, channels[59]!]) {
+        const stored = database.db.prepare('SELECT pos FROM history_items WHERE channel = ? ORDER BY pos').all(channel) as { pos: number }[];
+        expect(stored.map((r) => r.pos)).toEqual(range(12, 111));
+      }
+    } finally {
+      store.close();
+      streams.close();
+      database.close();
+    }
+  });
+  it('after a batch that failed (disk full), the rows it would have deleted go with the next trims: the stored history is the stream\'s again', async () => {
+    const database = new SqliteDatabase({ path: join(dir, 'full-history.db') });
+    const errors: string[] = [];
+    const store = new SqliteHistory(database, (error) => errors.push(error.message), 1);
+    const streams = new MemoryStreams({ metaTtlMs: 60_000, persistence: store });
+    const history = { size: 3, ttlMs: 60_000 };
+    const stored = () => (database.db.prepare("SELECT pos FROM history_items WHERE channel = 'news:full' ORDER BY pos").all() as { pos: number }[]).map((r) => r.pos);
+    const settle = async () => {
+      for (let i = 0; i < 200 && (store.pending > 0 || database.committer.pending > 0); i++) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 10));
+    };
+    try {
+      for (let i = 1; i <= 5; i++) streams.publish('news:full', { i }, { history });
+      await settle();
+      expect(stored()).toEqual([3, 4, 5]);
+      // The "disk" is full: the batch with offset 6 (and the trim of 3) fails on a large publication
+      // to another channel after them, and is rolled back whole.
+      const pages = database.db.pragma('page_count', { simple: true }) as number;
+      database.db.pragma(`max_page_count = ${pages + 2}`);
+      streams.publish('news:full', { i: 6 }, { history });
+      streams.publish('news:large', { big: 'x'.repeat(1_000_000) }, { history });
+      await settle();
+      expect(errors.length).toBe(1);
+      expect(stored()).toEqual([3, 4, 5]);
+      database.db.pragma('max_page_count = 1073741823');
+      for (let i = 7; i <= 9; i++) streams.publish('news:full', { i }, { history });
+      await settle();
+      expect(stored()).toEqual([7, 8, 9]);
+    } finally {
+      store.close();
+      streams.close();
+      database.close();
+    }
+  });
+});
+
 describe('history.store: sqlite where it cannot apply', () => {
   let redis: RedisServer;
   beforeAll(async () => {

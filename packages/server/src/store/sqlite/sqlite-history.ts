@@ -8,7 +8,10 @@
  * database's group commit (one transaction, one fsync, shared with the other stores' writes of that
  * turn): committing every event-loop turn cost more than half of fan-out throughput with one publication
  * per turn (bench/RESULTS.md). Within a batch, a channel's stream row is written once (its last
- * state) and its trims become one range delete. A publish is acknowledged before its batch commits:
+ * state). Rows are appended in publish order and deleted by their `seq`, which this class keeps per
+ * channel (`kept`): no index by (channel, offset) to update, whose leaf pages, one per channel a batch
+ * touches, were most of what a batch wrote to the WAL (and of its cost) on small fan-outs; the deleted
+ * rows of a batch are mostly consecutive, so they go as a few seq ranges. A publish is acknowledged before its batch commits:
  * a graceful shutdown commits everything queued and marks the history complete (`close()` before
  * the database closes). A kill -9 or a power cut loses at most the publications of the last ~10 ms;
  * the next start, finding no mark, loads what was committed under a new epoch per stream, because
@@ -29,6 +32,12 @@ type Change =
   | { kind: 'forgotten'; channel: string }
   | { kind: 'clean' };
 
+/** A channel's stored rows, oldest first: their offsets and their `seq`s. */
+interface KeptRows {
+  offsets: number[];
+  seqs: number[];
+}
+
 interface StreamRow {
   epoch: string;
   top: number;
@@ -42,12 +51,15 @@ export class SqliteHistory implements HistoryPersistence {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private failed = false;
+  /** A batch failed after `kept` changed (it was rolled back): read `kept` again before the next one. */
+  private resync = false;
   private readonly upsertStream;
   private readonly insertItem;
-  private readonly deleteItems;
-  private readonly trimItems;
+  private readonly deleteRows;
   private readonly deleteStream;
   private readonly markClean;
+  /** Per channel, its rows in the database (as of the last batch written). */
+  private readonly kept = new Map<string, KeptRows>();
 
   /**
    * `onError`: a batch that could not be written (the disk is full). `flushIntervalMs`: changes
@@ -63,9 +75,8 @@ export class SqliteHistory implements HistoryPersistence {
       `INSERT INTO history_streams (channel, epoch, top, touched_at, pool, pool_max) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (channel) DO UPDATE SET epoch = excluded.epoch, top = excluded.top, touched_at = excluded.touched_at, pool = excluded.pool, pool_max = excluded.pool_max`,
     );
-    this.insertItem = db.prepare('INSERT OR REPLACE INTO history_items (channel, pos, json, info, event, expires_at) VALUES (?, ?, ?, ?, ?, ?)');
-    this.deleteItems = db.prepare('DELETE FROM history_items WHERE channel = ?');
-    this.trimItems = db.prepare('DELETE FROM history_items WHERE channel = ? AND pos <= ?');
+    this.insertItem = db.prepare('INSERT INTO history_items (channel, pos, json, info, event, expires_at) VALUES (?, ?, ?, ?, ?, ?)');
+    this.deleteRows = db.prepare('DELETE FROM history_items WHERE seq BETWEEN ? AND ?');
     this.deleteStream = db.prepare('DELETE FROM history_streams WHERE channel = ?');
     this.markClean = db.prepare("INSERT OR REPLACE INTO history_meta (key, value) VALUES ('clean', '1')");
   }
@@ -102,7 +113,8 @@ export class SqliteHistory implements HistoryPersistence {
       touchedAt: r.touched_at,
       shared: r.pool !== null && r.pool_max !== null ? { name: r.pool, maxBytes: r.pool_max } : undefined,
     }));
-    const items = db.prepare('SELECT channel, pos, json, info, event, expires_at FROM history_items ORDER BY seq').all() as Array<{
+    const items = db.prepare('SELECT seq, channel, pos, json, info, event, expires_at FROM history_items ORDER BY seq').all() as Array<{
+      seq: number;
       channel: string;
       pos: number;
       json: string;
@@ -110,7 +122,21 @@ export class SqliteHistory implements HistoryPersistence {
       event: string | null;
       expires_at: number;
     }>;
-    const publications = items.map((r) => ({
+    // Rows no stream can hold (its stream row is gone, or past its top after a lost write) go now;
+    // the others are kept per channel, so that the streams' trims and re-creations delete them by seq.
+    const tops = new Map(streams.map((s) => [s.channel, s.top]));
+    const orphans: number[] = [];
+    const loaded = items.filter((r) => {
+      const top = tops.get(r.channel);
+      if (top === undefined || r.pos > top) {
+        orphans.push(r.seq);
+        return false;
+      }
+      this.keep(r.channel, r.pos, r.seq);
+      return true;
+    });
+    if (orphans.length > 0) db.transaction(() => this.deleteSeqs(orphans))();
+    const publications = loaded.map((r) => ({
       channel: r.channel,
       offset: r.pos,
       json: r.json,
@@ -181,6 +207,7 @@ export class SqliteHistory implements HistoryPersistence {
         return;
       }
       this.failed = true;
+      this.resync = true;
       this.onError(err instanceof Error ? err : new Error(String(err)));
     });
   }
@@ -190,30 +217,29 @@ export class SqliteHistory implements HistoryPersistence {
     const changes = this.changes;
     this.changes = [];
     this.scheduled = false;
+    if (this.resync) this.readKept();
     const rows = new Map<string, StreamRow>();
-    const trims = new Map<string, number>();
+    const doomed: number[] = [];
     for (const c of changes) {
       switch (c.kind) {
         case 'created':
-          trims.delete(c.channel);
           rows.delete(c.channel);
-          this.deleteItems.run(c.channel);
+          this.drop(c.channel, Infinity, doomed);
           this.upsertStream.run(c.channel, c.epoch, 0, c.at, null, null);
           break;
         case 'appended': {
           const p = c.publication;
-          this.insertItem.run(p.channel, p.offset, p.json, p.info === undefined ? null : JSON.stringify(p.info), p.event ?? null, p.expiresAt);
+          const { lastInsertRowid } = this.insertItem.run(p.channel, p.offset, p.json, p.info === undefined ? null : JSON.stringify(p.info), p.event ?? null, p.expiresAt);
+          this.keep(p.channel, p.offset, Number(lastInsertRowid));
           rows.set(p.channel, { epoch: c.epoch, top: p.offset, at: c.at, shared: c.shared });
           break;
         }
         case 'trimmed':
-          // A stream loses its oldest first, and later appends of the batch have higher offsets: one delete at the end.
-          trims.set(c.channel, Math.max(trims.get(c.channel) ?? 0, c.offset));
+          this.drop(c.channel, c.offset, doomed);
           break;
         case 'forgotten':
-          trims.delete(c.channel);
           rows.delete(c.channel);
-          this.deleteItems.run(c.channel);
+          this.drop(c.channel, Infinity, doomed);
           this.deleteStream.run(c.channel);
           break;
         case 'clean':
@@ -222,6 +248,56 @@ export class SqliteHistory implements HistoryPersistence {
       }
     }
     for (const [channel, r] of rows) this.upsertStream.run(channel, r.epoch, r.top, r.at, r.shared?.name ?? null, r.shared?.maxBytes ?? null);
-    for (const [channel, offset] of trims) this.trimItems.run(channel, offset);
+    if (doomed.length > 0) this.deleteSeqs(doomed);
+  }
+
+  /** `kept` as the database has it (after a failed batch; rows a trim missed go with the channel's next trim). */
+  private readKept(): void {
+    this.kept.clear();
+    for (const r of this.database.db.prepare('SELECT seq, channel, pos FROM history_items ORDER BY seq').all() as Array<{ seq: number; channel: string; pos: number }>) {
+      this.keep(r.channel, r.pos, r.seq);
+    }
+    this.resync = false;
+  }
+
+  /** A row of `channel` (offset, seq) was stored. */
+  private keep(channel: string, offset: number, seq: number): void {
+    let kept = this.kept.get(channel);
+    if (!kept) this.kept.set(channel, (kept = { offsets: [], seqs: [] }));
+    kept.offsets.push(offset);
+    kept.seqs.push(seq);
+  }
+
+  /** The channel's rows up to `offset` (its oldest first; Infinity: all) go: their seqs into `doomed`. */
+  private drop(channel: string, offset: number, doomed: number[]): void {
+    const kept = this.kept.get(channel);
+    if (!kept) return;
+    if (offset === Infinity || kept.offsets[kept.offsets.length - 1]! <= offset) {
+      for (const seq of kept.seqs) doomed.push(seq);
+      this.kept.delete(channel);
+      return;
+    }
+    let n = 0;
+    while (n < kept.offsets.length && kept.offsets[n]! <= offset) doomed.push(kept.seqs[n++]!);
+    if (n > 0) {
+      kept.offsets.splice(0, n);
+      kept.seqs.splice(0, n);
+    }
+  }
+
+  /** Deletes the rows of `seqs` (sorted here), one statement per run of consecutive seqs. */
+  private deleteSeqs(seqs: number[]): void {
+    seqs.sort((a, b) => a - b);
+    let from = seqs[0]!;
+    let to = from;
+    for (let i = 1; i < seqs.length; i++) {
+      const seq = seqs[i]!;
+      if (seq === to + 1) to = seq;
+      else if (seq !== to) {
+        this.deleteRows.run(from, to);
+        from = to = seq;
+      }
+    }
+    this.deleteRows.run(from, to);
   }
 }
