@@ -8,6 +8,7 @@
 import { afterEach, expect, test } from 'vitest';
 import type { Push } from '@tidings/protocol';
 import { FaultProxy } from '../test-support/fault-proxy.js';
+import { recordFigures } from '../test-support/reliability-figures.js';
 import { TestClient } from '../test-support/test-client.js';
 import { startTestNode, type TestNode } from '../test-support/test-node.js';
 
@@ -72,6 +73,7 @@ test('faults: a client behind a blackhole is found dead within pingInterval + po
   expect(closes.has('observer')).toBe(false);
   // A ping goes out at most pingInterval after the last one, and the answer is waited for pongTimeout
   // (plus the scheduler's slack on a busy machine); the leave follows after the presence grace.
+  recordFigures('faults', `blackholed client found dead (pingInterval ${PING} ms + pongTimeout ${PONG} ms)`, { detectedMs: detected, leaveMs: leftAfter });
   expect(detected).toBeLessThanOrEqual(PING + PONG + 250);
   expect(leftAfter).toBeLessThanOrEqual(PING + PONG + LEAVE_GRACE + 500);
   // The observer, whose network is fine, stays.
@@ -97,25 +99,46 @@ test('faults: slow consumers behind a bandwidth cap are cut off with 4002 past m
   const distant = await client(far.url(t.wsUrl), t, 'healthy-far');
   await distant.ok('subscribe', { channel });
   healthy.push(distant);
-  const slow: TestClient[] = [];
+  const slowProxies: FaultProxy[] = [];
   for (let i = 0; i < 2; i++) {
     const p = await proxy(t);
     const c = await client(p.url(t.wsUrl), t, `slow-${i}`);
     await c.ok('subscribe', { channel });
-    // 32 kB/s: far less than the publications below (kernel buffers absorb a few MB before the server sees it).
-    p.setMode({ bytesPerSecond: 32_000 });
-    slow.push(c);
+    slowProxies.push(p);
   }
-  // About 4 MB reach the kernel buffers on the way to a slow reader before its queue grows (cut near
-  // n = 130 here); 250 leave more than a hundred publications after the cut.
-  const TOTAL = 250;
+  // When each publication was published and reached each healthy reader (for the latency figure only).
+  const publishedAt = new Map<number, number>();
+  const latencies = new Map<number, number[]>();
+  for (const c of healthy) {
+    c.ws.on('message', (data: Buffer) => {
+      const now = performance.now();
+      for (const m of data.toString().matchAll(/"n":(\d+)/g)) {
+        const n = Number(m[1]);
+        const list = latencies.get(n) ?? [];
+        list.push(now - publishedAt.get(n)!);
+        latencies.set(n, list);
+      }
+    });
+  }
   const pad = 'z'.repeat(32 * 1024);
-  for (let n = 0; n < TOTAL; n++) {
-    await t.node.publish(channel, { n, pad });
-    // A publisher at the pace the healthy readers keep (they share this process): batches of
-    // four, each read by them before the next. The slow ones fall further behind with each.
-    if (n % 4 === 3) await until(() => healthy.every((c) => c.publications(channel).length > n), () => `healthy readers at ${n}`, 10_000);
-  }
+  // A publisher at the pace the healthy readers keep (they share this process): batches of four,
+  // each read by them before the next.
+  const publish = async (from: number, to: number) => {
+    for (let n = from; n < to; n++) {
+      publishedAt.set(n, performance.now());
+      await t.node.publish(channel, { n, pad });
+      if (n % 4 === 3) await until(() => healthy.every((c) => c.publications(channel).length > n), () => `healthy readers at ${n}`, 10_000);
+    }
+  };
+  // Baseline: the two future slow consumers still read at full speed.
+  const BASELINE = 100;
+  await publish(0, BASELINE);
+  // Then their links drop to 32 kB/s, far less than the publications (about 4 MB reach the kernel
+  // buffers on the way to a slow reader before its queue grows: cut near 130 publications later);
+  // 250 leave more than a hundred publications after the cut. The slow ones fall further behind.
+  for (const p of slowProxies) p.setMode({ bytesPerSecond: 32_000 });
+  const TOTAL = BASELINE + 250;
+  await publish(BASELINE, TOTAL);
   await until(
     () => healthy.every((c) => c.publications(channel).length === TOTAL),
     () => `healthy counts ${healthy.map((c) => c.publications(channel).length).join(',')} closes ${JSON.stringify([...closes])}`,
@@ -131,4 +154,13 @@ test('faults: slow consumers behind a bandwidth cap are cut off with 4002 past m
   expect(stats.connectedSockets).toBe(healthy.length);
   // Nobody healthy was closed.
   for (const c of healthy) expect(c.pushes.some((f: Push) => f.type === 'disconnect')).toBe(false);
+  // The healthy readers' delivery latency with the slow consumers backed up, against the baseline: a
+  // figure for docs/reliability.md (npm run reliability:report), not asserted (timing).
+  const p99 = (from: number, to: number) => {
+    const all = [...latencies].filter(([n]) => n >= from && n < to).flatMap(([, l]) => l).sort((a, b) => a - b);
+    return all[Math.ceil(all.length * 0.99) - 1] ?? 0;
+  };
+  const figures = { healthy: healthy.length, slow: 2, baselineP99Ms: Math.round(p99(0, BASELINE) * 10) / 10, withSlowP99Ms: Math.round(p99(BASELINE, TOTAL) * 10) / 10 };
+  console.log(`[faults] slow consumers: ${JSON.stringify({ ...figures, ratio: Math.round((figures.withSlowP99Ms / figures.baselineP99Ms) * 100) / 100 })}`);
+  recordFigures('faults', 'slow consumers cut off (2 behind 32 kB/s), the healthy readers\' delivery p99 against the baseline', figures);
 }, 60_000);
