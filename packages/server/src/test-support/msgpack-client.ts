@@ -17,6 +17,8 @@ export class MsgpackClient {
   readonly textMessages: string[] = [];
   /** Bytes of every message received (binary and text), payloads only. */
   bytesIn = 0;
+  /** Binary messages received (one may hold several frames). */
+  binaryMessages = 0;
   readonly closed: Promise<{ code: number; reason: string }>;
   private readonly pending = new Map<number, (f: Frame) => void>();
   private nextId = 1;
@@ -29,6 +31,7 @@ export class MsgpackClient {
         this.textMessages.push(data.toString());
         return;
       }
+      this.binaryMessages++;
       for (const frame of unpackr.unpackMultiple(data as Buffer) as Frame[]) {
         if (typeof frame.id === 'number') {
           this.pending.get(frame.id)?.(frame);

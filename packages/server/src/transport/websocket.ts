@@ -23,7 +23,7 @@ import type { Rejection } from '../wire/http-responses.js';
 import type { OutFrame } from '../wire/out-frame.js';
 import { decodeMsgpackMessage } from '../wire/msgpack.js';
 import { framePath } from './ws-frame-check.js';
-import { joinedPayload, joinedTextFrame, sharedTextFrame, writeFrame, type FramePathSwitch } from './ws-frames.js';
+import { joinedBinaryFrame, joinedPayload, joinedTextFrame, sharedBinaryFrame, sharedTextFrame, writeFrame, type FramePathSwitch } from './ws-frames.js';
 import { PreConnectGuard } from './ws-guard.js';
 
 const SEND_OPTIONS = { binary: false } as const;
@@ -52,6 +52,11 @@ export class WebSocketTransport implements Transport {
     if (this.ws.readyState !== 1) return;
     if (this.msgpack) {
       // Each frame's MessagePack is built once and shared (OutFrame.msgpack); several go back to back in one message.
+      // Framed as the JSON path is: a publication's binary frame once, the same bytes to every socket.
+      if (this.preframe && this.path.usable && writeFrame(this.ws, frames.length === 1 ? sharedBinaryFrame(frames[0]!) : joinedBinaryFrame(frames))) {
+        this.path.written++;
+        return;
+      }
       this.ws.send(frames.length === 1 ? frames[0]!.msgpack : Buffer.concat(frames.map((f) => f.msgpack)), BINARY_OPTIONS);
       return;
     }

@@ -3,7 +3,8 @@
  * which goes through `ws` internals). Once per process, before the first WebSocket
  * transport may use the path, a real `ws` socket pair on 127.0.0.1 (port 0) carries
  * messages written alternately with `writeFrame` and `ws.send`, across every frame
- * header length; the path is used only if every message arrives intact and in order.
+ * header length, text and binary frames (JSON and MessagePack connections); the path is
+ * used only if every message arrives intact, of its kind, and in order.
  * Otherwise (another `ws` whose sender behaves differently, no loopback, a timeout) a
  * warning is logged once and every message goes through `ws.send` for good.
  */
@@ -13,7 +14,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { OutFrame } from '../wire/out-frame.js';
 import type { Logger } from '../log.js';
-import { sharedTextFrame, writeFrame, type FramePathSwitch } from './ws-frames.js';
+import { binaryFrame, sharedTextFrame, writeFrame, type FramePathSwitch } from './ws-frames.js';
 
 export interface FramePathCheckOptions {
   /** Called with the server side of the pair before anything is written (tests give it a sender that behaves differently). */
@@ -22,8 +23,14 @@ export interface FramePathCheckOptions {
   timeoutMs?: number;
 }
 
-/** Payload sizes crossing the 7-, 16- and 64-bit length boundaries. */
-const SIZES = [0, 1, 125, 126, 1000, 65_535, 65_536, 70_000, 3];
+/**
+ * Payload sizes crossing the 7-, 16- and 64-bit length boundaries; the binary ones written by
+ * `writeFrame` (2, 8, 14) are 7-, 16- and 64-bit too.
+ */
+const SIZES = [0, 1, 125, 126, 1000, 65_535, 65_536, 70_000, 126, 3, 5, 7, 0, 9, 70_000];
+
+/** Every third message of the check goes as a binary frame (built by `binaryFrame`, or by ws.send with binary: true). */
+const isBinary = (i: number): boolean => i % 3 === 2;
 
 /** The messages of the check: distinct, so a lost, repeated or reordered one shows. */
 function checkMessages(): string[] {
@@ -53,14 +60,15 @@ export async function checkFramePath(options: FramePathCheckOptions = {}): Promi
     });
     server.unref();
     const { port } = server.address() as AddressInfo;
-    const expected = checkMessages();
+    const messages = checkMessages();
+    const expected = messages.map((m, i) => (isBinary(i) ? 'binary ' : '') + m);
     const received: string[] = [];
     client = new WebSocket(`ws://127.0.0.1:${port}`, { maxPayload: 1 << 20 });
     const socket = client;
     const outcome = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), options.timeoutMs ?? 5000);
       socket.on('message', (data, isBinary) => {
-        received.push(isBinary ? '<binary>' : data.toString());
+        received.push((isBinary ? 'binary ' : '') + data.toString());
         if (received.length === expected.length) resolve(received.every((m, i) => m === expected[i]));
       });
       socket.on('error', () => resolve(false));
@@ -70,9 +78,10 @@ export async function checkFramePath(options: FramePathCheckOptions = {}): Promi
     if (!ws) return false;
     options.prepare?.(ws);
     let framed = 0;
-    expected.forEach((text, i) => {
-      if (i % 2 === 0 && writeFrame(ws, sharedTextFrame(OutFrame.fromText(text)))) framed++;
-      else ws.send(text, { binary: false });
+    messages.forEach((text, i) => {
+      const binary = isBinary(i);
+      if (i % 2 === 0 && writeFrame(ws, binary ? binaryFrame(Buffer.from(text)) : sharedTextFrame(OutFrame.fromText(text)))) framed++;
+      else ws.send(binary ? Buffer.from(text) : text, { binary });
     });
     const ok = await outcome;
     // The first frame is written on an idle sender: if even that one was refused, the path is not there.

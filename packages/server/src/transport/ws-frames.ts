@@ -1,9 +1,10 @@
 /**
- * Server-to-client WebSocket text frames built by us: a frame shared by many
+ * Server-to-client WebSocket frames built by us: a frame shared by many
  * subscribers gets its header written once in the headroom before its payload
  * (see OutFrame), and the same bytes go to every socket in a single write, the
- * idea engine.io uses for pre-encoded packets. Only used without
- * permessage-deflate; `ws` frames everything else.
+ * idea engine.io uses for pre-encoded packets. Text frames carry JSON; binary
+ * frames carry a frame's MessagePack (`tidings.v1.msgpack`), framed once per
+ * publication as well. Only used without permessage-deflate; `ws` frames everything else.
  */
 import type { WebSocket } from 'ws';
 import type { OutFrame } from '../wire/out-frame.js';
@@ -13,9 +14,13 @@ function headerLength(length: number): number {
   return length < 126 ? 2 : length < 65536 ? 4 : 10;
 }
 
-/** Writes a FIN + text frame header for `length` payload bytes at the start of `target`. */
-function writeHeader(target: Buffer, length: number): number {
-  target[0] = 0x81;
+/** First header byte: FIN + text, FIN + binary. */
+const TEXT = 0x81;
+const BINARY = 0x82;
+
+/** Writes a FIN + `first` (TEXT or BINARY) frame header for `length` payload bytes at the start of `target`. */
+function writeHeader(target: Buffer, length: number, first = TEXT): number {
+  target[0] = first;
   if (length < 126) {
     target[1] = length;
     return 2;
@@ -35,6 +40,29 @@ function writeHeader(target: Buffer, length: number): number {
 export function sharedTextFrame(frame: OutFrame): Buffer {
   const length = frame.length;
   return frame.wrap(headerLength(length), (target) => writeHeader(target, length));
+}
+
+/** `payload` as one binary frame (a new buffer: header, then a copy of the payload). */
+export function binaryFrame(payload: Buffer): Buffer {
+  const length = payload.length;
+  const target = Buffer.allocUnsafe(headerLength(length) + length);
+  payload.copy(target, writeHeader(target, length, BINARY));
+  return target;
+}
+
+/** The MessagePack of one frame shared by many sockets, as a binary frame: built once (OutFrame caches it). */
+export function sharedBinaryFrame(frame: OutFrame): Buffer {
+  return frame.msgpackFramed(binaryFrame);
+}
+
+/** One binary frame holding the MessagePack values of `frames` back to back (several frames in one message). */
+export function joinedBinaryFrame(frames: readonly OutFrame[]): Buffer {
+  let length = 0;
+  for (const f of frames) length += f.msgpack.length;
+  const target = Buffer.allocUnsafe(headerLength(length) + length);
+  let at = writeHeader(target, length, BINARY);
+  for (const f of frames) at += f.msgpack.copy(target, at);
+  return target;
 }
 
 /** The texts of `frames` joined with "\n" (one native encode beats a copy call per frame). */

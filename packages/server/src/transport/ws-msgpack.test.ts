@@ -1,78 +1,20 @@
 /**
  * MessagePack negotiated per WebSocket connection (`tidings.v1.msgpack`, docs/protocol.md
  * "Encodings"): a real node on loopback, JSON clients (TestClient) and MessagePack clients
- * (below, `ws` + msgpackr) side by side on the same channels.
+ * (test-support/msgpack-client.ts, `ws` + msgpackr) side by side on the same channels.
  */
-import { Packr, Unpackr } from 'msgpackr';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloseCode, WS_BEARER_PREFIX, WS_SUBPROTOCOL, WS_SUBPROTOCOL_MSGPACK, type Push } from '@tidings/protocol';
+import { createLogger } from '../log.js';
 import { msgpackCounters } from '../wire/msgpack.js';
+import { MsgpackClient, packr } from '../test-support/msgpack-client.js';
 import { TestClient } from '../test-support/test-client.js';
 import { startTestNode, type TestNode } from '../test-support/test-node.js';
+import { framePath } from './ws-frame-check.js';
 
-const packr = new Packr({ useRecords: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
-
-type Frame = Record<string, any>;
-
-/** A protocol client speaking MessagePack: every received binary message decoded, every command packed. */
-class MsgpackClient {
-  readonly pushes: Frame[] = [];
-  readonly textMessages: string[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  private readonly pending = new Map<number, (f: Frame) => void>();
-  private nextId = 1;
-
-  private constructor(readonly ws: WebSocket) {
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-    ws.on('message', (data, isBinary) => {
-      if (!isBinary) {
-        this.textMessages.push(data.toString());
-        return;
-      }
-      for (const frame of unpackr.unpackMultiple(data as Buffer) as Frame[]) {
-        if (typeof frame.id === 'number') {
-          this.pending.get(frame.id)?.(frame);
-          this.pending.delete(frame.id);
-        } else if (frame.type === 'ping') this.ws.send(packr.pack({ type: 'pong' }));
-        else this.pushes.push(frame);
-      }
-    });
-  }
-
-  static async connect(t: TestNode, user: string, protocols = [WS_SUBPROTOCOL_MSGPACK, WS_SUBPROTOCOL]): Promise<MsgpackClient> {
-    const ws = new WebSocket(t.wsUrl, protocols);
-    await new Promise((resolve, reject) => {
-      ws.once('open', resolve);
-      ws.once('error', reject);
-    });
-    const client = new MsgpackClient(ws);
-    await client.ok('connect', { token: await t.token(user) });
-    return client;
-  }
-
-  call(type: string, params: Frame = {}): Promise<Frame> {
-    const id = this.nextId++;
-    const reply = new Promise<Frame>((resolve) => this.pending.set(id, resolve));
-    this.ws.send(packr.pack({ id, type, ...params }));
-    return reply;
-  }
-
-  async ok(type: string, params: Frame = {}): Promise<any> {
-    const reply = await this.call(type, params);
-    if (reply.error) throw new Error(`${type} failed: ${reply.error.code}: ${reply.error.message}`);
-    return reply.result;
-  }
-
-  publications(channel: string): Frame[] {
-    return this.pushes.filter((p) => p.type === 'publication' && p.channel === channel);
-  }
-
-  async waitFor(count: number, channel: string): Promise<Frame[]> {
-    for (let i = 0; i < 300 && this.publications(channel).length < count; i++) await new Promise((r) => setTimeout(r, 10));
-    return this.publications(channel);
-  }
+/** A MessagePack client of `t`, connected as `user`. */
+async function connectMp(t: TestNode, user: string, protocols?: string[]): Promise<MsgpackClient> {
+  return MsgpackClient.connect(t.wsUrl, await t.token(user), protocols);
 }
 
 async function jsonPublications(c: TestClient, count: number, channel: string): Promise<Extract<Push, { type: 'publication' }>[]> {
@@ -88,12 +30,12 @@ afterAll(() => t.close());
 
 describe('MessagePack over WebSocket', () => {
   it('selects tidings.v1.msgpack when offered, and tidings.v1 for a client that does not offer it', async () => {
-    const mp = await MsgpackClient.connect(t, 'neg-a');
+    const mp = await connectMp(t, 'neg-a');
     expect(mp.ws.protocol).toBe(WS_SUBPROTOCOL_MSGPACK);
     const { client: json } = await TestClient.connect(t.wsUrl, await t.token('neg-b'));
     expect(json.ws.protocol).toBe(WS_SUBPROTOCOL);
     // With the token in the handshake, offering only the MessagePack subprotocol is enough.
-    const bearer = await MsgpackClient.connect(t, 'neg-c', [WS_SUBPROTOCOL_MSGPACK, WS_BEARER_PREFIX + (await t.token('neg-c'))]);
+    const bearer = await connectMp(t, 'neg-c', [WS_SUBPROTOCOL_MSGPACK, WS_BEARER_PREFIX + (await t.token('neg-c'))]);
     expect(bearer.ws.protocol).toBe(WS_SUBPROTOCOL_MSGPACK);
     // Replies and pushes came as binary MessagePack, never as text.
     expect(mp.textMessages).toEqual([]);
@@ -103,7 +45,7 @@ describe('MessagePack over WebSocket', () => {
   });
 
   it('a MessagePack client and a JSON client on one channel get the same publications, in order', async () => {
-    const mp = await MsgpackClient.connect(t, 'same-a');
+    const mp = await connectMp(t, 'same-a');
     const { client: json } = await TestClient.connect(t.wsUrl, await t.token('same-b'));
     await mp.ok('subscribe', { channel: 'chat:same' });
     await json.ok('subscribe', { channel: 'chat:same' });
@@ -127,8 +69,8 @@ describe('MessagePack over WebSocket', () => {
   });
 
   it('binary data from a MessagePack client reaches MessagePack subscribers as bytes and JSON subscribers as {"$binary": base64}', async () => {
-    const publisher = await MsgpackClient.connect(t, 'bin-a');
-    const mp = await MsgpackClient.connect(t, 'bin-b');
+    const publisher = await connectMp(t, 'bin-a');
+    const mp = await connectMp(t, 'bin-b');
     const { client: json } = await TestClient.connect(t.wsUrl, await t.token('bin-c'));
     for (const c of [publisher, mp]) await c.ok('subscribe', { channel: 'chat:bin' });
     await json.ok('subscribe', { channel: 'chat:bin' });
@@ -152,7 +94,7 @@ describe('MessagePack over WebSocket', () => {
   });
 
   it('malformed MessagePack closes the connection with 4501 (bad request); the node and other clients carry on', async () => {
-    const bystander = await MsgpackClient.connect(t, 'bad-a');
+    const bystander = await connectMp(t, 'bad-a');
     const { client: json } = await TestClient.connect(t.wsUrl, await t.token('bad-b'));
     await bystander.ok('subscribe', { channel: 'chat:bad' });
     const cases: Buffer[] = [
@@ -163,7 +105,7 @@ describe('MessagePack over WebSocket', () => {
       packr.pack('just a string'), // not a frame object
     ];
     for (const bad of cases) {
-      const victim = await MsgpackClient.connect(t, 'bad-v');
+      const victim = await connectMp(t, 'bad-v');
       victim.ws.send(bad);
       expect((await victim.closed).code).toBe(CloseCode.BadRequest);
     }
@@ -172,14 +114,14 @@ describe('MessagePack over WebSocket', () => {
     expect((await json.closed).code).toBe(CloseCode.BadRequest);
     await bystander.ok('publish', { channel: 'chat:bad', data: 'still here' });
     expect((await bystander.waitFor(1, 'chat:bad'))[0]!.data).toBe('still here');
-    const after = await MsgpackClient.connect(t, 'bad-c');
+    const after = await connectMp(t, 'bad-c');
     expect(await after.ok('subscribe', { channel: 'chat:bad' })).toBeDefined();
     bystander.ws.close();
     after.ws.close();
   });
 
   it('a publication is encoded to MessagePack once for all its MessagePack subscribers', async () => {
-    const subscribers = await Promise.all(Array.from({ length: 6 }, (_, i) => MsgpackClient.connect(t, `fan-${i}`)));
+    const subscribers = await Promise.all(Array.from({ length: 6 }, (_, i) => connectMp(t, `fan-${i}`)));
     for (const s of subscribers) await s.ok('subscribe', { channel: 'live:fan' });
     const before = msgpackCounters.encodes;
     // From the API: its reply is HTTP JSON, so the only MessagePack encoding is the publication's.
@@ -187,5 +129,40 @@ describe('MessagePack over WebSocket', () => {
     for (const s of subscribers) expect((await s.waitFor(1, 'live:fan')).length).toBe(1);
     expect(msgpackCounters.encodes - before).toBe(1);
     for (const s of subscribers) s.ws.close();
+  });
+  it('MessagePack frames are framed once and written as is to every MessagePack socket: binary, decodable, batched frames too', async () => {
+    // The pre-built frame path is in use once its start-up self-test (text and binary frames) passed.
+    expect(await framePath.check(createLogger('silent'))).toBe(true);
+    const subscribers = await Promise.all(Array.from({ length: 4 }, (_, i) => connectMp(t, `framed-${i}`)));
+    const { client: json } = await TestClient.connect(t.wsUrl, await t.token('framed-json'));
+    for (const s of subscribers) await s.ok('subscribe', { channel: 'live:framed' });
+    await json.ok('subscribe', { channel: 'live:framed' });
+    const messagesBefore = subscribers.map((s) => s.binaryMessages);
+    // One publication: the same binary frame to the four MessagePack sockets (and a text frame to the JSON one).
+    const writtenBefore = framePath.written;
+    await t.node.publish('live:framed', { one: 1, file: { $binary: Buffer.from([1, 2, 3]).toString('base64') } });
+    for (const s of subscribers) expect((await s.waitFor(1, 'live:framed')).length).toBe(1);
+    expect(framePath.written - writtenBefore).toBeGreaterThanOrEqual(5);
+    for (const s of subscribers) {
+      const [p] = s.publications('live:framed');
+      expect(p!.data.one).toBe(1);
+      expect([...(p!.data.file as Uint8Array)]).toEqual([1, 2, 3]);
+    }
+    // Twenty publications in one turn: batched, several frames back to back in one binary message per flush.
+    const batchWritten = framePath.written;
+    const published = Array.from({ length: 20 }, (_, i) => t.node.publish('live:framed', { n: i, text: 'é'.repeat(i * 40) }));
+    await Promise.all(published);
+    for (const s of subscribers) {
+      const got = await s.waitFor(21, 'live:framed');
+      expect(got.map((p) => p.data.n ?? null)).toEqual([null, ...Array.from({ length: 20 }, (_, i) => i)]);
+      expect(got.slice(1).map((p) => p.data.text)).toEqual(Array.from({ length: 20 }, (_, i) => 'é'.repeat(i * 40)));
+      // Fewer messages than publications: frames were joined in binary messages.
+      expect(s.binaryMessages - messagesBefore[subscribers.indexOf(s)]!).toBeLessThan(21);
+      expect(s.textMessages).toEqual([]);
+    }
+    expect(framePath.written).toBeGreaterThan(batchWritten);
+    expect((await jsonPublications(json, 21, 'live:framed')).length).toBe(21);
+    for (const s of subscribers) s.close();
+    json.close();
   });
 });

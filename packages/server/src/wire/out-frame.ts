@@ -21,6 +21,7 @@ export class OutFrame {
   private wrapped: Buffer | undefined;
   private sse: Buffer | undefined;
   private mp: Buffer | undefined;
+  private mpFramed: Buffer | undefined;
 
   private constructor(text: string, room: Buffer, length: number) {
     this.text = text;
@@ -68,5 +69,13 @@ export class OutFrame {
    */
   get msgpack(): Buffer {
     return (this.mp ??= encodeMsgpackFrame(this.text));
+  }
+
+  /**
+   * The MessagePack with a transport's framing (a WebSocket binary frame header), built by
+   * `frame` on first use and cached like `wrap`: every MessagePack socket gets the same bytes.
+   */
+  msgpackFramed(frame: (msgpack: Buffer) => Buffer): Buffer {
+    return (this.mpFramed ??= frame(this.msgpack));
   }
 }
