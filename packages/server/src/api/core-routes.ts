@@ -121,6 +121,7 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       scope: 'publish',
       summary: 'Publish to one channel',
       body: publishBody,
+      msgpackBody: true,
       response: data.publishResult,
       errors: [ErrorCode.InvalidChannel, ErrorCode.UnknownNamespace, ErrorCode.LimitExceeded, ErrorCode.NotAvailable, ErrorCode.NotFound, ErrorCode.Unavailable],
       handle: async ({ req, res }) => {
@@ -136,6 +137,7 @@ export function coreRoutes(parts: ApiParts, readBody: (req: IncomingMessage) => 
       scope: 'publish',
       summary: 'Publish the same data to many channels or users (a result per channel), or an event to every connection',
       body: broadcastBody,
+      msgpackBody: true,
       response: data.broadcastResult,
       errors: [ErrorCode.Unavailable],
       handle: async ({ req, res }) => {

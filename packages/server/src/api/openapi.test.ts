@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '@tidings/protocol';
 import { createLogger } from '../log.js';
 import { NodeMetrics } from '../ops/metrics.js';
-import { startTestNode, TEST_NAMESPACES, type TestNode } from '../test-support/test-node.js';
+import { packr } from '../test-support/msgpack-client.js';
+import { startTestNode, TEST_API_KEY, TEST_NAMESPACES, type TestNode } from '../test-support/test-node.js';
 import { VERSION } from '../version.js';
 import { statusOf } from '../wire/http-responses.js';
 import { openApiDocument, openApiPath } from './openapi.js';
@@ -162,6 +163,24 @@ describe('request bodies: the document shows the schemas the routes check with',
     const extra = { ...body, unknownField: 1 };
     expect(documentAccepts(schema, extra)).toBe(false);
     expect(await t.api('POST', concrete(path), extra)).toEqual({ status: 400, body: { error: { code: 'bad_request', message: 'unknown field "unknownField"' } } });
+  });
+});
+
+describe('MessagePack request bodies', () => {
+  it('lists application/msgpack beside application/json for /publish and /broadcast only, with the same schema; a MessagePack body there is accepted, elsewhere refused', async () => {
+    const withMsgpack = operations(served).filter((o) => o.op.requestBody?.content['application/msgpack'] !== undefined).map((o) => `${o.method} ${o.path}`);
+    expect(withMsgpack.sort()).toEqual(['POST /broadcast', 'POST /publish']);
+    for (const path of ['/publish', '/broadcast']) {
+      const content = served.paths[path].post.requestBody.content as Json;
+      expect(Object.keys(content).sort()).toEqual(['application/json', 'application/msgpack']);
+      expect(content['application/msgpack'].schema).toEqual(content['application/json'].schema);
+    }
+    const post = (path: string, body: unknown) =>
+      fetch(`${t.apiUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/msgpack' }, body: packr.pack(body) });
+    expect((await post('/publish', { channel: 'chat:probe', data: new Uint8Array([1, 2, 3]) })).status).toBe(200);
+    expect((await post('/broadcast', { channels: ['chat:probe'], data: { n: 1 } })).status).toBe(200);
+    // A route the document gives a JSON body only does not read MessagePack.
+    expect((await post('/notify', { user: 'u1', type: 'task.assigned', title: 'x' })).status).toBe(415);
   });
 });
 

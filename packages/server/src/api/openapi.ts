@@ -110,12 +110,18 @@ function operation(route: Route): Json {
     tags: [tagOf(route.name)],
     ...(route.scope === undefined ? { security: [] } : { security: [{ bearer: [] }, { apiKey: [] }], 'x-tidings-scope': route.scope }),
     ...(parameters.length > 0 ? { parameters } : {}),
-    ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } } } : {}),
+    ...(route.body ? { requestBody: { required: true, content: bodyContent(route.body, route.msgpackBody === true) } } : {}),
     responses: {
       ...Object.fromEntries((route.dataStatuses ?? [200]).map((status) => [String(status), success])),
       ...errorResponses(errorCodesOf(route)),
     },
   };
+}
+
+/** A request body's media types: JSON, and MessagePack (same schema) where the route reads it too. */
+function bodyContent(body: z.ZodType, msgpack: boolean): Record<string, { schema: unknown }> {
+  const schema = jsonSchema(body, 'input');
+  return msgpack ? { 'application/json': { schema }, 'application/msgpack': { schema } } : { 'application/json': { schema } };
 }
 
 /** `GET /channels/:channel/history` → `getChannelsChannelHistory`. */

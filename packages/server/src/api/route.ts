@@ -34,6 +34,8 @@ export interface Route {
   description?: string;
   /** The schema the handler parses its JSON body with (the document's request body). */
   body?: z.ZodType;
+  /** The body may also be MessagePack (`application/msgpack`, api/http.ts readMsgpack): the same fields, `bin` for binary data. */
+  msgpackBody?: boolean;
   /** The object schema the handler parses its query string with (`parseQuery`), one property per parameter. */
   query?: z.ZodObject;
   /** What the `{"data": …}` of a success holds. */
