@@ -497,4 +497,14 @@ describe('liveness without a timer per connection', () => {
     expect(await clients[39]!.ok('rpc', { method: 'echo', data: 1 })).toMatchObject({ data: { echoed: 1 } });
     for (const c of clients) c.close();
   });
+
+  it('tokens with exp share one expiry timer too: 40 connections whose tokens expire add no Timeout each', async () => {
+    const before = timers();
+    const clients = [];
+    for (let i = 0; i < 40; i++) clients.push(await connected(`expiring-${i}`, { ttlSeconds: 600 + i }));
+    // Before the node's expiry heap (session/expiry-wheel.ts) every such session held a Timeout until its exp: +40.
+    expect(timers() - before).toBeLessThan(5);
+    expect(await clients[0]!.ok('rpc', { method: 'echo', data: 2 })).toMatchObject({ data: { echoed: 2 } });
+    for (const c of clients) c.close();
+  });
 });

@@ -37,6 +37,7 @@ import { OutFrame } from '../wire/out-frame.js';
 import type { Transport, TransportRequestInfo } from '../transport/transport.js';
 import { HookTimers } from './hook-timers.js';
 import { livenessWheel, type LivenessKind, type LivenessOwner, type LivenessWheel } from './liveness.js';
+import { expiryWheel, type ExpiryOwner } from './expiry-wheel.js';
 import type { SessionServices } from './services.js';
 import { connectionClosed, subscriptionCreated, subscriptionRemoved, type SubscriptionEndReason } from './session-webhooks.js';
 import type { Subscription, SubscriptionOwner } from './subscription.js';
@@ -54,10 +55,8 @@ export type CommandHandler<C extends Command = Command> = (session: Session, cmd
 export type CommandTable = { readonly [T in Command['type']]: CommandHandler<Extract<Command, { type: T }>> };
 
 const PING = OutFrame.fromText(encodeFrame({ type: 'ping' }));
-/** Node fires longer timeouts at once. */
-const MAX_TIMEOUT = 2 ** 31 - 1;
 
-export class Session implements HubSession, Flushable, SubscriptionOwner, LivenessOwner {
+export class Session implements HubSession, Flushable, SubscriptionOwner, LivenessOwner, ExpiryOwner {
   readonly id = randomUUID();
   readonly connectedAt = Date.now();
   state: SessionState = 'connecting';
@@ -94,7 +93,9 @@ export class Session implements HubSession, Flushable, SubscriptionOwner, Livene
   /** The deadline this session waits for in the wheel (0: none). */
   livenessDue = 0;
   private awaitingPong = false;
-  private expiryTimer: NodeJS.Timeout | undefined;
+  /** Token expiry waits in the node's one expiry heap (session/expiry-wheel.ts), not in a timer of its own. */
+  expiryDue = 0;
+  expiryIndex = -1;
   /** Expiries set by hooks: the server-side refresh of the connection and of subscriptions (session/hook-timers.ts). */
   readonly hookTimers = new HookTimers(this);
 
@@ -302,15 +303,14 @@ export class Session implements HubSession, Flushable, SubscriptionOwner, Livene
 
   /** (Re)arms the disconnect at token expiry (plus the clock tolerance). */
   scheduleExpiry(): void {
-    clearTimeout(this.expiryTimer);
-    this.expiryTimer = undefined;
+    expiryWheel(this.services).cancel(this);
     if (this.expiresAt === undefined || this.state === 'closed') return;
     if (this.hookTimers.refreshesConnection) return this.hookTimers.scheduleRefresh();
-    const due = this.expiresAt + this.services.config.auth.clockTolerance;
-    this.expiryTimer = setTimeout(() => {
-      if (Date.now() >= due) this.disconnect(CloseCode.TokenExpired);
-      else this.scheduleExpiry();
-    }, Math.min(Math.max(0, due - Date.now()), MAX_TIMEOUT));
+    expiryWheel(this.services).set(this, this.expiresAt + this.services.config.auth.clockTolerance);
+  }
+
+  expiryCame(): void {
+    this.disconnect(CloseCode.TokenExpired);
   }
 
   // ------------------------------------------------------------ ending
@@ -355,7 +355,7 @@ export class Session implements HubSession, Flushable, SubscriptionOwner, Livene
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     this.liveness.disarm(this);
-    clearTimeout(this.expiryTimer);
+    expiryWheel(this.services).cancel(this);
     this.hookTimers.close();
     this.queue.length = 0;
     this.queuedBytes = 0;
