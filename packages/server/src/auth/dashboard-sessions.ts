@@ -15,6 +15,7 @@
  * The dashboard's own Tidings connection uses tokens signed with another key derived from
  * the same root (`DashboardTokens`), with the role `tidings-admin`.
  */
+import type { PeekedToken } from './token-peek.js';
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { ErrorCode } from '@tidings/protocol';
@@ -190,6 +191,11 @@ export class DashboardTokens {
     } catch {
       return false;
     }
+  }
+
+  /** The same for a token already decoded (auth/token-peek.ts). */
+  static issued(peeked: PeekedToken): boolean {
+    return peeked.payload['iss'] === TOKEN_ISSUER;
   }
 
   async verify(token: string): Promise<ConnectionClaims> {

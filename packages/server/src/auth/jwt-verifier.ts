@@ -4,8 +4,6 @@ import {
   createLocalJWKSet,
   createRemoteJWKSet,
   customFetch,
-  decodeJwt,
-  decodeProtectedHeader,
   errors,
   jwtVerify,
   type JSONWebKeySet,
@@ -20,6 +18,7 @@ import {
 import { ErrorCode, isValidChannel, isValidUserId } from '@tidings/protocol';
 import { TidingsError } from '../errors.js';
 import { boundedJwksFetch } from './jwks-fetch.js';
+import { peekToken, type PeekedToken } from './token-peek.js';
 import {
   SUPPORTED_ALGORITHMS,
   type ConnectionClaims,
@@ -111,8 +110,8 @@ export class JwtVerifier implements TokenVerifier {
     }
   }
 
-  async verifyConnection(token: string): Promise<ConnectionClaims> {
-    const payload = await this.#verify(token);
+  async verifyConnection(token: string, peeked?: PeekedToken): Promise<ConnectionClaims> {
+    const payload = await this.#verify(token, peeked);
     // A subscription token is a narrower grant; accepting it here would let anyone
     // holding a channel grant open a full connection as that user.
     if (Object.hasOwn(payload, 'channel')) throw unauthorized('subscription token used to connect');
@@ -142,25 +141,19 @@ export class JwtVerifier implements TokenVerifier {
   /** jose's remote sets hold no timers or sockets between fetches: nothing to release. */
   close(): void {}
 
-  async #verify(token: string): Promise<JWTPayload> {
+  async #verify(token: string, peeked?: PeekedToken): Promise<JWTPayload> {
     try {
-      return await this.#verifySignature(token);
+      return await this.#verifySignature(token, peeked);
     } catch (err) {
       throw toTidingsError(err);
     }
   }
 
-  async #verifySignature(token: string): Promise<JWTPayload> {
-    if (typeof token !== 'string') throw unauthorized('malformed token');
-    let header: ProtectedHeaderParameters;
-    let unverifiedIss: unknown;
-    try {
-      header = decodeProtectedHeader(token);
-      // Only used to pick the key set; the chosen set's `issuer` check re-asserts it after verification.
-      unverifiedIss = decodeJwt(token).iss;
-    } catch {
-      throw unauthorized('malformed token');
-    }
+  async #verifySignature(token: string, peeked = peekToken(token)): Promise<JWTPayload> {
+    if (typeof token !== 'string' || !peeked) throw unauthorized('malformed token');
+    const header = peeked.header as ProtectedHeaderParameters;
+    // Only used to pick the key set; the chosen set's `issuer` check re-asserts it after verification.
+    const unverifiedIss = peeked.payload['iss'];
     const alg = header.alg;
     // Checked before any key lookup so that `none` or an unexpected alg never reaches a key.
     if (typeof alg !== 'string' || !this.#allowed.has(alg)) throw unauthorized('algorithm not allowed');

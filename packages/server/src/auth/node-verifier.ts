@@ -6,6 +6,7 @@
  */
 import type { TidingsConfig } from '../config/schema.js';
 import { DASHBOARD_ROLE, DashboardTokens } from './dashboard-sessions.js';
+import { peekToken, type PeekedToken } from './token-peek.js';
 import type { ConnectionClaims, SubscriptionClaims, TokenVerifier } from './token-verifier.js';
 import { buildVerifier } from './verifier-config.js';
 
@@ -25,8 +26,9 @@ export class NodeVerifier implements TokenVerifier {
   }
 
   verifyConnection(token: string): Promise<ConnectionClaims> {
-    // The dashboard's own connections carry tokens this node signed itself.
-    return DashboardTokens.claims(token) ? this.dashboardTokens().verify(token) : this.verifyAppToken(token);
+    // The dashboard's own connections carry tokens this node signed itself. Decoded once, here, for the verifier too.
+    const peeked = peekToken(token);
+    return peeked && DashboardTokens.issued(peeked) ? this.dashboardTokens().verify(token) : this.verifyAppToken(token, peeked);
   }
 
   verifySubscription(token: string): Promise<SubscriptionClaims> {
@@ -50,8 +52,8 @@ export class NodeVerifier implements TokenVerifier {
   }
 
   /** An application's token: the role of the dashboard's own connections cannot be claimed by one. */
-  private async verifyAppToken(token: string): Promise<ConnectionClaims> {
-    const claims = await this.current.verifyConnection(token);
+  private async verifyAppToken(token: string, peeked: PeekedToken | undefined): Promise<ConnectionClaims> {
+    const claims = await this.current.verifyConnection(token, peeked);
     if (claims.roles.includes(DASHBOARD_ROLE)) claims.roles = claims.roles.filter((r) => r !== DASHBOARD_ROLE);
     return claims;
   }

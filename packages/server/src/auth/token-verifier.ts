@@ -4,6 +4,7 @@
  */
 
 /** Algorithms Tidings accepts; any other `alg` (including `none`) is rejected. */
+import type { PeekedToken } from './token-peek.js';
 export const SUPPORTED_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'ES256'] as const;
 export type JwtAlgorithm = (typeof SUPPORTED_ALGORITHMS)[number];
 
@@ -77,7 +78,8 @@ export interface SubscriptionClaims {
  * Error messages never contain the token.
  */
 export interface TokenVerifier {
-  verifyConnection(token: string): Promise<ConnectionClaims>;
+  /** `peeked`: the node's own unverified reading of the token (auth/token-peek.ts), when it made one; a verifier may ignore it. */
+  verifyConnection(token: string, peeked?: PeekedToken): Promise<ConnectionClaims>;
   verifySubscription(token: string): Promise<SubscriptionClaims>;
   /** Releases timers or sockets (JWKS fetches). */
   close?(): void;
