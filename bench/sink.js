@@ -106,7 +106,9 @@ function openWs(urls, conn) {
       reject(new Error(`subscribe to ${conn.channel} timed out`));
     }, 30_000);
     ws.on('open', () => {
-      ws.send(JSON.stringify({ id: 1, type: 'connect', token: conn.token }) + '\n' + JSON.stringify({ id: 2, type: 'subscribe', channel: conn.channel }));
+      // `conn.channels` (bench/ceiling.js's personal + groups workload): one subscribe each, ids 2, 3, ...
+      const subs = (conn.channels ?? [conn.channel]).map((channel, i) => JSON.stringify({ id: 2 + i, type: 'subscribe', channel }));
+      ws.send([JSON.stringify({ id: 1, type: 'connect', token: conn.token }), ...subs].join('\n'));
     });
     const onSetup = (buf) => {
       for (const line of buf.toString().split('\n')) {
@@ -119,7 +121,7 @@ function openWs(urls, conn) {
           return;
         }
         if (frame.type === 'ping') ws.send(PONG);
-        if (frame.id === 2) {
+        if (frame.id === 1 + (conn.channels?.length ?? 1)) {
           subscribed = true;
           clearTimeout(timer);
           ws.off('message', onSetup);

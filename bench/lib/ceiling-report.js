@@ -3,7 +3,7 @@
  * idle memory, the latency sweeps, and the ratios against the issue's targets.
  */
 import { fmtInt, fmtK, fmtMs, fmtRatio } from './orchestrate.js';
-import { P99_FACTOR, SWEEP_WORKLOADS } from './ceiling-sweep.js';
+import { P99_FACTOR, STARVED_CPU_PCT, SWEEP_WORKLOADS } from './ceiling-sweep.js';
 
 const kb = (b) => (b === null || b === undefined || !Number.isFinite(b) ? '—' : (b / 1024).toFixed(2));
 const div = (a, b) => (a === null || a === undefined || !b ? null : a / b);
@@ -62,24 +62,28 @@ function sweep(out, results) {
     const sio = byKey.socketio;
     const o = results.meta.options;
     out.push(`### Fan-out ${w.label}, ${o.payloadBytes} B payloads: max delivered/s with p99 within ${P99_FACTOR}× of its own best`, '');
-    out.push('| Server | max sustained msg/s | at target | p99 there ms | best p99 ms | ÷ bare ws batched | ÷ Socket.IO |', '|---|---:|---:|---:|---:|---:|---:|');
+    out.push('| Server | max sustained msg/s | at target | p99 there ms | best p99 ms | ÷ bare ws batched | ÷ Socket.IO | saturated steps (starved) |', '|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of list) {
       const s = r.maxSustained;
       out.push(
-        `| ${r.label}${r.error ? ` (error: ${r.error})` : ''} | ${fmtInt(s?.deliveredMsgPerSec)} | ${s ? fmtK(s.targetMsgPerSec) : '—'} | ${fmtMs(s?.latencyMs.p99)} | ${fmtMs(r.bestP99)} | ${fmtRatio(div(s?.deliveredMsgPerSec, ws?.maxSustained?.deliveredMsgPerSec))} | ${fmtRatio(div(s?.deliveredMsgPerSec, sio?.maxSustained?.deliveredMsgPerSec))} |`,
+        `| ${r.label}${r.error ? ` (error: ${r.error})` : ''} | ${fmtInt(s?.deliveredMsgPerSec)} | ${s ? fmtK(s.targetMsgPerSec) : '—'} | ${fmtMs(s?.latencyMs.p99)} | ${fmtMs(r.bestP99)} | ${fmtRatio(div(s?.deliveredMsgPerSec, ws?.maxSustained?.deliveredMsgPerSec))} | ${fmtRatio(div(s?.deliveredMsgPerSec, sio?.maxSustained?.deliveredMsgPerSec))} | ${r.steps.filter((x) => x.saturated).length} (${r.steps.filter((x) => x.starved).length}) |`,
       );
     }
-    out.push('', `Every step (delivered msg/s · p99 ms · server CPU µs/msg; * = saturated), and Tidings ÷ bare ws batched at the same target:`, '');
+    out.push(
+      '',
+      `Every step (delivered msg/s · p99 ms · server CPU µs/msg · server CPU % of a core; * = saturated, † = saturated while the server had < ${STARVED_CPU_PCT} % of a core, i.e. starved by other load rather than at its own ceiling), the machine's busy % (of ${results.meta.cpus * 100} %) during the Tidings step, and Tidings ÷ bare ws batched at the same target:`,
+      '',
+    );
     const targets = [...new Set(list.flatMap((r) => r.steps.map((s) => s.targetMsgPerSec)))].sort((a, b) => a - b);
-    out.push(`| target | ${list.map((r) => r.label).join(' | ')} | p99 T÷ws | CPU/msg T÷ws |`, `|---:|${list.map(() => '---:|').join('')}---:|---:|`);
+    out.push(`| target | ${list.map((r) => r.label).join(' | ')} | machine busy | p99 T÷ws | CPU/msg T÷ws |`, `|---:|${list.map(() => '---:|').join('')}---:|---:|---:|`);
     for (const t of targets) {
       const cell = (r) => {
         const s = r.steps.find((x) => x.targetMsgPerSec === t);
-        return s ? `${fmtK(s.deliveredMsgPerSec)}${s.saturated ? '*' : ''} · ${fmtMs(s.latencyMs.p99)} · ${s.serverCpuUsPerMsg?.toFixed(2) ?? '—'}` : '';
+        return s ? `${fmtK(s.deliveredMsgPerSec)}${s.starved ? '†' : s.saturated ? '*' : ''} · ${fmtMs(s.latencyMs.p99)} · ${s.serverCpuUsPerMsg?.toFixed(2) ?? '—'} · ${s.serverCpuPct.toFixed(0)}%` : '';
       };
       const ts = byKey.tidings?.steps.find((x) => x.targetMsgPerSec === t);
       const ws_ = ws?.steps.find((x) => x.targetMsgPerSec === t);
-      out.push(`| ${fmtK(t)} | ${list.map(cell).join(' | ')} | ${fmtRatio(div(ts?.latencyMs.p99, ws_?.latencyMs.p99))} | ${fmtRatio(div(ts?.serverCpuUsPerMsg, ws_?.serverCpuUsPerMsg))} |`);
+      out.push(`| ${fmtK(t)} | ${list.map(cell).join(' | ')} | ${ts?.machineBusyPct !== undefined ? `${ts.machineBusyPct.toFixed(0)}%` : ''} | ${fmtRatio(div(ts?.latencyMs.p99, ws_?.latencyMs.p99))} | ${fmtRatio(div(ts?.serverCpuUsPerMsg, ws_?.serverCpuUsPerMsg))} |`);
     }
     out.push('');
   }

@@ -1,7 +1,8 @@
 /**
  * The Socket.IO side of bench/sink.js (transport `socketio`): one socket.io-client
  * connection per subscriber (WebSocket transport only, no reconnection, its own
- * Manager), the token in the handshake's `auth`, then `subscribe` with an ack.
+ * Manager), the token in the handshake's `auth`, then `subscribe` with an ack (one per
+ * channel of `conn.channels` when given; subscribed once every ack is in).
  * Counting connections count `publication` events; probes also take `now - data.t`.
  * The client decodes every packet (it has no raw mode): on a 2-core machine that is
  * sink CPU the WebSocket sinks do not spend.
@@ -35,9 +36,11 @@ export function openSocketIo(url, conn, hooks) {
       reject(err);
     }
     socket.on('connect_error', (err) => abort(new Error(`Socket.IO connect failed: ${err.message}`)));
+    const channels = conn.channels ?? [conn.channel];
+    let acks = 0;
     socket.on('connect', () => {
-      socket.emit('subscribe', conn.channel, () => {
-        if (settled) return;
+      for (const channel of channels) socket.emit('subscribe', channel, () => {
+        if (settled || ++acks < channels.length) return;
         settled = subscribed = true;
         clearTimeout(timer);
         if (conn.probe) socket.on('publication', (p) => hooks.probe(srv, p.data));
