@@ -22,6 +22,7 @@ import { ActivityFeature } from './features/activity.js';
 import { NotificationsFeature } from './features/notifications.js';
 import { PresenceFeature } from './features/presence.js';
 import { ProgressFeature } from './features/progress.js';
+import { StickyChannels } from './features/sticky-channels.js';
 import { UserChannels } from './features/user-channels.js';
 import { ReadReceiptsFeature } from './features/read-receipts.js';
 import { FrontDoor, type ListenOptions } from './front-door.js';
@@ -150,12 +151,16 @@ export class Tidings extends HookMethods {
     this.activity = new ActivityFeature({ config, store: stores.activity, log, publish: (channel, data) => publisher.publish(channel, data, { source: 'api' }) });
     this.progress = new ProgressFeature({ config, store: cluster.progressState, control: channels, log });
     const steering = cluster.steering;
+    // The sticky channels read at connect, skipped for users known to have none (dropped on every node when one is added).
+    const stickyChannels = new StickyChannels(stores.userChannels);
+    void stickyChannels.check();
+    steering.onSubscribeUser((user) => stickyChannels.changed(user));
     this.userChannels = new UserChannels({ store: stores.userChannels, resolve: (c) => this.policy.resolve(c).channel, subscribeNow: (u, c) => steering.subscribeUser(u, c), unsubscribeNow: (u, c) => steering.unsubscribeUser(u, c), maxPerUser: () => config.limits.subscriptionsPerConnection });
     this.readReceipts = new ReadReceiptsFeature({ store: stores.readReceipts, resolve: (c) => this.policy.resolve(c), streams: channels, control: channels, pageSize: config.history.maxLimit, log });
     const { policy, counters, notifications, activity, progress, userChannels, readReceipts } = this;
     const services: SessionServices = {
       config, log, verifier: this.verifier, policy, hub: sessionHub, streams: channels, presence: presenceReads, presenceFeature: this.presenceFeature, flusher: new Flusher(), hooks, counters,
-      version: VERSION, limitHit, metrics, audit, notifications, activity, progress, userChannels: stores.userChannels, readReceipts, webhooks: webhooks.emitter,
+      version: VERSION, limitHit, metrics, audit, notifications, activity, progress, userChannels: stickyChannels, readReceipts, webhooks: webhooks.emitter,
       publish: (target, data, opts) => publisher.publishTo(target, data, opts),
       publishAllowed: (target, user) => this.limits.publishAllowed(target.parsed.namespace, target.ns, user),
     };

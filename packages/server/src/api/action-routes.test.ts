@@ -106,6 +106,29 @@ function actionsOnTwoNodes(name: string, start: () => Promise<{ a: TestNode; b: 
       expect(Object.keys(after.result.subs)).not.toContain(channel);
     });
 
+    it('a sticky channel added on A applies at the next connect on B, where the user connected before without any (B had cached "none")', async () => {
+      const { a, b } = pair;
+      const user = `n-${randomBytes(3).toString('hex')}`;
+      const channel = `news:${user}`;
+      // B reads the user's sticky channels (none) and remembers it; the connection goes away.
+      const first = await connect(b, user);
+      expect(Object.keys(first.result.subs)).not.toContain(channel);
+      first.client.close();
+      await first.client.closed;
+      expect(await connect(b, user).then((r) => Object.keys(r.result.subs))).not.toContain(channel);
+      // Added through A while the user has a connection on B (subscribed now) and, below, with none.
+      expect((await a.api('POST', `/users/${user}/subscriptions`, { channel })).body.data).toMatchObject({ added: true, subscribed: 1 });
+      const next = await connect(b, user);
+      expect(Object.keys(next.result.subs)).toContain(channel);
+      const other = `news:other-${user}`;
+      for (const c of clients.splice(0)) {
+        c.close();
+        await c.closed;
+      }
+      expect((await a.api('POST', `/users/${user}/subscriptions`, { channel: other })).body.data).toMatchObject({ added: true });
+      expect(Object.keys((await connect(b, user)).result.subs)).toEqual(expect.arrayContaining([channel, other]));
+    });
+
     it('POST /broadcast with only an event reaches every connection on both nodes exactly once', async () => {
       const { a, b } = pair;
       const all = [(await connect(a, 'x1')).client, (await connect(a, 'x2')).client, (await connect(b, 'x3')).client];

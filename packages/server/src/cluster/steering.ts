@@ -39,6 +39,9 @@ const reasonOf = (v: unknown) => (typeof v === 'string' ? { reason: v } : {});
 const sum = (answers: Array<{ value: unknown }>) => answers.reduce((n, a) => n + (typeof a.value === 'number' ? a.value : 0), 0);
 
 export class Steering {
+  /** Told first when a sticky channel is added for a user, on every node (node.ts: features/sticky-channels.ts). */
+  private readonly stickyAdded: Array<(user: string) => void> = [];
+
   constructor(
     private readonly hub: Hub<Session>,
     private readonly policy: ChannelPolicy,
@@ -89,7 +92,13 @@ export class Steering {
     return sum(await this.nodes.askAll({ type: BROADCAST, event, data }));
   }
 
+  /** `listener(user)` runs on this node whenever `subscribeUser` reaches it, from any node, before the user's connections are subscribed. */
+  onSubscribeUser(listener: (user: string) => void): void {
+    this.stickyAdded.push(listener);
+  }
+
   private async subscribeUserHere(user: string, channel: string): Promise<number> {
+    for (const listener of this.stickyAdded) listener(user);
     const target = this.policy.resolve(channel);
     const done = await Promise.all(this.hub.userSessions(user).map((s) => subscribeServerSide(s, target).catch(() => false)));
     return done.filter(Boolean).length;

@@ -126,6 +126,7 @@ const connect: Handler<ConnectCommand> = async (session, cmd) => {
   const { verifier, config, hooks, hub, policy, counters, log, version, presenceFeature } = session.services;
   let claims: ConnectionClaims | undefined;
   const extraChannels: string[] = [];
+  let stickyGeneration: number | undefined;
   try {
     if (cmd.token !== undefined) claims = await verifier.verifyConnection(cmd.token);
     else if (session.handshakeClaims) claims = session.handshakeClaims;
@@ -150,6 +151,7 @@ const connect: Handler<ConnectCommand> = async (session, cmd) => {
     }
     if (!claims && session.user === '' && !config.auth.allowAnonymous) throw new TidingsError(ErrorCode.Unauthorized, 'a token is required, or a connect hook that decides the user');
     if (session.closed) return;
+    stickyGeneration = session.services.userChannels?.generation;
     extraChannels.push(...(await stickyChannels(session)));
     await presenceFeature.connectionOpened(session);
   } catch (err) {
@@ -162,6 +164,11 @@ const connect: Handler<ConnectCommand> = async (session, cmd) => {
   hub.addSession(session);
   session.startPinging();
   session.scheduleExpiry();
+  // A sticky channel added (on any node) since they were read, before this session was in the hub for steering to find: read again.
+  if (stickyGeneration !== session.services.userChannels?.generation) {
+    extraChannels.push(...(await stickyChannels(session)));
+    if (session.closed) return;
+  }
 
   const channels = new Set<string>();
   if (session.user !== '' && config.personal.enabled) channels.add(personalChannel(session.user));
@@ -178,6 +185,8 @@ const connect: Handler<ConnectCommand> = async (session, cmd) => {
         log.warn({ client: session.id, channel, problem: (err as Error).message }, 'skipped server-side subscription');
         continue;
       }
+      // Subscribed already by steering (a sticky channel added while this connection was being set up).
+      if (session.subs.has(target.channel)) continue;
       const r = await attach(session, target, true, cmd.subs?.[channel]);
       subs[channel] = r.result;
       attached.push(r);

@@ -100,7 +100,7 @@ export interface SessionServices {
   /** Where the connection's webhook events go (`session-webhooks.ts`); absent: none. */
   readonly webhooks?: WebhookEmitter;
   /** Users' sticky server-side subscriptions, added to each new connection of the user (absent: none). */
-  readonly userChannels?: { list(user: string): Promise<string[]> };
+  readonly userChannels?: { list(user: string): Promise<string[]>; readonly generation?: number };
   /** Read receipts and unread counts (`read`, `read_receipts`, `unread`); absent: those answer not_available. */
   readonly readReceipts?: ReadReceiptsFeature;
 }

@@ -18,4 +18,6 @@ export interface UserChannelsStore {
   remove(user: string, channel: string): Promise<boolean>;
   /** The user's sticky channels, sorted by name. */
   list(user: string): Promise<string[]>;
+  /** True when some user has a sticky channel (a node skips the read at connect while none has). */
+  any(): Promise<boolean>;
 }

@@ -17,7 +17,9 @@ export function userChannelsContract(name: string, open: () => Promise<UserChann
     const s = await open();
     try {
       expect(await s.store.list('u1')).toEqual([]);
+      expect(await s.store.any()).toBe(false);
       expect(await s.store.add('u1', 'team:b', 1)).toBe(true);
+      expect(await s.store.any()).toBe(true);
       expect(await s.store.add('u1', 'team:a', 2)).toBe(true);
       expect(await s.store.add('u1', 'team:b', 3)).toBe(false);
       expect(await s.store.add('u2', 'team:a', 4)).toBe(true);

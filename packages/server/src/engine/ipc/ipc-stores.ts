@@ -30,7 +30,7 @@ import { routerFor, type PeerHandlers } from './rpc.js';
 const NOTIFICATIONS = methodsOf<NotificationStore>()(['create', 'list', 'counts', 'markRead', 'remove', 'prune'], []);
 const ACTIVITY = methodsOf<ActivityStore>()(['append', 'list', 'recent', 'prune'], []);
 const AUDIT = methodsOf<AuditStore>()(['append', 'query', 'prune'], []);
-const USER_CHANNELS = methodsOf<UserChannelsStore>()(['add', 'remove', 'list'], []);
+const USER_CHANNELS = methodsOf<UserChannelsStore>()(['add', 'remove', 'list', 'any'], []);
 const READ_RECEIPTS = methodsOf<ReadReceiptsStore>()(['mark', 'get', 'list'], []);
 const WEBHOOKS = methodsOf<WebhookOutbox>()(['enqueue', 'claim', 'markDelivered', 'markFailed', 'markDead', 'listDead', 'replay', 'stats', 'prune'], []);
 const STORE_PARTS: Record<string, readonly string[]> = {

@@ -26,4 +26,8 @@ export class PgUserChannelsStore implements UserChannelsStore {
     const rows = await this.db.query<{ channel: string }>('SELECT channel FROM tidings_user_channels WHERE user_id = $1 ORDER BY channel COLLATE "C"', [user]);
     return rows.map((row) => row.channel);
   }
+
+  async any(): Promise<boolean> {
+    return (await this.db.query('SELECT 1 FROM tidings_user_channels LIMIT 1', [])).length > 0;
+  }
 }

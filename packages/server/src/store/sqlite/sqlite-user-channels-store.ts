@@ -6,12 +6,14 @@ export class SqliteUserChannelsStore implements UserChannelsStore {
   private readonly insert;
   private readonly delete;
   private readonly listStmt;
+  private readonly anyStmt;
 
   constructor(private readonly database: SqliteDatabase) {
     const db = database.db;
     this.insert = db.prepare(`INSERT INTO user_channels (user, channel, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`);
     this.delete = db.prepare(`DELETE FROM user_channels WHERE user = ? AND channel = ?`);
     this.listStmt = db.prepare<unknown[], { channel: string }>(`SELECT channel FROM user_channels WHERE user = ? ORDER BY channel`);
+    this.anyStmt = db.prepare(`SELECT 1 FROM user_channels LIMIT 1`).pluck();
   }
 
   add(user: string, channel: string, now: number): Promise<boolean> {
@@ -24,5 +26,9 @@ export class SqliteUserChannelsStore implements UserChannelsStore {
 
   async list(user: string): Promise<string[]> {
     return this.listStmt.all(user).map((row) => row.channel);
+  }
+
+  async any(): Promise<boolean> {
+    return this.anyStmt.get() !== undefined;
   }
 }
