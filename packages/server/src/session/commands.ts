@@ -160,6 +160,7 @@ const connect: Handler<ConnectCommand> = async (session, cmd) => {
   }
   if (session.closed) return;
   session.state = 'connected';
+  session.transport.connectAccepted?.();
   counters.connectsTotal++;
   hub.addSession(session);
   session.startPinging();

@@ -28,6 +28,8 @@ export interface Transport {
   close(code: number, reason: string): void;
   /** Drops the connection at once, discarding anything queued. */
   terminate(): void;
+  /** The session's `connect` was accepted: what guarded the connection before it can go (WebSocket: the pre-connect guard). */
+  connectAccepted?(): void;
 }
 
 /** What a transport knows about the request that opened it (for hooks, logs and limits). */

@@ -1,7 +1,8 @@
 import { generateKeyPair, exportSPKI, SignJWT } from 'jose';
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
+import { createServer as createHttpServer } from 'node:http';
+import { Writable, type Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -11,6 +12,7 @@ import { checkFramePath, framePath } from './ws-frame-check.js';
 import { WebSocketTransport } from './websocket.js';
 import { CloseCode, WS_BEARER_PREFIX, WS_SUBPROTOCOL } from '@tidings/protocol';
 import { mintToken } from '../auth/token-mint.js';
+import { createTidings } from '../index.js';
 import { createLogger } from '../log.js';
 import { TestClient } from '../test-support/test-client.js';
 import { startTestNode, TEST_API_KEY, TEST_SECRET, type TestNode } from '../test-support/test-node.js';
@@ -423,6 +425,28 @@ describe('what a connection may cost', () => {
       expect(await limitHits(n, 'pre_connect_bytes')).toBe(1);
     } finally {
       await n.close();
+    }
+  });
+
+  it('the pre-connect guard lets go of the socket when connect is accepted, not at the next chunk read (an idle connection keeps none of it)', async () => {
+    const server = createHttpServer();
+    const sockets: Duplex[] = [];
+    const node = createTidings({ logLevel: 'silent', auth: { secret: TEST_SECRET }, store: { path: ':memory:' }, namespaces: { chat: {} } });
+    node.attach(server);
+    server.prependListener('upgrade', (_req, socket: Duplex) => sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/connection/websocket`;
+      const { client } = await TestClient.connect(url, await mintToken(TEST_SECRET, { sub: 'idle', ttlSeconds: 60 }));
+      expect(sockets).toHaveLength(1);
+      // ws reads the socket through one 'data' listener; the guard's own stayed beside it until the client sent something more.
+      expect(sockets[0]!.listenerCount('data')).toBe(1);
+      // Still read and served.
+      expect(await client.ok('subscribe', { channel: 'chat:after-guard' })).toBeDefined();
+      client.close();
+    } finally {
+      await node.close();
+      server.close();
     }
   });
 

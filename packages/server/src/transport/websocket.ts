@@ -37,6 +37,8 @@ export class WebSocketTransport implements Transport {
   /** The client negotiated `tidings.v1.msgpack`: frames go as MessagePack in binary messages. */
   readonly msgpack: boolean;
   readonly encoding: 'json' | 'msgpack';
+  /** Detaches the pre-connect guard (set by the acceptor; called once, when `connect` is accepted). */
+  releaseGuard: (() => void) | undefined;
 
   /** `path`: whether pre-built frames may go through `ws` internals (the process-wide self-test's verdict). */
   constructor(
@@ -46,6 +48,12 @@ export class WebSocketTransport implements Transport {
     this.preframe = ws.extensions === '';
     this.msgpack = ws.protocol === WS_SUBPROTOCOL_MSGPACK;
     this.encoding = this.msgpack ? 'msgpack' : 'json';
+  }
+
+  connectAccepted(): void {
+    const release = this.releaseGuard;
+    this.releaseGuard = undefined;
+    release?.();
   }
 
   write(frames: readonly OutFrame[], bytes: number): void {
@@ -286,7 +294,7 @@ export class WebSocketAcceptor {
   private open(ws: WebSocket, socket: Duplex, ip: string, request: TransportRequestInfo, claims: ConnectionClaims | undefined): void {
     const transport = new WebSocketTransport(ws);
     const session = this.deps.createSession(transport, request, claims);
-    this.guard(ws, socket, ip, session);
+    this.guard(ws, socket, ip, session, transport);
     ws.on('message', (data, isBinary) => {
       if (!isBinary) session.handleMessage(data.toString(), (data as Buffer).length);
       else if (!transport.msgpack) session.handleBadMessage('binary messages need the tidings.v1.msgpack subprotocol');
@@ -324,11 +332,12 @@ export class WebSocketAcceptor {
 
   /**
    * Holds the connection to the pre-connect budget until its `connect` is accepted: the
-   * guard reads the raw socket's 'data' ahead of ws and detaches at the first chunk after
-   * `connect` (or at close). Over budget, the connection is closed with 1008 and stops
-   * being read, so nothing more reaches ws or the session.
+   * guard reads the raw socket's 'data' ahead of ws and detaches when `connect` is accepted
+   * (the transport's connectAccepted: an idle connection keeps none of it), or at close.
+   * Over budget, the connection is closed with 1008 and stops being read, so nothing more
+   * reaches ws or the session.
    */
-  private guard(ws: WebSocket, socket: Duplex, ip: string, session: WebSocketSessionSink): void {
+  private guard(ws: WebSocket, socket: Duplex, ip: string, session: WebSocketSessionSink, transport: WebSocketTransport): void {
     const { preConnectBytes, preConnectFrames } = this.deps.config.websocket;
     if (preConnectBytes === 0 && preConnectFrames === 0) return;
     const guard = new PreConnectGuard({ maxBytes: preConnectBytes, maxFrames: preConnectFrames });
@@ -350,11 +359,16 @@ export class WebSocketAcceptor {
       linger.unref();
       session.handleTransportClosed(POLICY_VIOLATION, violation.reason);
     };
-    socket.prependListener('data', onData);
-    ws.once('close', () => {
+    const onClose = (): void => {
       socket.off('data', onData);
       clearTimeout(linger);
-    });
+    };
+    socket.prependListener('data', onData);
+    ws.once('close', onClose);
+    transport.releaseGuard = () => {
+      socket.off('data', onData);
+      ws.off('close', onClose);
+    };
   }
 
   close(): void {
