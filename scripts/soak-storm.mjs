@@ -9,6 +9,10 @@
  *   npm run soak:storm -- --only single,workers         # deployments (single, workers, redis)
  *   npm run soak:storm -- --transports websocket        # transports (websocket, sse, polling)
  *
+ * Then the slow-consumer fault test (packages/server/src/transport/faults.test.ts) runs
+ * `--fault-rounds` rounds (default 5; 0 skips it) and the healthy readers' delivery p99 with the
+ * slow consumers backed up is printed against the baseline (the issue's "within 2x").
+ *
  * Needs the built CLI (the npm script builds the server first) and redis-server for the Redis
  * deployment (CI=true is set, so it never skips). Exit code 1 when a storm failed (a count not 0,
  * a client left behind) or vitest failed otherwise.
@@ -33,6 +37,7 @@ function count(name, fallback) {
 const storms = count('storms', 20);
 const clients = count('clients', 500);
 const messages = count('messages', 150);
+const faultRounds = Number(flag('fault-rounds', 5));
 const only = flag('only', '');
 const transports = flag('transports', '');
 
@@ -56,6 +61,15 @@ const vitest = spawnSync('npx', ['vitest', 'run', 'packages/client/test/storm/st
     TIDINGS_STORM_REPORT: report,
   },
 });
+let faults;
+if (faultRounds > 0) {
+  const faultReport = join(dir, 'faults.jsonl');
+  const run = spawnSync('npx', ['vitest', 'run', 'packages/server/src/transport/faults.test.ts', '-t', 'slow consumers', '--testTimeout', '0'], {
+    stdio: 'inherit',
+    env: { ...process.env, TIDINGS_FAULT_ROUNDS: String(faultRounds), TIDINGS_FAULT_REPORT: faultReport },
+  });
+  faults = { status: run.status, rows: existsSync(faultReport) ? readFileSync(faultReport, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [] };
+}
 const rows = existsSync(report) ? readFileSync(report, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
 rmSync(dir, { recursive: true, force: true });
 
@@ -78,6 +92,9 @@ const columns = [
 console.log(`\n| ${columns.map(([h]) => h).join(' | ')} |`);
 console.log(`|${columns.map(() => '---').join('|')}|`);
 for (const r of rows) console.log(`| ${columns.map(([, f]) => f(r)).join(' | ')} |`);
+for (const f of faults?.rows ?? []) {
+  console.log(`\nslow consumers (${f.rounds} rounds, ${f.slowPerRound} a round behind 32 kB/s, cut off with 4002): the ${f.healthy} healthy readers' delivery p99 ${f.withSlowP99Ms} ms against ${f.baselineP99Ms} ms baseline (${f.ratio}x)`);
+}
 const failed = rows.filter((r) => r.lost || r.duplicated || r.outOfOrder || r.silentGaps || r.behind);
 console.log(`\nrows: ${rows.length}, failed: ${failed.length}, time: ${((Date.now() - started) / 1000).toFixed(0)} s`);
-process.exit(vitest.status !== 0 || failed.length > 0 ? 1 : 0);
+process.exit(vitest.status !== 0 || failed.length > 0 || (faults !== undefined && faults.status !== 0) ? 1 : 0);
