@@ -48,3 +48,27 @@ describe.skipIf(redisMissing())('Responsiveness (a real redis-server, paused wit
     check.close();
   });
 });
+
+describe('Responsiveness: questions unanswered in a row', () => {
+  it('tells the owner how many questions in a row went unanswered (late or failed), and starts again at an answer', async () => {
+    const told: number[] = [];
+    let answer: 'never' | 'fail' | 'ok' = 'never';
+    const ask = () => (answer === 'never' ? new Promise(() => {}) : answer === 'fail' ? Promise.reject(new Error('The client is offline')) : Promise.resolve('PONG'));
+    const check = new Responsiveness(ask, { intervalMs: 60_000, timeoutMs: 20, name: 'Redis', onUnanswered: (n) => told.push(n) });
+    try {
+      await check.check();
+      await check.check();
+      answer = 'fail';
+      await check.check();
+      expect(told).toEqual([1, 2, 3]);
+      answer = 'ok';
+      await check.check();
+      expect(check.status()).toBeUndefined();
+      answer = 'never';
+      await check.check();
+      expect(told).toEqual([1, 2, 3, 1]);
+    } finally {
+      check.close();
+    }
+  });
+});
