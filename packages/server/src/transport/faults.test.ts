@@ -7,6 +7,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import { afterEach, expect, test } from 'vitest';
+import { Tidings } from '@tidings/client';
 import type { Push } from '@tidings/protocol';
 import { FaultProxy } from '../test-support/fault-proxy.js';
 import { recordFigures } from '../test-support/reliability-figures.js';
@@ -83,6 +84,37 @@ test('faults: a client behind a blackhole is found dead within pingInterval + po
   expect((await t.node.stats()).connectedSockets).toBe(1);
   const presence = await observer.ok('presence', { channel: 'chat:room' });
   expect(Object.values(presence.clients as Record<string, { user: string }>).map((c) => c.user)).toEqual(['observer']);
+});
+
+test.each(['sse', 'polling'] as const)('faults: an SDK client over %s behind a blackhole is found dead within pingInterval + pongTimeout and removed (connection count, presence leave, 4001)', async (transport) => {
+  const t = await node({ client: { pingInterval: PING, pongTimeout: PONG }, presence: { leaveGrace: LEAVE_GRACE } });
+  const closes = new Map<string, number>();
+  t.node.onDisconnect(({ user, code }) => void closes.set(user, code));
+  const p = await proxy(t);
+  const observer = await client(t.wsUrl, t, 'observer');
+  await observer.ok('subscribe', { channel: 'chat:room' });
+  const doomed = new Tidings(p.url(t.wsUrl), { token: await t.token('doomed'), transports: [transport], minReconnectDelay: 50, maxReconnectDelay: 200 });
+  cleanups.push(() => doomed.disconnect());
+  await doomed.connect();
+  await doomed.subscribe('chat:room').ready();
+  await observer.waitForPush((f) => f.type === 'join' && (f as { info?: { user?: string } }).info?.user === 'doomed');
+  // It answers pings over its transport while the network is fine.
+  await sleep(PING * 2);
+  expect((await t.node.stats()).connectedSockets).toBe(2);
+
+  p.blackhole();
+  const cut = Date.now();
+  await until(async () => (await t.node.stats()).connectedSockets === 1, () => 'the blackholed session is still counted', 5_000);
+  const detected = Date.now() - cut;
+  await observer.waitForPush((f) => f.type === 'leave' && (f as { info?: { user?: string } }).info?.user === 'doomed', 5_000);
+  const leftAfter = Date.now() - cut;
+  expect(closes.get('doomed')).toBe(4001);
+  recordFigures('faults', `blackholed ${transport} client found dead (pingInterval ${PING} ms + pongTimeout ${PONG} ms)`, { detectedMs: detected, leaveMs: leftAfter });
+  expect(detected).toBeLessThanOrEqual(PING + PONG + 250);
+  expect(leftAfter).toBeLessThanOrEqual(PING + PONG + LEAVE_GRACE + 500);
+  // Its reconnects go into the blackhole too: still one connection, the observer's.
+  await sleep(PING);
+  expect((await t.node.stats()).connectedSockets).toBe(1);
 });
 
 test('faults: slow consumers behind a bandwidth cap are cut off with 4002 past maxQueueBytes; every other subscriber gets every publication in order', async () => {
