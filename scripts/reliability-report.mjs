@@ -169,11 +169,13 @@ if (fuzzRows.length) {
   out.push('');
 }
 if (figures.length) {
-  out.push('Figures the tests counted (one row per run of a test; counts unless named `…Ms`, milliseconds):');
+  out.push('Figures the tests counted (one row per run of a test, in the order of the classes; counts, unless named `…Ms`: milliseconds, or shown in MiB):');
   out.push('');
   out.push('| Class | Case | Figures |');
   out.push('|---|---|---|');
-  for (const f of figures) out.push(`| ${cell(f.suite)} | ${cell(f.case)} | ${cell(Object.entries(f.figures).map(([k, v]) => `${k} ${v}`).join(', '))} |`);
+  const order = (f) => { const i = CLASSES.findIndex((c) => c.id === f.suite); return i < 0 ? CLASSES.length : i; };
+  const shown = ([k, v]) => (/Bytes$/.test(k) && typeof v === 'number' ? `${k.slice(0, -5)} ${(v / 1048576).toFixed(0)} MiB` : `${k} ${v}`);
+  for (const f of [...figures].sort((a, b) => order(a) - order(b))) out.push(`| ${cell(f.suite)} | ${cell(f.case)} | ${cell(Object.entries(f.figures).map(shown).join(', '))} |`);
   out.push('');
 }
 const failures = [...rows.values()].flatMap((r) => r.failures);
