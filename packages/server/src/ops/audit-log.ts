@@ -45,14 +45,21 @@ export class StoredAuditLog implements AuditSink {
   }
 
   emit(event: AuditEvent): void {
-    this.logSink.emit(event);
+    // The fields are copied once, for the log line and the stored record.
+    let fields: Record<string, string | number>;
+    try {
+      fields = auditFields(event);
+    } catch {
+      return;
+    }
+    this.logSink.emitFields(event.type, fields);
     if (this.closed) return;
     if (this.queue.length >= this.options.maxQueue) {
       this.options.onDropped?.(1);
       return;
     }
     try {
-      const { user, ...rest } = auditFields(event);
+      const { user, ...rest } = fields;
       const record: NewAuditRecord = { time: Date.now(), type: event.type, ...rest };
       if (typeof user === 'string' && user !== '') record.user = user;
       this.queue.push(record);
