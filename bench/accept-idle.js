@@ -3,7 +3,7 @@
  *
  *   npx tsc -b packages/protocol packages/server
  *   node bench/accept-idle.js [--servers tidings,ws-jwt] [--accepts 5000] [--concurrency 100]
- *                             [--rounds 3] [--idle 10000] [--profile] [--snapshot <dir>]
+ *                             [--rounds 3] [--idle 10000[,19000]] [--idle-first] [--profile] [--snapshot <dir>]
  *                             [--servers tidings-old,tidings,ws-jwt --old-root <a checkout built before a change>]
  *
  * Servers (one child process each, started with --expose-gc, measured one at a time):
@@ -255,32 +255,46 @@ async function measureAccepts(server, url, accepts, concurrency, rounds, profile
   return { cpuUsPerAccept: median(perAccept), rounds: perAccept, acceptsPerSec: median(rates) };
 }
 
-async function measureIdle(server, url, total, snapshotDir) {
+async function measureIdle(server, url, totals, snapshotDir) {
+  // `totals`: one reading per count, in one run: the connections of a reading stay open for the next (10,000 then 19,000).
   const base = await server.ask({ type: 'mem' });
   if (snapshotDir) mkdirSync(snapshotDir, { recursive: true });
   if (snapshotDir) await server.ask({ type: 'snapshot', file: path.join(snapshotDir, 'idle-0.heapsnapshot') });
   const clients = [];
   const per = 5000;
+  const readings = [];
+  let opened = 0;
+  let room = 0;
   try {
-    for (let i = 0; i * per < total; i++) {
-      const c = child(['client']);
-      await c.ready;
-      clients.push(c);
-      const res = await c.ask({ type: 'open', url, count: Math.min(per, total - i * per), concurrency: 100, prefix: `idle${i}u` });
-      if (res.failed) console.error(`idle: ${res.failed} connections failed`);
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-    const held = await server.ask({ type: 'mem' });
-    if (snapshotDir) {
-      await server.ask({ type: 'snapshot', file: path.join(snapshotDir, `idle-${total}.heapsnapshot`) });
-      console.log(`heap snapshot with ${total} idle connections in ${snapshotDir}`);
+    for (const total of totals) {
+      while (opened < total) {
+        if (room === 0) {
+          const c = child(['client']);
+          await c.ready;
+          clients.push(c);
+          room = per;
+        }
+        const count = Math.min(room, total - opened);
+        const res = await clients[clients.length - 1].ask({ type: 'open', url, count, concurrency: 100, prefix: `idle${opened}u` });
+        if (res.failed) console.error(`idle: ${res.failed} connections failed`);
+        opened += count;
+        room -= count;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+      const held = await server.ask({ type: 'mem' });
+      if (snapshotDir) {
+        await server.ask({ type: 'snapshot', file: path.join(snapshotDir, `idle-${total}.heapsnapshot`) });
+        console.log(`heap snapshot with ${total} idle connections in ${snapshotDir}`);
+      }
+      readings.push({
+        idle: total,
+        rssKB: (held.rss - base.rss) / total / 1024,
+        heapKB: (held.heapUsed - base.heapUsed) / total / 1024,
+        externalKB: (held.external - base.external) / total / 1024,
+      });
     }
     for (const c of clients) await c.ask({ type: 'close' });
-    return {
-      rssKB: (held.rss - base.rss) / total / 1024,
-      heapKB: (held.heapUsed - base.heapUsed) / total / 1024,
-      externalKB: (held.external - base.external) / total / 1024,
-    };
+    return readings;
   } finally {
     for (const c of clients) c.kill();
   }
@@ -291,7 +305,11 @@ async function orchestrate() {
   const accepts = Number(arg('accepts', 5000));
   const concurrency = Number(arg('concurrency', 100));
   const rounds = Number(arg('rounds', 3));
-  const idle = Number(arg('idle', 10000));
+  // One count or several (--idle 10000,19000): readings of one run, the connections added up.
+  const idleTotals = String(arg('idle', 10000)).split(',').map(Number).filter((n) => n > 0);
+  const idle = idleTotals.join(', ') || 0;
+  // --idle-first: the idle readings on a fresh server, before the accept rounds (whose freed memory a process keeps, which hides RSS).
+  const idleFirst = arg('idle-first', false) === true;
   const profile = arg('profile', false) === true;
   const results = {};
   const profDir = path.join(ROOT, 'bench/out/prof');
@@ -304,10 +322,11 @@ async function orchestrate() {
       const { port } = await server.ready;
       const url = `ws://127.0.0.1:${port}${WS_PATH}`;
       const file = profile ? path.join(profDir, `accept-${kind}-${Date.now()}.cpuprofile`) : undefined;
-      const acc = accepts > 0 ? await measureAccepts(server, url, accepts, concurrency, rounds, file) : undefined;
       const snapshots = arg('snapshot', undefined);
-      const mem = idle > 0 ? await measureIdle(server, url, idle, typeof snapshots === 'string' ? path.resolve(snapshots, kind) : undefined) : undefined;
-      results[kind] = { ...acc, ...mem };
+      const idleRun = () => (idleTotals.length > 0 ? measureIdle(server, url, idleTotals, typeof snapshots === 'string' ? path.resolve(snapshots, kind) : undefined) : []);
+      const mem = idleFirst ? await idleRun() : undefined;
+      const acc = accepts > 0 ? await measureAccepts(server, url, accepts, concurrency, rounds, file) : undefined;
+      results[kind] = { ...acc, idle: mem ?? (await idleRun()) };
       if (file) {
         const { readFileSync } = await import('node:fs');
         console.log(formatSummary(summarizeProfile(JSON.parse(readFileSync(file, 'utf8')), 25), `${kind}: ${file}`));
@@ -319,16 +338,20 @@ async function orchestrate() {
   }
   const f = (v, d = 1) => (v === undefined ? '-' : v.toFixed(d));
   console.log(`\n${accepts} accepts (${concurrency} concurrent, median of ${rounds}), ${idle} idle connections; Node ${process.version}\n`);
-  console.log('| server | CPU µs / accept | accepts/s | RSS KB / idle conn | heap KB / idle conn | external KB / conn |');
-  console.log('|---|---:|---:|---:|---:|---:|');
+  console.log('| server | CPU µs / accept | accepts/s | idle conns | RSS KB / idle conn | heap KB / idle conn | external KB / conn |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const [kind, r] of Object.entries(results)) {
-    console.log(`| ${kind} | ${f(r.cpuUsPerAccept, 0)} (${(r.rounds ?? []).map((x) => x.toFixed(0)).join(', ')}) | ${f(r.acceptsPerSec, 0)} | ${f(r.rssKB, 2)} | ${f(r.heapKB, 2)} | ${f(r.externalKB, 2)} |`);
+    const rows = r.idle.length > 0 ? r.idle : [{}];
+    for (const m of rows) {
+      console.log(`| ${kind} | ${f(r.cpuUsPerAccept, 0)} (${(r.rounds ?? []).map((x) => x.toFixed(0)).join(', ')}) | ${f(r.acceptsPerSec, 0)} | ${m.idle ?? '-'} | ${f(m.rssKB, 2)} | ${f(m.heapKB, 2)} | ${f(m.externalKB, 2)} |`);
+    }
   }
   const w = results['ws-jwt'];
   for (const name of ['tidings-old', 'tidings']) {
     const t = results[name];
     if (!t || !w) continue;
-    console.log(`ratios ${name} / ws-jwt: CPU per accept ${f(t.cpuUsPerAccept / w.cpuUsPerAccept, 2)}, accepts/s ${f(t.acceptsPerSec / w.acceptsPerSec, 2)}, RSS per conn ${f(t.rssKB / w.rssKB, 2)}, heap per conn ${f(t.heapKB / w.heapKB, 2)}`);
+    const mem = t.idle.map((m, i) => `at ${m.idle}: RSS per conn ${f(m.rssKB / w.idle[i]?.rssKB, 2)}, heap per conn ${f(m.heapKB / w.idle[i]?.heapKB, 2)}`).join('; ');
+    console.log(`ratios ${name} / ws-jwt: CPU per accept ${f(t.cpuUsPerAccept / w.cpuUsPerAccept, 2)}, accepts/s ${f(t.acceptsPerSec / w.acceptsPerSec, 2)}; ${mem}`);
   }
 }
 
