@@ -37,12 +37,15 @@ const HELP = `usage: node bench/encoding.js [flags]
   --warmup S      load before each window (default 0.5)
   --no-history    skip the history part
   --no-encoding   skip the JSON vs MessagePack part
+  --baseline DIR  history part: a third server, history in SQLite on the server build in DIR (a
+                  packages/server/dist of an earlier commit, inside a tree with its node_modules),
+                  measured in the same rounds: SQLite before / after
   --out DIR       where the JSON results go (default bench/out)
   --help
 `;
 
 function parseArgs(argv) {
-  const o = { subs: 500, cpSubs: 100, cpPubs: 10, window: 20, probes: 20, rounds: 3, seconds: 2, warmup: 0.5, history: true, encoding: true, out: path.join(HERE, 'out') };
+  const o = { baseline: undefined, subs: 500, cpSubs: 100, cpPubs: 10, window: 20, probes: 20, rounds: 3, seconds: 2, warmup: 0.5, history: true, encoding: true, out: path.join(HERE, 'out') };
   for (const [name, value] of flags(argv, ['help', 'no-history', 'no-encoding'])) {
     if (name === 'help') {
       process.stdout.write(HELP);
@@ -50,6 +53,7 @@ function parseArgs(argv) {
     } else if (name === 'no-history') o.history = false;
     else if (name === 'no-encoding') o.encoding = false;
     else if (name === 'out') o.out = path.resolve(value);
+    else if (name === 'baseline') o.baseline = path.resolve(value);
     else {
       const key = { subs: 'subs', 'cp-subs': 'cpSubs', 'cp-pubs': 'cpPubs', window: 'window', probes: 'probes', rounds: 'rounds', seconds: 'seconds', warmup: 'warmup' }[name];
       if (!key) throw new Error(`unknown flag --${name}\n${HELP}`);
@@ -69,9 +73,9 @@ const secret = randomBytes(24).toString('hex');
 let users = 0;
 const token = () => mintToken(secret, { sub: `e${users++}`, ttlSeconds: 24 * 3600 });
 
-async function startServer(name, history) {
+async function startServer(name, history, dist) {
   const server = spawnChild('servers/encoding-server.js', name);
-  const { port } = await server.request({ type: 'init', secret, ...(history ? { history } : {}) }, 30_000);
+  const { port } = await server.request({ type: 'init', secret, ...(history ? { history } : {}), ...(dist ? { dist } : {}) }, 30_000);
   return { child: server, url: `ws://127.0.0.1:${port}/connection/websocket` };
 }
 
@@ -181,9 +185,11 @@ async function encodingPart() {
   await Promise.all([subs.close(), pubs.close(), server.close()]);
 }
 
-/** History in memory vs history.store: sqlite, two servers side by side, JSON fan-out of ≈100 B. */
+/** History in memory vs history.store: sqlite, two servers side by side (three with --baseline), JSON fan-out of ≈100 B. */
 async function historyPart() {
   const servers = { memory: await startServer('history in memory', 'memory'), sqlite: await startServer('history in SQLite', 'sqlite') };
+  if (opts.baseline) servers['sqlite-before'] = await startServer('history in SQLite, baseline build', 'sqlite', opts.baseline);
+  const stores = Object.keys(servers);
   const sink = spawnChild('encoding-sink.js', 'history subscribers');
   const hConns = [];
   for (const [store, s] of Object.entries(servers)) {
@@ -196,7 +202,8 @@ async function historyPart() {
   const runs = {};
   for (let round = 0; round < opts.rounds; round++) {
     for (const [w, channels] of Object.entries(workloads)) {
-      const order = round % 2 === 0 ? ['memory', 'sqlite'] : ['sqlite', 'memory'];
+      // Every store in turn, starting one further each round.
+      const order = stores.map((_, i) => stores[(i + round) % stores.length]);
       for (const store of order) {
         const server = servers[store].child;
         const r = await measure({
@@ -212,7 +219,7 @@ async function historyPart() {
     }
   }
   for (const [key, list] of Object.entries(runs)) results.history[key] = { median: medians(list), runs: list };
-  await Promise.all([sink.close(), servers.memory.child.close(), servers.sqlite.child.close()]);
+  await Promise.all([sink.close(), ...Object.values(servers).map((s) => s.child.close())]);
 }
 
 /** The Markdown tables of the run. */
@@ -246,6 +253,17 @@ function report() {
       const m = h[`${w} memory`].median;
       const s = h[`${w} sqlite`].median;
       lines.push(`| ${label} | ${fmtInt(m.deliveredPerSec)} | ${fmtInt(s.deliveredPerSec)} | **${fmtRatio(s.deliveredPerSec / m.deliveredPerSec)}** | ${fmtUs(m.serverUsPerDelivery)} | ${fmtUs(s.serverUsPerDelivery)} | ${fmtRatio(s.serverUsPerDelivery / m.serverUsPerDelivery)} |`);
+    }
+    if (opts.baseline) {
+      lines.push('', `SQLite on the baseline build (${opts.baseline}) vs this build, same rounds`, '');
+      lines.push('| workload | baseline SQLite delivered/s | baseline / memory | baseline server µs / delivery | baseline / memory CPU | this build / memory CPU |');
+      lines.push('|---|---:|---:|---:|---:|---:|');
+      for (const [w, label] of [['A', `1 ch × ${opts.subs}`], ['B', '50 ch × 10']]) {
+        const m = h[`${w} memory`].median;
+        const b = h[`${w} sqlite-before`].median;
+        const s = h[`${w} sqlite`].median;
+        lines.push(`| ${label} | ${fmtInt(b.deliveredPerSec)} | ${fmtRatio(b.deliveredPerSec / m.deliveredPerSec)} | ${fmtUs(b.serverUsPerDelivery)} | **${fmtRatio(b.serverUsPerDelivery / m.serverUsPerDelivery)}** | **${fmtRatio(s.serverUsPerDelivery / m.serverUsPerDelivery)}** |`);
+      }
     }
   }
   lines.push('', `(${results.meta.seconds} s in all)`);

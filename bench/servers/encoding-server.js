@@ -3,8 +3,9 @@
  * packages/server/dist), its subscribers on WebSocket in JSON or MessagePack as each asked.
  *
  * IPC (orchestrator -> server), each answered with the same `id`:
- *   {type:'init', id, secret, history?: 'memory'|'sqlite'}  -> {port}
- *       (`history`: the bench namespace keeps history, size 100, in memory or also in a fresh SQLite file)
+ *   {type:'init', id, secret, history?: 'memory'|'sqlite', dist?}  -> {port}
+ *       (`history`: the bench namespace keeps history, size 100, in memory or also in a fresh SQLite file;
+ *       `dist`: the server build to load, a packages/server/dist directory; default this tree's)
  *   {type:'start', id, channels, size}   one publication per event-loop turn, round-robin over `channels`
  *   {type:'cpu', id}                     -> {cpu, published}
  *   {type:'stop', id}                    -> {published}
@@ -13,7 +14,7 @@
 import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createTidings } from '../../packages/server/dist/index.js';
+import { pathToFileURL } from 'node:url';
 import { payloadOf } from '../lib/encoding-payload.js';
 
 let tidings;
@@ -46,6 +47,7 @@ process.on('message', async (msg) => {
   const reply = (body) => process.send({ ...body, id: msg.id });
   switch (msg.type) {
     case 'init': {
+      const { createTidings } = await import(msg.dist ? pathToFileURL(path.join(msg.dist, 'index.js')).href : '../../packages/server/dist/index.js');
       const history = msg.history !== undefined;
       dbFile = path.join(os.tmpdir(), `tidings-bench-encoding-${process.pid}-${Date.now()}.db`);
       tidings = createTidings({
