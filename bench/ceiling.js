@@ -28,6 +28,7 @@ import { HERE, isInterrupted, loadBuiltServer, log, parseOrExit, ROOT, runMeta }
 import { loadAverage } from './lib/proc-cpu.js';
 
 const PARTS = ['accepts', 'memory', 'sweep'];
+const titleOf = (meta) => `Ceiling: accepts, idle memory, latency under load (issue 18), ${meta.date.slice(0, 16)}Z`;
 const list = (v) => v.split(',').map((s) => s.trim()).filter(Boolean);
 
 const HELP = `usage: node bench/ceiling.js [flags]
@@ -52,6 +53,7 @@ const HELP = `usage: node bench/ceiling.js [flags]
   --sinks N (2)  --probes N (20)  --concurrency N (200, sink connects in flight)
   --no-pin                 do not pin (default: server on core 0, clients on the others, when taskset exists)
   --results                append the Markdown to bench/RESULTS.md (npm run bench:ceiling passes it)
+  --from-json FILE         print the Markdown of an earlier run's results file, run nothing
   --out DIR                default bench/out
   --help
 Servers: ${Object.entries(SERVERS).map(([k, v]) => `${k} (${v.label})`).join('; ')}
@@ -107,6 +109,7 @@ function parseArgs(argv) {
       for (const w of o.workloads) if (!SWEEP_WORKLOADS[w]) throw new Error(`unknown workload ${w}`);
     } else if (arg === 'memory-counts') o.memoryCounts = list(value).map((v) => Math.floor(positiveNumber(arg, v)));
     else if (arg === 'out') o.out = path.resolve(value);
+    else if (arg === 'from-json') o.fromJson = path.resolve(value);
     else if (['accepts', 'accept-concurrency', 'accept-rounds', 'sink-connections', 'payload-bytes', 'start-rate', 'factor', 'max-steps', 'window', 'warmup', 'drain-timeout', 'sinks', 'probes', 'concurrency'].includes(arg)) {
       o[key] = positiveNumber(arg, value);
     } else throw new Error(`unknown flag --${arg} (see --help)`);
@@ -151,6 +154,11 @@ function versions() {
 
 async function main() {
   const opts = parseOrExit(parseArgs);
+  if (opts.fromJson) {
+    const earlier = JSON.parse(readFileSync(opts.fromJson, 'utf8'));
+    process.stdout.write(markdown(earlier, titleOf(earlier.meta)) + '\n');
+    return;
+  }
   if (opts.pin && !hasTaskset()) {
     log('taskset not found: running unpinned');
     opts.pin = false;
@@ -187,7 +195,7 @@ async function main() {
   }
   meta.loadAfter = loadAverage();
   meta.elapsedSeconds = (Date.now() - started) / 1000;
-  const md = markdown(results, `Ceiling: accepts, idle memory, latency under load (issue 18), ${meta.date.slice(0, 16)}Z`);
+  const md = markdown(results, titleOf(meta));
   mkdirSync(opts.out, { recursive: true });
   const jsonFile = path.join(opts.out, `ceiling-${meta.date.replace(/[:.]/g, '-')}.json`);
   writeFileSync(jsonFile, JSON.stringify(results, null, 2));
