@@ -167,6 +167,21 @@ describe('global user status', () => {
     clients.forEach((c) => c.close());
   });
 
+  it('a connection that follows no one and is in no presence keeps no map for either (made at first use: idle memory per connection)', async () => {
+    const user = fresh('lazy');
+    const lazy = await connect(user);
+    const hub = (t.node as unknown as { hub: { allSessions(): Iterable<{ id: string; user: string }> } }).hub;
+    const id = [...hub.allSessions()].find((s) => s.user === user)!.id;
+    const members = (t.node as unknown as { presenceFeature: { members: Map<string, { follows?: Map<string, unknown>; channels?: Map<unknown, unknown> }> } }).presenceFeature.members;
+    // Before: two empty Maps per connection from connect on.
+    expect(members.get(id)).toEqual({ statusTracked: true });
+    await lazy.ok('follow', { users: [fresh('followed')] });
+    await lazy.ok('subscribe', { channel: `chat:${fresh('lazy-room')}` });
+    expect(members.get(id)?.follows?.size).toBe(1);
+    expect(members.get(id)?.channels?.size).toBe(1);
+    lazy.close();
+  });
+
   it('lets a client follow statuses without subscribing to their channels', async () => {
     const friend = fresh('friend');
     const fan = await connect(fresh('fan'));

@@ -70,10 +70,10 @@ interface ChannelState extends TypingSlot {
 interface MemberState {
   /** Counted in the user's global status (set once connect registered it). */
   statusTracked: boolean;
-  /** Users whose status this connection follows. */
-  readonly follows: Map<string, StatusFollow>;
+  /** Users whose status this connection follows (made at the first follow: most connections follow no one). */
+  follows?: Map<string, StatusFollow>;
   /** Per subscription, by identity: a subscription that replaces another starts afresh. */
-  readonly channels: Map<PresenceChannel, ChannelState>;
+  channels?: Map<PresenceChannel, ChannelState>;
 }
 
 export interface PresenceFeatureDeps {
@@ -152,8 +152,8 @@ export class PresenceFeature {
     const state = this.members.get(session.id);
     if (!state) return;
     this.members.delete(session.id);
-    for (const follow of state.follows.values()) this.deps.channels.unsubscribe(follow);
-    state.follows.clear();
+    for (const follow of state.follows?.values() ?? []) this.deps.channels.unsubscribe(follow);
+    state.follows?.clear();
     if (!state.statusTracked) return;
     state.statusTracked = false;
     const user = session.user;
@@ -208,7 +208,7 @@ export class PresenceFeature {
   leaveChannel(session: PresenceMember, sub: PresenceChannel): void {
     const ch = this.peek(session, sub);
     if (!ch) return;
-    this.members.get(session.id)?.channels.delete(sub);
+    this.members.get(session.id)?.channels?.delete(sub);
     this.background(() => this.endTyping(session, sub.channel, ch));
     if (!ch.inPresence) return;
     ch.inPresence = false;
@@ -278,14 +278,14 @@ export class PresenceFeature {
       const narrowed = await hook({ ...session.context, users: allowed });
       if (Array.isArray(narrowed)) allowed = allowed.filter((u) => narrowed.includes(u));
     }
-    const state = this.stateOf(session);
-    const fresh = allowed.filter((u) => !state.follows.has(u));
-    if (state.follows.size + fresh.length > config.status.maxFollows) {
+    const held = (this.stateOf(session).follows ??= new Map());
+    const fresh = allowed.filter((u) => !held.has(u));
+    if (held.size + fresh.length > config.status.maxFollows) {
       this.deps.limitHit('max_follows', { user: session.user, client: session.id });
       throw new TidingsError(ErrorCode.LimitExceeded, `a connection may follow at most ${config.status.maxFollows} users (status.maxFollows)`);
     }
     const follows = fresh.map((u) => new StatusFollow(session, u));
-    for (const f of follows) state.follows.set(f.followed, f);
+    for (const f of follows) held.set(f.followed, f);
     await Promise.all(follows.map((f) => channels.subscribe(f)));
     const entries = await Promise.all(allowed.map((u) => engine.status(u)));
     // No prototype: a user named `__proto__` is an entry like any other, not the object's prototype.
@@ -298,9 +298,9 @@ export class PresenceFeature {
     const state = this.members.get(session.id);
     if (!state) return;
     for (const u of users) {
-      const f = state.follows.get(u);
+      const f = state.follows?.get(u);
       if (!f) continue;
-      state.follows.delete(u);
+      state.follows?.delete(u);
       this.deps.channels.unsubscribe(f);
     }
   }
@@ -316,7 +316,7 @@ export class PresenceFeature {
       if (!state) continue;
       if (state.statusTracked) batch.status.push({ user: session.user, client: session.id });
       for (const sub of session.subs.values()) {
-        const ch = state.channels.get(sub);
+        const ch = state.channels?.get(sub);
         if (ch?.inPresence) batch.presence.push({ channel: sub.channel, client: { ...session.clientInfo, status: session.status } });
         if (ch?.typingSince !== undefined) batch.typing.push({ channel: sub.channel, user: session.user, info: session.info, ttlMs: timeout + throttle });
       }
@@ -342,14 +342,14 @@ export class PresenceFeature {
   private stateOf(member: PresenceMember): MemberState {
     let state = this.members.get(member.id);
     if (!state) {
-      state = { statusTracked: false, follows: new Map(), channels: new Map() };
+      state = { statusTracked: false };
       if (!member.closed) this.members.set(member.id, state);
     }
     return state;
   }
 
   private channelState(member: PresenceMember, sub: PresenceChannel): ChannelState {
-    const channels = this.stateOf(member).channels;
+    const channels = (this.stateOf(member).channels ??= new Map());
     let ch = channels.get(sub);
     if (!ch) {
       ch = { inPresence: false, typingSince: undefined, typingForwardedAt: 0, typingTimer: undefined };
@@ -359,7 +359,7 @@ export class PresenceFeature {
   }
 
   private peek(member: PresenceMember, sub: PresenceChannel): ChannelState | undefined {
-    return this.members.get(member.id)?.channels.get(sub);
+    return this.members.get(member.id)?.channels?.get(sub);
   }
 
   private announceStatus(entry: UserStatusEntry): void {
