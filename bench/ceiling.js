@@ -20,6 +20,7 @@ import path from 'node:path';
 import { flags, optionKey, positiveNumber } from './lib/args.js';
 import { benchDepVersion } from './lib/bench-deps.js';
 import { runAccepts } from './lib/ceiling-accepts.js';
+import { runBackpressure } from './lib/ceiling-backpressure.js';
 import { runMemory } from './lib/ceiling-memory.js';
 import { markdown, targetRatios } from './lib/ceiling-report.js';
 import { SERVERS } from './lib/ceiling-servers.js';
@@ -27,7 +28,7 @@ import { runSweep, SWEEP_WORKLOADS } from './lib/ceiling-sweep.js';
 import { HERE, isInterrupted, loadBuiltServer, log, parseOrExit, ROOT, runMeta } from './lib/orchestrate.js';
 import { loadAverage } from './lib/proc-cpu.js';
 
-const PARTS = ['accepts', 'memory', 'sweep'];
+const PARTS = ['accepts', 'memory', 'sweep', 'backpressure'];
 const titleOf = (meta) => `Ceiling: accepts, idle memory, latency under load (issue 18), ${meta.date.slice(0, 16)}Z`;
 const list = (v) => v.split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -49,6 +50,8 @@ const HELP = `usage: node bench/ceiling.js [flags]
   --start-rate N           first sweep target, delivered msg/s (default 20000)
   --factor X               next target = previous × X (default 1.6)
   --max-steps N            sweep targets at most (default 12)
+  --bp-servers LIST        backpressure: default tidings,ws-batched
+  --bp-subscribers N (150)  --bp-rate N (1000 publications/s)  --bp-payload-bytes N (8192)  --bp-seconds N (12)
   --window SEC (3)  --warmup SEC (0.5)  --drain-timeout SEC (10)
   --sinks N (2)  --probes N (20)  --concurrency N (200, sink connects in flight)
   --no-pin                 do not pin (default: server on core 0, clients on the others, when taskset exists)
@@ -70,6 +73,11 @@ function parseArgs(argv) {
     memoryCounts: [10_000, 19_000],
     sinkConnections: 5000,
     sweepServers: ['tidings', 'ws-batched', 'ws-cork', 'socketio'],
+    bpServers: ['tidings', 'ws-batched'],
+    bpSubscribers: 150,
+    bpRate: 1000,
+    bpPayloadBytes: 8192,
+    bpSeconds: 12,
     workloads: ['1x1000', '100x10'],
     payloadBytes: 100,
     startRate: 20_000,
@@ -103,14 +111,14 @@ function parseArgs(argv) {
     else if (arg === 'parts') {
       o.parts = list(value);
       for (const p of o.parts) if (!PARTS.includes(p)) throw new Error(`unknown part ${p}`);
-    } else if (/^(accept|memory|sweep)-servers$/.test(arg)) o[key] = serverList(value);
+    } else if (/^(accept|memory|sweep|bp)-servers$/.test(arg)) o[key] = serverList(value);
     else if (arg === 'workloads') {
       o.workloads = list(value);
       for (const w of o.workloads) if (!SWEEP_WORKLOADS[w]) throw new Error(`unknown workload ${w}`);
     } else if (arg === 'memory-counts') o.memoryCounts = list(value).map((v) => Math.floor(positiveNumber(arg, v)));
     else if (arg === 'out') o.out = path.resolve(value);
     else if (arg === 'from-json') o.fromJson = path.resolve(value);
-    else if (['accepts', 'accept-concurrency', 'accept-rounds', 'sink-connections', 'payload-bytes', 'start-rate', 'factor', 'max-steps', 'window', 'warmup', 'drain-timeout', 'sinks', 'probes', 'concurrency'].includes(arg)) {
+    else if (['accepts', 'accept-concurrency', 'accept-rounds', 'sink-connections', 'payload-bytes', 'start-rate', 'factor', 'max-steps', 'window', 'warmup', 'drain-timeout', 'sinks', 'probes', 'concurrency', 'bp-subscribers', 'bp-rate', 'bp-payload-bytes', 'bp-seconds'].includes(arg)) {
       o[key] = positiveNumber(arg, value);
     } else throw new Error(`unknown flag --${arg} (see --help)`);
   }
@@ -118,7 +126,7 @@ function parseArgs(argv) {
     const d = { accepts: 500, acceptRounds: 1, memoryCounts: [2000], window: 1, warmup: 0.3, maxSteps: 6 };
     for (const [k, v] of Object.entries(d)) if (![...explicit].some((f) => optionKey(f) === k)) o[k] = v;
   }
-  for (const k of ['accepts', 'acceptConcurrency', 'acceptRounds', 'sinkConnections', 'payloadBytes', 'maxSteps', 'sinks', 'probes', 'concurrency']) o[k] = Math.floor(o[k]);
+  for (const k of ['bpSubscribers', 'bpPayloadBytes', 'bpSeconds', 'accepts', 'acceptConcurrency', 'acceptRounds', 'sinkConnections', 'payloadBytes', 'maxSteps', 'sinks', 'probes', 'concurrency']) o[k] = Math.floor(o[k]);
   if (o.factor <= 1) throw new Error('--factor must be > 1');
   if (Math.max(...o.memoryCounts) > 19_500) log('warning: more than 19,500 connections will not fit the server\'s 20,000 open files');
   return o;
@@ -186,6 +194,10 @@ async function main() {
       log(`\nsweep ${wl}: ${SWEEP_WORKLOADS[wl].label}`);
       results.sweeps[wl] = await runSweep(opts, SWEEP_WORKLOADS[wl], secret, mintToken);
     }
+  }
+  if (opts.parts.includes('backpressure') && !isInterrupted()) {
+    log('\nbackpressure: a third of the subscribers stop reading');
+    results.backpressure = await runBackpressure(opts, secret, mintToken);
   }
   for (const [part, r] of [['memory', results.memory], ...Object.entries(results.sweeps ?? {})]) {
     for (const x of Object.values(r ?? {})) {

@@ -31,6 +31,7 @@
  *       e.g. http://127.0.0.1:1234/connection)
  *   {type:'mark', id, srv, latency:'reset'|'collect'|undefined}
  *       -> {type:'mark', id, now, cpu, frames, probeFrames, lost, lat?}   (counters of server `srv`)
+ *   {type:'pause', id, srv, every} -> {type:'paused', id, paused}   (every `every`-th counting WebSocket stops reading)
  *   {type:'close'}      terminates every socket and exits
  * Unsolicited: {type:'lost', srv, count, code} when a connection closes while not asked to.
  */
@@ -53,6 +54,8 @@ const samples = [];
 let recording = -1;
 let closing = false;
 const sockets = [];
+/** Counting WebSocket connections, for `pause` (bench/ceiling.js's backpressure part). */
+const readers = [];
 
 const send = (msg) => process.send(msg);
 const fail = (err) => {
@@ -128,6 +131,7 @@ function openWs(urls, conn) {
           if (conn.probe) ws.on('message', (b) => onProbeMessage(srv, ws, b));
           else ws.on('message', (b) => onCountingMessage(srv, ws, b));
           sockets.push(ws);
+          if (!conn.probe) readers.push({ srv, ws });
           resolve();
         }
       }
@@ -404,6 +408,14 @@ process.on('message', (msg) => {
         recording = srv;
       }
       send(reply);
+      break;
+    }
+    case 'pause': {
+      // Every `every`-th counting connection of server `srv` stops reading (ws's public pause()).
+      const mine = readers.filter((r) => r.srv === msg.srv && r.ws.readyState === WebSocket.OPEN);
+      let paused = 0;
+      for (let i = 0; i < mine.length; i += msg.every) mine[i].ws.pause(), paused++;
+      send({ type: 'paused', id: msg.id, paused });
       break;
     }
     case 'close':

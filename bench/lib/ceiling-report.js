@@ -93,6 +93,30 @@ function sweep(out, results) {
   }
 }
 
+function backpressure(out, results) {
+  const b = results.backpressure;
+  if (!b) return;
+  const o = results.meta.options;
+  const mib = (x) => (x === undefined ? '—' : (x / 2 ** 20).toFixed(0));
+  out.push(
+    `### Backpressure: 1 channel × ${fmtInt(o.bpSubscribers)}, every third subscriber stops reading, ${o.bpRate} publications/s of ${o.bpPayloadBytes} B for ${o.bpSeconds} s`,
+    '',
+    '| Server | paused | connections left (of all) | slow-consumer disconnects | closed as seen by readers | RSS MiB before → max (last) | heap MiB max | external MiB max | frames/s to the others | publications/s made |',
+    '|---|---:|---:|---:|---|---:|---:|---:|---:|---:|',
+  );
+  for (const r of Object.values(b)) {
+    if (r.error) {
+      out.push(`| ${r.label} | error: ${r.error} | | | | | | | | |`);
+      continue;
+    }
+    const codes = Object.entries(r.codes).map(([c, n]) => `${c}: ${n}`).join(', ');
+    out.push(
+      `| ${r.label} | ${r.paused} | ${r.connectionsAfter ?? '—'} (${fmtInt(o.bpSubscribers)}) | ${r.slowDisconnects ?? '—'} | ${r.lost}${codes ? ` (${codes})` : ''} | ${mib(r.before.rss)} → ${mib(r.max.rss)} (${mib(r.last.rss)}) | ${mib(r.max.heapUsed)} | ${mib(r.max.external)} | ${fmtInt(r.deliveredPerSec)} | ${fmtInt(r.publishedPerSec)} |`,
+    );
+  }
+  out.push('');
+}
+
 /** The ratios against the issue's targets, one line each. */
 export function targetRatios(results) {
   const lines = [];
@@ -129,6 +153,7 @@ export function markdown(results, title) {
   accepts(out, results);
   memory(out, results);
   sweep(out, results);
+  backpressure(out, results);
   for (const p of results.problems) out.push(`Note: ${p}`);
   return out.join('\n');
 }

@@ -23,10 +23,10 @@ export const serverCores = () => '0';
 export const clientCores = () => (os.cpus().length > 1 ? `1-${os.cpus().length - 1}` : '0');
 
 /** Starts server `key` in its own process; resolves the child with `url`, `transport`, `meta` and `key`. */
-export async function startServer(key, { secret, channels, pinned, payloadBytes }) {
+export async function startServer(key, { secret, channels, pinned, payloadBytes, tidingsConfig = {} }) {
   const def = SERVERS[key];
   const child = spawnChild(def.file, `${key} server`, { execArgv: ['--expose-gc'] });
-  const options = { payloadBytes, ...(key === 'tidings' ? { config: TIDINGS_CONFIG } : {}) };
+  const options = { payloadBytes, ...(key === 'tidings' ? { config: { ...TIDINGS_CONFIG, ...tidingsConfig } } : {}) };
   const ready = await child.request({ type: 'init', channels, secret, options }, 30_000, 'init');
   if (pinned) pin(child.pid, serverCores());
   child.key = key;
