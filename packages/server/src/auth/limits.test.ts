@@ -96,6 +96,16 @@ describe('connection admission', () => {
     expect(await l.openFrom('203.0.113.1')).toBe(0);
   });
 
+  it('with connectionsPerIp 0 an admission holds nothing: every connection gets the same release, no closure of its own', async () => {
+    const { limits: l } = limits({ connectionsPerIp: 0 });
+    const a = await l.admit('203.0.113.9', 0);
+    const b = await l.admit('203.0.113.9', 1);
+    // Before: a closure (with its key and holder strings) per connection, kept until the socket closed.
+    expect(a.release).toBe(b.release);
+    a.release!();
+    expect(await l.openFrom('203.0.113.9')).toBe(0);
+  });
+
   it('0 turns the per-IP and per-node caps off', async () => {
     const { limits: l } = limits({ connectionsPerIp: 0, connectionsPerNode: 0 });
     for (let i = 0; i < 5000; i++) expect((await l.admit('198.51.100.1', i)).rejection).toBeUndefined();

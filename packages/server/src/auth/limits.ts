@@ -23,6 +23,20 @@ export type LimitReporter = (limit: string, details: { user?: string; client?: s
  */
 export type Admission = { rejection: Rejection; release?: undefined } | { rejection?: undefined; release: () => void };
 
+/** The release of an admission that holds no slot (`limits.connectionsPerIp` 0): one function for all, no closure per connection. */
+const NOTHING_HELD = (): void => {};
+
+/** Gives the slot back once, however often it is called. */
+function releaseOnce(shared: SharedLimits, key: string, holder: string): () => void {
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    // A failed release (the shared limits are gone) has nothing left to free.
+    shared.release(key, holder).catch(() => {});
+  };
+}
+
 const UNAVAILABLE: Rejection = { status: 503, code: ErrorCode.Unavailable, message: 'connection limits are not answering; try again', temporary: true };
 
 export class NodeLimits {
@@ -89,13 +103,7 @@ export class NodeLimits {
     } catch {
       return { rejection: UNAVAILABLE };
     }
-    let released = false;
-    const release = (): void => {
-      if (released || perIp === 0) return;
-      released = true;
-      // A failed release (the shared limits are gone) has nothing left to free.
-      this.shared.release(key, holder).catch(() => {});
-    };
+    const release = perIp === 0 ? NOTHING_HELD : releaseOnce(this.shared, key, holder);
     try {
       if (rate > 0 && !(await this.shared.take(`conn-rate\u0000${ip}`, rate, rate * 2))) {
         release();

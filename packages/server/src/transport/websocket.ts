@@ -212,7 +212,8 @@ export class WebSocketAcceptor {
         admission.release();
         return;
       }
-      socket.once('close', admission.release);
+      // 'close' comes once and release is idempotent: `on`, not `once` (no wrapper and bound function per connection).
+      socket.on('close', admission.release);
       if (!this.deps.accepting()) {
         rejectUpgrade(socket, 503, 'Service Unavailable', { code: 'unavailable', message: 'server is shutting down', temporary: true });
         return;
