@@ -37,15 +37,16 @@ const HELP = `usage: node bench/encoding.js [flags]
   --warmup S      load before each window (default 0.5)
   --no-history    skip the history part
   --no-encoding   skip the JSON vs MessagePack part
-  --baseline DIR  history part: a third server, history in SQLite on the server build in DIR (a
-                  packages/server/dist of an earlier commit, inside a tree with its node_modules),
-                  measured in the same rounds: SQLite before / after
+  --sizes LIST    JSON vs MessagePack payloads, of 100 and 2048 (default 100,2048)
+  --baseline DIR  a server on the build in DIR too (a packages/server/dist of an earlier commit,
+                  inside a tree with its node_modules), measured in the same rounds: fan-out in both
+                  encodings (encoding part), history in SQLite (history part); before / after
   --out DIR       where the JSON results go (default bench/out)
   --help
 `;
 
 function parseArgs(argv) {
-  const o = { baseline: undefined, subs: 500, cpSubs: 100, cpPubs: 10, window: 20, probes: 20, rounds: 3, seconds: 2, warmup: 0.5, history: true, encoding: true, out: path.join(HERE, 'out') };
+  const o = { baseline: undefined, sizes: [100, 2048], subs: 500, cpSubs: 100, cpPubs: 10, window: 20, probes: 20, rounds: 3, seconds: 2, warmup: 0.5, history: true, encoding: true, out: path.join(HERE, 'out') };
   for (const [name, value] of flags(argv, ['help', 'no-history', 'no-encoding'])) {
     if (name === 'help') {
       process.stdout.write(HELP);
@@ -54,6 +55,10 @@ function parseArgs(argv) {
     else if (name === 'no-encoding') o.encoding = false;
     else if (name === 'out') o.out = path.resolve(value);
     else if (name === 'baseline') o.baseline = path.resolve(value);
+    else if (name === 'sizes') {
+      o.sizes = value.split(',').map(Number);
+      if (o.sizes.length === 0 || o.sizes.some((n) => n !== 100 && n !== 2048)) throw new Error(`--sizes takes 100 and/or 2048, not ${value}`);
+    }
     else {
       const key = { subs: 'subs', 'cp-subs': 'cpSubs', 'cp-pubs': 'cpPubs', window: 'window', probes: 'probes', rounds: 'rounds', seconds: 'seconds', warmup: 'warmup' }[name];
       if (!key) throw new Error(`unknown flag --${name}\n${HELP}`);
@@ -65,7 +70,7 @@ function parseArgs(argv) {
 
 const opts = parseOrExit(parseArgs);
 const ENCODINGS = ['json', 'msgpack'];
-const SIZES = [100, 2048];
+const SIZES = opts.sizes;
 const cpuUs = (c) => c.user + c.system;
 
 const { mintToken } = await loadBuiltServer();
@@ -141,6 +146,7 @@ const results = { meta: runMeta(opts), encoding: {}, history: {} };
 /** JSON vs MessagePack: fan-out and client publish, per payload size, interleaved rounds. */
 async function encodingPart() {
   const { child: server, url } = await startServer('encoding server');
+  const before = opts.baseline ? await startServer('encoding server, baseline build', undefined, opts.baseline) : undefined;
   const subs = spawnChild('encoding-sink.js', 'subscribers');
   const pubs = spawnChild('encoding-sink.js', 'publishers');
   const subConns = [];
@@ -149,6 +155,7 @@ async function encodingPart() {
     subConns.push(...(await conns(opts.subs, { group: `fan-${encoding}`, encoding, channel: `bench:fan-${encoding}` })));
     subConns.push(...(await conns(opts.cpSubs, { group: `cp-${encoding}`, encoding, channel: `bench:cp-${encoding}` })));
     pubConns.push(...(await conns(opts.cpPubs, { group: `pub-${encoding}`, encoding, channel: `bench:cp-${encoding}`, pub: true })));
+    if (before) subConns.push(...(await conns(opts.subs, { group: `fan-${encoding}-before`, encoding, channel: `bench:fan-${encoding}`, url: before.url })));
   }
   await subs.request({ type: 'init', url, conns: subConns, concurrency: 50 }, 120_000);
   await pubs.request({ type: 'init', url, conns: pubConns, concurrency: 10 }, 60_000);
@@ -167,6 +174,15 @@ async function encodingPart() {
           stop: () => server.request({ type: 'stop' }, 10_000),
         });
         add(`fanout ${size} ${encoding}`, fan);
+        if (before) {
+          add(`fanout ${size} ${encoding} before`, await measure({
+            server: before.child,
+            sink: subs,
+            group: `fan-${encoding}-before`,
+            start: () => before.child.request({ type: 'start', channels: [`bench:fan-${encoding}`], size }, 10_000),
+            stop: () => before.child.request({ type: 'stop' }, 10_000),
+          }));
+        }
         const cp = await measure({
           server,
           sink: subs,
@@ -182,7 +198,7 @@ async function encodingPart() {
     }
   }
   for (const [key, list] of Object.entries(runs)) results.encoding[key] = { median: medians(list), runs: list };
-  await Promise.all([subs.close(), pubs.close(), server.close()]);
+  await Promise.all([subs.close(), pubs.close(), server.close(), ...(before ? [before.child.close()] : [])]);
 }
 
 /** History in memory vs history.store: sqlite, two servers side by side (three with --baseline), JSON fan-out of ≈100 B. */
@@ -241,6 +257,14 @@ function report() {
         const p = e[`${scenario} ${size} msgpack`].median;
         const r = (k) => fmtRatio(p[k] / j[k]);
         lines.push(`| | | *MessagePack / JSON* | *${r('deliveredPerSec')}* | *${r('bytesPerDelivery')}* | *${r('decodeUsPerFrame')}* | *${r('serverUsPerDelivery')}* | *${r('serverUsPerPublication')}* |`);
+        if (scenario === 'fanout' && opts.baseline) {
+          const jb = e[`fanout ${size} json before`].median;
+          const pb = e[`fanout ${size} msgpack before`].median;
+          const rb = (k) => fmtRatio(pb[k] / jb[k]);
+          lines.push(`| | | JSON, baseline build | ${fmtInt(jb.deliveredPerSec)} | ${fmtInt(jb.bytesPerDelivery)} | ${fmtUs(jb.decodeUsPerFrame)} | ${fmtUs(jb.serverUsPerDelivery)} | ${fmtUs(jb.serverUsPerPublication)} |`);
+          lines.push(`| | | MessagePack, baseline build | ${fmtInt(pb.deliveredPerSec)} | ${fmtInt(pb.bytesPerDelivery)} | ${fmtUs(pb.decodeUsPerFrame)} | ${fmtUs(pb.serverUsPerDelivery)} | ${fmtUs(pb.serverUsPerPublication)} |`);
+          lines.push(`| | | *MessagePack / JSON, baseline build* | *${rb('deliveredPerSec')}* | *${rb('bytesPerDelivery')}* | *${rb('decodeUsPerFrame')}* | *${rb('serverUsPerDelivery')}* | *${rb('serverUsPerPublication')}* |`);
+        }
       }
     }
   }
