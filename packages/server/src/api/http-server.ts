@@ -1,7 +1,7 @@
 /**
  * Tidings on a `node:http` server: the one it starts (`listen`) or the app's own (`attach`).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 export interface HttpHandlers {
@@ -39,19 +39,50 @@ export function attachHandlers(server: Server, handlers: HttpHandlers): void {
 }
 
 /**
+ * Sockets with a response in progress (a request read, its response not yet finished or
+ * closed), with how many: a client error on such a socket must not write a response of its
+ * own into the middle of that one.
+ */
+const responding = new WeakMap<Duplex, number>();
+
+/**
+ * The server's responses (http.createServer's public `ServerResponse` option): each one
+ * counts its socket as responding from its request until it finishes or closes.
+ */
+class TrackedResponse extends ServerResponse {
+  constructor(req: IncomingMessage, ...rest: unknown[]) {
+    // Node passes options (highWaterMark, ...) after the request: handed on as they are.
+    super(...([req, ...rest] as [IncomingMessage]));
+    const socket = req.socket;
+    responding.set(socket, (responding.get(socket) ?? 0) + 1);
+    let done = false;
+    const finished = (): void => {
+      if (done) return;
+      done = true;
+      const left = (responding.get(socket) ?? 1) - 1;
+      if (left > 0) responding.set(socket, left);
+      else responding.delete(socket);
+    };
+    this.once('finish', finished);
+    this.once('close', finished);
+  }
+}
+
+/**
  * A server whose peers must finish their request headers (a WebSocket handshake
  * too) within `handshakeTimeoutMs`: slowloris connections get 408 and are closed.
  */
 export function createGuardedServer(handshakeTimeoutMs: number, onHandshakeTimeout: (ip: string) => void): Server {
-  const server = createServer({ connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(handshakeTimeoutMs / 2))) });
+  const server = createServer({ ServerResponse: TrackedResponse, connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(handshakeTimeoutMs / 2))) });
   server.headersTimeout = handshakeTimeoutMs;
   server.requestTimeout = Math.max(handshakeTimeoutMs, 30_000);
   server.keepAliveTimeout = 5000;
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex & { remoteAddress?: string; _httpMessage?: unknown }) => {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex & { remoteAddress?: string }) => {
     // Taking this event over from Node means answering the socket ourselves.
     const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
     if (timedOut) onHandshakeTimeout(socket.remoteAddress ?? '');
-    if (socket.writable && !socket._httpMessage) {
+    // A response already in progress on the socket: ours would land inside it, so the socket just goes.
+    if (socket.writable && !responding.has(socket)) {
       const response = timedOut ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
       socket.end(response, () => socket.destroy());
     } else {

@@ -566,19 +566,83 @@ describe('what a connection may cost', () => {
 });
 
 describe('frames built by the server', () => {
-  it('go through the ws sender of this ws version (the fast path is not silently lost)', async () => {
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-    await new Promise((r) => wss.once('listening', r));
-    const port = (wss.address() as AddressInfo).port;
-    const serverSide = new Promise<WebSocket>((r) => wss.once('connection', r));
-    const client = new WebSocket(`ws://127.0.0.1:${port}`);
-    const got = new Promise<string>((r) => client.once('message', (m) => r(m.toString())));
-    const ws = await serverSide;
-    const frame = OutFrame.fromText('{"type":"ping"}');
-    expect(writeFrame(ws, sharedTextFrame(frame))).toBe(true);
-    expect(await got).toBe('{"type":"ping"}');
-    client.close();
-    wss.close();
+  /** A ws connection on 127.0.0.1 whose raw server socket we hold, as the acceptor does (handleUpgrade takes it from us). */
+  async function rawPair(perMessageDeflate = false) {
+    const server = createHttpServer();
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate });
+    const serverSide = new Promise<{ ws: WebSocket; socket: Duplex }>((r) =>
+      server.on('upgrade', (req, socket: Duplex, head) => wss.handleUpgrade(req, socket, head, (ws) => r({ ws, socket }))),
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`, { perMessageDeflate });
+    const got: string[] = [];
+    client.on('message', (m) => got.push(m.toString()));
+    const closed = new Promise<number>((r) => client.once('close', (code) => r(code)));
+    const [{ ws, socket }] = await Promise.all([serverSide, new Promise((r) => client.once('open', r))]);
+    const close = () => {
+      client.terminate();
+      wss.close();
+      server.close();
+    };
+    return { ws, socket, client, got, closed, close };
+  }
+
+  it('are written whole to the connection\'s own socket, in order with ws.send', async () => {
+    const p = await rawPair();
+    try {
+      expect(writeFrame(p.ws, p.socket, sharedTextFrame(OutFrame.fromText('{"type":"ping"}')))).toBe(true);
+      p.ws.send('{"after":1}');
+      while (p.got.length < 2) await sleep(5);
+      expect(p.got).toEqual(['{"type":"ping"}', '{"after":1}']);
+    } finally {
+      p.close();
+    }
+  });
+
+  it('are refused once ws has started closing: nothing follows the close frame', async () => {
+    const p = await rawPair();
+    try {
+      p.ws.close(1000, 'bye');
+      expect(writeFrame(p.ws, p.socket, sharedTextFrame(OutFrame.fromText('{"late":1}')))).toBe(false);
+      expect(await p.closed).toBe(1000);
+      expect(p.got).toEqual([]);
+    } finally {
+      p.close();
+    }
+  });
+
+  it('are refused on a permessage-deflate connection (ws frames and compresses there)', async () => {
+    const p = await rawPair(true);
+    try {
+      expect(p.ws.extensions).not.toBe('');
+      expect(writeFrame(p.ws, p.socket, sharedTextFrame(OutFrame.fromText('{"raw":1}')))).toBe(false);
+      const transport = new WebSocketTransport(p.ws, p.socket, { usable: true, written: 0 });
+      const frame = OutFrame.fromText('{"deflated":1}');
+      transport.write([frame], frame.length);
+      while (p.got.length < 1) await sleep(5);
+      expect(p.got).toEqual(['{"deflated":1}']);
+    } finally {
+      p.close();
+    }
+  });
+
+  it('count toward the bytes the connection holds unsent (client.maxQueueBytes), as ws.send does', async () => {
+    const p = await rawPair();
+    try {
+      // The peer stops reading: what the kernel does not take stays in the socket's buffer.
+      p.client.pause();
+      const verdict = { usable: true, written: 0 };
+      const transport = new WebSocketTransport(p.ws, p.socket, verdict);
+      const big = OutFrame.fromText(JSON.stringify({ data: 'z'.repeat(32 * 1024 * 1024) }));
+      expect(transport.bufferedBytes).toBe(0);
+      transport.write([big], big.length);
+      expect(verdict.written).toBe(1);
+      // Loopback kernel buffers hold a few MiB at most; the rest of the 32 MiB is counted here.
+      expect(transport.bufferedBytes).toBeGreaterThan(16 * 1024 * 1024);
+      expect(transport.bufferedBytes).toBeLessThanOrEqual(big.length + 10);
+    } finally {
+      p.close();
+    }
   });
 
   it('pass the start-up self-test on this ws, and then travel the fast path end to end: bytes intact, in order', async () => {
@@ -603,62 +667,37 @@ describe('frames built by the server', () => {
     }
   });
 
-  it('fail the self-test on a socket whose ws sender behaves differently, and the transport then uses ws.send', async () => {
-    type Sender = { sendFrame: (list: Buffer[], cb?: () => void) => void; send: (...args: unknown[]) => void; _state: number };
-    const senderOf = (ws: WebSocket) => (ws as unknown as { _sender: Sender })._sender;
-    /** Makes the sender treat frames handed to it from outside (writeFrame) with `outside`; ws.send keeps working as before. */
-    const changeOutsideFrames = (ws: WebSocket, outside: (original: Sender['sendFrame'], list: Buffer[]) => void) => {
-      const s = senderOf(ws);
-      const original = s.sendFrame.bind(s);
-      const send = s.send.bind(s);
-      let inSend = false;
-      s.send = (...args) => {
-        inSend = true;
-        try {
-          send(...args);
-        } finally {
-          inSend = false;
-        }
-      };
-      s.sendFrame = (list, cb) => (inSend ? original(list, cb) : outside(original, list));
-    };
-    // A sender that queues outside frames behind later ws.send calls: the order breaks.
-    expect(await checkFramePath({ prepare: (ws) => changeOutsideFrames(ws, (original, list) => void setImmediate(() => original(list))) })).toBe(false);
-    // A sender that frames what it is given itself: the pre-built header arrives inside the payload.
-    const reframing = (original: Sender['sendFrame'], list: Buffer[]) => {
-      const body = Buffer.concat(list);
-      const header = Buffer.alloc(10);
-      header[0] = 0x81;
-      header[1] = 127;
-      header.writeBigUInt64BE(BigInt(body.length), 2);
-      original([header, body]);
-    };
-    expect(await checkFramePath({ prepare: (ws) => changeOutsideFrames(ws, reframing) })).toBe(false);
-    // A sender that takes frames and writes nothing: the check gives up after its timeout.
-    expect(await checkFramePath({ prepare: (ws) => void (senderOf(ws).sendFrame = () => {}), timeoutMs: 300 })).toBe(false);
-    // A sender whose state never reads idle: writeFrame refuses every frame, so the path is reported missing.
-    expect(await checkFramePath({ prepare: (ws) => void (senderOf(ws)._state = 1), timeoutMs: 300 })).toBe(false);
+  it('fail the self-test on a ws that writes differently, and the transport then uses ws.send', async () => {
+    const deferred = <A extends unknown[]>(f: (...args: A) => void) => (...args: A) => void setImmediate(() => f(...args));
+    // A ws whose sends are queued behind frames written later: the order breaks.
+    expect(await checkFramePath({ prepare: (ws) => void (ws.send = deferred(ws.send.bind(ws)) as WebSocket['send']) })).toBe(false);
+    // ...whose pings are queued: a ping arrives after the message written after it.
+    expect(await checkFramePath({ prepare: (ws) => void (ws.ping = deferred(ws.ping.bind(ws)) as WebSocket['ping']) })).toBe(false);
+    // ...whose sends write nothing: messages are missing when the close arrives.
+    expect(await checkFramePath({ prepare: (ws) => void (ws.send = (() => {}) as WebSocket['send']), timeoutMs: 1000 })).toBe(false);
+    // A connection already closing: writeFrame refuses every frame, so the path is reported missing.
+    expect(await checkFramePath({ prepare: (ws) => ws.close(1000, 'early'), timeoutMs: 1000 })).toBe(false);
     // The verdict is what the transport reads: with it false, frames go through ws.send only.
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-    await new Promise((r) => wss.once('listening', r));
-    const serverSide = new Promise<WebSocket>((r) => wss.once('connection', r));
-    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
-    const got: string[] = [];
-    client.on('message', (m) => got.push(m.toString()));
-    const ws = await serverSide;
-    let privateCalls = 0;
-    changeOutsideFrames(ws, () => void privateCalls++);
-    const verdict = { usable: false, written: 0 };
-    const transport = new WebSocketTransport(ws, verdict);
-    const frames = ['{"a":1}', '{"b":2}'].map((t) => OutFrame.fromText(t));
-    transport.write([frames[0]!], frames[0]!.length);
-    transport.write(frames, frames[0]!.length + frames[1]!.length);
-    while (got.length < 2) await sleep(5);
-    expect(got).toEqual(['{"a":1}', '{"a":1}\n{"b":2}']);
-    expect(privateCalls).toBe(0);
-    expect(verdict.written).toBe(0);
-    client.close();
-    wss.close();
+    const p = await rawPair();
+    try {
+      let sends = 0;
+      const send = p.ws.send.bind(p.ws);
+      p.ws.send = ((...args: Parameters<WebSocket['send']>) => {
+        sends++;
+        send(...args);
+      }) as WebSocket['send'];
+      const verdict = { usable: false, written: 0 };
+      const transport = new WebSocketTransport(p.ws, p.socket, verdict);
+      const frames = ['{"a":1}', '{"b":2}'].map((t) => OutFrame.fromText(t));
+      transport.write([frames[0]!], frames[0]!.length);
+      transport.write(frames, frames[0]!.length + frames[1]!.length);
+      while (p.got.length < 2) await sleep(5);
+      expect(p.got).toEqual(['{"a":1}', '{"a":1}\n{"b":2}']);
+      expect(sends).toBe(2);
+      expect(verdict.written).toBe(0);
+    } finally {
+      p.close();
+    }
   });
 
   it('carry payloads across every header-length boundary, alone and coalesced, with and without compression', async () => {

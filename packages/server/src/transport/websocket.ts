@@ -40,9 +40,13 @@ export class WebSocketTransport implements Transport {
   /** Detaches the pre-connect guard (set by the acceptor; called once, when `connect` is accepted). */
   releaseGuard: (() => void) | undefined;
 
-  /** `path`: whether pre-built frames may go through `ws` internals (the process-wide self-test's verdict). */
+  /**
+   * `socket`: the raw socket the upgrade handed to ws (pre-built frames are written to it);
+   * `path`: whether they may be (the process-wide self-test's verdict).
+   */
   constructor(
     private readonly ws: WebSocket,
+    private readonly socket: Duplex,
     private readonly path: FramePathSwitch = framePath,
   ) {
     this.preframe = ws.extensions === '';
@@ -61,7 +65,7 @@ export class WebSocketTransport implements Transport {
     if (this.msgpack) {
       // Each frame's MessagePack is built once and shared (OutFrame.msgpack); several go back to back in one message.
       // Framed as the JSON path is: a publication's binary frame once, the same bytes to every socket.
-      if (this.preframe && this.path.usable && writeFrame(this.ws, frames.length === 1 ? sharedBinaryFrame(frames[0]!) : joinedBinaryFrame(frames))) {
+      if (this.preframe && this.path.usable && writeFrame(this.ws, this.socket, frames.length === 1 ? sharedBinaryFrame(frames[0]!) : joinedBinaryFrame(frames))) {
         this.path.written++;
         return;
       }
@@ -71,7 +75,7 @@ export class WebSocketTransport implements Transport {
     if (this.preframe && this.path.usable) {
       // One frame is most often a publication shared by every subscriber: framed once, written as is.
       const wire = frames.length === 1 ? sharedTextFrame(frames[0]!) : joinedTextFrame(frames, bytes);
-      if (writeFrame(this.ws, wire)) {
+      if (writeFrame(this.ws, this.socket, wire)) {
         this.path.written++;
         return;
       }
@@ -79,8 +83,13 @@ export class WebSocketTransport implements Transport {
     this.ws.send(joinedPayload(frames), SEND_OPTIONS);
   }
 
+  /**
+   * Bytes written and not yet sent: what ws holds (`bufferedAmount`) and what the socket holds
+   * (`writableLength`, public: every frame written to it, ws's and the pre-built ones), the
+   * larger of the two, so pre-built frames count toward `client.maxQueueBytes` as ws's do.
+   */
   get bufferedBytes(): number {
-    return this.ws.bufferedAmount;
+    return Math.max(this.ws.bufferedAmount, this.socket.writableLength);
   }
 
   close(code: number, reason: string): void {
@@ -293,7 +302,7 @@ export class WebSocketAcceptor {
 
   /** A connection past its handshake: its session, the pre-connect guard and the socket's handlers. */
   private open(ws: WebSocket, socket: Duplex, ip: string, request: TransportRequestInfo, claims: ConnectionClaims | undefined): void {
-    const transport = new WebSocketTransport(ws);
+    const transport = new WebSocketTransport(ws, socket);
     const session = this.deps.createSession(transport, request, claims);
     this.guard(ws, socket, ip, session, transport);
     ws.on('message', (data, isBinary) => {
@@ -305,7 +314,7 @@ export class WebSocketAcceptor {
       // A peer that pings and reads nothing makes its pongs pile up here: past client.maxQueueBytes
       // it is a slow consumer like any other (ws alone would cut it off with 1006, uncounted).
       if (ws.readyState !== 1) return;
-      if (ws.bufferedAmount > this.deps.config.client.maxQueueBytes) session.overflow();
+      if (transport.bufferedBytes > this.deps.config.client.maxQueueBytes) session.overflow();
       else ws.pong(data, false, ignoreError);
     });
     ws.on('error', (err: Error & { code?: string }) => {

@@ -6,6 +6,7 @@
  * frames carry a frame's MessagePack (`tidings.v1.msgpack`), framed once per
  * publication as well. Only used without permessage-deflate; `ws` frames everything else.
  */
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { OutFrame } from '../wire/out-frame.js';
 
@@ -85,27 +86,33 @@ export function joinedPayload(frames: readonly OutFrame[]): Buffer | string {
   return frames.length === 1 ? frames[0]!.payload : joinedText(frames);
 }
 
-/** The parts of `ws` a pre-built frame goes through. Not public API of `ws`; checked at use. */
-interface WsInternals {
-  _sender?: { _state?: number; sendFrame?: (list: Buffer[], cb?: () => void) => void };
-}
+/** `WebSocket.OPEN`: frames are written only while the connection is open (not once ws has started closing). */
+const OPEN = 1;
 
 /**
- * Writes a pre-built frame through the socket's `ws` sender, keeping its ordering.
- * Returns false (the caller falls back to `ws.send`) when the sender is busy with
- * queued work or this `ws` lacks the expected internals.
+ * Writes a pre-built frame straight to the connection's own socket (the raw `Duplex` the
+ * upgrade handed to `WebSocketServer.handleUpgrade`), between the frames `ws` writes.
+ * Returns false (the caller falls back to `ws.send`) when the connection is not open
+ * (ws has started closing: nothing may follow its close frame), the socket no longer
+ * takes writes, or permessage-deflate was negotiated.
  *
- * This is the one place that uses `ws` internals (`_sender`, its `_state` and
- * `sendFrame`), which is why `ws` is pinned to the tested minor (`~8.23.0` in
- * packages/server/package.json). It is only used once `FramePath.check` (see
- * ws-frame-check.ts) has proven on a loopback socket pair, once per process, that
- * frames written here interleave with `ws.send` intact and in order; until then, and
- * for good when the check fails, every message goes through `ws.send`.
+ * Public means only: without permessage-deflate (and we never send Blobs), ws 8's Sender
+ * writes each frame (data, ping, pong, close) to the socket synchronously within the call,
+ * with no queue of its own, so a whole frame written here between two ws calls stays whole
+ * and in order. What is written here waits in the socket's write buffer (`writableLength`)
+ * beside what ws wrote, and the transport's `bufferedBytes` counts it toward
+ * `client.maxQueueBytes` as it does ws's frames. The path is only
+ * used once `FramePath.check` (see ws-frame-check.ts) has proven on a loopback socket pair,
+ * once per process, that frames written here interleave with `ws.send`, pings and close
+ * intact and in order; until then, and for good when the check fails, every message goes
+ * through `ws.send`. `ws` stays pinned to the tested minor (`~8.23.0` in
+ * packages/server/package.json) because the path relies on that behaviour of ws 8's Sender
+ * (how it writes, not a private field), which a new minor could change; the self-test would
+ * then turn the path off rather than break frames.
  */
-export function writeFrame(ws: WebSocket, frame: Buffer): boolean {
-  const sender = (ws as unknown as WsInternals)._sender;
-  if (!sender || typeof sender.sendFrame !== 'function' || sender._state !== 0) return false;
-  sender.sendFrame([frame]);
+export function writeFrame(ws: WebSocket, socket: Duplex, frame: Buffer): boolean {
+  if (ws.readyState !== OPEN || !socket.writable || ws.extensions !== '') return false;
+  socket.write(frame);
   return true;
 }
 
