@@ -97,7 +97,8 @@ export async function runSweep(opts, workload, secret, mintToken) {
     log(`  ${servers.length} x ${total} connections subscribed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     await sleep(500);
 
-    const markSinks = (srv, latency) => Promise.all(sinks.map((s) => s.request({ type: 'mark', srv, latency }, 15_000, 'mark')));
+    // 60 s: past saturation a sink may be busy for many seconds with the backlog it is reading.
+    const markSinks = (srv, latency) => Promise.all(sinks.map((s) => s.request({ type: 'mark', srv, latency }, 60_000, 'mark')));
     const frameTotal = (marks) => marks.reduce((n, m) => n + m.frames, 0);
 
     const measure = async (srv, target, warmUp = false) => {
