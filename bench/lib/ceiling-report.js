@@ -147,7 +147,9 @@ export function targetRatios(results) {
 
 export function markdown(results, title) {
   const out = [`## ${title}`, '', ...header(results)];
-  out.push('> Taken while other engineers\' tests and builds loaded the same 2 cores: read the ratios, not the absolute figures.', '');
+  if (Math.max(...results.meta.loadBefore, ...(results.meta.loadAfter ?? [])) >= results.meta.cpus / 2) {
+    out.push(`> Taken while other work loaded the machine (load average up to ${Math.max(...results.meta.loadBefore, ...(results.meta.loadAfter ?? []))} on ${results.meta.cpus} CPUs): read the ratios, not the absolute figures.`, '');
+  }
   const ratios = targetRatios(results);
   if (ratios.length) out.push('**Ratios against the issue\'s targets:**', '', ...ratios.map((l) => `- ${l}`), '');
   accepts(out, results);
