@@ -3,7 +3,10 @@
  * to take one down, at the same time and on default limits:
  * - 500 WebSockets that never send `connect` and park one-byte continuation
  *   fragments of a message that never ends (each would hold ~1.75 MiB of heap);
- * - one user publishing 60 KB messages to fresh channels with history for 30 s.
+ * - one user publishing 60 KB messages to fresh channels with history until 256 MiB, as
+ *   much as the whole heap, have been offered. The attack did it over one connection in 30 s;
+ *   here the same user publishes over 4 connections, each paced under limits.commandRate
+ *   (which is per connection), so the same bytes are offered in about 8 s.
  * The server runs in its own process, so its heap is its own. Afterwards it still
  * answers: health, a new connection, a publication delivered.
  */
@@ -17,8 +20,13 @@ import { startServerProcess, type ServerProcess } from './support/server-process
 const PARKERS = 500;
 /** Fragments each parking socket tries to send (the attack's figure). */
 const FRAGMENTS = 16_000;
-const PUBLISH_MS = 30_000;
 const HEAP_LIMIT_MB = 256;
+/** Connections the attacker publishes over, all as the same user. */
+const ATTACKER_CONNECTIONS = 4;
+/** Bytes of payload the attacker offers in all: as much as the node's whole heap. */
+const OFFERED_BYTES = HEAP_LIMIT_MB * 1024 * 1024;
+/** Bound on the publishing, in time: offering OFFERED_BYTES takes about 8 s. */
+const PUBLISH_LIMIT_MS = 90_000;
 
 let server: ServerProcess & { secret: string };
 beforeAll(async () => {
@@ -102,29 +110,34 @@ async function heapUsed(): Promise<number> {
 
 it('a 256 MiB-heap node survives 500 fragment-parking sockets and a user filling history with 60 KB messages', async () => {
   // The attacker: one user allowed to publish, 60 KB payloads, a fresh channel each time.
-  const { client: attacker } = await TestClient.connect(server.wsUrl, await mintToken(server.secret, { sub: 'mallory', roles: ['writer'] }));
+  const token = await mintToken(server.secret, { sub: 'mallory', roles: ['writer'] });
+  const attackers = await Promise.all(Array.from({ length: ATTACKER_CONNECTIONS }, async () => (await TestClient.connect(server.wsUrl, token)).client));
   const pad = 'x'.repeat(60 * 1024);
+  let offered = 0;
   let accepted = 0;
   let refused = 0;
   const codes = new Map<string, number>();
-  const publishing = (async () => {
-    const until = Date.now() + PUBLISH_MS;
-    let n = 0;
-    // A publish that goes unanswered because the server closed the connection fails the test, with the close code.
-    const closed = attacker.closed.then((c) => {
-      throw new Error(`the attacker's connection was closed: ${c.code} ${c.reason}`);
-    });
-    while (Date.now() < until) {
-      // Paced just under limits.commandRate (200/s), so the refusals seen are the history budget's.
-      const pace = new Promise((r) => setTimeout(r, 7));
-      const reply = await Promise.race([attacker.call('publish', { channel: `blob:fresh-${n++}`, data: { n, pad } }), closed]);
-      if ('error' in reply) {
-        refused++;
-        codes.set(reply.error.code, (codes.get(reply.error.code) ?? 0) + 1);
-      } else accepted++;
-      await pace;
-    }
-  })();
+  const until = Date.now() + PUBLISH_LIMIT_MS;
+  const publishing = Promise.all(
+    attackers.map(async (attacker, c) => {
+      let n = 0;
+      // A publish that goes unanswered because the server closed the connection fails the test, with the close code.
+      const closed = attacker.closed.then((e) => {
+        throw new Error(`the attacker's connection ${c} was closed: ${e.code} ${e.reason}`);
+      });
+      while (offered < OFFERED_BYTES && Date.now() < until) {
+        // Paced just under limits.commandRate (200/s per connection), so the refusals seen are the history budget's.
+        const pace = new Promise((r) => setTimeout(r, 7));
+        offered += pad.length;
+        const reply = await Promise.race([attacker.call('publish', { channel: `blob:fresh-${c}-${n++}`, data: { n, pad } }), closed]);
+        if ('error' in reply) {
+          refused++;
+          codes.set(reply.error.code, (codes.get(reply.error.code) ?? 0) + 1);
+        } else accepted++;
+        await pace;
+      }
+    }),
+  );
 
   // Meanwhile 500 unauthenticated sockets park fragments, 50 at a time.
   const results: Parked[] = [];
@@ -136,6 +149,8 @@ it('a 256 MiB-heap node survives 500 fragment-parking sockets and a user filling
     results.push(...batch);
   }
   await publishing;
+  expect(offered, `offered ${offered} bytes within ${PUBLISH_LIMIT_MS} ms`).toBeGreaterThanOrEqual(OFFERED_BYTES);
+  expect(accepted + refused).toBe(offered / pad.length);
 
   // The node is alive and its heap is inside the limit it was started with.
   expect(server.child.exitCode, server.output().slice(-2000)).toBeNull();
@@ -160,5 +175,5 @@ it('a 256 MiB-heap node survives 500 fragment-parking sockets and a user filling
   const pub = await alice.waitForPush((p) => p.type === 'publication' && p.channel === 'live:room', 5000);
   expect(pub).toMatchObject({ data: { hello: 'alice' } });
   alice.close();
-  attacker.close();
+  for (const attacker of attackers) attacker.close();
 }, 240_000);
