@@ -16,6 +16,11 @@ afterEach(async () => {
   await server?.close();
 });
 
+/** When a token's `exp` (whole seconds) comes, in wall-clock ms: from then on a node without clock tolerance refuses it. */
+function expiresAt(token: string): number {
+  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).exp * 1000;
+}
+
 /** A node that closes expired connections on the second, without clock tolerance. */
 async function strictNode(): Promise<TestNode> {
   server = await startTestNode({ auth: { secret: TEST_SECRET, clockTolerance: '0s' } });
@@ -28,19 +33,22 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
   test('getToken is called again before expiry and the connection outlives its first token', async () => {
     const node = await strictNode();
     let calls = 0;
+    let firstExpiry = Infinity;
     const client = clients.make(node.wsUrl, {
       ...T,
-      getToken: () => {
-        calls++;
-        return mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 2 });
+      getToken: async () => {
+        const token = await mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 2 });
+        if (++calls === 1) firstExpiry = expiresAt(token);
+        return token;
       },
     });
     const reconnects: number[] = [];
     client.on('connecting', (ctx) => reconnects.push(ctx.code));
     await client.connect();
     const firstClient = client.clientId;
-    // The first token expires within 2 s; stay well past that.
-    await sleep(3_500);
+    // The first token expires within 2 s (the node closes at its exp, without tolerance): stay
+    // a second past that, and until the token was refreshed twice.
+    await until(() => calls >= 3 && Date.now() >= firstExpiry + 1_000, () => `${calls} getToken calls, first token expired at ${new Date(firstExpiry).toISOString()}`, 8_000);
     expect(calls).toBeGreaterThanOrEqual(3);
     expect(client.state).toBe('connected');
     expect(client.clientId).toBe(firstClient);
@@ -62,7 +70,9 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
   test('an expired token from getToken: the client fetches a new one and reconnects', async () => {
     const node = await strictNode();
     const tokens = [await mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 1 }), await mintToken(TEST_SECRET, { sub: 'alice', ttlSeconds: 3600 })];
-    await sleep(2_100);
+    // Until just past the first token's exp (at most a second away): expired for the node.
+    await sleep(Math.max(0, expiresAt(tokens[0]!) - Date.now()) + 150);
+    expect(Date.now()).toBeGreaterThan(expiresAt(tokens[0]!));
     let calls = 0;
     const client = clients.make(node.wsUrl, { ...T, getToken: () => tokens[calls++] ?? null });
     const codes: number[] = [];
