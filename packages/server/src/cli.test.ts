@@ -132,11 +132,11 @@ afterAll(async () => {
 describe('tidings', () => {
   it('prints its version and help', async () => {
     const { VERSION } = await import('./version.js');
-    const version = await run(['--version']);
+    // Independent runs side by side (each is mostly Node's start-up).
+    const [version, help] = await Promise.all([run(['--version']), run(['--help'])]);
     expect(version.code).toBe(0);
     expect(version.stdout.trim()).toBe(VERSION);
 
-    const help = await run(['--help']);
     expect(help.code).toBe(0);
     for (const cmd of ['serve', 'dev', 'token']) expect(help.stdout).toContain(cmd);
   });
@@ -343,24 +343,28 @@ describe('tidings token', () => {
   });
 
   it('adds the audience and issuer the node checks, from flags or config', async () => {
-    const fromEnv = await run(['token', 'erin', '--secret', SECRET], { TIDINGS_AUTH__AUDIENCE: '["tidings","other"]', TIDINGS_AUTH__ISSUER: 'https://issuer.example' });
+    const [fromEnv, fromFlags] = await Promise.all([
+      run(['token', 'erin', '--secret', SECRET], { TIDINGS_AUTH__AUDIENCE: '["tidings","other"]', TIDINGS_AUTH__ISSUER: 'https://issuer.example' }),
+      run(['token', 'erin', '--secret', SECRET, '--audience', 'app', '--issuer', 'me']),
+    ]);
     expect(fromEnv.code, fromEnv.stderr).toBe(0);
     expect(jwtPayload(fromEnv.stdout)).toMatchObject({ sub: 'erin', aud: 'tidings', iss: 'https://issuer.example' });
-    const fromFlags = await run(['token', 'erin', '--secret', SECRET, '--audience', 'app', '--issuer', 'me']);
     expect(jwtPayload(fromFlags.stdout)).toMatchObject({ aud: 'app', iss: 'me' });
   });
 
   it('exits 2 on bad --info, a bad --ttl, or no secret', async () => {
-    const badInfo = await run(['token', 'alice', '--secret', SECRET, '--info', '{name:']);
+    const [badInfo, badTtl, noSecret] = await Promise.all([
+      run(['token', 'alice', '--secret', SECRET, '--info', '{name:']),
+      run(['token', 'alice', '--secret', SECRET, '--ttl', 'forever']),
+      run(['token', 'alice', '--data-dir', join(dir, 'empty')]),
+    ]);
     expect(badInfo.code).toBe(2);
     expect(badInfo.stderr).toContain('--info');
     expect(badInfo.stdout).toBe('');
 
-    const badTtl = await run(['token', 'alice', '--secret', SECRET, '--ttl', 'forever']);
     expect(badTtl.code).toBe(2);
     expect(badTtl.stderr).toContain('--ttl');
 
-    const noSecret = await run(['token', 'alice', '--data-dir', join(dir, 'empty')]);
     expect(noSecret.code).toBe(2);
     expect(noSecret.stderr).toContain('--secret');
   });
