@@ -100,6 +100,8 @@ export class HttpSessionTransport implements Transport {
   #heartbeat: NodeJS.Timeout | undefined;
   #poll: { waiter: PollWaiter; timer: NodeJS.Timeout } | null = null;
   #pollWindow = { start: 0, count: 0 };
+  /** Highest sequence a poll acknowledged: a poll acknowledging more is not counted toward `maxPollsPerSecond`. */
+  #polledUpTo = 0;
   /** Set when the server side closed: delivered to the client after the last frames. */
   #closing: { code: number; reason: string } | null = null;
   #ended = false;
@@ -279,12 +281,21 @@ export class HttpSessionTransport implements Transport {
 
   /**
    * A poll: acknowledges `ack`, then answers with every later frame, or waits. A new poll
-   * answers a waiting one (empty) first. Returns false when polls come too fast.
+   * answers a waiting one (empty) first. Returns false when polls come too fast: more than
+   * `maxPollsPerSecond` in a second that neither acknowledge a frame no earlier poll did nor
+   * collect the close. A client keeping up with a busy session polls again as soon as each
+   * answer comes, with a higher ack: those polls are bounded by the frames written, and
+   * refusing them would hold the client back a second at a time, long enough for a close
+   * (disconnect) to wait unseen and its reconnect to fall behind the history it recovers from.
    */
   attachPoll(waiter: PollWaiter, ack: number): boolean {
-    const now = Date.now();
-    if (now - this.#pollWindow.start >= 1000) this.#pollWindow = { start: now, count: 0 };
-    if (++this.#pollWindow.count > this.options.maxPollsPerSecond) return false;
+    const progress = ack > this.#polledUpTo && ack <= this.#seq;
+    if (!progress && !this.#closing) {
+      const now = Date.now();
+      if (now - this.#pollWindow.start >= 1000) this.#pollWindow = { start: now, count: 0 };
+      if (++this.#pollWindow.count > this.options.maxPollsPerSecond) return false;
+    }
+    if (progress) this.#polledUpTo = ack;
     this.acknowledge(ack);
     if (this.#poll) this.#respondPoll(this.#poll, false);
     clearTimeout(this.#idleTimer);

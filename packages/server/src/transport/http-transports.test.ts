@@ -483,6 +483,42 @@ describe('long-polling', () => {
     expect(res.status).toBe(200);
   });
 
+  test('a client that keeps up is never refused for the poll rate: polls that acknowledge new frames, and the poll that collects a close, are not counted', async () => {
+    server = await startTestNode({ http: { maxPollsPerSecond: 3, pollTimeout: 100 } });
+    const token = await server.token('alice');
+    const { session } = await open('polling', token);
+    const auth = { authorization: `Bearer ${token}` };
+    await post('poll', session, '{"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":"chat:busy"}', token);
+    let ack = 0;
+    const poll = async () => {
+      const res = await fetch(`${base()}/poll/${session}?ack=${ack}`, { headers: auth });
+      const body = res.status === 200 ? ((await res.json()) as { from: number; frames: Array<{ type?: string; data?: { n: number } }>; close?: { code: number } }) : (await res.text(), undefined);
+      if (body && body.frames.length > 0) ack = Math.max(ack, body.from + body.frames.length - 1);
+      return { status: res.status, body };
+    };
+    // A busy channel: every poll is answered at once and the next one acknowledges it, far above 3 a second.
+    const got: number[] = [];
+    expect((await poll()).status).toBe(200);
+    for (let n = 1; n <= 12; n++) {
+      await server.node.publish('chat:busy', { n });
+      let answer = await poll();
+      // The publication may not be written yet: the poll then waits for it (or answers empty after pollTimeout).
+      while (answer.status === 200 && answer.body!.frames.every((f) => f.type !== 'publication')) answer = await poll();
+      expect(answer.status).toBe(200);
+      got.push(...answer.body!.frames.filter((f) => f.type === 'publication').map((f) => f.data!.n));
+    }
+    expect(got).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    // Polls that acknowledge nothing new (a client hammering with the same ack) are still limited.
+    const repeats = await Promise.all(Array.from({ length: 5 }, () => poll()));
+    expect(repeats.filter((r) => r.status === 429).length).toBeGreaterThan(0);
+    // A close made meanwhile (the server disconnects the user) still reaches the client with its next poll, at once.
+    expect(await server.node.disconnectUser('alice')).toBe(1);
+    const last = await poll();
+    expect(last.status).toBe(200);
+    expect(last.body!.close).toMatchObject({ code: 4005 });
+    expect(last.body!.frames.at(-1)).toMatchObject({ type: 'disconnect', code: 4005 });
+  });
+
   test('a session without polls ends after sessionTimeout, and leaves its channels', async () => {
     server = await startTestNode({ http: { sessionTimeout: 150 } });
     const token = await server.token('alice');
