@@ -635,8 +635,7 @@ describe.skipIf(redisMissing() || pgMissing())('3 tidings serve nodes on one red
       return { signal, tail, gotIds, missing: want.filter((id) => !gotIds.includes(id)) };
     };
     // Waits (bounded) until every subscriber was told and has what it must get: a long-polling
-    // subscriber that used up http.maxPollsPerSecond in the burst gets 429 and the rest of it
-    // (held by the server until acknowledged) with its next poll, up to a second later.
+    // subscriber gets the rest (held by the server until acknowledged) with its next polls.
     const settleMs = await until(
       () => members.every((m) => {
         const o = outcome(m);

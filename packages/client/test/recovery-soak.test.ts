@@ -75,7 +75,7 @@ test.each(TRANSPORTS)('over %s: 20 clients repeatedly cut off while 2,000 messag
   await Promise.all([publishing, disrupting]);
   await until(
     () => ws.every((w) => w.got.length >= TOTAL && w.client.state === 'connected'),
-    () => `counts: ${ws.map((w) => w.got.length).join(',')}`,
+    () => `counts: ${ws.map((w) => w.got.length).join(',')}; gaps told: ${ws.map((w) => w.gaps).join(',')}; last: ${ws.map((w) => w.got.at(-1) ?? 0).join(',')}`,
     20_000,
   );
   await sleep(100);
